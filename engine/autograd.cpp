@@ -1,0 +1,184 @@
+#include "engine/autograd.h"
+
+#include <atomic>
+#include <map>
+#include <queue>
+#include <unordered_map>
+
+#include "engine/backend.h"
+
+namespace engine {
+
+namespace {
+
+thread_local bool grad_mode = true;
+std::atomic<uint64_t> next_sequence_nr{0};
+
+// The node that receives a leaf's gradient and adds it to the leaf's .grad. The first gradient is
+// copied (it may alias another tensor); later ones are added in place, so gradients accumulate
+// across backward passes until the optimizer zeroes them.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {}
+  std::string name() const override { return "AccumulateGrad"; }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    std::shared_ptr<TensorImpl> leaf = leaf_.lock();
+    if (!leaf) return {};
+    Tensor param(leaf);
+    Tensor grad = grads[0];
+    if (!grad.defined()) return {};
+    ENGINE_CHECK(grad.shape() == param.shape(), "AccumulateGrad: gradient ", grad.describe(),
+                 " does not match parameter ", param.describe());
+    if (!leaf->grad) {
+      Tensor stored = Tensor::empty(param.shape(), param.dtype(), param.device());
+      backend_for(param.device().type).copy(stored, grad);
+      leaf->grad = stored.impl_shared();
+    } else {
+      backend_for(param.device().type).add_into(Tensor(leaf->grad), grad);
+    }
+    return {};
+  }
+
+ private:
+  std::weak_ptr<TensorImpl> leaf_;
+};
+
+std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
+  TensorImpl* impl = leaf.impl_ptr();
+  if (!impl->grad_accumulator) impl->grad_accumulator = std::make_shared<AccumulateGrad>(leaf.impl_shared());
+  return impl->grad_accumulator;
+}
+
+// Adds `grad` into a pending gradient slot: the first one is kept as is, later ones are summed
+// into a fresh tensor (never in place: the first may alias a tensor someone else holds).
+void accumulate_pending(Tensor& slot, const Tensor& grad) {
+  if (!slot.defined()) {
+    slot = grad;
+    return;
+  }
+  ENGINE_CHECK(slot.shape() == grad.shape(), "backward: gradient shapes disagree: ", slot.describe(), " vs ",
+               grad.describe());
+  Tensor sum = Tensor::empty(slot.shape(), slot.dtype(), slot.device());
+  Backend& backend = backend_for(slot.device().type);
+  backend.copy(sum, slot);
+  backend.add_into(sum, grad);
+  slot = sum;
+}
+
+}  // namespace
+
+Node::Node() : sequence_nr(next_sequence_nr++) {}
+
+bool grad_mode_enabled() { return grad_mode; }
+
+NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
+NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_mode) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!grad_mode) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>& inputs,
+            const std::vector<Tensor*>& outputs) {
+  node->next_edges.clear();
+  for (const Tensor* input : inputs) {
+    if (!input->defined() || !input->requires_grad()) {
+      node->next_edges.push_back(Edge{});
+    } else if (input->is_leaf()) {
+      node->next_edges.push_back(Edge{grad_accumulator(*input), 0});
+    } else {
+      node->next_edges.push_back(Edge{input->grad_fn(), input->output_nr()});
+    }
+  }
+  node->output_meta.clear();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    TensorImpl* out = outputs[i]->impl_ptr();
+    out->requires_grad = true;
+    out->grad_fn = node;
+    out->output_nr = int(i);
+    node->output_meta.push_back(OutputMeta{outputs[i]->shape(), outputs[i]->dtype(), outputs[i]->device()});
+  }
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
+  NoGradGuard no_grad;  // backward computations are not themselves recorded
+
+  // Pending gradients per node (one slot per output), and how many edges still point at each node.
+  std::unordered_map<Node*, std::vector<Tensor>> pending;
+  std::unordered_map<Node*, int> dependencies;
+  auto slots_of = [&](Node* node) -> std::vector<Tensor>& {
+    auto& slots = pending[node];
+    if (slots.empty()) slots.resize(std::max<size_t>(1, node->output_meta.size()));
+    return slots;
+  };
+
+  std::vector<std::shared_ptr<Node>> stack;
+  std::unordered_map<Node*, bool> visited;
+  for (size_t r = 0; r < roots.size(); ++r) {
+    std::shared_ptr<Node> node = roots[r].is_leaf() ? grad_accumulator(roots[r]) : roots[r].grad_fn();
+    accumulate_pending(slots_of(node.get())[size_t(roots[r].is_leaf() ? 0 : roots[r].output_nr())], seeds[r]);
+    if (!visited[node.get()]) {
+      visited[node.get()] = true;
+      stack.push_back(node);
+    }
+  }
+  // Count incoming edges over the reachable graph.
+  std::vector<std::shared_ptr<Node>> ready_roots = stack;
+  while (!stack.empty()) {
+    std::shared_ptr<Node> node = stack.back();
+    stack.pop_back();
+    for (const Edge& edge : node->next_edges) {
+      if (!edge.node) continue;
+      dependencies[edge.node.get()]++;
+      if (!visited[edge.node.get()]) {
+        visited[edge.node.get()] = true;
+        stack.push_back(edge.node);
+      }
+    }
+  }
+
+  // Run nodes whose gradients are complete, latest-created first: a deterministic order that
+  // frees activations in the reverse of the order the forward made them.
+  auto later_first = [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) {
+    return a->sequence_nr < b->sequence_nr;
+  };
+  std::priority_queue<std::shared_ptr<Node>, std::vector<std::shared_ptr<Node>>, decltype(later_first)> ready(
+      later_first);
+  for (auto& node : ready_roots)
+    if (dependencies[node.get()] == 0) ready.push(node);
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.top();
+    ready.pop();
+    std::vector<Tensor> grads = std::move(slots_of(node.get()));
+    pending.erase(node.get());
+    for (size_t i = 0; i < node->output_meta.size(); ++i) {
+      if (!grads[i].defined()) {
+        const OutputMeta& meta = node->output_meta[i];
+        grads[i] = Tensor::zeros(meta.shape, meta.dtype, meta.device);
+      }
+    }
+    std::vector<Tensor> input_grads = node->apply(grads);
+    node->release_saved();
+    grads.clear();
+    for (size_t i = 0; i < node->next_edges.size(); ++i) {
+      const Edge& edge = node->next_edges[i];
+      if (!edge.node) continue;
+      if (i < input_grads.size() && input_grads[i].defined())
+        accumulate_pending(slots_of(edge.node.get())[size_t(edge.input_nr)], input_grads[i]);
+      if (--dependencies[edge.node.get()] == 0) ready.push(edge.node);
+    }
+  }
+}
+
+}  // namespace engine

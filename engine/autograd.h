@@ -1,0 +1,77 @@
+// Define-by-run reverse-mode autograd.
+//
+// Each differentiable op that runs while grad mode is on records one Node: a hand-written backward
+// that maps the gradients of the op's outputs to the gradients of its inputs, plus whatever the
+// backward needs (saved tensors). Nodes are coarse (a fused layernorm or attention is one node).
+// backward() orders the reachable nodes, runs each once in reverse creation order, accumulates
+// input gradients, and drops each node's saved tensors right after it has run.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace engine {
+
+// Where the gradient of one input goes: input `input_nr` of `node` (null when the input needs none).
+struct Edge {
+  std::shared_ptr<Node> node;
+  int input_nr = 0;
+};
+
+// Enough to materialise a zero gradient for an output nobody used.
+struct OutputMeta {
+  Shape shape;
+  DType dtype;
+  Device device;
+};
+
+class Node {
+ public:
+  Node();
+  virtual ~Node() = default;
+  virtual std::string name() const = 0;
+  // grad_outputs[i] is the gradient of output i (never undefined: unused outputs get zeros).
+  // Returns one gradient per input, in the order the inputs were given to record(); an undefined
+  // tensor for an input that gets no gradient (an index, or one not requiring grad).
+  virtual std::vector<Tensor> apply(std::vector<Tensor>& grad_outputs) = 0;
+  // Drops saved tensors once the backward has run (called by the engine).
+  virtual void release_saved() {}
+
+  std::vector<Edge> next_edges;          // one per input
+  std::vector<OutputMeta> output_meta;   // one per output
+  uint64_t sequence_nr;                  // creation order; later nodes run first
+};
+
+// True when grad mode is on and any of the tensors requires grad: the op must record a node.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Connects a freshly built node: edges to the inputs' producers (or their leaf accumulators), and
+// each output's grad_fn/output_nr/requires_grad. Inputs that do not require grad get null edges.
+void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>& inputs,
+            const std::vector<Tensor*>& outputs);
+
+// Runs the backward pass from `roots` with the given seed gradients (same shapes).
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds);
+
+// Gradient recording is on by default and per thread.
+bool grad_mode_enabled();
+
+// Disables recording in a scope (evaluation, optimizer steps, initialisation).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace engine

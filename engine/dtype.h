@@ -1,0 +1,77 @@
+// Element types a tensor can hold. Floating types carry values and gradients; integer types carry
+// indices (token ids, labels, gather indices) and never require gradients.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace engine {
+
+enum class DType { f32, f64, i32, i64 };
+
+inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::f32: case DType::i32: return 4;
+    case DType::f64: case DType::i64: return 8;
+  }
+  return 0;
+}
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+  }
+  return "?";
+}
+
+inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64; }
+
+// Maps a C++ type to its DType at compile time: dtype_of<float>() == DType::f32.
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::f32; }
+template <> constexpr DType dtype_of<double>() { return DType::f64; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
+
+}  // namespace engine
+
+// Runs BODY with `scalar_t` bound to the C++ type of a floating DType; throws for other types.
+// Usage: ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] { kernel<scalar_t>(...); });
+#define ENGINE_DISPATCH_FLOAT(DTYPE, OP_NAME, ...)                                            \
+  [&] {                                                                                       \
+    switch (DTYPE) {                                                                          \
+      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
+      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
+      default:                                                                                \
+        throw ::engine::Error(std::string(OP_NAME) + ": expected a floating dtype (f32 or f64), got " + \
+                              ::engine::dtype_name(DTYPE));                                   \
+    }                                                                                         \
+  }()
+
+// As ENGINE_DISPATCH_FLOAT, for index dtypes: binds `index_t` to int32_t or int64_t.
+#define ENGINE_DISPATCH_INDEX(DTYPE, OP_NAME, ...)                                            \
+  [&] {                                                                                       \
+    switch (DTYPE) {                                                                          \
+      case ::engine::DType::i32: { using index_t = int32_t; return __VA_ARGS__(); }           \
+      case ::engine::DType::i64: { using index_t = int64_t; return __VA_ARGS__(); }           \
+      default:                                                                                \
+        throw ::engine::Error(std::string(OP_NAME) + ": expected an index dtype (i32 or i64), got " + \
+                              ::engine::dtype_name(DTYPE));                                   \
+    }                                                                                         \
+  }()
+
+// Any dtype: binds `scalar_t` to float, double, int32_t or int64_t.
+#define ENGINE_DISPATCH_ALL(DTYPE, OP_NAME, ...)                                              \
+  [&] {                                                                                       \
+    switch (DTYPE) {                                                                          \
+      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
+      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
+      case ::engine::DType::i32: { using scalar_t = int32_t; return __VA_ARGS__(); }          \
+      case ::engine::DType::i64: { using scalar_t = int64_t; return __VA_ARGS__(); }          \
+    }                                                                                         \
+    throw ::engine::Error(std::string(OP_NAME) + ": unknown dtype");                          \
+  }()
