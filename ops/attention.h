@@ -1,0 +1,34 @@
+// Scaled dot-product attention as one op:
+//   out = softmax(scale · q·kᵀ + bias) · v
+// computed in tiles of keys with an online softmax (Milakov & Gimelshein 2018; FlashAttention), so
+// memory grows linearly with sequence length: no (Tq × Tk) matrix is ever stored. The backward
+// recomputes the tiles from the saved per-row log-sum-exp.
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
+#pragma once
+
+#include "engine/tensor.h"
+
+namespace ops {
+
+using engine::Tensor;
+
+struct AttentionOptions {
+  // Query i sits at absolute position i + (Tk - Tq) (the last Tq of the keys' positions, as with a
+  // KV cache); causal masks keys after it.
+  bool causal = false;
+  // Multiplies q·k; 0 means 1/sqrt(Dk).
+  double scale = 0.0;
+  // (H): adds slope_h · (j − i) to head h's score of query i for key j, in absolute positions
+  // (ALiBi). Undefined for none.
+  Tensor alibi_slopes;
+  // (B, Tk), any dtype: zero marks a key that no query may attend to (padding). Undefined for none.
+  Tensor key_mask;
+};
+
+// q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> (B, H, Tq, Dv).
+// Dk may differ from Dv: (q_i·k_j + pq_i·pk_j) is attention over [q; pq] and [k; pk].
+// A query row with no visible key outputs zeros.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
+
+}  // namespace ops
