@@ -1,0 +1,2 @@
+// Elementwise ops: shape checks, device dispatch and backward nodes. Kernels: ops/cpu/elementwise.h.
+#include "ops/elementwise.h"
