@@ -1,0 +1,55 @@
+// A GPT-2-style decoder language model (Radford et al. 2019; Hugging Face's GPT2LMHeadModel):
+// token embedding (+ learned positions when the PE is "ape"), `layers` pre-LN causal blocks, a
+// final LayerNorm and an output head tied to the token embedding. Parameter names follow Hugging
+// Face (wte, wpe, h.N.*, ln_f) so that checkpoints map one to one.
+//
+//   B = batch, T = time, C = channels, V = vocabulary
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/module.h"
+#include "engine/rng.h"
+#include "models/layers.h"
+#include "models/position_encoding.h"
+#include "models/transformer_block.h"
+
+namespace models {
+
+struct GptConfig {
+  int64_t vocab_size = 50257;
+  int64_t context = 1024;      // rows of the learned position table (n_positions)
+  int64_t layers = 12;
+  int64_t channels = 768;
+  int64_t heads = 12;
+  int64_t mlp_ratio = 4;
+  double embedding_dropout = 0.1;
+  double residual_dropout = 0.1;
+  double layer_norm_eps = 1e-5;
+  double init_std = 0.02;
+  std::string position_encoding = "ape";  // "ape" owns wpe; any other name comes from a PositionEncoding
+  engine::DType dtype = engine::DType::f32;
+};
+
+class Gpt : public engine::Module {
+ public:
+  // `pe` supplies the position encoding for every name but "ape" (may be null for "nope").
+  Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe = nullptr);
+
+  // tokens: (B, T) i64 -> logits (B, T, V). `positions` default to 0..T-1. `dropout_gen` draws
+  // the dropout masks in training mode.
+  Tensor forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions = Tensor());
+
+  const GptConfig& config() const { return config_; }
+
+ private:
+  GptConfig config_;
+  std::shared_ptr<Embedding> wte_, wpe_;
+  std::vector<std::shared_ptr<TransformerBlock>> blocks_;
+  std::shared_ptr<LayerNorm> ln_f_;
+  std::shared_ptr<PositionEncoding> pe_;
+};
+
+}  // namespace models

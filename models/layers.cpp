@@ -1,0 +1,40 @@
+#include "models/layers.h"
+
+#include "engine/autograd.h"
+#include "ops/embedding.h"
+#include "ops/layernorm.h"
+
+namespace models {
+
+namespace {
+Tensor normal_tensor(const engine::Shape& shape, double std, engine::Generator& gen, engine::DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  engine::fill_random_(t, gen, {engine::RandomDistribution::normal, 0.0, std});
+  return t;
+}
+}  // namespace
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias, double init_std, engine::Generator& gen,
+               engine::DType dtype) {
+  weight_ = &register_parameter("weight", normal_tensor({out_features, in_features}, init_std, gen, dtype));
+  if (bias) bias_ = &register_parameter("bias", Tensor::zeros({out_features}, dtype));
+}
+
+Tensor Linear::forward(const Tensor& x, ops::Activation activation) const {
+  return ops::linear(x, *weight_, bias_ ? *bias_ : Tensor(), activation);
+}
+
+LayerNorm::LayerNorm(int64_t channels, double eps, engine::DType dtype) : eps_(eps) {
+  weight_ = &register_parameter("weight", Tensor::ones({channels}, dtype));
+  bias_ = &register_parameter("bias", Tensor::zeros({channels}, dtype));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const { return ops::layer_norm(x, *weight_, *bias_, eps_); }
+
+Embedding::Embedding(int64_t rows, int64_t channels, double init_std, engine::Generator& gen, engine::DType dtype) {
+  weight_ = &register_parameter("weight", normal_tensor({rows, channels}, init_std, gen, dtype));
+}
+
+Tensor Embedding::forward(const Tensor& indices) const { return ops::embedding(indices, *weight_); }
+
+}  // namespace models
