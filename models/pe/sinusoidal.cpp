@@ -1,0 +1,39 @@
+#include "models/pe/sinusoidal.h"
+
+#include <cmath>
+
+#include "ops/indexing.h"
+
+namespace models {
+
+Tensor sinusoidal_table(int64_t rows, int64_t channels, double base, engine::DType dtype) {
+  ENGINE_CHECK(channels % 2 == 0, "sinusoidal_table: channels must be even, got ", channels);
+  std::vector<double> values(size_t(rows * channels));
+  for (int64_t p = 0; p < rows; ++p)
+    for (int64_t j = 0; j < channels / 2; ++j) {
+      const double angle = double(p) / std::pow(base, double(2 * j) / double(channels));
+      values[size_t(p * channels + 2 * j)] = std::sin(angle);
+      values[size_t(p * channels + 2 * j + 1)] = std::cos(angle);
+    }
+  return Tensor::from_vector(values, {rows, channels}, dtype);
+}
+
+Tensor raster_positions(const Positions& positions) {
+  if (positions.ids.defined()) return positions.ids;
+  return Tensor::arange(positions.length());
+}
+
+Sinusoidal::Sinusoidal(int64_t max_position, int64_t channels, double base, engine::DType dtype) {
+  table_ = register_buffer("table", sinusoidal_table(max_position + 1, channels, base, dtype));
+}
+
+Tensor Sinusoidal::input_embedding() {
+  Tensor ids = raster_positions(positions_);
+  const auto range = ids.to_vector<int64_t>();
+  for (int64_t p : range)
+    ENGINE_CHECK(p >= 0 && p < table_.size(0), "sinusoidal PE: position ", p, " is beyond the table's ",
+                 table_.size(0) - 1, "; raise max_position");
+  return ops::index_select(table_, 0, ids);
+}
+
+}  // namespace models
