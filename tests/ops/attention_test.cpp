@@ -321,9 +321,13 @@ TEST_CASE("attention memory is linear in the sequence length") {
   // The peak may have been set by an earlier test; the op must not raise it by a score matrix.
   const size_t allowed = 8u << 20;
   CHECK(after.peak_bytes_in_use <= std::max(before.peak_bytes_in_use, before.bytes_in_use + allowed));
-  // About 5 GFLOP: well under a second on one core of these machines; the bound leaves room for
-  // a loaded machine but not for an O(T²)-memory fallback's page faults and traffic.
+  // About 5 GFLOP: a quarter of a second on these machines in an optimised build; the bound leaves
+  // room for a loaded machine. Unoptimised (debug, sanitizer) builds are 50x slower: not timed.
+#ifdef NDEBUG
   CHECK(seconds < 10.0);
+#else
+  static_cast<void>(seconds);
+#endif
   for (float value : q.grad().to_vector<float>()) REQUIRE(std::isfinite(value));
 }
 
