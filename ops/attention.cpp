@@ -1,0 +1,164 @@
+// Attention op: checks, device dispatch and the backward node. Kernels: ops/cpu/attention.h.
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
+#include "ops/attention.h"
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "ops/cpu/attention.h"
+
+namespace ops {
+
+namespace {
+
+// Everything the kernels need besides the tensors, kept by the backward node.
+struct AttentionConfig {
+  cpu::AttentionSizes sizes;
+  double scale = 1.0;
+  bool causal = false;
+  std::vector<double> alibi_slopes;  // (H), or empty
+  Tensor key_keep;                   // (B, Tk) i32 0/1, or undefined
+};
+
+cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
+  cpu::AttentionBias bias;
+  bias.scale = config.scale;
+  bias.causal = config.causal;
+  bias.alibi_slopes = config.alibi_slopes.empty() ? nullptr : config.alibi_slopes.data();
+  bias.key_keep = config.key_keep.defined() ? config.key_keep.data<int32_t>() : nullptr;
+  return bias;
+}
+
+// The one place where attention picks a device for its kernels.
+void require_cpu(const Tensor& t) {
+  ENGINE_CHECK(t.device().is_cpu(), "attention: CUDA kernels are not built yet (got ", t.describe(), ")");
+}
+
+template <typename T>
+void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                 const AttentionConfig& config) {
+  cpu::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), config.sizes,
+                            kernel_bias(config));
+}
+
+template <typename T>
+void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
+                  const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                  const AttentionConfig& config) {
+  cpu::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), dout.data<T>(), q.data<T>(), k.data<T>(),
+                             v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes, kernel_bias(config));
+}
+
+// Gradients of q, k and v; the probabilities are recomputed from the saved log-sum-exp.
+class AttentionBackward final : public engine::Node {
+ public:
+  AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionConfig config)
+      : q_(std::move(q)), k_(std::move(k)), v_(std::move(v)), out_(std::move(out)), lse_(std::move(lse)),
+        config_(std::move(config)) {}
+  std::string name() const override { return "AttentionBackward"; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    ENGINE_CHECK(q_.defined(), "attention: backward called twice through the same graph");
+    const Tensor dout = grads[0].contiguous();
+    require_cpu(dout);
+    Tensor dq = Tensor::empty(q_.shape(), q_.dtype(), q_.device());
+    Tensor dk = Tensor::empty(k_.shape(), k_.dtype(), k_.device());
+    Tensor dv = Tensor::empty(v_.shape(), v_.dtype(), v_.device());
+    ENGINE_DISPATCH_FLOAT(q_.dtype(), "attention backward",
+                          [&] { run_backward<scalar_t>(dq, dk, dv, dout, q_, k_, v_, out_, lse_, config_); });
+    return {dq, dk, dv};
+  }
+
+  void release_saved() override {
+    q_ = k_ = v_ = out_ = lse_ = Tensor();
+    config_.key_keep = Tensor();
+  }
+
+ private:
+  Tensor q_, k_, v_;  // contiguous, detached
+  Tensor out_;        // (B, H, Tq, Dv), detached (no cycle through its grad_fn)
+  Tensor lse_;        // (B, H, Tq)
+  AttentionConfig config_;
+};
+
+// Checks the shapes, dtypes and devices of the inputs and options; throws naming the culprit.
+void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+  ENGINE_CHECK(q.defined() && k.defined() && v.defined(), "attention: q, k and v must all be defined");
+  ENGINE_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+               "attention: q, k and v must be 4-D (B, H, T, D); got q ", q.describe(), ", k ", k.describe(),
+               ", v ", v.describe());
+  engine::check_same_device("attention", {&q, &k, &v});
+  engine::check_same_dtype("attention", {&q, &k, &v});
+  ENGINE_CHECK(engine::is_floating(q.dtype()), "attention: q, k and v must be f32 or f64, got ", q.describe());
+  ENGINE_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && k.size(1) == q.size(1) && v.size(1) == q.size(1),
+               "attention: q, k and v must share batch and heads (B, H); got q ", q.describe(), ", k ",
+               k.describe(), ", v ", v.describe());
+  ENGINE_CHECK(k.size(2) == v.size(2), "attention: k and v must have the same number of keys Tk; got k ",
+               k.describe(), ", v ", v.describe());
+  ENGINE_CHECK(k.size(3) == q.size(3), "attention: q and k must have the same head size Dk; got q ", q.describe(),
+               ", k ", k.describe());
+  ENGINE_CHECK(q.size(3) > 0, "attention: the head size Dk of q and k must be positive; got q ", q.describe());
+  ENGINE_CHECK(std::isfinite(options.scale), "attention: scale must be finite, got ", options.scale);
+
+  const Tensor& slopes = options.alibi_slopes;
+  if (slopes.defined()) {
+    ENGINE_CHECK(slopes.dim() == 1 && slopes.size(0) == q.size(1), "attention: alibi_slopes must be (H) = (",
+                 q.size(1), "), got ", slopes.describe());
+    ENGINE_CHECK(engine::is_floating(slopes.dtype()), "attention: alibi_slopes must be f32 or f64, got ",
+                 slopes.describe());
+    ENGINE_CHECK(slopes.device() == q.device(), "attention: alibi_slopes is ", slopes.describe(),
+                 " but q is ", q.describe());
+    ENGINE_CHECK(!slopes.requires_grad(), "attention: alibi_slopes are fixed and get no gradient; pass a tensor "
+                 "that does not require grad (detach it)");
+  }
+  const Tensor& mask = options.key_mask;
+  if (mask.defined()) {
+    ENGINE_CHECK(mask.dim() == 2 && mask.size(0) == q.size(0) && mask.size(1) == k.size(2),
+                 "attention: key_mask must be (B, Tk) = (", q.size(0), ", ", k.size(2), "), got ", mask.describe());
+    ENGINE_CHECK(mask.device() == q.device(), "attention: key_mask is ", mask.describe(), " but q is ",
+                 q.describe());
+  }
+}
+
+// Key mask of any dtype as i32 0/1 flags: nonzero keeps the key.
+Tensor key_keep_flags(const Tensor& key_mask) {
+  const std::vector<double> values = key_mask.to_vector<double>();
+  std::vector<int64_t> flags(values.size());
+  for (size_t i = 0; i < values.size(); ++i) flags[i] = values[i] != 0.0 ? 1 : 0;
+  return Tensor::from_indices(flags, key_mask.shape(), engine::DType::i32, key_mask.device());
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+  check_inputs(q, k, v, options);
+  require_cpu(q);
+
+  AttentionConfig config;
+  config.sizes = {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
+  config.scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(double(q.size(3)));
+  config.causal = options.causal;
+  if (options.alibi_slopes.defined()) config.alibi_slopes = options.alibi_slopes.to_vector<double>();
+  if (options.key_mask.defined()) config.key_keep = key_keep_flags(options.key_mask);
+
+  // The kernels read dense row-major buffers; views (e.g. heads split off by a transpose) are copied.
+  const Tensor q_dense = q.detach().contiguous();
+  const Tensor k_dense = k.detach().contiguous();
+  const Tensor v_dense = v.detach().contiguous();
+  Tensor out = Tensor::empty({config.sizes.batch, config.sizes.heads, config.sizes.query_len, config.sizes.value_dim},
+                             q.dtype(), q.device());
+  Tensor lse = Tensor::empty({config.sizes.batch, config.sizes.heads, config.sizes.query_len}, q.dtype(), q.device());
+  ENGINE_DISPATCH_FLOAT(q.dtype(), "attention",
+                        [&] { run_forward<scalar_t>(out, lse, q_dense, k_dense, v_dense, config); });
+
+  if (engine::needs_grad({&q, &k, &v})) {
+    auto node = std::make_shared<AttentionBackward>(q_dense, k_dense, v_dense, out.detach(), lse, std::move(config));
+    engine::record(node, {&q, &k, &v}, {&out});
+  }
+  return out;
+}
+
+}  // namespace ops

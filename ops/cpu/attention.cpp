@@ -1,0 +1,332 @@
+// Tiled scaled dot-product attention on the CPU (FlashAttention's algorithm, Dao et al. 2022,
+// with the deterministic backward of FlashAttention-2).
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
+//   Bq = Bk = kTile (64): queries / keys per tile; s_ij = scale · q_i·k_j + bias_ij (−inf if masked)
+//
+// Forward, for each (batch·head, tile of Bq queries), keys visited tile by tile:
+//   S = Q·Kᵀ (Bq × Bk), scaled, biased, masked;
+//   per row: m' = max(m, max_j s_ij), l' = l·e^(m − m') + Σ_j e^(s_ij − m'), acc' = acc·e^(m − m') + P·V
+//   (the online softmax), and at the end out = acc / l, lse = m + log l.
+// Only the running m, l (Bq each) and acc (Bq × Dv) live across key tiles.
+//
+// Backward: P_ij = e^(s_ij − lse_i) is recomputed tile by tile from q, k and the saved lse, with
+//   δ_i = Σ_d dO_id · O_id,  dP = dO·Vᵀ,  dS = scale · P ⊙ (dP − δ),
+//   dV += Pᵀ·dO,  dK += dSᵀ·Q,  dQ += dS·K.
+// To stay deterministic without atomics, it runs in two passes: one thread owns a key tile and
+// sums its dK, dV over the query tiles in order; a second pass owns a query tile and sums its dQ
+// over the key tiles in order. The second pass recomputes S and dP (7 tile GEMMs per tile pair
+// instead of 5): the price of results that do not depend on the thread count.
+//
+// Memory: besides the inputs, outputs and gradients (O(T·D)), the forward keeps lse (B·H·Tq) and the
+// backward δ (B·H·Tq); each thread holds O(kTile² + kTile·(Dk + Dv)) scratch. No Tq × Tk matrix is
+// ever stored, so memory is linear in the sequence length.
+#include "ops/cpu/attention.h"
+
+// GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
+// inlines Eigen's GEMM kernels (GCC bug 105593); silenced for this file only.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace ops::cpu {
+
+namespace {
+
+constexpr int64_t kTile = 64;
+
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using MatrixMap = Eigen::Map<RowMatrix<T>>;
+template <typename T>
+using ConstMatrixMap = Eigen::Map<const RowMatrix<T>>;
+
+int64_t tile_count(int64_t length) { return (length + kTile - 1) / kTile; }
+
+// The keys [0, end) that at least one query of the tile starting at `query_start` (rows queries)
+// may see: all keys, or up to the last query's position when causal.
+int64_t visible_key_end(int64_t query_start, int64_t rows, const AttentionSizes& sizes, const AttentionBias& bias) {
+  if (!bias.causal) return sizes.key_len;
+  const int64_t last_position = query_start + rows - 1 + sizes.key_len - sizes.query_len;
+  return std::clamp<int64_t>(last_position + 1, 0, sizes.key_len);
+}
+
+// The first query that may see key `key_start` (queries before it are causally masked from it).
+int64_t first_query_seeing(int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
+  if (!bias.causal) return 0;
+  return std::clamp<int64_t>(key_start - (sizes.key_len - sizes.query_len), 0, sizes.query_len);
+}
+
+// Turns raw dot products q_i·k_j of one tile (rows × cols, row-major) into scores: scale, ALiBi
+// bias, and −inf where the causal mask or the key mask hides the key.
+template <typename T>
+void scale_bias_and_mask(T* scores, int64_t rows, int64_t cols, int64_t batch, int64_t head, int64_t query_start,
+                         int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
+  const T scale = T(bias.scale);
+  const T minus_infinity = -std::numeric_limits<T>::infinity();
+  const int32_t* keep = bias.key_keep ? bias.key_keep + batch * sizes.key_len + key_start : nullptr;
+  const double slope = bias.alibi_slopes ? bias.alibi_slopes[head] : 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = scores + r * cols;
+    const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
+    const int64_t visible_end = bias.causal ? std::clamp<int64_t>(position - key_start + 1, 0, cols) : cols;
+    if (bias.alibi_slopes) {
+      for (int64_t c = 0; c < visible_end; ++c)
+        row[c] = row[c] * scale + T(slope * double(key_start + c - position));
+    } else {
+      for (int64_t c = 0; c < visible_end; ++c) row[c] *= scale;
+    }
+    for (int64_t c = visible_end; c < cols; ++c) row[c] = minus_infinity;
+    if (keep)
+      for (int64_t c = 0; c < visible_end; ++c)
+        if (keep[c] == 0) row[c] = minus_infinity;
+  }
+}
+
+// Per-thread buffers of the forward.
+template <typename T>
+struct ForwardScratch {
+  explicit ForwardScratch(const AttentionSizes& sizes)
+      : scores(size_t(kTile * kTile)), accumulator(size_t(kTile * sizes.value_dim)), row_max(size_t(kTile)),
+        row_sum(size_t(kTile)) {}
+  std::vector<T> scores;       // (Bq, Bk): scores, then probabilities
+  std::vector<T> accumulator;  // (Bq, Dv): unnormalised output
+  std::vector<T> row_max;      // (Bq)
+  std::vector<double> row_sum;  // (Bq)
+};
+
+// Forward for one tile of queries of one (batch, head): the online softmax over key tiles.
+template <typename T>
+void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int64_t batch_head, int64_t query_tile,
+                        const AttentionSizes& sizes, const AttentionBias& bias, ForwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
+  const int64_t batch = batch_head / sizes.heads, head = batch_head % sizes.heads;
+  const int64_t query_start = query_tile * kTile;
+  const int64_t rows = std::min(kTile, Tq - query_start);
+  const T minus_infinity = -std::numeric_limits<T>::infinity();
+
+  ConstMatrixMap<T> query_block(q + (batch_head * Tq + query_start) * Dk, rows, Dk);
+  MatrixMap<T> accumulator(scratch.accumulator.data(), rows, Dv);
+  accumulator.setZero();
+  std::fill_n(scratch.row_max.begin(), rows, minus_infinity);
+  std::fill_n(scratch.row_sum.begin(), rows, 0.0);
+
+  const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
+  for (int64_t key_start = 0; key_start < key_end; key_start += kTile) {
+    const int64_t cols = std::min(kTile, key_end - key_start);
+    ConstMatrixMap<T> key_block(k + (batch_head * Tk + key_start) * Dk, cols, Dk);
+    ConstMatrixMap<T> value_block(v + (batch_head * Tk + key_start) * Dv, cols, Dv);
+    MatrixMap<T> scores(scratch.scores.data(), rows, cols);
+    scores.noalias() = query_block * key_block.transpose();
+    scale_bias_and_mask(scratch.scores.data(), rows, cols, batch, head, query_start, key_start, sizes, bias);
+
+    for (int64_t r = 0; r < rows; ++r) {
+      T* row = scratch.scores.data() + r * cols;
+      T tile_max = minus_infinity;
+      for (int64_t c = 0; c < cols; ++c) tile_max = std::max(tile_max, row[c]);
+      const T new_max = std::max(scratch.row_max[size_t(r)], tile_max);
+      if (new_max == minus_infinity) {  // nothing visible to this row yet: e^(−inf − (−inf)) is NaN
+        std::fill_n(row, cols, T(0));
+        continue;
+      }
+      const T correction = std::exp(scratch.row_max[size_t(r)] - new_max);
+      double tile_sum = 0.0;
+      for (int64_t c = 0; c < cols; ++c) {
+        row[c] = std::exp(row[c] - new_max);
+        tile_sum += double(row[c]);
+      }
+      scratch.row_sum[size_t(r)] = scratch.row_sum[size_t(r)] * double(correction) + tile_sum;
+      scratch.row_max[size_t(r)] = new_max;
+      if (correction != T(1)) accumulator.row(r) *= correction;
+    }
+    accumulator.noalias() += scores * value_block;
+  }
+
+  T* out_block = out + (batch_head * Tq + query_start) * Dv;
+  T* lse_block = lse + batch_head * Tq + query_start;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double sum = scratch.row_sum[size_t(r)];
+    if (sum > 0.0) {
+      const T inverse = T(1.0 / sum);
+      for (int64_t d = 0; d < Dv; ++d) out_block[r * Dv + d] = accumulator(r, d) * inverse;
+      lse_block[r] = T(double(scratch.row_max[size_t(r)]) + std::log(sum));
+    } else {
+      std::fill_n(out_block + r * Dv, Dv, T(0));
+      lse_block[r] = minus_infinity;
+    }
+  }
+}
+
+// Per-thread buffers of the backward.
+template <typename T>
+struct BackwardScratch {
+  explicit BackwardScratch(const AttentionSizes& sizes)
+      : probabilities(size_t(kTile * kTile)), score_grads(size_t(kTile * kTile)),
+        first_grad(size_t(kTile * std::max(sizes.qk_dim, sizes.value_dim))),
+        second_grad(size_t(kTile * sizes.value_dim)) {}
+  std::vector<T> probabilities;  // (Bq, Bk): P
+  std::vector<T> score_grads;    // (Bq, Bk): dP, then dS
+  std::vector<T> first_grad;     // (Bk, Dk) dK or (Bq, Dk) dQ being summed
+  std::vector<T> second_grad;    // (Bk, Dv): dV being summed
+};
+
+// Where one (batch·head, query tile, key tile) block of the backward sits.
+struct TileBlock {
+  int64_t batch_head, query_start, rows, key_start, cols;
+};
+
+// Recomputes P and dS = scale · P ⊙ (dP − δ) of one tile pair into the scratch buffers.
+template <typename T>
+void probabilities_and_score_grads(const TileBlock& block, const T* dout, const T* q, const T* k, const T* v,
+                                   const T* lse, const T* delta, const AttentionSizes& sizes,
+                                   const AttentionBias& bias, BackwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
+  const int64_t rows = block.rows, cols = block.cols;
+  const int64_t query_row = block.batch_head * Tq + block.query_start;
+  const int64_t key_row = block.batch_head * Tk + block.key_start;
+  ConstMatrixMap<T> query_block(q + query_row * Dk, rows, Dk);
+  ConstMatrixMap<T> key_block(k + key_row * Dk, cols, Dk);
+  ConstMatrixMap<T> value_block(v + key_row * Dv, cols, Dv);
+  ConstMatrixMap<T> dout_block(dout + query_row * Dv, rows, Dv);
+  MatrixMap<T> probabilities(scratch.probabilities.data(), rows, cols);
+  MatrixMap<T> score_grads(scratch.score_grads.data(), rows, cols);
+
+  probabilities.noalias() = query_block * key_block.transpose();
+  scale_bias_and_mask(scratch.probabilities.data(), rows, cols, block.batch_head / sizes.heads,
+                      block.batch_head % sizes.heads, block.query_start, block.key_start, sizes, bias);
+  score_grads.noalias() = dout_block * value_block.transpose();
+
+  const T scale = T(bias.scale);
+  for (int64_t r = 0; r < rows; ++r) {
+    T* p = scratch.probabilities.data() + r * cols;
+    T* ds = scratch.score_grads.data() + r * cols;
+    const T row_lse = lse[query_row + r];
+    if (row_lse == -std::numeric_limits<T>::infinity()) {  // a row that sees no key: P = 0
+      std::fill_n(p, cols, T(0));
+      std::fill_n(ds, cols, T(0));
+      continue;
+    }
+    const T row_delta = delta[query_row + r];
+    for (int64_t c = 0; c < cols; ++c) {
+      p[c] = std::exp(p[c] - row_lse);
+      ds[c] = scale * p[c] * (ds[c] - row_delta);
+    }
+  }
+}
+
+// dK and dV of one key tile, summed over the query tiles in order.
+template <typename T>
+void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* lse, const T* delta,
+                    int64_t batch_head, int64_t key_tile, const AttentionSizes& sizes, const AttentionBias& bias,
+                    BackwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
+  const int64_t key_start = key_tile * kTile;
+  const int64_t cols = std::min(kTile, Tk - key_start);
+  MatrixMap<T> key_grad(scratch.first_grad.data(), cols, Dk);
+  MatrixMap<T> value_grad(scratch.second_grad.data(), cols, Dv);
+  key_grad.setZero();
+  value_grad.setZero();
+
+  const int64_t first_query_tile = first_query_seeing(key_start, sizes, bias) / kTile;
+  for (int64_t query_start = first_query_tile * kTile; query_start < Tq; query_start += kTile) {
+    const TileBlock block{batch_head, query_start, std::min(kTile, Tq - query_start), key_start, cols};
+    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
+    const int64_t query_row = batch_head * Tq + query_start;
+    ConstMatrixMap<T> query_block(q + query_row * Dk, block.rows, Dk);
+    ConstMatrixMap<T> dout_block(dout + query_row * Dv, block.rows, Dv);
+    MatrixMap<T> probabilities(scratch.probabilities.data(), block.rows, cols);
+    MatrixMap<T> score_grads(scratch.score_grads.data(), block.rows, cols);
+    value_grad.noalias() += probabilities.transpose() * dout_block;
+    key_grad.noalias() += score_grads.transpose() * query_block;
+  }
+  MatrixMap<T>(dk + (batch_head * Tk + key_start) * Dk, cols, Dk) = key_grad;
+  MatrixMap<T>(dv + (batch_head * Tk + key_start) * Dv, cols, Dv) = value_grad;
+}
+
+// dQ of one query tile, summed over the visible key tiles in order.
+template <typename T>
+void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* lse, const T* delta,
+                      int64_t batch_head, int64_t query_tile, const AttentionSizes& sizes, const AttentionBias& bias,
+                      BackwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim;
+  const int64_t query_start = query_tile * kTile;
+  const int64_t rows = std::min(kTile, Tq - query_start);
+  MatrixMap<T> query_grad(scratch.first_grad.data(), rows, Dk);
+  query_grad.setZero();
+
+  const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
+  for (int64_t key_start = 0; key_start < key_end; key_start += kTile) {
+    const TileBlock block{batch_head, query_start, rows, key_start, std::min(kTile, key_end - key_start)};
+    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
+    ConstMatrixMap<T> key_block(k + (batch_head * Tk + key_start) * Dk, block.cols, Dk);
+    MatrixMap<T> score_grads(scratch.score_grads.data(), rows, block.cols);
+    query_grad.noalias() += score_grads * key_block;
+  }
+  MatrixMap<T>(dq + (batch_head * Tq + query_start) * Dk, rows, Dk) = query_grad;
+}
+
+}  // namespace
+
+template <typename T>
+void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
+                       const AttentionBias& bias) {
+  const int64_t query_tiles = tile_count(sizes.query_len);
+  const int64_t work_items = sizes.batch * sizes.heads * query_tiles;
+#pragma omp parallel
+  {
+    ForwardScratch<T> scratch(sizes);
+    // Dynamic: under a causal mask later query tiles see more keys.
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < work_items; ++item)
+      forward_query_tile(out, lse, q, k, v, item / query_tiles, item % query_tiles, sizes, bias, scratch);
+  }
+}
+
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
+                        const T* lse, const AttentionSizes& sizes, const AttentionBias& bias) {
+  const int64_t batch_heads = sizes.batch * sizes.heads;
+  const int64_t query_rows = batch_heads * sizes.query_len, Dv = sizes.value_dim;
+
+  // δ_i = Σ_d dO_id · O_id: the row term of the softmax backward.
+  std::vector<T> delta(static_cast<size_t>(query_rows));
+#pragma omp parallel for
+  for (int64_t row = 0; row < query_rows; ++row) {
+    double sum = 0.0;
+    for (int64_t d = 0; d < Dv; ++d) sum += double(dout[row * Dv + d]) * double(out[row * Dv + d]);
+    delta[size_t(row)] = T(sum);
+  }
+
+  const int64_t key_tiles = tile_count(sizes.key_len);
+  const int64_t query_tiles = tile_count(sizes.query_len);
+#pragma omp parallel
+  {
+    BackwardScratch<T> scratch(sizes);
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < batch_heads * key_tiles; ++item)
+      key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), item / key_tiles, item % key_tiles, sizes, bias,
+                     scratch);
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < batch_heads * query_tiles; ++item)
+      query_tile_grads(dq, dout, q, k, v, lse, delta.data(), item / query_tiles, item % query_tiles, sizes, bias,
+                       scratch);
+  }
+}
+
+template void attention_forward<float>(float*, float*, const float*, const float*, const float*,
+                                       const AttentionSizes&, const AttentionBias&);
+template void attention_forward<double>(double*, double*, const double*, const double*, const double*,
+                                        const AttentionSizes&, const AttentionBias&);
+template void attention_backward<float>(float*, float*, float*, const float*, const float*, const float*,
+                                        const float*, const float*, const float*, const AttentionSizes&,
+                                        const AttentionBias&);
+template void attention_backward<double>(double*, double*, double*, const double*, const double*, const double*,
+                                         const double*, const double*, const double*, const AttentionSizes&,
+                                         const AttentionBias&);
+
+}  // namespace ops::cpu

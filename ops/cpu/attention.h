@@ -1,0 +1,40 @@
+// CPU kernels of tiled (FlashAttention-style) scaled dot-product attention, forward and backward.
+// Raw pointers to contiguous row-major buffers; the kernels know nothing of tensors or autograd.
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
+//
+// Gradient convention: dq, dk and dv are written (=), not accumulated.
+#pragma once
+
+#include <cstdint>
+
+namespace ops::cpu {
+
+struct AttentionSizes {
+  int64_t batch = 0, heads = 0, query_len = 0, key_len = 0, qk_dim = 0, value_dim = 0;
+};
+
+// What is added to or masks the scores scale · q_i·k_j. Query i sits at absolute position
+// i + (Tk − Tq).
+struct AttentionBias {
+  double scale = 1.0;
+  bool causal = false;                  // mask keys j > i + (Tk − Tq)
+  const double* alibi_slopes = nullptr;  // (H): adds slope_h · (j − (i + Tk − Tq)); null for none
+  const int32_t* key_keep = nullptr;     // (B, Tk): 0 masks key j of batch b for every query; null for none
+};
+
+// out = softmax(scores) · v, and the log-sum-exp of each row's scores (−inf for a row that sees
+// no key, whose output is zeros).
+// q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> out: (B, H, Tq, Dv), lse: (B, H, Tq)
+template <typename T>
+void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
+                       const AttentionBias& bias);
+
+// Gradients of attention_forward from the output gradient dout (B, H, Tq, Dv), recomputing the
+// probabilities tile by tile from q, k and the saved lse. `out` is the forward's output.
+// dq: (B, H, Tq, Dk), dk: (B, H, Tk, Dk), dv: (B, H, Tk, Dv)
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
+                        const T* lse, const AttentionSizes& sizes, const AttentionBias& bias);
+
+}  // namespace ops::cpu

@@ -1,0 +1,359 @@
+// Tests of ops::attention against a naive reference that builds the full (Tq × Tk) score matrix in
+// double, forward and all three gradients, over masks, biases and lengths that straddle the
+// kernels' 64-key tiles.
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/gradcheck.h"
+#include "engine/rng.h"
+#include "ops/attention.h"
+
+using engine::DType;
+using engine::Tensor;
+
+namespace {
+
+struct Case {
+  int64_t B, H, Tq, Tk, Dk, Dv;
+  bool causal = false;
+  bool alibi = false;
+  bool key_mask = false;  // masks some keys, and every key of the last batch (all of its rows see none)
+  double scale = 0.0;
+};
+
+std::string case_name(const Case& c) {
+  return "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Tq=" + std::to_string(c.Tq) +
+         " Tk=" + std::to_string(c.Tk) + " Dk=" + std::to_string(c.Dk) + " Dv=" + std::to_string(c.Dv) +
+         (c.causal ? " causal" : "") + (c.alibi ? " alibi" : "") + (c.key_mask ? " key_mask" : "");
+}
+
+// Inputs and options of a case, in f64; q, k and v require grad.
+struct Inputs {
+  Tensor q, k, v, dout;
+  ops::AttentionOptions options;
+};
+
+Inputs make_inputs(const Case& c, uint64_t seed) {
+  engine::Generator gen(seed);
+  Inputs in;
+  in.q = Tensor::randn({c.B, c.H, c.Tq, c.Dk}, gen, DType::f64).requires_grad_();
+  in.k = Tensor::randn({c.B, c.H, c.Tk, c.Dk}, gen, DType::f64).requires_grad_();
+  in.v = Tensor::randn({c.B, c.H, c.Tk, c.Dv}, gen, DType::f64).requires_grad_();
+  in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, DType::f64);
+  in.options.causal = c.causal;
+  in.options.scale = c.scale;
+  if (c.alibi) {
+    std::vector<double> slopes;
+    for (int64_t h = 0; h < c.H; ++h) slopes.push_back(std::pow(2.0, -double(h + 1)));
+    in.options.alibi_slopes = Tensor::from_vector(slopes, {c.H}, DType::f32);
+  }
+  if (c.key_mask) {
+    // Integer mask; key 0 of batch 0 is masked so that, under a causal mask, query 0 sees nothing.
+    std::vector<int64_t> keep(size_t(c.B * c.Tk));
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t j = 0; j < c.Tk; ++j)
+        keep[size_t(b * c.Tk + j)] = (b == c.B - 1 || j == 0 || (j + b) % 3 == 1) ? 0 : 7;
+    in.options.key_mask = Tensor::from_indices(keep, {c.B, c.Tk}, DType::i64);
+  }
+  return in;
+}
+
+struct Result {
+  std::vector<double> out, dq, dk, dv;
+};
+
+// Full score matrix, softmax and products in double; the backward by the chain rule row by row.
+Result reference_attention(const Case& c, const Inputs& in) {
+  const std::vector<double> q = in.q.to_vector<double>(), k = in.k.to_vector<double>(),
+                            v = in.v.to_vector<double>(), dout = in.dout.to_vector<double>();
+  const std::vector<double> slopes = in.options.alibi_slopes.defined() ? in.options.alibi_slopes.to_vector<double>()
+                                                                        : std::vector<double>();
+  const std::vector<double> keep =
+      in.options.key_mask.defined() ? in.options.key_mask.to_vector<double>() : std::vector<double>();
+  const double scale = c.scale != 0.0 ? c.scale : 1.0 / std::sqrt(double(c.Dk));
+  Result r;
+  r.out.assign(size_t(c.B * c.H * c.Tq * c.Dv), 0.0);
+  r.dq.assign(q.size(), 0.0);
+  r.dk.assign(k.size(), 0.0);
+  r.dv.assign(v.size(), 0.0);
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h) {
+      const int64_t bh = b * c.H + h;
+      for (int64_t i = 0; i < c.Tq; ++i) {
+        const int64_t position = i + c.Tk - c.Tq;
+        std::vector<double> p(size_t(c.Tk), 0.0);
+        std::vector<bool> visible(size_t(c.Tk));
+        double max_score = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j < c.Tk; ++j) {
+          visible[size_t(j)] = !(c.causal && j > position) && (keep.empty() || keep[size_t(b * c.Tk + j)] != 0);
+          if (!visible[size_t(j)]) continue;
+          double s = 0.0;
+          for (int64_t d = 0; d < c.Dk; ++d) s += q[size_t((bh * c.Tq + i) * c.Dk + d)] * k[size_t((bh * c.Tk + j) * c.Dk + d)];
+          s *= scale;
+          if (!slopes.empty()) s += slopes[size_t(h)] * double(j - position);
+          p[size_t(j)] = s;
+          max_score = std::max(max_score, s);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < c.Tk; ++j)
+          if (visible[size_t(j)]) sum += (p[size_t(j)] = std::exp(p[size_t(j)] - max_score));
+        if (sum == 0.0) continue;  // no visible key: zeros and no gradient
+        for (double& value : p) value /= sum;
+        const double* g = &dout[size_t((bh * c.Tq + i) * c.Dv)];
+        std::vector<double> dp(size_t(c.Tk), 0.0);
+        double p_dot_dp = 0.0;
+        for (int64_t j = 0; j < c.Tk; ++j) {
+          for (int64_t d = 0; d < c.Dv; ++d) {
+            const double vjd = v[size_t((bh * c.Tk + j) * c.Dv + d)];
+            r.out[size_t((bh * c.Tq + i) * c.Dv + d)] += p[size_t(j)] * vjd;
+            dp[size_t(j)] += g[d] * vjd;
+            r.dv[size_t((bh * c.Tk + j) * c.Dv + d)] += p[size_t(j)] * g[d];
+          }
+          p_dot_dp += p[size_t(j)] * dp[size_t(j)];
+        }
+        for (int64_t j = 0; j < c.Tk; ++j) {
+          const double ds = scale * p[size_t(j)] * (dp[size_t(j)] - p_dot_dp);
+          for (int64_t d = 0; d < c.Dk; ++d) {
+            r.dq[size_t((bh * c.Tq + i) * c.Dk + d)] += ds * k[size_t((bh * c.Tk + j) * c.Dk + d)];
+            r.dk[size_t((bh * c.Tk + j) * c.Dk + d)] += ds * q[size_t((bh * c.Tq + i) * c.Dk + d)];
+          }
+        }
+      }
+    }
+  return r;
+}
+
+// Element-wise |actual − expected| <= rtol · (|expected| + floor · max|expected| + 1e-6). With floor
+// 1e-3 it is relative, except that elements that cancel to nearly zero are judged against 0.1% of
+// the tensor's scale; with floor 1 it is relative to the tensor's scale (right for f32 sums, whose
+// rounding error follows the magnitude of the terms, not of the result). The 1e-6 absolute term
+// covers gradients that are exactly zero (a single visible key), as inputs are of order 1.
+void check_close(const std::vector<double>& actual, const std::vector<double>& expected, double rtol,
+                 const std::string& what, double floor = 1e-3) {
+  REQUIRE(actual.size() == expected.size());
+  double scale = 0.0;
+  for (double e : expected) scale = std::max(scale, std::abs(e));
+  double worst = 0.0;
+  size_t worst_index = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    double error = std::abs(actual[i] - expected[i]) / (std::abs(expected[i]) + floor * scale + 1e-6);
+    if (std::isnan(error)) error = std::numeric_limits<double>::infinity();
+    if (error > worst) worst = error, worst_index = i;
+  }
+  INFO(what, ": worst relative error ", worst, " at element ", worst_index);
+  CHECK(worst <= rtol);
+}
+
+// Runs forward and backward in f64 and compares output and gradients with the reference.
+void check_against_reference(const Case& c) {
+  Inputs in = make_inputs(c, 42 + uint64_t(c.Tq * 131 + c.Tk));
+  const Result expected = reference_attention(c, in);
+  Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+  CHECK(out.shape() == engine::Shape{c.B, c.H, c.Tq, c.Dv});
+  out.backward(in.dout);
+  const std::string name = case_name(c);
+  check_close(out.to_vector<double>(), expected.out, 1e-6, name + " out");
+  check_close(in.q.grad().to_vector<double>(), expected.dq, 1e-6, name + " dq");
+  check_close(in.k.grad().to_vector<double>(), expected.dk, 1e-6, name + " dk");
+  check_close(in.v.grad().to_vector<double>(), expected.dv, 1e-6, name + " dv");
+  if (c.key_mask) {
+    // The last batch sees no key at all: exact zeros, not NaN, in its output and gradients.
+    const auto last_batch_is_zero = [&](const Tensor& t) {
+      for (double value : t.select(0, c.B - 1).to_vector<double>())
+        if (value != 0.0) return false;
+      return true;
+    };
+    CHECK(last_batch_is_zero(out));
+    CHECK(last_batch_is_zero(in.q.grad()));
+    CHECK(last_batch_is_zero(in.k.grad()));
+    CHECK(last_batch_is_zero(in.v.grad()));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("attention forward matches hand-computed values") {
+  // One query, two keys, scale 1: scores 0 and log 3, probabilities 1/4 and 3/4.
+  Tensor q = Tensor::from_vector({1}, {1, 1, 1, 1}, DType::f64);
+  Tensor k = Tensor::from_vector({0, std::log(3.0)}, {1, 1, 2, 1}, DType::f64);
+  Tensor v = Tensor::from_vector({4, 8, -4, 12}, {1, 1, 2, 2}, DType::f64);
+  ops::AttentionOptions options;
+  options.scale = 1.0;
+  std::vector<double> out = ops::attention(q, k, v, options).to_vector<double>();
+  CHECK(out[0] == doctest::Approx(-2).epsilon(1e-14));
+  CHECK(out[1] == doctest::Approx(11).epsilon(1e-14));
+  // Causal with Tq = Tk = 2: query 0 sees only key 0.
+  Tensor q2 = Tensor::from_vector({1, 1}, {1, 1, 2, 1}, DType::f64);
+  options.causal = true;
+  out = ops::attention(q2, k, v, options).to_vector<double>();
+  CHECK(out[0] == 4);
+  CHECK(out[1] == 8);
+  CHECK(out[2] == doctest::Approx(-2).epsilon(1e-14));
+  CHECK(out[3] == doctest::Approx(11).epsilon(1e-14));
+  // KV cache: one query at the last position sees both keys.
+  out = ops::attention(q, k, v, options).to_vector<double>();
+  CHECK(out[0] == doctest::Approx(-2).epsilon(1e-14));
+  CHECK(out[1] == doctest::Approx(11).epsilon(1e-14));
+}
+
+TEST_CASE("attention matches the naive reference, forward and gradients, in f64") {
+  const std::vector<Case> cases = {
+      {1, 1, 1, 1, 4, 4},
+      {2, 3, 65, 65, 8, 8},
+      {2, 2, 130, 130, 16, 16, true},
+      {1, 4, 63, 63, 8, 8, true, true},
+      {1, 2, 64, 130, 8, 8, false, true},
+      {2, 2, 70, 70, 12, 5, true},             // Dk != Dv
+      {2, 2, 5, 130, 8, 8, true},              // KV cache: Tq < Tk
+      {1, 1, 1, 65, 8, 6, true, true},         // one new token against a cache
+      {1, 2, 70, 65, 8, 8, true},              // Tq > Tk: the first 5 queries see no key
+      {3, 2, 65, 65, 8, 8, false, false, true},
+      {2, 2, 130, 130, 8, 8, true, true, true, 0.3},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(case_name(c));
+    check_against_reference(c);
+  }
+}
+
+TEST_CASE("attention reads non-contiguous views (heads split off by a transpose)") {
+  const Case c{2, 3, 65, 67, 8, 6, true};
+  engine::Generator gen(7);
+  // q, k, v laid out (B, T, H, D) as a projection produces them, viewed as (B, H, T, D).
+  Tensor q_base = Tensor::randn({c.B, c.Tq, c.H, c.Dk}, gen, DType::f64).requires_grad_();
+  Tensor k_base = Tensor::randn({c.B, c.Tk, c.H, c.Dk}, gen, DType::f64).requires_grad_();
+  Tensor v_base = Tensor::randn({c.B, c.Tk, c.H, c.Dv + 2}, gen, DType::f64).requires_grad_();
+  Inputs in;
+  in.q = q_base.transpose(1, 2);
+  in.k = k_base.transpose(1, 2);
+  in.v = v_base.narrow(3, 1, c.Dv).transpose(1, 2);
+  in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, DType::f64);
+  in.options.causal = true;
+  REQUIRE(!in.q.is_contiguous());
+  const Result expected = reference_attention(c, in);
+  Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+  out.backward(in.dout);
+  check_close(out.to_vector<double>(), expected.out, 1e-6, "out");
+  check_close(q_base.grad().transpose(1, 2).to_vector<double>(), expected.dq, 1e-6, "dq");
+  check_close(k_base.grad().transpose(1, 2).to_vector<double>(), expected.dk, 1e-6, "dk");
+  check_close(v_base.grad().narrow(3, 1, c.Dv).transpose(1, 2).to_vector<double>(), expected.dv, 1e-6, "dv");
+  // The columns of v_base outside the narrowed view get no gradient.
+  CHECK(v_base.grad().narrow(3, 0, 1).to_vector<double>() == std::vector<double>(size_t(c.B * c.Tk * c.H), 0.0));
+}
+
+TEST_CASE("attention passes gradcheck on a small case with views, ALiBi and masks") {
+  engine::Generator gen(11);
+  Tensor q_base = Tensor::randn({2, 3, 2, 4}, gen, DType::f64).requires_grad_();  // (B, Tq, H, Dk)
+  Tensor k = Tensor::randn({2, 2, 5, 4}, gen, DType::f64).requires_grad_();
+  Tensor v_base = Tensor::randn({2, 2, 5, 5}, gen, DType::f64).requires_grad_();
+  ops::AttentionOptions options;
+  options.causal = true;
+  options.alibi_slopes = Tensor::from_vector({0.5, 0.25}, {2}, DType::f64);
+  options.key_mask = Tensor::from_vector({1, 1, 0, 1, 1, 0, 1, 1, 1, 1}, {2, 5}, DType::f32);
+  const auto fn = [&](const std::vector<Tensor>& in) {
+    return ops::attention(in[0].transpose(1, 2), in[1], in[2].narrow(3, 1, 3), options);
+  };
+  const engine::GradcheckResult result = engine::gradcheck(fn, {q_base, k, v_base});
+  INFO(result.message);
+  CHECK(result.ok);
+}
+
+TEST_CASE("attention in f32 matches the f64 reference") {
+  const std::vector<Case> cases = {
+      {2, 2, 130, 130, 16, 16, true, true},
+      {2, 2, 65, 63, 12, 20, false, false, true},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(case_name(c));
+    Inputs in = make_inputs(c, 5);
+    // The reference sees the f32-rounded inputs, so only the kernel's arithmetic is measured.
+    in.q = in.q.detach().to(DType::f32);
+    in.k = in.k.detach().to(DType::f32);
+    in.v = in.v.detach().to(DType::f32);
+    const Result expected = reference_attention(c, in);
+    const std::vector<double> out = ops::attention(in.q, in.k, in.v, in.options).to_vector<double>();
+    // f32 rounding (~6e-8 per operation) over sums of ~130 terms stays well below 1e-5 relative.
+    check_close(out, expected.out, 1e-5, case_name(c) + " f32 out", 1.0);
+  }
+}
+
+TEST_CASE("attention results do not depend on the thread count") {
+  const Case c{2, 2, 150, 150, 8, 8, true, true, true};
+  const auto run = [&](int threads) {
+    const int previous = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Inputs in = make_inputs(c, 3);
+    Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+    out.backward(in.dout);
+    omp_set_num_threads(previous);
+    return std::vector<std::vector<double>>{out.to_vector<double>(), in.q.grad().to_vector<double>(),
+                                            in.k.grad().to_vector<double>(), in.v.grad().to_vector<double>()};
+  };
+  CHECK(run(1) == run(3));
+}
+
+TEST_CASE("attention memory is linear in the sequence length") {
+  // Tq = Tk = 4096: a stored score matrix would take 4096² · 4 B = 64 MiB; everything the op
+  // allocates here (inputs, output, lse, gradients) is about 2.3 MiB.
+  const int64_t T = 4096, D = 16;
+  engine::Generator gen(9);
+  Tensor q = Tensor::randn({1, 1, T, D}, gen).requires_grad_();
+  Tensor k = Tensor::randn({1, 1, T, D}, gen).requires_grad_();
+  Tensor v = Tensor::randn({1, 1, T, D}, gen).requires_grad_();
+  Tensor dout = Tensor::randn({1, 1, T, D}, gen);
+  const engine::AllocatorStats before = engine::cpu_allocator().stats();
+  const auto start = std::chrono::steady_clock::now();
+  Tensor out = ops::attention(q, k, v);
+  out.backward(dout);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const engine::AllocatorStats after = engine::cpu_allocator().stats();
+  // The peak may have been set by an earlier test; the op must not raise it by a score matrix.
+  const size_t allowed = 8u << 20;
+  CHECK(after.peak_bytes_in_use <= std::max(before.peak_bytes_in_use, before.bytes_in_use + allowed));
+  // About 5 GFLOP: a quarter of a second on these machines in an optimised build; the bound leaves
+  // room for a loaded machine. Unoptimised (debug, sanitizer) builds are 50x slower: not timed.
+#ifdef NDEBUG
+  CHECK(seconds < 10.0);
+#else
+  static_cast<void>(seconds);
+#endif
+  for (float value : q.grad().to_vector<float>()) REQUIRE(std::isfinite(value));
+}
+
+TEST_CASE("attention rejects bad shapes, dtypes and options with clear messages") {
+  Tensor q = Tensor::ones({2, 3, 4, 8});
+  Tensor k = Tensor::ones({2, 3, 5, 8});
+  Tensor v = Tensor::ones({2, 3, 5, 6});
+  CHECK_THROWS_WITH_AS(ops::attention(q.view({6, 4, 8}), k, v), doctest::Contains("must be 4-D (B, H, T, D)"),
+                       engine::Error);
+  CHECK_THROWS_WITH_AS(ops::attention(q, Tensor::ones({2, 3, 5, 7}), v), doctest::Contains("same head size Dk"),
+                       engine::Error);
+  CHECK_THROWS_WITH_AS(ops::attention(q, k, Tensor::ones({2, 3, 4, 6})),
+                       doctest::Contains("same number of keys Tk"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::attention(q, Tensor::ones({2, 2, 5, 8}), v), doctest::Contains("share batch and heads"),
+                       engine::Error);
+  CHECK_THROWS_AS(ops::attention(q, k, v.to(DType::f64)), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::attention(q.to(DType::i64), k.to(DType::i64), v.to(DType::i64)),
+                       doctest::Contains("must be f32 or f64"), engine::Error);
+  ops::AttentionOptions options;
+  options.alibi_slopes = Tensor::ones({2});
+  CHECK_THROWS_WITH_AS(ops::attention(q, k, v, options), doctest::Contains("alibi_slopes must be (H) = (3)"),
+                       engine::Error);
+  options.alibi_slopes = Tensor::ones({3}).requires_grad_();
+  CHECK_THROWS_WITH_AS(ops::attention(q, k, v, options), doctest::Contains("get no gradient"), engine::Error);
+  options = {};
+  options.key_mask = Tensor::ones({2, 4});
+  CHECK_THROWS_WITH_AS(ops::attention(q, k, v, options), doctest::Contains("key_mask must be (B, Tk) = (2, 5)"),
+                       engine::Error);
+}
