@@ -121,6 +121,13 @@ TEST_CASE("safetensors writer produces the reference implementation's bytes, and
     engine::save_safetensors(ours, loaded.tensors);
     CHECK(read_bytes(ours) == expected);
   }
+  SUBCASE("no tensors, no metadata") {
+    // The reference's test_empty: "{}" padded with 6 spaces.
+    const std::string ours = dir.file("ours.safetensors");
+    engine::save_safetensors(ours, {});
+    CHECK(read_bytes(ours) == std::string("\x08\0\0\0\0\0\0\0{}      ", 16));
+    CHECK(engine::load_safetensors(ours).tensors.empty());
+  }
   SUBCASE("metadata only") {
     // Also from the reference tests: {"__metadata__":{"framework":"pt"}} is 35 bytes, padded to 40.
     const std::string expected =
