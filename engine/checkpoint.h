@@ -1,0 +1,43 @@
+// Training checkpoints: everything a resumed run needs to continue the exact same loss curve.
+//
+// A checkpoint is one safetensors file, so standard tools can open it:
+//   tensors   "model.<name>" for the model's state dict, "optim.<name>" for the optimizer's state
+//   metadata  "format" = "seqpe-engine-checkpoint", "format_version" = "1",
+//             "step" = decimal step count,
+//             "generators" = JSON {"<name>": {"seed": s, "offset": o}} (engine/rng.h Generator state),
+//             "extra" = JSON object for the rest: data position, the run's config, ...
+// Writes are atomic (see save_safetensors). The model part can be loaded into a Module with
+// Module::load_state_dict(state.model), which checks names and shapes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "engine/tensor.h"
+
+namespace engine {
+
+// The checkpoint format this build writes and reads.
+constexpr int kCheckpointFormatVersion = 1;
+
+struct TrainingState {
+  std::map<std::string, Tensor> model;      // Module::state_dict()
+  std::map<std::string, Tensor> optimizer;  // optimizer state (moments, ...), named by the optimizer
+  int64_t step = 0;                         // optimizer steps taken
+  // Generator states by name ("init", "dropout", "data"): (seed, offset) as Generator::set_state takes.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> generators;
+  // Anything else a resume needs, e.g. {"data_position": ..., "config": {...}}. Must be a JSON object.
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+// Writes `state` to `path` atomically. Tensors on any device are copied to the host.
+void save_checkpoint(const std::string& path, const TrainingState& state);
+
+// Reads a checkpoint written by save_checkpoint. Errors name the file and the missing or malformed
+// field, and refuse other format versions.
+TrainingState load_checkpoint(const std::string& path);
+
+}  // namespace engine

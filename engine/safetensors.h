@@ -1,0 +1,40 @@
+// Safetensors files: the weight format that PyTorch, Hugging Face and most tools read.
+//
+// Layout (https://github.com/huggingface/safetensors, little-endian throughout):
+//   u64 N                      length of the header in bytes
+//   N bytes of JSON header     {"__metadata__": {str: str}, "name": {"dtype": "F32", "shape": [..],
+//                               "data_offsets": [begin, end]}, ...}, padded with spaces to a
+//                               multiple of 8 so that the data that follows stays aligned
+//   raw data                   each tensor row-major; offsets count from the first data byte
+// We write files byte for byte as the reference writer does: "__metadata__" first, tensors in the
+// reference's order (descending dtype alignment, then name) with no gaps between them.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace engine {
+
+// Free-form string metadata stored under "__metadata__" (Hugging Face puts {"format": "pt"} there).
+using SafetensorsMetadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  std::map<std::string, Tensor> tensors;  // host tensors, contiguous, not requiring grad
+  SafetensorsMetadata metadata;
+};
+
+// Writes `tensors` (any device, any strides: copied to the host one at a time) to `path`.
+// Atomic: the bytes go to "<path>.tmp.<pid>", are fsync'ed, then renamed over `path`; on any failure
+// the temporary file is removed and an existing file at `path` is left as it was.
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const SafetensorsMetadata& metadata = {});
+
+// Reads a whole safetensors file into host tensors. F32, F64, I32 and I64 load as they are; F16 and
+// BF16 (common in Hugging Face checkpoints) are converted to f32. Everything is validated (header
+// length, JSON, dtypes, shapes against offsets, offsets tiling the data, file size) and errors name
+// the file and the tensor at fault.
+SafetensorsFile load_safetensors(const std::string& path);
+
+}  // namespace engine

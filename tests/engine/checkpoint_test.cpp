@@ -1,0 +1,186 @@
+#include "engine/checkpoint.h"
+
+#include <doctest/doctest.h>
+
+#include <limits>
+
+#include "engine/module.h"
+#include "engine/rng.h"
+#include "engine/safetensors.h"
+#include "file_test_util.h"
+
+using engine::DType;
+using engine::Tensor;
+using engine::TrainingState;
+using test_util::ScratchDir;
+
+namespace {
+
+// A two-tensor model, enough to check that a checkpoint's model part loads into a Module.
+class TinyModel : public engine::Module {
+ public:
+  explicit TinyModel(engine::Generator& gen) {
+    register_parameter("proj.weight", Tensor::randn({3, 2}, gen));
+    register_buffer("positions", Tensor::arange(4));
+  }
+};
+
+TrainingState example_state() {
+  TrainingState state;
+  engine::Generator gen(11);
+  state.model["h.0.attn.weight"] = Tensor::randn({4, 3}, gen).transpose(0, 1);  // non-contiguous
+  state.model["h.0.attn.bias"] = Tensor::randn({3}, gen, DType::f64);
+  state.model["wpe.positions"] = Tensor::from_indices({0, 1, 2, 3}, {4}, DType::i32);
+  state.optimizer["h.0.attn.weight.exp_avg"] = Tensor::randn({3, 4}, gen);
+  state.optimizer["h.0.attn.weight.exp_avg_sq"] = Tensor::rand({3, 4}, gen);
+  state.optimizer["step"] = Tensor::from_indices({1234}, {});
+  state.step = 1234;
+  state.generators["init"] = {42, 1000};
+  state.generators["dropout"] = {std::numeric_limits<uint64_t>::max(), uint64_t(1) << 40};
+  state.extra = {{"data_position", {{"epoch", 2}, {"index", 12345}}},
+                 {"config", {{"n_layer", 2}, {"n_embd", 64}, {"pe", "rope"}}}};
+  return state;
+}
+
+// Rewrites a checkpoint with one metadata field changed (or removed when `value` is empty).
+void rewrite_metadata(const std::string& path, const std::string& field, const std::string& value) {
+  engine::SafetensorsFile file = engine::load_safetensors(path);
+  if (value.empty()) {
+    file.metadata.erase(field);
+  } else {
+    file.metadata[field] = value;
+  }
+  engine::save_safetensors(path, file.tensors, file.metadata);
+}
+
+void check_same_tensors(const std::map<std::string, Tensor>& loaded, const std::map<std::string, Tensor>& saved) {
+  REQUIRE(loaded.size() == saved.size());
+  for (const auto& [name, tensor] : saved) {
+    CAPTURE(name);
+    REQUIRE(loaded.count(name) == 1);
+    CHECK(loaded.at(name).dtype() == tensor.dtype());
+    CHECK(loaded.at(name).shape() == tensor.shape());
+    if (engine::is_floating(tensor.dtype())) {
+      CHECK(loaded.at(name).to_vector<double>() == tensor.to_vector<double>());
+    } else {
+      CHECK(loaded.at(name).to_vector<int64_t>() == tensor.to_vector<int64_t>());
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint round trip keeps tensors, step, generator states and extra state") {
+  ScratchDir dir;
+  const std::string path = dir.file("step_1234.ckpt.safetensors");
+  const TrainingState saved = example_state();
+  engine::save_checkpoint(path, saved);
+
+  const TrainingState loaded = engine::load_checkpoint(path);
+  check_same_tensors(loaded.model, saved.model);
+  check_same_tensors(loaded.optimizer, saved.optimizer);
+  CHECK(loaded.step == 1234);
+  CHECK(loaded.generators == saved.generators);
+  CHECK(loaded.extra == saved.extra);
+  CHECK(dir.entries() == std::vector<std::string>{"step_1234.ckpt.safetensors"});
+
+  // It is a plain safetensors file underneath, readable by standard tools.
+  const engine::SafetensorsFile raw = engine::load_safetensors(path);
+  CHECK(raw.tensors.count("model.h.0.attn.weight") == 1);
+  CHECK(raw.tensors.count("optim.step") == 1);
+  CHECK(raw.metadata.at("format") == "seqpe-engine-checkpoint");
+  CHECK(raw.metadata.at("format_version") == "1");
+  CHECK(raw.metadata.at("step") == "1234");
+}
+
+TEST_CASE("a checkpoint restores a module's weights and a generator's stream") {
+  ScratchDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  engine::Generator init(5), data(9);
+  TinyModel model(init);
+  data.randint(100);  // some progress through the data order before the save
+  TrainingState state;
+  state.model = model.state_dict();
+  state.generators["data"] = {data.seed(), data.offset()};
+  engine::save_checkpoint(path, state);
+  std::vector<uint64_t> continued;
+  for (int i = 0; i < 5; ++i) continued.push_back(data.randint(1000));
+
+  const TrainingState loaded = engine::load_checkpoint(path);
+  engine::Generator other_init(6);
+  TinyModel resumed(other_init);
+  resumed.load_state_dict(loaded.model);
+  check_same_tensors(resumed.state_dict(), model.state_dict());
+  engine::Generator resumed_data;
+  resumed_data.set_state(loaded.generators.at("data").first, loaded.generators.at("data").second);
+  std::vector<uint64_t> replayed;
+  for (int i = 0; i < 5; ++i) replayed.push_back(resumed_data.randint(1000));
+  CHECK(replayed == continued);
+
+  std::map<std::string, Tensor> wrong = loaded.model;
+  wrong["proj.weight"] = Tensor::ones({2, 3});
+  CHECK_THROWS_WITH_AS(resumed.load_state_dict(wrong),
+                       doctest::Contains("tensor 'proj.weight' has shape [2, 3] but the model expects [3, 2]"),
+                       engine::Error);
+}
+
+TEST_CASE("load_checkpoint names the missing or malformed field") {
+  ScratchDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  const auto fresh = [&] { engine::save_checkpoint(path, example_state()); };
+
+  fresh();
+  rewrite_metadata(path, "format_version", "2");
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path),
+                       doctest::Contains((path + ": checkpoint format version 2, this build reads 1").c_str()), engine::Error);
+
+  for (const char* field : {"format_version", "step", "generators", "extra"}) {
+    CAPTURE(field);
+    fresh();
+    rewrite_metadata(path, field, "");
+    CHECK_THROWS_WITH_AS(engine::load_checkpoint(path),
+                         doctest::Contains((std::string("checkpoint lacks metadata field \"") + field + "\"").c_str()),
+                         engine::Error);
+  }
+
+  fresh();
+  rewrite_metadata(path, "step", "12x");
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path),
+                       doctest::Contains("metadata field \"step\" should be an integer, got \"12x\""), engine::Error);
+  fresh();
+  rewrite_metadata(path, "generators", R"({"init": {"seed": 1}})");
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path),
+                       doctest::Contains("generator \"init\" lacks an unsigned integer \"offset\""), engine::Error);
+  fresh();
+  rewrite_metadata(path, "extra", "{not json");
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("metadata field \"extra\" is not valid JSON"),
+                       engine::Error);
+  fresh();
+  rewrite_metadata(path, "format", "something-else");
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("\"format\" is \"something-else\""),
+                       engine::Error);
+
+  // A weights-only file is not a training checkpoint.
+  engine::save_safetensors(path, {{"wte.weight", Tensor::ones({2, 2})}}, {{"format", "pt"}});
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("\"format\" is \"pt\""), engine::Error);
+  engine::save_safetensors(path, {{"wte.weight", Tensor::ones({2, 2})}});
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("lacks metadata field \"format\""),
+                       engine::Error);
+
+  // A tensor outside the model and optimizer namespaces.
+  fresh();
+  engine::SafetensorsFile file = engine::load_safetensors(path);
+  file.tensors["stray"] = Tensor::ones({1});
+  engine::save_safetensors(path, file.tensors, file.metadata);
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("tensor 'stray' belongs to neither"),
+                       engine::Error);
+}
+
+TEST_CASE("save_checkpoint refuses extra state that is not a JSON object") {
+  ScratchDir dir;
+  TrainingState state = example_state();
+  state.extra = nlohmann::json::array({1, 2});
+  CHECK_THROWS_WITH_AS(engine::save_checkpoint(dir.file("ckpt.safetensors"), state),
+                       doctest::Contains("extra must be a JSON object, got array"), engine::Error);
+  CHECK(dir.entries().empty());
+}
