@@ -39,13 +39,12 @@ int64_t run_and_check(MainPositionSampler& sampler, int steps) {
     REQUIRE(out.positions.size() == blocks * cells);
     const int64_t first = index_in(sampler.shift_starts(), out.block_starts[0]);
     REQUIRE(first >= 0);  // blocks come from the fixed candidate list
+    seqpe::PositionList expected(c.dims);
     for (int64_t b = 0; b < blocks; ++b) {
       CHECK(index_in(sampler.shift_starts(), out.block_starts[b]) == first + b);  // consecutive entries
-      seqpe::PositionList block(c.dims);
-      seqpe::append_block(block, out.block_starts[b], c.block_shape);
-      for (int64_t i = 0; i < cells; ++i)
-        CHECK(std::equal(block[i].begin(), block[i].end(), out.positions[b * cells + i].begin()));
+      seqpe::append_block(expected, out.block_starts[b], c.block_shape);
     }
+    CHECK(out.positions == expected);
     // The pointer advances by P and restarts in [0, restart_offset_range) past the end.
     if (pointer < 0 || pointer >= count) {
       CHECK(first < c.restart_offset_range);

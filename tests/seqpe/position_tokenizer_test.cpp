@@ -92,6 +92,13 @@ TEST_CASE("batch API: (N, n * max_digits) i64 digits and masks, row per position
   CHECK(list.to_tensor().to_vector<int64_t>() == V{2, 3, 0, 0, 57, 91});
 }
 
+TEST_CASE("n-D positions concatenate their coordinates in order") {
+  const PositionTokenizer volume(3, 1000);
+  CHECK(volume.max_digits() == 3);
+  CHECK(volume.encode(V{1, 20, 300}) == V{0, 0, 1, 0, 2, 0, 3, 0, 0});
+  CHECK(PositionTokenizer::from_pe_max_position(1000000, 3).max_digits() == 2);  // a 100^3 volume
+}
+
 TEST_CASE("other bases") {
   const PositionTokenizer binary(1, 8, 2);  // positions 0..7 need 3 bits
   CHECK(binary.max_digits() == 3);
