@@ -1,0 +1,75 @@
+// Fused cross-entropy kernels (see ops/cpu/cross_entropy.h). Rows are independent: OpenMP over rows.
+#include "ops/cpu/cross_entropy.h"
+
+#include <cmath>
+
+namespace ops::cpu {
+
+template <typename I>
+int64_t first_invalid_target(const I* targets, int64_t N, int64_t V, int64_t ignore_index) {
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t t = int64_t(targets[n]);
+    if (t != ignore_index && (t < 0 || t >= V)) return n;
+  }
+  return -1;
+}
+
+template <typename T, typename I>
+void cross_entropy_forward(T* losses, T* lse, const T* logits, const I* targets, int64_t N, int64_t V,
+                           int64_t ignore_index, double label_smoothing) {
+#pragma omp parallel for schedule(static) if (N * V > (1 << 14))
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x = logits + n * V;
+    T max_value = x[0];
+    for (int64_t j = 1; j < V; ++j) max_value = x[j] > max_value ? x[j] : max_value;
+    double sum_exp = 0.0, sum_x = 0.0;
+    for (int64_t j = 0; j < V; ++j) {
+      sum_exp += double(std::exp(x[j] - max_value));
+      sum_x += double(x[j]);
+    }
+    const double row_lse = double(max_value) + std::log(sum_exp);
+    lse[n] = T(row_lse);
+    const int64_t t = int64_t(targets[n]);
+    if (t == ignore_index) {
+      losses[n] = T(0);
+      continue;
+    }
+    const double nll = row_lse - double(x[t]);
+    const double smooth = row_lse - sum_x / double(V);
+    losses[n] = T((1.0 - label_smoothing) * nll + label_smoothing * smooth);
+  }
+}
+
+template <typename T, typename I>
+void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const I* targets, const T* row_scale,
+                            int64_t row_scale_stride, int64_t N, int64_t V, int64_t ignore_index,
+                            double label_smoothing) {
+  const T uniform = T(label_smoothing / double(V)), on_target = T(1.0 - label_smoothing);
+#pragma omp parallel for schedule(static) if (N * V > (1 << 14))
+  for (int64_t n = 0; n < N; ++n) {
+    T* g = grad_logits + n * V;
+    const int64_t t = int64_t(targets[n]);
+    if (t == ignore_index) {
+      for (int64_t j = 0; j < V; ++j) g[j] = T(0);
+      continue;
+    }
+    const T* x = logits + n * V;
+    const T scale = row_scale[n * row_scale_stride], row_lse = lse[n];
+    for (int64_t j = 0; j < V; ++j) g[j] = scale * (std::exp(x[j] - row_lse) - uniform);
+    g[t] -= scale * on_target;
+  }
+}
+
+template int64_t first_invalid_target<int32_t>(const int32_t*, int64_t, int64_t, int64_t);
+template int64_t first_invalid_target<int64_t>(const int64_t*, int64_t, int64_t, int64_t);
+#define INSTANTIATE(T, I)                                                                                  \
+  template void cross_entropy_forward<T, I>(T*, T*, const T*, const I*, int64_t, int64_t, int64_t, double); \
+  template void cross_entropy_backward<T, I>(T*, const T*, const T*, const I*, const T*, int64_t, int64_t,  \
+                                             int64_t, int64_t, double);
+INSTANTIATE(float, int32_t)
+INSTANTIATE(float, int64_t)
+INSTANTIATE(double, int32_t)
+INSTANTIATE(double, int64_t)
+#undef INSTANTIATE
+
+}  // namespace ops::cpu

@@ -1,0 +1,21 @@
+// General matrix multiply on the CPU with row-major (C/NumPy) semantics, on Eigen's GEMM.
+//
+//   C = alpha · op(A) · op(B) + beta · C       op(X) = X or Xᵀ
+//   op(A): (M, K)  op(B): (K, N)  C: (M, N)
+//
+// Every matrix is row-major with a leading dimension (the distance in elements between the starts
+// of two consecutive rows), so views with a row stride other than the width need no copy. A is
+// stored (M, K) with lda >= K, or (K, M) with lda >= M when trans_a; likewise B. With beta == 0, C
+// is written without being read (it may hold garbage). Eigen threads large products itself over
+// OpenMP; called from inside a parallel region it runs on the calling thread only.
+#pragma once
+
+#include <cstdint>
+
+namespace ops::cpu {
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+}  // namespace ops::cpu

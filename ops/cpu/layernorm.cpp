@@ -1,0 +1,92 @@
+// Layer normalisation kernels (see ops/cpu/layernorm.h). Rows are independent: OpenMP over rows
+// for the forward and grad_x, over column blocks for the parameter gradients.
+#include "ops/cpu/layernorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ops::cpu {
+
+template <typename T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int64_t N, int64_t C,
+                       double eps) {
+#pragma omp parallel for schedule(static) if (N * C > (1 << 14))
+  for (int64_t row = 0; row < N; ++row) {
+    const T* x_row = x + row * C;
+    double sum = 0.0;
+    for (int64_t c = 0; c < C; ++c) sum += double(x_row[c]);
+    const double m = sum / double(C);
+    double sum_sq = 0.0;
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = double(x_row[c]) - m;
+      sum_sq += d * d;
+    }
+    const double s = 1.0 / std::sqrt(sum_sq / double(C) + eps);
+    const T m_t = T(m), s_t = T(s);
+    T* out_row = out + row * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T normalised = (x_row[c] - m_t) * s_t;
+      out_row[c] = normalised * weight[c] + (bias ? bias[c] : T(0));
+    }
+    mean[row] = m_t;
+    rstd[row] = s_t;
+  }
+}
+
+template <typename T>
+void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, const T* grad_out, const T* x, const T* weight,
+                        const T* mean, const T* rstd, int64_t N, int64_t C) {
+  if (grad_x) {
+    // dx = rstd · (dn − mean(dn) − x̂ · mean(dn · x̂)),  dn = dy · weight,  x̂ = (x − mean) · rstd
+#pragma omp parallel for schedule(static) if (N * C > (1 << 14))
+    for (int64_t row = 0; row < N; ++row) {
+      const T* x_row = x + row * C;
+      const T* dy_row = grad_out + row * C;
+      const T m = mean[row], s = rstd[row];
+      double dn_sum = 0.0, dn_xhat_sum = 0.0;
+      for (int64_t c = 0; c < C; ++c) {
+        const double dn = double(dy_row[c]) * double(weight[c]);
+        dn_sum += dn;
+        dn_xhat_sum += dn * double((x_row[c] - m) * s);
+      }
+      const T dn_mean = T(dn_sum / double(C)), dn_xhat_mean = T(dn_xhat_sum / double(C));
+      T* dx_row = grad_x + row * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T xhat = (x_row[c] - m) * s;
+        dx_row[c] = s * (dy_row[c] * weight[c] - dn_mean - xhat * dn_xhat_mean);
+      }
+    }
+  }
+  if (!grad_weight && !grad_bias) return;
+  // dweight = Σ_rows dy · x̂,  dbias = Σ_rows dy: threads own column blocks, rows are summed in order.
+  constexpr int64_t block = 64;
+  const int64_t blocks = (C + block - 1) / block;
+#pragma omp parallel for schedule(static) if (N * C > (1 << 14) && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * block, width = std::min(block, C - begin);
+    double weight_sums[block] = {}, bias_sums[block] = {};
+    for (int64_t row = 0; row < N; ++row) {
+      const T* x_row = x + row * C + begin;
+      const T* dy_row = grad_out + row * C + begin;
+      const T m = mean[row], s = rstd[row];
+      for (int64_t c = 0; c < width; ++c) {
+        weight_sums[c] += double(dy_row[c]) * double((x_row[c] - m) * s);
+        bias_sums[c] += double(dy_row[c]);
+      }
+    }
+    for (int64_t c = 0; c < width; ++c) {
+      if (grad_weight) grad_weight[begin + c] = T(weight_sums[c]);
+      if (grad_bias) grad_bias[begin + c] = T(bias_sums[c]);
+    }
+  }
+}
+
+#define INSTANTIATE(T)                                                                                        \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double);    \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
+                                      int64_t);
+INSTANTIATE(float)
+INSTANTIATE(double)
+#undef INSTANTIATE
+
+}  // namespace ops::cpu

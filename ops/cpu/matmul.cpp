@@ -1,0 +1,93 @@
+// CPU kernels for matmul and linear (see ops/cpu/matmul.h).
+#include "ops/cpu/matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ops/cpu/gemm.h"
+
+namespace ops::cpu {
+
+namespace {
+
+// Below this many multiply-adds per product, threading one GEMM costs more than it gains.
+constexpr int64_t small_gemm_macs = int64_t(1) << 21;
+
+template <typename T>
+inline T gelu_tanh(T x) {
+  const T s = T(0.7978845608028654);  // sqrt(2/pi)
+  return T(0.5) * x * (T(1) + std::tanh(s * (x + T(0.044715) * x * x * x)));
+}
+
+template <typename T>
+inline T gelu_tanh_derivative(T x) {
+  const T s = T(0.7978845608028654);
+  const T t = std::tanh(s * (x + T(0.044715) * x * x * x));
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * s * (T(1) + T(3 * 0.044715) * x * x);
+}
+
+}  // namespace
+
+template <typename T>
+void batched_gemm(int64_t batch, const int64_t* a_offsets, const int64_t* b_offsets, bool trans_a, bool trans_b,
+                  int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C) {
+  const bool parallel_over_batch = batch > 1 && M * N * K < small_gemm_macs;
+#pragma omp parallel for schedule(static) if (parallel_over_batch)
+  for (int64_t i = 0; i < batch; ++i)
+    gemm<T>(trans_a, trans_b, M, N, K, T(1), A + a_offsets[i], lda, B + b_offsets[i], ldb, T(0), C + i * M * N, N);
+}
+
+template <typename T>
+void linear_epilogue(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu) {
+  if (!bias && !gelu) return;
+#pragma omp parallel for schedule(static) if (N * O > (1 << 15))
+  for (int64_t row = 0; row < N; ++row) {
+    T* y_row = y + row * O;
+    if (bias)
+      for (int64_t o = 0; o < O; ++o) y_row[o] += bias[o];
+    if (gelu) {
+      T* pre_row = pre + row * O;
+      for (int64_t o = 0; o < O; ++o) {
+        pre_row[o] = y_row[o];
+        y_row[o] = gelu_tanh(y_row[o]);
+      }
+    }
+  }
+}
+
+template <typename T>
+void gelu_backward(T* grad_pre, const T* grad_y, const T* pre, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) grad_pre[i] = grad_y[i] * gelu_tanh_derivative(pre[i]);
+}
+
+template <typename T>
+void column_sums(T* out, const T* g, int64_t N, int64_t O) {
+  constexpr int64_t block = 64;
+  const int64_t blocks = (O + block - 1) / block;
+#pragma omp parallel for schedule(static) if (N * O > (1 << 15) && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * block, width = std::min(block, O - begin);
+    double sums[block] = {};
+    for (int64_t row = 0; row < N; ++row) {
+      const T* g_row = g + row * O + begin;
+      for (int64_t o = 0; o < width; ++o) sums[o] += double(g_row[o]);
+    }
+    for (int64_t o = 0; o < width; ++o) out[begin + o] = T(sums[o]);
+  }
+}
+
+#define INSTANTIATE(T)                                                                                          \
+  template void batched_gemm<T>(int64_t, const int64_t*, const int64_t*, bool, bool, int64_t, int64_t, int64_t, \
+                                const T*, int64_t, const T*, int64_t, T*);                                      \
+  template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, bool);                                   \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t);                                              \
+  template void column_sums<T>(T*, const T*, int64_t, int64_t);
+INSTANTIATE(float)
+INSTANTIATE(double)
+#undef INSTANTIATE
+
+}  // namespace ops::cpu

@@ -1,0 +1,119 @@
+// cross_entropy: checks (targets against V), reduction, device dispatch and the backward node.
+// Kernels: ops/cpu/cross_entropy.h.
+//
+// Legend: N = rows (leading dims of the logits folded), V = classes.
+#include "ops/cross_entropy.h"
+
+#include <memory>
+
+#include "engine/autograd.h"
+#include "ops/cpu/cross_entropy.h"
+
+namespace ops {
+
+namespace {
+
+// Saves the logits and per-row log-sum-exp: the gradient is (softmax − target) times the
+// upstream gradient, divided by the count of non-ignored targets for `mean`.
+class CrossEntropyBackward final : public engine::Node {
+ public:
+  CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int64_t ignore_index, double label_smoothing,
+                       Reduction reduction, int64_t count)
+      : logits_(std::move(logits)), targets_(std::move(targets)), lse_(std::move(lse)), ignore_index_(ignore_index),
+        label_smoothing_(label_smoothing), reduction_(reduction), count_(count) {}
+  std::string name() const override { return "CrossEntropyBackward"; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    const int64_t V = logits_.size(-1), N = lse_.numel();
+    Tensor row_scale = grads[0].contiguous();  // (...) for `none`, a scalar otherwise
+    if (reduction_ == Reduction::mean)
+      row_scale = Tensor::full({1}, count_ > 0 ? grads[0].item() / double(count_) : 0.0, logits_.dtype());
+    const int64_t stride = reduction_ == Reduction::none ? 1 : 0;
+    Tensor grad_logits = Tensor::empty(logits_.shape(), logits_.dtype(), logits_.device());
+    ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
+      ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
+        cpu::cross_entropy_backward<scalar_t, index_t>(grad_logits.data<scalar_t>(), logits_.data<scalar_t>(),
+                                                       lse_.data<scalar_t>(), targets_.data<index_t>(),
+                                                       row_scale.data<scalar_t>(), stride, N, V, ignore_index_,
+                                                       label_smoothing_);
+      });
+    });
+    return {grad_logits, Tensor()};
+  }
+  void release_saved() override {
+    logits_ = Tensor();
+    targets_ = Tensor();
+    lse_ = Tensor();
+  }
+
+ private:
+  Tensor logits_;   // (..., V) contiguous, detached
+  Tensor targets_;  // (...) contiguous
+  Tensor lse_;      // (N)
+  int64_t ignore_index_;
+  double label_smoothing_;
+  Reduction reduction_;
+  int64_t count_;  // non-ignored targets
+};
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double label_smoothing,
+                     Reduction reduction) {
+  ENGINE_CHECK(logits.defined() && targets.defined(), "cross_entropy: undefined logits or targets");
+  ENGINE_CHECK(logits.dim() >= 1 && logits.size(-1) > 0, "cross_entropy: logits must be (..., V) with V > 0, got ",
+               logits.describe());
+  ENGINE_CHECK(engine::is_floating(logits.dtype()), "cross_entropy: logits must be f32 or f64, got ",
+               logits.describe());
+  ENGINE_CHECK(!engine::is_floating(targets.dtype()), "cross_entropy: targets must be i32 or i64, got ",
+               targets.describe());
+  ENGINE_CHECK(targets.shape() == engine::Shape(logits.shape().begin(), logits.shape().end() - 1),
+               "cross_entropy: targets ", targets.describe(), " must have the logits' shape without the last dim; ",
+               "logits are ", logits.describe());
+  ENGINE_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got ",
+               label_smoothing);
+  engine::check_same_device("cross_entropy", {&logits, &targets});
+  ENGINE_CHECK(logits.device().is_cpu(), "cross_entropy: CUDA kernels are not built yet (got ", logits.describe(), ")");
+  const int64_t V = logits.size(-1), N = targets.numel();
+
+  const Tensor targets_c = targets.contiguous(), logits_c = logits.detach().contiguous();
+  int64_t count = 0;
+  ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
+    const index_t* t = targets_c.data<index_t>();
+    const int64_t bad = cpu::first_invalid_target<index_t>(t, N, V, ignore_index);
+    ENGINE_CHECK(bad < 0, "cross_entropy: target ", bad < 0 ? 0 : int64_t(t[bad]), " at position ", bad,
+                 " is out of range for V = ", V, " classes (logits ", logits.describe(), ", ignore_index ",
+                 ignore_index, ")");
+    for (int64_t n = 0; n < N; ++n) count += int64_t(t[n]) != ignore_index;
+  });
+
+  Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
+  Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
+  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+    ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
+      cpu::cross_entropy_forward<scalar_t, index_t>(losses.data<scalar_t>(), lse.data<scalar_t>(),
+                                                    logits_c.data<scalar_t>(), targets_c.data<index_t>(), N, V,
+                                                    ignore_index, label_smoothing);
+    });
+  });
+
+  Tensor out = losses;
+  if (reduction != Reduction::none) {
+    // Summed in row order in double: the same total for any thread count.
+    double total = 0.0;
+    ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+      const scalar_t* l = losses.data<scalar_t>();
+      for (int64_t n = 0; n < N; ++n) total += double(l[n]);
+    });
+    if (reduction == Reduction::mean) total = count > 0 ? total / double(count) : 0.0;
+    out = Tensor::full({}, total, logits.dtype(), logits.device());
+  }
+
+  if (engine::needs_grad({&logits}))
+    engine::record(std::make_shared<CrossEntropyBackward>(logits_c, targets_c, lse, ignore_index, label_smoothing,
+                                                          reduction, count),
+                   {&logits, &targets}, {&out});
+  return out;
+}
+
+}  // namespace ops

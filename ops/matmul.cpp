@@ -1,0 +1,244 @@
+// matmul and linear: shape checks, the GEMM operand layouts, device dispatch and backward nodes.
+// Kernels: ops/cpu/gemm.h, ops/cpu/matmul.h.
+//
+// Legend: M, K, N = matrix dims of (M, K)·(K, N); "batch" = broadcast leading dims; R = rows of a
+// linear layer's input with its leading dims folded; I = in features, O = out features.
+#include "ops/matmul.h"
+
+#include <memory>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/strided_loop.h"
+#include "ops/cpu/gemm.h"
+#include "ops/cpu/matmul.h"
+
+namespace ops {
+
+namespace {
+
+using engine::DType;
+using engine::Shape;
+
+// A tensor's last two dims as a row-major GEMM operand: read from `tensor`, stored transposed or not,
+// with leading dimension `ld`. Transposed views need no copy; only a matrix with no unit stride is
+// copied to contiguous memory.
+struct MatrixOperand {
+  Tensor tensor;
+  bool transposed = false;
+  int64_t ld = 0;
+};
+
+MatrixOperand matrix_operand(const Tensor& t) {
+  const int64_t rows = t.size(-2), cols = t.size(-1);
+  const int64_t row_stride = t.strides()[size_t(t.dim() - 2)], col_stride = t.strides()[size_t(t.dim() - 1)];
+  if ((cols == 1 || col_stride == 1) && (rows == 1 || row_stride >= cols))
+    return {t, false, rows == 1 ? cols : row_stride};
+  if ((rows == 1 || row_stride == 1) && (cols == 1 || col_stride >= rows))
+    return {t, true, cols == 1 ? rows : col_stride};
+  return {t.detach().contiguous(), false, cols};
+}
+
+Shape batch_shape(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
+
+// The gradient of a broadcast operand: `grad` summed down to `shape`.
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  Tensor out = Tensor::empty(shape, grad.dtype(), grad.device());
+  engine::backend_for(grad.device().type).sum_to(out, grad);
+  return out;
+}
+
+void check_cpu(const char* op, const Tensor& t) {
+  ENGINE_CHECK(t.device().is_cpu(), op, ": CUDA kernels are not built yet (got ", t.describe(), ")");
+}
+
+// out: (batch..., M, N) = op(a) · op(b) on the CPU.
+template <typename T>
+void matmul_cpu(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, int64_t M, int64_t N,
+                int64_t K, const Tensor& out) {
+  // A 2-D b shared by a batch of row-major a's: fold the batch into M for one large GEMM.
+  if (b.dim() == 2 && a.dim() > 2 && !transpose_a) {
+    const MatrixOperand a_op = matrix_operand(a.detach().reshape({-1, K}));
+    const MatrixOperand b_op = matrix_operand(b);
+    cpu::gemm<T>(a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K, T(1),
+                 a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0),
+                 out.data<T>(), N);
+    return;
+  }
+  const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
+  const Shape batch(out.shape().begin(), out.shape().end() - 2);
+  const Shape a_strides = engine::broadcast_strides(
+      batch_shape(a), Shape(a_op.tensor.strides().begin(), a_op.tensor.strides().end() - 2), batch);
+  const Shape b_strides = engine::broadcast_strides(
+      batch_shape(b), Shape(b_op.tensor.strides().begin(), b_op.tensor.strides().end() - 2), batch);
+  const int64_t count = engine::shape_numel(batch);
+  std::vector<int64_t> a_offsets(size_t(count), 0), b_offsets(size_t(count), 0);
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t d = int64_t(batch.size()) - 1, rest = i; d >= 0; --d) {
+      const int64_t index = rest % batch[size_t(d)];
+      rest /= batch[size_t(d)];
+      a_offsets[size_t(i)] += index * a_strides[size_t(d)];
+      b_offsets[size_t(i)] += index * b_strides[size_t(d)];
+    }
+  }
+  cpu::batched_gemm<T>(count, a_offsets.data(), b_offsets.data(), a_op.transposed != transpose_a,
+                       b_op.transposed != transpose_b, M, N, K, a_op.tensor.data<T>(), a_op.ld,
+                       b_op.tensor.data<T>(), b_op.ld, out.data<T>());
+}
+
+// C = op(A)·op(B):  dop(A) = dC·op(B)ᵀ,  dop(B) = op(A)ᵀ·dC, written for the stored layouts and
+// summed over the batch dims each operand was broadcast along.
+class MatmulBackward final : public engine::Node {
+ public:
+  MatmulBackward(Tensor a, Tensor b, bool transpose_a, bool transpose_b)
+      : a_(std::move(a)), b_(std::move(b)), transpose_a_(transpose_a), transpose_b_(transpose_b) {}
+  std::string name() const override { return "MatmulBackward"; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    const Tensor& grad = grads[0];  // (batch..., M, N)
+    Tensor grad_a, grad_b;
+    if (next_edges[0].node) {
+      const Tensor full = transpose_a_ ? matmul(b_, grad, transpose_b_, true) : matmul(grad, b_, false, !transpose_b_);
+      grad_a = sum_to_shape(full, a_.shape());
+    }
+    if (next_edges[1].node) {
+      if (b_.dim() == 2 && a_.dim() > 2 && !transpose_a_) {  // folded forward: fold here too, one GEMM
+        const Tensor a_rows = a_.reshape({-1, a_.size(-1)});       // (batch·M, K)
+        const Tensor grad_rows = grad.reshape({-1, grad.size(-1)});  // (batch·M, N)
+        grad_b = transpose_b_ ? matmul(grad_rows, a_rows, true, false) : matmul(a_rows, grad_rows, true, false);
+      } else {
+        const Tensor full = transpose_b_ ? matmul(grad, a_, true, transpose_a_) : matmul(a_, grad, !transpose_a_, false);
+        grad_b = sum_to_shape(full, b_.shape());
+      }
+    }
+    return {grad_a, grad_b};
+  }
+  void release_saved() override {
+    a_ = Tensor();
+    b_ = Tensor();
+  }
+
+ private:
+  Tensor a_, b_;  // detached inputs, as given
+  bool transpose_a_, transpose_b_;
+};
+
+// x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on the CPU.
+template <typename T>
+void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, bool gelu, const Tensor& y,
+                const Tensor& pre) {
+  const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
+  const int64_t R = x_rows.size(0), I = x_rows.size(1), O = weight.size(0);
+  cpu::gemm<T>(x_op.transposed, !w_op.transposed, R, O, I, T(1), x_op.tensor.data<T>(), x_op.ld,
+               w_op.tensor.data<T>(), w_op.ld, T(0), y.data<T>(), O);
+  const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
+  cpu::linear_epilogue<T>(y.data<T>(), gelu ? pre.data<T>() : nullptr,
+                          bias_c.defined() ? bias_c.data<T>() : nullptr, R, O, gelu);
+}
+
+// y = act(pre), pre = x·Wᵀ + b:  dpre = dy·act'(pre),  dx = dpre·W,  dW = dpreᵀ·x,  db = Σ_rows dpre.
+class LinearBackward final : public engine::Node {
+ public:
+  LinearBackward(Tensor x_rows, Tensor weight, Tensor pre, Shape x_shape)
+      : x_rows_(std::move(x_rows)), weight_(std::move(weight)), pre_(std::move(pre)), x_shape_(std::move(x_shape)) {}
+  std::string name() const override { return "LinearBackward"; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    const int64_t O = weight_.size(0);
+    Tensor grad_pre = grads[0].reshape({-1, O}).contiguous();  // (R, O)
+    if (pre_.defined()) {
+      Tensor grad_y = grad_pre;
+      grad_pre = Tensor::empty(grad_y.shape(), grad_y.dtype(), grad_y.device());
+      ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
+        cpu::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre_.data<scalar_t>(),
+                                     grad_y.numel());
+      });
+    }
+    Tensor grad_x, grad_weight, grad_bias;
+    if (next_edges[0].node) grad_x = matmul(grad_pre, weight_).reshape(x_shape_);
+    if (next_edges[1].node) grad_weight = matmul(grad_pre, x_rows_, true, false);
+    if (next_edges.size() > 2 && next_edges[2].node) {
+      grad_bias = Tensor::empty({O}, grad_pre.dtype(), grad_pre.device());
+      ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear", [&] {
+        cpu::column_sums<scalar_t>(grad_bias.data<scalar_t>(), grad_pre.data<scalar_t>(), grad_pre.size(0), O);
+      });
+    }
+    return {grad_x, grad_weight, grad_bias};
+  }
+  void release_saved() override {
+    x_rows_ = Tensor();
+    weight_ = Tensor();
+    pre_ = Tensor();
+  }
+
+ private:
+  Tensor x_rows_;  // (R, I), detached
+  Tensor weight_;  // (O, I), detached
+  Tensor pre_;     // (R, O) pre-activation, only with GELU
+  Shape x_shape_;
+};
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  ENGINE_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
+  ENGINE_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands need at least 2 dims, got a ", a.describe(),
+               " and b ", b.describe());
+  engine::check_same_device("matmul", {&a, &b});
+  engine::check_same_dtype("matmul", {&a, &b});
+  ENGINE_CHECK(engine::is_floating(a.dtype()), "matmul: expected f32 or f64, got ", a.describe());
+  const int64_t M = transpose_a ? a.size(-1) : a.size(-2), K = transpose_a ? a.size(-2) : a.size(-1);
+  const int64_t K_b = transpose_b ? b.size(-1) : b.size(-2), N = transpose_b ? b.size(-2) : b.size(-1);
+  ENGINE_CHECK(K == K_b, "matmul: inner dimensions differ: a ", a.describe(), transpose_a ? " (transposed)" : "",
+               " has K = ", K, ", b ", b.describe(), transpose_b ? " (transposed)" : "", " has K = ", K_b);
+  Shape out_shape = engine::broadcast_shapes(batch_shape(a), batch_shape(b), "matmul");
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+
+  check_cpu("matmul", a);
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
+                        [&] { matmul_cpu<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
+
+  if (engine::needs_grad({&a, &b}))
+    engine::record(std::make_shared<MatmulBackward>(a.detach(), b.detach(), transpose_a, transpose_b), {&a, &b},
+                   {&out});
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation activation) {
+  ENGINE_CHECK(x.defined() && weight.defined(), "linear: undefined input or weight");
+  ENGINE_CHECK(weight.dim() == 2, "linear: weight must be (out, in), got ", weight.describe());
+  ENGINE_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", x.describe(),
+               " does not end in in_features = ", weight.size(1), " of weight ", weight.describe());
+  ENGINE_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), "linear: bias ",
+               bias.describe(), " must be (", weight.size(0), ") for weight ", weight.describe());
+  engine::check_same_device("linear", {&x, &weight});
+  engine::check_same_dtype("linear", {&x, &weight});
+  if (bias.defined()) {
+    engine::check_same_device("linear", {&x, &bias});
+    engine::check_same_dtype("linear", {&x, &bias});
+  }
+  ENGINE_CHECK(engine::is_floating(x.dtype()), "linear: expected f32 or f64, got ", x.describe());
+  const int64_t I = weight.size(1), O = weight.size(0);
+  const bool gelu = activation == Activation::gelu;
+  Shape out_shape = x.shape();
+  out_shape.back() = O;
+
+  check_cpu("linear", x);
+  const Tensor x_rows = x.detach().reshape({-1, I});  // (R, I), a view when the layout allows
+  Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor pre = gelu ? Tensor::empty({x_rows.size(0), O}, x.dtype(), x.device()) : Tensor();
+  ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
+
+  const bool has_bias = bias.defined();
+  if (has_bias ? engine::needs_grad({&x, &weight, &bias}) : engine::needs_grad({&x, &weight})) {
+    auto node = std::make_shared<LinearBackward>(x_rows, weight.detach(), pre, x.shape());
+    if (has_bias) engine::record(node, {&x, &weight, &bias}, {&y});
+    else engine::record(node, {&x, &weight}, {&y});
+  }
+  return y;
+}
+
+}  // namespace ops

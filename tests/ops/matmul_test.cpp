@@ -1,0 +1,185 @@
+// matmul and linear: against a naive triple loop (f32), hand-computed values, gradcheck (f64) on
+// broadcast, transposed and non-contiguous operands, and error messages.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/gradcheck.h"
+#include "engine/rng.h"
+#include "ops/matmul.h"
+
+using engine::DType;
+using engine::Shape;
+using engine::Tensor;
+
+namespace {
+
+// Reference op(a)·op(b) with broadcast batch dims, in double with a plain triple loop.
+std::vector<double> naive_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, Shape& out_shape) {
+  const Tensor la = ta ? a.transpose(-1, -2) : a, lb = tb ? b.transpose(-1, -2) : b;
+  const int64_t M = la.size(-2), K = la.size(-1), N = lb.size(-1);
+  Shape batch = engine::broadcast_shapes(Shape(la.shape().begin(), la.shape().end() - 2),
+                                         Shape(lb.shape().begin(), lb.shape().end() - 2), "test");
+  Shape a_shape = batch, b_shape = batch;
+  a_shape.insert(a_shape.end(), {M, K});
+  b_shape.insert(b_shape.end(), {K, N});
+  const std::vector<double> av = la.expand(a_shape).to_vector<double>(), bv = lb.expand(b_shape).to_vector<double>();
+  const int64_t count = engine::shape_numel(batch);
+  std::vector<double> out(size_t(count * M * N), 0.0);
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double sum = 0;
+        for (int64_t k = 0; k < K; ++k) sum += av[size_t(i * M * K + m * K + k)] * bv[size_t(i * K * N + k * N + n)];
+        out[size_t(i * M * N + m * N + n)] = sum;
+      }
+  out_shape = batch;
+  out_shape.insert(out_shape.end(), {M, N});
+  return out;
+}
+
+// Largest |got - want| relative to the largest |want|.
+double relative_error(const std::vector<double>& got, const std::vector<double>& want) {
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(got[i] - want[i]));
+    max_ref = std::max(max_ref, std::abs(want[i]));
+  }
+  return max_diff / max_ref;
+}
+
+void check_against_naive(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  Shape want_shape;
+  const std::vector<double> want = naive_matmul(a, b, ta, tb, want_shape);
+  const Tensor out = ops::matmul(a, b, ta, tb);
+  REQUIRE(out.shape() == want_shape);
+  // f32 products of K terms of magnitude ~1 agree with a double reference to ~1e-6 relative.
+  CHECK(relative_error(out.to_vector<double>(), want) < 1e-5);
+}
+
+Tensor leaf(const Shape& shape, engine::Generator& gen, DType dtype = DType::f64) {
+  Tensor t = Tensor::randn(shape, gen, dtype);
+  t.requires_grad_();
+  return t;
+}
+
+// A non-contiguous leaf: the transpose of a fresh tensor, marked as requiring grad.
+Tensor transposed_leaf(const Shape& stored_shape, engine::Generator& gen) {
+  Tensor t = Tensor::randn(stored_shape, gen, DType::f64).transpose(-1, -2).detach();
+  t.requires_grad_();
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("matmul matches a naive triple loop in f32 for odd sizes and every transpose") {
+  engine::Generator gen(1);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      Tensor a = Tensor::randn(ta ? Shape{53, 37} : Shape{37, 53}, gen);
+      Tensor b = Tensor::randn(tb ? Shape{19, 53} : Shape{53, 19}, gen);
+      check_against_naive(a, b, ta, tb);
+    }
+  // Large enough for the GEMM to run threaded.
+  check_against_naive(Tensor::randn({130, 257}, gen), Tensor::randn({257, 129}, gen), false, false);
+}
+
+TEST_CASE("matmul broadcasts batch dims, folds a shared 2-D b, and reads strided views") {
+  engine::Generator gen(2);
+  check_against_naive(Tensor::randn({2, 1, 5, 3}, gen), Tensor::randn({4, 3, 6}, gen), false, false);
+  check_against_naive(Tensor::randn({3, 7, 5}, gen), Tensor::randn({5, 4}, gen), false, false);
+  check_against_naive(Tensor::randn({3, 7, 5}, gen), Tensor::randn({4, 5}, gen), false, true);
+  check_against_naive(Tensor::randn({5, 7}, gen), Tensor::randn({6, 5, 4}, gen), true, false);
+  // Transposed and narrowed views, a permuted batch, and an expanded (stride-0) batch.
+  Tensor base = Tensor::randn({4, 9, 6}, gen);
+  check_against_naive(base.transpose(1, 2), Tensor::randn({9, 5}, gen), false, false);
+  check_against_naive(base.narrow(2, 1, 4), Tensor::randn({4, 4, 5}, gen).transpose(1, 2), false, true);
+  check_against_naive(base.permute({2, 0, 1}).narrow(2, 2, 5), Tensor::randn({6, 5, 3}, gen), false, false);
+  check_against_naive(Tensor::randn({1, 3, 4}, gen).expand({5, 3, 4}), Tensor::randn({5, 4, 2}, gen), false, false);
+  // Many small products: parallel over the batch.
+  check_against_naive(Tensor::randn({64, 8, 16}, gen), Tensor::randn({64, 16, 8}, gen), false, false);
+}
+
+TEST_CASE("matmul of hand-computed 2x2 matrices") {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}, DType::f64);
+  Tensor b = Tensor::from_vector({5, 6, 7, 8}, {2, 2}, DType::f64);
+  CHECK(ops::matmul(a, b).to_vector<double>() == std::vector<double>{19, 22, 43, 50});
+  CHECK(ops::matmul(a, b, true, false).to_vector<double>() == std::vector<double>{26, 30, 38, 44});
+  CHECK(ops::matmul(a, b, false, true).to_vector<double>() == std::vector<double>{17, 23, 39, 53});
+}
+
+TEST_CASE("matmul gradients (f64 gradcheck)") {
+  engine::Generator gen(3);
+  auto check = [](const std::vector<Tensor>& inputs, bool ta, bool tb) {
+    auto result = engine::gradcheck([&](const std::vector<Tensor>& in) { return ops::matmul(in[0], in[1], ta, tb); },
+                                    inputs);
+    CHECK_MESSAGE(result.ok, result.message);
+  };
+  check({leaf({3, 4}, gen), leaf({4, 5}, gen)}, false, false);
+  check({leaf({4, 3}, gen), leaf({5, 4}, gen)}, true, true);
+  check({leaf({2, 3, 4}, gen), leaf({4, 5}, gen)}, false, false);      // shared 2-D b, folded
+  check({leaf({2, 3, 4}, gen), leaf({5, 4}, gen)}, false, true);
+  check({leaf({2, 4, 3}, gen), leaf({4, 5}, gen)}, true, false);       // shared b, not folded
+  check({leaf({2, 1, 3, 4}, gen), leaf({3, 4, 2}, gen)}, false, false);  // both broadcast
+  check({leaf({3, 4}, gen), leaf({2, 4, 5}, gen)}, false, false);      // shared 2-D a
+  check({transposed_leaf({4, 3}, gen), transposed_leaf({2, 5, 4}, gen)}, false, false);  // non-contiguous
+}
+
+TEST_CASE("matmul errors name the operands") {
+  Tensor a = Tensor::ones({2, 3}), b = Tensor::ones({4, 5});
+  CHECK_THROWS_WITH_AS(ops::matmul(a, b), doctest::Contains("inner dimensions differ: a f32[2, 3]"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({3}), b), doctest::Contains("at least 2 dims"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({2, 3}), Tensor::ones({3, 2}, DType::f64)),
+                       doctest::Contains("matmul"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({2, 2, 3}), Tensor::ones({3, 3, 2})),
+                       doctest::Contains("matmul"), engine::Error);
+}
+
+TEST_CASE("linear: hand-computed values with bias and GELU") {
+  Tensor x = Tensor::from_vector({1, 2, -1, 0.5}, {2, 2}, DType::f64);
+  Tensor w = Tensor::from_vector({1, 0, 0.5, -1, 2, 1}, {3, 2}, DType::f64);
+  Tensor bias = Tensor::from_vector({0.1, 0.2, -0.3}, {3}, DType::f64);
+  // x·wᵀ + b = [[1.1, -1.3, 3.7], [-0.9, -0.8, -1.8]]
+  const std::vector<double> pre{1.1, -1.3, 3.7, -0.9, -0.8, -1.8};
+  const std::vector<double> y = ops::linear(x, w, bias).to_vector<double>();
+  for (size_t i = 0; i < pre.size(); ++i) CHECK(y[i] == doctest::Approx(pre[i]).epsilon(1e-14));
+  const std::vector<double> g = ops::linear(x, w, bias, ops::Activation::gelu).to_vector<double>();
+  for (size_t i = 0; i < pre.size(); ++i) {
+    const double v = pre[i];
+    const double want = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    CHECK(g[i] == doctest::Approx(want).epsilon(1e-14));
+  }
+  CHECK(ops::linear(x, w).to_vector<double>()[1] == doctest::Approx(-1.5));
+}
+
+TEST_CASE("linear gradients (f64 gradcheck) with and without bias and GELU") {
+  engine::Generator gen(4);
+  for (auto act : {ops::Activation::none, ops::Activation::gelu}) {
+    auto with_bias = engine::gradcheck(
+        [&](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], in[2], act); },
+        {leaf({2, 3, 5}, gen), leaf({4, 5}, gen), leaf({4}, gen)});
+    CHECK_MESSAGE(with_bias.ok, with_bias.message);
+    // Non-contiguous input and weight (transposed views), no bias.
+    auto no_bias = engine::gradcheck([&](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], Tensor(), act); },
+                                     {transposed_leaf({5, 3}, gen), transposed_leaf({5, 4}, gen)});
+    CHECK_MESSAGE(no_bias.ok, no_bias.message);
+  }
+}
+
+TEST_CASE("linear in f32 matches matmul plus bias; errors") {
+  engine::Generator gen(5);
+  Tensor x = Tensor::randn({3, 11, 37}, gen), w = Tensor::randn({19, 37}, gen), b = Tensor::randn({19}, gen);
+  Shape shape;
+  std::vector<double> want = naive_matmul(x, w, false, true, shape);
+  const std::vector<double> bias = b.to_vector<double>();
+  for (size_t i = 0; i < want.size(); ++i) want[i] += bias[i % 19];
+  const Tensor y = ops::linear(x, w, b);
+  CHECK(y.shape() == Shape{3, 11, 19});
+  CHECK(relative_error(y.to_vector<double>(), want) < 1e-5);
+  CHECK_THROWS_WITH_AS(ops::linear(x, Tensor::ones({19, 36})), doctest::Contains("in_features = 36"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::linear(x, w, Tensor::ones({18})), doctest::Contains("bias f32[18]"), engine::Error);
+}
