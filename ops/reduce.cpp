@@ -104,13 +104,13 @@ void run_sum(const Tensor& out, const ReduceLayout& layout, double divisor, cons
   });
 }
 
-// grad_out (of the keepdim shape, any strides) broadcast back to `shape` and scaled.
-Tensor run_sum_backward(const Tensor& grad_out, const Shape& shape, double scale, const char* op) {
+// grad_out broadcast back to `shape` and scaled; grad_out_strides walk grad_out over `shape`.
+Tensor run_sum_backward(const Tensor& grad_out, const Shape& grad_out_strides, const Shape& shape, double scale,
+                        const char* op) {
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (!grad.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
-  const Shape strides = engine::broadcast_strides(grad_out.shape(), grad_out.strides(), shape);
   ENGINE_DISPATCH_FLOAT(grad.dtype(), op, [&] {
-    cpu::sum_backward<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), shape, strides, scale);
+    cpu::sum_backward<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), shape, grad_out_strides, scale);
   });
   return grad;
 }
@@ -140,16 +140,26 @@ Tensor run_max_backward(const Tensor& grad_out, const Tensor& argmax, const Shap
 // Gradient of sum and mean: the output gradient repeated over the reduced dims (times 1/R for mean).
 class SumBackward final : public Node {
  public:
-  SumBackward(const char* op, Shape input_shape, Shape keepdim_shape, double scale)
-      : op_(op), input_shape_(std::move(input_shape)), keepdim_shape_(std::move(keepdim_shape)), scale_(scale) {}
+  SumBackward(const char* op, Shape input_shape, std::vector<bool> reduced, bool keepdim, double scale)
+      : op_(op), input_shape_(std::move(input_shape)), reduced_(std::move(reduced)), keepdim_(keepdim), scale_(scale) {}
   std::string name() const override { return op_ == std::string("sum") ? "SumBackward" : "MeanBackward"; }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    return {run_sum_backward(grads[0].reshape(keepdim_shape_), input_shape_, scale_, op_)};
+    const Tensor& g = grads[0];
+    // Strides that walk g over the input's shape: 0 along the reduced dims.
+    Shape strides(input_shape_.size(), 0);
+    size_t g_dim = 0;
+    for (size_t d = 0; d < input_shape_.size(); ++d) {
+      if (!reduced_[d]) strides[d] = g.strides()[g_dim];
+      if (!reduced_[d] || keepdim_) ++g_dim;
+    }
+    return {run_sum_backward(g, strides, input_shape_, scale_, op_)};
   }
 
  private:
   const char* op_;
-  Shape input_shape_, keepdim_shape_;
+  Shape input_shape_;
+  std::vector<bool> reduced_;
+  bool keepdim_;
   double scale_;
 };
 
@@ -180,8 +190,7 @@ Tensor sum_or_mean(const char* op, const Tensor& x, const std::vector<int64_t>& 
   Tensor out = Tensor::empty(reduced_shape(x.shape(), reduced, keepdim), x.dtype(), x.device());
   run_sum(out, layout, divisor, op);
   if (engine::needs_grad({&x}))
-    engine::record(std::make_shared<SumBackward>(op, x.shape(), reduced_shape(x.shape(), reduced, true), 1.0 / divisor),
-                   {&x}, {&out});
+    engine::record(std::make_shared<SumBackward>(op, x.shape(), reduced, keepdim, 1.0 / divisor), {&x}, {&out});
   return out;
 }
 
