@@ -70,7 +70,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   ENGINE_CHECK(engine::is_floating(x.dtype()), op, ": expected a floating tensor (f32 or f64), got ", x.describe());
   const int64_t d = engine::wrap_dim(dim, x.dim(), op);
-  ENGINE_CHECK(x.size(d) > 0, op, ": dimension ", dim, " of ", x.describe(), " has size 0; there is nothing to normalise");
+  ENGINE_CHECK(x.size(d) > 0, op, ": dimension ", dim, " of ", x.describe(),
+               " has size 0; there is nothing to normalise");
   const SoftmaxLayout layout = softmax_layout(x.shape(), d);
   const Tensor input = x.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());

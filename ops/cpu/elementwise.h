@@ -4,6 +4,7 @@
 // (engine::broadcast_strides: stride 0 on repeated dimensions), so one kernel serves contiguous,
 // non-contiguous and broadcast operands alike. Outputs are contiguous tensors of `shape`.
 // Kernels know nothing of autograd: ops/elementwise.cpp composes them into forward and backward.
+// Backward kernels write (=) fresh input gradients; the autograd engine accumulates them.
 #pragma once
 
 #include "engine/shape.h"

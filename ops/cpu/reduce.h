@@ -5,6 +5,7 @@
 //
 // Sums accumulate in double in an order fixed by the shape alone, so results are bitwise the same
 // whatever the number of threads.
+// Backward kernels write (=) fresh input gradients; the autograd engine accumulates them.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 // the softmax dimension (O = dims before it, I = dims after; I = 1 for the last dim, the fast path).
 // Stable for inputs of any magnitude: the maximum of each slice is subtracted before exp, and the
 // normalising sum is accumulated in double.
+// Backward kernels write (=) fresh input gradients; the autograd engine accumulates them.
 #pragma once
 
 #include <cstdint>

@@ -100,6 +100,9 @@ TEST_CASE("binary op gradients reduce over broadcast dims, with non-contiguous o
   check_gradients([](const auto& in) { return ops::div(in[1], in[0]); }, {row, t});
   check_gradients([](const auto& in) { return ops::mul(in[0], in[1]); }, {t, row});
   check_gradients([](const auto& in) { return ops::sub(in[1], in[0]); }, {t, row});
+  // The same tensor as both operands: both gradients reach it.
+  check_gradients([](const auto& in) { return ops::mul(in[0], in[0]); }, {t});
+  check_gradients([](const auto& in) { return ops::div(in[0], in[0] + 3.0); }, {row});
 }
 
 TEST_CASE("gradient of a bias add is the column sum") {
@@ -187,15 +190,18 @@ TEST_CASE("where and masked_fill select values and route gradients to the chosen
 TEST_CASE("elementwise errors name the op and the tensors") {
   const Tensor a = Tensor::ones({2, 3});
   const Tensor b = Tensor::ones({4});
-  CHECK_THROWS_WITH_AS(ops::add(a, b), doctest::Contains("add: shapes do not broadcast together: f32[2, 3] on cpu and f32[4] on cpu"),
+  CHECK_THROWS_WITH_AS(ops::add(a, b),
+                       doctest::Contains("add: shapes do not broadcast together: f32[2, 3] on cpu and f32[4] on cpu"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(ops::mul(a, Tensor::ones({3}, DType::f64)), doctest::Contains("mul: dtype mismatch: f32[2, 3] on cpu and f64[3] on cpu"),
-                       engine::Error);
-  CHECK_THROWS_WITH_AS(ops::exp(Tensor::arange(3)), doctest::Contains("exp: expected a floating tensor (f32 or f64), got i64[3]"),
-                       engine::Error);
-  CHECK_THROWS_WITH_AS(ops::masked_fill(Tensor::ones({3}), Tensor::ones({2, 3}), 0.0),
-                       doctest::Contains("masked_fill: mask f32[2, 3] on cpu does not broadcast to the shape of x f32[3] on cpu"),
-                       engine::Error);
-  CHECK_THROWS_WITH_AS(ops::where(Tensor::ones({5}), a, a), doctest::Contains("where: shapes do not broadcast together"),
+  CHECK_THROWS_WITH_AS(ops::mul(a, Tensor::ones({3}, DType::f64)),
+                       doctest::Contains("mul: dtype mismatch: f32[2, 3] on cpu and f64[3] on cpu"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::exp(Tensor::arange(3)),
+                       doctest::Contains("exp: expected a floating tensor (f32 or f64), got i64[3]"), engine::Error);
+  CHECK_THROWS_WITH_AS(
+      ops::masked_fill(Tensor::ones({3}), Tensor::ones({2, 3}), 0.0),
+      doctest::Contains("masked_fill: mask f32[2, 3] on cpu does not broadcast to the shape of x f32[3] on cpu"),
+      engine::Error);
+  CHECK_THROWS_WITH_AS(ops::where(Tensor::ones({5}), a, a),
+                       doctest::Contains("where: shapes do not broadcast together: f32[5] on cpu and f32[2, 3] on cpu"),
                        engine::Error);
 }

@@ -96,6 +96,10 @@ TEST_CASE("max returns the first maximum and its index") {
     CHECK(indices.shape() == Shape{1, 3});
     CHECK(indices.to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0});
   }
+  // NaN counts as the maximum, as in PyTorch.
+  Tensor nan_index;
+  CHECK(std::isnan(ops::max(Tensor::from_vector({1, NAN, 3}, {3}), 0, false, &nan_index).item()));
+  CHECK(nan_index.item() == 1);
   // The gradient of a tie goes to the first maximum only.
   const Tensor x = leaf(Tensor::from_vector({1, 3, 3, 2, 2, 1}, {2, 3}, DType::f64));
   ops::max(x, 1).backward(Tensor::from_vector({10, 20}, {2}, DType::f64));
@@ -125,8 +129,8 @@ TEST_CASE("reductions over empty dimensions") {
                        engine::Error);
   CHECK_THROWS_WITH_AS(ops::mean(Tensor::ones({3, 2}), {2}), doctest::Contains("mean: dimension 2 is out of range"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(ops::sum(Tensor::arange(4)), doctest::Contains("sum: expected a floating tensor (f32 or f64), got i64[4]"),
-                       engine::Error);
+  CHECK_THROWS_WITH_AS(ops::sum(Tensor::arange(4)),
+                       doctest::Contains("sum: expected a floating tensor (f32 or f64), got i64[4]"), engine::Error);
 }
 
 TEST_CASE("large f32 sums are accurate and identical with 1 and 2 threads") {

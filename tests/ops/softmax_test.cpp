@@ -121,5 +121,6 @@ TEST_CASE("softmax over a zero-size dim is an error; other empty tensors pass th
                        doctest::Contains("log_softmax: dimension 0 of f32[0, 3] on cpu has size 0"), engine::Error);
   CHECK(ops::softmax(Tensor::ones({0, 3}), 1).shape() == Shape{0, 3});
   CHECK_THROWS_WITH_AS(ops::softmax(Tensor::arange(3), 0),
-                       doctest::Contains("softmax: expected a floating tensor (f32 or f64), got i64[3]"), engine::Error);
+                       doctest::Contains("softmax: expected a floating tensor (f32 or f64), got i64[3]"),
+                       engine::Error);
 }
