@@ -114,8 +114,8 @@ Tensor reduce_to(const Tensor& grad, const Shape& shape) {
 // ---- Device dispatch: the one place per kernel where a device picks its implementation. ----
 
 Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& shape) {
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (!a.device().is_cpu()) throw cuda_not_built(binary_name(op));
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   ENGINE_DISPATCH_FLOAT(a.dtype(), binary_name(op), [&] {
     cpu::binary_forward<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape,
                                   strides_in(a, shape), strides_in(b, shape));
@@ -125,8 +125,8 @@ Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& sh
 
 Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const Tensor& b) {
   const Shape& shape = grad_out.shape();
-  Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (!grad_out.device().is_cpu()) throw cuda_not_built("div backward");
+  Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "div backward", [&] {
     cpu::div_backward_divisor<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), a.data<scalar_t>(),
                                         b.data<scalar_t>(), shape, grad_out.strides(), strides_in(a, shape),
@@ -136,8 +136,8 @@ Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const T
 }
 
 Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (!x.device().is_cpu()) throw cuda_not_built(unary_name(op));
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   ENGINE_DISPATCH_FLOAT(x.dtype(), unary_name(op), [&] {
     cpu::unary_forward<scalar_t>(op, scalar, out.data<scalar_t>(), x.data<scalar_t>(), x.shape(), x.strides());
   });
@@ -145,8 +145,8 @@ Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
 }
 
 Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, const Tensor& saved) {
-  Tensor grad = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
   if (!saved.device().is_cpu()) throw cuda_not_built(std::string(unary_name(op)) + " backward");
+  Tensor grad = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
   ENGINE_DISPATCH_FLOAT(saved.dtype(), unary_name(op), [&] {
     cpu::unary_backward<scalar_t>(op, scalar, grad.data<scalar_t>(), grad_out.data<scalar_t>(),
                                   saved.data<scalar_t>(), saved.shape(), grad_out.strides(), saved.strides());
@@ -156,8 +156,8 @@ Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, con
 
 // out = condition ? a : b, for any condition dtype.
 Tensor run_where(const Tensor& condition, const Tensor& a, const Tensor& b, const Shape& shape, const char* op) {
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (!a.device().is_cpu()) throw cuda_not_built(op);
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   ENGINE_DISPATCH_FLOAT(a.dtype(), op, [&] {
     using value_t = scalar_t;
     ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {
@@ -172,8 +172,8 @@ Tensor run_where(const Tensor& condition, const Tensor& a, const Tensor& b, cons
 // grad_out where the condition equals keep_true, zero elsewhere.
 Tensor run_where_backward(bool keep_true, const Tensor& condition, const Tensor& grad_out, const char* op) {
   const Shape& shape = grad_out.shape();
-  Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (!grad_out.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
+  Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   ENGINE_DISPATCH_FLOAT(grad_out.dtype(), op, [&] {
     using value_t = scalar_t;
     ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {

@@ -107,8 +107,8 @@ void run_sum(const Tensor& out, const ReduceLayout& layout, double divisor, cons
 // grad_out broadcast back to `shape` and scaled; grad_out_strides walk grad_out over `shape`.
 Tensor run_sum_backward(const Tensor& grad_out, const Shape& grad_out_strides, const Shape& shape, double scale,
                         const char* op) {
+  if (!grad_out.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
-  if (!grad.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
   ENGINE_DISPATCH_FLOAT(grad.dtype(), op, [&] {
     cpu::sum_backward<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), shape, grad_out_strides, scale);
   });
@@ -125,8 +125,8 @@ void run_max(const Tensor& values, const Tensor& argmax, const ReduceLayout& lay
 
 Tensor run_max_backward(const Tensor& grad_out, const Tensor& argmax, const Shape& shape, int64_t outer,
                         int64_t reduce, int64_t inner) {
+  if (!grad_out.device().is_cpu()) throw cuda_not_built("max backward");
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
-  if (!grad.device().is_cpu()) throw cuda_not_built("max backward");
   const Tensor g = grad_out.contiguous();
   ENGINE_DISPATCH_FLOAT(grad.dtype(), "max", [&] {
     cpu::max_backward<scalar_t>(grad.data<scalar_t>(), g.data<scalar_t>(), argmax.data<int64_t>(), outer, reduce,
