@@ -1,0 +1,126 @@
+// Softmax and log-softmax: hand-computed values, stability for large-magnitude inputs, every
+// dimension (the last-dim fast path and the strided path), gradients by finite differences (f64).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/gradcheck.h"
+#include "engine/rng.h"
+#include "ops/softmax.h"
+
+using engine::DType;
+using engine::Generator;
+using engine::Shape;
+using engine::Tensor;
+
+namespace {
+
+Tensor leaf(const Tensor& t) {
+  Tensor out = t.detach();
+  out.requires_grad_();
+  return out;
+}
+
+void check_gradients(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs) {
+  const engine::GradcheckResult result = engine::gradcheck(fn, inputs);
+  INFO(result.message);
+  CHECK(result.ok);
+}
+
+void check_close(const std::vector<double>& actual, const std::vector<double>& expected, double tolerance) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tolerance));
+}
+
+// Softmax of x (row-major `shape`) along `dim`, computed naively in double.
+std::vector<double> softmax_reference(const std::vector<double>& x, const Shape& shape, int64_t dim, bool log) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= shape[size_t(d)];
+  for (int64_t d = dim + 1; d < int64_t(shape.size()); ++d) inner *= shape[size_t(d)];
+  const int64_t n = shape[size_t(dim)];
+  std::vector<double> y(x.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      auto at = [&](int64_t r) { return size_t((o * n + r) * inner + i); };
+      double max = x[at(0)], sum = 0;
+      for (int64_t r = 1; r < n; ++r) max = std::max(max, x[at(r)]);
+      for (int64_t r = 0; r < n; ++r) sum += std::exp(x[at(r)] - max);
+      for (int64_t r = 0; r < n; ++r) y[at(r)] = log ? x[at(r)] - max - std::log(sum) : std::exp(x[at(r)] - max) / sum;
+    }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("softmax and log_softmax match hand-computed values") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const double tolerance = dtype == DType::f32 ? 1e-6 : 1e-12;
+    const Tensor x = Tensor::from_vector({1, 2, 3, 0, 0, 0}, {2, 3}, dtype);
+    const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+    check_close(ops::softmax(x, 1).to_vector<double>(),
+                {std::exp(1.0) / z, std::exp(2.0) / z, std::exp(3.0) / z, 1.0 / 3, 1.0 / 3, 1.0 / 3}, tolerance);
+    check_close(ops::log_softmax(x, -1).to_vector<double>(),
+                {1 - std::log(z), 2 - std::log(z), 3 - std::log(z), -std::log(3.0), -std::log(3.0), -std::log(3.0)},
+                tolerance);
+    // Along dim 0: each column of two.
+    const double e1 = 1 / (1 + std::exp(-1.0)), e2 = 1 / (1 + std::exp(-2.0)), e3 = 1 / (1 + std::exp(-3.0));
+    check_close(ops::softmax(x, 0).to_vector<double>(), {e1, e2, e3, 1 - e1, 1 - e2, 1 - e3}, tolerance);
+  }
+}
+
+TEST_CASE("softmax is stable for inputs of magnitude 1e4") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const Tensor x = Tensor::from_vector({1e4, -1e4, 0, 1e4}, {4}, dtype);
+    check_close(ops::softmax(x, 0).to_vector<double>(), {0.5, 0, 0, 0.5}, 1e-6);
+    const double log_half = std::log(0.5);
+    check_close(ops::log_softmax(x, 0).to_vector<double>(), {log_half, -2e4 + log_half, -1e4 + log_half, log_half},
+                1e-6);
+    // The same along a strided dimension.
+    check_close(ops::log_softmax(x.view({4, 1}).expand({4, 3}), 0).to_vector<double>(),
+                {log_half, log_half, log_half, -2e4 + log_half, -2e4 + log_half, -2e4 + log_half, -1e4 + log_half,
+                 -1e4 + log_half, -1e4 + log_half, log_half, log_half, log_half},
+                1e-6);
+  }
+}
+
+TEST_CASE("softmax along every dim matches a double reference in f32") {
+  Generator gen(21);
+  // Wide enough that rows and column blocks run on several threads.
+  const Shape shape{6, 70, 90};
+  const Tensor x64 = Tensor::randn(shape, gen, DType::f64);
+  const std::vector<double> values = x64.to_vector<double>();
+  const Tensor x32 = x64.to(DType::f32);
+  for (int64_t dim : {0, 1, 2})
+    for (bool log : {false, true}) {
+      const Tensor y = log ? ops::log_softmax(x32, dim) : ops::softmax(x32, dim);
+      const std::vector<double> actual = y.to_vector<double>(), expected = softmax_reference(values, shape, dim, log);
+      double worst = 0;
+      for (size_t i = 0; i < expected.size(); ++i)
+        worst = std::max(worst, std::abs(actual[i] - expected[i]) / std::max(1.0, std::abs(expected[i])));
+      CHECK(worst < 1e-6);
+    }
+}
+
+TEST_CASE("softmax and log_softmax gradients along every dim, on a non-contiguous input") {
+  Generator gen(22);
+  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, DType::f64));
+  const Tensor p = leaf(Tensor::randn({5, 3, 4}, gen, DType::f64).permute({1, 2, 0}));  // (3, 4, 5)
+  REQUIRE(!p.is_contiguous());
+  for (const Tensor& input : {x, p})
+    for (int64_t dim : {0, 1, -1}) {
+      check_gradients([&](const auto& in) { return ops::softmax(in[0], dim); }, {input});
+      check_gradients([&](const auto& in) { return ops::log_softmax(in[0], dim); }, {input});
+    }
+}
+
+TEST_CASE("softmax over a zero-size dim is an error; other empty tensors pass through") {
+  CHECK_THROWS_WITH_AS(ops::softmax(Tensor::ones({2, 0}), 1),
+                       doctest::Contains("softmax: dimension 1 of f32[2, 0] on cpu has size 0"), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::log_softmax(Tensor::ones({0, 3}), 0),
+                       doctest::Contains("log_softmax: dimension 0 of f32[0, 3] on cpu has size 0"), engine::Error);
+  CHECK(ops::softmax(Tensor::ones({0, 3}), 1).shape() == Shape{0, 3});
+  CHECK_THROWS_WITH_AS(ops::softmax(Tensor::arange(3), 0),
+                       doctest::Contains("softmax: expected a floating tensor (f32 or f64), got i64[3]"),
+                       engine::Error);
+}
