@@ -68,8 +68,9 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> token_bytes, std::vector<Bpe
     byte_tokens_[byte] = it->second;
   }
   if (end_of_text_) {
-    ENGINE_CHECK(*end_of_text_ >= 0 && *end_of_text_ < vocab && token_bytes_[*end_of_text_] == kEndOfText,
-                 "BpeTokenizer: end-of-text id ", *end_of_text_, " is not the token ", kEndOfText);
+    const TokenId id = *end_of_text_;
+    ENGINE_CHECK(id >= 0 && id < vocab && token_bytes_[id] == kEndOfText,
+                 "BpeTokenizer: end-of-text id ", id, " is not the token ", kEndOfText);
   }
   merge_rules_.reserve(merges_.size());
   for (size_t rank = 0; rank < merges_.size(); ++rank) {

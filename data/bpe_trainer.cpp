@@ -58,7 +58,8 @@ class Trainer {
     for (const auto& [piece, count] : count_pieces(texts)) {
       if (piece.size() < 2) continue;
       std::vector<TokenId> symbols(piece.size());
-      for (size_t i = 0; i < piece.size(); ++i) symbols[i] = byte_token[static_cast<uint8_t>(piece[i])];
+      for (size_t i = 0; i < piece.size(); ++i)
+        symbols[i] = byte_token[static_cast<uint8_t>(piece[i])];
       words_.push_back(std::move(symbols));
       word_counts_.push_back(count);
     }
@@ -222,7 +223,8 @@ BpeTokenizer train_bpe(std::span<const std::string_view> texts, int64_t vocab_si
                        int64_t min_pair_count) {
   ENGINE_CHECK(vocab_size >= 257, "train_bpe: vocab_size ", vocab_size,
                " is too small: a byte-level vocabulary needs 256 byte tokens and <|endoftext|>");
-  ENGINE_CHECK(vocab_size < (int64_t{1} << 31), "train_bpe: vocab_size ", vocab_size, " is too large");
+  ENGINE_CHECK(vocab_size < (int64_t{1} << 31), "train_bpe: vocab_size ", vocab_size,
+               " is too large");
   ENGINE_CHECK(min_pair_count >= 1, "train_bpe: min_pair_count must be at least 1, got ",
                min_pair_count);
   return Trainer(texts, min_pair_count).run(vocab_size);
