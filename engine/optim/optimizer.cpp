@@ -6,6 +6,16 @@
 
 namespace engine::optim {
 
+std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params, double lr, double weight_decay) {
+  ParamGroup decay{.params = {}, .lr = lr, .weight_decay = weight_decay};
+  ParamGroup no_decay{.params = {}, .lr = lr, .weight_decay = 0};
+  for (const auto& named : params) (named.second.dim() >= 2 ? decay : no_decay).params.push_back(named);
+  std::vector<ParamGroup> groups;
+  for (ParamGroup* group : {&decay, &no_decay})
+    if (!group->params.empty()) groups.push_back(std::move(*group));
+  return groups;
+}
+
 void check_optimizer_device(const char* who, const std::string& name, const Tensor& param) {
   ENGINE_CHECK(param.device().is_cpu(), who, ": CUDA optimizer kernels not built yet (parameter '", name, "' is ",
                param.describe(), "); keep the parameters on the CPU");

@@ -31,6 +31,11 @@ struct ParamGroup {
   double initial_lr = 0;    // lr at construction: the base a schedule scales (set by Optimizer)
 };
 
+// The usual split for transformers (GPT-2, nanoGPT, timm): parameters with two or more dimensions
+// (matrices, embeddings) decay; vectors (biases, norm gains) do not. Returns the decaying group
+// first; an empty group is left out.
+std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params, double lr, double weight_decay);
+
 // Throws unless `param` lives where optimizer kernels exist (the host, for now). `who` names the
 // optimizer or function, `name` the parameter.
 void check_optimizer_device(const char* who, const std::string& name, const Tensor& param);

@@ -95,7 +95,7 @@ void check_close(const std::vector<double>& actual, const std::vector<double>& e
 const Quadratic quadratic{{0.5, 2.0, 1.0, 3.0, 0.25, 1.5}, {4.0, -3.0, 5.0, -6.0, 8.0, 7.0}};
 const std::vector<double> start{-1.0, 2.0, -0.5, 1.0, 0.5, -2.0};
 
-// Tensor for a plain list of tensors, as clip_grad_norm takes.
+// A std::vector<Tensor> from a braced list, as clip_grad_norm takes.
 std::vector<Tensor> tensors(std::initializer_list<Tensor> list) { return std::vector<Tensor>(list); }
 
 }  // namespace
@@ -150,6 +150,19 @@ TEST_CASE("AdamW weight decay is decoupled and per group") {
   }
   const double factor = std::pow(1 - 0.1 * 0.2, 3);
   check_close(p.to_vector<double>(), {2.0 * factor, -4.0 * factor}, 1e-15, 0);
+}
+
+TEST_CASE("weight_decay_groups decays matrices only") {
+  Tensor weight = make_param({1, 2, 3, 4}, {2, 2}, DType::f32), bias = make_param({1, 2}, {2}, DType::f32);
+  const std::vector<ParamGroup> groups = weight_decay_groups({{"fc.weight", weight}, {"fc.bias", bias}}, 3e-4, 0.1);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].params.size() == 1);
+  CHECK(groups[0].params[0].first == "fc.weight");
+  CHECK(groups[0].weight_decay == 0.1);
+  CHECK(groups[1].params[0].first == "fc.bias");
+  CHECK(groups[1].weight_decay == 0.0);
+  CHECK(groups[1].lr == 3e-4);
+  CHECK(weight_decay_groups({{"fc.bias", bias}}, 3e-4, 0.1).size() == 1);
 }
 
 TEST_CASE("SGD follows the reference trajectory: plain, momentum, nesterov, weight decay") {
@@ -214,7 +227,7 @@ TEST_CASE("AdamW and SGD steps allocate nothing") {
 
 TEST_CASE("state_dict round trip continues the identical trajectory") {
   const LrSchedule schedule(LrScheduleConfig{.decay = LrDecay::cosine, .warmup_steps = 3, .total_steps = 12});
-  // Runs `steps` scheduled steps of the optimizer made by `make` on x.
+  // Makes `steps` scheduled steps of `opt` on the quadratic at x.
   auto run = [&](Optimizer& opt, Tensor& x, int steps) {
     for (int s = 0; s < steps; ++s) {
       schedule.apply(opt);
