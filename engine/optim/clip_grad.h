@@ -1,0 +1,17 @@
+// Gradient clipping by global L2 norm, as torch.nn.utils.clip_grad_norm_.
+#pragma once
+
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace engine::optim {
+
+// Returns the L2 norm of all the parameters' gradients taken together and, when it exceeds
+// max_norm, scales every gradient by max_norm / (norm + 1e-6). Parameters without a gradient are
+// skipped. Squares are summed in double in a fixed order, so the result does not depend on the
+// thread count. Call it once per set that is clipped on its own (SeqPE clips its encoder apart
+// from the model).
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+}  // namespace engine::optim

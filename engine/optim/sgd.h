@@ -1,0 +1,34 @@
+// SGD with momentum, as torch.optim.SGD with dampening 0. Per parameter p with gradient g, with the
+// group's lr and weight_decay:
+//
+//   d = g + weight_decay * p                          (L2 decay, through the momentum)
+//   b = momentum * b + d, b starting at 0             (only when momentum > 0)
+//   d = nesterov ? d + momentum * b : b               (only when momentum > 0)
+//   p = p - lr * d
+//
+// Buffer: "momentum_buffer" (b) when momentum > 0, none otherwise.
+#pragma once
+
+#include "engine/optim/optimizer.h"
+
+namespace engine::optim {
+
+struct SGDOptions {
+  double momentum = 0;
+  bool nesterov = false;  // needs momentum > 0
+};
+
+class SGD final : public Optimizer {
+ public:
+  explicit SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
+
+  const SGDOptions& options() const { return options_; }
+
+ private:
+  void update(const ParamGroup& group, const Tensor& param, const Tensor& grad, std::vector<Tensor>& buffers,
+              int64_t step) override;
+
+  SGDOptions options_;
+};
+
+}  // namespace engine::optim

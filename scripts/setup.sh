@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian packages this project builds with, and only those that are missing.
+# Idempotent: a second run installs nothing and prints "present" for every package.
+# Runs as root directly, or through sudo when run as another user.
+set -euo pipefail
+
+packages=(
+  cmake             # build system (3.25 on Debian 12)
+  ninja-build       # build tool the scripts use
+  g++               # C++20 compiler, with OpenMP (libgomp)
+  ccache            # compiler cache, picked up by CMake when present
+  libeigen3-dev     # CPU GEMM
+  nlohmann-json3-dev  # configs, metrics, safetensors headers
+  doctest-dev       # unit tests
+  libopenblas-dev   # BLAS
+  zlib1g-dev        # gzip data files
+)
+
+installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
+
+missing=()
+for package in "${packages[@]}"; do
+  installed "$package" || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+  elif command -v sudo >/dev/null; then
+    as_root=(sudo)
+  else
+    echo "setup: missing ${missing[*]}, and this is not root and sudo is absent: install them as root" >&2
+    exit 1
+  fi
+  "${as_root[@]}" apt-get update
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+for package in "${packages[@]}"; do
+  if [[ " ${missing[*]} " == *" $package "* ]]; then
+    installed "$package" || { echo "setup: $package failed to install" >&2; exit 1; }
+    echo "setup: $package installed"
+  else
+    echo "setup: $package present"
+  fi
+done
