@@ -32,7 +32,7 @@ TEST_CASE("CUDA init reports a missing GPU clearly") {
   if (engine::cuda::available(&reason)) {
     CHECK_NOTHROW(engine::cuda::init());
   } else {
-    CHECK_THROWS_WITH_AS(engine::cuda::init(), doctest::Contains("CUDA requested but no usable GPU: " + reason),
+    CHECK_THROWS_WITH_AS(engine::cuda::init(), doctest::Contains(("CUDA requested but no usable GPU: " + reason).c_str()),
                          engine::Error);
   }
 }
