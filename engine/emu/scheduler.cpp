@@ -1,5 +1,9 @@
+// Fiber switches use _setjmp/_longjmp between stacks; the fortified longjmp refuses that.
+#undef _FORTIFY_SOURCE
+
 #include "engine/emu/scheduler.h"
 
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -35,9 +39,15 @@ constexpr unsigned kWarpSize = 32;
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kGuardBytes = 4096;
 
+// A fiber is created once (makecontext, entered with setcontext) and then runs fiber_main's loop:
+// park, run one CUDA thread when resumed, park again. Switches are _setjmp/_longjmp, which unlike
+// swapcontext make no system call, so one costs nanoseconds instead of microseconds. A fiber left
+// inside a kernel by a failed launch is not parked and is rebuilt before its next use.
 struct Fiber {
   ucontext_t context;
+  jmp_buf resume;           // where the fiber continues when the scheduler switches to it
   char* mapping = nullptr;  // guard page + stack
+  bool parked = false;      // waiting in fiber_main for a thread to run
 };
 
 // The fibers of this host thread, reused by every block and launch it runs.
@@ -52,12 +62,15 @@ struct FiberPool {
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       ENGINE_CHECK(mapping != MAP_FAILED, "kernel emulator: could not map a fiber stack");
       mprotect(mapping, kGuardBytes, PROT_NONE);
-      fibers.push_back(Fiber{{}, static_cast<char*>(mapping)});
+      fibers.emplace_back();
+      fibers.back().mapping = static_cast<char*>(mapping);
     }
   }
 };
 
 thread_local FiberPool fiber_pool;
+thread_local jmp_buf scheduler_resume;  // where the scheduler continues when a fiber yields
+thread_local Fiber* starting_fiber = nullptr;
 
 // Static shared arrays of the running block, keyed by declaration site.
 struct SharedSite {
@@ -70,7 +83,6 @@ struct SharedSite {
 struct BlockRun {
   EmulatedBlock block;
   std::vector<EmulatedThread> threads;
-  ucontext_t scheduler_context;
   const std::function<void()>* body = nullptr;
   std::exception_ptr thread_error;
   std::vector<SharedSite> shared_sites;
@@ -120,15 +132,41 @@ std::string hex(unsigned mask) {
   return buffer;
 }
 
-void fiber_entry() {
-  BlockRun* run = current_run;
-  try {
-    (*run->body)();
-  } catch (...) {
-    if (!run->thread_error) run->thread_error = std::current_exception();
+// Hands control from the running fiber back to the scheduler until it is resumed.
+void yield_to_scheduler(Fiber& self) {
+  if (_setjmp(self.resume) == 0) _longjmp(scheduler_resume, 1);
+}
+
+// Runs fiber `f` until it yields or finishes its thread.
+void switch_to(Fiber& f) {
+  if (_setjmp(scheduler_resume) == 0) _longjmp(f.resume, 1);
+}
+
+[[noreturn]] void fiber_main() {
+  Fiber& self = *starting_fiber;
+  while (true) {
+    self.parked = true;
+    yield_to_scheduler(self);
+    self.parked = false;
+    BlockRun* run = current_run;
+    try {
+      (*run->body)();
+    } catch (...) {
+      if (!run->thread_error) run->thread_error = std::current_exception();
+    }
+    current_thread->wait = ThreadWait::done;
   }
-  current_thread->wait = ThreadWait::done;
-  // Returning resumes uc_link, the scheduler.
+}
+
+// (Re)creates a fiber's context and runs it up to its first park.
+void start_fiber(Fiber& f) {
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = f.mapping + kGuardBytes;
+  f.context.uc_stack.ss_size = kStackBytes;
+  f.context.uc_link = nullptr;
+  makecontext(&f.context, fiber_main, 0);
+  starting_fiber = &f;
+  if (_setjmp(scheduler_resume) == 0) setcontext(&f.context);
 }
 
 void check_launch_shape(const char* kernel, const void* kernel_address, dim3 grid, dim3 block, size_t dynamic_bytes) {
@@ -250,12 +288,7 @@ void run_block(BlockRun& run) {
   std::vector<Fiber>& fibers = fiber_pool.fibers;
   for (EmulatedThread& t : threads) {
     t.wait = ThreadWait::running;
-    Fiber& fiber = fibers[t.linear];
-    getcontext(&fiber.context);
-    fiber.context.uc_stack.ss_sp = fiber.mapping + kGuardBytes;
-    fiber.context.uc_stack.ss_size = kStackBytes;
-    fiber.context.uc_link = &run.scheduler_context;
-    makecontext(&fiber.context, fiber_entry, 0);
+    if (!fibers[t.linear].parked) start_fiber(fibers[t.linear]);
   }
   run.shared_sites.clear();
   run.static_shared_used = 0;
@@ -264,7 +297,7 @@ void run_block(BlockRun& run) {
     for (EmulatedThread& t : threads) {
       if (t.wait != ThreadWait::running) continue;
       current_thread = &t;
-      swapcontext(&run.scheduler_context, &fibers[t.linear].context);
+      switch_to(fibers[t.linear]);
       current_thread = nullptr;
       if (run.thread_error) {
         try {
@@ -352,7 +385,7 @@ void sync_block(std::source_location site) {
   ENGINE_CHECK(current_thread != nullptr, "__syncthreads called outside an emulated kernel");
   current_thread->wait = ThreadWait::block_barrier;
   current_thread->barrier_site = site;
-  swapcontext(&fiber_pool.fibers[current_thread->linear].context, &current_run->scheduler_context);
+  yield_to_scheduler(fiber_pool.fibers[current_thread->linear]);
 }
 
 uint64_t warp_collective(Collective op, unsigned mask, uint64_t value, int param, int width) {
@@ -364,7 +397,7 @@ uint64_t warp_collective(Collective op, unsigned mask, uint64_t value, int param
   self->value = value;
   self->param = param;
   self->width = width;
-  swapcontext(&fiber_pool.fibers[self->linear].context, &current_run->scheduler_context);
+  yield_to_scheduler(fiber_pool.fibers[self->linear]);
   return self->result;
 }
 
