@@ -1,9 +1,10 @@
 // The kernel emulator's execution model: runs a CUDA grid on the host thread that launched it.
 //
 // Blocks run one after another (deterministic). Inside a block every CUDA thread is a cooperative
-// user-space fiber with its own stack (created with makecontext, switched with _setjmp/_longjmp). A thread runs until it reaches a synchronisation
-// point (__syncthreads, __syncwarp, a shuffle or vote) and then yields to the block's scheduler,
-// which resumes it once every thread the point waits for has arrived:
+// user-space fiber with its own stack (created with makecontext, switched with _setjmp/_longjmp).
+// A thread runs until it reaches a synchronisation point (__syncthreads, __syncwarp, a shuffle or
+// vote) and then yields to the block's scheduler, which resumes it once every thread the point
+// waits for has arrived:
 //   - __syncthreads releases when all threads of the block wait at the same call site;
 //   - a warp collective releases when every lane of its mask (warp = 32 consecutive threads in
 //     linear thread order) waits in the same collective with the same mask, and then exchanges the
