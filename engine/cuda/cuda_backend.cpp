@@ -1,0 +1,166 @@
+// The CUDA backend: device memory from the caching allocator, host<->device copies, and the engine's
+// strided primitives as kernels (backend_kernels.cu), all ordered on the current stream. This file
+// is ordinary C++: it builds against the CUDA runtime into engine_cuda and against the emulator
+// into engine_cuda_emu.
+#include <memory>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cuda/backend_kernels.h"
+#include "engine/cuda/caching_allocator.h"
+#include "engine/cuda/check.h"
+#include "engine/cuda/init.h"
+#include "engine/cuda/stream.h"
+#include "engine/strided_loop.h"
+#include "engine/tensor.h"
+
+namespace engine::cuda {
+
+namespace {
+
+// The kernels' view of N operands over `shape`, with contiguous dimensions merged.
+template <int N>
+DeviceLayout<N> device_layout(const Shape& shape, const std::array<Shape, size_t(N)>& strides, const char* op) {
+  const engine::StridedLayout<size_t(N)> merged = merge_strided_dims<size_t(N)>(shape, strides);
+  ENGINE_CHECK(merged.shape.size() <= size_t(kMaxStridedDims), op, ": a strided tensor of shape ", shape_str(shape),
+               " has ", merged.shape.size(), " dimensions that cannot be merged; the CUDA backend handles up to ",
+               kMaxStridedDims, " (make it contiguous first)");
+  DeviceLayout<N> layout;
+  layout.rank = int(merged.shape.size());
+  layout.numel = shape_numel(shape);
+  for (int d = 0; d < layout.rank; ++d) {
+    layout.sizes[d] = merged.shape[size_t(d)];
+    for (int k = 0; k < N; ++k) layout.strides[k][d] = merged.strides[size_t(k)][size_t(d)];
+  }
+  return layout;
+}
+
+cudaMemcpyKind copy_kind(Device dst, Device src) {
+  if (src.is_cpu()) return dst.is_cpu() ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice;
+  return dst.is_cpu() ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device_count) {
+    for (int d = 0; d < device_count; ++d) allocators_.push_back(std::make_unique<CudaCachingAllocator>(d));
+  }
+
+  Allocator& allocator(int device_index) override {
+    ENGINE_CHECK(device_index >= 0 && device_index < int(allocators_.size()), "device cuda:", device_index,
+                 " does not exist: this machine has ", allocators_.size(), " CUDA device(s)");
+    return *allocators_[size_t(device_index)];
+  }
+
+  // Pageable host memory may be reused by the caller as soon as we return, so copies that touch
+  // the host wait for completion; device-to-device copies stay asynchronous.
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) override {
+    if (bytes == 0) return;
+    const cudaMemcpyKind kind = copy_kind(dst_device, src_device);
+    use_device(dst_device.is_cuda() ? dst_device : src_device);
+    const cudaStream_t stream = current_stream();
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream));
+    if (kind != cudaMemcpyDeviceToDevice) CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  void fill(const Tensor& dst, double value) override {
+    use_device(dst.device());
+    const DeviceLayout<1> layout = device_layout<1>(dst.shape(), {dst.strides()}, "fill");
+    ENGINE_DISPATCH_ALL(dst.dtype(), "fill", [&] {
+      fill_strided(static_cast<scalar_t*>(dst.raw_data()), layout, static_cast<scalar_t>(value), current_stream());
+    });
+  }
+
+  void copy(const Tensor& dst, const Tensor& src) override {
+    use_device(dst.device());
+    const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
+    const DeviceLayout<2> layout = device_layout<2>(dst.shape(), {dst.strides(), src_strides}, "copy");
+    ENGINE_DISPATCH_ALL(dst.dtype(), "copy", [&] {
+      using dst_t = scalar_t;
+      ENGINE_DISPATCH_ALL(src.dtype(), "copy", [&] {
+        copy_strided(static_cast<dst_t*>(dst.raw_data()), static_cast<const scalar_t*>(src.raw_data()), layout,
+                     current_stream());
+      });
+    });
+  }
+
+  void add_into(const Tensor& dst, const Tensor& src) override {
+    use_device(dst.device());
+    const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
+    const DeviceLayout<2> layout = device_layout<2>(dst.shape(), {dst.strides(), src_strides}, "add_into");
+    ENGINE_DISPATCH_FLOAT(dst.dtype(), "add_into", [&] {
+      add_strided(static_cast<scalar_t*>(dst.raw_data()), static_cast<const scalar_t*>(src.raw_data()), layout,
+                  current_stream());
+    });
+  }
+
+  // Splits the input dimensions into kept ones (present in dst with the same size) and reduced
+  // ones, exactly as the CPU backend does.
+  void sum_to(const Tensor& dst, const Tensor& src) override {
+    use_device(dst.device());
+    const Shape& in_shape = src.shape();
+    const size_t rank = in_shape.size(), lead = rank - dst.shape().size();
+    Shape kept_shape, kept_strides, reduced_shape, reduced_strides;
+    for (size_t d = 0; d < rank; ++d) {
+      const bool kept = d >= lead && dst.shape()[d - lead] == in_shape[d] && in_shape[d] != 1;
+      (kept ? kept_shape : reduced_shape).push_back(in_shape[d]);
+      (kept ? kept_strides : reduced_strides).push_back(src.strides()[d]);
+    }
+    const DeviceLayout<1> kept = device_layout<1>(kept_shape, {kept_strides}, "sum_to");
+    const DeviceLayout<1> reduced = device_layout<1>(reduced_shape, {reduced_strides}, "sum_to");
+    ENGINE_DISPATCH_FLOAT(dst.dtype(), "sum_to", [&] {
+      cuda::sum_to(static_cast<scalar_t*>(dst.raw_data()), static_cast<const scalar_t*>(src.raw_data()), kept, reduced,
+                   current_stream());
+    });
+  }
+
+  void fill_random(const Tensor& dst, const RandomSpec& spec, uint64_t seed, uint64_t offset) override {
+    ENGINE_CHECK(dst.is_contiguous(), "fill_random: destination must be contiguous, got ", dst.describe());
+    use_device(dst.device());
+    ENGINE_DISPATCH_ALL(dst.dtype(), "fill_random", [&] {
+      cuda::fill_random(static_cast<scalar_t*>(dst.raw_data()), dst.numel(), spec, seed, offset, current_stream());
+    });
+  }
+
+  void synchronize() override { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+ private:
+  // Kernels run on the current device: make it the tensor's.
+  static void use_device(Device device) {
+    int current = 0;
+    CUDA_CHECK(cudaGetDevice(&current));
+    if (current != device.index) CUDA_CHECK(cudaSetDevice(device.index));
+  }
+
+  std::vector<std::unique_ptr<CudaCachingAllocator>> allocators_;
+};
+
+int usable_device_count(std::string* reason) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();  // clear it: the caller decides what to do
+    if (reason) *reason = cudaGetErrorString(status);
+    return 0;
+  }
+  if (count == 0 && reason) *reason = "no CUDA device found";
+  return count;
+}
+
+}  // namespace
+
+bool available(std::string* reason) { return usable_device_count(reason) > 0; }
+
+bool is_emulated() { return kEmulated; }
+
+void init() {
+  std::string reason;
+  const int count = usable_device_count(&reason);
+  ENGINE_CHECK(count > 0, "CUDA requested but no usable GPU: ", reason,
+               ". Run on a machine with an NVIDIA GPU and driver, or use the CPU.");
+  // Never destroyed: tensors with static lifetime may free into its allocators during exit.
+  static CudaBackend* backend = new CudaBackend(count);
+  register_backend(DeviceType::CUDA, backend);
+}
+
+}  // namespace engine::cuda

@@ -1,0 +1,87 @@
+#include "engine/emu/device_memory.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "engine/error.h"
+
+namespace emu {
+
+namespace {
+
+std::mutex registry_mutex;
+std::map<uintptr_t, size_t>& registry() {  // start address -> bytes
+  static auto* allocations = new std::map<uintptr_t, size_t>();  // never destroyed: freed into at exit
+  return *allocations;
+}
+size_t bytes_in_use = 0;
+
+// The live allocation containing address p, or registry().end(); caller holds the mutex.
+std::map<uintptr_t, size_t>::const_iterator find_allocation(uintptr_t p) {
+  auto it = registry().upper_bound(p);
+  if (it == registry().begin()) return registry().end();
+  --it;
+  return p < it->first + it->second ? it : registry().end();
+}
+
+}  // namespace
+
+void* device_allocate(size_t bytes) {
+  const size_t rounded = (bytes + 255) / 256 * 256;
+  void* ptr = std::aligned_alloc(256, rounded == 0 ? 256 : rounded);
+  ENGINE_CHECK(ptr != nullptr, "emulated cudaMalloc: out of host memory for ", bytes, " bytes");
+  std::memset(ptr, 0xff, bytes);
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  const size_t tracked = bytes == 0 ? 1 : bytes;  // a zero-byte allocation still has an address
+  registry()[reinterpret_cast<uintptr_t>(ptr)] = tracked;
+  bytes_in_use += tracked;
+  return ptr;
+}
+
+void device_free(void* ptr) {
+  if (ptr == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = registry().find(reinterpret_cast<uintptr_t>(ptr));
+    ENGINE_CHECK(it != registry().end(), "emulated cudaFree: ", ptr,
+                 " is not the start of a device allocation (a host pointer, or freed twice)");
+    bytes_in_use -= it->second;
+    registry().erase(it);
+  }
+  std::free(ptr);
+}
+
+bool is_device_pointer(const void* ptr) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  return find_allocation(reinterpret_cast<uintptr_t>(ptr)) != registry().end();
+}
+
+void check_device_range(const void* ptr, size_t bytes, const char* what) {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(ptr);
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  auto it = find_allocation(start);
+  ENGINE_CHECK(it != registry().end(), what, ": ", ptr,
+               " is not device memory (a host pointer where a device pointer belongs?)");
+  ENGINE_CHECK(start + bytes <= it->first + it->second, what, ": ", bytes, " bytes from ", ptr,
+               " run past the end of its device allocation of ", it->second, " bytes (by ",
+               start + bytes - (it->first + it->second), " bytes)");
+}
+
+void check_host_range(const void* ptr, size_t bytes, const char* what) {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(ptr);
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  auto it = registry().lower_bound(start);
+  const bool overlaps_next = it != registry().end() && it->first < start + bytes;
+  ENGINE_CHECK(!overlaps_next && find_allocation(start) == registry().end(), what, ": ", ptr,
+               " is device memory, but a host pointer belongs here (wrong cudaMemcpyKind?)");
+}
+
+size_t device_bytes_in_use() {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  return bytes_in_use;
+}
+
+}  // namespace emu
