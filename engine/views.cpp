@@ -127,7 +127,8 @@ Shape infer_shape(Shape shape, int64_t numel, const Tensor& t) {
 // of new dimensions must fall inside one contiguous chunk of old dimensions).
 std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& new_shape) {
   Shape new_strides(new_shape.size());
-  if (shape_numel(old_shape) == 0) return contiguous_strides(new_shape);
+  // A scalar or an empty tensor has no layout to respect.
+  if (old_shape.empty() || shape_numel(old_shape) == 0) return contiguous_strides(new_shape);
   int64_t view_d = int64_t(new_shape.size()) - 1;
   int64_t chunk_base_stride = old_strides.empty() ? 1 : old_strides.back();
   int64_t tensor_numel = 1, view_numel = 1;

@@ -59,6 +59,13 @@ TEST_CASE("view of a non-contiguous tensor splits and merges compatible dims") {
         base.narrow(2, 1, 2).contiguous().to_vector<double>());
 }
 
+TEST_CASE("a scalar views as any shape of one element and back") {
+  Tensor scalar = Tensor::full({}, 3.0);
+  CHECK(scalar.view({1, 1, 1}).shape() == engine::Shape{1, 1, 1});
+  CHECK(scalar.view({1, 1}).view({}).item() == 3.0);
+  CHECK(scalar.reshape({1}).item() == 3.0);
+}
+
 TEST_CASE("dtype conversion and item") {
   Tensor t = Tensor::from_vector({1.25, -2.5}, {2}, DType::f64);
   CHECK(t.to(DType::f32).to_vector<float>() == std::vector<float>{1.25f, -2.5f});
