@@ -8,19 +8,17 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "ops/elementwise.h"
+#include "support/op_testing.h"
 
 using engine::DType;
 using engine::Generator;
 using engine::Shape;
 using engine::Tensor;
+using testing::check_close;
+using testing::check_gradients;
+using testing::leaf;
 
 namespace {
-
-Tensor leaf(const Tensor& t) {
-  Tensor out = t.detach();
-  out.requires_grad_();
-  return out;
-}
 
 Tensor random_leaf(const Shape& shape, Generator& gen) { return leaf(Tensor::randn(shape, gen, DType::f64)); }
 
@@ -33,17 +31,6 @@ Tensor positive_leaf(const Shape& shape, Generator& gen) {
 // A (rows, cols) leaf that is the transpose of a contiguous (cols, rows) tensor.
 Tensor transposed_leaf(int64_t rows, int64_t cols, Generator& gen) {
   return leaf(Tensor::randn({cols, rows}, gen, DType::f64).transpose(0, 1));
-}
-
-void check_gradients(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs) {
-  const engine::GradcheckResult result = engine::gradcheck(fn, inputs);
-  INFO(result.message);
-  CHECK(result.ok);
-}
-
-void check_close(const std::vector<double>& actual, const std::vector<double>& expected, double tolerance = 1e-12) {
-  REQUIRE(actual.size() == expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tolerance));
 }
 
 double gelu_reference(double x) {

@@ -8,30 +8,17 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "ops/softmax.h"
+#include "support/op_testing.h"
 
 using engine::DType;
 using engine::Generator;
 using engine::Shape;
 using engine::Tensor;
+using testing::check_close;
+using testing::check_gradients;
+using testing::leaf;
 
 namespace {
-
-Tensor leaf(const Tensor& t) {
-  Tensor out = t.detach();
-  out.requires_grad_();
-  return out;
-}
-
-void check_gradients(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs) {
-  const engine::GradcheckResult result = engine::gradcheck(fn, inputs);
-  INFO(result.message);
-  CHECK(result.ok);
-}
-
-void check_close(const std::vector<double>& actual, const std::vector<double>& expected, double tolerance) {
-  REQUIRE(actual.size() == expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tolerance));
-}
 
 // Softmax of x (row-major `shape`) along `dim`, computed naively in double.
 std::vector<double> softmax_reference(const std::vector<double>& x, const Shape& shape, int64_t dim, bool log) {
