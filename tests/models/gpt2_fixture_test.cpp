@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "data/temp_dir.h"
 #include "engine/optim/adamw.h"
 #include "engine/safetensors.h"
 #include "models/gpt.h"
@@ -139,6 +140,20 @@ TEST_CASE("GPT-2 weights survive export to Hugging Face layout and back") {
   models::load_gpt2_weights(reloaded, prefixed);
   const auto state = reloaded.state_dict();
   CHECK(relative_error(state.at("h.1.mlp.c_fc.weight").transpose(0, 1), fixture.at("h.1.mlp.c_fc.weight")) == 0.0);
+
+  // Through a file: save_gpt2_safetensors writes HF names and layout, load reads them back.
+  TempDir dir;
+  const std::string path = (dir / "gpt2.safetensors").string();
+  models::save_gpt2_safetensors(model, path);
+  const auto saved = engine::load_safetensors(path);
+  CHECK(saved.metadata.at("format") == "pt");
+  CHECK(relative_error(saved.tensors.at("h.0.attn.c_attn.weight"), fixture.at("h.0.attn.c_attn.weight")) == 0.0);
+  models::Gpt from_file(tiny_gpt2_config(), gen);
+  models::load_gpt2_safetensors(from_file, path);
+  for (const auto& [name, tensor] : from_file.state_dict()) {
+    CAPTURE(name);
+    CHECK(relative_error(tensor, model.state_dict().at(name)) == 0.0);
+  }
 }
 
 TEST_CASE("GPT-2 loading names the tensor at fault") {
