@@ -1,0 +1,110 @@
+#include "models/vit.h"
+
+#include "engine/autograd.h"
+#include "models/pe/ape.h"
+#include "ops/dropout.h"
+#include "ops/elementwise.h"
+#include "ops/indexing.h"
+
+namespace models {
+
+namespace {
+// A named group of children, so that parameter names read blocks.0.*, patch_embed.proj.*
+class Group : public engine::Module {
+ public:
+  template <typename M>
+  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> child) {
+    return register_module(name, std::move(child));
+  }
+};
+
+void fill_truncated_normal(const Tensor& t, double std, engine::Generator& gen) {
+  engine::fill_random_(t, gen, {engine::RandomDistribution::truncated_normal, 0.0, std, -2.0, 2.0});
+}
+}  // namespace
+
+Tensor unfold_patches(const Tensor& images, int64_t patch) {
+  ENGINE_CHECK(images.dim() == 4, "unfold_patches: images must be (B, Cin, H, W), got ", images.describe());
+  const int64_t B = images.size(0), Cin = images.size(1), H = images.size(2), W = images.size(3);
+  ENGINE_CHECK(patch > 0 && H % patch == 0 && W % patch == 0, "unfold_patches: image sides must be multiples of the patch ",
+               patch, ", got ", images.describe());
+  const int64_t gh = H / patch, gw = W / patch;
+  return images.reshape({B, Cin, gh, patch, gw, patch})
+      .permute({0, 2, 4, 1, 3, 5})
+      .reshape({B, gh * gw, Cin * patch * patch});
+}
+
+ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
+    : config_(config), train_grid_(config.image_size / config.patch), pe_(std::move(pe)) {
+  ENGINE_CHECK(config.patch > 0 && config.image_size % config.patch == 0, "ViT: image_size ", config.image_size,
+               " must be a multiple of the patch ", config.patch);
+  const int64_t C = config.width;
+  auto patch_module = register_module("patch_embed", std::make_shared<Group>());
+  patch_embed_ = patch_module->add(
+      "proj", std::make_shared<Linear>(config.in_channels * config.patch * config.patch, C, true, config.init_std,
+                                       init_gen, config.dtype));
+  cls_token_ = &register_parameter("cls_token", Tensor::zeros({1, 1, C}, config.dtype));
+  if (config.position_encoding == "ape")
+    pos_embed_ = &register_parameter("pos_embed", Tensor::zeros({1, 1 + train_grid_ * train_grid_, C}, config.dtype));
+  BlockConfig block;
+  block.channels = C;
+  block.heads = config.heads;
+  block.mlp_ratio = config.mlp_ratio;
+  block.layer_norm_eps = config.layer_norm_eps;
+  block.causal = false;
+  block.qkv_bias = true;
+  block.residual_dropout = config.dropout;
+  block.init_std = block.projection_init_std = config.init_std;
+  block.dtype = config.dtype;
+  auto blocks = register_module("blocks", std::make_shared<Group>());
+  for (int64_t layer = 0; layer < config.depth; ++layer)
+    blocks_.push_back(blocks->add(std::to_string(layer), std::make_shared<TransformerBlock>(block, init_gen)));
+  norm_ = register_module("norm", std::make_shared<LayerNorm>(C, config.layer_norm_eps, config.dtype));
+  head_ = register_module("head", std::make_shared<Linear>(C, config.num_classes, true, config.init_std, init_gen,
+                                                           config.dtype));
+  // timm's init: truncated normal for every linear weight and for the class token and positions
+  // (biases stay zero, LayerNorms at 1 and 0). The PE's own parameters keep their init.
+  engine::NoGradGuard no_grad;
+  for (auto& [name, param] : named_parameters())
+    if (param.dim() >= 2) fill_truncated_normal(param, config.init_std, init_gen);
+  if (pe_) register_module("pe", pe_);
+}
+
+Tensor ViT::ape_for_grid(int64_t grid_h, int64_t grid_w) const {
+  if (grid_h == train_grid_ && grid_w == train_grid_) return *pos_embed_;
+  ENGINE_CHECK(!is_training(), "ViT: the learned positions are trained at a ", train_grid_, "x", train_grid_,
+               " grid; a ", grid_h, "x", grid_w, " grid interpolates them, which is for evaluation only");
+  engine::NoGradGuard no_grad;
+  const int64_t C = config_.width;
+  Tensor table = pos_embed_->select(0, 0);  // (1 + g², C)
+  Tensor patches = interpolate_bicubic(table.narrow(0, 1, train_grid_ * train_grid_), train_grid_, train_grid_,
+                                       grid_h, grid_w);
+  return ops::concat({table.narrow(0, 0, 1), patches}, 0).reshape({1, 1 + grid_h * grid_w, C});
+}
+
+Tensor ViT::forward(const Tensor& images, engine::Generator& dropout_gen) {
+  ENGINE_CHECK(images.dim() == 4 && images.size(1) == config_.in_channels, "ViT::forward: images must be (B, ",
+               config_.in_channels, ", H, W), got ", images.describe());
+  const int64_t B = images.size(0), C = config_.width;
+  const int64_t grid_h = images.size(2) / config_.patch, grid_w = images.size(3) / config_.patch;
+  Tensor h = patch_embed_->forward(unfold_patches(images, config_.patch));  // (B, g_h·g_w, C)
+  h = ops::concat({cls_token_->expand({B, 1, C}), h}, 1);                   // (B, T, C)
+  if (pos_embed_) h = h + ape_for_grid(grid_h, grid_w);
+  if (pe_) {
+    Positions p;
+    p.grid_h = grid_h;
+    p.grid_w = grid_w;
+    p.class_token = true;
+    p.batch = B;
+    pe_->prepare(p);
+    Tensor added = pe_->input_embedding();
+    if (added.defined()) h = h + added;
+  }
+  h = ops::dropout(h, config_.dropout, dropout_gen, is_training());
+  for (size_t layer = 0; layer < blocks_.size(); ++layer)
+    h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
+  h = norm_->forward(h);
+  return head_->forward(h.select(1, 0));  // (B, C) class token -> (B, K)
+}
+
+}  // namespace models
