@@ -26,7 +26,9 @@ double reference_distillation(const std::vector<double>& teacher, const std::vec
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t j = 0; j < n; ++j) {
         double dot = 0;
-        for (int64_t e = 0; e < E; ++e) dot += x[size_t((b * n + i) * D + h * E + e)] * x[size_t((b * n + j) * D + h * E + e)];
+        for (int64_t e = 0; e < E; ++e) {
+          dot += x[size_t((b * n + i) * D + h * E + e)] * x[size_t((b * n + j) * D + h * E + e)];
+        }
         s[size_t(i * n + j)] = dot;
       }
       double z = 0;
@@ -57,7 +59,8 @@ TEST_CASE("contrastive loss: cross entropy over raw dot products, averaged over 
   Tensor labels = Tensor::from_indices({0, 1}, {2});
   const double first = std::log(1 + std::exp(1.0));
   const double second = std::log(std::exp(1.0) + std::exp(-0.5)) + 0.5;
-  CHECK(seqpe::contrastive_loss(pivots, candidates, labels).item() == doctest::Approx((first + second) / 2).epsilon(1e-12));
+  CHECK(seqpe::contrastive_loss(pivots, candidates, labels).item() ==
+        doctest::Approx((first + second) / 2).epsilon(1e-12));
   CHECK(seqpe::contrastive_loss(pivots.narrow(0, 0, 1), candidates.narrow(0, 0, 1), labels.narrow(0, 0, 1)).item() ==
         doctest::Approx(first).epsilon(1e-12));
 }
