@@ -1,4 +1,5 @@
-// Attention op: checks, device dispatch and the backward node. Kernels: ops/cpu/attention.h.
+// Attention op: checks, device dispatch and the backward node. Kernels: ops/cpu/attention.h and
+// ops/cuda/attention.h.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #include "ops/attention.h"
@@ -9,6 +10,12 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/attention.h"
+#include "ops/cuda_dispatch.h"
+
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/attention.h"
+#endif
 
 namespace ops {
 
@@ -20,34 +27,57 @@ struct AttentionConfig {
   double scale = 1.0;
   bool causal = false;
   std::vector<double> alibi_slopes;  // (H), or empty
-  Tensor key_keep;                   // (B, Tk) i32 0/1, or undefined
+  Tensor device_alibi_slopes;        // (H) f64 on the inputs' device (CUDA only), or undefined
+  Tensor key_keep;                   // (B, Tk) i32 0/1 on the inputs' device, or undefined
 };
 
+// The bias as the kernels of `config`'s device take it (slopes in host memory for the CPU, in
+// device memory for CUDA).
 cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
   cpu::AttentionBias bias;
   bias.scale = config.scale;
   bias.causal = config.causal;
-  bias.alibi_slopes = config.alibi_slopes.empty() ? nullptr : config.alibi_slopes.data();
+  if (config.device_alibi_slopes.defined())
+    bias.alibi_slopes = config.device_alibi_slopes.data<double>();
+  else if (!config.alibi_slopes.empty())
+    bias.alibi_slopes = config.alibi_slopes.data();
   bias.key_keep = config.key_keep.defined() ? config.key_keep.data<int32_t>() : nullptr;
   return bias;
 }
 
-// The one place where attention picks a device for its kernels.
-void require_cpu(const Tensor& t) {
-  ENGINE_CHECK(t.device().is_cpu(), "attention: CUDA kernels are not built yet (got ", t.describe(), ")");
-}
-
+// The one place where attention picks a device for its forward kernels.
 template <typename T>
 void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                  const AttentionConfig& config) {
+  if (q.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    cuda::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), config.sizes,
+                               kernel_bias(config), engine::cuda::current_stream());
+    return;
+#else
+    throw_no_cuda_kernels("attention");
+#endif
+  }
   cpu::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), config.sizes,
                             kernel_bias(config));
 }
 
+// The one place where attention picks a device for its backward kernels.
 template <typename T>
 void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
                   const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                   const AttentionConfig& config) {
+  if (q.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    Tensor delta = Tensor::empty(lse.shape(), lse.dtype(), lse.device());
+    cuda::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), delta.data<T>(), dout.data<T>(),
+                                q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes,
+                                kernel_bias(config), engine::cuda::current_stream());
+    return;
+#else
+    throw_no_cuda_kernels("attention");
+#endif
+  }
   cpu::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), dout.data<T>(), q.data<T>(), k.data<T>(),
                              v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes, kernel_bias(config));
 }
@@ -63,7 +93,6 @@ class AttentionBackward final : public engine::Node {
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     ENGINE_CHECK(q_.defined(), "attention: backward called twice through the same graph");
     const Tensor dout = grads[0].contiguous();
-    require_cpu(dout);
     Tensor dq = Tensor::empty(q_.shape(), q_.dtype(), q_.device());
     Tensor dk = Tensor::empty(k_.shape(), k_.dtype(), k_.device());
     Tensor dv = Tensor::empty(v_.shape(), v_.dtype(), v_.device());
@@ -74,7 +103,7 @@ class AttentionBackward final : public engine::Node {
 
   void release_saved() override {
     q_ = k_ = v_ = out_ = lse_ = Tensor();
-    config_.key_keep = Tensor();
+    config_.key_keep = config_.device_alibi_slopes = Tensor();
   }
 
  private:
@@ -135,13 +164,16 @@ Tensor key_keep_flags(const Tensor& key_mask) {
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   check_inputs(q, k, v, options);
-  require_cpu(q);
 
   AttentionConfig config;
   config.sizes = {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
   config.scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(double(q.size(3)));
   config.causal = options.causal;
-  if (options.alibi_slopes.defined()) config.alibi_slopes = options.alibi_slopes.to_vector<double>();
+  if (options.alibi_slopes.defined()) {
+    config.alibi_slopes = options.alibi_slopes.to_vector<double>();
+    if (q.device().is_cuda())
+      config.device_alibi_slopes = options.alibi_slopes.detach().to(engine::DType::f64).contiguous();
+  }
   if (options.key_mask.defined()) config.key_keep = key_keep_flags(options.key_mask);
 
   // The kernels read dense row-major buffers; views (e.g. heads split off by a transpose) are copied.

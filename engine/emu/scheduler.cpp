@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <deque>
 #include <vector>
 
 #include "engine/error.h"
@@ -50,9 +51,11 @@ struct Fiber {
   bool parked = false;      // waiting in fiber_main for a thread to run
 };
 
-// The fibers of this host thread, reused by every block and launch it runs.
+// The fibers of this host thread, reused by every block and launch it runs. A deque, because a
+// parked fiber's stack holds a reference to its Fiber (and getcontext pointers into it): growing the
+// pool for a wider block must not move the fibers already made.
 struct FiberPool {
-  std::vector<Fiber> fibers;
+  std::deque<Fiber> fibers;
   ~FiberPool() {
     for (Fiber& fiber : fibers) munmap(fiber.mapping, kStackBytes + kGuardBytes);
   }
@@ -285,7 +288,7 @@ bool release_warps(BlockRun& run) {
 // Runs the threads of one block to completion.
 void run_block(BlockRun& run) {
   std::vector<EmulatedThread>& threads = run.threads;
-  std::vector<Fiber>& fibers = fiber_pool.fibers;
+  std::deque<Fiber>& fibers = fiber_pool.fibers;
   for (EmulatedThread& t : threads) {
     t.wait = ThreadWait::running;
     if (!fibers[t.linear].parked) start_fiber(fibers[t.linear]);

@@ -1,0 +1,138 @@
+// One test body for ops::attention on CUDA, run by test_ops_emu (the kernel emulator) and
+// test_ops_gpu (a real GPU): the CUDA op against the CPU op on fresh random inputs, forward output and
+// the gradients of q, k and v (backward(seed) on both devices, .grad() compared).
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
+//
+// Tolerance (backend_checks::relative_error, max |got − ref| / max |ref|): f32 < 1e-5: both devices
+// round each tile product and online-softmax update in f32, in different orders (the CPU tiles are 64
+// keys, the GPU's 32 or 16), so they differ by a few ulps of the largest entries. f64 < 1e-12 for
+// the same reason at double precision.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+#include "ops/attention.h"
+#include "common/backend_checks.h"
+
+namespace attention_checks {
+
+using backend_checks::kCuda;
+using backend_checks::relative_error;
+using engine::DType;
+using engine::Tensor;
+
+struct Case {
+  int64_t B, H, Tq, Tk, Dk, Dv;
+  bool causal = false;
+  bool alibi = false;
+  bool key_mask = false;   // masks some keys, and every key of the last batch (its rows see none)
+  bool strided = false;    // q and v reach the op as transposed views of (B, T, H, D) tensors
+  double scale = 0.0;
+};
+
+inline std::string case_name(const Case& c) {
+  return "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Tq=" + std::to_string(c.Tq) +
+         " Tk=" + std::to_string(c.Tk) + " Dk=" + std::to_string(c.Dk) + " Dv=" + std::to_string(c.Dv) +
+         (c.causal ? " causal" : "") + (c.alibi ? " alibi" : "") + (c.key_mask ? " key_mask" : "") +
+         (c.strided ? " strided" : "");
+}
+
+// A leaf on each device holding the same random values, and the (B, H, T, D) view the op receives.
+struct Input {
+  Tensor cpu_leaf, cuda_leaf;
+  Tensor cpu_view() const { return transposed ? cpu_leaf.transpose(1, 2) : cpu_leaf; }
+  Tensor cuda_view() const { return transposed ? cuda_leaf.transpose(1, 2) : cuda_leaf; }
+  bool transposed = false;
+};
+
+inline Input random_input(int64_t B, int64_t H, int64_t T, int64_t D, bool transposed, DType dtype,
+                          engine::Generator& gen) {
+  Input input;
+  input.transposed = transposed;
+  const Tensor values = Tensor::randn(transposed ? engine::Shape{B, T, H, D} : engine::Shape{B, H, T, D}, gen, dtype);
+  input.cpu_leaf = values.clone().requires_grad_();
+  input.cuda_leaf = values.to(kCuda).requires_grad_();
+  return input;
+}
+
+// Options for both devices: the same slopes and key mask, each on its device.
+inline std::pair<ops::AttentionOptions, ops::AttentionOptions> both_options(const Case& c, DType dtype,
+                                                                           engine::Generator& gen) {
+  ops::AttentionOptions cpu_options;
+  cpu_options.causal = c.causal;
+  cpu_options.scale = c.scale;
+  if (c.alibi) {
+    std::vector<double> slopes(size_t(c.H));
+    for (size_t h = 0; h < slopes.size(); ++h) slopes[h] = 0.5 / double(h + 1) + 0.1 * gen.uniform();
+    cpu_options.alibi_slopes = Tensor::from_vector(slopes, {c.H}, dtype);
+  }
+  if (c.key_mask) {
+    std::vector<double> keep(size_t(c.B * c.Tk));
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t j = 0; j < c.Tk; ++j)
+        keep[size_t(b * c.Tk + j)] = (b < c.B - 1 && gen.uniform() > 0.3) ? 1.0 : 0.0;
+    cpu_options.key_mask = Tensor::from_vector(keep, {c.B, c.Tk}, DType::f32);
+  }
+  ops::AttentionOptions cuda_options = cpu_options;
+  if (c.alibi) cuda_options.alibi_slopes = cpu_options.alibi_slopes.to(kCuda);
+  if (c.key_mask) cuda_options.key_mask = cpu_options.key_mask.to(kCuda);
+  return {cpu_options, cuda_options};
+}
+
+// Runs one case forward and backward on both devices and compares output and gradients.
+inline void check_case(const Case& c, DType dtype, engine::Generator& gen, double tolerance) {
+  CAPTURE(case_name(c));
+  CAPTURE(engine::dtype_name(dtype));
+  const Input q = random_input(c.B, c.H, c.Tq, c.Dk, c.strided, dtype, gen);
+  const Input k = random_input(c.B, c.H, c.Tk, c.Dk, false, dtype, gen);
+  const Input v = random_input(c.B, c.H, c.Tk, c.Dv, c.strided, dtype, gen);
+  const auto [cpu_options, cuda_options] = both_options(c, dtype, gen);
+  const Tensor seed = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, dtype);
+
+  Tensor expected = ops::attention(q.cpu_view(), k.cpu_view(), v.cpu_view(), cpu_options);
+  Tensor got = ops::attention(q.cuda_view(), k.cuda_view(), v.cuda_view(), cuda_options);
+  REQUIRE(got.device() == kCuda);
+  CHECK(relative_error(got, expected) < tolerance);
+
+  expected.backward(seed);
+  got.backward(seed.to(kCuda));
+  CHECK(relative_error(q.cuda_leaf.grad(), q.cpu_leaf.grad()) < tolerance);
+  CHECK(relative_error(k.cuda_leaf.grad(), k.cpu_leaf.grad()) < tolerance);
+  CHECK(relative_error(v.cuda_leaf.grad(), v.cpu_leaf.grad()) < tolerance);
+}
+
+inline double tolerance_for(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12; }
+
+// Odd lengths that straddle the GPU tiles (32 keys in f32, 16 in f64), every option, Tq ≠ Tk both
+// ways (a KV-cache offset, and queries before the first key under the causal mask: rows with no
+// visible key), Dk ≠ Dv, explicit scale and transposed views. `size` scales the lengths (1 for the
+// emulator, larger on a GPU).
+inline std::vector<Case> standard_cases(int64_t size) {
+  return {
+      {2, 3, 37 * size, 37 * size, 16, 16},
+      {2, 3, 37 * size, 37 * size, 16, 16, true},
+      {1, 2, 13 * size, 45 * size, 12, 20, true, true},
+      {3, 2, 20 * size, 33 * size, 8, 8, true, false, true},
+      {2, 2, 40 * size, 9 * size, 8, 12, true, false, false, true},
+      {2, 2, 17 * size, 50 * size, 24, 8, false, true, true, true, 0.3},
+  };
+}
+
+inline void check_standard_cases(DType dtype, int64_t size, engine::Generator& gen) {
+  for (const Case& c : standard_cases(size)) check_case(c, dtype, gen, tolerance_for(dtype));
+}
+
+// Head sizes whose tiles need more than the default 48 KiB of shared memory (the launcher raises the
+// limit) or a smaller tile (the backward of Dk = Dv = 160 falls back to half tiles).
+inline void check_large_heads(DType dtype, engine::Generator& gen) {
+  check_case({1, 1, 19, 35, 160, 160, true}, dtype, gen, tolerance_for(dtype));
+}
+
+}  // namespace attention_checks

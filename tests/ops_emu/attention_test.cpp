@@ -1,0 +1,25 @@
+// ops::attention's CUDA kernels under the kernel emulator against the CPU op (tests/common/attention_checks.h).
+// Small sizes: every emulated thread costs ~60 ns.
+#include <doctest/doctest.h>
+
+#include "common/attention_checks.h"
+#include "common/cuda_ready.h"
+
+TEST_CASE("attention on CUDA matches the CPU (f32)") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(11);
+  attention_checks::check_standard_cases(engine::DType::f32, 1, gen);
+}
+
+TEST_CASE("attention on CUDA matches the CPU (f64)") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(12);
+  attention_checks::check_standard_cases(engine::DType::f64, 1, gen);
+}
+
+TEST_CASE("attention on CUDA with large heads raises shared memory or halves its tiles") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(13);
+  attention_checks::check_large_heads(engine::DType::f32, gen);
+  attention_checks::check_large_heads(engine::DType::f64, gen);
+}
