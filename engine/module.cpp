@@ -81,4 +81,14 @@ void Module::zero_grad() {
   for (auto& [name, tensor] : named_parameters()) tensor.impl_ptr()->grad.reset();
 }
 
+void Module::to_(Device device) {
+  for (auto& [name, parameter] : parameters_) {
+    Tensor moved = parameter->detach().to(device);
+    moved.requires_grad_();
+    *parameter = moved;
+  }
+  for (auto& [name, buffer] : buffers_) *buffer = buffer->to(device);
+  for (auto& [name, child] : children_) child->to_(device);
+}
+
 }  // namespace engine

@@ -36,6 +36,9 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();
+  // Moves every parameter and buffer, recursively, to `device` (parameters stay trainable leaves;
+  // their gradients are dropped). Build on the CPU, then move, e.g. to Device::cuda().
+  void to_(Device device);
 
  protected:
   // Registers a parameter (marks it requires_grad) / buffer / child and returns it.
