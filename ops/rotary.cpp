@@ -41,10 +41,10 @@ void run_rotary_backward(const Tensor& grad_out, const Tensor& x, const Tensor& 
   if (x.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
     ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary backward", [&] {
+      scalar_t* angle_grad = grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr;
       cuda::rotary_backward<scalar_t>(grad_out.data<scalar_t>(), x.data<scalar_t>(), angles.data<scalar_t>(),
-                                      grad_x.data<scalar_t>(),
-                                      grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr, B, H, T, D, P,
-                                      per_head, engine::cuda::current_stream());
+                                      grad_x.data<scalar_t>(), angle_grad, B, H, T, D, P, per_head,
+                                      engine::cuda::current_stream());
     });
     return;
 #else
@@ -52,9 +52,9 @@ void run_rotary_backward(const Tensor& grad_out, const Tensor& x, const Tensor& 
 #endif
   }
   ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary backward", [&] {
+    scalar_t* angle_grad = grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr;
     cpu::rotary_backward<scalar_t>(grad_out.data<scalar_t>(), x.data<scalar_t>(), angles.data<scalar_t>(),
-                                   grad_x.data<scalar_t>(), grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr,
-                                   B, H, T, D, P, per_head);
+                                   grad_x.data<scalar_t>(), angle_grad, B, H, T, D, P, per_head);
   });
 }
 

@@ -52,12 +52,18 @@ inline void check_unary(engine::Generator& gen, DType dtype) {
   using UnaryFn = std::function<Tensor(const Tensor&)>;
   const double tol = op_compare::tolerance(dtype);
   const std::vector<UnaryFn> fns = {
-      [](const Tensor& x) { return ops::add_scalar(x, 1.25); }, [](const Tensor& x) { return ops::mul_scalar(x, -0.75); },
-      [](const Tensor& x) { return ops::pow_scalar(x, 2.0); },  [](const Tensor& x) { return ops::pow_scalar(x, 1.7); },
-      [](const Tensor& x) { return ops::neg(x); },              [](const Tensor& x) { return ops::exp(x); },
-      [](const Tensor& x) { return ops::log(x); },              [](const Tensor& x) { return ops::tanh(x); },
-      [](const Tensor& x) { return ops::sqrt(x); },             [](const Tensor& x) { return ops::rsqrt(x); },
-      [](const Tensor& x) { return ops::gelu(x); },             [](const Tensor& x) { return ops::relu(x); }};
+      [](const Tensor& x) { return ops::add_scalar(x, 1.25); },
+      [](const Tensor& x) { return ops::mul_scalar(x, -0.75); },
+      [](const Tensor& x) { return ops::pow_scalar(x, 2.0); },
+      [](const Tensor& x) { return ops::pow_scalar(x, 1.7); },
+      [](const Tensor& x) { return ops::neg(x); },
+      [](const Tensor& x) { return ops::exp(x); },
+      [](const Tensor& x) { return ops::log(x); },
+      [](const Tensor& x) { return ops::tanh(x); },
+      [](const Tensor& x) { return ops::sqrt(x); },
+      [](const Tensor& x) { return ops::rsqrt(x); },
+      [](const Tensor& x) { return ops::gelu(x); },  // index 10
+      [](const Tensor& x) { return ops::relu(x); }};  // index 11
   for (size_t k = 0; k < fns.size(); ++k) {
     CAPTURE(k);
     const UnaryFn& fn = fns[k];
