@@ -13,7 +13,14 @@
 #include "engine/autograd.h"
 #include "engine/strided_loop.h"
 #include "ops/cpu/elementwise.h"
+#include "ops/cuda_dispatch.h"
 #include "ops/reduce.h"
+
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/device_layout.h"
+#include "ops/cuda/elementwise.h"
+#endif
 
 namespace ops {
 
@@ -66,8 +73,6 @@ std::string backward_name(const std::string& op) {
   return name + "Backward";
 }
 
-engine::Error cuda_not_built(const std::string& op) { return engine::Error(op + ": CUDA kernels are not built yet"); }
-
 void check_floating(const char* op, const Tensor& t) {
   ENGINE_CHECK(engine::is_floating(t.dtype()), op, ": expected a floating tensor (f32 or f64), got ", t.describe());
 }
@@ -114,8 +119,20 @@ Tensor reduce_to(const Tensor& grad, const Shape& shape) {
 // ---- Device dispatch: the one place per kernel where a device picks its implementation. ----
 
 Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& shape) {
-  if (!a.device().is_cpu()) throw cuda_not_built(binary_name(op));
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (a.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    const auto layout =
+        cuda::device_layout<3>(shape, {out.strides(), strides_in(a, shape), strides_in(b, shape)}, binary_name(op));
+    ENGINE_DISPATCH_FLOAT(a.dtype(), binary_name(op), [&] {
+      cuda::binary_forward<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), layout,
+                                     engine::cuda::current_stream());
+    });
+    return out;
+#else
+    throw_no_cuda_kernels(binary_name(op));
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(a.dtype(), binary_name(op), [&] {
     cpu::binary_forward<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape,
                                   strides_in(a, shape), strides_in(b, shape));
@@ -125,8 +142,20 @@ Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& sh
 
 Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const Tensor& b) {
   const Shape& shape = grad_out.shape();
-  if (!grad_out.device().is_cpu()) throw cuda_not_built("div backward");
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
+  if (grad_out.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    const auto layout = cuda::device_layout<4>(
+        shape, {grad.strides(), grad_out.strides(), strides_in(a, shape), strides_in(b, shape)}, "div backward");
+    ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "div backward", [&] {
+      cuda::div_backward_divisor<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), a.data<scalar_t>(),
+                                           b.data<scalar_t>(), layout, engine::cuda::current_stream());
+    });
+    return grad;
+#else
+    throw_no_cuda_kernels("div backward");
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "div backward", [&] {
     cpu::div_backward_divisor<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), a.data<scalar_t>(),
                                         b.data<scalar_t>(), shape, grad_out.strides(), strides_in(a, shape),
@@ -136,8 +165,19 @@ Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const T
 }
 
 Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
-  if (!x.device().is_cpu()) throw cuda_not_built(unary_name(op));
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    const auto layout = cuda::device_layout<2>(x.shape(), {out.strides(), x.strides()}, unary_name(op));
+    ENGINE_DISPATCH_FLOAT(x.dtype(), unary_name(op), [&] {
+      cuda::unary_forward<scalar_t>(op, scalar, out.data<scalar_t>(), x.data<scalar_t>(), layout,
+                                    engine::cuda::current_stream());
+    });
+    return out;
+#else
+    throw_no_cuda_kernels(unary_name(op));
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(x.dtype(), unary_name(op), [&] {
     cpu::unary_forward<scalar_t>(op, scalar, out.data<scalar_t>(), x.data<scalar_t>(), x.shape(), x.strides());
   });
@@ -145,8 +185,20 @@ Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
 }
 
 Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, const Tensor& saved) {
-  if (!saved.device().is_cpu()) throw cuda_not_built(std::string(unary_name(op)) + " backward");
   Tensor grad = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
+  if (saved.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    const auto layout = cuda::device_layout<3>(saved.shape(), {grad.strides(), grad_out.strides(), saved.strides()},
+                                               unary_name(op));
+    ENGINE_DISPATCH_FLOAT(saved.dtype(), unary_name(op), [&] {
+      cuda::unary_backward<scalar_t>(op, scalar, grad.data<scalar_t>(), grad_out.data<scalar_t>(),
+                                     saved.data<scalar_t>(), layout, engine::cuda::current_stream());
+    });
+    return grad;
+#else
+    throw_no_cuda_kernels(unary_name(op));
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(saved.dtype(), unary_name(op), [&] {
     cpu::unary_backward<scalar_t>(op, scalar, grad.data<scalar_t>(), grad_out.data<scalar_t>(),
                                   saved.data<scalar_t>(), saved.shape(), grad_out.strides(), saved.strides());
@@ -156,8 +208,23 @@ Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, con
 
 // out = condition ? a : b, for any condition dtype.
 Tensor run_where(const Tensor& condition, const Tensor& a, const Tensor& b, const Shape& shape, const char* op) {
-  if (!a.device().is_cpu()) throw cuda_not_built(op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (a.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    const auto layout = cuda::device_layout<4>(
+        shape, {out.strides(), strides_in(condition, shape), strides_in(a, shape), strides_in(b, shape)}, op);
+    ENGINE_DISPATCH_FLOAT(a.dtype(), op, [&] {
+      using value_t = scalar_t;
+      ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {
+        cuda::where_forward<value_t, scalar_t>(out.data<value_t>(), condition.data<scalar_t>(), a.data<value_t>(),
+                                               b.data<value_t>(), layout, engine::cuda::current_stream());
+      });
+    });
+    return out;
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(a.dtype(), op, [&] {
     using value_t = scalar_t;
     ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {
@@ -172,8 +239,23 @@ Tensor run_where(const Tensor& condition, const Tensor& a, const Tensor& b, cons
 // grad_out where the condition equals keep_true, zero elsewhere.
 Tensor run_where_backward(bool keep_true, const Tensor& condition, const Tensor& grad_out, const char* op) {
   const Shape& shape = grad_out.shape();
-  if (!grad_out.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
+  if (grad_out.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    const auto layout =
+        cuda::device_layout<3>(shape, {grad.strides(), strides_in(condition, shape), grad_out.strides()}, op);
+    ENGINE_DISPATCH_FLOAT(grad_out.dtype(), op, [&] {
+      using value_t = scalar_t;
+      ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {
+        cuda::where_backward<value_t, scalar_t>(keep_true, grad.data<value_t>(), condition.data<scalar_t>(),
+                                                grad_out.data<value_t>(), layout, engine::cuda::current_stream());
+      });
+    });
+    return grad;
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(grad_out.dtype(), op, [&] {
     using value_t = scalar_t;
     ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {

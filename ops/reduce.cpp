@@ -11,6 +11,14 @@
 #include "engine/autograd.h"
 #include "engine/strided_loop.h"
 #include "ops/cpu/reduce.h"
+#include "ops/cuda_dispatch.h"
+
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/device_layout.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/reduce.h"
+#endif
 
 namespace ops {
 
@@ -18,8 +26,6 @@ namespace {
 
 using engine::Node;
 using engine::Shape;
-
-engine::Error cuda_not_built(const std::string& op) { return engine::Error(op + ": CUDA kernels are not built yet"); }
 
 void check_floating(const char* op, const Tensor& x) {
   ENGINE_CHECK(engine::is_floating(x.dtype()), op, ": expected a floating tensor (f32 or f64), got ", x.describe());
@@ -97,7 +103,17 @@ ReduceLayout reduce_layout(const Tensor& x, const std::vector<bool>& reduced) {
 // ---- Device dispatch: the one place per kernel where a device picks its implementation. ----
 
 void run_sum(const Tensor& out, const ReduceLayout& layout, double divisor, const char* op) {
-  if (!out.device().is_cpu()) throw cuda_not_built(op);
+  if (out.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(out.dtype(), op, [&] {
+      cuda::sum_forward<scalar_t>(out.data<scalar_t>(), layout.data.data<scalar_t>(), layout.outer, layout.reduce,
+                                  layout.inner, divisor, engine::cuda::current_stream());
+    });
+    return;
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(out.dtype(), op, [&] {
     cpu::sum_forward<scalar_t>(out.data<scalar_t>(), layout.data.data<scalar_t>(), layout.outer, layout.reduce,
                                layout.inner, divisor);
@@ -107,8 +123,20 @@ void run_sum(const Tensor& out, const ReduceLayout& layout, double divisor, cons
 // grad_out broadcast back to `shape` and scaled; grad_out_strides walk grad_out over `shape`.
 Tensor run_sum_backward(const Tensor& grad_out, const Shape& grad_out_strides, const Shape& shape, double scale,
                         const char* op) {
-  if (!grad_out.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
+  if (grad_out.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    // A broadcast times a constant: the elementwise mul_scalar kernel over grad_out's strides.
+    const auto strided = cuda::device_layout<2>(shape, {grad.strides(), grad_out_strides}, op);
+    ENGINE_DISPATCH_FLOAT(grad.dtype(), op, [&] {
+      cuda::unary_forward<scalar_t>(cuda::UnaryOp::mul_scalar, scale, grad.data<scalar_t>(),
+                                    grad_out.data<scalar_t>(), strided, engine::cuda::current_stream());
+    });
+    return grad;
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(grad.dtype(), op, [&] {
     cpu::sum_backward<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), shape, grad_out_strides, scale);
   });
@@ -116,7 +144,17 @@ Tensor run_sum_backward(const Tensor& grad_out, const Shape& grad_out_strides, c
 }
 
 void run_max(const Tensor& values, const Tensor& argmax, const ReduceLayout& layout) {
-  if (!values.device().is_cpu()) throw cuda_not_built("max");
+  if (values.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(values.dtype(), "max", [&] {
+      cuda::max_forward<scalar_t>(values.data<scalar_t>(), argmax.data<int64_t>(), layout.data.data<scalar_t>(),
+                                  layout.outer, layout.reduce, layout.inner, engine::cuda::current_stream());
+    });
+    return;
+#else
+    throw_no_cuda_kernels("max");
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(values.dtype(), "max", [&] {
     cpu::max_forward<scalar_t>(values.data<scalar_t>(), argmax.data<int64_t>(), layout.data.data<scalar_t>(),
                                layout.outer, layout.reduce, layout.inner);
@@ -125,9 +163,19 @@ void run_max(const Tensor& values, const Tensor& argmax, const ReduceLayout& lay
 
 Tensor run_max_backward(const Tensor& grad_out, const Tensor& argmax, const Shape& shape, int64_t outer,
                         int64_t reduce, int64_t inner) {
-  if (!grad_out.device().is_cpu()) throw cuda_not_built("max backward");
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   const Tensor g = grad_out.contiguous();
+  if (grad.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(grad.dtype(), "max", [&] {
+      cuda::max_backward<scalar_t>(grad.data<scalar_t>(), g.data<scalar_t>(), argmax.data<int64_t>(), outer, reduce,
+                                   inner, engine::cuda::current_stream());
+    });
+    return grad;
+#else
+    throw_no_cuda_kernels("max backward");
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(grad.dtype(), "max", [&] {
     cpu::max_backward<scalar_t>(grad.data<scalar_t>(), g.data<scalar_t>(), argmax.data<int64_t>(), outer, reduce,
                                 inner);

@@ -2,13 +2,60 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/rotary.h"
+#include "ops/cuda_dispatch.h"
+
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/rotary.h"
+#endif
 
 namespace ops {
 
 namespace {
 
-void check_cpu(const Tensor& x) {
-  ENGINE_CHECK(x.device().is_cpu(), "rotary: CUDA kernels are not built yet (", x.describe(), ")");
+// ---- Device dispatch: the one place per kernel where a device picks its implementation. ----
+
+void run_rotary_forward(const Tensor& x, const Tensor& angles, const Tensor& out, bool per_head) {
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), P = angles.size(-1);
+  if (x.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary", [&] {
+      cuda::rotary_forward<scalar_t>(x.data<scalar_t>(), angles.data<scalar_t>(), out.data<scalar_t>(), B, H, T, D, P,
+                                     per_head, engine::cuda::current_stream());
+    });
+    return;
+#else
+    throw_no_cuda_kernels("rotary");
+#endif
+  }
+  ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary", [&] {
+    cpu::rotary_forward<scalar_t>(x.data<scalar_t>(), angles.data<scalar_t>(), out.data<scalar_t>(), B, H, T, D, P,
+                                  per_head);
+  });
+}
+
+// grad_angles may be undefined (the angles need no gradient).
+void run_rotary_backward(const Tensor& grad_out, const Tensor& x, const Tensor& angles, const Tensor& grad_x,
+                         const Tensor& grad_angles, bool per_head) {
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), P = angles.size(-1);
+  if (x.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary backward", [&] {
+      scalar_t* angle_grad = grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr;
+      cuda::rotary_backward<scalar_t>(grad_out.data<scalar_t>(), x.data<scalar_t>(), angles.data<scalar_t>(),
+                                      grad_x.data<scalar_t>(), angle_grad, B, H, T, D, P, per_head,
+                                      engine::cuda::current_stream());
+    });
+    return;
+#else
+    throw_no_cuda_kernels("rotary backward");
+#endif
+  }
+  ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary backward", [&] {
+    scalar_t* angle_grad = grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr;
+    cpu::rotary_backward<scalar_t>(grad_out.data<scalar_t>(), x.data<scalar_t>(), angles.data<scalar_t>(),
+                                   grad_x.data<scalar_t>(), angle_grad, B, H, T, D, P, per_head);
+  });
 }
 
 // Gradient of a rotation: rotate the output gradient back (by −θ); the angles get
@@ -22,14 +69,9 @@ class RotaryBackward final : public engine::Node {
     ENGINE_CHECK(x_.defined(), "RotaryBackward: saved tensors were already freed (backward called twice?)");
     Tensor grad_out = grads[0].contiguous();
     Tensor grad_x = Tensor::empty(x_.shape(), x_.dtype(), x_.device());
-    Tensor grad_angles = need_angles_ ? Tensor::zeros(angles_.shape(), angles_.dtype()) : Tensor();
-    const int64_t B = x_.size(0), H = x_.size(1), T = x_.size(2), D = x_.size(3);
-    const bool per_head = angles_.dim() == 3;
-    ENGINE_DISPATCH_FLOAT(x_.dtype(), "rotary backward", [&] {
-      cpu::rotary_backward<scalar_t>(grad_out.data<scalar_t>(), x_.data<scalar_t>(), angles_.data<scalar_t>(),
-                                     grad_x.data<scalar_t>(), need_angles_ ? grad_angles.data<scalar_t>() : nullptr,
-                                     B, H, T, D, angles_.size(-1), per_head);
-    });
+    // Every angle's gradient is written by the kernels.
+    Tensor grad_angles = need_angles_ ? Tensor::empty(angles_.shape(), angles_.dtype(), angles_.device()) : Tensor();
+    run_rotary_backward(grad_out, x_, angles_, grad_x, grad_angles, angles_.dim() == 3);
     return {grad_x, grad_angles};
   }
   void release_saved() override {
@@ -50,17 +92,13 @@ Tensor rotary(const Tensor& x_in, const Tensor& angles_in) {
                angles_in.describe());
   engine::check_same_dtype("rotary", {&x_in, &angles_in});
   engine::check_same_device("rotary", {&x_in, &angles_in});
-  check_cpu(x_in);
-  const int64_t B = x_in.size(0), H = x_in.size(1), T = x_in.size(2), D = x_in.size(3), P = angles_in.size(-1);
+  const int64_t H = x_in.size(1), T = x_in.size(2), D = x_in.size(3), P = angles_in.size(-1);
   const bool per_head = angles_in.dim() == 3;
   ENGINE_CHECK(angles_in.size(-2) == T && 2 * P <= D && (!per_head || angles_in.size(0) == H), "rotary: angles ",
                angles_in.describe(), " do not fit x ", x_in.describe(), " (need (", per_head ? "H, " : "", "T, <= D/2))");
   Tensor x = x_in.contiguous(), angles = angles_in.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary", [&] {
-    cpu::rotary_forward<scalar_t>(x.data<scalar_t>(), angles.data<scalar_t>(), out.data<scalar_t>(), B, H, T, D, P,
-                                  per_head);
-  });
+  run_rotary_forward(x, angles, out, per_head);
   if (engine::needs_grad({&x_in, &angles_in})) {
     auto node = std::make_shared<RotaryBackward>(x, angles, angles_in.requires_grad());
     engine::record(node, {&x_in, &angles_in}, {&out});

@@ -8,6 +8,12 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/softmax.h"
+#include "ops/cuda_dispatch.h"
+
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/softmax.h"
+#endif
 
 namespace ops {
 
@@ -15,8 +21,6 @@ namespace {
 
 using engine::Node;
 using engine::Shape;
-
-engine::Error cuda_not_built(const std::string& op) { return engine::Error(op + ": CUDA kernels are not built yet"); }
 
 struct SoftmaxLayout {
   int64_t outer = 1, reduce = 1, inner = 1;
@@ -32,16 +36,36 @@ SoftmaxLayout softmax_layout(const Shape& shape, int64_t dim) {
 // ---- Device dispatch: the one place per kernel where a device picks its implementation. ----
 
 void run_softmax(const Tensor& y, const Tensor& x, const SoftmaxLayout& l, bool log, const char* op) {
-  if (!x.device().is_cpu()) throw cuda_not_built(op);
+  if (x.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      cuda::softmax_forward<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), l.outer, l.reduce, l.inner, log,
+                                      engine::cuda::current_stream());
+    });
+    return;
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(x.dtype(), op, [&] {
     cpu::softmax_forward<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), l.outer, l.reduce, l.inner, log);
   });
 }
 
 Tensor run_softmax_backward(const Tensor& grad_y, const Tensor& y, const SoftmaxLayout& l, bool log, const char* op) {
-  if (!y.device().is_cpu()) throw cuda_not_built(std::string(op) + " backward");
   Tensor grad_x = Tensor::empty(y.shape(), y.dtype(), y.device());
   const Tensor g = grad_y.contiguous();
+  if (y.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(y.dtype(), op, [&] {
+      cuda::softmax_backward<scalar_t>(grad_x.data<scalar_t>(), g.data<scalar_t>(), y.data<scalar_t>(), l.outer,
+                                       l.reduce, l.inner, log, engine::cuda::current_stream());
+    });
+    return grad_x;
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  }
   ENGINE_DISPATCH_FLOAT(y.dtype(), op, [&] {
     cpu::softmax_backward<scalar_t>(grad_x.data<scalar_t>(), g.data<scalar_t>(), y.data<scalar_t>(), l.outer,
                                     l.reduce, l.inner, log);

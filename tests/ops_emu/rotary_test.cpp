@@ -1,0 +1,15 @@
+// CUDA rotary op under the kernel emulator against the CPU op (tests/common/rotary_checks.h).
+#include <doctest/doctest.h>
+
+#include "common/cuda_ready.h"
+#include "common/rotary_checks.h"
+
+TEST_CASE("emulated CUDA rotary matches the CPU: f32") {
+  if (!cuda_ready()) return;
+  rotary_checks::check_all(engine::DType::f32);
+}
+
+TEST_CASE("emulated CUDA rotary matches the CPU: f64") {
+  if (!cuda_ready()) return;
+  rotary_checks::check_all(engine::DType::f64);
+}
