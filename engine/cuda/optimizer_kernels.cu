@@ -178,9 +178,10 @@ template <typename T>
 void adamw_update(std::span<T* const> params, std::span<T* const> grads, std::span<T* const> exp_avgs,
                   std::span<T* const> exp_avg_sqs, std::span<const int64_t> sizes, const AdamWStep& step,
                   cudaStream_t stream) {
-  multi_tensor_apply<T, 4>({params, grads, exp_avgs, exp_avg_sqs}, sizes, [&](const TensorTable<T, 4>& table, int blocks) {
-    ENGINE_LAUNCH(adamw_kernel<T>, blocks, kThreads, 0, stream, table, step);
-  });
+  multi_tensor_apply<T, 4>({params, grads, exp_avgs, exp_avg_sqs}, sizes,
+                           [&](const TensorTable<T, 4>& table, int blocks) {
+                             ENGINE_LAUNCH(adamw_kernel<T>, blocks, kThreads, 0, stream, table, step);
+                           });
 }
 
 template <typename T>

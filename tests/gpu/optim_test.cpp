@@ -24,3 +24,9 @@ TEST_CASE("GPU: clip_grad_norm matches the CPU and is deterministic") {
   engine::Generator gen(23);
   optim_checks::check_clip_grad_norm(/*many=*/true, gen);
 }
+
+TEST_CASE("GPU: a tensor longer than one kernel-argument table continues into the next launch") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(24);
+  optim_checks::check_table_overflow(gen);
+}
