@@ -1,10 +1,12 @@
 // What the engine needs from a device: memory, byte copies, and the few strided primitives that
 // tensors and autograd use themselves (contiguous(), gradient accumulation, broadcast reduction).
 // The CPU backend is built in; the CUDA backend registers itself when its library is linked, so the
-// ops' users never see which one runs.
+// ops' users never see which one runs. The optimizers' fused updates and gradient-norm primitives
+// live here too, because engine/optim cannot call ops/.
 #pragma once
 
 #include <cstddef>
+#include <span>
 
 #include "engine/allocator.h"
 #include "engine/device.h"
@@ -13,6 +15,23 @@
 namespace engine {
 
 class Tensor;
+
+// One AdamW step's constants, computed in double by engine/optim/adamw.cpp and rounded once to the
+// parameter's type by each backend (as torch passes Python floats to its kernels):
+//   p = p * decay - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+struct AdamWStep {
+  double decay;                  // 1 - lr * weight_decay
+  double beta1, beta2, eps;
+  double step_size;              // lr / (1 - beta1^t)
+  double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+};
+
+// One SGD step (engine/optim/sgd.h): d = g + weight_decay * p; with momentum b = momentum * b + d and
+// d = nesterov ? d + momentum * b : b; then p -= lr * d.
+struct SGDStep {
+  double lr, weight_decay, momentum;
+  bool nesterov;
+};
 
 class Backend {
  public:
@@ -31,6 +50,23 @@ class Backend {
   virtual void sum_to(const Tensor& dst, const Tensor& src) = 0;
   // dst[i] = random_element(spec, seed, offset, i) over dst's elements in row-major order.
   virtual void fill_random(const Tensor& dst, const RandomSpec& spec, uint64_t seed, uint64_t offset) = 0;
+
+  // Fused multi-tensor optimizer updates. Tensor lists are index-aligned (params[i], grads[i], ...
+  // belong to one parameter); every tensor is contiguous, on this device, and shares shape and
+  // floating dtype with its parameter. Different parameters may have different dtypes.
+  // AdamW: updates params, exp_avgs (m) and exp_avg_sqs (v) in place.
+  virtual void adamw_update(std::span<const Tensor> params, std::span<const Tensor> grads,
+                            std::span<const Tensor> exp_avgs, std::span<const Tensor> exp_avg_sqs,
+                            const AdamWStep& step) = 0;
+  // SGD: updates params, and momentum_buffers when step.momentum > 0 (empty list otherwise).
+  virtual void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
+                          std::span<const Tensor> momentum_buffers, const SGDStep& step) = 0;
+  // Sum of squares of every element of the contiguous floating tensors, in double and in an order
+  // fixed by the tensors' sizes alone (not by thread or block counts): a deterministic result.
+  virtual double squared_norm(std::span<const Tensor> tensors) = 0;
+  // x *= factor (rounded once to x's dtype) for each contiguous floating tensor x.
+  virtual void scale_(std::span<const Tensor> tensors, double factor) = 0;
+
   // Waits until all queued work on the device is done.
   virtual void synchronize() = 0;
 };

@@ -1,7 +1,11 @@
 // The CPU backend: host memory from the caching allocator and the engine's strided primitives as
-// OpenMP loops (strided_loop.h). Also holds the device-type -> backend registry.
+// OpenMP loops (strided_loop.h), the optimizers' fused updates as flat loops over each tensor,
+// and the device-type -> backend registry.
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstring>
 
 #include "engine/backend.h"
@@ -49,6 +53,74 @@ template <typename T>
 void fill_random_kernel(T* out, int64_t n, const RandomSpec& spec, uint64_t seed, uint64_t offset) {
 #pragma omp parallel for if (n > (1 << 14))
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(random_element(spec, seed, offset, uint64_t(i)));
+}
+
+// One fused AdamW pass over n elements: decay, both moments, and the parameter update. Elementwise,
+// so the result does not depend on how OpenMP splits the range.
+template <typename T>
+void adamw_update_kernel(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, const AdamWStep& c) {
+  const T decay = T(c.decay), beta1 = T(c.beta1), beta2 = T(c.beta2), eps = T(c.eps);
+  const T one_minus_beta1 = T(1 - c.beta1), one_minus_beta2 = T(1 - c.beta2);
+  const T step_size = T(c.step_size), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = grad[i];
+    const T m = beta1 * exp_avg[i] + one_minus_beta1 * g;
+    const T v = beta2 * exp_avg_sq[i] + one_minus_beta2 * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    const T denom = std::sqrt(v) / bias_correction2_sqrt + eps;
+    param[i] = param[i] * decay - step_size * (m / denom);
+  }
+}
+
+// SGD without momentum: p -= lr * (g + weight_decay * p).
+template <typename T>
+void sgd_update_kernel(T* param, const T* grad, int64_t n, const SGDStep& c) {
+  const T lr = T(c.lr), weight_decay = T(c.weight_decay);
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) param[i] -= lr * (grad[i] + weight_decay * param[i]);
+}
+
+// The momentum update in one pass. The buffer starts at zero, so the first step sets it to the
+// decayed gradient itself, as torch does.
+template <typename T>
+void sgd_momentum_update_kernel(T* param, const T* grad, T* buffer, int64_t n, const SGDStep& c) {
+  const T lr = T(c.lr), weight_decay = T(c.weight_decay), momentum = T(c.momentum);
+  const bool nesterov = c.nesterov;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) {
+    const T d = grad[i] + weight_decay * param[i];
+    const T b = momentum * buffer[i] + d;
+    buffer[i] = b;
+    param[i] -= lr * (nesterov ? d + momentum * b : b);
+  }
+}
+
+// Sum of squares in double. The range is cut into a fixed number of chunks whatever the thread
+// count, each summed in order, and the chunk sums are added in order: a deterministic result.
+template <typename T>
+double sum_of_squares_kernel(const T* x, int64_t n) {
+  constexpr int64_t chunks = 64;
+  std::array<double, chunks> partial{};
+  const int64_t chunk_size = (n + chunks - 1) / chunks;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = std::min(n, c * chunk_size), end = std::min(n, begin + chunk_size);
+    double sum = 0;
+    for (int64_t i = begin; i < end; ++i) sum += double(x[i]) * double(x[i]);
+    partial[size_t(c)] = sum;
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+template <typename T>
+void scale_kernel(T* x, int64_t n, double factor_d) {
+  const T factor = T(factor_d);
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
 class CpuBackend final : public Backend {
@@ -107,6 +179,42 @@ class CpuBackend final : public Backend {
     ENGINE_CHECK(dst.is_contiguous(), "fill_random: destination must be contiguous, got ", dst.describe());
     ENGINE_DISPATCH_ALL(dst.dtype(), "fill_random",
                         [&] { fill_random_kernel(dst.data<scalar_t>(), dst.numel(), spec, seed, offset); });
+  }
+
+  void adamw_update(std::span<const Tensor> params, std::span<const Tensor> grads, std::span<const Tensor> exp_avgs,
+                    std::span<const Tensor> exp_avg_sqs, const AdamWStep& step) override {
+    for (size_t i = 0; i < params.size(); ++i)
+      ENGINE_DISPATCH_FLOAT(params[i].dtype(), "AdamW", [&] {
+        adamw_update_kernel<scalar_t>(params[i].data<scalar_t>(), grads[i].data<scalar_t>(),
+                                      exp_avgs[i].data<scalar_t>(), exp_avg_sqs[i].data<scalar_t>(),
+                                      params[i].numel(), step);
+      });
+  }
+
+  void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
+                  std::span<const Tensor> momentum_buffers, const SGDStep& step) override {
+    for (size_t i = 0; i < params.size(); ++i)
+      ENGINE_DISPATCH_FLOAT(params[i].dtype(), "SGD", [&] {
+        if (step.momentum > 0)
+          sgd_momentum_update_kernel<scalar_t>(params[i].data<scalar_t>(), grads[i].data<scalar_t>(),
+                                               momentum_buffers[i].data<scalar_t>(), params[i].numel(), step);
+        else
+          sgd_update_kernel<scalar_t>(params[i].data<scalar_t>(), grads[i].data<scalar_t>(), params[i].numel(), step);
+      });
+  }
+
+  // Tensor sums are added in list order.
+  double squared_norm(std::span<const Tensor> tensors) override {
+    double total = 0;
+    for (const Tensor& x : tensors)
+      total += ENGINE_DISPATCH_FLOAT(x.dtype(), "squared_norm",
+                                     [&] { return sum_of_squares_kernel(x.data<scalar_t>(), x.numel()); });
+    return total;
+  }
+
+  void scale_(std::span<const Tensor> tensors, double factor) override {
+    for (const Tensor& x : tensors)
+      ENGINE_DISPATCH_FLOAT(x.dtype(), "scale_", [&] { scale_kernel(x.data<scalar_t>(), x.numel(), factor); });
   }
 
   void synchronize() override {}

@@ -1,8 +1,11 @@
 // The CUDA backend: device memory from the caching allocator, host<->device copies, and the engine's
-// strided primitives as kernels (backend_kernels.cu), all ordered on the current stream. This file
+// strided primitives as kernels (backend_kernels.cu), the optimizers' fused multi-tensor updates
+// (optimizer_kernels.cu), all ordered on the current stream. This file
 // is ordinary C++: it builds against the CUDA runtime into engine_cuda and against the emulator
 // into engine_cuda_emu.
+#include <array>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/backend.h"
@@ -10,6 +13,7 @@
 #include "engine/cuda/caching_allocator.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/init.h"
+#include "engine/cuda/optimizer_kernels.h"
 #include "engine/cuda/stream.h"
 #include "engine/strided_loop.h"
 #include "engine/tensor.h"
@@ -38,6 +42,32 @@ DeviceLayout<N> device_layout(const Shape& shape, const std::array<Shape, size_t
 cudaMemcpyKind copy_kind(Device dst, Device src) {
   if (src.is_cpu()) return dst.is_cpu() ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice;
   return dst.is_cpu() ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
+}
+
+// The tensors of dtype T among index-aligned lists (lists[k][i] is operand k of tensor i), as the
+// multi-tensor launchers take them: pointers[k][j] and sizes[j] for the j-th such tensor.
+template <typename T, size_t Depth>
+struct RawTensorLists {
+  std::array<std::vector<T*>, Depth> pointers;
+  std::vector<int64_t> sizes;
+};
+
+template <typename T, size_t Depth>
+RawTensorLists<T, Depth> raw_tensor_lists(const std::array<std::span<const Tensor>, Depth>& lists) {
+  RawTensorLists<T, Depth> raw;
+  for (size_t i = 0; i < lists[0].size(); ++i) {
+    if (lists[0][i].dtype() != dtype_of<T>()) continue;
+    for (size_t k = 0; k < Depth; ++k) raw.pointers[k].push_back(static_cast<T*>(lists[k][i].raw_data()));
+    raw.sizes.push_back(lists[0][i].numel());
+  }
+  return raw;
+}
+
+// The multi-tensor kernels read flat arrays of f32 or f64.
+void check_multi_tensor_list(std::span<const Tensor> tensors, const char* op) {
+  for (size_t i = 0; i < tensors.size(); ++i)
+    ENGINE_CHECK(is_floating(tensors[i].dtype()) && tensors[i].is_contiguous(), op, ": tensor ", i, " (",
+                 tensors[i].describe(), ") must be a contiguous floating tensor");
 }
 
 class CudaBackend final : public Backend {
@@ -122,9 +152,79 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // One fused launch (or as many as the tensor tables need) per dtype present.
+  void adamw_update(std::span<const Tensor> params, std::span<const Tensor> grads, std::span<const Tensor> exp_avgs,
+                    std::span<const Tensor> exp_avg_sqs, const AdamWStep& step) override {
+    if (params.empty()) return;
+    check_multi_tensor_list(params, "AdamW");
+    use_device(params[0].device());
+    const std::array<std::span<const Tensor>, 4> lists{params, grads, exp_avgs, exp_avg_sqs};
+    for_each_float_type([&]<typename T>() {
+      const RawTensorLists<T, 4> raw = raw_tensor_lists<T>(lists);
+      if (!raw.sizes.empty())
+        cuda::adamw_update<T>(raw.pointers[0], raw.pointers[1], raw.pointers[2], raw.pointers[3], raw.sizes, step,
+                              current_stream());
+    });
+  }
+
+  void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
+                  std::span<const Tensor> momentum_buffers, const SGDStep& step) override {
+    if (params.empty()) return;
+    check_multi_tensor_list(params, "SGD");
+    use_device(params[0].device());
+    // Without momentum the buffer list is empty: pass the parameters in its place, unused.
+    const std::array<std::span<const Tensor>, 3> lists{params, grads, step.momentum > 0 ? momentum_buffers : params};
+    for_each_float_type([&]<typename T>() {
+      const RawTensorLists<T, 3> raw = raw_tensor_lists<T>(lists);
+      if (!raw.sizes.empty())
+        cuda::sgd_update<T>(raw.pointers[0], raw.pointers[1], raw.pointers[2], raw.sizes, step, current_stream());
+    });
+  }
+
+  // Partial sums of the f32 tensors' chunks, then of the f64 tensors', then one block adds them
+  // all: the order depends on the tensors' sizes and dtypes alone.
+  double squared_norm(std::span<const Tensor> tensors) override {
+    if (tensors.empty()) return 0;
+    check_multi_tensor_list(tensors, "squared_norm");
+    const Device device = tensors[0].device();
+    use_device(device);
+    const RawTensorLists<float, 1> f32 = raw_tensor_lists<float>(std::array{tensors});
+    const RawTensorLists<double, 1> f64 = raw_tensor_lists<double>(std::array{tensors});
+    const int64_t f32_chunks = multi_tensor_chunk_count(f32.sizes), f64_chunks = multi_tensor_chunk_count(f64.sizes);
+    const int64_t chunks = f32_chunks + f64_chunks;
+    if (chunks == 0) return 0;
+    // partials[0, chunks) and the total after them.
+    const Tensor partials = Tensor::empty({chunks + 1}, DType::f64, device);
+    double* partial = partials.data<double>();
+    const cudaStream_t stream = current_stream();
+    if (f32_chunks) sum_of_squares_partials<float>(f32.pointers[0], f32.sizes, partial, stream);
+    if (f64_chunks) sum_of_squares_partials<double>(f64.pointers[0], f64.sizes, partial + f32_chunks, stream);
+    sum_partials(partial, chunks, partial + chunks, stream);
+    double total = 0;
+    copy_bytes(&total, Device::cpu(), partial + chunks, device, sizeof(double));
+    return total;
+  }
+
+  void scale_(std::span<const Tensor> tensors, double factor) override {
+    if (tensors.empty()) return;
+    check_multi_tensor_list(tensors, "scale_");
+    use_device(tensors[0].device());
+    for_each_float_type([&]<typename T>() {
+      const RawTensorLists<T, 1> raw = raw_tensor_lists<T>(std::array{tensors});
+      if (!raw.sizes.empty()) cuda::scale<T>(raw.pointers[0], raw.sizes, factor, current_stream());
+    });
+  }
+
   void synchronize() override { CUDA_CHECK(cudaDeviceSynchronize()); }
 
  private:
+  // Calls run.template operator()<T>() for T = float, then double.
+  template <typename Run>
+  static void for_each_float_type(Run&& run) {
+    run.template operator()<float>();
+    run.template operator()<double>();
+  }
+
   // Kernels run on the current device: make it the tensor's.
   static void use_device(Device device) {
     int current = 0;

@@ -7,9 +7,9 @@
 //   p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //
 // Buffers: "exp_avg" (m) and "exp_avg_sq" (v), the names torch uses. f32 and f64 parameters;
-// the update is one fused pass over each tensor. One difference from torch: t is the optimizer's
-// step count, while torch counts per parameter; they differ only for a parameter that had no
-// gradient at some earlier step.
+// each step is one fused multi-tensor update per group on the parameters' device. One difference
+// from torch: t is the optimizer's step count, while torch counts per parameter; they differ only
+// for a parameter that had no gradient at some earlier step.
 #pragma once
 
 #include "engine/optim/optimizer.h"
@@ -30,8 +30,7 @@ class AdamW final : public Optimizer {
   const AdamWOptions& options() const { return options_; }
 
  private:
-  void update(const ParamGroup& group, const Tensor& param, const Tensor& grad, std::vector<Tensor>& buffers,
-              int64_t step) override;
+  void update(const ParamGroup& group, const UpdateBatch& batch, int64_t step) override;
 
   AdamWOptions options_;
 };

@@ -10,7 +10,8 @@ namespace engine::optim {
 // Returns the L2 norm of all the parameters' gradients taken together and, when it exceeds
 // max_norm, scales every gradient by max_norm / (norm + 1e-6). Parameters without a gradient are
 // skipped. Squares are summed in double in a fixed order, so the result does not depend on the
-// thread count. Call it once per set that is clipped on its own (SeqPE clips its encoder apart
+// thread count (or, on CUDA, the grid). The gradients must all be on one device, where the norm
+// and the scaling run. Call it once per set that is clipped on its own (SeqPE clips its encoder apart
 // from the model).
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 

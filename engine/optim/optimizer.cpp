@@ -16,15 +16,11 @@ std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params, double l
   return groups;
 }
 
-void check_optimizer_device(const char* who, const std::string& name, const Tensor& param) {
-  ENGINE_CHECK(param.device().is_cpu(), who, ": CUDA optimizer kernels not built yet (parameter '", name, "' is ",
-               param.describe(), "); keep the parameters on the CPU");
-}
-
 Optimizer::Optimizer(const char* name, std::vector<ParamGroup> groups, std::vector<std::string> buffer_names)
     : name_(name), groups_(std::move(groups)), buffer_names_(std::move(buffer_names)) {
   NoGradGuard no_grad;
   std::set<std::string> seen;
+  const std::string* first_param = nullptr;  // the parameter that fixed device_
   for (size_t g = 0; g < groups_.size(); ++g) {
     ParamGroup& group = groups_[g];
     ENGINE_CHECK(group.lr >= 0, name_, ": group ", g, " has a negative learning rate ", group.lr);
@@ -32,7 +28,13 @@ Optimizer::Optimizer(const char* name, std::vector<ParamGroup> groups, std::vect
     group.initial_lr = group.lr;
     for (const auto& [param_name, param] : group.params) {
       ENGINE_CHECK(param.defined(), name_, ": parameter '", param_name, "' is undefined");
-      check_optimizer_device(name_, param_name, param);
+      if (first_param == nullptr) {
+        first_param = &param_name;
+        device_ = param.device();
+      }
+      ENGINE_CHECK(param.device() == device_, name_, ": parameter '", param_name, "' is ", param.describe(),
+                   " but parameter '", *first_param, "' is on ", device_.str(),
+                   "; all parameters of one optimizer must be on one device (use one optimizer per device)");
       ENGINE_CHECK(seen.insert(param_name).second, name_, ": parameter name '", param_name,
                    "' appears twice; each parameter must be in exactly one group");
       ENGINE_CHECK(is_floating(param.dtype()), name_, ": parameter '", param_name, "' must be floating, got ",
@@ -52,24 +54,37 @@ void Optimizer::step() {
   // Check everything before changing anything, so that a bad gradient leaves the model intact.
   for (const ParamGroup& group : groups_) {
     for (const auto& [param_name, param] : group.params) {
-      check_optimizer_device(name_, param_name, param);
       const Tensor grad = param.grad();
       if (!grad.defined()) continue;
-      ENGINE_CHECK(grad.shape() == param.shape() && grad.dtype() == param.dtype(), name_, ": gradient of '",
+      ENGINE_CHECK(grad.shape() == param.shape() && grad.dtype() == param.dtype() && grad.device() == param.device(),
+                   name_, ": gradient of '",
                    param_name, "' is ", grad.describe(), " but the parameter is ", param.describe());
       ENGINE_CHECK(grad.is_contiguous(), name_, ": gradient of '", param_name, "' (", grad.describe(),
                    ") is not contiguous; set_grad() a contiguous tensor");
     }
   }
   ++step_;
+  batch_.buffers.resize(buffer_names_.size());
   size_t index = 0;
   for (const ParamGroup& group : groups_) {
+    batch_.params.clear();
+    batch_.grads.clear();
+    for (std::vector<Tensor>& buffer : batch_.buffers) buffer.clear();
     for (const auto& [param_name, param] : group.params) {
       const Tensor grad = param.grad();
-      if (grad.defined()) update(group, param, grad, buffers_[index], step_);
+      if (grad.defined()) {
+        batch_.params.push_back(param);
+        batch_.grads.push_back(grad);
+        for (size_t b = 0; b < buffer_names_.size(); ++b) batch_.buffers[b].push_back(buffers_[index][b]);
+      }
       ++index;
     }
+    if (!batch_.params.empty()) update(group, batch_, step_);
   }
+  // Drop the batch's references, so that it does not keep gradients alive past zero_grad().
+  batch_.params.clear();
+  batch_.grads.clear();
+  for (std::vector<Tensor>& buffer : batch_.buffers) buffer.clear();
 }
 
 void Optimizer::zero_grad() {

@@ -6,10 +6,10 @@
 // "<parameter>.<buffer>" next to a scalar "step": a checkpoint writes state_dict() as it writes a
 // model's, and load_state_dict() continues the identical trajectory.
 //
-// Buffers are allocated once, when the optimizer is built, with the shape and dtype of their
-// parameter; step() allocates nothing. Updates are raw loops over contiguous host memory under
-// NoGradGuard; a CUDA parameter is refused in check_optimizer_device(), the one place where the
-// device dispatch will go.
+// Buffers are allocated once, when the optimizer is built, with the shape, dtype and device of
+// their parameter; step() allocates no tensor memory. All parameters of one optimizer live on one
+// device. Each step makes one fused multi-tensor update per group through that device's Backend
+// (engine/backend.h), under NoGradGuard.
 #pragma once
 
 #include <cstdint>
@@ -36,9 +36,12 @@ struct ParamGroup {
 // first; an empty group is left out.
 std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params, double lr, double weight_decay);
 
-// Throws unless `param` lives where optimizer kernels exist (the host, for now). `who` names the
-// optimizer or function, `name` the parameter.
-void check_optimizer_device(const char* who, const std::string& name, const Tensor& param);
+// The parameters of one group that have a gradient, index-aligned with their gradients and
+// buffers: what one fused update of an optimizer takes.
+struct UpdateBatch {
+  std::vector<Tensor> params, grads;
+  std::vector<std::vector<Tensor>> buffers;  // [buffer in buffer_names order][parameter]
+};
 
 class Optimizer {
  public:
@@ -67,21 +70,25 @@ class Optimizer {
   const char* name() const { return name_; }
 
  protected:
-  // Validates the groups (defined, floating, contiguous, unique names) and allocates zeroed buffers
-  // `buffer_names` for each parameter.
+  // Validates the groups (defined, floating, contiguous, unique names, all on one device) and
+  // allocates zeroed buffers `buffer_names` for each parameter.
   Optimizer(const char* name, std::vector<ParamGroup> groups, std::vector<std::string> buffer_names);
 
-  // Updates one parameter in place from its gradient. `step` counts this update (1 for the first);
-  // `buffers` holds the parameter's buffers in buffer_names order. Called under NoGradGuard with
-  // host tensors; param, grad and buffers are contiguous, of the same shape and dtype.
-  virtual void update(const ParamGroup& group, const Tensor& param, const Tensor& grad, std::vector<Tensor>& buffers,
-                      int64_t step) = 0;
+  // Updates the batch's parameters (one group's, all with gradients) in place. `step` counts this
+  // update (1 for the first). Called under NoGradGuard; every tensor is contiguous and on device(),
+  // and each gradient and buffer has its parameter's shape and dtype.
+  virtual void update(const ParamGroup& group, const UpdateBatch& batch, int64_t step) = 0;
+
+  // Where the parameters live (the CPU for an optimizer without parameters).
+  Device device() const { return device_; }
 
  private:
   const char* name_;
   std::vector<ParamGroup> groups_;
   std::vector<std::string> buffer_names_;
   std::vector<std::vector<Tensor>> buffers_;  // [parameter in group order][buffer]
+  Device device_ = Device::cpu();
+  UpdateBatch batch_;  // reused by step(), so that its vectors keep their capacity
   int64_t step_ = 0;
 };
 

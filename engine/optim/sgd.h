@@ -25,8 +25,7 @@ class SGD final : public Optimizer {
   const SGDOptions& options() const { return options_; }
 
  private:
-  void update(const ParamGroup& group, const Tensor& param, const Tensor& grad, std::vector<Tensor>& buffers,
-              int64_t step) override;
+  void update(const ParamGroup& group, const UpdateBatch& batch, int64_t step) override;
 
   SGDOptions options_;
 };

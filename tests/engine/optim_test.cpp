@@ -390,7 +390,7 @@ TEST_CASE("clip_grad_norm is exact and independent of the thread count") {
 namespace {
 
 // A stand-in CUDA backend that only hands out (host) memory, so that a tensor can claim to live on
-// a GPU and the optimizers' refusal can be tested without one.
+// a GPU and the optimizers' device checks can be tested without one.
 class HostMemoryCudaBackend final : public engine::Backend {
  public:
   engine::Allocator& allocator(int) override { return engine::cpu_allocator(); }
@@ -400,6 +400,12 @@ class HostMemoryCudaBackend final : public engine::Backend {
   void add_into(const Tensor&, const Tensor&) override { unused(); }
   void sum_to(const Tensor&, const Tensor&) override { unused(); }
   void fill_random(const Tensor&, const engine::RandomSpec&, uint64_t, uint64_t) override { unused(); }
+  void adamw_update(std::span<const Tensor>, std::span<const Tensor>, std::span<const Tensor>,
+                    std::span<const Tensor>, const engine::AdamWStep&) override { unused(); }
+  void sgd_update(std::span<const Tensor>, std::span<const Tensor>, std::span<const Tensor>,
+                  const engine::SGDStep&) override { unused(); }
+  double squared_norm(std::span<const Tensor>) override { unused(); }
+  void scale_(std::span<const Tensor>, double) override { unused(); }
   void synchronize() override {}
 
  private:
@@ -408,19 +414,36 @@ class HostMemoryCudaBackend final : public engine::Backend {
 
 }  // namespace
 
-TEST_CASE("optimizers and clipping refuse CUDA tensors") {
+TEST_CASE("optimizers and clipping refuse parameters and gradients on several devices") {
   static HostMemoryCudaBackend backend;  // outlives the tensors allocated through it
   engine::register_backend(engine::DeviceType::CUDA, &backend);
   {
+    Tensor on_cpu = make_param({1.0, 2.0}, {2}, DType::f32);
     Tensor on_gpu = Tensor::empty({4}, DType::f32, engine::Device::cuda(0));
     on_gpu.requires_grad_();
-    CHECK_THROWS_WITH_AS(AdamW({ParamGroup{{{"w", on_gpu}}, 0.1, 0.0}}),
-                         doctest::Contains("AdamW: CUDA optimizer kernels not built yet (parameter 'w'"),
+    CHECK_THROWS_WITH_AS(AdamW({ParamGroup{{{"a", on_cpu}}, 0.1, 0.0}, ParamGroup{{{"w", on_gpu}}, 0.1, 0.0}}),
+                         doctest::Contains("AdamW: parameter 'w' is f32[4] on cuda:0 but parameter 'a' is on cpu; "
+                                           "all parameters of one optimizer must be on one device"),
                          engine::Error);
-    CHECK_THROWS_WITH_AS(SGD({ParamGroup{{{"w", on_gpu}}, 0.1, 0.0}}),
-                         doctest::Contains("SGD: CUDA optimizer kernels not built yet"), engine::Error);
-    CHECK_THROWS_WITH_AS(clip_grad_norm(tensors({on_gpu}), 1.0),
-                         doctest::Contains("clip_grad_norm: CUDA optimizer kernels not built yet"), engine::Error);
+    CHECK_THROWS_WITH_AS(SGD({ParamGroup{{{"a", on_cpu}, {"w", on_gpu}}, 0.1, 0.0}}),
+                         doctest::Contains("SGD: parameter 'w' is f32[4] on cuda:0 but parameter 'a' is on cpu"),
+                         engine::Error);
+
+    // A gradient on another device than its parameter is refused before anything changes.
+    SGD sgd({ParamGroup{{{"a", on_cpu}}, 0.1, 0.0}});
+    on_cpu.set_grad(Tensor::empty({2}, DType::f32, engine::Device::cuda(0)));
+    CHECK_THROWS_WITH_AS(sgd.step(),
+                         doctest::Contains("gradient of 'a' is f32[2] on cuda:0 but the parameter is f32[2] on cpu"),
+                         engine::Error);
+    CHECK(sgd.step_count() == 0);
+
+    on_cpu.set_grad(Tensor::from_vector({3.0, 4.0}, {2}, DType::f32));
+    on_gpu.set_grad(Tensor::empty({4}, DType::f32, engine::Device::cuda(0)));
+    CHECK_THROWS_WITH_AS(clip_grad_norm(tensors({on_cpu, on_gpu}), 1.0),
+                         doctest::Contains("clip_grad_norm: gradient of params[1] is f32[4] on cuda:0 but that of "
+                                           "params[0] is on cpu; clip the gradients of each device apart"),
+                         engine::Error);
+    CHECK(on_cpu.grad().to_vector<double>() == std::vector<double>{3.0, 4.0});
   }
   engine::register_backend(engine::DeviceType::CUDA, nullptr);
 }

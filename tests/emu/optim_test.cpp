@@ -1,0 +1,26 @@
+// AdamW, SGD and clip_grad_norm on emulated CUDA tensors (engine_cuda_emu) against the same on the
+// CPU (tests/common/optim_checks.h).
+#include <doctest/doctest.h>
+
+#include "common/cuda_ready.h"
+#include "common/optim_checks.h"
+
+TEST_CASE("emulated CUDA: AdamW follows the CPU trajectory") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(21);
+  optim_checks::check_adamw(engine::DType::f32, /*many=*/true, gen);
+  optim_checks::check_adamw(engine::DType::f64, /*many=*/false, gen);
+}
+
+TEST_CASE("emulated CUDA: SGD (plain, momentum, nesterov) follows the CPU trajectory") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(22);
+  optim_checks::check_sgd(engine::DType::f32, /*many=*/true, gen);
+  optim_checks::check_sgd(engine::DType::f64, /*many=*/false, gen);
+}
+
+TEST_CASE("emulated CUDA: clip_grad_norm matches the CPU and is deterministic") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(23);
+  optim_checks::check_clip_grad_norm(/*many=*/true, gen);
+}
