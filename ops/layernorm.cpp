@@ -1,4 +1,5 @@
-// layer_norm: checks, device dispatch and the backward node. Kernels: ops/cpu/layernorm.h.
+// layer_norm: checks, device dispatch and the backward node. Kernels: ops/cpu/layernorm.h,
+// ops/cuda/layernorm.h.
 //
 // Legend: N = rows (leading dims of x folded), C = channels (the normalised last dim).
 #include "ops/layernorm.h"
@@ -7,6 +8,11 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/layernorm.h"
+#include "ops/cuda_dispatch.h"
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/layernorm.h"
+#endif
 
 namespace ops {
 
@@ -27,12 +33,31 @@ class LayerNormBackward final : public engine::Node {
     Tensor grad_x = next_edges[0].node ? Tensor::empty(x_.shape(), dtype, device) : Tensor();
     Tensor grad_weight = next_edges[1].node ? Tensor::empty({C}, dtype, device) : Tensor();
     Tensor grad_bias = next_edges.size() > 2 && next_edges[2].node ? Tensor::empty({C}, dtype, device) : Tensor();
-    ENGINE_DISPATCH_FLOAT(dtype, "layer_norm", [&] {
-      auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
-      cpu::layernorm_backward<scalar_t>(ptr(grad_x), ptr(grad_weight), ptr(grad_bias), grad_out.data<scalar_t>(),
-                                        x_.data<scalar_t>(), weight_.data<scalar_t>(), mean_.data<scalar_t>(),
-                                        rstd_.data<scalar_t>(), N, C);
-    });
+    if (device.is_cuda()) {
+#if ENGINE_OPS_CUDA
+      const bool param_grads = grad_weight.defined() || grad_bias.defined();
+      const Tensor scratch = param_grads
+                                 ? Tensor::empty({cuda::layernorm_backward_scratch_size(N, C)}, engine::DType::f64, device)
+                                 : Tensor();
+      ENGINE_DISPATCH_FLOAT(dtype, "layer_norm", [&] {
+        auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
+        cuda::layernorm_backward<scalar_t>(ptr(grad_x), ptr(grad_weight), ptr(grad_bias),
+                                           scratch.defined() ? scratch.data<double>() : nullptr,
+                                           grad_out.data<scalar_t>(), x_.data<scalar_t>(), weight_.data<scalar_t>(),
+                                           mean_.data<scalar_t>(), rstd_.data<scalar_t>(), N, C,
+                                           engine::cuda::current_stream());
+      });
+#else
+      throw_no_cuda_kernels("layer_norm");
+#endif
+    } else {
+      ENGINE_DISPATCH_FLOAT(dtype, "layer_norm", [&] {
+        auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
+        cpu::layernorm_backward<scalar_t>(ptr(grad_x), ptr(grad_weight), ptr(grad_bias), grad_out.data<scalar_t>(),
+                                          x_.data<scalar_t>(), weight_.data<scalar_t>(), mean_.data<scalar_t>(),
+                                          rstd_.data<scalar_t>(), N, C);
+      });
+    }
     return {grad_x, grad_weight, grad_bias};
   }
   void release_saved() override {
@@ -67,18 +92,30 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     engine::check_same_dtype("layer_norm", {&x, &bias});
   }
   ENGINE_CHECK(engine::is_floating(x.dtype()), "layer_norm: expected f32 or f64, got ", x.describe());
-  ENGINE_CHECK(x.device().is_cpu(), "layer_norm: CUDA kernels are not built yet (got ", x.describe(), ")");
 
   const Tensor x_c = x.detach().contiguous(), weight_c = weight.detach().contiguous();
   const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
   const int64_t N = C == 0 ? 0 : x.numel() / C;
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor mean = Tensor::empty({N}, x.dtype(), x.device()), rstd = Tensor::empty({N}, x.dtype(), x.device());
-  ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
-    cpu::layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),
-                                     x_c.data<scalar_t>(), weight_c.data<scalar_t>(),
-                                     bias_c.defined() ? bias_c.data<scalar_t>() : nullptr, N, C, eps);
-  });
+  if (x.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
+      cuda::layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),
+                                        x_c.data<scalar_t>(), weight_c.data<scalar_t>(),
+                                        bias_c.defined() ? bias_c.data<scalar_t>() : nullptr, N, C, eps,
+                                        engine::cuda::current_stream());
+    });
+#else
+    throw_no_cuda_kernels("layer_norm");
+#endif
+  } else {
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
+      cpu::layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),
+                                       x_c.data<scalar_t>(), weight_c.data<scalar_t>(),
+                                       bias_c.defined() ? bias_c.data<scalar_t>() : nullptr, N, C, eps);
+    });
+  }
 
   const bool has_bias = bias.defined();
   if (has_bias ? engine::needs_grad({&x, &weight, &bias}) : engine::needs_grad({&x, &weight})) {

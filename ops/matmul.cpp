@@ -1,5 +1,5 @@
 // matmul and linear: shape checks, the GEMM operand layouts, device dispatch and backward nodes.
-// Kernels: ops/cpu/gemm.h, ops/cpu/matmul.h.
+// Kernels: ops/cpu/gemm.h, ops/cpu/matmul.h; on CUDA ops/cuda/gemm.h (cuBLAS), ops/cuda/matmul.h.
 //
 // Legend: M, K, N = matrix dims of (M, K)·(K, N); "batch" = broadcast leading dims; R = rows of a
 // linear layer's input with its leading dims folded; I = in features, O = out features.
@@ -12,6 +12,12 @@
 #include "engine/strided_loop.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
+#include "ops/cuda_dispatch.h"
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/gemm.h"
+#include "ops/cuda/matmul.h"
+#endif
 
 namespace ops {
 
@@ -49,8 +55,32 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
   return out;
 }
 
-void check_cpu(const char* op, const Tensor& t) {
-  ENGINE_CHECK(t.device().is_cpu(), op, ": CUDA kernels are not built yet (got ", t.describe(), ")");
+// Element offsets of every batch matrix of `a` and `b` (as stored in their operands) for the
+// broadcast batch shape `batch`, row-major over it; `a_strides`/`b_strides` are the broadcast
+// batch strides.
+struct BatchOffsets {
+  std::vector<int64_t> a, b;
+  Shape a_strides, b_strides;
+};
+
+BatchOffsets batch_offsets(const MatrixOperand& a_op, const MatrixOperand& b_op, const Shape& batch) {
+  BatchOffsets offsets;
+  offsets.a_strides = engine::broadcast_strides(
+      batch_shape(a_op.tensor), Shape(a_op.tensor.strides().begin(), a_op.tensor.strides().end() - 2), batch);
+  offsets.b_strides = engine::broadcast_strides(
+      batch_shape(b_op.tensor), Shape(b_op.tensor.strides().begin(), b_op.tensor.strides().end() - 2), batch);
+  const int64_t count = engine::shape_numel(batch);
+  offsets.a.assign(size_t(count), 0);
+  offsets.b.assign(size_t(count), 0);
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t d = int64_t(batch.size()) - 1, rest = i; d >= 0; --d) {
+      const int64_t index = rest % batch[size_t(d)];
+      rest /= batch[size_t(d)];
+      offsets.a[size_t(i)] += index * offsets.a_strides[size_t(d)];
+      offsets.b[size_t(i)] += index * offsets.b_strides[size_t(d)];
+    }
+  }
+  return offsets;
 }
 
 // out: (batch..., M, N) = op(a) · op(b) on the CPU.
@@ -67,25 +97,60 @@ void matmul_cpu(const Tensor& a, const Tensor& b, bool transpose_a, bool transpo
     return;
   }
   const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
-  const Shape batch(out.shape().begin(), out.shape().end() - 2);
-  const Shape a_strides = engine::broadcast_strides(
-      batch_shape(a), Shape(a_op.tensor.strides().begin(), a_op.tensor.strides().end() - 2), batch);
-  const Shape b_strides = engine::broadcast_strides(
-      batch_shape(b), Shape(b_op.tensor.strides().begin(), b_op.tensor.strides().end() - 2), batch);
-  const int64_t count = engine::shape_numel(batch);
-  std::vector<int64_t> a_offsets(size_t(count), 0), b_offsets(size_t(count), 0);
-  for (int64_t i = 0; i < count; ++i) {
-    for (int64_t d = int64_t(batch.size()) - 1, rest = i; d >= 0; --d) {
-      const int64_t index = rest % batch[size_t(d)];
-      rest /= batch[size_t(d)];
-      a_offsets[size_t(i)] += index * a_strides[size_t(d)];
-      b_offsets[size_t(i)] += index * b_strides[size_t(d)];
-    }
-  }
-  cpu::batched_gemm<T>(count, a_offsets.data(), b_offsets.data(), a_op.transposed != transpose_a,
+  const BatchOffsets offsets = batch_offsets(a_op, b_op, batch_shape(out));
+  cpu::batched_gemm<T>(int64_t(offsets.a.size()), offsets.a.data(), offsets.b.data(), a_op.transposed != transpose_a,
                        b_op.transposed != transpose_b, M, N, K, a_op.tensor.data<T>(), a_op.ld,
                        b_op.tensor.data<T>(), b_op.ld, out.data<T>());
 }
+
+#if ENGINE_OPS_CUDA
+// The common step of offsets that form an arithmetic progression, or -1.
+int64_t common_step(const std::vector<int64_t>& offsets) {
+  const int64_t step = offsets.size() > 1 ? offsets[1] - offsets[0] : 0;
+  for (size_t i = 1; i < offsets.size(); ++i)
+    if (offsets[i] - offsets[i - 1] != step) return -1;
+  return step;
+}
+
+// out: (batch..., M, N) = op(a) · op(b) on CUDA (cuBLAS). A batch whose matrices sit at constant
+// strides (contiguous or broadcast) is one strided-batched call; otherwise one call per run of the
+// innermost batch dim.
+template <typename T>
+void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, int64_t M, int64_t N,
+                 int64_t K, const Tensor& out) {
+  const cudaStream_t stream = engine::cuda::current_stream();
+  if (K == 0) {
+    Tensor(out).zero_();  // K = 0: every entry is an empty sum
+    return;
+  }
+  if (b.dim() == 2 && a.dim() > 2 && !transpose_a) {  // as on the CPU: one GEMM with the batch folded into M
+    const MatrixOperand a_op = matrix_operand(a.detach().reshape({-1, K}));
+    const MatrixOperand b_op = matrix_operand(b);
+    cuda::gemm<T>(a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K, T(1),
+                  a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0), out.data<T>(), N, stream);
+    return;
+  }
+  const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
+  const Shape batch = batch_shape(out);
+  const BatchOffsets offsets = batch_offsets(a_op, b_op, batch);
+  const int64_t count = int64_t(offsets.a.size());
+  const bool trans_a = a_op.transposed != transpose_a, trans_b = b_op.transposed != transpose_b;
+  const T* A = a_op.tensor.data<T>();
+  const T* B = b_op.tensor.data<T>();
+  const int64_t step_a = common_step(offsets.a), step_b = common_step(offsets.b);
+  if (step_a >= 0 && step_b >= 0) {
+    cuda::gemm_strided_batched<T>(trans_a, trans_b, M, N, K, T(1), A, a_op.ld, step_a, B, b_op.ld, step_b, T(0),
+                                  out.data<T>(), N, M * N, count, stream);
+    return;
+  }
+  const int64_t inner = batch.back();
+  for (int64_t start = 0; start < count; start += inner)
+    cuda::gemm_strided_batched<T>(trans_a, trans_b, M, N, K, T(1), A + offsets.a[size_t(start)], a_op.ld,
+                                  offsets.a_strides.back(), B + offsets.b[size_t(start)], b_op.ld,
+                                  offsets.b_strides.back(), T(0), out.data<T>() + start * M * N, N, M * N, inner,
+                                  stream);
+}
+#endif
 
 // C = op(A)·op(B):  dop(A) = dC·op(B)ᵀ,  dop(B) = op(A)ᵀ·dC, written for the stored layouts and
 // summed over the batch dims each operand was broadcast along.
@@ -137,6 +202,69 @@ void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, 
                           bias_c.defined() ? bias_c.data<T>() : nullptr, R, O, gelu);
 }
 
+#if ENGINE_OPS_CUDA
+// x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on CUDA: cuBLAS, then the
+// bias/GELU epilogue kernel.
+template <typename T>
+void linear_cuda(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, bool gelu, const Tensor& y,
+                 const Tensor& pre) {
+  const cudaStream_t stream = engine::cuda::current_stream();
+  const int64_t R = x_rows.size(0), I = x_rows.size(1), O = weight.size(0);
+  if (I == 0) {
+    Tensor(y).zero_();  // I = 0: every entry is an empty sum
+  } else {
+    const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
+    cuda::gemm<T>(x_op.transposed, !w_op.transposed, R, O, I, T(1), x_op.tensor.data<T>(), x_op.ld,
+                  w_op.tensor.data<T>(), w_op.ld, T(0), y.data<T>(), O, stream);
+  }
+  const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
+  cuda::linear_epilogue<T>(y.data<T>(), gelu ? pre.data<T>() : nullptr, bias_c.defined() ? bias_c.data<T>() : nullptr,
+                           R, O, gelu, stream);
+}
+#endif
+
+// grad_pre: (R, O) = grad_y · gelu'(pre).
+Tensor gelu_grad(const Tensor& grad_y, const Tensor& pre) {
+  Tensor grad_pre = Tensor::empty(grad_y.shape(), grad_y.dtype(), grad_y.device());
+  if (grad_y.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
+      cuda::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre.data<scalar_t>(),
+                                    grad_y.numel(), engine::cuda::current_stream());
+    });
+#else
+    throw_no_cuda_kernels("linear");
+#endif
+  } else {
+    ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
+      cpu::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre.data<scalar_t>(),
+                                   grad_y.numel());
+    });
+  }
+  return grad_pre;
+}
+
+// (O) = Σ over rows of g: (R, O), deterministic on every device.
+Tensor column_sums(const Tensor& g) {
+  const int64_t R = g.size(0), O = g.size(1);
+  Tensor out = Tensor::empty({O}, g.dtype(), g.device());
+  if (g.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    Tensor partials = Tensor::empty({cuda::column_sum_chunks(R), O}, DType::f64, g.device());
+    ENGINE_DISPATCH_FLOAT(g.dtype(), "linear", [&] {
+      cuda::column_sums<scalar_t>(out.data<scalar_t>(), partials.data<double>(), g.data<scalar_t>(), R, O,
+                                  engine::cuda::current_stream());
+    });
+#else
+    throw_no_cuda_kernels("linear");
+#endif
+  } else {
+    ENGINE_DISPATCH_FLOAT(g.dtype(), "linear",
+                          [&] { cpu::column_sums<scalar_t>(out.data<scalar_t>(), g.data<scalar_t>(), R, O); });
+  }
+  return out;
+}
+
 // y = act(pre), pre = x·Wᵀ + b:  dpre = dy·act'(pre),  dx = dpre·W,  dW = dpreᵀ·x,  db = Σ_rows dpre.
 class LinearBackward final : public engine::Node {
  public:
@@ -147,23 +275,11 @@ class LinearBackward final : public engine::Node {
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     const int64_t O = weight_.size(0);
     Tensor grad_pre = grads[0].reshape({-1, O}).contiguous();  // (R, O)
-    if (pre_.defined()) {
-      Tensor grad_y = grad_pre;
-      grad_pre = Tensor::empty(grad_y.shape(), grad_y.dtype(), grad_y.device());
-      ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
-        cpu::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre_.data<scalar_t>(),
-                                     grad_y.numel());
-      });
-    }
+    if (pre_.defined()) grad_pre = gelu_grad(grad_pre, pre_);
     Tensor grad_x, grad_weight, grad_bias;
     if (next_edges[0].node) grad_x = matmul(grad_pre, weight_).reshape(x_shape_);
     if (next_edges[1].node) grad_weight = matmul(grad_pre, x_rows_, true, false);
-    if (next_edges.size() > 2 && next_edges[2].node) {
-      grad_bias = Tensor::empty({O}, grad_pre.dtype(), grad_pre.device());
-      ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear", [&] {
-        cpu::column_sums<scalar_t>(grad_bias.data<scalar_t>(), grad_pre.data<scalar_t>(), grad_pre.size(0), O);
-      });
-    }
+    if (next_edges.size() > 2 && next_edges[2].node) grad_bias = column_sums(grad_pre);
     return {grad_x, grad_weight, grad_bias};
   }
   void release_saved() override {
@@ -196,10 +312,18 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
   out_shape.push_back(M);
   out_shape.push_back(N);
 
-  check_cpu("matmul", a);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
-  ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
-                        [&] { matmul_cpu<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
+  if (a.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
+                          [&] { matmul_cuda<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
+#else
+    throw_no_cuda_kernels("matmul");
+#endif
+  } else {
+    ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
+                          [&] { matmul_cpu<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
+  }
 
   if (engine::needs_grad({&a, &b}))
     engine::record(std::make_shared<MatmulBackward>(a.detach(), b.detach(), transpose_a, transpose_b), {&a, &b},
@@ -226,11 +350,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   Shape out_shape = x.shape();
   out_shape.back() = O;
 
-  check_cpu("linear", x);
   const Tensor x_rows = x.detach().reshape({-1, I});  // (R, I), a view when the layout allows
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor pre = gelu ? Tensor::empty({x_rows.size(0), O}, x.dtype(), x.device()) : Tensor();
-  ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
+  if (x.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cuda<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
+#else
+    throw_no_cuda_kernels("linear");
+#endif
+  } else {
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
+  }
 
   const bool has_bias = bias.defined();
   if (has_bias ? engine::needs_grad({&x, &weight, &bias}) : engine::needs_grad({&x, &weight})) {

@@ -1,0 +1,125 @@
+// CUDA kernels for linear's epilogue and bias gradient (see ops/cuda/matmul.h). Plain CUDA C++:
+// built by nvcc into `ops` and by g++ under the kernel emulator into `ops_emu`.
+//
+// Legend: N = rows, O = output features. Row-wise kernels put rows on grid.y (looping when N
+// exceeds the grid limit) and columns on threads, so no thread divides an element index.
+#include "ops/cuda/matmul.h"
+
+#include <algorithm>
+
+#include "engine/cuda/check.h"
+
+namespace ops::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 4096;
+constexpr int64_t kMaxGridY = 65535;
+// Rows summed by one thread in the first pass of column_sums.
+constexpr int64_t kColumnSumChunkRows = 64;
+
+__device__ __forceinline__ float tanh_of(float x) { return tanhf(x); }
+__device__ __forceinline__ double tanh_of(double x) { return tanh(x); }
+
+// The same formulas as the CPU kernels (ops/cpu/matmul.cpp).
+template <typename T>
+__device__ __forceinline__ T gelu_tanh(T x) {
+  const T s = T(0.7978845608028654);  // sqrt(2/pi)
+  return T(0.5) * x * (T(1) + tanh_of(s * (x + T(0.044715) * x * x * x)));
+}
+
+template <typename T>
+__device__ __forceinline__ T gelu_tanh_derivative(T x) {
+  const T s = T(0.7978845608028654);
+  const T t = tanh_of(s * (x + T(0.044715) * x * x * x));
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * s * (T(1) + T(3 * 0.044715) * x * x);
+}
+
+// y, pre: (N, O); bias: (O) or null. Threads over columns, grid.y over rows.
+template <typename T>
+__global__ void linear_epilogue_kernel(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= O) return;
+  const T b = bias ? bias[o] : T(0);
+  for (int64_t row = blockIdx.y; row < N; row += gridDim.y) {
+    const int64_t i = row * O + o;
+    const T value = y[i] + b;
+    if (gelu) {
+      pre[i] = value;
+      y[i] = gelu_tanh(value);
+    } else {
+      y[i] = value;
+    }
+  }
+}
+
+template <typename T>
+__global__ void gelu_backward_kernel(T* grad_pre, const T* grad_y, const T* pre, int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    grad_pre[i] = grad_y[i] * gelu_tanh_derivative(pre[i]);
+}
+
+// partials: (chunks, O); chunk blockIdx.y of rows, column per thread, rows added in order.
+template <typename T>
+__global__ void column_partial_sums_kernel(double* partials, const T* g, int64_t N, int64_t O) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= O) return;
+  for (int64_t chunk = blockIdx.y; chunk * kColumnSumChunkRows < N; chunk += gridDim.y) {
+    const int64_t end = (chunk + 1) * kColumnSumChunkRows < N ? (chunk + 1) * kColumnSumChunkRows : N;
+    double sum = 0.0;
+    for (int64_t row = chunk * kColumnSumChunkRows; row < end; ++row) sum += double(g[row * O + o]);
+    partials[chunk * O + o] = sum;
+  }
+}
+
+// out: (O) = Σ_chunk partials[chunk, o], chunks in order.
+template <typename T>
+__global__ void column_sums_finish_kernel(T* out, const double* partials, int64_t chunks, int64_t O) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= O) return;
+  double sum = 0.0;
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partials[chunk * O + o];
+  out[o] = T(sum);
+}
+
+unsigned column_blocks(int64_t O) { return unsigned((O + kThreads - 1) / kThreads); }
+
+}  // namespace
+
+template <typename T>
+void linear_epilogue(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu, cudaStream_t stream) {
+  if ((!bias && !gelu) || N == 0 || O == 0) return;
+  const dim3 grid(column_blocks(O), unsigned(std::min(N, kMaxGridY)));
+  ENGINE_LAUNCH(linear_epilogue_kernel<T>, grid, kThreads, 0, stream, y, pre, bias, N, O, gelu);
+}
+
+template <typename T>
+void gelu_backward(T* grad_pre, const T* grad_y, const T* pre, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  const int64_t blocks = std::min((n + kThreads - 1) / kThreads, kMaxBlocks);
+  ENGINE_LAUNCH(gelu_backward_kernel<T>, blocks, kThreads, 0, stream, grad_pre, grad_y, pre, n);
+}
+
+int64_t column_sum_chunks(int64_t N) { return (N + kColumnSumChunkRows - 1) / kColumnSumChunkRows; }
+
+template <typename T>
+void column_sums(T* out, double* partials, const T* g, int64_t N, int64_t O, cudaStream_t stream) {
+  if (O == 0) return;
+  const int64_t chunks = column_sum_chunks(N);
+  if (chunks > 0) {
+    const dim3 grid(column_blocks(O), unsigned(std::min(chunks, kMaxGridY)));
+    ENGINE_LAUNCH(column_partial_sums_kernel<T>, grid, kThreads, 0, stream, partials, g, N, O);
+  }
+  ENGINE_LAUNCH(column_sums_finish_kernel<T>, column_blocks(O), kThreads, 0, stream, out, partials, chunks, O);
+}
+
+#define INSTANTIATE(T)                                                                              \
+  template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, bool, cudaStream_t);        \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);                    \
+  template void column_sums<T>(T*, double*, const T*, int64_t, int64_t, cudaStream_t);
+INSTANTIATE(float)
+INSTANTIATE(double)
+#undef INSTANTIATE
+
+}  // namespace ops::cuda

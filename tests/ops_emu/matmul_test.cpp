@@ -1,0 +1,16 @@
+// matmul and linear on the emulated CUDA backend (cuBLAS emulated) against the CPU op.
+#include <doctest/doctest.h>
+
+#include "common/cuda_ready.h"
+#include "common/matmul_checks.h"
+
+TEST_CASE("matmul and linear on emulated CUDA match the CPU") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(41);
+  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+    CAPTURE(engine::dtype_name(dtype));
+    matmul_checks::check_matmul(gen, dtype);
+    matmul_checks::check_linear(gen, dtype);
+  }
+  matmul_checks::check_tf32_switch(gen);
+}

@@ -1,0 +1,16 @@
+// embedding on a real GPU against the CPU op; skips without a GPU.
+#include <doctest/doctest.h>
+
+#include "common/cuda_ready.h"
+#include "common/embedding_checks.h"
+
+TEST_CASE("embedding on the GPU matches the CPU") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(47);
+  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64})
+    for (engine::DType index_dtype : {engine::DType::i32, engine::DType::i64}) {
+      CAPTURE(engine::dtype_name(dtype));
+      CAPTURE(engine::dtype_name(index_dtype));
+      embedding_checks::check_embedding(gen, dtype, index_dtype);
+    }
+}
