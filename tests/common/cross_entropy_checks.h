@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "common/backend_checks.h"
@@ -42,8 +43,8 @@ inline void check_case(int64_t B, int64_t T, int64_t V, DType dtype, DType index
   CAPTURE(B);
   CAPTURE(T);
   CAPTURE(V);
-  CAPTURE(engine::dtype_name(dtype));
-  CAPTURE(engine::dtype_name(index_dtype));
+  CAPTURE(std::string(engine::dtype_name(dtype)));
+  CAPTURE(std::string(engine::dtype_name(index_dtype)));
   CAPTURE(int(reduction));
   CAPTURE(label_smoothing);
   const int64_t ignore_index = -7;

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 #include "common/backend_checks.h"
@@ -29,7 +30,7 @@ inline double tolerance(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12
 inline void check_case(int64_t A, int64_t B, DType dtype, bool target_needs_grad, engine::Generator& gen) {
   CAPTURE(A);
   CAPTURE(B);
-  CAPTURE(engine::dtype_name(dtype));
+  CAPTURE(std::string(engine::dtype_name(dtype)));
   CAPTURE(target_needs_grad);
   Tensor x_cpu = Tensor::randn({B, A}, gen, dtype);
   std::vector<double> log_p(size_t(A * B));
