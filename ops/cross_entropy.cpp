@@ -81,9 +81,9 @@ class CrossEntropyBackward final : public engine::Node {
 
 // What the forward hands to the caller and the backward node.
 struct ForwardResult {
-  Tensor out;     // the reduced loss, or the per-row losses (...) for `none`
-  Tensor lse;     // (N)
-  int64_t count;  // non-ignored targets
+  Tensor out;         // the reduced loss, or the per-row losses (...) for `none`
+  Tensor lse;         // (N)
+  int64_t count = 0;  // non-ignored targets
 };
 
 // Throws when a target (not ignore_index) lies outside [0, V); `position` is -1 when all are valid.
@@ -123,11 +123,11 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
   return {Tensor::full({}, total, logits.dtype(), logits.device()), lse, count};
 }
 
+#if ENGINE_OPS_CUDA
 // As cross_entropy_cpu, on CUDA. The reduction stays on the device; the host reads back only the
 // target summary (count and first invalid target), which its checks and the backward need.
 ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
                                  int64_t ignore_index, double label_smoothing, Reduction reduction) {
-#if ENGINE_OPS_CUDA
   Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
   Tensor reduced = reduction == Reduction::none ? Tensor() : Tensor::empty({}, logits.dtype(), logits.device());
@@ -143,11 +143,8 @@ ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, in
   const std::vector<int64_t> host_summary = summary.to_vector<int64_t>();
   check_targets(host_summary[1], host_summary[2], V, logits, ignore_index);
   return {reduced.defined() ? reduced : losses, lse, host_summary[0]};
-#else
-  (void)logits, (void)targets, (void)N, (void)V, (void)ignore_index, (void)label_smoothing, (void)reduction;
-  throw_no_cuda_kernels("cross_entropy");
-#endif
 }
+#endif
 
 }  // namespace
 
@@ -168,10 +165,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   engine::check_same_device("cross_entropy", {&logits, &targets});
   const int64_t V = logits.size(-1), N = targets.numel();
   const Tensor targets_c = targets.contiguous(), logits_c = logits.detach().contiguous();
-  const ForwardResult result =
-      logits.device().is_cuda()
-          ? cross_entropy_cuda(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction)
-          : cross_entropy_cpu(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
+  ForwardResult result;
+  if (logits.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    result = cross_entropy_cuda(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
+#else
+    throw_no_cuda_kernels("cross_entropy");
+#endif
+  } else {
+    result = cross_entropy_cpu(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
+  }
   Tensor out = result.out;
 
   if (engine::needs_grad({&logits}))
