@@ -56,8 +56,8 @@ void check_indices(const char* op, const Tensor& index, int64_t size, const Tens
                size, " of ", x.describe());
 }
 
-// dst: `rows` rows of `width` elements at stride dst_stride = src: rows at stride src_stride, on
-// their (common) device.
+// Copies `rows` rows of `width` elements from src (rows src_stride apart) into dst from element
+// dst_offset on (rows dst_stride apart), on their common device.
 void copy_rows(const Tensor& dst, int64_t dst_offset, int64_t dst_stride, const Tensor& src, int64_t src_stride,
                int64_t rows, int64_t width) {
   if (dst.device().is_cuda()) {
@@ -85,6 +85,7 @@ const char* op_name(IndexKernel kernel) {
                                                                                                       : "gather";
 }
 
+// Calls `kernel` on the CUDA or the CPU implementation.
 template <typename T, typename I>
 void run_index_kernel_typed(IndexKernel kernel, bool on_cuda, T* dst, const T* src, const I* index, int64_t outer,
                             int64_t D, int64_t J, int64_t inner) {
