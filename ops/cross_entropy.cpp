@@ -1,5 +1,5 @@
 // cross_entropy: checks (targets against V), reduction, device dispatch and the backward node.
-// Kernels: ops/cpu/cross_entropy.h.
+// Kernels: ops/cpu/cross_entropy.h, ops/cuda/cross_entropy.h.
 //
 // Legend: N = rows (leading dims of the logits folded), V = classes.
 #include "ops/cross_entropy.h"
@@ -8,6 +8,11 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/cross_entropy.h"
+#include "ops/cuda_dispatch.h"
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/cross_entropy.h"
+#endif
 
 namespace ops {
 
@@ -25,11 +30,29 @@ class CrossEntropyBackward final : public engine::Node {
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     const int64_t V = logits_.size(-1), N = lse_.numel();
-    Tensor row_scale = grads[0].contiguous();  // (...) for `none`, a scalar otherwise
-    if (reduction_ == Reduction::mean)
-      row_scale = Tensor::full({1}, count_ > 0 ? grads[0].item() / double(count_) : 0.0, logits_.dtype());
+    const Tensor upstream = grads[0].contiguous();  // (...) for `none`, a scalar otherwise
     const int64_t stride = reduction_ == Reduction::none ? 1 : 0;
     Tensor grad_logits = Tensor::empty(logits_.shape(), logits_.dtype(), logits_.device());
+    if (logits_.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+      // The mean's division happens on the device: no host read of the upstream gradient.
+      const double divisor = reduction_ == Reduction::mean && count_ > 0 ? double(count_) : 1.0;
+      ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
+        ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
+          cuda::cross_entropy_backward<scalar_t, index_t>(
+              grad_logits.data<scalar_t>(), logits_.data<scalar_t>(), lse_.data<scalar_t>(), targets_.data<index_t>(),
+              upstream.data<scalar_t>(), stride, divisor, N, V, ignore_index_, label_smoothing_,
+              engine::cuda::current_stream());
+        });
+      });
+#else
+      throw_no_cuda_kernels("cross_entropy");
+#endif
+      return {grad_logits, Tensor()};
+    }
+    Tensor row_scale = upstream;
+    if (reduction_ == Reduction::mean)
+      row_scale = Tensor::full({1}, count_ > 0 ? upstream.item() / double(count_) : 0.0, logits_.dtype());
     ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
       ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
         cpu::cross_entropy_backward<scalar_t, index_t>(grad_logits.data<scalar_t>(), logits_.data<scalar_t>(),
@@ -56,6 +79,73 @@ class CrossEntropyBackward final : public engine::Node {
   int64_t count_;  // non-ignored targets
 };
 
+// What the forward hands to the caller and the backward node.
+struct ForwardResult {
+  Tensor out;         // the reduced loss, or the per-row losses (...) for `none`
+  Tensor lse;         // (N)
+  int64_t count = 0;  // non-ignored targets
+};
+
+// Throws when a target (not ignore_index) lies outside [0, V); `position` is -1 when all are valid.
+void check_targets(int64_t position, int64_t value, int64_t V, const Tensor& logits, int64_t ignore_index) {
+  ENGINE_CHECK(position < 0, "cross_entropy: target ", value, " at position ", position, " is out of range for V = ",
+               V, " classes (logits ", logits.describe(), ", ignore_index ", ignore_index, ")");
+}
+
+// logits: (..., V) contiguous on the CPU, targets: (...) contiguous.
+ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
+                                int64_t ignore_index, double label_smoothing, Reduction reduction) {
+  int64_t count = 0;
+  ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
+    const index_t* t = targets.data<index_t>();
+    const int64_t bad = cpu::first_invalid_target<index_t>(t, N, V, ignore_index);
+    check_targets(bad, bad < 0 ? 0 : int64_t(t[bad]), V, logits, ignore_index);
+    for (int64_t n = 0; n < N; ++n) count += int64_t(t[n]) != ignore_index;
+  });
+
+  Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
+  Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
+  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+    ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
+      cpu::cross_entropy_forward<scalar_t, index_t>(losses.data<scalar_t>(), lse.data<scalar_t>(),
+                                                    logits.data<scalar_t>(), targets.data<index_t>(), N, V,
+                                                    ignore_index, label_smoothing);
+    });
+  });
+  if (reduction == Reduction::none) return {losses, lse, count};
+  // Summed in row order in double: the same total for any thread count.
+  double total = 0.0;
+  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+    const scalar_t* l = losses.data<scalar_t>();
+    for (int64_t n = 0; n < N; ++n) total += double(l[n]);
+  });
+  if (reduction == Reduction::mean) total = count > 0 ? total / double(count) : 0.0;
+  return {Tensor::full({}, total, logits.dtype(), logits.device()), lse, count};
+}
+
+#if ENGINE_OPS_CUDA
+// As cross_entropy_cpu, on CUDA. The reduction stays on the device; the host reads back only the
+// target summary (count and first invalid target), which its checks and the backward need.
+ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
+                                 int64_t ignore_index, double label_smoothing, Reduction reduction) {
+  Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
+  Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
+  Tensor reduced = reduction == Reduction::none ? Tensor() : Tensor::empty({}, logits.dtype(), logits.device());
+  Tensor summary = Tensor::empty({3}, engine::DType::i64, logits.device());
+  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+    ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
+      cuda::cross_entropy_forward<scalar_t, index_t>(
+          losses.data<scalar_t>(), lse.data<scalar_t>(), reduced.defined() ? reduced.data<scalar_t>() : nullptr,
+          summary.data<int64_t>(), logits.data<scalar_t>(), targets.data<index_t>(), N, V, ignore_index,
+          label_smoothing, reduction == Reduction::mean, engine::cuda::current_stream());
+    });
+  });
+  const std::vector<int64_t> host_summary = summary.to_vector<int64_t>();
+  check_targets(host_summary[1], host_summary[2], V, logits, ignore_index);
+  return {reduced.defined() ? reduced : losses, lse, host_summary[0]};
+}
+#endif
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double label_smoothing,
@@ -73,45 +163,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   ENGINE_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got ",
                label_smoothing);
   engine::check_same_device("cross_entropy", {&logits, &targets});
-  ENGINE_CHECK(logits.device().is_cpu(), "cross_entropy: CUDA kernels are not built yet (got ", logits.describe(), ")");
   const int64_t V = logits.size(-1), N = targets.numel();
-
   const Tensor targets_c = targets.contiguous(), logits_c = logits.detach().contiguous();
-  int64_t count = 0;
-  ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
-    const index_t* t = targets_c.data<index_t>();
-    const int64_t bad = cpu::first_invalid_target<index_t>(t, N, V, ignore_index);
-    ENGINE_CHECK(bad < 0, "cross_entropy: target ", bad < 0 ? 0 : int64_t(t[bad]), " at position ", bad,
-                 " is out of range for V = ", V, " classes (logits ", logits.describe(), ", ignore_index ",
-                 ignore_index, ")");
-    for (int64_t n = 0; n < N; ++n) count += int64_t(t[n]) != ignore_index;
-  });
-
-  Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
-  Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
-  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
-      cpu::cross_entropy_forward<scalar_t, index_t>(losses.data<scalar_t>(), lse.data<scalar_t>(),
-                                                    logits_c.data<scalar_t>(), targets_c.data<index_t>(), N, V,
-                                                    ignore_index, label_smoothing);
-    });
-  });
-
-  Tensor out = losses;
-  if (reduction != Reduction::none) {
-    // Summed in row order in double: the same total for any thread count.
-    double total = 0.0;
-    ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-      const scalar_t* l = losses.data<scalar_t>();
-      for (int64_t n = 0; n < N; ++n) total += double(l[n]);
-    });
-    if (reduction == Reduction::mean) total = count > 0 ? total / double(count) : 0.0;
-    out = Tensor::full({}, total, logits.dtype(), logits.device());
+  ForwardResult result;
+  if (logits.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    result = cross_entropy_cuda(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
+#else
+    throw_no_cuda_kernels("cross_entropy");
+#endif
+  } else {
+    result = cross_entropy_cpu(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
   }
+  Tensor out = result.out;
 
   if (engine::needs_grad({&logits}))
-    engine::record(std::make_shared<CrossEntropyBackward>(logits_c, targets_c, lse, ignore_index, label_smoothing,
-                                                          reduction, count),
+    engine::record(std::make_shared<CrossEntropyBackward>(logits_c, targets_c, result.lse, ignore_index,
+                                                          label_smoothing, reduction, result.count),
                    {&logits, &targets}, {&out});
   return out;
 }

@@ -1,5 +1,5 @@
 // concat, split, stack, index_select, gather: checks, device dispatch and backward nodes.
-// Kernels: ops/cpu/indexing.h.
+// Kernels: ops/cpu/indexing.h, ops/cuda/indexing.h.
 //
 // Legend: each tensor is seen as (outer, D, inner) around the dim being joined or indexed
 // (see ops/cpu/indexing.h); J = number of indices along that dim.
@@ -10,6 +10,11 @@
 #include "engine/autograd.h"
 #include "ops/cpu/embedding.h"
 #include "ops/cpu/indexing.h"
+#include "ops/cuda_dispatch.h"
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/indexing.h"
+#endif
 
 namespace ops {
 
@@ -23,17 +28,98 @@ int64_t product(const Shape& shape, size_t begin, size_t end) {
   return p;
 }
 
-void check_cpu(const char* op, const Tensor& t) {
-  ENGINE_CHECK(t.device().is_cpu(), op, ": CUDA kernels are not built yet (got ", t.describe(), ")");
+// Throws unless every entry of the contiguous `index` lies in [0, size), naming the first that does not.
+// On CUDA the search runs on the device and only its two-number summary comes back.
+void check_indices(const char* op, const Tensor& index, int64_t size, const Tensor& x, int64_t dim) {
+  int64_t bad = -1, value = 0;
+  if (index.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    Tensor summary = Tensor::empty({2}, engine::DType::i64, index.device());
+    ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
+      cuda::find_out_of_range<index_t>(summary.data<int64_t>(), index.data<index_t>(), index.numel(), size,
+                                       engine::cuda::current_stream());
+    });
+    const std::vector<int64_t> host_summary = summary.to_vector<int64_t>();
+    bad = host_summary[0];
+    value = host_summary[1];
+#else
+    throw_no_cuda_kernels(op);
+#endif
+  } else {
+    ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
+      const index_t* values = index.data<index_t>();
+      bad = cpu::first_out_of_range<index_t>(values, index.numel(), size);
+      value = bad < 0 ? 0 : int64_t(values[bad]);
+    });
+  }
+  ENGINE_CHECK(bad < 0, op, ": index ", value, " at position ", bad, " is out of range for dim ", dim, " of size ",
+               size, " of ", x.describe());
 }
 
-// Throws unless every entry of the contiguous `index` lies in [0, size), naming the first that does not.
-void check_indices(const char* op, const Tensor& index, int64_t size, const Tensor& x, int64_t dim) {
-  ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
-    const index_t* values = index.data<index_t>();
-    const int64_t bad = cpu::first_out_of_range<index_t>(values, index.numel(), size);
-    ENGINE_CHECK(bad < 0, op, ": index ", bad < 0 ? 0 : int64_t(values[bad]), " at position ", bad,
-                 " is out of range for dim ", dim, " of size ", size, " of ", x.describe());
+// Copies `rows` rows of `width` elements from src (rows src_stride apart) into dst from element
+// dst_offset on (rows dst_stride apart), on their common device.
+void copy_rows(const Tensor& dst, int64_t dst_offset, int64_t dst_stride, const Tensor& src, int64_t src_stride,
+               int64_t rows, int64_t width) {
+  if (dst.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    ENGINE_DISPATCH_ALL(dst.dtype(), "concat", [&] {
+      cuda::copy_rows<scalar_t>(dst.data<scalar_t>() + dst_offset, dst_stride, src.data<scalar_t>(), src_stride, rows,
+                                width, engine::cuda::current_stream());
+    });
+#else
+    throw_no_cuda_kernels("concat");
+#endif
+    return;
+  }
+  ENGINE_DISPATCH_ALL(dst.dtype(), "concat", [&] {
+    cpu::copy_rows<scalar_t>(dst.data<scalar_t>() + dst_offset, dst_stride, src.data<scalar_t>(), src_stride, rows,
+                             width);
+  });
+}
+
+// The four (outer, D, inner) indexing kernels, which share one signature (ops/cpu/indexing.h).
+enum class IndexKernel { index_select_forward, index_select_backward, gather_forward, gather_backward };
+
+const char* op_name(IndexKernel kernel) {
+  return kernel == IndexKernel::index_select_forward || kernel == IndexKernel::index_select_backward ? "index_select"
+                                                                                                      : "gather";
+}
+
+// Calls `kernel` on the CUDA or the CPU implementation.
+template <typename T, typename I>
+void run_index_kernel_typed(IndexKernel kernel, bool on_cuda, T* dst, const T* src, const I* index, int64_t outer,
+                            int64_t D, int64_t J, int64_t inner) {
+  if (on_cuda) {
+#if ENGINE_OPS_CUDA
+    const cudaStream_t stream = engine::cuda::current_stream();
+    switch (kernel) {
+      case IndexKernel::index_select_forward:
+        return cuda::index_select_forward(dst, src, index, outer, D, J, inner, stream);
+      case IndexKernel::index_select_backward:
+        return cuda::index_select_backward(dst, src, index, outer, D, J, inner, stream);
+      case IndexKernel::gather_forward: return cuda::gather_forward(dst, src, index, outer, D, J, inner, stream);
+      case IndexKernel::gather_backward: return cuda::gather_backward(dst, src, index, outer, D, J, inner, stream);
+    }
+#else
+    throw_no_cuda_kernels(op_name(kernel));
+#endif
+  }
+  switch (kernel) {
+    case IndexKernel::index_select_forward: return cpu::index_select_forward(dst, src, index, outer, D, J, inner);
+    case IndexKernel::index_select_backward: return cpu::index_select_backward(dst, src, index, outer, D, J, inner);
+    case IndexKernel::gather_forward: return cpu::gather_forward(dst, src, index, outer, D, J, inner);
+    case IndexKernel::gather_backward: return cpu::gather_backward(dst, src, index, outer, D, J, inner);
+  }
+}
+
+// dst, src, index: contiguous, on one device; the kernel's shapes in terms of (outer, D, J, inner).
+void run_index_kernel(IndexKernel kernel, const Tensor& dst, const Tensor& src, const Tensor& index, int64_t outer,
+                      int64_t D, int64_t J, int64_t inner) {
+  ENGINE_DISPATCH_FLOAT(dst.dtype(), op_name(kernel), [&] {
+    ENGINE_DISPATCH_INDEX(index.dtype(), op_name(kernel), [&] {
+      run_index_kernel_typed<scalar_t, index_t>(kernel, dst.device().is_cuda(), dst.data<scalar_t>(),
+                                                src.data<scalar_t>(), index.data<index_t>(), outer, D, J, inner);
+    });
   });
 }
 
@@ -75,13 +161,8 @@ class IndexSelectBackward final : public engine::Node {
     Tensor grad_x = Tensor::empty(x_shape_, grad_out.dtype(), grad_out.device());
     const size_t d = size_t(dim_);
     const int64_t outer = product(x_shape_, 0, d), inner = product(x_shape_, d + 1, x_shape_.size());
-    ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "index_select", [&] {
-      ENGINE_DISPATCH_INDEX(index_.dtype(), "index_select", [&] {
-        cpu::index_select_backward<scalar_t, index_t>(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(),
-                                                      index_.data<index_t>(), outer, x_shape_[d], index_.numel(),
-                                                      inner);
-      });
-    });
+    run_index_kernel(IndexKernel::index_select_backward, grad_x, grad_out, index_, outer, x_shape_[d], index_.numel(),
+                     inner);
     return {grad_x, Tensor()};
   }
   void release_saved() override { index_ = Tensor(); }
@@ -105,12 +186,8 @@ class GatherBackward final : public engine::Node {
     read_shape[d] = x_shape_[d];
     Tensor grad_read = Tensor::empty(read_shape, grad_out.dtype(), grad_out.device());
     const int64_t outer = product(read_shape, 0, d), inner = product(read_shape, d + 1, read_shape.size());
-    ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "gather", [&] {
-      ENGINE_DISPATCH_INDEX(index_.dtype(), "gather", [&] {
-        cpu::gather_backward<scalar_t, index_t>(grad_read.data<scalar_t>(), grad_out.data<scalar_t>(),
-                                                index_.data<index_t>(), outer, x_shape_[d], index_.size(dim_), inner);
-      });
-    });
+    run_index_kernel(IndexKernel::gather_backward, grad_read, grad_out, index_, outer, x_shape_[d], index_.size(dim_),
+                     inner);
     if (read_shape == x_shape_) return {grad_read, Tensor()};
     Tensor grad_x = Tensor::zeros(x_shape_, grad_out.dtype(), grad_out.device());
     Tensor target = grad_x;
@@ -148,18 +225,13 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
     sizes.push_back(t.size(d));
     out_shape[size_t(d)] += t.size(d);
   }
-  check_cpu("concat", first);
-
   Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
   const int64_t outer = product(out_shape, 0, size_t(d)), inner = product(out_shape, size_t(d) + 1, out_shape.size());
   const int64_t out_row = out_shape[size_t(d)] * inner;
   int64_t start = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor piece = tensors[i].detach().contiguous();
-    ENGINE_DISPATCH_ALL(first.dtype(), "concat", [&] {
-      cpu::copy_rows<scalar_t>(out.data<scalar_t>() + start * inner, out_row, piece.data<scalar_t>(),
-                               sizes[i] * inner, outer, sizes[i] * inner);
-    });
+    copy_rows(out, start * inner, out_row, piece, sizes[i] * inner, outer, sizes[i] * inner);
     start += sizes[i];
   }
 
@@ -219,7 +291,6 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                index.describe());
   ENGINE_CHECK(engine::is_floating(x.dtype()), "index_select: input must be f32 or f64, got ", x.describe());
   engine::check_same_device("index_select", {&x, &index});
-  check_cpu("index_select", x);
   const int64_t d = engine::wrap_dim(dim, x.dim(), "index_select");
   const Tensor index_c = index.contiguous();
   check_indices("index_select", index_c, x.size(d), x, d);
@@ -229,12 +300,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   out_shape[size_t(d)] = index.numel();
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   const int64_t outer = product(x.shape(), 0, size_t(d)), inner = product(x.shape(), size_t(d) + 1, x.shape().size());
-  ENGINE_DISPATCH_FLOAT(x.dtype(), "index_select", [&] {
-    ENGINE_DISPATCH_INDEX(index.dtype(), "index_select", [&] {
-      cpu::index_select_forward<scalar_t, index_t>(out.data<scalar_t>(), x_c.data<scalar_t>(), index_c.data<index_t>(),
-                                                   outer, x.size(d), index.numel(), inner);
-    });
-  });
+  run_index_kernel(IndexKernel::index_select_forward, out, x_c, index_c, outer, x.size(d), index.numel(), inner);
   if (engine::needs_grad({&x}))
     engine::record(std::make_shared<IndexSelectBackward>(index_c, x.shape(), d), {&x, &index}, {&out});
   return out;
@@ -247,7 +313,6 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   ENGINE_CHECK(x.dim() >= 1 && index.dim() == x.dim(), "gather: index ", index.describe(), " must have the rank of ",
                x.describe());
   engine::check_same_device("gather", {&x, &index});
-  check_cpu("gather", x);
   const int64_t d = engine::wrap_dim(dim, x.dim(), "gather");
   // As PyTorch: off `dim`, index may be smaller than x; the forward reads x narrowed to its sizes.
   Tensor x_read = x.detach();
@@ -264,12 +329,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
   const int64_t outer = product(index.shape(), 0, size_t(d));
   const int64_t inner = product(index.shape(), size_t(d) + 1, index.shape().size());
-  ENGINE_DISPATCH_FLOAT(x.dtype(), "gather", [&] {
-    ENGINE_DISPATCH_INDEX(index.dtype(), "gather", [&] {
-      cpu::gather_forward<scalar_t, index_t>(out.data<scalar_t>(), x_read.data<scalar_t>(), index_c.data<index_t>(),
-                                             outer, x.size(d), index.size(d), inner);
-    });
-  });
+  run_index_kernel(IndexKernel::gather_forward, out, x_read, index_c, outer, x.size(d), index.size(d), inner);
   if (engine::needs_grad({&x}))
     engine::record(std::make_shared<GatherBackward>(index_c, x.shape(), d), {&x, &index}, {&out});
   return out;

@@ -1,10 +1,15 @@
-// kl_div: checks, device dispatch and the backward node. Kernels: ops/cpu/kl_div.h.
+// kl_div: checks, device dispatch and the backward node. Kernels: ops/cpu/kl_div.h, ops/cuda/kl_div.h.
 #include "ops/kl_div.h"
 
 #include <memory>
 
 #include "engine/autograd.h"
 #include "ops/cpu/kl_div.h"
+#include "ops/cuda_dispatch.h"
+#if ENGINE_OPS_CUDA
+#include "engine/cuda/stream.h"
+#include "ops/cuda/kl_div.h"
+#endif
 
 namespace ops {
 
@@ -17,9 +22,24 @@ class KlDivBackward final : public engine::Node {
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     const int64_t n = log_q_.numel();
-    const double scale = n > 0 ? grads[0].item() / double(n) : 0.0;
     Tensor grad_q = next_edges[0].node ? Tensor::empty(log_q_.shape(), log_q_.dtype(), log_q_.device()) : Tensor();
     Tensor grad_p = next_edges[1].node ? Tensor::empty(log_p_.shape(), log_p_.dtype(), log_p_.device()) : Tensor();
+    if (log_q_.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+      // The upstream scalar stays on the device: the kernel divides it by n.
+      const Tensor upstream = grads[0].contiguous();
+      ENGINE_DISPATCH_FLOAT(log_q_.dtype(), "kl_div", [&] {
+        cuda::kl_div_backward<scalar_t>(grad_q.defined() ? grad_q.data<scalar_t>() : nullptr,
+                                        grad_p.defined() ? grad_p.data<scalar_t>() : nullptr, log_q_.data<scalar_t>(),
+                                        log_p_.data<scalar_t>(), upstream.data<scalar_t>(), n,
+                                        engine::cuda::current_stream());
+      });
+#else
+      throw_no_cuda_kernels("kl_div");
+#endif
+      return {grad_q, grad_p};
+    }
+    const double scale = n > 0 ? grads[0].item() / double(n) : 0.0;
     ENGINE_DISPATCH_FLOAT(log_q_.dtype(), "kl_div", [&] {
       cpu::kl_div_backward<scalar_t>(grad_q.defined() ? grad_q.data<scalar_t>() : nullptr,
                                      grad_p.defined() ? grad_p.data<scalar_t>() : nullptr, log_q_.data<scalar_t>(),
@@ -45,15 +65,28 @@ Tensor kl_div(const Tensor& input_log_q, const Tensor& target_log_p) {
   engine::check_same_device("kl_div", {&input_log_q, &target_log_p});
   engine::check_same_dtype("kl_div", {&input_log_q, &target_log_p});
   ENGINE_CHECK(engine::is_floating(input_log_q.dtype()), "kl_div: expected f32 or f64, got ", input_log_q.describe());
-  ENGINE_CHECK(input_log_q.device().is_cpu(), "kl_div: CUDA kernels are not built yet (got ", input_log_q.describe(),
-               ")");
 
   const Tensor log_q = input_log_q.detach().contiguous(), log_p = target_log_p.detach().contiguous();
   const int64_t n = log_q.numel();
-  double total = 0.0;
-  ENGINE_DISPATCH_FLOAT(log_q.dtype(), "kl_div",
-                        [&] { total = cpu::kl_div_sum<scalar_t>(log_q.data<scalar_t>(), log_p.data<scalar_t>(), n); });
-  Tensor out = Tensor::full({}, n > 0 ? total / double(n) : 0.0, log_q.dtype(), log_q.device());
+  Tensor out;
+  if (log_q.device().is_cuda()) {
+#if ENGINE_OPS_CUDA
+    out = Tensor::empty({}, log_q.dtype(), log_q.device());
+    Tensor partials = Tensor::empty({cuda::kl_div_partials(n)}, engine::DType::f64, log_q.device());
+    ENGINE_DISPATCH_FLOAT(log_q.dtype(), "kl_div", [&] {
+      cuda::kl_div_forward<scalar_t>(out.data<scalar_t>(), partials.data<double>(), log_q.data<scalar_t>(),
+                                     log_p.data<scalar_t>(), n, engine::cuda::current_stream());
+    });
+#else
+    throw_no_cuda_kernels("kl_div");
+#endif
+  } else {
+    double total = 0.0;
+    ENGINE_DISPATCH_FLOAT(log_q.dtype(), "kl_div", [&] {
+      total = cpu::kl_div_sum<scalar_t>(log_q.data<scalar_t>(), log_p.data<scalar_t>(), n);
+    });
+    out = Tensor::full({}, n > 0 ? total / double(n) : 0.0, log_q.dtype(), log_q.device());
+  }
 
   if (engine::needs_grad({&input_log_q, &target_log_p}))
     engine::record(std::make_shared<KlDivBackward>(log_q, log_p), {&input_log_q, &target_log_p}, {&out});

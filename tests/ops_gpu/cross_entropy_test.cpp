@@ -1,0 +1,16 @@
+// ops::cross_entropy on CUDA under a real GPU (skips without one), compared with the CPU op.
+#include <doctest/doctest.h>
+
+#include "common/cross_entropy_checks.h"
+#include "common/cuda_ready.h"
+
+TEST_CASE("cross_entropy on CUDA matches the CPU: every reduction, ignore_index, label smoothing") {
+  if (!cuda_ready()) return;
+  cross_entropy_checks::check_forward_and_backward();
+}
+
+TEST_CASE("cross_entropy on CUDA: all targets ignored, invalid targets") {
+  if (!cuda_ready()) return;
+  cross_entropy_checks::check_all_ignored();
+  cross_entropy_checks::check_invalid_target();
+}
