@@ -1,11 +1,13 @@
 #include "data/image_folder.h"
 
+// jpeglib.h uses size_t and FILE without including their headers.
+#include <cstdio>
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 #include <algorithm>
 #include <csetjmp>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 
@@ -62,6 +64,12 @@ void jpeg_error_exit(j_common_ptr info) {
   std::longjmp(manager->jump, 1);
 }
 
+// libjpeg only warns about a file cut short and fills the rest with grey; treat that as an error
+// (as PIL does) so a damaged file is not trained on silently. Other warnings are ignored.
+void jpeg_emit_message(j_common_ptr info, int level) {
+  if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) jpeg_error_exit(info);
+}
+
 // Decodes into `samples` (H, W, C); returns false with `error` filled on failure. Only trivially
 // destructible locals live between setjmp and longjmp.
 bool decode_jpeg_samples(const std::vector<unsigned char>& bytes, std::vector<unsigned char>& samples,
@@ -70,6 +78,7 @@ bool decode_jpeg_samples(const std::vector<unsigned char>& bytes, std::vector<un
   JpegErrorManager manager{};
   info.err = jpeg_std_error(&manager.base);
   manager.base.error_exit = jpeg_error_exit;
+  manager.base.emit_message = jpeg_emit_message;
   if (setjmp(manager.jump)) {
     std::copy(manager.message, manager.message + JMSG_LENGTH_MAX, error);
     jpeg_destroy_decompress(&info);
