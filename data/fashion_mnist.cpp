@@ -56,8 +56,8 @@ ImageDataset load_fashion_mnist(FashionMnistSplit split, const FashionMnistOptio
   int64_t* labels = dataset.labels.data<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
     const uint8_t label = set.labels.values[size_t(i)];
-    ENGINE_CHECK(label < kFashionMnistClassNames.size(), "Fashion-MNIST: ", files.labels, " item ", i,
-                 " has label ", int(label), ", outside [0, 10)");
+    ENGINE_CHECK(label < kFashionMnistClassNames.size(), "Fashion-MNIST: ", files.labels, " item ", i, " has label ",
+                 int(label), ", outside [0, 10)");
     labels[i] = label;
   }
   for (const std::string_view name : kFashionMnistClassNames) dataset.class_names.emplace_back(name);

@@ -38,8 +38,8 @@ std::vector<uint8_t> read_maybe_gzipped(const std::filesystem::path& path) {
   // A gzip stream cut short reads as a short file plus an error flag.
   int code = 0;
   const char* message = gzerror(file.get(), &code);
-  ENGINE_CHECK(code == Z_OK || code == Z_STREAM_END, "IDX file ", path, ": corrupt or truncated gzip stream (",
-               message, ")");
+  ENGINE_CHECK(code == Z_OK || code == Z_STREAM_END, "IDX file ", path, ": corrupt or truncated gzip stream (", message,
+               ")");
   return bytes;
 }
 
@@ -59,15 +59,15 @@ IdxArray read_idx_file(const std::filesystem::path& path, int expected_rank) {
   ENGINE_CHECK(bytes[2] == kIdxTypeU8, "IDX file ", path, ": value type 0x", std::hex, int(bytes[2]),
                " is not supported (only 0x08, unsigned bytes)");
   const int rank = bytes[3];
-  ENGINE_CHECK(rank >= 1 && rank <= kIdxMaxRank, "IDX file ", path, ": bad magic number 0x", std::hex, magic,
-               std::dec, " (", rank, " dimensions; expected 1 to ", kIdxMaxRank, ")");
-  ENGINE_CHECK(expected_rank <= 0 || rank == expected_rank, "IDX file ", path, ": has ", rank,
-               " dimensions (magic 0x", std::hex, magic, std::dec, ") but ", expected_rank, " are expected (",
+  ENGINE_CHECK(rank >= 1 && rank <= kIdxMaxRank, "IDX file ", path, ": bad magic number 0x", std::hex, magic, std::dec,
+               " (", rank, " dimensions; expected 1 to ", kIdxMaxRank, ")");
+  ENGINE_CHECK(expected_rank <= 0 || rank == expected_rank, "IDX file ", path, ": has ", rank, " dimensions (magic 0x",
+               std::hex, magic, std::dec, ") but ", expected_rank, " are expected (",
                expected_rank == 1 ? "labels, magic 0x00000801" : "images, magic 0x00000803", ")");
 
   const size_t header_bytes = 4 + 4 * size_t(rank);
-  ENGINE_CHECK(bytes.size() >= header_bytes, "IDX file ", path, ": truncated header: ", bytes.size(),
-               " bytes, the ", rank, " dimension sizes need ", header_bytes);
+  ENGINE_CHECK(bytes.size() >= header_bytes, "IDX file ", path, ": truncated header: ", bytes.size(), " bytes, the ",
+               rank, " dimension sizes need ", header_bytes);
   IdxArray array;
   size_t count = 1;
   for (int d = 0; d < rank; ++d) {
@@ -85,12 +85,10 @@ IdxArray read_idx_file(const std::filesystem::path& path, int expected_rank) {
   return array;
 }
 
-IdxImageSet read_idx_image_set(const std::filesystem::path& images_path,
-                               const std::filesystem::path& labels_path) {
+IdxImageSet read_idx_image_set(const std::filesystem::path& images_path, const std::filesystem::path& labels_path) {
   IdxImageSet set{read_idx_file(images_path, 3), read_idx_file(labels_path, 1)};
-  ENGINE_CHECK(set.images.dims[0] == set.labels.dims[0], "IDX image set: ", images_path, " holds ",
-               set.images.dims[0], " images but ", labels_path, " holds ", set.labels.dims[0],
-               " labels: pass files of the same split");
+  ENGINE_CHECK(set.images.dims[0] == set.labels.dims[0], "IDX image set: ", images_path, " holds ", set.images.dims[0],
+               " images but ", labels_path, " holds ", set.labels.dims[0], " labels: pass files of the same split");
   return set;
 }
 

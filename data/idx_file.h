@@ -31,7 +31,6 @@ struct IdxImageSet {
 
 // Reads an images file (rank 3) and its labels file (rank 1) and checks that they hold the same
 // number of items; the error names both files and both counts.
-IdxImageSet read_idx_image_set(const std::filesystem::path& images_path,
-                               const std::filesystem::path& labels_path);
+IdxImageSet read_idx_image_set(const std::filesystem::path& images_path, const std::filesystem::path& labels_path);
 
 }  // namespace data

@@ -11,8 +11,8 @@
 namespace data {
 
 struct ImageDataset {
-  engine::Tensor images;                // (N, C, H, W) f32 on the host
-  engine::Tensor labels;                // (N) i64, each in [0, K)
+  engine::Tensor images;                 // (N, C, H, W) f32 on the host
+  engine::Tensor labels;                 // (N) i64, each in [0, K)
   std::vector<std::string> class_names;  // (K), label id -> name
   // The per-channel normalisation already applied to `images` ((x - mean) / std, x in [0, 1]);
   // empty when the pixels are plain [0, 1] values. Padding for crops uses the normalised black.

@@ -29,7 +29,8 @@ HostImage planar_from_interleaved(const unsigned char* samples, int64_t channels
   HostImage image{channels, height, width, std::vector<float>(size_t(channels * height * width))};
   const int64_t plane = height * width;
   for (int64_t i = 0; i < plane; ++i)
-    for (int64_t c = 0; c < channels; ++c) image.pixels[size_t(c * plane + i)] = float(samples[i * channels + c]) / 255.0f;
+    for (int64_t c = 0; c < channels; ++c)
+      image.pixels[size_t(c * plane + i)] = float(samples[i * channels + c]) / 255.0f;
   return image;
 }
 
@@ -113,7 +114,8 @@ HostImage decode_jpeg(const std::filesystem::path& path, const std::vector<unsig
 
 bool has_image_extension(const std::filesystem::path& path) {
   std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return extension == ".png" || extension == ".jpg" || extension == ".jpeg";
 }
 
@@ -136,7 +138,8 @@ HostImage convert_channels(const HostImage& image, int64_t channels) {
   const int64_t plane = image.height * image.width;
   HostImage converted{channels, image.height, image.width, std::vector<float>(size_t(channels * plane))};
   if (channels == 3) {
-    for (int64_t c = 0; c < 3; ++c) std::copy(image.pixels.begin(), image.pixels.end(), converted.pixels.begin() + c * plane);
+    for (int64_t c = 0; c < 3; ++c)
+      std::copy(image.pixels.begin(), image.pixels.end(), converted.pixels.begin() + c * plane);
   } else {
     const float* r = image.pixels.data();
     for (int64_t i = 0; i < plane; ++i)
@@ -149,7 +152,8 @@ ImageFolderListing list_image_folder(const std::filesystem::path& root) {
   ENGINE_CHECK(std::filesystem::is_directory(root), "image folder ", root, ": not found (or not a directory)");
   ImageFolderListing listing;
   for (const auto& entry : std::filesystem::directory_iterator(root))
-    if (entry.is_directory() && !is_hidden(entry.path())) listing.class_names.push_back(entry.path().filename().string());
+    if (entry.is_directory() && !is_hidden(entry.path()))
+      listing.class_names.push_back(entry.path().filename().string());
   std::sort(listing.class_names.begin(), listing.class_names.end());
   ENGINE_CHECK(!listing.class_names.empty(), "image folder ", root,
                ": holds no class folder (expected root/<class>/<image>.png or .jpg)");
@@ -186,9 +190,9 @@ ImageDataset load_image_folder(const std::filesystem::path& root, const ImageFol
   }
   const int64_t height = options.height > 0 ? options.height : images.front().height;
   const int64_t width = options.width > 0 ? options.width : images.front().width;
-  ENGINE_CHECK(options.mean.size() == options.std.size() &&
-                   (options.mean.empty() || int64_t(options.mean.size()) == channels),
-               "image folder ", root, ": mean and std need one value per channel (", channels, ")");
+  ENGINE_CHECK(
+      options.mean.size() == options.std.size() && (options.mean.empty() || int64_t(options.mean.size()) == channels),
+      "image folder ", root, ": mean and std need one value per channel (", channels, ")");
 
   ImageDataset dataset;
   const auto count = int64_t(images.size());

@@ -17,7 +17,7 @@ namespace data {
 
 // A decoded image with pixel values in [0, 1].
 struct HostImage {
-  int64_t channels = 0;       // 1 (grey) or 3 (RGB)
+  int64_t channels = 0;  // 1 (grey) or 3 (RGB)
   int64_t height = 0;
   int64_t width = 0;
   std::vector<float> pixels;  // (C, H, W)
@@ -34,7 +34,7 @@ HostImage convert_channels(const HostImage& image, int64_t channels);
 
 // The files of a folder dataset, before decoding.
 struct ImageFolderListing {
-  std::vector<std::string> class_names;       // (K), sorted
+  std::vector<std::string> class_names;      // (K), sorted
   std::vector<std::filesystem::path> files;  // (N), sorted by class then file name
   std::vector<int64_t> labels;               // (N)
 };
@@ -44,9 +44,9 @@ struct ImageFolderListing {
 ImageFolderListing list_image_folder(const std::filesystem::path& root);
 
 struct ImageFolderOptions {
-  int64_t channels = 0;  // 1 or 3 to convert; 0 keeps grey when every image is grey, else RGB
-  int64_t height = 0;    // with width, resize every image (bilinear) to this size; 0 requires all
-  int64_t width = 0;     // images to have the same size already
+  int64_t channels = 0;     // 1 or 3 to convert; 0 keeps grey when every image is grey, else RGB
+  int64_t height = 0;       // with width, resize every image (bilinear) to this size; 0 requires all
+  int64_t width = 0;        // images to have the same size already
   std::vector<float> mean;  // (C) normalise to (x - mean) / std when given
   std::vector<float> std;   // (C)
 };

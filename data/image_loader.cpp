@@ -44,7 +44,8 @@ ImageLoader::ImageLoader(const ImageDataset& dataset, const ImageLoaderOptions& 
   dataset_.labels = dataset_.labels.contiguous();
   ENGINE_CHECK(options.batch_size > 0, "ImageLoader: batch_size must be positive, got ", options.batch_size);
   const int64_t count = dataset_.size();
-  batches_per_epoch_ = options.drop_last ? count / options.batch_size : (count + options.batch_size - 1) / options.batch_size;
+  batches_per_epoch_ =
+      options.drop_last ? count / options.batch_size : (count + options.batch_size - 1) / options.batch_size;
   ENGINE_CHECK(batches_per_epoch_ > 0, "ImageLoader: drop_last with batch_size ", options.batch_size,
                " leaves no batch of a dataset of ", count, " images");
   start_prefetch();
@@ -92,8 +93,8 @@ ImageBatch ImageLoader::prepare(LoaderPosition position) {
   for (int64_t b = 0; b < batch_size; ++b) {
     const int64_t slot = first + b;
     const int64_t index = order[size_t(slot)];
-    gen.set_state(augmentation_key, (uint64_t(position.epoch) * uint64_t(count) + uint64_t(slot)) *
-                                        kAugmentationBlocksPerImage);
+    gen.set_state(augmentation_key,
+                  (uint64_t(position.epoch) * uint64_t(count) + uint64_t(slot)) * kAugmentationBlocksPerImage);
     transform_.apply(images + index * in_pixels, out_images + b * out_pixels, gen, work);
     out_labels[b] = labels[index];
   }

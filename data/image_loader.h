@@ -71,8 +71,8 @@ class ImageLoader {
   ImageTransform transform_;
   int64_t batches_per_epoch_ = 0;
   LoaderPosition position_;
-  int64_t cached_order_epoch_ = -1;  // the epoch cached_order_ belongs to
-  std::vector<int64_t> cached_order_;  // (N) dataset indices in epoch order
+  int64_t cached_order_epoch_ = -1;     // the epoch cached_order_ belongs to
+  std::vector<int64_t> cached_order_;   // (N) dataset indices in epoch order
   std::future<ImageBatch> prefetched_;  // the batch at position_, being prepared
 };
 

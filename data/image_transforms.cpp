@@ -16,7 +16,7 @@ struct ResizeTaps {
 };
 
 // Keys' cubic convolution kernel with a = -0.75, as torch's upsample_bicubic2d.
-double cubic_near(double x, double a) { return ((a + 2) * x - (a + 3)) * x * x + 1; }        // |x| <= 1
+double cubic_near(double x, double a) { return ((a + 2) * x - (a + 3)) * x * x + 1; }       // |x| <= 1
 double cubic_far(double x, double a) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; }  // 1 < |x| < 2
 
 // Taps of every output coordinate along one axis of size `in` resized to `out`.
@@ -50,8 +50,8 @@ std::vector<ResizeTaps> resize_taps(int64_t in, int64_t out, ResizeMode mode) {
 
 }  // namespace
 
-void resize_image(const float* src, int64_t channels, int64_t height, int64_t width, float* dst,
-                  int64_t out_height, int64_t out_width, ResizeMode mode) {
+void resize_image(const float* src, int64_t channels, int64_t height, int64_t width, float* dst, int64_t out_height,
+                  int64_t out_width, ResizeMode mode) {
   ENGINE_CHECK(height > 0 && width > 0 && out_height > 0 && out_width > 0, "resize_image: sizes must be positive, got ",
                height, "x", width, " -> ", out_height, "x", out_width);
   const std::vector<ResizeTaps> rows = resize_taps(height, out_height, mode);
@@ -98,10 +98,10 @@ engine::Tensor resize_images(const engine::Tensor& images, int64_t out_height, i
   return resized;
 }
 
-void crop_with_padding(const float* src, int64_t channels, int64_t height, int64_t width, int64_t padding,
-                       int64_t top, int64_t left, const float* fill, float* dst) {
-  ENGINE_CHECK(top >= 0 && top <= 2 * padding && left >= 0 && left <= 2 * padding, "crop_with_padding: window (",
-               top, ", ", left, ") outside [0, ", 2 * padding, "] for padding ", padding);
+void crop_with_padding(const float* src, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t top,
+                       int64_t left, const float* fill, float* dst) {
+  ENGINE_CHECK(top >= 0 && top <= 2 * padding && left >= 0 && left <= 2 * padding, "crop_with_padding: window (", top,
+               ", ", left, ") outside [0, ", 2 * padding, "] for padding ", padding);
   for (int64_t c = 0; c < channels; ++c) {
     const float* plane = src + c * height * width;
     float* out = dst + c * height * width;
@@ -137,18 +137,18 @@ void normalize_(float* image, int64_t channels, int64_t pixels_per_channel, cons
 
 ImageTransform::ImageTransform(const ImageTransformOptions& options, int64_t channels, int64_t height, int64_t width)
     : options_(options), channels_(channels), height_(height), width_(width), out_height_(height), out_width_(width) {
-  ENGINE_CHECK(channels > 0 && height > 0 && width > 0, "ImageTransform: image size must be positive, got (",
-               channels, ", ", height, ", ", width, ")");
+  ENGINE_CHECK(channels > 0 && height > 0 && width > 0, "ImageTransform: image size must be positive, got (", channels,
+               ", ", height, ", ", width, ")");
   ENGINE_CHECK(options.crop_padding >= 0, "ImageTransform: crop_padding must be >= 0, got ", options.crop_padding);
-  ENGINE_CHECK(options.pad_fill.empty() || int64_t(options.pad_fill.size()) == channels, "ImageTransform: pad_fill has ",
-               options.pad_fill.size(), " values for ", channels, " channels");
+  ENGINE_CHECK(options.pad_fill.empty() || int64_t(options.pad_fill.size()) == channels,
+               "ImageTransform: pad_fill has ", options.pad_fill.size(), " values for ", channels, " channels");
   ENGINE_CHECK((options.resize_height > 0) == (options.resize_width > 0) && options.resize_height >= 0,
                "ImageTransform: give both resize_height and resize_width (positive) or neither, got ",
                options.resize_height, "x", options.resize_width);
-  ENGINE_CHECK(options.mean.size() == options.std.size() &&
-                   (options.mean.empty() || int64_t(options.mean.size()) == channels),
-               "ImageTransform: mean and std need one value per channel (", channels, "), got ", options.mean.size(),
-               " and ", options.std.size());
+  ENGINE_CHECK(
+      options.mean.size() == options.std.size() && (options.mean.empty() || int64_t(options.mean.size()) == channels),
+      "ImageTransform: mean and std need one value per channel (", channels, "), got ", options.mean.size(), " and ",
+      options.std.size());
   for (const float s : options.std) ENGINE_CHECK(s > 0, "ImageTransform: std values must be positive, got ", s);
   if (options.resize_height > 0) {
     out_height_ = options.resize_height;

@@ -50,7 +50,8 @@ TEST_CASE("idx file: images and labels round trip, plain and gzipped") {
     const data::IdxArray images = data::read_idx_file(dir / ("images.idx" + suffix), 3);
     CHECK(images.dims == std::vector<int64_t>{3, 4, 5});
     CHECK(images.values == pixels);
-    const data::IdxImageSet set = data::read_idx_image_set(dir / ("images.idx" + suffix), dir / ("labels.idx" + suffix));
+    const data::IdxImageSet set =
+        data::read_idx_image_set(dir / ("images.idx" + suffix), dir / ("labels.idx" + suffix));
     CHECK(set.images.values == pixels);
     CHECK(set.labels.dims == std::vector<int64_t>{3});
     CHECK(set.labels.values == labels);
@@ -86,8 +87,8 @@ TEST_CASE("idx file: errors name the file and the fault") {
   CHECK_THROWS_WITH_AS(read(0), Contains("bad magic number 0x800 (0 dimensions"), engine::Error);
 
   write_text_file(path, idx_bytes(0x08, {3}, {1, 2, 3}));
-  CHECK_THROWS_WITH_AS(read(3), Contains("has 1 dimensions (magic 0x801) but 3 are expected (images, magic 0x00000803)"),
-                       engine::Error);
+  CHECK_THROWS_WITH_AS(
+      read(3), Contains("has 1 dimensions (magic 0x801) but 3 are expected (images, magic 0x00000803)"), engine::Error);
 
   write_text_file(path, idx_bytes(0x08, {3, 4, 5}, {}).substr(0, 10));
   CHECK_THROWS_WITH_AS(read(3), Contains("truncated header: 10 bytes, the 3 dimension sizes need 16"), engine::Error);
@@ -129,7 +130,8 @@ TEST_CASE("fashion-mnist: a folder of IDX files loads normalised with class name
   CHECK(test.class_names[9] == "Ankle boot");
   CHECK(test.mean == std::vector<float>{0.5f});
   const std::vector<float> values = test.images.to_vector<float>();
-  for (const size_t i : {size_t{0}, size_t{100}, size_t{1567}}) CHECK(values[i] == doctest::Approx((pixels[i] / 255.0 - 0.5) / 0.25).epsilon(1e-6));
+  for (const size_t i : {size_t{0}, size_t{100}, size_t{1567}})
+    CHECK(values[i] == doctest::Approx((pixels[i] / 255.0 - 0.5) / 0.25).epsilon(1e-6));
 
   write_gzip_file(dir / "t10k-labels-idx1-ubyte.gz", idx_bytes(0x08, {2}, {9, 10}));
   CHECK_THROWS_WITH_AS(data::load_fashion_mnist(data::FashionMnistSplit::test, {dir.path()}),

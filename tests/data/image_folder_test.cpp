@@ -19,7 +19,8 @@ std::vector<unsigned char> pattern_samples(int channels, int height, int width) 
   std::vector<unsigned char> samples(size_t(channels * height * width));
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
-      for (int c = 0; c < channels; ++c) samples[size_t((y * width + x) * channels + c)] = (unsigned char)((y * 40 + x * 9 + c * 70) % 256);
+      for (int c = 0; c < channels; ++c)
+        samples[size_t((y * width + x) * channels + c)] = (unsigned char)((y * 40 + x * 9 + c * 70) % 256);
   return samples;
 }
 
@@ -39,7 +40,8 @@ std::vector<unsigned char> smooth_samples(int channels, int height, int width) {
   std::vector<unsigned char> samples(size_t(channels * height * width));
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
-      for (int c = 0; c < channels; ++c) samples[size_t((y * width + x) * channels + c)] = (unsigned char)(60 + 8 * y + 5 * x + 30 * c);
+      for (int c = 0; c < channels; ++c)
+        samples[size_t((y * width + x) * channels + c)] = (unsigned char)(60 + 8 * y + 5 * x + 30 * c);
   return samples;
 }
 
@@ -88,7 +90,8 @@ TEST_CASE("image folder: PNG grey and RGB decode exactly to planar [0, 1] values
     const std::vector<unsigned char> samples = pattern_samples(channels, 5, 7);
     for (int c = 0; c < channels; ++c)
       for (int y = 0; y < 5; ++y)
-        for (int x = 0; x < 7; ++x) CHECK(image.pixels[size_t((c * 5 + y) * 7 + x)] == sample_at(samples, channels, 7, c, y, x));
+        for (int x = 0; x < 7; ++x)
+          CHECK(image.pixels[size_t((c * 5 + y) * 7 + x)] == sample_at(samples, channels, 7, c, y, x));
   }
 }
 
@@ -107,7 +110,8 @@ TEST_CASE("image folder: JPEG grey and RGB decode close to what was encoded") {
     for (int c = 0; c < channels; ++c)
       for (int y = 0; y < 8; ++y)
         for (int x = 0; x < 9; ++x)
-          CHECK(std::abs(image.pixels[size_t((c * 8 + y) * 9 + x)] - sample_at(samples, channels, 9, c, y, x)) <= 4.0f / 255);
+          CHECK(std::abs(image.pixels[size_t((c * 8 + y) * 9 + x)] - sample_at(samples, channels, 9, c, y, x)) <=
+                4.0f / 255);
   }
 }
 
@@ -128,8 +132,10 @@ TEST_CASE("image folder: undecodable files are errors that name the file") {
   CHECK_THROWS_WITH_AS(data::decode_image(dir / "garbled.jpg"), Contains("garbled.jpg\": cannot decode JPEG ("),
                        engine::Error);
   write_text_file(dir / "text.png", "not an image at all");
-  CHECK_THROWS_WITH_AS(data::decode_image(dir / "text.png"), Contains("text.png\": neither PNG nor JPEG"), engine::Error);
-  CHECK_THROWS_WITH_AS(data::decode_image(dir / "absent.png"), Contains("absent.png\": cannot be opened"), engine::Error);
+  CHECK_THROWS_WITH_AS(data::decode_image(dir / "text.png"), Contains("text.png\": neither PNG nor JPEG"),
+                       engine::Error);
+  CHECK_THROWS_WITH_AS(data::decode_image(dir / "absent.png"), Contains("absent.png\": cannot be opened"),
+                       engine::Error);
 }
 
 TEST_CASE("image folder: sorted class folders become labels; grey joins RGB; sizes must agree or be resized") {
@@ -166,7 +172,8 @@ TEST_CASE("image folder: sorted class folders become labels; grey joins RGB; siz
   const std::vector<unsigned char> rgb = pattern_samples(3, 4, 6);
   const float luma = 0.299f * sample_at(rgb, 3, 6, 0, 3, 5) + 0.587f * sample_at(rgb, 3, 6, 1, 3, 5) +
                      0.114f * sample_at(rgb, 3, 6, 2, 3, 5);
-  CHECK(grey_set.images.to_vector<float>()[size_t(2 * 24 + 3 * 6 + 5)] == doctest::Approx((luma - 0.5) / 0.25).epsilon(1e-6));
+  CHECK(grey_set.images.to_vector<float>()[size_t(2 * 24 + 3 * 6 + 5)] ==
+        doctest::Approx((luma - 0.5) / 0.25).epsilon(1e-6));
 
   write_png(dir / "root" / "zebra" / "c.png", 3, 5, 6);
   CHECK_THROWS_WITH_AS(data::load_image_folder(dir / "root"), Contains("c.png\" is 5x6 but"), engine::Error);
