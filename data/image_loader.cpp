@@ -111,6 +111,7 @@ void ImageLoader::start_prefetch() {
 }
 
 ImageBatch ImageLoader::next() {
+  if (!prefetched_.valid()) start_prefetch();  // the previous preparation threw
   ImageBatch batch = prefetched_.get();
   position_ = following(position_);
   start_prefetch();
@@ -121,7 +122,7 @@ void ImageLoader::seek(LoaderPosition position) {
   ENGINE_CHECK(position.epoch >= 0 && position.batch >= 0 && position.batch < batches_per_epoch_,
                "ImageLoader: cannot seek to epoch ", position.epoch, " batch ", position.batch, ": an epoch has ",
                batches_per_epoch_, " batches (a checkpoint of a run with another batch size or dataset?)");
-  prefetched_.wait();
+  if (prefetched_.valid()) prefetched_.wait();
   position_ = position;
   start_prefetch();
 }
