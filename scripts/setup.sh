@@ -14,6 +14,9 @@ packages=(
   doctest-dev       # unit tests
   libopenblas-dev   # BLAS
   zlib1g-dev        # gzip data files
+  libpng-dev        # PNG images (image-folder datasets)
+  libjpeg62-turbo-dev  # JPEG images (image-folder datasets)
+  dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
 )
 
 installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
