@@ -8,7 +8,8 @@
 //   backward: δ = rowsum(dO ⊙ O); S as above; P = exp(S − Stats); dV = Pᵀ·dO;
 //             dS = scale · P ⊙ (dO·Vᵀ − δ); dK = dSᵀ·Q; dQ = dS·K
 //
-// Without a dQ accumulator tensor cuDNN picks its deterministic backward (no atomics into dQ).
+// The backward has no f32 dQ accumulator tensor; cudnn-frontend lowers its deterministic SDPA
+// backward that way (cuDNN then takes no atomics into dQ).
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, D = head size
 //
@@ -406,8 +407,12 @@ const Plan* plan_for(State& st, bool backward, const AttentionSizes& sz, bool ca
 // Runs `plan` with the given tensors (uid → device pointer, or host pointer for by-value scalars).
 void execute(State& st, const Plan& plan, const std::vector<int64_t>& uids, const std::vector<void*>& pointers,
              cudaStream_t stream) {
-  const Tensor workspace = Tensor::empty({(plan.workspace_bytes + 3) / 4}, DType::i32, Device::cuda());
-  void* workspace_ptr = plan.workspace_bytes > 0 ? workspace.data<int32_t>() : nullptr;
+  Tensor workspace;
+  void* workspace_ptr = nullptr;
+  if (plan.workspace_bytes > 0) {
+    workspace = Tensor::empty({(plan.workspace_bytes + 3) / 4}, DType::i32, Device::cuda());
+    workspace_ptr = workspace.data<int32_t>();
+  }
   Descriptor pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
   pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, int64_t(uids.size()), uids.data());
   pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, int64_t(pointers.size()), pointers.data());
