@@ -4,8 +4,12 @@
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #include "ops/attention.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -15,6 +19,9 @@
 #if ENGINE_OPS_CUDA
 #include "engine/cuda/stream.h"
 #include "ops/cuda/attention.h"
+#endif
+#if ENGINE_OPS_CUDNN
+#include "ops/cuda/attention_cudnn.h"
 #endif
 
 namespace ops {
@@ -29,7 +36,16 @@ struct AttentionConfig {
   std::vector<double> alibi_slopes;  // (H), or empty
   Tensor device_alibi_slopes;        // (H) f64 on the inputs' device (CUDA only), or undefined
   Tensor key_keep;                   // (B, Tk) i32 0/1 on the inputs' device, or undefined
+  bool cudnn = false;                // the forward ran through cuDNN (its lse is cuDNN's), so may the backward
 };
+
+std::atomic<AttentionBackend>& backend_choice() {
+  static std::atomic<AttentionBackend> choice{[] {
+    const char* env = std::getenv("ENGINE_ATTENTION_CUDNN");
+    return env && std::strcmp(env, "1") == 0 ? AttentionBackend::cudnn_bf16 : AttentionBackend::kernel;
+  }()};
+  return choice;
+}
 
 // The bias as the kernels of `config`'s device take it (slopes in host memory for the CPU, in
 // device memory for CUDA).
@@ -45,12 +61,24 @@ cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
   return bias;
 }
 
-// The one place where attention picks a device for its forward kernels.
+// The one place where attention picks a device for its forward kernels (and, for f32 on CUDA
+// when asked for, cuDNN; config.cudnn records whether it ran).
 template <typename T>
 void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                 const AttentionConfig& config) {
+                 AttentionConfig& config) {
   if (q.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+#if ENGINE_OPS_CUDNN
+    if constexpr (std::is_same_v<T, float>) {
+      if (attention_backend() == AttentionBackend::cudnn_bf16 &&
+          cuda::cudnn_attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(),
+                                        v.data<float>(), config.sizes, kernel_bias(config),
+                                        engine::cuda::current_stream())) {
+        config.cudnn = true;
+        return;
+      }
+    }
+#endif
     cuda::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), config.sizes,
                                kernel_bias(config), engine::cuda::current_stream());
     return;
@@ -69,6 +97,16 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
                   const AttentionConfig& config) {
   if (q.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+#if ENGINE_OPS_CUDNN
+    if constexpr (std::is_same_v<T, float>) {
+      if (config.cudnn &&
+          cuda::cudnn_attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), dout.data<float>(),
+                                         q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
+                                         lse.data<float>(), config.sizes, kernel_bias(config),
+                                         engine::cuda::current_stream()))
+        return;
+    }
+#endif
     Tensor delta = Tensor::empty(lse.shape(), lse.dtype(), lse.device());
     cuda::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), delta.data<T>(), dout.data<T>(),
                                 q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes,
@@ -161,6 +199,9 @@ Tensor key_keep_flags(const Tensor& key_mask) {
 }
 
 }  // namespace
+
+void set_attention_backend(AttentionBackend backend) { backend_choice().store(backend); }
+AttentionBackend attention_backend() { return backend_choice().load(); }
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   check_inputs(q, k, v, options);

@@ -31,4 +31,17 @@ struct AttentionOptions {
 // A query row with no visible key outputs zeros.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
 
+// How attention runs on f32 CUDA tensors.
+enum class AttentionBackend {
+  kernel,      // the hand-written tiled kernel (ops/cuda/attention.h): f32 throughout
+  cudnn_bf16,  // cuDNN's fused attention on inputs rounded to bf16 (ops/cuda/attention_cudnn.h), where
+               // it supports the call (no ALiBi or key mask, Dk = Dv, causal only with Tq = Tk) and
+               // validated itself; the kernel otherwise. Changes the numerics (~3 significant digits).
+};
+
+// The process-wide choice; `kernel` unless the environment sets ENGINE_ATTENTION_CUDNN=1. Builds
+// without cuDNN (no ENGINE_CUDA, the emulator) accept the setting and always use the kernel.
+void set_attention_backend(AttentionBackend backend);
+AttentionBackend attention_backend();
+
 }  // namespace ops

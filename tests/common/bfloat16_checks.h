@@ -1,0 +1,93 @@
+// One test body for the f32 <-> bf16 conversion kernels (ops/cuda/bfloat16.h), run by test_ops_emu
+// (the kernel emulator) and test_ops_gpu (a real GPU): the device conversion against a host reference
+// that rounds by comparing distances to the two neighbouring bf16 values in double. Exact (bitwise).
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/rng.h"
+#include "engine/tensor.h"
+#include "common/backend_checks.h"
+// Last: under the emulator, the CUDA headers define keywords (__noinline__) that standard headers use.
+#include "engine/cuda/stream.h"
+#include "ops/cuda/bfloat16.h"
+
+namespace bfloat16_checks {
+
+using engine::DType;
+using engine::Tensor;
+
+// The bf16 pattern nearest to x (ties to the even pattern), found from the two neighbours.
+inline uint16_t reference_bf16(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  if (std::isnan(x)) return uint16_t((bits >> 16) | 0x0040u);
+  const uint16_t down = uint16_t(bits >> 16);  // truncation: toward zero in magnitude
+  if ((bits & 0xffffu) == 0) return down;
+  const uint16_t up = uint16_t(down + 1);      // next magnitude away from zero (may be ±inf)
+  const double below = std::bit_cast<float>(uint32_t(down) << 16);
+  const double above = std::bit_cast<float>(uint32_t(up) << 16);
+  const double d_below = std::fabs(double(x) - below), d_above = std::fabs(above - double(x));
+  if (std::isinf(above)) {
+    // Past the largest finite bf16, IEEE rounding overflows from half an ulp beyond it onwards.
+    const double half_ulp = std::ldexp(1.0, 127 - 8);
+    return std::fabs(double(x)) - std::fabs(below) >= half_ulp ? up : down;
+  }
+  if (d_below != d_above) return d_below < d_above ? down : up;
+  return (down & 1u) == 0 ? down : up;
+}
+
+// Values around every rounding case: exact, ties both ways, just off ties, denormals, the overflow
+// edge, infinities, NaN; then random values over many magnitudes. N is odd, so not a block multiple.
+inline std::vector<float> test_values(engine::Generator& gen) {
+  std::vector<float> values = {1.0f, -1.0f, 0.0f, -0.0f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-8f + 0x1p-20f,
+                               -(1.0f + 3 * 0x1p-8f), 1e-40f, -3e-42f, std::numeric_limits<float>::max(),
+                               std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                               std::numeric_limits<float>::quiet_NaN(), 0x1.fefffep127f, 0x1.fe8p127f};
+  const std::vector<float> noise = Tensor::randn({2001}, gen).to_vector<float>();
+  for (size_t i = 0; i < noise.size(); ++i) values.push_back(noise[i] * std::ldexp(1.0f, int(i % 61) - 30));
+  return values;
+}
+
+inline void check_conversions(engine::Generator& gen) {
+  const std::vector<float> values = test_values(gen);
+  const int64_t n = int64_t(values.size());
+  std::vector<double> as_double(values.begin(), values.end());
+  const Tensor input = Tensor::from_vector(as_double, {n}, DType::f32).to(backend_checks::kCuda);
+  // bf16 patterns in an i32 buffer of half the count (poisoned), and the f32 round trip (poisoned).
+  const Tensor packed = Tensor::full({(n + 1) / 2}, -1.0, DType::i32, backend_checks::kCuda);
+  const Tensor round_trip = Tensor::full({n}, backend_checks::kNaN, DType::f32, backend_checks::kCuda);
+  auto* bf16 = reinterpret_cast<uint16_t*>(packed.data<int32_t>());
+  const cudaStream_t stream = engine::cuda::current_stream();
+  ops::cuda::f32_to_bf16(bf16, input.data<float>(), n, stream);
+  ops::cuda::bf16_to_f32(round_trip.data<float>(), bf16, n, stream);
+
+  const std::vector<int32_t> packed_host = packed.to_vector<int32_t>();
+  std::vector<uint16_t> got(static_cast<size_t>(n));
+  std::memcpy(got.data(), packed_host.data(), got.size() * sizeof(uint16_t));
+  const std::vector<float> back = round_trip.to_vector<float>();
+  int mismatches = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t expected = reference_bf16(values[i]);
+    const float expected_back = std::bit_cast<float>(uint32_t(expected) << 16);
+    const bool same_back = std::bit_cast<uint32_t>(back[i]) == std::bit_cast<uint32_t>(expected_back);
+    if (got[i] != expected || !same_back) {
+      if (++mismatches <= 5) {
+        CAPTURE(values[i]);
+        CAPTURE(got[i]);
+        CAPTURE(expected);
+        CHECK(got[i] == expected);
+        CHECK(same_back);
+      }
+    }
+  }
+  CHECK(mismatches == 0);
+}
+
+}  // namespace bfloat16_checks
