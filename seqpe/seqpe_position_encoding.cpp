@@ -85,6 +85,7 @@ SeqPe::SeqPe(const SeqPeConfig& config, engine::Generator& init_gen)
   encoder_ = register_module("encoder", std::make_shared<SeqPeEncoder>(config.encoder, init_gen));
   // SPEC 2: the image encoder uses the text init with a truncated normal; every matrix, table and
   // the readout (all of rank 2) is redrawn, LayerNorms and biases keep 1 / 0.
+  engine::NoGradGuard no_grad;  // in-place initialisation of parameters
   if (config.truncated_normal_init)
     for (auto& [name, param] : encoder_->named_parameters())
       if (param.dim() >= 2) fill_init(param, config.encoder.init_std, true, init_gen);

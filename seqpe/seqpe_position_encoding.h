@@ -62,7 +62,8 @@ struct SeqPeConfig {
   int64_t model_heads = 12;
   int64_t model_layers = 12;
   bool class_token = false;         // ViT: a learned (1, O) PE for the class token
-  bool truncated_normal_init = false;  // images: truncated normal (±2σ) instead of normal, std 0.02
+  // Images: timm's trunc_normal_ (absolute bounds ±2, as the reference) instead of the normal.
+  bool truncated_normal_init = false;
   double init_std = 0.02;           // W_qk and the class-token PE
   // Auxiliary objectives (SPEC 4.2, 5.2, 7).
   double contrastive_weight = 0.1;  // λ_ct
