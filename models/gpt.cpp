@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/model_config.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
@@ -23,6 +24,8 @@ class BlockList : public engine::Module {
 
 Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
     : config_(config), pe_(std::move(pe)) {
+  validate_gpt_config(config);
+  check_position_encoding_matches("Gpt", config.position_encoding, pe_.get());
   wte_ = register_module("wte", std::make_shared<Embedding>(config.vocab_size, config.channels, config.init_std,
                                                             init_gen, config.dtype));
   if (config.position_encoding == "ape")

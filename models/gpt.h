@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct GptConfig {
   double layer_norm_eps = 1e-5;
   double init_std = 0.02;
   std::string position_encoding = "ape";  // "ape" owns wpe; any other name comes from a PositionEncoding
+  nlohmann::json position_encoding_options = nlohmann::json::object();  // see models/pe/factory.h
   engine::DType dtype = engine::DType::f32;
 };
 
