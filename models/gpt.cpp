@@ -2,10 +2,13 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "models/model_config.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
 #include "ops/matmul.h"
+#include "ops/reduce.h"
 
 namespace models {
 
@@ -49,16 +52,16 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   if (pe_) register_module("pe", pe_);
 }
 
-Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions) {
-  ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
-  const int64_t B = tokens.size(0), T = tokens.size(1);
-  Tensor position_ids = positions.defined() ? positions : Tensor::arange(T, engine::DType::i64, tokens.device());
+void Gpt::check_learned_positions(int64_t end) const {
+  ENGINE_CHECK(!wpe_ || end <= config_.context, "Gpt: a sequence reaching position ", end - 1,
+               " exceeds the learned position table (", config_.context,
+               " rows); use a PE that extrapolates or interpolate the table");
+}
+
+Tensor Gpt::embed(const Tensor& tokens, const Tensor& position_ids, engine::Generator& dropout_gen) {
+  const int64_t B = tokens.size(0);
   Tensor h = wte_->forward(tokens);  // (B, T, C)
-  if (wpe_) {
-    ENGINE_CHECK(T <= config_.context, "Gpt::forward: sequence of ", T, " tokens exceeds the learned position table (",
-                 config_.context, " rows); use a PE that extrapolates or interpolate the table");
-    h = h + wpe_->forward(position_ids);
-  }
+  if (wpe_) h = h + wpe_->forward(position_ids);
   if (pe_) {
     Positions p;
     p.ids = position_ids;
@@ -67,11 +70,78 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
     Tensor added = pe_->input_embedding();
     if (added.defined()) h = h + added;
   }
-  h = ops::dropout(h, config_.embedding_dropout, dropout_gen, is_training());
+  return ops::dropout(h, config_.embedding_dropout, dropout_gen, is_training());
+}
+
+Tensor Gpt::head(const Tensor& h) const {
+  return ops::matmul(ln_f_->forward(h), wte_->weight(), false, true);  // tied head: (B, T, C) · (V, C)ᵀ
+}
+
+Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions) {
+  ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
+  const int64_t T = tokens.size(1);
+  Tensor position_ids = positions.defined() ? positions : Tensor::arange(T, engine::DType::i64, tokens.device());
+  if (!positions.defined()) check_learned_positions(T);
+  Tensor h = embed(tokens, position_ids, dropout_gen);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
-  h = ln_f_->forward(h);
-  return ops::matmul(h, wte_->weight(), false, true);  // tied head: (B, T, C) · (V, C)ᵀ
+  return head(h);
+}
+
+Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
+  ENGINE_CHECK(tokens.dim() == 2 && tokens.size(1) > 0, "Gpt::forward_cached: tokens must be (B, T) with T > 0, got ",
+               tokens.describe());
+  ENGINE_CHECK(!is_training(), "Gpt::forward_cached: call eval() first (dropout would differ from step to step)");
+  ENGINE_CHECK(cache.k.size() == blocks_.size(), "Gpt::forward_cached: the cache has ", cache.k.size(),
+               " layers, the model ", blocks_.size(), "; make it with make_cache()");
+  engine::NoGradGuard no_grad;
+  const int64_t T = tokens.size(1);
+  check_learned_positions(cache.length + T);
+  std::vector<int64_t> ids(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = cache.length + t;
+  Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64, tokens.device());
+  engine::Generator unused(0);  // no dropout in evaluation mode
+  Tensor h = embed(tokens, position_ids, unused);
+  for (size_t layer = 0; layer < blocks_.size(); ++layer)
+    h = blocks_[layer]->forward(h, int(layer), pe_.get(), unused, &cache);
+  cache.length += T;
+  return head(h);
+}
+
+namespace {
+// tokens (B, T) i64 and (B, 1) next tokens -> (B, T + 1).
+Tensor append_column(const Tensor& tokens, const Tensor& next) { return ops::concat({tokens, next}, 1); }
+
+// logits (B, T, V) -> argmax of the last position, (B, 1) i64.
+Tensor greedy_next(const Tensor& logits) {
+  Tensor indices;
+  ops::max(logits.select(1, logits.size(1) - 1), 1, true, &indices);
+  return indices;
+}
+}  // namespace
+
+Tensor Gpt::generate(const Tensor& prompt, int64_t new_tokens, bool use_cache) {
+  ENGINE_CHECK(prompt.dim() == 2 && prompt.size(1) > 0, "Gpt::generate: prompt must be (B, T0) with T0 > 0, got ",
+               prompt.describe());
+  ENGINE_CHECK(new_tokens >= 0, "Gpt::generate: new_tokens must be >= 0, got ", new_tokens);
+  ENGINE_CHECK(!is_training(), "Gpt::generate: call eval() first");
+  engine::NoGradGuard no_grad;
+  Tensor tokens = prompt;
+  if (new_tokens == 0) return tokens;
+  if (!use_cache) {
+    engine::Generator unused(0);
+    for (int64_t step = 0; step < new_tokens; ++step) tokens = append_column(tokens, greedy_next(forward(tokens, unused)));
+    return tokens;
+  }
+  // The last generated token is never fed back, so the cache needs T0 + new_tokens - 1 rows.
+  KvCache cache = make_cache(prompt.size(1) + new_tokens - 1);
+  Tensor next = greedy_next(forward_cached(prompt, cache));
+  tokens = append_column(tokens, next);
+  for (int64_t step = 1; step < new_tokens; ++step) {
+    next = greedy_next(forward_cached(next, cache));
+    tokens = append_column(tokens, next);
+  }
+  return tokens;
 }
 
 }  // namespace models

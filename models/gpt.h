@@ -44,9 +44,30 @@ class Gpt : public engine::Module {
   // the dropout masks in training mode.
   Tensor forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions = Tensor());
 
+  // Incremental decoding: tokens (B, T_new) sit at positions cache.length.. and attend to every
+  // cached token; returns their logits (B, T_new, V) and appends their keys and values to `cache`.
+  // Evaluation mode, no autograd (it installs a NoGradGuard). Equals the last T_new rows of
+  // forward() on the whole sequence.
+  Tensor forward_cached(const Tensor& tokens, KvCache& cache);
+
+  // Greedy decoding: appends `new_tokens` argmax tokens to prompt (B, T0) i64 and returns
+  // (B, T0 + new_tokens). With `use_cache` each step feeds only the newest token through the
+  // KV cache; without it each step recomputes the whole sequence (the reference it must equal).
+  Tensor generate(const Tensor& prompt, int64_t new_tokens, bool use_cache = true);
+
+  // A cache sized for `capacity` tokens of this model.
+  KvCache make_cache(int64_t capacity) const { return KvCache(config_.layers, capacity); }
+
   const GptConfig& config() const { return config_; }
 
  private:
+  // Refuses sequences reaching position `end` - 1 or beyond the learned table (APE only).
+  void check_learned_positions(int64_t end) const;
+  // Token (+ position) embeddings of tokens (B, T) at position_ids (T), then the embedding dropout.
+  Tensor embed(const Tensor& tokens, const Tensor& position_ids, engine::Generator& dropout_gen);
+  // Final LayerNorm and the tied head: (B, T, C) -> (B, T, V).
+  Tensor head(const Tensor& h) const;
+
   GptConfig config_;
   std::shared_ptr<Embedding> wte_, wpe_;
   std::vector<std::shared_ptr<TransformerBlock>> blocks_;
