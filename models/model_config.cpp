@@ -1,5 +1,7 @@
 #include "models/model_config.h"
 
+#include "engine/safetensors.h"
+#include "models/gpt2_checkpoint.h"
 #include "models/json_config.h"
 
 namespace models {
@@ -138,6 +140,30 @@ void save_config_beside(const std::string& weights_path, const nlohmann::json& c
 
 nlohmann::json load_config_beside(const std::string& weights_path) {
   return read_json_file(config_path_beside(weights_path));
+}
+
+void save_gpt(const Gpt& model, const std::string& weights_path) {
+  save_gpt2_safetensors(model, weights_path);
+  save_config_beside(weights_path, gpt_config_to_json(model.config()));
+}
+
+std::unique_ptr<Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen) {
+  const GptConfig config = gpt_config_from_json(load_config_beside(weights_path));
+  auto model = std::make_unique<Gpt>(config, init_gen, make_position_encoding(config, init_gen));
+  load_gpt2_safetensors(*model, weights_path);
+  return model;
+}
+
+void save_vit(const ViT& model, const std::string& weights_path) {
+  engine::save_safetensors(weights_path, model.state_dict(), {{"format", "pt"}});
+  save_config_beside(weights_path, vit_config_to_json(model.config()));
+}
+
+std::unique_ptr<ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen) {
+  const ViTConfig config = vit_config_from_json(load_config_beside(weights_path));
+  auto model = std::make_unique<ViT>(config, init_gen, make_position_encoding(config, init_gen));
+  model->load_state_dict(engine::load_safetensors(weights_path).tensors);
+  return model;
 }
 
 }  // namespace models

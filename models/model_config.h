@@ -40,4 +40,12 @@ void check_position_encoding_matches(const std::string& model, const std::string
 void save_config_beside(const std::string& weights_path, const nlohmann::json& config);
 nlohmann::json load_config_beside(const std::string& weights_path);
 
+// A model as files: weights in safetensors (GPT in Hugging Face GPT-2 names and layout, ViT in its
+// state_dict names) and the config beside them. Loading builds the model the config describes,
+// with the baseline PEs only (a SeqPE model is rebuilt by seqpe/), and loads the weights into it.
+void save_gpt(const Gpt& model, const std::string& weights_path);
+std::unique_ptr<Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen);
+void save_vit(const ViT& model, const std::string& weights_path);
+std::unique_ptr<ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen);
+
 }  // namespace models

@@ -122,3 +122,33 @@ TEST_CASE("a config saved beside the weights reads back") {
   CHECK_THROWS_WITH_AS(models::read_json_file((dir / "bad.json").string()), doctest::Contains("is not valid JSON"),
                        engine::Error);
 }
+
+TEST_CASE("save_gpt / load_gpt and save_vit / load_vit rebuild the model from the config beside the weights") {
+  TempDir dir;
+  engine::Generator gen(5);
+  const models::GptConfig gpt_config = models::gpt_config_from_json(
+      {{"vocab_size", 13}, {"context", 8}, {"layers", 1}, {"channels", 16}, {"heads", 2}, {"position_encoding", "sin"},
+       {"position_encoding_options", {{"max_position", 31}}}});
+  models::Gpt gpt(gpt_config, gen, models::make_position_encoding(gpt_config, gen));
+  gpt.eval();
+  const std::string gpt_path = (dir / "gpt.safetensors").string();
+  models::save_gpt(gpt, gpt_path);
+  engine::Generator other(77);
+  auto gpt_loaded = models::load_gpt(gpt_path, other);
+  gpt_loaded->eval();
+  CHECK(gpt_loaded->config().position_encoding == "sin");
+  const engine::Tensor tokens = engine::Tensor::from_indices({3, 1, 4, 1, 5}, {1, 5});
+  CHECK(gpt_loaded->forward(tokens, gen).to_vector<float>() == gpt.forward(tokens, gen).to_vector<float>());
+
+  const models::ViTConfig vit_config = models::vit_config_from_json(
+      {{"image_size", 8}, {"patch", 4}, {"in_channels", 1}, {"width", 16}, {"depth", 1}, {"heads", 2},
+       {"num_classes", 3}, {"position_encoding", "rope_mixed"}});
+  models::ViT vit(vit_config, gen, models::make_position_encoding(vit_config, gen));
+  vit.eval();
+  const std::string vit_path = (dir / "vit.safetensors").string();
+  models::save_vit(vit, vit_path);
+  auto vit_loaded = models::load_vit(vit_path, other);
+  vit_loaded->eval();
+  const engine::Tensor images = engine::Tensor::randn({2, 1, 8, 8}, gen);
+  CHECK(vit_loaded->forward(images, gen).to_vector<float>() == vit.forward(images, gen).to_vector<float>());
+}
