@@ -130,7 +130,8 @@ Tensor Gpt::generate(const Tensor& prompt, int64_t new_tokens, bool use_cache) {
   if (new_tokens == 0) return tokens;
   if (!use_cache) {
     engine::Generator unused(0);
-    for (int64_t step = 0; step < new_tokens; ++step) tokens = append_column(tokens, greedy_next(forward(tokens, unused)));
+    for (int64_t step = 0; step < new_tokens; ++step)
+      tokens = append_column(tokens, greedy_next(forward(tokens, unused)));
     return tokens;
   }
   // The last generated token is never fed back, so the cache needs T0 + new_tokens - 1 rows.

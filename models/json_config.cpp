@@ -33,16 +33,14 @@ int64_t ConfigReader::integer(const std::string& field, int64_t fallback, int64_
   return v;
 }
 
-double ConfigReader::real(const std::string& field, double fallback, double minimum, double maximum,
-                          bool maximum_inclusive) {
+double ConfigReader::real(const std::string& field, double fallback, double minimum, double maximum) {
   const nlohmann::json* value = find(field);
   if (!value) return fallback;
   if (!value->is_number()) fail(field, "must be a number, got " + value->dump());
   const double v = value->get<double>();
-  const bool below_max = maximum_inclusive ? v <= maximum : v < maximum;
-  if (!(v >= minimum && below_max)) {
+  if (!(v >= minimum && v < maximum)) {
     std::ostringstream range;
-    range << "must be in [" << minimum << ", " << maximum << (maximum_inclusive ? "]" : ")") << ", got " << value->dump();
+    range << "must be in [" << minimum << ", " << maximum << "), got " << value->dump();
     fail(field, range.str());
   }
   return v;
@@ -88,7 +86,8 @@ engine::DType ConfigReader::dtype(const std::string& field, engine::DType fallba
 
 void ConfigReader::finish() const {
   for (const auto& [field, value] : object_.items())
-    if (!read_.count(field)) throw engine::Error(what_ + " has an unknown field '" + field + "' (value " + value.dump() + ")");
+    if (!read_.count(field))
+      throw engine::Error(what_ + " has an unknown field '" + field + "' (value " + value.dump() + ")");
 }
 
 std::string config_path_beside(const std::string& weights_path) {

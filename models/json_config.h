@@ -21,9 +21,8 @@ class ConfigReader {
   ConfigReader(const nlohmann::json& object, std::string what);
 
   int64_t integer(const std::string& field, int64_t fallback, int64_t minimum);
-  // A real in [minimum, maximum) (or [minimum, maximum] when `maximum_inclusive`).
-  double real(const std::string& field, double fallback, double minimum, double maximum,
-              bool maximum_inclusive = false);
+  // A real in [minimum, maximum) (dropout rates).
+  double real(const std::string& field, double fallback, double minimum, double maximum);
   // A real > 0.
   double positive(const std::string& field, double fallback);
   bool boolean(const std::string& field, bool fallback);

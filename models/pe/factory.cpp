@@ -8,7 +8,8 @@
 namespace models {
 
 const std::vector<std::string>& position_encoding_names() {
-  static const std::vector<std::string> names = {"ape", "sin", "rope", "rope2d", "rope_mixed", "alibi", "nope", "seqpe"};
+  static const std::vector<std::string> names = {"ape",   "sin",  "rope", "rope2d", "rope_mixed",
+                                                 "alibi", "nope", "seqpe"};
   return names;
 }
 

@@ -92,7 +92,8 @@ TEST_CASE("the factory builds each baseline PE by name; options are validated") 
 TEST_CASE("models refuse a PE that does not match the config") {
   engine::Generator gen(4);
   models::GptConfig config = models::gpt_config_from_json(
-      {{"vocab_size", 11}, {"context", 8}, {"layers", 1}, {"channels", 16}, {"heads", 2}, {"position_encoding", "rope"}});
+      {{"vocab_size", 11}, {"context", 8}, {"layers", 1}, {"channels", 16}, {"heads", 2},
+       {"position_encoding", "rope"}});
   CHECK_THROWS_WITH_AS(models::Gpt(config, gen), doctest::Contains("but no position encoding was passed"),
                        engine::Error);
   auto alibi = models::make_position_encoding("alibi", json::object(), {16, 2, 1, engine::DType::f32}, gen);
