@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "models/model_config.h"
+#include "models/pe/ape.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -52,16 +53,20 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   if (pe_) register_module("pe", pe_);
 }
 
-void Gpt::check_learned_positions(int64_t end) const {
-  ENGINE_CHECK(!wpe_ || end <= config_.context, "Gpt: a sequence reaching position ", end - 1,
-               " exceeds the learned position table (", config_.context,
-               " rows); use a PE that extrapolates or interpolate the table");
+Tensor Gpt::learned_positions(int64_t T) const {
+  const int64_t trained = ape_train_length();
+  if (T <= trained) return wpe_->forward(Tensor::arange(T, engine::DType::i64, wpe_->weight().device()));
+  ENGINE_CHECK(!is_training(), "Gpt: a sequence of ", T, " tokens exceeds the ", trained,
+               " learned positions that training uses ('ape_train_length'); longer sequences resize them by "
+               "interpolation, which is for evaluation only");
+  return interpolate_linear(wpe_->weight().narrow(0, 0, trained), T);
 }
 
-Tensor Gpt::embed(const Tensor& tokens, const Tensor& position_ids, engine::Generator& dropout_gen) {
+Tensor Gpt::embed(const Tensor& tokens, const Tensor& learned, const Tensor& position_ids,
+                  engine::Generator& dropout_gen) {
   const int64_t B = tokens.size(0);
   Tensor h = wte_->forward(tokens);  // (B, T, C)
-  if (wpe_) h = h + wpe_->forward(position_ids);
+  if (learned.defined()) h = h + learned;
   if (pe_) {
     Positions p;
     p.ids = position_ids;
@@ -81,8 +86,9 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
   ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
   const int64_t T = tokens.size(1);
   Tensor position_ids = positions.defined() ? positions : Tensor::arange(T, engine::DType::i64, tokens.device());
-  if (!positions.defined()) check_learned_positions(T);
-  Tensor h = embed(tokens, position_ids, dropout_gen);
+  Tensor learned;
+  if (wpe_) learned = positions.defined() ? wpe_->forward(positions) : learned_positions(T);
+  Tensor h = embed(tokens, learned, position_ids, dropout_gen);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
   return head(h);
@@ -96,12 +102,15 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
                " layers, the model ", blocks_.size(), "; make it with make_cache()");
   engine::NoGradGuard no_grad;
   const int64_t T = tokens.size(1);
-  check_learned_positions(cache.length + T);
+  ENGINE_CHECK(!wpe_ || cache.length + T <= ape_train_length(), "Gpt::forward_cached: a sequence reaching position ",
+               cache.length + T - 1, " exceeds the ", ape_train_length(), " learned positions; evaluate longer ",
+               "sequences with forward(), which interpolates the table to their length");
   std::vector<int64_t> ids(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = cache.length + t;
   Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64, tokens.device());
   engine::Generator unused(0);  // no dropout in evaluation mode
-  Tensor h = embed(tokens, position_ids, unused);
+  Tensor learned = wpe_ ? wpe_->forward(position_ids) : Tensor();
+  Tensor h = embed(tokens, learned, position_ids, unused);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), unused, &cache);
   cache.length += T;

@@ -22,6 +22,9 @@ namespace models {
 struct GptConfig {
   int64_t vocab_size = 50257;
   int64_t context = 1024;      // rows of the learned position table (n_positions)
+  // "ape": the rows of wpe that training uses (0 = all `context`). Evaluating a longer sequence
+  // resizes these rows to its length by linear interpolation (SEQPE_SPEC.md §8).
+  int64_t ape_train_length = 0;
   int64_t layers = 12;
   int64_t channels = 768;
   int64_t heads = 12;
@@ -61,10 +64,14 @@ class Gpt : public engine::Module {
   const GptConfig& config() const { return config_; }
 
  private:
-  // Refuses sequences reaching position `end` - 1 or beyond the learned table (APE only).
-  void check_learned_positions(int64_t end) const;
-  // Token (+ position) embeddings of tokens (B, T) at position_ids (T), then the embedding dropout.
-  Tensor embed(const Tensor& tokens, const Tensor& position_ids, engine::Generator& dropout_gen);
+  // "ape": the rows of wpe that training uses.
+  int64_t ape_train_length() const { return config_.ape_train_length > 0 ? config_.ape_train_length : config_.context; }
+  // "ape": the (T, C) learned positions of a T-token forward from position 0: rows of wpe, or in
+  // evaluation beyond ape_train_length() those rows resized to T.
+  Tensor learned_positions(int64_t T) const;
+  // Token embeddings of tokens (B, T) + `learned` (T, C) when defined + the PE's input vector at
+  // position_ids (T), then the embedding dropout.
+  Tensor embed(const Tensor& tokens, const Tensor& learned, const Tensor& position_ids, engine::Generator& dropout_gen);
   // Final LayerNorm and the tied head: (B, T, C) -> (B, T, V).
   Tensor head(const Tensor& h) const;
 

@@ -21,6 +21,7 @@ GptConfig read_gpt(ConfigReader& r) {
   GptConfig c;
   c.vocab_size = r.integer("vocab_size", c.vocab_size, 1);
   c.context = r.integer("context", c.context, 1);
+  c.ape_train_length = r.integer("ape_train_length", c.ape_train_length, 0);
   c.layers = r.integer("layers", c.layers, 1);
   c.channels = r.integer("channels", c.channels, 1);
   c.heads = r.integer("heads", c.heads, 1);
@@ -34,6 +35,9 @@ GptConfig read_gpt(ConfigReader& r) {
   c.dtype = r.dtype("dtype", c.dtype);
   r.finish();
   require_heads_divide(r, "channels", c.channels, c.heads);
+  if (c.ape_train_length > c.context)
+    r.fail("ape_train_length", "must not exceed 'context' (" + std::to_string(c.ape_train_length) + " > " +
+                                   std::to_string(c.context) + ")");
   return c;
 }
 
@@ -71,6 +75,7 @@ GptConfig gpt_config_from_json(const nlohmann::json& json) {
 nlohmann::json gpt_config_to_json(const GptConfig& c) {
   return {{"vocab_size", c.vocab_size},
           {"context", c.context},
+          {"ape_train_length", c.ape_train_length},
           {"layers", c.layers},
           {"channels", c.channels},
           {"heads", c.heads},

@@ -83,5 +83,5 @@ TEST_CASE("KV cache misuse is refused with a message") {
                        engine::Error);
   models::KvCache long_cache = model.make_cache(40);
   CHECK_THROWS_WITH_AS(model.forward_cached(Tensor::from_indices(std::vector<int64_t>(25, 1), {1, 25}), long_cache),
-                       doctest::Contains("exceeds the learned position table (24 rows)"), engine::Error);
+                       doctest::Contains("exceeds the 24 learned positions"), engine::Error);
 }
