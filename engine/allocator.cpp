@@ -76,6 +76,15 @@ void CpuCachingAllocator::empty_cache() {
   stats_.bytes_cached = 0;
 }
 
+void Allocator::reset_peak_stats() {
+  throw Error("this allocator cannot reset its peak statistics");
+}
+
+void CpuCachingAllocator::reset_peak_stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.peak_bytes_in_use = stats_.bytes_in_use;
+}
+
 Allocator& cpu_allocator() {
   // Never destroyed: tensors with static lifetime may free into it during program exit.
   static auto* allocator = new CpuCachingAllocator();

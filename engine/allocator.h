@@ -29,6 +29,9 @@ class Allocator {
   virtual AllocatorStats stats() const = 0;
   // Returns cached blocks to the system.
   virtual void empty_cache() = 0;
+  // Restarts peak_bytes_in_use from the bytes in use now, to measure the peak of one phase (an
+  // evaluation, a step). Allocators that do not support it throw engine::Error.
+  virtual void reset_peak_stats();
 };
 
 // Rounds a request up to its size class: multiples of 512 B below 1 MiB (so that small tensors of
@@ -44,6 +47,7 @@ class CpuCachingAllocator final : public Allocator {
   void deallocate(void* ptr, size_t bytes) override;
   AllocatorStats stats() const override;
   void empty_cache() override;
+  void reset_peak_stats() override;
 
  private:
   mutable std::mutex mutex_;

@@ -2,9 +2,14 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
+#include "models/model_config.h"
+#include "models/pe/ape.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
 #include "ops/matmul.h"
+#include "ops/reduce.h"
 
 namespace models {
 
@@ -23,6 +28,8 @@ class BlockList : public engine::Module {
 
 Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
     : config_(config), pe_(std::move(pe)) {
+  validate_gpt_config(config);
+  check_position_encoding_matches("Gpt", config.position_encoding, pe_.get());
   wte_ = register_module("wte", std::make_shared<Embedding>(config.vocab_size, config.channels, config.init_std,
                                                             init_gen, config.dtype));
   if (config.position_encoding == "ape")
@@ -46,16 +53,20 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   if (pe_) register_module("pe", pe_);
 }
 
-Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions) {
-  ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
-  const int64_t B = tokens.size(0), T = tokens.size(1);
-  Tensor position_ids = positions.defined() ? positions : Tensor::arange(T, engine::DType::i64, tokens.device());
+Tensor Gpt::learned_positions(int64_t T) const {
+  const int64_t trained = ape_train_length();
+  if (T <= trained) return wpe_->forward(Tensor::arange(T, engine::DType::i64, wpe_->weight().device()));
+  ENGINE_CHECK(!is_training(), "Gpt: a sequence of ", T, " tokens exceeds the ", trained,
+               " learned positions that training uses ('ape_train_length'); longer sequences resize them by "
+               "interpolation, which is for evaluation only");
+  return interpolate_linear(wpe_->weight().narrow(0, 0, trained), T);
+}
+
+Tensor Gpt::embed(const Tensor& tokens, const Tensor& learned, const Tensor& position_ids,
+                  engine::Generator& dropout_gen) {
+  const int64_t B = tokens.size(0);
   Tensor h = wte_->forward(tokens);  // (B, T, C)
-  if (wpe_) {
-    ENGINE_CHECK(T <= config_.context, "Gpt::forward: sequence of ", T, " tokens exceeds the learned position table (",
-                 config_.context, " rows); use a PE that extrapolates or interpolate the table");
-    h = h + wpe_->forward(position_ids);
-  }
+  if (learned.defined()) h = h + learned;
   if (pe_) {
     Positions p;
     p.ids = position_ids;
@@ -64,11 +75,83 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
     Tensor added = pe_->input_embedding();
     if (added.defined()) h = h + added;
   }
-  h = ops::dropout(h, config_.embedding_dropout, dropout_gen, is_training());
+  return ops::dropout(h, config_.embedding_dropout, dropout_gen, is_training());
+}
+
+Tensor Gpt::head(const Tensor& h) const {
+  return ops::matmul(ln_f_->forward(h), wte_->weight(), false, true);  // tied head: (B, T, C) · (V, C)ᵀ
+}
+
+Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions) {
+  ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
+  const int64_t T = tokens.size(1);
+  Tensor position_ids = positions.defined() ? positions : Tensor::arange(T, engine::DType::i64, tokens.device());
+  Tensor learned;
+  if (wpe_) learned = positions.defined() ? wpe_->forward(positions) : learned_positions(T);
+  Tensor h = embed(tokens, learned, position_ids, dropout_gen);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
-  h = ln_f_->forward(h);
-  return ops::matmul(h, wte_->weight(), false, true);  // tied head: (B, T, C) · (V, C)ᵀ
+  return head(h);
+}
+
+Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
+  ENGINE_CHECK(tokens.dim() == 2 && tokens.size(1) > 0, "Gpt::forward_cached: tokens must be (B, T) with T > 0, got ",
+               tokens.describe());
+  ENGINE_CHECK(!is_training(), "Gpt::forward_cached: call eval() first (dropout would differ from step to step)");
+  ENGINE_CHECK(cache.k.size() == blocks_.size(), "Gpt::forward_cached: the cache has ", cache.k.size(),
+               " layers, the model ", blocks_.size(), "; make it with make_cache()");
+  engine::NoGradGuard no_grad;
+  const int64_t T = tokens.size(1);
+  ENGINE_CHECK(!wpe_ || cache.length + T <= ape_train_length(), "Gpt::forward_cached: a sequence reaching position ",
+               cache.length + T - 1, " exceeds the ", ape_train_length(), " learned positions; evaluate longer ",
+               "sequences with forward(), which interpolates the table to their length");
+  std::vector<int64_t> ids(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = cache.length + t;
+  Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64, tokens.device());
+  engine::Generator unused(0);  // no dropout in evaluation mode
+  Tensor learned = wpe_ ? wpe_->forward(position_ids) : Tensor();
+  Tensor h = embed(tokens, learned, position_ids, unused);
+  for (size_t layer = 0; layer < blocks_.size(); ++layer)
+    h = blocks_[layer]->forward(h, int(layer), pe_.get(), unused, &cache);
+  cache.length += T;
+  return head(h);
+}
+
+namespace {
+// tokens (B, T) i64 and (B, 1) next tokens -> (B, T + 1).
+Tensor append_column(const Tensor& tokens, const Tensor& next) { return ops::concat({tokens, next}, 1); }
+
+// logits (B, T, V) -> argmax of the last position, (B, 1) i64.
+Tensor greedy_next(const Tensor& logits) {
+  Tensor indices;
+  ops::max(logits.select(1, logits.size(1) - 1), 1, true, &indices);
+  return indices;
+}
+}  // namespace
+
+Tensor Gpt::generate(const Tensor& prompt, int64_t new_tokens, bool use_cache) {
+  ENGINE_CHECK(prompt.dim() == 2 && prompt.size(1) > 0, "Gpt::generate: prompt must be (B, T0) with T0 > 0, got ",
+               prompt.describe());
+  ENGINE_CHECK(new_tokens >= 0, "Gpt::generate: new_tokens must be >= 0, got ", new_tokens);
+  ENGINE_CHECK(!is_training(), "Gpt::generate: call eval() first");
+  engine::NoGradGuard no_grad;
+  Tensor tokens = prompt;
+  if (new_tokens == 0) return tokens;
+  if (!use_cache) {
+    engine::Generator unused(0);
+    for (int64_t step = 0; step < new_tokens; ++step)
+      tokens = append_column(tokens, greedy_next(forward(tokens, unused)));
+    return tokens;
+  }
+  // The last generated token is never fed back, so the cache needs T0 + new_tokens - 1 rows.
+  KvCache cache = make_cache(prompt.size(1) + new_tokens - 1);
+  Tensor next = greedy_next(forward_cached(prompt, cache));
+  tokens = append_column(tokens, next);
+  for (int64_t step = 1; step < new_tokens; ++step) {
+    next = greedy_next(forward_cached(next, cache));
+    tokens = append_column(tokens, next);
+  }
+  return tokens;
 }
 
 }  // namespace models

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ namespace models {
 struct GptConfig {
   int64_t vocab_size = 50257;
   int64_t context = 1024;      // rows of the learned position table (n_positions)
+  // "ape": the rows of wpe that training uses (0 = all `context`). Evaluating a longer sequence
+  // resizes these rows to its length by linear interpolation (SEQPE_SPEC.md §8).
+  int64_t ape_train_length = 0;
   int64_t layers = 12;
   int64_t channels = 768;
   int64_t heads = 12;
@@ -30,6 +34,7 @@ struct GptConfig {
   double layer_norm_eps = 1e-5;
   double init_std = 0.02;
   std::string position_encoding = "ape";  // "ape" owns wpe; any other name comes from a PositionEncoding
+  nlohmann::json position_encoding_options = nlohmann::json::object();  // see models/pe/factory.h
   engine::DType dtype = engine::DType::f32;
 };
 
@@ -42,9 +47,34 @@ class Gpt : public engine::Module {
   // the dropout masks in training mode.
   Tensor forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions = Tensor());
 
+  // Incremental decoding: tokens (B, T_new) sit at positions cache.length.. and attend to every
+  // cached token; returns their logits (B, T_new, V) and appends their keys and values to `cache`.
+  // Evaluation mode, no autograd (it installs a NoGradGuard). Equals the last T_new rows of
+  // forward() on the whole sequence.
+  Tensor forward_cached(const Tensor& tokens, KvCache& cache);
+
+  // Greedy decoding: appends `new_tokens` argmax tokens to prompt (B, T0) i64 and returns
+  // (B, T0 + new_tokens). With `use_cache` each step feeds only the newest token through the
+  // KV cache; without it each step recomputes the whole sequence (the reference it must equal).
+  Tensor generate(const Tensor& prompt, int64_t new_tokens, bool use_cache = true);
+
+  // A cache sized for `capacity` tokens of this model.
+  KvCache make_cache(int64_t capacity) const { return KvCache(config_.layers, capacity); }
+
   const GptConfig& config() const { return config_; }
 
  private:
+  // "ape": the rows of wpe that training uses.
+  int64_t ape_train_length() const { return config_.ape_train_length > 0 ? config_.ape_train_length : config_.context; }
+  // "ape": the (T, C) learned positions of a T-token forward from position 0: rows of wpe, or in
+  // evaluation beyond ape_train_length() those rows resized to T.
+  Tensor learned_positions(int64_t T) const;
+  // Token embeddings of tokens (B, T) + `learned` (T, C) when defined + the PE's input vector at
+  // position_ids (T), then the embedding dropout.
+  Tensor embed(const Tensor& tokens, const Tensor& learned, const Tensor& position_ids, engine::Generator& dropout_gen);
+  // Final LayerNorm and the tied head: (B, T, C) -> (B, T, V).
+  Tensor head(const Tensor& h) const;
+
   GptConfig config_;
   std::shared_ptr<Embedding> wte_, wpe_;
   std::vector<std::shared_ptr<TransformerBlock>> blocks_;

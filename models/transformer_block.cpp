@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 
@@ -16,6 +17,29 @@ class Container : public engine::Module {
     return register_module(name, std::move(child));
   }
 };
+
+// Writes this step's k, v at rows [length, length + T) of the layer's cache buffers (allocated at
+// full capacity on first use) and replaces k, v by views of all cached rows: (B, H, length + T, ·).
+// The attention op's causal convention (queries are the last Tq key positions) then masks exactly
+// the future tokens, and ALiBi sees absolute positions.
+void append_to_cache(KvCache& cache, int layer, Tensor& k, Tensor& v) {
+  ENGINE_CHECK(!engine::grad_mode_enabled(), "attention: a KV cache is for inference; run under engine::NoGradGuard");
+  const int64_t past = cache.length, T = k.size(2);
+  ENGINE_CHECK(past + T <= cache.capacity, "attention: the KV cache holds ", cache.capacity, " tokens; ", past,
+               " are cached and ", T, " more were given");
+  Tensor& k_buffer = cache.k[size_t(layer)];
+  Tensor& v_buffer = cache.v[size_t(layer)];
+  if (!k_buffer.defined()) {
+    k_buffer = Tensor::empty({k.size(0), k.size(1), cache.capacity, k.size(3)}, k.dtype(), k.device());
+    v_buffer = Tensor::empty({v.size(0), v.size(1), cache.capacity, v.size(3)}, v.dtype(), v.device());
+  }
+  ENGINE_CHECK(k_buffer.size(0) == k.size(0) && k_buffer.size(3) == k.size(3), "attention: the KV cache was filled ",
+               "with keys ", k_buffer.describe(), " but this step gives ", k.describe(), "; use one cache per batch");
+  k_buffer.narrow(2, past, T).copy_(k);
+  v_buffer.narrow(2, past, T).copy_(v);
+  k = k_buffer.narrow(2, 0, past + T);
+  v = v_buffer.narrow(2, 0, past + T);
+}
 }  // namespace
 
 Attention::Attention(const BlockConfig& config, engine::Generator& init_gen) : config_(config) {
@@ -27,7 +51,7 @@ Attention::Attention(const BlockConfig& config, engine::Generator& init_gen) : c
                                                                config.projection_init_std, init_gen, config.dtype));
 }
 
-Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe) const {
+Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, KvCache* cache) const {
   const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
   // (B, T, 3C) -> three (B, H, T, D) views of one buffer; the attention op reads strided inputs.
   Tensor qkv = c_attn_->forward(x).view({B, T, 3, H, D});
@@ -41,6 +65,7 @@ Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe) cons
     pe->transform_qk(layer, q, k);
     pe->attention_options(layer, options);
   }
+  if (cache) append_to_cache(*cache, layer, k, v);
   Tensor y = ops::attention(q, k, v, options);                  // (B, H, T, D)
   return c_proj_->forward(y.permute({0, 2, 1, 3}).reshape({B, T, C}));
 }
@@ -57,10 +82,10 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
                                                         init_gen, config.dtype));
 }
 
-Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe,
-                                 engine::Generator& dropout_gen) const {
+Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                                 KvCache* cache) const {
   const bool training = is_training();
-  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe);
+  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe, cache);
   Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
   Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
   return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);

@@ -5,10 +5,12 @@
 // mlp.c_proj) so that checkpoints map one to one. The position encoding enters through its hooks
 // (position_encoding.h).
 //
-//   B = batch, T = time, C = channels, H = heads, D = C / H head dim
+//   B = batch, T = time, C = channels, H = heads, D = C / H head dim, Dk = query/key head size
+//   after the PE (D, or wider for SeqPE's attn_scalar), T_max = cache capacity
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "engine/module.h"
 #include "engine/rng.h"
@@ -30,11 +32,26 @@ struct BlockConfig {
   engine::DType dtype = engine::DType::f32;
 };
 
+// Keys and values of the tokens decoded so far, per layer, for incremental (KV-cached) decoding.
+// The buffers are allocated once at full capacity on first use and filled in place, so decoding
+// step by step never reallocates; attention reads the filled prefix through a narrowed view. Keys
+// are cached *after* the PE's transform_qk (rotated, widened), so that the past tokens' keys are
+// never recomputed.
+struct KvCache {
+  KvCache(int64_t layers, int64_t capacity) : k(size_t(layers)), v(size_t(layers)), capacity(capacity) {}
+  std::vector<Tensor> k;  // per layer (B, H, T_max, Dk)
+  std::vector<Tensor> v;  // per layer (B, H, T_max, D)
+  int64_t capacity;       // T_max
+  int64_t length = 0;     // tokens cached (T_past); the model advances it after every layer ran
+};
+
 class Attention : public engine::Module {
  public:
   Attention(const BlockConfig& config, engine::Generator& init_gen);
-  // x: (B, T, C) -> (B, T, C)
-  Tensor forward(const Tensor& x, int layer, PositionEncoding* pe) const;
+  // x: (B, T, C) -> (B, T, C). With a cache, x holds the T new tokens at positions
+  // cache->length.., their keys and values are appended, and queries attend to all cached tokens
+  // (no autograd: inference only).
+  Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, KvCache* cache = nullptr) const;
 
  private:
   BlockConfig config_;
@@ -45,8 +62,10 @@ class Attention : public engine::Module {
 class TransformerBlock : public engine::Module {
  public:
   TransformerBlock(const BlockConfig& config, engine::Generator& init_gen);
-  // x: (B, T, C) -> (B, T, C). `dropout_gen` draws the residual dropout masks in training.
-  Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen) const;
+  // x: (B, T, C) -> (B, T, C). `dropout_gen` draws the residual dropout masks in training. With
+  // a cache, see Attention::forward.
+  Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                 KvCache* cache = nullptr) const;
 
  private:
   BlockConfig config_;

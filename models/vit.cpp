@@ -1,6 +1,7 @@
 #include "models/vit.h"
 
 #include "engine/autograd.h"
+#include "models/model_config.h"
 #include "models/pe/ape.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
@@ -36,8 +37,8 @@ Tensor unfold_patches(const Tensor& images, int64_t patch) {
 
 ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
     : config_(config), train_grid_(config.image_size / config.patch), pe_(std::move(pe)) {
-  ENGINE_CHECK(config.patch > 0 && config.image_size % config.patch == 0, "ViT: image_size ", config.image_size,
-               " must be a multiple of the patch ", config.patch);
+  validate_vit_config(config);
+  check_position_encoding_matches("ViT", config.position_encoding, pe_.get());
   const int64_t C = config.width;
   auto patch_module = register_module("patch_embed", std::make_shared<Group>());
   patch_embed_ = patch_module->add(

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ struct ViTConfig {
   double dropout = 0.0;      // after the position encoding and on each residual branch
   double init_std = 0.02;    // truncated normal for linears, class token and pos_embed
   std::string position_encoding = "ape";  // "ape" owns pos_embed; any other name comes from a PositionEncoding
+  nlohmann::json position_encoding_options = nlohmann::json::object();  // see models/pe/factory.h
   engine::DType dtype = engine::DType::f32;
 };
 

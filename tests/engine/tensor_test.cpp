@@ -86,6 +86,16 @@ TEST_CASE("caching allocator reuses freed blocks") {
   CHECK(engine::allocation_size_class((1 << 20) + 1) == (1 << 20) + (1 << 18));
 }
 
+TEST_CASE("reset_peak_stats restarts the peak from the bytes in use") {
+  auto& alloc = engine::cpu_allocator();
+  { Tensor big = Tensor::empty({3000, 1000}); }
+  alloc.reset_peak_stats();
+  const auto reset = alloc.stats();
+  CHECK(reset.peak_bytes_in_use == reset.bytes_in_use);
+  { Tensor small = Tensor::empty({10, 10}); }
+  CHECK(alloc.stats().peak_bytes_in_use == reset.bytes_in_use + engine::allocation_size_class(400));
+}
+
 TEST_CASE("philox generator: reproducible by (seed, offset) and well distributed") {
   engine::Generator g1(42), g2(42);
   Tensor a = Tensor::randn({1000}, g1, DType::f64);

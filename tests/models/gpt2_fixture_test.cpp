@@ -18,6 +18,7 @@
 #include "engine/safetensors.h"
 #include "models/gpt.h"
 #include "models/gpt2_checkpoint.h"
+#include "models/reference_fixture.h"
 #include "ops/cross_entropy.h"
 
 using engine::Tensor;
@@ -35,28 +36,6 @@ models::GptConfig tiny_gpt2_config() {
   config.heads = 4;
   config.embedding_dropout = config.residual_dropout = 0.0;
   return config;
-}
-
-// The fixture's Hugging Face weights, without the reference data stored beside them.
-std::map<std::string, Tensor> fixture_weights(const std::map<std::string, Tensor>& fixture) {
-  const std::set<std::string> data = {"input_ids", "targets", "logits", "loss", "adamw_losses"};
-  std::map<std::string, Tensor> weights;
-  for (const auto& [name, tensor] : fixture)
-    if (!data.count(name) && name.rfind("grad.", 0) != 0) weights.emplace(name, tensor);
-  return weights;
-}
-
-// ‖out − ref‖ / ‖ref‖, accumulated in double.
-double relative_error(const Tensor& out, const Tensor& ref) {
-  REQUIRE(out.shape() == ref.shape());
-  const auto a = out.contiguous().to_vector<float>(), b = ref.contiguous().to_vector<float>();
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff += (double(a[i]) - double(b[i])) * (double(a[i]) - double(b[i]));
-    norm += double(b[i]) * double(b[i]);
-  }
-  REQUIRE(norm > 0);
-  return std::sqrt(diff / norm);
 }
 
 // The fixture's loss for (B, T) tokens: mean cross-entropy over all B·T positions.
