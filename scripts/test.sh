@@ -21,7 +21,8 @@ echo "== ctest (build/ci)"
 ctest --test-dir build/ci --output-on-failure | tee "$logs/ci.log"
 
 echo "== Sanitizer build (build/sanitize): ASan + UBSan, unit tests"
-cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGINE_SANITIZE=ON
+# The unit tests run on the CPU: no CUDA kernels here (they are built and warning-checked above).
+cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGINE_SANITIZE=ON -DENGINE_CUDA=OFF
 # The unit test executables are the tests labelled `unit` (a test is named after its executable).
 mapfile -t unit_tests < <(ctest --test-dir build/sanitize -L unit -N | sed -n 's/^ *Test *#[0-9]*: *//p')
 ((${#unit_tests[@]})) || { echo "test.sh: no tests labelled unit" >&2; exit 1; }
