@@ -13,6 +13,7 @@
 #include <functional>
 #include <vector>
 
+#include "apps/bench_timing.h"
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
 #include "models/transformer_block.h"
@@ -26,19 +27,6 @@ using engine::Tensor;
 constexpr double kPeakGflopsPerCore = 224.0;
 
 double peak_gflops() { return kPeakGflopsPerCore * omp_get_max_threads(); }
-
-// Median wall time of `run` over `repeats` calls after `warmup` calls.
-double median_seconds(const std::function<void()>& run, int warmup, int repeats) {
-  for (int i = 0; i < warmup; ++i) run();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    run();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 void bench_gemm() {
   std::printf("\nsgemm C = A·B (ops::matmul, f32)\n%6s %10s %10s %6s\n", "N", "ms", "GFLOP/s", "peak%");

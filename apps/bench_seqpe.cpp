@@ -20,6 +20,7 @@
 #include <functional>
 #include <vector>
 
+#include "apps/bench_timing.h"
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
 #include "ops/cross_entropy.h"
@@ -32,19 +33,6 @@ namespace {
 using engine::Tensor;
 
 constexpr int64_t kBatch = 8, kBlock = 256, kWidth = 256, kHeads = 4, kLayers = 4, kVocab = 4096;
-
-// Median wall time of `run` over `repeats` calls after `warmup` calls.
-double median_seconds(const std::function<void()>& run, int warmup, int repeats) {
-  for (int i = 0; i < warmup; ++i) run();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    run();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 models::GptConfig lm_config(const char* pe) {
   models::GptConfig c;

@@ -8,6 +8,7 @@
 
 #include "engine/cuda/backend_kernels.h"
 #include "engine/cuda/check.h"
+#include "engine/cuda/grid_stride.h"
 
 namespace engine::cuda {
 
@@ -20,20 +21,6 @@ constexpr int64_t kBlockReduceThreshold = 64;
 
 int64_t blocks_for(int64_t n) { return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks)); }
 
-// Offsets of element i in each of the N operands of `layout`.
-template <int N>
-__device__ __forceinline__ void strided_offsets(const DeviceLayout<N>& layout, int64_t i, int64_t* offsets) {
-  for (int k = 0; k < N; ++k) offsets[k] = 0;
-  for (int d = layout.rank - 1; d >= 0; --d) {
-    const int64_t size = layout.sizes[d];
-    const int64_t index = i % size;
-    i /= size;
-    for (int k = 0; k < N; ++k) offsets[k] += index * layout.strides[k][d];
-  }
-}
-
-__device__ __forceinline__ int64_t grid_stride_start() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t grid_stride_step() { return int64_t(gridDim.x) * blockDim.x; }
 
 template <typename T>
 __global__ void fill_kernel(T* out, DeviceLayout<1> layout, T value) {

@@ -8,11 +8,16 @@
 
 #include "engine/cuda/check.h"
 #include "engine/cuda/cuda_api.h"
+#include "engine/cuda/grid_stride.h"
 #include "ops/cuda/elementwise.h"
 
 namespace ops::cuda {
 
 namespace {
+
+using engine::cuda::grid_stride_start;
+using engine::cuda::grid_stride_step;
+using engine::cuda::strided_offsets;
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 8192;
@@ -25,28 +30,10 @@ int64_t blocks_for(int64_t n) {
   return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
 }
 
-// Offsets of element i in each of the N operands.
-template <int N>
-__device__ __forceinline__ void strided_offsets(const DeviceLayout<N>& layout, int64_t i, int64_t* offsets) {
-  if (layout.rank == 1) {
-    for (int k = 0; k < N; ++k) offsets[k] = i * layout.strides[k][0];
-    return;
-  }
-  for (int k = 0; k < N; ++k) offsets[k] = 0;
-  for (int d = layout.rank - 1; d >= 0; --d) {
-    const int64_t size = layout.sizes[d];
-    const int64_t index = i % size;
-    i /= size;
-    for (int k = 0; k < N; ++k) offsets[k] += index * layout.strides[k][d];
-  }
-}
-
-__device__ __forceinline__ int64_t first_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t index_step() { return int64_t(gridDim.x) * blockDim.x; }
 
 template <typename T, typename U, typename F>
 __global__ void map1_kernel(T* out, const U* x, DeviceLayout<2> layout, F f) {
-  for (int64_t i = first_index(); i < layout.numel; i += index_step()) {
+  for (int64_t i = grid_stride_start(); i < layout.numel; i += grid_stride_step()) {
     int64_t o[2];
     strided_offsets(layout, i, o);
     out[o[0]] = f(x[o[1]]);
@@ -55,7 +42,7 @@ __global__ void map1_kernel(T* out, const U* x, DeviceLayout<2> layout, F f) {
 
 template <typename T, typename U, typename V, typename F>
 __global__ void map2_kernel(T* out, const U* x, const V* y, DeviceLayout<3> layout, F f) {
-  for (int64_t i = first_index(); i < layout.numel; i += index_step()) {
+  for (int64_t i = grid_stride_start(); i < layout.numel; i += grid_stride_step()) {
     int64_t o[3];
     strided_offsets(layout, i, o);
     out[o[0]] = f(x[o[1]], y[o[2]]);
@@ -64,7 +51,7 @@ __global__ void map2_kernel(T* out, const U* x, const V* y, DeviceLayout<3> layo
 
 template <typename T, typename U, typename V, typename W, typename F>
 __global__ void map3_kernel(T* out, const U* x, const V* y, const W* z, DeviceLayout<4> layout, F f) {
-  for (int64_t i = first_index(); i < layout.numel; i += index_step()) {
+  for (int64_t i = grid_stride_start(); i < layout.numel; i += grid_stride_step()) {
     int64_t o[4];
     strided_offsets(layout, i, o);
     out[o[0]] = f(x[o[1]], y[o[2]], z[o[3]]);

@@ -9,19 +9,21 @@
 #include <algorithm>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/grid_stride.h"
 #include "ops/cuda/indexing.h"
 
 namespace ops::cuda {
 
 namespace {
 
+using engine::cuda::grid_stride_start;
+using engine::cuda::grid_stride_step;
+
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
 int64_t blocks_for(int64_t n) { return std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kMaxBlocks); }
 
-__device__ __forceinline__ int64_t grid_stride_start() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t grid_stride_step() { return int64_t(gridDim.x) * blockDim.x; }
 
 template <typename T>
 __global__ void copy_rows_kernel(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int64_t rows,

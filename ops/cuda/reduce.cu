@@ -10,11 +10,15 @@
 #include <cstdint>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/grid_stride.h"
 #include "ops/cuda/reduce.h"
 
 namespace ops::cuda {
 
 namespace {
+
+using engine::cuda::grid_stride_start;
+using engine::cuda::grid_stride_step;
 
 constexpr int kThreads = 256;
 constexpr int kColumns = 32;                  // columns per block in the column kernels
@@ -26,8 +30,6 @@ int64_t blocks_for(int64_t n) {
   return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
 }
 
-__device__ __forceinline__ int64_t first_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t index_step() { return int64_t(gridDim.x) * blockDim.x; }
 
 // True when (v, r) should replace (best, best_r): larger, or NaN over a number, or equal (both
 // NaN included) at an earlier position. Makes the combination of partial maxima order-free.
@@ -42,7 +44,7 @@ __device__ __forceinline__ bool beats(T v, int64_t r, T best, int64_t best_r) {
 // One thread per output row, R < kShortRow (or any R when rows are many and short).
 template <typename T>
 __global__ void sum_rows_serial_kernel(T* out, const T* x, int64_t outer, int64_t reduce, double divisor) {
-  for (int64_t o = first_index(); o < outer; o += index_step()) {
+  for (int64_t o = grid_stride_start(); o < outer; o += grid_stride_step()) {
     const T* row = x + o * reduce;
     double acc = 0.0;
     for (int64_t r = 0; r < reduce; ++r) acc += double(row[r]);
@@ -97,7 +99,7 @@ __global__ void sum_columns_kernel(T* out, const T* x, int64_t outer, int64_t re
 template <typename T>
 __global__ void max_serial_kernel(T* out, int64_t* argmax, const T* x, int64_t outer, int64_t reduce,
                                   int64_t inner) {
-  for (int64_t k = first_index(); k < outer * inner; k += index_step()) {
+  for (int64_t k = grid_stride_start(); k < outer * inner; k += grid_stride_step()) {
     const int64_t o = k / inner, i = k % inner;
     const T* column = x + o * reduce * inner + i;
     T best = column[0];
@@ -150,7 +152,7 @@ template <typename T>
 __global__ void max_backward_kernel(T* grad_x, const T* grad_out, const int64_t* argmax, int64_t outer,
                                     int64_t reduce, int64_t inner) {
   const int64_t n = outer * reduce * inner;
-  for (int64_t k = first_index(); k < n; k += index_step()) {
+  for (int64_t k = grid_stride_start(); k < n; k += grid_stride_step()) {
     const int64_t i = k % inner, r = (k / inner) % reduce, o = k / (inner * reduce);
     const int64_t kept = o * inner + i;
     grad_x[k] = argmax[kept] == r ? grad_out[kept] : T(0);

@@ -7,11 +7,15 @@
 #include <cstdint>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/grid_stride.h"
 #include "ops/cuda/rotary.h"
 
 namespace ops::cuda {
 
 namespace {
+
+using engine::cuda::grid_stride_start;
+using engine::cuda::grid_stride_step;
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 8192;
@@ -20,8 +24,6 @@ int64_t blocks_for(int64_t n) {
   return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
 }
 
-__device__ __forceinline__ int64_t first_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t index_step() { return int64_t(gridDim.x) * blockDim.x; }
 
 // Element k of (B, H, T, D) rotated by `sign`·θ (sign = +1 forward, −1 for the input gradient):
 // writes dst[k] from the pair of src that contains it.
@@ -29,7 +31,7 @@ template <typename T>
 __global__ void rotate_kernel(T* dst, const T* src, const T* angles, int64_t B, int64_t H, int64_t Tn, int64_t D,
                               int64_t P, bool per_head, T sign) {
   const int64_t n = B * H * Tn * D;
-  for (int64_t k = first_index(); k < n; k += index_step()) {
+  for (int64_t k = grid_stride_start(); k < n; k += grid_stride_step()) {
     const int64_t d = k % D, row = k / D;  // row = (b·H + h)·T + t
     if (d >= 2 * P) {
       dst[k] = src[k];
@@ -48,7 +50,7 @@ template <typename T>
 __global__ void angle_gradient_kernel(T* grad_angles, const T* grad_out, const T* x, const T* angles, int64_t B,
                                       int64_t H, int64_t Tn, int64_t D, int64_t P, bool per_head) {
   const int64_t angle_rows = per_head ? H * Tn : Tn;
-  for (int64_t k = first_index(); k < angle_rows * P; k += index_step()) {
+  for (int64_t k = grid_stride_start(); k < angle_rows * P; k += grid_stride_step()) {
     const int64_t row = k / P, m = k % P, t = row % Tn;
     const int64_t h_begin = per_head ? row / Tn : 0, h_end = per_head ? h_begin + 1 : H;
     const T theta = angles[k];

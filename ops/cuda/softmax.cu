@@ -9,11 +9,15 @@
 #include <cstdint>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/grid_stride.h"
 #include "ops/cuda/softmax.h"
 
 namespace ops::cuda {
 
 namespace {
+
+using engine::cuda::grid_stride_start;
+using engine::cuda::grid_stride_step;
 
 constexpr int kRowThreads = 128;
 constexpr int kThreads = 256;
@@ -24,8 +28,6 @@ int64_t blocks_for(int64_t n) {
   return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
 }
 
-__device__ __forceinline__ int64_t first_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t index_step() { return int64_t(gridDim.x) * blockDim.x; }
 
 // Combines partial[0..kRowThreads) into partial[0] with a fixed tree (max or sum); every thread of
 // the block calls it and may read partial[0] afterwards.
@@ -70,7 +72,7 @@ __global__ void softmax_rows_kernel(T* y, const T* x, int64_t outer, int64_t red
 
 template <typename T>
 __global__ void softmax_columns_kernel(T* y, const T* x, int64_t outer, int64_t reduce, int64_t inner, bool log) {
-  for (int64_t k = first_index(); k < outer * inner; k += index_step()) {
+  for (int64_t k = grid_stride_start(); k < outer * inner; k += grid_stride_step()) {
     const int64_t o = k / inner, i = k % inner;
     const T* column = x + o * reduce * inner + i;
     T* out = y + o * reduce * inner + i;
@@ -111,7 +113,7 @@ __global__ void softmax_backward_rows_kernel(T* grad_x, const T* grad_y, const T
 template <typename T>
 __global__ void softmax_backward_columns_kernel(T* grad_x, const T* grad_y, const T* y, int64_t outer,
                                                 int64_t reduce, int64_t inner, bool log) {
-  for (int64_t k = first_index(); k < outer * inner; k += index_step()) {
+  for (int64_t k = grid_stride_start(); k < outer * inner; k += grid_stride_step()) {
     const int64_t offset = (k / inner) * reduce * inner + k % inner;
     const T* g = grad_y + offset;
     const T* yc = y + offset;

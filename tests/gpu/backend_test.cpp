@@ -5,26 +5,11 @@
 #include <string>
 
 #include "common/backend_checks.h"
+#include "common/cuda_ready.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/cudnn_check.h"
 #include "engine/cuda/init.h"
 #include "engine/cuda/nccl_check.h"
-
-namespace {
-
-// Initialises CUDA once; false (with a message) when no GPU can be used.
-bool gpu_ready() {
-  static std::string reason;
-  static const bool ready = [] {
-    if (!engine::cuda::available(&reason)) return false;
-    engine::cuda::init();
-    return true;
-  }();
-  if (!ready) MESSAGE("skipping: no usable GPU (" << reason << ")");
-  return ready;
-}
-
-}  // namespace
 
 TEST_CASE("CUDA init reports a missing GPU clearly") {
   CHECK_FALSE(engine::cuda::is_emulated());
@@ -46,13 +31,13 @@ TEST_CASE("error-check macros name the call, file and line of each library") {
 }
 
 TEST_CASE("GPU backend: tensors and round trips") {
-  if (!gpu_ready()) return;
+  if (!cuda_ready()) return;
   engine::Generator gen(7);
   backend_checks::check_round_trip(gen);
 }
 
 TEST_CASE("GPU backend: primitives match the CPU backend") {
-  if (!gpu_ready()) return;
+  if (!cuda_ready()) return;
   engine::Generator gen(11);
   backend_checks::check_fill_and_copy(gen);
   for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
