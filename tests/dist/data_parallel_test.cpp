@@ -1,22 +1,24 @@
-// DataParallel against single-process training on the combined batch: a two-layer MLP trained
-// with AdamW for a few steps, each rank on its own rows of every batch (and, with accumulation, in
-// micro-batches), must end with the same parameters as one process on all rows. The gradients
-// differ only by f32 rounding of the sums (the mean over ranks of per-shard means against one
-// mean), so the parameters agree to 1e-6 relative.
+// DataParallel and Zero1DataParallel against single-process training on the combined batch: a
+// two-layer MLP trained with SGD with momentum (unlike AdamW, sensitive to the gradient's scale) for
+// a few steps, each rank on its own rows of every batch (and, with accumulation, in micro-batches),
+// must end with the same parameters as one process on all rows. The gradients differ only by f32
+// rounding of the sums (the mean over ranks of per-shard means against one mean), so the
+// parameters agree to 1e-6 relative.
 //
 // Legend: B combined batch rows, I inputs, H hidden units, O outputs, W world size.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
+#include <utility>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/dist/communicator.h"
 #include "engine/dist/data_parallel.h"
+#include "engine/dist/zero1.h"
 #include "engine/error.h"
-#include "engine/optim/adamw.h"
+#include "engine/optim/sgd.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "ops/elementwise.h"
@@ -64,16 +66,20 @@ std::vector<Batch> make_batches(int64_t rows) {
   return batches;
 }
 
-std::unique_ptr<engine::optim::AdamW> make_optimizer(const Mlp& model) {
-  return std::make_unique<engine::optim::AdamW>(
-      std::vector<engine::optim::ParamGroup>{{model.named(), 1e-2, 0.01}});
+// Matrices decay, vectors do not: two groups, so ZeRO-1 shards each separately.
+std::vector<engine::optim::ParamGroup> make_groups(const Mlp& model) {
+  return engine::optim::weight_decay_groups(model.named(), 0.1, 0.01);
+}
+
+engine::optim::SGD make_optimizer(std::vector<engine::optim::ParamGroup> groups) {
+  return engine::optim::SGD(std::move(groups), {.momentum = 0.9});
 }
 
 // Trains `model` on its rank's rows of each batch: micro_steps micro-batches per step, each loss
 // divided by micro_steps so that the accumulated gradient is the mean over the rank's rows.
 void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, int micro_steps, int64_t bucket_bytes) {
   DataParallel ddp(comm, model.parameters(), {.bucket_bytes = bucket_bytes, .accumulation_steps = micro_steps});
-  auto optimizer = make_optimizer(model);
+  engine::optim::SGD optimizer = make_optimizer(make_groups(model));
   for (const Batch& batch : batches) {
     const int64_t rows = batch.x.size(0) / comm.world_size();
     const int64_t micro_rows = rows / micro_steps;
@@ -83,8 +89,28 @@ void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, in
       (loss * (1.0 / micro_steps)).backward();
       CHECK(ddp.reduce_gradients() == (m == micro_steps - 1));
     }
-    optimizer->step();
-    optimizer->zero_grad();
+    optimizer.step();
+    optimizer.zero_grad();
+  }
+}
+
+// As train(), with the optimizer state sharded across ranks (ZeRO-1).
+void train_zero1(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, int micro_steps) {
+  Zero1DataParallel zero(comm, make_groups(model), micro_steps);
+  engine::optim::SGD optimizer = make_optimizer(zero.shard_groups());
+  for (const Batch& batch : batches) {
+    const int64_t rows = batch.x.size(0) / comm.world_size();
+    const int64_t micro_rows = rows / micro_steps;
+    for (int m = 0; m < micro_steps; ++m) {
+      const int64_t start = comm.rank() * rows + m * micro_rows;
+      const Tensor loss = model.loss(batch.x.narrow(0, start, micro_rows), batch.targets.narrow(0, start, micro_rows));
+      (loss * (1.0 / micro_steps)).backward();
+      CHECK(zero.reduce_gradients() == (m == micro_steps - 1));
+    }
+    optimizer.step();
+    optimizer.zero_grad();
+    zero.gather_parameters();
+    for (const Tensor& p : model.parameters()) CHECK_FALSE(p.grad().defined());
   }
 }
 
@@ -101,18 +127,21 @@ void check_close(const std::vector<Tensor>& actual, const std::vector<Tensor>& e
   }
 }
 
-void check_matches_combined_batch(int micro_steps, int64_t bucket_bytes) {
+void check_matches_combined_batch(int micro_steps, int64_t bucket_bytes, bool zero1 = false) {
   Communicator& comm = world();
   const int64_t rows = 4 * micro_steps * comm.world_size();
   const std::vector<Batch> batches = make_batches(rows);
 
   SingleProcessCommunicator alone;
   Mlp reference(1);
-  train(reference, alone, batches, 1, bucket_bytes);
+  train(reference, alone, batches, 1, int64_t(1) << 20);
 
   // Ranks other than 0 start from other values: the broadcast must replace them.
   Mlp model(comm.rank() == 0 ? 1 : 1000 + uint64_t(comm.rank()));
-  train(model, comm, batches, micro_steps, bucket_bytes);
+  if (zero1)
+    train_zero1(model, comm, batches, micro_steps);
+  else
+    train(model, comm, batches, micro_steps, bucket_bytes);
   check_close(model.parameters(), reference.parameters(), 1e-6);
 }
 
@@ -122,6 +151,8 @@ TEST_CASE("data-parallel training matches one process on the combined batch") {
   SUBCASE("one bucket") { check_matches_combined_batch(1, int64_t(1) << 20); }
   SUBCASE("a bucket per parameter or two") { check_matches_combined_batch(1, 64); }
   SUBCASE("gradient accumulation over 3 micro-steps") { check_matches_combined_batch(3, 128); }
+  SUBCASE("ZeRO-1") { check_matches_combined_batch(1, 0, true); }
+  SUBCASE("ZeRO-1 with gradient accumulation over 2 micro-steps") { check_matches_combined_batch(2, 0, true); }
 }
 
 TEST_CASE("DataParallel buckets parameters in reverse order up to bucket_bytes") {
