@@ -183,3 +183,14 @@ TEST_CASE("DataParallel names a parameter without a gradient when ranks must agr
   loss.backward();
   CHECK_THROWS_WITH_AS(ddp.reduce_gradients(), doctest::Contains("has no gradient after backward"), engine::Error);
 }
+
+TEST_CASE("Zero1DataParallel checks its groups and names a parameter without a gradient") {
+  Communicator& comm = world();
+  CHECK_THROWS_WITH_AS(Zero1DataParallel(comm, {engine::optim::ParamGroup{}}),
+                       doctest::Contains("parameter group 0 is empty"), engine::Error);
+  Mlp model(5);
+  Zero1DataParallel zero(comm, make_groups(model));
+  CHECK(zero.shard_groups().size() == 2);
+  ops::mean(ops::linear(Tensor::ones({2, kInputs}), model.w1)).backward();
+  CHECK_THROWS_WITH_AS(zero.reduce_gradients(), doctest::Contains("has no gradient after backward"), engine::Error);
+}
