@@ -57,7 +57,8 @@ void finish_average(const char* op, Tensor& tensor, int world_size) {
   switch (tensor.dtype()) {
     case DType::f32: divide(tensor.data<float>(), tensor.numel(), float(world_size)); break;
     case DType::f64: divide(tensor.data<double>(), tensor.numel(), double(world_size)); break;
-    default: throw Error(engine::detail::concat("MPI ", op, ": average needs a floating tensor, got ", tensor.describe()));
+    default:
+      throw Error(engine::detail::concat("MPI ", op, ": average needs a floating tensor, got ", tensor.describe()));
   }
 }
 
@@ -73,7 +74,8 @@ MpiCommunicator::MpiCommunicator() {
 
 void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
   check_cpu("all_reduce", tensor);
-  if (op == ReduceOp::average) ENGINE_CHECK(is_floating(tensor.dtype()), "MPI all_reduce: average needs a floating tensor, got ", tensor.describe());
+  if (op == ReduceOp::average)
+    ENGINE_CHECK(is_floating(tensor.dtype()), "MPI all_reduce: average needs a floating tensor, got ", tensor.describe());
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tensor.raw_data(), mpi_count("all_reduce", tensor), mpi_type(tensor.dtype()),
                           MPI_SUM, MPI_COMM_WORLD));
   if (op == ReduceOp::average) finish_average("all_reduce", tensor, world_size_);
@@ -82,7 +84,8 @@ void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
 void MpiCommunicator::broadcast(Tensor& tensor, int root) {
   check_cpu("broadcast", tensor);
   ENGINE_CHECK(root >= 0 && root < world_size_, "MPI broadcast: root ", root, " is outside world size ", world_size_);
-  MPI_CHECK(MPI_Bcast(tensor.raw_data(), mpi_count("broadcast", tensor), mpi_type(tensor.dtype()), root, MPI_COMM_WORLD));
+  MPI_CHECK(MPI_Bcast(tensor.raw_data(), mpi_count("broadcast", tensor), mpi_type(tensor.dtype()), root,
+                      MPI_COMM_WORLD));
 }
 
 void MpiCommunicator::all_gather(const Tensor& input, Tensor& output) {
@@ -98,7 +101,9 @@ void MpiCommunicator::reduce_scatter(const Tensor& input, Tensor& output, Reduce
   check_cpu("reduce_scatter", input);
   check_cpu("reduce_scatter", output);
   detail::check_gather_sizes(name(), "reduce_scatter", output, input, world_size_);
-  if (op == ReduceOp::average) ENGINE_CHECK(is_floating(input.dtype()), "MPI reduce_scatter: average needs a floating tensor, got ", input.describe());
+  if (op == ReduceOp::average)
+    ENGINE_CHECK(is_floating(input.dtype()), "MPI reduce_scatter: average needs a floating tensor, got ",
+                 input.describe());
   MPI_CHECK(MPI_Reduce_scatter_block(input.raw_data(), output.raw_data(), mpi_count("reduce_scatter", output),
                                      mpi_type(input.dtype()), MPI_SUM, MPI_COMM_WORLD));
   if (op == ReduceOp::average) finish_average("reduce_scatter", output, world_size_);

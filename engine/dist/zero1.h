@@ -7,7 +7,9 @@
 //   Zero1DataParallel zero(comm, weight_decay_groups(model.named_parameters(), lr, wd));
 //   optim::AdamW optimizer(zero.shard_groups());
 //   for each micro-step: loss.backward();
-//                        if (zero.reduce_gradients()) { optimizer.step(); optimizer.zero_grad(); zero.gather_parameters(); }
+//                        if (zero.reduce_gradients()) {
+//                          optimizer.step(); optimizer.zero_grad(); zero.gather_parameters();
+//                        }
 //
 // reduce_gradients() reduce-scatters the mean gradient into the shards' .grad and drops the
 // parameters' own gradients; gather_parameters() all-gathers the updated shards into the
