@@ -75,7 +75,8 @@ MpiCommunicator::MpiCommunicator() {
 void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
   check_cpu("all_reduce", tensor);
   if (op == ReduceOp::average)
-    ENGINE_CHECK(is_floating(tensor.dtype()), "MPI all_reduce: average needs a floating tensor, got ", tensor.describe());
+    ENGINE_CHECK(is_floating(tensor.dtype()), "MPI all_reduce: average needs a floating tensor, got ",
+                 tensor.describe());
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tensor.raw_data(), mpi_count("all_reduce", tensor), mpi_type(tensor.dtype()),
                           MPI_SUM, MPI_COMM_WORLD));
   if (op == ReduceOp::average) finish_average("all_reduce", tensor, world_size_);
