@@ -16,6 +16,8 @@ packages=(
   zlib1g-dev        # gzip data files
   libpng-dev        # PNG images (image-folder datasets)
   libjpeg62-turbo-dev  # JPEG images (image-folder datasets)
+  libopenmpi-dev    # MPI: multi-process training (engine/dist)
+  openmpi-bin       # mpirun
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
 )
 

@@ -1,0 +1,107 @@
+// Legend: N elements of one rank's tensor, W world size.
+#include "engine/dist/nccl_communicator.h"
+
+#include <cstring>
+
+#include "engine/cuda/check.h"
+#include "engine/cuda/cuda_api.h"
+#include "engine/cuda/nccl_check.h"
+#include "engine/cuda/stream.h"
+#include "engine/error.h"
+
+namespace engine::dist {
+
+struct NcclCommunicator::State {
+  ncclComm_t comm = nullptr;
+};
+
+namespace {
+
+ncclDataType_t nccl_type(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return ncclFloat32;
+    case DType::f64: return ncclFloat64;
+    case DType::i32: return ncclInt32;
+    case DType::i64: return ncclInt64;
+  }
+  throw Error(engine::detail::concat("NCCL: unsupported dtype ", dtype_name(dtype)));
+}
+
+ncclRedOp_t nccl_op(const char* op, const Tensor& tensor, ReduceOp reduce) {
+  if (reduce == ReduceOp::sum) return ncclSum;
+  ENGINE_CHECK(is_floating(tensor.dtype()), "NCCL ", op, ": average needs a floating tensor, got ", tensor.describe());
+  return ncclAvg;
+}
+
+void check_cuda_tensor(const char* op, const Tensor& tensor) {
+  detail::check_collective_tensor("NCCL", op, tensor);
+  ENGINE_CHECK(tensor.device().is_cuda(), "NCCL ", op, ": the NCCL backend takes CUDA tensors, got ",
+               tensor.describe(), " (use the MPI communicator for CPU tensors)");
+}
+
+}  // namespace
+
+NcclCommunicator::NcclCommunicator(Communicator& bootstrap)
+    : state_(std::make_unique<State>()),
+      rank_(bootstrap.rank()),
+      world_size_(bootstrap.world_size()),
+      local_rank_(bootstrap.local_rank()) {
+  int devices = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&devices));
+  ENGINE_CHECK(local_rank_ < devices, "NCCL communicator: local rank ", local_rank_, " needs GPU ", local_rank_,
+               " but this machine has ", devices, "; start at most one rank per GPU");
+  CUDA_CHECK(cudaSetDevice(local_rank_));
+  // The 128-byte unique id travels as i32 words over the bootstrap communicator.
+  ncclUniqueId id;
+  static_assert(sizeof(id) % sizeof(int32_t) == 0);
+  Tensor words = Tensor::zeros({int64_t(sizeof(id) / sizeof(int32_t))}, DType::i32);
+  if (rank_ == 0) {
+    NCCL_CHECK(ncclGetUniqueId(&id));
+    std::memcpy(words.raw_data(), &id, sizeof(id));
+  }
+  bootstrap.broadcast(words, 0);
+  std::memcpy(&id, words.raw_data(), sizeof(id));
+  NCCL_CHECK(ncclCommInitRank(&state_->comm, world_size_, id, rank_));
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  if (state_->comm) ncclCommDestroy(state_->comm);
+}
+
+void NcclCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
+  check_cuda_tensor("all_reduce", tensor);
+  NCCL_CHECK(ncclAllReduce(tensor.raw_data(), tensor.raw_data(), size_t(tensor.numel()), nccl_type(tensor.dtype()),
+                           nccl_op("all_reduce", tensor, op), state_->comm, cuda::current_stream()));
+}
+
+void NcclCommunicator::broadcast(Tensor& tensor, int root) {
+  check_cuda_tensor("broadcast", tensor);
+  ENGINE_CHECK(root >= 0 && root < world_size_, "NCCL broadcast: root ", root, " is outside world size ", world_size_);
+  NCCL_CHECK(ncclBroadcast(tensor.raw_data(), tensor.raw_data(), size_t(tensor.numel()), nccl_type(tensor.dtype()),
+                           root, state_->comm, cuda::current_stream()));
+}
+
+void NcclCommunicator::all_gather(const Tensor& input, Tensor& output) {
+  check_cuda_tensor("all_gather", input);
+  check_cuda_tensor("all_gather", output);
+  detail::check_gather_sizes(name(), "all_gather", input, output, world_size_);
+  NCCL_CHECK(ncclAllGather(input.raw_data(), output.raw_data(), size_t(input.numel()), nccl_type(input.dtype()),
+                           state_->comm, cuda::current_stream()));
+}
+
+void NcclCommunicator::reduce_scatter(const Tensor& input, Tensor& output, ReduceOp op) {
+  check_cuda_tensor("reduce_scatter", input);
+  check_cuda_tensor("reduce_scatter", output);
+  detail::check_gather_sizes(name(), "reduce_scatter", output, input, world_size_);
+  NCCL_CHECK(ncclReduceScatter(input.raw_data(), output.raw_data(), size_t(output.numel()), nccl_type(input.dtype()),
+                               nccl_op("reduce_scatter", input, op), state_->comm, cuda::current_stream()));
+}
+
+// NCCL has no barrier: an all-reduce of one element, waited for on the host.
+void NcclCommunicator::barrier() {
+  Tensor one = Tensor::ones({1}, DType::f32, Device::cuda(local_rank_));
+  all_reduce(one, ReduceOp::sum);
+  CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream()));
+}
+
+}  // namespace engine::dist

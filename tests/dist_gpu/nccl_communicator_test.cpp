@@ -1,0 +1,45 @@
+// The NCCL communicator at world size 1 on a real GPU (NCCL refuses two ranks on one GPU; the
+// multi-rank logic is tested through the MPI backend in tests/dist). Skips without a GPU.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "common/cuda_ready.h"
+#include "engine/dist/communicator.h"
+#include "engine/dist/nccl_communicator.h"
+#include "engine/error.h"
+#include "engine/tensor.h"
+
+using engine::Device;
+using engine::DType;
+using engine::Tensor;
+using namespace engine::dist;
+
+TEST_CASE("NCCL collectives at world size 1 leave values as they are") {
+  if (!cuda_ready()) return;
+  SingleProcessCommunicator bootstrap;
+  NcclCommunicator comm(bootstrap);
+  CHECK(comm.world_size() == 1);
+  CHECK(comm.rank() == 0);
+  for (DType dtype : {DType::f32, DType::f64}) {
+    Tensor x = Tensor::from_vector({1.5, -2, 3}, {3}, dtype).to(Device::cuda());
+    comm.all_reduce(x, ReduceOp::sum);
+    comm.all_reduce(x, ReduceOp::average);
+    comm.broadcast(x, 0);
+    Tensor gathered = Tensor::zeros({3}, dtype, Device::cuda());
+    comm.all_gather(x, gathered);
+    Tensor scattered = Tensor::zeros({3}, dtype, Device::cuda());
+    comm.reduce_scatter(gathered, scattered, ReduceOp::average);
+    CHECK(scattered.to(Device::cpu()).to_vector<double>() == std::vector<double>{1.5, -2, 3});
+  }
+  comm.barrier();
+}
+
+TEST_CASE("the NCCL communicator refuses CPU tensors") {
+  if (!cuda_ready()) return;
+  SingleProcessCommunicator bootstrap;
+  NcclCommunicator comm(bootstrap);
+  Tensor x = Tensor::ones({2});
+  CHECK_THROWS_WITH_AS(comm.all_reduce(x, ReduceOp::sum), doctest::Contains("the NCCL backend takes CUDA tensors"),
+                       engine::Error);
+}
