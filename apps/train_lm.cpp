@@ -51,6 +51,15 @@ json read_json(const std::string& path) {
   return json::parse(in);
 }
 
+// Applies "key=value" to `overrides`; a key whose default is a string takes the text as it is
+// (so that --out 2024 names a folder).
+void set_override(json& overrides, const std::string& assignment) {
+  auto [key, parsed] = lm::parse_assignment(assignment);
+  const json defaults = lm::default_run_config();
+  const bool text = defaults.contains(key) && defaults[key].is_string();
+  overrides[key] = text ? json(assignment.substr(key.size() + 1)) : parsed;
+}
+
 // The run config from the defaults, the --config file and the overrides, in that order.
 Arguments parse_arguments(int argc, char** argv) {
   static const std::map<std::string, std::string> flags = {
@@ -67,12 +76,11 @@ Arguments parse_arguments(int argc, char** argv) {
     } else if (flag == "--resume") {
       args.resume = value;
     } else if (flag == "--set") {
-      auto [key, parsed] = lm::parse_assignment(value);
-      overrides[key] = parsed;
+      set_override(overrides, value);
     } else {
       auto it = flags.find(flag);
       ENGINE_CHECK(it != flags.end(), "train_lm: unknown option ", flag);
-      overrides[it->second] = lm::parse_assignment("x=" + value).second;
+      set_override(overrides, it->second + "=" + value);
     }
   }
   json base = lm::default_run_config();

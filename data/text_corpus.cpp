@@ -9,6 +9,7 @@
 
 #include "data/bpe_trainer.h"
 #include "engine/error.h"
+#include "engine/rng.h"
 
 namespace data {
 

@@ -21,7 +21,6 @@
 
 #include "data/bpe_tokenizer.h"
 #include "data/token_file.h"
-#include "engine/rng.h"
 #include "engine/tensor.h"
 
 namespace data {
