@@ -1,0 +1,49 @@
+// What train_lm and eval_lm share: the run configuration (a flat JSON object), building the GPT
+// (with SeqPE when the run asks for it) from it, and token perplexity by SEQPE_SPEC.md §9's
+// protocol.
+//
+//   B = batch, T = time, V = vocabulary
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/token_file.h"
+#include "engine/rng.h"
+#include "models/gpt.h"
+#include "seqpe/seqpe_position_encoding.h"
+
+namespace lm {
+
+// Every key a run config may have, with its default. Unknown keys are refused by merge_config.
+nlohmann::json default_run_config();
+// `base` with `overrides` applied key by key; throws naming an unknown key.
+nlohmann::json merge_config(const nlohmann::json& base, const nlohmann::json& overrides);
+// "key=value": the value parsed as JSON when it is JSON, else kept as a string.
+std::pair<std::string, nlohmann::json> parse_assignment(const std::string& assignment);
+
+// A model as a run config describes it. `seqpe` is set for "pe": "seqpe".
+struct LanguageModel {
+  std::shared_ptr<seqpe::SeqPe> seqpe;
+  std::unique_ptr<models::Gpt> gpt;
+};
+models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size);
+seqpe::SeqPeConfig seqpe_config(const nlohmann::json& run);
+LanguageModel build_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
+
+struct Perplexity {
+  double nll = 0;      // summed over the scored tokens
+  int64_t tokens = 0;  // tokens scored
+  double token_ppl() const;
+};
+
+// Token perplexity of `model` (evaluation mode) on `tokens`, SEQPE_SPEC.md §9: the stream's
+// predictions (input i, target i + 1) cut into non-overlapping chunks of `length`, the last partial
+// chunk kept, each scored alone at positions 0..length-1 with batch 1. `max_tokens` > 0 scores only
+// the first chunks covering that many predictions (for quick validation).
+Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length,
+                            int64_t max_tokens = 0);
+
+}  // namespace lm

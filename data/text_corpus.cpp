@@ -1,0 +1,118 @@
+#include "data/text_corpus.h"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "data/bpe_trainer.h"
+#include "engine/error.h"
+#include "engine/rng.h"
+
+namespace data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  ENGINE_CHECK(in, "TextCorpus: cannot read ", path.string());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The directory's own tokenizer when it has one, else one trained on the train split (saved).
+BpeTokenizer open_tokenizer(const fs::path& dir, int64_t vocab_size, fs::path& cache_dir) {
+  if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) {
+    cache_dir = dir / "tokens";
+    fs::create_directories(cache_dir);
+    return BpeTokenizer::load(dir / "vocab.json", dir / "merges.txt");
+  }
+  cache_dir = dir / ("bpe_" + std::to_string(vocab_size));
+  const fs::path vocab = cache_dir / "vocab.json", merges = cache_dir / "merges.txt";
+  if (fs::exists(vocab) && fs::exists(merges)) return BpeTokenizer::load(vocab, merges);
+  fs::create_directories(cache_dir);
+  const std::string text = read_file(corpus_split_path(dir, "train"));
+  const std::string_view texts[] = {text};
+  BpeTokenizer tokenizer = train_bpe(texts, vocab_size);
+  tokenizer.save(vocab, merges);
+  return tokenizer;
+}
+
+}  // namespace
+
+fs::path corpus_split_path(const fs::path& dir, const std::string& split) {
+  ENGINE_CHECK(split == "train" || split == "valid" || split == "test",
+               "TextCorpus: unknown split '", split, "' (train, valid, test)");
+  for (const fs::path& candidate : {dir / (split + ".txt"), dir / ("wiki." + split + ".raw")})
+    if (fs::exists(candidate)) return candidate;
+  throw engine::Error(
+      engine::detail::concat("TextCorpus: ", dir.string(), " has neither ", split, ".txt nor wiki.", split, ".raw"));
+}
+
+TextCorpus::TextCorpus(const fs::path& dir, int64_t vocab_size)
+    : tokenizer_(open_tokenizer(dir, vocab_size, cache_dir_)) {
+  for (const std::string& split : {std::string("train"), std::string("valid"), std::string("test")}) {
+    const fs::path source = corpus_split_path(dir, split);
+    const fs::path tokens = cache_dir_ / (split + ".tokens");
+    bool cached = fs::exists(tokens) && fs::last_write_time(tokens) >= fs::last_write_time(source);
+    if (cached) cached = TokenFile(tokens).vocab_size() == tokenizer_.vocab_size();
+    if (!cached) {
+      const std::vector<TokenId> ids = tokenizer_.encode_ordinary(read_file(source));
+      write_token_file(tokens, ids, tokenizer_.vocab_size());
+    }
+    splits_.emplace(split, TokenFile(tokens));
+  }
+}
+
+const TokenFile& TextCorpus::split(const std::string& name) const {
+  auto it = splits_.find(name);
+  ENGINE_CHECK(it != splits_.end(), "TextCorpus: unknown split '", name, "' (train, valid, test)");
+  return it->second;
+}
+
+BlockBatcher::BlockBatcher(const TokenFile& tokens, int64_t block_length, int64_t batch_size, uint64_t seed)
+    : tokens_(tokens), block_length_(block_length), batch_size_(batch_size),
+      blocks_(block_length > 0 ? (tokens.size() - 1) / block_length : 0), seed_(seed) {
+  ENGINE_CHECK(block_length > 0 && batch_size > 0,
+               "BlockBatcher: block length and batch size must be positive (got ", block_length, ", "
+                                                                                 , batch_size, ")");
+  ENGINE_CHECK(blocks_ > 0, "BlockBatcher: ", tokens.path().string(), " has ", tokens.size()
+                                            , " tokens, fewer than one block of ", block_length, " + 1");
+  inputs_.resize(size_t(batch_size * block_length));
+  targets_.resize(inputs_.size());
+  window_.resize(size_t(block_length + 1));
+  build_order(0);
+}
+
+void BlockBatcher::build_order(int64_t epoch) {
+  order_.resize(size_t(blocks_));
+  for (int64_t i = 0; i < blocks_; ++i) order_[size_t(i)] = i;
+  engine::Generator gen(seed_ * 0x9E3779B97F4A7C15ull + uint64_t(epoch) + 1);
+  for (int64_t i = blocks_ - 1; i > 0; --i) std::swap(order_[size_t(i)], order_[gen.randint(uint64_t(i + 1))]);
+}
+
+void BlockBatcher::set_position(const BatcherPosition& position) {
+  ENGINE_CHECK(position.epoch >= 0 && position.block >= 0 && position.block <= blocks_,
+               "BlockBatcher: position (epoch ", position.epoch, ", block ", position.block
+                                               , ") is outside an epoch of ", blocks_, " blocks");
+  position_ = position;
+  build_order(position.epoch);
+}
+
+TokenBatch BlockBatcher::next() {
+  const size_t L = size_t(block_length_);
+  for (int64_t b = 0; b < batch_size_; ++b) {
+    if (position_.block == blocks_) set_position({position_.epoch + 1, 0});
+    const int64_t start = order_[size_t(position_.block++)] * block_length_;
+    tokens_.read(start, std::span<int64_t>(window_));
+    std::copy(window_.begin(), window_.begin() + L, inputs_.begin() + b * L);
+    std::copy(window_.begin() + 1, window_.end(), targets_.begin() + b * L);
+  }
+  return {engine::Tensor::from_indices(inputs_, {batch_size_, block_length_}),
+          engine::Tensor::from_indices(targets_, {batch_size_, block_length_})};
+}
+
+}  // namespace data
