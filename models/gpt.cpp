@@ -87,7 +87,8 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
   ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
   const int64_t T = tokens.size(1);
   // The PE reads the ids on the host; the learned table gathers them on the model's device.
-  Tensor position_ids = positions.defined() ? positions.to(engine::Device::cpu()) : Tensor::arange(T, engine::DType::i64);
+  Tensor position_ids =
+      positions.defined() ? positions.to(engine::Device::cpu()) : Tensor::arange(T, engine::DType::i64);
   Tensor learned;
   if (wpe_) learned = positions.defined() ? wpe_->forward(positions.to(wpe_->weight().device())) : learned_positions(T);
   Tensor h = embed(tokens, learned, position_ids, dropout_gen);
