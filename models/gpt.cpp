@@ -71,6 +71,7 @@ Tensor Gpt::embed(const Tensor& tokens, const Tensor& learned, const Tensor& pos
     Positions p;
     p.ids = position_ids;
     p.batch = B;
+    p.device = tokens.device();
     pe_->prepare(p);
     Tensor added = pe_->input_embedding();
     if (added.defined()) h = h + added;
@@ -85,9 +86,11 @@ Tensor Gpt::head(const Tensor& h) const {
 Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions) {
   ENGINE_CHECK(tokens.dim() == 2, "Gpt::forward: tokens must be (B, T), got ", tokens.describe());
   const int64_t T = tokens.size(1);
-  Tensor position_ids = positions.defined() ? positions : Tensor::arange(T, engine::DType::i64, tokens.device());
+  // The PE reads the ids on the host; the learned table gathers them on the model's device.
+  Tensor position_ids =
+      positions.defined() ? positions.to(engine::Device::cpu()) : Tensor::arange(T, engine::DType::i64);
   Tensor learned;
-  if (wpe_) learned = positions.defined() ? wpe_->forward(positions) : learned_positions(T);
+  if (wpe_) learned = positions.defined() ? wpe_->forward(positions.to(wpe_->weight().device())) : learned_positions(T);
   Tensor h = embed(tokens, learned, position_ids, dropout_gen);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
@@ -107,9 +110,9 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
                "sequences with forward(), which interpolates the table to their length");
   std::vector<int64_t> ids(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = cache.length + t;
-  Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64, tokens.device());
+  Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64);  // host: for the PE
   engine::Generator unused(0);  // no dropout in evaluation mode
-  Tensor learned = wpe_ ? wpe_->forward(position_ids) : Tensor();
+  Tensor learned = wpe_ ? wpe_->forward(position_ids.to(tokens.device())) : Tensor();
   Tensor h = embed(tokens, learned, position_ids, unused);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), unused, &cache);

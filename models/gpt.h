@@ -43,8 +43,9 @@ class Gpt : public engine::Module {
   // `pe` supplies the position encoding for every name but "ape" (may be null for "nope").
   Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe = nullptr);
 
-  // tokens: (B, T) i64 -> logits (B, T, V). `positions` default to 0..T-1. `dropout_gen` draws
-  // the dropout masks in training mode.
+  // tokens: (B, T) i64 -> logits (B, T, V). `positions` default to 0..T-1; the PE reads them on
+  // the host, so pass them on the CPU (a device copy is read back). `dropout_gen` draws the dropout
+  // masks in training mode.
   Tensor forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions = Tensor());
 
   // Incremental decoding: tokens (B, T_new) sit at positions cache.length.. and attend to every

@@ -24,15 +24,19 @@ namespace models {
 
 using engine::Tensor;
 
-// The positions of one forward pass.
+// The positions of one forward pass. They are host-side metadata: a PE reads them on the CPU and
+// builds what it needs on `device`, caching it while the positions and the device stay the same.
 struct Positions {
-  // 1-D: absolute position of each token, (T) i64. 2-D (images): undefined; the grid below holds.
+  // 1-D: absolute position of each token, (T) i64 on the CPU. 2-D (images): undefined; the grid
+  // below holds.
   Tensor ids;
   // 2-D: the patch grid (rows, columns), in raster order after an optional class token.
   int64_t grid_h = 0, grid_w = 0;
   bool class_token = false;
   // Sequences in the batch: the PE may depend on it only through broadcasting.
   int64_t batch = 1;
+  // Where the model's activations live: every tensor a hook returns is on it.
+  engine::Device device = engine::Device::cpu();
 
   int64_t length() const { return ids.defined() ? ids.numel() : grid_h * grid_w + (class_token ? 1 : 0); }
 };

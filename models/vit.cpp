@@ -97,6 +97,7 @@ Tensor ViT::forward(const Tensor& images, engine::Generator& dropout_gen) {
     p.grid_w = grid_w;
     p.class_token = true;
     p.batch = B;
+    p.device = images.device();
     pe_->prepare(p);
     Tensor added = pe_->input_embedding();
     if (added.defined()) h = h + added;

@@ -71,7 +71,10 @@ Tensor SeqPeEncoder::forward(const Tensor& digits, engine::Generator& dropout_ge
   // Slot (and dimension) embeddings are the same for every position: one (T, C) table broadcast
   // over N.
   Tensor slot = slot_embedding_->weight();                                  // (T, C)
-  if (dim_embedding_) slot = slot + dim_embedding_->forward(slot_dims_);    // (T, C)
+  if (dim_embedding_) {
+    if (slot_dims_.device() != slot.device()) slot_dims_ = slot_dims_.to(slot.device());
+    slot = slot + dim_embedding_->forward(slot_dims_);                      // (T, C)
+  }
   Tensor x = digit_embedding_->forward(digits) + slot;                     // (N, T, C)
   x = ops::concat({x, readout_->unsqueeze(0).expand({N, 1, C})}, 1);         // (N, T+1, C)
   for (size_t layer = 0; layer < blocks_.size(); ++layer) {

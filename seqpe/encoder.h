@@ -64,7 +64,8 @@ class SeqPeEncoder : public engine::Module {
   std::vector<std::shared_ptr<models::TransformerBlock>> blocks_;
   std::shared_ptr<models::LayerNorm> ln_f_;
   std::shared_ptr<models::Linear> out_proj_;
-  Tensor slot_dims_;  // (T) i64: the coordinate t div M that slot t belongs to
+  // (T) i64: the coordinate t div M that slot t belongs to; moved to the device of the latest forward.
+  mutable Tensor slot_dims_;
 };
 
 }  // namespace seqpe

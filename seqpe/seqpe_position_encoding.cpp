@@ -161,6 +161,8 @@ void SeqPe::invalidate_cache() {
 }
 
 Tensor SeqPe::eval_positions(const models::Positions& positions) {
+  // A table cached before the model moved to another device is rebuilt there.
+  if (eval_table_.defined() && eval_table_.device() != encoder_->parameters().front().device()) invalidate_cache();
   if (!positions.ids.defined()) {
     if (!eval_table_.defined() || eval_grid_h_ != positions.grid_h || eval_grid_w_ != positions.grid_w) {
       engine::NoGradGuard no_grad;
@@ -321,7 +323,8 @@ AuxiliaryLosses SeqPe::auxiliary_losses(const StepEncoding& step, const Contrast
                                         const TransferBatch* transfer) const {
   AuxiliaryLosses losses;
   if (contrastive && step.pivots.defined()) {
-    losses.contrastive = contrastive_loss(step.pivots, step.candidates, contrastive->labels);
+    const Tensor labels = contrastive->labels.to(step.pivots.device());
+    losses.contrastive = contrastive_loss(step.pivots, step.candidates, labels);
     losses.weighted = losses.contrastive * config_.contrastive_weight;
   }
   if (transfer && step.students.defined()) {

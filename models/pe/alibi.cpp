@@ -29,6 +29,8 @@ Alibi::Alibi(int64_t heads, bool scaled_by_attention_scale, engine::DType dtype)
     : slopes_(Tensor::from_vector(alibi_slopes(heads), {heads}, dtype)), scaled_(scaled_by_attention_scale) {}
 
 void Alibi::attention_options(int, ops::AttentionOptions& options) {
+  // The slopes are built on the host and copied once to each device the model runs on.
+  if (slopes_.device() != positions_.device) slopes_ = slopes_.to(positions_.device);
   // The op adds slope·(j − i); the authors' slope·j differs by a per-row constant, which softmax ignores.
   options.alibi_slopes = scaled_ ? ops::mul_scalar(slopes_, options.scale) : slopes_;
 }

@@ -22,7 +22,7 @@ class Alibi : public PositionEncoding {
   void attention_options(int layer, ops::AttentionOptions& options) override;
 
  private:
-  Tensor slopes_;  // (H)
+  Tensor slopes_;  // (H), moved to the device of the latest forward
   bool scaled_;
 };
 

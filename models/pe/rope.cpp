@@ -26,17 +26,25 @@ Rope::Rope(int64_t head_dim, double base, engine::DType dtype) : head_dim_(head_
   ENGINE_CHECK(head_dim % 2 == 0, "rope: head dim must be even, got ", head_dim);
 }
 
+bool same_grid(const Positions& a, const Positions& b) {
+  return a.grid_h == b.grid_h && a.grid_w == b.grid_w && a.class_token == b.class_token && a.device == b.device;
+}
+
+// The table is rebuilt (on the host, then copied to the device once) only when the positions or
+// the device change: a training loop at a fixed length reuses it.
 void Rope::prepare(const Positions& positions) {
   positions_ = positions;
   // Text: the ids; images: the raster index with the class token at 0.
   std::vector<int64_t> ids = positions.ids.defined() ? positions.ids.to_vector<int64_t>() : std::vector<int64_t>{};
   if (!positions.ids.defined())
     for (int64_t i = 0; i < positions.length(); ++i) ids.push_back(i);
+  if (angles_.defined() && ids == angles_ids_ && angles_.device() == positions.device) return;
+  angles_ids_ = ids;
   const int64_t P = head_dim_ / 2;
   std::vector<double> angles;
   for (int64_t p : ids)
     for (int64_t m = 0; m < P; ++m) angles.push_back(double(p) * std::pow(base_, -2.0 * double(m) / double(head_dim_)));
-  angles_ = Tensor::from_vector(angles, {int64_t(ids.size()), P}, dtype_);
+  angles_ = Tensor::from_vector(angles, {int64_t(ids.size()), P}, dtype_, positions.device);
 }
 
 void Rope::transform_qk(int, Tensor& q, Tensor& k) {
@@ -49,7 +57,9 @@ Rope2d::Rope2d(int64_t head_dim, double base, engine::DType dtype) : head_dim_(h
 }
 
 void Rope2d::prepare(const Positions& positions) {
+  const bool cached = angles_.defined() && same_grid(positions, positions_);
   positions_ = positions;
+  if (cached) return;
   auto [rows, cols] = grid_coordinates(positions);
   const int64_t half = head_dim_ / 4;  // pairs per axis
   std::vector<double> angles;
@@ -57,7 +67,7 @@ void Rope2d::prepare(const Positions& positions) {
     for (int64_t k = 0; k < half; ++k) angles.push_back(cols[t] * std::pow(base_, -4.0 * double(k) / double(head_dim_)));
     for (int64_t k = 0; k < half; ++k) angles.push_back(rows[t] * std::pow(base_, -4.0 * double(k) / double(head_dim_)));
   }
-  angles_ = Tensor::from_vector(angles, {int64_t(rows.size()), 2 * half}, dtype_);
+  angles_ = Tensor::from_vector(angles, {int64_t(rows.size()), 2 * half}, dtype_, positions.device);
 }
 
 void Rope2d::transform_qk(int, Tensor& q, Tensor& k) {
@@ -87,11 +97,13 @@ RopeMixed::RopeMixed(int64_t layers, int64_t heads, int64_t head_dim, double the
 }
 
 void RopeMixed::prepare(const Positions& positions) {
+  const bool cached = rows_.defined() && same_grid(positions, positions_);
   positions_ = positions;
+  if (cached) return;
   auto [rows, cols] = grid_coordinates(positions);
   const int64_t T = int64_t(rows.size());
-  rows_ = Tensor::from_vector(rows, {T, 1}, freqs_->dtype());
-  cols_ = Tensor::from_vector(cols, {T, 1}, freqs_->dtype());
+  rows_ = Tensor::from_vector(rows, {T, 1}, freqs_->dtype(), positions.device);
+  cols_ = Tensor::from_vector(cols, {T, 1}, freqs_->dtype(), positions.device);
 }
 
 void RopeMixed::transform_qk(int layer, Tensor& q, Tensor& k) {

@@ -26,7 +26,8 @@ class Rope : public PositionEncoding {
   int64_t head_dim_;
   double base_;
   engine::DType dtype_;
-  Tensor angles_;  // (T, P) for the current forward
+  Tensor angles_;                    // (T, P) for the current forward, on its device
+  std::vector<int64_t> angles_ids_;  // the positions angles_ was built for
 };
 
 class Rope2d : public PositionEncoding {
@@ -55,6 +56,9 @@ class RopeMixed : public PositionEncoding {
   Tensor* freqs_;      // (L, 2, H, P): f_x then f_y, learned
   Tensor rows_, cols_; // (T, 1) grid coordinates of the current forward (0 for the class token)
 };
+
+// Whether two forwards have the same grid on the same device (the 2-D tables are then reused).
+bool same_grid(const Positions& a, const Positions& b);
 
 // (T) row and column of each token of a grid forward, with (0, 0) for the class token.
 std::pair<std::vector<double>, std::vector<double>> grid_coordinates(const Positions& positions);

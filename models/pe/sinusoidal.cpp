@@ -24,16 +24,23 @@ Tensor raster_positions(const Positions& positions) {
 }
 
 Sinusoidal::Sinusoidal(int64_t max_position, int64_t channels, double base, engine::DType dtype) {
-  table_ = register_buffer("table", sinusoidal_table(max_position + 1, channels, base, dtype));
+  table_ = &register_buffer("table", sinusoidal_table(max_position + 1, channels, base, dtype));
 }
 
+// The ids are on the host (Positions): checked there; 0..T-1 is a view of the table's first rows,
+// other ids are copied to the table's device and gathered.
 Tensor Sinusoidal::input_embedding() {
   Tensor ids = raster_positions(positions_);
   const auto range = ids.to_vector<int64_t>();
-  for (int64_t p : range)
-    ENGINE_CHECK(p >= 0 && p < table_.size(0), "sinusoidal PE: position ", p, " is beyond the table's ",
-                 table_.size(0) - 1, "; raise max_position");
-  return ops::index_select(table_, 0, ids);
+  bool is_prefix = true;
+  for (size_t i = 0; i < range.size(); ++i) {
+    const int64_t p = range[i];
+    ENGINE_CHECK(p >= 0 && p < table_->size(0), "sinusoidal PE: position ", p, " is beyond the table's ",
+                 table_->size(0) - 1, "; raise max_position");
+    is_prefix = is_prefix && p == int64_t(i);
+  }
+  if (is_prefix) return table_->narrow(0, 0, int64_t(range.size()));
+  return ops::index_select(*table_, 0, ids.to(table_->device()));
 }
 
 }  // namespace models

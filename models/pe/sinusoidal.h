@@ -24,7 +24,7 @@ class Sinusoidal : public PositionEncoding {
   Tensor input_embedding() override;  // (T, C)
 
  private:
-  Tensor table_;  // (max_position + 1, C), a buffer: saved, not trained
+  Tensor* table_;  // (max_position + 1, C), a buffer: saved, not trained, moved by to_()
 };
 
 }  // namespace models
