@@ -8,13 +8,15 @@
 //                  [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
 //                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
 //                  [--train-subset N] [--test-subset N]
-// Writes DIR/run.json (the resolved config), DIR/metrics.jsonl (one JSON object per evaluation),
-// DIR/best.safetensors (best test accuracy) and DIR/checkpoint.safetensors (latest, to resume: a
-// run whose DIR holds one continues from it). Both are written atomically. SeqPE's position
+// Writes DIR/run.json (the resolved config), DIR/metrics.jsonl (one JSON object per evaluation: step,
+// epoch, task training loss and images/s since the last evaluation, test accuracy, evaluation
+// images/s, elapsed time), DIR/best.safetensors (best test accuracy) and DIR/checkpoint.safetensors
+// (latest, to resume: a run whose DIR holds one continues from it). Both are written atomically. SeqPE's position
 // samplers are reseeded from the step on resume, so a resumed SeqPE run differs from an
 // uninterrupted one in which positions it samples (the other PEs resume exactly).
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -139,6 +141,9 @@ int main(int argc, char** argv) try {
   auto interval_start = run_start;
   double interval_loss = 0;
   int64_t interval_steps = 0;
+  auto eval_interval_start = run_start;  // for the metrics' training loss and images/s
+  double eval_interval_loss = 0;
+  int64_t eval_interval_steps = 0;
   vit.train();
   while (optimizer.step_count() < total_steps) {
     const data::ImageBatch batch = loader.next();
@@ -151,17 +156,22 @@ int main(int argc, char** argv) try {
       const auto step = model.seqpe->encode_step(main_sampler.next(), &contrastive, &transfer);
       loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
       const auto aux = model.seqpe->auxiliary_losses(step, &contrastive, &transfer);
-      interval_loss += loss.item();
+      const double task_loss = loss.item();
+      interval_loss += task_loss;
+      eval_interval_loss += task_loss;
       if (aux.weighted.defined()) loss = loss + aux.weighted;
     } else {
       loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
-      interval_loss += loss.item();
+      const double task_loss = loss.item();
+      interval_loss += task_loss;
+      eval_interval_loss += task_loss;
     }
     loss.backward();
     engine::optim::clip_grad_norm(model_params, t.clip);
     if (!seqpe_params.empty()) engine::optim::clip_grad_norm(seqpe_params, t.seqpe_clip);
     optimizer.step();
     ++interval_steps;
+    ++eval_interval_steps;
     const int64_t step = optimizer.step_count();
 
     if (step % t.log_every == 0 || step == total_steps) {
@@ -176,6 +186,10 @@ int main(int argc, char** argv) try {
       interval_steps = 0;
     }
     if (step % eval_every == 0 || step == total_steps) {
+      const double train_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_interval_start).count();
+      const double train_loss = eval_interval_loss / double(std::max<int64_t>(1, eval_interval_steps));
+      const double train_images_per_s = double(eval_interval_steps * t.batch) / train_seconds;
       const vit_app::Accuracy accuracy = vit_app::evaluate(vit, test_set.images, test_set.labels, t.eval_batch);
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       const bool best = accuracy.top1 > best_accuracy;
@@ -195,11 +209,15 @@ int main(int argc, char** argv) try {
       state.extra = {{"data_epoch", loader.position().epoch}, {"data_batch", loader.position().batch},
                      {"best_accuracy", best_accuracy}};
       engine::save_checkpoint(checkpoint_path, state);
-      metrics << json{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"test_accuracy", accuracy.top1},
+      metrics << json{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", train_loss},
+                      {"train_images_per_s", train_images_per_s}, {"test_accuracy", accuracy.top1},
                       {"eval_images_per_s", accuracy.images_per_second}, {"elapsed_s", elapsed}}
                      .dump()
               << "\n";
       metrics.flush();
+      eval_interval_start = std::chrono::steady_clock::now();
+      eval_interval_loss = 0;
+      eval_interval_steps = 0;
     }
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();

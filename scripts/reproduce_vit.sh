@@ -4,7 +4,7 @@
 # table, the plot (docs/results/vit.png, when gnuplot is installed), the commands and wall times.
 # A hand-written reading of the numbers is kept in docs/results/vit_notes.md and copied in.
 #
-# Environment: BUILD (build dir, default build), OUT (runs, default runs/vit_repro), EPOCHS (default 2),
+# Environment: BUILD (build dir, default build), OUT (runs, default build/vit_repro), EPOCHS (default 2),
 # THREADS (default 2), TEST_SUBSET (images per evaluation resolution, default 2000), SIZES,
 # METHODS (default "ape sin rope rope2d rope_mixed seqpe"), EXTRA (more train_vit options).
 # Sized so that the six methods take well under an hour on 2 cores at EPOCHS=2; raise EPOCHS for
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-OUT=${OUT:-runs/vit_repro}
+OUT=${OUT:-build/vit_repro}
 EPOCHS=${EPOCHS:-2}
 THREADS=${THREADS:-2}
 TEST_SUBSET=${TEST_SUBSET:-2000}
