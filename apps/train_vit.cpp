@@ -1,0 +1,229 @@
+// Trains a ViT classifier on Fashion-MNIST (28 x 28, patch 4: a 7 x 7 grid) with any 2-D position
+// encoding (SEQPE_SPEC.md §11 scaled down): AdamW (weight decay on matrices only; none on norms,
+// biases, pos_embed, cls_token or any PE parameter), linear warm-up then cosine per step, gradient
+// clipping of the model and of SeqPE apart. SeqPE adds its auxiliary losses (contrastive and
+// transfer) from one encoder forward per step, with random-shift main positions.
+//
+// Usage: train_vit [--config FILE.json] [--pe ape|sin|rope|rope2d|rope_mixed|seqpe] [--epochs E | --steps S]
+//                  [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
+//                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
+//                  [--train-subset N] [--test-subset N]
+// Writes DIR/run.json (the resolved config), DIR/metrics.jsonl (one JSON object per evaluation: step,
+// epoch, task training loss and images/s since the last evaluation, test accuracy, evaluation
+// images/s, elapsed time), DIR/best.safetensors (best test accuracy) and DIR/checkpoint.safetensors
+// (latest, to resume: a run whose DIR holds one continues from it). Both are written atomically. SeqPE's position
+// samplers are reseeded from the step on resume, so a resumed SeqPE run differs from an
+// uninterrupted one in which positions it samples (the other PEs resume exactly).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/vit_run.h"
+#include "data/image_loader.h"
+#include "engine/checkpoint.h"
+#include "engine/error.h"
+#include "engine/optim/adamw.h"
+#include "engine/optim/clip_grad.h"
+#include "engine/optim/lr_schedule.h"
+#include "ops/cross_entropy.h"
+#include "ops/elementwise.h"
+
+namespace {
+
+using engine::Tensor;
+using nlohmann::json;
+
+// Three groups: decayed matrices; norms, biases, cls_token and pos_embed; the PE module ("pe.*").
+std::vector<engine::optim::ParamGroup> param_groups(const models::ViT& model, const vit_app::TrainSettings& t) {
+  engine::optim::NamedTensors decay, no_decay, pe;
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (name.rfind("pe.", 0) == 0) pe.emplace_back(name, p);
+    else if (p.dim() < 2 || name == "cls_token" || name == "pos_embed") no_decay.emplace_back(name, p);
+    else decay.emplace_back(name, p);
+  }
+  std::vector<engine::optim::ParamGroup> groups;
+  for (auto* group : {&decay, &no_decay, &pe})
+    if (!group->empty()) groups.push_back({*group, t.lr, group == &decay ? t.weight_decay : 0.0});
+  return groups;
+}
+
+std::vector<Tensor> parameters_where(const models::ViT& model, bool seqpe_part) {
+  std::vector<Tensor> out;
+  for (const auto& [name, p] : model.named_parameters())
+    if ((name.rfind("pe.", 0) == 0) == seqpe_part) out.push_back(p);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  vit_app::RunConfig config = vit_app::default_run_config();
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--config") {
+      std::ifstream in(args[i + 1]);
+      ENGINE_CHECK(in.good(), "train_vit: cannot read config ", args[i + 1]);
+      config = vit_app::run_config_from_json(json::parse(in), config);
+      args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+      break;
+    }
+  const auto unknown = vit_app::apply_overrides(config, args);
+  ENGINE_CHECK(unknown.empty(), "train_vit: unknown option ", unknown.empty() ? "" : unknown.front());
+  auto& t = config.train;
+  if (t.threads > 0) omp_set_num_threads(t.threads);
+
+  namespace fs = std::filesystem;
+  fs::create_directories(config.out);
+  const std::string checkpoint_path = config.out + "/checkpoint.safetensors";
+  const std::string best_path = config.out + "/best.safetensors";
+  std::ofstream(config.out + "/run.json") << vit_app::run_config_to_json(config).dump(2) << "\n";
+
+  const data::ImageDataset train_set = vit_app::load_train_set(config);
+  const data::ImageDataset test_set = vit_app::load_test_set(config);
+  engine::Generator init_gen(t.seed);
+  vit_app::Model model = vit_app::build_model(config, init_gen);
+  models::ViT& vit = *model.vit;
+
+  data::ImageLoaderOptions loader_options;
+  loader_options.batch_size = t.batch;
+  loader_options.drop_last = true;
+  loader_options.seed = t.seed + 1;
+  loader_options.transforms.crop_padding = t.crop_padding;
+  loader_options.transforms.horizontal_flip = t.horizontal_flip;
+  data::ImageLoader loader(train_set, loader_options);
+  const int64_t per_epoch = loader.batches_per_epoch();
+  ENGINE_CHECK(per_epoch > 0, "train_vit: ", train_set.size(), " training images give no batch of ", t.batch);
+  const int64_t total_steps = t.steps > 0 ? t.steps : t.epochs * per_epoch;
+  const int64_t eval_every = t.eval_every > 0 ? t.eval_every : per_epoch;
+
+  engine::optim::AdamW optimizer(param_groups(vit, t));
+  engine::optim::LrScheduleConfig schedule_config;
+  schedule_config.decay = engine::optim::LrDecay::cosine;
+  schedule_config.warmup_steps = std::min<int64_t>(int64_t(t.warmup_epochs * double(per_epoch)), total_steps / 2);
+  schedule_config.total_steps = std::max<int64_t>(1, total_steps);
+  schedule_config.warmup_lr_init = t.warmup_lr;
+  schedule_config.min_lr = t.min_lr;
+  schedule_config.warmup_prefix = false;  // timm's CosineLRScheduler default
+  const engine::optim::LrSchedule schedule(schedule_config);
+  const std::vector<Tensor> model_params = parameters_where(vit, false);
+  const std::vector<Tensor> seqpe_params = parameters_where(vit, true);
+
+  engine::Generator dropout_gen(t.seed + 2);
+  double best_accuracy = -1;
+  if (fs::exists(checkpoint_path)) {
+    const engine::TrainingState state = engine::load_checkpoint(checkpoint_path);
+    vit.load_state_dict(state.model);
+    optimizer.load_state_dict(state.optimizer);
+    const auto& [seed, offset] = state.generators.at("dropout");
+    dropout_gen.set_state(seed, offset);
+    loader.seek({state.extra.at("data_epoch").get<int64_t>(), state.extra.at("data_batch").get<int64_t>()});
+    best_accuracy = state.extra.at("best_accuracy").get<double>();
+    std::printf("resumed from %s at step %lld (best accuracy %.4f)\n", checkpoint_path.c_str(),
+                (long long)optimizer.step_count(), best_accuracy);
+  }
+  const uint64_t sampler_seed = t.seed + 1000 * uint64_t(optimizer.step_count());
+  seqpe::MainPositionSampler main_sampler(vit_app::main_sampler_config(config), sampler_seed + 3);
+  seqpe::ContrastiveSampler contrastive_sampler(vit_app::contrastive_sampler_config(config), sampler_seed + 4);
+  seqpe::TransferSampler transfer_sampler(vit_app::transfer_sampler_config(config), sampler_seed + 5);
+
+  std::printf("train_vit: pe %s, width %lld, depth %lld, heads %lld, %lld parameters; %lld training images, "
+              "%lld test; batch %lld, %lld steps (%lld per epoch); %d threads\n",
+              config.model.position_encoding.c_str(), (long long)config.model.width, (long long)config.model.depth,
+              (long long)config.model.heads, (long long)vit.parameter_count(), (long long)train_set.size(),
+              (long long)test_set.size(), (long long)t.batch, (long long)total_steps, (long long)per_epoch,
+              omp_get_max_threads());
+  std::ofstream metrics(config.out + "/metrics.jsonl", std::ios::app);
+  const auto run_start = std::chrono::steady_clock::now();
+  auto interval_start = run_start;
+  double interval_loss = 0;
+  int64_t interval_steps = 0;
+  auto eval_interval_start = run_start;  // for the metrics' training loss and images/s
+  double eval_interval_loss = 0;
+  int64_t eval_interval_steps = 0;
+  vit.train();
+  while (optimizer.step_count() < total_steps) {
+    const data::ImageBatch batch = loader.next();
+    optimizer.zero_grad();
+    schedule.apply(optimizer);
+    Tensor loss;
+    if (model.seqpe) {
+      const auto contrastive = contrastive_sampler.next();
+      const auto transfer = transfer_sampler.next();
+      const auto step = model.seqpe->encode_step(main_sampler.next(), &contrastive, &transfer);
+      loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
+      const auto aux = model.seqpe->auxiliary_losses(step, &contrastive, &transfer);
+      const double task_loss = loss.item();
+      interval_loss += task_loss;
+      eval_interval_loss += task_loss;
+      if (aux.weighted.defined()) loss = loss + aux.weighted;
+    } else {
+      loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
+      const double task_loss = loss.item();
+      interval_loss += task_loss;
+      eval_interval_loss += task_loss;
+    }
+    loss.backward();
+    engine::optim::clip_grad_norm(model_params, t.clip);
+    if (!seqpe_params.empty()) engine::optim::clip_grad_norm(seqpe_params, t.seqpe_clip);
+    optimizer.step();
+    ++interval_steps;
+    ++eval_interval_steps;
+    const int64_t step = optimizer.step_count();
+
+    if (step % t.log_every == 0 || step == total_steps) {
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = std::chrono::duration<double>(now - interval_start).count();
+      std::printf("step %lld/%lld  epoch %.2f  loss %.4f  lr %.2e  %.0f images/s\n", (long long)step,
+                  (long long)total_steps, double(step) / double(per_epoch), interval_loss / double(interval_steps),
+                  optimizer.param_groups().front().lr, double(interval_steps * t.batch) / seconds);
+      std::fflush(stdout);
+      interval_start = now;
+      interval_loss = 0;
+      interval_steps = 0;
+    }
+    if (step % eval_every == 0 || step == total_steps) {
+      const double train_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_interval_start).count();
+      const double train_loss = eval_interval_loss / double(std::max<int64_t>(1, eval_interval_steps));
+      const double train_images_per_s = double(eval_interval_steps * t.batch) / train_seconds;
+      const vit_app::Accuracy accuracy = vit_app::evaluate(vit, test_set.images, test_set.labels, t.eval_batch);
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+      const bool best = accuracy.top1 > best_accuracy;
+      std::printf("eval step %lld: test top-1 %.4f (%.0f images/s)%s\n", (long long)step, accuracy.top1,
+                  accuracy.images_per_second, best ? "  best" : "");
+      std::fflush(stdout);
+      engine::TrainingState state;
+      state.model = vit.state_dict();
+      state.step = step;
+      if (best) {
+        best_accuracy = accuracy.top1;
+        state.extra = {{"test_accuracy", accuracy.top1}, {"config", vit_app::run_config_to_json(config)}};
+        engine::save_checkpoint(best_path, state);
+      }
+      state.optimizer = optimizer.state_dict();
+      state.generators["dropout"] = {dropout_gen.seed(), dropout_gen.offset()};
+      state.extra = {{"data_epoch", loader.position().epoch}, {"data_batch", loader.position().batch},
+                     {"best_accuracy", best_accuracy}};
+      engine::save_checkpoint(checkpoint_path, state);
+      metrics << json{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", train_loss},
+                      {"train_images_per_s", train_images_per_s}, {"test_accuracy", accuracy.top1},
+                      {"eval_images_per_s", accuracy.images_per_second}, {"elapsed_s", elapsed}}
+                     .dump()
+              << "\n";
+      metrics.flush();
+      eval_interval_start = std::chrono::steady_clock::now();
+      eval_interval_loss = 0;
+      eval_interval_steps = 0;
+    }
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  std::printf("done: best test top-1 %.4f, %.1f s\n", best_accuracy, elapsed);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "train_vit: %s\n", e.what());
+  return 1;
+}

@@ -1,0 +1,297 @@
+#include "apps/vit_run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "data/fashion_mnist.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "models/model_config.h"
+
+namespace vit_app {
+
+using engine::Tensor;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kImageSide = 28;
+constexpr int64_t kClasses = 10;
+
+// Refuses keys of `object` outside `known`, naming the section.
+void check_keys(const json& object, const char* section, const std::set<std::string>& known) {
+  ENGINE_CHECK(object.is_object(), "train_vit config: '", section, "' must be an object");
+  for (const auto& [key, value] : object.items())
+    ENGINE_CHECK(known.count(key) != 0, "train_vit config: unknown field '", section, ".", key, "'");
+}
+
+template <typename T> void read(const json& object, const char* key, T& value) {
+  if (object.contains(key)) value = object.at(key).get<T>();
+}
+
+// Synthetic 28 x 28 grey images: class k is a bright horizontal stripe at rows 2 + 2k and 3 + 2k,
+// under Gaussian noise (std 0.3). Learnable in a few steps; for smoke tests without the dataset.
+data::ImageDataset synthetic_images(int64_t count, uint64_t seed) {
+  engine::Generator gen(seed);
+  Tensor images = Tensor::empty({count, 1, kImageSide, kImageSide});
+  std::vector<int64_t> labels(static_cast<size_t>(count));
+  float* pixels = images.data<float>();
+  for (int64_t n = 0; n < count; ++n) {
+    const int64_t label = int64_t(gen.randint(kClasses));
+    labels[size_t(n)] = label;
+    for (int64_t y = 0; y < kImageSide; ++y)
+      for (int64_t x = 0; x < kImageSide; ++x) {
+        const bool stripe = y == 2 + 2 * label || y == 3 + 2 * label;
+        pixels[(n * kImageSide + y) * kImageSide + x] = float((stripe ? 1.0 : 0.0) + 0.3 * gen.normal());
+      }
+  }
+  data::ImageDataset dataset;
+  dataset.images = images;
+  dataset.labels = Tensor::from_indices(labels, {count});
+  for (int64_t k = 0; k < kClasses; ++k) dataset.class_names.push_back("stripe " + std::to_string(k));
+  return dataset;
+}
+
+data::ImageDataset first_images(data::ImageDataset dataset, int64_t count) {
+  if (count <= 0 || count >= dataset.size()) return dataset;
+  dataset.images = dataset.images.narrow(0, 0, count).contiguous();
+  dataset.labels = dataset.labels.narrow(0, 0, count).contiguous();
+  return dataset;
+}
+
+}  // namespace
+
+RunConfig default_run_config() {
+  RunConfig c;
+  c.model.image_size = kImageSide;
+  c.model.patch = 4;
+  c.model.in_channels = 1;
+  c.model.width = 64;
+  c.model.depth = 4;
+  c.model.heads = 4;
+  c.model.mlp_ratio = 2;
+  c.model.num_classes = kClasses;
+  c.model.position_encoding = "rope2d";
+  return c;
+}
+
+RunConfig run_config_from_json(const json& j, RunConfig c) {
+  check_keys(j, "config", {"model", "seqpe", "train", "data", "out"});
+  if (j.contains("model")) {
+    json model = models::vit_config_to_json(c.model);
+    for (const auto& [key, value] : j.at("model").items()) model[key] = value;
+    c.model = models::vit_config_from_json(model);
+  }
+  if (j.contains("seqpe")) {
+    const json& s = j.at("seqpe");
+    check_keys(s, "seqpe",
+               {"channels", "heads", "layers", "pe_max_position", "max_digits", "residual_dropout",
+                "contrastive_weight", "transfer_weight", "contrastive_batch", "contrastive_candidates",
+                "transfer_batch", "transfer_indices", "blocks_per_shifted_step"});
+    auto& o = c.seqpe;
+    read(s, "channels", o.channels);
+    read(s, "heads", o.heads);
+    read(s, "layers", o.layers);
+    read(s, "pe_max_position", o.pe_max_position);
+    read(s, "max_digits", o.max_digits);
+    read(s, "residual_dropout", o.residual_dropout);
+    read(s, "contrastive_weight", o.contrastive_weight);
+    read(s, "transfer_weight", o.transfer_weight);
+    read(s, "contrastive_batch", o.contrastive_batch);
+    read(s, "contrastive_candidates", o.contrastive_candidates);
+    read(s, "transfer_batch", o.transfer_batch);
+    read(s, "transfer_indices", o.transfer_indices);
+    read(s, "blocks_per_shifted_step", o.blocks_per_shifted_step);
+  }
+  if (j.contains("train")) {
+    const json& t = j.at("train");
+    check_keys(t, "train",
+               {"epochs", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
+                "seqpe_clip", "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
+                "eval_batch"});
+    auto& o = c.train;
+    read(t, "epochs", o.epochs);
+    read(t, "steps", o.steps);
+    read(t, "batch", o.batch);
+    read(t, "lr", o.lr);
+    read(t, "min_lr", o.min_lr);
+    read(t, "warmup_lr", o.warmup_lr);
+    read(t, "warmup_epochs", o.warmup_epochs);
+    read(t, "weight_decay", o.weight_decay);
+    read(t, "clip", o.clip);
+    read(t, "seqpe_clip", o.seqpe_clip);
+    read(t, "seed", o.seed);
+    read(t, "threads", o.threads);
+    read(t, "crop_padding", o.crop_padding);
+    read(t, "horizontal_flip", o.horizontal_flip);
+    read(t, "log_every", o.log_every);
+    read(t, "eval_every", o.eval_every);
+    read(t, "eval_batch", o.eval_batch);
+  }
+  if (j.contains("data")) {
+    const json& d = j.at("data");
+    check_keys(d, "data", {"dir", "synthetic", "train_subset", "test_subset"});
+    read(d, "dir", c.data.dir);
+    read(d, "synthetic", c.data.synthetic);
+    read(d, "train_subset", c.data.train_subset);
+    read(d, "test_subset", c.data.test_subset);
+  }
+  read(j, "out", c.out);
+  ENGINE_CHECK(c.train.batch > 0 && c.train.epochs >= 0 && c.train.steps >= 0 && c.train.lr > 0,
+               "train_vit config: batch, epochs, steps and lr must be positive");
+  return c;
+}
+
+json run_config_to_json(const RunConfig& c) {
+  const auto& s = c.seqpe;
+  const auto& t = c.train;
+  return {{"model", models::vit_config_to_json(c.model)},
+          {"seqpe",
+           {{"channels", s.channels}, {"heads", s.heads}, {"layers", s.layers}, {"pe_max_position", s.pe_max_position},
+            {"max_digits", s.max_digits}, {"residual_dropout", s.residual_dropout},
+            {"contrastive_weight", s.contrastive_weight}, {"transfer_weight", s.transfer_weight},
+            {"contrastive_batch", s.contrastive_batch}, {"contrastive_candidates", s.contrastive_candidates},
+            {"transfer_batch", s.transfer_batch}, {"transfer_indices", s.transfer_indices},
+            {"blocks_per_shifted_step", s.blocks_per_shifted_step}}},
+          {"train",
+           {{"epochs", t.epochs}, {"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"min_lr", t.min_lr},
+            {"warmup_lr", t.warmup_lr}, {"warmup_epochs", t.warmup_epochs}, {"weight_decay", t.weight_decay},
+            {"clip", t.clip}, {"seqpe_clip", t.seqpe_clip}, {"seed", t.seed}, {"threads", t.threads},
+            {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"log_every", t.log_every},
+            {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch}}},
+          {"data",
+           {{"dir", c.data.dir}, {"synthetic", c.data.synthetic}, {"train_subset", c.data.train_subset},
+            {"test_subset", c.data.test_subset}}},
+          {"out", c.out}};
+}
+
+std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    auto value = [&]() -> std::string {
+      ENGINE_CHECK(i + 1 < args.size(), "option ", flag, " needs a value");
+      return args[++i];
+    };
+    if (flag == "--pe") c.model.position_encoding = value();
+    else if (flag == "--epochs") c.train.epochs = std::stoll(value());
+    else if (flag == "--steps") c.train.steps = std::stoll(value());
+    else if (flag == "--batch") c.train.batch = std::stoll(value());
+    else if (flag == "--lr") c.train.lr = std::stod(value());
+    else if (flag == "--seed") c.train.seed = std::stoull(value());
+    else if (flag == "--threads") c.train.threads = std::stoi(value());
+    else if (flag == "--out") c.out = value();
+    else if (flag == "--width") c.model.width = std::stoll(value());
+    else if (flag == "--depth") c.model.depth = std::stoll(value());
+    else if (flag == "--heads") c.model.heads = std::stoll(value());
+    else if (flag == "--log-every") c.train.log_every = std::stoll(value());
+    else if (flag == "--eval-every") c.train.eval_every = std::stoll(value());
+    else if (flag == "--data") c.data.dir = value();
+    else if (flag == "--synthetic") c.data.synthetic = std::stoll(value());
+    else if (flag == "--train-subset") c.data.train_subset = std::stoll(value());
+    else if (flag == "--test-subset") c.data.test_subset = std::stoll(value());
+    else rest.push_back(flag);
+  }
+  models::validate_vit_config(c.model);
+  return rest;
+}
+
+Model build_model(const RunConfig& config, engine::Generator& init_gen) {
+  Model m;
+  std::shared_ptr<models::PositionEncoding> pe;
+  if (config.model.position_encoding == "seqpe") {
+    const auto& s = config.seqpe;
+    seqpe::SeqPeConfig c = seqpe::SeqPeConfig::image_defaults();
+    c.encoder.channels = s.channels > 0 ? s.channels : config.model.width;
+    c.encoder.heads = s.heads;
+    c.encoder.layers = s.layers;
+    c.encoder.max_digits = s.max_digits;
+    c.encoder.residual_dropout = s.residual_dropout;
+    c.encoder.out_features = config.model.width;
+    c.pe_max_position = s.pe_max_position;
+    c.model_width = config.model.width;
+    c.model_heads = config.model.heads;
+    c.model_layers = config.model.depth;
+    c.contrastive_weight = s.contrastive_weight;
+    c.transfer_weight = s.transfer_weight;
+    c.transfer_heads = std::max<int64_t>(1, config.model.width / 64);
+    c.dropout_seed = config.train.seed + 7;
+    m.seqpe = std::make_shared<seqpe::SeqPe>(c, init_gen);
+    pe = m.seqpe;
+  } else {
+    pe = models::make_position_encoding(config.model, init_gen);
+  }
+  m.vit = std::make_unique<models::ViT>(config.model, init_gen, pe);
+  return m;
+}
+
+seqpe::MainPositionSamplerConfig main_sampler_config(const RunConfig& config) {
+  auto c = seqpe::MainPositionSamplerConfig::image_defaults();
+  const int64_t grid = config.model.image_size / config.model.patch;
+  c.pe_max_position = config.seqpe.pe_max_position;
+  c.block_shape = {grid, grid};
+  c.blocks_per_shifted_step = config.seqpe.blocks_per_shifted_step;
+  return c;
+}
+
+seqpe::ContrastiveSamplerConfig contrastive_sampler_config(const RunConfig& config) {
+  auto c = seqpe::ContrastiveSamplerConfig::image_defaults();
+  c.pe_max_position = config.seqpe.pe_max_position;
+  c.batch_size = config.seqpe.contrastive_batch;
+  c.num_candidates = config.seqpe.contrastive_candidates;
+  return c;
+}
+
+seqpe::TransferSamplerConfig transfer_sampler_config(const RunConfig& config) {
+  auto c = seqpe::TransferSamplerConfig::image_defaults();
+  const int64_t grid = config.model.image_size / config.model.patch;
+  c.pe_max_position = config.seqpe.pe_max_position;
+  c.block_shape = {grid, grid};
+  c.batch_size = config.seqpe.transfer_batch;
+  c.num_indices = config.seqpe.transfer_indices;
+  return c;
+}
+
+data::ImageDataset load_train_set(const RunConfig& config) {
+  if (config.data.synthetic > 0) return first_images(synthetic_images(config.data.synthetic, 1), config.data.train_subset);
+  data::FashionMnistOptions options;
+  options.dir = config.data.dir;
+  return first_images(data::load_fashion_mnist(data::FashionMnistSplit::train, options), config.data.train_subset);
+}
+
+data::ImageDataset load_test_set(const RunConfig& config) {
+  if (config.data.synthetic > 0)
+    return first_images(synthetic_images(std::max<int64_t>(1, config.data.synthetic / 4), 2), config.data.test_subset);
+  data::FashionMnistOptions options;
+  options.dir = config.data.dir;
+  return first_images(data::load_fashion_mnist(data::FashionMnistSplit::test, options), config.data.test_subset);
+}
+
+Accuracy evaluate(models::ViT& model, const Tensor& images, const Tensor& labels, int64_t batch) {
+  const bool was_training = model.is_training();
+  model.eval();
+  engine::NoGradGuard no_grad;
+  engine::Generator unused(0);
+  const std::vector<int64_t> truth = labels.to_vector<int64_t>();
+  const int64_t n = images.size(0);
+  int64_t correct = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t b = std::min(batch, n - first);
+    const std::vector<float> logits =
+        model.forward(images.narrow(0, first, b).contiguous(), unused).contiguous().to_vector<float>();
+    const int64_t k = int64_t(logits.size()) / b;
+    for (int64_t i = 0; i < b; ++i) {
+      const float* row = logits.data() + i * k;
+      const int64_t predicted = std::max_element(row, row + k) - row;
+      correct += predicted == truth[size_t(first + i)];
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  model.train(was_training);
+  return {n > 0 ? double(correct) / double(n) : 0.0, seconds > 0 ? double(n) / seconds : 0.0};
+}
+
+}  // namespace vit_app
