@@ -12,7 +12,6 @@ packages=(
   libeigen3-dev     # CPU GEMM
   nlohmann-json3-dev  # configs, metrics, safetensors headers
   doctest-dev       # unit tests
-  libopenblas-dev   # BLAS
   zlib1g-dev        # gzip data files
   libpng-dev        # PNG images (image-folder datasets)
   libjpeg62-turbo-dev  # JPEG images (image-folder datasets)
