@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <span>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "engine/error.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
+#include "seqpe/seqpe_models.h"
 
 namespace lm {
 
@@ -18,22 +20,40 @@ nlohmann::json default_run_config() {
       {"pe", "seqpe"}, {"layers", 4}, {"channels", 128}, {"heads", 4}, {"context", 128}, {"dropout", 0.1},
       {"steps", 300}, {"stop_after", 0}, {"batch", 8}, {"lr", 1e-3}, {"weight_decay", 0.0}, {"warmup", 30}, {"clip", 5.0},
       {"seed", 10086}, {"log_every", 10}, {"eval_every", 100}, {"valid_tokens", 0},
-      // SeqPE (SEQPE_SPEC.md §9, scaled to the model): positions [0, seqpe_max_position), the
-      // encoder as wide as the model with as many heads, `seqpe_layers` blocks; P shifted blocks.
-      {"seqpe_max_position", 20000}, {"seqpe_layers", 2}, {"seqpe_shift_blocks", 16},
-      {"seqpe_contrastive_weight", 0.1}, {"seqpe_transfer_weight", 0.1},
+      // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
+      // "pe": "seqpe". Absent fields take the SPEC's text values, sized to the model (the encoder
+      // as wide as the model with as many heads).
+      {"seqpe", nlohmann::json::object()},
   };
 }
+
+namespace {
+
+// Shorthands of earlier flat run configs, kept as overrides of one field of the "seqpe" options.
+const std::map<std::string, std::string> seqpe_shorthands = {
+    {"seqpe_max_position", "/pe_max_position"},
+    {"seqpe_layers", "/encoder/layers"},
+    {"seqpe_shift_blocks", "/random_shift/blocks"},
+    {"seqpe_contrastive_weight", "/contrastive/weight"},
+    {"seqpe_transfer_weight", "/transfer/weight"},
+};
+
+}  // namespace
 
 nlohmann::json merge_config(const nlohmann::json& base, const nlohmann::json& overrides) {
   ENGINE_CHECK(overrides.is_object(), "run config: expected a JSON object, got ", overrides.dump());
   nlohmann::json merged = base;
   for (const auto& [key, value] : overrides.items()) {
+    if (auto shorthand = seqpe_shorthands.find(key); shorthand != seqpe_shorthands.end()) {
+      merged["seqpe"][nlohmann::json::json_pointer(shorthand->second)] = value;
+      continue;
+    }
     ENGINE_CHECK(base.contains(key), "run config: unknown key '", key, "'");
     ENGINE_CHECK(std::string(base[key].type_name()) == value.type_name() ||
                      (base[key].is_number() && value.is_number()),
                  "run config: '", key, "' must be a ", base[key].type_name(), ", got ", value.dump());
-    merged[key] = value;
+    if (key == "seqpe") merged[key].merge_patch(value);  // field by field, as the other keys
+    else merged[key] = value;
   }
   return merged;
 }
@@ -56,41 +76,18 @@ models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size) {
   c.embedding_dropout = c.residual_dropout = run.at("dropout").get<double>();
   c.position_encoding = run.at("pe").get<std::string>();
   models::validate_gpt_config(c);
-  return c;
-}
-
-seqpe::SeqPeConfig seqpe_config(const nlohmann::json& run) {
-  seqpe::SeqPeConfig c = seqpe::SeqPeConfig::text_defaults();
-  const int64_t width = run.at("channels").get<int64_t>(), heads = run.at("heads").get<int64_t>();
-  c.pe_max_position = run.at("seqpe_max_position").get<int64_t>();
-  ENGINE_CHECK(c.pe_max_position > run.at("context").get<int64_t>(), "run config: seqpe_max_position (",
-               c.pe_max_position, ") must exceed the context (", run.at("context").get<int64_t>(), ")");
-  c.encoder.max_digits = int64_t(std::to_string(c.pe_max_position - 1).size());
-  c.encoder.channels = width;
-  c.encoder.heads = heads;
-  c.encoder.layers = run.at("seqpe_layers").get<int64_t>();
-  c.encoder.out_features = width;
-  c.encoder.residual_dropout = run.at("dropout").get<double>();
-  c.model_width = width;
-  c.model_heads = heads;
-  c.model_layers = run.at("layers").get<int64_t>();
-  c.transfer_heads = heads;
-  c.contrastive_weight = run.at("seqpe_contrastive_weight").get<double>();
-  c.transfer_weight = run.at("seqpe_transfer_weight").get<double>();
-  c.dropout_seed = run.at("seed").get<uint64_t>() + 4;
+  if (c.position_encoding == "seqpe") {
+    c.position_encoding_options = run.at("seqpe");
+    c = seqpe::with_full_seqpe_options(c);
+  }
   return c;
 }
 
 LanguageModel build_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen) {
   const models::GptConfig config = gpt_config(run, vocab_size);
   LanguageModel model;
-  std::shared_ptr<models::PositionEncoding> pe;
-  if (config.position_encoding == "seqpe") {
-    model.seqpe = std::make_shared<seqpe::SeqPe>(seqpe_config(run), init_gen);
-    pe = model.seqpe;
-  } else {
-    pe = models::make_position_encoding(config, init_gen);
-  }
+  const auto pe = seqpe::make_position_encoding(config, init_gen, run.at("seed").get<uint64_t>() + 4);
+  model.seqpe = std::dynamic_pointer_cast<seqpe::SeqPe>(pe);
   model.gpt = std::make_unique<models::Gpt>(config, init_gen, pe);
   return model;
 }

@@ -19,7 +19,10 @@ namespace lm {
 
 // Every key a run config may have, with its default. Unknown keys are refused by merge_config.
 nlohmann::json default_run_config();
-// `base` with `overrides` applied key by key; throws naming an unknown key.
+// `base` with `overrides` applied key by key; throws naming an unknown key. "seqpe" (the SeqPE
+// options) is merged field by field (a JSON merge patch); the flat shorthands seqpe_max_position,
+// seqpe_layers, seqpe_shift_blocks, seqpe_contrastive_weight and seqpe_transfer_weight each set one
+// of its fields.
 nlohmann::json merge_config(const nlohmann::json& base, const nlohmann::json& overrides);
 // "key=value": the value parsed as JSON when it is JSON, else kept as a string.
 std::pair<std::string, nlohmann::json> parse_assignment(const std::string& assignment);
@@ -29,8 +32,8 @@ struct LanguageModel {
   std::shared_ptr<seqpe::SeqPe> seqpe;
   std::unique_ptr<models::Gpt> gpt;
 };
+// For "pe": "seqpe", position_encoding_options holds the run's "seqpe" options written out in full.
 models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size);
-seqpe::SeqPeConfig seqpe_config(const nlohmann::json& run);
 LanguageModel build_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
 
 struct Perplexity {

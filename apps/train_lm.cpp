@@ -31,8 +31,10 @@
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
 #include "engine/optim/lr_schedule.h"
+#include "models/model_config.h"
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
+#include "seqpe/seqpe_options.h"
 
 namespace {
 
@@ -165,22 +167,16 @@ class Trainer {
  private:
   int64_t context() const { return config_.at("context").get<int64_t>(); }
 
+  // The samplers as the model config's SeqPE options describe them; P is cut to a divisor of the
+  // batch, which must tile over the P blocks.
   void make_samplers() {
-    const int64_t max_position = config_.at("seqpe_max_position").get<int64_t>();
-    seqpe::MainPositionSamplerConfig main = seqpe::MainPositionSamplerConfig::text_defaults();
-    main.pe_max_position = max_position;
-    main.block_shape = {context()};
-    main.blocks_per_shifted_step = std::gcd(config_.at("seqpe_shift_blocks").get<int64_t>(),
-                                            config_.at("batch").get<int64_t>());
-    seqpe::ContrastiveSamplerConfig contrastive = seqpe::ContrastiveSamplerConfig::text_defaults();
-    contrastive.pe_max_position = max_position;
-    seqpe::TransferSamplerConfig transfer = seqpe::TransferSamplerConfig::text_defaults();
-    transfer.pe_max_position = max_position;
-    transfer.block_shape = {context()};
-    transfer.num_indices = std::min(transfer.num_indices, context());
-    main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(main, seed_ + 5);
-    contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(contrastive, seed_ + 6);
-    transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(transfer, seed_ + 7);
+    seqpe::SeqPeOptions options = seqpe::seqpe_options(model_.gpt->config());
+    options.main_sampler.blocks_per_shifted_step =
+        std::gcd(options.main_sampler.blocks_per_shifted_step, config_.at("batch").get<int64_t>());
+    seqpe_clip_ = options.clip;
+    main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, seed_ + 5);
+    contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, seed_ + 6);
+    transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(options.transfer, seed_ + 7);
   }
 
   void next_seqpe_samples() {
@@ -204,7 +200,7 @@ class Trainer {
     (aux.defined() ? loss + aux : loss).backward();
     const double clip = config_.at("clip").get<double>();
     engine::optim::clip_grad_norm(main_params_, clip);
-    if (!pe_params_.empty()) engine::optim::clip_grad_norm(pe_params_, clip);
+    if (!pe_params_.empty()) engine::optim::clip_grad_norm(pe_params_, seqpe_clip_);
     optimizer_.step();
     return loss.item();
   }
@@ -235,7 +231,8 @@ class Trainer {
       const auto& g = model_.seqpe->dropout_generator();
       state.generators["seqpe_dropout"] = {g.seed(), g.offset()};
     }
-    const json model_json = {{"config", config_}, {"vocab_size", corpus_.tokenizer().vocab_size()},
+    const json model_json = {{"config", config_}, {"model", models::gpt_config_to_json(model_.gpt->config())},
+                             {"vocab_size", corpus_.tokenizer().vocab_size()},
                              {"tokenizer", corpus_.cache_dir().string()}};
     state.extra = {{"config", config_}, {"data_epoch", batcher_.position().epoch},
                    {"data_block", batcher_.position().block}, {"best_valid_ppl", best_ppl_}};
@@ -255,6 +252,7 @@ class Trainer {
   engine::optim::LrSchedule schedule_;
   data::BlockBatcher batcher_;
   std::vector<Tensor> main_params_, pe_params_;
+  double seqpe_clip_ = 0;
   std::unique_ptr<seqpe::MainPositionSampler> main_sampler_;
   std::unique_ptr<seqpe::ContrastiveSampler> contrastive_sampler_;
   std::unique_ptr<seqpe::TransferSampler> transfer_sampler_;

@@ -5,15 +5,16 @@
 // transfer) from one encoder forward per step, with random-shift main positions.
 //
 // Usage: train_vit [--config FILE.json] [--pe ape|sin|rope|rope2d|rope_mixed|seqpe] [--epochs E | --steps S]
-//                  [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
+//                  [--stop-after N] [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
 //                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
 //                  [--train-subset N] [--test-subset N]
 // Writes DIR/run.json (the resolved config), DIR/metrics.jsonl (one JSON object per evaluation: step,
 // epoch, task training loss and images/s since the last evaluation, test accuracy, evaluation
 // images/s, elapsed time), DIR/best.safetensors (best test accuracy) and DIR/checkpoint.safetensors
-// (latest, to resume: a run whose DIR holds one continues from it). Both are written atomically. SeqPE's position
-// samplers are reseeded from the step on resume, so a resumed SeqPE run differs from an
-// uninterrupted one in which positions it samples (the other PEs resume exactly).
+// (latest, to resume: a run whose DIR holds one continues from it). Both are written atomically. A
+// resumed run is identical to an uninterrupted one, SeqPE included: its dropout stream is saved and
+// its samplers, deterministic from their seeds, are replayed to the saved step. --stop-after N
+// ends the run after step N (an evaluation step, where the checkpoint is written) as if interrupted.
 #include <omp.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "apps/vit_run.h"
 #include "data/image_loader.h"
@@ -120,16 +122,33 @@ int main(int argc, char** argv) try {
     optimizer.load_state_dict(state.optimizer);
     const auto& [seed, offset] = state.generators.at("dropout");
     dropout_gen.set_state(seed, offset);
+    if (model.seqpe) {
+      const auto& [seqpe_seed, seqpe_offset] = state.generators.at("seqpe_dropout");
+      model.seqpe->dropout_generator().set_state(seqpe_seed, seqpe_offset);
+    }
     loader.seek({state.extra.at("data_epoch").get<int64_t>(), state.extra.at("data_batch").get<int64_t>()});
     best_accuracy = state.extra.at("best_accuracy").get<double>();
     std::printf("resumed from %s at step %lld (best accuracy %.4f)\n", checkpoint_path.c_str(),
                 (long long)optimizer.step_count(), best_accuracy);
   }
-  const uint64_t sampler_seed = t.seed + 1000 * uint64_t(optimizer.step_count());
-  seqpe::MainPositionSampler main_sampler(vit_app::main_sampler_config(config), sampler_seed + 3);
-  seqpe::ContrastiveSampler contrastive_sampler(vit_app::contrastive_sampler_config(config), sampler_seed + 4);
-  seqpe::TransferSampler transfer_sampler(vit_app::transfer_sampler_config(config), sampler_seed + 5);
-
+  // SeqPE's samplers (SPEC 4.1, 5.1, 6) as the model config's SeqPE options describe them.
+  std::unique_ptr<seqpe::MainPositionSampler> main_sampler;
+  std::unique_ptr<seqpe::ContrastiveSampler> contrastive_sampler;
+  std::unique_ptr<seqpe::TransferSampler> transfer_sampler;
+  double seqpe_clip = 0;
+  if (model.seqpe) {
+    const seqpe::SeqPeOptions options = vit_app::seqpe_options(config);
+    seqpe_clip = options.clip;
+    main_sampler = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, t.seed + 3);
+    contrastive_sampler = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, t.seed + 4);
+    transfer_sampler = std::make_unique<seqpe::TransferSampler>(options.transfer, t.seed + 5);
+    // Deterministic from their seeds: replaying them reaches the state of the saved step.
+    for (int64_t i = 0; i < optimizer.step_count(); ++i) {
+      contrastive_sampler->next();
+      transfer_sampler->next();
+      main_sampler->next();
+    }
+  }
   std::printf("train_vit: pe %s, width %lld, depth %lld, heads %lld, %lld parameters; %lld training images, "
               "%lld test; batch %lld, %lld steps (%lld per epoch); %d threads\n",
               config.model.position_encoding.c_str(), (long long)config.model.width, (long long)config.model.depth,
@@ -145,15 +164,16 @@ int main(int argc, char** argv) try {
   double eval_interval_loss = 0;
   int64_t eval_interval_steps = 0;
   vit.train();
-  while (optimizer.step_count() < total_steps) {
+  const int64_t end = t.stop_after > 0 ? std::min(t.stop_after, total_steps) : total_steps;
+  while (optimizer.step_count() < end) {
     const data::ImageBatch batch = loader.next();
     optimizer.zero_grad();
     schedule.apply(optimizer);
     Tensor loss;
     if (model.seqpe) {
-      const auto contrastive = contrastive_sampler.next();
-      const auto transfer = transfer_sampler.next();
-      const auto step = model.seqpe->encode_step(main_sampler.next(), &contrastive, &transfer);
+      const auto contrastive = contrastive_sampler->next();
+      const auto transfer = transfer_sampler->next();
+      const auto step = model.seqpe->encode_step(main_sampler->next(), &contrastive, &transfer);
       loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
       const auto aux = model.seqpe->auxiliary_losses(step, &contrastive, &transfer);
       const double task_loss = loss.item();
@@ -168,7 +188,7 @@ int main(int argc, char** argv) try {
     }
     loss.backward();
     engine::optim::clip_grad_norm(model_params, t.clip);
-    if (!seqpe_params.empty()) engine::optim::clip_grad_norm(seqpe_params, t.seqpe_clip);
+    if (!seqpe_params.empty()) engine::optim::clip_grad_norm(seqpe_params, seqpe_clip);
     optimizer.step();
     ++interval_steps;
     ++eval_interval_steps;
@@ -185,7 +205,7 @@ int main(int argc, char** argv) try {
       interval_loss = 0;
       interval_steps = 0;
     }
-    if (step % eval_every == 0 || step == total_steps) {
+    if (step % eval_every == 0 || step == end) {
       const double train_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_interval_start).count();
       const double train_loss = eval_interval_loss / double(std::max<int64_t>(1, eval_interval_steps));
@@ -206,6 +226,10 @@ int main(int argc, char** argv) try {
       }
       state.optimizer = optimizer.state_dict();
       state.generators["dropout"] = {dropout_gen.seed(), dropout_gen.offset()};
+      if (model.seqpe) {
+        const auto& g = model.seqpe->dropout_generator();
+        state.generators["seqpe_dropout"] = {g.seed(), g.offset()};
+      }
       state.extra = {{"data_epoch", loader.position().epoch}, {"data_batch", loader.position().batch},
                      {"best_accuracy", best_accuracy}};
       engine::save_checkpoint(checkpoint_path, state);

@@ -9,6 +9,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "models/model_config.h"
+#include "seqpe/seqpe_models.h"
 
 namespace vit_app {
 
@@ -74,6 +75,10 @@ RunConfig default_run_config() {
   c.model.mlp_ratio = 2;
   c.model.num_classes = kClasses;
   c.model.position_encoding = "rope2d";
+  c.seqpe = {{"pe_max_position", 1024},
+             {"encoder", {{"heads", 2}}},
+             {"transfer", {{"num_indices", 32}}},
+             {"random_shift", {{"blocks", 8}}}};
   return c;
 }
 
@@ -85,34 +90,18 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     c.model = models::vit_config_from_json(model);
   }
   if (j.contains("seqpe")) {
-    const json& s = j.at("seqpe");
-    check_keys(s, "seqpe",
-               {"channels", "heads", "layers", "pe_max_position", "max_digits", "residual_dropout",
-                "contrastive_weight", "transfer_weight", "contrastive_batch", "contrastive_candidates",
-                "transfer_batch", "transfer_indices", "blocks_per_shifted_step"});
-    auto& o = c.seqpe;
-    read(s, "channels", o.channels);
-    read(s, "heads", o.heads);
-    read(s, "layers", o.layers);
-    read(s, "pe_max_position", o.pe_max_position);
-    read(s, "max_digits", o.max_digits);
-    read(s, "residual_dropout", o.residual_dropout);
-    read(s, "contrastive_weight", o.contrastive_weight);
-    read(s, "transfer_weight", o.transfer_weight);
-    read(s, "contrastive_batch", o.contrastive_batch);
-    read(s, "contrastive_candidates", o.contrastive_candidates);
-    read(s, "transfer_batch", o.transfer_batch);
-    read(s, "transfer_indices", o.transfer_indices);
-    read(s, "blocks_per_shifted_step", o.blocks_per_shifted_step);
+    ENGINE_CHECK(j.at("seqpe").is_object(), "train_vit config: 'seqpe' must be an object");
+    c.seqpe.merge_patch(j.at("seqpe"));
   }
   if (j.contains("train")) {
     const json& t = j.at("train");
     check_keys(t, "train",
-               {"epochs", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
-                "seqpe_clip", "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
+               {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
+                "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
                 "eval_batch"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
+    read(t, "stop_after", o.stop_after);
     read(t, "steps", o.steps);
     read(t, "batch", o.batch);
     read(t, "lr", o.lr);
@@ -121,7 +110,6 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "warmup_epochs", o.warmup_epochs);
     read(t, "weight_decay", o.weight_decay);
     read(t, "clip", o.clip);
-    read(t, "seqpe_clip", o.seqpe_clip);
     read(t, "seed", o.seed);
     read(t, "threads", o.threads);
     read(t, "crop_padding", o.crop_padding);
@@ -145,20 +133,13 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
 }
 
 json run_config_to_json(const RunConfig& c) {
-  const auto& s = c.seqpe;
   const auto& t = c.train;
   return {{"model", models::vit_config_to_json(c.model)},
-          {"seqpe",
-           {{"channels", s.channels}, {"heads", s.heads}, {"layers", s.layers}, {"pe_max_position", s.pe_max_position},
-            {"max_digits", s.max_digits}, {"residual_dropout", s.residual_dropout},
-            {"contrastive_weight", s.contrastive_weight}, {"transfer_weight", s.transfer_weight},
-            {"contrastive_batch", s.contrastive_batch}, {"contrastive_candidates", s.contrastive_candidates},
-            {"transfer_batch", s.transfer_batch}, {"transfer_indices", s.transfer_indices},
-            {"blocks_per_shifted_step", s.blocks_per_shifted_step}}},
+          {"seqpe", c.seqpe},
           {"train",
-           {{"epochs", t.epochs}, {"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"min_lr", t.min_lr},
+           {{"epochs", t.epochs}, {"stop_after", t.stop_after}, {"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"min_lr", t.min_lr},
             {"warmup_lr", t.warmup_lr}, {"warmup_epochs", t.warmup_epochs}, {"weight_decay", t.weight_decay},
-            {"clip", t.clip}, {"seqpe_clip", t.seqpe_clip}, {"seed", t.seed}, {"threads", t.threads},
+            {"clip", t.clip}, {"seed", t.seed}, {"threads", t.threads},
             {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"log_every", t.log_every},
             {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch}}},
           {"data",
@@ -178,6 +159,7 @@ std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::st
     if (flag == "--pe") c.model.position_encoding = value();
     else if (flag == "--epochs") c.train.epochs = std::stoll(value());
     else if (flag == "--steps") c.train.steps = std::stoll(value());
+    else if (flag == "--stop-after") c.train.stop_after = std::stoll(value());
     else if (flag == "--batch") c.train.batch = std::stoll(value());
     else if (flag == "--lr") c.train.lr = std::stod(value());
     else if (flag == "--seed") c.train.seed = std::stoull(value());
@@ -198,60 +180,24 @@ std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::st
   return rest;
 }
 
+models::ViTConfig model_config(const RunConfig& config) {
+  if (config.model.position_encoding != "seqpe") return config.model;
+  ENGINE_CHECK(config.model.position_encoding_options.empty(), "train_vit config: give SeqPE's options in the "
+               "'seqpe' section, not in model.position_encoding_options");
+  models::ViTConfig model = config.model;
+  model.position_encoding_options = config.seqpe;
+  return seqpe::with_full_seqpe_options(model);
+}
+
+seqpe::SeqPeOptions seqpe_options(const RunConfig& config) { return seqpe::seqpe_options(model_config(config)); }
+
 Model build_model(const RunConfig& config, engine::Generator& init_gen) {
+  const models::ViTConfig model = model_config(config);
   Model m;
-  std::shared_ptr<models::PositionEncoding> pe;
-  if (config.model.position_encoding == "seqpe") {
-    const auto& s = config.seqpe;
-    seqpe::SeqPeConfig c = seqpe::SeqPeConfig::image_defaults();
-    c.encoder.channels = s.channels > 0 ? s.channels : config.model.width;
-    c.encoder.heads = s.heads;
-    c.encoder.layers = s.layers;
-    c.encoder.max_digits = s.max_digits;
-    c.encoder.residual_dropout = s.residual_dropout;
-    c.encoder.out_features = config.model.width;
-    c.pe_max_position = s.pe_max_position;
-    c.model_width = config.model.width;
-    c.model_heads = config.model.heads;
-    c.model_layers = config.model.depth;
-    c.contrastive_weight = s.contrastive_weight;
-    c.transfer_weight = s.transfer_weight;
-    c.transfer_heads = std::max<int64_t>(1, config.model.width / 64);
-    c.dropout_seed = config.train.seed + 7;
-    m.seqpe = std::make_shared<seqpe::SeqPe>(c, init_gen);
-    pe = m.seqpe;
-  } else {
-    pe = models::make_position_encoding(config.model, init_gen);
-  }
-  m.vit = std::make_unique<models::ViT>(config.model, init_gen, pe);
+  const auto pe = seqpe::make_position_encoding(model, init_gen, config.train.seed + 7);
+  m.seqpe = std::dynamic_pointer_cast<seqpe::SeqPe>(pe);
+  m.vit = std::make_unique<models::ViT>(model, init_gen, pe);
   return m;
-}
-
-seqpe::MainPositionSamplerConfig main_sampler_config(const RunConfig& config) {
-  auto c = seqpe::MainPositionSamplerConfig::image_defaults();
-  const int64_t grid = config.model.image_size / config.model.patch;
-  c.pe_max_position = config.seqpe.pe_max_position;
-  c.block_shape = {grid, grid};
-  c.blocks_per_shifted_step = config.seqpe.blocks_per_shifted_step;
-  return c;
-}
-
-seqpe::ContrastiveSamplerConfig contrastive_sampler_config(const RunConfig& config) {
-  auto c = seqpe::ContrastiveSamplerConfig::image_defaults();
-  c.pe_max_position = config.seqpe.pe_max_position;
-  c.batch_size = config.seqpe.contrastive_batch;
-  c.num_candidates = config.seqpe.contrastive_candidates;
-  return c;
-}
-
-seqpe::TransferSamplerConfig transfer_sampler_config(const RunConfig& config) {
-  auto c = seqpe::TransferSamplerConfig::image_defaults();
-  const int64_t grid = config.model.image_size / config.model.patch;
-  c.pe_max_position = config.seqpe.pe_max_position;
-  c.block_shape = {grid, grid};
-  c.batch_size = config.seqpe.transfer_batch;
-  c.num_indices = config.seqpe.transfer_indices;
-  return c;
 }
 
 data::ImageDataset load_train_set(const RunConfig& config) {

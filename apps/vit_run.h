@@ -12,33 +12,14 @@
 
 #include "data/image_dataset.h"
 #include "models/vit.h"
-#include "seqpe/contrastive_sampler.h"
-#include "seqpe/main_position_sampler.h"
+#include "seqpe/seqpe_options.h"
 #include "seqpe/seqpe_position_encoding.h"
-#include "seqpe/transfer_sampler.h"
 
 namespace vit_app {
 
-// SeqPE sizes for a small ViT: the encoder as wide as the model, PE_MAX_POSITION a square grid
-// (1024 = 32 x 32, 2 digits per coordinate) covering every evaluation grid.
-struct SeqPeSettings {
-  int64_t channels = 0;  // 0: the model width
-  int64_t heads = 2;
-  int64_t layers = 2;
-  int64_t pe_max_position = 1024;
-  int64_t max_digits = 2;
-  double residual_dropout = 0.1;
-  double contrastive_weight = 0.1;
-  double transfer_weight = 0.1;
-  int64_t contrastive_batch = 32;
-  int64_t contrastive_candidates = 64;
-  int64_t transfer_batch = 32;
-  int64_t transfer_indices = 32;  // <= the 49 cells of the 7 x 7 block
-  int64_t blocks_per_shifted_step = 8;
-};
-
 struct TrainSettings {
   int64_t epochs = 10;
+  int64_t stop_after = 0;  // > 0: end after this step as if interrupted (the schedule still spans the run)
   int64_t steps = 0;  // > 0: train this many steps instead of `epochs` epochs
   int64_t batch = 128;
   double lr = 1e-3;
@@ -47,7 +28,6 @@ struct TrainSettings {
   double warmup_epochs = 1;
   double weight_decay = 0.05;
   double clip = 5.0;
-  double seqpe_clip = 5.0;
   uint64_t seed = 0;
   int threads = 0;  // 0: OMP_NUM_THREADS
   int64_t crop_padding = 2;
@@ -66,7 +46,12 @@ struct DataSettings {
 
 struct RunConfig {
   models::ViTConfig model;
-  SeqPeSettings seqpe;
+  // SeqPE's options (seqpe/seqpe_options.h), the model's position_encoding_options when its
+  // position_encoding is "seqpe"; absent fields take the SPEC's image values sized to the model.
+  // The app's defaults suit the small ViT: PE_MAX_POSITION 1024 (a 32 x 32 grid covering every
+  // evaluation grid, 2 digits per coordinate), 2 encoder heads, 32 distillation indices (<= the 49
+  // cells of the 7 x 7 block), P = 8 shifted blocks.
+  nlohmann::json seqpe;
   TrainSettings train;
   DataSettings data;
   std::string out = "runs/vit";
@@ -76,7 +61,8 @@ struct RunConfig {
 // rope2d.
 RunConfig default_run_config();
 // `json` ({"model": {...}, "seqpe": {...}, "train": {...}, "data": {...}, "out": "..."}) over
-// `base`: absent fields keep their value, unknown ones are refused.
+// `base`: absent fields keep their value, unknown ones are refused ("seqpe" is merged field by
+// field and checked when the model is built).
 RunConfig run_config_from_json(const nlohmann::json& json, RunConfig base);
 nlohmann::json run_config_to_json(const RunConfig& config);
 // Applies "--name value" overrides (see train_vit's usage); returns the arguments not understood.
@@ -89,10 +75,11 @@ struct Model {
 };
 Model build_model(const RunConfig& config, engine::Generator& init_gen);
 
-// The samplers of SeqPE's training step, sized to the 7 x 7 training grid and PE_MAX_POSITION.
-seqpe::MainPositionSamplerConfig main_sampler_config(const RunConfig& config);
-seqpe::ContrastiveSamplerConfig contrastive_sampler_config(const RunConfig& config);
-seqpe::TransferSamplerConfig transfer_sampler_config(const RunConfig& config);
+// The model config the run describes: for "seqpe", the run's SeqPE options written out in full as
+// its position_encoding_options.
+models::ViTConfig model_config(const RunConfig& config);
+// SeqPE's options for a "seqpe" run: the PE, its samplers (sized to the 7 x 7 training grid) and its clipping.
+seqpe::SeqPeOptions seqpe_options(const RunConfig& config);
 
 // The training and test sets the config names, subsets applied.
 data::ImageDataset load_train_set(const RunConfig& config);

@@ -42,7 +42,8 @@ nlohmann::json load_config_beside(const std::string& weights_path);
 
 // A model as files: weights in safetensors (GPT in Hugging Face GPT-2 names and layout, ViT in its
 // state_dict names) and the config beside them. Loading builds the model the config describes,
-// with the baseline PEs only (a SeqPE model is rebuilt by seqpe/), and loads the weights into it.
+// with the baseline PEs only, and loads the weights into it. A SeqPE model is rebuilt by
+// seqpe/seqpe_models.h (seqpe::load_gpt / load_vit) from the same files.
 void save_gpt(const Gpt& model, const std::string& weights_path);
 std::unique_ptr<Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen);
 void save_vit(const ViT& model, const std::string& weights_path);

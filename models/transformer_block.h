@@ -52,8 +52,14 @@ class Attention : public engine::Module {
   // cache->length.., their keys and values are appended, and queries attend to all cached tokens
   // (no autograd: inference only).
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, KvCache* cache = nullptr) const;
+  // x: (B, T, C) -> (B, 1, C): the output of the last token only, whose query attends to the keys
+  // and values of all T tokens (no cache).
+  Tensor forward_last(const Tensor& x, int layer, PositionEncoding* pe) const;
 
  private:
+  // Attention of queries q (B, H, Tq, D) over k, v (B, H, T, D) of x, then the output projection.
+  Tensor attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncoding* pe, KvCache* cache) const;
+
   BlockConfig config_;
   std::shared_ptr<Linear> c_attn_;  // C -> 3C: q, k, v
   std::shared_ptr<Linear> c_proj_;
@@ -66,6 +72,11 @@ class TransformerBlock : public engine::Module {
   // a cache, see Attention::forward.
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                  KvCache* cache = nullptr) const;
+  // x: (B, T, C) -> (B, 1, C), equal to forward(x).narrow(1, T-1, 1) under the causal mask (or the
+  // last token's row without it) but cheaper: keys and values are computed for all T tokens, the
+  // query, projections and MLP for the last token only. For a final block whose only output used
+  // is the last token's (SeqPE's readout).
+  Tensor forward_last(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen) const;
 
  private:
   BlockConfig config_;

@@ -78,7 +78,7 @@ int64_t SeqPeConfig::out_features() const {
 SeqPe::SeqPe(const SeqPeConfig& config, engine::Generator& init_gen)
     : config_(config),
       tokenizer_(PositionTokenizer::from_pe_max_position(config.pe_max_position, config.encoder.dims,
-                                                         config.encoder.base)),
+                                                         config.encoder.base, config.padding)),
       dropout_gen_(config.dropout_seed) {
   check_config(config, tokenizer_);
   const int64_t O = config.out_features();

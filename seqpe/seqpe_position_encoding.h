@@ -53,6 +53,7 @@ enum class QkProjection { single, multi, none };
 struct SeqPeConfig {
   SeqPeEncoderConfig encoder;       // its max_digits must match the tokenizer's
   int64_t pe_max_position = 20000;  // PE_MAX_POSITION: [0, 20000), or a 100 x 100 grid for 10000 in 2-D
+  Padding padding = Padding::left;  // of the digit sequences (SPEC 1.1: right padding exists, unused)
   ApplyMethod apply = ApplyMethod::attn_scalar;
   QkProjection qk_projection = QkProjection::single;
   bool multi_head = true;           // use_pe_multi_head: O = C split per head; else O = d shared

@@ -1,5 +1,7 @@
 # ctest vit_smoke: train_vit for a few steps on synthetic images with rope2d and seqpe, then
-# eval_vit at two resolutions; fails on any non-zero exit or a missing output file.
+# eval_vit at two resolutions; fails on any non-zero exit or a missing output file. Then a SeqPE
+# run interrupted after step 2 and resumed must log the same losses and accuracies as the
+# uninterrupted one.
 file(REMOVE_RECURSE ${WORK})
 foreach(pe rope2d seqpe)
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe ${pe} --steps 4
@@ -17,3 +19,26 @@ foreach(pe rope2d seqpe)
     endif()
   endforeach()
 endforeach()
+
+foreach(stop 2 0)
+  execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe seqpe --steps 4
+                          --stop-after ${stop} --out ${WORK}/resumed RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "train_vit --pe seqpe --stop-after ${stop} failed (${rc})")
+  endif()
+endforeach()
+# Step, test accuracy and training loss of each evaluation (timings left out).
+function(evaluations run out)
+  file(READ ${run}/metrics.jsonl text)
+  string(REGEX MATCHALL "\"(step|test_accuracy|train_loss)\":[^,}]*" fields "${text}")
+  set(${out} "${fields}" PARENT_SCOPE)
+endfunction()
+evaluations(${WORK}/seqpe uninterrupted)
+evaluations(${WORK}/resumed resumed)
+list(LENGTH uninterrupted count)
+if(NOT count EQUAL 6)
+  message(FATAL_ERROR "expected 2 evaluations in ${WORK}/seqpe/metrics.jsonl, got: ${uninterrupted}")
+endif()
+if(NOT "${uninterrupted}" STREQUAL "${resumed}")
+  message(FATAL_ERROR "the resumed SeqPE run differs:\n  uninterrupted ${uninterrupted}\n  resumed       ${resumed}")
+endif()

@@ -120,6 +120,7 @@ TEST_CASE("encoder: text init is N(0, 0.02) everywhere, residual projections not
 TEST_CASE("encoder: gradcheck in f64 w.r.t. the readout, an embedding and a block weight") {
   engine::Generator gen(5);
   auto config = tiny_config(2, 2);
+  config.layers = 2;  // the last block computes the readout's row only
   config.dtype = DType::f64;
   config.init_std = 0.5;  // large enough that every path carries a gradient well above rounding
   seqpe::SeqPeEncoder encoder(config, gen);
@@ -127,7 +128,8 @@ TEST_CASE("encoder: gradcheck in f64 w.r.t. the readout, an embedding and a bloc
   Tensor digits = Tensor::from_indices({0, 2, 0, 3, 9, 1, 4, 0, 5, 5, 5, 5}, {3, 4});
   auto result = engine::gradcheck([&](const std::vector<Tensor>&) { return encoder.forward(digits, gen); },
                                   {state.at("readout"), state.at("dim_embedding.weight"),
-                                   state.at("h.0.attn.c_attn.weight"), state.at("h.0.mlp.c_proj.weight")});
+                                   state.at("h.0.attn.c_attn.weight"), state.at("h.0.mlp.c_proj.weight"),
+                                   state.at("h.1.attn.c_attn.weight"), state.at("h.1.mlp.c_fc.weight")});
   CHECK_MESSAGE(result.ok, result.message);
 }
 

@@ -1,0 +1,46 @@
+#include "seqpe/seqpe_models.h"
+
+#include "engine/safetensors.h"
+#include "models/gpt2_checkpoint.h"
+#include "models/model_config.h"
+
+namespace seqpe {
+
+namespace {
+
+template <class Config>
+std::shared_ptr<models::PositionEncoding> make_pe(const Config& config, engine::Generator& init_gen,
+                                                  uint64_t dropout_seed) {
+  if (config.position_encoding != "seqpe") return models::make_position_encoding(config, init_gen);
+  SeqPeConfig pe = seqpe_options(config).pe;
+  pe.dropout_seed = dropout_seed;
+  return std::make_shared<SeqPe>(pe, init_gen);
+}
+
+}  // namespace
+
+std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::GptConfig& config,
+                                                                 engine::Generator& init_gen, uint64_t dropout_seed) {
+  return make_pe(config, init_gen, dropout_seed);
+}
+
+std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::ViTConfig& config,
+                                                                 engine::Generator& init_gen, uint64_t dropout_seed) {
+  return make_pe(config, init_gen, dropout_seed);
+}
+
+std::unique_ptr<models::Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen) {
+  const models::GptConfig config = models::gpt_config_from_json(models::load_config_beside(weights_path));
+  auto model = std::make_unique<models::Gpt>(config, init_gen, seqpe::make_position_encoding(config, init_gen));
+  models::load_gpt2_safetensors(*model, weights_path);
+  return model;
+}
+
+std::unique_ptr<models::ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen) {
+  const models::ViTConfig config = models::vit_config_from_json(models::load_config_beside(weights_path));
+  auto model = std::make_unique<models::ViT>(config, init_gen, seqpe::make_position_encoding(config, init_gen));
+  model->load_state_dict(engine::load_safetensors(weights_path).tensors);
+  return model;
+}
+
+}  // namespace seqpe

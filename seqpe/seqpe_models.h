@@ -1,0 +1,28 @@
+// Models with SeqPE as files and from configs: models/model_config.h builds and loads the baseline
+// PEs only (models sits below seqpe/); these also build "seqpe" from the model config's
+// position_encoding_options (seqpe_options.h), so a SeqPE model.json alone rebuilds its SeqPE.
+#pragma once
+
+#include <memory>
+
+#include "models/gpt.h"
+#include "models/vit.h"
+#include "seqpe/seqpe_options.h"
+
+namespace seqpe {
+
+// The PE the config names: a SeqPe for "seqpe" (its residual dropout seeded with `dropout_seed`),
+// the baseline of models::make_position_encoding otherwise (null for "ape" and "nope").
+std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::GptConfig& config,
+                                                                 engine::Generator& init_gen,
+                                                                 uint64_t dropout_seed = 0);
+std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::ViTConfig& config,
+                                                                 engine::Generator& init_gen,
+                                                                 uint64_t dropout_seed = 0);
+
+// models::load_gpt / load_vit for any PE, SeqPE included: the config from the model.json beside
+// the weights, the model it describes, then the weights. Save with models::save_gpt / save_vit.
+std::unique_ptr<models::Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen);
+std::unique_ptr<models::ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen);
+
+}  // namespace seqpe
