@@ -12,7 +12,8 @@
 //   best.ckpt.safetensors  the checkpoint with the lowest validation perplexity (+ best.model.json)
 //   last.ckpt.safetensors  the latest checkpoint, for --resume (+ last.model.json)
 //   metrics.jsonl          one JSON object per logged step and per validation
-// A checkpoint's model.json holds the run config and vocabulary size that eval_lm rebuilds from.
+// A checkpoint's model.json holds the run config and vocabulary size that eval_lm rebuilds from,
+// and the model config ("model", SeqPE's options written out in full).
 //
 //   B = batch, T = context
 #include <algorithm>
