@@ -509,7 +509,7 @@ Tensor random_bf16_exact(const engine::Shape& shape, engine::Generator& gen, cud
 // Runs one case through cuDNN and the kernel; returns {forward error, backward error}, or throws.
 std::pair<double, double> compare_with_kernel(State& st, const AttentionSizes& sz, bool causal,
                                               engine::Generator& gen, cudaStream_t stream) {
-  const AttentionBias bias{1.0 / std::sqrt(double(sz.qk_dim)), causal, nullptr, nullptr};
+  const AttentionBias bias{1.0 / std::sqrt(double(sz.qk_dim)), causal, nullptr, nullptr, {}};
   const engine::Shape q_shape{sz.batch, sz.heads, sz.query_len, sz.qk_dim};
   const engine::Shape kv_shape{sz.batch, sz.heads, sz.key_len, sz.qk_dim};
   const engine::Shape row_shape{sz.batch, sz.heads, sz.query_len};
