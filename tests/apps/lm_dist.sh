@@ -7,8 +7,8 @@ set -euo pipefail
 apps="$1"
 mpiexec="$2"
 export OMP_NUM_THREADS=1
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+tmp="$(mktemp -d)"; [ -n "${KEEP:-}" ] && echo "work dir $tmp"
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 mpirun_2() { "$mpiexec" --allow-run-as-root --oversubscribe "$@"; }
 
 mkdir -p "$tmp/corpus"
@@ -58,8 +58,16 @@ pa, pb = tensors(one + "/last.ckpt.safetensors"), tensors(two + "/last.ckpt.safe
 assert pa.keys() == pb.keys() and len(pa) > 0
 worst = 0.0
 for name in pa:
-    scale = max(abs(v) for v in pa[name]) or 1.0
-    diff = max(abs(x - y) for x, y in zip(pa[name], pb[name]))
+    x, y = pa[name], pb[name]
+    if name.endswith("attn.c_attn.bias"):
+        # The key bias [C, 2C) gets a gradient of exactly 0 in exact arithmetic (softmax over keys
+        # ignores a constant added to every score), so AdamW's update of it, g / sqrt(v), is f32
+        # rounding noise scaled up to the learning rate: it differs between any two summation
+        # orders. Its moments are compared (optim.*) with the rest.
+        c = len(x) // 3
+        x, y = x[:c] + x[2 * c:], y[:c] + y[2 * c:]
+    scale = max(abs(v) for v in x) or 1.0
+    diff = max(abs(p - q) for p, q in zip(x, y))
     worst = max(worst, diff / scale)
     assert diff <= 1e-6 * scale, f"{name}: max difference {diff}, scale {scale}"
 print(f"2 ranks match 1 process: losses {b}, {len(pa)} tensors, worst relative difference {worst:.2e}")
