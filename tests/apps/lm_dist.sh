@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # train_lm as a 2-rank data-parallel job (mpirun) against 1 process on the same global batch: the
 # same logged losses and final parameters to 1e-6 relative (f32), only rank 0 prints and writes
-# files, and a rank that fails ends the whole job quickly with its message instead of hanging.
+# files, an interrupted 2-rank SeqPE run resumes exactly, and a rank that fails ends the whole job
+# quickly with its message instead of hanging.
 # Usage: lm_dist.sh BUILD_APPS_DIR MPIEXEC
 set -euo pipefail
 apps="$1"
@@ -72,6 +73,23 @@ for name in pa:
     assert diff <= 1e-6 * scale, f"{name}: max difference {diff}, scale {scale}"
 print(f"2 ranks match 1 process: losses {b}, {len(pa)} tensors, worst relative difference {worst:.2e}")
 PY
+
+# SeqPE with dropout on 2 ranks (per-rank dropout and samplers) interrupted and resumed gives the
+# uninterrupted loss curve; the 2-rank checkpoint refuses a 1-process resume.
+seqpe=("${common[@]}" --pe seqpe --steps 6 --set dropout=0.1 --set warmup=2 --set eval_every=3
+       --set seqpe_max_position=1000)
+losses() { grep -o '"loss":[^,]*,"lr":[^,]*,"step":[0-9]*' "$1/metrics.jsonl"; }
+mpirun_2 -np 2 "$apps/train_lm" "${seqpe[@]}" --out "$tmp/full" > /dev/null
+mpirun_2 -np 2 "$apps/train_lm" "${seqpe[@]}" --out "$tmp/resumed" --set stop_after=3 > /dev/null
+mpirun_2 -np 2 "$apps/train_lm" --resume "$tmp/resumed/last.ckpt.safetensors" --set stop_after=0 > /dev/null
+if [ "$(losses "$tmp/full")" != "$(losses "$tmp/resumed")" ]; then
+  echo "FAIL: the resumed 2-rank loss curve differs"; diff <(losses "$tmp/full") <(losses "$tmp/resumed"); exit 1
+fi
+[ "$(losses "$tmp/full" | wc -l)" -eq 6 ] || { echo "FAIL: expected 6 logged steps"; exit 1; }
+if "$apps/train_lm" --resume "$tmp/resumed/last.ckpt.safetensors" 2> "$tmp/world.log"; then
+  echo "FAIL: a 2-rank checkpoint resumed in 1 process"; exit 1
+fi
+grep -q 'resume it with 2 ranks' "$tmp/world.log" || { echo "FAIL: no world-size message"; cat "$tmp/world.log"; exit 1; }
 
 # A failing rank (rank 1 cannot read its corpus) while rank 0 waits for it in a collective: the
 # job must end with the message and a failure status, not hang (the timeout would give 124).
