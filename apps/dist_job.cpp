@@ -19,6 +19,11 @@ double Job::average(double value) const {
   return t.item();
 }
 
+void Job::prepare_on_main(const std::function<void()>& prepare) const {
+  if (is_main()) prepare();
+  comm_->barrier();
+}
+
 void Job::check_resume(const nlohmann::json& extra) const {
   const int saved = extra.contains("world_size") ? extra.at("world_size").get<int>() : 1;
   ENGINE_CHECK(saved == world_size(), "the checkpoint was written by a job of ", saved, " ranks; resume it with ",

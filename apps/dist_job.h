@@ -2,6 +2,7 @@
 //
 //   int main(int argc, char** argv) {
 //     return dist_job::run("train_lm", [&](dist_job::Job& job) {
+//       job.prepare_on_main([&] { /* build on-disk caches */ });
 //       ...  // loaders: options.shard = job.shard(); per-rank randomness: Generator(job.rank_seed(s))
 //       engine::dist::DataParallel ddp(job.communicator(), model.parameters());
 //       ...  // each step: loss.backward(); ddp.reduce_gradients(); optimizer.step();
@@ -48,6 +49,10 @@ class Job {
   uint64_t rank_seed(uint64_t base) const { return base + uint64_t(rank()); }
   // The mean over ranks of a per-rank value (a loss averaged over the rank's equal shard).
   double average(double value) const;
+
+  // Runs `prepare` on rank 0 while the other ranks wait: for caches that every rank reads next
+  // (a tokenizer trained and saved on first use), so that no rank reads a half-written file.
+  void prepare_on_main(const std::function<void()>& prepare) const;
 
   // Recorded in a checkpoint's extra JSON / checked on resume (a checkpoint without it is from 1 rank).
   void record_world_size(nlohmann::json& extra) const { extra["world_size"] = world_size(); }

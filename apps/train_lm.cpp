@@ -288,6 +288,10 @@ class Trainer {
 int main(int argc, char** argv) {
   return dist_job::run("train_lm", [&](dist_job::Job& job) {
     const Arguments args = parse_arguments(argc, argv);
+    // Rank 0 trains and caches the tokenizer and token files before the others open them.
+    job.prepare_on_main([&] {
+      data::TextCorpus(args.config.at("corpus").get<std::string>(), args.config.at("vocab_size").get<int64_t>());
+    });
     Trainer trainer(args.config, job);
     if (!args.resume.empty()) trainer.resume(args.resume);
     trainer.run();

@@ -76,8 +76,10 @@ PY
 
 # SeqPE with dropout on 2 ranks (per-rank dropout and samplers) interrupted and resumed gives the
 # uninterrupted loss curve; the 2-rank checkpoint refuses a 1-process resume.
-seqpe=("${common[@]}" --pe seqpe --steps 6 --set dropout=0.1 --set warmup=2 --set eval_every=3
-       --set seqpe_max_position=1000)
+# A fresh copy of the corpus: rank 0 trains and caches its tokenizer while rank 1 waits.
+mkdir "$tmp/corpus2" && cp "$tmp/corpus/"*.txt "$tmp/corpus2/"
+seqpe=("${common[@]}" --corpus "$tmp/corpus2" --pe seqpe --steps 6 --set dropout=0.1 --set warmup=2
+       --set eval_every=3 --set seqpe_max_position=1000)
 losses() { grep -o '"loss":[^,]*,"lr":[^,]*,"step":[0-9]*' "$1/metrics.jsonl"; }
 mpirun_2 -np 2 "$apps/train_lm" "${seqpe[@]}" --out "$tmp/full" > /dev/null
 mpirun_2 -np 2 "$apps/train_lm" "${seqpe[@]}" --out "$tmp/resumed" --set stop_after=3 > /dev/null
