@@ -18,7 +18,8 @@
 // reduce_gradients() then starts the buckets the backward did not complete (parameters it did not
 // reach), waits for all and copies the means back into the gradients. Without overlap it does all
 // of that after the backward. Both average the same buckets, so the results are identical.
-// With overlap, run one backward per micro-step (a second would find gradients already sent).
+// With overlap, run one backward per micro-step (a second would find gradients already sent) and
+// leave the gradients alone until reduce_gradients() (clip after it), as with PyTorch DDP.
 #pragma once
 
 #include <cstdint>
