@@ -64,9 +64,15 @@ AxisLayout linear_layout(double lo, double hi) {
 }
 
 // Ticks of a logarithmic axis over [lo, hi] (both > 0): powers of the base, thinned to at most
-// twelve; a log10 axis spanning two decades or less also gets 2x and 5x ticks.
+// twelve; a log10 axis spanning two decades or less also gets 2x and 5x ticks. Data within one
+// power of the base (perplexities 490..506) would be a flat line in a whole decade: it gets the
+// linear layout's range and ticks instead (still drawn on the log scale) when that stays positive.
 AxisLayout log_layout(double lo, double hi, Scale scale) {
   const double base = base_of(scale);
+  if (hi < lo * base) {
+    AxisLayout linear = linear_layout(lo, hi);
+    if (linear.min > 0) return linear;
+  }
   double first = std::floor(transform(lo, scale) + 1e-9), last = std::ceil(transform(hi, scale) - 1e-9);
   if (first == last) {
     first -= 1;

@@ -8,7 +8,7 @@
 # docs/results/main_job.md records how, and what a run printed.
 #
 # Usage: scripts/main_job.sh [extra train_lm options for both runs]   (e.g. --set layers=2)
-# Environment: STEPS (training steps per model, default 200), RUN (output folder, default
+# Environment: STEPS (training steps per model, default 500), RUN (output folder, default
 #   runs/main_job), BUILD (default build/release), SKIP_SETUP=1 (do not run scripts/setup.sh),
 #   ENGINE_CUDA (default OFF: the job is sized for the CPU), OMP_NUM_THREADS (default: every core).
 set -euo pipefail
@@ -16,7 +16,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 build="${BUILD:-build/release}"
 run="${RUN:-runs/main_job}"
-steps="${STEPS:-200}"
+steps="${STEPS:-500}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
 clock() { date +%s; }
 
