@@ -17,13 +17,14 @@ cd "$root"
 build="${BUILD:-build/release}"
 run="${RUN:-runs/main_job}"
 steps="${STEPS:-500}"
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+cores=$(getconf _NPROCESSORS_ONLN)  # nproc would answer OMP_NUM_THREADS
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$cores}"
 clock() { date +%s; }
 
 begin=$(clock)
 [ "${SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_CUDA="${ENGINE_CUDA:-OFF}" > /dev/null
-cmake --build "$build" -j "$(nproc)" --target train_lm eval_lm sample_lm
+cmake --build "$build" -j "$cores" --target train_lm eval_lm sample_lm
 bash scripts/prepare_corpora.sh kjv
 prepared=$(clock)
 
