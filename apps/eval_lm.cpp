@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < results.size(); ++k) {
       const RunResult& r = results[k];
       markdown << "## " << r.name << ": " << args.checkpoints[k] << " (pe " << r.pe << ", trained at "
-               << r.trained_length << ")\n\n| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n";
+               << r.trained_length << ")\n\n"
+               << "| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n";
       for (const Row& row : r.rows) {
         csv << args.checkpoints[k] << "," << r.pe << "," << args.split << "," << row.length << "," << row.tokens << ","
             << row.nll_per_token << "," << row.ppl << "\n";

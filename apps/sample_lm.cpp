@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "apps/lm_run.h"
@@ -84,13 +85,14 @@ int main(int argc, char** argv) {
     const std::vector<int64_t> ids(prompt.begin(), prompt.end());
     engine::Generator gen(args.seed);
     const auto start = std::chrono::steady_clock::now();
-    const engine::Tensor tokens =
-        trained.model.gpt->generate(engine::Tensor::from_indices(ids, {1, T0}), args.max_new_tokens, args.sampling, gen);
+    const engine::Tensor prompt_tokens = engine::Tensor::from_indices(ids, {1, T0});
+    const engine::Tensor tokens = trained.model.gpt->generate(prompt_tokens, args.max_new_tokens, args.sampling, gen);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::vector<int64_t> all = tokens.to_vector<int64_t>();
     std::vector<data::TokenId> generated(all.begin() + T0, all.end());
-    const bool stopped = args.sampling.stop_token && !generated.empty() && generated.back() == *args.sampling.stop_token;
+    const std::optional<int64_t> stop = args.sampling.stop_token;
+    const bool stopped = stop && !generated.empty() && generated.back() == *stop;
     if (stopped) generated.pop_back();
     std::printf("sample_lm: %s (pe %s, step %lld), temperature %g, top-k %lld, seed %llu\n\n", args.checkpoint.c_str(),
                 trained.run.at("pe").get<std::string>().c_str(), (long long)trained.step, args.sampling.temperature,

@@ -8,9 +8,10 @@
 # docs/results/main_job.md records how, and what a run printed.
 #
 # Usage: scripts/main_job.sh [extra train_lm options for both runs]   (e.g. --set layers=2)
-# Environment: STEPS (training steps per model, default 500), RUN (output folder, default
-#   runs/main_job), BUILD (default build/release), SKIP_SETUP=1 (do not run scripts/setup.sh),
-#   ENGINE_CUDA (default OFF: the job is sized for the CPU), OMP_NUM_THREADS (default: every core).
+# Environment: STEPS (training steps per model, default 500; more than the 20 warm-up steps),
+#   RUN (output folder, default runs/main_job), BUILD (default build/release), SKIP_SETUP=1 (do not
+#   run scripts/setup.sh), ENGINE_CUDA (default OFF: the job is sized for the CPU),
+#   OMP_NUM_THREADS (default: every core).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
