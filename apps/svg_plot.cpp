@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -59,7 +60,13 @@ AxisLayout linear_layout(double lo, double hi) {
   // The 1e-9 slack keeps a bound that is already a multiple of the step from growing an interval.
   const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
   AxisLayout layout{first * step, last * step, {}};
-  for (double k = first; k <= last; ++k) layout.ticks.push_back(std::abs(k) < 1e-9 ? 0.0 : k * step);
+  // Counted by an integer: near 1e16 steps a double counter no longer moves by one. About five
+  // intervals by construction; the cap only matters when rounding has ruined the arithmetic.
+  const int64_t intervals = std::min<int64_t>(std::llround(last - first), 20);
+  for (int64_t i = 0; i <= intervals; ++i) {
+    const double k = first + double(i);
+    layout.ticks.push_back(k == 0 ? 0.0 : k * step);
+  }
   return layout;
 }
 

@@ -164,6 +164,10 @@ TEST_CASE("svg plot: data coordinates map onto the frame") {
   CHECK(qx.min == doctest::Approx(0.0));
   CHECK(qx.max == doctest::Approx(3.0));
   CHECK(qx.ticks.size() == 7);
+  // A tiny range far from zero (tick indices beyond 2^53) still ends, with a few ticks.
+  q.series = {{"far", {1e15, 1e15 + 0.1}, {1, 2}}};
+  CHECK(plot::x_layout(q).ticks.size() <= 21);
+  CHECK_NOTHROW(parse_xml(plot::render_svg(q)));
 }
 
 TEST_CASE("svg plot: text is escaped") {
