@@ -18,6 +18,7 @@ packages=(
   libopenmpi-dev    # MPI: multi-process training (engine/dist)
   openmpi-bin       # mpirun
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
+  bible-kjv         # the King James Bible: the main job's corpus (scripts/prepare_corpora.sh)
 )
 
 installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
