@@ -20,8 +20,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "apps/qa_plot.h"
 #include "apps/qa_run.h"
+#include "apps/svg_plot.h"
 #include "engine/checkpoint.h"
 #include "engine/error.h"
 
@@ -132,11 +132,11 @@ int main(int argc, char** argv) {
       for (const auto& [mode, length] : jobs) {
         const auto start = std::chrono::steady_clock::now();
         const std::string path = data_path(args.data, length);
-        std::vector<qa::QaItem> items = qa::load_qa_file(path);
+        std::vector<data::QaExample> items = qa::load_qa_file(path);
         if (args.max_examples > 0 && int64_t(items.size()) > args.max_examples) items.resize(size_t(args.max_examples));
         std::vector<std::vector<int64_t>> prompts;
         int64_t longest = 0;
-        for (const qa::QaItem& item : items) {
+        for (const data::QaExample& item : items) {
           prompts.push_back(qa::encode_prompt(tokenizer, qa::make_prompt(item, mode == "context")));
           longest = std::max(longest, int64_t(prompts.back().size()));
         }
@@ -153,11 +153,12 @@ int main(int argc, char** argv) {
           const std::string output = tokenizer.decode(ids);
           const bool contains = qa::contains_match(output, items[i].answers);
           const bool exact = qa::exact_match(output, items[i].answers);
-          row.score.add(items[i].position_bucket, contains, exact);
+          const int bucket = qa::gold_position_bucket(items[i]);
+          row.score.add(bucket, contains, exact);
           row.score.prompt_tokens += int64_t(prompts[i].size());
           predictions << json{{"run", label}, {"mode", mode}, {"length", length}, {"id", items[i].id},
                               {"output", output}, {"answers", items[i].answers},
-                              {"position", qa::bucket_name(items[i].position_bucket)},
+                              {"position", qa::bucket_name(bucket)},
                               {"contains_match", contains}, {"exact_match", exact}}.dump(-1, ' ', false,
                                                                                        json::error_handler_t::replace)
                       << "\n";
@@ -202,17 +203,17 @@ int main(int argc, char** argv) {
       fs::rename(tmp, out / name);
     }
     for (const bool exact : {false, true}) {
-      std::vector<qa::PlotSeries> series;
+      plot::LinePlot figure;
+      figure.title = exact ? "QA exact match (SQuAD-normalised)" : "QA containment match (the paper's EM)";
+      figure.x = {"context length (tokens)", plot::Scale::log2};
+      figure.y = {exact ? "exact match %" : "containment match %", plot::Scale::linear};
       for (const Row& r : rows) {
         if (r.mode != "context") continue;
-        if (series.empty() || series.back().name != r.run) series.push_back({r.run, {}});
-        const Score& s = r.score;
-        series.back().points.emplace_back(double(r.length), percent(exact ? s.exact[3] : s.contains[3], s.examples[3]));
+        if (figure.series.empty() || figure.series.back().name != r.run) figure.series.push_back({r.run, {}, {}});
+        figure.series.back().x.push_back(double(r.length));
+        figure.series.back().y.push_back(percent(exact ? r.score.exact[3] : r.score.contains[3], r.score.examples[3]));
       }
-      qa::write_line_plot_svg((out / (exact ? "qa_em.svg" : "qa_contains.svg")).string(),
-                              exact ? "QA exact match (SQuAD-normalised)" : "QA containment match (paper's EM)",
-                              "context length (tokens)", exact ? "exact match %" : "containment match %", series,
-                              true, 0, 100);
+      plot::write_svg(figure, (out / (exact ? "qa_em.svg" : "qa_contains.svg")).string());
     }
     std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,predictions.jsonl}\n",
                 md.str().c_str(), args.out.c_str());

@@ -191,7 +191,7 @@ class Trainer {
     const auto load = [&](const char* key, int64_t limit) {
       const std::string path = config_.at(key).get<std::string>();
       ENGINE_CHECK(!path.empty(), "run config: ", key, " is required");
-      std::vector<qa::QaItem> items = qa::load_qa_file(path);
+      std::vector<data::QaExample> items = qa::load_qa_file(path);
       if (limit > 0 && int64_t(items.size()) > limit) items.resize(size_t(limit));
       int64_t truncated = 0, dropped = 0;
       std::vector<qa::EncodedExample> examples = qa::encode_examples(items, tokenizer_, length_, truncated, dropped);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -39,35 +40,6 @@ std::string lower(std::string text) {
 
 // Python's \w for the bytes this file handles: ASCII letters, digits, '_', and UTF-8 bytes.
 bool word_char(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >= 0x80; }
-
-std::vector<QaItem> load_squad(const json& root, const std::string& path) {
-  ENGINE_CHECK(root.is_object() && root.contains("data") && root["data"].is_array(), path,
-               ": expected a SQuAD v1.1 object with a \"data\" array");
-  std::vector<QaItem> items;
-  for (const json& article : root["data"])
-    for (const json& paragraph : article.at("paragraphs")) {
-      const std::string context = paragraph.at("context").get<std::string>();
-      for (const json& qa : paragraph.at("qas")) {
-        QaItem item;
-        item.id = qa.at("id").get<std::string>();
-        item.context = context;
-        item.question = qa.at("question").get<std::string>();
-        for (const json& answer : qa.at("answers")) {
-          const std::string text = answer.at("text").get<std::string>();
-          const int64_t start = answer.at("answer_start").get<int64_t>();
-          ENGINE_CHECK(!text.empty() && start >= 0 && size_t(start) + text.size() <= context.size() &&
-                           context.compare(size_t(start), text.size(), text) == 0,
-                       path, ": question ", item.id, ": answer '", text, "' is not at answer_start ", start,
-                       " of its context");
-          if (item.answers.empty()) item.position_bucket = position_bucket(start, int64_t(context.size()));
-          item.answers.push_back(text);
-        }
-        ENGINE_CHECK(!item.answers.empty(), path, ": question ", item.id, " has no answer");
-        items.push_back(std::move(item));
-      }
-    }
-  return items;
-}
 
 }  // namespace
 
@@ -133,10 +105,19 @@ data::BpeTokenizer load_tokenizer(const json& model_json) {
   return tokenizer;
 }
 
-int position_bucket(int64_t offset, int64_t context_size) {
-  ENGINE_CHECK(context_size > 0 && offset >= 0 && offset < context_size, "position_bucket: offset ", offset,
-               " outside a context of ", context_size);
-  return int(std::min<int64_t>(2, 3 * offset / context_size));
+std::vector<data::QaExample> load_qa_file(const std::string& path) {
+  return path.ends_with(".jsonl") ? data::read_qa_jsonl(path) : data::flatten(data::read_squad(path));
+}
+
+int position_third(double fraction) {
+  ENGINE_CHECK(fraction >= 0 && fraction <= 1, "position_third: ", fraction, " is outside [0, 1]");
+  return int(std::min(2.0, std::floor(3 * fraction)));
+}
+
+int gold_position_bucket(const data::QaExample& example) {
+  if (example.gold_passage) return position_third(example.gold_passage->relative);
+  if (example.answer_starts.empty() || example.context.empty()) return -1;
+  return position_third(double(example.answer_starts.front()) / double(example.context.size()));
 }
 
 const char* bucket_name(int bucket) {
@@ -144,43 +125,11 @@ const char* bucket_name(int bucket) {
   return bucket >= 0 && bucket < 3 ? names[bucket] : "unknown";
 }
 
-std::vector<QaItem> load_qa_file(const std::string& path) {
-  std::ifstream in(path);
-  ENGINE_CHECK(in, "cannot read QA file ", path);
-  if (!path.ends_with(".jsonl")) {
-    json root;
-    try {
-      root = json::parse(in);
-    } catch (const json::exception& e) {
-      ENGINE_CHECK(false, path, ": not valid JSON: ", e.what());
-    }
-    return load_squad(root, path);
-  }
-  std::vector<QaItem> items;
-  int64_t line_number = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_number;
-    if (strip(line).empty()) continue;
-    const json row = json::parse(line, nullptr, false);
-    ENGINE_CHECK(row.is_object() && row.contains("input") && row.contains("outputs") && row["outputs"].is_array() &&
-                     !row["outputs"].empty(),
-                 path, ":", line_number, ": expected {\"input\": ..., \"outputs\": [...]}");
-    QaItem item;
-    item.id = row.contains("index") ? row["index"].dump() : std::to_string(line_number);
-    item.prompt = strip(row["input"].get<std::string>());
-    for (const json& answer : row["outputs"]) item.answers.push_back(answer.get<std::string>());
-    items.push_back(std::move(item));
-  }
-  return items;
-}
-
-std::string make_prompt(const QaItem& item, bool with_context) {
-  if (!item.prompt.empty()) {
-    ENGINE_CHECK(with_context, "question ", item.id, ": a jsonl prompt has no separate question for the no-context mode");
-    return item.prompt;
-  }
-  const std::string question = "Question: " + strip(item.question) + "\nAnswer:";
-  return with_context ? strip(item.context) + "\n\n" + question : question;
+std::string make_prompt(const data::QaExample& example, bool with_context) {
+  if (with_context) return data::qa_prompt(example);
+  ENGINE_CHECK(example.prompt.empty(), "question ", example.id,
+               ": a jsonl prompt has no separate question for the no-context mode");
+  return "Question: " + example.question + "\nAnswer:";
 }
 
 std::vector<int64_t> encode_prompt(const data::BpeTokenizer& tokenizer, const std::string& prompt) {
@@ -224,11 +173,11 @@ QaSequence make_sequence(const std::vector<int64_t>& prompt, const std::vector<i
   return seq;
 }
 
-std::vector<EncodedExample> encode_examples(const std::vector<QaItem>& items, const data::BpeTokenizer& tokenizer,
+std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& items, const data::BpeTokenizer& tokenizer,
                                             int64_t length, int64_t& truncated, int64_t& dropped) {
   std::vector<EncodedExample> examples;
   truncated = dropped = 0;
-  for (const QaItem& item : items) {
+  for (const data::QaExample& item : items) {
     const std::vector<int64_t> prompt = encode_prompt(tokenizer, make_prompt(item));
     EncodedExample example{{}, encode_answer(tokenizer, item.answers.front())};
     example.prompt = truncate_prompt(tokenizer, prompt, example.answer, item.answers.front(), length);

@@ -2,7 +2,8 @@
 // files, the prompt format, the answer-only training sequence, greedy answer decoding and the two
 // answer metrics.
 //
-// Prompt format (the authors' template could not be retrieved, §10; this one is ours):
+// Prompt format (the authors' template could not be retrieved, §10; this one is ours, from
+// data::qa_prompt):
 //   "<context>\n\nQuestion: <question>\nAnswer:"     the answer follows as " <answer>" + end-of-text
 //   "Question: <question>\nAnswer:"                   no-context baseline
 // Files in the authors' jsonl form (`input`, `outputs`) carry their own prompt, used as it is.
@@ -17,6 +18,7 @@
 
 #include "apps/lm_run.h"
 #include "data/bpe_tokenizer.h"
+#include "data/squad.h"
 #include "models/gpt.h"
 
 namespace qa {
@@ -42,29 +44,21 @@ nlohmann::json read_model_json(const std::string& checkpoint);
 // must have an end-of-text token.
 data::BpeTokenizer load_tokenizer(const nlohmann::json& model_json);
 
-// One question with its gold answers, as the apps use it.
-struct QaItem {
-  std::string id;
-  std::string context;   // empty for jsonl files
-  std::string question;  // empty for jsonl files
-  std::string prompt;    // jsonl `input` (stripped); empty for SQuAD files (built by make_prompt)
-  std::vector<std::string> answers;
-  // Where the gold passage sits in the context, in thirds: 0 beginning, 1 middle, 2 end; -1 unknown.
-  int position_bucket = -1;
-};
+// Questions of a SQuAD v1.1 JSON file (data::read_squad, which checks every answer span) or of
+// the authors' jsonl (.jsonl, data::read_qa_jsonl), one per question.
+std::vector<data::QaExample> load_qa_file(const std::string& path);
 
-// The third of a context of `context_size` bytes that byte `offset` falls in: 0, 1 or 2.
-int position_bucket(int64_t offset, int64_t context_size);
+// The third of the context that holds the gold passage: 0 beginning, 1 middle, 2 end, -1 unknown.
+// From the builder's gold_passage.relative when present, else from the first answer's offset in
+// the context (plain SQuAD); unknown for jsonl prompts.
+int gold_position_bucket(const data::QaExample& example);
+// The third that `fraction` in [0, 1] falls in: [0, 1/3) -> 0, [1/3, 2/3) -> 1, [2/3, 1] -> 2.
+int position_third(double fraction);
 const char* bucket_name(int bucket);  // "begin", "middle", "end", "unknown"
 
-// Questions of a SQuAD v1.1 JSON file (.json) or of the authors' jsonl (.jsonl). SQuAD answers
-// must match their context at answer_start; the gold position is that of the first answer.
-// Errors name the file and the entry at fault.
-std::vector<QaItem> load_qa_file(const std::string& path);
-
-// The prompt text of `item` (see the top of this file); `with_context` false gives the no-context
-// baseline, which jsonl items cannot provide.
-std::string make_prompt(const QaItem& item, bool with_context = true);
+// The prompt of `example` (data::qa_prompt); `with_context` false gives the no-context baseline
+// "Question: <question>\nAnswer:", which jsonl prompts cannot provide.
+std::string make_prompt(const data::QaExample& example, bool with_context = true);
 
 // Token ids of a prompt and of its gold answer: SPEC §10 encodes input.strip() and " " + answer.strip().
 std::vector<int64_t> encode_prompt(const data::BpeTokenizer& tokenizer, const std::string& prompt);
@@ -98,7 +92,7 @@ struct EncodedExample {
 };
 // `items` encoded for fine-tuning length L with truncate_prompt; the examples that rule drops are
 // counted in `dropped`, `truncated` counts those whose prompt was cut.
-std::vector<EncodedExample> encode_examples(const std::vector<QaItem>& items, const data::BpeTokenizer& tokenizer,
+std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& items, const data::BpeTokenizer& tokenizer,
                                             int64_t length, int64_t& truncated, int64_t& dropped);
 
 // Answer-token perplexity (SPEC §10's validation): each example alone, unpadded, at positions

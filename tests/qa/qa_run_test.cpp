@@ -94,15 +94,26 @@ TEST_CASE("exact match normalises, containment only lower-cases and strips") {
   CHECK(qa::contains_match("Eiffel Tower in Paris", {"eiffel tower"}));
 }
 
-TEST_CASE("position_bucket cuts the context in thirds") {
-  CHECK(qa::position_bucket(0, 30) == 0);
-  CHECK(qa::position_bucket(9, 30) == 0);
-  CHECK(qa::position_bucket(10, 30) == 1);
-  CHECK(qa::position_bucket(19, 30) == 1);
-  CHECK(qa::position_bucket(20, 30) == 2);
-  CHECK(qa::position_bucket(29, 30) == 2);
-  CHECK(qa::position_bucket(0, 1) == 0);
-  CHECK_THROWS(qa::position_bucket(30, 30));
+TEST_CASE("gold positions fall in thirds of the context") {
+  CHECK(qa::position_third(0.0) == 0);
+  CHECK(qa::position_third(0.33) == 0);
+  CHECK(qa::position_third(1.0 / 3) == 1);
+  CHECK(qa::position_third(0.66) == 1);
+  CHECK(qa::position_third(2.0 / 3) == 2);
+  CHECK(qa::position_third(1.0) == 2);
+  CHECK_THROWS(qa::position_third(1.5));
+  data::QaExample example;
+  example.context = std::string(30, 'x');
+  CHECK(qa::gold_position_bucket(example) == -1);  // nothing to go by
+  example.answer_starts = {9};
+  CHECK(qa::gold_position_bucket(example) == 0);
+  example.answer_starts = {10};
+  CHECK(qa::gold_position_bucket(example) == 1);
+  example.answer_starts = {29};
+  CHECK(qa::gold_position_bucket(example) == 2);
+  example.gold_passage = data::QaGoldPassage{};  // the builder's metadata wins over the answer offset
+  example.gold_passage->relative = 0.5;
+  CHECK(qa::gold_position_bucket(example) == 1);
   CHECK(std::string(qa::bucket_name(1)) == "middle");
   CHECK(std::string(qa::bucket_name(-1)) == "unknown");
 }
@@ -112,24 +123,23 @@ TEST_CASE("load_qa_file reads SQuAD v1.1 and the authors' jsonl, and checks answ
   const auto good = write_temp("good.json", R"({"version": "1.1", "data": [{"title": "t", "paragraphs": [
       {"context": ")" + context + R"(", "qas": [{"id": "q1", "question": "Capital of Norway?",
        "answers": [{"text": "Oslo", "answer_start": 37}, {"text": "Oslo.", "answer_start": 37}]}]}]}]})");
-  const std::vector<qa::QaItem> items = qa::load_qa_file(good.string());
+  const std::vector<data::QaExample> items = qa::load_qa_file(good.string());
   REQUIRE(items.size() == 1);
   CHECK(items[0].id == "q1");
   CHECK(items[0].answers == std::vector<std::string>{"Oslo", "Oslo."});
-  CHECK(items[0].position_bucket == 2);
+  CHECK(qa::gold_position_bucket(items[0]) == 2);
   CHECK(qa::make_prompt(items[0]) == context + "\n\nQuestion: Capital of Norway?\nAnswer:");
   CHECK(qa::make_prompt(items[0], false) == "Question: Capital of Norway?\nAnswer:");
 
-  const auto bad = write_temp("bad.json", R"({"data": [{"paragraphs": [{"context": "abc Oslo",
+  const auto bad = write_temp("bad.json", R"({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "abc Oslo",
       "qas": [{"id": "q9", "question": "?", "answers": [{"text": "Oslo", "answer_start": 3}]}]}]}]})");
   CHECK_THROWS_WITH(qa::load_qa_file(bad.string()), doctest::Contains("q9"));
 
-  const auto jsonl = write_temp("a.jsonl", "{\"input\": \"  ctx Q?  \", \"outputs\": [\"x\", \"y\"], \"index\": 4}\n");
-  const std::vector<qa::QaItem> rows = qa::load_qa_file(jsonl.string());
+  const auto jsonl = write_temp("a.jsonl", "{\"input\": \"ctx Q?\", \"outputs\": [\"x\", \"y\"], \"index\": 4}\n");
+  const std::vector<data::QaExample> rows = qa::load_qa_file(jsonl.string());
   REQUIRE(rows.size() == 1);
-  CHECK(rows[0].prompt == "ctx Q?");
   CHECK(rows[0].answers.size() == 2);
-  CHECK(rows[0].position_bucket == -1);
+  CHECK(qa::gold_position_bucket(rows[0]) == -1);
   CHECK(qa::make_prompt(rows[0]) == "ctx Q?");
   CHECK_THROWS(qa::make_prompt(rows[0], false));
   for (const auto& p : {good, bad, jsonl}) std::filesystem::remove(p);
@@ -137,9 +147,9 @@ TEST_CASE("load_qa_file reads SQuAD v1.1 and the authors' jsonl, and checks answ
 
 TEST_CASE("a tiny model fine-tuned on one question answers it by greedy decoding") {
   const data::BpeTokenizer tok = byte_tokenizer();
-  qa::QaItem item;
-  item.context = "Grass is green. The sky is blue.";
-  item.question = "What colour is the sky?";
+  data::QaExample item;
+  item.context = "Grass: green. Sky: blue.";
+  item.question = "Sky?";
   item.answers = {"blue"};
   const std::vector<int64_t> prompt = qa::encode_prompt(tok, qa::make_prompt(item));
   const std::vector<int64_t> answer = qa::encode_answer(tok, "blue");
@@ -152,7 +162,7 @@ TEST_CASE("a tiny model fine-tuned on one question answers it by greedy decoding
     models::GptConfig config;
     config.vocab_size = tok.vocab_size();
     config.context = T;
-    config.layers = 2;
+    config.layers = 1;
     config.channels = 32;
     config.heads = 2;
     config.embedding_dropout = config.residual_dropout = 0.0;
@@ -162,14 +172,14 @@ TEST_CASE("a tiny model fine-tuned on one question answers it by greedy decoding
     engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 1e-2, 0.0}});
     const Tensor inputs = Tensor::from_indices(seq.inputs, {1, T}), targets = Tensor::from_indices(seq.targets, {1, T});
     double loss = 0;
-    for (int step = 0; step < 60; ++step) {
+    for (int step = 0; step < 40; ++step) {
       optimizer.zero_grad();
       const Tensor l = ops::cross_entropy(model.forward(inputs, gen), targets, qa::kIgnore);
       l.backward();
       optimizer.step();
       loss = l.item();
     }
-    MESSAGE(pe << ": answer loss after 60 steps " << loss);
+    MESSAGE(pe << ": answer loss after 40 steps " << loss);
     model.eval();
     const std::vector<int64_t> out = qa::greedy_answer(model, prompt, 16, eot);
     const std::string text = tok.decode(std::vector<data::TokenId>(out.begin(), out.end()));
