@@ -142,8 +142,9 @@ int main(int argc, char** argv) {
         }
         if (pe == "seqpe") {
           const int64_t reach = longest + args.max_new;
-          ENGINE_CHECK(reach <= run.at("seqpe_max_position").get<int64_t>(), path, ": prompts of up to ", longest,
-                       " tokens reach position ", reach, ", beyond SeqPE's ", run.at("seqpe_max_position").get<int64_t>());
+          const int64_t max_position = run.at("seqpe_max_position").get<int64_t>();
+          ENGINE_CHECK(reach <= max_position, path, ": prompts of up to ", longest, " tokens reach position ", reach,
+                       ", beyond SeqPE's ", max_position);
           model.seqpe->cache_eval_length(reach);  // one PE table per length (SPEC §7)
         }
         Row row{label, pe, mode, length, {}};
@@ -182,7 +183,8 @@ int main(int argc, char** argv) {
     for (const Row& r : rows) {
       const Score& s = r.score;
       char line[512];
-      std::snprintf(line, sizeof line, "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
+      std::snprintf(line, sizeof line,
+                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
                     r.run.c_str(), r.pe.c_str(), r.mode.c_str(), (long long)r.length, (long long)s.examples[3],
                     double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])),
                     percent(s.contains[3], s.examples[3]), percent(s.exact[3], s.examples[3]),

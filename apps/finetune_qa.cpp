@@ -160,7 +160,8 @@ class Trainer {
 
   void run() {
     const int64_t steps = config_.at("steps").get<int64_t>(), batch = config_.at("batch").get<int64_t>();
-    const int64_t log_every = config_.at("log_every").get<int64_t>(), eval_every = config_.at("eval_every").get<int64_t>();
+    const int64_t log_every = config_.at("log_every").get<int64_t>();
+    const int64_t eval_every = config_.at("eval_every").get<int64_t>();
     std::ofstream metrics(out_ / "metrics.jsonl", std::ios::app);
     std::printf("finetune_qa: %zu train / %zu valid examples at length %lld, %lld parameters; pe %s\n", train_.size(),
                 valid_.size(), (long long)length_, (long long)model_.gpt->parameter_count(),

@@ -90,7 +90,8 @@ json read_model_json(const std::string& checkpoint) {
   const std::string name = path.filename().string(), suffix = ".ckpt.safetensors";
   ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a *", suffix, " checkpoint, got ",
                checkpoint);
-  const std::filesystem::path json_path = path.parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json");
+  const std::filesystem::path json_path =
+      path.parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json");
   std::ifstream in(json_path);
   ENGINE_CHECK(in, "cannot read ", json_path.string(), " (the model.json beside the checkpoint)");
   return json::parse(in);
@@ -173,7 +174,8 @@ QaSequence make_sequence(const std::vector<int64_t>& prompt, const std::vector<i
   return seq;
 }
 
-std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& items, const data::BpeTokenizer& tokenizer,
+std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& items,
+                                            const data::BpeTokenizer& tokenizer,
                                             int64_t length, int64_t& truncated, int64_t& dropped) {
   std::vector<EncodedExample> examples;
   truncated = dropped = 0;
@@ -279,7 +281,8 @@ std::string normalize_answer(const std::string& text) {
 
 bool exact_match(const std::string& prediction, const std::vector<std::string>& golds) {
   const std::string normalized = normalize_answer(prediction);
-  return std::any_of(golds.begin(), golds.end(), [&](const std::string& g) { return normalize_answer(g) == normalized; });
+  return std::any_of(golds.begin(), golds.end(),
+                     [&](const std::string& g) { return normalize_answer(g) == normalized; });
 }
 
 bool contains_match(const std::string& prediction, const std::vector<std::string>& golds) {

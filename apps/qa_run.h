@@ -92,7 +92,8 @@ struct EncodedExample {
 };
 // `items` encoded for fine-tuning length L with truncate_prompt; the examples that rule drops are
 // counted in `dropped`, `truncated` counts those whose prompt was cut.
-std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& items, const data::BpeTokenizer& tokenizer,
+std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& items,
+                                            const data::BpeTokenizer& tokenizer,
                                             int64_t length, int64_t& truncated, int64_t& dropped);
 
 // Answer-token perplexity (SPEC §10's validation): each example alone, unpadded, at positions

@@ -131,7 +131,8 @@ TEST_CASE("load_qa_file reads SQuAD v1.1 and the authors' jsonl, and checks answ
   CHECK(qa::make_prompt(items[0]) == context + "\n\nQuestion: Capital of Norway?\nAnswer:");
   CHECK(qa::make_prompt(items[0], false) == "Question: Capital of Norway?\nAnswer:");
 
-  const auto bad = write_temp("bad.json", R"({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "abc Oslo",
+  const auto bad = write_temp("bad.json", R"({"version": "1.1", "data": [{"title": "t", "paragraphs": [
+      {"context": "abc Oslo",
       "qas": [{"id": "q9", "question": "?", "answers": [{"text": "Oslo", "answer_start": 3}]}]}]}]})");
   CHECK_THROWS_WITH(qa::load_qa_file(bad.string()), doctest::Contains("q9"));
 
