@@ -48,8 +48,7 @@ struct QaSplits {
 // Splits by record, never by question: per source, a seeded shuffle of the records, the first
 // `test_fraction` to test, the next `dev_fraction` to dev, the rest to train. Each split keeps the
 // records' input order. Deterministic for a seed on every platform (engine::Generator).
-QaSplits split_records(const std::vector<QaRecord>& records, uint64_t seed, double dev_fraction,
-                       double test_fraction);
+QaSplits split_records(const std::vector<QaRecord>& records, uint64_t seed, double dev_fraction, double test_fraction);
 
 // Whole records, shuffled with `seed`, until at least `questions` questions (all when <= 0);
 // returned in input order.
