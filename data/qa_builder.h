@@ -73,7 +73,8 @@ struct QaLongContextStats {
 class LongContextBuilder {
  public:
   // `pool`: the records distractors may come from; every record later given to build() must be
-  // among them. Tokenises each pool passage once with `tokenizer`.
+  // among them. Tokenises each pool passage once with `tokenizer`. Keeps references to `pool` and
+  // `tokenizer`: both must outlive the builder.
   LongContextBuilder(const std::vector<QaRecord>& pool, const BpeTokenizer& tokenizer, uint64_t seed);
   ~LongContextBuilder();
   LongContextBuilder(const LongContextBuilder&) = delete;

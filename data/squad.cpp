@@ -347,6 +347,10 @@ void write_qa_jsonl(const std::vector<QaExample>& examples, const std::string& p
   write_file_atomic(path, text);
 }
 
+const char* gold_position_bin(const QaGoldPassage& gold) {
+  return gold.relative < 1.0 / 3 ? "beginning" : gold.relative < 2.0 / 3 ? "middle" : "end";
+}
+
 std::string qa_prompt(const QaExample& example) {
   if (!example.prompt.empty()) return example.prompt;
   return example.context + "\n\nQuestion: " + example.question + "\nAnswer:";

@@ -43,6 +43,10 @@ struct QaGoldPassage {
   bool operator==(const QaGoldPassage&) const = default;
 };
 
+// The third of the context the gold passage sits in, by `relative`: "beginning" below 1/3,
+// "middle" below 2/3, "end" from 2/3 on.
+const char* gold_position_bin(const QaGoldPassage& gold);
+
 struct QaQuestion {
   std::string id;
   std::string question;

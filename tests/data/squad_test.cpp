@@ -113,6 +113,13 @@ TEST_CASE("squad: write then read round trip with non-ASCII contexts and extra f
   CHECK(examples[1].answers == std::vector<std::string>{"Zürich", "東京"});
   CHECK(examples[1].context.substr(examples[1].answer_starts[0], 7) == "Zürich");
   CHECK(examples[1].gold_passage == gold);
+  CHECK(std::string(data::gold_position_bin(gold)) == "end");
+  gold.relative = 0.0;
+  CHECK(std::string(data::gold_position_bin(gold)) == "beginning");
+  gold.relative = 0.5;
+  CHECK(std::string(data::gold_position_bin(gold)) == "middle");
+  gold.relative = 2.0 / 3;
+  CHECK(std::string(data::gold_position_bin(gold)) == "end");
   CHECK(examples[0].source == "test_source");
   CHECK(examples[0].context_tokens == 42);
   CHECK(examples[2].context_tokens == -1);
