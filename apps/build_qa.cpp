@@ -80,7 +80,8 @@ Arguments parse_arguments(int argc, char** argv) {
                "build_qa: give the language model's tokenizer, either --corpus DIR --vocab-size V or "
                "--vocab vocab.json --merges merges.txt");
   for (const int64_t length : args.eval_lengths)
-    ENGINE_CHECK(length > args.reserve, "build_qa: length ", length, " leaves no context after --reserve ", args.reserve);
+    ENGINE_CHECK(length > args.reserve, "build_qa: length ", length, " leaves no context after --reserve ",
+                 args.reserve);
   ENGINE_CHECK(args.train_length > args.reserve, "build_qa: --train-length ", args.train_length,
                " leaves no context after --reserve ", args.reserve);
   return args;
@@ -159,14 +160,17 @@ int main(int argc, char** argv) {
                         {"records_without_questions", dropped.empty_records}};
     const data::QaSplits splits = data::split_records(records, args.seed, args.dev_fraction, args.test_fraction);
 
-    std::printf("\n| source | train records | train questions | dev records | dev questions | test records | test questions |\n"
-                "|---|---:|---:|---:|---:|---:|---:|\n");
+    std::printf("\n| source | train records | train questions | dev records | dev questions | test records "
+                "| test questions |\n|---|---:|---:|---:|---:|---:|---:|\n");
     const auto train = count_by_source(splits.train), dev = count_by_source(splits.dev),
                test = count_by_source(splits.test);
     int64_t totals[6] = {};
     for (const auto& [source, counts] : train) {
-      const auto in = [&](const auto& split) { return split.contains(source) ? split.at(source) : std::pair<int64_t, int64_t>{}; };
-      const int64_t row[6] = {counts.first, counts.second, in(dev).first, in(dev).second, in(test).first, in(test).second};
+      const auto in = [&](const auto& split) {
+        return split.contains(source) ? split.at(source) : std::pair<int64_t, int64_t>{};
+      };
+      const int64_t row[6] = {counts.first,    counts.second,  in(dev).first,
+                              in(dev).second,  in(test).first, in(test).second};
       std::printf("| %s |", source.c_str());
       for (int i = 0; i < 6; ++i) {
         std::printf(" %lld |", (long long)row[i]);

@@ -21,8 +21,7 @@ namespace {
 }  // namespace
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents) {
-  const std::filesystem::path temporary =
-      path.string() + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+  const std::filesystem::path temporary = path.string() + ".tmp." + std::to_string(static_cast<long>(::getpid()));
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_io_error(temporary, "cannot create");
   try {

@@ -20,16 +20,6 @@ constexpr std::string_view kSeparator = "\n";
 // Distractors that do not fit in a row before a context counts as full.
 constexpr int kMaxMisses = 16;
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-bool is_word_byte(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return std::isalnum(u) || u >= 0x80;
-}
-
 std::vector<std::string> words_of(const std::string& text) {
   std::vector<std::string> words;
   for (size_t i = 0; i < text.size();) {
@@ -187,8 +177,7 @@ QaFilterStats filter_questions(std::vector<QaRecord>& records, double max_answer
   return stats;
 }
 
-QaSplits split_records(const std::vector<QaRecord>& records, uint64_t seed, double dev_fraction,
-                       double test_fraction) {
+QaSplits split_records(const std::vector<QaRecord>& records, uint64_t seed, double dev_fraction, double test_fraction) {
   ENGINE_CHECK(dev_fraction >= 0 && test_fraction >= 0 && dev_fraction + test_fraction < 1,
                "split_records: dev fraction ", dev_fraction, " and test fraction ", test_fraction,
                " must be >= 0 and leave records for training");
@@ -252,7 +241,7 @@ struct LongContextBuilder::State {
   std::vector<const QaRecord*> pool;
   std::vector<int64_t> tokens;  // (pool) tokens of each passage
   int64_t separator_tokens = 0;
-  std::unordered_map<std::string, int32_t> id_of;                  // record name -> pool id
+  std::unordered_map<std::string, int32_t> id_of;                   // record name -> pool id
   std::map<std::string, std::vector<int32_t>> by_source, fallback;  // source -> pool ids
   std::unique_ptr<PassageIndex> index;
 
@@ -261,8 +250,8 @@ struct LongContextBuilder::State {
     std::vector<const std::string*> passages;
     for (const QaRecord& record : records) {
       const auto id = static_cast<int32_t>(pool.size());
-      ENGINE_CHECK(id_of.emplace(record_name(record), id).second, "LongContextBuilder: record ",
-                   record_name(record), " is twice in the pool");
+      ENGINE_CHECK(id_of.emplace(record_name(record), id).second, "LongContextBuilder: record ", record_name(record),
+                   " is twice in the pool");
       pool.push_back(&record);
       passages.push_back(&record.passage);
       tokens.push_back(static_cast<int64_t>(tokenizer.encode_ordinary(record.passage).size()));
@@ -277,8 +266,7 @@ struct LongContextBuilder::State {
   }
 };
 
-LongContextBuilder::LongContextBuilder(const std::vector<QaRecord>& pool, const BpeTokenizer& tokenizer,
-                                       uint64_t seed)
+LongContextBuilder::LongContextBuilder(const std::vector<QaRecord>& pool, const BpeTokenizer& tokenizer, uint64_t seed)
     : state_(std::make_unique<State>(pool, tokenizer, seed)) {}
 
 LongContextBuilder::~LongContextBuilder() = default;
@@ -314,8 +302,8 @@ QaDataset LongContextBuilder::build(const std::vector<QaRecord>& records, int64_
     int misses = 0;
     static const std::vector<int32_t> kNone;
     const auto fallback = s.fallback.find(record.source);
-    for (const std::vector<int32_t>* list : {&s.by_source.at(record.source),
-                                             fallback == s.fallback.end() ? &kNone : &fallback->second}) {
+    for (const std::vector<int32_t>* list :
+         {&s.by_source.at(record.source), fallback == s.fallback.end() ? &kNone : &fallback->second}) {
       LazyShuffle order(static_cast<int64_t>(list->size()));
       for (auto next = order.next(gen); next && !full; next = order.next(gen)) {
         const int32_t id = (*list)[*next];
@@ -366,7 +354,7 @@ QaDataset LongContextBuilder::build(const std::vector<QaRecord>& records, int64_
     const int64_t distractor_tokens = total - s.tokens[gold];
     position.relative = distractor_tokens > 0 ? static_cast<double>(tokens_before) / distractor_tokens : 0.0;
 
-    const std::string lower_context = lower(paragraph.context);
+    const std::string lower_context = ascii_lower(paragraph.context);
     const auto gold_end = static_cast<size_t>(gold_start) + record.passage.size();
     for (size_t q = 0; q < record.questions.size(); ++q) {
       const QaRecordQuestion& question = record.questions[q];
@@ -377,10 +365,9 @@ QaDataset LongContextBuilder::build(const std::vector<QaRecord>& records, int64_
       out.source = record.source;
       out.gold_passage = position;
       paragraph.questions.push_back(std::move(out));
-      stats.unique_answers +=
-          occurs_outside(paragraph.context, question.answer, gold_start, gold_end, true) ? 0 : 1;
+      stats.unique_answers += occurs_outside(paragraph.context, question.answer, gold_start, gold_end, true) ? 0 : 1;
       stats.unique_lowercase +=
-          occurs_outside(lower_context, lower(question.answer), gold_start, gold_end, false) ? 0 : 1;
+          occurs_outside(lower_context, ascii_lower(question.answer), gold_start, gold_end, false) ? 0 : 1;
       ++stats.questions_by_source[record.source];
     }
     ++stats.contexts;
@@ -405,8 +392,10 @@ std::string guess_code(const std::string& name, const std::string& answer) {
   for (const char c : name)
     if (std::isalpha(static_cast<unsigned char>(c)) && letters.size() < answer.size()) letters += c;
   if (letters.size() < answer.size()) return "";
-  const bool upper = std::all_of(answer.begin(), answer.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
-  const bool lower_case = std::all_of(answer.begin(), answer.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)); });
+  const bool upper =
+      std::all_of(answer.begin(), answer.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
+  const bool lower_case =
+      std::all_of(answer.begin(), answer.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)); });
   for (size_t i = 0; i < letters.size(); ++i) {
     const auto c = static_cast<unsigned char>(letters[i]);
     letters[i] = static_cast<char>(upper || (!lower_case && i == 0) ? std::toupper(c) : std::tolower(c));
@@ -420,7 +409,7 @@ std::map<std::string, QaBaselineStats> no_context_baselines(const std::vector<Qa
     QaBaselineStats& stats = by_source[record.source];
     for (const QaRecordQuestion& q : record.questions) {
       ++stats.questions;
-      stats.answer_in_question += lower(q.question).find(lower(q.answer)) != std::string::npos ? 1 : 0;
+      stats.answer_in_question += ascii_lower(q.question).find(ascii_lower(q.answer)) != std::string::npos ? 1 : 0;
       if (q.entity.empty()) continue;
       const std::string guess = guess_code(q.entity, q.answer);
       if (guess.empty()) continue;

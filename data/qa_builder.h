@@ -48,8 +48,7 @@ struct QaSplits {
 // Splits by record, never by question: per source, a seeded shuffle of the records, the first
 // `test_fraction` to test, the next `dev_fraction` to dev, the rest to train. Each split keeps the
 // records' input order. Deterministic for a seed on every platform (engine::Generator).
-QaSplits split_records(const std::vector<QaRecord>& records, uint64_t seed, double dev_fraction,
-                       double test_fraction);
+QaSplits split_records(const std::vector<QaRecord>& records, uint64_t seed, double dev_fraction, double test_fraction);
 
 // Whole records, shuffled with `seed`, until at least `questions` questions (all when <= 0);
 // returned in input order.
@@ -74,7 +73,8 @@ struct QaLongContextStats {
 class LongContextBuilder {
  public:
   // `pool`: the records distractors may come from; every record later given to build() must be
-  // among them. Tokenises each pool passage once with `tokenizer`.
+  // among them. Tokenises each pool passage once with `tokenizer`. Keeps references to `pool` and
+  // `tokenizer`: both must outlive the builder.
   LongContextBuilder(const std::vector<QaRecord>& pool, const BpeTokenizer& tokenizer, uint64_t seed);
   ~LongContextBuilder();
   LongContextBuilder(const LongContextBuilder&) = delete;

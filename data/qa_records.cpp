@@ -36,8 +36,8 @@ json iso_list(const std::string& path, const std::string& key) {
     throw engine::Error(path + ": not valid JSON: " + e.what());
   }
   const auto it = root.find(key);
-  ENGINE_CHECK(root.is_object() && it != root.end() && it->is_array(), path, ": expected an object with a list \"",
-               key, "\"");
+  ENGINE_CHECK(root.is_object() && it != root.end() && it->is_array(), path, ": expected an object with a list \"", key,
+               "\"");
   return *it;
 }
 
@@ -50,18 +50,8 @@ std::string field(const json& entry, const char* name, const std::string& path, 
   return it->get<std::string>();
 }
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 std::string with_article(const std::string& noun) {
   return (noun.find_first_of("aeiouAEIOU") == 0 ? "an " : "a ") + noun;
-}
-
-bool is_word_byte(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return std::isalnum(u) || u >= 0x80;
 }
 
 // Whether `word` occurs in `text` at the start of a word ("lizard" in "venomous lizards", "bot" in
@@ -88,10 +78,11 @@ std::string format_coordinates(const std::string& text, const std::string& where
     const std::string digits = value.substr(1);
     ENGINE_CHECK((digits.size() == static_cast<size_t>(degree_digits) + 2 ||
                   digits.size() == static_cast<size_t>(degree_digits) + 4) &&
-                     std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }),
+                     std::all_of(digits.begin(), digits.end(),
+                                 [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }),
                  where, ": bad coordinates \"", text, "\"");
-    std::string out = std::to_string(std::stoi(digits.substr(0, degree_digits))) + "°" +
-                      digits.substr(degree_digits, 2) + "′";
+    std::string out =
+        std::to_string(std::stoi(digits.substr(0, degree_digits))) + "°" + digits.substr(degree_digits, 2) + "′";
     if (digits.size() == static_cast<size_t>(degree_digits) + 4) out += digits.substr(degree_digits + 2, 2) + "″";
     return out + (value[0] == '+' ? positive : negative);
   };
@@ -108,6 +99,16 @@ std::string join_names(const std::vector<std::string>& names) {
 }
 
 }  // namespace
+
+bool is_word_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) || u >= 0x80;
+}
+
+std::string ascii_lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
 
 size_t find_whole_word(const std::string& haystack, const std::string& needle, size_t from) {
   if (needle.empty()) return std::string::npos;
@@ -152,21 +153,23 @@ std::vector<QaRecord> iso_3166_2_records(const std::string& path, const std::str
     country_names[field(countries[i], "alpha_2", countries_path, i)] = display_name(countries[i], countries_path, i);
   const json list = iso_list(path, "3166-2");
   std::map<std::string, std::string> subdivision_names;  // code -> name, for parents
-  for (size_t i = 0; i < list.size(); ++i) subdivision_names[field(list[i], "code", path, i)] = field(list[i], "name", path, i);
+  for (size_t i = 0; i < list.size(); ++i)
+    subdivision_names[field(list[i], "code", path, i)] = field(list[i], "name", path, i);
 
   std::vector<QaRecord> records;
   for (size_t i = 0; i < list.size(); ++i) {
     const json& entry = list[i];
     const std::string code = field(entry, "code", path, i), name = field(entry, "name", path, i),
-                      type = lower(field(entry, "type", path, i)), parent = field(entry, "parent", path, i, true);
+                      type = ascii_lower(field(entry, "type", path, i)), parent = field(entry, "parent", path, i, true);
     const std::string country_code = code.substr(0, code.find('-'));
     const auto country = country_names.find(country_code);
     ENGINE_CHECK(country != country_names.end(), path, ": subdivision ", code, ": country ", country_code,
                  " is not in ", countries_path);
     QaRecord record{"iso_3166-2", code, "", {}};
-    record.passage = name + " is " + with_article(type) + " of " + country->second + " with the ISO 3166-2 code " +
-                     code + ".";
-    if (const auto it = subdivision_names.find(country_code + "-" + parent); !parent.empty() && it != subdivision_names.end())
+    record.passage =
+        name + " is " + with_article(type) + " of " + country->second + " with the ISO 3166-2 code " + code + ".";
+    if (const auto it = subdivision_names.find(country_code + "-" + parent);
+        !parent.empty() && it != subdivision_names.end())
       record.passage += " It is part of " + it->second + ".";
     const std::string in_country = name + " in " + country->second;
     record.questions = {
@@ -192,8 +195,8 @@ std::vector<QaRecord> iso_639_3_records(const std::string& path) {
     const std::string name = field(entry, "name", path, i), a3 = field(entry, "alpha_3", path, i),
                       a2 = field(entry, "alpha_2", path, i, true);
     QaRecord record{"iso_639-3", a3, "", {}};
-    record.passage = name + " is " + with_article(type->second) + " " + scope->second + " with the ISO 639-3 code " +
-                     a3 + ".";
+    record.passage =
+        name + " is " + with_article(type->second) + " " + scope->second + " with the ISO 639-3 code " + a3 + ".";
     if (!a2.empty()) record.passage += " Its ISO 639-1 code is " + a2 + ".";
     record.questions = {
         {"What is the ISO 639-3 code of " + name + "?", a3, "alpha_3", name},
@@ -212,8 +215,8 @@ std::vector<QaRecord> iso_4217_records(const std::string& path) {
     const std::string name = field(list[i], "name", path, i), a3 = field(list[i], "alpha_3", path, i),
                       numeric = field(list[i], "numeric", path, i);
     QaRecord record{"iso_4217", a3, "", {}};
-    record.passage = "The " + name + " is a currency with the ISO 4217 code " + a3 + " and the numeric code " +
-                     numeric + ".";
+    record.passage =
+        "The " + name + " is a currency with the ISO 4217 code " + a3 + " and the numeric code " + numeric + ".";
     record.questions = {
         {"What is the ISO 4217 code of the " + name + "?", a3, "alpha_3", name},
         {"What is the ISO 4217 numeric code of the " + name + "?", numeric, "numeric", ""},
@@ -231,8 +234,8 @@ std::vector<QaRecord> iso_15924_records(const std::string& path) {
     const std::string name = field(list[i], "name", path, i), a4 = field(list[i], "alpha_4", path, i),
                       numeric = field(list[i], "numeric", path, i);
     QaRecord record{"iso_15924", a4, "", {}};
-    record.passage = name + " is a writing system with the ISO 15924 code " + a4 + " and the numeric code " +
-                     numeric + ".";
+    record.passage =
+        name + " is a writing system with the ISO 15924 code " + a4 + " and the numeric code " + numeric + ".";
     record.questions = {
         {"What is the ISO 15924 code of the script " + name + "?", a4, "alpha_4", name},
         {"What is the ISO 15924 numeric code of the script " + name + "?", numeric, "numeric", ""},
@@ -279,15 +282,15 @@ std::vector<QaRecord> zone1970_records(const std::string& path) {
     const std::string comment = columns.size() == 4 ? columns[3] : "";
     QaRecord record{"zone1970", zone, "", {}};
     record.passage = "The time zone " + zone + " is used in " + join_names(countries) +
-                     (comment.empty() ? "" : " (" + comment + ")") + ". Its principal location is at " +
-                     coordinates + ".";
+                     (comment.empty() ? "" : " (" + comment + ")") + ". Its principal location is at " + coordinates +
+                     ".";
     record.questions = {
         {"Which time zone has its principal location at " + coordinates + "?", zone, "zone", ""},
         {"In which country is the principal location of the time zone " + zone + "?", countries[0], "country", ""},
     };
     if (!comment.empty())
-      record.questions.push_back({"Which time zone of " + countries[0] + " is described as \"" + comment + "\"?",
-                                  zone, "zone", ""});
+      record.questions.push_back(
+          {"Which time zone of " + countries[0] + " is described as \"" + comment + "\"?", zone, "zone", ""});
     records.push_back(std::move(record));
   }
   return records;
@@ -329,13 +332,14 @@ std::vector<QaRecord> wordnet_records(const std::vector<std::string>& data_paths
   }
   std::unordered_map<std::string, int> headword_count, definition_count;
   for (const Sense& sense : senses) {
-    ++headword_count[lower(sense.headword)];
-    ++definition_count[lower(sense.definition)];
+    ++headword_count[ascii_lower(sense.headword)];
+    ++definition_count[ascii_lower(sense.definition)];
   }
   std::vector<QaRecord> records;
   for (const Sense& sense : senses) {
-    if (headword_count[lower(sense.headword)] > 1 || definition_count[lower(sense.definition)] > 1) continue;
-    if (starts_a_word_in(lower(sense.definition), lower(sense.headword))) continue;
+    if (headword_count[ascii_lower(sense.headword)] > 1 || definition_count[ascii_lower(sense.definition)] > 1)
+      continue;
+    if (starts_a_word_in(ascii_lower(sense.definition), ascii_lower(sense.headword))) continue;
     QaRecord record{"wordnet", sense.key, sense.headword + " (" + sense.pos + "): " + sense.definition, {}};
     record.questions = {{"Which " + sense.pos + " means \"" + sense.definition + "\"?", sense.headword, "word", ""}};
     records.push_back(std::move(record));

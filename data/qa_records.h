@@ -57,6 +57,13 @@ std::vector<QaRecord> wordnet_records(const std::vector<std::string>& data_paths
 std::vector<QaRecord> debian_records(const std::string& iso_codes_dir, const std::string& zoneinfo_dir,
                                      const std::string& wordnet_dir);
 
+// Word characters for whole-word matching: ASCII letters and digits, and every non-ASCII byte (so
+// a UTF-8 letter never ends a word).
+bool is_word_byte(char c);
+
+// `text` with ASCII letters lower-cased (other bytes unchanged).
+std::string ascii_lower(std::string text);
+
 // Whole-word search: `needle` at a position where neither neighbour is a word character (ASCII
 // letter or digit, or any non-ASCII byte). Returns the byte offset or std::string::npos.
 size_t find_whole_word(const std::string& haystack, const std::string& needle, size_t from = 0);

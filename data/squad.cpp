@@ -69,8 +69,8 @@ const json& required(const json& object, const char* field, json::value_t type, 
   const auto it = object.find(field);
   ENGINE_CHECK(it != object.end(), where, ": missing field \"", field, "\"");
   const bool ok = type == json::value_t::number_integer ? it->is_number_integer() : it->type() == type;
-  ENGINE_CHECK(ok, where, ": field \"", field, "\" must be ", type_name, ", got a JSON ",
-               it->type_name(), " (", it->dump().substr(0, 80), ")");
+  ENGINE_CHECK(ok, where, ": field \"", field, "\" must be ", type_name, ", got a JSON ", it->type_name(), " (",
+               it->dump().substr(0, 80), ")");
   return *it;
 }
 
@@ -88,31 +88,29 @@ int64_t required_integer(const json& object, const char* field, const std::strin
 
 // Checks that `answer` (byte offset) is the span of `context` it claims; `shown_start` is the
 // offset as the file has it, for the message.
-void check_span(const std::string& context, const QaAnswer& answer, size_t index, int64_t shown_start,
-                const char* unit, const std::string& where) {
+void check_span(const std::string& context, const QaAnswer& answer, size_t index, int64_t shown_start, const char* unit,
+                const std::string& where) {
   const auto size = static_cast<int64_t>(context.size());
   const auto length = static_cast<int64_t>(answer.text.size());
   ENGINE_CHECK(!answer.text.empty(), where, ": answer ", index, " has empty text");
-  ENGINE_CHECK(answer.start >= 0 && answer.start + length <= size, where, ": answer ", index, " \"",
+  ENGINE_CHECK(answer.start >= 0 && answer.start + length <= size, where, ": answer ", index, " \"", answer.text,
+               "\" at answer_start ", shown_start, " (", unit, ") runs past the end of the context (", size, " bytes)");
+  ENGINE_CHECK(!is_continuation_byte(context[answer.start]), where, ": answer ", index, " starts at byte ",
+               answer.start, ", inside a UTF-8 character of the context");
+  ENGINE_CHECK(context.compare(answer.start, answer.text.size(), answer.text) == 0, where, ": answer ", index, " \"",
                answer.text, "\" at answer_start ", shown_start, " (", unit,
-               ") runs past the end of the context (", size, " bytes)");
-  ENGINE_CHECK(!is_continuation_byte(context[answer.start]), where, ": answer ", index,
-               " starts at byte ", answer.start, ", inside a UTF-8 character of the context");
-  ENGINE_CHECK(context.compare(answer.start, answer.text.size(), answer.text) == 0, where, ": answer ",
-               index, " \"", answer.text, "\" at answer_start ", shown_start, " (", unit,
                ") does not match the context, which holds \"", context.substr(answer.start, answer.text.size()),
                "\" there");
 }
 
 void check_gold_passage(const std::string& context, const QaGoldPassage& gold, const std::string& where) {
   const auto size = static_cast<int64_t>(context.size());
-  ENGINE_CHECK(gold.start >= 0 && gold.length >= 0 && gold.start + gold.length <= size, where,
-               ": gold_passage [", gold.start, ", ", gold.start + gold.length,
-               ") bytes is outside the context (", size, " bytes)");
-  ENGINE_CHECK(gold.passages >= 1 && gold.index >= 0 && gold.index < gold.passages, where,
-               ": gold_passage index ", gold.index, " is not among its ", gold.passages, " passages");
-  ENGINE_CHECK(gold.relative >= 0.0 && gold.relative <= 1.0, where, ": gold_passage relative ",
-               gold.relative, " is outside [0, 1]");
+  ENGINE_CHECK(gold.start >= 0 && gold.length >= 0 && gold.start + gold.length <= size, where, ": gold_passage [",
+               gold.start, ", ", gold.start + gold.length, ") bytes is outside the context (", size, " bytes)");
+  ENGINE_CHECK(gold.passages >= 1 && gold.index >= 0 && gold.index < gold.passages, where, ": gold_passage index ",
+               gold.index, " is not among its ", gold.passages, " passages");
+  ENGINE_CHECK(gold.relative >= 0.0 && gold.relative <= 1.0, where, ": gold_passage relative ", gold.relative,
+               " is outside [0, 1]");
 }
 
 QaGoldPassage read_gold_passage(const json& object, const std::string& context, const std::string& where) {
@@ -144,8 +142,7 @@ QaQuestion read_question(const json& qa, const std::string& context, const Where
   question.id = id;
   question.question = required_string(qa, "question", here);
   const json& answers = required_array(qa, "answers", here);
-  ENGINE_CHECK(!answers.empty(), here,
-               ": has no answers (unanswerable SQuAD v2 questions are not supported)");
+  ENGINE_CHECK(!answers.empty(), here, ": has no answers (unanswerable SQuAD v2 questions are not supported)");
   for (size_t i = 0; i < answers.size(); ++i) {
     const std::string answer_where = here + engine::detail::concat(", answer ", i);
     QaAnswer answer;
@@ -241,15 +238,18 @@ void write_squad(const QaDataset& dataset, const std::string& path) {
       for (const QaQuestion& question : paragraph.questions) {
         ordered_json answers = ordered_json::array();
         for (const QaAnswer& answer : question.answers)
-          answers.push_back({{"text", answer.text},
-                             {"answer_start", code_points_before(paragraph.context, answer.start)}});
+          answers.push_back(
+              {{"text", answer.text}, {"answer_start", code_points_before(paragraph.context, answer.start)}});
         ordered_json qa = {{"id", question.id}, {"question", question.question}, {"answers", answers}};
         if (!question.source.empty()) qa["source"] = question.source;
         if (const auto& gold = question.gold_passage) {
           const int64_t start = code_points_before(paragraph.context, gold->start);
           const int64_t end = code_points_before(paragraph.context, gold->start + gold->length);
-          qa["gold_passage"] = {{"start", start}, {"length", end - start}, {"index", gold->index},
-                                {"passages", gold->passages}, {"relative", gold->relative}};
+          qa["gold_passage"] = {{"start", start},
+                                {"length", end - start},
+                                {"index", gold->index},
+                                {"passages", gold->passages},
+                                {"relative", gold->relative}};
         }
         qas.push_back(std::move(qa));
       }
@@ -318,13 +318,13 @@ std::vector<QaExample> read_qa_jsonl(const std::string& path) {
       ENGINE_CHECK(outputs->is_array() && !outputs->empty(), where,
                    ": field \"outputs\" must be a non-empty list of strings, got ", outputs->dump().substr(0, 80));
       for (const json& output : *outputs) {
-        ENGINE_CHECK(output.is_string(), where, ": field \"outputs\" holds a JSON ", output.type_name(),
-                     " (", output.dump().substr(0, 80), "), expected strings");
+        ENGINE_CHECK(output.is_string(), where, ": field \"outputs\" holds a JSON ", output.type_name(), " (",
+                     output.dump().substr(0, 80), "), expected strings");
         example.answers.push_back(output.get<std::string>());
       }
     }
-    example.id = object.contains("index") ? std::to_string(required_integer(object, "index", where))
-                                          : std::to_string(number);
+    example.id =
+        object.contains("index") ? std::to_string(required_integer(object, "index", where)) : std::to_string(number);
     const auto [it, inserted] = line_of_id.emplace(example.id, number);
     ENGINE_CHECK(inserted, where, ": index ", example.id, " repeats line ", it->second);
     examples.push_back(std::move(example));
@@ -335,9 +335,8 @@ std::vector<QaExample> read_qa_jsonl(const std::string& path) {
 void write_qa_jsonl(const std::vector<QaExample>& examples, const std::string& path) {
   std::string text;
   for (size_t i = 0; i < examples.size(); ++i) {
-    const ordered_json line = {{"input", qa_prompt(examples[i])},
-                               {"outputs", examples[i].answers},
-                               {"index", static_cast<int64_t>(i)}};
+    const ordered_json line = {
+        {"input", qa_prompt(examples[i])}, {"outputs", examples[i].answers}, {"index", static_cast<int64_t>(i)}};
     try {
       text += line.dump() + "\n";
     } catch (const json::type_error& e) {
@@ -346,6 +345,10 @@ void write_qa_jsonl(const std::vector<QaExample>& examples, const std::string& p
     }
   }
   write_file_atomic(path, text);
+}
+
+const char* gold_position_bin(const QaGoldPassage& gold) {
+  return gold.relative < 1.0 / 3 ? "beginning" : gold.relative < 2.0 / 3 ? "middle" : "end";
 }
 
 std::string qa_prompt(const QaExample& example) {

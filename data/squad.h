@@ -33,15 +33,19 @@ struct QaAnswer {
 
 // Where the passage holding the answer sits in a context made of several passages.
 struct QaGoldPassage {
-  int64_t start = 0;          // bytes from the start of the context to the gold passage
-  int64_t length = 0;         // the gold passage's length in bytes
-  int64_t index = 0;          // its index among the context's passages, 0-based
-  int64_t passages = 1;       // passages in the context (gold + distractors)
+  int64_t start = 0;     // bytes from the start of the context to the gold passage
+  int64_t length = 0;    // the gold passage's length in bytes
+  int64_t index = 0;     // its index among the context's passages, 0-based
+  int64_t passages = 1;  // passages in the context (gold + distractors)
   // Context tokens before the gold passage / context tokens not in it: 0 when the gold passage
   // opens the context, 1 when it closes it. Evaluation bins this into beginning, middle, end.
   double relative = 0.0;
   bool operator==(const QaGoldPassage&) const = default;
 };
+
+// The third of the context the gold passage sits in, by `relative`: "beginning" below 1/3,
+// "middle" below 2/3, "end" from 2/3 on.
+const char* gold_position_bin(const QaGoldPassage& gold);
 
 struct QaQuestion {
   std::string id;

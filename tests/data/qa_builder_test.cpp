@@ -1,3 +1,5 @@
+#include "data/qa_builder.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "data/bpe_trainer.h"
-#include "data/qa_builder.h"
 #include "data/qa_records.h"
 #include "data/squad.h"
 #include "engine/error.h"
@@ -94,7 +95,8 @@ struct DebianFixture {
     write_text_file(dir / "iso/iso_4217.json", currencies + "]}");
     write_text_file(dir / "iso/iso_15924.json", scripts + "]}");
 
-    std::string names = "# ISO 3166 alpha-2\tcountry name\n", zones = "# comment line\n#codes\tcoordinates\tTZ\tcomments\n";
+    std::string names = "# ISO 3166 alpha-2\tcountry name\n",
+                zones = "# comment line\n#codes\tcoordinates\tTZ\tcomments\n";
     for (int i = 0; i < kCountries; ++i) names += made_up_code(i, 2) + "\t" + made_up_name(i, "land") + "\n";
     for (int i = 0; i < kZones; ++i) {
       // Built by appending: GCC 12 warns (-Wrestrict, falsely) on "literal" + temporary string here.
@@ -112,8 +114,9 @@ struct DebianFixture {
 
     std::string nouns = "  1 This software and database is being provided to you, the LICENSEE, by  \n";
     for (int i = 0; i < kSenses; ++i) {
-      nouns += std::to_string(10000000 + i) + " 05 n 01 " + made_up_name(i, "_thing") + " 0 001 @ 02099997 n 0000 | a " +
-               (i % 2 ? "small" : "large") + " object of kind " + std::to_string(i) + "; \"an example sentence\"  \n";
+      nouns += std::to_string(10000000 + i) + " 05 n 01 " + made_up_name(i, "_thing") +
+               " 0 001 @ 02099997 n 0000 | a " + (i % 2 ? "small" : "large") + " object of kind " + std::to_string(i) +
+               "; \"an example sentence\"  \n";
     }
     // Dropped: the definition gives the headword away; a headword twice; a definition twice.
     nouns += "20000001 05 n 01 bot 0 000 | larva of a botfly  \n";
@@ -123,7 +126,9 @@ struct DebianFixture {
     nouns += "20000005 05 n 01 cauldron 0 000 | a pot for boiling water  \n";
     write_text_file(dir / "wordnet/data.noun", nouns);
     write_text_file(dir / "wordnet/data.verb", "30000001 29 v 01 levitate 0 000 00 | rise or float in the air  \n");
-    write_text_file(dir / "wordnet/data.adj", "40000001 00 a 02 able(a) 0 capable 0 000 | (usually followed by `to') having the necessary means or skill; \"able to swim\"  \n");
+    write_text_file(dir / "wordnet/data.adj",
+                    "40000001 00 a 02 able(a) 0 capable 0 000 | (usually followed by `to') having the necessary means "
+                    "or skill; \"able to swim\"  \n");
     write_text_file(dir / "wordnet/data.adv", "50000001 02 r 01 hastily 0 000 | in a hurried manner  \n");
   }
 
@@ -147,8 +152,8 @@ data::BpeTokenizer tokenizer_for(const std::vector<data::QaRecord>& records) {
 
 std::map<std::string, std::string> split_of(const data::QaSplits& splits) {
   std::map<std::string, std::string> split;
-  for (const auto& [name, records] : {std::pair{"train", &splits.train}, std::pair{"dev", &splits.dev},
-                                      std::pair{"test", &splits.test}})
+  for (const auto& [name, records] :
+       {std::pair{"train", &splits.train}, std::pair{"dev", &splits.dev}, std::pair{"test", &splits.test}})
     for (const data::QaRecord& r : *records) {
       const bool inserted = split.emplace(r.source + "/" + r.key, name).second;
       CHECK(inserted);  // no record in two splits
@@ -172,13 +177,15 @@ TEST_CASE("qa records: passages and questions from iso-codes, tzdata and wordnet
   CHECK(country.questions[0].entity == "Kakakaland");
 
   const data::QaRecord& subdivision = find_record(records, "iso_3166-2", "QB-51");
-  CHECK(subdivision.passage == "Lotakaţa is a province of Lokakaland with the ISO 3166-2 code QB-51. It is part of Lokakaţa.");
+  CHECK(subdivision.passage ==
+        "Lotakaţa is a province of Lokakaland with the ISO 3166-2 code QB-51. It is part of Lokakaţa.");
   const data::QaRecord& autonomous = find_record(records, "iso_3166-2", "QA-10");
   CHECK(autonomous.passage == "Kakakaburg is an autonomous region of Kakakaland with the ISO 3166-2 code QA-10.");
   CHECK(autonomous.questions[0].question == "What is the ISO 3166-2 code of Kakakaburg in Kakakaland?");
 
   const data::QaRecord& language = find_record(records, "iso_639-3", "qac");
-  CHECK(language.passage == "Kakakaish is an extinct individual language with the ISO 639-3 code qac. Its ISO 639-1 code is qa.");
+  CHECK(language.passage ==
+        "Kakakaish is an extinct individual language with the ISO 639-3 code qac. Its ISO 639-1 code is qa.");
   CHECK(language.questions.size() == 3);
   CHECK(std::none_of(records.begin(), records.end(), [](const data::QaRecord& r) { return r.key == "und"; }));
 
@@ -231,8 +238,8 @@ TEST_CASE("qa records: errors name the file and the record") {
   write_text_file(dir / "zone1970.tab", "AA\t+12+34\tX/Y\n");
   CHECK_THROWS_WITH_AS(data::zone1970_records((dir / "zone1970.tab").string()),
                        doctest::Contains("zone1970.tab:1: bad coordinates \"+12+34\""), engine::Error);
-  CHECK_THROWS_WITH_AS(data::iso_15924_records((dir / "absent.json").string()), doctest::Contains("absent.json: cannot open"),
-                       engine::Error);
+  CHECK_THROWS_WITH_AS(data::iso_15924_records((dir / "absent.json").string()),
+                       doctest::Contains("absent.json: cannot open"), engine::Error);
 }
 
 TEST_CASE("qa builder: whole words and code guesses") {
@@ -251,8 +258,11 @@ TEST_CASE("qa builder: filtering drops repeated questions and answers that are c
   std::vector<data::QaRecord> records;
   for (int i = 0; i < 100; ++i) {
     const std::string name = made_up_name(i, "");
-    records.push_back({"s", name, name + " is a province.", {{"What kind of place is " + name + "?", "province", "type", ""},
-                                                            {"Which place is number " + std::to_string(i) + "?", name, "name", ""}}});
+    records.push_back({"s",
+                       name,
+                       name + " is a province.",
+                       {{"What kind of place is " + name + "?", "province", "type", ""},
+                        {"Which place is number " + std::to_string(i) + "?", name, "name", ""}}});
   }
   records.push_back({"s", "dup1", "Alpha is here.", {{"Where is it?", "Alpha", "name", ""}}});
   records.push_back({"s", "dup2", "Beta is here.", {{"Where is it?", "Beta", "name", ""}}});
@@ -330,7 +340,8 @@ TEST_CASE("qa builder: long contexts hold the gold passage once, meet the length
         // Articles group records by source in order; find this paragraph's record.
         const data::QaRecord* record = nullptr;
         for (const data::QaRecord& r : sample)
-          if (r.source == article.title && paragraph.questions[0].id.starts_with(r.source + "/" + r.key + "/")) record = &r;
+          if (r.source == article.title && paragraph.questions[0].id.starts_with(r.source + "/" + r.key + "/"))
+            record = &r;
         REQUIRE(record != nullptr);
         ++record_index;
         // The length is met: the exact token count, within budget, short by less than a passage.
@@ -448,8 +459,10 @@ TEST_CASE("qa builder: passage files and no-context baselines") {
   // "What is the ISO 3166-1 alpha-2 code of Kakakaland?" -> "QA": made-up codes are not the names' letters.
   CHECK(baselines.at("iso_3166-1").code_questions == 2 * DebianFixture::kCountries);
   CHECK(baselines.at("iso_3166-1").code_guessed == 0);
-  std::vector<data::QaRecord> guessable = {
-      {"iso_639-3", "ger", "German is a language with code ger.", {{"What is the code of German?", "ger", "alpha_3", "German"}}}};
+  std::vector<data::QaRecord> guessable = {{"iso_639-3",
+                                            "ger",
+                                            "German is a language with code ger.",
+                                            {{"What is the code of German?", "ger", "alpha_3", "German"}}}};
   CHECK(data::no_context_baselines(guessable).at("iso_639-3").code_guessed == 1);
   CHECK(data::no_context_baselines(guessable).at("iso_639-3").answer_in_question == 1);
 }

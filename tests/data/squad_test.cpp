@@ -1,8 +1,9 @@
+#include "data/squad.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "data/squad.h"
 #include "engine/error.h"
 #include "temp_dir.h"
 
@@ -29,8 +30,8 @@ const std::string kContext = "Café in 東京 😀 serves crème brûlée.";
 
 std::string squad_json(const std::string& context, int64_t answer_start, const std::string& text) {
   return R"({"version": "1.1", "data": [{"title": "Tést", "paragraphs": [{"context": )" + context +
-         R"(, "qas": [{"id": "q1", "question": "What?", "answers": [{"text": )" + text +
-         R"(, "answer_start": )" + std::to_string(answer_start) + "}]}]}]}]}";
+         R"(, "qas": [{"id": "q1", "question": "What?", "answers": [{"text": )" + text + R"(, "answer_start": )" +
+         std::to_string(answer_start) + "}]}]}]}]}";
 }
 
 data::QaQuestion make_question(std::string id, std::string text, std::vector<data::QaAnswer> answers) {
@@ -64,12 +65,12 @@ TEST_CASE("squad: answer_start counts code points; spans become byte offsets") {
   CHECK(answer.start == 13 + 1 + 4 + 3);  // é +1, 東京 +4, 😀 +3 bytes over code points
 
   // JSON escapes decode to the same text.
-  write_text_file(dir / "b.json", squad_json(R"("Caf\u00e9 in \u6771\u4eac \ud83d\ude00 serves cr\u00e8me br\u00fbl\u00e9e.")", 8,
-                                             R"("\u6771\u4eac")"));
+  write_text_file(dir / "b.json",
+                  squad_json(R"("Caf\u00e9 in \u6771\u4eac \ud83d\ude00 serves cr\u00e8me br\u00fbl\u00e9e.")", 8,
+                             R"("\u6771\u4eac")"));
   const data::QaDataset escaped = data::read_squad((dir / "b.json").string());
   CHECK(escaped.articles[0].paragraphs[0].context == kContext);
-  CHECK(escaped.articles[0].paragraphs[0].questions[0].answers[0].start ==
-        static_cast<int64_t>(kContext.find("東京")));
+  CHECK(escaped.articles[0].paragraphs[0].questions[0].answers[0].start == static_cast<int64_t>(kContext.find("東京")));
 }
 
 TEST_CASE("squad: write then read round trip with non-ASCII contexts and extra fields") {
@@ -88,8 +89,8 @@ TEST_CASE("squad: write then read round trip with non-ASCII contexts and extra f
   gold.index = 1;
   gold.passages = 2;
   gold.relative = 1.0;
-  data::QaQuestion second =
-      make_question("q-2", "Which city?", {{"Zürich", static_cast<int64_t>(paragraph.context.find("Zürich"))},
+  data::QaQuestion second = make_question("q-2", "Which city?",
+                                          {{"Zürich", static_cast<int64_t>(paragraph.context.find("Zürich"))},
                                            {"東京", static_cast<int64_t>(paragraph.context.find("東京"))}});
   second.gold_passage = gold;
   paragraph.questions = {first, second};
@@ -112,6 +113,13 @@ TEST_CASE("squad: write then read round trip with non-ASCII contexts and extra f
   CHECK(examples[1].answers == std::vector<std::string>{"Zürich", "東京"});
   CHECK(examples[1].context.substr(examples[1].answer_starts[0], 7) == "Zürich");
   CHECK(examples[1].gold_passage == gold);
+  CHECK(std::string(data::gold_position_bin(gold)) == "end");
+  gold.relative = 0.0;
+  CHECK(std::string(data::gold_position_bin(gold)) == "beginning");
+  gold.relative = 0.5;
+  CHECK(std::string(data::gold_position_bin(gold)) == "middle");
+  gold.relative = 2.0 / 3;
+  CHECK(std::string(data::gold_position_bin(gold)) == "end");
   CHECK(examples[0].source == "test_source");
   CHECK(examples[0].context_tokens == 42);
   CHECK(examples[2].context_tokens == -1);
@@ -124,9 +132,8 @@ TEST_CASE("squad: validation errors name the file, article, paragraph, question 
 
   // Off by one code point: the message shows what the context holds there.
   write_text_file(path, squad_json("\"" + kContext + "\"", 14, "\"serves\""));
-  check_error([&] { data::read_squad(path); },
-              {path, "article 0 (\"Tést\")", "paragraph 0", "question \"q1\"", "\"serves\"",
-               "answer_start 14", "holds \"erves \""});
+  check_error([&] { data::read_squad(path); }, {path, "article 0 (\"Tést\")", "paragraph 0", "question \"q1\"",
+                                                "\"serves\"", "answer_start 14", "holds \"erves \""});
 
   // Past the end.
   write_text_file(path, squad_json("\"short\"", 3, "\"rtx\""));
@@ -137,15 +144,17 @@ TEST_CASE("squad: validation errors name the file, article, paragraph, question 
   // Missing and mistyped fields.
   write_text_file(path, R"({"data": [{"title": "T", "paragraphs": [{"qas": []}]}]})");
   check_error([&] { data::read_squad(path); }, {path, "paragraph 0", "missing field \"context\""});
-  write_text_file(path,
-                  R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [{"id": "x", "question": "?", "answers": [{"text": "a"}]}]}]}]})");
+  write_text_file(
+      path,
+      R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [{"id": "x", "question": "?", "answers": [{"text": "a"}]}]}]}]})");
   check_error([&] { data::read_squad(path); }, {"question \"x\"", "answer 0", "missing field \"answer_start\""});
   write_text_file(path, R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [{"id": 7}]}]}]})");
   check_error([&] { data::read_squad(path); }, {"field \"id\" must be a string"});
   write_text_file(path, R"({"version": "1.1"})");
   check_error([&] { data::read_squad(path); }, {path, "missing field \"data\""});
-  write_text_file(path,
-                  R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [{"id": "x", "question": "?", "answers": []}]}]}]})");
+  write_text_file(
+      path,
+      R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [{"id": "x", "question": "?", "answers": []}]}]}]})");
   check_error([&] { data::read_squad(path); }, {"question \"x\"", "has no answers"});
   write_text_file(path, "{\"data\": [");
   check_error([&] { data::read_squad(path); }, {path, "not valid JSON"});
@@ -200,7 +209,9 @@ TEST_CASE("squad: the authors' jsonl") {
   check_error([&] { data::read_qa_jsonl(path); }, {path + ":1", "\"outputs\" must be a non-empty list"});
   write_text_file(path, "{\"input\": \"a\", \"outputs\": [1]}\n");
   check_error([&] { data::read_qa_jsonl(path); }, {path + ":1", "expected strings"});
-  write_text_file(path, "{\"input\": \"a\", \"outputs\": [\"x\"], \"index\": 1}\n{\"input\": \"b\", \"outputs\": [\"y\"], \"index\": 1}\n");
+  write_text_file(path,
+                  "{\"input\": \"a\", \"outputs\": [\"x\"], \"index\": 1}\n{\"input\": \"b\", \"outputs\": [\"y\"], "
+                  "\"index\": 1}\n");
   check_error([&] { data::read_qa_jsonl(path); }, {path + ":2", "repeats line 1"});
   write_text_file(path, "not json\n");
   check_error([&] { data::read_qa_jsonl(path); }, {path + ":1", "not valid JSON"});
