@@ -39,7 +39,7 @@ Arguments parse_arguments(int argc, char** argv) {
   std::string lengths;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    ENGINE_CHECK(i + 1 < argc, "eval_lm: ", flag, " needs a value");
+    ENGINE_CHECK(i + 1 < argc, flag, " needs a value");
     const std::string value = argv[++i];
     if (flag == "--checkpoint") args.checkpoints.push_back(value);
     else if (flag == "--lengths") lengths = value;
@@ -47,9 +47,9 @@ Arguments parse_arguments(int argc, char** argv) {
     else if (flag == "--corpus") args.corpus = value;
     else if (flag == "--csv") args.csv = value;
     else if (flag == "--max-tokens") args.max_tokens = std::stoll(value);
-    else ENGINE_CHECK(false, "eval_lm: unknown option ", flag);
+    else ENGINE_CHECK(false, "unknown option ", flag);
   }
-  ENGINE_CHECK(!args.checkpoints.empty(), "eval_lm: --checkpoint is required");
+  ENGINE_CHECK(!args.checkpoints.empty(), "--checkpoint is required");
   std::stringstream list(lengths);
   for (std::string item; std::getline(list, item, ',');) args.lengths.push_back(std::stoll(item));
   return args;
@@ -78,7 +78,7 @@ RunResult evaluate(const std::string& checkpoint, const Arguments& args) {
   const nlohmann::json& run = trained.run;
   const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
   const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());
-  ENGINE_CHECK(corpus.tokenizer().vocab_size() == trained.vocab_size, "eval_lm: the tokenizer of ", corpus_dir,
+  ENGINE_CHECK(corpus.tokenizer().vocab_size() == trained.vocab_size, "the tokenizer of ", corpus_dir,
                " has ", corpus.tokenizer().vocab_size(), " tokens, the model of ", checkpoint, " ",
                trained.vocab_size, ": pass the --corpus it was trained on");
   RunResult result{fs::absolute(checkpoint).parent_path().filename().string(), run.at("pe").get<std::string>(),
@@ -121,7 +121,7 @@ std::string comparison_table(const std::vector<RunResult>& results) {
   table += "\n";
   for (size_t i = 0; i < results.front().rows.size(); ++i) {
     for (const RunResult& r : results)
-      ENGINE_CHECK(r.rows[i].length == results.front().rows[i].length, "eval_lm: the runs were trained at different ",
+      ENGINE_CHECK(r.rows[i].length == results.front().rows[i].length, "the runs were trained at different ",
                    "lengths (", results.front().trained_length, ", ", r.trained_length,
                    "): pass --lengths to compare them at the same lengths");
     const int64_t length = results.front().rows[i].length;
@@ -135,10 +135,10 @@ std::string comparison_table(const std::vector<RunResult>& results) {
 void write_text(const fs::path& path, const std::string& text) {
   const fs::path temp = path.string() + ".tmp";
   std::ofstream out(temp);
-  ENGINE_CHECK(out, "eval_lm: cannot write ", temp.string());
+  ENGINE_CHECK(out, "cannot write ", temp.string());
   out << text;
   out.close();
-  ENGINE_CHECK(out, "eval_lm: writing ", temp.string(), " failed");
+  ENGINE_CHECK(out, "writing ", temp.string(), " failed");
   fs::rename(temp, path);
 }
 
@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < results.size(); ++k) {
       const RunResult& r = results[k];
       markdown << "## " << r.name << ": " << args.checkpoints[k] << " (pe " << r.pe << ", trained at "
-               << r.trained_length << ")\n\n| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n";
+               << r.trained_length << ")\n\n"
+               << "| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n";
       for (const Row& row : r.rows) {
         csv << args.checkpoints[k] << "," << r.pe << "," << args.split << "," << row.length << "," << row.tokens << ","
             << row.nll_per_token << "," << row.ppl << "\n";

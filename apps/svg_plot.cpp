@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -59,14 +60,26 @@ AxisLayout linear_layout(double lo, double hi) {
   // The 1e-9 slack keeps a bound that is already a multiple of the step from growing an interval.
   const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
   AxisLayout layout{first * step, last * step, {}};
-  for (double k = first; k <= last; ++k) layout.ticks.push_back(std::abs(k) < 1e-9 ? 0.0 : k * step);
+  // Counted by an integer: near 1e16 steps a double counter no longer moves by one. About five
+  // intervals by construction; the cap only matters when rounding has ruined the arithmetic.
+  const int64_t intervals = std::min<int64_t>(std::llround(last - first), 20);
+  for (int64_t i = 0; i <= intervals; ++i) {
+    const double k = first + double(i);
+    layout.ticks.push_back(k == 0 ? 0.0 : k * step);
+  }
   return layout;
 }
 
 // Ticks of a logarithmic axis over [lo, hi] (both > 0): powers of the base, thinned to at most
-// twelve; a log10 axis spanning two decades or less also gets 2x and 5x ticks.
+// twelve; a log10 axis spanning two decades or less also gets 2x and 5x ticks. Data within one
+// power of the base (perplexities 490..506) would be a flat line in a whole decade: it gets the
+// linear layout's range and ticks instead (still drawn on the log scale) when that stays positive.
 AxisLayout log_layout(double lo, double hi, Scale scale) {
   const double base = base_of(scale);
+  if (hi < lo * base) {
+    AxisLayout linear = linear_layout(lo, hi);
+    if (linear.min > 0) return linear;
+  }
   double first = std::floor(transform(lo, scale) + 1e-9), last = std::ceil(transform(hi, scale) - 1e-9);
   if (first == last) {
     first -= 1;

@@ -38,7 +38,8 @@ Frame plot_frame(const LinePlot& plot);
 
 // An axis' visible range (in data units) and its tick positions, both computed from the finite
 // points of every series: linear axes extend to multiples of a 1-2-5 step, log axes to powers of
-// their base (with intermediate 2 and 5 ticks when a log10 axis spans under two decades).
+// their base (with intermediate 2 and 5 ticks when a log10 axis spans two decades or less), or,
+// for data within one power of the base, to the linear axis' range and ticks.
 struct AxisLayout {
   double min, max;
   std::vector<double> ticks;

@@ -30,7 +30,8 @@ int64_t sample(const float* row, int64_t V, double temperature, int64_t top_k, e
   for (int64_t v : candidates) max_logit = std::max(max_logit, double(row[v]));
   std::vector<double> weights(candidates.size());
   double total = 0;
-  for (size_t i = 0; i < candidates.size(); ++i) total += weights[i] = std::exp((row[candidates[i]] - max_logit) / temperature);
+  for (size_t i = 0; i < candidates.size(); ++i)
+    total += weights[i] = std::exp((row[candidates[i]] - max_logit) / temperature);
   const double target = gen.uniform() * total;
   double cumulative = 0;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -53,7 +54,8 @@ engine::Tensor next_tokens(const engine::Tensor& logits, const SamplingOptions& 
   std::vector<int64_t> chosen(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     const float* row = values.data() + b * V;
-    chosen[size_t(b)] = options.temperature == 0 ? argmax(row, V) : sample(row, V, options.temperature, options.top_k, gen);
+    chosen[size_t(b)] =
+        options.temperature == 0 ? argmax(row, V) : sample(row, V, options.temperature, options.top_k, gen);
   }
   return engine::Tensor::from_indices(chosen, {B, 1}).to(logits.device());
 }

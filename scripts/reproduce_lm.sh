@@ -35,7 +35,8 @@ BUILD=${BUILD:-build/release}
 OUT=${OUT:-runs/reproduce_lm}
 RESULTS=${RESULTS:-docs/results}
 EXTRA=${EXTRA:-}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+cores=$(getconf _NPROCESSORS_ONLN)  # nproc would answer OMP_NUM_THREADS
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$cores}
 lengths=$CONTEXT
 for factor in 2 4 8 16; do lengths+=",$((CONTEXT * factor))"; done
 
@@ -95,8 +96,8 @@ reading() {
 {
   echo "# Language modelling: position encodings and length extrapolation"
   echo
-  echo "Written by \`scripts/reproduce_lm.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, OMP_NUM_THREADS=$OMP_NUM_THREADS)."
-  echo "Corpus $CORPUS (BPE vocabulary $VOCAB); GPT with $LAYERS layers, width $CHANNELS, $HEADS heads, trained at"
+  echo "Written by \`scripts/reproduce_lm.sh\` on $(date -u +%Y-%m-%d) ($cores cores, OMP_NUM_THREADS=$OMP_NUM_THREADS)."
+  echo "Corpus $CORPUS (BPE vocabulary $VOCAB); GPT (layers $LAYERS, width $CHANNELS, heads $HEADS) trained at"
   echo "$CONTEXT tokens for $STEPS steps of $BATCH sequences ($((STEPS * BATCH * CONTEXT)) tokens); evaluated on the"
   echo "validation split, the first $MAX_TOKENS tokens (0 = all) at each length, in non-overlapping chunks"
   echo "scored alone (SEQPE_SPEC.md §9). Total wall time: $total s."

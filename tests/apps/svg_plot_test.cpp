@@ -164,6 +164,10 @@ TEST_CASE("svg plot: data coordinates map onto the frame") {
   CHECK(qx.min == doctest::Approx(0.0));
   CHECK(qx.max == doctest::Approx(3.0));
   CHECK(qx.ticks.size() == 7);
+  // A tiny range far from zero (tick indices beyond 2^53) still ends, with a few ticks.
+  q.series = {{"far", {1e15, 1e15 + 0.1}, {1, 2}}};
+  CHECK(plot::x_layout(q).ticks.size() <= 21);
+  CHECK_NOTHROW(parse_xml(plot::render_svg(q)));
 }
 
 TEST_CASE("svg plot: text is escaped") {
@@ -222,6 +226,15 @@ TEST_CASE("svg plot: log axes space powers evenly and drop non-positive values")
   // A log10 axis within two decades gets 2x and 5x ticks.
   p.series = {{"narrow", {128, 256}, {12, 80}}};
   CHECK(plot::y_layout(p).ticks == std::vector<double>{10, 20, 50, 100});
+  // Within one decade: the linear layout's range and ticks, placed on the log scale.
+  p.series = {{"flat", {128, 256, 512}, {491, 500, 506}}};
+  const plot::AxisLayout flat = plot::y_layout(p);
+  CHECK(flat.min == 490);
+  CHECK(flat.max == 510);
+  CHECK(flat.ticks.size() == 5);
+  const auto f500 = points(named(parse_xml(plot::render_svg(p)), "polyline")[0])[1];
+  const double up = (std::log10(500.0) - std::log10(490.0)) / (std::log10(510.0) - std::log10(490.0));
+  CHECK(std::abs(f500.second - (f.top + f.height * (1 - up))) <= 0.005);
 }
 
 TEST_CASE("svg plot: mismatched series lengths are refused; write_svg writes the rendered document") {

@@ -57,7 +57,8 @@ TEST_CASE("next_tokens: draws follow softmax(logits / temperature) over the top 
   expect(frequencies(logits, {1.0, 2, std::nullopt}, draws), {0.625, 0.375, 0, 0});
   // Temperature 2: p ∝ sqrt(p).
   const double z = std::sqrt(0.5) + std::sqrt(0.3) + std::sqrt(0.2);
-  expect(frequencies(logits, {2.0, 0, std::nullopt}, draws), {std::sqrt(0.5) / z, std::sqrt(0.3) / z, std::sqrt(0.2) / z, 0});
+  expect(frequencies(logits, {2.0, 0, std::nullopt}, draws),
+         {std::sqrt(0.5) / z, std::sqrt(0.3) / z, std::sqrt(0.2) / z, 0});
 }
 
 TEST_CASE("Gpt::generate sampling: temperature to 0 is greedy, a seed reproduces, the cache changes nothing") {
