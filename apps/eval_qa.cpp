@@ -79,7 +79,7 @@ std::string data_path(const std::string& pattern, int64_t length) {
 
 // Matches of one (run, mode, length) over all questions and per gold-position third.
 struct Score {
-  int64_t examples[4] = {0, 0, 0, 0};  // begin, middle, end, all
+  int64_t examples[4] = {0, 0, 0, 0};  // beginning, middle, end, all
   int64_t contains[4] = {0, 0, 0, 0};
   int64_t exact[4] = {0, 0, 0, 0};
   int64_t prompt_tokens = 0;
@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     std::ostringstream md, csv;
     csv << "run,pe,mode,length,bucket,examples,contains_match,exact_match,prompt_tokens\n";
     md << "| run | pe | mode | length | questions | mean prompt tokens | contains % | EM % "
-          "| contains begin / middle / end | EM begin / middle / end |\n"
+          "| contains beginning / middle / end | EM beginning / middle / end |\n"
           "|---|---|---|---:|---:|---:|---:|---:|---|---|\n";
     for (const Row& r : rows) {
       const Score& s = r.score;

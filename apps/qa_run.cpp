@@ -122,7 +122,7 @@ int gold_position_bucket(const data::QaExample& example) {
 }
 
 const char* bucket_name(int bucket) {
-  static const char* names[] = {"begin", "middle", "end"};
+  static const char* names[] = {"beginning", "middle", "end"};
   return bucket >= 0 && bucket < 3 ? names[bucket] : "unknown";
 }
 

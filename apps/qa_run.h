@@ -54,7 +54,7 @@ std::vector<data::QaExample> load_qa_file(const std::string& path);
 int gold_position_bucket(const data::QaExample& example);
 // The third that `fraction` in [0, 1] falls in: [0, 1/3) -> 0, [1/3, 2/3) -> 1, [2/3, 1] -> 2.
 int position_third(double fraction);
-const char* bucket_name(int bucket);  // "begin", "middle", "end", "unknown"
+const char* bucket_name(int bucket);  // "beginning", "middle", "end" (as data::gold_position_bin), "unknown"
 
 // The prompt of `example` (data::qa_prompt); `with_context` false gives the no-context baseline
 // "Question: <question>\nAnswer:", which jsonl prompts cannot provide.

@@ -114,6 +114,11 @@ TEST_CASE("gold positions fall in thirds of the context") {
   example.gold_passage = data::QaGoldPassage{};  // the builder's metadata wins over the answer offset
   example.gold_passage->relative = 0.5;
   CHECK(qa::gold_position_bucket(example) == 1);
+  for (const double relative : {0.0, 0.3, 1.0 / 3, 0.5, 2.0 / 3, 0.9, 1.0}) {  // the same thirds as the data layer's
+    example.gold_passage->relative = relative;
+    const std::string bin = data::gold_position_bin(*example.gold_passage);
+    CHECK(qa::bucket_name(qa::gold_position_bucket(example)) == bin);
+  }
   CHECK(std::string(qa::bucket_name(1)) == "middle");
   CHECK(std::string(qa::bucket_name(-1)) == "unknown");
 }
