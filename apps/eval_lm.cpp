@@ -1,12 +1,16 @@
-// Evaluates a train_lm checkpoint: token perplexity at a list of lengths by SEQPE_SPEC.md §9's
+// Evaluates train_lm checkpoints: token perplexity at a list of lengths by SEQPE_SPEC.md §9's
 // protocol (non-overlapping chunks of each length, the last partial chunk kept, batch 1, each
 // chunk scored alone at positions 0..L-1; learned APE linearly interpolated beyond its training
-// length, every other PE extended). Prints a markdown table and writes a CSV.
+// length, every other PE extended). Prints a table per run and one comparing the runs, and writes
+// the CSV, the markdown and a plot of perplexity against length (one line per run, SVG).
 //
-// Usage: eval_lm --checkpoint RUN/best.ckpt.safetensors [--lengths 128,256,512] [--split valid|test]
-//                [--corpus DIR] [--max-tokens N] [--csv FILE]
-// The run config is read from the model.json beside the checkpoint (<name>.model.json for
-// <name>.ckpt.safetensors); --corpus overrides its corpus (the tokenizer must be the same).
+// Usage: eval_lm --checkpoint RUN/best.ckpt.safetensors [--checkpoint RUN2/...]...
+//                [--lengths 128,256,512] [--split valid|test] [--corpus DIR] [--max-tokens N]
+//                [--csv FILE]
+// Each run config is read from the model.json beside its checkpoint (<name>.model.json for
+// <name>.ckpt.safetensors); --corpus overrides the corpus of every run (the tokenizer must be the
+// same). A run is named after its directory. Outputs: --csv (default eval_<split>.csv beside the
+// first checkpoint), and beside it the same name with .md (the tables) and .svg (the plot).
 // CSV columns: run, pe, split, length, tokens, nll_per_token, token_ppl.
 #include <chrono>
 #include <cstdio>
@@ -15,17 +19,17 @@
 #include <sstream>
 
 #include "apps/lm_run.h"
+#include "apps/svg_plot.h"
 #include "data/text_corpus.h"
-#include "engine/checkpoint.h"
 #include "engine/error.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 struct Arguments {
-  std::string checkpoint, split = "valid", corpus, csv;
+  std::vector<std::string> checkpoints;
+  std::string split = "valid", corpus, csv;
   std::vector<int64_t> lengths;
   int64_t max_tokens = 0;
 };
@@ -35,76 +39,160 @@ Arguments parse_arguments(int argc, char** argv) {
   std::string lengths;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    ENGINE_CHECK(i + 1 < argc, "eval_lm: ", flag, " needs a value");
+    ENGINE_CHECK(i + 1 < argc, flag, " needs a value");
     const std::string value = argv[++i];
-    if (flag == "--checkpoint") args.checkpoint = value;
+    if (flag == "--checkpoint") args.checkpoints.push_back(value);
     else if (flag == "--lengths") lengths = value;
     else if (flag == "--split") args.split = value;
     else if (flag == "--corpus") args.corpus = value;
     else if (flag == "--csv") args.csv = value;
     else if (flag == "--max-tokens") args.max_tokens = std::stoll(value);
-    else ENGINE_CHECK(false, "eval_lm: unknown option ", flag);
+    else ENGINE_CHECK(false, "unknown option ", flag);
   }
-  ENGINE_CHECK(!args.checkpoint.empty(), "eval_lm: --checkpoint is required");
+  ENGINE_CHECK(!args.checkpoints.empty(), "--checkpoint is required");
   std::stringstream list(lengths);
   for (std::string item; std::getline(list, item, ',');) args.lengths.push_back(std::stoll(item));
   return args;
 }
 
-// "<dir>/<name>.model.json" beside "<dir>/<name>.ckpt.safetensors".
-fs::path model_json_path(const fs::path& checkpoint) {
-  std::string name = checkpoint.filename().string();
-  const std::string suffix = ".ckpt.safetensors";
-  ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "eval_lm: expected a *", suffix,
-               " checkpoint, got ", checkpoint.string());
-  return checkpoint.parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json");
+struct Row {
+  int64_t length, tokens;
+  double nll_per_token, ppl, seconds;
+};
+
+struct RunResult {
+  std::string name, pe;
+  int64_t trained_length;
+  std::vector<Row> rows;  // one per length
+};
+
+std::string format(const char* pattern, auto... values) {
+  char text[256];
+  std::snprintf(text, sizeof text, pattern, values...);
+  return text;
+}
+
+// Scores one checkpoint at every length, printing its table as it goes.
+RunResult evaluate(const std::string& checkpoint, const Arguments& args) {
+  lm::TrainedModel trained = lm::load_trained_model(checkpoint);
+  const nlohmann::json& run = trained.run;
+  const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
+  const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());
+  ENGINE_CHECK(corpus.tokenizer().vocab_size() == trained.vocab_size, "the tokenizer of ", corpus_dir,
+               " has ", corpus.tokenizer().vocab_size(), " tokens, the model of ", checkpoint, " ",
+               trained.vocab_size, ": pass the --corpus it was trained on");
+  RunResult result{fs::absolute(checkpoint).parent_path().filename().string(), run.at("pe").get<std::string>(),
+                   run.at("context").get<int64_t>(), {}};
+  std::printf("eval_lm: %s (pe %s, step %lld, trained at %lld), %s split, %lld tokens\n\n", checkpoint.c_str(),
+              result.pe.c_str(), (long long)trained.step, (long long)result.trained_length, args.split.c_str(),
+              (long long)corpus.split(args.split).size());
+  std::printf("| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n");
+  const std::vector<int64_t> lengths = args.lengths.empty() ? std::vector{result.trained_length} : args.lengths;
+  for (const int64_t length : lengths) {
+    const auto start = std::chrono::steady_clock::now();
+    const lm::Perplexity ppl =
+        lm::token_perplexity(*trained.model.gpt, corpus.split(args.split), length, args.max_tokens);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const Row row{length, ppl.tokens, ppl.nll / double(ppl.tokens), ppl.token_ppl(), seconds};
+    std::printf("| %lld | %lld | %.4f | %.3f | %.1f |\n", (long long)length, (long long)row.tokens, row.nll_per_token,
+                row.ppl, seconds);
+    std::fflush(stdout);
+    result.rows.push_back(row);
+  }
+  std::printf("\n");
+  return result;
+}
+
+// "name (pe)", or the PE alone when the run's directory is named after it.
+std::string label(const RunResult& r) {
+  if (r.name == r.pe) return r.pe;
+  // Appended piecewise: GCC 12 misreports `" " + a + " |"` as overlapping copies (-Wrestrict).
+  std::string text = r.name;
+  text.append(" (").append(r.pe).append(")");
+  return text;
+}
+
+// The runs side by side: one row per length, one perplexity column per run.
+std::string comparison_table(const std::vector<RunResult>& results) {
+  std::string table = "| length |";
+  for (const RunResult& r : results) table.append(" ").append(label(r)).append(" |");
+  table += "\n|---:|";
+  for (size_t i = 0; i < results.size(); ++i) table += "---:|";
+  table += "\n";
+  for (size_t i = 0; i < results.front().rows.size(); ++i) {
+    for (const RunResult& r : results)
+      ENGINE_CHECK(r.rows[i].length == results.front().rows[i].length, "the runs were trained at different ",
+                   "lengths (", results.front().trained_length, ", ", r.trained_length,
+                   "): pass --lengths to compare them at the same lengths");
+    const int64_t length = results.front().rows[i].length;
+    table += format("| %lld (%gx) |", (long long)length, double(length) / double(results.front().trained_length));
+    for (const RunResult& r : results) table += format(" %.3f |", r.rows[i].ppl);
+    table += "\n";
+  }
+  return table;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  const fs::path temp = path.string() + ".tmp";
+  std::ofstream out(temp);
+  ENGINE_CHECK(out, "cannot write ", temp.string());
+  out << text;
+  out.close();
+  ENGINE_CHECK(out, "writing ", temp.string(), " failed");
+  fs::rename(temp, path);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    Arguments args = parse_arguments(argc, argv);
-    std::ifstream in(model_json_path(args.checkpoint));
-    ENGINE_CHECK(in, "eval_lm: cannot read ", model_json_path(args.checkpoint).string());
-    const json model_json = json::parse(in);
-    const json& run = model_json.at("config");
-    if (args.lengths.empty()) args.lengths = {run.at("context").get<int64_t>()};
-    const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
-    const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());
-    const int64_t vocab = model_json.at("vocab_size").get<int64_t>();
-    ENGINE_CHECK(corpus.tokenizer().vocab_size() == vocab, "eval_lm: the corpus tokenizer has ",
-                 corpus.tokenizer().vocab_size(), " tokens, the model ", vocab);
+    const Arguments args = parse_arguments(argc, argv);
+    std::vector<RunResult> results;
+    for (const std::string& checkpoint : args.checkpoints) results.push_back(evaluate(checkpoint, args));
 
-    engine::Generator init_gen(0);
-    lm::LanguageModel model = lm::build_model(run, vocab, init_gen);
-    const engine::TrainingState state = engine::load_checkpoint(args.checkpoint);
-    model.gpt->load_state_dict(state.model);
-    const std::string pe = run.at("pe").get<std::string>();
-    std::printf("eval_lm: %s (pe %s, step %lld, trained at %lld), %s split, %lld tokens\n\n",
-                args.checkpoint.c_str(), pe.c_str(), (long long)state.step,
-                (long long)run.at("context").get<int64_t>(), args.split.c_str(),
-                (long long)corpus.split(args.split).size());
+    const std::string table = comparison_table(results);
+    std::printf("token perplexity, %s split:\n\n%s\n", args.split.c_str(), table.c_str());
 
-    std::ostringstream csv;
+    std::ostringstream csv, markdown;
     csv << "run,pe,split,length,tokens,nll_per_token,token_ppl\n";
-    std::printf("| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n");
-    for (const int64_t length : args.lengths) {
-      const auto start = std::chrono::steady_clock::now();
-      const lm::Perplexity ppl = lm::token_perplexity(*model.gpt, corpus.split(args.split), length, args.max_tokens);
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double nll = ppl.nll / double(ppl.tokens);
-      std::printf("| %lld | %lld | %.4f | %.3f | %.1f |\n", (long long)length, (long long)ppl.tokens, nll,
-                  ppl.token_ppl(), seconds);
-      std::fflush(stdout);
-      csv << args.checkpoint << "," << pe << "," << args.split << "," << length << "," << ppl.tokens << "," << nll
-          << "," << ppl.token_ppl() << "\n";
+    markdown << "# Token perplexity against evaluation length (" << args.split << " split)\n\n" << table << "\n";
+    for (size_t k = 0; k < results.size(); ++k) {
+      const RunResult& r = results[k];
+      markdown << "## " << r.name << ": " << args.checkpoints[k] << " (pe " << r.pe << ", trained at "
+               << r.trained_length << ")\n\n"
+               << "| length | tokens | NLL/token | token PPL | seconds |\n|---:|---:|---:|---:|---:|\n";
+      for (const Row& row : r.rows) {
+        csv << args.checkpoints[k] << "," << r.pe << "," << args.split << "," << row.length << "," << row.tokens << ","
+            << row.nll_per_token << "," << row.ppl << "\n";
+        markdown << format("| %lld | %lld | %.4f | %.3f | %.1f |\n", (long long)row.length, (long long)row.tokens,
+                           row.nll_per_token, row.ppl, row.seconds);
+      }
+      markdown << "\n";
     }
-    const std::string csv_path =
-        args.csv.empty() ? (fs::path(args.checkpoint).parent_path() / ("eval_" + args.split + ".csv")).string()
-                         : args.csv;
-    std::ofstream(csv_path) << csv.str();
-    std::printf("\nCSV: %s\n", csv_path.c_str());
+
+    const fs::path csv_path = args.csv.empty()
+                                  ? fs::path(args.checkpoints.front()).parent_path() / ("eval_" + args.split + ".csv")
+                                  : fs::path(args.csv);
+    fs::path md_path = csv_path, svg_path = csv_path;
+    md_path.replace_extension(".md");
+    svg_path.replace_extension(".svg");
+    write_text(csv_path, csv.str());
+    write_text(md_path, markdown.str());
+
+    plot::LinePlot figure;
+    figure.title = "Token perplexity against evaluation length (" + args.split + " split)";
+    figure.x = {"evaluation length (tokens)", plot::Scale::log2};
+    figure.y = {"token perplexity", plot::Scale::log10};
+    for (const RunResult& r : results) {
+      plot::Series series{label(r), {}, {}};
+      for (const Row& row : r.rows) {
+        series.x.push_back(double(row.length));
+        series.y.push_back(row.ppl);
+      }
+      figure.series.push_back(series);
+    }
+    plot::write_svg(figure, svg_path.string());
+    std::printf("CSV: %s\nmarkdown: %s\nplot: %s\n", csv_path.c_str(), md_path.c_str(), svg_path.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eval_lm: %s\n", e.what());
     return 1;

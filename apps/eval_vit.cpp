@@ -4,17 +4,17 @@
 // encodings are extended to the new positions (SeqPE within its PE_MAX_POSITION grid).
 //
 // Usage: eval_vit --run DIR [--sizes 28,40,56,84,112] [--test-subset N] [--batch B] [--threads N]
-//                 [--csv FILE] [--plot FILE.png]
+//                 [--csv FILE] [--plot FILE.svg]
 // Prints a markdown table, writes the CSV (default DIR/eval.csv: pe,size,grid,top1,images_per_s) and
-// a plot of accuracy against resolution with gnuplot (default DIR/eval.png; skipped with a message
-// when gnuplot is not installed). Sizes must be multiples of the patch (42 is not, for patch 4).
+// an SVG plot of accuracy against resolution (default DIR/eval.svg). Sizes must be multiples of the
+// patch (42 is not, for patch 4).
 #include <omp.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "apps/svg_plot.h"
 #include "apps/vit_run.h"
 #include "data/image_transforms.h"
 #include "engine/checkpoint.h"
@@ -29,19 +29,16 @@ std::vector<int64_t> parse_sizes(const std::string& list) {
   return sizes;
 }
 
-// Writes a PNG of accuracy against image size with gnuplot, or says why not.
-void plot(const std::string& csv, const std::string& png, const std::string& title) {
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
-    std::printf("gnuplot not found (apt-get install gnuplot-nox): plot skipped\n");
-    return;
-  }
-  const std::string script = "set terminal pngcairo size 640,400 noenhanced; set output '" + png +
-                             "'; set datafile separator ','; set key autotitle columnhead; "
-                             "set xlabel 'image size (pixels)'; set ylabel 'top-1 accuracy'; set title '" + title +
-                             "'; set grid; plot '" + csv + "' using 2:4 with linespoints title '" + title + "'";
-  const std::string command = "gnuplot -e \"" + script + "\"";
-  if (std::system(command.c_str()) == 0) std::printf("plot: %s\n", png.c_str());
-  else std::printf("gnuplot failed: plot skipped\n");
+// Writes the SVG plot of top-1 accuracy (%) against image size.
+void plot_accuracy(const std::string& path, const std::string& pe, const std::vector<double>& sizes,
+                   const std::vector<double>& top1_percent) {
+  plot::LinePlot figure;
+  figure.title = "ViT top-1 accuracy against resolution (" + pe + ")";
+  figure.x = {"image size (pixels)", plot::Scale::linear};
+  figure.y = {"top-1 accuracy (%)", plot::Scale::linear};
+  figure.series = {{pe, sizes, top1_percent}};
+  plot::write_svg(figure, path);
+  std::printf("plot: %s\n", path.c_str());
 }
 
 }  // namespace
@@ -66,7 +63,7 @@ int main(int argc, char** argv) try {
   ENGINE_CHECK(!run_dir.empty(), "eval_vit: --run DIR is required (a train_vit output directory)");
   if (threads > 0) omp_set_num_threads(threads);
   if (csv_path.empty()) csv_path = run_dir + "/eval.csv";
-  if (plot_path.empty()) plot_path = run_dir + "/eval.png";
+  if (plot_path.empty()) plot_path = run_dir + "/eval.svg";
 
   std::ifstream in(run_dir + "/run.json");
   ENGINE_CHECK(in.good(), "eval_vit: cannot read ", run_dir, "/run.json");
@@ -85,6 +82,7 @@ int main(int argc, char** argv) try {
   std::printf("eval_vit: %s, checkpoint step %lld, %lld test images\n\n", pe.c_str(), (long long)best.step,
               (long long)test_set.size());
   std::printf("| PE | size | grid | top-1 (%%) | images/s |\n|---|---|---|---|---|\n");
+  std::vector<double> plotted_sizes, plotted_top1;
   for (int64_t size : parse_sizes(sizes_list)) {
     ENGINE_CHECK(size % patch == 0, "eval_vit: size ", size, " is not a multiple of the patch ", patch);
     const engine::Tensor images = size == test_set.images.size(2)
@@ -96,10 +94,12 @@ int main(int argc, char** argv) try {
     std::fflush(stdout);
     csv << pe << "," << size << "," << size / patch << "," << accuracy.top1 << "," << accuracy.images_per_second
         << "\n";
+    plotted_sizes.push_back(double(size));
+    plotted_top1.push_back(100 * accuracy.top1);
   }
   csv.close();
   std::printf("\ncsv: %s\n", csv_path.c_str());
-  plot(csv_path, plot_path, pe);
+  plot_accuracy(plot_path, pe, plotted_sizes, plotted_top1);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "eval_vit: %s\n", e.what());

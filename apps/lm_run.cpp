@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <span>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/checkpoint.h"
 #include "engine/error.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
@@ -73,7 +76,7 @@ models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size) {
   c.layers = run.at("layers").get<int64_t>();
   c.channels = run.at("channels").get<int64_t>();
   c.heads = run.at("heads").get<int64_t>();
-  c.embedding_dropout = c.residual_dropout = run.at("dropout").get<double>();
+  c.embedding_dropout = c.residual_dropout = c.attention_dropout = run.at("dropout").get<double>();
   c.position_encoding = run.at("pe").get<std::string>();
   models::validate_gpt_config(c);
   if (c.position_encoding == "seqpe") {
@@ -116,6 +119,33 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
   }
   model.train(was_training);
   return result;
+}
+
+}  // namespace lm
+
+namespace lm {
+
+TrainedModel load_trained_model(const std::string& checkpoint) {
+  namespace fs = std::filesystem;
+  const std::string name = fs::path(checkpoint).filename().string(), suffix = ".ckpt.safetensors";
+  ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a train_lm *", suffix,
+               " checkpoint, got ", checkpoint);
+  const fs::path json_path = fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) +
+                                                                   ".model.json");
+  std::ifstream in(json_path);
+  ENGINE_CHECK(in, "cannot read ", json_path.string(), ", which train_lm writes beside ", checkpoint);
+  const nlohmann::json model_json = nlohmann::json::parse(in);
+  TrainedModel trained;
+  trained.run = merge_config(default_run_config(), model_json.at("config"));
+  trained.vocab_size = model_json.at("vocab_size").get<int64_t>();
+  trained.tokenizer_dir = model_json.at("tokenizer").get<std::string>();
+  engine::Generator init_gen(0);  // overwritten by the checkpoint
+  trained.model = build_model(trained.run, trained.vocab_size, init_gen);
+  const engine::TrainingState state = engine::load_checkpoint(checkpoint);
+  trained.model.gpt->load_state_dict(state.model);
+  trained.model.gpt->eval();
+  trained.step = state.step;
+  return trained;
 }
 
 }  // namespace lm

@@ -50,3 +50,19 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
                             int64_t max_tokens = 0);
 
 }  // namespace lm
+
+namespace lm {
+
+// A model read back from a train_lm checkpoint "<dir>/<name>.ckpt.safetensors" and the
+// "<dir>/<name>.model.json" beside it (run config, vocabulary size, tokenizer directory), in
+// evaluation mode.
+struct TrainedModel {
+  nlohmann::json run;         // the run config it was trained with
+  int64_t vocab_size = 0;
+  std::string tokenizer_dir;  // holds vocab.json and merges.txt
+  int64_t step = 0;           // optimizer steps taken
+  LanguageModel model;
+};
+TrainedModel load_trained_model(const std::string& checkpoint);
+
+}  // namespace lm

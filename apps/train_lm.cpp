@@ -14,6 +14,8 @@
 //   metrics.jsonl          one JSON object per logged step and per validation
 // A checkpoint's model.json holds the run config and vocabulary size that eval_lm rebuilds from,
 // and the model config ("model", SeqPE's options written out in full).
+// Data parallel: `mpirun -np N train_lm ...` trains on N ranks, "batch" being the global batch
+// (apps/dist_job.h has the conventions; rank 0 prints and writes the files).
 //
 //   B = batch, T = context
 #include <algorithm>
@@ -25,9 +27,11 @@
 #include <map>
 #include <numeric>
 
+#include "apps/dist_job.h"
 #include "apps/lm_run.h"
 #include "data/text_corpus.h"
 #include "engine/checkpoint.h"
+#include "engine/dist/data_parallel.h"
 #include "engine/error.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
@@ -106,29 +110,38 @@ void split_parameters(const models::Gpt& model, std::vector<Tensor>& main, std::
 
 class Trainer {
  public:
-  explicit Trainer(const json& config)
-      : config_(config), out_(config.at("out").get<std::string>()),
+  Trainer(const json& config, dist_job::Job& job)
+      : job_(job), config_(config), out_(config.at("out").get<std::string>()),
         corpus_(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>()),
-        seed_(config.at("seed").get<uint64_t>()), init_gen_(seed_), dropout_gen_(seed_ + 1),
+        seed_(config.at("seed").get<uint64_t>()), init_gen_(seed_), dropout_gen_(job.rank_seed(seed_ + 1)),
         model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)),
         optimizer_(engine::optim::weight_decay_groups(model_.gpt->named_parameters(), config.at("lr").get<double>(),
                                                       config.at("weight_decay").get<double>())),
         schedule_({engine::optim::LrDecay::linear, config.at("warmup").get<int64_t>(),
                    config.at("steps").get<int64_t>(), 0, 0, true}),
-        batcher_(corpus_.split("train"), context(), config.at("batch").get<int64_t>(), seed_ + 2) {
+        batcher_(corpus_.split("train"), context(), config.at("batch").get<int64_t>(), seed_ + 2, job.shard()),
+        ddp_(job.communicator(), model_.gpt->parameters()) {
     split_parameters(*model_.gpt, main_params_, pe_params_);
-    if (model_.seqpe) make_samplers();
-    fs::create_directories(out_);
+    if (model_.seqpe) {
+      engine::Generator& g = model_.seqpe->dropout_generator();
+      g.set_state(job.rank_seed(g.seed()), 0);
+      make_samplers();
+    }
+    if (job.is_main()) fs::create_directories(out_);
   }
 
   void resume(const std::string& path) {
     const engine::TrainingState state = engine::load_checkpoint(path);
+    job_.check_resume(state.extra);
     model_.gpt->load_state_dict(state.model);
     optimizer_.load_state_dict(state.optimizer);
     const auto& gens = state.generators;
-    dropout_gen_.set_state(gens.at("dropout").first, gens.at("dropout").second);
-    if (model_.seqpe)
-      model_.seqpe->dropout_generator().set_state(gens.at("seqpe_dropout").first, gens.at("seqpe_dropout").second);
+    // Rank 0's generators were saved: every rank has drawn as many, from its own seed.
+    dropout_gen_.set_state(dropout_gen_.seed(), gens.at("dropout").second);
+    if (model_.seqpe) {
+      engine::Generator& g = model_.seqpe->dropout_generator();
+      g.set_state(g.seed(), gens.at("seqpe_dropout").second);
+    }
     batcher_.set_position({state.extra.at("data_epoch").get<int64_t>(), state.extra.at("data_block").get<int64_t>()});
     best_ppl_ = state.extra.at("best_valid_ppl").get<double>();
     // The samplers are deterministic from their seeds: replaying them reaches the saved state.
@@ -140,7 +153,8 @@ class Trainer {
   void run() {
     const int64_t steps = config_.at("steps").get<int64_t>(), batch = config_.at("batch").get<int64_t>();
     const int64_t log_every = config_.at("log_every").get<int64_t>(), eval_every = config_.at("eval_every").get<int64_t>();
-    std::ofstream metrics(out_ / "metrics.jsonl", std::ios::app);
+    std::ofstream metrics;  // left closed (writes nothing) on ranks other than 0
+    if (job_.is_main()) metrics.open(out_ / "metrics.jsonl", std::ios::app);
     std::printf("train_lm: %s, vocab %lld, %lld train tokens, %lld parameters; pe %s\n", corpus_.cache_dir().c_str(),
                 (long long)corpus_.tokenizer().vocab_size(), (long long)corpus_.split("train").size(),
                 (long long)model_.gpt->parameter_count(), config_.at("pe").get<std::string>().c_str());
@@ -161,7 +175,7 @@ class Trainer {
         metrics << json{{"step", step}, {"loss", loss}, {"lr", optimizer_.param_groups()[0].lr},
                         {"tokens_per_s", tokens_per_s}}.dump() << "\n" << std::flush;
       }
-      if (step % eval_every == 0 || step == end) validate(metrics);
+      if (job_.is_main() && (step % eval_every == 0 || step == end)) validate(metrics);
     }
   }
 
@@ -172,12 +186,12 @@ class Trainer {
   // batch, which must tile over the P blocks.
   void make_samplers() {
     seqpe::SeqPeOptions options = seqpe::seqpe_options(model_.gpt->config());
-    options.main_sampler.blocks_per_shifted_step =
-        std::gcd(options.main_sampler.blocks_per_shifted_step, config_.at("batch").get<int64_t>());
+    options.main_sampler.blocks_per_shifted_step = std::gcd(options.main_sampler.blocks_per_shifted_step,
+                                                            config_.at("batch").get<int64_t>() / job_.world_size());
     seqpe_clip_ = options.clip;
-    main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, seed_ + 5);
-    contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, seed_ + 6);
-    transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(options.transfer, seed_ + 7);
+    main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, job_.rank_seed(seed_ + 5));
+    contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, job_.rank_seed(seed_ + 6));
+    transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(options.transfer, job_.rank_seed(seed_ + 7));
   }
 
   void next_seqpe_samples() {
@@ -186,7 +200,8 @@ class Trainer {
     transfer_ = transfer_sampler_->next();
   }
 
-  // One optimizer step; returns the language-model loss (without SeqPE's auxiliary losses).
+  // One optimizer step; returns the language-model loss (without SeqPE's auxiliary losses), averaged
+  // over the ranks.
   double train_step() {
     schedule_.apply(optimizer_);
     optimizer_.zero_grad();
@@ -199,11 +214,12 @@ class Trainer {
     }
     const Tensor loss = ops::cross_entropy(model_.gpt->forward(batch.inputs, dropout_gen_), batch.targets);
     (aux.defined() ? loss + aux : loss).backward();
+    ddp_.reduce_gradients();
     const double clip = config_.at("clip").get<double>();
     engine::optim::clip_grad_norm(main_params_, clip);
     if (!pe_params_.empty()) engine::optim::clip_grad_norm(pe_params_, seqpe_clip_);
     optimizer_.step();
-    return loss.item();
+    return job_.average(loss.item());
   }
 
   // Validation perplexity at the training length; saves the last and, when it improved, the best checkpoint.
@@ -237,12 +253,14 @@ class Trainer {
                              {"tokenizer", corpus_.cache_dir().string()}};
     state.extra = {{"config", config_}, {"data_epoch", batcher_.position().epoch},
                    {"data_block", batcher_.position().block}, {"best_valid_ppl", best_ppl_}};
+    job_.record_world_size(state.extra);
     engine::save_checkpoint((out_ / (name + ".ckpt.safetensors")).string(), state);
     const fs::path json_path = out_ / (name + ".model.json"), tmp = out_ / (name + ".model.json.tmp");
     std::ofstream(tmp) << model_json.dump(2) << "\n";
     fs::rename(tmp, json_path);
   }
 
+  dist_job::Job& job_;
   json config_;
   fs::path out_;
   data::TextCorpus corpus_;
@@ -252,6 +270,7 @@ class Trainer {
   engine::optim::AdamW optimizer_;
   engine::optim::LrSchedule schedule_;
   data::BlockBatcher batcher_;
+  engine::dist::DataParallel ddp_;
   std::vector<Tensor> main_params_, pe_params_;
   double seqpe_clip_ = 0;
   std::unique_ptr<seqpe::MainPositionSampler> main_sampler_;
@@ -266,14 +285,14 @@ class Trainer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return dist_job::run("train_lm", [&](dist_job::Job& job) {
     const Arguments args = parse_arguments(argc, argv);
-    Trainer trainer(args.config);
+    // Rank 0 trains and caches the tokenizer and token files before the others open them.
+    job.prepare_on_main([&] {
+      data::TextCorpus(args.config.at("corpus").get<std::string>(), args.config.at("vocab_size").get<int64_t>());
+    });
+    Trainer trainer(args.config, job);
     if (!args.resume.empty()) trainer.resume(args.resume);
     trainer.run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_lm: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

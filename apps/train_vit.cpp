@@ -15,6 +15,8 @@
 // resumed run is identical to an uninterrupted one, SeqPE included: its dropout stream is saved and
 // its samplers, deterministic from their seeds, are replayed to the saved step. --stop-after N
 // ends the run after step N (an evaluation step, where the checkpoint is written) as if interrupted.
+// Data parallel: `mpirun -np N train_vit ...` trains on N ranks, --batch being the global batch
+// (apps/dist_job.h has the conventions; rank 0 prints, evaluates and writes the files).
 #include <omp.h>
 
 #include <algorithm>
@@ -24,9 +26,11 @@
 #include <fstream>
 #include <memory>
 
+#include "apps/dist_job.h"
 #include "apps/vit_run.h"
 #include "data/image_loader.h"
 #include "engine/checkpoint.h"
+#include "engine/dist/data_parallel.h"
 #include "engine/error.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
@@ -60,9 +64,7 @@ std::vector<Tensor> parameters_where(const models::ViT& model, bool seqpe_part) 
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) try {
+void train(dist_job::Job& job, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   vit_app::RunConfig config = vit_app::default_run_config();
   for (size_t i = 0; i + 1 < args.size(); ++i)
@@ -79,21 +81,28 @@ int main(int argc, char** argv) try {
   if (t.threads > 0) omp_set_num_threads(t.threads);
 
   namespace fs = std::filesystem;
-  fs::create_directories(config.out);
   const std::string checkpoint_path = config.out + "/checkpoint.safetensors";
   const std::string best_path = config.out + "/best.safetensors";
-  std::ofstream(config.out + "/run.json") << vit_app::run_config_to_json(config).dump(2) << "\n";
+  if (job.is_main()) {
+    fs::create_directories(config.out);
+    std::ofstream(config.out + "/run.json") << vit_app::run_config_to_json(config).dump(2) << "\n";
+  }
 
   const data::ImageDataset train_set = vit_app::load_train_set(config);
   const data::ImageDataset test_set = vit_app::load_test_set(config);
   engine::Generator init_gen(t.seed);
   vit_app::Model model = vit_app::build_model(config, init_gen);
   models::ViT& vit = *model.vit;
+  if (model.seqpe) {  // SeqPE's dropout differs between ranks like the model's
+    engine::Generator& g = model.seqpe->dropout_generator();
+    g.set_state(job.rank_seed(g.seed()), g.offset());
+  }
 
   data::ImageLoaderOptions loader_options;
   loader_options.batch_size = t.batch;
   loader_options.drop_last = true;
   loader_options.seed = t.seed + 1;
+  loader_options.shard = job.shard();
   loader_options.transforms.crop_padding = t.crop_padding;
   loader_options.transforms.horizontal_flip = t.horizontal_flip;
   data::ImageLoader loader(train_set, loader_options);
@@ -114,17 +123,19 @@ int main(int argc, char** argv) try {
   const std::vector<Tensor> model_params = parameters_where(vit, false);
   const std::vector<Tensor> seqpe_params = parameters_where(vit, true);
 
-  engine::Generator dropout_gen(t.seed + 2);
+  engine::dist::DataParallel ddp(job.communicator(), vit.parameters());
+  engine::Generator dropout_gen(job.rank_seed(t.seed + 2));
   double best_accuracy = -1;
   if (fs::exists(checkpoint_path)) {
     const engine::TrainingState state = engine::load_checkpoint(checkpoint_path);
+    job.check_resume(state.extra);
     vit.load_state_dict(state.model);
     optimizer.load_state_dict(state.optimizer);
-    const auto& [seed, offset] = state.generators.at("dropout");
-    dropout_gen.set_state(seed, offset);
+    // Rank 0's generators were saved: every rank has drawn as many, from its own seed.
+    dropout_gen.set_state(dropout_gen.seed(), state.generators.at("dropout").second);
     if (model.seqpe) {
-      const auto& [seqpe_seed, seqpe_offset] = state.generators.at("seqpe_dropout");
-      model.seqpe->dropout_generator().set_state(seqpe_seed, seqpe_offset);
+      engine::Generator& g = model.seqpe->dropout_generator();
+      g.set_state(g.seed(), state.generators.at("seqpe_dropout").second);
     }
     loader.seek({state.extra.at("data_epoch").get<int64_t>(), state.extra.at("data_batch").get<int64_t>()});
     best_accuracy = state.extra.at("best_accuracy").get<double>();
@@ -139,9 +150,9 @@ int main(int argc, char** argv) try {
   if (model.seqpe) {
     const seqpe::SeqPeOptions options = vit_app::seqpe_options(config);
     seqpe_clip = options.clip;
-    main_sampler = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, t.seed + 3);
-    contrastive_sampler = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, t.seed + 4);
-    transfer_sampler = std::make_unique<seqpe::TransferSampler>(options.transfer, t.seed + 5);
+    main_sampler = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, job.rank_seed(t.seed + 3));
+    contrastive_sampler = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, job.rank_seed(t.seed + 4));
+    transfer_sampler = std::make_unique<seqpe::TransferSampler>(options.transfer, job.rank_seed(t.seed + 5));
     // Deterministic from their seeds: replaying them reaches the state of the saved step.
     for (int64_t i = 0; i < optimizer.step_count(); ++i) {
       contrastive_sampler->next();
@@ -155,7 +166,8 @@ int main(int argc, char** argv) try {
               (long long)config.model.heads, (long long)vit.parameter_count(), (long long)train_set.size(),
               (long long)test_set.size(), (long long)t.batch, (long long)total_steps, (long long)per_epoch,
               omp_get_max_threads());
-  std::ofstream metrics(config.out + "/metrics.jsonl", std::ios::app);
+  std::ofstream metrics;  // left closed (writes nothing) on ranks other than 0
+  if (job.is_main()) metrics.open(config.out + "/metrics.jsonl", std::ios::app);
   const auto run_start = std::chrono::steady_clock::now();
   auto interval_start = run_start;
   double interval_loss = 0;
@@ -176,17 +188,18 @@ int main(int argc, char** argv) try {
       const auto step = model.seqpe->encode_step(main_sampler->next(), &contrastive, &transfer);
       loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
       const auto aux = model.seqpe->auxiliary_losses(step, &contrastive, &transfer);
-      const double task_loss = loss.item();
+      const double task_loss = job.average(loss.item());
       interval_loss += task_loss;
       eval_interval_loss += task_loss;
       if (aux.weighted.defined()) loss = loss + aux.weighted;
     } else {
       loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
-      const double task_loss = loss.item();
+      const double task_loss = job.average(loss.item());
       interval_loss += task_loss;
       eval_interval_loss += task_loss;
     }
     loss.backward();
+    ddp.reduce_gradients();
     engine::optim::clip_grad_norm(model_params, t.clip);
     if (!seqpe_params.empty()) engine::optim::clip_grad_norm(seqpe_params, seqpe_clip);
     optimizer.step();
@@ -205,7 +218,7 @@ int main(int argc, char** argv) try {
       interval_loss = 0;
       interval_steps = 0;
     }
-    if (step % eval_every == 0 || step == end) {
+    if (job.is_main() && (step % eval_every == 0 || step == end)) {
       const double train_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_interval_start).count();
       const double train_loss = eval_interval_loss / double(std::max<int64_t>(1, eval_interval_steps));
@@ -232,6 +245,7 @@ int main(int argc, char** argv) try {
       }
       state.extra = {{"data_epoch", loader.position().epoch}, {"data_batch", loader.position().batch},
                      {"best_accuracy", best_accuracy}};
+      job.record_world_size(state.extra);
       engine::save_checkpoint(checkpoint_path, state);
       metrics << json{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", train_loss},
                       {"train_images_per_s", train_images_per_s}, {"test_accuracy", accuracy.top1},
@@ -246,8 +260,10 @@ int main(int argc, char** argv) try {
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   std::printf("done: best test top-1 %.4f, %.1f s\n", best_accuracy, elapsed);
-  return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "train_vit: %s\n", e.what());
-  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return dist_job::run("train_vit", [&](dist_job::Job& job) { train(job, argc, argv); });
 }

@@ -43,6 +43,9 @@ ImageLoader::ImageLoader(const ImageDataset& dataset, const ImageLoaderOptions& 
   dataset_.images = dataset_.images.contiguous();
   dataset_.labels = dataset_.labels.contiguous();
   ENGINE_CHECK(options.batch_size > 0, "ImageLoader: batch_size must be positive, got ", options.batch_size);
+  options.shard.rows(options.batch_size, "ImageLoader");
+  ENGINE_CHECK(options.shard.count == 1 || options.drop_last, "ImageLoader: a shard of ", options.shard.count,
+               " needs drop_last (a last, smaller batch would not split evenly)");
   const int64_t count = dataset_.size();
   batches_per_epoch_ =
       options.drop_last ? count / options.batch_size : (count + options.batch_size - 1) / options.batch_size;
@@ -73,8 +76,9 @@ const std::vector<int64_t>& ImageLoader::epoch_order(int64_t epoch) {
 ImageBatch ImageLoader::prepare(LoaderPosition position) {
   const std::vector<int64_t>& order = epoch_order(position.epoch);
   const int64_t count = dataset_.size();
-  const int64_t first = position.batch * options_.batch_size;
-  const int64_t batch_size = std::min(options_.batch_size, count - first);
+  const int64_t rows = options_.shard.rows(options_.batch_size, "ImageLoader");
+  const int64_t first = position.batch * options_.batch_size + options_.shard.index * rows;
+  const int64_t batch_size = std::min(rows, count - first);
   const int64_t channels = transform_.channels();
   const int64_t in_pixels = channels * dataset_.images.size(2) * dataset_.images.size(3);
   const int64_t out_pixels = channels * transform_.out_height() * transform_.out_width();

@@ -14,6 +14,7 @@
 #include <future>
 #include <vector>
 
+#include "data/batch_shard.h"
 #include "data/image_dataset.h"
 #include "data/image_transforms.h"
 
@@ -33,6 +34,9 @@ struct ImageLoaderOptions {
   bool drop_last = false;  // true: skip the last, smaller batch of each epoch
   uint64_t seed = 0;
   ImageTransformOptions transforms;
+  // Data-parallel ranks: each batch holds only the shard's rows of the batch of batch_size images
+  // (same order and augmentations as one process); needs drop_last with more than one shard.
+  BatchShard shard;
 };
 
 struct ImageBatch {

@@ -73,15 +73,17 @@ const TokenFile& TextCorpus::split(const std::string& name) const {
   return it->second;
 }
 
-BlockBatcher::BlockBatcher(const TokenFile& tokens, int64_t block_length, int64_t batch_size, uint64_t seed)
+BlockBatcher::BlockBatcher(const TokenFile& tokens, int64_t block_length, int64_t batch_size, uint64_t seed,
+                           BatchShard shard)
     : tokens_(tokens), block_length_(block_length), batch_size_(batch_size),
-      blocks_(block_length > 0 ? (tokens.size() - 1) / block_length : 0), seed_(seed) {
+      blocks_(block_length > 0 ? (tokens.size() - 1) / block_length : 0), seed_(seed), shard_(shard),
+      shard_rows_(shard.rows(batch_size, "BlockBatcher")) {
   ENGINE_CHECK(block_length > 0 && batch_size > 0,
                "BlockBatcher: block length and batch size must be positive (got ", block_length, ", "
                                                                                  , batch_size, ")");
   ENGINE_CHECK(blocks_ > 0, "BlockBatcher: ", tokens.path().string(), " has ", tokens.size()
                                             , " tokens, fewer than one block of ", block_length, " + 1");
-  inputs_.resize(size_t(batch_size * block_length));
+  inputs_.resize(size_t(shard_rows_ * block_length));
   targets_.resize(inputs_.size());
   window_.resize(size_t(block_length + 1));
   build_order(0);
@@ -104,15 +106,18 @@ void BlockBatcher::set_position(const BatcherPosition& position) {
 
 TokenBatch BlockBatcher::next() {
   const size_t L = size_t(block_length_);
+  const int64_t first = shard_.index * shard_rows_;
   for (int64_t b = 0; b < batch_size_; ++b) {
     if (position_.block == blocks_) set_position({position_.epoch + 1, 0});
     const int64_t start = order_[size_t(position_.block++)] * block_length_;
+    const int64_t row = b - first;
+    if (row < 0 || row >= shard_rows_) continue;  // another rank's block
     tokens_.read(start, std::span<int64_t>(window_));
-    std::copy(window_.begin(), window_.begin() + L, inputs_.begin() + b * L);
-    std::copy(window_.begin() + 1, window_.end(), targets_.begin() + b * L);
+    std::copy(window_.begin(), window_.begin() + L, inputs_.begin() + row * L);
+    std::copy(window_.begin() + 1, window_.end(), targets_.begin() + row * L);
   }
-  return {engine::Tensor::from_indices(inputs_, {batch_size_, block_length_}),
-          engine::Tensor::from_indices(targets_, {batch_size_, block_length_})};
+  return {engine::Tensor::from_indices(inputs_, {shard_rows_, block_length_}),
+          engine::Tensor::from_indices(targets_, {shard_rows_, block_length_})};
 }
 
 }  // namespace data

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "data/batch_shard.h"
 #include "data/bpe_tokenizer.h"
 #include "data/token_file.h"
 #include "engine/tensor.h"
@@ -65,9 +66,12 @@ struct TokenBatch {
 // so a BatcherPosition is all a checkpoint needs to continue the same sequence.
 class BlockBatcher {
  public:
-  BlockBatcher(const TokenFile& tokens, int64_t block_length, int64_t batch_size, uint64_t seed);
+  // With a `shard`, next() returns only the shard's rows of each batch of `batch_size` blocks.
+  BlockBatcher(const TokenFile& tokens, int64_t block_length, int64_t batch_size, uint64_t seed,
+               BatchShard shard = {});
 
-  // The next B blocks (continuing into the next epoch when this one runs out).
+  // The next B blocks (continuing into the next epoch when this one runs out), or the shard's
+  // B/count of them.
   TokenBatch next();
 
   int64_t blocks_per_epoch() const { return blocks_; }
@@ -81,6 +85,8 @@ class BlockBatcher {
   const TokenFile& tokens_;
   int64_t block_length_, batch_size_, blocks_;
   uint64_t seed_;
+  BatchShard shard_;
+  int64_t shard_rows_;
   BatcherPosition position_;
   std::vector<int64_t> order_;  // (blocks) of position_.epoch
   std::vector<int64_t> inputs_, targets_, window_;

@@ -1,6 +1,8 @@
 #include "engine/autograd.h"
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <queue>
 #include <unordered_map>
@@ -19,34 +21,60 @@ std::atomic<uint64_t> next_sequence_nr{0};
 // across backward passes until the optimizer zeroes them.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {}
+  // Runs as soon as its gradient is complete, before any other ready node (as in PyTorch): its
+  // creation order would otherwise put every leaf last, and gradient-ready hooks would all fire at
+  // the end of the backward.
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {
+    sequence_nr = std::numeric_limits<uint64_t>::max();
+  }
   std::string name() const override { return "AccumulateGrad"; }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     std::shared_ptr<TensorImpl> leaf = leaf_.lock();
     if (!leaf) return {};
     Tensor param(leaf);
-    Tensor grad = grads[0];
-    if (!grad.defined()) return {};
-    ENGINE_CHECK(grad.shape() == param.shape(), "AccumulateGrad: gradient ", grad.describe(),
-                 " does not match parameter ", param.describe());
-    if (!leaf->grad) {
-      Tensor stored = Tensor::empty(param.shape(), param.dtype(), param.device());
-      backend_for(param.device().type).copy(stored, grad);
-      leaf->grad = stored.impl_shared();
-    } else {
-      backend_for(param.device().type).add_into(Tensor(leaf->grad), grad);
-    }
+    if (grads[0].defined()) accumulate(*leaf, param, grads[0]);
+    // A hook may remove itself or others: iterate over a copy.
+    const std::vector<std::pair<int64_t, GradReadyHook>> hooks = hooks_;
+    for (const auto& [id, hook] : hooks) hook(param);
     return {};
   }
 
+  int64_t add_hook(GradReadyHook hook) {
+    hooks_.emplace_back(next_hook_id_, std::move(hook));
+    return next_hook_id_++;
+  }
+  void remove_hook(int64_t id) {
+    std::erase_if(hooks_, [id](const auto& entry) { return entry.first == id; });
+  }
+
  private:
+  static void accumulate(TensorImpl& leaf, const Tensor& param, const Tensor& grad) {
+    ENGINE_CHECK(grad.shape() == param.shape(), "AccumulateGrad: gradient ", grad.describe(),
+                 " does not match parameter ", param.describe());
+    if (!leaf.grad) {
+      Tensor stored = Tensor::empty(param.shape(), param.dtype(), param.device());
+      backend_for(param.device().type).copy(stored, grad);
+      leaf.grad = stored.impl_shared();
+    } else {
+      backend_for(param.device().type).add_into(Tensor(leaf.grad), grad);
+    }
+  }
+
   std::weak_ptr<TensorImpl> leaf_;
+  std::vector<std::pair<int64_t, GradReadyHook>> hooks_;
+  int64_t next_hook_id_ = 0;
 };
 
 std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
   TensorImpl* impl = leaf.impl_ptr();
   if (!impl->grad_accumulator) impl->grad_accumulator = std::make_shared<AccumulateGrad>(leaf.impl_shared());
   return impl->grad_accumulator;
+}
+
+AccumulateGrad& leaf_accumulator(const char* what, const Tensor& leaf) {
+  ENGINE_CHECK(leaf.defined() && leaf.is_leaf() && leaf.requires_grad(), what,
+               ": expected a leaf tensor that requires grad, got ", leaf.defined() ? leaf.describe() : "undefined");
+  return static_cast<AccumulateGrad&>(*grad_accumulator(leaf));
 }
 
 // Adds `grad` into a pending gradient slot: the first one is kept as is, later ones are summed
@@ -70,6 +98,15 @@ void accumulate_pending(Tensor& slot, const Tensor& grad) {
 Node::Node() : sequence_nr(next_sequence_nr++) {}
 
 bool grad_mode_enabled() { return grad_mode; }
+
+int64_t add_grad_ready_hook(const Tensor& leaf, GradReadyHook hook) {
+  ENGINE_CHECK(hook, "add_grad_ready_hook: the hook is empty");
+  return leaf_accumulator("add_grad_ready_hook", leaf).add_hook(std::move(hook));
+}
+
+void remove_grad_ready_hook(const Tensor& leaf, int64_t id) {
+  leaf_accumulator("remove_grad_ready_hook", leaf).remove_hook(id);
+}
 
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }

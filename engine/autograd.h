@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -44,7 +45,7 @@ class Node {
 
   std::vector<Edge> next_edges;          // one per input
   std::vector<OutputMeta> output_meta;   // one per output
-  uint64_t sequence_nr;                  // creation order; later nodes run first
+  uint64_t sequence_nr;                  // creation order; later nodes run first (leaf accumulators: max)
 };
 
 // True when grad mode is on and any of the tensors requires grad: the op must record a node.
@@ -58,6 +59,17 @@ void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>&
 
 // Runs the backward pass from `roots` with the given seed gradients (same shapes).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds);
+
+// Gradient-ready hooks (for data parallelism: start communicating a gradient while the rest of the
+// backward runs). `hook(leaf)` runs inside run_backward right after this pass's gradient of `leaf`
+// has been added into leaf.grad(): once per backward pass that reaches the leaf, after all of the
+// leaf's uses have contributed (a leaf used several times, like tied embeddings, has one
+// accumulator that runs when the last use's gradient has arrived), so leaf.grad() is final for the
+// pass (still undefined when no gradient has ever reached it). A leaf the pass does not reach gets
+// no call. Returns an id for remove_grad_ready_hook.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+int64_t add_grad_ready_hook(const Tensor& leaf, GradReadyHook hook);
+void remove_grad_ready_hook(const Tensor& leaf, int64_t id);
 
 // Gradient recording is on by default and per thread.
 bool grad_mode_enabled();

@@ -1,5 +1,6 @@
 #include "models/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -9,7 +10,6 @@
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
 #include "ops/matmul.h"
-#include "ops/reduce.h"
 
 namespace models {
 
@@ -42,6 +42,7 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   block.layer_norm_eps = config.layer_norm_eps;
   block.causal = true;
   block.residual_dropout = config.residual_dropout;
+  block.attention_dropout = config.attention_dropout;
   block.init_std = config.init_std;
   // GPT-2 scales the residual projections' init by 1/sqrt(2·layers): each layer adds two of them.
   block.projection_init_std = config.init_std / std::sqrt(2.0 * double(config.layers));
@@ -123,35 +124,47 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
 namespace {
 // tokens (B, T) i64 and (B, 1) next tokens -> (B, T + 1).
 Tensor append_column(const Tensor& tokens, const Tensor& next) { return ops::concat({tokens, next}, 1); }
-
-// logits (B, T, V) -> argmax of the last position, (B, 1) i64.
-Tensor greedy_next(const Tensor& logits) {
-  Tensor indices;
-  ops::max(logits.select(1, logits.size(1) - 1), 1, true, &indices);
-  return indices;
-}
 }  // namespace
 
 Tensor Gpt::generate(const Tensor& prompt, int64_t new_tokens, bool use_cache) {
+  engine::Generator unused(0);  // greedy decoding draws nothing
+  return generate(prompt, new_tokens, SamplingOptions{}, unused, use_cache);
+}
+
+Tensor Gpt::generate(const Tensor& prompt, int64_t new_tokens, const SamplingOptions& sampling, engine::Generator& gen,
+                     bool use_cache) {
   ENGINE_CHECK(prompt.dim() == 2 && prompt.size(1) > 0, "Gpt::generate: prompt must be (B, T0) with T0 > 0, got ",
                prompt.describe());
   ENGINE_CHECK(new_tokens >= 0, "Gpt::generate: new_tokens must be >= 0, got ", new_tokens);
   ENGINE_CHECK(!is_training(), "Gpt::generate: call eval() first");
   engine::NoGradGuard no_grad;
+  // logits (B, T, V) -> the next token of each row from the last position, (B, 1).
+  auto pick = [&](const Tensor& logits) { return next_tokens(logits.select(1, logits.size(1) - 1), sampling, gen); };
+  std::vector<bool> stopped(size_t(prompt.size(0)), false);
+  // Whether every row has now produced the stop token.
+  auto all_stopped = [&](const Tensor& next) {
+    if (!sampling.stop_token) return false;
+    const std::vector<int64_t> ids = next.to(engine::Device::cpu()).to_vector<int64_t>();
+    for (size_t b = 0; b < ids.size(); ++b) stopped[b] = stopped[b] || ids[b] == *sampling.stop_token;
+    return std::all_of(stopped.begin(), stopped.end(), [](bool s) { return s; });
+  };
   Tensor tokens = prompt;
   if (new_tokens == 0) return tokens;
   if (!use_cache) {
     engine::Generator unused(0);
-    for (int64_t step = 0; step < new_tokens; ++step)
-      tokens = append_column(tokens, greedy_next(forward(tokens, unused)));
+    for (int64_t step = 0; step < new_tokens; ++step) {
+      const Tensor next = pick(forward(tokens, unused));
+      tokens = append_column(tokens, next);
+      if (all_stopped(next)) break;
+    }
     return tokens;
   }
   // The last generated token is never fed back, so the cache needs T0 + new_tokens - 1 rows.
   KvCache cache = make_cache(prompt.size(1) + new_tokens - 1);
-  Tensor next = greedy_next(forward_cached(prompt, cache));
+  Tensor next = pick(forward_cached(prompt, cache));
   tokens = append_column(tokens, next);
-  for (int64_t step = 1; step < new_tokens; ++step) {
-    next = greedy_next(forward_cached(next, cache));
+  for (int64_t step = 1; step < new_tokens && !all_stopped(next); ++step) {
+    next = pick(forward_cached(next, cache));
     tokens = append_column(tokens, next);
   }
   return tokens;

@@ -15,6 +15,7 @@
 #include "engine/rng.h"
 #include "models/layers.h"
 #include "models/position_encoding.h"
+#include "models/sampling.h"
 #include "models/transformer_block.h"
 
 namespace models {
@@ -31,6 +32,7 @@ struct GptConfig {
   int64_t mlp_ratio = 4;
   double embedding_dropout = 0.1;
   double residual_dropout = 0.1;
+  double attention_dropout = 0.1;  // on the attention probabilities (attn_pdrop)
   double layer_norm_eps = 1e-5;
   double init_std = 0.02;
   std::string position_encoding = "ape";  // "ape" owns wpe; any other name comes from a PositionEncoding
@@ -58,6 +60,11 @@ class Gpt : public engine::Module {
   // (B, T0 + new_tokens). With `use_cache` each step feeds only the newest token through the
   // KV cache; without it each step recomputes the whole sequence (the reference it must equal).
   Tensor generate(const Tensor& prompt, int64_t new_tokens, bool use_cache = true);
+  // Decoding by `sampling` (greedy, or temperature and top-k sampling drawing from `gen`): appends
+  // up to `new_tokens` tokens, fewer when every row has produced sampling.stop_token (rows that
+  // stopped earlier keep going until then), and returns (B, T0 + generated).
+  Tensor generate(const Tensor& prompt, int64_t new_tokens, const SamplingOptions& sampling, engine::Generator& gen,
+                  bool use_cache = true);
 
   // A cache sized for `capacity` tokens of this model.
   KvCache make_cache(int64_t capacity) const { return KvCache(config_.layers, capacity); }

@@ -51,17 +51,19 @@ Attention::Attention(const BlockConfig& config, engine::Generator& init_gen) : c
                                                                config.projection_init_std, init_gen, config.dtype));
 }
 
-Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, KvCache* cache) const {
+Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                          KvCache* cache) const {
   const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
   // (B, T, 3C) -> three (B, H, T, D) views of one buffer; the attention op reads strided inputs.
   Tensor qkv = c_attn_->forward(x).view({B, T, 3, H, D});
   Tensor q = qkv.select(2, 0).permute({0, 2, 1, 3});
   Tensor k = qkv.select(2, 1).permute({0, 2, 1, 3});
   Tensor v = qkv.select(2, 2).permute({0, 2, 1, 3});
-  return attend(q, k, v, layer, pe, cache);
+  return attend(q, k, v, layer, pe, dropout_gen, cache);
 }
 
-Tensor Attention::forward_last(const Tensor& x, int layer, PositionEncoding* pe) const {
+Tensor Attention::forward_last(const Tensor& x, int layer, PositionEncoding* pe,
+                               engine::Generator& dropout_gen) const {
   const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
   Tensor qkv = c_attn_->forward(x).view({B, T, 3, H, D});
   // The query of the last token sits at key position T-1 (the attention op's convention), so the
@@ -69,10 +71,11 @@ Tensor Attention::forward_last(const Tensor& x, int layer, PositionEncoding* pe)
   Tensor q = qkv.select(2, 0).narrow(1, T - 1, 1).permute({0, 2, 1, 3});  // (B, H, 1, D)
   Tensor k = qkv.select(2, 1).permute({0, 2, 1, 3});
   Tensor v = qkv.select(2, 2).permute({0, 2, 1, 3});
-  return attend(q, k, v, layer, pe, nullptr);
+  return attend(q, k, v, layer, pe, dropout_gen, nullptr);
 }
 
-Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncoding* pe, KvCache* cache) const {
+Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                         KvCache* cache) const {
   const int64_t B = q.size(0), Tq = q.size(2), C = config_.channels, D = C / config_.heads;
   ops::AttentionOptions options;
   options.causal = config_.causal;
@@ -82,6 +85,10 @@ Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncodi
     pe->attention_options(layer, options);
   }
   if (cache) append_to_cache(*cache, layer, k, v);
+  if (is_training()) {
+    options.dropout_p = config_.attention_dropout;
+    options.dropout_gen = &dropout_gen;
+  }
   Tensor y = ops::attention(q, k, v, options);                  // (B, H, Tq, D)
   return c_proj_->forward(y.permute({0, 2, 1, 3}).reshape({B, Tq, C}));
 }
@@ -101,7 +108,7 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
   const bool training = is_training();
-  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe, cache);
+  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache);
   Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
   Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
   return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);
@@ -110,7 +117,7 @@ Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* p
 Tensor TransformerBlock::forward_last(const Tensor& x, int layer, PositionEncoding* pe,
                                       engine::Generator& dropout_gen) const {
   const bool training = is_training();
-  Tensor attended = attn_->forward_last(ln_1_->forward(x), layer, pe);  // (B, 1, C)
+  Tensor attended = attn_->forward_last(ln_1_->forward(x), layer, pe, dropout_gen);  // (B, 1, C)
   Tensor h = x.narrow(1, x.size(1) - 1, 1) + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
   Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
   return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);

@@ -36,6 +36,7 @@ struct AttentionConfig {
   std::vector<double> alibi_slopes;  // (H), or empty
   Tensor device_alibi_slopes;        // (H) f64 on the inputs' device (CUDA only), or undefined
   Tensor key_keep;                   // (B, Tk) i32 0/1 on the inputs' device, or undefined
+  cpu::AttentionDropout dropout;     // p = 0: none
   bool cudnn = false;                // the forward ran through cuDNN (its lse is cuDNN's), so may the backward
 };
 
@@ -58,6 +59,7 @@ cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
   else if (!config.alibi_slopes.empty())
     bias.alibi_slopes = config.alibi_slopes.data();
   bias.key_keep = config.key_keep.defined() ? config.key_keep.data<int32_t>() : nullptr;
+  bias.dropout = config.dropout;
   return bias;
 }
 
@@ -188,6 +190,10 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Atten
     ENGINE_CHECK(mask.device() == q.device(), "attention: key_mask is ", mask.describe(), " but q is ",
                  q.describe());
   }
+  ENGINE_CHECK(options.dropout_p >= 0.0 && options.dropout_p <= 1.0, "attention: dropout_p must be in [0, 1], got ",
+               options.dropout_p);
+  ENGINE_CHECK(options.dropout_p == 0.0 || options.dropout_gen,
+               "attention: dropout_p = ", options.dropout_p, " needs a generator (dropout_gen) to draw the mask");
 }
 
 // Key mask of any dtype as i32 0/1 flags: nonzero keeps the key.
@@ -216,6 +222,16 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
       config.device_alibi_slopes = options.alibi_slopes.detach().to(engine::DType::f64).contiguous();
   }
   if (options.key_mask.defined()) config.key_keep = key_keep_flags(options.key_mask);
+  if (options.dropout_p > 0.0) {
+    // The counters of a (B, H, Tq, Tk) draw: successive calls get fresh masks, and the generator's
+    // state alone (as a checkpoint saves it) fixes them.
+    const uint64_t elements = uint64_t(config.sizes.batch * config.sizes.heads * config.sizes.query_len *
+                                       config.sizes.key_len);
+    config.dropout.p = options.dropout_p;
+    config.dropout.seed = options.dropout_gen->seed();
+    config.dropout.offset =
+        options.dropout_gen->reserve(engine::random_blocks(engine::RandomDistribution::bernoulli, elements));
+  }
 
   // The kernels read dense row-major buffers; views (e.g. heads split off by a transpose) are copied.
   const Tensor q_dense = q.detach().contiguous();

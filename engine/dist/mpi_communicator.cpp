@@ -2,6 +2,8 @@
 #include "engine/dist/mpi_communicator.h"
 
 #include <cstdlib>
+#include <exception>
+#include <utility>
 #include <vector>
 
 #include "engine/dist/launch_env.h"
@@ -62,6 +64,54 @@ void finish_average(const char* op, Tensor& tensor, int world_size) {
   }
 }
 
+// An MPI_Iallreduce in flight; an average divides by the world size once the sum has arrived.
+class PendingMpiAllReduce final : public PendingCollective {
+ public:
+  PendingMpiAllReduce(Tensor tensor, ReduceOp op, int world_size)
+      : tensor_(std::move(tensor)), op_(op), world_size_(world_size) {
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor_.raw_data(), mpi_count("all_reduce_async", tensor_),
+                             mpi_type(tensor_.dtype()), MPI_SUM, MPI_COMM_WORLD, &request_));
+  }
+  // MPI may write the buffer until the request completes, so an unfinished one is waited for.
+  // Not while an exception unwinds: the other ranks may never join this collective, and the job is
+  // ending (dist_job::run aborts it); the buffer is then leaked on purpose, so that MPI's late
+  // writes land in memory nobody reuses.
+  ~PendingMpiAllReduce() override {
+    if (request_ == MPI_REQUEST_NULL) return;
+    if (std::uncaught_exceptions() > 0) {
+      new Tensor(std::move(tensor_));  // NOLINT: deliberately leaked, see above
+      return;
+    }
+    MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+  PendingMpiAllReduce(const PendingMpiAllReduce&) = delete;
+  PendingMpiAllReduce& operator=(const PendingMpiAllReduce&) = delete;
+
+  void wait() override {
+    if (done_) return;
+    MPI_CHECK(MPI_Wait(&request_, MPI_STATUS_IGNORE));
+    finish();
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    MPI_CHECK(MPI_Test(&request_, &flag, MPI_STATUS_IGNORE));
+    if (flag) finish();
+    return done_;
+  }
+
+ private:
+  void finish() {
+    done_ = true;
+    if (op_ == ReduceOp::average) finish_average("all_reduce_async", tensor_, world_size_);
+  }
+  Tensor tensor_;
+  ReduceOp op_;
+  int world_size_;
+  MPI_Request request_ = MPI_REQUEST_NULL;
+  bool done_ = false;
+};
+
 }  // namespace
 
 MpiCommunicator::MpiCommunicator() {
@@ -80,6 +130,14 @@ void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, tensor.raw_data(), mpi_count("all_reduce", tensor), mpi_type(tensor.dtype()),
                           MPI_SUM, MPI_COMM_WORLD));
   if (op == ReduceOp::average) finish_average("all_reduce", tensor, world_size_);
+}
+
+std::unique_ptr<PendingCollective> MpiCommunicator::all_reduce_async(Tensor& tensor, ReduceOp op) {
+  check_cpu("all_reduce_async", tensor);
+  if (op == ReduceOp::average)
+    ENGINE_CHECK(is_floating(tensor.dtype()), "MPI all_reduce_async: average needs a floating tensor, got ",
+                 tensor.describe());
+  return std::make_unique<PendingMpiAllReduce>(tensor, op, world_size_);
 }
 
 void MpiCommunicator::broadcast(Tensor& tensor, int root) {

@@ -16,6 +16,8 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   const char* name() const override { return "MPI"; }
   void all_reduce(Tensor& tensor, ReduceOp op) override;
+  // MPI_Iallreduce: progresses inside MPI calls (PendingCollective::test() is one).
+  std::unique_ptr<PendingCollective> all_reduce_async(Tensor& tensor, ReduceOp op) override;
   void broadcast(Tensor& tensor, int root) override;
   void all_gather(const Tensor& input, Tensor& output) override;
   void reduce_scatter(const Tensor& input, Tensor& output, ReduceOp op) override;

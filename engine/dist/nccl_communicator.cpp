@@ -2,6 +2,7 @@
 #include "engine/dist/nccl_communicator.h"
 
 #include <cstring>
+#include <utility>
 
 #include "engine/cuda/check.h"
 #include "engine/cuda/cuda_api.h"
@@ -13,6 +14,7 @@ namespace engine::dist {
 
 struct NcclCommunicator::State {
   ncclComm_t comm = nullptr;
+  std::unique_ptr<cuda::Stream> communication;  // made by the first all_reduce_async
 };
 
 namespace {
@@ -38,6 +40,20 @@ void check_cuda_tensor(const char* op, const Tensor& tensor) {
   ENGINE_CHECK(tensor.device().is_cuda(), "NCCL ", op, ": the NCCL backend takes CUDA tensors, got ",
                tensor.describe(), " (use the MPI communicator for CPU tensors)");
 }
+
+// An all-reduce queued on the communication stream; `done` marks its end there. Holding the tensor
+// keeps its memory from returning to the allocator before the stream has used it.
+class PendingNcclAllReduce final : public PendingCollective {
+ public:
+  PendingNcclAllReduce(Tensor tensor, std::unique_ptr<cuda::Event> done)
+      : tensor_(std::move(tensor)), done_(std::move(done)) {}
+  void wait() override { CUDA_CHECK(cudaStreamWaitEvent(cuda::current_stream(), done_->get(), 0)); }
+  bool test() override { return done_->ready(); }
+
+ private:
+  Tensor tensor_;
+  std::unique_ptr<cuda::Event> done_;
+};
 
 }  // namespace
 
@@ -72,6 +88,21 @@ void NcclCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {
   check_cuda_tensor("all_reduce", tensor);
   NCCL_CHECK(ncclAllReduce(tensor.raw_data(), tensor.raw_data(), size_t(tensor.numel()), nccl_type(tensor.dtype()),
                            nccl_op("all_reduce", tensor, op), state_->comm, cuda::current_stream()));
+}
+
+std::unique_ptr<PendingCollective> NcclCommunicator::all_reduce_async(Tensor& tensor, ReduceOp op) {
+  check_cuda_tensor("all_reduce_async", tensor);
+  if (!state_->communication) state_->communication = std::make_unique<cuda::Stream>();
+  const cuda::Stream& stream = *state_->communication;
+  // The communication stream starts once the current stream has produced the tensor.
+  cuda::Event produced;
+  produced.record(cuda::current_stream());
+  stream.wait(produced);
+  NCCL_CHECK(ncclAllReduce(tensor.raw_data(), tensor.raw_data(), size_t(tensor.numel()), nccl_type(tensor.dtype()),
+                           nccl_op("all_reduce_async", tensor, op), state_->comm, stream.get()));
+  auto done = std::make_unique<cuda::Event>();
+  done->record(stream.get());
+  return std::make_unique<PendingNcclAllReduce>(tensor, std::move(done));
 }
 
 void NcclCommunicator::broadcast(Tensor& tensor, int root) {

@@ -10,9 +10,15 @@
 //   (the online softmax), and at the end out = acc / l, lse = m + log l.
 // Only the running m, l (Bq each) and acc (Bq × Dv) live across key tiles.
 //
+// Dropout on the probabilities (p > 0): P̃ = P ⊙ M / (1 − p) with the mask M regenerated from its
+// Philox counters (attention_dropout_keeps). The forward adds P̃·V to acc but P to l (the softmax
+// normalises the undropped probabilities), so out = P̃ · V.
+//
 // Backward: P_ij = e^(s_ij − lse_i) is recomputed tile by tile from q, k and the saved lse, with
 //   δ_i = Σ_d dO_id · O_id,  dP = dO·Vᵀ,  dS = scale · P ⊙ (dP − δ),
 //   dV += Pᵀ·dO,  dK += dSᵀ·Q,  dQ += dS·K.
+// With dropout, dP = M/(1 − p) ⊙ dO·Vᵀ and dV += P̃ᵀ·dO; δ is unchanged, because
+// Σ_j P_ij dP_ij = Σ_j P̃_ij (dO_i·V_j) = dO_i·O_i with O the dropped output.
 // To stay deterministic without atomics, it runs in two passes: one thread owns a key tile and
 // sums its dK, dV over the query tiles in order; a second pass owns a query tile and sums its dQ
 // over the key tiles in order. The second pass recomputes S and dP (7 tile GEMMs per tile pair
@@ -88,16 +94,37 @@ void scale_bias_and_mask(T* scores, int64_t rows, int64_t cols, int64_t batch, i
   }
 }
 
+// drop_scale[c] = M / (1 − p) for the `cols` probabilities whose mask elements start at flat index
+// `first_element` (consecutive keys of one query): attention_dropout_keeps, drawing each Philox
+// block once for its 4 elements.
+template <typename T>
+void dropout_scales(T* drop_scale, int64_t cols, uint64_t first_element, const AttentionDropout& dropout) {
+  const double keep_probability = 1.0 - dropout.p;
+  const T kept = T(attention_dropout_scale(dropout));
+  engine::PhiloxBlock bits{};
+  for (int64_t c = 0; c < cols; ++c) {
+    const uint64_t element = first_element + uint64_t(c);
+    if (c == 0 || element % 4 == 0) bits = engine::philox4x32_10(dropout.offset + element / 4, dropout.seed);
+    drop_scale[c] = engine::philox_to_unit(bits.v[element % 4]) < keep_probability ? kept : T(0);
+  }
+}
+
+// The flat mask index of probability (batch·head, query, key): ((b·H + h)·Tq + i)·Tk + j.
+uint64_t dropout_element(int64_t batch_head, int64_t query, int64_t key, const AttentionSizes& sizes) {
+  return uint64_t((batch_head * sizes.query_len + query) * sizes.key_len + key);
+}
+
 // Per-thread buffers of the forward.
 template <typename T>
 struct ForwardScratch {
   explicit ForwardScratch(const AttentionSizes& sizes)
       : scores(size_t(kTile * kTile)), accumulator(size_t(kTile * sizes.value_dim)), row_max(size_t(kTile)),
-        row_sum(size_t(kTile)) {}
-  std::vector<T> scores;       // (Bq, Bk): scores, then probabilities
+        row_sum(size_t(kTile)), drop_scale(size_t(kTile)) {}
+  std::vector<T> scores;       // (Bq, Bk): scores, then probabilities (dropped, with dropout)
   std::vector<T> accumulator;  // (Bq, Dv): unnormalised output
   std::vector<T> row_max;      // (Bq)
   std::vector<double> row_sum;  // (Bq)
+  std::vector<T> drop_scale;   // (Bk): M / (1 − p) of one row, with dropout
 };
 
 // Forward for one tile of queries of one (batch, head): the online softmax over key tiles.
@@ -143,6 +170,11 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
       scratch.row_sum[size_t(r)] = scratch.row_sum[size_t(r)] * double(correction) + tile_sum;
       scratch.row_max[size_t(r)] = new_max;
       if (correction != T(1)) accumulator.row(r) *= correction;
+      if (bias.dropout.p > 0.0) {
+        dropout_scales(scratch.drop_scale.data(), cols,
+                       dropout_element(batch_head, query_start + r, key_start, sizes), bias.dropout);
+        for (int64_t c = 0; c < cols; ++c) row[c] *= scratch.drop_scale[size_t(c)];
+      }
     }
     accumulator.noalias() += scores * value_block;
   }
@@ -168,11 +200,12 @@ struct BackwardScratch {
   explicit BackwardScratch(const AttentionSizes& sizes)
       : probabilities(size_t(kTile * kTile)), score_grads(size_t(kTile * kTile)),
         first_grad(size_t(kTile * std::max(sizes.qk_dim, sizes.value_dim))),
-        second_grad(size_t(kTile * sizes.value_dim)) {}
-  std::vector<T> probabilities;  // (Bq, Bk): P
-  std::vector<T> score_grads;    // (Bq, Bk): dP, then dS
+        second_grad(size_t(kTile * sizes.value_dim)), drop_scale(size_t(kTile)) {}
+  std::vector<T> probabilities;  // (Bq, Bk): P (P̃ with dropout)
+  std::vector<T> score_grads;    // (Bq, Bk): dO·Vᵀ, then dS
   std::vector<T> first_grad;     // (Bk, Dk) dK or (Bq, Dk) dQ being summed
   std::vector<T> second_grad;    // (Bk, Dv): dV being summed
+  std::vector<T> drop_scale;     // (Bk): M / (1 − p) of one row, with dropout
 };
 
 // Where one (batch·head, query tile, key tile) block of the backward sits.
@@ -180,7 +213,8 @@ struct TileBlock {
   int64_t batch_head, query_start, rows, key_start, cols;
 };
 
-// Recomputes P and dS = scale · P ⊙ (dP − δ) of one tile pair into the scratch buffers.
+// Recomputes P (P̃ with dropout, for dV) and dS = scale · P ⊙ (dP − δ) of one tile pair into the
+// scratch buffers.
 template <typename T>
 void probabilities_and_score_grads(const TileBlock& block, const T* dout, const T* q, const T* k, const T* v,
                                    const T* lse, const T* delta, const AttentionSizes& sizes,
@@ -212,9 +246,20 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
       continue;
     }
     const T row_delta = delta[query_row + r];
-    for (int64_t c = 0; c < cols; ++c) {
-      p[c] = std::exp(p[c] - row_lse);
-      ds[c] = scale * p[c] * (ds[c] - row_delta);
+    if (bias.dropout.p > 0.0) {
+      const T* drop_scale = scratch.drop_scale.data();
+      dropout_scales(scratch.drop_scale.data(), cols,
+                     dropout_element(block.batch_head, block.query_start + r, block.key_start, sizes), bias.dropout);
+      for (int64_t c = 0; c < cols; ++c) {
+        p[c] = std::exp(p[c] - row_lse);
+        ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);
+        p[c] *= drop_scale[c];
+      }
+    } else {
+      for (int64_t c = 0; c < cols; ++c) {
+        p[c] = std::exp(p[c] - row_lse);
+        ds[c] = scale * p[c] * (ds[c] - row_delta);
+      }
     }
   }
 }

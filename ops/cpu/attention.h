@@ -8,30 +8,54 @@
 
 #include <cstdint>
 
+#include "engine/philox.h"
+
 namespace ops::cpu {
 
 struct AttentionSizes {
   int64_t batch = 0, heads = 0, query_len = 0, key_len = 0, qk_dim = 0, value_dim = 0;
 };
 
-// What is added to or masks the scores scale · q_i·k_j. Query i sits at absolute position
-// i + (Tk − Tq).
+// Dropout on the attention probabilities (GPT-2's attn_pdrop): out = (P ⊙ M / (1 − p)) · v with
+// P = softmax(scores) and M a 0/1 mask drawn from Philox at (seed, offset).
+struct AttentionDropout {
+  double p = 0.0;  // 0: no dropout, and the kernels run exactly as without it
+  uint64_t seed = 0, offset = 0;
+};
+
+// The mask element M of probability (b, h, i, j), given its flat index ((b·H + h)·Tq + i)·Tk + j:
+// kept when that element's Philox uniform at (seed, offset) is below 1 − p. This is the mask
+// ops::dropout draws for a (B, H, Tq, Tk) tensor from the same generator state, and a pure function
+// of the index, so the backward (and a test) regenerates it anywhere without storing it.
+ENGINE_HOST_DEVICE inline bool attention_dropout_keeps(const AttentionDropout& dropout, uint64_t element) {
+  return engine::philox_uniform(dropout.seed, dropout.offset, element) < 1.0 - dropout.p;
+}
+
+// The factor M / (1 − p) by which a kept probability is scaled (0 when p = 1: everything is dropped).
+ENGINE_HOST_DEVICE inline double attention_dropout_scale(const AttentionDropout& dropout) {
+  return dropout.p < 1.0 ? 1.0 / (1.0 - dropout.p) : 0.0;
+}
+
+// What is added to or masks the scores scale · q_i·k_j, and the dropout on the probabilities. Query i
+// sits at absolute position i + (Tk − Tq).
 struct AttentionBias {
   double scale = 1.0;
   bool causal = false;                  // mask keys j > i + (Tk − Tq)
   const double* alibi_slopes = nullptr;  // (H): adds slope_h · (j − (i + Tk − Tq)); null for none
   const int32_t* key_keep = nullptr;     // (B, Tk): 0 masks key j of batch b for every query; null for none
+  AttentionDropout dropout;
 };
 
-// out = softmax(scores) · v, and the log-sum-exp of each row's scores (−inf for a row that sees
-// no key, whose output is zeros).
+// out = softmax(scores) · v (with the probabilities dropped and rescaled when bias.dropout.p > 0),
+// and the log-sum-exp of each row's scores (−inf for a row that sees no key, whose output is zeros).
 // q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> out: (B, H, Tq, Dv), lse: (B, H, Tq)
 template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
                        const AttentionBias& bias);
 
 // Gradients of attention_forward from the output gradient dout (B, H, Tq, Dv), recomputing the
-// probabilities tile by tile from q, k and the saved lse. `out` is the forward's output.
+// probabilities tile by tile from q, k and the saved lse, and the dropout mask from its (seed,
+// offset). `out` is the forward's output.
 // dq: (B, H, Tq, Dk), dk: (B, H, Tk, Dk), dv: (B, H, Tk, Dv)
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end smoke test of train_lm and eval_lm on a tiny generated corpus: trains RoPE and SeqPE
-# models for a few steps, checks that a run interrupted and resumed reproduces the uninterrupted
-# loss curve exactly, and evaluates at two lengths.
+# End-to-end smoke test of train_lm, eval_lm and sample_lm on a tiny generated corpus: trains RoPE
+# and SeqPE models for a few steps, checks that a run interrupted and resumed reproduces the
+# uninterrupted loss curve exactly, evaluates at two lengths (each run, then both with their plot),
+# and samples from both (a seed reproduces a sample; greedy past the training context).
 # Usage: lm_smoke.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"
@@ -39,4 +40,23 @@ for run in rope seqpe; do
   echo "$out" | grep -q '^| 32 | 200 |' || { echo "FAIL: eval_lm table for $run"; exit 1; }
   [ "$(wc -l < "$tmp/$run.csv")" -eq 3 ] || { echo "FAIL: eval_lm CSV for $run"; exit 1; }
 done
+both="$("$apps/eval_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" \
+        --lengths 16,32 --max-tokens 200 --csv "$tmp/both.csv")"
+echo "$both"
+echo "$both" | grep -q '^| 32 (2x) | [0-9.]* | [0-9.]* |$' || { echo "FAIL: eval_lm comparison table"; exit 1; }
+[ "$(wc -l < "$tmp/both.csv")" -eq 5 ] || { echo "FAIL: eval_lm CSV for two runs"; exit 1; }
+[ "$(grep -c '<polyline' "$tmp/both.svg")" -eq 2 ] || { echo "FAIL: eval_lm plot should have two lines"; exit 1; }
+grep -q '^| 32 (2x) |' "$tmp/both.md" || { echo "FAIL: eval_lm markdown"; exit 1; }
+
+# Sampling drops its last line (the timing) before comparing.
+sample() { "$apps/sample_lm" --checkpoint "$tmp/$1/best.ckpt.safetensors" "${@:2}" | sed '$d'; }
+first="$(sample seqpe --prompt "In the year" --max-new-tokens 24 --temperature 1.0 --top-k 50 --seed 3)"
+echo "$first"
+[ "$first" = "$(sample seqpe --prompt "In the year" --max-new-tokens 24 --temperature 1.0 --top-k 50 --seed 3)" ] ||
+  { echo "FAIL: sample_lm with a fixed seed differs between runs"; exit 1; }
+echo "$first" | grep -q '^In the year' || { echo "FAIL: sample_lm output lacks the prompt"; exit 1; }
+# Greedy, 40 tokens past a 16-token training context (RoPE extends).
+"$apps/sample_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --prompt "the union" --max-new-tokens 40 \
+  --temperature 0 | tee "$tmp/greedy.txt"
+grep -q 'new tokens in' "$tmp/greedy.txt" || { echo "FAIL: sample_lm greedy"; exit 1; }
 echo "lm smoke test passed"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -177,4 +178,38 @@ TEST_CASE("image loader: evaluation resize and normalisation, and configuration 
   data::ImageDataset mismatched = dataset;
   mismatched.labels = engine::Tensor::from_indices({0, 1}, {2});
   CHECK_THROWS_WITH_AS(data::ImageLoader(mismatched, {}), Contains("labels must be (N) i64 with N = 5"), engine::Error);
+}
+
+TEST_CASE("image loader: shards hold the ranks' rows of the batch one loader would make") {
+  const data::ImageDataset dataset = numbered_dataset(13, 4, 5);
+  data::ImageLoaderOptions options = augmenting_options(6, 21);
+  options.drop_last = true;
+  data::ImageLoader whole(dataset, options);
+  std::vector<std::unique_ptr<data::ImageLoader>> shards;
+  for (int64_t r = 0; r < 3; ++r) {
+    options.shard = {r, 3};
+    shards.push_back(std::make_unique<data::ImageLoader>(dataset, options));
+  }
+  for (int step = 0; step < 5; ++step) {  // across epoch boundaries (2 batches per epoch)
+    CAPTURE(step);
+    const data::ImageBatch all = whole.next();
+    std::vector<int64_t> labels;
+    std::vector<float> pixels;
+    for (auto& shard : shards) {
+      const data::ImageBatch part = shard->next();
+      CHECK(part.images.size(0) == 2);
+      CHECK(part.position == all.position);
+      const auto l = indices(part.labels);
+      const auto p = values(part.images);
+      labels.insert(labels.end(), l.begin(), l.end());
+      pixels.insert(pixels.end(), p.begin(), p.end());
+    }
+    CHECK(labels == indices(all.labels));
+    CHECK(pixels == values(all.images));
+  }
+  options.shard = {0, 4};
+  CHECK_THROWS_WITH_AS(data::ImageLoader(dataset, options), Contains("does not split into 4"), engine::Error);
+  options.shard = {0, 3};
+  options.drop_last = false;
+  CHECK_THROWS_WITH_AS(data::ImageLoader(dataset, options), Contains("needs drop_last"), engine::Error);
 }

@@ -107,3 +107,24 @@ TEST_CASE("BlockBatcher serves every non-overlapping block once per epoch, shuff
   CHECK_THROWS_WITH_AS(data::BlockBatcher(file, 200, 1, 0), doctest::Contains("fewer than one block"),
                        engine::Error);
 }
+
+TEST_CASE("BlockBatcher shards: the ranks' rows of every batch are the whole batch, in order") {
+  TempDir dir;
+  std::vector<data::TokenId> stream(103);
+  for (size_t i = 0; i < stream.size(); ++i) stream[i] = data::TokenId((i * 5 + 3) % 97);
+  data::write_token_file(dir / "s.tokens", stream, 97);
+  data::TokenFile file(dir / "s.tokens");
+  const int64_t L = 10, B = 4;
+  data::BlockBatcher whole(file, L, B, 42);
+  data::BlockBatcher first(file, L, B, 42, {0, 2}), second(file, L, B, 42, {1, 2});
+  for (int i = 0; i < 4; ++i) {  // across the epoch boundary (10 blocks)
+    const data::TokenBatch all = whole.next(), a = first.next(), b = second.next();
+    CHECK(a.inputs.shape() == engine::Shape{B / 2, L});
+    std::vector<int64_t> joined = values(a.targets), tail = values(b.targets);
+    joined.insert(joined.end(), tail.begin(), tail.end());
+    CHECK(joined == values(all.targets));
+    CHECK(first.position() == whole.position());
+  }
+  CHECK_THROWS_WITH_AS(data::BlockBatcher(file, L, 3, 0, {0, 2}), doctest::Contains("does not split into 2"),
+                       engine::Error);
+}

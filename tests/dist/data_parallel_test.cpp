@@ -77,8 +77,11 @@ engine::optim::SGD make_optimizer(std::vector<engine::optim::ParamGroup> groups)
 
 // Trains `model` on its rank's rows of each batch: micro_steps micro-batches per step, each loss
 // divided by micro_steps so that the accumulated gradient is the mean over the rank's rows.
-void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, int micro_steps, int64_t bucket_bytes) {
-  DataParallel ddp(comm, model.parameters(), {.bucket_bytes = bucket_bytes, .accumulation_steps = micro_steps});
+// With overlap, every bucket must have started inside the backward (the MLP reaches all parameters).
+void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, int micro_steps, int64_t bucket_bytes,
+           bool overlap = true) {
+  DataParallel ddp(comm, model.parameters(),
+                   {.bucket_bytes = bucket_bytes, .accumulation_steps = micro_steps, .overlap = overlap});
   engine::optim::SGD optimizer = make_optimizer(make_groups(model));
   for (const Batch& batch : batches) {
     const int64_t rows = batch.x.size(0) / comm.world_size();
@@ -89,6 +92,8 @@ void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, in
       (loss * (1.0 / micro_steps)).backward();
       CHECK(ddp.reduce_gradients() == (m == micro_steps - 1));
     }
+    const bool overlapped = overlap && comm.world_size() > 1;
+    CHECK(ddp.buckets_started_in_backward() == (overlapped ? ddp.bucket_count() : 0));
     optimizer.step();
     optimizer.zero_grad();
   }
@@ -127,7 +132,7 @@ void check_close(const std::vector<Tensor>& actual, const std::vector<Tensor>& e
   }
 }
 
-void check_matches_combined_batch(int micro_steps, int64_t bucket_bytes, bool zero1 = false) {
+void check_matches_combined_batch(int micro_steps, int64_t bucket_bytes, bool zero1 = false, bool overlap = true) {
   Communicator& comm = world();
   const int64_t rows = 4 * micro_steps * comm.world_size();
   const std::vector<Batch> batches = make_batches(rows);
@@ -141,7 +146,7 @@ void check_matches_combined_batch(int micro_steps, int64_t bucket_bytes, bool ze
   if (zero1)
     train_zero1(model, comm, batches, micro_steps);
   else
-    train(model, comm, batches, micro_steps, bucket_bytes);
+    train(model, comm, batches, micro_steps, bucket_bytes, overlap);
   check_close(model.parameters(), reference.parameters(), 1e-6);
 }
 
@@ -151,6 +156,8 @@ TEST_CASE("data-parallel training matches one process on the combined batch") {
   SUBCASE("one bucket") { check_matches_combined_batch(1, int64_t(1) << 20); }
   SUBCASE("a bucket per parameter or two") { check_matches_combined_batch(1, 64); }
   SUBCASE("gradient accumulation over 3 micro-steps") { check_matches_combined_batch(3, 128); }
+  SUBCASE("one bucket, all-reduced after the backward") { check_matches_combined_batch(1, int64_t(1) << 20, false, false); }
+  SUBCASE("many buckets and accumulation, after the backward") { check_matches_combined_batch(3, 64, false, false); }
   SUBCASE("ZeRO-1") { check_matches_combined_batch(1, 0, true); }
   SUBCASE("ZeRO-1 with gradient accumulation over 2 micro-steps") { check_matches_combined_batch(2, 0, true); }
 }
@@ -182,6 +189,17 @@ TEST_CASE("DataParallel names a parameter without a gradient when ranks must agr
   const Tensor loss = ops::mean(ops::linear(Tensor::ones({2, kInputs}), model.w1));
   loss.backward();
   CHECK_THROWS_WITH_AS(ddp.reduce_gradients(), doctest::Contains("has no gradient after backward"), engine::Error);
+}
+
+TEST_CASE("DataParallel with overlap refuses a second backward in one micro-step") {
+  Communicator& comm = world();
+  if (comm.world_size() == 1) return;  // alone, no hooks are installed
+  Mlp model(5);
+  DataParallel ddp(comm, model.parameters(), {.bucket_bytes = 64});
+  const Tensor x = Tensor::ones({2, kInputs}), targets = Tensor::zeros({2, kOutputs});
+  model.loss(x, targets).backward();
+  CHECK_THROWS_WITH_AS(model.loss(x, targets).backward(), doctest::Contains("became ready twice in one micro-step"),
+                       engine::Error);
 }
 
 TEST_CASE("Zero1DataParallel checks its groups and names a parameter without a gradient") {

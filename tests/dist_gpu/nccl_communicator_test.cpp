@@ -2,6 +2,7 @@
 // multi-rank logic is tested through the MPI backend in tests/dist). Skips without a GPU.
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <vector>
 
 #include "common/cuda_ready.h"
@@ -42,4 +43,23 @@ TEST_CASE("the NCCL communicator refuses CPU tensors") {
   Tensor x = Tensor::ones({2});
   CHECK_THROWS_WITH_AS(comm.all_reduce(x, ReduceOp::sum), doctest::Contains("the NCCL backend takes CUDA tensors"),
                        engine::Error);
+}
+
+// The async all-reduce runs on the communicator's stream after the current stream's work, and the
+// current stream waits for it: the value written just before is reduced, the one read after is
+// the result, with no host synchronisation in between.
+TEST_CASE("NCCL all_reduce_async is ordered between the current stream's work") {
+  if (!cuda_ready()) return;
+  SingleProcessCommunicator bootstrap;
+  NcclCommunicator comm(bootstrap);
+  Tensor x = Tensor::zeros({1 << 20}, DType::f32, Device::cuda());
+  x.fill_(2.5);  // queued on the current stream
+  std::unique_ptr<PendingCollective> pending = comm.all_reduce_async(x, ReduceOp::average);
+  pending->wait();
+  Tensor y = Tensor::zeros({1 << 20}, DType::f32, Device::cuda());
+  y.copy_(x);  // queued after the wait
+  const std::vector<float> values = y.to(Device::cpu()).to_vector<float>();
+  CHECK(values.front() == 2.5f);
+  CHECK(values.back() == 2.5f);
+  CHECK(pending->test());
 }

@@ -1,5 +1,5 @@
 // Tests of ops::attention against a naive reference that builds the full (Tq × Tk) score matrix in
-// double, forward and all three gradients, over masks, biases and lengths that straddle the
+// double, forward and all three gradients, over masks, biases, dropout and lengths that straddle the
 // kernels' 64-key tiles.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "ops/attention.h"
+#include "ops/cpu/attention.h"
+#include "ops/dropout.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -30,18 +33,21 @@ struct Case {
   bool alibi = false;
   bool key_mask = false;  // masks some keys, and every key of the last batch (all of its rows see none)
   double scale = 0.0;
+  double dropout = 0.0;  // on the probabilities
 };
 
 std::string case_name(const Case& c) {
   return "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Tq=" + std::to_string(c.Tq) +
          " Tk=" + std::to_string(c.Tk) + " Dk=" + std::to_string(c.Dk) + " Dv=" + std::to_string(c.Dv) +
-         (c.causal ? " causal" : "") + (c.alibi ? " alibi" : "") + (c.key_mask ? " key_mask" : "");
+         (c.causal ? " causal" : "") + (c.alibi ? " alibi" : "") + (c.key_mask ? " key_mask" : "") +
+         (c.dropout > 0.0 ? " dropout=" + std::to_string(c.dropout) : "");
 }
 
 // Inputs and options of a case, in f64; q, k and v require grad.
 struct Inputs {
   Tensor q, k, v, dout;
   ops::AttentionOptions options;
+  std::shared_ptr<engine::Generator> dropout_gen;  // options.dropout_gen points to it
 };
 
 Inputs make_inputs(const Case& c, uint64_t seed) {
@@ -66,7 +72,17 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
         keep[size_t(b * c.Tk + j)] = (b == c.B - 1 || j == 0 || (j + b) % 3 == 1) ? 0 : 7;
     in.options.key_mask = Tensor::from_indices(keep, {c.B, c.Tk}, DType::i64);
   }
+  in.dropout_gen = std::make_shared<engine::Generator>(seed + 1000);
+  in.dropout_gen->reserve(5);  // a nonzero offset, as later in a training run
+  in.options.dropout_p = c.dropout;
+  in.options.dropout_gen = in.dropout_gen.get();
   return in;
+}
+
+// The dropout the op's next call with these options draws: the generator's state before the call.
+ops::cpu::AttentionDropout next_dropout(const Inputs& in) {
+  if (in.options.dropout_p == 0.0) return {};
+  return {in.options.dropout_p, in.dropout_gen->seed(), in.dropout_gen->offset()};
 }
 
 struct Result {
@@ -74,7 +90,11 @@ struct Result {
 };
 
 // Full score matrix, softmax and products in double; the backward by the chain rule row by row.
+// With dropout, the probabilities P_ij become P̃_ij = P_ij · f_ij, f_ij = M_ij / (1 − p), with the mask
+// element M_ij materialised from the op's mask function: out = P̃·v, dv = P̃ᵀ·dout, and the gradient
+// reaching P is dP_ij = f_ij · (dout_i · v_j).
 Result reference_attention(const Case& c, const Inputs& in) {
+  const ops::cpu::AttentionDropout dropout = next_dropout(in);
   const std::vector<double> q = in.q.to_vector<double>(), k = in.k.to_vector<double>(),
                             v = in.v.to_vector<double>(), dout = in.dout.to_vector<double>();
   const std::vector<double> slopes = in.options.alibi_slopes.defined() ? in.options.alibi_slopes.to_vector<double>()
@@ -110,15 +130,22 @@ Result reference_attention(const Case& c, const Inputs& in) {
           if (visible[size_t(j)]) sum += (p[size_t(j)] = std::exp(p[size_t(j)] - max_score));
         if (sum == 0.0) continue;  // no visible key: zeros and no gradient
         for (double& value : p) value /= sum;
+        std::vector<double> drop(size_t(c.Tk), 1.0);
+        if (dropout.p > 0.0)
+          for (int64_t j = 0; j < c.Tk; ++j)
+            drop[size_t(j)] = ops::cpu::attention_dropout_keeps(dropout, uint64_t((bh * c.Tq + i) * c.Tk + j))
+                                  ? 1.0 / (1.0 - dropout.p)
+                                  : 0.0;
         const double* g = &dout[size_t((bh * c.Tq + i) * c.Dv)];
         std::vector<double> dp(size_t(c.Tk), 0.0);
         double p_dot_dp = 0.0;
         for (int64_t j = 0; j < c.Tk; ++j) {
+          const double dropped = p[size_t(j)] * drop[size_t(j)];
           for (int64_t d = 0; d < c.Dv; ++d) {
             const double vjd = v[size_t((bh * c.Tk + j) * c.Dv + d)];
-            r.out[size_t((bh * c.Tq + i) * c.Dv + d)] += p[size_t(j)] * vjd;
-            dp[size_t(j)] += g[d] * vjd;
-            r.dv[size_t((bh * c.Tk + j) * c.Dv + d)] += p[size_t(j)] * g[d];
+            r.out[size_t((bh * c.Tq + i) * c.Dv + d)] += dropped * vjd;
+            dp[size_t(j)] += drop[size_t(j)] * g[d] * vjd;
+            r.dv[size_t((bh * c.Tk + j) * c.Dv + d)] += dropped * g[d];
           }
           p_dot_dp += p[size_t(j)] * dp[size_t(j)];
         }
@@ -227,6 +254,136 @@ TEST_CASE("attention matches the naive reference, forward and gradients, in f64"
   }
 }
 
+TEST_CASE("attention with dropout matches the naive reference with the same mask, in f64") {
+  const std::vector<Case> cases = {
+      {2, 3, 65, 65, 8, 8, false, false, false, 0.0, 0.1},
+      {2, 2, 70, 70, 12, 5, true, true, false, 0.0, 0.2},   // causal, ALiBi, Dk != Dv, odd lengths
+      {1, 2, 67, 131, 8, 8, false, true, true, 0.0, 0.3},   // key mask, rows that see nothing
+      {2, 2, 5, 130, 8, 6, true, false, false, 0.0, 0.5},   // KV cache: Tq < Tk
+      {1, 1, 3, 4, 2, 2, true, false, false, 0.0, 1.0},     // everything dropped: zeros
+  };
+  for (const Case& c : cases) {
+    CAPTURE(case_name(c));
+    check_against_reference(c);
+  }
+}
+
+TEST_CASE("attention dropout's mask is ops::dropout's mask for a (B, H, Tq, Tk) tensor") {
+  // Both draw from the same Philox counters: the CUDA kernels, which share attention_dropout_keeps,
+  // and the CPU kernel's block-wise draw must all agree with the dropout op.
+  const int64_t B = 2, H = 3, Tq = 7, Tk = 16;
+  const double p = 0.5;
+  engine::Generator gen(77);
+  gen.reserve(3);
+  const ops::cpu::AttentionDropout dropout{p, gen.seed(), gen.offset()};
+  const std::vector<double> dropped =
+      ops::dropout(Tensor::ones({B, H, Tq, Tk}, DType::f64), p, gen, true).to_vector<double>();
+  for (size_t element = 0; element < dropped.size(); ++element) {
+    CAPTURE(element);
+    REQUIRE((dropped[element] != 0.0) == ops::cpu::attention_dropout_keeps(dropout, element));
+  }
+  // With q = 0 every visible probability is 1/Tk and v = Tk·e_j picks out column j of P̃ = M/(1 − p):
+  // the op's mask, read back exactly (powers of two: no rounding).
+  engine::Generator op_gen(77);
+  op_gen.reserve(3);
+  ops::AttentionOptions options;
+  options.dropout_p = p;
+  options.dropout_gen = &op_gen;
+  Tensor v = Tensor::zeros({B, H, Tk, Tk}, DType::f64);
+  for (int64_t j = 0; j < Tk; ++j) v.narrow(2, j, 1).narrow(3, j, 1).fill_(double(Tk));
+  const std::vector<double> columns =
+      ops::attention(Tensor::zeros({B, H, Tq, 4}, DType::f64), Tensor::zeros({B, H, Tk, 4}, DType::f64), v, options)
+          .to_vector<double>();
+  CHECK(columns == dropped);
+  CHECK(op_gen.offset() == gen.offset());  // both reserved the same counter blocks
+}
+
+TEST_CASE("attention with dropout passes gradcheck (the mask is fixed by seed and offset)") {
+  struct GradCase {
+    int64_t Tq, Tk, Dk, Dv;
+    bool causal, alibi;
+  };
+  for (const GradCase& c : {GradCase{5, 5, 3, 4, false, false}, GradCase{5, 7, 4, 3, true, true},
+                            GradCase{3, 3, 2, 2, true, false}}) {
+    CAPTURE(c.Tq);
+    CAPTURE(c.Tk);
+    CAPTURE(c.causal);
+    engine::Generator gen(21);
+    Tensor q = Tensor::randn({2, 2, c.Tq, c.Dk}, gen, DType::f64).requires_grad_();
+    Tensor k = Tensor::randn({2, 2, c.Tk, c.Dk}, gen, DType::f64).requires_grad_();
+    Tensor v = Tensor::randn({2, 2, c.Tk, c.Dv}, gen, DType::f64).requires_grad_();
+    ops::AttentionOptions options;
+    options.causal = c.causal;
+    if (c.alibi) options.alibi_slopes = Tensor::from_vector({0.5, 0.25}, {2}, DType::f64);
+    options.dropout_p = 0.3;
+    const auto fn = [&](const std::vector<Tensor>& in) {
+      engine::Generator dropout_gen(5);  // the same mask on every evaluation
+      ops::AttentionOptions call = options;
+      call.dropout_gen = &dropout_gen;
+      return ops::attention(in[0], in[1], in[2], call);
+    };
+    const engine::GradcheckResult result = engine::gradcheck(fn, {q, k, v});
+    INFO(result.message);
+    CHECK(result.ok);
+  }
+}
+
+TEST_CASE("attention with dropout_p = 0 is the op without dropout, bit for bit") {
+  for (const bool causal : {false, true}) {
+    const Case c{2, 2, 70, 70, 8, 8, causal, true, true};
+    const auto run = [&](bool with_generator) {
+      Inputs in = make_inputs(c, 8);
+      in.q = in.q.detach().to(DType::f32).requires_grad_();
+      in.k = in.k.detach().to(DType::f32).requires_grad_();
+      in.v = in.v.detach().to(DType::f32).requires_grad_();
+      if (!with_generator) in.options.dropout_gen = nullptr;
+      const uint64_t offset = in.dropout_gen->offset();
+      Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+      out.backward(in.dout.to(DType::f32));
+      CHECK(in.dropout_gen->offset() == offset);  // p = 0 draws nothing
+      return std::vector<std::vector<float>>{out.to_vector<float>(), in.q.grad().to_vector<float>(),
+                                             in.k.grad().to_vector<float>(), in.v.grad().to_vector<float>()};
+    };
+    CHECK(run(true) == run(false));
+  }
+}
+
+TEST_CASE("attention dropout keeps 1 − p of the probabilities and draws fresh masks per call") {
+  // q = 0 and v = 1 (Dv = 1): out_i = (kept keys of row i) / (Tk · (1 − p)) without a causal mask.
+  const int64_t B = 2, H = 2, Tq = 150, Tk = 200;
+  const double p = 0.1;
+  engine::Generator gen(31);
+  ops::AttentionOptions options;
+  options.dropout_p = p;
+  options.dropout_gen = &gen;
+  const Tensor q = Tensor::zeros({B, H, Tq, 8}, DType::f64), k = Tensor::zeros({B, H, Tk, 8}, DType::f64);
+  const Tensor v = Tensor::ones({B, H, Tk, 1}, DType::f64);
+  const auto kept_per_row = [&] {
+    std::vector<double> kept = ops::attention(q, k, v, options).to_vector<double>();
+    for (double& value : kept) value *= double(Tk) * (1.0 - p);
+    return kept;
+  };
+  const uint64_t offset = gen.offset();
+  const std::vector<double> first = kept_per_row();
+  const double elements = double(B * H * Tq * Tk);
+  CHECK(gen.offset() == offset + uint64_t(elements / 4));  // the counters of a (B, H, Tq, Tk) draw
+  double kept = 0.0;
+  for (double row : first) {
+    REQUIRE(std::abs(row - std::round(row)) < 1e-9);  // whole keys: each is kept or dropped
+    kept += std::round(row);
+  }
+  const double sigma = std::sqrt(elements * p * (1.0 - p));
+  CHECK(std::abs(kept - elements * (1.0 - p)) < 5.0 * sigma);
+
+  // The next call's mask is new (rows agree only by chance); replaying the first state repeats it.
+  const std::vector<double> second = kept_per_row();
+  size_t same_rows = 0;
+  for (size_t i = 0; i < first.size(); ++i) same_rows += first[i] == second[i] ? 1 : 0;
+  CHECK(same_rows < first.size() / 4);
+  gen.set_state(gen.seed(), offset);
+  CHECK(kept_per_row() == first);
+}
+
 TEST_CASE("attention reads non-contiguous views (heads split off by a transpose)") {
   const Case c{2, 3, 65, 67, 8, 6, true};
   engine::Generator gen(7);
@@ -289,7 +446,7 @@ TEST_CASE("attention in f32 matches the f64 reference") {
 }
 
 TEST_CASE("attention results do not depend on the thread count") {
-  const Case c{2, 2, 150, 150, 8, 8, true, true, true};
+  const Case c{2, 2, 150, 150, 8, 8, true, true, true, 0.0, 0.2};
   const auto run = [&](int threads) {
     const int previous = omp_get_max_threads();
     omp_set_num_threads(threads);
@@ -355,5 +512,14 @@ TEST_CASE("attention rejects bad shapes, dtypes and options with clear messages"
   options = {};
   options.key_mask = Tensor::ones({2, 4});
   CHECK_THROWS_WITH_AS(ops::attention(q, k, v, options), doctest::Contains("key_mask must be (B, Tk) = (2, 5)"),
+                       engine::Error);
+  options = {};
+  options.dropout_p = 0.1;
+  CHECK_THROWS_WITH_AS(ops::attention(q, k, v, options), doctest::Contains("needs a generator (dropout_gen)"),
+                       engine::Error);
+  engine::Generator gen(1);
+  options.dropout_gen = &gen;
+  options.dropout_p = 1.5;
+  CHECK_THROWS_WITH_AS(ops::attention(q, k, v, options), doctest::Contains("dropout_p must be in [0, 1]"),
                        engine::Error);
 }

@@ -1,0 +1,51 @@
+#include "apps/dist_job.h"
+
+#include <cstdio>
+#include <exception>
+
+#include "engine/dist/launch_env.h"
+#include "engine/error.h"
+
+namespace dist_job {
+
+Job::Job() : comm_(engine::dist::create_communicator()) {
+  if (!is_main()) ENGINE_CHECK(std::freopen("/dev/null", "w", stdout), "rank ", rank(), ": cannot silence stdout");
+}
+
+double Job::average(double value) const {
+  if (world_size() == 1) return value;
+  engine::Tensor t = engine::Tensor::from_vector({value}, {1}, engine::DType::f64);
+  comm_->all_reduce(t, engine::dist::ReduceOp::average);
+  return t.item();
+}
+
+void Job::prepare_on_main(const std::function<void()>& prepare) const {
+  if (is_main()) prepare();
+  comm_->barrier();
+}
+
+void Job::check_resume(const nlohmann::json& extra) const {
+  const int saved = extra.contains("world_size") ? extra.at("world_size").get<int>() : 1;
+  ENGINE_CHECK(saved == world_size(), "the checkpoint was written by a job of ", saved, " ranks; resume it with ",
+               saved, " ranks (mpirun -np ", saved, "), not ", world_size(),
+               ": per-rank random streams would not continue exactly");
+}
+
+int run(const char* app, const std::function<void(Job&)>& body) {
+  try {
+    Job job;
+    body(job);
+    return 0;
+  } catch (const std::exception& e) {
+    // The launcher's environment names this rank even when the communicator could not be made.
+    const engine::dist::LaunchInfo launch = engine::dist::detect_launch();
+    if (launch.world_size == 1) {
+      std::fprintf(stderr, "%s: %s\n", app, e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "%s: rank %d of %d failed: %s\n", app, launch.rank, launch.world_size, e.what());
+    engine::dist::abort_job(1);
+  }
+}
+
+}  // namespace dist_job

@@ -1,0 +1,227 @@
+// Evaluates finetune_qa checkpoints at several context lengths (SEQPE_SPEC.md §10): for each
+// question, greedy decoding of at most 16 new tokens with the KV cache, stopping at end-of-text;
+// scored by the paper's containment match (a lower-cased gold answer inside the lower-cased output)
+// and by SQuAD's normalised exact match, overall and by where the gold passage sits in the context
+// (beginning / middle / end third). Prompts are never truncated here: a file of length L holds
+// contexts of about L tokens. Positions are 0..T-1; learned APE is interpolated beyond its rows.
+//
+// Usage: eval_qa --checkpoint RUN/best.ckpt.safetensors [--checkpoint ...] --data 'DIR/test.{L}.json'
+//                --lengths 128,256,512 [--max-examples N] [--max-new 16] [--no-context]
+//                [--label NAME]... [--out DIR]
+// "{L}" in --data is replaced by each length. --no-context adds, per checkpoint, a baseline that
+// sees the question only (the questions of the first length's file). --label names the runs in
+// order (default: each checkpoint's directory name). Writes into --out (default: the first
+// checkpoint's directory): qa_eval.md (the tables), qa_eval.csv, qa_contains.svg and qa_em.svg
+// (accuracy against length, one line per run) and predictions.jsonl.
+// CSV columns: run, pe, mode, length, bucket, examples, contains_match, exact_match, prompt_tokens.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/qa_run.h"
+#include "apps/svg_plot.h"
+#include "engine/checkpoint.h"
+#include "engine/error.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Arguments {
+  std::vector<std::string> checkpoints, labels;
+  std::string data, out;
+  std::vector<int64_t> lengths;
+  int64_t max_examples = 0, max_new = 16;
+  bool no_context = false;
+};
+
+Arguments parse_arguments(int argc, char** argv) {
+  Arguments args;
+  std::string lengths;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--no-context") {
+      args.no_context = true;
+      continue;
+    }
+    ENGINE_CHECK(i + 1 < argc, "eval_qa: ", flag, " needs a value");
+    const std::string value = argv[++i];
+    if (flag == "--checkpoint") args.checkpoints.push_back(value);
+    else if (flag == "--label") args.labels.push_back(value);
+    else if (flag == "--data") args.data = value;
+    else if (flag == "--lengths") lengths = value;
+    else if (flag == "--out") args.out = value;
+    else if (flag == "--max-examples") args.max_examples = std::stoll(value);
+    else if (flag == "--max-new") args.max_new = std::stoll(value);
+    else ENGINE_CHECK(false, "eval_qa: unknown option ", flag);
+  }
+  ENGINE_CHECK(!args.checkpoints.empty(), "eval_qa: --checkpoint is required");
+  ENGINE_CHECK(args.labels.empty() || args.labels.size() == args.checkpoints.size(), "eval_qa: ",
+               args.labels.size(), " --label for ", args.checkpoints.size(), " --checkpoint");
+  ENGINE_CHECK(!args.data.empty() && args.data.find("{L}") != std::string::npos,
+               "eval_qa: --data must name the files with {L} for the length, got '", args.data, "'");
+  std::stringstream list(lengths);
+  for (std::string item; std::getline(list, item, ',');) args.lengths.push_back(std::stoll(item));
+  ENGINE_CHECK(!args.lengths.empty(), "eval_qa: --lengths is required");
+  ENGINE_CHECK(args.max_new > 0, "eval_qa: --max-new must be positive");
+  if (args.out.empty()) args.out = fs::path(args.checkpoints.front()).parent_path().string();
+  return args;
+}
+
+std::string data_path(const std::string& pattern, int64_t length) {
+  std::string path = pattern;
+  path.replace(path.find("{L}"), 3, std::to_string(length));
+  return path;
+}
+
+// Matches of one (run, mode, length) over all questions and per gold-position third.
+struct Score {
+  int64_t examples[4] = {0, 0, 0, 0};  // beginning, middle, end, all
+  int64_t contains[4] = {0, 0, 0, 0};
+  int64_t exact[4] = {0, 0, 0, 0};
+  int64_t prompt_tokens = 0;
+  void add(int bucket, bool contains_hit, bool exact_hit) {
+    for (const int b : {bucket, 3}) {
+      if (b < 0) continue;
+      ++examples[b];
+      contains[b] += contains_hit;
+      exact[b] += exact_hit;
+    }
+  }
+};
+
+double percent(int64_t hits, int64_t n) { return n > 0 ? 100.0 * double(hits) / double(n) : 0.0; }
+
+struct Row {
+  std::string run, pe, mode;
+  int64_t length;
+  Score score;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Arguments args = parse_arguments(argc, argv);
+    fs::create_directories(args.out);
+    std::ofstream predictions(fs::path(args.out) / "predictions.jsonl");
+    std::vector<Row> rows;
+    for (size_t c = 0; c < args.checkpoints.size(); ++c) {
+      const std::string& checkpoint = args.checkpoints[c];
+      const json model_json = qa::read_model_json(checkpoint);
+      const json& run = model_json.at("config");
+      const data::BpeTokenizer tokenizer = qa::load_tokenizer(model_json);
+      const int64_t eot = *tokenizer.end_of_text();
+      engine::Generator init_gen(0);
+      lm::LanguageModel model = qa::build_qa_model(run, tokenizer.vocab_size(), init_gen);
+      const engine::TrainingState state = engine::load_checkpoint(checkpoint);
+      model.gpt->load_state_dict(state.model);
+      model.gpt->eval();
+      const std::string pe = run.at("pe").get<std::string>();
+      const std::string label =
+          args.labels.empty() ? fs::path(checkpoint).parent_path().filename().string() : args.labels[c];
+      std::printf("eval_qa: %s (%s, pe %s, step %lld)\n", checkpoint.c_str(), label.c_str(), pe.c_str(),
+                  (long long)state.step);
+
+      std::vector<std::pair<std::string, int64_t>> jobs;  // (mode, length)
+      for (const int64_t length : args.lengths) jobs.emplace_back("context", length);
+      if (args.no_context) jobs.emplace_back("no_context", args.lengths.front());
+      for (const auto& [mode, length] : jobs) {
+        const auto start = std::chrono::steady_clock::now();
+        const std::string path = data_path(args.data, length);
+        std::vector<data::QaExample> items = qa::load_qa_file(path);
+        if (args.max_examples > 0 && int64_t(items.size()) > args.max_examples) items.resize(size_t(args.max_examples));
+        std::vector<std::vector<int64_t>> prompts;
+        int64_t longest = 0;
+        for (const data::QaExample& item : items) {
+          prompts.push_back(qa::encode_prompt(tokenizer, qa::make_prompt(item, mode == "context")));
+          longest = std::max(longest, int64_t(prompts.back().size()));
+        }
+        if (pe == "seqpe") {
+          const int64_t reach = longest + args.max_new;
+          const int64_t max_position = model.seqpe->config().pe_max_position;
+          ENGINE_CHECK(reach <= max_position, path, ": prompts of up to ", longest, " tokens reach position ", reach,
+                       ", beyond SeqPE's ", max_position);
+          model.seqpe->cache_eval_length(reach);  // one PE table per length (SPEC §7)
+        }
+        Row row{label, pe, mode, length, {}};
+        for (size_t i = 0; i < items.size(); ++i) {
+          const std::vector<int64_t> answer = qa::greedy_answer(*model.gpt, prompts[i], args.max_new, eot);
+          const std::vector<data::TokenId> ids(answer.begin(), answer.end());
+          const std::string output = tokenizer.decode(ids);
+          const bool contains = qa::contains_match(output, items[i].answers);
+          const bool exact = qa::exact_match(output, items[i].answers);
+          const int bucket = qa::gold_position_bucket(items[i]);
+          row.score.add(bucket, contains, exact);
+          row.score.prompt_tokens += int64_t(prompts[i].size());
+          predictions << json{{"run", label}, {"mode", mode}, {"length", length}, {"id", items[i].id},
+                              {"output", output}, {"answers", items[i].answers},
+                              {"position", qa::bucket_name(bucket)},
+                              {"contains_match", contains}, {"exact_match", exact}}.dump(-1, ' ', false,
+                                                                                       json::error_handler_t::replace)
+                      << "\n";
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const Score& s = row.score;
+        std::printf("  %-10s length %6lld: %lld questions, contains %.1f%%, EM %.1f%% (%.1f s)\n", mode.c_str(),
+                    (long long)length, (long long)s.examples[3], percent(s.contains[3], s.examples[3]),
+                    percent(s.exact[3], s.examples[3]), seconds);
+        std::fflush(stdout);
+        rows.push_back(row);
+      }
+    }
+
+    // Tables, CSV and plots.
+    std::ostringstream md, csv;
+    csv << "run,pe,mode,length,bucket,examples,contains_match,exact_match,prompt_tokens\n";
+    md << "| run | pe | mode | length | questions | mean prompt tokens | contains % | EM % "
+          "| contains beginning / middle / end | EM beginning / middle / end |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|---|---|\n";
+    for (const Row& r : rows) {
+      const Score& s = r.score;
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
+                    r.run.c_str(), r.pe.c_str(), r.mode.c_str(), (long long)r.length, (long long)s.examples[3],
+                    double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])),
+                    percent(s.contains[3], s.examples[3]), percent(s.exact[3], s.examples[3]),
+                    percent(s.contains[0], s.examples[0]), percent(s.contains[1], s.examples[1]),
+                    percent(s.contains[2], s.examples[2]), percent(s.exact[0], s.examples[0]),
+                    percent(s.exact[1], s.examples[1]), percent(s.exact[2], s.examples[2]));
+      md << line;
+      for (int b = 0; b < 4; ++b)
+        csv << r.run << "," << r.pe << "," << r.mode << "," << r.length << "," << (b == 3 ? "all" : qa::bucket_name(b))
+            << "," << s.examples[b] << "," << percent(s.contains[b], s.examples[b]) / 100 << ","
+            << percent(s.exact[b], s.examples[b]) / 100 << ","
+            << double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])) << "\n";
+    }
+    const fs::path out(args.out);
+    for (const auto& [name, text] : {std::pair{"qa_eval.md", md.str()}, std::pair{"qa_eval.csv", csv.str()}}) {
+      const fs::path tmp = out / (std::string(name) + ".tmp");
+      std::ofstream(tmp) << text;
+      fs::rename(tmp, out / name);
+    }
+    for (const bool exact : {false, true}) {
+      plot::LinePlot figure;
+      figure.title = exact ? "QA exact match (SQuAD-normalised)" : "QA containment match (the paper's EM)";
+      figure.x = {"context length (tokens)", plot::Scale::log2};
+      figure.y = {exact ? "exact match %" : "containment match %", plot::Scale::linear};
+      for (const Row& r : rows) {
+        if (r.mode != "context") continue;
+        if (figure.series.empty() || figure.series.back().name != r.run) figure.series.push_back({r.run, {}, {}});
+        figure.series.back().x.push_back(double(r.length));
+        figure.series.back().y.push_back(percent(exact ? r.score.exact[3] : r.score.contains[3], r.score.examples[3]));
+      }
+      plot::write_svg(figure, (out / (exact ? "qa_em.svg" : "qa_contains.svg")).string());
+    }
+    std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,predictions.jsonl}\n",
+                md.str().c_str(), args.out.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eval_qa: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

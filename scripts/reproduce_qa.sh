@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The long-context QA comparison (SEQPE_SPEC.md §10, scaled down): for each position encoding,
+# takes the language model of the LM reproduction (scripts/reproduce_lm.sh, $LM_RUNS/<pe>/
+# best.ckpt.safetensors; trained here with train_lm when missing), builds the offline QA set with
+# that model's tokenizer (build_qa: training questions at the fine-tuning length, test questions
+# at 1x, 2x, 4x and 8x), fine-tunes each model with finetune_qa at 1x, evaluates all of them with
+# eval_qa (greedy, 16 new tokens; containment match and SQuAD EM, by length and gold position,
+# plus the no-context baseline) and writes docs/results/qa.md: the table, the plots
+# (docs/results/qa_contains.svg, qa_em.svg), the exact commands, the wall times and a reading
+# computed from the numbers. A hand-written reading in docs/results/qa_notes.md is copied in.
+#
+# Environment (defaults in brackets):
+#   LM (used only when $LM_RUNS/<pe> has no checkpoint; the same defaults as reproduce_lm.sh):
+#     LM_RUNS [runs/reproduce_lm]; CORPUS [data/corpora/sotu]; LM_STEPS [2000]; LAYERS [4];
+#     CHANNELS [256]; HEADS [8]; CONTEXT [128]; VOCAB [4096]; LM_BATCH [8]; LM_LR [1e-3];
+#     LM_VALID_TOKENS [32768]
+#   QA: STEPS [1000] fine-tuning steps; BATCH [8]; LR [1e-4]; WARMUP [STEPS/50]; EVAL_EVERY
+#     [STEPS/4]; VALID_EXAMPLES [200]; EVAL_QUESTIONS [500] (test questions per length, built);
+#     RESERVE [64] (tokens of each length left for question and answer, build_qa --reserve);
+#     MAX_EXAMPLES [0] (questions evaluated per length, 0 = all built); METHODS
+#     ["ape sin rope alibi nope seqpe"]; DATA [runs/reproduce_qa/data]; OUT [runs/reproduce_qa];
+#     BUILD [build/release]; RESULTS [docs/results]; EXTRA (more finetune_qa options);
+#     OMP_NUM_THREADS [every core].
+# The fine-tuning length L is the language model's context (learned APE has no rows beyond it);
+# the evaluation lengths are L, 2L, 4L, 8L.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LM_RUNS=${LM_RUNS:-runs/reproduce_lm}
+CORPUS=${CORPUS:-data/corpora/sotu}
+LM_STEPS=${LM_STEPS:-2000}
+LAYERS=${LAYERS:-4}
+CHANNELS=${CHANNELS:-256}
+HEADS=${HEADS:-8}
+CONTEXT=${CONTEXT:-128}
+VOCAB=${VOCAB:-4096}
+LM_BATCH=${LM_BATCH:-8}
+LM_LR=${LM_LR:-1e-3}
+LM_VALID_TOKENS=${LM_VALID_TOKENS:-32768}
+STEPS=${STEPS:-1000}
+BATCH=${BATCH:-8}
+LR=${LR:-1e-4}
+WARMUP=${WARMUP:-$((STEPS / 50 > 0 ? STEPS / 50 : 1))}
+EVAL_EVERY=${EVAL_EVERY:-$((STEPS / 4 > 0 ? STEPS / 4 : 1))}
+VALID_EXAMPLES=${VALID_EXAMPLES:-200}
+EVAL_QUESTIONS=${EVAL_QUESTIONS:-500}
+RESERVE=${RESERVE:-64}
+MAX_EXAMPLES=${MAX_EXAMPLES:-0}
+METHODS=${METHODS:-"ape sin rope alibi nope seqpe"}
+OUT=${OUT:-runs/reproduce_qa}
+DATA=${DATA:-$OUT/data}
+BUILD=${BUILD:-build/release}
+RESULTS=${RESULTS:-docs/results}
+EXTRA=${EXTRA:-}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build "$BUILD" --target train_lm build_qa finetune_qa eval_qa
+mkdir -p "$OUT" "$RESULTS"
+script_start=$(date +%s)
+commands=()
+lm_timings=()
+timings=()
+
+# 1. Language models: reused from the LM reproduction, or trained here.
+for pe in $METHODS; do
+  if [ -f "$LM_RUNS/$pe/best.ckpt.safetensors" ]; then
+    echo "== reusing $LM_RUNS/$pe/best.ckpt.safetensors"
+    lm_timings+=("| $pe | reused from $LM_RUNS/$pe |")
+    continue
+  fi
+  [ "$CORPUS" != data/corpora/sotu ] || bash scripts/prepare_corpora.sh sotu
+  [ "$CORPUS" != data/corpora/kjv ] || bash scripts/prepare_corpora.sh kjv
+  rm -rf "${LM_RUNS:?}/$pe"
+  cmd="$BUILD/apps/train_lm --corpus $CORPUS --pe $pe --out $LM_RUNS/$pe --steps $LM_STEPS --batch $LM_BATCH"
+  cmd+=" --context $CONTEXT --lr $LM_LR --set vocab_size=$VOCAB --set layers=$LAYERS --set channels=$CHANNELS"
+  cmd+=" --set heads=$HEADS --set warmup=$((LM_STEPS / 20 > 0 ? LM_STEPS / 20 : 1))"
+  cmd+=" --set eval_every=$((LM_STEPS / 4 > 0 ? LM_STEPS / 4 : 1)) --set valid_tokens=$LM_VALID_TOKENS"
+  commands+=("$cmd")
+  echo "== $cmd"
+  t0=$(date +%s)
+  $cmd
+  lm_timings+=("| $pe | trained here: $(($(date +%s) - t0)) s |")
+done
+
+# Every model must share one tokenizer and one context: the QA files are built once for all.
+json_field() { grep -o "\"$2\": *[^,}]*" "$1" | head -1 | sed 's/^[^:]*: *//; s/"//g'; }
+first=""
+for pe in $METHODS; do
+  model_json="$LM_RUNS/$pe/best.model.json"
+  tokenizer=$(json_field "$model_json" tokenizer)
+  context=$(grep -A0 -o '"context": *[0-9]*' "$model_json" | head -1 | grep -o '[0-9]*$')
+  if [ -z "$first" ]; then first=$pe; TOKENIZER=$tokenizer; L=$context; fi
+  [ "$tokenizer" = "$TOKENIZER" ] && [ "$context" = "$L" ] ||
+    { echo "reproduce_qa: $pe uses tokenizer $tokenizer at context $context, $first $TOKENIZER at $L" >&2; exit 1; }
+done
+lengths="$L,$((2 * L)),$((4 * L)),$((8 * L))"
+
+# 2. The QA set, tokenised with the language models' tokenizer.
+cmd="$BUILD/apps/build_qa --out $DATA --vocab $TOKENIZER/vocab.json --merges $TOKENIZER/merges.txt"
+cmd+=" --train-length $L --eval-lengths $lengths --eval-questions $EVAL_QUESTIONS --reserve $RESERVE"
+commands+=("$cmd")
+echo "== $cmd"
+t0=$(date +%s)
+$cmd
+data_seconds=$(($(date +%s) - t0))
+
+# 3. Fine-tuning at L.
+checkpoints=()
+for pe in $METHODS; do
+  rm -rf "${OUT:?}/$pe"
+  cmd="$BUILD/apps/finetune_qa --init $LM_RUNS/$pe/best.ckpt.safetensors --train $DATA/train.$L.json"
+  cmd+=" --valid $DATA/dev.$L.json --out $OUT/$pe --steps $STEPS --batch $BATCH --lr $LR --set warmup=$WARMUP"
+  cmd+=" --set eval_every=$EVAL_EVERY --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1))"
+  cmd+=" --set valid_examples=$VALID_EXAMPLES $EXTRA"
+  commands+=("$cmd")
+  echo "== $cmd"
+  t0=$(date +%s)
+  $cmd
+  t1=$(date +%s)
+  best=$(grep -o '"valid_answer_ppl":[0-9.e+-]*' "$OUT/$pe/metrics.jsonl" | cut -d: -f2 | sort -g | head -1)
+  speed=$(grep -o '"tokens_per_s":[0-9.e+-]*' "$OUT/$pe/metrics.jsonl" | tail -1 | cut -d: -f2)
+  timings+=("| $pe | $((t1 - t0)) | $(printf '%.0f' "$speed") | $(printf '%.3f' "$best") |")
+  checkpoints+=(--checkpoint "$OUT/$pe/best.ckpt.safetensors")
+done
+
+# 4. Evaluation at 1x-8x, with the no-context baseline.
+cmd="$BUILD/apps/eval_qa ${checkpoints[*]} --data $DATA/test.{L}.json --lengths $lengths --max-examples $MAX_EXAMPLES"
+cmd+=" --no-context --out $OUT/eval"
+commands+=("$cmd")
+echo "== $cmd"
+t0=$(date +%s)
+$cmd
+eval_seconds=$(($(date +%s) - t0))
+total=$(($(date +%s) - script_start))
+cp "$OUT/eval/qa_contains.svg" "$RESULTS/qa_contains.svg"
+cp "$OUT/eval/qa_em.svg" "$RESULTS/qa_em.svg"
+cp "$OUT/eval/qa_eval.csv" "$RESULTS/qa.csv"
+
+# The reading computed from the CSV (run,pe,mode,length,bucket,examples,contains_match,
+# exact_match,prompt_tokens): per length the best method, per method its 1x -> 8x change, and the
+# no-context baseline beside it.
+reading() {
+  awk -F, 'NR > 1 && $5 == "all" {
+      key = $1 SUBSEP $3 SUBSEP $4; c[key] = 100 * $7; e[key] = 100 * $8
+      if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+      if ($3 == "context" && !($4 in seen_len)) { seen_len[$4] = 1; lens[++m] = $4 }
+      if ($3 == "no_context") base[$1] = key }
+    END {
+      for (j = 1; j <= m; ++j) {
+        best = ""; for (i = 1; i <= n; ++i) { k = order[i] SUBSEP "context" SUBSEP lens[j]; if (best == "" || c[k] > c[best]) { best = k; who = order[i] } }
+        printf "- at %d tokens (%gx) the best containment match is %s (%.1f %%, EM %.1f %%)\n", lens[j], lens[j] / lens[1], who, c[best], e[best]
+      }
+      for (i = 1; i <= n; ++i) {
+        a = order[i] SUBSEP "context" SUBSEP lens[1]; b = order[i] SUBSEP "context" SUBSEP lens[m]
+        printf "- %s: containment %.1f %% at 1x, %.1f %% at %gx; EM %.1f %% -> %.1f %%; no-context baseline %.1f %% (EM %.1f %%)\n",
+               order[i], c[a], c[b], lens[m] / lens[1], e[a], e[b], c[base[order[i]]], e[base[order[i]]]
+      }
+    }' "$OUT/eval/qa_eval.csv"
+}
+
+{
+  echo "# Long-context question answering: position encodings and length extrapolation"
+  echo
+  echo "Written by \`scripts/reproduce_qa.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, OMP_NUM_THREADS=$OMP_NUM_THREADS)."
+  echo "Language models from $LM_RUNS (context $L, tokenizer $TOKENIZER); QA set built by build_qa"
+  echo "(docs/qa_data.md) with $EVAL_QUESTIONS test questions per length; each model fine-tuned at $L tokens"
+  echo "for $STEPS steps of $BATCH questions (LR $LR, answer tokens and end-of-text scored); evaluated with"
+  echo "greedy decoding (16 new tokens, KV cache) at $lengths, $( [ "$MAX_EXAMPLES" -gt 0 ] && echo "the first $MAX_EXAMPLES" || echo "all") questions"
+  echo "per length (SEQPE_SPEC.md §10). Total wall time: $total s."
+  echo
+  echo "\"contains\" is the paper's match (a lower-cased gold answer inside the lower-cased output); \"EM\" is"
+  echo "SQuAD v1.1's normalised exact match. The thirds say where the gold passage sits in the context."
+  echo "The no-context rows see the question only (at the first length's questions)."
+  echo
+  echo "## Matches"
+  echo
+  cat "$OUT/eval/qa_eval.md"
+  echo
+  echo "![containment match against context length](qa_contains.svg)"
+  echo "![exact match against context length](qa_em.svg)"
+  echo
+  echo "## Reading (computed from the table)"
+  echo
+  reading
+  echo
+  echo "## Wall time"
+  echo
+  echo "| PE | language model |"
+  echo "|---|---|"
+  printf '%s\n' "${lm_timings[@]}"
+  echo
+  echo "Building the QA set: $data_seconds s. Evaluation of all methods: $eval_seconds s."
+  echo
+  echo "| PE | fine-tune (s) | tokens/s (last log) | best validation answer PPL |"
+  echo "|---|---:|---:|---:|"
+  printf '%s\n' "${timings[@]}"
+  echo
+  echo "## Commands"
+  echo
+  echo '```'
+  printf '%s\n' "${commands[@]}"
+  echo '```'
+  if [ -f "$RESULTS/qa_notes.md" ]; then echo; cat "$RESULTS/qa_notes.md"; fi
+} > "$RESULTS/qa.md.tmp"
+mv "$RESULTS/qa.md.tmp" "$RESULTS/qa.md"
+echo "wrote $RESULTS/qa.md, $RESULTS/qa_contains.svg and $RESULTS/qa_em.svg"

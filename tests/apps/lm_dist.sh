@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# train_lm as a 2-rank data-parallel job (mpirun) against 1 process on the same global batch: the
+# same logged losses and final parameters to 1e-6 relative (f32), only rank 0 prints and writes
+# files, an interrupted 2-rank SeqPE run resumes exactly, and a rank that fails ends the whole job
+# quickly with its message instead of hanging.
+# Usage: lm_dist.sh BUILD_APPS_DIR MPIEXEC
+set -euo pipefail
+apps="$1"
+mpiexec="$2"
+export OMP_NUM_THREADS=1
+tmp="$(mktemp -d)"; [ -n "${KEEP:-}" ] && echo "work dir $tmp"
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+mpirun_2() { "$mpiexec" --allow-run-as-root --oversubscribe "$@"; }
+
+mkdir -p "$tmp/corpus"
+for split in train valid test; do
+  lines=300; [ "$split" != train ] && lines=30
+  for ((i = 0; i < lines; i++)); do
+    echo "In the year $((1790 + i % 230)) the $split address spoke of peace, trade and the union of states."
+  done > "$tmp/corpus/$split.txt"
+done
+# No dropout: the ranks' dropout streams differ from one process's by design (seed + rank).
+common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 4 --lr 3e-3 --pe rope --set vocab_size=300
+        --set layers=1 --set channels=32 --set heads=2 --set dropout=0 --set warmup=1 --set log_every=1
+        --set eval_every=4 --set valid_tokens=64)
+
+"$apps/train_lm" "${common[@]}" --out "$tmp/one" > "$tmp/one.log"
+# MPMD launch: rank 1 is given another --out, which it must never create.
+mpirun_2 -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/two" : \
+         -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/rank1" > "$tmp/two.log"
+[ ! -e "$tmp/rank1" ] || { echo "FAIL: rank 1 wrote $(ls -R "$tmp/rank1")"; exit 1; }
+[ "$(grep -c '^step ' "$tmp/two.log")" -eq 4 ] || { echo "FAIL: expected 4 step lines (rank 0 only)"; cat "$tmp/two.log"; exit 1; }
+
+python3 - "$tmp/one" "$tmp/two" <<'PY'
+import array, json, struct, sys
+
+def losses(run):
+    return [json.loads(l)["loss"] for l in open(run + "/metrics.jsonl") if '"loss"' in l]
+
+def tensors(path):  # safetensors: u64 header length, JSON header, raw little-endian data
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        begin, end = info["data_offsets"]
+        out[name] = array.array("f", data[begin:end])
+    return out
+
+one, two = sys.argv[1], sys.argv[2]
+a, b = losses(one), losses(two)
+assert len(a) == len(b) == 4, (a, b)
+for x, y in zip(a, b):
+    assert abs(x - y) <= 1e-6 * abs(x), f"losses differ: {a} vs {b}"
+pa, pb = tensors(one + "/last.ckpt.safetensors"), tensors(two + "/last.ckpt.safetensors")
+assert pa.keys() == pb.keys() and len(pa) > 0
+worst = 0.0
+for name in pa:
+    x, y = pa[name], pb[name]
+    if name.endswith("attn.c_attn.bias"):
+        # The key bias [C, 2C) gets a gradient of exactly 0 in exact arithmetic (softmax over keys
+        # ignores a constant added to every score), so AdamW's update of it, g / sqrt(v), is f32
+        # rounding noise scaled up to the learning rate: it differs between any two summation
+        # orders. Its moments are compared (optim.*) with the rest.
+        c = len(x) // 3
+        x, y = x[:c] + x[2 * c:], y[:c] + y[2 * c:]
+    scale = max(abs(v) for v in x) or 1.0
+    diff = max(abs(p - q) for p, q in zip(x, y))
+    worst = max(worst, diff / scale)
+    assert diff <= 1e-6 * scale, f"{name}: max difference {diff}, scale {scale}"
+print(f"2 ranks match 1 process: losses {b}, {len(pa)} tensors, worst relative difference {worst:.2e}")
+PY
+
+# SeqPE with dropout on 2 ranks (per-rank dropout and samplers) interrupted and resumed gives the
+# uninterrupted loss curve; the 2-rank checkpoint refuses a 1-process resume.
+# A fresh copy of the corpus: rank 0 trains and caches its tokenizer while rank 1 waits.
+mkdir "$tmp/corpus2" && cp "$tmp/corpus/"*.txt "$tmp/corpus2/"
+seqpe=("${common[@]}" --corpus "$tmp/corpus2" --pe seqpe --steps 6 --set dropout=0.1 --set warmup=2
+       --set eval_every=3 --set seqpe_max_position=1000)
+losses() { grep -o '"loss":[^,]*,"lr":[^,]*,"step":[0-9]*' "$1/metrics.jsonl"; }
+mpirun_2 -np 2 "$apps/train_lm" "${seqpe[@]}" --out "$tmp/full" > /dev/null
+mpirun_2 -np 2 "$apps/train_lm" "${seqpe[@]}" --out "$tmp/resumed" --set stop_after=3 > /dev/null
+mpirun_2 -np 2 "$apps/train_lm" --resume "$tmp/resumed/last.ckpt.safetensors" --set stop_after=0 > /dev/null
+if [ "$(losses "$tmp/full")" != "$(losses "$tmp/resumed")" ]; then
+  echo "FAIL: the resumed 2-rank loss curve differs"; diff <(losses "$tmp/full") <(losses "$tmp/resumed"); exit 1
+fi
+[ "$(losses "$tmp/full" | wc -l)" -eq 6 ] || { echo "FAIL: expected 6 logged steps"; exit 1; }
+if "$apps/train_lm" --resume "$tmp/resumed/last.ckpt.safetensors" 2> "$tmp/world.log"; then
+  echo "FAIL: a 2-rank checkpoint resumed in 1 process"; exit 1
+fi
+grep -q 'resume it with 2 ranks' "$tmp/world.log" || { echo "FAIL: no world-size message"; cat "$tmp/world.log"; exit 1; }
+
+# A failing rank (rank 1 cannot read its corpus) while rank 0 waits for it in a collective: the
+# job must end with the message and a failure status, not hang (the timeout would give 124).
+set +e
+timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe \
+    -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/fail" : \
+    -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/fail" --corpus "$tmp/missing" > "$tmp/fail.log" 2>&1
+status=$?
+set -e
+cat "$tmp/fail.log" | head -20
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then echo "FAIL: a failed rank gave status $status"; exit 1; fi
+grep -q 'train_lm: rank 1 of 2 failed: ' "$tmp/fail.log" || { echo "FAIL: no message naming the failed rank"; exit 1; }
+echo "lm dist test passed"
