@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     std::vector<Row> rows;
     for (size_t c = 0; c < args.checkpoints.size(); ++c) {
       const std::string& checkpoint = args.checkpoints[c];
-      const json model_json = qa::read_model_json(checkpoint);
+      const json model_json = lm::read_model_json(checkpoint);
       const json& run = model_json.at("config");
       const data::BpeTokenizer tokenizer = qa::load_tokenizer(model_json);
       const int64_t eot = *tokenizer.end_of_text();

@@ -13,6 +13,8 @@
 // attention mask, as the reference's left padding; positions stay 0..L-1, quirk 13.8); longer
 // ones are truncated by qa::truncate_prompt's rule. Writes into --out: best / last
 // .ckpt.safetensors with their .model.json (eval_qa reads them), and metrics.jsonl.
+// Data parallel: `mpirun -np N finetune_qa ...` fine-tunes on N ranks, "batch" being the global
+// batch (apps/dist_job.h has the conventions; rank 0 prints, validates and writes the files).
 //
 //   B = batch, L = fine-tuning length
 #include <algorithm>
@@ -24,8 +26,10 @@
 #include <map>
 #include <numeric>
 
+#include "apps/dist_job.h"
 #include "apps/qa_run.h"
 #include "engine/checkpoint.h"
+#include "engine/dist/data_parallel.h"
 #include "engine/error.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
@@ -86,7 +90,7 @@ Arguments parse_arguments(int argc, char** argv) {
   } else {
     const std::string init = lm::merge_config(lm::merge_config(base, file), overrides).at("init").get<std::string>();
     ENGINE_CHECK(!init.empty(), "finetune_qa: --init LM_CHECKPOINT is required");
-    base = qa::inherit_model_config(base, qa::read_model_json(init).at("config"));
+    base = qa::inherit_model_config(base, lm::read_model_json(init).at("config"));
   }
   args.config = lm::merge_config(lm::merge_config(base, file), overrides);
   return args;
@@ -116,24 +120,30 @@ int64_t qa_length(const json& config) {
 
 class Trainer {
  public:
-  explicit Trainer(const json& config)
-      : config_(config), out_(config.at("out").get<std::string>()), length_(qa_length(config)),
-        lm_json_(qa::read_model_json(config.at("init").get<std::string>())),
+  Trainer(const json& config, dist_job::Job& job)
+      : job_(job), config_(config), out_(config.at("out").get<std::string>()), length_(qa_length(config)),
+        lm_json_(lm::read_model_json(config.at("init").get<std::string>())),
         tokenizer_(qa::load_tokenizer(lm_json_)), eot_(*tokenizer_.end_of_text()),
-        seed_(config.at("seed").get<uint64_t>()), init_gen_(seed_), dropout_gen_(seed_ + 1),
+        seed_(config.at("seed").get<uint64_t>()), init_gen_(seed_), dropout_gen_(job.rank_seed(seed_ + 1)),
         model_(qa::build_qa_model(config, tokenizer_.vocab_size(), init_gen_)),
         optimizer_(engine::optim::weight_decay_groups(model_.gpt->named_parameters(), config.at("lr").get<double>(),
                                                       config.at("weight_decay").get<double>())),
         schedule_({engine::optim::LrDecay::linear, config.at("warmup").get<int64_t>(),
-                   config.at("steps").get<int64_t>(), 0, 0, true}) {
+                   config.at("steps").get<int64_t>(), 0, 0, true}),
+        shard_(job.shard()), ddp_(job.communicator(), model_.gpt->parameters()) {
     ENGINE_CHECK(config.at("batch").get<int64_t>() > 0, "run config: batch must be positive");
+    shard_.rows(config.at("batch").get<int64_t>(), "finetune_qa");  // a batch the ranks cannot split fails here
     load_examples();
     split_parameters(*model_.gpt, main_params_, pe_params_);
-    if (model_.seqpe) make_samplers();
-    fs::create_directories(out_);
+    if (model_.seqpe) {
+      engine::Generator& g = model_.seqpe->dropout_generator();
+      g.set_state(job.rank_seed(g.seed()), 0);
+      make_samplers();
+    }
+    if (job.is_main()) fs::create_directories(out_);
   }
 
-  // Starts from the language model's weights (the model and SeqPE, SPEC §10).
+  // Starts from the language model's weights (the model and SeqPE, SPEC §10); every rank reads them.
   void initialize() {
     const std::string init = config_.at("init").get<std::string>();
     model_.gpt->load_state_dict(engine::load_checkpoint(init).model);
@@ -142,12 +152,16 @@ class Trainer {
 
   void resume(const std::string& path) {
     const engine::TrainingState state = engine::load_checkpoint(path);
+    job_.check_resume(state.extra);
     model_.gpt->load_state_dict(state.model);
     optimizer_.load_state_dict(state.optimizer);
     const auto& gens = state.generators;
-    dropout_gen_.set_state(gens.at("dropout").first, gens.at("dropout").second);
-    if (model_.seqpe)
-      model_.seqpe->dropout_generator().set_state(gens.at("seqpe_dropout").first, gens.at("seqpe_dropout").second);
+    // Rank 0's generators were saved: every rank has drawn as many, from its own seed.
+    dropout_gen_.set_state(dropout_gen_.seed(), gens.at("dropout").second);
+    if (model_.seqpe) {
+      engine::Generator& g = model_.seqpe->dropout_generator();
+      g.set_state(g.seed(), gens.at("seqpe_dropout").second);
+    }
     epoch_ = state.extra.at("data_epoch").get<int64_t>();
     next_ = state.extra.at("data_index").get<int64_t>();
     build_order();
@@ -162,7 +176,8 @@ class Trainer {
     const int64_t steps = config_.at("steps").get<int64_t>(), batch = config_.at("batch").get<int64_t>();
     const int64_t log_every = config_.at("log_every").get<int64_t>();
     const int64_t eval_every = config_.at("eval_every").get<int64_t>();
-    std::ofstream metrics(out_ / "metrics.jsonl", std::ios::app);
+    std::ofstream metrics;  // left closed (writes nothing) on ranks other than 0
+    if (job_.is_main()) metrics.open(out_ / "metrics.jsonl", std::ios::app);
     std::printf("finetune_qa: %zu train / %zu valid examples at length %lld, %lld parameters; pe %s\n", train_.size(),
                 valid_.size(), (long long)length_, (long long)model_.gpt->parameter_count(),
                 config_.at("pe").get<std::string>().c_str());
@@ -183,7 +198,7 @@ class Trainer {
         metrics << json{{"step", step}, {"loss", loss}, {"lr", optimizer_.param_groups()[0].lr},
                         {"tokens_per_s", tokens_per_s}}.dump() << "\n" << std::flush;
       }
-      if (step % eval_every == 0 || step == end) validate(metrics);
+      if (job_.is_main() && (step % eval_every == 0 || step == end)) validate(metrics);
     }
   }
 
@@ -223,14 +238,15 @@ class Trainer {
     seqpe::MainPositionSamplerConfig main = options.main_sampler;
     main.block_shape = {length_};
     main.shift_downsample = config_.at("seqpe_shift_downsample").get<int64_t>();
-    main.blocks_per_shifted_step = std::gcd(main.blocks_per_shifted_step, config_.at("batch").get<int64_t>());
+    main.blocks_per_shifted_step =
+        std::gcd(main.blocks_per_shifted_step, config_.at("batch").get<int64_t>() / job_.world_size());
     const seqpe::ContrastiveSamplerConfig& contrastive = options.contrastive;
     seqpe::TransferSamplerConfig transfer = options.transfer;
     transfer.block_shape = {length_};
     transfer.num_indices = std::min(transfer.num_indices, length_);
-    main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(main, seed_ + 5);
-    contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(contrastive, seed_ + 6);
-    transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(transfer, seed_ + 7);
+    main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(main, job_.rank_seed(seed_ + 5));
+    contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(contrastive, job_.rank_seed(seed_ + 6));
+    transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(transfer, job_.rank_seed(seed_ + 7));
   }
 
   void next_seqpe_samples() {
@@ -239,46 +255,59 @@ class Trainer {
     transfer_ = transfer_sampler_->next();
   }
 
-  // The next B examples as (B, L) inputs and targets, continuing into the next epoch.
-  void next_batch(Tensor& inputs, Tensor& targets) {
-    const int64_t B = config_.at("batch").get<int64_t>();
+  // This rank's rows of the next global batch of B examples (every rank walks the same order) as
+  // (B/W, L) inputs and targets, continuing into the next epoch. Returns the number of scored
+  // (not ignored) targets.
+  int64_t next_batch(Tensor& inputs, Tensor& targets) {
+    const int64_t B = config_.at("batch").get<int64_t>(), rows = shard_.rows(B, "finetune_qa");
+    const int64_t first = shard_.index * rows;
     std::vector<int64_t> in, tg;
-    in.reserve(size_t(B * length_));
-    tg.reserve(size_t(B * length_));
+    in.reserve(size_t(rows * length_));
+    tg.reserve(size_t(rows * length_));
     for (int64_t b = 0; b < B; ++b) {
       if (next_ == int64_t(order_.size())) {
         ++epoch_;
         next_ = 0;
         build_order();
       }
-      const qa::EncodedExample& example = train_[size_t(order_[size_t(next_++)])];
+      const int64_t index = order_[size_t(next_++)];
+      if (b < first || b >= first + rows) continue;
+      const qa::EncodedExample& example = train_[size_t(index)];
       const qa::QaSequence seq = qa::make_sequence(example.prompt, example.answer, eot_, length_);
       in.insert(in.end(), seq.inputs.begin(), seq.inputs.end());
       tg.insert(tg.end(), seq.targets.begin(), seq.targets.end());
     }
-    inputs = Tensor::from_indices(in, {B, length_});
-    targets = Tensor::from_indices(tg, {B, length_});
+    inputs = Tensor::from_indices(in, {rows, length_});
+    targets = Tensor::from_indices(tg, {rows, length_});
+    return int64_t(std::count_if(tg.begin(), tg.end(), [](int64_t t) { return t != qa::kIgnore; }));
   }
 
-  // One optimizer step; returns the answer loss (without SeqPE's auxiliary losses).
+  // One optimizer step; returns the answer loss over the global batch (without SeqPE's auxiliary
+  // losses).
   double train_step() {
     schedule_.apply(optimizer_);
     optimizer_.zero_grad();
     Tensor inputs, targets;
-    next_batch(inputs, targets);
+    const int64_t scored = next_batch(inputs, targets);
     Tensor aux;
     if (model_.seqpe) {
       next_seqpe_samples();
       const seqpe::StepEncoding step = model_.seqpe->encode_step(main_, &contrastive_, &transfer_);
       aux = model_.seqpe->auxiliary_losses(step, &contrastive_, &transfer_).weighted;
     }
-    const Tensor loss = ops::cross_entropy(model_.gpt->forward(inputs, dropout_gen_), targets, qa::kIgnore);
+    // The mean over this rank's scored tokens, whose number differs between ranks (answers differ
+    // in length), weighted by scored / (mean scored per rank): the mean over ranks, which DDP takes
+    // of the gradients, is then the mean over the global batch's scored tokens, as one process has.
+    const double weight = double(scored) / job_.average(double(scored));
+    const Tensor loss =
+        ops::cross_entropy(model_.gpt->forward(inputs, dropout_gen_), targets, qa::kIgnore) * weight;
     (aux.defined() ? loss + aux : loss).backward();
+    ddp_.reduce_gradients();
     const double clip = config_.at("clip").get<double>();
     engine::optim::clip_grad_norm(main_params_, clip);
     if (!pe_params_.empty()) engine::optim::clip_grad_norm(pe_params_, clip);
     optimizer_.step();
-    return loss.item();
+    return job_.average(loss.item());
   }
 
   // Validation answer-token perplexity; saves the last and, when it improved, the best checkpoint.
@@ -307,6 +336,7 @@ class Trainer {
       state.generators["seqpe_dropout"] = {g.seed(), g.offset()};
     }
     state.extra = {{"config", config_}, {"data_epoch", epoch_}, {"data_index", next_}, {"best_valid_ppl", best_ppl_}};
+    job_.record_world_size(state.extra);
     engine::save_checkpoint((out_ / (name + ".ckpt.safetensors")).string(), state);
     const json model_json = {{"config", config_}, {"vocab_size", tokenizer_.vocab_size()},
                              {"tokenizer", lm_json_.at("tokenizer")}};
@@ -315,6 +345,7 @@ class Trainer {
     fs::rename(tmp, json_path);
   }
 
+  dist_job::Job& job_;
   json config_;
   fs::path out_;
   int64_t length_;
@@ -326,6 +357,8 @@ class Trainer {
   lm::LanguageModel model_;
   engine::optim::AdamW optimizer_;
   engine::optim::LrSchedule schedule_;
+  data::BatchShard shard_;
+  engine::dist::DataParallel ddp_;
   std::vector<qa::EncodedExample> train_, valid_;
   std::vector<int64_t> order_;  // example indices of epoch_
   int64_t epoch_ = 0, next_ = 0;
@@ -342,15 +375,11 @@ class Trainer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return dist_job::run("finetune_qa", [&](dist_job::Job& job) {
     const Arguments args = parse_arguments(argc, argv);
-    Trainer trainer(args.config);
+    Trainer trainer(args.config, job);
     if (args.resume.empty()) trainer.initialize();
     else trainer.resume(args.resume);
     trainer.run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "finetune_qa: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -126,15 +126,7 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
 namespace lm {
 
 TrainedModel load_trained_model(const std::string& checkpoint) {
-  namespace fs = std::filesystem;
-  const std::string name = fs::path(checkpoint).filename().string(), suffix = ".ckpt.safetensors";
-  ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a train_lm *", suffix,
-               " checkpoint, got ", checkpoint);
-  const fs::path json_path = fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) +
-                                                                   ".model.json");
-  std::ifstream in(json_path);
-  ENGINE_CHECK(in, "cannot read ", json_path.string(), ", which train_lm writes beside ", checkpoint);
-  const nlohmann::json model_json = nlohmann::json::parse(in);
+  const nlohmann::json model_json = read_model_json(checkpoint);
   TrainedModel trained;
   trained.run = merge_config(default_run_config(), model_json.at("config"));
   trained.vocab_size = model_json.at("vocab_size").get<int64_t>();
@@ -146,6 +138,22 @@ TrainedModel load_trained_model(const std::string& checkpoint) {
   trained.model.gpt->eval();
   trained.step = state.step;
   return trained;
+}
+
+}  // namespace lm
+
+namespace lm {
+
+nlohmann::json read_model_json(const std::string& checkpoint) {
+  namespace fs = std::filesystem;
+  const std::string name = fs::path(checkpoint).filename().string(), suffix = ".ckpt.safetensors";
+  ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a *", suffix, " checkpoint, got ",
+               checkpoint);
+  const fs::path json_path = fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) +
+                                                                   ".model.json");
+  std::ifstream in(json_path);
+  ENGINE_CHECK(in, "cannot read ", json_path.string(), ", the model.json written beside ", checkpoint);
+  return nlohmann::json::parse(in);
 }
 
 }  // namespace lm

@@ -66,3 +66,12 @@ struct TrainedModel {
 TrainedModel load_trained_model(const std::string& checkpoint);
 
 }  // namespace lm
+
+namespace lm {
+
+// The model.json that train_lm and finetune_qa write beside a checkpoint
+// "<dir>/<name>.ckpt.safetensors": "<dir>/<name>.model.json", with the run config ("config"), the
+// vocabulary size ("vocab_size") and the tokenizer directory ("tokenizer").
+nlohmann::json read_model_json(const std::string& checkpoint);
+
+}  // namespace lm

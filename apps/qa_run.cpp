@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "engine/autograd.h"
@@ -84,18 +83,6 @@ lm::LanguageModel build_qa_model(const json& run, int64_t vocab_size, engine::Ge
   }
   model.gpt = std::make_unique<models::Gpt>(config, init_gen, pe);
   return model;
-}
-
-json read_model_json(const std::string& checkpoint) {
-  const std::filesystem::path path(checkpoint);
-  const std::string name = path.filename().string(), suffix = ".ckpt.safetensors";
-  ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a *", suffix, " checkpoint, got ",
-               checkpoint);
-  const std::filesystem::path json_path =
-      path.parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json");
-  std::ifstream in(json_path);
-  ENGINE_CHECK(in, "cannot read ", json_path.string(), " (the model.json beside the checkpoint)");
-  return json::parse(in);
 }
 
 data::BpeTokenizer load_tokenizer(const json& model_json) {

@@ -38,10 +38,7 @@ nlohmann::json inherit_model_config(const nlohmann::json& qa_config, const nlohm
 // being the teacher).
 lm::LanguageModel build_qa_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
 
-// The model.json that train_lm and finetune_qa write beside "<dir>/<name>.ckpt.safetensors":
-// "<dir>/<name>.model.json" with the run config, vocabulary size and tokenizer directory.
-nlohmann::json read_model_json(const std::string& checkpoint);
-// The tokenizer a model.json names (vocab.json + merges.txt in its "tokenizer" directory); it
+// The tokenizer a model.json (lm::read_model_json) names (vocab.json + merges.txt in its "tokenizer" directory); it
 // must have an end-of-text token.
 data::BpeTokenizer load_tokenizer(const nlohmann::json& model_json);
 

@@ -10,38 +10,8 @@ export OMP_NUM_THREADS=1
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-names=(Alder Birch Cedar Dogwood Elm Fir Ginkgo Hazel Ivy Juniper Larch Maple Oak Pine Rowan Spruce Teak Willow Yew Zelkova)
-passage() { echo "The tree $1 grows in zone $((10 + $2 * 7 % 80))."; }
-
-mkdir -p "$tmp/corpus"
-for split in train valid test; do
-  for ((i = 0; i < 200; i++)); do passage "${names[i % 20]}" "$i"; done > "$tmp/corpus/$split.txt"
-done
-
-# squad FILE FIRST COUNT DISTRACTORS: questions FIRST..FIRST+COUNT-1, each gold passage placed at
-# position (i mod (DISTRACTORS+1)) among DISTRACTORS other passages.
-squad() {
-  local file="$1" first="$2" count="$3" distractors="$4" sep="" i j
-  { printf '{"version": "1.1", "data": [{"title": "trees", "paragraphs": ['
-    for ((i = first; i < first + count; i++)); do
-      local gold_at=$((i % (distractors + 1))) context="" start=0 answer="$((10 + i * 7 % 80))"
-      for ((j = 0; j <= distractors; j++)); do
-        local k=$(( j == gold_at ? i : (i + 3 * j + 1) % 20 ))
-        [ "$j" -gt 0 ] && context+=" "
-        if [ "$j" -eq "$gold_at" ]; then
-          local text; text="$(passage "${names[k % 20]}" "$i")"
-          start=$(( ${#context} + ${#text} - ${#answer} - 1 ))
-          context+="$text"
-        else
-          context+="$(passage "${names[k % 20]}_$j" "$((i + j + 100))")"
-        fi
-      done
-      printf '%s{"context": "%s", "qas": [{"id": "q%d", "question": "In which zone does %s grow?", "answers": [{"text": "%s", "answer_start": %d}]}]}' \
-        "$sep" "$context" "$i" "${names[i % 20]}" "$answer" "$start"
-      sep=", "
-    done
-    printf ']}]}\n'; } > "$file"
-}
+source "$(dirname "$0")/qa_data.sh"
+qa_corpus "$tmp/corpus"
 squad "$tmp/train.json" 0 40 1
 squad "$tmp/valid.json" 40 8 1
 squad "$tmp/test.96.json" 48 6 2
