@@ -1,6 +1,11 @@
 // Row-major GEMM on Eigen: maps the raw buffers without copying and lets Eigen pick its kernel.
-// docs/gemm.md has the measurement behind choosing Eigen over OpenBLAS.
+// docs/gemm.md has the measurement behind choosing Eigen over OpenBLAS, and why large products are
+// cut into tiles of C here rather than threaded by Eigen.
 #include "ops/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
 
 // GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
 // inlines Eigen's f64 GEMM kernel (GCC bug 105593); silenced for this file only.
@@ -29,12 +34,18 @@ void gemm_expr(const OpA& a, const OpB& b, T alpha, T beta, MutableRowMajorMap<T
   c.noalias() += alpha * (a * b);
 }
 
-}  // namespace
+// Tiles of C that threads take one at a time: fixed sizes, so every element of C is computed by
+// the same single-threaded Eigen call whatever the thread count (results do not depend on it),
+// and the threads meet once per product. Eigen's own threading synchronises per packed panel by
+// spin-waiting, which on a shared machine (a descheduled partner) cost more than the product.
+constexpr int64_t kTileRows = 128, kTileCols = 256;
+// Below this many multiply-adds a product runs on the calling thread.
+constexpr int64_t kParallelMacs = int64_t(1) << 21;
 
+// One product on the calling thread.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   MutableRowMajorMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
   if (K == 0) {
     if (beta == T(0)) c.setZero(); else c *= beta;
@@ -47,6 +58,31 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   else if (!trans_a && trans_b) gemm_expr(a, b.transpose(), alpha, beta, c);
   else if (trans_a && !trans_b) gemm_expr(a.transpose(), b, alpha, beta, c);
   else gemm_expr(a.transpose(), b.transpose(), alpha, beta, c);
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  const int64_t row_tiles = (M + kTileRows - 1) / kTileRows, col_tiles = (N + kTileCols - 1) / kTileCols;
+  const int64_t tiles = row_tiles * col_tiles;
+  static const bool eigen_single_threaded = (Eigen::setNbThreads(1), true);  // the tiles are the threading
+  (void)eigen_single_threaded;
+  if (tiles == 1 || M * N * K < kParallelMacs || omp_in_parallel()) {
+    gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // A tile (rows r, columns c) of C reads rows r of op(A) and columns c of op(B).
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t row = (tile / col_tiles) * kTileRows, col = (tile % col_tiles) * kTileCols;
+    const T* a_tile = A + (trans_a ? row : row * lda);
+    const T* b_tile = B + (trans_b ? col * ldb : col);
+    gemm_serial(trans_a, trans_b, std::min(kTileRows, M - row), std::min(kTileCols, N - col), K, alpha, a_tile, lda,
+                b_tile, ldb, beta, C + row * ldc + col, ldc);
+  }
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
