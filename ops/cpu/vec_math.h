@@ -83,7 +83,8 @@ T max_of(const T* x, int64_t n) {
   return *std::max_element(lanes, lanes + kLanes);
 }
 
-// Σ_j e^(x_j − shift) in double, also storing the terms into `terms` unless it is null. The sum
+// Σ_j e^(x_j − shift) in double, also storing the terms into `terms` (which may be x) unless it is
+// null. The sum
 // runs in 8 lanes combined in a fixed order: deterministic, independent of threads, and it lets
 // the exponentials and the additions vectorise.
 template <typename T>
@@ -94,7 +95,11 @@ double sum_exp(const T* x, T shift, int64_t n, T* terms) {
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t length = std::min(kChunk, n - start);
     T* e = terms ? terms + start : buffer;
-    for (int64_t j = 0; j < length; ++j) e[j] = vexp(x[start + j] - shift);
+    if (e == x + start) {  // in place: the same pointer on both sides, which the compiler can vectorise
+      for (int64_t j = 0; j < length; ++j) e[j] = vexp(e[j] - shift);
+    } else {
+      for (int64_t j = 0; j < length; ++j) e[j] = vexp(x[start + j] - shift);
+    }
     int64_t j = 0;
     for (; j + kLanes <= length; j += kLanes)
       for (int64_t l = 0; l < kLanes; ++l) lanes[l] += double(e[j + l]);
