@@ -34,13 +34,33 @@ void gemm_expr(const OpA& a, const OpB& b, T alpha, T beta, MutableRowMajorMap<T
   c.noalias() += alpha * (a * b);
 }
 
-// Tiles of C that threads take one at a time: fixed sizes, so every element of C is computed by
-// the same single-threaded Eigen call whatever the thread count (results do not depend on it),
-// and the threads meet once per product. Eigen's own threading synchronises per packed panel by
-// spin-waiting, which on a shared machine (a descheduled partner) cost more than the product.
-constexpr int64_t kTileRows = 128, kTileCols = 256;
+// Large products are cut into tiles of C that threads take one at a time. The tile shape depends on
+// M and N only, so every element of C is computed by the same single-threaded Eigen call whatever
+// the thread count (results do not depend on it), and the threads meet once per product. Eigen's
+// own threading synchronises per packed panel by spin-waiting, which on a shared machine (a
+// descheduled partner) cost more than the product.
+//
+// Each tile packs its rows of A and columns of B again, K·(rows + cols) copies for K·rows·cols
+// multiply-adds, so tiles are as large as possible (up to kMaxTile square) while there are at least
+// kMinTiles of them to share, halving the longer side down to kMinTile.
+constexpr int64_t kMaxTile = 512, kMinTile = 128, kMinTiles = 8;
 // Below this many multiply-adds a product runs on the calling thread.
 constexpr int64_t kParallelMacs = int64_t(1) << 21;
+
+struct Tiling {
+  int64_t rows, cols;      // of one tile (the last ones may be smaller)
+  int64_t row_tiles, col_tiles;
+};
+
+Tiling tiling(int64_t M, int64_t N) {
+  auto count = [](int64_t n, int64_t tile) { return (n + tile - 1) / tile; };
+  int64_t rows = std::min(M, kMaxTile), cols = std::min(N, kMaxTile);
+  while (count(M, rows) * count(N, cols) < kMinTiles && (rows > kMinTile || cols > kMinTile)) {
+    int64_t& longer = rows >= cols ? rows : cols;
+    longer = std::max(kMinTile, (longer / 2 + 15) / 16 * 16);  // multiples of 16: whole AVX-512 vectors
+  }
+  return {rows, cols, count(M, rows), count(N, cols)};
+}
 
 // One product on the calling thread.
 template <typename T>
@@ -66,8 +86,8 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  const int64_t row_tiles = (M + kTileRows - 1) / kTileRows, col_tiles = (N + kTileCols - 1) / kTileCols;
-  const int64_t tiles = row_tiles * col_tiles;
+  const Tiling t = tiling(M, N);
+  const int64_t tiles = t.row_tiles * t.col_tiles;
   static const bool eigen_single_threaded = (Eigen::setNbThreads(1), true);  // the tiles are the threading
   (void)eigen_single_threaded;
   if (tiles == 1 || M * N * K < kParallelMacs || omp_in_parallel()) {
@@ -77,11 +97,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // A tile (rows r, columns c) of C reads rows r of op(A) and columns c of op(B).
 #pragma omp parallel for schedule(dynamic)
   for (int64_t tile = 0; tile < tiles; ++tile) {
-    const int64_t row = (tile / col_tiles) * kTileRows, col = (tile % col_tiles) * kTileCols;
+    const int64_t row = (tile / t.col_tiles) * t.rows, col = (tile % t.col_tiles) * t.cols;
     const T* a_tile = A + (trans_a ? row : row * lda);
     const T* b_tile = B + (trans_b ? col * ldb : col);
-    gemm_serial(trans_a, trans_b, std::min(kTileRows, M - row), std::min(kTileCols, N - col), K, alpha, a_tile, lda,
-                b_tile, ldb, beta, C + row * ldc + col, ldc);
+    gemm_serial(trans_a, trans_b, std::min(t.rows, M - row), std::min(t.cols, N - col), K, alpha, a_tile, lda, b_tile,
+                ldb, beta, C + row * ldc + col, ldc);
   }
 }
 
