@@ -79,7 +79,7 @@ void bench_gpt_step(int steps) {
   config.layers = 6;
   config.channels = 256;
   config.heads = 8;
-  config.embedding_dropout = config.residual_dropout = 0.0;
+  config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   engine::Generator gen(0);
   models::Gpt model(config, gen);
   engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 3e-4, 0.1}});

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   config.layers = 2;
   config.channels = 64;
   config.heads = 4;
-  config.embedding_dropout = config.residual_dropout = 0.0;
+  config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   engine::Generator gen(1337);
   models::Gpt model(config, gen);
   engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 3e-3, 0.0}});

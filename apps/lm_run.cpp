@@ -53,7 +53,7 @@ models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size) {
   c.layers = run.at("layers").get<int64_t>();
   c.channels = run.at("channels").get<int64_t>();
   c.heads = run.at("heads").get<int64_t>();
-  c.embedding_dropout = c.residual_dropout = run.at("dropout").get<double>();
+  c.embedding_dropout = c.residual_dropout = c.attention_dropout = run.at("dropout").get<double>();
   c.position_encoding = run.at("pe").get<std::string>();
   models::validate_gpt_config(c);
   return c;

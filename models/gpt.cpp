@@ -42,6 +42,7 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   block.layer_norm_eps = config.layer_norm_eps;
   block.causal = true;
   block.residual_dropout = config.residual_dropout;
+  block.attention_dropout = config.attention_dropout;
   block.init_std = config.init_std;
   // GPT-2 scales the residual projections' init by 1/sqrt(2·layers): each layer adds two of them.
   block.projection_init_std = config.init_std / std::sqrt(2.0 * double(config.layers));

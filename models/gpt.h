@@ -31,6 +31,7 @@ struct GptConfig {
   int64_t mlp_ratio = 4;
   double embedding_dropout = 0.1;
   double residual_dropout = 0.1;
+  double attention_dropout = 0.1;  // on the attention probabilities (attn_pdrop)
   double layer_norm_eps = 1e-5;
   double init_std = 0.02;
   std::string position_encoding = "ape";  // "ape" owns wpe; any other name comes from a PositionEncoding

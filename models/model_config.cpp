@@ -28,6 +28,7 @@ GptConfig read_gpt(ConfigReader& r) {
   c.mlp_ratio = r.integer("mlp_ratio", c.mlp_ratio, 1);
   c.embedding_dropout = r.real("embedding_dropout", c.embedding_dropout, 0.0, 1.0);
   c.residual_dropout = r.real("residual_dropout", c.residual_dropout, 0.0, 1.0);
+  c.attention_dropout = r.real("attention_dropout", c.attention_dropout, 0.0, 1.0);
   c.layer_norm_eps = r.positive("layer_norm_eps", c.layer_norm_eps);
   c.init_std = r.positive("init_std", c.init_std);
   c.position_encoding = r.choice("position_encoding", c.position_encoding, gpt_position_encodings);
@@ -53,6 +54,7 @@ ViTConfig read_vit(ConfigReader& r) {
   c.layer_norm_eps = r.positive("layer_norm_eps", c.layer_norm_eps);
   c.num_classes = r.integer("num_classes", c.num_classes, 1);
   c.dropout = r.real("dropout", c.dropout, 0.0, 1.0);
+  c.attention_dropout = r.real("attention_dropout", c.attention_dropout, 0.0, 1.0);
   c.init_std = r.positive("init_std", c.init_std);
   c.position_encoding = r.choice("position_encoding", c.position_encoding, vit_position_encodings);
   c.position_encoding_options = r.object("position_encoding_options");
@@ -82,6 +84,7 @@ nlohmann::json gpt_config_to_json(const GptConfig& c) {
           {"mlp_ratio", c.mlp_ratio},
           {"embedding_dropout", c.embedding_dropout},
           {"residual_dropout", c.residual_dropout},
+          {"attention_dropout", c.attention_dropout},
           {"layer_norm_eps", c.layer_norm_eps},
           {"init_std", c.init_std},
           {"position_encoding", c.position_encoding},
@@ -108,6 +111,7 @@ nlohmann::json vit_config_to_json(const ViTConfig& c) {
           {"layer_norm_eps", c.layer_norm_eps},
           {"num_classes", c.num_classes},
           {"dropout", c.dropout},
+          {"attention_dropout", c.attention_dropout},
           {"init_std", c.init_std},
           {"position_encoding", c.position_encoding},
           {"position_encoding_options", c.position_encoding_options},

@@ -51,7 +51,8 @@ Attention::Attention(const BlockConfig& config, engine::Generator& init_gen) : c
                                                                config.projection_init_std, init_gen, config.dtype));
 }
 
-Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, KvCache* cache) const {
+Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                          KvCache* cache) const {
   const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
   // (B, T, 3C) -> three (B, H, T, D) views of one buffer; the attention op reads strided inputs.
   Tensor qkv = c_attn_->forward(x).view({B, T, 3, H, D});
@@ -66,6 +67,10 @@ Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, KvCa
     pe->attention_options(layer, options);
   }
   if (cache) append_to_cache(*cache, layer, k, v);
+  if (is_training()) {
+    options.dropout_p = config_.attention_dropout;
+    options.dropout_gen = &dropout_gen;
+  }
   Tensor y = ops::attention(q, k, v, options);                  // (B, H, T, D)
   return c_proj_->forward(y.permute({0, 2, 1, 3}).reshape({B, T, C}));
 }
@@ -85,7 +90,7 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
   const bool training = is_training();
-  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe, cache);
+  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache);
   Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
   Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
   return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);

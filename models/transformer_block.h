@@ -1,5 +1,5 @@
 // A pre-LayerNorm transformer block, as GPT-2 and ViT use it:
-//   x = x + Dropout(Proj(Attention(LN1(x))))
+//   x = x + Dropout(Proj(Attention(LN1(x))))   (attention dropout on the probabilities, inside the op)
 //   x = x + Dropout(MLP(LN2(x))),   MLP = Linear(C → r·C) · GELU · Linear(r·C → C)
 // with Hugging Face GPT-2's module names (ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc,
 // mlp.c_proj) so that checkpoints map one to one. The position encoding enters through its hooks
@@ -27,6 +27,7 @@ struct BlockConfig {
   bool causal = true;
   bool qkv_bias = true;
   double residual_dropout = 0.0;
+  double attention_dropout = 0.0;     // on the attention probabilities (GPT-2's attn_pdrop)
   double init_std = 0.02;
   double projection_init_std = 0.02;  // GPT-2 scales residual projections by 1/sqrt(2·layers)
   engine::DType dtype = engine::DType::f32;
@@ -48,10 +49,11 @@ struct KvCache {
 class Attention : public engine::Module {
  public:
   Attention(const BlockConfig& config, engine::Generator& init_gen);
-  // x: (B, T, C) -> (B, T, C). With a cache, x holds the T new tokens at positions
-  // cache->length.., their keys and values are appended, and queries attend to all cached tokens
-  // (no autograd: inference only).
-  Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, KvCache* cache = nullptr) const;
+  // x: (B, T, C) -> (B, T, C). In training mode `dropout_gen` draws the attention dropout mask.
+  // With a cache, x holds the T new tokens at positions cache->length.., their keys and values are
+  // appended, and queries attend to all cached tokens (no autograd: inference only).
+  Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                 KvCache* cache = nullptr) const;
 
  private:
   BlockConfig config_;
@@ -62,7 +64,8 @@ class Attention : public engine::Module {
 class TransformerBlock : public engine::Module {
  public:
   TransformerBlock(const BlockConfig& config, engine::Generator& init_gen);
-  // x: (B, T, C) -> (B, T, C). `dropout_gen` draws the residual dropout masks in training. With
+  // x: (B, T, C) -> (B, T, C). `dropout_gen` draws the attention and residual dropout masks in
+  // training. With
   // a cache, see Attention::forward.
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                  KvCache* cache = nullptr) const;

@@ -55,6 +55,7 @@ ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   block.causal = false;
   block.qkv_bias = true;
   block.residual_dropout = config.dropout;
+  block.attention_dropout = config.attention_dropout;
   block.init_std = block.projection_init_std = config.init_std;
   block.dtype = config.dtype;
   auto blocks = register_module("blocks", std::make_shared<Group>());

@@ -34,6 +34,7 @@ struct ViTConfig {
   double layer_norm_eps = 1e-6;
   int64_t num_classes = 1000;
   double dropout = 0.0;      // after the position encoding and on each residual branch
+  double attention_dropout = 0.0;  // on the attention probabilities (timm's attn_drop_rate)
   double init_std = 0.02;    // truncated normal for linears, class token and pos_embed
   std::string position_encoding = "ape";  // "ape" owns pos_embed; any other name comes from a PositionEncoding
   nlohmann::json position_encoding_options = nlohmann::json::object();  // see models/pe/factory.h

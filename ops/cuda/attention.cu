@@ -16,6 +16,10 @@
 //   dQ:     one block per query tile, summing dQ += dS·K over the key tiles in order;
 // where P_ij = e^(s_ij − lse_i) is recomputed from the saved lse and dS = scale · P ⊙ (dO·Vᵀ − δ).
 //
+// Dropout on the probabilities (p > 0), as on the CPU: the forward adds P̃ = P ⊙ M/(1 − p) to the
+// output but P to l; the backward uses dP = M/(1 − p) ⊙ dO·Vᵀ in dS and P̃ in dV. Each thread
+// regenerates the mask element it needs from its Philox counter (cpu::attention_dropout_keeps).
+//
 // Shared-memory tiles of Q, K, V and dO have rows padded by one element, so a warp reading a column
 // (consecutive key rows at one d) hits distinct banks. Sums within a tile run in T in a fixed order
 // (one thread per output element), so results do not depend on the launch.
@@ -43,12 +47,22 @@ struct TileParams {
   bool causal;
   const double* alibi_slopes;  // (H), device, or null
   const int32_t* key_keep;     // (B, Tk), device, or null
+  cpu::AttentionDropout dropout;
+  T drop_scale;                // 1 / (1 − p): the factor of a kept probability
 };
 
 template <typename T>
 TileParams<T> tile_params(const AttentionSizes& sizes, const AttentionBias& bias) {
   return {sizes.query_len, sizes.key_len,  sizes.heads,       int(sizes.qk_dim), int(sizes.value_dim),
-          T(bias.scale),   bias.causal,    bias.alibi_slopes, bias.key_keep};
+          T(bias.scale),   bias.causal,    bias.alibi_slopes, bias.key_keep,     bias.dropout,
+          T(cpu::attention_dropout_scale(bias.dropout))};
+}
+
+// M / (1 − p) of probability (batch·head, query, key).
+template <typename T>
+__device__ __forceinline__ T dropout_factor(int64_t batch_head, int64_t query, int64_t key, const TileParams<T>& p) {
+  const uint64_t element = uint64_t((batch_head * p.query_len + query) * p.key_len + key);
+  return cpu::attention_dropout_keeps(p.dropout, element) ? p.drop_scale : T(0);
 }
 
 template <typename T>
@@ -181,6 +195,13 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     __syncthreads();
+    if (p.dropout.p > 0.0) {  // the same for the whole block
+      for (int index = tid; index < rows * cols; index += kThreads) {
+        const int r = index / cols, c = index - r * cols;
+        scores[r * lds + c] *= dropout_factor(batch_head, query_start + r, key_start + c, p);
+      }
+      __syncthreads();
+    }
 
     for (int index = tid; index < rows * Dv; index += kThreads) {
       const int r = index / Dv, d = index - r * Dv;
@@ -224,15 +245,17 @@ struct BackwardTiles {
   const T* dout;           // (Bt, Dv + 1)
   const T* row_lse;        // (Bt): −inf for rows past Tq or that see no key
   const T* row_delta;      // (Bt)
-  T* probabilities;        // (Bt, Bt + 1): P
+  T* probabilities;        // (Bt, Bt + 1): P (P̃ with dropout)
   T* score_grads;          // (Bt, Bt + 1): dS
 };
 
-// Recomputes P and dS = scale · P ⊙ (dO·Vᵀ − δ) of one tile pair; zeros where masked or out of range.
+// Recomputes P (P̃ with dropout) and dS = scale · P ⊙ (dP − δ), dP = dO·Vᵀ (times M/(1 − p) with
+// dropout), of one tile pair; zeros where masked or out of range.
 template <typename T, int kTile>
 __device__ __forceinline__ void probabilities_and_score_grads(const BackwardTiles<T>& tiles, int64_t query_start,
-                                                              int rows, int64_t key_start, int cols, int64_t batch,
-                                                              T slope, const TileParams<T>& p) {
+                                                              int rows, int64_t key_start, int cols,
+                                                              int64_t batch_head, T slope, const TileParams<T>& p) {
+  const int64_t batch = batch_head / p.heads;
   const int Dk = p.qk_dim, Dv = p.value_dim;
   const int ldk = Dk + 1, ldv = Dv + 1, lds = kTile + 1;
   for (int index = threadIdx.x; index < kTile * kTile; index += kThreads) {
@@ -244,7 +267,13 @@ __device__ __forceinline__ void probabilities_and_score_grads(const BackwardTile
       if (score != minus_infinity<T>()) {
         probability = exponential(score - tiles.row_lse[r]);
         const T dp = row_dot(tiles.dout + r * ldv, tiles.value + c * ldv, Dv);
-        score_grad = p.scale * probability * (dp - tiles.row_delta[r]);
+        if (p.dropout.p > 0.0) {
+          const T drop = dropout_factor(batch_head, query_start + r, key_start + c, p);
+          score_grad = p.scale * probability * (dp * drop - tiles.row_delta[r]);
+          probability *= drop;
+        } else {
+          score_grad = p.scale * probability * (dp - tiles.row_delta[r]);
+        }
       }
     }
     tiles.probabilities[r * lds + c] = probability;
@@ -306,7 +335,7 @@ __global__ void __launch_bounds__(kThreads)
                                score_grads};
 
   const int64_t batch_head = blockIdx.y;
-  const int64_t batch = batch_head / p.heads, head = batch_head % p.heads;
+  const int64_t head = batch_head % p.heads;
   const int64_t key_start = int64_t(blockIdx.x) * kTile;
   const int cols = int(p.key_len - key_start < kTile ? p.key_len - key_start : kTile);
   const T slope = p.alibi_slopes ? T(p.alibi_slopes[head]) : T(0);
@@ -325,7 +354,7 @@ __global__ void __launch_bounds__(kThreads)
     load_query_side<T, kTile>(query_tile, dout_tile, row_lse, row_delta, q, dout, lse, delta,
                               batch_head * p.query_len + query_start, rows, p);
     __syncthreads();
-    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch, slope, p);
+    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch_head, slope, p);
     __syncthreads();
     for (int index = tid; index < cols * Dv; index += kThreads) {
       const int c = index / Dv, d = index - c * Dv;
@@ -360,7 +389,7 @@ __global__ void __launch_bounds__(kThreads)
                                score_grads};
 
   const int64_t batch_head = blockIdx.y;
-  const int64_t batch = batch_head / p.heads, head = batch_head % p.heads;
+  const int64_t head = batch_head % p.heads;
   const int64_t query_start = int64_t(blockIdx.x) * kTile;
   const int rows = int(p.query_len - query_start < kTile ? p.query_len - query_start : kTile);
   const T slope = p.alibi_slopes ? T(p.alibi_slopes[head]) : T(0);
@@ -378,7 +407,7 @@ __global__ void __launch_bounds__(kThreads)
     load_tile(key_tile, ldk, k + key_row * Dk, cols, Dk, cols);
     load_tile(value_tile, ldv, v + key_row * Dv, cols, Dv, cols);
     __syncthreads();
-    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch, slope, p);
+    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch_head, slope, p);
     __syncthreads();
     for (int index = tid; index < rows * Dk; index += kThreads) {
       const int r = index / Dk, d = index - r * Dk;

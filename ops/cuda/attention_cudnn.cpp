@@ -509,7 +509,7 @@ Tensor random_bf16_exact(const engine::Shape& shape, engine::Generator& gen, cud
 // Runs one case through cuDNN and the kernel; returns {forward error, backward error}, or throws.
 std::pair<double, double> compare_with_kernel(State& st, const AttentionSizes& sz, bool causal,
                                               engine::Generator& gen, cudaStream_t stream) {
-  const AttentionBias bias{1.0 / std::sqrt(double(sz.qk_dim)), causal, nullptr, nullptr};
+  const AttentionBias bias{1.0 / std::sqrt(double(sz.qk_dim)), causal, nullptr, nullptr, {}};
   const engine::Shape q_shape{sz.batch, sz.heads, sz.query_len, sz.qk_dim};
   const engine::Shape kv_shape{sz.batch, sz.heads, sz.key_len, sz.qk_dim};
   const engine::Shape row_shape{sz.batch, sz.heads, sz.query_len};
@@ -589,8 +589,8 @@ CudnnAttentionStatus cudnn_attention_status() {
 
 bool cudnn_attention_supports(const AttentionSizes& sizes, const AttentionBias& bias) {
   const int64_t D = sizes.qk_dim;
-  return !bias.alibi_slopes && !bias.key_keep && bias.dropout.p == 0.0 && sizes.value_dim == D && D % 8 == 0 && D <= 128 &&
-         (!bias.causal || sizes.query_len == sizes.key_len);
+  return !bias.alibi_slopes && !bias.key_keep && bias.dropout.p == 0.0 && sizes.value_dim == D && D % 8 == 0 &&
+         D <= 128 && (!bias.causal || sizes.query_len == sizes.key_len);
 }
 
 bool cudnn_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,

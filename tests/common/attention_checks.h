@@ -35,13 +35,14 @@ struct Case {
   bool key_mask = false;   // masks some keys, and every key of the last batch (its rows see none)
   bool strided = false;    // q and v reach the op as transposed views of (B, T, H, D) tensors
   double scale = 0.0;
+  double dropout = 0.0;    // on the probabilities: both devices draw from generators in the same state
 };
 
 inline std::string case_name(const Case& c) {
   return "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Tq=" + std::to_string(c.Tq) +
          " Tk=" + std::to_string(c.Tk) + " Dk=" + std::to_string(c.Dk) + " Dv=" + std::to_string(c.Dv) +
          (c.causal ? " causal" : "") + (c.alibi ? " alibi" : "") + (c.key_mask ? " key_mask" : "") +
-         (c.strided ? " strided" : "");
+         (c.strided ? " strided" : "") + (c.dropout > 0.0 ? " dropout=" + std::to_string(c.dropout) : "");
 }
 
 // A leaf on each device holding the same random values, and the (B, H, T, D) view the op receives.
@@ -93,13 +94,20 @@ inline void check_case(const Case& c, DType dtype, engine::Generator& gen, doubl
   const Input q = random_input(c.B, c.H, c.Tq, c.Dk, c.strided, dtype, gen);
   const Input k = random_input(c.B, c.H, c.Tk, c.Dk, false, dtype, gen);
   const Input v = random_input(c.B, c.H, c.Tk, c.Dv, c.strided, dtype, gen);
-  const auto [cpu_options, cuda_options] = both_options(c, dtype, gen);
+  auto [cpu_options, cuda_options] = both_options(c, dtype, gen);
   const Tensor seed = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, dtype);
+  engine::Generator cpu_dropout(gen.seed() + 1), cuda_dropout(gen.seed() + 1);
+  cpu_dropout.reserve(11);  // a nonzero offset, as later in a training run
+  cuda_dropout.reserve(11);
+  cpu_options.dropout_p = cuda_options.dropout_p = c.dropout;
+  cpu_options.dropout_gen = &cpu_dropout;
+  cuda_options.dropout_gen = &cuda_dropout;
 
   Tensor expected = ops::attention(q.cpu_view(), k.cpu_view(), v.cpu_view(), cpu_options);
   Tensor got = ops::attention(q.cuda_view(), k.cuda_view(), v.cuda_view(), cuda_options);
   REQUIRE(got.device() == kCuda);
   CHECK(relative_error(got, expected) < tolerance);
+  CHECK(cuda_dropout.offset() == cpu_dropout.offset());
 
   expected.backward(seed);
   got.backward(seed.to(kCuda));
@@ -127,6 +135,20 @@ inline std::vector<Case> standard_cases(int64_t size) {
 
 inline void check_standard_cases(DType dtype, int64_t size, engine::Generator& gen) {
   for (const Case& c : standard_cases(size)) check_case(c, dtype, gen, tolerance_for(dtype));
+}
+
+// Dropout on the probabilities: the CUDA kernels must regenerate the CPU's mask element for element
+// (a different mask errs by O(1)), with every other option on or off, odd lengths, Dk ≠ Dv.
+inline std::vector<Case> dropout_cases(int64_t size) {
+  return {
+      {2, 3, 37 * size, 37 * size, 16, 16, true, true, false, false, 0.0, 0.2},
+      {2, 2, 13 * size, 45 * size, 12, 20, false, false, true, true, 0.0, 0.5},
+      {2, 2, 40 * size, 9 * size, 8, 12, true, false, false, true, 0.3, 0.1},  // rows that see no key
+  };
+}
+
+inline void check_dropout_cases(DType dtype, int64_t size, engine::Generator& gen) {
+  for (const Case& c : dropout_cases(size)) check_case(c, dtype, gen, tolerance_for(dtype));
 }
 
 // Head sizes whose tiles need more than the default 48 KiB of shared memory (the launcher raises the

@@ -67,8 +67,9 @@ inline seqpe::SeqPeConfig tiny_seqpe(seqpe::ApplyMethod apply, int64_t dims) {
 inline models::GptConfig tiny_gpt(const std::string& pe) {
   return models::gpt_config_from_json({{"vocab_size", 11}, {"context", 12}, {"layers", 2}, {"channels", 8},
                                        {"heads", 2}, {"mlp_ratio", 2}, {"embedding_dropout", 0.0},
-                                       {"residual_dropout", 0.0}, {"init_std", 0.3}, {"position_encoding", pe},
-                                       {"position_encoding_options", pe_options(pe)}, {"dtype", "f32"}});
+                                       {"residual_dropout", 0.0}, {"attention_dropout", 0.0}, {"init_std", 0.3},
+                                       {"position_encoding", pe}, {"position_encoding_options", pe_options(pe)},
+                                       {"dtype", "f32"}});
 }
 
 // 8×8 images with 2 channels, 4×4 patches (a 2×2 grid + class token), width 8, 2 heads, 2 blocks.

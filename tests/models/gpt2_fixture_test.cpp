@@ -34,7 +34,7 @@ models::GptConfig tiny_gpt2_config() {
   config.layers = 2;
   config.channels = 64;
   config.heads = 4;
-  config.embedding_dropout = config.residual_dropout = 0.0;
+  config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   return config;
 }
 

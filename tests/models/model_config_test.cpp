@@ -16,6 +16,7 @@ TEST_CASE("GPT config: JSON round trip, defaults for absent fields") {
   CHECK(c.heads == 4);
   CHECK(c.mlp_ratio == 4);  // default
   CHECK(c.residual_dropout == 0.1);
+  CHECK(c.attention_dropout == 0.1);  // GPT-2's attn_pdrop
   CHECK(c.dtype == engine::DType::f64);
   CHECK(c.position_encoding_options.at("base") == 500.0);
   CHECK(models::gpt_config_from_json(models::gpt_config_to_json(c)).channels == 64);
@@ -38,6 +39,8 @@ TEST_CASE("GPT config errors name the field and the bad value") {
   CHECK(error_of({{"layers", "12"}}).find("field 'layers' must be an integer, got \"12\"") != std::string::npos);
   CHECK(error_of({{"residual_dropout", 1.5}}).find("field 'residual_dropout' must be in [0, 1), got 1.5") !=
         std::string::npos);
+  CHECK(error_of({{"attention_dropout", -0.1}}).find("field 'attention_dropout' must be in [0, 1), got -0.1") !=
+        std::string::npos);
   CHECK(error_of({{"layer_norm_eps", 0}}).find("field 'layer_norm_eps' must be a number > 0, got 0") !=
         std::string::npos);
   CHECK(error_of({{"position_encoding", "rope2d"}}).find("field 'position_encoding' must be one of") !=
@@ -53,6 +56,8 @@ TEST_CASE("ViT config: round trip and errors") {
   models::ViTConfig c = models::vit_config_from_json(j);
   CHECK(c.width == 48);
   CHECK(c.layer_norm_eps == 1e-6);
+  CHECK(c.attention_dropout == 0.0);  // timm's attn_drop_rate
+  CHECK(models::vit_config_from_json({{"attention_dropout", 0.25}}).attention_dropout == 0.25);
   CHECK(models::vit_config_to_json(models::vit_config_from_json(models::vit_config_to_json(c))) ==
         models::vit_config_to_json(c));
   CHECK_THROWS_WITH_AS(models::vit_config_from_json({{"image_size", 30}, {"patch", 4}}),

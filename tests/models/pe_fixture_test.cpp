@@ -33,6 +33,7 @@ models::GptConfig tiny_gpt2_config(const std::string& pe) {
                                        {"heads", 4},
                                        {"embedding_dropout", 0.0},
                                        {"residual_dropout", 0.0},
+                                       {"attention_dropout", 0.0},
                                        {"position_encoding", pe}});
 }
 

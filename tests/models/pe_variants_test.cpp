@@ -26,8 +26,9 @@ json pe_options(const std::string& pe) {
 models::GptConfig gradcheck_gpt(const std::string& pe) {
   return models::gpt_config_from_json({{"vocab_size", 7}, {"context", 6}, {"layers", 1}, {"channels", 8},
                                        {"heads", 2}, {"mlp_ratio", 2}, {"embedding_dropout", 0.0},
-                                       {"residual_dropout", 0.0}, {"init_std", 0.5}, {"position_encoding", pe},
-                                       {"position_encoding_options", pe_options(pe)}, {"dtype", "f64"}});
+                                       {"residual_dropout", 0.0}, {"attention_dropout", 0.0}, {"init_std", 0.5},
+                                       {"position_encoding", pe}, {"position_encoding_options", pe_options(pe)},
+                                       {"dtype", "f64"}});
 }
 
 // 8×8 grey images, 4×4 patches (a 2×2 grid + class token), width 8, 2 heads (D = 4), one block.
@@ -96,7 +97,7 @@ TEST_CASE("a tiny GPT memorises one batch with each PE") {
     engine::Generator gen(33);
     const models::GptConfig config = models::gpt_config_from_json(
         {{"vocab_size", 17}, {"context", 12}, {"layers", 1}, {"channels", 32}, {"heads", 4},
-         {"embedding_dropout", 0.0}, {"residual_dropout", 0.0}, {"position_encoding", pe},
+         {"embedding_dropout", 0.0}, {"residual_dropout", 0.0}, {"attention_dropout", 0.0}, {"position_encoding", pe},
          {"position_encoding_options", pe_options(pe)}});
     models::Gpt model(config, gen, models::make_position_encoding(config, gen));
     std::vector<int64_t> ids(2 * 13);

@@ -1,5 +1,6 @@
 // End-to-end checks of the engine on tiny models: a model built from the ops must be able to
-// memorise one batch, and two runs with one seed must give bitwise-identical losses.
+// memorise one batch, and two runs with one seed must give bitwise-identical losses (also with
+// attention dropout, whose masks come from the seeded generator).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -30,17 +31,22 @@ engine::optim::AdamW make_adamw(const engine::Module& model, double lr) {
   return engine::optim::AdamW({engine::optim::ParamGroup{model.named_parameters(), lr, 0.0}});
 }
 
-std::vector<double> train_transformer(uint64_t seed, int steps) {
-  engine::Generator gen(seed);
-  const int64_t vocab = 23, context = 16, batch = 4;
+models::GptConfig tiny_transformer_config(double attention_dropout) {
   models::GptConfig config;
-  config.vocab_size = vocab;
-  config.context = context;
+  config.vocab_size = 23;
+  config.context = 16;
   config.layers = 1;
   config.channels = 32;
   config.heads = 4;
   config.embedding_dropout = config.residual_dropout = 0.0;
-  models::Gpt model(config, gen);
+  config.attention_dropout = attention_dropout;
+  return config;
+}
+
+std::vector<double> train_transformer(uint64_t seed, int steps, double attention_dropout = 0.0) {
+  engine::Generator gen(seed);
+  const int64_t vocab = 23, context = 16, batch = 4;
+  models::Gpt model(tiny_transformer_config(attention_dropout), gen);
   std::vector<int64_t> ids(size_t(batch * (context + 1)));
   for (auto& id : ids) id = int64_t(gen.randint(uint64_t(vocab)));
   Tensor data = Tensor::from_indices(ids, {batch, context + 1});
@@ -92,4 +98,27 @@ TEST_CASE("same seed, bitwise-identical losses") {
   std::vector<double> a = train_transformer(5, 8), b = train_transformer(5, 8);
   CHECK(a == b);
   CHECK(train_transformer(6, 8) != a);
+}
+
+TEST_CASE("with attention dropout: same seed, bitwise-identical losses; the masks change the run") {
+  const std::vector<double> a = train_transformer(5, 8, 0.3), b = train_transformer(5, 8, 0.3);
+  CHECK(a == b);
+  CHECK(a != train_transformer(5, 8));
+  CHECK(train_transformer(6, 8, 0.3) != a);
+}
+
+TEST_CASE("attention dropout acts in training mode only") {
+  engine::Generator init_a(8), init_b(8);
+  models::Gpt with(tiny_transformer_config(0.5), init_a), without(tiny_transformer_config(0.0), init_b);
+  const Tensor tokens = Tensor::from_indices({1, 5, 7, 2, 9, 3}, {1, 6});
+  engine::Generator gen_a(1), gen_b(1);
+  CHECK(with.forward(tokens, gen_a).to_vector<float>() != without.forward(tokens, gen_b).to_vector<float>());
+  CHECK(gen_a.offset() > gen_b.offset());  // the masks' counters were reserved
+  with.eval();
+  without.eval();
+  const uint64_t offset = gen_a.offset();
+  CHECK(with.forward(tokens, gen_a).to_vector<float>() == without.forward(tokens, gen_b).to_vector<float>());
+  CHECK(gen_a.offset() == offset);
+  // KV-cached generation runs in evaluation mode: the same tokens with and without dropout configured.
+  CHECK(with.generate(tokens, 4).to_vector<int64_t>() == without.generate(tokens, 4).to_vector<int64_t>());
 }

@@ -1,7 +1,8 @@
 // Resuming training from a checkpoint continues the exact same loss curve: a tiny GPT with dropout
-// on is trained for N steps, its engine::TrainingState (model, optimizer, step, the dropout and
-// data generators, the config) is saved with save_checkpoint, loaded into freshly built objects,
-// and trained M more steps; the losses must equal bitwise those of an uninterrupted N + M run.
+// (embedding, residual and attention) on is trained for N steps, its engine::TrainingState (model,
+// optimizer, step, the dropout and data generators, the config) is saved with save_checkpoint,
+// loaded into freshly built objects, and trained M more steps; the losses must equal bitwise those
+// of an uninterrupted N + M run.
 #include <doctest/doctest.h>
 
 #include "data/temp_dir.h"
@@ -19,7 +20,8 @@ const int64_t kVocab = 19, kContext = 8, kBatch = 3, kCorpus = 200;
 models::GptConfig resume_config() {
   return models::gpt_config_from_json({{"vocab_size", kVocab}, {"context", kContext}, {"layers", 2},
                                        {"channels", 16}, {"heads", 2}, {"embedding_dropout", 0.1},
-                                       {"residual_dropout", 0.2}, {"position_encoding", "rope"}});
+                                       {"residual_dropout", 0.2}, {"attention_dropout", 0.3},
+                                       {"position_encoding", "rope"}});
 }
 
 // A fixed token stream; batches are random windows of it.

@@ -17,6 +17,13 @@ TEST_CASE("attention on CUDA matches the CPU (f64)") {
   attention_checks::check_standard_cases(engine::DType::f64, 1, gen);
 }
 
+TEST_CASE("attention with dropout on CUDA matches the CPU, mask included") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(14);
+  attention_checks::check_dropout_cases(engine::DType::f32, 1, gen);
+  attention_checks::check_dropout_cases(engine::DType::f64, 1, gen);
+}
+
 TEST_CASE("attention on CUDA with large heads raises shared memory or halves its tiles") {
   if (!cuda_ready()) return;
   engine::Generator gen(13);

@@ -18,6 +18,13 @@ TEST_CASE("attention on the GPU matches the CPU (f64)") {
   attention_checks::check_standard_cases(engine::DType::f64, 5, gen);
 }
 
+TEST_CASE("attention with dropout on the GPU matches the CPU, mask included") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(24);
+  attention_checks::check_dropout_cases(engine::DType::f32, 5, gen);
+  attention_checks::check_dropout_cases(engine::DType::f64, 3, gen);
+}
+
 TEST_CASE("attention on the GPU with large heads raises shared memory or halves its tiles") {
   if (!cuda_ready()) return;
   engine::Generator gen(23);

@@ -456,7 +456,7 @@ TEST_CASE("a tiny GPT with SeqPE attn_scalar + single W_qk memorises one batch")
   config.layers = 2;
   config.channels = 16;
   config.heads = 2;
-  config.embedding_dropout = config.residual_dropout = 0.0;
+  config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   config.position_encoding = "seqpe";
   auto pe_config = tiny_config(ApplyMethod::attn_scalar, QkProjection::single, true, 1, DType::f32);
   pe_config.model_width = 16;
@@ -550,7 +550,7 @@ TEST_CASE("gradcheck (f64) through a tiny GPT + SeqPE attn_scalar w.r.t. an enco
   config.layers = 1;
   config.channels = 8;
   config.heads = 2;
-  config.embedding_dropout = config.residual_dropout = 0.0;
+  config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   config.position_encoding = "seqpe";
   config.dtype = DType::f64;
   auto pe_config = tiny_config(ApplyMethod::attn_scalar, QkProjection::single);
