@@ -3,12 +3,13 @@
 // peer; scripts/bench_cpu.sh runs both and prints the ratio). Figures are compared with the
 // machine's FP32 peak measured in FACTS.md: 224 GFLOP/s per core (AVX-512 FMA, ~3.5 GHz).
 //
-// Usage: bench [gemm|block|gpt|all]    threads from OMP_NUM_THREADS
+// Usage: bench [gemm|block|gpt|all] [GPT steps, default 10]    threads from OMP_NUM_THREADS
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -71,7 +72,7 @@ void bench_block() {
 
 // The configuration of torch_gpt_step.py: 6 layers, width 256, 8 heads, context 256, vocab 4096,
 // batch 8, tied head, AdamW(lr 3e-4, weight decay 0.1), no dropout.
-void bench_gpt_step() {
+void bench_gpt_step(int steps) {
   models::GptConfig config;
   config.vocab_size = 4096;
   config.context = 256;
@@ -96,7 +97,7 @@ void bench_gpt_step() {
         optimizer.step();
         loss = l.item();
       },
-      3, 10);
+      3, steps);
   // As torch_gpt_step.py counts: 6 · (parameters less the position table) · tokens + attention.
   const double dense = double(model.parameter_count() - config.context * config.channels);
   const double flops = 6 * dense * double(B * T) + 3.0 * 6 * 4 * double(B * T * T) * 256;
@@ -114,6 +115,6 @@ int main(int argc, char** argv) {
   const bool all = std::strcmp(what, "all") == 0;
   if (all || std::strcmp(what, "gemm") == 0) bench_gemm();
   if (all || std::strcmp(what, "block") == 0) bench_block();
-  if (all || std::strcmp(what, "gpt") == 0) bench_gpt_step();
+  if (all || std::strcmp(what, "gpt") == 0) bench_gpt_step(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
   return 0;
 }

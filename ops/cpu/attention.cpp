@@ -39,6 +39,8 @@
 #include <limits>
 #include <vector>
 
+#include "ops/cpu/vec_math.h"
+
 namespace ops::cpu {
 
 namespace {
@@ -154,19 +156,13 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
 
     for (int64_t r = 0; r < rows; ++r) {
       T* row = scratch.scores.data() + r * cols;
-      T tile_max = minus_infinity;
-      for (int64_t c = 0; c < cols; ++c) tile_max = std::max(tile_max, row[c]);
-      const T new_max = std::max(scratch.row_max[size_t(r)], tile_max);
+      const T new_max = std::max(scratch.row_max[size_t(r)], max_of(row, cols));
       if (new_max == minus_infinity) {  // nothing visible to this row yet: e^(−inf − (−inf)) is NaN
         std::fill_n(row, cols, T(0));
         continue;
       }
-      const T correction = std::exp(scratch.row_max[size_t(r)] - new_max);
-      double tile_sum = 0.0;
-      for (int64_t c = 0; c < cols; ++c) {
-        row[c] = std::exp(row[c] - new_max);
-        tile_sum += double(row[c]);
-      }
+      const T correction = vexp(scratch.row_max[size_t(r)] - new_max);
+      const double tile_sum = sum_exp(row, new_max, cols, row);  // row becomes e^(s − m')
       scratch.row_sum[size_t(r)] = scratch.row_sum[size_t(r)] * double(correction) + tile_sum;
       scratch.row_max[size_t(r)] = new_max;
       if (correction != T(1)) accumulator.row(r) *= correction;
@@ -251,13 +247,13 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
       dropout_scales(scratch.drop_scale.data(), cols,
                      dropout_element(block.batch_head, block.query_start + r, block.key_start, sizes), bias.dropout);
       for (int64_t c = 0; c < cols; ++c) {
-        p[c] = std::exp(p[c] - row_lse);
+        p[c] = vexp(p[c] - row_lse);
         ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);
         p[c] *= drop_scale[c];
       }
     } else {
       for (int64_t c = 0; c < cols; ++c) {
-        p[c] = std::exp(p[c] - row_lse);
+        p[c] = vexp(p[c] - row_lse);
         ds[c] = scale * p[c] * (ds[c] - row_delta);
       }
     }

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "ops/cpu/vec_math.h"
+
 namespace ops::cpu {
 
 template <typename I>
@@ -20,14 +22,8 @@ void cross_entropy_forward(T* losses, T* lse, const T* logits, const I* targets,
 #pragma omp parallel for schedule(static) if (N * V > (1 << 14))
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
-    T max_value = x[0];
-    for (int64_t j = 1; j < V; ++j) max_value = x[j] > max_value ? x[j] : max_value;
-    double sum_exp = 0.0, sum_x = 0.0;
-    for (int64_t j = 0; j < V; ++j) {
-      sum_exp += double(std::exp(x[j] - max_value));
-      sum_x += double(x[j]);
-    }
-    const double row_lse = double(max_value) + std::log(sum_exp);
+    const T max_value = max_of(x, V);
+    const double row_lse = double(max_value) + std::log(sum_exp(x, max_value, V, static_cast<T*>(nullptr)));
     lse[n] = T(row_lse);
     const int64_t t = int64_t(targets[n]);
     if (t == ignore_index) {
@@ -35,7 +31,7 @@ void cross_entropy_forward(T* losses, T* lse, const T* logits, const I* targets,
       continue;
     }
     const double nll = row_lse - double(x[t]);
-    const double smooth = row_lse - sum_x / double(V);
+    const double smooth = label_smoothing > 0 ? row_lse - sum_as_double(x, V) / double(V) : 0.0;
     losses[n] = T((1.0 - label_smoothing) * nll + label_smoothing * smooth);
   }
 }
@@ -55,7 +51,7 @@ void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const
     }
     const T* x = logits + n * V;
     const T scale = row_scale[n * row_scale_stride], row_lse = lse[n];
-    for (int64_t j = 0; j < V; ++j) g[j] = scale * (std::exp(x[j] - row_lse) - uniform);
+    for (int64_t j = 0; j < V; ++j) g[j] = scale * (vexp(x[j] - row_lse) - uniform);
     g[t] -= scale * on_target;
   }
 }

@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/strided_loop.h"
+#include "ops/cpu/vec_math.h"
 
 namespace ops::cpu {
 
@@ -136,16 +137,16 @@ void unary_forward(UnaryOp op, double scalar, T* out, const T* x, const Shape& s
       if (scalar == 2.0) return map1([](T v) { return v * v; }, out, x, shape, x_strides);
       return map1([s](T v) { return std::pow(v, s); }, out, x, shape, x_strides);
     case UnaryOp::neg: return map1([](T v) { return -v; }, out, x, shape, x_strides);
-    case UnaryOp::exp: return map1([](T v) { return std::exp(v); }, out, x, shape, x_strides);
+    case UnaryOp::exp: return map1([](T v) { return vexp(v); }, out, x, shape, x_strides);
     case UnaryOp::log: return map1([](T v) { return std::log(v); }, out, x, shape, x_strides);
-    case UnaryOp::tanh: return map1([](T v) { return std::tanh(v); }, out, x, shape, x_strides);
+    case UnaryOp::tanh: return map1([](T v) { return vtanh(v); }, out, x, shape, x_strides);
     case UnaryOp::sqrt: return map1([](T v) { return std::sqrt(v); }, out, x, shape, x_strides);
     case UnaryOp::rsqrt: return map1([](T v) { return T(1) / std::sqrt(v); }, out, x, shape, x_strides);
     case UnaryOp::gelu:
       return map1(
           [](T v) {
             const T inner = T(kGeluScale) * (v + T(kGeluCubic) * v * v * v);
-            return T(0.5) * v * (T(1) + std::tanh(inner));
+            return T(0.5) * v * (T(1) + vtanh(inner));
           },
           out, x, shape, x_strides);
     case UnaryOp::relu: return map1([](T v) { return v > T(0) ? v : T(0); }, out, x, shape, x_strides);
@@ -172,7 +173,7 @@ void unary_backward(UnaryOp op, double scalar, T* grad_x, const T* grad_out, con
     case UnaryOp::gelu:
       return run([](T g, T x) {
         const T x2 = x * x;
-        const T t = std::tanh(T(kGeluScale) * (x + T(kGeluCubic) * x2 * x));
+        const T t = vtanh(T(kGeluScale) * (x + T(kGeluCubic) * x2 * x));
         const T d_inner = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * x2);
         return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * d_inner);
       });

@@ -1,6 +1,11 @@
 // Row-major GEMM on Eigen: maps the raw buffers without copying and lets Eigen pick its kernel.
-// docs/gemm.md has the measurement behind choosing Eigen over OpenBLAS.
+// docs/gemm.md has the measurement behind choosing Eigen over OpenBLAS, and why large products are
+// cut into tiles of C here rather than threaded by Eigen.
 #include "ops/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
 
 // GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
 // inlines Eigen's f64 GEMM kernel (GCC bug 105593); silenced for this file only.
@@ -29,12 +34,38 @@ void gemm_expr(const OpA& a, const OpB& b, T alpha, T beta, MutableRowMajorMap<T
   c.noalias() += alpha * (a * b);
 }
 
-}  // namespace
+// Large products are cut into tiles of C that threads take one at a time. The tile shape depends on
+// M and N only, so every element of C is computed by the same single-threaded Eigen call whatever
+// the thread count (results do not depend on it), and the threads meet once per product. Eigen's
+// own threading synchronises per packed panel by spin-waiting, which on a shared machine (a
+// descheduled partner) cost more than the product.
+//
+// Each tile packs its rows of A and columns of B again, K·(rows + cols) copies for K·rows·cols
+// multiply-adds, so tiles are as large as possible (up to kMaxTile square) while there are at least
+// kMinTiles of them to share, halving the longer side down to kMinTile.
+constexpr int64_t kMaxTile = 512, kMinTile = 128, kMinTiles = 8;
+// Below this many multiply-adds a product runs on the calling thread.
+constexpr int64_t kParallelMacs = int64_t(1) << 21;
 
+struct Tiling {
+  int64_t rows, cols;      // of one tile (the last ones may be smaller)
+  int64_t row_tiles, col_tiles;
+};
+
+Tiling tiling(int64_t M, int64_t N) {
+  auto count = [](int64_t n, int64_t tile) { return (n + tile - 1) / tile; };
+  int64_t rows = std::min(M, kMaxTile), cols = std::min(N, kMaxTile);
+  while (count(M, rows) * count(N, cols) < kMinTiles && (rows > kMinTile || cols > kMinTile)) {
+    int64_t& longer = rows >= cols ? rows : cols;
+    longer = std::max(kMinTile, (longer / 2 + 15) / 16 * 16);  // multiples of 16: whole AVX-512 vectors
+  }
+  return {rows, cols, count(M, rows), count(N, cols)};
+}
+
+// One product on the calling thread.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   MutableRowMajorMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
   if (K == 0) {
     if (beta == T(0)) c.setZero(); else c *= beta;
@@ -47,6 +78,31 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   else if (!trans_a && trans_b) gemm_expr(a, b.transpose(), alpha, beta, c);
   else if (trans_a && !trans_b) gemm_expr(a.transpose(), b, alpha, beta, c);
   else gemm_expr(a.transpose(), b.transpose(), alpha, beta, c);
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  const Tiling t = tiling(M, N);
+  const int64_t tiles = t.row_tiles * t.col_tiles;
+  static const bool eigen_single_threaded = (Eigen::setNbThreads(1), true);  // the tiles are the threading
+  (void)eigen_single_threaded;
+  if (tiles == 1 || M * N * K < kParallelMacs || omp_in_parallel()) {
+    gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // A tile (rows r, columns c) of C reads rows r of op(A) and columns c of op(B).
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t row = (tile / t.col_tiles) * t.rows, col = (tile % t.col_tiles) * t.cols;
+    const T* a_tile = A + (trans_a ? row : row * lda);
+    const T* b_tile = B + (trans_b ? col * ldb : col);
+    gemm_serial(trans_a, trans_b, std::min(t.rows, M - row), std::min(t.cols, N - col), K, alpha, a_tile, lda, b_tile,
+                ldb, beta, C + row * ldc + col, ldc);
+  }
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,

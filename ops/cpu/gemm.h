@@ -6,8 +6,9 @@
 // Every matrix is row-major with a leading dimension (the distance in elements between the starts
 // of two consecutive rows), so views with a row stride other than the width need no copy. A is
 // stored (M, K) with lda >= K, or (K, M) with lda >= M when trans_a; likewise B. With beta == 0, C
-// is written without being read (it may hold garbage). Eigen threads large products itself over
-// OpenMP; called from inside a parallel region it runs on the calling thread only.
+// is written without being read (it may hold garbage). Large products are cut into fixed tiles of C
+// that OpenMP threads take in turn, each a single-threaded Eigen product, so results do not depend
+// on the thread count; called from inside a parallel region a product runs on the calling thread.
 #pragma once
 
 #include <cstdint>

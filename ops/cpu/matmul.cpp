@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/cpu/gemm.h"
+#include "ops/cpu/vec_math.h"
 
 namespace ops::cpu {
 
@@ -19,13 +20,13 @@ constexpr int64_t small_gemm_macs = int64_t(1) << 21;
 template <typename T>
 inline T gelu_tanh(T x) {
   const T s = T(0.7978845608028654);  // sqrt(2/pi)
-  return T(0.5) * x * (T(1) + std::tanh(s * (x + T(0.044715) * x * x * x)));
+  return T(0.5) * x * (T(1) + vtanh(s * (x + T(0.044715) * x * x * x)));
 }
 
 template <typename T>
 inline T gelu_tanh_derivative(T x) {
   const T s = T(0.7978845608028654);
-  const T t = std::tanh(s * (x + T(0.044715) * x * x * x));
+  const T t = vtanh(s * (x + T(0.044715) * x * x * x));
   return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * s * (T(1) + T(3 * 0.044715) * x * x);
 }
 

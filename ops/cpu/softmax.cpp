@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ops/cpu/vec_math.h"
+
 namespace ops::cpu {
 
 namespace {
@@ -16,19 +18,12 @@ constexpr int64_t kColumnBlock = 64;
 // One row of length n with unit stride.
 template <typename T>
 void softmax_row(T* y, const T* x, int64_t n, bool log) {
-  T max = x[0];
-  for (int64_t r = 1; r < n; ++r) max = std::max(max, x[r]);
-  double sum = 0.0;
+  const T max = max_of(x, n);
   if (log) {
-    for (int64_t r = 0; r < n; ++r) sum += double(std::exp(x[r] - max));
-    const T log_sum = static_cast<T>(std::log(sum));
+    const T log_sum = static_cast<T>(std::log(sum_exp(x, max, n, static_cast<T*>(nullptr))));
     for (int64_t r = 0; r < n; ++r) y[r] = (x[r] - max) - log_sum;
   } else {
-    for (int64_t r = 0; r < n; ++r) {
-      y[r] = std::exp(x[r] - max);
-      sum += double(y[r]);
-    }
-    const T inverse = static_cast<T>(1.0 / sum);
+    const T inverse = static_cast<T>(1.0 / sum_exp(x, max, n, y));
     for (int64_t r = 0; r < n; ++r) y[r] *= inverse;
   }
 }
@@ -44,7 +39,7 @@ void softmax_columns(T* y, const T* x, int64_t reduce, int64_t inner, int64_t wi
     for (int64_t j = 0; j < width; ++j) max[j] = std::max(max[j], x[r * inner + j]);
   for (int64_t r = 0; r < reduce; ++r)
     for (int64_t j = 0; j < width; ++j) {
-      const T e = std::exp(x[r * inner + j] - max[j]);
+      const T e = vexp(x[r * inner + j] - max[j]);
       if (!log) y[r * inner + j] = e;
       sum[j] += double(e);
     }
@@ -63,7 +58,7 @@ void softmax_backward_row(T* grad_x, const T* grad_y, const T* y, int64_t n, boo
   if (log) {
     for (int64_t r = 0; r < n; ++r) dot += double(grad_y[r]);
     const T total = static_cast<T>(dot);
-    for (int64_t r = 0; r < n; ++r) grad_x[r] = grad_y[r] - std::exp(y[r]) * total;
+    for (int64_t r = 0; r < n; ++r) grad_x[r] = grad_y[r] - vexp(y[r]) * total;
   } else {
     for (int64_t r = 0; r < n; ++r) dot += double(grad_y[r]) * double(y[r]);
     const T total = static_cast<T>(dot);
@@ -86,7 +81,7 @@ void softmax_backward_columns(T* grad_x, const T* grad_y, const T* y, int64_t re
   for (int64_t r = 0; r < reduce; ++r)
     for (int64_t j = 0; j < width; ++j) {
       const int64_t k = r * inner + j;
-      grad_x[k] = log ? grad_y[k] - std::exp(y[k]) * total[j] : y[k] * (grad_y[k] - total[j]);
+      grad_x[k] = log ? grad_y[k] - vexp(y[k]) * total[j] : y[k] * (grad_y[k] - total[j]);
     }
 }
 

@@ -1,6 +1,7 @@
 // matmul and linear: against a naive triple loop (f32), hand-computed values, gradcheck (f64) on
 // broadcast, transposed and non-contiguous operands, and error messages.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -84,8 +85,26 @@ TEST_CASE("matmul matches a naive triple loop in f32 for odd sizes and every tra
       Tensor b = Tensor::randn(tb ? Shape{19, 53} : Shape{53, 19}, gen);
       check_against_naive(a, b, ta, tb);
     }
-  // Large enough for the GEMM to run threaded.
+  // Large enough for the GEMM to run threaded, over several tiles of C with partial edge tiles.
   check_against_naive(Tensor::randn({130, 257}, gen), Tensor::randn({257, 129}, gen), false, false);
+  check_against_naive(Tensor::randn({301, 150}, gen), Tensor::randn({150, 517}, gen), false, false);
+  check_against_naive(Tensor::randn({150, 301}, gen), Tensor::randn({517, 150}, gen), true, true);
+}
+
+TEST_CASE("threaded f32 GEMMs give the same bits on 1 and 2 threads") {
+  engine::Generator gen(5);
+  const Tensor a = Tensor::randn({300, 700}, gen), b = Tensor::randn({700, 600}, gen);
+  auto products = [&] {
+    return std::vector<std::vector<float>>{ops::matmul(a, b).to_vector<float>(),
+                                           ops::matmul(a, a, true, false).to_vector<float>()};
+  };
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one_thread = products();
+  omp_set_num_threads(2);
+  const auto two_threads = products();
+  omp_set_num_threads(threads);
+  CHECK(one_thread == two_threads);
 }
 
 TEST_CASE("matmul broadcasts batch dims, folds a shared 2-D b, and reads strided views") {
