@@ -1,16 +1,19 @@
-// Top-1 accuracy of a trained ViT (train_vit's DIR) at several resolutions: the test set upsampled
+// Top-1 accuracy of trained ViTs (train_vit's DIRs) at several resolutions: the test set upsampled
 // by bicubic interpolation to each size, so a 28-pixel model with patch 4 sees grids 7 to 28 (the
 // analogue of SEQPE_SPEC.md §11's 224 -> 672). APE is bicubic-interpolated to each grid; the other
 // encodings are extended to the new positions (SeqPE within its PE_MAX_POSITION grid).
 //
-// Usage: eval_vit --run DIR [--sizes 28,40,56,84,112] [--test-subset N] [--batch B] [--threads N]
-//                 [--csv FILE] [--plot FILE.svg]
-// Prints a markdown table, writes the CSV (default DIR/eval.csv: pe,size,grid,top1,images_per_s) and
-// an SVG plot of accuracy against resolution (default DIR/eval.svg). Sizes must be multiples of the
-// patch (42 is not, for patch 4).
+// Usage: eval_vit --run DIR [--run DIR ...] [--sizes 28,42,56,84,112] [--test-subset N] [--batch B]
+//                 [--threads N] [--csv FILE] [--plot FILE.svg]
+// Prints a markdown table per run, writes one CSV over all runs (default: first DIR/eval.csv;
+// columns run,pe,size,grid,top1,images_per_s) and an SVG plot of accuracy against resolution with one
+// line per run (default: first DIR/eval.svg). A size that is not a multiple of the patch keeps the
+// top-left grid·patch pixels of the resized image, as a strided patch convolution (PyTorch's
+// Conv2d) would: 42 px with patch 4 is grid 10, its last 2 rows and columns unseen.
 #include <omp.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -29,29 +32,32 @@ std::vector<int64_t> parse_sizes(const std::string& list) {
   return sizes;
 }
 
-// Writes the SVG plot of top-1 accuracy (%) against image size.
-void plot_accuracy(const std::string& path, const std::string& pe, const std::vector<double>& sizes,
-                   const std::vector<double>& top1_percent) {
-  plot::LinePlot figure;
-  figure.title = "ViT top-1 accuracy against resolution (" + pe + ")";
-  figure.x = {"image size (pixels)", plot::Scale::linear};
-  figure.y = {"top-1 accuracy (%)", plot::Scale::linear};
-  figure.series = {{pe, sizes, top1_percent}};
-  plot::write_svg(figure, path);
-  std::printf("plot: %s\n", path.c_str());
+// The test images (N, C, h, w) at `size` pixels, cropped to the patch grid (see the file comment).
+engine::Tensor images_at(const engine::Tensor& images, int64_t size, int64_t patch) {
+  const engine::Tensor resized =
+      size == images.size(2) ? images : data::resize_images(images, size, size, data::ResizeMode::bicubic);
+  const int64_t seen = size / patch * patch;
+  return seen == size ? resized : resized.narrow(2, 0, seen).narrow(3, 0, seen).contiguous();
+}
+
+// The series label of a run: its directory's name.
+std::string run_label(const std::string& run_dir) {
+  const std::filesystem::path path = std::filesystem::path(run_dir).lexically_normal();
+  return (path.has_filename() ? path.filename() : path.parent_path().filename()).string();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string run_dir, csv_path, plot_path, sizes_list = "28,40,56,84,112";
+  std::vector<std::string> run_dirs;
+  std::string csv_path, plot_path, sizes_list = "28,42,56,84,112";
   int64_t test_subset = -1, batch = 250;
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     ENGINE_CHECK(i + 1 < argc, "eval_vit: option ", flag, " needs a value");
     const std::string value = argv[++i];
-    if (flag == "--run") run_dir = value;
+    if (flag == "--run") run_dirs.push_back(value);
     else if (flag == "--sizes") sizes_list = value;
     else if (flag == "--test-subset") test_subset = std::stoll(value);
     else if (flag == "--batch") batch = std::stoll(value);
@@ -60,46 +66,59 @@ int main(int argc, char** argv) try {
     else if (flag == "--plot") plot_path = value;
     else ENGINE_CHECK(false, "eval_vit: unknown option ", flag);
   }
-  ENGINE_CHECK(!run_dir.empty(), "eval_vit: --run DIR is required (a train_vit output directory)");
+  ENGINE_CHECK(!run_dirs.empty(), "eval_vit: --run DIR is required (a train_vit output directory)");
   if (threads > 0) omp_set_num_threads(threads);
-  if (csv_path.empty()) csv_path = run_dir + "/eval.csv";
-  if (plot_path.empty()) plot_path = run_dir + "/eval.svg";
+  if (csv_path.empty()) csv_path = run_dirs.front() + "/eval.csv";
+  if (plot_path.empty()) plot_path = run_dirs.front() + "/eval.svg";
+  const std::vector<int64_t> sizes = parse_sizes(sizes_list);
 
-  std::ifstream in(run_dir + "/run.json");
-  ENGINE_CHECK(in.good(), "eval_vit: cannot read ", run_dir, "/run.json");
-  vit_app::RunConfig config = vit_app::run_config_from_json(nlohmann::json::parse(in), vit_app::default_run_config());
-  if (test_subset >= 0) config.data.test_subset = test_subset;
-  engine::Generator init_gen(0);
-  vit_app::Model model = vit_app::build_model(config, init_gen);
-  const engine::TrainingState best = engine::load_checkpoint(run_dir + "/best.safetensors");
-  model.vit->load_state_dict(best.model);
-  const data::ImageDataset test_set = vit_app::load_test_set(config);
-  const std::string& pe = config.model.position_encoding;
-  const int64_t patch = config.model.patch;
-
+  plot::LinePlot figure;
+  figure.title = "ViT top-1 accuracy against resolution";
+  figure.x = {"image size (pixels)", plot::Scale::linear};
+  figure.y = {"top-1 accuracy (%)", plot::Scale::linear};
   std::ofstream csv(csv_path);
-  csv << "pe,size,grid,top1,images_per_s\n";
-  std::printf("eval_vit: %s, checkpoint step %lld, %lld test images\n\n", pe.c_str(), (long long)best.step,
-              (long long)test_set.size());
-  std::printf("| PE | size | grid | top-1 (%%) | images/s |\n|---|---|---|---|---|\n");
-  std::vector<double> plotted_sizes, plotted_top1;
-  for (int64_t size : parse_sizes(sizes_list)) {
-    ENGINE_CHECK(size % patch == 0, "eval_vit: size ", size, " is not a multiple of the patch ", patch);
-    const engine::Tensor images = size == test_set.images.size(2)
-                                      ? test_set.images
-                                      : data::resize_images(test_set.images, size, size, data::ResizeMode::bicubic);
-    const vit_app::Accuracy accuracy = vit_app::evaluate(*model.vit, images, test_set.labels, batch);
-    std::printf("| %s | %lld | %lld | %.2f | %.0f |\n", pe.c_str(), (long long)size, (long long)(size / patch),
-                100 * accuracy.top1, accuracy.images_per_second);
-    std::fflush(stdout);
-    csv << pe << "," << size << "," << size / patch << "," << accuracy.top1 << "," << accuracy.images_per_second
-        << "\n";
-    plotted_sizes.push_back(double(size));
-    plotted_top1.push_back(100 * accuracy.top1);
+  ENGINE_CHECK(csv.good(), "eval_vit: cannot write ", csv_path);
+  csv << "run,pe,size,grid,top1,images_per_s\n";
+  for (const std::string& run_dir : run_dirs) {
+    std::ifstream in(run_dir + "/run.json");
+    ENGINE_CHECK(in.good(), "eval_vit: cannot read ", run_dir, "/run.json");
+    vit_app::RunConfig config =
+        vit_app::run_config_from_json(nlohmann::json::parse(in), vit_app::default_run_config());
+    if (test_subset >= 0) config.data.test_subset = test_subset;
+    engine::Generator init_gen(0);
+    vit_app::Model model = vit_app::build_model(config, init_gen);
+    const engine::TrainingState best = engine::load_checkpoint(run_dir + "/best.safetensors");
+    model.vit->load_state_dict(best.model);
+    const data::ImageDataset test_set = vit_app::load_test_set(config);
+    const std::string& pe = config.model.position_encoding;
+    const std::string label = run_label(run_dir);
+    const int64_t patch = config.model.patch;
+
+    std::printf("eval_vit: %s (%s), checkpoint step %lld, %lld test images\n\n", label.c_str(), pe.c_str(),
+                (long long)best.step, (long long)test_set.size());
+    std::printf("| run | PE | size | grid | top-1 (%%) | images/s |\n|---|---|---|---|---|---|\n");
+    plot::Series series{label, {}, {}};
+    for (int64_t size : sizes) {
+      ENGINE_CHECK(size >= patch, "eval_vit: size ", size, " is smaller than the patch ", patch);
+      const int64_t grid = size / patch;
+      const vit_app::Accuracy accuracy =
+          vit_app::evaluate(*model.vit, images_at(test_set.images, size, patch), test_set.labels, batch);
+      std::printf("| %s | %s | %lld | %lld | %.2f | %.0f |\n", label.c_str(), pe.c_str(), (long long)size,
+                  (long long)grid, 100 * accuracy.top1, accuracy.images_per_second);
+      std::fflush(stdout);
+      csv << label << "," << pe << "," << size << "," << grid << "," << accuracy.top1 << ","
+          << accuracy.images_per_second << "\n";
+      series.x.push_back(double(size));
+      series.y.push_back(100 * accuracy.top1);
+    }
+    std::printf("\n");
+    figure.series.push_back(std::move(series));
   }
   csv.close();
-  std::printf("\ncsv: %s\n", csv_path.c_str());
-  plot_accuracy(plot_path, pe, plotted_sizes, plotted_top1);
+  ENGINE_CHECK(csv.good(), "eval_vit: writing ", csv_path, " failed");
+  std::printf("csv: %s\n", csv_path.c_str());
+  plot::write_svg(figure, plot_path);
+  std::printf("plot: %s\n", plot_path.c_str());
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "eval_vit: %s\n", e.what());

@@ -1,7 +1,7 @@
 # ctest vit_smoke: train_vit for a few steps on synthetic images with rope2d and seqpe, then
-# eval_vit at two resolutions; fails on any non-zero exit or a missing output file. Then a SeqPE
-# run interrupted after step 2 and resumed must log the same losses and accuracies as the
-# uninterrupted one.
+# eval_vit at two resolutions, then both runs in one eval_vit call; fails on any non-zero exit or a
+# missing output file. Then a SeqPE run interrupted after step 2 and resumed must log the same
+# losses and accuracies as the uninterrupted one.
 file(REMOVE_RECURSE ${WORK})
 foreach(pe rope2d seqpe)
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe ${pe} --steps 4
@@ -19,6 +19,21 @@ foreach(pe rope2d seqpe)
     endif()
   endforeach()
 endforeach()
+
+# Both runs in one evaluation, at a size that is not a multiple of the patch (30 px: grid 7, cropped).
+execute_process(COMMAND ${EVAL} --run ${WORK}/rope2d --run ${WORK}/seqpe --sizes 28,30 --csv ${WORK}/both.csv
+                        --plot ${WORK}/both.svg RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "eval_vit with two runs failed (${rc})")
+endif()
+file(STRINGS ${WORK}/both.csv rows)
+list(LENGTH rows count)
+file(READ ${WORK}/both.svg svg)
+string(REGEX MATCHALL "<polyline" lines "${svg}")
+list(LENGTH lines line_count)
+if(NOT count EQUAL 5 OR NOT "${rows}" MATCHES "seqpe,seqpe,30,7," OR NOT line_count EQUAL 2)
+  message(FATAL_ERROR "eval_vit with two runs: expected a header, 4 rows and 2 plotted lines, got ${rows} and ${line_count} lines")
+endif()
 
 foreach(stop 2 0)
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe seqpe --steps 4
