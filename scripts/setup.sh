@@ -17,6 +17,7 @@ packages=(
   libjpeg62-turbo-dev  # JPEG images (image-folder datasets)
   libopenmpi-dev    # MPI: multi-process training (engine/dist)
   openmpi-bin       # mpirun
+  python3           # the data-parallel end-to-end tests compare runs (tests/apps/compare_runs.py)
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
   bible-kjv         # the King James Bible: the main job's corpus (scripts/prepare_corpora.sh)
   iso-codes         # QA set: ISO 3166/639/4217/15924 records (/usr/share/iso-codes/json)
