@@ -1,4 +1,4 @@
-// write_file_atomic: POSIX open + write + fsync + rename, as write_token_file does.
+// write_file_atomic: POSIX open + write + fsync + rename.
 #include "data/atomic_file.h"
 
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-// Token file writing (POSIX write + fsync + rename) and reading (mmap).
+// Token file writing (data::write_file_atomic) and reading (mmap).
 #include "data/token_file.h"
 
 #include <fcntl.h>
@@ -6,14 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <utility>
-#include <vector>
 
+#include "data/atomic_file.h"
 #include "engine/error.h"
 
 namespace data {
@@ -39,28 +38,14 @@ struct Header {
 };
 static_assert(sizeof(Header) == kTokenFileHeaderBytes);
 
-void write_all(int fd, const void* data, size_t bytes, const std::filesystem::path& path) {
-  const auto* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t written = ::write(fd, p, bytes);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw_io_error(path, "write failed");
-    }
-    p += written;
-    bytes -= static_cast<size_t>(written);
-  }
-}
-
+// Appends `tokens` to `bytes` as Stored values in host (little-endian) byte order.
 template <typename Stored>
-void write_tokens(int fd, std::span<const TokenId> tokens, const std::filesystem::path& path) {
-  constexpr size_t kChunk = size_t{1} << 16;
-  std::vector<Stored> chunk;
-  chunk.reserve(std::min(kChunk, tokens.size()));
-  for (size_t begin = 0; begin < tokens.size(); begin += kChunk) {
-    const size_t end = std::min(tokens.size(), begin + kChunk);
-    chunk.assign(tokens.begin() + begin, tokens.begin() + end);
-    write_all(fd, chunk.data(), chunk.size() * sizeof(Stored), path);
+void append_tokens(std::string& bytes, std::span<const TokenId> tokens) {
+  const size_t offset = bytes.size();
+  bytes.resize(offset + tokens.size() * sizeof(Stored));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const auto value = static_cast<Stored>(tokens[i]);
+    std::memcpy(bytes.data() + offset + i * sizeof(Stored), &value, sizeof value);
   }
 }
 
@@ -83,33 +68,13 @@ void write_token_file(const std::filesystem::path& path, std::span<const TokenId
   header.bytes_per_token = static_cast<uint32_t>(token_bytes_for_vocab(vocab_size));
   header.token_count = tokens.size();
 
-  const std::filesystem::path temporary =
-      path.string() + ".tmp." + std::to_string(static_cast<long>(::getpid()));
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_io_error(temporary, "cannot create");
-  try {
-    write_all(fd, &header, sizeof header, temporary);
-    if (header.bytes_per_token == 2) {
-      write_tokens<uint16_t>(fd, tokens, temporary);
-    } else {
-      write_tokens<uint32_t>(fd, tokens, temporary);
-    }
-    if (::fsync(fd) != 0) throw_io_error(temporary, "fsync failed");
-    if (::close(fd) != 0) {
-      ::unlink(temporary.c_str());
-      throw_io_error(temporary, "close failed");
-    }
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    throw;
+  std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
+  if (header.bytes_per_token == 2) {
+    append_tokens<uint16_t>(bytes, tokens);
+  } else {
+    append_tokens<uint32_t>(bytes, tokens);
   }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temporary.c_str());
-    errno = saved;
-    throw_io_error(path, "cannot rename the temporary file " + temporary.string() + " to it");
-  }
+  write_file_atomic(path, bytes);
 }
 
 TokenFile::TokenFile(const std::filesystem::path& path) : path_(path) {

@@ -17,20 +17,16 @@
 # for the measured wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/reproduce.sh
+lm_model_defaults
 STEPS=${STEPS:-2000}
-LAYERS=${LAYERS:-4}
-CHANNELS=${CHANNELS:-256}
-HEADS=${HEADS:-8}
-CONTEXT=${CONTEXT:-128}
 BATCH=${BATCH:-8}
-VOCAB=${VOCAB:-4096}
 LR=${LR:-1e-3}
 WARMUP=${WARMUP:-$((STEPS / 20 > 0 ? STEPS / 20 : 1))}
 EVAL_EVERY=${EVAL_EVERY:-$((STEPS / 4 > 0 ? STEPS / 4 : 1))}
 VALID_TOKENS=${VALID_TOKENS:-32768}
 MAX_TOKENS=${MAX_TOKENS:-131072}
 METHODS=${METHODS:-"ape sin rope alibi nope seqpe"}
-CORPUS=${CORPUS:-data/corpora/sotu}
 BUILD=${BUILD:-build/release}
 OUT=${OUT:-runs/reproduce_lm}
 RESULTS=${RESULTS:-docs/results}
@@ -51,27 +47,14 @@ timings=()
 checkpoints=()
 for pe in $METHODS; do
   rm -rf "${OUT:?}/$pe"
-  train_cmd="$BUILD/apps/train_lm --corpus $CORPUS --pe $pe --out $OUT/$pe --steps $STEPS --batch $BATCH"
-  train_cmd+=" --context $CONTEXT --lr $LR --set vocab_size=$VOCAB --set layers=$LAYERS --set channels=$CHANNELS"
-  train_cmd+=" --set heads=$HEADS --set warmup=$WARMUP --set eval_every=$EVAL_EVERY --set valid_tokens=$VALID_TOKENS"
-  train_cmd+=" --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) $EXTRA"
-  commands+=("$train_cmd")
-  echo "== $train_cmd"
-  t0=$(date +%s)
-  $train_cmd
-  t1=$(date +%s)
-  best=$(grep -o '"valid_ppl":[0-9.e+-]*' "$OUT/$pe/metrics.jsonl" | cut -d: -f2 | sort -g | head -1)
-  speed=$(grep -o '"tokens_per_s":[0-9.e+-]*' "$OUT/$pe/metrics.jsonl" | tail -1 | cut -d: -f2)
-  timings+=("| $pe | $((t1 - t0)) | $(printf '%.0f' "$speed") | $(printf '%.3f' "$best") |")
+  run_logged "$(lm_train_command "$pe" "$OUT/$pe" "$STEPS" "$BATCH" "$LR" "$WARMUP" "$EVAL_EVERY" "$VALID_TOKENS" \
+                --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) $EXTRA)"
+  add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_ppl "$seconds"
   checkpoints+=(--checkpoint "$OUT/$pe/best.ckpt.safetensors")
 done
 
-eval_cmd="$BUILD/apps/eval_lm ${checkpoints[*]} --lengths $lengths --split valid --max-tokens $MAX_TOKENS --csv $OUT/eval_valid.csv"
-commands+=("$eval_cmd")
-echo "== $eval_cmd"
-t0=$(date +%s)
-$eval_cmd
-eval_seconds=$(($(date +%s) - t0))
+run_logged "$BUILD/apps/eval_lm ${checkpoints[*]} --lengths $lengths --split valid --max-tokens $MAX_TOKENS --csv $OUT/eval_valid.csv"
+eval_seconds=$seconds
 total=$(($(date +%s) - script_start))
 cp "$OUT/eval_valid.svg" "$RESULTS/lm.svg"
 cp "$OUT/eval_valid.csv" "$RESULTS/lm.csv"

@@ -25,14 +25,10 @@
 # the evaluation lengths are L, 2L, 4L, 8L.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/reproduce.sh
+lm_model_defaults
 LM_RUNS=${LM_RUNS:-runs/reproduce_lm}
-CORPUS=${CORPUS:-data/corpora/sotu}
 LM_STEPS=${LM_STEPS:-2000}
-LAYERS=${LAYERS:-4}
-CHANNELS=${CHANNELS:-256}
-HEADS=${HEADS:-8}
-CONTEXT=${CONTEXT:-128}
-VOCAB=${VOCAB:-4096}
 LM_BATCH=${LM_BATCH:-8}
 LM_LR=${LM_LR:-1e-3}
 LM_VALID_TOKENS=${LM_VALID_TOKENS:-32768}
@@ -71,15 +67,9 @@ for pe in $METHODS; do
   [ "$CORPUS" != data/corpora/sotu ] || bash scripts/prepare_corpora.sh sotu
   [ "$CORPUS" != data/corpora/kjv ] || bash scripts/prepare_corpora.sh kjv
   rm -rf "${LM_RUNS:?}/$pe"
-  cmd="$BUILD/apps/train_lm --corpus $CORPUS --pe $pe --out $LM_RUNS/$pe --steps $LM_STEPS --batch $LM_BATCH"
-  cmd+=" --context $CONTEXT --lr $LM_LR --set vocab_size=$VOCAB --set layers=$LAYERS --set channels=$CHANNELS"
-  cmd+=" --set heads=$HEADS --set warmup=$((LM_STEPS / 20 > 0 ? LM_STEPS / 20 : 1))"
-  cmd+=" --set eval_every=$((LM_STEPS / 4 > 0 ? LM_STEPS / 4 : 1)) --set valid_tokens=$LM_VALID_TOKENS"
-  commands+=("$cmd")
-  echo "== $cmd"
-  t0=$(date +%s)
-  $cmd
-  lm_timings+=("| $pe | trained here: $(($(date +%s) - t0)) s |")
+  run_logged "$(lm_train_command "$pe" "$LM_RUNS/$pe" "$LM_STEPS" "$LM_BATCH" "$LM_LR" \
+                "$((LM_STEPS / 20 > 0 ? LM_STEPS / 20 : 1))" "$((LM_STEPS / 4 > 0 ? LM_STEPS / 4 : 1))" "$LM_VALID_TOKENS")"
+  lm_timings+=("| $pe | trained here: $seconds s |")
 done
 
 # Every model must share one tokenizer and one context: the QA files are built once for all.
@@ -98,11 +88,8 @@ lengths="$L,$((2 * L)),$((4 * L)),$((8 * L))"
 # 2. The QA set, tokenised with the language models' tokenizer.
 cmd="$BUILD/apps/build_qa --out $DATA --vocab $TOKENIZER/vocab.json --merges $TOKENIZER/merges.txt"
 cmd+=" --train-length $L --eval-lengths $lengths --eval-questions $EVAL_QUESTIONS --reserve $RESERVE"
-commands+=("$cmd")
-echo "== $cmd"
-t0=$(date +%s)
-$cmd
-data_seconds=$(($(date +%s) - t0))
+run_logged "$cmd"
+data_seconds=$seconds
 
 # 3. Fine-tuning at L.
 checkpoints=()
@@ -112,25 +99,16 @@ for pe in $METHODS; do
   cmd+=" --valid $DATA/dev.$L.json --out $OUT/$pe --steps $STEPS --batch $BATCH --lr $LR --set warmup=$WARMUP"
   cmd+=" --set eval_every=$EVAL_EVERY --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1))"
   cmd+=" --set valid_examples=$VALID_EXAMPLES $EXTRA"
-  commands+=("$cmd")
-  echo "== $cmd"
-  t0=$(date +%s)
-  $cmd
-  t1=$(date +%s)
-  best=$(grep -o '"valid_answer_ppl":[0-9.e+-]*' "$OUT/$pe/metrics.jsonl" | cut -d: -f2 | sort -g | head -1)
-  speed=$(grep -o '"tokens_per_s":[0-9.e+-]*' "$OUT/$pe/metrics.jsonl" | tail -1 | cut -d: -f2)
-  timings+=("| $pe | $((t1 - t0)) | $(printf '%.0f' "$speed") | $(printf '%.3f' "$best") |")
+  run_logged "$cmd"
+  add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_answer_ppl "$seconds"
   checkpoints+=(--checkpoint "$OUT/$pe/best.ckpt.safetensors")
 done
 
 # 4. Evaluation at 1x-8x, with the no-context baseline.
 cmd="$BUILD/apps/eval_qa ${checkpoints[*]} --data $DATA/test.{L}.json --lengths $lengths --max-examples $MAX_EXAMPLES"
 cmd+=" --no-context --out $OUT/eval"
-commands+=("$cmd")
-echo "== $cmd"
-t0=$(date +%s)
-$cmd
-eval_seconds=$(($(date +%s) - t0))
+run_logged "$cmd"
+eval_seconds=$seconds
 total=$(($(date +%s) - script_start))
 cp "$OUT/eval/qa_contains.svg" "$RESULTS/qa_contains.svg"
 cp "$OUT/eval/qa_em.svg" "$RESULTS/qa_em.svg"

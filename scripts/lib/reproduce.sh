@@ -1,0 +1,47 @@
+# Sourced by the reproduction scripts (reproduce_lm.sh, reproduce_qa.sh): the steps they share.
+
+# run_logged COMMAND: appends COMMAND to the caller's `commands` (the report's Commands section),
+# prints it, runs it (split into words, as the scripts build it) and sets `seconds` to its wall time.
+run_logged() {
+  commands+=("$1")
+  echo "== $1"
+  local t0
+  t0=$(date +%s)
+  $1
+  seconds=$(($(date +%s) - t0))
+}
+
+# add_timing_row PE METRICS KEY SECONDS: appends to the caller's `timings` the report's row
+# "| PE | SECONDS | tokens/s | best KEY |" from a run's metrics.jsonl (the last logged throughput,
+# the lowest KEY).
+add_timing_row() {
+  local best speed
+  best=$(grep -o "\"$3\":[0-9.e+-]*" "$2" | cut -d: -f2 | sort -g | head -1)
+  speed=$(grep -o '"tokens_per_s":[0-9.e+-]*' "$2" | tail -1 | cut -d: -f2)
+  timings+=("| $1 | $4 | $(printf '%.0f' "$speed") | $(printf '%.3f' "$best") |")
+}
+
+# lm_train_command PE DIR STEPS BATCH LR WARMUP EVAL_EVERY VALID_TOKENS [OPTION...]: the LM
+# reproduction's train_lm command for position encoding PE into DIR, the model and data from the
+# caller's BUILD, CORPUS, CONTEXT, VOCAB, LAYERS, CHANNELS and HEADS.
+lm_train_command() {
+  local pe="$1" dir="$2" steps="$3" batch="$4" lr="$5" warmup="$6" eval_every="$7" valid_tokens="$8"
+  shift 8
+  local cmd="$BUILD/apps/train_lm --corpus $CORPUS --pe $pe --out $dir --steps $steps --batch $batch"
+  cmd+=" --context $CONTEXT --lr $lr --set vocab_size=$VOCAB --set layers=$LAYERS --set channels=$CHANNELS"
+  cmd+=" --set heads=$HEADS --set warmup=$warmup --set eval_every=$eval_every --set valid_tokens=$valid_tokens"
+  [ $# -eq 0 ] || cmd+=" $*"
+  echo "$cmd"
+}
+
+# lm_model_defaults: the LM reproduction's corpus and model (CORPUS, LAYERS, CHANNELS, HEADS,
+# CONTEXT, VOCAB) where the environment does not set them, so that reproduce_qa.sh trains a missing
+# language model as reproduce_lm.sh does.
+lm_model_defaults() {
+  CORPUS=${CORPUS:-data/corpora/sotu}
+  LAYERS=${LAYERS:-4}
+  CHANNELS=${CHANNELS:-256}
+  HEADS=${HEADS:-8}
+  CONTEXT=${CONTEXT:-128}
+  VOCAB=${VOCAB:-4096}
+}
