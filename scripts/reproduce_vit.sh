@@ -7,8 +7,9 @@
 # Environment: BUILD (build dir, default build), OUT (runs, default build/vit_repro), EPOCHS (default 2),
 # THREADS (default 2), TEST_SUBSET (images per evaluation resolution, default 2000), SIZES,
 # METHODS (default "ape sin rope rope2d rope_mixed seqpe"), EXTRA (more train_vit options).
-# Sized so that the six methods take well under an hour on 2 cores at EPOCHS=2; raise EPOCHS for
-# the issue's 85 % target (see the notes).
+# rope2d trains at about 450-520 images/s on one core (docs/results/vit.md), about 2 minutes per
+# epoch: EPOCHS=2 is roughly half an hour for the six methods (SeqPE's steps cost more); EPOCHS=8,
+# which took rope2d to 86 %, roughly two hours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
