@@ -23,6 +23,7 @@ nlohmann::json default_run_config() {
       {"pe", "seqpe"}, {"layers", 4}, {"channels", 128}, {"heads", 4}, {"context", 128}, {"dropout", 0.1},
       {"steps", 300}, {"stop_after", 0}, {"batch", 8}, {"lr", 1e-3}, {"weight_decay", 0.0}, {"warmup", 30}, {"clip", 5.0},
       {"seed", 10086}, {"log_every", 10}, {"eval_every", 100}, {"valid_tokens", 0},
+      {"flush_denormal", true},  // engine::set_flush_denormal: denormal arithmetic is slow (engine/denormals.h)
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
       // "pe": "seqpe". Absent fields take the SPEC's text values, sized to the model (the encoder
       // as wide as the model with as many heads).

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/checkpoint.h"
+#include "engine/denormals.h"
 #include "engine/error.h"
 #include "engine/optim/clip_grad.h"
 #include "ops/elementwise.h"
@@ -78,6 +79,7 @@ TrainingRun::TrainingRun(const json& config, dist_job::Job& job, int64_t vocab_s
       schedule_({engine::optim::LrDecay::linear, config.at("warmup").get<int64_t>(), config.at("steps").get<int64_t>(),
                  0, 0, true}),
       ddp_(job.communicator(), model_.gpt->parameters()), best_ppl_(std::numeric_limits<double>::infinity()) {
+  engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
   for (const auto& [name, param] : model_.gpt->named_parameters())
     (name.rfind("pe.", 0) == 0 ? pe_params_ : main_params_).push_back(param);
   if (model_.seqpe) {

@@ -39,7 +39,8 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
                                  const std::function<nlohmann::json(const nlohmann::json& config)>& new_run_base = {});
 
 // The app-independent state of a training run and its step loop. The run config's keys used here:
-// out, seed, lr, weight_decay, warmup, steps, batch, clip, stop_after, log_every, eval_every.
+// out, seed, lr, weight_decay, warmup, steps, batch, clip, stop_after, log_every, eval_every,
+// flush_denormal (set for the whole process when the run is built).
 // Generators: "init" (seed), "dropout" (rank seed + 1), SeqPE's dropout (its own seed + rank) and
 // samplers (rank seeds + 5, 6, 7); the app's data may use seed + 2.
 class TrainingRun {

@@ -21,7 +21,8 @@ namespace {
 // Keys of an LM run config that describe training, not the model: a fine-tuning run sets its own.
 const std::set<std::string>& training_keys() {
   static const std::set<std::string> keys = {"out", "steps", "stop_after", "batch", "lr", "weight_decay",
-                                             "warmup", "clip", "seed", "log_every", "eval_every", "valid_tokens"};
+                                             "warmup", "clip", "seed", "log_every", "eval_every", "valid_tokens",
+                                             "flush_denormal"};
   return keys;
 }
 

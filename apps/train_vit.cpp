@@ -30,6 +30,7 @@
 #include "apps/vit_run.h"
 #include "data/image_loader.h"
 #include "engine/checkpoint.h"
+#include "engine/denormals.h"
 #include "engine/dist/data_parallel.h"
 #include "engine/error.h"
 #include "engine/optim/adamw.h"
@@ -79,6 +80,7 @@ void train(dist_job::Job& job, int argc, char** argv) {
   ENGINE_CHECK(unknown.empty(), "train_vit: unknown option ", unknown.empty() ? "" : unknown.front());
   auto& t = config.train;
   if (t.threads > 0) omp_set_num_threads(t.threads);
+  engine::set_flush_denormal(t.flush_denormal);
 
   namespace fs = std::filesystem;
   const std::string checkpoint_path = config.out + "/checkpoint.safetensors";

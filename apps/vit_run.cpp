@@ -98,7 +98,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     check_keys(t, "train",
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
                 "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
-                "eval_batch"});
+                "eval_batch", "flush_denormal"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
     read(t, "stop_after", o.stop_after);
@@ -117,6 +117,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "log_every", o.log_every);
     read(t, "eval_every", o.eval_every);
     read(t, "eval_batch", o.eval_batch);
+    read(t, "flush_denormal", o.flush_denormal);
   }
   if (j.contains("data")) {
     const json& d = j.at("data");
@@ -141,7 +142,8 @@ json run_config_to_json(const RunConfig& c) {
             {"warmup_lr", t.warmup_lr}, {"warmup_epochs", t.warmup_epochs}, {"weight_decay", t.weight_decay},
             {"clip", t.clip}, {"seed", t.seed}, {"threads", t.threads},
             {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"log_every", t.log_every},
-            {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch}}},
+            {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch},
+            {"flush_denormal", t.flush_denormal}}},
           {"data",
            {{"dir", c.data.dir}, {"synthetic", c.data.synthetic}, {"train_subset", c.data.train_subset},
             {"test_subset", c.data.test_subset}}},
