@@ -2,6 +2,9 @@
 # Installs the Debian packages this project builds with, and only those that are missing.
 # Idempotent: a second run installs nothing and prints "present" for every package.
 # Runs as root directly, or through sudo when run as another user.
+# `setup.sh --bench` also installs the PyTorch peer of scripts/bench_cpu.sh: Debian's python3-torch
+# calls whatever libblas.so.3 the alternatives system points at, which without OpenBLAS is the
+# reference BLAS (about 2 GFLOP/s: a 30 s training step instead of 1-2 s).
 set -euo pipefail
 
 packages=(
@@ -24,6 +27,12 @@ packages=(
   tzdata            # QA set: time zones (/usr/share/zoneinfo/zone1970.tab)
   wordnet-base      # QA set: WordNet glosses (/usr/share/wordnet/data.*)
 )
+if [[ "${1:-}" == --bench ]]; then
+  packages+=(
+    python3-torch         # the benchmark's PyTorch peer (../shared/bench/torch_gpt_step.py)
+    libopenblas0-pthread  # becomes libblas.so.3 for it (higher alternatives priority than the reference BLAS)
+  )
+fi
 
 installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
 
