@@ -7,7 +7,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -470,21 +469,12 @@ TEST_CASE("attention memory is linear in the sequence length") {
   Tensor v = Tensor::randn({1, 1, T, D}, gen).requires_grad_();
   Tensor dout = Tensor::randn({1, 1, T, D}, gen);
   const engine::AllocatorStats before = engine::cpu_allocator().stats();
-  const auto start = std::chrono::steady_clock::now();
   Tensor out = ops::attention(q, k, v);
   out.backward(dout);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const engine::AllocatorStats after = engine::cpu_allocator().stats();
   // The peak may have been set by an earlier test; the op must not raise it by a score matrix.
   const size_t allowed = 8u << 20;
   CHECK(after.peak_bytes_in_use <= std::max(before.peak_bytes_in_use, before.bytes_in_use + allowed));
-  // About 5 GFLOP: a quarter of a second on these machines in an optimised build; the bound leaves
-  // room for a loaded machine. Unoptimised (debug, sanitizer) builds are 50x slower: not timed.
-#ifdef NDEBUG
-  CHECK(seconds < 10.0);
-#else
-  static_cast<void>(seconds);
-#endif
   for (float value : q.grad().to_vector<float>()) REQUIRE(std::isfinite(value));
 }
 
