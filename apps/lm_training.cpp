@@ -81,7 +81,7 @@ TrainingRun::TrainingRun(const json& config, dist_job::Job& job, int64_t vocab_s
       ddp_(job.communicator(), model_.gpt->parameters()), best_ppl_(std::numeric_limits<double>::infinity()) {
   engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
   for (const auto& [name, param] : model_.gpt->named_parameters())
-    (name.rfind("pe.", 0) == 0 ? pe_params_ : main_params_).push_back(param);
+    (model_.seqpe && name.rfind("pe.", 0) == 0 ? pe_params_ : main_params_).push_back(param);
   if (model_.seqpe) {
     engine::Generator& g = model_.seqpe->dropout_generator();
     g.set_state(job.rank_seed(g.seed()), 0);

@@ -122,8 +122,10 @@ void train(dist_job::Job& job, int argc, char** argv) {
   schedule_config.min_lr = t.min_lr;
   schedule_config.warmup_prefix = false;  // timm's CosineLRScheduler default
   const engine::optim::LrSchedule schedule(schedule_config);
-  const std::vector<Tensor> model_params = parameters_where(vit, false);
-  const std::vector<Tensor> seqpe_params = parameters_where(vit, true);
+  // SeqPE's parameters ("pe.*" of a SeqPE model) are clipped apart; another encoding's learned
+  // parameters (RoPE-Mixed's frequencies, also under "pe.") are clipped with the model's.
+  const std::vector<Tensor> model_params = model.seqpe ? parameters_where(vit, false) : vit.parameters();
+  const std::vector<Tensor> seqpe_params = model.seqpe ? parameters_where(vit, true) : std::vector<Tensor>{};
 
   engine::dist::DataParallel ddp(job.communicator(), vit.parameters());
   engine::Generator dropout_gen(job.rank_seed(t.seed + 2));

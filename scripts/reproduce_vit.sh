@@ -8,7 +8,8 @@
 # THREADS (threads per training, default 2), JOBS (trainings run at once, default 1; on 2 cores
 # JOBS=2 THREADS=1 keeps both busy with less synchronisation), TEST_SUBSET (images per evaluation
 # resolution, default 2000), SIZES, METHODS (default "ape sin rope rope2d rope_mixed seqpe"),
-# EXTRA (more train_vit options). Every method trains with the settings that took rope2d to 86 %
+# EXTRA (more train_vit options), REUSE (1: keep the runs in $OUT that finished, train the others;
+# for completing an interrupted reproduction). Every method trains with the settings that took rope2d to 86 %
 # (batch 64, warm-up 0.3 epoch; written to $OUT/train.json).
 # rope2d trains at about 450-520 images/s on one core (docs/results/vit.md), about 2 minutes per
 # epoch: EPOCHS=2 is roughly half an hour for the six methods on one core (SeqPE's steps cost more);
@@ -20,6 +21,7 @@ OUT=${OUT:-build/vit_repro}
 EPOCHS=${EPOCHS:-2}
 THREADS=${THREADS:-2}
 JOBS=${JOBS:-1}
+REUSE=${REUSE:-0}
 TEST_SUBSET=${TEST_SUBSET:-2000}
 SIZES=${SIZES:-28,42,56,84,112}
 METHODS=${METHODS:-"ape sin rope rope2d rope_mixed seqpe"}
@@ -35,6 +37,10 @@ JSON
 # Trains one method; its wall time goes to $OUT/$pe/wall_seconds.
 train_one() {
   local pe=$1
+  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
+    echo "reusing $OUT/$pe"
+    return
+  fi
   rm -rf "${OUT:?}/$pe"
   mkdir -p "$OUT/$pe"
   local t0
@@ -67,7 +73,7 @@ for pe in $METHODS; do
   timings+=("| $pe | $(cat "$OUT/$pe/wall_seconds") | $best | $speed |")
   runs+=(--run "$OUT/$pe")
 done
-eval_cmd="$BUILD/apps/eval_vit ${runs[*]} --sizes $SIZES --test-subset $TEST_SUBSET --threads $THREADS \
+eval_cmd="$BUILD/apps/eval_vit ${runs[*]} --sizes $SIZES --test-subset $TEST_SUBSET --threads $((JOBS * THREADS)) \
 --csv $RESULTS/vit.csv --plot $RESULTS/vit.svg"
 commands+=("$eval_cmd")
 t0=$(date +%s)
@@ -82,7 +88,8 @@ combined="$RESULTS/vit.csv"
   echo "Written by scripts/reproduce_vit.sh on $(date -u +%Y-%m-%d) ($(nproc) cores, JOBS=$JOBS trainings at once,"
   echo "THREADS=$THREADS each)."
   echo "Trained at 28 x 28 (patch 4, a 7 x 7 grid), $EPOCHS epochs; evaluated on the first $TEST_SUBSET"
-  echo "test images upsampled (bicubic) to each size. Total wall time: ${total} s."
+  echo "test images upsampled (bicubic) to each size. Wall time of this invocation: ${total} s$(
+    [ "$REUSE" = 1 ] && echo ", some runs reused from an earlier one (each run's training time is below)")."
   echo
   echo "## Top-1 accuracy (%)"
   echo

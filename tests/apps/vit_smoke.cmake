@@ -1,9 +1,9 @@
-# ctest vit_smoke: train_vit for a few steps on synthetic images with rope2d and seqpe, then
+# ctest vit_smoke: train_vit for a few steps on synthetic images with every position encoding, then
 # eval_vit at two resolutions, then both runs in one eval_vit call; fails on any non-zero exit or a
 # missing output file. Then a SeqPE run interrupted after step 2 and resumed must log the same
 # losses and accuracies as the uninterrupted one.
 file(REMOVE_RECURSE ${WORK})
-foreach(pe rope2d seqpe)
+foreach(pe ape sin rope rope2d rope_mixed seqpe)
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe ${pe} --steps 4
                           --out ${WORK}/${pe} RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
