@@ -4,8 +4,8 @@
 # (4 layers, width 128, 4 heads, BPE vocabulary 2048), one with SeqPE and one with learned APE,
 # evaluates both at 128, 256, 512 and 1024 tokens (1x to 8x the training length) on the validation
 # split, prints the perplexity table and says where the checkpoints and the plot are.
-# Sized to about ten minutes of training and evaluation on an idle 2-core machine (after the build):
-# docs/results/main_job.md records how, and what a run printed.
+# Training and evaluation take about five minutes on an idle 2-core machine (after the build):
+# docs/results/main_job.md records how it was sized, and what a run printed.
 #
 # Usage: scripts/main_job.sh [extra train_lm options for both runs]   (e.g. --set layers=2)
 # Environment: STEPS (training steps per model, default 500; more than the 20 warm-up steps),
