@@ -12,7 +12,9 @@
 # [131072] (tokens scored per evaluation length; 0 = the whole split); METHODS
 # ["ape sin rope alibi nope seqpe"]; CORPUS [data/corpora/sotu]; BUILD [build/release];
 # OUT [runs/reproduce_lm]; RESULTS [docs/results]; EXTRA (more train_lm options for every method);
-# OMP_NUM_THREADS [every core].
+# JOBS [1] trainings at once, each on THREADS [every core / JOBS] threads (JOBS=2 THREADS=1 keeps two
+# cores busy with less synchronisation); REUSE [0] (1: keep the runs in $OUT that finished, train the
+# others; for completing an interrupted reproduction). The evaluation runs on JOBS x THREADS threads.
 # At the defaults each method trains for about 2000 x 8 x 128 = 2M tokens; see docs/results/lm.md
 # for the measured wall time.
 set -euo pipefail
@@ -32,7 +34,9 @@ OUT=${OUT:-runs/reproduce_lm}
 RESULTS=${RESULTS:-docs/results}
 EXTRA=${EXTRA:-}
 cores=$(getconf _NPROCESSORS_ONLN)  # nproc would answer OMP_NUM_THREADS
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$cores}
+JOBS=${JOBS:-1}
+THREADS=${THREADS:-$((cores / JOBS > 0 ? cores / JOBS : 1))}
+REUSE=${REUSE:-0}
 lengths=$CONTEXT
 for factor in 2 4 8 16; do lengths+=",$((CONTEXT * factor))"; done
 
@@ -41,18 +45,45 @@ cmake --build "$BUILD" --target train_lm eval_lm
 [ "$CORPUS" != data/corpora/sotu ] || bash scripts/prepare_corpora.sh sotu
 mkdir -p "$OUT" "$RESULTS"
 
+train_command() {
+  lm_train_command "$1" "$OUT/$1" "$STEPS" "$BATCH" "$LR" "$WARMUP" "$EVAL_EVERY" "$VALID_TOKENS" \
+    --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) $EXTRA
+}
+# Trains one method; its log goes to $OUT/$pe.log, its wall time to $OUT/$pe/wall_seconds.
+train_one() {
+  local pe=$1
+  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
+    echo "reusing $OUT/$pe"
+    return
+  fi
+  rm -rf "${OUT:?}/$pe"
+  local t0
+  t0=$(date +%s)
+  OMP_NUM_THREADS=$THREADS stdbuf -oL $(train_command "$pe") > "$OUT/$pe.log" 2>&1 \
+    || { echo "reproduce_lm: training $pe failed, see $OUT/$pe.log" >&2; return 1; }
+  echo $(($(date +%s) - t0)) > "$OUT/$pe/wall_seconds"
+  echo "trained $pe in $(cat "$OUT/$pe/wall_seconds") s"
+}
+
 script_start=$(date +%s)
 commands=()
 timings=()
 checkpoints=()
+pids=()
 for pe in $METHODS; do
-  rm -rf "${OUT:?}/$pe"
-  run_logged "$(lm_train_command "$pe" "$OUT/$pe" "$STEPS" "$BATCH" "$LR" "$WARMUP" "$EVAL_EVERY" "$VALID_TOKENS" \
-                --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) $EXTRA)"
-  add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_ppl "$seconds"
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  echo "training $pe (log: $OUT/$pe.log)"
+  train_one "$pe" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+for pe in $METHODS; do
+  commands+=("OMP_NUM_THREADS=$THREADS $(train_command "$pe")")
+  add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_ppl "$(cat "$OUT/$pe/wall_seconds")"
   checkpoints+=(--checkpoint "$OUT/$pe/best.ckpt.safetensors")
 done
 
+export OMP_NUM_THREADS=$((JOBS * THREADS))
 run_logged "$BUILD/apps/eval_lm ${checkpoints[*]} --lengths $lengths --split valid --max-tokens $MAX_TOKENS --csv $OUT/eval_valid.csv"
 eval_seconds=$seconds
 total=$(($(date +%s) - script_start))
@@ -79,11 +110,12 @@ reading() {
 {
   echo "# Language modelling: position encodings and length extrapolation"
   echo
-  echo "Written by \`scripts/reproduce_lm.sh\` on $(date -u +%Y-%m-%d) ($cores cores, OMP_NUM_THREADS=$OMP_NUM_THREADS)."
+  echo "Written by \`scripts/reproduce_lm.sh\` on $(date -u +%Y-%m-%d) ($cores cores; $JOBS training(s) at once on $THREADS thread(s) each)."
   echo "Corpus $CORPUS (BPE vocabulary $VOCAB); GPT (layers $LAYERS, width $CHANNELS, heads $HEADS) trained at"
   echo "$CONTEXT tokens for $STEPS steps of $BATCH sequences ($((STEPS * BATCH * CONTEXT)) tokens); evaluated on the"
   echo "validation split, the first $MAX_TOKENS tokens (0 = all) at each length, in non-overlapping chunks"
-  echo "scored alone (SEQPE_SPEC.md §9). Total wall time: $total s."
+  echo "scored alone (SEQPE_SPEC.md §9). Wall time of this invocation: $total s$(
+  [ "$REUSE" = 1 ] && echo ", some runs reused from an earlier one (each run's training time is below)")."
   echo
   echo "## Token perplexity"
   echo
