@@ -3,7 +3,7 @@
 // scored by the paper's containment match (a lower-cased gold answer inside the lower-cased output)
 // and by SQuAD's normalised exact match, overall and by where the gold passage sits in the context
 // (beginning / middle / end third). Prompts are never truncated here: a file of length L holds
-// contexts of about L tokens. Positions are 0..T-1; learned APE is interpolated beyond its rows.
+// contexts of about L tokens. Positions are 0..T-1; learned APE is interpolated to L beyond its rows.
 //
 // Usage: eval_qa --checkpoint RUN/best.ckpt.safetensors [--checkpoint ...] --data 'DIR/test.{L}.json'
 //                --lengths 128,256,512 [--max-examples N] [--max-new 16] [--no-context]
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
         }
         Row row{label, pe, mode, length, {}};
         for (size_t i = 0; i < items.size(); ++i) {
-          const std::vector<int64_t> answer = qa::greedy_answer(*model.gpt, prompts[i], args.max_new, eot);
+          const std::vector<int64_t> answer = qa::greedy_answer(*model.gpt, prompts[i], args.max_new, eot, length);
           const std::vector<data::TokenId> ids(answer.begin(), answer.end());
           const std::string output = tokenizer.decode(ids);
           const bool contains = qa::contains_match(output, items[i].answers);

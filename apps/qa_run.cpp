@@ -202,7 +202,7 @@ lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedEx
 }
 
 std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t>& prompt, int64_t max_new,
-                                   int64_t eot) {
+                                   int64_t eot, int64_t eval_length) {
   ENGINE_CHECK(!model.is_training(), "greedy_answer: call eval() first");
   ENGINE_CHECK(!prompt.empty() && max_new > 0, "greedy_answer: empty prompt or max_new <= 0");
   engine::NoGradGuard no_grad;
@@ -211,21 +211,14 @@ std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t
     ops::max(logits.select(1, logits.size(1) - 1), 1, false, &index);
     return index.to_vector<int64_t>()[0];
   };
-  const models::GptConfig& config = model.config();
-  const int64_t ape_rows = config.ape_train_length > 0 ? config.ape_train_length : config.context;
-  const bool cached = config.position_encoding != "ape" || int64_t(prompt.size()) + max_new - 1 <= ape_rows;
-  std::vector<int64_t> sequence(prompt), answer;
-  models::KvCache cache = model.make_cache(cached ? int64_t(prompt.size()) + max_new - 1 : 0);
-  engine::Generator unused_dropout(0);
-  std::vector<int64_t> feed(prompt);
+  const int64_t reach = int64_t(prompt.size()) + max_new - 1;  // the last token fed
+  models::KvCache cache = model.make_cache(reach, std::max(reach, eval_length));
+  std::vector<int64_t> answer, feed(prompt);
   while (int64_t(answer.size()) < max_new) {
-    const int64_t T = int64_t(sequence.size());
     const int64_t next =
-        cached ? argmax_last(model.forward_cached(engine::Tensor::from_indices(feed, {1, int64_t(feed.size())}), cache))
-               : argmax_last(model.forward(engine::Tensor::from_indices(sequence, {1, T}), unused_dropout));
+        argmax_last(model.forward_cached(engine::Tensor::from_indices(feed, {1, int64_t(feed.size())}), cache));
     if (next == eot) break;
     answer.push_back(next);
-    sequence.push_back(next);
     feed = {next};
   }
   return answer;

@@ -98,11 +98,12 @@ std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& 
 // 0..T-1, scored on its answer tokens and end-of-text only. Evaluation mode, no gradients.
 lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot);
 
-// Greedy continuation of `prompt` (evaluation mode): at most `max_new` tokens, stopping after
-// (and excluding) end-of-text. Uses the KV cache, except for learned APE beyond its trained rows,
-// where the cache cannot interpolate the table and each step reruns the whole sequence.
+// Greedy continuation of `prompt` (evaluation mode) with the KV cache: at most `max_new` tokens,
+// stopping after (and excluding) end-of-text. Learned APE reaching past its trained rows indexes
+// them resized to the evaluation length `eval_length` (SEQPE_SPEC.md §10), or to the prompt plus
+// the new tokens when those reach further.
 std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t>& prompt, int64_t max_new,
-                                   int64_t eot);
+                                   int64_t eot, int64_t eval_length);
 
 // SQuAD v1.1's normalize_answer: lower-case, drop ASCII punctuation, drop the articles a / an /
 // the as whole words, collapse whitespace. (Python's lower() and \b are Unicode-aware; here

@@ -98,6 +98,16 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
   return head(h);
 }
 
+KvCache Gpt::make_cache(int64_t capacity, int64_t ape_length) const {
+  KvCache cache(config_.layers, capacity);
+  if (!wpe_ || ape_length <= ape_train_length()) return cache;
+  ENGINE_CHECK(capacity <= ape_length, "Gpt::make_cache: a cache of ", capacity, " tokens needs an ape_length of at ",
+               "least that, got ", ape_length);
+  engine::NoGradGuard no_grad;
+  cache.ape_positions = interpolate_linear(wpe_->weight().narrow(0, 0, ape_train_length()), ape_length);
+  return cache;
+}
+
 Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
   ENGINE_CHECK(tokens.dim() == 2 && tokens.size(1) > 0, "Gpt::forward_cached: tokens must be (B, T) with T > 0, got ",
                tokens.describe());
@@ -106,14 +116,17 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
                " layers, the model ", blocks_.size(), "; make it with make_cache()");
   engine::NoGradGuard no_grad;
   const int64_t T = tokens.size(1);
-  ENGINE_CHECK(!wpe_ || cache.length + T <= ape_train_length(), "Gpt::forward_cached: a sequence reaching position ",
-               cache.length + T - 1, " exceeds the ", ape_train_length(), " learned positions; evaluate longer ",
-               "sequences with forward(), which interpolates the table to their length");
+  const int64_t ape_rows = cache.ape_positions.defined() ? cache.ape_positions.size(0) : ape_train_length();
+  ENGINE_CHECK(!wpe_ || cache.length + T <= ape_rows, "Gpt::forward_cached: a sequence reaching position ",
+               cache.length + T - 1, " exceeds the ", ape_rows, " learned positions; make the cache with an ",
+               "ape_length that covers it, or evaluate with forward(), which interpolates the table to the length");
   std::vector<int64_t> ids(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = cache.length + t;
   Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64);  // host: for the PE
   engine::Generator unused(0);  // no dropout in evaluation mode
-  Tensor learned = wpe_ ? wpe_->forward(position_ids.to(tokens.device())) : Tensor();
+  Tensor learned;
+  if (cache.ape_positions.defined()) learned = ops::index_select(cache.ape_positions, 0, position_ids.to(tokens.device()));
+  else if (wpe_) learned = wpe_->forward(position_ids.to(tokens.device()));
   Tensor h = embed(tokens, learned, position_ids, unused);
   for (size_t layer = 0; layer < blocks_.size(); ++layer)
     h = blocks_[layer]->forward(h, int(layer), pe_.get(), unused, &cache);

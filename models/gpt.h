@@ -66,8 +66,10 @@ class Gpt : public engine::Module {
   Tensor generate(const Tensor& prompt, int64_t new_tokens, const SamplingOptions& sampling, engine::Generator& gen,
                   bool use_cache = true);
 
-  // A cache sized for `capacity` tokens of this model.
-  KvCache make_cache(int64_t capacity) const { return KvCache(config_.layers, capacity); }
+  // A cache sized for `capacity` tokens of this model. "ape": a decode reaching past the trained
+  // rows indexes those rows resized to `ape_length` (>= capacity) by linear interpolation, once
+  // per cache, as evaluation at that length does (SEQPE_SPEC.md §10); 0 keeps the trained rows.
+  KvCache make_cache(int64_t capacity, int64_t ape_length = 0) const;
 
   const GptConfig& config() const { return config_; }
 

@@ -44,6 +44,9 @@ struct KvCache {
   std::vector<Tensor> v;  // per layer (B, H, T_max, D)
   int64_t capacity;       // T_max
   int64_t length = 0;     // tokens cached (T_past); the model advances it after every layer ran
+  // Gpt with learned APE decoding beyond its trained rows: those rows resized once to the
+  // evaluation length (T_eval, C), indexed at every step (Gpt::make_cache). Undefined otherwise.
+  Tensor ape_positions;
 };
 
 class Attention : public engine::Module {

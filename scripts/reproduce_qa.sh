@@ -20,7 +20,10 @@
 #     MAX_EXAMPLES [0] (questions evaluated per length, 0 = all built); METHODS
 #     ["ape sin rope alibi nope seqpe"]; DATA [runs/reproduce_qa/data]; OUT [runs/reproduce_qa];
 #     BUILD [build/release]; RESULTS [docs/results]; EXTRA (more finetune_qa options);
-#     OMP_NUM_THREADS [every core].
+#     JOBS [1] fine-tunings at once, each on THREADS [every core / JOBS] threads; REUSE [0] (1: keep
+#     the QA set when it was built by the same command and the fine-tunings in $OUT that finished;
+#     for completing an interrupted reproduction). Language models and the evaluation run on
+#     JOBS x THREADS threads.
 # The fine-tuning length L is the language model's context (learned APE has no rows beyond it);
 # the evaluation lengths are L, 2L, 4L, 8L.
 set -euo pipefail
@@ -47,7 +50,11 @@ DATA=${DATA:-$OUT/data}
 BUILD=${BUILD:-build/release}
 RESULTS=${RESULTS:-docs/results}
 EXTRA=${EXTRA:-}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+cores=$(getconf _NPROCESSORS_ONLN)  # nproc would answer OMP_NUM_THREADS
+JOBS=${JOBS:-1}
+THREADS=${THREADS:-$((cores / JOBS > 0 ? cores / JOBS : 1))}
+REUSE=${REUSE:-0}
+export OMP_NUM_THREADS=$((JOBS * THREADS))
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$BUILD" --target train_lm build_qa finetune_qa eval_qa
@@ -88,19 +95,51 @@ lengths="$L,$((2 * L)),$((4 * L)),$((8 * L))"
 # 2. The QA set, tokenised with the language models' tokenizer.
 cmd="$BUILD/apps/build_qa --out $DATA --vocab $TOKENIZER/vocab.json --merges $TOKENIZER/merges.txt"
 cmd+=" --train-length $L --eval-lengths $lengths --eval-questions $EVAL_QUESTIONS --reserve $RESERVE"
-run_logged "$cmd"
-data_seconds=$seconds
+if [ "$REUSE" = 1 ] && [ "$(cat "$DATA/command" 2>/dev/null)" = "$cmd" ]; then
+  echo "== reusing $DATA"
+  commands+=("$cmd")
+  data_seconds="reused"
+else
+  run_logged "$cmd"
+  echo "$cmd" > "$DATA/command"
+  data_seconds="$seconds s"
+fi
 
 # 3. Fine-tuning at L.
-checkpoints=()
-for pe in $METHODS; do
-  rm -rf "${OUT:?}/$pe"
-  cmd="$BUILD/apps/finetune_qa --init $LM_RUNS/$pe/best.ckpt.safetensors --train $DATA/train.$L.json"
-  cmd+=" --valid $DATA/dev.$L.json --out $OUT/$pe --steps $STEPS --batch $BATCH --lr $LR --set warmup=$WARMUP"
+finetune_command() {
+  local cmd="$BUILD/apps/finetune_qa --init $LM_RUNS/$1/best.ckpt.safetensors --train $DATA/train.$L.json"
+  cmd+=" --valid $DATA/dev.$L.json --out $OUT/$1 --steps $STEPS --batch $BATCH --lr $LR --set warmup=$WARMUP"
   cmd+=" --set eval_every=$EVAL_EVERY --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1))"
   cmd+=" --set valid_examples=$VALID_EXAMPLES $EXTRA"
-  run_logged "$cmd"
-  add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_answer_ppl "$seconds"
+  echo "$cmd"
+}
+# Fine-tunes one method; its log goes to $OUT/$pe.log, its wall time to $OUT/$pe/wall_seconds.
+finetune_one() {
+  local pe=$1
+  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
+    echo "reusing $OUT/$pe"
+    return
+  fi
+  rm -rf "${OUT:?}/$pe"
+  local t0
+  t0=$(date +%s)
+  OMP_NUM_THREADS=$THREADS stdbuf -oL $(finetune_command "$pe") > "$OUT/$pe.log" 2>&1 \
+    || { echo "reproduce_qa: fine-tuning $pe failed, see $OUT/$pe.log" >&2; return 1; }
+  echo $(($(date +%s) - t0)) > "$OUT/$pe/wall_seconds"
+  echo "fine-tuned $pe in $(cat "$OUT/$pe/wall_seconds") s"
+}
+pids=()
+for pe in $METHODS; do
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  echo "fine-tuning $pe (log: $OUT/$pe.log)"
+  finetune_one "$pe" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+checkpoints=()
+for pe in $METHODS; do
+  commands+=("OMP_NUM_THREADS=$THREADS $(finetune_command "$pe")")
+  add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_answer_ppl "$(cat "$OUT/$pe/wall_seconds")"
   checkpoints+=(--checkpoint "$OUT/$pe/best.ckpt.safetensors")
 done
 
@@ -139,12 +178,13 @@ reading() {
 {
   echo "# Long-context question answering: position encodings and length extrapolation"
   echo
-  echo "Written by \`scripts/reproduce_qa.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, OMP_NUM_THREADS=$OMP_NUM_THREADS)."
+  echo "Written by \`scripts/reproduce_qa.sh\` on $(date -u +%Y-%m-%d) ($cores cores; $JOBS fine-tuning(s) at once on $THREADS thread(s) each)."
   echo "Language models from $LM_RUNS (context $L, tokenizer $TOKENIZER); QA set built by build_qa"
   echo "(docs/qa_data.md) with $EVAL_QUESTIONS test questions per length; each model fine-tuned at $L tokens"
   echo "for $STEPS steps of $BATCH questions (LR $LR, answer tokens and end-of-text scored); evaluated with"
   echo "greedy decoding (16 new tokens, KV cache) at $lengths, $( [ "$MAX_EXAMPLES" -gt 0 ] && echo "the first $MAX_EXAMPLES" || echo "all") questions"
-  echo "per length (SEQPE_SPEC.md §10). Total wall time: $total s."
+  echo "per length (SEQPE_SPEC.md §10). Wall time of this invocation: $total s$(
+    [ "$REUSE" = 1 ] && echo ", some steps reused from an earlier one (each fine-tuning's time is below)")."
   echo
   echo "\"contains\" is the paper's match (a lower-cased gold answer inside the lower-cased output); \"EM\" is"
   echo "SQuAD v1.1's normalised exact match. The thirds say where the gold passage sits in the context."
@@ -167,7 +207,7 @@ reading() {
   echo "|---|---|"
   printf '%s\n' "${lm_timings[@]}"
   echo
-  echo "Building the QA set: $data_seconds s. Evaluation of all methods: $eval_seconds s."
+  echo "Building the QA set: $data_seconds. Evaluation of all methods: $eval_seconds s."
   echo
   echo "| PE | fine-tune (s) | tokens/s (last log) | best validation answer PPL |"
   echo "|---|---:|---:|---:|"

@@ -69,6 +69,34 @@ TEST_CASE("KV-cached greedy decoding equals recomputing the full sequence (ape, 
   }
 }
 
+TEST_CASE("APE past its trained rows: the cache indexes them resized to the evaluation length") {
+  engine::Generator gen(23);
+  models::Gpt model(tiny_config("ape"), gen);  // 24 trained rows
+  model.eval();
+  engine::NoGradGuard no_grad;
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(int64_t(gen.randint(29)));
+  const Tensor tokens = Tensor::from_indices(ids, {1, 40});
+  // A causal forward at length L resizes the rows to L: its first 30 rows are what a 30-token
+  // decode with the table of length L must give, for L = 30 and L = 40 alike.
+  for (const int64_t eval_length : {30, 40}) {
+    CAPTURE(eval_length);
+    const Tensor full = model.forward(tokens.narrow(1, 0, eval_length).contiguous(), gen);  // (1, L, V)
+    models::KvCache cache = model.make_cache(30, eval_length);
+    double worst = max_relative_difference(model.forward_cached(tokens.narrow(1, 0, 7).contiguous(), cache),
+                                           full.narrow(1, 0, 7));
+    for (int64_t t = 7; t < 30; ++t)
+      worst = std::max(worst, max_relative_difference(model.forward_cached(tokens.narrow(1, t, 1).contiguous(), cache),
+                                                      full.narrow(1, t, 1)));
+    MESSAGE("table of " << eval_length << " rows: worst logit difference " << worst);
+    CHECK(worst < 1e-5);
+  }
+  // The two tables differ, so the decode followed the one it was given.
+  const Tensor at_30 = model.forward(tokens.narrow(1, 0, 30).contiguous(), gen);
+  const Tensor at_40 = model.forward(tokens, gen).narrow(1, 0, 30);
+  CHECK(max_relative_difference(at_30, at_40) > 1e-3);
+}
+
 TEST_CASE("KV cache misuse is refused with a message") {
   engine::Generator gen(22);
   const models::GptConfig config = tiny_config("ape");
@@ -84,4 +112,10 @@ TEST_CASE("KV cache misuse is refused with a message") {
   models::KvCache long_cache = model.make_cache(40);
   CHECK_THROWS_WITH_AS(model.forward_cached(Tensor::from_indices(std::vector<int64_t>(25, 1), {1, 25}), long_cache),
                        doctest::Contains("exceeds the 24 learned positions"), engine::Error);
+  CHECK_THROWS_WITH_AS(model.make_cache(40, 30), doctest::Contains("needs an ape_length of at least that, got 30"),
+                       engine::Error);
+  models::KvCache resized = model.make_cache(30, 30);
+  model.forward_cached(Tensor::from_indices(std::vector<int64_t>(25, 1), {1, 25}), resized);
+  CHECK_THROWS_WITH_AS(model.forward_cached(Tensor::from_indices(std::vector<int64_t>(6, 1), {1, 6}), resized),
+                       doctest::Contains("exceeds the 30 learned positions"), engine::Error);
 }

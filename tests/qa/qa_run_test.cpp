@@ -173,7 +173,7 @@ TEST_CASE("a tiny model fine-tuned on one question answers it by greedy decoding
     config.heads = 2;
     config.embedding_dropout = config.residual_dropout = 0.0;
     config.position_encoding = pe;
-    // APE: T rows, fewer than prompt + 16 new tokens, so greedy_answer takes its uncached path.
+    // APE: T rows, fewer than prompt + 16 new tokens: the decode resizes them to prompt + 15.
     models::Gpt model(config, gen, pe == "ape" ? nullptr : models::make_position_encoding(config, gen));
     engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 1e-2, 0.0}});
     const Tensor inputs = Tensor::from_indices(seq.inputs, {1, T}), targets = Tensor::from_indices(seq.targets, {1, T});
@@ -187,7 +187,7 @@ TEST_CASE("a tiny model fine-tuned on one question answers it by greedy decoding
     }
     MESSAGE(pe << ": answer loss after 40 steps " << loss);
     model.eval();
-    const std::vector<int64_t> out = qa::greedy_answer(model, prompt, 16, eot);
+    const std::vector<int64_t> out = qa::greedy_answer(model, prompt, 16, eot, T);
     const std::string text = tok.decode(std::vector<data::TokenId>(out.begin(), out.end()));
     CHECK(text == " blue");
     CHECK(qa::exact_match(text, item.answers));
