@@ -113,29 +113,8 @@ finetune_command() {
   cmd+=" --set valid_examples=$VALID_EXAMPLES $EXTRA"
   echo "$cmd"
 }
-# Fine-tunes one method; its log goes to $OUT/$pe.log, its wall time to $OUT/$pe/wall_seconds.
-finetune_one() {
-  local pe=$1
-  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
-    echo "reusing $OUT/$pe"
-    return
-  fi
-  rm -rf "${OUT:?}/$pe"
-  local t0
-  t0=$(date +%s)
-  OMP_NUM_THREADS=$THREADS stdbuf -oL $(finetune_command "$pe") > "$OUT/$pe.log" 2>&1 \
-    || { echo "reproduce_qa: fine-tuning $pe failed, see $OUT/$pe.log" >&2; return 1; }
-  echo $(($(date +%s) - t0)) > "$OUT/$pe/wall_seconds"
-  echo "fine-tuned $pe in $(cat "$OUT/$pe/wall_seconds") s"
-}
-pids=()
-for pe in $METHODS; do
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  echo "fine-tuning $pe (log: $OUT/$pe.log)"
-  finetune_one "$pe" &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+finetune_one() { method_run "$1" "$(finetune_command "$1")"; }
+for_each_method finetune_one
 checkpoints=()
 for pe in $METHODS; do
   commands+=("OMP_NUM_THREADS=$THREADS $(finetune_command "$pe")")

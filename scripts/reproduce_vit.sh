@@ -4,7 +4,8 @@
 # docs/results/vit.md with the table, the plot (docs/results/vit.svg), the commands and wall times.
 # A hand-written reading of the numbers is kept in docs/results/vit_notes.md and copied in.
 #
-# Environment: BUILD (build dir, default build), OUT (runs, default build/vit_repro), EPOCHS (default 2),
+# Environment: BUILD (build dir, default build/release), OUT (runs, default build/vit_repro), RESULTS
+# (where vit.md, vit.csv and vit.svg go, default docs/results), EPOCHS (default 2),
 # THREADS (threads per training, default 2), JOBS (trainings run at once, default 1; on 2 cores
 # JOBS=2 THREADS=1 keeps both busy with less synchronisation), TEST_SUBSET (images per evaluation
 # resolution, default 2000), SIZES, METHODS (default "ape sin rope rope2d rope_mixed seqpe"),
@@ -16,7 +17,8 @@
 # EPOCHS=8, which took rope2d to 86 %, roughly two hours (one hour with JOBS=2 THREADS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+source scripts/lib/reproduce.sh
+BUILD=${BUILD:-build/release}
 OUT=${OUT:-build/vit_repro}
 EPOCHS=${EPOCHS:-2}
 THREADS=${THREADS:-2}
@@ -26,30 +28,15 @@ TEST_SUBSET=${TEST_SUBSET:-2000}
 SIZES=${SIZES:-28,42,56,84,112}
 METHODS=${METHODS:-"ape sin rope rope2d rope_mixed seqpe"}
 EXTRA=${EXTRA:-}
-RESULTS=docs/results
+RESULTS=${RESULTS:-docs/results}
 mkdir -p "$OUT" "$RESULTS"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$BUILD" --target train_vit eval_vit
 
 cat > "$OUT/train.json" <<'JSON'
 {"train": {"batch": 64, "warmup_epochs": 0.3, "log_every": 100}}
 JSON
 
-# Trains one method; its wall time goes to $OUT/$pe/wall_seconds.
-train_one() {
-  local pe=$1
-  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
-    echo "reusing $OUT/$pe"
-    return
-  fi
-  rm -rf "${OUT:?}/$pe"
-  mkdir -p "$OUT/$pe"
-  local t0
-  t0=$(date +%s)
-  OMP_NUM_THREADS=$THREADS stdbuf -oL $(train_command "$pe") > "$OUT/$pe/train.log" 2>&1 \
-    || { echo "reproduce_vit: training $pe failed, see $OUT/$pe/train.log" >&2; return 1; }
-  echo $(( $(date +%s) - t0 )) > "$OUT/$pe/wall_seconds"
-  grep '^done:' "$OUT/$pe/train.log"
-}
 train_command() {
   echo "$BUILD/apps/train_vit --config $OUT/train.json --pe $1 --epochs $EPOCHS --threads $THREADS --out $OUT/$1 $EXTRA"
 }
@@ -58,14 +45,11 @@ script_start=$(date +%s)
 commands=()
 timings=()
 runs=()
-pids=()
-for pe in $METHODS; do
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  echo "training $pe (log: $OUT/$pe/train.log)"
-  train_one "$pe" &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+train_one() {
+  method_run "$1" "$(train_command "$1")"
+  grep '^done:' "$OUT/$1/train.log"
+}
+for_each_method train_one
 for pe in $METHODS; do
   commands+=("$(train_command "$pe")")
   best=$(grep '^done:' "$OUT/$pe/train.log" | sed 's/.*top-1 \([0-9.]*\).*/\1/')

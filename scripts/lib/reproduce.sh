@@ -1,4 +1,5 @@
-# Sourced by the reproduction scripts (reproduce_lm.sh, reproduce_qa.sh): the steps they share.
+# Sourced by the reproduction scripts (reproduce_lm.sh, reproduce_qa.sh, reproduce_vit.sh): the
+# steps they share.
 
 # run_logged COMMAND: appends COMMAND to the caller's `commands` (the report's Commands section),
 # prints it, runs it (split into words, as the scripts build it) and sets `seconds` to its wall time.
@@ -44,4 +45,35 @@ lm_model_defaults() {
   HEADS=${HEADS:-8}
   CONTEXT=${CONTEXT:-128}
   VOCAB=${VOCAB:-4096}
+}
+
+# method_run PE COMMAND: one method's training (COMMAND, split into words) on $THREADS threads into
+# $OUT/PE, its output in $OUT/PE/train.log, its wall time in $OUT/PE/wall_seconds; skipped when
+# REUSE=1 and that file exists (the run finished earlier).
+method_run() {
+  local pe=$1 log="$OUT/$1/train.log"
+  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
+    echo "reusing $OUT/$pe"
+    return
+  fi
+  rm -rf "${OUT:?}/$pe"
+  mkdir -p "$OUT/$pe"
+  echo "training $pe (log: $log)"
+  local t0
+  t0=$(date +%s)
+  OMP_NUM_THREADS=$THREADS stdbuf -oL $2 > "$log" 2>&1 || { echo "$(basename "$0"): $pe failed, see $log" >&2; return 1; }
+  echo $(($(date +%s) - t0)) > "$OUT/$pe/wall_seconds"
+  echo "trained $pe in $(cat "$OUT/$pe/wall_seconds") s"
+}
+
+# for_each_method FUNCTION: FUNCTION PE for every PE of $METHODS, $JOBS at a time; fails when any
+# of them fails.
+for_each_method() {
+  local pe pid pids=()
+  for pe in $METHODS; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    "$1" "$pe" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
 }
