@@ -49,34 +49,13 @@ train_command() {
   lm_train_command "$1" "$OUT/$1" "$STEPS" "$BATCH" "$LR" "$WARMUP" "$EVAL_EVERY" "$VALID_TOKENS" \
     --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) $EXTRA
 }
-# Trains one method; its log goes to $OUT/$pe.log, its wall time to $OUT/$pe/wall_seconds.
-train_one() {
-  local pe=$1
-  if [ "$REUSE" = 1 ] && [ -f "$OUT/$pe/wall_seconds" ]; then
-    echo "reusing $OUT/$pe"
-    return
-  fi
-  rm -rf "${OUT:?}/$pe"
-  local t0
-  t0=$(date +%s)
-  OMP_NUM_THREADS=$THREADS stdbuf -oL $(train_command "$pe") > "$OUT/$pe.log" 2>&1 \
-    || { echo "reproduce_lm: training $pe failed, see $OUT/$pe.log" >&2; return 1; }
-  echo $(($(date +%s) - t0)) > "$OUT/$pe/wall_seconds"
-  echo "trained $pe in $(cat "$OUT/$pe/wall_seconds") s"
-}
+train_one() { method_run "$1" "$(train_command "$1")"; }
 
 script_start=$(date +%s)
 commands=()
 timings=()
 checkpoints=()
-pids=()
-for pe in $METHODS; do
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  echo "training $pe (log: $OUT/$pe.log)"
-  train_one "$pe" &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+for_each_method train_one
 for pe in $METHODS; do
   commands+=("OMP_NUM_THREADS=$THREADS $(train_command "$pe")")
   add_timing_row "$pe" "$OUT/$pe/metrics.jsonl" valid_ppl "$(cat "$OUT/$pe/wall_seconds")"
