@@ -100,6 +100,7 @@ if [ "$REUSE" = 1 ] && [ "$(cat "$DATA/command" 2>/dev/null)" = "$cmd" ]; then
   commands+=("$cmd")
   data_seconds="reused"
 else
+  rm -f "$DATA/command"  # written back only once the build succeeded
   run_logged "$cmd"
   echo "$cmd" > "$DATA/command"
   data_seconds="$seconds s"
