@@ -2,7 +2,9 @@
 // question, greedy decoding of at most 16 new tokens with the KV cache, stopping at end-of-text;
 // scored by the paper's containment match (a lower-cased gold answer inside the lower-cased output)
 // and by SQuAD's normalised exact match, overall and by where the gold passage sits in the context
-// (beginning / middle / end third). Prompts are never truncated here: a file of length L holds
+// (beginning / middle / end third), and by the answer-token perplexity of the first gold answer
+// (teacher-forced through the same cache, SPEC §10's `ppl` mode), which still ranks the methods when
+// few answers are matched. Prompts are never truncated here: a file of length L holds
 // contexts of about L tokens. Positions are 0..T-1; learned APE is interpolated to L beyond its rows.
 //
 // Usage: eval_qa --checkpoint RUN/best.ckpt.safetensors [--checkpoint ...] --data 'DIR/test.{L}.json'
@@ -12,9 +14,11 @@
 // sees the question only (the questions of the first length's file). --label names the runs in
 // order (default: each checkpoint's directory name). Writes into --out (default: the first
 // checkpoint's directory): qa_eval.md (the tables), qa_eval.csv, qa_contains.svg and qa_em.svg
-// (accuracy against length, one line per run) and predictions.jsonl.
-// CSV columns: run, pe, mode, length, bucket, examples, contains_match, exact_match, prompt_tokens.
+// (accuracy against length, one line per run), qa_answer_ppl.svg and predictions.jsonl.
+// CSV columns: run, pe, mode, length, bucket, examples, contains_match, exact_match, prompt_tokens,
+// answer_ppl.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -78,20 +82,26 @@ std::string data_path(const std::string& pattern, int64_t length) {
   return path;
 }
 
-// Matches of one (run, mode, length) over all questions and per gold-position third.
+// Matches and answer likelihood of one (run, mode, length) over all questions and per
+// gold-position third.
 struct Score {
   int64_t examples[4] = {0, 0, 0, 0};  // beginning, middle, end, all
   int64_t contains[4] = {0, 0, 0, 0};
   int64_t exact[4] = {0, 0, 0, 0};
+  double answer_nll[4] = {0, 0, 0, 0};  // nats over the gold answers' tokens and end-of-text
+  int64_t answer_tokens[4] = {0, 0, 0, 0};
   int64_t prompt_tokens = 0;
-  void add(int bucket, bool contains_hit, bool exact_hit) {
+  void add(int bucket, bool contains_hit, bool exact_hit, double nll, int64_t tokens) {
     for (const int b : {bucket, 3}) {
       if (b < 0) continue;
       ++examples[b];
       contains[b] += contains_hit;
       exact[b] += exact_hit;
+      answer_nll[b] += nll;
+      answer_tokens[b] += tokens;
     }
   }
+  double answer_ppl(int b) const { return answer_tokens[b] > 0 ? std::exp(answer_nll[b] / double(answer_tokens[b])) : 0.0; }
 };
 
 double percent(int64_t hits, int64_t n) { return n > 0 ? 100.0 * double(hits) / double(n) : 0.0; }
@@ -136,16 +146,16 @@ int main(int argc, char** argv) {
         const std::string path = data_path(args.data, length);
         std::vector<data::QaExample> items = qa::load_qa_file(path);
         if (args.max_examples > 0 && int64_t(items.size()) > args.max_examples) items.resize(size_t(args.max_examples));
-        std::vector<std::vector<int64_t>> prompts;
-        int64_t longest = 0;
+        std::vector<std::vector<int64_t>> prompts, golds;  // golds: the first gold answer's tokens
+        int64_t reach = 0;  // tokens fed by the longest decode or teacher-forced answer
         for (const data::QaExample& item : items) {
           prompts.push_back(qa::encode_prompt(tokenizer, qa::make_prompt(item, mode == "context")));
-          longest = std::max(longest, int64_t(prompts.back().size()));
+          golds.push_back(qa::encode_answer(tokenizer, item.answers.front()));
+          reach = std::max(reach, int64_t(prompts.back().size()) + std::max(args.max_new, int64_t(golds.back().size())));
         }
         if (pe == "seqpe") {
-          const int64_t reach = longest + args.max_new;
           const int64_t max_position = model.seqpe->config().pe_max_position;
-          ENGINE_CHECK(reach <= max_position, path, ": prompts of up to ", longest, " tokens reach position ", reach,
+          ENGINE_CHECK(reach <= max_position, path, ": prompts and answers reach position ", reach,
                        ", beyond SeqPE's ", max_position);
           model.seqpe->cache_eval_length(reach);  // one PE table per length (SPEC §7)
         }
@@ -156,8 +166,9 @@ int main(int argc, char** argv) {
           const std::string output = tokenizer.decode(ids);
           const bool contains = qa::contains_match(output, items[i].answers);
           const bool exact = qa::exact_match(output, items[i].answers);
+          const double nll = qa::answer_nll(*model.gpt, prompts[i], golds[i], eot, length);
           const int bucket = qa::gold_position_bucket(items[i]);
-          row.score.add(bucket, contains, exact);
+          row.score.add(bucket, contains, exact, nll, int64_t(golds[i].size()) + 1);
           row.score.prompt_tokens += int64_t(prompts[i].size());
           predictions << json{{"run", label}, {"mode", mode}, {"length", length}, {"id", items[i].id},
                               {"output", output}, {"answers", items[i].answers},
@@ -168,9 +179,9 @@ int main(int argc, char** argv) {
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const Score& s = row.score;
-        std::printf("  %-10s length %6lld: %lld questions, contains %.1f%%, EM %.1f%% (%.1f s)\n", mode.c_str(),
-                    (long long)length, (long long)s.examples[3], percent(s.contains[3], s.examples[3]),
-                    percent(s.exact[3], s.examples[3]), seconds);
+        std::printf("  %-10s length %6lld: %lld questions, contains %.1f%%, EM %.1f%%, answer PPL %.2f (%.1f s)\n",
+                    mode.c_str(), (long long)length, (long long)s.examples[3], percent(s.contains[3], s.examples[3]),
+                    percent(s.exact[3], s.examples[3]), s.answer_ppl(3), seconds);
         std::fflush(stdout);
         rows.push_back(row);
       }
@@ -178,27 +189,29 @@ int main(int argc, char** argv) {
 
     // Tables, CSV and plots.
     std::ostringstream md, csv;
-    csv << "run,pe,mode,length,bucket,examples,contains_match,exact_match,prompt_tokens\n";
-    md << "| run | pe | mode | length | questions | mean prompt tokens | contains % | EM % "
-          "| contains beginning / middle / end | EM beginning / middle / end |\n"
-          "|---|---|---|---:|---:|---:|---:|---:|---|---|\n";
+    csv << "run,pe,mode,length,bucket,examples,contains_match,exact_match,prompt_tokens,answer_ppl\n";
+    md << "| run | pe | mode | length | questions | mean prompt tokens | contains % | EM % | answer PPL "
+          "| contains beginning / middle / end | EM beginning / middle / end | answer PPL beginning / middle / end |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|\n";
     for (const Row& r : rows) {
       const Score& s = r.score;
-      char line[512];
+      char line[1024];
       std::snprintf(line, sizeof line,
-                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
+                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.2f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f "
+                    "| %.2f / %.2f / %.2f |\n",
                     r.run.c_str(), r.pe.c_str(), r.mode.c_str(), (long long)r.length, (long long)s.examples[3],
                     double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])),
-                    percent(s.contains[3], s.examples[3]), percent(s.exact[3], s.examples[3]),
+                    percent(s.contains[3], s.examples[3]), percent(s.exact[3], s.examples[3]), s.answer_ppl(3),
                     percent(s.contains[0], s.examples[0]), percent(s.contains[1], s.examples[1]),
                     percent(s.contains[2], s.examples[2]), percent(s.exact[0], s.examples[0]),
-                    percent(s.exact[1], s.examples[1]), percent(s.exact[2], s.examples[2]));
+                    percent(s.exact[1], s.examples[1]), percent(s.exact[2], s.examples[2]), s.answer_ppl(0),
+                    s.answer_ppl(1), s.answer_ppl(2));
       md << line;
       for (int b = 0; b < 4; ++b)
         csv << r.run << "," << r.pe << "," << r.mode << "," << r.length << "," << (b == 3 ? "all" : qa::bucket_name(b))
             << "," << s.examples[b] << "," << percent(s.contains[b], s.examples[b]) / 100 << ","
             << percent(s.exact[b], s.examples[b]) / 100 << ","
-            << double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])) << "\n";
+            << double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])) << "," << s.answer_ppl(b) << "\n";
     }
     const fs::path out(args.out);
     for (const auto& [name, text] : {std::pair{"qa_eval.md", md.str()}, std::pair{"qa_eval.csv", csv.str()}}) {
@@ -206,20 +219,27 @@ int main(int argc, char** argv) {
       std::ofstream(tmp) << text;
       fs::rename(tmp, out / name);
     }
-    for (const bool exact : {false, true}) {
+    // One line per run over the context rows: `value` of each row against its length.
+    const auto write_plot = [&](const char* file, const char* title, plot::Axis y, double (*value)(const Score&)) {
       plot::LinePlot figure;
-      figure.title = exact ? "QA exact match (SQuAD-normalised)" : "QA containment match (the paper's EM)";
+      figure.title = title;
       figure.x = {"context length (tokens)", plot::Scale::log2};
-      figure.y = {exact ? "exact match %" : "containment match %", plot::Scale::linear};
+      figure.y = std::move(y);
       for (const Row& r : rows) {
         if (r.mode != "context") continue;
         if (figure.series.empty() || figure.series.back().name != r.run) figure.series.push_back({r.run, {}, {}});
         figure.series.back().x.push_back(double(r.length));
-        figure.series.back().y.push_back(percent(exact ? r.score.exact[3] : r.score.contains[3], r.score.examples[3]));
+        figure.series.back().y.push_back(value(r.score));
       }
-      plot::write_svg(figure, (out / (exact ? "qa_em.svg" : "qa_contains.svg")).string());
-    }
-    std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,predictions.jsonl}\n",
+      plot::write_svg(figure, (out / file).string());
+    };
+    write_plot("qa_contains.svg", "QA containment match (the paper's EM)", {"containment match %", plot::Scale::linear},
+               [](const Score& s) { return percent(s.contains[3], s.examples[3]); });
+    write_plot("qa_em.svg", "QA exact match (SQuAD-normalised)", {"exact match %", plot::Scale::linear},
+               [](const Score& s) { return percent(s.exact[3], s.examples[3]); });
+    write_plot("qa_answer_ppl.svg", "QA answer-token perplexity", {"answer perplexity", plot::Scale::log10},
+               [](const Score& s) { return s.answer_ppl(3); });
+    std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,qa_answer_ppl.svg,predictions.jsonl}\n",
                 md.str().c_str(), args.out.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eval_qa: %s\n", e.what());

@@ -201,6 +201,18 @@ lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedEx
   return result;
 }
 
+double answer_nll(models::Gpt& model, const std::vector<int64_t>& prompt, const std::vector<int64_t>& answer,
+                  int64_t eot, int64_t eval_length) {
+  ENGINE_CHECK(!model.is_training(), "answer_nll: call eval() first");
+  engine::NoGradGuard no_grad;
+  const int64_t T = int64_t(prompt.size() + answer.size());
+  const QaSequence seq = make_sequence(prompt, answer, eot, T);
+  models::KvCache cache = model.make_cache(T, std::max(T, eval_length));
+  const engine::Tensor logits = model.forward_cached(engine::Tensor::from_indices(seq.inputs, {1, T}), cache);
+  const double mean = ops::cross_entropy(logits, engine::Tensor::from_indices(seq.targets, {1, T}), kIgnore).item();
+  return mean * double(answer.size() + 1);
+}
+
 std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t>& prompt, int64_t max_new,
                                    int64_t eot, int64_t eval_length) {
   ENGINE_CHECK(!model.is_training(), "greedy_answer: call eval() first");

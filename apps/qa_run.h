@@ -98,6 +98,13 @@ std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& 
 // 0..T-1, scored on its answer tokens and end-of-text only. Evaluation mode, no gradients.
 lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot);
 
+// Negative log-likelihood (nats, summed) of `answer` then end-of-text after `prompt`, teacher-forced
+// through the KV-cache path greedy_answer decodes with (evaluation mode): the same positions, and
+// learned APE past its trained rows resized to `eval_length` (or to the whole sequence when that
+// is longer). eval_qa's answer perplexity at each context length; answer.size() + 1 tokens scored.
+double answer_nll(models::Gpt& model, const std::vector<int64_t>& prompt, const std::vector<int64_t>& answer,
+                  int64_t eot, int64_t eval_length);
+
 // Greedy continuation of `prompt` (evaluation mode) with the KV cache: at most `max_new` tokens,
 // stopping after (and excluding) end-of-text. Learned APE reaching past its trained rows indexes
 // them resized to the evaluation length `eval_length` (SEQPE_SPEC.md §10), or to the prompt plus

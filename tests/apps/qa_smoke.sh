@@ -38,12 +38,15 @@ grep -q '"valid_answer_ppl"' "$tmp/seqpe/metrics.jsonl" || { echo "FAIL: no vali
 
 "$apps/eval_qa" --checkpoint "$tmp/rope/best.ckpt.safetensors" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" \
   --data "$tmp/test.{L}.json" --lengths 96,192 --no-context --out "$tmp/eval"
-for f in qa_eval.md qa_eval.csv qa_contains.svg qa_em.svg predictions.jsonl; do
+for f in qa_eval.md qa_eval.csv qa_contains.svg qa_em.svg qa_answer_ppl.svg predictions.jsonl; do
   [ -s "$tmp/eval/$f" ] || { echo "FAIL: eval_qa wrote no $f"; exit 1; }
 done
 # 2 runs x (2 lengths + no-context) x 4 buckets, plus the header.
 [ "$(wc -l < "$tmp/eval/qa_eval.csv")" -eq 25 ] || { echo "FAIL: eval_qa CSV rows"; cat "$tmp/eval/qa_eval.csv"; exit 1; }
 grep -q '^seqpe,seqpe,context,192,all,6,' "$tmp/eval/qa_eval.csv" || { echo "FAIL: eval_qa CSV content"; exit 1; }
+# Every row's answer perplexity (the last of 10 columns) is a number above 1.
+awk -F, 'NR > 1 && $5 == "all" && (NF != 10 || !($10 + 0 > 1)) { bad = 1 } END { exit bad }' "$tmp/eval/qa_eval.csv" ||
+  { echo "FAIL: eval_qa answer perplexity"; cat "$tmp/eval/qa_eval.csv"; exit 1; }
 [ "$(grep -c '^| seqpe | seqpe |' "$tmp/eval/qa_eval.md")" -eq 3 ] || { echo "FAIL: eval_qa table"; exit 1; }
 [ "$(wc -l < "$tmp/eval/predictions.jsonl")" -eq 36 ] || { echo "FAIL: eval_qa predictions"; exit 1; }
 grep -q '</svg>' "$tmp/eval/qa_contains.svg" || { echo "FAIL: eval_qa SVG"; exit 1; }

@@ -193,3 +193,42 @@ TEST_CASE("a tiny model fine-tuned on one question answers it by greedy decoding
     CHECK(qa::exact_match(text, item.answers));
   }
 }
+
+TEST_CASE("answer_nll scores the answer and end-of-text as forward() does, APE resized to the evaluation length") {
+  const data::BpeTokenizer tok = byte_tokenizer();
+  const std::vector<int64_t> prompt = qa::encode_prompt(tok, "Sky: blue. Question: Sky?\nAnswer:");
+  const std::vector<int64_t> answer = qa::encode_answer(tok, "blue");
+  const int64_t eot = *tok.end_of_text(), T = int64_t(prompt.size() + answer.size());
+  const qa::QaSequence seq = qa::make_sequence(prompt, answer, eot, T);
+  const Tensor inputs = Tensor::from_indices(seq.inputs, {1, T}), targets = Tensor::from_indices(seq.targets, {1, T});
+  const double scored = double(answer.size() + 1);
+
+  for (const std::string pe : {"rope", "ape"}) {
+    CAPTURE(pe);
+    engine::Generator gen(11);
+    models::GptConfig config;
+    config.vocab_size = tok.vocab_size();
+    config.context = pe == "ape" ? T - 9 : T;  // APE: the sequence reaches 9 positions past the rows
+    config.layers = 2;
+    config.channels = 32;
+    config.heads = 4;
+    config.position_encoding = pe;
+    models::Gpt model(config, gen, pe == "ape" ? nullptr : models::make_position_encoding(config, gen));
+    model.eval();
+    // forward() resizes APE rows to the sequence, T: the reference for eval_length <= T.
+    const double reference = ops::cross_entropy(model.forward(inputs, gen), targets, qa::kIgnore).item() * scored;
+    CHECK(qa::answer_nll(model, prompt, answer, eot, 0) == doctest::Approx(reference).epsilon(1e-5));
+    CHECK(qa::answer_nll(model, prompt, answer, eot, T) == doctest::Approx(reference).epsilon(1e-5));
+    const double longer = qa::answer_nll(model, prompt, answer, eot, 3 * T);
+    if (pe == "ape") CHECK(std::abs(longer - reference) > 1e-3 * reference);  // rows resized to 3T instead
+    else CHECK(longer == doctest::Approx(reference).epsilon(1e-5));
+    CHECK(reference > 0);
+  }
+  engine::Generator gen(3);
+  models::GptConfig config;
+  config.vocab_size = tok.vocab_size();
+  config.context = T;
+  config.position_encoding = "rope";
+  models::Gpt training(config, gen, models::make_position_encoding(config, gen));
+  CHECK_THROWS(qa::answer_nll(training, prompt, answer, eot, T));  // still in training mode
+}
