@@ -4,9 +4,10 @@
 # best.ckpt.safetensors; trained here with train_lm when missing), builds the offline QA set with
 # that model's tokenizer (build_qa: training questions at the fine-tuning length, test questions
 # at 1x, 2x, 4x and 8x), fine-tunes each model with finetune_qa at 1x, evaluates all of them with
-# eval_qa (greedy, 16 new tokens; containment match and SQuAD EM, by length and gold position,
-# plus the no-context baseline) and writes docs/results/qa.md: the table, the plots
-# (docs/results/qa_contains.svg, qa_em.svg), the exact commands, the wall times and a reading
+# eval_qa (greedy, 16 new tokens; containment match, SQuAD EM and the gold answer's token
+# perplexity, by length and gold position, plus the no-context baseline) and writes
+# docs/results/qa.md: the table, the plots (docs/results/qa_contains.svg, qa_em.svg,
+# qa_answer_ppl.svg), the exact commands, the wall times and a reading
 # computed from the numbers. A hand-written reading in docs/results/qa_notes.md is copied in.
 #
 # Environment (defaults in brackets):
@@ -14,7 +15,7 @@
 #     LM_RUNS [runs/reproduce_lm]; CORPUS [data/corpora/sotu]; LM_STEPS [2000]; LAYERS [4];
 #     CHANNELS [256]; HEADS [8]; CONTEXT [128]; VOCAB [4096]; LM_BATCH [8]; LM_LR [1e-3];
 #     LM_VALID_TOKENS [32768]
-#   QA: STEPS [1000] fine-tuning steps; BATCH [8]; LR [1e-4]; WARMUP [STEPS/50]; EVAL_EVERY
+#   QA: STEPS [1000] fine-tuning steps; BATCH [8]; LR [1e-3]; WARMUP [STEPS/50]; EVAL_EVERY
 #     [STEPS/4]; VALID_EXAMPLES [200]; EVAL_QUESTIONS [500] (test questions per length, built);
 #     RESERVE [64] (tokens of each length left for question and answer, build_qa --reserve);
 #     MAX_EXAMPLES [0] (questions evaluated per length, 0 = all built); METHODS
@@ -37,7 +38,7 @@ LM_LR=${LM_LR:-1e-3}
 LM_VALID_TOKENS=${LM_VALID_TOKENS:-32768}
 STEPS=${STEPS:-1000}
 BATCH=${BATCH:-8}
-LR=${LR:-1e-4}
+LR=${LR:-1e-3}  # the LMs' own LR: 1e-4 and 3e-4 left the answer PPL at 120 / 110 (docs/results/qa.md)
 WARMUP=${WARMUP:-$((STEPS / 50 > 0 ? STEPS / 50 : 1))}
 EVAL_EVERY=${EVAL_EVERY:-$((STEPS / 4 > 0 ? STEPS / 4 : 1))}
 VALID_EXAMPLES=${VALID_EXAMPLES:-200}
@@ -131,26 +132,29 @@ eval_seconds=$seconds
 total=$(($(date +%s) - script_start))
 cp "$OUT/eval/qa_contains.svg" "$RESULTS/qa_contains.svg"
 cp "$OUT/eval/qa_em.svg" "$RESULTS/qa_em.svg"
+cp "$OUT/eval/qa_answer_ppl.svg" "$RESULTS/qa_answer_ppl.svg"
 cp "$OUT/eval/qa_eval.csv" "$RESULTS/qa.csv"
 
 # The reading computed from the CSV (run,pe,mode,length,bucket,examples,contains_match,
-# exact_match,prompt_tokens): per length the best method, per method its 1x -> 8x change, and the
-# no-context baseline beside it.
+# exact_match,prompt_tokens,answer_ppl): per length the best method by match and by answer
+# perplexity, per method its 1x -> 8x change, and the no-context baseline beside it.
 reading() {
   awk -F, 'NR > 1 && $5 == "all" {
-      key = $1 SUBSEP $3 SUBSEP $4; c[key] = 100 * $7; e[key] = 100 * $8
+      key = $1 SUBSEP $3 SUBSEP $4; c[key] = 100 * $7; e[key] = 100 * $8; p[key] = $10
       if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
       if ($3 == "context" && !($4 in seen_len)) { seen_len[$4] = 1; lens[++m] = $4 }
       if ($3 == "no_context") base[$1] = key }
     END {
       for (j = 1; j <= m; ++j) {
         best = ""; for (i = 1; i <= n; ++i) { k = order[i] SUBSEP "context" SUBSEP lens[j]; if (best == "" || c[k] > c[best]) { best = k; who = order[i] } }
-        printf "- at %d tokens (%gx) the best containment match is %s (%.1f %%, EM %.1f %%)\n", lens[j], lens[j] / lens[1], who, c[best], e[best]
+        printf "- at %d tokens (%gx) the best containment match is %s (%.1f %%, EM %.1f %%)", lens[j], lens[j] / lens[1], who, c[best], e[best]
+        best = ""; for (i = 1; i <= n; ++i) { k = order[i] SUBSEP "context" SUBSEP lens[j]; if (best == "" || p[k] < p[best]) { best = k; who = order[i] } }
+        printf "; the lowest answer perplexity is %s (%.2f)\n", who, p[best]
       }
       for (i = 1; i <= n; ++i) {
         a = order[i] SUBSEP "context" SUBSEP lens[1]; b = order[i] SUBSEP "context" SUBSEP lens[m]
-        printf "- %s: containment %.1f %% at 1x, %.1f %% at %gx; EM %.1f %% -> %.1f %%; no-context baseline %.1f %% (EM %.1f %%)\n",
-               order[i], c[a], c[b], lens[m] / lens[1], e[a], e[b], c[base[order[i]]], e[base[order[i]]]
+        printf "- %s: containment %.1f %% at 1x, %.1f %% at %gx; EM %.1f %% -> %.1f %%; answer PPL %.2f -> %.2f (x%.2f); no-context baseline %.1f %% (EM %.1f %%, answer PPL %.2f)\n",
+               order[i], c[a], c[b], lens[m] / lens[1], e[a], e[b], p[a], p[b], p[b] / p[a], c[base[order[i]]], e[base[order[i]]], p[base[order[i]]]
       }
     }' "$OUT/eval/qa_eval.csv"
 }
@@ -163,11 +167,13 @@ reading() {
   echo "(docs/qa_data.md) with $EVAL_QUESTIONS test questions per length; each model fine-tuned at $L tokens"
   echo "for $STEPS steps of $BATCH questions (LR $LR, answer tokens and end-of-text scored); evaluated with"
   echo "greedy decoding (16 new tokens, KV cache) at $lengths, $( [ "$MAX_EXAMPLES" -gt 0 ] && echo "the first $MAX_EXAMPLES" || echo "all") questions"
-  echo "per length (SEQPE_SPEC.md §10). Wall time of this invocation: $total s$(
+  echo "per length (SEQPE_SPEC.md §10), and scored teacher-forced on the gold answer. Wall time of this invocation: $total s$(
     [ "$REUSE" = 1 ] && echo ", some steps reused from an earlier one (each fine-tuning's time is below)")."
   echo
   echo "\"contains\" is the paper's match (a lower-cased gold answer inside the lower-cased output); \"EM\" is"
-  echo "SQuAD v1.1's normalised exact match. The thirds say where the gold passage sits in the context."
+  echo "SQuAD v1.1's normalised exact match. \"answer PPL\" is the perplexity of the first gold answer's tokens"
+  echo "and end-of-text after the prompt (the spec's \`ppl\` mode): lower is better, and it still ranks the"
+  echo "methods when few answers are matched. The thirds say where the gold passage sits in the context."
   echo "The no-context rows see the question only (at the first length's questions)."
   echo
   echo "## Matches"
@@ -176,6 +182,7 @@ reading() {
   echo
   echo "![containment match against context length](qa_contains.svg)"
   echo "![exact match against context length](qa_em.svg)"
+  echo "![answer perplexity against context length](qa_answer_ppl.svg)"
   echo
   echo "## Reading (computed from the table)"
   echo
@@ -201,4 +208,4 @@ reading() {
   if [ -f "$RESULTS/qa_notes.md" ]; then echo; cat "$RESULTS/qa_notes.md"; fi
 } > "$RESULTS/qa.md.tmp"
 mv "$RESULTS/qa.md.tmp" "$RESULTS/qa.md"
-echo "wrote $RESULTS/qa.md, $RESULTS/qa_contains.svg and $RESULTS/qa_em.svg"
+echo "wrote $RESULTS/qa.md, $RESULTS/qa_contains.svg, $RESULTS/qa_em.svg and $RESULTS/qa_answer_ppl.svg"
