@@ -101,7 +101,9 @@ struct Score {
       answer_tokens[b] += tokens;
     }
   }
-  double answer_ppl(int b) const { return answer_tokens[b] > 0 ? std::exp(answer_nll[b] / double(answer_tokens[b])) : 0.0; }
+  double answer_ppl(int b) const {
+    return answer_tokens[b] > 0 ? std::exp(answer_nll[b] / double(answer_tokens[b])) : 0.0;
+  }
 };
 
 double percent(int64_t hits, int64_t n) { return n > 0 ? 100.0 * double(hits) / double(n) : 0.0; }
@@ -151,7 +153,8 @@ int main(int argc, char** argv) {
         for (const data::QaExample& item : items) {
           prompts.push_back(qa::encode_prompt(tokenizer, qa::make_prompt(item, mode == "context")));
           golds.push_back(qa::encode_answer(tokenizer, item.answers.front()));
-          reach = std::max(reach, int64_t(prompts.back().size()) + std::max(args.max_new, int64_t(golds.back().size())));
+          const int64_t fed = std::max(args.max_new, int64_t(golds.back().size()));
+          reach = std::max(reach, int64_t(prompts.back().size()) + fed);
         }
         if (pe == "seqpe") {
           const int64_t max_position = model.seqpe->config().pe_max_position;
@@ -197,8 +200,8 @@ int main(int argc, char** argv) {
       const Score& s = r.score;
       char line[1024];
       std::snprintf(line, sizeof line,
-                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.2f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f "
-                    "| %.2f / %.2f / %.2f |\n",
+                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.2f "
+                    "| %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f / %.2f / %.2f |\n",
                     r.run.c_str(), r.pe.c_str(), r.mode.c_str(), (long long)r.length, (long long)s.examples[3],
                     double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])),
                     percent(s.contains[3], s.examples[3]), percent(s.exact[3], s.examples[3]), s.answer_ppl(3),
@@ -239,7 +242,8 @@ int main(int argc, char** argv) {
                [](const Score& s) { return percent(s.exact[3], s.examples[3]); });
     write_plot("qa_answer_ppl.svg", "QA answer-token perplexity", {"answer perplexity", plot::Scale::log10},
                [](const Score& s) { return s.answer_ppl(3); });
-    std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,qa_answer_ppl.svg,predictions.jsonl}\n",
+    std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,qa_answer_ppl.svg,"
+                "predictions.jsonl}\n",
                 md.str().c_str(), args.out.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eval_qa: %s\n", e.what());
