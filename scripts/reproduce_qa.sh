@@ -93,19 +93,30 @@ for pe in $METHODS; do
 done
 lengths="$L,$((2 * L)),$((4 * L)),$((8 * L))"
 
+# reusable_step DIR COMMAND: run_logged COMMAND, whose outputs go to DIR, and record it in DIR
+# (command, wall_seconds) once it succeeded; with REUSE=1 a DIR recording the same COMMAND is kept
+# instead. Sets `step_time` for the report.
+reusable_step() {
+  local dir=$1 cmd=$2
+  if [ "$REUSE" = 1 ] && [ "$(cat "$dir/command" 2>/dev/null)" = "$cmd" ]; then
+    echo "== reusing $dir"
+    commands+=("$cmd")
+    step_time="reused from an earlier invocation"
+    [ ! -f "$dir/wall_seconds" ] || step_time+=" ($(cat "$dir/wall_seconds") s there)"
+    return
+  fi
+  rm -f "$dir/command" "$dir/wall_seconds"
+  run_logged "$cmd"
+  echo "$seconds" > "$dir/wall_seconds"
+  echo "$cmd" > "$dir/command"
+  step_time="$seconds s"
+}
+
 # 2. The QA set, tokenised with the language models' tokenizer.
 cmd="$BUILD/apps/build_qa --out $DATA --vocab $TOKENIZER/vocab.json --merges $TOKENIZER/merges.txt"
 cmd+=" --train-length $L --eval-lengths $lengths --eval-questions $EVAL_QUESTIONS --reserve $RESERVE"
-if [ "$REUSE" = 1 ] && [ "$(cat "$DATA/command" 2>/dev/null)" = "$cmd" ]; then
-  echo "== reusing $DATA"
-  commands+=("$cmd")
-  data_seconds="reused"
-else
-  rm -f "$DATA/command"  # written back only once the build succeeded
-  run_logged "$cmd"
-  echo "$cmd" > "$DATA/command"
-  data_seconds="$seconds s"
-fi
+reusable_step "$DATA" "$cmd"
+data_time=$step_time
 
 # 3. Fine-tuning at L.
 finetune_command() {
@@ -127,8 +138,8 @@ done
 # 4. Evaluation at 1x-8x, with the no-context baseline.
 cmd="$BUILD/apps/eval_qa ${checkpoints[*]} --data $DATA/test.{L}.json --lengths $lengths --max-examples $MAX_EXAMPLES"
 cmd+=" --no-context --out $OUT/eval"
-run_logged "$cmd"
-eval_seconds=$seconds
+reusable_step "$OUT/eval" "$cmd"
+eval_time=$step_time
 total=$(($(date +%s) - script_start))
 cp "$OUT/eval/qa_contains.svg" "$RESULTS/qa_contains.svg"
 cp "$OUT/eval/qa_em.svg" "$RESULTS/qa_em.svg"
@@ -147,7 +158,9 @@ reading() {
     END {
       for (j = 1; j <= m; ++j) {
         best = ""; for (i = 1; i <= n; ++i) { k = order[i] SUBSEP "context" SUBSEP lens[j]; if (best == "" || c[k] > c[best]) { best = k; who = order[i] } }
-        printf "- at %d tokens (%gx) the best containment match is %s (%.1f %%, EM %.1f %%)", lens[j], lens[j] / lens[1], who, c[best], e[best]
+        ties = 0; for (i = 1; i <= n; ++i) ties += c[order[i] SUBSEP "context" SUBSEP lens[j]] == c[best]
+        if (c[best] == 0) printf "- at %d tokens (%gx) no method matches any answer", lens[j], lens[j] / lens[1]
+        else printf "- at %d tokens (%gx) the best containment match is %s (%.1f %%, EM %.1f %%%s)", lens[j], lens[j] / lens[1], who, c[best], e[best], (ties > 1 ? ", tied" : "")
         best = ""; for (i = 1; i <= n; ++i) { k = order[i] SUBSEP "context" SUBSEP lens[j]; if (best == "" || p[k] < p[best]) { best = k; who = order[i] } }
         printf "; the lowest answer perplexity is %s (%.2f)\n", who, p[best]
       }
@@ -194,7 +207,7 @@ reading() {
   echo "|---|---|"
   printf '%s\n' "${lm_timings[@]}"
   echo
-  echo "Building the QA set: $data_seconds. Evaluation of all methods: $eval_seconds s."
+  echo "Building the QA set: $data_time. Evaluation of all methods: $eval_time."
   echo
   echo "| PE | fine-tune (s) | tokens/s (last log) | best validation answer PPL |"
   echo "|---|---:|---:|---:|"
