@@ -72,7 +72,7 @@ void strided_loop(const Shape& shape, const std::array<Shape, N>& strides, Inner
   };
 
   const int64_t total = outer_count * inner_count;
-  if (total < (int64_t(1) << 15) || omp_in_parallel()) {
+  if (total < (int64_t(1) << 15) || omp_get_level() > 0) {  // in any region: no nested team
     run_range(0, outer_count);
     return;
   }

@@ -90,7 +90,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const int64_t tiles = t.row_tiles * t.col_tiles;
   static const bool eigen_single_threaded = (Eigen::setNbThreads(1), true);  // the tiles are the threading
   (void)eigen_single_threaded;
-  if (tiles == 1 || M * N * K < kParallelMacs || omp_in_parallel()) {
+  // Inside any parallel region, even an inactive one (if(false), one thread), the product stays on the
+  // calling thread: a nested team there would create its threads afresh on every call.
+  if (tiles == 1 || M * N * K < kParallelMacs || omp_get_level() > 0) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

@@ -35,10 +35,17 @@ inline T gelu_tanh_derivative(T x) {
 template <typename T>
 void batched_gemm(int64_t batch, const int64_t* a_offsets, const int64_t* b_offsets, bool trans_a, bool trans_b,
                   int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C) {
-  const bool parallel_over_batch = batch > 1 && M * N * K < small_gemm_macs;
-#pragma omp parallel for schedule(static) if (parallel_over_batch)
-  for (int64_t i = 0; i < batch; ++i)
+  auto product = [&](int64_t i) {
     gemm<T>(trans_a, trans_b, M, N, K, T(1), A + a_offsets[i], lda, B + b_offsets[i], ldb, T(0), C + i * M * N, N);
+  };
+  if (batch > 1 && M * N * K < small_gemm_macs) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < batch; ++i) product(i);
+    return;
+  }
+  // Not inside a region (not even an inactive one): a threaded GEMM nested in a region would start a
+  // fresh team, i.e. create threads, for every product.
+  for (int64_t i = 0; i < batch; ++i) product(i);
 }
 
 template <typename T>

@@ -1,15 +1,22 @@
 // ops::cpu::gemm called directly: every transpose, odd sizes (one past a 12 x 32 tile, one past a
 // depth of 256, more than one thread tile of C), leading dimensions wider than the matrices, alpha
-// and beta, and beta == 0 over a C full of NaN (C must not be read).
+// and beta, and beta == 0 over a C full of NaN (C must not be read); and that threaded products,
+// alone or in a batch of one, start no threads of their own.
 #include <doctest/doctest.h>
+#include <omp.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "ops/cpu/gemm.h"
+#include "ops/cpu/matmul.h"
 
 namespace {
 
@@ -61,6 +68,11 @@ double relative_error(const Case& c, engine::Generator& gen) {
   return std::sqrt(diff / norm);
 }
 
+// The process's threads now (Linux: one entry per thread under /proc/self/task).
+int64_t thread_count() {
+  return std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator());
+}
+
 }  // namespace
 
 TEST_CASE("f32 gemm matches a double reference for every transpose, odd sizes, alpha and beta") {
@@ -82,4 +94,38 @@ TEST_CASE("f32 gemm matches a double reference for every transpose, odd sizes, a
     CAPTURE(c.K);
     CHECK(relative_error(c, gen) < 1e-5);
   }
+}
+
+// Regression: batched_gemm used to wrap a batch of one in an inactive `parallel for if (false)`, so
+// the GEMM inside opened a nested team and libgomp created a thread for every product (~50 per GPT
+// training step, a third of the step). A watcher samples the thread count while products run.
+TEST_CASE("threaded products reuse the OpenMP threads: no thread is created per product") {
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  engine::Generator gen(5);
+  const int64_t M = 300, N = 260, K = 128;  // 10M multiply-adds: tiles of C shared by the threads
+  const std::vector<float> A = random_floats(M * K, gen), B = random_floats(K * N, gen);
+  std::vector<float> C(size_t(M * N));
+  const int64_t zero_offset = 0;
+  auto batch_of_one = [&] {
+    ops::cpu::batched_gemm<float>(1, &zero_offset, &zero_offset, false, false, M, N, K, A.data(), K, B.data(), N,
+                                  C.data());
+  };
+  batch_of_one();  // the OpenMP pool exists from here on
+
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> most{0};
+  std::thread watcher([&] {
+    while (!done) most = std::max<int64_t>(most, thread_count());
+  });
+  const int64_t with_watcher = thread_count();  // this thread, the pool, the watcher
+  for (int i = 0; i < 40; ++i) {
+    batch_of_one();
+    ops::cpu::gemm<float>(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, C.data(), N);
+  }
+  done = true;
+  watcher.join();
+  omp_set_num_threads(previous_threads);
+  const int64_t most_seen = most;
+  CHECK(most_seen <= with_watcher);
 }
