@@ -1,11 +1,14 @@
-// Row-major GEMM on Eigen: maps the raw buffers without copying and lets Eigen pick its kernel.
-// docs/gemm.md has the measurement behind choosing Eigen over OpenBLAS, and why large products are
-// cut into tiles of C here rather than threaded by Eigen.
+// Row-major GEMM: f32 on our AVX-512 kernel where the build targets AVX-512, otherwise (and for f64)
+// on Eigen, which maps the raw buffers without copying and picks its kernel. docs/gemm.md has the
+// measurements behind both, and why large products are cut into tiles of C here.
 #include "ops/cpu/gemm.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
+
+#include "ops/cpu/sgemm_avx512.h"
 
 // GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
 // inlines Eigen's f64 GEMM kernel (GCC bug 105593); silenced for this file only.
@@ -86,13 +89,20 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  // Inside any parallel region, even an inactive one (if(false), one thread), the product stays on the
+  // calling thread: a nested team there would create its threads afresh on every call.
+  const bool threaded = M * N * K >= kParallelMacs && omp_get_level() == 0;
+  if constexpr (std::is_same_v<T, float> && have_sgemm_avx512) {
+    if (K > 0) {
+      sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded);
+      return;
+    }
+  }
   const Tiling t = tiling(M, N);
   const int64_t tiles = t.row_tiles * t.col_tiles;
   static const bool eigen_single_threaded = (Eigen::setNbThreads(1), true);  // the tiles are the threading
   (void)eigen_single_threaded;
-  // Inside any parallel region, even an inactive one (if(false), one thread), the product stays on the
-  // calling thread: a nested team there would create its threads afresh on every call.
-  if (tiles == 1 || M * N * K < kParallelMacs || omp_get_level() > 0) {
+  if (tiles == 1 || !threaded) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

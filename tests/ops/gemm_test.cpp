@@ -1,7 +1,7 @@
-// ops::cpu::gemm called directly: every transpose, odd sizes (one past a 12 x 32 tile, one past a
-// depth of 256, more than one thread tile of C), leading dimensions wider than the matrices, alpha
-// and beta, and beta == 0 over a C full of NaN (C must not be read); and that threaded products,
-// alone or in a batch of one, start no threads of their own.
+// ops::cpu::gemm called directly: every transpose, sizes around the AVX-512 kernel's micro-tile
+// (12 x 32) and blocks (96 rows, 128-512 columns, depth 256), leading dimensions wider than the
+// matrices, alpha and beta, and beta == 0 over a C full of NaN (C must not be read); an element's
+// bits do not depend on the part of C a call covers; threaded products start no threads of their own.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -75,16 +75,16 @@ int64_t thread_count() {
 
 }  // namespace
 
-TEST_CASE("f32 gemm matches a double reference for every transpose, odd sizes, alpha and beta") {
+TEST_CASE("f32 gemm matches a double reference around the kernel's tile and block edges") {
   engine::Generator gen(11);
   std::vector<Case> cases;
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
       cases.push_back({ta, tb, 1, 1, 1, 1.f, 0.f});
-      cases.push_back({ta, tb, 13, 33, 7, 1.f, 0.f});
-      cases.push_back({ta, tb, 12, 32, 256, 0.5f, 0.f});
-      cases.push_back({ta, tb, 37, 47, 257, 1.f, 1.f});
-      cases.push_back({ta, tb, 200, 530, 600, -1.5f, 0.25f});  // threaded: several tiles of C
+      cases.push_back({ta, tb, 13, 33, 7, 1.f, 0.f});   // one row and one column past a micro-tile
+      cases.push_back({ta, tb, 12, 32, 256, 0.5f, 0.f});  // exactly one tile and one depth block
+      cases.push_back({ta, tb, 37, 47, 257, 1.f, 1.f});   // a second depth block of 1
+      cases.push_back({ta, tb, 200, 530, 600, -1.5f, 0.25f});  // past a row block and a column tile
     }
   for (const Case& c : cases) {
     CAPTURE(c.trans_a);
@@ -94,6 +94,20 @@ TEST_CASE("f32 gemm matches a double reference for every transpose, odd sizes, a
     CAPTURE(c.K);
     CHECK(relative_error(c, gen) < 1e-5);
   }
+}
+
+TEST_CASE("f32 gemm gives an element the same bits whatever part of C a call covers") {
+  // The threaded GEMM cuts C into tiles; an element must not depend on its tile.
+  engine::Generator gen(12);
+  const int64_t M = 50, N = 70, K = 300;
+  const std::vector<float> A = random_floats(M * K, gen), B = random_floats(K * N, gen);
+  std::vector<float> whole(size_t(M * N)), part(size_t(M * N), 0.f);
+  ops::cpu::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, whole.data(), N);
+  const int64_t row = 13, col = 21;  // a corner of C that starts mid-tile
+  ops::cpu::gemm<float>(false, false, M - row, N - col, K, 1.f, A.data() + row * K, K, B.data() + col, N, 0.f,
+                        part.data() + row * N + col, N);
+  for (int64_t i = row; i < M; ++i)
+    for (int64_t j = col; j < N; ++j) REQUIRE(part[size_t(i * N + j)] == whole[size_t(i * N + j)]);
 }
 
 // Regression: batched_gemm used to wrap a batch of one in an inactive `parallel for if (false)`, so
