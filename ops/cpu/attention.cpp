@@ -39,6 +39,7 @@
 #include <limits>
 #include <vector>
 
+#include "ops/cpu/philox_blocks.h"
 #include "ops/cpu/vec_math.h"
 
 namespace ops::cpu {
@@ -97,17 +98,21 @@ void scale_bias_and_mask(T* scores, int64_t rows, int64_t cols, int64_t batch, i
 }
 
 // drop_scale[c] = M / (1 − p) for the `cols` probabilities whose mask elements start at flat index
-// `first_element` (consecutive keys of one query): attention_dropout_keeps, drawing each Philox
-// block once for its 4 elements.
+// `first_element` (consecutive keys of one query): attention_dropout_keeps, drawing the Philox
+// blocks kPhiloxBlocks at a time, each once for its 4 elements.
 template <typename T>
 void dropout_scales(T* drop_scale, int64_t cols, uint64_t first_element, const AttentionDropout& dropout) {
   const double keep_probability = 1.0 - dropout.p;
   const T kept = T(attention_dropout_scale(dropout));
-  engine::PhiloxBlock bits{};
-  for (int64_t c = 0; c < cols; ++c) {
+  uint32_t bits[4 * kPhiloxBlocks];
+  for (int64_t c = 0; c < cols;) {
     const uint64_t element = first_element + uint64_t(c);
-    if (c == 0 || element % 4 == 0) bits = engine::philox4x32_10(dropout.offset + element / 4, dropout.seed);
-    drop_scale[c] = engine::philox_to_unit(bits.v[element % 4]) < keep_probability ? kept : T(0);
+    const int64_t skip = int64_t(element % 4);  // lanes of the first block before `element`
+    const int64_t count = std::min(cols - c, 4 * kPhiloxBlocks - skip);
+    philox_blocks(dropout.offset + element / 4, dropout.seed, (skip + count + 3) / 4, bits);
+    for (int64_t i = 0; i < count; ++i)
+      drop_scale[c + i] = engine::philox_to_unit(bits[skip + i]) < keep_probability ? kept : T(0);
+    c += count;
   }
 }
 

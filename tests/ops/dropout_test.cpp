@@ -1,12 +1,17 @@
 // dropout: keep rate, scale, reproducibility from (seed, offset), agreement with fill_random_'s
-// bernoulli draw, gradient through the regenerated mask, and the identity cases.
+// bernoulli draw, gradient through the regenerated mask, and the identity cases; the CPU kernels'
+// batched Philox blocks against the scalar generator.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
+#include "engine/philox.h"
 #include "engine/rng.h"
+#include "ops/cpu/philox_blocks.h"
 #include "ops/dropout.h"
 
 using engine::DType;
@@ -69,4 +74,24 @@ TEST_CASE("dropout is the identity in eval or with p = 0; p = 1 zeroes; p is che
   CHECK(gen.offset() == 0);
   CHECK(ops::dropout(x, 1.0, gen, true).to_vector<double>() == std::vector<double>{0, 0, 0});
   CHECK_THROWS_WITH_AS(ops::dropout(x, 1.5, gen, true), doctest::Contains("p must be in [0, 1]"), engine::Error);
+}
+
+TEST_CASE("philox_blocks gives the bits of philox4x32_10, block by block") {
+  uint32_t bits[4 * ops::cpu::kPhiloxBlocks];
+  // The low counter word wrapping inside a batch, a key with both words set, short batches.
+  for (const uint64_t first : {uint64_t(0), uint64_t(12345), uint64_t(0xFFFFFFF0u), uint64_t(0x1234FFFFFFFAull)})
+    for (const int64_t count : {int64_t(1), int64_t(17), ops::cpu::kPhiloxBlocks}) {
+      const uint64_t key = 0x9876543210ABCDEFull ^ first;
+      std::fill(std::begin(bits), std::end(bits), 0xDEADBEEFu);
+      ops::cpu::philox_blocks(first, key, count, bits);
+      for (int64_t b = 0; b < ops::cpu::kPhiloxBlocks; ++b) {
+        const engine::PhiloxBlock want = engine::philox4x32_10(first + uint64_t(b), key);
+        for (int lane = 0; lane < 4; ++lane) {
+          CAPTURE(first);
+          CAPTURE(b);
+          if (b < count) REQUIRE(bits[4 * b + lane] == want.v[lane]);
+          else REQUIRE(bits[4 * b + lane] == 0xDEADBEEFu);  // past count: not written
+        }
+      }
+    }
 }
