@@ -21,12 +21,13 @@
 // Σ_j P_ij dP_ij = Σ_j P̃_ij (dO_i·V_j) = dO_i·O_i with O the dropped output.
 // To stay deterministic without atomics, it runs in two passes: one thread owns a key tile and
 // sums its dK, dV over the query tiles in order; a second pass owns a query tile and sums its dQ
-// over the key tiles in order. The second pass recomputes S and dP (7 tile GEMMs per tile pair
-// instead of 5): the price of results that do not depend on the thread count.
+// over the key tiles in order. The second pass reads the dS tiles the first one kept (5 tile GEMMs
+// per tile pair), or, when they would take more than kKeptScoreGradBytes, recomputes S and dP (7):
+// the price of results that do not depend on the thread count.
 //
 // Memory: besides the inputs, outputs and gradients (O(T·D)), the forward keeps lse (B·H·Tq) and the
-// backward δ (B·H·Tq); each thread holds O(kTile² + kTile·(Dk + Dv)) scratch. No Tq × Tk matrix is
-// ever stored, so memory is linear in the sequence length.
+// backward δ (B·H·Tq); each thread holds O(kTile² + kTile·(Dk + Dv)) scratch. Beyond the kept dS
+// tiles' budget no Tq × Tk matrix is stored, so memory is linear in the sequence length.
 #include "ops/cpu/attention.h"
 
 // GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
@@ -37,6 +38,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "ops/cpu/philox_blocks.h"
@@ -209,6 +211,18 @@ struct BackwardScratch {
   std::vector<T> drop_scale;     // (Bk): M / (1 − p) of one row, with dropout
 };
 
+// dS of every tile pair, written by the first pass of the backward for the second; data null when
+// they do not fit and the second pass recomputes them. A pair's tile is (rows of its query tile) x
+// (the whole key tile), row-major.
+template <typename T>
+struct KeptScoreGrads {
+  T* data = nullptr;
+  int64_t query_tiles = 0, key_tiles = 0;
+  T* pair(int64_t batch_head, int64_t query_tile, int64_t key_tile) const {
+    return data + ((batch_head * query_tiles + query_tile) * key_tiles + key_tile) * kTile * kTile;
+  }
+};
+
 // Where one (batch·head, query tile, key tile) block of the backward sits.
 struct TileBlock {
   int64_t batch_head, query_start, rows, key_start, cols;
@@ -269,7 +283,7 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
 template <typename T>
 void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* lse, const T* delta,
                     int64_t batch_head, int64_t key_tile, const AttentionSizes& sizes, const AttentionBias& bias,
-                    BackwardScratch<T>& scratch) {
+                    const KeptScoreGrads<T>& kept, BackwardScratch<T>& scratch) {
   const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
   const int64_t key_start = key_tile * kTile;
   const int64_t cols = std::min(kTile, Tk - key_start);
@@ -282,6 +296,8 @@ void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T
   for (int64_t query_start = first_query_tile * kTile; query_start < Tq; query_start += kTile) {
     const TileBlock block{batch_head, query_start, std::min(kTile, Tq - query_start), key_start, cols};
     probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
+    if (kept.data)
+      std::copy_n(scratch.score_grads.data(), block.rows * cols, kept.pair(batch_head, query_start / kTile, key_tile));
     const int64_t query_row = batch_head * Tq + query_start;
     ConstMatrixMap<T> query_block(q + query_row * Dk, block.rows, Dk);
     ConstMatrixMap<T> dout_block(dout + query_row * Dv, block.rows, Dv);
@@ -298,7 +314,7 @@ void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T
 template <typename T>
 void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* lse, const T* delta,
                       int64_t batch_head, int64_t query_tile, const AttentionSizes& sizes, const AttentionBias& bias,
-                      BackwardScratch<T>& scratch) {
+                      const KeptScoreGrads<T>& kept, BackwardScratch<T>& scratch) {
   const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim;
   const int64_t query_start = query_tile * kTile;
   const int64_t rows = std::min(kTile, Tq - query_start);
@@ -307,11 +323,17 @@ void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, 
 
   const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
   for (int64_t key_start = 0; key_start < key_end; key_start += kTile) {
-    const TileBlock block{batch_head, query_start, rows, key_start, std::min(kTile, key_end - key_start)};
-    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
-    ConstMatrixMap<T> key_block(k + (batch_head * Tk + key_start) * Dk, block.cols, Dk);
-    MatrixMap<T> score_grads(scratch.score_grads.data(), rows, block.cols);
-    query_grad.noalias() += score_grads * key_block;
+    // The first pass's dS spans the whole key tile (its columns past key_end are masked: 0).
+    int64_t cols = std::min(kTile, Tk - key_start);
+    const T* score_grads = kept.data ? kept.pair(batch_head, query_tile, key_start / kTile) : nullptr;
+    if (!score_grads) {
+      const TileBlock block{batch_head, query_start, rows, key_start, std::min(kTile, key_end - key_start)};
+      probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
+      cols = block.cols;
+      score_grads = scratch.score_grads.data();
+    }
+    ConstMatrixMap<T> key_block(k + (batch_head * Tk + key_start) * Dk, cols, Dk);
+    query_grad.noalias() += ConstMatrixMap<T>(score_grads, rows, cols) * key_block;
   }
   MatrixMap<T>(dq + (batch_head * Tq + query_start) * Dk, rows, Dk) = query_grad;
 }
@@ -335,7 +357,8 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
 
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
-                        const T* lse, const AttentionSizes& sizes, const AttentionBias& bias) {
+                        const T* lse, const AttentionSizes& sizes, const AttentionBias& bias,
+                        int64_t kept_score_grad_bytes) {
   const int64_t batch_heads = sizes.batch * sizes.heads;
   const int64_t query_rows = batch_heads * sizes.query_len, Dv = sizes.value_dim;
 
@@ -350,17 +373,23 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 
   const int64_t key_tiles = tile_count(sizes.key_len);
   const int64_t query_tiles = tile_count(sizes.query_len);
+  const int64_t kept_elements = batch_heads * query_tiles * key_tiles * kTile * kTile;
+  // Uninitialised (no pass over 16 MiB to zero it): the first pass writes every tile the second reads.
+  std::unique_ptr<T[]> kept_storage;
+  if (kept_elements * int64_t(sizeof(T)) <= kept_score_grad_bytes)
+    kept_storage = std::make_unique_for_overwrite<T[]>(size_t(kept_elements));
+  const KeptScoreGrads<T> kept{kept_storage.get(), query_tiles, key_tiles};
 #pragma omp parallel
   {
     BackwardScratch<T> scratch(sizes);
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < batch_heads * key_tiles; ++item)
-      key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), item / key_tiles, item % key_tiles, sizes, bias,
+      key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), item / key_tiles, item % key_tiles, sizes, bias, kept,
                      scratch);
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < batch_heads * query_tiles; ++item)
       query_tile_grads(dq, dout, q, k, v, lse, delta.data(), item / query_tiles, item % query_tiles, sizes, bias,
-                       scratch);
+                       kept, scratch);
   }
 }
 
@@ -370,9 +399,9 @@ template void attention_forward<double>(double*, double*, const double*, const d
                                         const AttentionSizes&, const AttentionBias&);
 template void attention_backward<float>(float*, float*, float*, const float*, const float*, const float*,
                                         const float*, const float*, const float*, const AttentionSizes&,
-                                        const AttentionBias&);
+                                        const AttentionBias&, int64_t);
 template void attention_backward<double>(double*, double*, double*, const double*, const double*, const double*,
                                          const double*, const double*, const double*, const AttentionSizes&,
-                                         const AttentionBias&);
+                                         const AttentionBias&, int64_t);
 
 }  // namespace ops::cpu

@@ -459,6 +459,45 @@ TEST_CASE("attention results do not depend on the thread count") {
   CHECK(run(1) == run(3));
 }
 
+TEST_CASE("attention backward: the dS tiles kept for the dQ pass give the gradients of recomputing them") {
+  // Causal with Tq != Tk (a query tile's visible keys end inside a key tile), ALiBi, a key mask and
+  // dropout; lengths that straddle the 64-key tiles.
+  const ops::cpu::AttentionSizes sizes{2, 2, 100, 150, 8, 8};
+  const std::vector<double> slopes{0.5, 0.25};
+  std::vector<int32_t> keep(size_t(sizes.batch * sizes.key_len), 1);
+  for (size_t j = 0; j < keep.size(); j += 7) keep[j] = 0;
+  ops::cpu::AttentionBias bias;
+  bias.scale = 0.3;
+  bias.causal = true;
+  bias.alibi_slopes = slopes.data();
+  bias.key_keep = keep.data();
+  bias.dropout = {0.2, 17, 5};
+  engine::Generator gen(21);
+  const int64_t BH = sizes.batch * sizes.heads;
+  auto random = [&](int64_t count) { return Tensor::randn({count}, gen, DType::f64).to_vector<double>(); };
+  const std::vector<double> q = random(BH * sizes.query_len * sizes.qk_dim), k = random(BH * sizes.key_len * sizes.qk_dim),
+                            v = random(BH * sizes.key_len * sizes.value_dim),
+                            dout = random(BH * sizes.query_len * sizes.value_dim);
+  std::vector<double> out(dout.size()), lse(size_t(BH * sizes.query_len));
+  ops::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sizes, bias);
+  auto gradients = [&](int64_t kept_bytes) {
+    std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
+    ops::cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(),
+                                 out.data(), lse.data(), sizes, bias, kept_bytes);
+    return std::vector<std::vector<double>>{dq, dk, dv};
+  };
+  const auto kept = gradients(ops::cpu::kKeptScoreGradBytes), recomputed = gradients(0);
+  CHECK(kept[1] == recomputed[1]);  // dK, dV: the first pass, unchanged
+  CHECK(kept[2] == recomputed[2]);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < kept[0].size(); ++i) {
+    diff += (kept[0][i] - recomputed[0][i]) * (kept[0][i] - recomputed[0][i]);
+    norm += recomputed[0][i] * recomputed[0][i];
+  }
+  CHECK(norm > 0);
+  CHECK(std::sqrt(diff / norm) < 1e-13);
+}
+
 TEST_CASE("attention memory is linear in the sequence length") {
   // Tq = Tk = 4096: a stored score matrix would take 4096² · 4 B = 64 MiB; everything the op
   // allocates here (inputs, output, lse, gradients) is about 2.3 MiB.
