@@ -16,8 +16,10 @@ namespace ops::cpu {
 inline constexpr int64_t kPhiloxBlocks = 32;
 
 inline void philox_blocks(uint64_t first, uint64_t key, int64_t count, uint32_t* bits) {
+  // Whole vectors of lanes only: 16 blocks (a 64-key row of attention dropout) cost half of 32.
+  const int64_t lanes = std::min(kPhiloxBlocks, (count + 15) / 16 * 16);
   uint32_t c0[kPhiloxBlocks], c1[kPhiloxBlocks], c2[kPhiloxBlocks] = {}, c3[kPhiloxBlocks] = {};
-  for (int64_t b = 0; b < kPhiloxBlocks; ++b) {
+  for (int64_t b = 0; b < lanes; ++b) {
     const uint64_t counter = first + uint64_t(b);
     c0[b] = uint32_t(counter);
     c1[b] = uint32_t(counter >> 32);
@@ -25,7 +27,7 @@ inline void philox_blocks(uint64_t first, uint64_t key, int64_t count, uint32_t*
   uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
   for (int round = 0; round < 10; ++round) {
 #pragma omp simd
-    for (int64_t b = 0; b < kPhiloxBlocks; ++b) {
+    for (int64_t b = 0; b < lanes; ++b) {
       const uint64_t product0 = uint64_t(0xD2511F53u) * c0[b], product1 = uint64_t(0xCD9E8D57u) * c2[b];
       const uint32_t n0 = uint32_t(product1 >> 32) ^ c1[b] ^ k0, n2 = uint32_t(product0 >> 32) ^ c3[b] ^ k1;
       c1[b] = uint32_t(product1);
