@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ops/cpu/vec_math.h"
+
 namespace ops::cpu {
 
 template <typename T>
@@ -13,14 +15,11 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, co
 #pragma omp parallel for schedule(static) if (N * C > (1 << 14))
   for (int64_t row = 0; row < N; ++row) {
     const T* x_row = x + row * C;
-    double sum = 0.0;
-    for (int64_t c = 0; c < C; ++c) sum += double(x_row[c]);
-    const double m = sum / double(C);
-    double sum_sq = 0.0;
-    for (int64_t c = 0; c < C; ++c) {
+    const double m = sum_as_double(x_row, C) / double(C);
+    const double sum_sq = sum_in_lanes(C, [&](int64_t c) {
       const double d = double(x_row[c]) - m;
-      sum_sq += d * d;
-    }
+      return d * d;
+    });
     const double s = 1.0 / std::sqrt(sum_sq / double(C) + eps);
     const T m_t = T(m), s_t = T(s);
     T* out_row = out + row * C;
@@ -43,12 +42,9 @@ void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, const T* grad_o
       const T* x_row = x + row * C;
       const T* dy_row = grad_out + row * C;
       const T m = mean[row], s = rstd[row];
-      double dn_sum = 0.0, dn_xhat_sum = 0.0;
-      for (int64_t c = 0; c < C; ++c) {
-        const double dn = double(dy_row[c]) * double(weight[c]);
-        dn_sum += dn;
-        dn_xhat_sum += dn * double((x_row[c] - m) * s);
-      }
+      const double dn_sum = sum_in_lanes(C, [&](int64_t c) { return double(dy_row[c]) * double(weight[c]); });
+      const double dn_xhat_sum = sum_in_lanes(
+          C, [&](int64_t c) { return double(dy_row[c]) * double(weight[c]) * double((x_row[c] - m) * s); });
       const T dn_mean = T(dn_sum / double(C)), dn_xhat_mean = T(dn_xhat_sum / double(C));
       T* dx_row = grad_x + row * C;
       for (int64_t c = 0; c < C; ++c) {

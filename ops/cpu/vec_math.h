@@ -108,16 +108,23 @@ double sum_exp(const T* x, T shift, int64_t n, T* terms) {
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
-// Σ_j x_j in double, in 8 lanes as sum_exp.
-template <typename T>
-double sum_as_double(const T* x, int64_t n) {
+// Σ_j term(j) for j < n, in double, in 8 lanes combined in a fixed order as sum_exp: deterministic,
+// and vectorised when `term` is (a plain double reduction is not, without -ffast-math).
+template <typename Term>
+double sum_in_lanes(int64_t n, Term term) {
   constexpr int64_t kLanes = 8;
   double lanes[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += double(x[j + l]);
-  for (; j < n; ++j) lanes[j % kLanes] += double(x[j]);
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += term(j + l);
+  for (; j < n; ++j) lanes[j % kLanes] += term(j);
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+// Σ_j x_j in double, in 8 lanes as sum_exp.
+template <typename T>
+double sum_as_double(const T* x, int64_t n) {
+  return sum_in_lanes(n, [x](int64_t j) { return double(x[j]); });
 }
 
 }  // namespace ops::cpu
