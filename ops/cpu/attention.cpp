@@ -228,12 +228,12 @@ struct TileBlock {
   int64_t batch_head, query_start, rows, key_start, cols;
 };
 
-// Recomputes P (P̃ with dropout, for dV) and dS = scale · P ⊙ (dP − δ) of one tile pair into the
-// scratch buffers.
+// Recomputes P (P̃ with dropout, for dV) and dS = scale · P ⊙ (dP − δ) of one tile pair: P into the
+// scratch buffer, dS into `score_grads` (rows × cols: the scratch buffer, or a kept tile).
 template <typename T>
 void probabilities_and_score_grads(const TileBlock& block, const T* dout, const T* q, const T* k, const T* v,
                                    const T* lse, const T* delta, const AttentionSizes& sizes,
-                                   const AttentionBias& bias, BackwardScratch<T>& scratch) {
+                                   const AttentionBias& bias, BackwardScratch<T>& scratch, T* score_grads_out) {
   const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
   const int64_t rows = block.rows, cols = block.cols;
   const int64_t query_row = block.batch_head * Tq + block.query_start;
@@ -243,7 +243,7 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
   ConstMatrixMap<T> value_block(v + key_row * Dv, cols, Dv);
   ConstMatrixMap<T> dout_block(dout + query_row * Dv, rows, Dv);
   MatrixMap<T> probabilities(scratch.probabilities.data(), rows, cols);
-  MatrixMap<T> score_grads(scratch.score_grads.data(), rows, cols);
+  MatrixMap<T> score_grads(score_grads_out, rows, cols);
 
   probabilities.noalias() = query_block * key_block.transpose();
   scale_bias_and_mask(scratch.probabilities.data(), rows, cols, block.batch_head / sizes.heads,
@@ -253,7 +253,7 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
   const T scale = T(bias.scale);
   for (int64_t r = 0; r < rows; ++r) {
     T* p = scratch.probabilities.data() + r * cols;
-    T* ds = scratch.score_grads.data() + r * cols;
+    T* ds = score_grads_out + r * cols;
     const T row_lse = lse[query_row + r];
     if (row_lse == -std::numeric_limits<T>::infinity()) {  // a row that sees no key: P = 0
       std::fill_n(p, cols, T(0));
@@ -295,14 +295,14 @@ void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T
   const int64_t first_query_tile = first_query_seeing(key_start, sizes, bias) / kTile;
   for (int64_t query_start = first_query_tile * kTile; query_start < Tq; query_start += kTile) {
     const TileBlock block{batch_head, query_start, std::min(kTile, Tq - query_start), key_start, cols};
-    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
-    if (kept.data)
-      std::copy_n(scratch.score_grads.data(), block.rows * cols, kept.pair(batch_head, query_start / kTile, key_tile));
+    T* const score_grads_out =
+        kept.data ? kept.pair(batch_head, query_start / kTile, key_tile) : scratch.score_grads.data();
+    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch, score_grads_out);
     const int64_t query_row = batch_head * Tq + query_start;
     ConstMatrixMap<T> query_block(q + query_row * Dk, block.rows, Dk);
     ConstMatrixMap<T> dout_block(dout + query_row * Dv, block.rows, Dv);
     MatrixMap<T> probabilities(scratch.probabilities.data(), block.rows, cols);
-    MatrixMap<T> score_grads(scratch.score_grads.data(), block.rows, cols);
+    MatrixMap<T> score_grads(score_grads_out, block.rows, cols);
     value_grad.noalias() += probabilities.transpose() * dout_block;
     key_grad.noalias() += score_grads.transpose() * query_block;
   }
@@ -328,7 +328,8 @@ void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, 
     const T* score_grads = kept.data ? kept.pair(batch_head, query_tile, key_start / kTile) : nullptr;
     if (!score_grads) {
       const TileBlock block{batch_head, query_start, rows, key_start, std::min(kTile, key_end - key_start)};
-      probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch);
+      probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch,
+                                    scratch.score_grads.data());
       cols = block.cols;
       score_grads = scratch.score_grads.data();
     }
