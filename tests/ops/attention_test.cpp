@@ -475,9 +475,10 @@ TEST_CASE("attention backward: the dS tiles kept for the dQ pass give the gradie
   engine::Generator gen(21);
   const int64_t BH = sizes.batch * sizes.heads;
   auto random = [&](int64_t count) { return Tensor::randn({count}, gen, DType::f64).to_vector<double>(); };
-  const std::vector<double> q = random(BH * sizes.query_len * sizes.qk_dim), k = random(BH * sizes.key_len * sizes.qk_dim),
-                            v = random(BH * sizes.key_len * sizes.value_dim),
-                            dout = random(BH * sizes.query_len * sizes.value_dim);
+  const std::vector<double> q = random(BH * sizes.query_len * sizes.qk_dim);
+  const std::vector<double> k = random(BH * sizes.key_len * sizes.qk_dim);
+  const std::vector<double> v = random(BH * sizes.key_len * sizes.value_dim);
+  const std::vector<double> dout = random(BH * sizes.query_len * sizes.value_dim);
   std::vector<double> out(dout.size()), lse(size_t(BH * sizes.query_len));
   ops::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sizes, bias);
   auto gradients = [&](int64_t kept_bytes) {
