@@ -57,7 +57,7 @@ Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, engi
   const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
   // (B, T, 3C) -> three (B, H, T, D) views of one buffer; the attention op reads strided inputs.
   // split's backward joins the three gradients in one pass; a select per part would scatter each
-  // into a zero-filled (B, T, 3, H, D) buffer, three buffers then summed (5 % of a GPT step).
+  // into a zero-filled (B, T, 3, H, D) buffer, three buffers then summed (2 % of a GPT step).
   const std::vector<Tensor> qkv = ops::split(c_attn_->forward(x), {C, C, C}, 2);
   auto heads = [&](const Tensor& part) { return part.view({B, T, H, D}).permute({0, 2, 1, 3}); };
   return attend(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), layer, pe, dropout_gen, cache);
