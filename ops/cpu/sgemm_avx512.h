@@ -3,7 +3,7 @@
 //   C = alpha · op(A) · op(B) + beta · C       op(A): (M, K)  op(B): (K, N)  C: (M, N), row-major
 //
 // The contract is gemm's (ops/cpu/gemm.h): leading dimensions, transposed operands read in place,
-// beta == 0 never reads C. It exists because Eigen's kernel left a third of the GEMM time in
+// beta == 0 never reads C. It exists because Eigen left a quarter of the GEMM time in
 // repacking its operands per tile and in zero-filling C (docs/gemm.md has the design and the
 // measurements). Built only where the compiler targets AVX-512 (ENGINE_NATIVE on such a machine);
 // elsewhere gemm.cpp keeps Eigen.
