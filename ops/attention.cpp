@@ -63,6 +63,21 @@ cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
   return bias;
 }
 
+// The CPU kernels read any (B, H, T, D) view whose rows are contiguous (a linear layer's output split
+// into heads) and write results as (B, H, T, D) views of (B, T, H, D) buffers, the layout the next
+// linear layer reads, so no copy is made on either side. The CUDA kernels take dense (B, H, T, D).
+bool rows_readable_in_place(const Tensor& x) { return x.device().is_cpu() && x.strides()[3] == 1; }
+
+Tensor readable(const Tensor& x) { return rows_readable_in_place(x) ? x : x.contiguous(); }
+
+// An empty (B, H, T, D) result for inputs on `like`'s device: a view of a (B, T, H, D) buffer on the CPU.
+Tensor empty_heads(int64_t B, int64_t H, int64_t T, int64_t D, const Tensor& like) {
+  if (like.device().is_cpu()) return Tensor::empty({B, T, H, D}, like.dtype(), like.device()).permute({0, 2, 1, 3});
+  return Tensor::empty({B, H, T, D}, like.dtype(), like.device());
+}
+
+cpu::RowLayout rows_of(const Tensor& x) { return {x.strides()[0], x.strides()[1], x.strides()[2]}; }
+
 // The one place where attention picks a device for its forward kernels (and, for f32 on CUDA
 // when asked for, cuDNN; config.cudnn records whether it ran).
 template <typename T>
@@ -88,8 +103,13 @@ void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Te
     throw_no_cuda_kernels("attention");
 #endif
   }
+  cpu::AttentionLayouts layouts;
+  layouts.q = rows_of(q);
+  layouts.k = rows_of(k);
+  layouts.v = rows_of(v);
+  layouts.out = rows_of(out);
   cpu::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), config.sizes,
-                            kernel_bias(config));
+                            kernel_bias(config), layouts);
 }
 
 // The one place where attention picks a device for its backward kernels.
@@ -118,8 +138,10 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
     throw_no_cuda_kernels("attention");
 #endif
   }
+  const cpu::AttentionLayouts layouts{rows_of(q),    rows_of(k),  rows_of(v),  rows_of(out),
+                                      rows_of(dout), rows_of(dq), rows_of(dk), rows_of(dv)};
   cpu::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), dout.data<T>(), q.data<T>(), k.data<T>(),
-                             v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes, kernel_bias(config));
+                             v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes, kernel_bias(config), layouts);
 }
 
 // Gradients of q, k and v; the probabilities are recomputed from the saved log-sum-exp.
@@ -132,10 +154,11 @@ class AttentionBackward final : public engine::Node {
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     ENGINE_CHECK(q_.defined(), "attention: backward called twice through the same graph");
-    const Tensor dout = grads[0].contiguous();
-    Tensor dq = Tensor::empty(q_.shape(), q_.dtype(), q_.device());
-    Tensor dk = Tensor::empty(k_.shape(), k_.dtype(), k_.device());
-    Tensor dv = Tensor::empty(v_.shape(), v_.dtype(), v_.device());
+    const Tensor dout = readable(grads[0]);
+    const int64_t B = q_.size(0), H = q_.size(1);
+    Tensor dq = empty_heads(B, H, q_.size(2), q_.size(3), q_);
+    Tensor dk = empty_heads(B, H, k_.size(2), k_.size(3), k_);
+    Tensor dv = empty_heads(B, H, v_.size(2), v_.size(3), v_);
     ENGINE_DISPATCH_FLOAT(q_.dtype(), "attention backward",
                           [&] { run_backward<scalar_t>(dq, dk, dv, dout, q_, k_, v_, out_, lse_, config_); });
     return {dq, dk, dv};
@@ -147,7 +170,7 @@ class AttentionBackward final : public engine::Node {
   }
 
  private:
-  Tensor q_, k_, v_;  // contiguous, detached
+  Tensor q_, k_, v_;  // detached, as the kernels read them (readable())
   Tensor out_;        // (B, H, Tq, Dv), detached (no cycle through its grad_fn)
   Tensor lse_;        // (B, H, Tq)
   AttentionConfig config_;
@@ -233,18 +256,16 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
         options.dropout_gen->reserve(engine::random_blocks(engine::RandomDistribution::bernoulli, elements));
   }
 
-  // The kernels read dense row-major buffers; views (e.g. heads split off by a transpose) are copied.
-  const Tensor q_dense = q.detach().contiguous();
-  const Tensor k_dense = k.detach().contiguous();
-  const Tensor v_dense = v.detach().contiguous();
-  Tensor out = Tensor::empty({config.sizes.batch, config.sizes.heads, config.sizes.query_len, config.sizes.value_dim},
-                             q.dtype(), q.device());
+  const Tensor q_rows = readable(q.detach());
+  const Tensor k_rows = readable(k.detach());
+  const Tensor v_rows = readable(v.detach());
+  Tensor out = empty_heads(config.sizes.batch, config.sizes.heads, config.sizes.query_len, config.sizes.value_dim, q);
   Tensor lse = Tensor::empty({config.sizes.batch, config.sizes.heads, config.sizes.query_len}, q.dtype(), q.device());
   ENGINE_DISPATCH_FLOAT(q.dtype(), "attention",
-                        [&] { run_forward<scalar_t>(out, lse, q_dense, k_dense, v_dense, config); });
+                        [&] { run_forward<scalar_t>(out, lse, q_rows, k_rows, v_rows, config); });
 
   if (engine::needs_grad({&q, &k, &v})) {
-    auto node = std::make_shared<AttentionBackward>(q_dense, k_dense, v_dense, out.detach(), lse, std::move(config));
+    auto node = std::make_shared<AttentionBackward>(q_rows, k_rows, v_rows, out.detach(), lse, std::move(config));
     engine::record(node, {&q, &k, &v}, {&out});
   }
   return out;

@@ -56,6 +56,28 @@ template <typename T>
 using MatrixMap = Eigen::Map<RowMatrix<T>>;
 template <typename T>
 using ConstMatrixMap = Eigen::Map<const RowMatrix<T>>;
+// Rows of an operand, `RowLayout::row` apart.
+template <typename T>
+using ConstRowsMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using RowsMap = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+
+// Row t of head `batch_head` (b·H + h) of an operand laid out as `rows`.
+template <typename T>
+T* row_at(T* base, const RowLayout& rows, int64_t heads, int64_t batch_head, int64_t t) {
+  return base + (batch_head / heads) * rows.batch + (batch_head % heads) * rows.head + t * rows.row;
+}
+// `count` rows of `width` from row t of head `batch_head`, as a matrix.
+template <typename T>
+ConstRowsMap<T> const_rows(const T* base, const RowLayout& rows, int64_t heads, int64_t batch_head, int64_t t,
+                           int64_t count, int64_t width) {
+  return {row_at(base, rows, heads, batch_head, t), count, width, Eigen::OuterStride<>(rows.row)};
+}
+template <typename T>
+RowsMap<T> mutable_rows(T* base, const RowLayout& rows, int64_t heads, int64_t batch_head, int64_t t, int64_t count,
+                        int64_t width) {
+  return {row_at(base, rows, heads, batch_head, t), count, width, Eigen::OuterStride<>(rows.row)};
+}
 
 int64_t tile_count(int64_t length) { return (length + kTile - 1) / kTile; }
 
@@ -139,14 +161,15 @@ struct ForwardScratch {
 // Forward for one tile of queries of one (batch, head): the online softmax over key tiles.
 template <typename T>
 void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int64_t batch_head, int64_t query_tile,
-                        const AttentionSizes& sizes, const AttentionBias& bias, ForwardScratch<T>& scratch) {
-  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
+                        const AttentionSizes& sizes, const AttentionBias& bias, const AttentionLayouts& layouts,
+                        ForwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Dk = sizes.qk_dim, Dv = sizes.value_dim, H = sizes.heads;
   const int64_t batch = batch_head / sizes.heads, head = batch_head % sizes.heads;
   const int64_t query_start = query_tile * kTile;
   const int64_t rows = std::min(kTile, Tq - query_start);
   const T minus_infinity = -std::numeric_limits<T>::infinity();
 
-  ConstMatrixMap<T> query_block(q + (batch_head * Tq + query_start) * Dk, rows, Dk);
+  const ConstRowsMap<T> query_block = const_rows(q, layouts.q, H, batch_head, query_start, rows, Dk);
   MatrixMap<T> accumulator(scratch.accumulator.data(), rows, Dv);
   accumulator.setZero();
   std::fill_n(scratch.row_max.begin(), rows, minus_infinity);
@@ -155,8 +178,8 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
   const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
   for (int64_t key_start = 0; key_start < key_end; key_start += kTile) {
     const int64_t cols = std::min(kTile, key_end - key_start);
-    ConstMatrixMap<T> key_block(k + (batch_head * Tk + key_start) * Dk, cols, Dk);
-    ConstMatrixMap<T> value_block(v + (batch_head * Tk + key_start) * Dv, cols, Dv);
+    const ConstRowsMap<T> key_block = const_rows(k, layouts.k, H, batch_head, key_start, cols, Dk);
+    const ConstRowsMap<T> value_block = const_rows(v, layouts.v, H, batch_head, key_start, cols, Dv);
     MatrixMap<T> scores(scratch.scores.data(), rows, cols);
     scores.noalias() = query_block * key_block.transpose();
     scale_bias_and_mask(scratch.scores.data(), rows, cols, batch, head, query_start, key_start, sizes, bias);
@@ -182,16 +205,16 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
     accumulator.noalias() += scores * value_block;
   }
 
-  T* out_block = out + (batch_head * Tq + query_start) * Dv;
   T* lse_block = lse + batch_head * Tq + query_start;
   for (int64_t r = 0; r < rows; ++r) {
+    T* out_row = row_at(out, layouts.out, H, batch_head, query_start + r);
     const double sum = scratch.row_sum[size_t(r)];
     if (sum > 0.0) {
       const T inverse = T(1.0 / sum);
-      for (int64_t d = 0; d < Dv; ++d) out_block[r * Dv + d] = accumulator(r, d) * inverse;
+      for (int64_t d = 0; d < Dv; ++d) out_row[d] = accumulator(r, d) * inverse;
       lse_block[r] = T(double(scratch.row_max[size_t(r)]) + std::log(sum));
     } else {
-      std::fill_n(out_block + r * Dv, Dv, T(0));
+      std::fill_n(out_row, Dv, T(0));
       lse_block[r] = minus_infinity;
     }
   }
@@ -233,15 +256,15 @@ struct TileBlock {
 template <typename T>
 void probabilities_and_score_grads(const TileBlock& block, const T* dout, const T* q, const T* k, const T* v,
                                    const T* lse, const T* delta, const AttentionSizes& sizes,
-                                   const AttentionBias& bias, BackwardScratch<T>& scratch, T* score_grads_out) {
-  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
-  const int64_t rows = block.rows, cols = block.cols;
-  const int64_t query_row = block.batch_head * Tq + block.query_start;
-  const int64_t key_row = block.batch_head * Tk + block.key_start;
-  ConstMatrixMap<T> query_block(q + query_row * Dk, rows, Dk);
-  ConstMatrixMap<T> key_block(k + key_row * Dk, cols, Dk);
-  ConstMatrixMap<T> value_block(v + key_row * Dv, cols, Dv);
-  ConstMatrixMap<T> dout_block(dout + query_row * Dv, rows, Dv);
+                                   const AttentionBias& bias, const AttentionLayouts& layouts,
+                                   BackwardScratch<T>& scratch, T* score_grads_out) {
+  const int64_t Tq = sizes.query_len, Dk = sizes.qk_dim, Dv = sizes.value_dim, H = sizes.heads;
+  const int64_t rows = block.rows, cols = block.cols, bh = block.batch_head;
+  const int64_t query_row = bh * Tq + block.query_start;  // of lse and δ
+  const ConstRowsMap<T> query_block = const_rows(q, layouts.q, H, bh, block.query_start, rows, Dk);
+  const ConstRowsMap<T> key_block = const_rows(k, layouts.k, H, bh, block.key_start, cols, Dk);
+  const ConstRowsMap<T> value_block = const_rows(v, layouts.v, H, bh, block.key_start, cols, Dv);
+  const ConstRowsMap<T> dout_block = const_rows(dout, layouts.dout, H, bh, block.query_start, rows, Dv);
   MatrixMap<T> probabilities(scratch.probabilities.data(), rows, cols);
   MatrixMap<T> score_grads(score_grads_out, rows, cols);
 
@@ -283,8 +306,8 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
 template <typename T>
 void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* lse, const T* delta,
                     int64_t batch_head, int64_t key_tile, const AttentionSizes& sizes, const AttentionBias& bias,
-                    const KeptScoreGrads<T>& kept, BackwardScratch<T>& scratch) {
-  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim;
+                    const AttentionLayouts& layouts, const KeptScoreGrads<T>& kept, BackwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, Dv = sizes.value_dim, H = sizes.heads;
   const int64_t key_start = key_tile * kTile;
   const int64_t cols = std::min(kTile, Tk - key_start);
   MatrixMap<T> key_grad(scratch.first_grad.data(), cols, Dk);
@@ -297,25 +320,24 @@ void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T
     const TileBlock block{batch_head, query_start, std::min(kTile, Tq - query_start), key_start, cols};
     T* const score_grads_out =
         kept.data ? kept.pair(batch_head, query_start / kTile, key_tile) : scratch.score_grads.data();
-    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch, score_grads_out);
-    const int64_t query_row = batch_head * Tq + query_start;
-    ConstMatrixMap<T> query_block(q + query_row * Dk, block.rows, Dk);
-    ConstMatrixMap<T> dout_block(dout + query_row * Dv, block.rows, Dv);
+    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, layouts, scratch, score_grads_out);
+    const ConstRowsMap<T> query_block = const_rows(q, layouts.q, H, batch_head, query_start, block.rows, Dk);
+    const ConstRowsMap<T> dout_block = const_rows(dout, layouts.dout, H, batch_head, query_start, block.rows, Dv);
     MatrixMap<T> probabilities(scratch.probabilities.data(), block.rows, cols);
     MatrixMap<T> score_grads(score_grads_out, block.rows, cols);
     value_grad.noalias() += probabilities.transpose() * dout_block;
     key_grad.noalias() += score_grads.transpose() * query_block;
   }
-  MatrixMap<T>(dk + (batch_head * Tk + key_start) * Dk, cols, Dk) = key_grad;
-  MatrixMap<T>(dv + (batch_head * Tk + key_start) * Dv, cols, Dv) = value_grad;
+  mutable_rows(dk, layouts.dk, H, batch_head, key_start, cols, Dk) = key_grad;
+  mutable_rows(dv, layouts.dv, H, batch_head, key_start, cols, Dv) = value_grad;
 }
 
 // dQ of one query tile, summed over the visible key tiles in order.
 template <typename T>
 void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* lse, const T* delta,
                       int64_t batch_head, int64_t query_tile, const AttentionSizes& sizes, const AttentionBias& bias,
-                      const KeptScoreGrads<T>& kept, BackwardScratch<T>& scratch) {
-  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim;
+                      const AttentionLayouts& layouts, const KeptScoreGrads<T>& kept, BackwardScratch<T>& scratch) {
+  const int64_t Tq = sizes.query_len, Tk = sizes.key_len, Dk = sizes.qk_dim, H = sizes.heads;
   const int64_t query_start = query_tile * kTile;
   const int64_t rows = std::min(kTile, Tq - query_start);
   MatrixMap<T> query_grad(scratch.first_grad.data(), rows, Dk);
@@ -328,22 +350,22 @@ void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, 
     const T* score_grads = kept.data ? kept.pair(batch_head, query_tile, key_start / kTile) : nullptr;
     if (!score_grads) {
       const TileBlock block{batch_head, query_start, rows, key_start, std::min(kTile, key_end - key_start)};
-      probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, scratch,
+      probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, layouts, scratch,
                                     scratch.score_grads.data());
       cols = block.cols;
       score_grads = scratch.score_grads.data();
     }
-    ConstMatrixMap<T> key_block(k + (batch_head * Tk + key_start) * Dk, cols, Dk);
+    const ConstRowsMap<T> key_block = const_rows(k, layouts.k, H, batch_head, key_start, cols, Dk);
     query_grad.noalias() += ConstMatrixMap<T>(score_grads, rows, cols) * key_block;
   }
-  MatrixMap<T>(dq + (batch_head * Tq + query_start) * Dk, rows, Dk) = query_grad;
+  mutable_rows(dq, layouts.dq, H, batch_head, query_start, rows, Dk) = query_grad;
 }
 
 }  // namespace
 
 template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
-                       const AttentionBias& bias) {
+                       const AttentionBias& bias, const AttentionLayouts& layouts) {
   const int64_t query_tiles = tile_count(sizes.query_len);
   const int64_t work_items = sizes.batch * sizes.heads * query_tiles;
 #pragma omp parallel
@@ -352,23 +374,25 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
     // Dynamic: under a causal mask later query tiles see more keys.
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < work_items; ++item)
-      forward_query_tile(out, lse, q, k, v, item / query_tiles, item % query_tiles, sizes, bias, scratch);
+      forward_query_tile(out, lse, q, k, v, item / query_tiles, item % query_tiles, sizes, bias, layouts, scratch);
   }
 }
 
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
                         const T* lse, const AttentionSizes& sizes, const AttentionBias& bias,
-                        int64_t kept_score_grad_bytes) {
+                        const AttentionLayouts& layouts, int64_t kept_score_grad_bytes) {
   const int64_t batch_heads = sizes.batch * sizes.heads;
-  const int64_t query_rows = batch_heads * sizes.query_len, Dv = sizes.value_dim;
+  const int64_t Tq = sizes.query_len, query_rows = batch_heads * Tq, Dv = sizes.value_dim, H = sizes.heads;
 
   // δ_i = Σ_d dO_id · O_id: the row term of the softmax backward.
   std::vector<T> delta(static_cast<size_t>(query_rows));
 #pragma omp parallel for
   for (int64_t row = 0; row < query_rows; ++row) {
+    const T* dout_row = row_at(dout, layouts.dout, H, row / Tq, row % Tq);
+    const T* out_row = row_at(out, layouts.out, H, row / Tq, row % Tq);
     double sum = 0.0;
-    for (int64_t d = 0; d < Dv; ++d) sum += double(dout[row * Dv + d]) * double(out[row * Dv + d]);
+    for (int64_t d = 0; d < Dv; ++d) sum += double(dout_row[d]) * double(out_row[d]);
     delta[size_t(row)] = T(sum);
   }
 
@@ -385,24 +409,24 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
     BackwardScratch<T> scratch(sizes);
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < batch_heads * key_tiles; ++item)
-      key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), item / key_tiles, item % key_tiles, sizes, bias, kept,
-                     scratch);
+      key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), item / key_tiles, item % key_tiles, sizes, bias,
+                     layouts, kept, scratch);
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < batch_heads * query_tiles; ++item)
       query_tile_grads(dq, dout, q, k, v, lse, delta.data(), item / query_tiles, item % query_tiles, sizes, bias,
-                       kept, scratch);
+                       layouts, kept, scratch);
   }
 }
 
 template void attention_forward<float>(float*, float*, const float*, const float*, const float*,
-                                       const AttentionSizes&, const AttentionBias&);
+                                       const AttentionSizes&, const AttentionBias&, const AttentionLayouts&);
 template void attention_forward<double>(double*, double*, const double*, const double*, const double*,
-                                        const AttentionSizes&, const AttentionBias&);
+                                        const AttentionSizes&, const AttentionBias&, const AttentionLayouts&);
 template void attention_backward<float>(float*, float*, float*, const float*, const float*, const float*,
                                         const float*, const float*, const float*, const AttentionSizes&,
-                                        const AttentionBias&, int64_t);
+                                        const AttentionBias&, const AttentionLayouts&, int64_t);
 template void attention_backward<double>(double*, double*, double*, const double*, const double*, const double*,
                                          const double*, const double*, const double*, const AttentionSizes&,
-                                         const AttentionBias&, int64_t);
+                                         const AttentionBias&, const AttentionLayouts&, int64_t);
 
 }  // namespace ops::cpu

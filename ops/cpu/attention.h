@@ -46,12 +46,34 @@ struct AttentionBias {
   AttentionDropout dropout;
 };
 
+// Where the rows of a (B, H, T, D) operand sit: element (b, h, t, d) at b·batch + h·head + t·row + d,
+// d contiguous. So the kernels read q, k, v as views of a linear layer's (B, T, 3·H·D) output and
+// write their results in the (B, T, H, D) order the next linear layer reads, without copies.
+struct RowLayout {
+  int64_t batch = 0, head = 0, row = 0;
+};
+// (B, H, T, D) row-major.
+inline RowLayout dense_rows(int64_t heads, int64_t length, int64_t width) {
+  return {heads * length * width, length * width, width};
+}
+// One layout per operand; dq, dk, dv and dout may differ from q, k, v and out.
+struct AttentionLayouts {
+  RowLayout q, k, v, out, dout, dq, dk, dv;
+};
+// Every operand (B, H, T, D) row-major.
+inline AttentionLayouts dense_layouts(const AttentionSizes& s) {
+  const RowLayout q = dense_rows(s.heads, s.query_len, s.qk_dim), k = dense_rows(s.heads, s.key_len, s.qk_dim);
+  const RowLayout v = dense_rows(s.heads, s.key_len, s.value_dim), out = dense_rows(s.heads, s.query_len, s.value_dim);
+  return {q, k, v, out, out, q, k, v};
+}
+
 // out = softmax(scores) · v (with the probabilities dropped and rescaled when bias.dropout.p > 0),
 // and the log-sum-exp of each row's scores (−inf for a row that sees no key, whose output is zeros).
-// q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> out: (B, H, Tq, Dv), lse: (B, H, Tq)
+// q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> out: (B, H, Tq, Dv), lse: (B, H, Tq),
+// each laid out as `layouts` says (lse dense).
 template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
-                       const AttentionBias& bias);
+                       const AttentionBias& bias, const AttentionLayouts& layouts);
 
 // Gradients of attention_forward from the output gradient dout (B, H, Tq, Dv), recomputing the
 // probabilities tile by tile from q, k and the saved lse, and the dropout mask from its (seed,
@@ -64,6 +86,6 @@ inline constexpr int64_t kKeptScoreGradBytes = int64_t(32) << 20;
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
                         const T* lse, const AttentionSizes& sizes, const AttentionBias& bias,
-                        int64_t kept_score_grad_bytes = kKeptScoreGradBytes);
+                        const AttentionLayouts& layouts, int64_t kept_score_grad_bytes = kKeptScoreGradBytes);
 
 }  // namespace ops::cpu

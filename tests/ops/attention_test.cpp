@@ -480,11 +480,12 @@ TEST_CASE("attention backward: the dS tiles kept for the dQ pass give the gradie
   const std::vector<double> v = random(BH * sizes.key_len * sizes.value_dim);
   const std::vector<double> dout = random(BH * sizes.query_len * sizes.value_dim);
   std::vector<double> out(dout.size()), lse(size_t(BH * sizes.query_len));
-  ops::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sizes, bias);
+  const ops::cpu::AttentionLayouts layouts = ops::cpu::dense_layouts(sizes);
+  ops::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sizes, bias, layouts);
   auto gradients = [&](int64_t kept_bytes) {
     std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
     ops::cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(),
-                                 out.data(), lse.data(), sizes, bias, kept_bytes);
+                                 out.data(), lse.data(), sizes, bias, layouts, kept_bytes);
     return std::vector<std::vector<double>>{dq, dk, dv};
   };
   const auto kept = gradients(ops::cpu::kKeptScoreGradBytes), recomputed = gradients(0);
