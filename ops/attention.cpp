@@ -103,7 +103,7 @@ void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Te
     throw_no_cuda_kernels("attention");
 #endif
   }
-  cpu::AttentionLayouts layouts;
+  cpu::AttentionLayouts layouts;  // the forward has no gradient operands
   layouts.q = rows_of(q);
   layouts.k = rows_of(k);
   layouts.v = rows_of(v);

@@ -252,7 +252,7 @@ struct TileBlock {
 };
 
 // Recomputes P (P̃ with dropout, for dV) and dS = scale · P ⊙ (dP − δ) of one tile pair: P into the
-// scratch buffer, dS into `score_grads` (rows × cols: the scratch buffer, or a kept tile).
+// scratch buffer, dS into `score_grads_out` (rows × cols: the scratch buffer, or a kept tile).
 template <typename T>
 void probabilities_and_score_grads(const TileBlock& block, const T* dout, const T* q, const T* k, const T* v,
                                    const T* lse, const T* delta, const AttentionSizes& sizes,
