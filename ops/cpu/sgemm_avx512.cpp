@@ -8,7 +8,12 @@
 
 #ifdef __AVX512F__
 
+// GCC 12.2's AVX-512 shuffle intrinsics pass _mm512_undefined_ps() as the unused merge source, which
+// its -Wuninitialized reports inside the header (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #include <omp.h>
 
 #include <algorithm>
@@ -72,16 +77,58 @@ float* thread_packed_a() {
   return buffer.get(kRowBlock * kDepthBlock);
 }
 
+__mmask16 first_lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
 // Copies `count` floats and zero-fills the rest of a row of `width` in a packed panel.
 void copy_padded(const float* source, int64_t count, int64_t width, float* out) {
-  for (int64_t i = 0; i < count; ++i) out[i] = source[i];
-  for (int64_t i = count; i < width; ++i) out[i] = 0.f;
+  for (int64_t i = 0; i < width; i += 16)
+    _mm512_mask_storeu_ps(out + i, first_lanes(width - i), _mm512_maskz_loadu_ps(first_lanes(count - i), source + i));
+}
+
+// Transposes a 16 x 16 block held as 16 row vectors: afterwards r[j] holds what was column j. Three
+// rounds of shuffles: 32-bit pairs, 64-bit pairs, then 128-bit lanes twice.
+void transpose_16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);  // per 128-bit lane l: r_i[4l], r_i+1[4l], r_i[4l+1], r_i+1[4l+1]
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // r[4g + c], lane l: column 4l + c of rows 4g .. 4g+3.
+  for (int g = 0; g < 16; g += 4)
+    for (int half = 0; half < 2; ++half) {
+      const __m512d low = _mm512_castps_pd(t[g + half]), high = _mm512_castps_pd(t[g + 2 + half]);
+      r[g + 2 * half] = _mm512_castpd_ps(_mm512_unpacklo_pd(low, high));
+      r[g + 2 * half + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(low, high));
+    }
+  for (int c = 0; c < 4; ++c) {
+    // Lanes (0, 2) and (1, 3) of the row groups 0|1 and 2|3, then gathered per column.
+    const __m512 even01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), odd01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 even23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88),
+                 odd23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    t[c] = _mm512_shuffle_f32x4(even01, even23, 0x88);
+    t[8 + c] = _mm512_shuffle_f32x4(even01, even23, 0xdd);
+    t[4 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0xdd);
+  }
+  for (int j = 0; j < 16; ++j) r[j] = t[j];
+}
+
+// Reads `lines` (<= 16) rows of 16 floats, row i at source + i·stride, the first `count` of each
+// (the rest and missing rows as zeros), and returns them transposed: r[j] = what was column j.
+void load_transposed(const float* source, int64_t stride, int64_t lines, int64_t count, __m512 r[16]) {
+  const __mmask16 mask = first_lanes(count);
+  for (int64_t i = 0; i < 16; ++i)
+    r[i] = i < lines ? _mm512_maskz_loadu_ps(mask, source + i * stride) : _mm512_setzero_ps();
+  transpose_16x16(r);
 }
 
 // Packs rows [0, rows) and depth [0, depth) of op(A) as panels of kRows rows, each stored k-major
 // (element (i, k) of a panel at k·kRows + i), zero rows past `rows`. A stored transposed (K, M) is
 // read one row of K at a time, `rows` consecutive floats (rows of A far apart defeat the prefetcher
-// when read a panel at a time); A itself as kRows sequential row streams per panel.
+// when read a panel at a time); A itself 16 values of k at a time from each row of a panel,
+// transposed in registers.
 void pack_a(bool trans_a, const float* A, int64_t lda, int64_t rows, int64_t depth, float* packed) {
   const int64_t panels = (rows + kRows - 1) / kRows;
   if (trans_a) {  // element (row, k) at k·lda + row
@@ -95,22 +142,22 @@ void pack_a(bool trans_a, const float* A, int64_t lda, int64_t rows, int64_t dep
     }
     return;
   }
+  const __mmask16 panel_row = first_lanes(kRows);
   for (int64_t panel = 0; panel < panels; ++panel, packed += kRows * depth) {
     const int64_t panel_rows = std::min(kRows, rows - panel * kRows);
-    const float* row[kRows];
-    for (int64_t i = 0; i < panel_rows; ++i) row[i] = A + (panel * kRows + i) * lda;
-    for (int64_t k = 0; k < depth; ++k) {
-      float* out = packed + k * kRows;
-      for (int64_t i = 0; i < panel_rows; ++i) out[i] = row[i][k];
-      for (int64_t i = panel_rows; i < kRows; ++i) out[i] = 0.f;
+    for (int64_t k = 0; k < depth; k += 16) {
+      __m512 column[16];  // column[j]: the panel's rows at depth k + j
+      load_transposed(A + panel * kRows * lda + k, lda, panel_rows, depth - k, column);
+      for (int64_t j = 0; j < std::min<int64_t>(16, depth - k); ++j)
+        _mm512_mask_storeu_ps(packed + (k + j) * kRows, panel_row, column[j]);
     }
   }
 }
 
 // Packs depth [0, depth) and columns [0, cols) of op(B) as panels of kCols columns, each stored
 // k-major (element (k, j) of a panel at k·kCols + j), zero columns past `cols`. B itself is read one
-// row of K at a time (`cols` consecutive floats); B stored transposed (N, K) one column (a row of
-// the stored matrix) at a time.
+// row of K at a time (`cols` consecutive floats); B stored transposed (N, K) 16 columns (rows of the
+// stored matrix) by 16 values of k at a time, transposed in registers.
 void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t cols, float* packed) {
   const int64_t panels = (cols + kCols - 1) / kCols;
   if (!trans_b) {
@@ -120,21 +167,16 @@ void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t co
                     packed + panel * kCols * depth + k * kCols);
     return;
   }
-  for (int64_t panel = 0; panel < panels; ++panel, packed += kCols * depth) {  // element (k, col) at col·ldb + k
-    const int64_t panel_cols = std::min(kCols, cols - panel * kCols);
-    for (int64_t j = 0; j < kCols; ++j) {
-      if (j >= panel_cols) {
-        for (int64_t k = 0; k < depth; ++k) packed[k * kCols + j] = 0.f;
-        continue;
+  for (int64_t panel = 0; panel < panels; ++panel, packed += kCols * depth)  // element (k, col) at col·ldb + k
+    for (int64_t half = 0; half < kCols; half += 16) {
+      const int64_t first_col = panel * kCols + half;
+      for (int64_t k = 0; k < depth; k += 16) {
+        __m512 row[16];  // row[j]: 16 columns at depth k + j
+        load_transposed(B + first_col * ldb + k, ldb, std::clamp<int64_t>(cols - first_col, 0, 16), depth - k, row);
+        for (int64_t j = 0; j < std::min<int64_t>(16, depth - k); ++j)
+          _mm512_store_ps(packed + (k + j) * kCols + half, row[j]);
       }
-      const float* column = B + (panel * kCols + j) * ldb;
-      for (int64_t k = 0; k < depth; ++k) packed[k * kCols + j] = column[k];
     }
-  }
-}
-
-__mmask16 first_lanes(int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
 }
 
 // C[0:rows, 0:cols] = alpha · a · b + beta · C for one packed A panel (depth x kRows) and one packed
