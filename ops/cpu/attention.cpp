@@ -1,5 +1,7 @@
 // Tiled scaled dot-product attention on the CPU (FlashAttention's algorithm, Dao et al. 2022,
-// with the deterministic backward of FlashAttention-2).
+// with the deterministic backward of FlashAttention-2), its tile products on Eigen: f64, and f32
+// where the build does not target AVX-512. f32 on AVX-512 runs attention_avx512.cpp: the same
+// algorithm with its own work split, on the GEMM micro-kernel (docs/benchmarks.md has the figures).
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 //   Bq = Bk = kTile (64): queries / keys per tile; s_ij = scale · q_i·k_j + bias_ij (−inf if masked)
@@ -39,14 +41,17 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
-#include "ops/cpu/philox_blocks.h"
-#include "ops/cpu/vec_math.h"
+#include "ops/cpu/attention_avx512.h"
+#include "ops/cpu/attention_scores.h"
 
 namespace ops::cpu {
 
 namespace {
+
+using namespace attention_scores;
 
 constexpr int64_t kTile = 64;
 
@@ -62,11 +67,6 @@ using ConstRowsMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>;
 template <typename T>
 using RowsMap = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
 
-// Row t of head `batch_head` (b·H + h) of an operand laid out as `rows`.
-template <typename T>
-T* row_at(T* base, const RowLayout& rows, int64_t heads, int64_t batch_head, int64_t t) {
-  return base + (batch_head / heads) * rows.batch + (batch_head % heads) * rows.head + t * rows.row;
-}
 // `count` rows of `width` from row t of head `batch_head`, as a matrix.
 template <typename T>
 ConstRowsMap<T> const_rows(const T* base, const RowLayout& rows, int64_t heads, int64_t batch_head, int64_t t,
@@ -80,70 +80,6 @@ RowsMap<T> mutable_rows(T* base, const RowLayout& rows, int64_t heads, int64_t b
 }
 
 int64_t tile_count(int64_t length) { return (length + kTile - 1) / kTile; }
-
-// The keys [0, end) that at least one query of the tile starting at `query_start` (rows queries)
-// may see: all keys, or up to the last query's position when causal.
-int64_t visible_key_end(int64_t query_start, int64_t rows, const AttentionSizes& sizes, const AttentionBias& bias) {
-  if (!bias.causal) return sizes.key_len;
-  const int64_t last_position = query_start + rows - 1 + sizes.key_len - sizes.query_len;
-  return std::clamp<int64_t>(last_position + 1, 0, sizes.key_len);
-}
-
-// The first query that may see key `key_start` (queries before it are causally masked from it).
-int64_t first_query_seeing(int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
-  if (!bias.causal) return 0;
-  return std::clamp<int64_t>(key_start - (sizes.key_len - sizes.query_len), 0, sizes.query_len);
-}
-
-// Turns raw dot products q_i·k_j of one tile (rows × cols, row-major) into scores: scale, ALiBi
-// bias, and −inf where the causal mask or the key mask hides the key.
-template <typename T>
-void scale_bias_and_mask(T* scores, int64_t rows, int64_t cols, int64_t batch, int64_t head, int64_t query_start,
-                         int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
-  const T scale = T(bias.scale);
-  const T minus_infinity = -std::numeric_limits<T>::infinity();
-  const int32_t* keep = bias.key_keep ? bias.key_keep + batch * sizes.key_len + key_start : nullptr;
-  const double slope = bias.alibi_slopes ? bias.alibi_slopes[head] : 0.0;
-  for (int64_t r = 0; r < rows; ++r) {
-    T* row = scores + r * cols;
-    const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
-    const int64_t visible_end = bias.causal ? std::clamp<int64_t>(position - key_start + 1, 0, cols) : cols;
-    if (bias.alibi_slopes) {
-      for (int64_t c = 0; c < visible_end; ++c)
-        row[c] = row[c] * scale + T(slope * double(key_start + c - position));
-    } else {
-      for (int64_t c = 0; c < visible_end; ++c) row[c] *= scale;
-    }
-    for (int64_t c = visible_end; c < cols; ++c) row[c] = minus_infinity;
-    if (keep)
-      for (int64_t c = 0; c < visible_end; ++c)
-        if (keep[c] == 0) row[c] = minus_infinity;
-  }
-}
-
-// drop_scale[c] = M / (1 − p) for the `cols` probabilities whose mask elements start at flat index
-// `first_element` (consecutive keys of one query): attention_dropout_keeps, drawing the Philox
-// blocks kPhiloxBlocks at a time, each once for its 4 elements.
-template <typename T>
-void dropout_scales(T* drop_scale, int64_t cols, uint64_t first_element, const AttentionDropout& dropout) {
-  const double keep_probability = 1.0 - dropout.p;
-  const T kept = T(attention_dropout_scale(dropout));
-  uint32_t bits[4 * kPhiloxBlocks];
-  for (int64_t c = 0; c < cols;) {
-    const uint64_t element = first_element + uint64_t(c);
-    const int64_t skip = int64_t(element % 4);  // lanes of the first block before `element`
-    const int64_t count = std::min(cols - c, 4 * kPhiloxBlocks - skip);
-    philox_blocks(dropout.offset + element / 4, dropout.seed, (skip + count + 3) / 4, bits);
-    for (int64_t i = 0; i < count; ++i)
-      drop_scale[c + i] = engine::philox_to_unit(bits[skip + i]) < keep_probability ? kept : T(0);
-    c += count;
-  }
-}
-
-// The flat mask index of probability (batch·head, query, key): ((b·H + h)·Tq + i)·Tk + j.
-uint64_t dropout_element(int64_t batch_head, int64_t query, int64_t key, const AttentionSizes& sizes) {
-  return uint64_t((batch_head * sizes.query_len + query) * sizes.key_len + key);
-}
 
 // Per-thread buffers of the forward.
 template <typename T>
@@ -164,7 +100,6 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
                         const AttentionSizes& sizes, const AttentionBias& bias, const AttentionLayouts& layouts,
                         ForwardScratch<T>& scratch) {
   const int64_t Tq = sizes.query_len, Dk = sizes.qk_dim, Dv = sizes.value_dim, H = sizes.heads;
-  const int64_t batch = batch_head / sizes.heads, head = batch_head % sizes.heads;
   const int64_t query_start = query_tile * kTile;
   const int64_t rows = std::min(kTile, Tq - query_start);
   const T minus_infinity = -std::numeric_limits<T>::infinity();
@@ -182,42 +117,22 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
     const ConstRowsMap<T> value_block = const_rows(v, layouts.v, H, batch_head, key_start, cols, Dv);
     MatrixMap<T> scores(scratch.scores.data(), rows, cols);
     scores.noalias() = query_block * key_block.transpose();
-    scale_bias_and_mask(scratch.scores.data(), rows, cols, batch, head, query_start, key_start, sizes, bias);
-
+    scale_bias_and_mask(scratch.scores.data(), cols, rows, cols, batch_head, query_start, key_start, sizes, bias);
     for (int64_t r = 0; r < rows; ++r) {
       T* row = scratch.scores.data() + r * cols;
-      const T new_max = std::max(scratch.row_max[size_t(r)], max_of(row, cols));
-      if (new_max == minus_infinity) {  // nothing visible to this row yet: e^(−inf − (−inf)) is NaN
-        std::fill_n(row, cols, T(0));
-        continue;
-      }
-      const T correction = vexp(scratch.row_max[size_t(r)] - new_max);
-      const double tile_sum = sum_exp(row, new_max, cols, row);  // row becomes e^(s − m')
-      scratch.row_sum[size_t(r)] = scratch.row_sum[size_t(r)] * double(correction) + tile_sum;
-      scratch.row_max[size_t(r)] = new_max;
+      const T correction = online_softmax_row(row, cols, scratch.row_max[size_t(r)], scratch.row_sum[size_t(r)]);
       if (correction != T(1)) accumulator.row(r) *= correction;
       if (bias.dropout.p > 0.0) {
-        dropout_scales(scratch.drop_scale.data(), cols,
-                       dropout_element(batch_head, query_start + r, key_start, sizes), bias.dropout);
+        dropout_scales(scratch.drop_scale.data(), cols, batch_head, query_start + r, key_start, sizes, bias.dropout);
         for (int64_t c = 0; c < cols; ++c) row[c] *= scratch.drop_scale[size_t(c)];
       }
     }
     accumulator.noalias() += scores * value_block;
   }
 
-  T* lse_block = lse + batch_head * Tq + query_start;
-  for (int64_t r = 0; r < rows; ++r) {
-    T* out_row = row_at(out, layouts.out, H, batch_head, query_start + r);
-    const double sum = scratch.row_sum[size_t(r)];
-    if (sum > 0.0) {
-      const T inverse = T(1.0 / sum);
-      for (int64_t d = 0; d < Dv; ++d) out_row[d] = accumulator(r, d) * inverse;
-      lse_block[r] = T(double(scratch.row_max[size_t(r)]) + std::log(sum));
-    } else {
-      std::fill_n(out_row, Dv, T(0));
-      lse_block[r] = minus_infinity;
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    write_output_row(row_at(out, layouts.out, H, batch_head, query_start + r), &accumulator(r, 0), Dv,
+                     scratch.row_max[size_t(r)], scratch.row_sum[size_t(r)], lse + batch_head * Tq + query_start + r);
 }
 
 // Per-thread buffers of the backward.
@@ -269,36 +184,18 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
   MatrixMap<T> score_grads(score_grads_out, rows, cols);
 
   probabilities.noalias() = query_block * key_block.transpose();
-  scale_bias_and_mask(scratch.probabilities.data(), rows, cols, block.batch_head / sizes.heads,
-                      block.batch_head % sizes.heads, block.query_start, block.key_start, sizes, bias);
+  scale_bias_and_mask(scratch.probabilities.data(), cols, rows, cols, bh, block.query_start, block.key_start, sizes,
+                      bias);
   score_grads.noalias() = dout_block * value_block.transpose();
 
-  const T scale = T(bias.scale);
   for (int64_t r = 0; r < rows; ++r) {
-    T* p = scratch.probabilities.data() + r * cols;
-    T* ds = score_grads_out + r * cols;
-    const T row_lse = lse[query_row + r];
-    if (row_lse == -std::numeric_limits<T>::infinity()) {  // a row that sees no key: P = 0
-      std::fill_n(p, cols, T(0));
-      std::fill_n(ds, cols, T(0));
-      continue;
-    }
-    const T row_delta = delta[query_row + r];
+    const T* drop_scale = nullptr;
     if (bias.dropout.p > 0.0) {
-      const T* drop_scale = scratch.drop_scale.data();
-      dropout_scales(scratch.drop_scale.data(), cols,
-                     dropout_element(block.batch_head, block.query_start + r, block.key_start, sizes), bias.dropout);
-      for (int64_t c = 0; c < cols; ++c) {
-        p[c] = vexp(p[c] - row_lse);
-        ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);
-        p[c] *= drop_scale[c];
-      }
-    } else {
-      for (int64_t c = 0; c < cols; ++c) {
-        p[c] = vexp(p[c] - row_lse);
-        ds[c] = scale * p[c] * (ds[c] - row_delta);
-      }
+      dropout_scales(scratch.drop_scale.data(), cols, bh, block.query_start + r, block.key_start, sizes, bias.dropout);
+      drop_scale = scratch.drop_scale.data();
     }
+    probabilities_and_score_grads_row(scratch.probabilities.data() + r * cols, score_grads_out + r * cols, cols,
+                                      lse[query_row + r], delta[query_row + r], T(bias.scale), drop_scale);
   }
 }
 
@@ -366,6 +263,9 @@ void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, 
 template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
                        const AttentionBias& bias, const AttentionLayouts& layouts) {
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) return attention_forward_avx512(out, lse, q, k, v, sizes, bias, layouts);
+#endif
   const int64_t query_tiles = tile_count(sizes.query_len);
   const int64_t work_items = sizes.batch * sizes.heads * query_tiles;
 #pragma omp parallel
@@ -388,13 +288,20 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
   // δ_i = Σ_d dO_id · O_id: the row term of the softmax backward.
   std::vector<T> delta(static_cast<size_t>(query_rows));
 #pragma omp parallel for
-  for (int64_t row = 0; row < query_rows; ++row) {
-    const T* dout_row = row_at(dout, layouts.dout, H, row / Tq, row % Tq);
-    const T* out_row = row_at(out, layouts.out, H, row / Tq, row % Tq);
-    double sum = 0.0;
-    for (int64_t d = 0; d < Dv; ++d) sum += double(dout_row[d]) * double(out_row[d]);
-    delta[size_t(row)] = T(sum);
+  for (int64_t batch_head = 0; batch_head < batch_heads; ++batch_head) {
+    const T* dout_rows = row_at(dout, layouts.dout, H, batch_head, 0);
+    const T* out_rows = row_at(out, layouts.out, H, batch_head, 0);
+    for (int64_t t = 0; t < Tq; ++t) {
+      double sum = 0.0;
+      for (int64_t d = 0; d < Dv; ++d)
+        sum += double(dout_rows[t * layouts.dout.row + d]) * double(out_rows[t * layouts.out.row + d]);
+      delta[size_t(batch_head * Tq + t)] = T(sum);
+    }
   }
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>)
+    return attention_backward_avx512(dq, dk, dv, dout, q, k, v, lse, delta.data(), sizes, bias, layouts);
+#endif
 
   const int64_t key_tiles = tile_count(sizes.key_len);
   const int64_t query_tiles = tile_count(sizes.query_len);

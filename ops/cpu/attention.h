@@ -77,10 +77,11 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
 
 // Gradients of attention_forward from the output gradient dout (B, H, Tq, Dv), recomputing the
 // probabilities tile by tile from q, k and the saved lse, and the dropout mask from its (seed,
-// offset). `out` is the forward's output. The score gradients of every tile pair, when they fit in
-// `kept_score_grad_bytes`, are kept from the pass that sums dK, dV for the pass that sums dQ
-// (B·H·(Tq/64)·(Tk/64) tiles of 64 × 64: 16 MiB for B·H = 64 at T = 256); otherwise that pass
-// recomputes them, and memory stays linear in the sequence length.
+// offset). `out` is the forward's output. In the Eigen kernels (f64; f32 without AVX-512) the score
+// gradients of every tile pair, when they fit in `kept_score_grad_bytes`, are kept from the pass that
+// sums dK, dV for the pass that sums dQ (B·H·(Tq/64)·(Tk/64) tiles of 64 × 64: 16 MiB for B·H = 64
+// at T = 256); otherwise that pass recomputes them, and memory stays linear in the sequence length.
+// The f32 AVX-512 kernels (attention_avx512.h) need one pass and ignore it.
 // dq: (B, H, Tq, Dk), dk: (B, H, Tk, Dk), dv: (B, H, Tk, Dv)
 inline constexpr int64_t kKeptScoreGradBytes = int64_t(32) << 20;
 template <typename T>

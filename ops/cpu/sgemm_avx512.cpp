@@ -8,27 +8,18 @@
 
 #ifdef __AVX512F__
 
-// GCC 12.2's AVX-512 shuffle intrinsics pass _mm512_undefined_ps() as the unused merge source, which
-// its -Wuninitialized reports inside the header (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
-#include <new>
+
+#include "ops/cpu/sgemm_avx512_kernels.h"
 
 namespace ops::cpu {
 
 namespace {
 
-// Micro-tile: kRows rows x kCols columns of C live in 2·kRows zmm registers (24 of the 32), and
-// each step of k costs two vector loads of B, kRows broadcasts of A and 2·kRows FMAs.
-constexpr int64_t kRows = 12;
-constexpr int64_t kCols = 32;
+using namespace avx512;
+
 // An A panel (kRows x kDepthBlock, 12 KiB) stays in L1 while the kernel sweeps the tile's B panels
 // (kDepthBlock x kCols, 32 KiB each, up to 512 KiB) from L2; the tile's packed A block (kRowBlock x
 // kDepthBlock, 96 KiB) sits in L2 too. The other order (a B panel held in L1 against streaming A
@@ -40,175 +31,11 @@ constexpr int64_t kRowBlock = 8 * kRows;
 constexpr int64_t kMaxColBlock = 16 * kCols, kMinColBlock = 4 * kCols, kTilesPerThread = 4;
 // op(B) is packed by the threads in jobs of this many panels (of one depth block).
 constexpr int64_t kPanelsPerPackJob = 8;
-// Packing a transposed A prefetches this many rows of K ahead (dW = dYᵀ·X: 1.1-1.3x per product).
-constexpr int64_t kPrefetchRows = 8;
-
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<float[], AlignedFree>;
-
-AlignedBuffer aligned_floats(int64_t count) {
-  AlignedBuffer buffer(static_cast<float*>(std::aligned_alloc(64, size_t(count) * sizeof(float))));
-  if (!buffer) throw std::bad_alloc();
-  return buffer;
-}
-
-// A thread's buffer, allocated on first use and grown, never shrunk: touching fresh pages costs more
-// than a small product (FACTS.md).
-class PackingBuffer {
- public:
-  float* get(int64_t count) {
-    if (count > capacity_) {
-      buffer_ = aligned_floats(count);
-      capacity_ = count;
-    }
-    return buffer_.get();
-  }
-
- private:
-  AlignedBuffer buffer_;
-  int64_t capacity_ = 0;
-};
 
 // The calling thread's buffer for a tile's packed A block.
 float* thread_packed_a() {
   thread_local PackingBuffer buffer;
   return buffer.get(kRowBlock * kDepthBlock);
-}
-
-__mmask16 first_lanes(int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
-}
-
-// Copies `count` floats and zero-fills the rest of a row of `width` in a packed panel.
-void copy_padded(const float* source, int64_t count, int64_t width, float* out) {
-  for (int64_t i = 0; i < width; i += 16)
-    _mm512_mask_storeu_ps(out + i, first_lanes(width - i), _mm512_maskz_loadu_ps(first_lanes(count - i), source + i));
-}
-
-// Transposes a 16 x 16 block held as 16 row vectors: afterwards r[j] holds what was column j. Three
-// rounds of shuffles: 32-bit pairs, 64-bit pairs, then 128-bit lanes twice.
-void transpose_16x16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);  // per 128-bit lane l: r_i[4l], r_i+1[4l], r_i[4l+1], r_i+1[4l+1]
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  // r[4g + c], lane l: column 4l + c of rows 4g .. 4g+3.
-  for (int g = 0; g < 16; g += 4)
-    for (int half = 0; half < 2; ++half) {
-      const __m512d low = _mm512_castps_pd(t[g + half]), high = _mm512_castps_pd(t[g + 2 + half]);
-      r[g + 2 * half] = _mm512_castpd_ps(_mm512_unpacklo_pd(low, high));
-      r[g + 2 * half + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(low, high));
-    }
-  for (int c = 0; c < 4; ++c) {
-    // Lanes (0, 2) and (1, 3) of the row groups 0|1 and 2|3, then gathered per column.
-    const __m512 even01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), odd01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
-    const __m512 even23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88),
-                 odd23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-    t[c] = _mm512_shuffle_f32x4(even01, even23, 0x88);
-    t[8 + c] = _mm512_shuffle_f32x4(even01, even23, 0xdd);
-    t[4 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0x88);
-    t[12 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0xdd);
-  }
-  for (int j = 0; j < 16; ++j) r[j] = t[j];
-}
-
-// Reads `lines` (<= 16) rows of 16 floats, row i at source + i·stride, the first `count` of each
-// (the rest and missing rows as zeros), and returns them transposed: r[j] = what was column j.
-void load_transposed(const float* source, int64_t stride, int64_t lines, int64_t count, __m512 r[16]) {
-  const __mmask16 mask = first_lanes(count);
-  for (int64_t i = 0; i < 16; ++i)
-    r[i] = i < lines ? _mm512_maskz_loadu_ps(mask, source + i * stride) : _mm512_setzero_ps();
-  transpose_16x16(r);
-}
-
-// Packs rows [0, rows) and depth [0, depth) of op(A) as panels of kRows rows, each stored k-major
-// (element (i, k) of a panel at k·kRows + i), zero rows past `rows`. A stored transposed (K, M) is
-// read one row of K at a time, `rows` consecutive floats (rows of A far apart defeat the prefetcher
-// when read a panel at a time); A itself 16 values of k at a time from each row of a panel,
-// transposed in registers.
-void pack_a(bool trans_a, const float* A, int64_t lda, int64_t rows, int64_t depth, float* packed) {
-  const int64_t panels = (rows + kRows - 1) / kRows;
-  if (trans_a) {  // element (row, k) at k·lda + row
-    for (int64_t k = 0; k < depth; ++k) {
-      // Rows of K lie a whole row of A apart, beyond the hardware prefetcher's stride: fetch ahead.
-      if (k + kPrefetchRows < depth)
-        for (int64_t i = 0; i < rows; i += 16) _mm_prefetch(A + (k + kPrefetchRows) * lda + i, _MM_HINT_T0);
-      for (int64_t panel = 0; panel < panels; ++panel)
-        copy_padded(A + k * lda + panel * kRows, std::min(kRows, rows - panel * kRows), kRows,
-                    packed + panel * kRows * depth + k * kRows);
-    }
-    return;
-  }
-  const __mmask16 panel_row = first_lanes(kRows);
-  for (int64_t panel = 0; panel < panels; ++panel, packed += kRows * depth) {
-    const int64_t panel_rows = std::min(kRows, rows - panel * kRows);
-    for (int64_t k = 0; k < depth; k += 16) {
-      __m512 column[16];  // column[j]: the panel's rows at depth k + j
-      load_transposed(A + panel * kRows * lda + k, lda, panel_rows, depth - k, column);
-      for (int64_t j = 0; j < std::min<int64_t>(16, depth - k); ++j)
-        _mm512_mask_storeu_ps(packed + (k + j) * kRows, panel_row, column[j]);
-    }
-  }
-}
-
-// Packs depth [0, depth) and columns [0, cols) of op(B) as panels of kCols columns, each stored
-// k-major (element (k, j) of a panel at k·kCols + j), zero columns past `cols`. B itself is read one
-// row of K at a time (`cols` consecutive floats); B stored transposed (N, K) 16 columns (rows of the
-// stored matrix) by 16 values of k at a time, transposed in registers.
-void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t cols, float* packed) {
-  const int64_t panels = (cols + kCols - 1) / kCols;
-  if (!trans_b) {
-    for (int64_t k = 0; k < depth; ++k)
-      for (int64_t panel = 0; panel < panels; ++panel)
-        copy_padded(B + k * ldb + panel * kCols, std::min(kCols, cols - panel * kCols), kCols,
-                    packed + panel * kCols * depth + k * kCols);
-    return;
-  }
-  for (int64_t panel = 0; panel < panels; ++panel, packed += kCols * depth)  // element (k, col) at col·ldb + k
-    for (int64_t half = 0; half < kCols; half += 16) {
-      const int64_t first_col = panel * kCols + half;
-      for (int64_t k = 0; k < depth; k += 16) {
-        __m512 row[16];  // row[j]: 16 columns at depth k + j
-        load_transposed(B + first_col * ldb + k, ldb, std::clamp<int64_t>(cols - first_col, 0, 16), depth - k, row);
-        for (int64_t j = 0; j < std::min<int64_t>(16, depth - k); ++j)
-          _mm512_store_ps(packed + (k + j) * kCols + half, row[j]);
-      }
-    }
-}
-
-// C[0:rows, 0:cols] = alpha · a · b + beta · C for one packed A panel (depth x kRows) and one packed
-// B panel (depth x kCols); rows <= kRows, cols <= kCols. beta == 0 does not read C.
-void micro_kernel(int64_t depth, const float* a, const float* b, float alpha, float beta, float* C, int64_t ldc,
-                  int64_t rows, int64_t cols) {
-  __m512 acc[kRows][2];
-#pragma GCC unroll 12
-  for (int64_t i = 0; i < kRows; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < depth; ++k, a += kRows, b += kCols) {
-    const __m512 b_low = _mm512_load_ps(b), b_high = _mm512_load_ps(b + 16);
-#pragma GCC unroll 12
-    for (int64_t i = 0; i < kRows; ++i) {
-      const __m512 a_i = _mm512_set1_ps(a[i]);
-      acc[i][0] = _mm512_fmadd_ps(a_i, b_low, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(a_i, b_high, acc[i][1]);
-    }
-  }
-  const __mmask16 low = first_lanes(cols), high = first_lanes(cols - 16);
-  const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-  for (int64_t i = 0; i < kRows; ++i) {
-    if (i >= rows) break;
-    float* row = C + i * ldc;
-    __m512 out_low = _mm512_mul_ps(alpha_v, acc[i][0]), out_high = _mm512_mul_ps(alpha_v, acc[i][1]);
-    if (beta != 0.f) {
-      out_low = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, row), out_low);
-      out_high = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, row + 16), out_high);
-    }
-    _mm512_mask_storeu_ps(row, low, out_low);
-    _mm512_mask_storeu_ps(row + 16, high, out_high);
-  }
 }
 
 }  // namespace
@@ -250,7 +77,7 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
       // An A panel (12 KiB) stays in L1 while the kernel sweeps the tile's B panels from L2.
       for (int64_t i = 0; i < rows; i += kRows)
         for (int64_t j = 0; j < cols; j += kCols)
-          micro_kernel(depth, packed_a + i * depth, b_panel(block, (col + j) / kCols), alpha, block_beta,
+          micro_kernel(depth, packed_a + i * depth, kRows, b_panel(block, (col + j) / kCols), kCols, alpha, block_beta,
                        C + (row + i) * ldc + col + j, ldc, std::min(kRows, rows - i), std::min(kCols, cols - j));
     }
   };

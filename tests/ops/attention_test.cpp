@@ -384,28 +384,33 @@ TEST_CASE("attention dropout keeps 1 − p of the probabilities and draws fresh 
 }
 
 TEST_CASE("attention reads non-contiguous views (heads split off by a transpose)") {
+  // f32 runs ops/cpu/attention_avx512.cpp where the build targets AVX-512, f64 the Eigen tiles.
   const Case c{2, 3, 65, 67, 8, 6, true};
-  engine::Generator gen(7);
-  // q, k, v laid out (B, T, H, D) as a projection produces them, viewed as (B, H, T, D).
-  Tensor q_base = Tensor::randn({c.B, c.Tq, c.H, c.Dk}, gen, DType::f64).requires_grad_();
-  Tensor k_base = Tensor::randn({c.B, c.Tk, c.H, c.Dk}, gen, DType::f64).requires_grad_();
-  Tensor v_base = Tensor::randn({c.B, c.Tk, c.H, c.Dv + 2}, gen, DType::f64).requires_grad_();
-  Inputs in;
-  in.q = q_base.transpose(1, 2);
-  in.k = k_base.transpose(1, 2);
-  in.v = v_base.narrow(3, 1, c.Dv).transpose(1, 2);
-  in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, DType::f64);
-  in.options.causal = true;
-  REQUIRE(!in.q.is_contiguous());
-  const Result expected = reference_attention(c, in);
-  Tensor out = ops::attention(in.q, in.k, in.v, in.options);
-  out.backward(in.dout);
-  check_close(out.to_vector<double>(), expected.out, 1e-6, "out");
-  check_close(q_base.grad().transpose(1, 2).to_vector<double>(), expected.dq, 1e-6, "dq");
-  check_close(k_base.grad().transpose(1, 2).to_vector<double>(), expected.dk, 1e-6, "dk");
-  check_close(v_base.grad().narrow(3, 1, c.Dv).transpose(1, 2).to_vector<double>(), expected.dv, 1e-6, "dv");
-  // The columns of v_base outside the narrowed view get no gradient.
-  CHECK(v_base.grad().narrow(3, 0, 1).to_vector<double>() == std::vector<double>(size_t(c.B * c.Tk * c.H), 0.0));
+  for (DType dtype : {DType::f64, DType::f32}) {
+    CAPTURE(engine::dtype_name(dtype));
+    const double rtol = dtype == DType::f64 ? 1e-6 : 2e-5, floor = dtype == DType::f64 ? 1e-3 : 1.0;
+    engine::Generator gen(7);
+    // q, k, v laid out (B, T, H, D) as a projection produces them, viewed as (B, H, T, D).
+    Tensor q_base = Tensor::randn({c.B, c.Tq, c.H, c.Dk}, gen, dtype).requires_grad_();
+    Tensor k_base = Tensor::randn({c.B, c.Tk, c.H, c.Dk}, gen, dtype).requires_grad_();
+    Tensor v_base = Tensor::randn({c.B, c.Tk, c.H, c.Dv + 2}, gen, dtype).requires_grad_();
+    Inputs in;
+    in.q = q_base.transpose(1, 2);
+    in.k = k_base.transpose(1, 2);
+    in.v = v_base.narrow(3, 1, c.Dv).transpose(1, 2);
+    in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, dtype);
+    in.options.causal = true;
+    REQUIRE(!in.q.is_contiguous());
+    const Result expected = reference_attention(c, in);
+    Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+    out.backward(in.dout);
+    check_close(out.to_vector<double>(), expected.out, rtol, "out", floor);
+    check_close(q_base.grad().transpose(1, 2).to_vector<double>(), expected.dq, rtol, "dq", floor);
+    check_close(k_base.grad().transpose(1, 2).to_vector<double>(), expected.dk, rtol, "dk", floor);
+    check_close(v_base.grad().narrow(3, 1, c.Dv).transpose(1, 2).to_vector<double>(), expected.dv, rtol, "dv", floor);
+    // The columns of v_base outside the narrowed view get no gradient.
+    CHECK(v_base.grad().narrow(3, 0, 1).to_vector<double>() == std::vector<double>(size_t(c.B * c.Tk * c.H), 0.0));
+  }
 }
 
 TEST_CASE("attention passes gradcheck on a small case with views, ALiBi and masks") {
@@ -425,38 +430,56 @@ TEST_CASE("attention passes gradcheck on a small case with views, ALiBi and mask
   CHECK(result.ok);
 }
 
-TEST_CASE("attention in f32 matches the f64 reference") {
+TEST_CASE("attention in f32 matches the f64 reference, forward and gradients") {
+  // Lengths that straddle the AVX-512 kernels' tiles (96 queries, 288 keys) and the Eigen kernels'
+  // (64), head sizes off and past their 16- and 32-wide vectors.
   const std::vector<Case> cases = {
-      {2, 2, 130, 130, 16, 16, true, true},
-      {2, 2, 65, 63, 12, 20, false, false, true},
+      {2, 2, 130, 130, 16, 16, true, true},                    // causal, ALiBi
+      {2, 2, 65, 63, 12, 20, false, false, true},              // key mask; the last batch sees no key
+      {1, 3, 100, 300, 20, 40, true, false, false, 0.0, 0.2},  // Tq < Tk over two key tiles, dropout
+      {2, 1, 200, 37, 33, 8, false, true, true, 0.5},          // Tq > Tk, Dk past one panel
   };
   for (const Case& c : cases) {
     CAPTURE(case_name(c));
     Inputs in = make_inputs(c, 5);
     // The reference sees the f32-rounded inputs, so only the kernel's arithmetic is measured.
-    in.q = in.q.detach().to(DType::f32);
-    in.k = in.k.detach().to(DType::f32);
-    in.v = in.v.detach().to(DType::f32);
+    in.q = in.q.detach().to(DType::f32).requires_grad_();
+    in.k = in.k.detach().to(DType::f32).requires_grad_();
+    in.v = in.v.detach().to(DType::f32).requires_grad_();
+    in.dout = in.dout.to(DType::f32);
     const Result expected = reference_attention(c, in);
-    const std::vector<double> out = ops::attention(in.q, in.k, in.v, in.options).to_vector<double>();
-    // f32 rounding (~6e-8 per operation) over sums of ~130 terms stays well below 1e-5 relative.
-    check_close(out, expected.out, 1e-5, case_name(c) + " f32 out", 1.0);
+    Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+    out.backward(in.dout);
+    // f32 rounding (~6e-8 per operation) over sums of up to 300 terms, relative to each tensor's scale.
+    const std::string name = case_name(c) + " f32";
+    check_close(out.to_vector<double>(), expected.out, 1e-5, name + " out", 1.0);
+    check_close(in.q.grad().to_vector<double>(), expected.dq, 2e-5, name + " dq", 1.0);
+    check_close(in.k.grad().to_vector<double>(), expected.dk, 2e-5, name + " dk", 1.0);
+    check_close(in.v.grad().to_vector<double>(), expected.dv, 2e-5, name + " dv", 1.0);
   }
 }
 
 TEST_CASE("attention results do not depend on the thread count") {
-  const Case c{2, 2, 150, 150, 8, 8, true, true, true, 0.0, 0.2};
-  const auto run = [&](int threads) {
-    const int previous = omp_get_max_threads();
-    omp_set_num_threads(threads);
-    Inputs in = make_inputs(c, 3);
-    Tensor out = ops::attention(in.q, in.k, in.v, in.options);
-    out.backward(in.dout);
-    omp_set_num_threads(previous);
-    return std::vector<std::vector<double>>{out.to_vector<double>(), in.q.grad().to_vector<double>(),
-                                            in.k.grad().to_vector<double>(), in.v.grad().to_vector<double>()};
-  };
-  CHECK(run(1) == run(3));
+  // The single head: the f32 kernels' forward then splits its query tiles among the threads.
+  for (const Case& c : {Case{2, 2, 150, 150, 8, 8, true, true, true, 0.0, 0.2}, Case{1, 1, 400, 400, 8, 8, true}})
+    for (DType dtype : {DType::f64, DType::f32}) {
+      CAPTURE(case_name(c));
+      CAPTURE(engine::dtype_name(dtype));
+      const auto run = [&](int threads) {
+        const int previous = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        Inputs in = make_inputs(c, 3);
+        in.q = in.q.detach().to(dtype).requires_grad_();
+        in.k = in.k.detach().to(dtype).requires_grad_();
+        in.v = in.v.detach().to(dtype).requires_grad_();
+        Tensor out = ops::attention(in.q, in.k, in.v, in.options);
+        out.backward(in.dout.to(dtype));
+        omp_set_num_threads(previous);
+        return std::vector<std::vector<double>>{out.to_vector<double>(), in.q.grad().to_vector<double>(),
+                                                in.k.grad().to_vector<double>(), in.v.grad().to_vector<double>()};
+      };
+      CHECK(run(1) == run(3));
+    }
 }
 
 TEST_CASE("attention backward: the dS tiles kept for the dQ pass give the gradients of recomputing them") {

@@ -1,0 +1,151 @@
+// What both CPU attention kernels (ops/cpu/attention.cpp: any dtype, Eigen tile products;
+// ops/cpu/attention_avx512.cpp: f32 on the AVX-512 GEMM micro-kernel) do to a tile of dot products
+// q_i·k_j to turn it into scores, probabilities and score gradients: masks, ALiBi, dropout masks,
+// the online softmax of the forward and the softmax backward of one row. Internal to ops/cpu.
+//
+//   B = batch, H = heads, Tq / Tk = query / key lengths; query i sits at position i + (Tk − Tq)
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "ops/cpu/attention.h"
+#include "ops/cpu/philox_blocks.h"
+#include "ops/cpu/vec_math.h"
+
+namespace ops::cpu::attention_scores {
+
+// Row t of head `batch_head` (b·H + h) of an operand laid out as `rows`.
+template <typename T>
+T* row_at(T* base, const RowLayout& rows, int64_t heads, int64_t batch_head, int64_t t) {
+  return base + (batch_head / heads) * rows.batch + (batch_head % heads) * rows.head + t * rows.row;
+}
+
+// The keys [0, end) that at least one query of the tile starting at `query_start` (rows queries)
+// may see: all keys, or up to the last query's position when causal.
+inline int64_t visible_key_end(int64_t query_start, int64_t rows, const AttentionSizes& sizes,
+                               const AttentionBias& bias) {
+  if (!bias.causal) return sizes.key_len;
+  const int64_t last_position = query_start + rows - 1 + sizes.key_len - sizes.query_len;
+  return std::clamp<int64_t>(last_position + 1, 0, sizes.key_len);
+}
+
+// The first query that may see key `key_start` (queries before it are causally masked from it).
+inline int64_t first_query_seeing(int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
+  if (!bias.causal) return 0;
+  return std::clamp<int64_t>(key_start - (sizes.key_len - sizes.query_len), 0, sizes.query_len);
+}
+
+// Turns raw dot products q_i·k_j of one tile (rows × cols, rows `ld` apart) into scores: scale,
+// ALiBi bias, and −inf where the causal mask or the key mask hides the key.
+template <typename T>
+void scale_bias_and_mask(T* scores, int64_t ld, int64_t rows, int64_t cols, int64_t batch_head, int64_t query_start,
+                         int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
+  const T scale = T(bias.scale);
+  const T minus_infinity = -std::numeric_limits<T>::infinity();
+  const int64_t batch = batch_head / sizes.heads, head = batch_head % sizes.heads;
+  const int32_t* keep = bias.key_keep ? bias.key_keep + batch * sizes.key_len + key_start : nullptr;
+  const double slope = bias.alibi_slopes ? bias.alibi_slopes[head] : 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = scores + r * ld;
+    const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
+    const int64_t visible_end = bias.causal ? std::clamp<int64_t>(position - key_start + 1, 0, cols) : cols;
+    if (bias.alibi_slopes) {
+      for (int64_t c = 0; c < visible_end; ++c)
+        row[c] = row[c] * scale + T(slope * double(key_start + c - position));
+    } else {
+      for (int64_t c = 0; c < visible_end; ++c) row[c] *= scale;
+    }
+    for (int64_t c = visible_end; c < cols; ++c) row[c] = minus_infinity;
+    if (keep)
+      for (int64_t c = 0; c < visible_end; ++c)
+        if (keep[c] == 0) row[c] = minus_infinity;
+  }
+}
+
+// The flat mask index of probability (batch·head, query, key): ((b·H + h)·Tq + i)·Tk + j.
+inline uint64_t dropout_element(int64_t batch_head, int64_t query, int64_t key, const AttentionSizes& sizes) {
+  return uint64_t((batch_head * sizes.query_len + query) * sizes.key_len + key);
+}
+
+// drop_scale[c] = M / (1 − p) for the `cols` probabilities of query `query` from key `key_start` on:
+// attention_dropout_keeps, drawing the Philox blocks kPhiloxBlocks at a time, each once for its 4
+// elements.
+template <typename T>
+void dropout_scales(T* drop_scale, int64_t cols, int64_t batch_head, int64_t query, int64_t key_start,
+                    const AttentionSizes& sizes, const AttentionDropout& dropout) {
+  const uint64_t first_element = dropout_element(batch_head, query, key_start, sizes);
+  const double keep_probability = 1.0 - dropout.p;
+  const T kept = T(attention_dropout_scale(dropout));
+  uint32_t bits[4 * kPhiloxBlocks];
+  for (int64_t c = 0; c < cols;) {
+    const uint64_t element = first_element + uint64_t(c);
+    const int64_t skip = int64_t(element % 4);  // lanes of the first block before `element`
+    const int64_t count = std::min(cols - c, 4 * kPhiloxBlocks - skip);
+    philox_blocks(dropout.offset + element / 4, dropout.seed, (skip + count + 3) / 4, bits);
+    for (int64_t i = 0; i < count; ++i)
+      drop_scale[c + i] = engine::philox_to_unit(bits[skip + i]) < keep_probability ? kept : T(0);
+    c += count;
+  }
+}
+
+// The online softmax's step for one row of a new tile of scores (`cols` of them): updates the row's
+// running max m and sum l, turns the row into e^(s − m'), and returns e^(m − m'), the factor by which
+// the row's output accumulated so far must be scaled. A row that has seen no visible key yet becomes
+// zeros (e^(−inf − (−inf)) would be NaN).
+template <typename T>
+T online_softmax_row(T* row, int64_t cols, T& row_max, double& row_sum) {
+  const T new_max = std::max(row_max, max_of(row, cols));
+  if (new_max == -std::numeric_limits<T>::infinity()) {
+    std::fill_n(row, cols, T(0));
+    return T(1);
+  }
+  const T correction = vexp(row_max - new_max);
+  row_sum = row_sum * double(correction) + sum_exp(row, new_max, cols, row);
+  row_max = new_max;
+  return correction;
+}
+
+// The forward's last step for one query: out_row = acc_row / l (Dv values) and *lse = m + log l, or
+// zeros and −inf for a row that saw no key (l = 0).
+template <typename T>
+void write_output_row(T* out_row, const T* acc_row, int64_t Dv, T row_max, double row_sum, T* lse) {
+  if (row_sum > 0.0) {
+    const T inverse = T(1.0 / row_sum);
+    for (int64_t d = 0; d < Dv; ++d) out_row[d] = acc_row[d] * inverse;
+    *lse = T(double(row_max) + std::log(row_sum));
+  } else {
+    std::fill_n(out_row, Dv, T(0));
+    *lse = -std::numeric_limits<T>::infinity();
+  }
+}
+
+// The softmax backward of one row of a tile: p holds the row's scores and becomes P = e^(s − lse)
+// (P̃ = P · M/(1 − p), what dV needs, when drop_scale is not null); ds holds dO_i·V_j and becomes
+// dS = scale · P ⊙ (dP − δ) with dP = M/(1 − p) · dO_i·V_j. A row that sees no key (lse = −inf) has
+// P = dS = 0.
+template <typename T>
+void probabilities_and_score_grads_row(T* p, T* ds, int64_t cols, T row_lse, T row_delta, T scale,
+                                       const T* drop_scale) {
+  if (row_lse == -std::numeric_limits<T>::infinity()) {
+    std::fill_n(p, cols, T(0));
+    std::fill_n(ds, cols, T(0));
+    return;
+  }
+  if (drop_scale) {
+    for (int64_t c = 0; c < cols; ++c) {
+      p[c] = vexp(p[c] - row_lse);
+      ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);
+      p[c] *= drop_scale[c];
+    }
+  } else {
+    for (int64_t c = 0; c < cols; ++c) {
+      p[c] = vexp(p[c] - row_lse);
+      ds[c] = scale * p[c] * (ds[c] - row_delta);
+    }
+  }
+}
+
+}  // namespace ops::cpu::attention_scores
