@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs the engine's CPU benchmark and the PyTorch peer (../shared/bench/torch_gpt_step.py, Debian's
-# python3-torch) on the same threads, one after the other, and prints the GPT step ratio, for
-# docs/benchmarks.md. Usage: scripts/bench_cpu.sh [threads] [what: all|gpt] [GPT steps]
+# python3-torch) on the same threads and prints the GPT step ratio, for docs/benchmarks.md.
+# Usage: scripts/bench_cpu.sh [threads] [what: all|gpt] [GPT steps] [rounds]
+#
+# Each round runs ours right before each peer run, and the ratio quoted is the median of the rounds'
+# ratios: on a shared machine whose speed drifts by tens of percent within minutes, one run of
+# each, minutes apart, compares two different machines.
 #
 # The peer's GEMMs are OpenBLAS's, whose runtime dispatch (0.3.21) falls back to a generic SSE3
 # kernel ("Prescott") on CPUs it does not know, such as recent Xeons: 2-3x slower than its AVX-512
@@ -13,12 +17,15 @@ bash scripts/setup.sh --bench > /dev/null  # the peer needs OpenBLAS behind libb
 threads=${1:-2}
 what=${2:-all}
 steps=${3:-10}
+rounds=${4:-3}
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build build/release --target bench >/dev/null
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-ours=$(OMP_NUM_THREADS=$threads build/release/apps/bench "$what" "$steps" | tee >(cat >&2))
+# The whole benchmark once (what = all prints more than the GPT step), then only the GPT step.
+run_ours() { OMP_NUM_THREADS=$threads build/release/apps/bench "$1" "$steps" | tee >(cat >&2); }
 peer=../shared/bench/torch_gpt_step.py
 if ! [ -f "$peer" ] || ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  run_ours "$what" > /dev/null
   echo "PyTorch peer skipped: needs $peer and python3-torch (bash scripts/setup.sh --bench)"
   exit 0
 fi
@@ -31,30 +38,40 @@ openblas_core() {
 b.openblas_get_corename.restype = ctypes.c_char_p; print(b.openblas_get_corename().decode())" 2>/dev/null ||
     echo unknown
 }
-# Runs the peer with OPENBLAS_CORETYPE=$1 (empty: unset) and prints the ratio of its step to ours.
+# The peer's median step in ms with OPENBLAS_CORETYPE=$1 (empty: unset).
 run_peer() {
   local prefix=(env -u OPENBLAS_CORETYPE)
   [ -n "$1" ] && prefix=(env OPENBLAS_CORETYPE="$1")
-  local output
-  output=$("${prefix[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 "$peer" \
-    --threads "$threads" --steps "$steps" | tee >(cat >&2))
-  awk -v a="$(median_ms "$ours")" -v b="$(median_ms "$output")" -v core="$(openblas_core "${prefix[@]}")" \
-    'BEGIN { printf "GPT step: ours %.1f ms, PyTorch %.1f ms (OpenBLAS kernel %s): %.2fx PyTorch\n", a, b, core, b / a }'
+  median_ms "$("${prefix[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 "$peer" \
+    --threads "$threads" --steps "$steps" | tee >(cat >&2))"
 }
 
-echo
-run_peer ""
 default_core=$(openblas_core env -u OPENBLAS_CORETYPE)
+cores=("")  # the peer as the environment gives it
 case "$default_core" in
   Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|unknown)  # generic: no AVX kernel chosen
-    if grep -qw avx512f /proc/cpuinfo; then native=SkylakeX
-    elif grep -qw avx2 /proc/cpuinfo; then native=Haswell
-    else native=""; fi
-    if [ -n "$native" ]; then
-      echo
-      echo "OpenBLAS picked its generic $default_core kernel for this CPU; the peer again with OPENBLAS_CORETYPE=$native:"
-      run_peer "$native"
-    fi
+    if grep -qw avx512f /proc/cpuinfo; then cores+=(SkylakeX)
+    elif grep -qw avx2 /proc/cpuinfo; then cores+=(Haswell); fi
+    [ ${#cores[@]} -gt 1 ] &&
+      echo "OpenBLAS picks its generic $default_core kernel for this CPU; the peer also runs with OPENBLAS_CORETYPE=${cores[1]}"
     ;;
 esac
+
+declare -A ratios
+for round in $(seq "$rounds"); do
+  for core in "${cores[@]}"; do
+    # Ours right before each peer run: the pair sees the same minute of the machine.
+    ours=$(median_ms "$(run_ours "$([ "$round$core" = 1 ] && echo "$what" || echo gpt)")")
+    theirs=$(run_peer "$core")
+    label=${core:-$default_core}
+    ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", b / a }')
+    ratios[$label]+="$ratio "
+    echo "round $round: ours $ours ms, PyTorch $theirs ms (OpenBLAS kernel $label): ${ratio}x"
+  done
+done
+for core in "${cores[@]}"; do
+  label=${core:-$default_core}
+  median=$(tr ' ' '\n' <<<"${ratios[$label]}" | grep . | sort -n | awk '{r[NR] = $1} END { print r[int((NR + 1) / 2)] }')
+  echo "GPT step: ${median}x PyTorch (OpenBLAS kernel $label), median of $rounds rounds: ${ratios[$label]}"
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,17 +17,21 @@ namespace {
 // Below this many multiply-adds per product, threading one GEMM costs more than it gains.
 constexpr int64_t small_gemm_macs = int64_t(1) << 21;
 
+// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), written as x·σ(2z) since
+// 0.5·(1 + tanh z) = σ(2z) = 1 / (1 + e^(−2z)): one exponential and one division (tanh costs an
+// exponential, a division and a polynomial), and no cancellation in 1 + tanh z for negative x.
 template <typename T>
 inline T gelu_tanh(T x) {
-  const T s = T(0.7978845608028654);  // sqrt(2/pi)
-  return T(0.5) * x * (T(1) + vtanh(s * (x + T(0.044715) * x * x * x)));
+  const T z = T(0.7978845608028654) * (x + T(0.044715) * x * x * x);  // √(2/π)·(x + 0.044715·x³)
+  return x / (T(1) + vexp(T(-2) * z));
 }
 
+// d/dx x·σ(2z) = σ + 2·x·σ·(1 − σ)·z', z' = √(2/π)·(1 + 3·0.044715·x²).
 template <typename T>
 inline T gelu_tanh_derivative(T x) {
   const T s = T(0.7978845608028654);
-  const T t = vtanh(s * (x + T(0.044715) * x * x * x));
-  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * s * (T(1) + T(3 * 0.044715) * x * x);
+  const T sigma = T(1) / (T(1) + vexp(T(-2) * s * (x + T(0.044715) * x * x * x)));
+  return sigma + T(2) * x * sigma * (T(1) - sigma) * s * (T(1) + T(3 * 0.044715) * x * x);
 }
 
 }  // namespace

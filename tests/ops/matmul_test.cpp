@@ -189,6 +189,29 @@ TEST_CASE("linear gradients (f64 gradcheck) with and without bias and GELU") {
   }
 }
 
+TEST_CASE("linear's GELU in f32 agrees with f64, forward and derivative") {
+  // y = gelu(x · 1): the pre-activation is x exactly, and dx = gelu'(x) for dy = 1.
+  std::vector<double> xs;
+  for (double x = -12.0; x <= 12.0; x += 0.0137) xs.push_back(float(x));
+  const int64_t n = int64_t(xs.size());
+  Tensor x = Tensor::from_vector(xs, {n, 1}, DType::f32).requires_grad_();
+  Tensor y = ops::linear(x, Tensor::ones({1, 1}), Tensor(), ops::Activation::gelu);
+  y.backward(Tensor::ones({n, 1}));
+  const std::vector<double> got = y.to_vector<double>(), got_grad = x.grad().to_vector<double>();
+  const double s = std::sqrt(2 / M_PI), c = 0.044715;
+  for (int64_t i = 0; i < n; ++i) {
+    // 0.5·(1 + tanh z) as σ(2z): in double too, 1 + tanh z cancels to 0 below x ≈ -6.
+    const double v = xs[size_t(i)], sigma = 1 / (1 + std::exp(-2 * s * (v + c * v * v * v)));
+    const double want = v * sigma;
+    const double want_grad = sigma + 2 * v * sigma * (1 - sigma) * s * (1 + 3 * c * v * v);
+    CAPTURE(v);
+    // gelu relative to itself (x·σ(2z) does not cancel; e^(−2z) carries z's f32 rounding times |2z|,
+    // up to 140 here); gelu', whose two terms (~0.3 each) cancel near x = -0.75, relative to their scale.
+    CHECK(std::abs(got[size_t(i)] - want) <= 1e-5 * std::abs(want) + 1e-37);
+    CHECK(std::abs(got_grad[size_t(i)] - want_grad) <= 2e-6 * (std::abs(want_grad) + 0.05));
+  }
+}
+
 TEST_CASE("linear in f32 matches matmul plus bias; errors") {
   engine::Generator gen(5);
   Tensor x = Tensor::randn({3, 11, 37}, gen), w = Tensor::randn({19, 37}, gen), b = Tensor::randn({19}, gen);
