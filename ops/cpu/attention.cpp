@@ -120,7 +120,9 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, int6
     scale_bias_and_mask(scratch.scores.data(), cols, rows, cols, batch_head, query_start, key_start, sizes, bias);
     for (int64_t r = 0; r < rows; ++r) {
       T* row = scratch.scores.data() + r * cols;
-      const T correction = online_softmax_row(row, cols, scratch.row_max[size_t(r)], scratch.row_sum[size_t(r)]);
+      const T correction =
+          online_softmax_row(row, causally_visible(query_start + r, key_start, cols, sizes, bias), cols,
+                             scratch.row_max[size_t(r)], scratch.row_sum[size_t(r)]);
       if (correction != T(1)) accumulator.row(r) *= correction;
       if (bias.dropout.p > 0.0) {
         dropout_scales(scratch.drop_scale.data(), cols, batch_head, query_start + r, key_start, sizes, bias.dropout);
@@ -194,7 +196,8 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
       dropout_scales(scratch.drop_scale.data(), cols, bh, block.query_start + r, block.key_start, sizes, bias.dropout);
       drop_scale = scratch.drop_scale.data();
     }
-    probabilities_and_score_grads_row(scratch.probabilities.data() + r * cols, score_grads_out + r * cols, cols,
+    probabilities_and_score_grads_row(scratch.probabilities.data() + r * cols, score_grads_out + r * cols,
+                                      causally_visible(block.query_start + r, block.key_start, cols, sizes, bias), cols,
                                       lse[query_row + r], delta[query_row + r], T(bias.scale), drop_scale);
   }
 }

@@ -142,7 +142,9 @@ void forward_run(float* out, float* lse, const float* q, const float* k, const f
       scale_bias_and_mask(scores, kKeyTile, rows, cols, batch_head, query_start, key_start, sizes, bias);
       for (int64_t r = 0; r < rows; ++r) {
         float* row = scores + r * kKeyTile;
-        const float correction = online_softmax_row(row, cols, s.row_max[size_t(r)], s.row_sum[size_t(r)]);
+        const float correction =
+            online_softmax_row(row, causally_visible(query_start + r, key_start, cols, sizes, bias), cols,
+                               s.row_max[size_t(r)], s.row_sum[size_t(r)]);
         if (correction != 1.f)
           for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] *= correction;
         if (const float* drop = drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias))
@@ -209,8 +211,10 @@ void backward_head(float* dq, float* dk, float* dv, const float* dout, const flo
                    kKeyTile);
       for (int64_t r = 0; r < rows; ++r)
         probabilities_and_score_grads_row(
-            probabilities + r * kKeyTile, score_grads + r * kKeyTile, cols, lse[query_row + r], delta[query_row + r],
-            float(bias.scale), drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias));
+            probabilities + r * kKeyTile, score_grads + r * kKeyTile,
+            causally_visible(query_start + r, key_start, cols, sizes, bias), cols, lse[query_row + r],
+            delta[query_row + r], float(bias.scale),
+            drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias));
 
       // dV += P̃ᵀ·dO and dK += dSᵀ·Q: the tiles as transposed A, dO's and Q's rows as B rows.
       tile_product(cols, Dv, rows, depth_rows(probabilities, kKeyTile), depth_rows(dout_rows.rows, dout_rows.ld), 1.f,

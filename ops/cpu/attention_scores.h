@@ -38,6 +38,16 @@ inline int64_t first_query_seeing(int64_t key_start, const AttentionSizes& sizes
   return std::clamp<int64_t>(key_start - (sizes.key_len - sizes.query_len), 0, sizes.query_len);
 }
 
+// How many of a tile row's `cols` keys from `key_start` on the causal mask leaves to query `query`
+// (all of them without it); scale_bias_and_mask sets the rest to −inf, and the row steps below
+// write their zeros without exponentiating them.
+inline int64_t causally_visible(int64_t query, int64_t key_start, int64_t cols, const AttentionSizes& sizes,
+                                const AttentionBias& bias) {
+  if (!bias.causal) return cols;
+  const int64_t position = query + sizes.key_len - sizes.query_len;
+  return std::clamp<int64_t>(position - key_start + 1, 0, cols);
+}
+
 // Turns raw dot products q_i·k_j of one tile (rows × cols, rows `ld` apart) into scores: scale,
 // ALiBi bias, and −inf where the causal mask or the key mask hides the key.
 template <typename T>
@@ -51,7 +61,7 @@ void scale_bias_and_mask(T* scores, int64_t ld, int64_t rows, int64_t cols, int6
   for (int64_t r = 0; r < rows; ++r) {
     T* row = scores + r * ld;
     const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
-    const int64_t visible_end = bias.causal ? std::clamp<int64_t>(position - key_start + 1, 0, cols) : cols;
+    const int64_t visible_end = causally_visible(query_start + r, key_start, cols, sizes, bias);
     if (bias.alibi_slopes) {
       for (int64_t c = 0; c < visible_end; ++c)
         row[c] = row[c] * scale + T(slope * double(key_start + c - position));
@@ -91,19 +101,20 @@ void dropout_scales(T* drop_scale, int64_t cols, int64_t batch_head, int64_t que
   }
 }
 
-// The online softmax's step for one row of a new tile of scores (`cols` of them): updates the row's
-// running max m and sum l, turns the row into e^(s − m'), and returns e^(m − m'), the factor by which
-// the row's output accumulated so far must be scaled. A row that has seen no visible key yet becomes
-// zeros (e^(−inf − (−inf)) would be NaN).
+// The online softmax's step for one row of a new tile of scores (`cols` of them, −inf from `visible`
+// on): updates the row's running max m and sum l, turns the row into e^(s − m'), and returns
+// e^(m − m'), the factor by which the row's output accumulated so far must be scaled. A row that has
+// seen no visible key yet becomes zeros (e^(−inf − (−inf)) would be NaN).
 template <typename T>
-T online_softmax_row(T* row, int64_t cols, T& row_max, double& row_sum) {
-  const T new_max = std::max(row_max, max_of(row, cols));
+T online_softmax_row(T* row, int64_t visible, int64_t cols, T& row_max, double& row_sum) {
+  std::fill(row + visible, row + cols, T(0));
+  const T new_max = visible > 0 ? std::max(row_max, max_of(row, visible)) : row_max;
   if (new_max == -std::numeric_limits<T>::infinity()) {
-    std::fill_n(row, cols, T(0));
+    std::fill_n(row, visible, T(0));
     return T(1);
   }
   const T correction = vexp(row_max - new_max);
-  row_sum = row_sum * double(correction) + sum_exp(row, new_max, cols, row);
+  row_sum = row_sum * double(correction) + sum_exp(row, new_max, visible, row);
   row_max = new_max;
   return correction;
 }
@@ -122,26 +133,24 @@ void write_output_row(T* out_row, const T* acc_row, int64_t Dv, T row_max, doubl
   }
 }
 
-// The softmax backward of one row of a tile: p holds the row's scores and becomes P = e^(s − lse)
-// (P̃ = P · M/(1 − p), what dV needs, when drop_scale is not null); ds holds dO_i·V_j and becomes
-// dS = scale · P ⊙ (dP − δ) with dP = M/(1 − p) · dO_i·V_j. A row that sees no key (lse = −inf) has
-// P = dS = 0.
+// The softmax backward of one row of a tile (`cols` keys, −inf scores from `visible` on): p holds the
+// row's scores and becomes P = e^(s − lse) (P̃ = P · M/(1 − p), what dV needs, when drop_scale is not
+// null); ds holds dO_i·V_j and becomes dS = scale · P ⊙ (dP − δ) with dP = M/(1 − p) · dO_i·V_j. A row
+// that sees no key (lse = −inf) has P = dS = 0.
 template <typename T>
-void probabilities_and_score_grads_row(T* p, T* ds, int64_t cols, T row_lse, T row_delta, T scale,
+void probabilities_and_score_grads_row(T* p, T* ds, int64_t visible, int64_t cols, T row_lse, T row_delta, T scale,
                                        const T* drop_scale) {
-  if (row_lse == -std::numeric_limits<T>::infinity()) {
-    std::fill_n(p, cols, T(0));
-    std::fill_n(ds, cols, T(0));
-    return;
-  }
+  if (row_lse == -std::numeric_limits<T>::infinity()) visible = 0;
+  std::fill(p + visible, p + cols, T(0));
+  std::fill(ds + visible, ds + cols, T(0));
   if (drop_scale) {
-    for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t c = 0; c < visible; ++c) {
       p[c] = vexp(p[c] - row_lse);
       ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);
       p[c] *= drop_scale[c];
     }
   } else {
-    for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t c = 0; c < visible; ++c) {
       p[c] = vexp(p[c] - row_lse);
       ds[c] = scale * p[c] * (ds[c] - row_delta);
     }
