@@ -6,8 +6,8 @@
 //
 // The algorithm is attention.cpp's (read its header comment for the formulas); what differs is how
 // the tile products are done. There, each is an Eigen product of 64 x 64 tiles that packs both of its
-// operands for a few thousand multiply-adds: with D = 32 attention ran at ~20 % of the FMA peak, 18 %
-// of a GPT step (docs/benchmarks.md, 2026-11-29). Here:
+// operands again for 131k multiply-adds (D = 32): attention ran at ~20 % of the FMA peak, 18 % of a
+// GPT step (docs/benchmarks.md, 2026-11-29). Here:
 // - Kᵀ of a head (and in the backward Vᵀ) is packed once as B panels and shared by all of its query
 //   tiles; Q of a query tile (and dO) once as A panels, shared by all of its key tiles.
 // - Operands already laid out as the micro-kernel reads them are not packed at all: rows of V, dO, Q
@@ -71,7 +71,7 @@ void tile_product(int64_t rows, int64_t cols, int64_t depth, const Operand& a, c
                    ldc, std::min(kRows, rows - i), std::min(kCols, cols - j));
 }
 
-// Rows 0..count of a head's operand, as its pointer and row stride.
+// A head's operand from row t on: the row's pointer and the stride between rows.
 struct HeadRows {
   const float* rows;
   int64_t ld;
