@@ -109,6 +109,16 @@ const float* drop_scales_or_null(Scratch& s, int64_t cols, int64_t batch_head, i
   return s.drop_scale.data();
 }
 
+// The scores of `rows` queries from query_start (Q packed as A panels) against `cols` keys from
+// key_start (Kᵀ of the head packed as B panels): scale · Q·Kᵀ, biased and masked, rows kKeyTile apart.
+void score_tile(float* scores, const float* queries, const float* keys_t, int64_t rows, int64_t cols,
+                int64_t batch_head, int64_t query_start, int64_t key_start, const AttentionSizes& sizes,
+                const AttentionBias& bias) {
+  const int64_t Dk = sizes.qk_dim;
+  tile_product(rows, cols, Dk, packed_a(queries, Dk), packed_b(keys_t + key_start * Dk, Dk), 0.f, scores, kKeyTile);
+  scale_bias_and_mask(scores, kKeyTile, rows, cols, batch_head, query_start, key_start, sizes, bias);
+}
+
 // The forward for query tiles [first_tile, end_tile) of head `batch_head`.
 void forward_run(float* out, float* lse, const float* q, const float* k, const float* v, int64_t batch_head,
                  int64_t first_tile, int64_t end_tile, const AttentionSizes& sizes, const AttentionBias& bias,
@@ -137,9 +147,7 @@ void forward_run(float* out, float* lse, const float* q, const float* k, const f
     const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
     for (int64_t key_start = 0; key_start < key_end; key_start += kKeyTile) {
       const int64_t cols = std::min(kKeyTile, key_end - key_start);
-      tile_product(rows, cols, Dk, packed_a(queries, Dk), packed_b(keys_t + key_start * Dk, Dk), 0.f, scores,
-                   kKeyTile);
-      scale_bias_and_mask(scores, kKeyTile, rows, cols, batch_head, query_start, key_start, sizes, bias);
+      score_tile(scores, queries, keys_t, rows, cols, batch_head, query_start, key_start, sizes, bias);
       for (int64_t r = 0; r < rows; ++r) {
         float* row = scores + r * kKeyTile;
         const float correction =
@@ -204,9 +212,7 @@ void backward_head(float* dq, float* dk, float* dv, const float* dout, const flo
     const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
     for (int64_t key_start = 0; key_start < key_end; key_start += kKeyTile) {
       const int64_t cols = std::min(kKeyTile, key_end - key_start);
-      tile_product(rows, cols, Dk, packed_a(queries, Dk), packed_b(keys_t + key_start * Dk, Dk), 0.f, probabilities,
-                   kKeyTile);
-      scale_bias_and_mask(probabilities, kKeyTile, rows, cols, batch_head, query_start, key_start, sizes, bias);
+      score_tile(probabilities, queries, keys_t, rows, cols, batch_head, query_start, key_start, sizes, bias);
       tile_product(rows, cols, Dv, packed_a(douts, Dv), packed_b(values_t + key_start * Dv, Dv), 0.f, score_grads,
                    kKeyTile);
       for (int64_t r = 0; r < rows; ++r)
