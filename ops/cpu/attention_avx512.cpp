@@ -27,9 +27,6 @@
 
 #ifdef __AVX512F__
 
-#include "ops/cpu/sgemm_avx512_kernels.h"
-// (first: its include of immintrin.h silences a GCC 12 warning that must not fire earlier)
-
 #include <omp.h>
 
 #include <algorithm>
@@ -37,6 +34,7 @@
 #include <vector>
 
 #include "ops/cpu/attention_scores.h"
+#include "ops/cpu/sgemm_avx512_kernels.h"
 
 namespace ops::cpu {
 

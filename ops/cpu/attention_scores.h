@@ -143,17 +143,14 @@ void probabilities_and_score_grads_row(T* p, T* ds, int64_t visible, int64_t col
   if (row_lse == -std::numeric_limits<T>::infinity()) visible = 0;
   std::fill(p + visible, p + cols, T(0));
   std::fill(ds + visible, ds + cols, T(0));
+  exp_shifted(p, row_lse, visible, p);
   if (drop_scale) {
     for (int64_t c = 0; c < visible; ++c) {
-      p[c] = vexp(p[c] - row_lse);
       ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);
       p[c] *= drop_scale[c];
     }
   } else {
-    for (int64_t c = 0; c < visible; ++c) {
-      p[c] = vexp(p[c] - row_lse);
-      ds[c] = scale * p[c] * (ds[c] - row_delta);
-    }
+    for (int64_t c = 0; c < visible; ++c) ds[c] = scale * p[c] * (ds[c] - row_delta);
   }
 }
 

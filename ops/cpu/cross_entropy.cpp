@@ -51,7 +51,8 @@ void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const
     }
     const T* x = logits + n * V;
     const T scale = row_scale[n * row_scale_stride], row_lse = lse[n];
-    for (int64_t j = 0; j < V; ++j) g[j] = scale * (vexp(x[j] - row_lse) - uniform);
+    exp_shifted(x, row_lse, V, g);  // softmax(x)
+    for (int64_t j = 0; j < V; ++j) g[j] = scale * (g[j] - uniform);
     g[t] -= scale * on_target;
   }
 }

@@ -5,19 +5,13 @@
 
 #ifdef __AVX512F__
 
-// GCC 12.2's AVX-512 shuffle intrinsics pass _mm512_undefined_ps() as the unused merge source, which
-// its -W(maybe-)uninitialized reports inside the header (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+
+#include "ops/cpu/avx512_intrinsics.h"
 
 namespace ops::cpu::avx512 {
 

@@ -54,6 +54,28 @@ TEST_CASE("tanh_f32 is within 1.5 ulp of tanh, odd, saturating, NaN-preserving")
   CHECK(std::isnan(ops::cpu::tanh_f32(std::numeric_limits<float>::quiet_NaN())));
 }
 
+TEST_CASE("exp_shifted gives exp_f32's values bit for bit, special values and ragged lengths included") {
+  // On AVX-512 builds exp_shifted runs exp_f32x16, whose arithmetic must match exp_f32 exactly.
+  std::vector<float> x;
+  for (double v = -110.0; v <= 90.0; v += 0.000917) x.push_back(float(v));  // the subnormal range too
+  for (float v : {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN(), -0.0f, 0.0f, -104.0f, -103.99f, 88.72f, 89.0f})
+    x.push_back(v);
+  for (int64_t n : {int64_t(x.size()), int64_t(x.size()) - 5, int64_t(1), int64_t(15), int64_t(17)}) {
+    std::vector<float> out(x.size(), 12345.0f);
+    ops::cpu::exp_shifted(x.data(), 0.5f, n, out.data());
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = ops::cpu::exp_f32(x[size_t(i)] - 0.5f);
+      const bool same = std::isnan(want) ? std::isnan(out[size_t(i)]) : out[size_t(i)] == want;
+      differ += same ? 0 : 1;
+    }
+    CAPTURE(n);
+    CHECK(differ == 0);
+    for (size_t i = size_t(n); i < x.size(); ++i) REQUIRE(out[i] == 12345.0f);  // nothing written past n
+  }
+}
+
 TEST_CASE("max_of, sum_exp and sum_as_double agree with plain loops") {
   for (int64_t n : {1, 7, 16, 17, 255, 256, 257, 1000}) {
     std::vector<float> x(static_cast<size_t>(n));
