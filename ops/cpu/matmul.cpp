@@ -19,19 +19,43 @@ constexpr int64_t small_gemm_macs = int64_t(1) << 21;
 
 // GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), written as x·σ(2z) since
 // 0.5·(1 + tanh z) = σ(2z) = 1 / (1 + e^(−2z)): one exponential and one division (tanh costs an
-// exponential, a division and a polynomial), and no cancellation in 1 + tanh z for negative x.
+// exponential, a division and a polynomial), and no cancellation in 1 + tanh z for negative x. The
+// exponentials of a chunk go through exp_shifted at once (16-lane intrinsics for f32 on AVX-512).
+constexpr double kGeluScale = 0.7978845608028654, kGeluCubic = 0.044715;  // √(2/π), GPT-2's 0.044715
+constexpr int64_t kGeluChunk = 256;
+
+// e[k] = e^(−2z) of x[k] for k < n <= kGeluChunk.
 template <typename T>
-inline T gelu_tanh(T x) {
-  const T z = T(0.7978845608028654) * (x + T(0.044715) * x * x * x);  // √(2/π)·(x + 0.044715·x³)
-  return x / (T(1) + vexp(T(-2) * z));
+void gelu_exponentials(const T* x, int64_t n, T* e) {
+  for (int64_t k = 0; k < n; ++k) e[k] = T(-2 * kGeluScale) * (x[k] + T(kGeluCubic) * x[k] * x[k] * x[k]);
+  exp_shifted(e, T(0), n, e);
 }
 
-// d/dx x·σ(2z) = σ + 2·x·σ·(1 − σ)·z', z' = √(2/π)·(1 + 3·0.044715·x²).
+// y = gelu(x) for n values; y may be x.
 template <typename T>
-inline T gelu_tanh_derivative(T x) {
-  const T s = T(0.7978845608028654);
-  const T sigma = T(1) / (T(1) + vexp(T(-2) * s * (x + T(0.044715) * x * x * x)));
-  return sigma + T(2) * x * sigma * (T(1) - sigma) * s * (T(1) + T(3 * 0.044715) * x * x);
+void gelu_values(const T* x, int64_t n, T* y) {
+  T e[kGeluChunk];
+  for (int64_t start = 0; start < n; start += kGeluChunk) {
+    const int64_t count = std::min(kGeluChunk, n - start);
+    gelu_exponentials(x + start, count, e);
+    for (int64_t k = 0; k < count; ++k) y[start + k] = x[start + k] / (T(1) + e[k]);
+  }
+}
+
+// grad_x = grad_y · gelu'(x) for n values, d/dx x·σ(2z) = σ + 2·x·σ·(1 − σ)·z' with
+// z' = √(2/π)·(1 + 3·0.044715·x²).
+template <typename T>
+void gelu_grads(const T* grad_y, const T* x, int64_t n, T* grad_x) {
+  T e[kGeluChunk];
+  for (int64_t start = 0; start < n; start += kGeluChunk) {
+    const int64_t count = std::min(kGeluChunk, n - start);
+    gelu_exponentials(x + start, count, e);
+    for (int64_t k = 0; k < count; ++k) {
+      const T v = x[start + k], sigma = T(1) / (T(1) + e[k]);
+      const T slope = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * v * v);
+      grad_x[start + k] = grad_y[start + k] * (sigma + T(2) * v * sigma * (T(1) - sigma) * slope);
+    }
+  }
 }
 
 }  // namespace
@@ -62,18 +86,20 @@ void linear_epilogue(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gel
       for (int64_t o = 0; o < O; ++o) y_row[o] += bias[o];
     if (gelu) {
       T* pre_row = pre + row * O;
-      for (int64_t o = 0; o < O; ++o) {
-        pre_row[o] = y_row[o];
-        y_row[o] = gelu_tanh(y_row[o]);
-      }
+      std::copy_n(y_row, O, pre_row);
+      gelu_values(pre_row, O, y_row);
     }
   }
 }
 
 template <typename T>
 void gelu_backward(T* grad_pre, const T* grad_y, const T* pre, int64_t n) {
+  const int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
-  for (int64_t i = 0; i < n; ++i) grad_pre[i] = grad_y[i] * gelu_tanh_derivative(pre[i]);
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int64_t start = chunk * kGeluChunk;
+    gelu_grads(grad_y + start, pre + start, std::min(kGeluChunk, n - start), grad_pre + start);
+  }
 }
 
 template <typename T>
