@@ -19,21 +19,23 @@ constexpr int64_t kMaxGridY = 65535;
 // Rows summed by one thread in the first pass of column_sums.
 constexpr int64_t kColumnSumChunkRows = 64;
 
-__device__ __forceinline__ float tanh_of(float x) { return tanhf(x); }
-__device__ __forceinline__ double tanh_of(double x) { return tanh(x); }
+__device__ __forceinline__ float exp_of(float x) { return expf(x); }
+__device__ __forceinline__ double exp_of(double x) { return exp(x); }
 
-// The same formulas as the CPU kernels (ops/cpu/matmul.cpp).
+// The same formulas as the CPU kernels (ops/cpu/matmul.cpp): GPT-2's 0.5·x·(1 + tanh z),
+// z = √(2/π)·(x + 0.044715·x³), as x·σ(2z), with no cancellation in 1 + tanh z for negative x.
 template <typename T>
 __device__ __forceinline__ T gelu_tanh(T x) {
-  const T s = T(0.7978845608028654);  // sqrt(2/pi)
-  return T(0.5) * x * (T(1) + tanh_of(s * (x + T(0.044715) * x * x * x)));
+  const T z = T(0.7978845608028654) * (x + T(0.044715) * x * x * x);
+  return x / (T(1) + exp_of(T(-2) * z));
 }
 
+// d/dx x·σ(2z) = σ + 2·x·σ·(1 − σ)·z', z' = √(2/π)·(1 + 3·0.044715·x²).
 template <typename T>
 __device__ __forceinline__ T gelu_tanh_derivative(T x) {
   const T s = T(0.7978845608028654);
-  const T t = tanh_of(s * (x + T(0.044715) * x * x * x));
-  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * s * (T(1) + T(3 * 0.044715) * x * x);
+  const T sigma = T(1) / (T(1) + exp_of(T(-2) * s * (x + T(0.044715) * x * x * x)));
+  return sigma + T(2) * x * sigma * (T(1) - sigma) * s * (T(1) + T(3 * 0.044715) * x * x);
 }
 
 // y, pre: (N, O); bias: (O) or null. Threads over columns, grid.y over rows.
