@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/strided_loop.h"
+#include "ops/cpu/gelu.h"
 #include "ops/cpu/vec_math.h"
 
 namespace ops::cpu {
@@ -103,10 +104,6 @@ void map3(const F& f, T* out, const U* x, const V* y, const W* z, const Shape& s
                   });
 }
 
-// GPT-2's gelu_new constants: sqrt(2/pi) and the cubic coefficient.
-constexpr double kGeluScale = 0.7978845608028654;
-constexpr double kGeluCubic = 0.044715;
-
 }  // namespace
 
 template <typename T>
@@ -143,12 +140,7 @@ void unary_forward(UnaryOp op, double scalar, T* out, const T* x, const Shape& s
     case UnaryOp::sqrt: return map1([](T v) { return std::sqrt(v); }, out, x, shape, x_strides);
     case UnaryOp::rsqrt: return map1([](T v) { return T(1) / std::sqrt(v); }, out, x, shape, x_strides);
     case UnaryOp::gelu:
-      return map1(
-          [](T v) {
-            const T inner = T(kGeluScale) * (v + T(kGeluCubic) * v * v * v);
-            return T(0.5) * v * (T(1) + vtanh(inner));
-          },
-          out, x, shape, x_strides);
+      return map1([](T v) { return gelu(v); }, out, x, shape, x_strides);
     case UnaryOp::relu: return map1([](T v) { return v > T(0) ? v : T(0); }, out, x, shape, x_strides);
   }
 }
@@ -171,12 +163,7 @@ void unary_backward(UnaryOp op, double scalar, T* grad_x, const T* grad_out, con
       return run([p](T g, T x) { return g * p * std::pow(x, p - T(1)); });
     case UnaryOp::log: return run([](T g, T x) { return g / x; });
     case UnaryOp::gelu:
-      return run([](T g, T x) {
-        const T x2 = x * x;
-        const T t = vtanh(T(kGeluScale) * (x + T(kGeluCubic) * x2 * x));
-        const T d_inner = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * x2);
-        return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * d_inner);
-      });
+      return run([](T g, T x) { return g * gelu_derivative(x); });
     case UnaryOp::exp: return run([](T g, T y) { return g * y; });  // saved = y from here on
     case UnaryOp::tanh: return run([](T g, T y) { return g * (T(1) - y * y); });
     case UnaryOp::sqrt: return run([](T g, T y) { return g / (T(2) * y); });

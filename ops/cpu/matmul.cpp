@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/cpu/gelu.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/vec_math.h"
 
@@ -16,47 +17,6 @@ namespace {
 
 // Below this many multiply-adds per product, threading one GEMM costs more than it gains.
 constexpr int64_t small_gemm_macs = int64_t(1) << 21;
-
-// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), written as x·σ(2z) since
-// 0.5·(1 + tanh z) = σ(2z) = 1 / (1 + e^(−2z)): one exponential and one division (tanh costs an
-// exponential, a division and a polynomial), and no cancellation in 1 + tanh z for negative x. The
-// exponentials of a chunk go through exp_shifted at once (16-lane intrinsics for f32 on AVX-512).
-constexpr double kGeluScale = 0.7978845608028654, kGeluCubic = 0.044715;  // √(2/π), GPT-2's 0.044715
-constexpr int64_t kGeluChunk = 256;
-
-// e[k] = e^(−2z) of x[k] for k < n <= kGeluChunk.
-template <typename T>
-void gelu_exponentials(const T* x, int64_t n, T* e) {
-  for (int64_t k = 0; k < n; ++k) e[k] = T(-2 * kGeluScale) * (x[k] + T(kGeluCubic) * x[k] * x[k] * x[k]);
-  exp_shifted(e, T(0), n, e);
-}
-
-// y = gelu(x) for n values; y may be x.
-template <typename T>
-void gelu_values(const T* x, int64_t n, T* y) {
-  T e[kGeluChunk];
-  for (int64_t start = 0; start < n; start += kGeluChunk) {
-    const int64_t count = std::min(kGeluChunk, n - start);
-    gelu_exponentials(x + start, count, e);
-    for (int64_t k = 0; k < count; ++k) y[start + k] = x[start + k] / (T(1) + e[k]);
-  }
-}
-
-// grad_x = grad_y · gelu'(x) for n values, d/dx x·σ(2z) = σ + 2·x·σ·(1 − σ)·z' with
-// z' = √(2/π)·(1 + 3·0.044715·x²).
-template <typename T>
-void gelu_grads(const T* grad_y, const T* x, int64_t n, T* grad_x) {
-  T e[kGeluChunk];
-  for (int64_t start = 0; start < n; start += kGeluChunk) {
-    const int64_t count = std::min(kGeluChunk, n - start);
-    gelu_exponentials(x + start, count, e);
-    for (int64_t k = 0; k < count; ++k) {
-      const T v = x[start + k], sigma = T(1) / (T(1) + e[k]);
-      const T slope = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * v * v);
-      grad_x[start + k] = grad_y[start + k] * (sigma + T(2) * v * sigma * (T(1) - sigma) * slope);
-    }
-  }
-}
 
 }  // namespace
 

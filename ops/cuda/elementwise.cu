@@ -99,11 +99,9 @@ template <typename T> struct Log { __device__ T operator()(T v) const { return l
 template <typename T> struct Tanh { __device__ T operator()(T v) const { return tanh(v); } };
 template <typename T> struct Sqrt { __device__ T operator()(T v) const { return sqrt(v); } };
 template <typename T> struct Rsqrt { __device__ T operator()(T v) const { return T(1) / sqrt(v); } };
+// GELU as x·σ(2z), the CPU's form (ops/cpu/gelu.h): 0.5·(1 + tanh z) = σ(2z), no cancellation for x < 0.
 template <typename T> struct Gelu {
-  __device__ T operator()(T v) const {
-    const T inner = T(kGeluScale) * (v + T(kGeluCubic) * v * v * v);
-    return T(0.5) * v * (T(1) + tanh(inner));
-  }
+  __device__ T operator()(T v) const { return v / (T(1) + exp(T(-2 * kGeluScale) * (v + T(kGeluCubic) * v * v * v))); }
 };
 template <typename T> struct Relu { __device__ T operator()(T v) const { return v > T(0) ? v : T(0); } };
 
@@ -114,12 +112,11 @@ template <typename T> struct PowBackward {
   __device__ T operator()(T g, T x) const { return g * p * pow(x, p - T(1)); }
 };
 template <typename T> struct LogBackward { __device__ T operator()(T g, T x) const { return g / x; } };
-template <typename T> struct GeluBackward {
+template <typename T> struct GeluBackward {  // d/dx x·σ(2z) = σ + 2·x·σ·(1 − σ)·z'
   __device__ T operator()(T g, T x) const {
-    const T x2 = x * x;
-    const T t = tanh(T(kGeluScale) * (x + T(kGeluCubic) * x2 * x));
-    const T d_inner = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * x2);
-    return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * d_inner);
+    const T sigma = T(1) / (T(1) + exp(T(-2 * kGeluScale) * (x + T(kGeluCubic) * x * x * x)));
+    const T slope = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * x * x);
+    return g * (sigma + T(2) * x * sigma * (T(1) - sigma) * slope);
   }
 };
 template <typename T> struct ExpBackward { __device__ T operator()(T g, T y) const { return g * y; } };
