@@ -195,11 +195,18 @@ void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, 
                 const Tensor& pre) {
   const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
   const int64_t R = x_rows.size(0), I = x_rows.size(1), O = weight.size(0);
-  cpu::gemm<T>(x_op.transposed, !w_op.transposed, R, O, I, T(1), x_op.tensor.data<T>(), x_op.ld,
-               w_op.tensor.data<T>(), w_op.ld, T(0), y.data<T>(), O);
   const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
-  cpu::linear_epilogue<T>(y.data<T>(), gelu ? pre.data<T>() : nullptr,
-                          bias_c.defined() ? bias_c.data<T>() : nullptr, R, O, gelu);
+  T* const y_data = y.data<T>();
+  T* const pre_data = gelu ? pre.data<T>() : nullptr;
+  const T* const bias_data = bias_c.defined() ? bias_c.data<T>() : nullptr;
+  cpu::GemmEpilogue epilogue;  // bias and GELU on each block of y while the GEMM has it in cache
+  if (bias_data || gelu)
+    epilogue = [=](int64_t row, int64_t col, int64_t rows, int64_t cols) {
+      cpu::linear_epilogue<T>(y_data + row * O + col, pre_data ? pre_data + row * O + col : nullptr,
+                              bias_data ? bias_data + col : nullptr, rows, cols, O, gelu);
+    };
+  cpu::gemm<T>(x_op.transposed, !w_op.transposed, R, O, I, T(1), x_op.tensor.data<T>(), x_op.ld,
+               w_op.tensor.data<T>(), w_op.ld, T(0), y_data, O, epilogue);
 }
 
 #if ENGINE_OPS_CUDA

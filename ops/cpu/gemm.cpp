@@ -87,14 +87,14 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T 
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const GemmEpilogue& epilogue) {
   if (M == 0 || N == 0) return;
   // Inside any parallel region, even an inactive one (if(false), one thread), the product stays on the
   // calling thread: a nested team there would create its threads afresh on every call.
   const bool threaded = M * N * K >= kParallelMacs && omp_get_level() == 0;
   if constexpr (std::is_same_v<T, float> && have_sgemm_avx512) {
     if (K > 0) {
-      sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded);
+      sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
       return;
     }
   }
@@ -104,6 +104,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   (void)eigen_single_threaded;
   if (tiles == 1 || !threaded) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (epilogue) epilogue(0, 0, M, N);
     return;
   }
   // A tile (rows r, columns c) of C reads rows r of op(A) and columns c of op(B).
@@ -112,14 +113,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     const int64_t row = (tile / t.col_tiles) * t.rows, col = (tile % t.col_tiles) * t.cols;
     const T* a_tile = A + (trans_a ? row : row * lda);
     const T* b_tile = B + (trans_b ? col * ldb : col);
-    gemm_serial(trans_a, trans_b, std::min(t.rows, M - row), std::min(t.cols, N - col), K, alpha, a_tile, lda, b_tile,
-                ldb, beta, C + row * ldc + col, ldc);
+    const int64_t rows = std::min(t.rows, M - row), cols = std::min(t.cols, N - col);
+    gemm_serial(trans_a, trans_b, rows, cols, K, alpha, a_tile, lda, b_tile, ldb, beta, C + row * ldc + col, ldc);
+    if (epilogue) epilogue(row, col, rows, cols);
   }
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
-                          float, float*, int64_t);
+                          float, float*, int64_t, const GemmEpilogue&);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
-                           int64_t, double, double*, int64_t);
+                           int64_t, double, double*, int64_t, const GemmEpilogue&);
 
 }  // namespace ops::cpu

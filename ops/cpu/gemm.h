@@ -9,14 +9,22 @@
 // is written without being read (it may hold garbage). Large products are cut into fixed tiles of C
 // that OpenMP threads take in turn, each a single-threaded Eigen product, so results do not depend
 // on the thread count; called from inside a parallel region a product runs on the calling thread.
+//
+// An epilogue, when given, runs on each block of C once its sum is complete, while the block is still
+// in cache: linear's bias and GELU cost no extra pass over C. Blocks are disjoint; a threaded product
+// calls it from each thread, for the blocks that thread computed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace ops::cpu {
 
+// Rows [row, row + rows) and columns [col, col + cols) of C are final.
+using GemmEpilogue = std::function<void(int64_t row, int64_t col, int64_t rows, int64_t cols)>;
+
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const GemmEpilogue& epilogue = {});
 
 }  // namespace ops::cpu

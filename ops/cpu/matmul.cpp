@@ -37,17 +37,15 @@ void batched_gemm(int64_t batch, const int64_t* a_offsets, const int64_t* b_offs
 }
 
 template <typename T>
-void linear_epilogue(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu) {
-  if (!bias && !gelu) return;
-#pragma omp parallel for schedule(static) if (N * O > (1 << 15))
-  for (int64_t row = 0; row < N; ++row) {
-    T* y_row = y + row * O;
+void linear_epilogue(T* y, T* pre, const T* bias, int64_t rows, int64_t cols, int64_t ld, bool gelu) {
+  for (int64_t row = 0; row < rows; ++row) {
+    T* y_row = y + row * ld;
     if (bias)
-      for (int64_t o = 0; o < O; ++o) y_row[o] += bias[o];
+      for (int64_t c = 0; c < cols; ++c) y_row[c] += bias[c];
     if (gelu) {
-      T* pre_row = pre + row * O;
-      std::copy_n(y_row, O, pre_row);
-      gelu_values(pre_row, O, y_row);
+      T* pre_row = pre + row * ld;
+      std::copy_n(y_row, cols, pre_row);
+      gelu_values(pre_row, cols, y_row);
     }
   }
 }
@@ -81,7 +79,7 @@ void column_sums(T* out, const T* g, int64_t N, int64_t O) {
 #define INSTANTIATE(T)                                                                                          \
   template void batched_gemm<T>(int64_t, const int64_t*, const int64_t*, bool, bool, int64_t, int64_t, int64_t, \
                                 const T*, int64_t, const T*, int64_t, T*);                                      \
-  template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, bool);                                   \
+  template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, int64_t, bool);                          \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t);                                              \
   template void column_sums<T>(T*, const T*, int64_t, int64_t);
 INSTANTIATE(float)

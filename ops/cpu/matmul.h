@@ -15,10 +15,12 @@ template <typename T>
 void batched_gemm(int64_t batch, const int64_t* a_offsets, const int64_t* b_offsets, bool trans_a, bool trans_b,
                   int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C);
 
-// y: (N, O) in place: y += bias (bias may be null), then, when gelu, pre = y and y = gelu(pre).
-// pre may be null when !gelu. GELU is the tanh approximation (GPT-2's gelu_new).
+// A block of y, `rows` x `cols` with rows `ld` apart, in place: y += bias (bias may be null; bias[c]
+// for column c), then, when gelu, pre = y and y = gelu(pre) (pre laid out as y; null when !gelu).
+// GELU is the tanh approximation (GPT-2's gelu_new). On the calling thread: linear runs it as the
+// GEMM's epilogue (gemm.h), on each block of y as soon as it is computed.
 template <typename T>
-void linear_epilogue(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu);
+void linear_epilogue(T* y, T* pre, const T* bias, int64_t rows, int64_t cols, int64_t ld, bool gelu);
 
 // grad_pre: (N, O) = grad_y · gelu'(pre), elementwise.
 template <typename T>

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "ops/cpu/gemm.h"
+
 namespace ops::cpu {
 
 #ifdef __AVX512F__
@@ -22,8 +24,10 @@ inline constexpr bool have_sgemm_avx512 = false;
 // M, N, K > 0. `threaded`: share the product among the OpenMP threads (false inside a parallel
 // region). Each element sums over k in order, in blocks of 256 added onto C one after the other, so
 // its value depends on its row of op(A), its column of op(B), alpha and beta only: never on M, N, the
-// thread count or which part of C a call covers.
+// thread count or which part of C a call covers. The epilogue (gemm.h), when given, sees 12-row
+// blocks of a tile's columns right after their last depth block.
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool threaded);
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool threaded,
+                  const GemmEpilogue& epilogue = {});
 
 }  // namespace ops::cpu

@@ -1,7 +1,8 @@
 // ops::cpu::gemm called directly: every transpose, sizes around the AVX-512 kernel's micro-tile
 // (12 x 32) and blocks (96 rows, 128-512 columns, depth 256), leading dimensions wider than the
 // matrices, alpha and beta, and beta == 0 over a C full of NaN (C must not be read); an element's
-// bits do not depend on the part of C a call covers; threaded products start no threads of their own.
+// bits do not depend on the part of C a call covers; threaded products start no threads of their own;
+// the epilogue sees each element once, final.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -142,4 +143,37 @@ TEST_CASE("threaded products reuse the OpenMP threads: no thread is created per 
   omp_set_num_threads(previous_threads);
   const int64_t most_seen = most;
   CHECK(most_seen <= with_watcher);
+}
+
+// The epilogue must see each element of C exactly once, holding its final value: after the last
+// depth block (K > 256 has several), on the AVX-512 kernel (f32) and on Eigen's tiles (f64), threaded
+// and on one thread.
+TEST_CASE_TEMPLATE("the gemm epilogue sees every element of C once, with its final value", T, float, double) {
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  engine::Generator gen(21);
+  struct Shape {
+    int64_t M, N, K;
+  };
+  for (const Shape s : {Shape{13, 33, 7}, Shape{37, 47, 600}, Shape{300, 530, 520}}) {
+    CAPTURE(s.M);
+    CAPTURE(s.N);
+    CAPTURE(s.K);
+    const std::vector<T> A = engine::Tensor::randn({s.M * s.K}, gen, engine::dtype_of<T>()).template to_vector<T>();
+    const std::vector<T> B = engine::Tensor::randn({s.K * s.N}, gen, engine::dtype_of<T>()).template to_vector<T>();
+    std::vector<T> plain(size_t(s.M * s.N)), C(size_t(s.M * s.N)), seen(size_t(s.M * s.N));
+    std::vector<int> visits(size_t(s.M * s.N), 0);
+    ops::cpu::gemm<T>(false, true, s.M, s.N, s.K, T(1), A.data(), s.K, B.data(), s.K, T(0), plain.data(), s.N);
+    ops::cpu::gemm<T>(false, true, s.M, s.N, s.K, T(1), A.data(), s.K, B.data(), s.K, T(0), C.data(), s.N,
+                      [&](int64_t row, int64_t col, int64_t rows, int64_t cols) {
+                        for (int64_t i = row; i < row + rows; ++i)
+                          for (int64_t j = col; j < col + cols; ++j) {
+                            seen[size_t(i * s.N + j)] = C[size_t(i * s.N + j)];
+                            ++visits[size_t(i * s.N + j)];  // blocks are disjoint: no two threads share an element
+                          }
+                      });
+    CHECK(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
+    CHECK(seen == plain);
+  }
+  omp_set_num_threads(previous_threads);
 }
