@@ -24,6 +24,10 @@ Tensor Linear::forward(const Tensor& x, ops::Activation activation) const {
   return ops::linear(x, *weight_, bias_ ? *bias_ : Tensor(), activation);
 }
 
+Tensor Linear::forward_outputs(const Tensor& x, int64_t first, int64_t count) const {
+  return ops::linear(x, weight_->narrow(0, first, count), bias_ ? bias_->narrow(0, first, count) : Tensor());
+}
+
 LayerNorm::LayerNorm(int64_t channels, double eps, engine::DType dtype) : eps_(eps) {
   weight_ = &register_parameter("weight", Tensor::ones({channels}, dtype));
   bias_ = &register_parameter("bias", Tensor::zeros({channels}, dtype));

@@ -19,6 +19,8 @@ class Linear : public engine::Module {
          engine::DType dtype = engine::DType::f32);
   // x: (N..., C) -> (N..., O)
   Tensor forward(const Tensor& x, ops::Activation activation = ops::Activation::none) const;
+  // x: (N..., C) -> (N..., count): outputs [first, first + count) of forward only, the same values.
+  Tensor forward_outputs(const Tensor& x, int64_t first, int64_t count) const;
   Tensor& weight() { return *weight_; }
   Tensor* bias() { return bias_; }
 

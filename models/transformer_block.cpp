@@ -52,21 +52,38 @@ Attention::Attention(const BlockConfig& config, engine::Generator& init_gen) : c
                                                                config.projection_init_std, init_gen, config.dtype));
 }
 
+Tensor Attention::qkv(const Tensor& x) const { return c_attn_->forward(x); }
+
 Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                           KvCache* cache) const {
-  const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
+  return forward_from_qkv(qkv(x), layer, pe, dropout_gen, cache);
+}
+
+Tensor Attention::forward_from_qkv(const Tensor& qkv, int layer, PositionEncoding* pe,
+                                   engine::Generator& dropout_gen, KvCache* cache) const {
+  const int64_t B = qkv.size(0), T = qkv.size(1), C = config_.channels, H = config_.heads, D = C / H;
   // (B, T, 3C) -> three (B, H, T, D) views of one buffer; the attention op reads strided inputs.
   // split's backward joins the three gradients in one pass; a select per part would scatter each
   // into a zero-filled (B, T, 3, H, D) buffer, three buffers then summed (2 % of a GPT step).
-  const std::vector<Tensor> qkv = ops::split(c_attn_->forward(x), {C, C, C}, 2);
+  const std::vector<Tensor> parts = ops::split(qkv, {C, C, C}, 2);
   auto heads = [&](const Tensor& part) { return part.view({B, T, H, D}).permute({0, 2, 1, 3}); };
-  return attend(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), layer, pe, dropout_gen, cache);
+  return attend(heads(parts[0]), heads(parts[1]), heads(parts[2]), layer, pe, dropout_gen, cache);
 }
 
 Tensor Attention::forward_last(const Tensor& x, int layer, PositionEncoding* pe,
                                engine::Generator& dropout_gen) const {
+  // Keys and values of every token, the query of the last one only (c_attn's rows are q | k | v).
   const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
-  Tensor qkv = c_attn_->forward(x).view({B, T, 3, H, D});
+  Tensor kv = c_attn_->forward_outputs(x, C, 2 * C).view({B, T, 2, H, D});
+  Tensor q = c_attn_->forward_outputs(x.narrow(1, T - 1, 1), 0, C).view({B, 1, H, D}).permute({0, 2, 1, 3});
+  return attend(q, kv.select(2, 0).permute({0, 2, 1, 3}), kv.select(2, 1).permute({0, 2, 1, 3}), layer, pe,
+                dropout_gen, nullptr);
+}
+
+Tensor Attention::forward_last_from_qkv(const Tensor& qkv_of_x, int layer, PositionEncoding* pe,
+                                        engine::Generator& dropout_gen) const {
+  const int64_t B = qkv_of_x.size(0), T = qkv_of_x.size(1), C = config_.channels, H = config_.heads, D = C / H;
+  Tensor qkv = qkv_of_x.view({B, T, 3, H, D});
   // The query of the last token sits at key position T-1 (the attention op's convention), so the
   // causal mask lets it see every key.
   Tensor q = qkv.select(2, 0).narrow(1, T - 1, 1).permute({0, 2, 1, 3});  // (B, H, 1, D)
@@ -106,20 +123,34 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
                                                         init_gen, config.dtype));
 }
 
+Tensor TransformerBlock::qkv_of(const Tensor& x) const { return attn_->qkv(ln_1_->forward(x)); }
+
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
-  const bool training = is_training();
-  Tensor attended = attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache);
-  Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
-  Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
-  return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);
+  return forward_from_qkv(x, qkv_of(x), layer, pe, dropout_gen, cache);
+}
+
+Tensor TransformerBlock::forward_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
+                                          engine::Generator& dropout_gen, KvCache* cache) const {
+  return residual_and_mlp(x, attn_->forward_from_qkv(qkv, layer, pe, dropout_gen, cache), dropout_gen);
 }
 
 Tensor TransformerBlock::forward_last(const Tensor& x, int layer, PositionEncoding* pe,
                                       engine::Generator& dropout_gen) const {
-  const bool training = is_training();
   Tensor attended = attn_->forward_last(ln_1_->forward(x), layer, pe, dropout_gen);  // (B, 1, C)
-  Tensor h = x.narrow(1, x.size(1) - 1, 1) + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
+  return residual_and_mlp(x.narrow(1, x.size(1) - 1, 1), attended, dropout_gen);
+}
+
+Tensor TransformerBlock::forward_last_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
+                                               engine::Generator& dropout_gen) const {
+  Tensor attended = attn_->forward_last_from_qkv(qkv, layer, pe, dropout_gen);  // (B, 1, C)
+  return residual_and_mlp(x.narrow(1, x.size(1) - 1, 1), attended, dropout_gen);
+}
+
+Tensor TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,
+                                          engine::Generator& dropout_gen) const {
+  const bool training = is_training();
+  Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
   Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
   return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);
 }

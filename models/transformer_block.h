@@ -61,6 +61,15 @@ class Attention : public engine::Module {
   // and values of all T tokens (no cache).
   Tensor forward_last(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen) const;
 
+  // x: (B, T, C) -> (B, T, 3C): the query, key and value projection c_attn(x); each token's row
+  // depends on its own row of x only. forward is forward_from_qkv applied to it; forward_last
+  // projects the last token's query only, forward_last_from_qkv reads it from a whole qkv.
+  Tensor qkv(const Tensor& x) const;
+  Tensor forward_from_qkv(const Tensor& qkv, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                          KvCache* cache = nullptr) const;
+  Tensor forward_last_from_qkv(const Tensor& qkv, int layer, PositionEncoding* pe,
+                               engine::Generator& dropout_gen) const;
+
  private:
   // Attention of queries q (B, H, Tq, D) over k, v (B, H, T, D) of x, then the output projection.
   Tensor attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
@@ -85,7 +94,20 @@ class TransformerBlock : public engine::Module {
   // is the last token's (SeqPE's readout).
   Tensor forward_last(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen) const;
 
+  // The block cut after its token-wise start: qkv_of(x) = c_attn(LN1(x)), (B, T, C) -> (B, T, 3C),
+  // where each token's row depends on its own row of x only, and the rest of forward and
+  // forward_last given x and that qkv. A caller whose tokens repeat computes qkv_of once per distinct
+  // token and gathers (SeqPE's first encoder block: every input is a digit in a slot).
+  Tensor qkv_of(const Tensor& x) const;
+  Tensor forward_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
+                          engine::Generator& dropout_gen, KvCache* cache = nullptr) const;
+  Tensor forward_last_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
+                               engine::Generator& dropout_gen) const;
+
  private:
+  // The rest of the block for tokens x: (B, T', C) whose attention outputs are `attended`.
+  Tensor residual_and_mlp(const Tensor& x, const Tensor& attended, engine::Generator& dropout_gen) const;
+
   BlockConfig config_;
   std::shared_ptr<LayerNorm> ln_1_, ln_2_;
   std::shared_ptr<Attention> attn_;

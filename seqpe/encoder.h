@@ -49,8 +49,10 @@ class SeqPeEncoder : public engine::Module {
  public:
   SeqPeEncoder(const SeqPeEncoderConfig& config, engine::Generator& init_gen);
 
-  // digits: (N, T) i64 in [0, V) -> (N, O). `dropout_gen` draws the residual dropout masks in
-  // training mode.
+  // digits: (N, T) i64 in [0, V) -> (N, O) on the parameters' device. `dropout_gen` draws the
+  // residual dropout masks in training mode. Digits are read on the host (host digits save a copy).
+  // The first block's LayerNorm and QKV projection run on the V·T + 1 distinct token inputs
+  // (TransformerBlock::qkv_of), gathered per token.
   Tensor forward(const Tensor& digits, engine::Generator& dropout_gen) const;
 
   const SeqPeEncoderConfig& config() const { return config_; }

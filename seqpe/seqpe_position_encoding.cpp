@@ -112,10 +112,8 @@ SeqPe::SeqPe(const SeqPeConfig& config, engine::Generator& init_gen)
 }
 
 Tensor SeqPe::encode(const PositionList& positions) {
-  Tensor digits = tokenizer_.encode_batch(positions).digits;  // (N, n·M)
-  const engine::Device device = encoder_->parameters().front().device();
-  if (digits.device() != device) digits = digits.to(device);
-  return encoder_->forward(digits, dropout_gen_);
+  // (N, n·M) on the host: the encoder turns them into row indices there and moves only those.
+  return encoder_->forward(tokenizer_.encode_batch(positions).digits, dropout_gen_);
 }
 
 Tensor SeqPe::encode_forward_positions(const models::Positions& positions) {

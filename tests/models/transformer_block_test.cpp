@@ -1,6 +1,8 @@
 // TransformerBlock::forward_last (the last token's output only, as SeqPE's final encoder block
 // uses it) against the last row of a full forward, with and without the causal mask, and an f64
-// gradcheck through it.
+// gradcheck through it; forward_from_qkv on a QKV computed once per distinct token and gathered (as
+// SeqPE's first encoder block uses it) against forward, in f32 bit for bit on the AVX-512 GEMM, and
+// its gradcheck.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,6 +11,8 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "models/transformer_block.h"
+#include "ops/cpu/sgemm_avx512.h"
+#include "ops/indexing.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -53,5 +57,58 @@ TEST_CASE("transformer block: gradcheck of forward_last in f64") {
   auto state = block.state_dict();
   auto result = engine::gradcheck([&](const std::vector<Tensor>& in) { return block.forward_last(in[0], 0, nullptr, gen); },
                                   {x, state.at("attn.c_attn.weight"), state.at("mlp.c_fc.weight")});
+  CHECK_MESSAGE(result.ok, result.message);
+}
+
+namespace {
+// x: (4, 5, C) whose 20 tokens take 3 distinct values (rows of `distinct`), by `token_rows`.
+Tensor repeated_tokens(const Tensor& distinct, const Tensor& token_rows) {
+  return ops::index_select(distinct, 0, token_rows).view({4, 5, distinct.size(1)});
+}
+const std::vector<int64_t> kTokenRows = {0, 1, 2, 1, 0, 2, 2, 1, 0, 0, 1, 1, 1, 2, 0, 0, 2, 0, 1, 2};
+}  // namespace
+
+TEST_CASE("transformer block: forward_from_qkv on a gathered per-token QKV equals forward") {
+  for (bool last : {false, true}) {
+    CAPTURE(last);
+    engine::Generator gen(9);
+    auto config = tiny_block(true);
+    config.dtype = DType::f32;
+    config.channels = 64;  // QKV rows of 192: more than one micro-tile of the f32 GEMM
+    config.heads = 4;
+    models::TransformerBlock block(config, gen);
+    Tensor distinct = Tensor::empty({3, 64});
+    engine::fill_random_(distinct, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
+    const Tensor rows = Tensor::from_indices(kTokenRows, {20});
+    const Tensor x = repeated_tokens(distinct, rows);
+    const Tensor qkv = repeated_tokens(block.qkv_of(distinct), rows);
+    const Tensor want = last ? block.forward_last(x, 0, nullptr, gen) : block.forward(x, 0, nullptr, gen);
+    const Tensor got = last ? block.forward_last_from_qkv(x, qkv, 0, nullptr, gen)
+                            : block.forward_from_qkv(x, qkv, 0, nullptr, gen);
+    CHECK(got.shape() == want.shape());
+    const auto got_values = got.to_vector<float>(), want_values = want.to_vector<float>();
+    if (ops::cpu::have_sgemm_avx512) {  // its rows never depend on the other rows of the product
+      CHECK(got_values == want_values);
+    } else {  // Eigen's kernels may sum in another order for another number of rows
+      for (size_t i = 0; i < want_values.size(); ++i)
+        CHECK(got_values[i] == doctest::Approx(want_values[i]).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("transformer block: gradcheck of forward_from_qkv through a gathered per-token QKV in f64") {
+  engine::Generator gen(10);
+  models::TransformerBlock block(tiny_block(true), gen);
+  Tensor distinct = Tensor::empty({3, 8}, DType::f64);
+  engine::fill_random_(distinct, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
+  distinct.requires_grad_();
+  const Tensor rows = Tensor::from_indices(kTokenRows, {20});
+  auto state = block.state_dict();
+  auto result = engine::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return block.forward_from_qkv(repeated_tokens(in[0], rows), repeated_tokens(block.qkv_of(in[0]), rows), 0,
+                                      nullptr, gen);
+      },
+      {distinct, state.at("ln_1.weight"), state.at("attn.c_attn.weight"), state.at("attn.c_attn.bias")});
   CHECK_MESSAGE(result.ok, result.message);
 }

@@ -1,11 +1,12 @@
 // The SeqPE encoder (SPEC 1.3, 2): shapes, parameter layout, the readout seeing every digit under
-// the causal mask, temperature, init, an f64 gradcheck, and the contrastive loss falling when a
-// tiny encoder is trained alone.
+// the causal mask, temperature, init, f64 gradchecks with one and two blocks, digits out of range,
+// and the contrastive loss falling when a tiny encoder is trained alone.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
@@ -117,20 +118,39 @@ TEST_CASE("encoder: text init is N(0, 0.02) everywhere, residual projections not
   CHECK(std_of(state.at("ln_f.weight")) == 0.0);
 }
 
-TEST_CASE("encoder: gradcheck in f64 w.r.t. the readout, an embedding and a block weight") {
-  engine::Generator gen(5);
-  auto config = tiny_config(2, 2);
-  config.layers = 2;  // the last block computes the readout's row only
-  config.dtype = DType::f64;
-  config.init_std = 0.5;  // large enough that every path carries a gradient well above rounding
-  seqpe::SeqPeEncoder encoder(config, gen);
-  auto state = encoder.state_dict();
-  Tensor digits = Tensor::from_indices({0, 2, 0, 3, 9, 1, 4, 0, 5, 5, 5, 5}, {3, 4});
-  auto result = engine::gradcheck([&](const std::vector<Tensor>&) { return encoder.forward(digits, gen); },
-                                  {state.at("readout"), state.at("dim_embedding.weight"),
-                                   state.at("h.0.attn.c_attn.weight"), state.at("h.0.mlp.c_proj.weight"),
-                                   state.at("h.1.attn.c_attn.weight"), state.at("h.1.mlp.c_fc.weight")});
-  CHECK_MESSAGE(result.ok, result.message);
+TEST_CASE("encoder: gradcheck in f64 w.r.t. the readout, the embeddings and block weights") {
+  // The first block's LayerNorm and QKV projection run on the distinct token inputs, gathered per
+  // token; the last block computes the readout's row only; with one block, it is both.
+  for (int64_t layers : {2, 1}) {
+    CAPTURE(layers);
+    engine::Generator gen(5);
+    auto config = tiny_config(2, 2);
+    config.layers = layers;
+    config.dtype = DType::f64;
+    config.init_std = 0.5;  // large enough that every path carries a gradient well above rounding
+    seqpe::SeqPeEncoder encoder(config, gen);
+    auto state = encoder.state_dict();
+    Tensor digits = Tensor::from_indices({0, 2, 0, 3, 9, 1, 4, 0, 5, 5, 5, 5}, {3, 4});
+    std::vector<Tensor> checked = {state.at("readout"),         state.at("digit_embedding.weight"),
+                                   state.at("slot_embedding.weight"), state.at("dim_embedding.weight"),
+                                   state.at("h.0.ln_1.weight"), state.at("h.0.attn.c_attn.weight"),
+                                   state.at("h.0.attn.c_attn.bias"), state.at("h.0.mlp.c_proj.weight")};
+    if (layers == 2) {
+      checked.push_back(state.at("h.1.attn.c_attn.weight"));
+      checked.push_back(state.at("h.1.mlp.c_fc.weight"));
+    }
+    auto result = engine::gradcheck([&](const std::vector<Tensor>&) { return encoder.forward(digits, gen); }, checked);
+    CHECK_MESSAGE(result.ok, result.message);
+  }
+}
+
+TEST_CASE("encoder: a digit outside [0, base) is an error naming it") {
+  engine::Generator gen(6);
+  seqpe::SeqPeEncoder encoder(tiny_config(1, 3), gen);
+  CHECK_THROWS_WITH_AS(encoder.forward(Tensor::from_indices({1, 2, 10}, {1, 3}), gen),
+                       doctest::Contains("digit 10 at (0, 2)"), engine::Error);
+  CHECK_THROWS_WITH_AS(encoder.forward(Tensor::from_indices({-1, 2, 3}, {1, 3}), gen),
+                       doctest::Contains("digit -1 at (0, 0)"), engine::Error);
 }
 
 TEST_CASE("encoder: the contrastive loss falls when a tiny encoder is trained alone") {
