@@ -1,7 +1,8 @@
-// What both CPU attention kernels (ops/cpu/attention.cpp: any dtype, Eigen tile products;
-// ops/cpu/attention_avx512.cpp: f32 on the AVX-512 GEMM micro-kernel) do to a tile of dot products
-// q_i·k_j to turn it into scores, probabilities and score gradients: masks, ALiBi, dropout masks,
-// the online softmax of the forward and the softmax backward of one row. Internal to ops/cpu.
+// What the CPU attention kernels (ops/cpu/attention.cpp: any dtype, Eigen tile products;
+// ops/cpu/attention_avx512.cpp: f32 on the AVX-512 GEMM micro-kernel; ops/cpu/attention_few_keys.cpp:
+// at most 16 keys, a query at a time) do to a tile of dot products q_i·k_j to turn it into scores,
+// probabilities and score gradients: masks, ALiBi, dropout masks, the online softmax of the forward
+// and the softmax backward of one row. Internal to ops/cpu.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths; query i sits at position i + (Tk − Tq)
 #pragma once

@@ -1,6 +1,6 @@
 // Tests of ops::attention against a naive reference that builds the full (Tq × Tk) score matrix in
 // double, forward and all three gradients, over masks, biases, dropout and lengths that straddle the
-// kernels' 64-key tiles.
+// kernels' tiles, and at most 16 keys (the few-keys kernel).
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #include <doctest/doctest.h>
@@ -246,6 +246,13 @@ TEST_CASE("attention matches the naive reference, forward and gradients, in f64"
       {1, 2, 70, 65, 8, 8, true},              // Tq > Tk: the first 5 queries see no key
       {3, 2, 65, 65, 8, 8, false, false, true},
       {2, 2, 130, 130, 8, 8, true, true, true, 0.3},
+      // At most 16 keys (attention_few_keys.cpp): SeqPE's encoder, its readout's query alone, 16
+      // keys exactly, queries that see no key; then 17 keys, tiled again.
+      {2, 3, 6, 6, 8, 8, true},
+      {3, 2, 1, 6, 8, 5, true, true},
+      {2, 2, 16, 16, 12, 7, false, true, true},
+      {1, 2, 20, 9, 8, 8, true},
+      {2, 2, 17, 17, 8, 8, true, false, true},
   };
   for (const Case& c : cases) {
     CAPTURE(case_name(c));
@@ -260,6 +267,7 @@ TEST_CASE("attention with dropout matches the naive reference with the same mask
       {1, 2, 67, 131, 8, 8, false, true, true, 0.0, 0.3},   // key mask, rows that see nothing
       {2, 2, 5, 130, 8, 6, true, false, false, 0.0, 0.5},   // KV cache: Tq < Tk
       {1, 1, 3, 4, 2, 2, true, false, false, 0.0, 1.0},     // everything dropped: zeros
+      {3, 2, 6, 6, 8, 8, true, true, true, 0.0, 0.2},       // few keys, with everything else
   };
   for (const Case& c : cases) {
     CAPTURE(case_name(c));
@@ -438,6 +446,8 @@ TEST_CASE("attention in f32 matches the f64 reference, forward and gradients") {
       {2, 2, 65, 63, 12, 20, false, false, true, 0.0, 0.1},    // key mask (the last batch sees no key), dropout
       {1, 3, 100, 300, 20, 40, true, false, false, 0.0, 0.2},  // Tq < Tk over two key tiles, dropout
       {2, 1, 200, 37, 33, 8, false, true, true, 0.5},          // Tq > Tk, Dk past one panel
+      {4, 3, 6, 6, 32, 32, true, false, false, 0.0, 0.1},      // few keys: SeqPE's encoder, dropout
+      {3, 2, 1, 16, 20, 9, true, true, true},                  // few keys: one query, ALiBi, key mask
   };
   for (const Case& c : cases) {
     CAPTURE(case_name(c));
@@ -460,8 +470,10 @@ TEST_CASE("attention in f32 matches the f64 reference, forward and gradients") {
 }
 
 TEST_CASE("attention results do not depend on the thread count") {
-  // The single head: the f32 kernels' forward then splits its query tiles among the threads.
-  for (const Case& c : {Case{2, 2, 150, 150, 8, 8, true, true, true, 0.0, 0.2}, Case{1, 1, 400, 400, 8, 8, true}})
+  // The single head: the f32 kernels' forward then splits its query tiles among the threads; 40 heads
+  // of 6 keys: the few-keys kernel's chunks of 16 heads.
+  for (const Case& c : {Case{2, 2, 150, 150, 8, 8, true, true, true, 0.0, 0.2}, Case{1, 1, 400, 400, 8, 8, true},
+                        Case{40, 2, 6, 6, 8, 8, true, false, false, 0.0, 0.2}})
     for (DType dtype : {DType::f64, DType::f32}) {
       CAPTURE(case_name(c));
       CAPTURE(engine::dtype_name(dtype));
