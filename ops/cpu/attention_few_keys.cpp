@@ -48,16 +48,22 @@ void add_scaled(T* y, T a, const T* x, int64_t D) {
   for (int64_t d = 0; d < D; ++d) y[d] += a * x[d];
 }
 
-// Asks for the `count` rows from row 0 of head `batch_head` of an operand laid out as `layout`, D
-// values each, to be brought into the cache: the next head's rows are elsewhere in the (B, T, 3C)
-// projection, so the hardware prefetcher does not see them coming (a head's work is short).
+// Asks for the rows of head `batch_head` of q, k, v and dout (null in the forward) to be brought into
+// the cache: the next head's rows lie elsewhere in the (B, T, 3C) projection, so the hardware
+// prefetcher does not see them coming (a head's work is short).
 template <typename T>
-void prefetch_rows(const T* base, const RowLayout& layout, int64_t heads, int64_t batch_head, int64_t count,
-                   int64_t D) {
-  for (int64_t t = 0; t < count; ++t) {
-    const char* row = reinterpret_cast<const char*>(row_at(base, layout, heads, batch_head, t));
-    for (int64_t byte = 0; byte < D * int64_t(sizeof(T)); byte += 64) __builtin_prefetch(row + byte);
-  }
+void prefetch_head(const T* q, const T* k, const T* v, const T* dout, int64_t batch_head, const AttentionSizes& sizes,
+                   const AttentionLayouts& layouts) {
+  auto rows = [&](const T* base, const RowLayout& layout, int64_t count, int64_t D) {
+    for (int64_t t = 0; t < count; ++t) {
+      const char* row = reinterpret_cast<const char*>(row_at(base, layout, sizes.heads, batch_head, t));
+      for (int64_t byte = 0; byte < D * int64_t(sizeof(T)); byte += 64) __builtin_prefetch(row + byte);
+    }
+  };
+  rows(q, layouts.q, sizes.query_len, sizes.qk_dim);
+  rows(k, layouts.k, sizes.key_len, sizes.qk_dim);
+  rows(v, layouts.v, sizes.key_len, sizes.value_dim);
+  if (dout) rows(dout, layouts.dout, sizes.query_len, sizes.value_dim);
 }
 
 // Per-thread buffers of one call.
@@ -151,11 +157,7 @@ void attention_forward_few_keys(T* out, T* lse, const T* q, const T* k, const T*
     Scratch<T> scratch(sizes);
 #pragma omp for schedule(dynamic, kHeadsPerChunk)
     for (int64_t batch_head = 0; batch_head < heads; ++batch_head) {
-      if (batch_head + 1 < heads) {
-        prefetch_rows(q, layouts.q, sizes.heads, batch_head + 1, sizes.query_len, sizes.qk_dim);
-        prefetch_rows(k, layouts.k, sizes.heads, batch_head + 1, sizes.key_len, sizes.qk_dim);
-        prefetch_rows(v, layouts.v, sizes.heads, batch_head + 1, sizes.key_len, sizes.value_dim);
-      }
+      if (batch_head + 1 < heads) prefetch_head<T>(q, k, v, nullptr, batch_head + 1, sizes, layouts);
       forward_head(out, lse, q, k, v, batch_head, sizes, bias, layouts, scratch);
     }
   }
@@ -171,12 +173,7 @@ void attention_backward_few_keys(T* dq, T* dk, T* dv, const T* dout, const T* q,
     Scratch<T> scratch(sizes);
 #pragma omp for schedule(dynamic, kHeadsPerChunk)
     for (int64_t batch_head = 0; batch_head < heads; ++batch_head) {
-      if (batch_head + 1 < heads) {
-        prefetch_rows(q, layouts.q, sizes.heads, batch_head + 1, sizes.query_len, sizes.qk_dim);
-        prefetch_rows(dout, layouts.dout, sizes.heads, batch_head + 1, sizes.query_len, sizes.value_dim);
-        prefetch_rows(k, layouts.k, sizes.heads, batch_head + 1, sizes.key_len, sizes.qk_dim);
-        prefetch_rows(v, layouts.v, sizes.heads, batch_head + 1, sizes.key_len, sizes.value_dim);
-      }
+      if (batch_head + 1 < heads) prefetch_head(q, k, v, dout, batch_head + 1, sizes, layouts);
       backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch_head, sizes, bias, layouts, scratch);
     }
   }
