@@ -298,10 +298,10 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
     const T* dout_rows = row_at(dout, layouts.dout, H, batch_head, 0);
     const T* out_rows = row_at(out, layouts.out, H, batch_head, 0);
     for (int64_t t = 0; t < Tq; ++t) {
-      double sum = 0.0;
-      for (int64_t d = 0; d < Dv; ++d)
-        sum += double(dout_rows[t * layouts.dout.row + d]) * double(out_rows[t * layouts.out.row + d]);
-      delta[size_t(batch_head * Tq + t)] = T(sum);
+      const T* dout_row = dout_rows + t * layouts.dout.row;
+      const T* out_row = out_rows + t * layouts.out.row;
+      delta[size_t(batch_head * Tq + t)] =
+          T(sum_in_lanes(Dv, [&](int64_t d) { return double(dout_row[d]) * double(out_row[d]); }));
     }
   }
   if (sizes.key_len <= kFewKeys)
