@@ -73,6 +73,7 @@ Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype, Device devi
 int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_dim(d, dim(), "size"))]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to misplace (a size-0 dim zeroes the expected strides)
   int64_t expected = 1;
   for (size_t d = shape().size(); d-- > 0;) {
     if (shape()[d] == 1) continue;

@@ -1,6 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -16,6 +20,10 @@ TEST_CASE("factories fill and report metadata") {
   for (float v : t.to_vector<float>()) CHECK(v == 1.5f);
   CHECK(Tensor::arange(5).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 3, 4});
   CHECK_THROWS_WITH_AS(Tensor::empty({2, -1}), doctest::Contains("negative size"), engine::Error);
+  engine::Generator gen(3);
+  Tensor none = Tensor::randn({4, 0, 3}, gen);  // no elements: contiguous whatever its strides
+  CHECK(none.is_contiguous());
+  CHECK(none.numel() == 0);
 }
 
 TEST_CASE("views share storage and index correctly") {
@@ -126,4 +134,62 @@ TEST_CASE("philox generator: reproducible by (seed, offset) and well distributed
   for (double v : bern.to_vector<double>()) ones += v;
   CHECK(std::abs(ones / 100000 - 0.3) < 0.01);
   CHECK(std::abs(engine::erfinv(std::erf(0.7)) - 0.7) < 1e-14);
+}
+
+// The gradient of a broadcast: each dst element is the sum, in double and in the row-major order of
+// the reduced dims, of the src elements that broadcast from it, whatever the strides and threads.
+template <typename T>
+std::vector<T> sequential_sum_to(const Tensor& src, const engine::Shape& dst_shape) {
+  const std::vector<T> values = src.contiguous().to_vector<T>();
+  const engine::Shape& shape = src.shape();
+  const size_t lead = shape.size() - dst_shape.size();
+  std::vector<double> sums(size_t(engine::shape_numel(dst_shape)), 0.0);
+  for (int64_t linear = 0; linear < int64_t(values.size()); ++linear) {
+    int64_t dst_index = 0, dst_stride = 1, rest = linear;
+    for (size_t d = shape.size(); d-- > 0;) {
+      const int64_t index = rest % shape[d];
+      rest /= shape[d];
+      if (d >= lead && dst_shape[d - lead] != 1) {
+        dst_index += index * dst_stride;
+        dst_stride *= dst_shape[d - lead];
+      }
+    }
+    sums[size_t(dst_index)] += double(values[size_t(linear)]);
+  }
+  return std::vector<T>(sums.begin(), sums.end());
+}
+
+TEST_CASE("sum_to on the CPU sums each broadcast slice in a fixed order, bit for bit") {
+  engine::Generator gen(11);
+  struct Case {
+    Tensor src;
+    engine::Shape dst;
+  };
+  for (DType dtype : {DType::f32, DType::f64}) {
+    CAPTURE(engine::dtype_name(dtype));
+    const Tensor wide = Tensor::randn({8, 8, 20, 64}, gen, dtype);
+    const std::vector<Case> cases = {
+        {wide.narrow(3, 32, 32), {1, 8, 20, 32}},       // a head's half of q·k's width, over the batch
+        {wide, {8, 1, 20, 1}},                          // kept dims strided, reduced ones between them
+        {Tensor::randn({5, 7, 130}, gen, dtype), {7, 1}},  // the innermost dim reduced
+        {Tensor::randn({3, 150}, gen, dtype), {150}},   // runs of 64, 64 and 22
+        {Tensor::randn({150, 3}, gen, dtype).transpose(0, 1), {150}},  // the same, strided
+        {Tensor::randn({70, 8}, gen, dtype).transpose(0, 1), {8, 1}},
+        {Tensor::randn({3, 4}, gen, dtype), {}},
+        {Tensor::randn({4, 5, 6}, gen, dtype), {4, 5, 6}},
+        {Tensor::randn({4, 0, 3}, gen, dtype), {4, 1, 1}},  // nothing to sum: zeros
+        {Tensor::randn({0, 5}, gen, dtype), {0, 5}},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(engine::shape_str(c.src.shape()));
+      CAPTURE(engine::shape_str(c.dst));
+      Tensor dst = Tensor::full(c.dst, std::nan(""), dtype);
+      engine::backend_for(engine::DeviceType::CPU).sum_to(dst, c.src);
+      if (dtype == DType::f32) {
+        CHECK(dst.to_vector<float>() == sequential_sum_to<float>(c.src, c.dst));
+      } else {
+        CHECK(dst.to_vector<double>() == sequential_sum_to<double>(c.src, c.dst));
+      }
+    }
+  }
 }
