@@ -1,4 +1,4 @@
-// Evaluates train_lm checkpoints: token perplexity at a list of lengths by SEQPE_SPEC.md §9's
+// Evaluates train_lm checkpoints (or finetune_qa's): token perplexity at a list of lengths by SEQPE_SPEC.md §9's
 // protocol (non-overlapping chunks of each length, the last partial chunk kept, batch 1, each
 // chunk scored alone at positions 0..L-1; learned APE linearly interpolated beyond its training
 // length, every other PE extended). Prints a table per run and one comparing the runs, and writes
@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "apps/lm_run.h"
+#include "apps/qa_run.h"
 #include "apps/svg_plot.h"
 #include "data/text_corpus.h"
 #include "engine/denormals.h"
@@ -75,7 +76,7 @@ std::string format(const char* pattern, auto... values) {
 
 // Scores one checkpoint at every length, printing its table as it goes.
 RunResult evaluate(const std::string& checkpoint, const Arguments& args) {
-  lm::TrainedModel trained = lm::load_trained_model(checkpoint);
+  lm::TrainedModel trained = lm::load_trained_model(checkpoint, qa::default_qa_config());
   const nlohmann::json& run = trained.run;
   const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
   const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());

@@ -126,10 +126,14 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
 
 namespace lm {
 
-TrainedModel load_trained_model(const std::string& checkpoint) {
+TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::json& defaults) {
   const nlohmann::json model_json = read_model_json(checkpoint);
   TrainedModel trained;
-  trained.run = merge_config(default_run_config(), model_json.at("config"));
+  try {
+    trained.run = merge_config(defaults, model_json.at("config"));
+  } catch (const engine::Error& error) {
+    throw engine::Error("the model.json beside " + checkpoint + ": " + error.what());
+  }
   trained.vocab_size = model_json.at("vocab_size").get<int64_t>();
   trained.tokenizer_dir = model_json.at("tokenizer").get<std::string>();
   engine::Generator init_gen(0);  // overwritten by the checkpoint

@@ -53,9 +53,12 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
 
 namespace lm {
 
-// A model read back from a train_lm checkpoint "<dir>/<name>.ckpt.safetensors" and the
+// A model read back from a checkpoint "<dir>/<name>.ckpt.safetensors" and the
 // "<dir>/<name>.model.json" beside it (run config, vocabulary size, tokenizer directory), in
-// evaluation mode.
+// evaluation mode. The run config is merged over `defaults`, which must know each of its keys:
+// default_run_config() for train_lm's checkpoints; a fine-tuning app's defaults (a superset, such as
+// qa::default_qa_config()) to read its checkpoints too. Either way the model is built from the
+// language model's keys, the fine-tuning's own keys saying only how it was trained.
 struct TrainedModel {
   nlohmann::json run;         // the run config it was trained with
   int64_t vocab_size = 0;
@@ -63,7 +66,8 @@ struct TrainedModel {
   int64_t step = 0;           // optimizer steps taken
   LanguageModel model;
 };
-TrainedModel load_trained_model(const std::string& checkpoint);
+TrainedModel load_trained_model(const std::string& checkpoint,
+                                const nlohmann::json& defaults = default_run_config());
 
 }  // namespace lm
 

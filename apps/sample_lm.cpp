@@ -1,4 +1,4 @@
-// Generates text from a train_lm checkpoint (any position encoding): the prompt is encoded with
+// Generates text from a train_lm checkpoint (any position encoding; finetune_qa's too): the prompt is encoded with
 // the run's tokenizer, continued through the KV cache by greedy decoding or temperature sampling
 // (optionally top-k), and printed; generation stops early at <|endoftext|> when the tokenizer has
 // one. A seed makes sampling deterministic.
@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "apps/lm_run.h"
+#include "apps/qa_run.h"
 #include "data/bpe_tokenizer.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   try {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     Arguments args = parse_arguments(argc, argv);
-    lm::TrainedModel trained = lm::load_trained_model(args.checkpoint);
+    lm::TrainedModel trained = lm::load_trained_model(args.checkpoint, qa::default_qa_config());
     const data::BpeTokenizer tokenizer = data::BpeTokenizer::load(trained.tokenizer_dir + "/vocab.json",
                                                                   trained.tokenizer_dir + "/merges.txt");
     ENGINE_CHECK(tokenizer.vocab_size() == trained.vocab_size, "the tokenizer in ", trained.tokenizer_dir,

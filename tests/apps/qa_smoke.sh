@@ -2,7 +2,8 @@
 # End-to-end smoke test of finetune_qa and eval_qa: trains tiny language models (RoPE, SeqPE) with
 # train_lm on a generated corpus, builds small SQuAD v1.1 files, fine-tunes a few steps, checks
 # that a fine-tuning run interrupted and resumed reproduces the uninterrupted loss curve exactly,
-# and evaluates at two context lengths with the no-context baseline.
+# evaluates at two context lengths with the no-context baseline, and reads a fine-tuned checkpoint
+# with eval_lm and sample_lm.
 # Usage: qa_smoke.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"
@@ -50,4 +51,12 @@ awk -F, 'NR > 1 && $5 == "all" && (NF != 10 || !($10 + 0 > 1)) { bad = 1 } END {
 [ "$(grep -c '^| seqpe | seqpe |' "$tmp/eval/qa_eval.md")" -eq 3 ] || { echo "FAIL: eval_qa table"; exit 1; }
 [ "$(wc -l < "$tmp/eval/predictions.jsonl")" -eq 36 ] || { echo "FAIL: eval_qa predictions"; exit 1; }
 grep -q '</svg>' "$tmp/eval/qa_contains.svg" || { echo "FAIL: eval_qa SVG"; exit 1; }
+
+# The language-model apps read a fine-tuned checkpoint too (its model.json carries the QA keys).
+lm_eval="$("$apps/eval_lm" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" --corpus "$tmp/corpus" --lengths 96 \
+  --max-tokens 96 --csv "$tmp/lm_eval.csv")"
+echo "$lm_eval" | grep -q '^| 96 | 96 |' || { echo "FAIL: eval_lm on a finetune_qa checkpoint"; exit 1; }
+sampled="$("$apps/sample_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --prompt "the" --max-new-tokens 4 \
+  --temperature 0)"
+echo "$sampled" | grep -q 'new tokens in' || { echo "FAIL: sample_lm on a finetune_qa checkpoint"; exit 1; }
 echo "qa smoke test passed"
