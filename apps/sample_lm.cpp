@@ -1,7 +1,7 @@
-// Generates text from a train_lm checkpoint (any position encoding; finetune_qa's too): the prompt is encoded with
-// the run's tokenizer, continued through the KV cache by greedy decoding or temperature sampling
-// (optionally top-k), and printed; generation stops early at <|endoftext|> when the tokenizer has
-// one. A seed makes sampling deterministic.
+// Generates text from a train_lm checkpoint (any position encoding; finetune_qa's too): the prompt
+// is encoded with the run's tokenizer, continued through the KV cache by greedy decoding or
+// temperature sampling (optionally top-k), and printed; generation stops early at <|endoftext|> when
+// the tokenizer has one. A seed makes sampling deterministic.
 //
 // Usage: sample_lm --checkpoint RUN/best.ckpt.safetensors [--prompt TEXT | --prompt-file FILE]
 //                  [--max-new-tokens 200] [--temperature 0.8] [--top-k 200] [--seed 1337]
