@@ -446,6 +446,8 @@ TEST_CASE("attention in f32 matches the f64 reference, forward and gradients") {
       {2, 2, 65, 63, 12, 20, false, false, true, 0.0, 0.1},    // key mask (the last batch sees no key), dropout
       {1, 3, 100, 300, 20, 40, true, false, false, 0.0, 0.2},  // Tq < Tk over two key tiles, dropout
       {2, 1, 200, 37, 33, 8, false, true, true, 0.5},          // Tq > Tk, Dk past one panel
+      {2, 2, 200, 150, 24, 16, true, false, false, 0.0, 0.1},  // causal Tq > Tk: 50 queries see no key
+      {1, 2, 350, 350, 16, 8, true},                           // causal over two key tiles
       {4, 3, 6, 6, 32, 32, true, false, false, 0.0, 0.1},      // few keys: SeqPE's encoder, dropout
       {3, 2, 1, 16, 20, 9, true, true, true},                  // few keys: one query, ALiBi, key mask
   };
