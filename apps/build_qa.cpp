@@ -19,8 +19,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "apps/option_values.h"
 #include "data/atomic_file.h"
 #include "data/qa_builder.h"
 #include "data/text_corpus.h"
@@ -54,24 +54,21 @@ Arguments parse_arguments(int argc, char** argv) {
     const std::string value = argv[++i];
     if (flag == "--out") args.out = value;
     else if (flag == "--corpus") args.corpus = value;
-    else if (flag == "--vocab-size") args.vocab_size = std::stoll(value);
+    else if (flag == "--vocab-size") args.vocab_size = apps::integer_option(flag, value);
     else if (flag == "--vocab") args.vocab = value;
     else if (flag == "--merges") args.merges = value;
-    else if (flag == "--train-length") args.train_length = std::stoll(value);
-    else if (flag == "--reserve") args.reserve = std::stoll(value);
-    else if (flag == "--eval-questions") args.eval_questions = std::stoll(value);
-    else if (flag == "--seed") args.seed = std::stoull(value);
-    else if (flag == "--dev-fraction") args.dev_fraction = std::stod(value);
-    else if (flag == "--test-fraction") args.test_fraction = std::stod(value);
-    else if (flag == "--max-answer-share") args.max_answer_share = std::stod(value);
+    else if (flag == "--train-length") args.train_length = apps::integer_option(flag, value);
+    else if (flag == "--reserve") args.reserve = apps::integer_option(flag, value);
+    else if (flag == "--eval-questions") args.eval_questions = apps::integer_option(flag, value);
+    else if (flag == "--seed") args.seed = apps::unsigned_option(flag, value);
+    else if (flag == "--dev-fraction") args.dev_fraction = apps::number_option(flag, value);
+    else if (flag == "--test-fraction") args.test_fraction = apps::number_option(flag, value);
+    else if (flag == "--max-answer-share") args.max_answer_share = apps::number_option(flag, value);
     else if (flag == "--iso-codes") args.iso_codes = value;
     else if (flag == "--zoneinfo") args.zoneinfo = value;
     else if (flag == "--wordnet") args.wordnet = value;
-    else if (flag == "--eval-lengths") {
-      args.eval_lengths.clear();
-      std::stringstream list(value);
-      for (std::string item; std::getline(list, item, ',');) args.eval_lengths.push_back(std::stoll(item));
-    } else {
+    else if (flag == "--eval-lengths") args.eval_lengths = apps::integer_list_option(flag, value, 1);
+    else {
       ENGINE_CHECK(false, "build_qa: unknown option ", flag);
     }
   }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "apps/option_values.h"
 #include "engine/autograd.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
@@ -33,9 +34,9 @@ const char* kText =
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   using engine::Tensor;
-  const int steps = argc > 1 ? std::stoi(argv[1]) : 300;
+  const int64_t steps = argc > 1 ? apps::integer_option("demo [steps]", argv[1]) : 300;
   const std::string text = kText;
   const int64_t vocab = 128, context = 64, batch = 16;
 
@@ -50,12 +51,12 @@ int main(int argc, char** argv) {
   models::Gpt model(config, gen);
   engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 3e-3, 0.0}});
   engine::optim::LrSchedule schedule({engine::optim::LrDecay::cosine, 20, steps, 0.0, 3e-4, true});
-  std::printf("char-level GPT: %lld parameters, %zu characters of text, %d steps of %lld x %lld tokens\n",
-              (long long)model.parameter_count(), text.size(), steps, (long long)batch, (long long)context);
+  std::printf("char-level GPT: %lld parameters, %zu characters of text, %lld steps of %lld x %lld tokens\n",
+              (long long)model.parameter_count(), text.size(), (long long)steps, (long long)batch, (long long)context);
   std::printf("loss at step 0 should be near ln(%lld) = %.3f\n", (long long)vocab, std::log(double(vocab)));
 
   auto start = std::chrono::steady_clock::now();
-  for (int step = 0; step < steps; ++step) {
+  for (int64_t step = 0; step < steps; ++step) {
     // A batch of random windows: inputs are characters t..t+T-1, targets t+1..t+T.
     std::vector<int64_t> inputs, targets;
     for (int64_t b = 0; b < batch; ++b) {
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
     optimizer.step();
     if (step % 25 == 0 || step == steps - 1) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::printf("step %4d  loss %.4f  %.0f tokens/s\n", step, loss.item(),
+      std::printf("step %4lld  loss %.4f  %.0f tokens/s\n", (long long)step, loss.item(),
                   double((step + 1) * batch * context) / seconds);
     }
   }
@@ -96,4 +97,7 @@ int main(int argc, char** argv) {
   }
   std::printf("sample: %s\n", sample.c_str());
   return 0;
+} catch (const std::exception& error) {
+  std::fprintf(stderr, "demo: %s\n", error.what());
+  return 1;
 }

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "apps/lm_run.h"
+#include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "apps/svg_plot.h"
 #include "data/text_corpus.h"
@@ -38,22 +39,19 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  std::string lengths;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     ENGINE_CHECK(i + 1 < argc, flag, " needs a value");
     const std::string value = argv[++i];
     if (flag == "--checkpoint") args.checkpoints.push_back(value);
-    else if (flag == "--lengths") lengths = value;
+    else if (flag == "--lengths") args.lengths = apps::integer_list_option(flag, value, 1);
     else if (flag == "--split") args.split = value;
     else if (flag == "--corpus") args.corpus = value;
     else if (flag == "--csv") args.csv = value;
-    else if (flag == "--max-tokens") args.max_tokens = std::stoll(value);
+    else if (flag == "--max-tokens") args.max_tokens = apps::integer_option(flag, value);
     else ENGINE_CHECK(false, "unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoints.empty(), "--checkpoint is required");
-  std::stringstream list(lengths);
-  for (std::string item; std::getline(list, item, ',');) args.lengths.push_back(std::stoll(item));
   return args;
 }
 

@@ -24,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "apps/svg_plot.h"
 #include "engine/checkpoint.h"
@@ -45,7 +46,6 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  std::string lengths;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--no-context") {
@@ -57,10 +57,10 @@ Arguments parse_arguments(int argc, char** argv) {
     if (flag == "--checkpoint") args.checkpoints.push_back(value);
     else if (flag == "--label") args.labels.push_back(value);
     else if (flag == "--data") args.data = value;
-    else if (flag == "--lengths") lengths = value;
+    else if (flag == "--lengths") args.lengths = apps::integer_list_option(flag, value, 1);
     else if (flag == "--out") args.out = value;
-    else if (flag == "--max-examples") args.max_examples = std::stoll(value);
-    else if (flag == "--max-new") args.max_new = std::stoll(value);
+    else if (flag == "--max-examples") args.max_examples = apps::integer_option(flag, value);
+    else if (flag == "--max-new") args.max_new = apps::integer_option(flag, value);
     else ENGINE_CHECK(false, "eval_qa: unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoints.empty(), "eval_qa: --checkpoint is required");
@@ -68,8 +68,6 @@ Arguments parse_arguments(int argc, char** argv) {
                args.labels.size(), " --label for ", args.checkpoints.size(), " --checkpoint");
   ENGINE_CHECK(!args.data.empty() && args.data.find("{L}") != std::string::npos,
                "eval_qa: --data must name the files with {L} for the length, got '", args.data, "'");
-  std::stringstream list(lengths);
-  for (std::string item; std::getline(list, item, ',');) args.lengths.push_back(std::stoll(item));
   ENGINE_CHECK(!args.lengths.empty(), "eval_qa: --lengths is required");
   ENGINE_CHECK(args.max_new > 0, "eval_qa: --max-new must be positive");
   if (args.out.empty()) args.out = fs::path(args.checkpoints.front()).parent_path().string();

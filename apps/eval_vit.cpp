@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "apps/option_values.h"
 #include "apps/svg_plot.h"
 #include "apps/vit_run.h"
 #include "data/image_transforms.h"
@@ -25,13 +25,6 @@
 #include "engine/error.h"
 
 namespace {
-
-std::vector<int64_t> parse_sizes(const std::string& list) {
-  std::vector<int64_t> sizes;
-  std::stringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) sizes.push_back(std::stoll(item));
-  return sizes;
-}
 
 // The test images (N, C, h, w) at `size` pixels, cropped to the patch grid (see the file comment).
 engine::Tensor images_at(const engine::Tensor& images, int64_t size, int64_t patch) {
@@ -60,9 +53,9 @@ int main(int argc, char** argv) try {
     const std::string value = argv[++i];
     if (flag == "--run") run_dirs.push_back(value);
     else if (flag == "--sizes") sizes_list = value;
-    else if (flag == "--test-subset") test_subset = std::stoll(value);
-    else if (flag == "--batch") batch = std::stoll(value);
-    else if (flag == "--threads") threads = std::stoi(value);
+    else if (flag == "--test-subset") test_subset = apps::integer_option(flag, value);
+    else if (flag == "--batch") batch = apps::integer_option(flag, value);
+    else if (flag == "--threads") threads = int(apps::integer_option(flag, value));
     else if (flag == "--csv") csv_path = value;
     else if (flag == "--plot") plot_path = value;
     else ENGINE_CHECK(false, "eval_vit: unknown option ", flag);
@@ -72,7 +65,7 @@ int main(int argc, char** argv) try {
   engine::set_flush_denormal(true);  // speed only: accuracies do not see values below 1e-38
   if (csv_path.empty()) csv_path = run_dirs.front() + "/eval.csv";
   if (plot_path.empty()) plot_path = run_dirs.front() + "/eval.svg";
-  const std::vector<int64_t> sizes = parse_sizes(sizes_list);
+  const std::vector<int64_t> sizes = apps::integer_list_option("--sizes", sizes_list, 1);
 
   plot::LinePlot figure;
   figure.title = "ViT top-1 accuracy against resolution";

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "apps/lm_run.h"
+#include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "data/bpe_tokenizer.h"
 #include "engine/denormals.h"
@@ -49,10 +50,10 @@ Arguments parse_arguments(int argc, char** argv) {
       ENGINE_CHECK(!prompt_given, "give one of --prompt and --prompt-file");
       args.prompt = flag == "--prompt" ? value : read_file(value);
       prompt_given = true;
-    } else if (flag == "--max-new-tokens") args.max_new_tokens = std::stoll(value);
-    else if (flag == "--temperature") args.sampling.temperature = std::stod(value);
-    else if (flag == "--top-k") args.sampling.top_k = std::stoll(value);
-    else if (flag == "--seed") args.seed = std::stoull(value);
+    } else if (flag == "--max-new-tokens") args.max_new_tokens = apps::integer_option(flag, value);
+    else if (flag == "--temperature") args.sampling.temperature = apps::number_option(flag, value);
+    else if (flag == "--top-k") args.sampling.top_k = apps::integer_option(flag, value);
+    else if (flag == "--seed") args.seed = apps::unsigned_option(flag, value);
     else ENGINE_CHECK(false, "unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoint.empty(), "--checkpoint is required");

@@ -1,3 +1,4 @@
+#include "apps/option_values.h"
 #include "apps/vit_run.h"
 
 #include <algorithm>
@@ -159,23 +160,23 @@ std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::st
       return args[++i];
     };
     if (flag == "--pe") c.model.position_encoding = value();
-    else if (flag == "--epochs") c.train.epochs = std::stoll(value());
-    else if (flag == "--steps") c.train.steps = std::stoll(value());
-    else if (flag == "--stop-after") c.train.stop_after = std::stoll(value());
-    else if (flag == "--batch") c.train.batch = std::stoll(value());
-    else if (flag == "--lr") c.train.lr = std::stod(value());
-    else if (flag == "--seed") c.train.seed = std::stoull(value());
-    else if (flag == "--threads") c.train.threads = std::stoi(value());
+    else if (flag == "--epochs") c.train.epochs = apps::integer_option(flag, value());
+    else if (flag == "--steps") c.train.steps = apps::integer_option(flag, value());
+    else if (flag == "--stop-after") c.train.stop_after = apps::integer_option(flag, value());
+    else if (flag == "--batch") c.train.batch = apps::integer_option(flag, value());
+    else if (flag == "--lr") c.train.lr = apps::number_option(flag, value());
+    else if (flag == "--seed") c.train.seed = apps::unsigned_option(flag, value());
+    else if (flag == "--threads") c.train.threads = int(apps::integer_option(flag, value()));
     else if (flag == "--out") c.out = value();
-    else if (flag == "--width") c.model.width = std::stoll(value());
-    else if (flag == "--depth") c.model.depth = std::stoll(value());
-    else if (flag == "--heads") c.model.heads = std::stoll(value());
-    else if (flag == "--log-every") c.train.log_every = std::stoll(value());
-    else if (flag == "--eval-every") c.train.eval_every = std::stoll(value());
+    else if (flag == "--width") c.model.width = apps::integer_option(flag, value());
+    else if (flag == "--depth") c.model.depth = apps::integer_option(flag, value());
+    else if (flag == "--heads") c.model.heads = apps::integer_option(flag, value());
+    else if (flag == "--log-every") c.train.log_every = apps::integer_option(flag, value());
+    else if (flag == "--eval-every") c.train.eval_every = apps::integer_option(flag, value());
     else if (flag == "--data") c.data.dir = value();
-    else if (flag == "--synthetic") c.data.synthetic = std::stoll(value());
-    else if (flag == "--train-subset") c.data.train_subset = std::stoll(value());
-    else if (flag == "--test-subset") c.data.test_subset = std::stoll(value());
+    else if (flag == "--synthetic") c.data.synthetic = apps::integer_option(flag, value());
+    else if (flag == "--train-subset") c.data.train_subset = apps::integer_option(flag, value());
+    else if (flag == "--test-subset") c.data.test_subset = apps::integer_option(flag, value());
     else rest.push_back(flag);
   }
   models::validate_vit_config(c.model);

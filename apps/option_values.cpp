@@ -1,0 +1,51 @@
+#include "apps/option_values.h"
+
+#include <charconv>
+#include <cmath>
+
+#include "engine/error.h"
+
+namespace apps {
+
+namespace {
+
+// Parses all of `value` with std::from_chars into `out`, or fails naming the option.
+template <typename T>
+T parse_whole(const std::string& flag, const std::string& value, const char* expected) {
+  T out{};
+  const char* end = value.data() + value.size();
+  const auto [stop, error] = std::from_chars(value.data(), end, out);
+  ENGINE_CHECK(!value.empty() && error == std::errc() && stop == end, flag, " expects ", expected, ", got '", value,
+               "'");
+  return out;
+}
+
+}  // namespace
+
+int64_t integer_option(const std::string& flag, const std::string& value) {
+  return parse_whole<int64_t>(flag, value, "an integer");
+}
+
+uint64_t unsigned_option(const std::string& flag, const std::string& value) {
+  return parse_whole<uint64_t>(flag, value, "a non-negative integer");
+}
+
+double number_option(const std::string& flag, const std::string& value) {
+  const double number = parse_whole<double>(flag, value, "a number");
+  ENGINE_CHECK(std::isfinite(number), flag, " expects a finite number, got '", value, "'");
+  return number;
+}
+
+std::vector<int64_t> integer_list_option(const std::string& flag, const std::string& value, int64_t minimum) {
+  std::vector<int64_t> numbers;
+  for (size_t start = 0;;) {
+    const size_t comma = value.find(',', start);
+    const std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    numbers.push_back(parse_whole<int64_t>(flag, item, "comma-separated integers"));
+    ENGINE_CHECK(numbers.back() >= minimum, flag, " values must be >= ", minimum, ", got ", numbers.back());
+    if (comma == std::string::npos) return numbers;
+    start = comma + 1;
+  }
+}
+
+}  // namespace apps
