@@ -14,6 +14,9 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 start=$SECONDS
 
+# Every file and docs anchor named by a comment or a doc exists (cheap: before the builds).
+bash scripts/check_doc_refs.sh
+
 echo "== Release build (build/ci), warnings as errors"
 cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_WERROR=ON
 cmake --build build/ci -j "$jobs"
