@@ -1,3 +1,4 @@
+// Loading Fashion-MNIST's IDX files into an ImageDataset (data/fashion_mnist.h).
 #include "data/fashion_mnist.h"
 
 #include "data/idx_file.h"

@@ -1,3 +1,4 @@
+// Reading IDX arrays, gzip-compressed or not, and MNIST-style image/label pairs (data/idx_file.h).
 #include "data/idx_file.h"
 
 #include <zlib.h>

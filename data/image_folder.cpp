@@ -1,3 +1,5 @@
+// Image-folder datasets (data/image_folder.h): PNG decoding with libpng, JPEG with libjpeg-turbo,
+// class folders to labels.
 #include "data/image_folder.h"
 
 // jpeglib.h uses size_t and FILE without including their headers.

@@ -1,3 +1,5 @@
+// The image batch loader (data/image_loader.h): per-epoch shuffles, per-image transforms, a
+// background thread preparing the next batch.
 #include "data/image_loader.h"
 
 #include <algorithm>

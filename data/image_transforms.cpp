@@ -1,3 +1,5 @@
+// Image transforms on host buffers (data/image_transforms.h): bilinear/bicubic resize as PyTorch's
+// F.interpolate, padded crop, flip, normalisation.
 #include "data/image_transforms.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Text corpora (data/text_corpus.h): the BPE tokenizer opened or trained once, split token files,
+// and the batcher of training blocks.
 #include "data/text_corpus.h"
 
 #include <algorithm>

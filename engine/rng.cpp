@@ -1,3 +1,5 @@
+// Host draws of a Generator (engine/rng.h): uniform, bounded integers and normals from its Philox
+// stream.
 #include "engine/rng.h"
 
 namespace engine {

@@ -1,3 +1,5 @@
+// Converting between Hugging Face GPT-2 weights and models::Gpt (models/gpt2_checkpoint.h): Conv1D
+// transposes, ignored buffers.
 #include "models/gpt2_checkpoint.h"
 
 #include <set>

@@ -1,3 +1,5 @@
+// Linear, LayerNorm and Embedding (models/layers.h): their parameters and initialisation, and the
+// ops they call.
 #include "models/layers.h"
 
 #include "engine/autograd.h"

@@ -1,3 +1,4 @@
+// Greedy and temperature / top-k choice of the next token (models/sampling.h).
 #include "models/sampling.h"
 
 #include <algorithm>

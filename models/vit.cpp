@@ -1,3 +1,5 @@
+// The ViT classifier (models/vit.h): patch unfolding, class token, learned positions resized per
+// grid, the forward.
 #include "models/vit.h"
 
 #include "engine/autograd.h"

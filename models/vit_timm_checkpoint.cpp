@@ -1,3 +1,5 @@
+// Converting between timm VisionTransformer weights and models::ViT (models/vit_timm_checkpoint.h):
+// names, the patch embedding's shape, safetensors files.
 #include "models/vit_timm_checkpoint.h"
 
 #include <set>
