@@ -9,6 +9,7 @@
 
 #include "data/atomic_file.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace data {
 
@@ -186,12 +187,7 @@ void validate(const QaDataset& dataset, const std::string& path) {
 }  // namespace
 
 QaDataset read_squad(const std::string& path) {
-  json root;
-  try {
-    root = json::parse(read_whole_file(path));
-  } catch (const json::parse_error& e) {
-    throw engine::Error(path + ": not valid JSON: " + e.what());
-  }
+  const json root = engine::parse_json(read_whole_file(path), path);
   QaDataset dataset;
   if (const auto it = root.find("version"); it != root.end() && it->is_string()) dataset.version = *it;
   const json& articles = required_array(root, "data", path);
@@ -302,12 +298,7 @@ std::vector<QaExample> read_qa_jsonl(const std::string& path) {
   for (size_t number = 1; std::getline(in, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = engine::detail::concat(path, ":", number);
-    json object;
-    try {
-      object = json::parse(line);
-    } catch (const json::parse_error& e) {
-      throw engine::Error(where + ": not valid JSON: " + e.what());
-    }
+    const json object = engine::parse_json(line, where);
     QaExample example;
     example.prompt = required_string(object, "input", where);
     const auto outputs = object.find("outputs");
