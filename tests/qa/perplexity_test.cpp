@@ -83,6 +83,20 @@ TEST_CASE("token_perplexity sums every prediction once, the short last chunk at 
   std::filesystem::remove(path);
 }
 
+TEST_CASE("perplexity of an empty split or example set is an error, not NaN") {
+  engine::Generator gen(5);
+  const std::unique_ptr<models::Gpt> model = tiny_model(gen);
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("test_perplexity_empty_" + std::to_string(::getpid()) + ".tokens");
+  const std::vector<data::TokenId> one_token = {3};
+  data::write_token_file(path, one_token, kVocab);
+  CHECK_THROWS_WITH_AS(lm::token_perplexity(*model, data::TokenFile(path), 8),
+                       doctest::Contains("has 1 tokens, no prediction to score: the split is empty"), engine::Error);
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH_AS(qa::answer_perplexity(*model, {}, kVocab - 1).token_ppl(),
+                       doctest::Contains("perplexity of no tokens"), engine::Error);
+}
+
 TEST_CASE("answer_perplexity weights each example by its scored tokens, not its length") {
   engine::Generator gen(9);
   const std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
