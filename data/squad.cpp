@@ -118,10 +118,13 @@ QaGoldPassage read_gold_passage(const json& object, const std::string& context, 
   const std::string here = where + ", gold_passage";
   const int64_t start_cp = required_integer(object, "start", here);
   const int64_t length_cp = required_integer(object, "length", here);
+  ENGINE_CHECK(start_cp >= 0 && length_cp >= 0 && length_cp <= int64_t(context.size()), here, ": start ", start_cp,
+               " and length ", length_cp, " (code points) are outside the context");
+  // start >= 0 only when start_cp is at most the context's size: start_cp + length_cp cannot overflow.
   const int64_t start = byte_offset_of_code_point(context, start_cp);
   const int64_t end = start < 0 ? -1 : byte_offset_of_code_point(context, start_cp + length_cp);
-  ENGINE_CHECK(start_cp >= 0 && length_cp >= 0 && start >= 0 && end >= 0, here, ": [", start_cp, ", ",
-               start_cp + length_cp, ") code points is outside the context");
+  ENGINE_CHECK(start >= 0 && end >= 0, here, ": start ", start_cp, " and length ", length_cp,
+               " (code points) are outside the context");
   QaGoldPassage gold;
   gold.start = start;
   gold.length = end - start;
