@@ -46,6 +46,11 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
     const std::string value = argv[++i];
     if (flag == "--config") {
       file = engine::read_json_file(value);
+      try {
+        merge_config(defaults, file);  // checked here so that a field's error names the file
+      } catch (const engine::Error& e) {
+        throw engine::Error(value + ": " + e.what());
+      }
     } else if (flag == "--resume") {
       args.resume = value;
     } else if (flag == "--set") {
