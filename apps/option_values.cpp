@@ -50,6 +50,12 @@ std::vector<int64_t> integer_list_option(const std::string& flag, const std::str
 }
 
 nlohmann::json assignment_value(const std::string& key, const std::string& text) {
+  // Run configs are written as JSON (run.json, model.json, checkpoints), which holds UTF-8 only.
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw engine::Error("--set " + key + ": the value is not valid UTF-8 (run configs are stored as JSON)");
+  }
   try {
     return engine::parse_json(text, "--set " + key);
   } catch (const engine::Error&) {

@@ -17,8 +17,8 @@ double number_option(const std::string& flag, const std::string& value);       /
 std::vector<int64_t> integer_list_option(const std::string& flag, const std::string& value, int64_t minimum);
 
 // The value of a `--set key=value` assignment: JSON when it parses as JSON (numbers, booleans,
-// arrays, objects), else the text as a string. JSON nested deeper than engine::kMaxJsonDepth is
-// refused naming the key rather than taken as text.
+// arrays, objects), else the text as a string. Text that is not UTF-8, and JSON nested deeper than
+// engine::kMaxJsonDepth, are refused naming the key.
 nlohmann::json assignment_value(const std::string& key, const std::string& text);
 
 // Checks that `value` may replace run-config field `key` whose default is `base`: the same JSON

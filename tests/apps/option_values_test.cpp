@@ -36,6 +36,10 @@ TEST_CASE("--set values: JSON when they parse, else text; integer fields take on
   CHECK(apps::assignment_value("out", "[unclosed") == nlohmann::json("[unclosed"));
   CHECK_THROWS_WITH_AS(apps::assignment_value("seqpe", std::string(100000, '[') + std::string(100000, ']')),
                        doctest::Contains("--set seqpe: JSON nested deeper than 128 levels"), engine::Error);
+  // Found by fuzzing: a string value that is not UTF-8 ended in nlohmann's type_error when an error
+  // message or a checkpoint dumped it.
+  CHECK_THROWS_WITH_AS(apps::assignment_value("pe", "rt\xee\x90\x9a\x8f"),
+                       "--set pe: the value is not valid UTF-8 (run configs are stored as JSON)", engine::Error);
 
   using nlohmann::json;
   CHECK_NOTHROW(apps::check_override_type("channels", json(128), json(256)));
