@@ -22,6 +22,7 @@
 #include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "apps/svg_plot.h"
+#include "data/same_tokenizer.h"
 #include "data/text_corpus.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
@@ -78,9 +79,10 @@ RunResult evaluate(const std::string& checkpoint, const Arguments& args) {
   const nlohmann::json& run = trained.run;
   const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
   const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());
-  ENGINE_CHECK(corpus.tokenizer().vocab_size() == trained.vocab_size, "the tokenizer of ", corpus_dir,
-               " has ", corpus.tokenizer().vocab_size(), " tokens, the model of ", checkpoint, " ",
-               trained.vocab_size, ": pass the --corpus it was trained on");
+  const fs::path model_tokenizer = trained.tokenizer_dir;
+  data::check_same_tokenizer(corpus.tokenizer(), corpus_dir,
+                             data::BpeTokenizer::load(model_tokenizer / "vocab.json", model_tokenizer / "merges.txt"),
+                             checkpoint + " (" + model_tokenizer.string() + ")");
   RunResult result{fs::absolute(checkpoint).parent_path().filename().string(), run.at("pe").get<std::string>(),
                    run.at("context").get<int64_t>(), {}};
   std::printf("eval_lm: %s (pe %s, step %lld, trained at %lld), %s split, %lld tokens\n\n", checkpoint.c_str(),

@@ -23,6 +23,7 @@
 #include "engine/checkpoint.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace {
 
@@ -75,10 +76,8 @@ int main(int argc, char** argv) try {
   ENGINE_CHECK(csv.good(), "eval_vit: cannot write ", csv_path);
   csv << "run,pe,size,grid,top1,images_per_s\n";
   for (const std::string& run_dir : run_dirs) {
-    std::ifstream in(run_dir + "/run.json");
-    ENGINE_CHECK(in.good(), "eval_vit: cannot read ", run_dir, "/run.json");
     vit_app::RunConfig config =
-        vit_app::run_config_from_json(nlohmann::json::parse(in), vit_app::default_run_config());
+        vit_app::run_config_from_json(engine::read_json_file(run_dir + "/run.json"), vit_app::default_run_config());
     if (test_subset >= 0) config.data.test_subset = test_subset;
     engine::Generator init_gen(0);
     vit_app::Model model = vit_app::build_model(config, init_gen);

@@ -10,7 +10,9 @@
 
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
+#include "apps/option_values.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
 #include "seqpe/seqpe_models.h"
@@ -53,9 +55,7 @@ nlohmann::json merge_config(const nlohmann::json& base, const nlohmann::json& ov
       continue;
     }
     ENGINE_CHECK(base.contains(key), "run config: unknown key '", key, "'");
-    ENGINE_CHECK(std::string(base[key].type_name()) == value.type_name() ||
-                     (base[key].is_number() && value.is_number()),
-                 "run config: '", key, "' must be a ", base[key].type_name(), ", got ", value.dump());
+    apps::check_override_type(key, base[key], value);
     if (key == "seqpe") merged[key].merge_patch(value);  // field by field, as the other keys
     else merged[key] = value;
   }
@@ -66,8 +66,7 @@ std::pair<std::string, nlohmann::json> parse_assignment(const std::string& assig
   const size_t eq = assignment.find('=');
   ENGINE_CHECK(eq != std::string::npos && eq > 0, "expected key=value, got '", assignment, "'");
   const std::string value = assignment.substr(eq + 1);
-  nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
-  return {assignment.substr(0, eq), parsed.is_discarded() ? nlohmann::json(value) : parsed};
+  return {assignment.substr(0, eq), apps::assignment_value(assignment.substr(0, eq), value)};
 }
 
 models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size) {
@@ -96,7 +95,10 @@ LanguageModel build_model(const nlohmann::json& run, int64_t vocab_size, engine:
   return model;
 }
 
-double Perplexity::token_ppl() const { return std::exp(nll / double(tokens)); }
+double Perplexity::token_ppl() const {
+  ENGINE_CHECK(tokens > 0, "perplexity of no tokens: the split or example set scored is empty");
+  return std::exp(nll / double(tokens));
+}
 
 Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length, int64_t max_tokens) {
   ENGINE_CHECK(length > 0, "token_perplexity: length must be positive, got ", length);
@@ -106,6 +108,8 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
   engine::Generator unused_dropout(0);
   int64_t predictions = tokens.size() - 1;
   if (max_tokens > 0 && max_tokens < predictions) predictions = max_tokens;
+  ENGINE_CHECK(predictions > 0, "token_perplexity: ", tokens.path().string(), " has ", tokens.size(),
+               " tokens, no prediction to score: the split is empty");
   Perplexity result;
   std::vector<int64_t> window(size_t(length + 1));
   for (int64_t start = 0; start < predictions; start += length) {
@@ -156,9 +160,8 @@ nlohmann::json read_model_json(const std::string& checkpoint) {
                checkpoint);
   const fs::path json_path = fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) +
                                                                    ".model.json");
-  std::ifstream in(json_path);
-  ENGINE_CHECK(in, "cannot read ", json_path.string(), ", the model.json written beside ", checkpoint);
-  return nlohmann::json::parse(in);
+  ENGINE_CHECK(fs::exists(json_path), "cannot read ", json_path.string(), ", the model.json written beside ", checkpoint);
+  return engine::read_json_file(json_path);
 }
 
 }  // namespace lm

@@ -9,6 +9,7 @@
 #include "engine/checkpoint.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 #include "engine/optim/clip_grad.h"
 #include "ops/elementwise.h"
 
@@ -19,12 +20,6 @@ using engine::Tensor;
 using nlohmann::json;
 
 namespace {
-
-json read_json(const char* app, const std::string& path) {
-  std::ifstream in(path);
-  ENGINE_CHECK(in, app, ": cannot read ", path);
-  return json::parse(in);
-}
 
 std::string duration(double seconds) {
   const int s = int(seconds + 0.5);
@@ -50,7 +45,12 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
     ENGINE_CHECK(i + 1 < argc, app, ": ", flag, " needs a value");
     const std::string value = argv[++i];
     if (flag == "--config") {
-      file = read_json(app, value);
+      file = engine::read_json_file(value);
+      try {
+        merge_config(defaults, file);  // checked here so that a field's error names the file
+      } catch (const engine::Error& e) {
+        throw engine::Error(value + ": " + e.what());
+      }
     } else if (flag == "--resume") {
       args.resume = value;
     } else if (flag == "--set") {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace apps {
 
@@ -46,6 +47,33 @@ std::vector<int64_t> integer_list_option(const std::string& flag, const std::str
     if (comma == std::string::npos) return numbers;
     start = comma + 1;
   }
+}
+
+nlohmann::json assignment_value(const std::string& key, const std::string& text) {
+  // Run configs are written as JSON (run.json, model.json, checkpoints), which holds UTF-8 only.
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw engine::Error("--set " + key + ": the value is not valid UTF-8 (run configs are stored as JSON)");
+  }
+  try {
+    return engine::parse_json(text, "--set " + key);
+  } catch (const engine::Error&) {
+    // Well-formed JSON that parse_json refused is nested too deep; anything else is plain text.
+    if (nlohmann::json::accept(text)) throw;
+    return nlohmann::json(text);
+  }
+}
+
+void check_override_type(const std::string& key, const nlohmann::json& base, const nlohmann::json& value) {
+  const bool same_type = std::string(base.type_name()) == value.type_name();
+  if (base.is_number_integer()) {
+    ENGINE_CHECK(value.is_number_integer(), "run config: '", key, "' must be an integer, got ",
+                 engine::json_excerpt(value), " (default ", base.dump(), ")");
+    return;
+  }
+  ENGINE_CHECK(same_type || (base.is_number() && value.is_number()), "run config: '", key, "' must be a ",
+               base.type_name(), ", got ", engine::json_excerpt(value));
 }
 
 }  // namespace apps

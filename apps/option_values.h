@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,15 @@ uint64_t unsigned_option(const std::string& flag, const std::string& value);  //
 double number_option(const std::string& flag, const std::string& value);       // finite
 // "128,256,512": one or more integers, each at least `minimum`.
 std::vector<int64_t> integer_list_option(const std::string& flag, const std::string& value, int64_t minimum);
+
+// The value of a `--set key=value` assignment: JSON when it parses as JSON (numbers, booleans,
+// arrays, objects), else the text as a string. Text that is not UTF-8, and JSON nested deeper than
+// engine::kMaxJsonDepth, are refused naming the key.
+nlohmann::json assignment_value(const std::string& key, const std::string& text);
+
+// Checks that `value` may replace run-config field `key` whose default is `base`: the same JSON
+// type, where an integer field takes only integers ("channels=33.9" and "steps=6.9" are refused, not
+// truncated) and a real field takes any number. The error names the key and both values.
+void check_override_type(const std::string& key, const nlohmann::json& base, const nlohmann::json& value);
 
 }  // namespace apps

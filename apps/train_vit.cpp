@@ -33,6 +33,7 @@
 #include "engine/denormals.h"
 #include "engine/dist/data_parallel.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
 #include "engine/optim/lr_schedule.h"
@@ -70,9 +71,11 @@ void train(dist_job::Job& job, int argc, char** argv) {
   vit_app::RunConfig config = vit_app::default_run_config();
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--config") {
-      std::ifstream in(args[i + 1]);
-      ENGINE_CHECK(in.good(), "train_vit: cannot read config ", args[i + 1]);
-      config = vit_app::run_config_from_json(json::parse(in), config);
+      try {
+        config = vit_app::run_config_from_json(engine::read_json_file(args[i + 1]), config);
+      } catch (const engine::Error& e) {
+        throw engine::Error(args[i + 1] + ": " + e.what());  // a field's error names the file too
+      }
       args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
       break;
     }

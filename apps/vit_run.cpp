@@ -29,8 +29,12 @@ void check_keys(const json& object, const char* section, const std::set<std::str
     ENGINE_CHECK(known.count(key) != 0, "train_vit config: unknown field '", section, ".", key, "'");
 }
 
+// object[key] into `value` when present. The JSON type must be the field's (an integer field takes
+// only integers: 6.9 steps were truncated to 6), else an error names the field.
 template <typename T> void read(const json& object, const char* key, T& value) {
-  if (object.contains(key)) value = object.at(key).get<T>();
+  if (!object.contains(key)) return;
+  apps::check_override_type(key, json(value), object.at(key));
+  value = object.at(key).get<T>();
 }
 
 // Synthetic 28 x 28 grey images: class k is a bright horizontal stripe at rows 2 + 2k and 3 + 2k,

@@ -9,6 +9,7 @@
 #include "data/bpe_tokenizer.h"
 #include "data/byte_unicode.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace data {
 
@@ -28,12 +29,7 @@ std::string read_file(const std::filesystem::path& path, std::string_view what) 
 // vocab.json -> the bytes of each token, by id. Ids must be exactly 0 .. (entries - 1).
 std::vector<std::string> read_vocab(const std::filesystem::path& path,
                                     std::optional<TokenId>& end_of_text) {
-  nlohmann::json vocab;
-  try {
-    vocab = nlohmann::json::parse(read_file(path, "vocab.json"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw engine::Error(path.string() + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json vocab = engine::parse_json(read_file(path, "vocab.json"), path.string());
   ENGINE_CHECK(vocab.is_object(), path.string(),
                ": expected a JSON object mapping token text to id, got a JSON ", vocab.type_name());
   const size_t count = vocab.size();
@@ -104,6 +100,32 @@ std::vector<BpeMerge> read_merges(const std::filesystem::path& path,
   return merges;
 }
 
+// Every token of more than one byte, <|endoftext|> aside, must be made by exactly one merge, as in
+// GPT-2's files and those train_bpe writes (each merge adds one token). A merges.txt cut short, or
+// empty, leaves tokens that no merge makes: encoding would silently never produce them.
+void check_merges_make_every_token(const std::filesystem::path& merges_path, const std::filesystem::path& vocab_path,
+                                   const BpeTokenizer& tokenizer) {
+  const std::vector<BpeMerge>& merges = tokenizer.merges();
+  std::unordered_map<std::string, size_t> made;  // token bytes -> merges that make them
+  made.reserve(merges.size());
+  for (const BpeMerge& merge : merges) ++made[tokenizer.token_bytes(merge.left) + tokenizer.token_bytes(merge.right)];
+  size_t unmade = 0;
+  std::optional<TokenId> first;
+  for (TokenId id = 0; id < tokenizer.vocab_size(); ++id) {
+    if (tokenizer.token_bytes(id).size() < 2 || tokenizer.end_of_text() == id) continue;
+    if (made.contains(tokenizer.token_bytes(id))) continue;
+    ++unmade;
+    if (!first) first = id;
+  }
+  ENGINE_CHECK(unmade == 0, merges_path.string(), ": ", unmade, " of the tokens of ", vocab_path.string(),
+               " are made by no merge (the first: \"", first ? bytes_to_token_text(tokenizer.token_bytes(*first)) : "",
+               "\", id ", first.value_or(0), "; the file has ", merges.size(),
+               " merges): it is truncated, or belongs to another vocabulary");
+  for (const auto& [bytes, count] : made)
+    ENGINE_CHECK(count == 1, merges_path.string(), ": ", count, " merges make the token \"", bytes_to_token_text(bytes),
+                 "\": the file is damaged, or belongs to another vocabulary");
+}
+
 void write_file(const std::filesystem::path& path, const std::string& contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   ENGINE_CHECK(out, path.string(), ": cannot open for writing");
@@ -119,11 +141,14 @@ BpeTokenizer BpeTokenizer::load(const std::filesystem::path& vocab_json,
   std::optional<TokenId> end_of_text;
   std::vector<std::string> token_bytes = read_vocab(vocab_json, end_of_text);
   std::vector<BpeMerge> merges = read_merges(merges_txt, vocab_json, token_bytes);
+  std::optional<BpeTokenizer> tokenizer;
   try {
-    return BpeTokenizer(std::move(token_bytes), std::move(merges), end_of_text);
+    tokenizer.emplace(std::move(token_bytes), std::move(merges), end_of_text);
   } catch (const engine::Error& e) {
     throw engine::Error(vocab_json.string() + ": " + e.what());
   }
+  check_merges_make_every_token(merges_txt, vocab_json, *tokenizer);
+  return std::move(*tokenizer);
 }
 
 void BpeTokenizer::save(const std::filesystem::path& vocab_json,

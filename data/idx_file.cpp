@@ -7,7 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "engine/checked_size.h"
 #include "engine/error.h"
+#include "engine/shape.h"
 
 namespace data {
 
@@ -70,11 +72,14 @@ IdxArray read_idx_file(const std::filesystem::path& path, int expected_rank) {
   ENGINE_CHECK(bytes.size() >= header_bytes, "IDX file ", path, ": truncated header: ", bytes.size(), " bytes, the ",
                rank, " dimension sizes need ", header_bytes);
   IdxArray array;
-  size_t count = 1;
+  uint64_t count = 1;
   for (int d = 0; d < rank; ++d) {
     const uint32_t size = read_big_endian_u32(bytes.data() + 4 + 4 * d);
     array.dims.push_back(size);
-    count *= size;
+    uint64_t product = 0;
+    ENGINE_CHECK(!engine::size_product_overflows(count, size, &product), "IDX file ", path, ": dimensions ",
+                 engine::shape_str(array.dims), "... hold more than 2^63 - 1 values: the header is corrupt");
+    count = product;
   }
   const size_t data_bytes = bytes.size() - header_bytes;
   ENGINE_CHECK(data_bytes >= count, "IDX file ", path, ": truncated: the header's dimensions need ", count,

@@ -36,12 +36,21 @@ HostImage planar_from_interleaved(const unsigned char* samples, int64_t channels
   return image;
 }
 
+// The most pixels an image may have (8192 x 8192): a header may claim up to 2^31 x 2^31 (PNG) or
+// 65500 x 65500 (JPEG) in a few bytes, and decoding allocates for what it claims.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
 // libpng's simplified API reports errors through the image struct rather than longjmp.
 HostImage decode_png(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
   ENGINE_CHECK(png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()) != 0, "image ", path,
                ": cannot decode PNG (", png.message, ")");
+  if (int64_t(png.width) * int64_t(png.height) > kMaxImagePixels) {
+    png_image_free(&png);
+    throw engine::Error(engine::detail::concat("image ", path, ": PNG of ", png.width, "x", png.height,
+                                               " pixels, more than the ", kMaxImagePixels, " this loader accepts"));
+  }
   const bool colour = (png.format & PNG_FORMAT_FLAG_COLOR) != 0;
   png.format = colour ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   const int64_t channels = colour ? 3 : 1;
@@ -90,6 +99,12 @@ bool decode_jpeg_samples(const std::vector<unsigned char>& bytes, std::vector<un
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&info, TRUE);
+  if (int64_t(info.image_width) * int64_t(info.image_height) > kMaxImagePixels) {
+    std::snprintf(error, JMSG_LENGTH_MAX, "%ux%u pixels, more than the %lld this loader accepts", info.image_width,
+                  info.image_height, static_cast<long long>(kMaxImagePixels));
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
   info.out_color_space = info.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&info);
   channels = info.output_components;

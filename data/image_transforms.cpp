@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <new>
 
 #include "engine/error.h"
 
@@ -93,10 +95,26 @@ engine::Tensor resize_images(const engine::Tensor& images, int64_t out_height, i
   engine::Tensor resized = engine::Tensor::empty({count, channels, out_height, out_width}, engine::DType::f32);
   const float* src = source.data<float>();
   float* dst = resized.data<float>();
+  // An exception must not leave an OpenMP region (that terminates the program): the first one is
+  // kept and rethrown after it, std::bad_alloc as an error that says what ran out of memory.
+  std::exception_ptr failure;
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < count; ++n)
-    resize_image(src + n * channels * height * width, channels, height, width,
-                 dst + n * channels * out_height * out_width, out_height, out_width, mode);
+  for (int64_t n = 0; n < count; ++n) {
+    try {
+      resize_image(src + n * channels * height * width, channels, height, width,
+                   dst + n * channels * out_height * out_width, out_height, out_width, mode);
+    } catch (const std::bad_alloc&) {
+#pragma omp critical(resize_images_failure)
+      if (!failure)
+        failure = std::make_exception_ptr(engine::Error(engine::detail::concat(
+            "resize_images: out of host memory resizing ", count, " images of ", height, "x", width, " to ",
+            out_height, "x", out_width)));
+    } catch (...) {
+#pragma omp critical(resize_images_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   return resized;
 }
 

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace data {
 
@@ -29,12 +30,7 @@ std::string read_text(const std::string& path) {
 
 // The list under `key` ("3166-1", ...) of an iso-codes JSON file.
 json iso_list(const std::string& path, const std::string& key) {
-  json root;
-  try {
-    root = json::parse(read_text(path));
-  } catch (const json::parse_error& e) {
-    throw engine::Error(path + ": not valid JSON: " + e.what());
-  }
+  const json root = engine::parse_json(read_text(path), path);
   const auto it = root.find(key);
   ENGINE_CHECK(root.is_object() && it != root.end() && it->is_array(), path, ": expected an object with a list \"", key,
                "\"");

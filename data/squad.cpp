@@ -9,6 +9,7 @@
 
 #include "data/atomic_file.h"
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace data {
 
@@ -117,10 +118,13 @@ QaGoldPassage read_gold_passage(const json& object, const std::string& context, 
   const std::string here = where + ", gold_passage";
   const int64_t start_cp = required_integer(object, "start", here);
   const int64_t length_cp = required_integer(object, "length", here);
+  ENGINE_CHECK(start_cp >= 0 && length_cp >= 0 && length_cp <= int64_t(context.size()), here, ": start ", start_cp,
+               " and length ", length_cp, " (code points) are outside the context");
+  // start >= 0 only when start_cp is at most the context's size: start_cp + length_cp cannot overflow.
   const int64_t start = byte_offset_of_code_point(context, start_cp);
   const int64_t end = start < 0 ? -1 : byte_offset_of_code_point(context, start_cp + length_cp);
-  ENGINE_CHECK(start_cp >= 0 && length_cp >= 0 && start >= 0 && end >= 0, here, ": [", start_cp, ", ",
-               start_cp + length_cp, ") code points is outside the context");
+  ENGINE_CHECK(start >= 0 && end >= 0, here, ": start ", start_cp, " and length ", length_cp,
+               " (code points) are outside the context");
   QaGoldPassage gold;
   gold.start = start;
   gold.length = end - start;
@@ -186,12 +190,7 @@ void validate(const QaDataset& dataset, const std::string& path) {
 }  // namespace
 
 QaDataset read_squad(const std::string& path) {
-  json root;
-  try {
-    root = json::parse(read_whole_file(path));
-  } catch (const json::parse_error& e) {
-    throw engine::Error(path + ": not valid JSON: " + e.what());
-  }
+  const json root = engine::parse_json(read_whole_file(path), path);
   QaDataset dataset;
   if (const auto it = root.find("version"); it != root.end() && it->is_string()) dataset.version = *it;
   const json& articles = required_array(root, "data", path);
@@ -302,12 +301,7 @@ std::vector<QaExample> read_qa_jsonl(const std::string& path) {
   for (size_t number = 1; std::getline(in, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = engine::detail::concat(path, ":", number);
-    json object;
-    try {
-      object = json::parse(line);
-    } catch (const json::parse_error& e) {
-      throw engine::Error(where + ": not valid JSON: " + e.what());
-    }
+    const json object = engine::parse_json(line, where);
     QaExample example;
     example.prompt = required_string(object, "input", where);
     const auto outputs = object.find("outputs");

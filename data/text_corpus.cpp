@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "data/atomic_file.h"
 #include "data/bpe_trainer.h"
 #include "engine/error.h"
 #include "engine/rng.h"
@@ -25,21 +26,54 @@ std::string read_file(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// The directory's own tokenizer when it has one, else one trained on the train split (saved).
+// Where the tokenizer of corpus `dir` lives: its own vocab.json when it has one (token files in
+// <dir>/tokens), else the one trained for `vocab_size` (token files beside it).
+struct TokenizerFiles {
+  fs::path vocab, merges, cache_dir;
+  bool trained;
+};
+
+TokenizerFiles tokenizer_files(const fs::path& dir, int64_t vocab_size) {
+  if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt"))
+    return {dir / "vocab.json", dir / "merges.txt", dir / "tokens", false};
+  const fs::path cache_dir = dir / ("bpe_" + std::to_string(vocab_size));
+  return {cache_dir / "vocab.json", cache_dir / "merges.txt", cache_dir, true};
+}
+
+// What a trained tokenizer was trained on: the train split's size and modification time, kept in
+// <cache>/trained_on.txt. A cached tokenizer is reused only while they match.
+std::string train_split_stamp(const fs::path& train) {
+  return engine::detail::concat(train.filename().string(), " ", fs::file_size(train), " bytes, modified at ",
+                                fs::last_write_time(train).time_since_epoch().count(), "\n");
+}
+
+// The directory's own tokenizer when it has one, else the cached one when it was trained on the
+// train split as it is now (a cache from before these stamps counts when it has the requested
+// size), else one trained on the train split (saved, with its stamp).
 BpeTokenizer open_tokenizer(const fs::path& dir, int64_t vocab_size, fs::path& cache_dir) {
-  if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) {
-    cache_dir = dir / "tokens";
-    fs::create_directories(cache_dir);
-    return BpeTokenizer::load(dir / "vocab.json", dir / "merges.txt");
-  }
-  cache_dir = dir / ("bpe_" + std::to_string(vocab_size));
-  const fs::path vocab = cache_dir / "vocab.json", merges = cache_dir / "merges.txt";
-  if (fs::exists(vocab) && fs::exists(merges)) return BpeTokenizer::load(vocab, merges);
+  const TokenizerFiles files = tokenizer_files(dir, vocab_size);
+  cache_dir = files.cache_dir;
   fs::create_directories(cache_dir);
-  const std::string text = read_file(corpus_split_path(dir, "train"));
+  if (!files.trained) return BpeTokenizer::load(files.vocab, files.merges);
+  const fs::path train = corpus_split_path(dir, "train"), stamp = cache_dir / "trained_on.txt";
+  const std::string source = train_split_stamp(train);
+  if (fs::exists(files.vocab) && fs::exists(files.merges)) {
+    if (fs::exists(stamp)) {
+      if (read_file(stamp) == source) return BpeTokenizer::load(files.vocab, files.merges);
+    } else {
+      BpeTokenizer cached = BpeTokenizer::load(files.vocab, files.merges);
+      if (cached.vocab_size() == vocab_size) {
+        write_file_atomic(stamp, source);
+        return cached;
+      }
+    }
+  }
+  const std::string text = read_file(train);
+  ENGINE_CHECK(!text.empty(), "TextCorpus: ", train.string(), " is empty: there is nothing to train a tokenizer on");
   const std::string_view texts[] = {text};
   BpeTokenizer tokenizer = train_bpe(texts, vocab_size);
-  tokenizer.save(vocab, merges);
+  tokenizer.save(files.vocab, files.merges);
+  write_file_atomic(stamp, source);
   return tokenizer;
 }
 
@@ -59,7 +93,9 @@ TextCorpus::TextCorpus(const fs::path& dir, int64_t vocab_size)
   for (const std::string& split : {std::string("train"), std::string("valid"), std::string("test")}) {
     const fs::path source = corpus_split_path(dir, split);
     const fs::path tokens = cache_dir_ / (split + ".tokens");
-    bool cached = fs::exists(tokens) && fs::last_write_time(tokens) >= fs::last_write_time(source);
+    // Token files older than their text or than the tokenizer (retrained since) are encoded again.
+    bool cached = fs::exists(tokens) && fs::last_write_time(tokens) >= fs::last_write_time(source) &&
+                  fs::last_write_time(tokens) >= fs::last_write_time(tokenizer_files(dir, vocab_size).vocab);
     if (cached) cached = TokenFile(tokens).vocab_size() == tokenizer_.vocab_size();
     if (!cached) {
       const std::vector<TokenId> ids = tokenizer_.encode_ordinary(read_file(source));

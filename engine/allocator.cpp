@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <new>
 
+#include "engine/checked_size.h"
 #include "engine/error.h"
 
 namespace engine {
@@ -16,6 +18,8 @@ constexpr size_t kHugePageThreshold = size_t(2) << 20;
 }  // namespace
 
 size_t allocation_size_class(size_t bytes) {
+  // Above 2^63 - 1 the rounding below would wrap (and no such block exists).
+  ENGINE_CHECK(bytes <= kMaxSize, "allocation of ", bytes, " bytes: more than 2^63 - 1, the size is corrupt");
   if (bytes == 0) bytes = 1;
   if (bytes < kSmallLimit) return (bytes + 511) / 512 * 512;
   size_t power = size_t(1) << (63 - __builtin_clzll(bytes));  // largest power of two <= bytes
@@ -58,8 +62,15 @@ void CpuCachingAllocator::deallocate(void* ptr, size_t bytes) {
   if (ptr == nullptr) return;
   const size_t size = allocation_size_class(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
-  free_blocks_[size].push_back(ptr);
   stats_.bytes_in_use -= size;
+  // This runs in destructors (Storage's), where an exception terminates the program: when the bin
+  // cannot grow for lack of memory, the block goes back to the system instead of into the cache.
+  try {
+    free_blocks_[size].push_back(ptr);
+  } catch (const std::bad_alloc&) {
+    std::free(ptr);
+    return;
+  }
   stats_.bytes_cached += size;
 }
 

@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "engine/json_read.h"
 #include "engine/safetensors.h"
 
 namespace engine {
@@ -34,12 +35,7 @@ Int parse_integer(const std::string& path, const std::string& field, const std::
 
 // A metadata value as JSON, or an error naming the field.
 nlohmann::json parse_json_field(const std::string& path, const std::string& field, const std::string& text) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(detail::concat("load_checkpoint ", path, ": metadata field \"", field, "\" is not valid JSON: ",
-                               e.what()));
-  }
+  return parse_json(text, detail::concat("load_checkpoint ", path, ": metadata field \"", field, "\""));
 }
 
 // Generator states from {"name": {"seed": s, "offset": o}}.
@@ -53,7 +49,7 @@ std::map<std::string, std::pair<uint64_t, uint64_t>> parse_generators(const std:
     for (int i = 0; i < 2; ++i) {
       ENGINE_CHECK(state.is_object() && state.contains(fields[i]) && state[fields[i]].is_number_unsigned(),
                    "load_checkpoint ", path, ": generator \"", name, "\" lacks an unsigned integer \"", fields[i],
-                   "\" (got ", state.dump(), ")");
+                   "\" (got ", json_excerpt(state), ")");
       parts[i] = state[fields[i]].get<uint64_t>();
     }
     generators[name] = {parts[0], parts[1]};

@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/checked_size.h"
+#include "engine/json_read.h"
 
 namespace engine {
 
@@ -280,13 +282,13 @@ std::optional<uint64_t> json_index(const nlohmann::json& value) {
 // Checks one tensor's header entry and returns what it says.
 ReadEntry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& info) {
   const std::string where = detail::concat("load_safetensors ", path, ": tensor '", name, "'");
-  ENGINE_CHECK(info.is_object(), where, ": header entry is not a JSON object: ", info.dump());
+  ENGINE_CHECK(info.is_object(), where, ": header entry is not a JSON object: ", json_excerpt(info));
   for (const char* field : {"dtype", "shape", "data_offsets"})
     ENGINE_CHECK(info.contains(field), where, ": header entry lacks \"", field, "\"");
 
   ReadEntry entry{name, nullptr, {}, 0, 0};
   const nlohmann::json& dtype = info["dtype"];
-  ENGINE_CHECK(dtype.is_string(), where, ": dtype is not a string: ", dtype.dump());
+  ENGINE_CHECK(dtype.is_string(), where, ": dtype is not a string: ", json_excerpt(dtype));
   const std::string dtype_text = dtype.get<std::string>();
   for (const FileDTypeInfo& known : kFileDTypes)
     if (dtype_text == known.name) entry.dtype = &known;
@@ -298,26 +300,26 @@ ReadEntry parse_entry(const std::string& path, const std::string& name, const nl
   }
 
   const nlohmann::json& shape = info["shape"];
-  ENGINE_CHECK(shape.is_array(), where, ": shape is not an array: ", shape.dump());
+  ENGINE_CHECK(shape.is_array(), where, ": shape is not an array: ", json_excerpt(shape));
   uint64_t numel = 1;
   for (const nlohmann::json& size : shape) {
     const std::optional<uint64_t> s = json_index(size);
-    ENGINE_CHECK(s.has_value(), where, ": shape ", shape.dump(), " holds something other than a size");
-    ENGINE_CHECK(!__builtin_mul_overflow(numel, *s, &numel), where, ": shape ", shape.dump(), " overflows");
+    ENGINE_CHECK(s.has_value(), where, ": shape ", json_excerpt(shape), " holds something other than a size");
+    ENGINE_CHECK(!size_product_overflows(numel, *s, &numel), where, ": shape ", json_excerpt(shape), " overflows");
     entry.shape.push_back(int64_t(*s));
   }
   uint64_t nbytes = 0;
-  ENGINE_CHECK(!__builtin_mul_overflow(numel, uint64_t(entry.dtype->size), &nbytes), where, ": shape ",
-               shape.dump(), " overflows");
+  ENGINE_CHECK(!size_product_overflows(numel, uint64_t(entry.dtype->size), &nbytes), where, ": shape ",
+               json_excerpt(shape), " overflows");
 
   const nlohmann::json& offsets = info["data_offsets"];
   ENGINE_CHECK(offsets.is_array() && offsets.size() == 2 && json_index(offsets[0]) && json_index(offsets[1]),
-               where, ": data_offsets must be [begin, end], got ", offsets.dump());
+               where, ": data_offsets must be [begin, end], got ", json_excerpt(offsets));
   entry.begin = *json_index(offsets[0]);
   entry.end = *json_index(offsets[1]);
-  ENGINE_CHECK(entry.begin <= entry.end, where, ": data_offsets ", offsets.dump(), " end before they begin");
+  ENGINE_CHECK(entry.begin <= entry.end, where, ": data_offsets ", json_excerpt(offsets), " end before they begin");
   ENGINE_CHECK(entry.end - entry.begin == nbytes, where, ": ", dtype_text, " shape ", shape_str(entry.shape),
-               " needs ", nbytes, " bytes but data_offsets ", offsets.dump(), " span ", entry.end - entry.begin);
+               " needs ", nbytes, " bytes but data_offsets ", json_excerpt(offsets), " span ", entry.end - entry.begin);
   return entry;
 }
 
@@ -376,12 +378,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
 
   std::string header(size_t(header_length), '\0');
   file.read(header.data(), 8, header.size());
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(detail::concat(where, ": malformed JSON header: ", e.what()));
-  }
+  const nlohmann::json json = parse_json(header, where + " header");
   ENGINE_CHECK(json.is_object(), where, ": header is not a JSON object");
 
   SafetensorsFile result;
@@ -394,7 +391,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     ENGINE_CHECK(value.is_object(), where, ": \"", kMetadataKey, "\" is not a JSON object");
     for (const auto& [meta_key, meta_value] : value.items()) {
       ENGINE_CHECK(meta_value.is_string(), where, ": metadata \"", meta_key, "\" is not a string: ",
-                   meta_value.dump());
+                   json_excerpt(meta_value));
       result.metadata[meta_key] = meta_value.get<std::string>();
     }
   }

@@ -2,14 +2,21 @@
 
 #include <algorithm>
 
+#include "engine/checked_size.h"
 #include "engine/error.h"
 
 namespace engine {
 
 int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
+  uint64_t n = 1;
+  for (int64_t s : shape) {
+    uint64_t product = 0;
+    if (s < 0 || size_product_overflows(n, uint64_t(s), &product))
+      throw Error(detail::concat("shape ", shape_str(shape), s < 0 ? " has a negative size" : " has more elements than ",
+                                 s < 0 ? "" : "2^63 - 1: a size is corrupt or far too large"));
+    n = product;
+  }
+  return int64_t(n);
 }
 
 Shape contiguous_strides(const Shape& shape) {

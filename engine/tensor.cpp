@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/checked_size.h"
 #include "engine/rng.h"
 
 namespace engine {
@@ -13,7 +14,10 @@ namespace engine {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t s : shape) ENGINE_CHECK(s >= 0, "cannot create a tensor with negative size: shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), device);
+  uint64_t bytes = 0;
+  ENGINE_CHECK(!size_product_overflows(uint64_t(shape_numel(shape)), dtype_size(dtype), &bytes), "a ",
+               dtype_name(dtype), " tensor of shape ", shape_str(shape), " needs more than 2^63 - 1 bytes");
+  impl->storage = std::make_shared<Storage>(size_t(bytes), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

@@ -7,6 +7,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/checked_size.h"
 #include "engine/tensor.h"
 
 namespace engine {
@@ -110,7 +111,7 @@ Shape infer_shape(Shape shape, int64_t numel, const Tensor& t) {
       infer_at = int64_t(d);
     } else {
       ENGINE_CHECK(shape[d] >= 0, "view: invalid size ", shape[d], " in shape ", shape_str(shape));
-      known *= shape[d];
+      known = int64_t(checked_mul(uint64_t(known), uint64_t(shape[d]), "view"));
     }
   }
   if (infer_at >= 0) {

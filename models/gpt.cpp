@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/checked_size.h"
 #include "models/model_config.h"
 #include "models/pe/ape.h"
 #include "ops/dropout.h"
@@ -173,7 +174,8 @@ Tensor Gpt::generate(const Tensor& prompt, int64_t new_tokens, const SamplingOpt
     return tokens;
   }
   // The last generated token is never fed back, so the cache needs T0 + new_tokens - 1 rows.
-  KvCache cache = make_cache(prompt.size(1) + new_tokens - 1);
+  KvCache cache = make_cache(int64_t(engine::checked_add(uint64_t(prompt.size(1)), uint64_t(new_tokens - 1),
+                                                         "Gpt::generate: prompt plus new tokens")));
   Tensor next = pick(forward_cached(prompt, cache));
   tokens = append_column(tokens, next);
   for (int64_t step = 1; step < new_tokens && !all_stopped(next); ++step) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/json_read.h"
 
 namespace models {
 
@@ -113,13 +114,7 @@ void write_json_file(const std::string& path, const nlohmann::json& value) {
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  ENGINE_CHECK(in.good(), "read_json_file: cannot open ", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw engine::Error("read_json_file: " + path + " is not valid JSON: " + e.what());
-  }
+  return engine::read_json_file(path);
 }
 
 }  // namespace models

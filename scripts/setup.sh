@@ -21,6 +21,9 @@ packages=(
   libopenmpi-dev    # MPI: multi-process training (engine/dist)
   openmpi-bin       # mpirun
   python3           # the data-parallel end-to-end tests compare runs (tests/apps/compare_runs.py)
+  clang             # the fuzz build (build/fuzz): libFuzzer targets of every parser, tests/fuzz
+  libclang-rt-14-dev  # libFuzzer and AddressSanitizer runtimes for clang (only recommended by clang)
+  libomp-14-dev     # OpenMP for clang-built code (LLVM's runtime; g++ uses libgomp)
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
   bible-kjv         # the King James Bible: the main job's corpus (scripts/prepare_corpora.sh)
   iso-codes         # QA set: ISO 3166/639/4217/15924 records (/usr/share/iso-codes/json)

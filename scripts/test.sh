@@ -2,7 +2,9 @@
 # The test suite, as CI runs it:
 #   1. a Release build with warnings as errors (build/ci): every test (GPU tests skip themselves
 #      when no GPU is present);
-#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (build/sanitize): the unit tests.
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (build/sanitize): the unit tests;
+#   3. the fuzz build (build/fuzz, clang, libFuzzer + ASan): every seed of tests/fuzz as a regression
+#      test, then each parser's target fuzzed for FUZZ_SECONDS (default 15) from its seeds.
 # Exits non-zero on any failure and ends with ctest's summary lines of both runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +36,31 @@ echo "== ctest -L unit (build/sanitize)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/sanitize -L unit --output-on-failure | tee "$logs/sanitize.log"
 
+echo "== Fuzz build (build/fuzz): clang, libFuzzer + ASan"
+CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" -DENGINE_FUZZ=ON -DENGINE_CUDA=OFF
+cmake --build build/fuzz -j "$jobs" --target fuzz_targets
+echo "== ctest -L fuzz (build/fuzz): every seed once"
+ctest --test-dir build/fuzz -L fuzz --output-on-failure | tee "$logs/fuzz.log"
+echo "== fuzzing each target for ${FUZZ_SECONDS:-15} s"
+for source in tests/fuzz/fuzz_*.cpp; do
+  name=$(basename "$source" .cpp)
+  # New inputs go to a scratch folder (the seeds in the repository are read only); a failing input
+  # is kept in build/fuzz/artifacts.
+  mkdir -p "$logs/$name" build/fuzz/artifacts
+  if ! OMP_NUM_THREADS=1 "build/fuzz/tests/fuzz/$name" -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048 \
+       -timeout=10 -artifact_prefix="build/fuzz/artifacts/$name-" "$logs/$name" "tests/fuzz/${name#fuzz_}" \
+       > "$logs/$name.log" 2>&1; then
+    tail -n 60 "$logs/$name.log"
+    echo "test.sh: $name found a failing input (above, kept in build/fuzz/artifacts); fix it and add it to" \
+         "tests/fuzz/${name#fuzz_}/" >&2
+    exit 1
+  fi
+  echo "$name: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$logs/$name.log")"
+done
+
 echo "== Summary"
-for run in ci sanitize; do
+for run in ci sanitize fuzz; do
   echo "build/$run: $(grep -E 'tests passed|tests failed' "$logs/$run.log")"
 done
 echo "test.sh: all passed in $((SECONDS - start)) s"

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -281,7 +282,20 @@ TEST_CASE("load: malformed files give errors naming the file and line") {
                        doctest::Contains("merges.txt:1: unsupported header \"#version: 0.3\""),
                        engine::Error);
   // Without the header line (some tools omit it) and with CRLF line ends, the file still loads.
-  CHECK(load_with_merges("h e\r\ni n\r\n").merges().size() == 2);
+  std::string crlf;
+  for (size_t at = std::string(kTinyMerges).find('\n') + 1; at < std::strlen(kTinyMerges);) {
+    const size_t end = std::string(kTinyMerges).find('\n', at);
+    crlf += std::string(kTinyMerges + at, kTinyMerges + end) + "\r\n";
+    at = end + 1;
+  }
+  CHECK(load_with_merges(crlf).merges().size() == 10);
+  // Cut short, or empty: tokens that no merge makes are refused (they would never be produced).
+  const std::string tiny = kTinyMerges;
+  CHECK_THROWS_WITH_AS(load_with_merges(tiny.substr(0, tiny.rfind('\n', tiny.size() - 2) + 1)),
+                       doctest::Contains("merges.txt: 1 of the tokens of"), engine::Error);
+  CHECK_THROWS_WITH_AS(load_with_merges(""), doctest::Contains("10 of the tokens of"), engine::Error);
+  CHECK_THROWS_WITH_AS(load_with_merges(tiny.substr(0, tiny.size() - 2) + "\n"),  // the last line cut mid-token
+                       doctest::Contains("merges.txt:11: expected two tokens"), engine::Error);
 
   write_text_file(merges, kTinyMerges);
   write_text_file(vocab, "{\n  \"a\": 0,\n  \"b\": 1,\n  oops\n}");

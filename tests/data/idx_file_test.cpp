@@ -100,6 +100,11 @@ TEST_CASE("idx file: errors name the file and the fault") {
   write_text_file(path, idx_bytes(0x08, {3}, pattern(5)));
   CHECK_THROWS_WITH_AS(read(1), Contains("2 unexpected bytes after the data"), engine::Error);
 
+  // 4 x 2^31 x 2^31 = 2^64 values wrapped to 0, which an empty data section matched.
+  write_text_file(path, idx_bytes(0x08, {4, 1u << 31, 1u << 31}, {}));
+  CHECK_THROWS_WITH_AS(read(3), Contains("dimensions [4, 2147483648, 2147483648]... hold more than 2^63 - 1 values"),
+                       engine::Error);
+
   // A gzip stream cut in the middle.
   write_gzip_file(dir / "full.gz", idx_bytes(0x08, {300}, pattern(300)));
   const std::string compressed = read_text_file(dir / "full.gz");

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 
 #include <vector>
 
@@ -135,6 +136,28 @@ TEST_CASE("image folder: undecodable files are errors that name the file") {
   CHECK_THROWS_WITH_AS(data::decode_image(dir / "text.png"), Contains("text.png\": neither PNG nor JPEG"),
                        engine::Error);
   CHECK_THROWS_WITH_AS(data::decode_image(dir / "absent.png"), Contains("absent.png\": cannot be opened"),
+                       engine::Error);
+}
+
+TEST_CASE("image folder: a header claiming more than 2^26 pixels is refused before decoding allocates for it") {
+  TempDir dir;
+  // JPEG: the start-of-frame marker's height and width (after FF C0, length and precision) set to 9000.
+  write_jpeg(dir / "small.jpg", 3, 8, 8);
+  std::string jpeg = read_text_file(dir / "small.jpg");
+  const size_t frame = jpeg.find("\xFF\xC0");
+  REQUIRE(frame != std::string::npos);
+  for (size_t at : {frame + 5, frame + 7}) jpeg.replace(at, 2, "\x23\x28");  // 0x2328 = 9000
+  write_text_file(dir / "huge.jpg", jpeg);
+  CHECK_THROWS_WITH_AS(data::decode_image(dir / "huge.jpg"), Contains("9000x9000 pixels, more than the 67108864"),
+                       engine::Error);
+  // PNG: IHDR's width and height (bytes 16-23) set to 100000, its CRC recomputed.
+  write_png(dir / "small.png", 1, 4, 4);
+  std::string png = read_text_file(dir / "small.png");
+  for (size_t at : {size_t(16), size_t(20)}) png.replace(at, 4, std::string("\x00\x01\x86\xA0", 4));
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17);
+  for (int i = 0; i < 4; ++i) png[size_t(29 + i)] = char((crc >> (24 - 8 * i)) & 0xff);
+  write_text_file(dir / "huge.png", png);
+  CHECK_THROWS_WITH_AS(data::decode_image(dir / "huge.png"), Contains("PNG of 100000x100000 pixels, more than"),
                        engine::Error);
 }
 

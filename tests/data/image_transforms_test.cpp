@@ -191,6 +191,10 @@ TEST_CASE("image transforms: resize by hand, identity and the batched tensor ver
   }
   CHECK_THROWS_WITH_AS(data::resize_images(engine::Tensor::ones({2, 3}), 4, 4, data::ResizeMode::bilinear),
                        Contains("resize_images: images must be (N, C, H, W) f32"), engine::Error);
+  // An error inside the parallel loop over images (each image's resize throws here) reaches the
+  // caller: an exception leaving an OpenMP region terminated the program instead.
+  CHECK_THROWS_WITH_AS(data::resize_images(engine::Tensor::ones({8, 1, 2, 2}), 0, 4, data::ResizeMode::bilinear),
+                       Contains("resize_image: sizes must be positive"), engine::Error);
 }
 
 TEST_CASE("image transforms: crop with padding, flip and normalisation by hand") {

@@ -160,6 +160,12 @@ TEST_CASE("squad: validation errors name the file, article, paragraph, question 
   check_error([&] { data::read_squad(path); }, {path, "not valid JSON"});
   check_error([&] { data::read_squad((dir / "absent.json").string()); }, {"absent.json", "cannot open"});
 
+  // A gold passage whose start + length overflows int64 (signed overflow before the check).
+  write_text_file(path, R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [{"id": "x",
+      "question": "?", "answers": [{"text": "a", "answer_start": 0}], "gold_passage": {"start": 9223372036854775000,
+      "length": 9000, "index": 0, "passages": 1, "relative": 0.5}}]}]}]})");
+  check_error([&] { data::read_squad(path); }, {"gold_passage", "are outside the context"});
+
   // Repeated ids.
   write_text_file(path, R"({"data": [{"title": "T", "paragraphs": [{"context": "abc", "qas": [
       {"id": "x", "question": "?", "answers": [{"text": "a", "answer_start": 0}]},

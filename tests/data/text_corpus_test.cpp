@@ -52,6 +52,35 @@ TEST_CASE("TextCorpus trains a tokenizer on the train split and caches token fil
   CHECK(again.tokenizer().decode(all_tokens(again.split("valid"))) == synthetic_text(5, 2));
 }
 
+TEST_CASE("TextCorpus retrains a cached tokenizer when the train split changed, and refuses an empty one") {
+  TempDir dir;
+  write_text_file(dir / "train.txt", "");
+  write_text_file(dir / "valid.txt", synthetic_text(5, 2));
+  write_text_file(dir / "test.txt", synthetic_text(6, 3));
+  CHECK_THROWS_WITH_AS(data::TextCorpus(dir.path(), 300), doctest::Contains("train.txt is empty"), engine::Error);
+
+  // A cache from before the stamps, trained on the empty split: 257 tokens where 300 were asked.
+  std::vector<std::string> bytes;
+  for (int b = 0; b < 256; ++b) bytes.emplace_back(1, char(b));
+  bytes.emplace_back(data::kEndOfText);
+  std::filesystem::create_directories(dir / "bpe_300");
+  data::BpeTokenizer(bytes, {}, 256).save(dir / "bpe_300/vocab.json", dir / "bpe_300/merges.txt");
+  write_text_file(dir / "train.txt", synthetic_text(40, 1));
+  {
+    data::TextCorpus corpus(dir.path(), 300);
+    CHECK(corpus.tokenizer().vocab_size() == 300);
+    CHECK(corpus.tokenizer().decode(all_tokens(corpus.split("valid"))) == synthetic_text(5, 2));
+    CHECK(corpus.split("valid").size() < int64_t(synthetic_text(5, 2).size()) / 3);  // merged, not bytes
+  }
+  // The train split changes again: the stamp no longer matches, the tokenizer and every token file
+  // are made again (valid.txt is unchanged but was encoded with the old tokenizer).
+  const data::BpeTokenizer before = data::BpeTokenizer::load(dir / "bpe_300/vocab.json", dir / "bpe_300/merges.txt");
+  write_text_file(dir / "train.txt", "zebra quagga okapi\n" + synthetic_text(3, 9));
+  data::TextCorpus changed(dir.path(), 300);
+  CHECK(changed.tokenizer().merges() != before.merges());
+  CHECK(changed.tokenizer().decode(all_tokens(changed.split("valid"))) == synthetic_text(5, 2));
+}
+
 TEST_CASE("TextCorpus reads the WikiText raw layout and reports a missing split") {
   TempDir dir;
   write_text_file(dir / "wiki.train.raw", synthetic_text(20, 4));

@@ -153,7 +153,7 @@ TEST_CASE("load_checkpoint names the missing or malformed field") {
                        doctest::Contains("generator \"init\" lacks an unsigned integer \"offset\""), engine::Error);
   fresh();
   rewrite_metadata(path, "extra", "{not json");
-  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("metadata field \"extra\" is not valid JSON"),
+  CHECK_THROWS_WITH_AS(engine::load_checkpoint(path), doctest::Contains("metadata field \"extra\": not valid JSON"),
                        engine::Error);
   fresh();
   rewrite_metadata(path, "format", "something-else");

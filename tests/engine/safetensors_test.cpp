@@ -121,6 +121,15 @@ TEST_CASE("safetensors writer produces the reference implementation's bytes, and
     engine::save_safetensors(ours, loaded.tensors);
     CHECK(read_bytes(ours) == expected);
   }
+  SUBCASE("a header already a multiple of 8 bytes gets no padding") {
+    // 56 bytes: padding it with 8 more spaces would still be a valid file, but not the reference's.
+    const std::string header = R"({"abc":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+    REQUIRE(header.size() == 56);
+    const std::string expected = std::string("\x38\0\0\0\0\0\0\0", 8) + header + le_bytes<float>({1.5f, -2.0f});
+    const std::string ours = dir.file("ours.safetensors");
+    engine::save_safetensors(ours, {{"abc", Tensor::from_vector({1.5, -2.0}, {2})}});
+    CHECK(read_bytes(ours) == expected);
+  }
   SUBCASE("no tensors, no metadata") {
     // The reference's test_empty: "{}" padded with 6 spaces.
     const std::string ours = dir.file("ours.safetensors");
@@ -214,7 +223,7 @@ TEST_CASE("safetensors reader rejects damaged files, naming the file and the ten
       {"shorter than the length field", good.substr(0, 5), {"5 bytes", "fewer than the 8-byte header length"}},
       {"header length past the end", le_bytes(uint64_t(4096)) + good.substr(8), {"header length 4096", "runs past"}},
       {"absurd header length", le_bytes(uint64_t(1) << 60) + good.substr(8), {"exceeds"}},
-      {"malformed JSON", safetensors_bytes(R"({"w":{"dtype":"F32",)", ""), {"malformed JSON header"}},
+      {"malformed JSON", safetensors_bytes(R"({"w":{"dtype":"F32",)", ""), {"header: not valid JSON"}},
       {"header not an object", safetensors_bytes("[1, 2]", ""), {"not a JSON object"}},
       {"unknown dtype", safetensors_bytes(R"({"w":{"dtype":"F33","shape":[2,3],"data_offsets":[0,24]}})", good_data),
        {"tensor 'w'", "unknown dtype \"F33\""}},

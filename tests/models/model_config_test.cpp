@@ -125,7 +125,7 @@ TEST_CASE("a config saved beside the weights reads back") {
   CHECK_THROWS_WITH_AS(models::read_json_file((dir / "missing.json").string()), doctest::Contains("cannot open"),
                        engine::Error);
   write_text_file(dir / "bad.json", "{\"a\": ");
-  CHECK_THROWS_WITH_AS(models::read_json_file((dir / "bad.json").string()), doctest::Contains("is not valid JSON"),
+  CHECK_THROWS_WITH_AS(models::read_json_file((dir / "bad.json").string()), doctest::Contains("bad.json: not valid JSON"),
                        engine::Error);
 }
 

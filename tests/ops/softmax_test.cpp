@@ -111,3 +111,25 @@ TEST_CASE("softmax over a zero-size dim is an error; other empty tensors pass th
                        doctest::Contains("softmax: expected a floating tensor (f32 or f64), got i64[3]"),
                        engine::Error);
 }
+
+TEST_CASE("softmax is stable when the largest value is the last of its row or column") {
+  // The row maximum must include the last element: with it skipped, exp(1e4 - max) overflows. Every
+  // length from 2 to 40 covers the vector body and each tail of the row kernels; the transposed copy
+  // runs the column kernel.
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (int64_t n = 2; n <= 40; ++n) {
+      CAPTURE(n);
+      std::vector<double> row(size_t(n), -1e4);
+      row.back() = 1e4;
+      std::vector<double> expected(size_t(n), 0.0), expected_log(size_t(n), -2e4);
+      expected.back() = 1.0;
+      expected_log.back() = 0.0;
+      const Tensor x = Tensor::from_vector(row, {1, n}, dtype);
+      check_close(ops::softmax(x, 1).to_vector<double>(), expected, 1e-6);
+      check_close(ops::log_softmax(x, 1).to_vector<double>(), expected_log, 1e-6);
+      const Tensor column = x.transpose(0, 1).contiguous();  // (n, 1): the softmax dim is not the last
+      check_close(ops::softmax(column.expand({n, 3}), 0).select(1, 2).to_vector<double>(), expected, 1e-6);
+      check_close(ops::log_softmax(column.expand({n, 3}), 0).select(1, 0).to_vector<double>(), expected_log, 1e-6);
+    }
+  }
+}

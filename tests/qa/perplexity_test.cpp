@@ -1,0 +1,122 @@
+// Perplexity values, not just formats: token_perplexity (eval_lm, train_lm's validation) and
+// answer_perplexity (finetune_qa's validation) against sums of per-token log-probabilities computed
+// here from forward()'s logits. Chunks and examples of different lengths make a wrong weighting
+// (a short last chunk counted at full length, an answer weighted by its sequence length) show.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <unistd.h>
+
+#include "apps/lm_run.h"
+#include "apps/qa_run.h"
+#include "data/token_file.h"
+#include "models/model_config.h"
+#include "ops/softmax.h"
+
+using engine::Tensor;
+
+namespace {
+
+constexpr int64_t kVocab = 23;
+
+std::unique_ptr<models::Gpt> tiny_model(engine::Generator& gen) {
+  models::GptConfig config;
+  config.vocab_size = kVocab;
+  config.context = 16;
+  config.layers = 1;
+  config.channels = 16;
+  config.heads = 2;
+  config.position_encoding = "rope";
+  auto model = std::make_unique<models::Gpt>(config, gen, models::make_position_encoding(config, gen));
+  model->eval();
+  return model;
+}
+
+// Σ -log p(targets[t] | inputs[..t]) over the positions whose target is not `ignore`, from one forward.
+double summed_nll(models::Gpt& model, const std::vector<int64_t>& inputs, const std::vector<int64_t>& targets,
+                  int64_t ignore = -1) {
+  engine::Generator unused(0);
+  const int64_t T = int64_t(inputs.size());
+  const std::vector<double> log_probs =
+      ops::log_softmax(model.forward(Tensor::from_indices(inputs, {1, T}), unused), -1).to_vector<double>();
+  double nll = 0;
+  for (int64_t t = 0; t < T; ++t)
+    if (targets[size_t(t)] != ignore) nll -= log_probs[size_t(t * kVocab + targets[size_t(t)])];
+  return nll;
+}
+
+}  // namespace
+
+TEST_CASE("token_perplexity sums every prediction once, the short last chunk at its own length") {
+  engine::Generator gen(5);
+  const std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
+  models::Gpt& model = *model_ptr;
+  // 31 tokens: 30 predictions in chunks of 8 -> 8, 8, 8 and a last chunk of 6.
+  std::vector<data::TokenId> stream;
+  for (int i = 0; i < 31; ++i) stream.push_back(data::TokenId((i * 7 + 3) % kVocab));
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("test_perplexity_" + std::to_string(::getpid()) + ".tokens");
+  data::write_token_file(path, stream, kVocab);
+  const data::TokenFile tokens(path);
+
+  double expected = 0;
+  for (int64_t start = 0; start < 30; start += 8) {
+    const int64_t T = std::min<int64_t>(8, 30 - start);
+    const std::vector<int64_t> inputs(stream.begin() + start, stream.begin() + start + T);
+    const std::vector<int64_t> targets(stream.begin() + start + 1, stream.begin() + start + T + 1);
+    expected += summed_nll(model, inputs, targets);
+  }
+  const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8);
+  CHECK(ppl.tokens == 30);
+  CHECK(ppl.nll == doctest::Approx(expected).epsilon(1e-5));
+  CHECK(ppl.token_ppl() == doctest::Approx(std::exp(expected / 30)).epsilon(1e-5));
+
+  // max_tokens: the first 12 predictions, as 8 + 4.
+  const std::vector<int64_t> head(stream.begin(), stream.begin() + 13);
+  const double first_12 = summed_nll(model, {head.begin(), head.begin() + 8}, {head.begin() + 1, head.begin() + 9}) +
+                          summed_nll(model, {head.begin() + 8, head.begin() + 12}, {head.begin() + 9, head.end()});
+  const lm::Perplexity limited = lm::token_perplexity(model, tokens, 8, 12);
+  CHECK(limited.tokens == 12);
+  CHECK(limited.nll == doctest::Approx(first_12).epsilon(1e-5));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("perplexity of an empty split or example set is an error, not NaN") {
+  engine::Generator gen(5);
+  const std::unique_ptr<models::Gpt> model = tiny_model(gen);
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("test_perplexity_empty_" + std::to_string(::getpid()) + ".tokens");
+  const std::vector<data::TokenId> one_token = {3};
+  data::write_token_file(path, one_token, kVocab);
+  CHECK_THROWS_WITH_AS(lm::token_perplexity(*model, data::TokenFile(path), 8),
+                       doctest::Contains("has 1 tokens, no prediction to score: the split is empty"), engine::Error);
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH_AS(qa::answer_perplexity(*model, {}, kVocab - 1).token_ppl(),
+                       doctest::Contains("perplexity of no tokens"), engine::Error);
+}
+
+TEST_CASE("answer_perplexity weights each example by its scored tokens, not its length") {
+  engine::Generator gen(9);
+  const std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
+  models::Gpt& model = *model_ptr;
+  const int64_t eot = kVocab - 1;
+  // Prompts and answers of different lengths, so that per-sequence and per-token weights differ.
+  const std::vector<qa::EncodedExample> examples = {
+      {{1, 2, 3, 4, 5, 6, 7, 8, 9}, {10}},
+      {{3, 1}, {4, 1, 5, 9}},
+      {{2, 7, 1, 8, 2}, {8, 1}},
+  };
+  double expected = 0;
+  int64_t scored = 0;
+  for (const qa::EncodedExample& e : examples) {
+    const int64_t T = int64_t(e.prompt.size() + e.answer.size());
+    const qa::QaSequence seq = qa::make_sequence(e.prompt, e.answer, eot, T);
+    expected += summed_nll(model, seq.inputs, seq.targets, qa::kIgnore);
+    scored += int64_t(e.answer.size()) + 1;
+  }
+  const lm::Perplexity ppl = qa::answer_perplexity(model, examples, eot);
+  CHECK(ppl.tokens == scored);
+  CHECK(ppl.nll == doctest::Approx(expected).epsilon(1e-5));
+}
