@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "ops/cpu/bf16_kernel.h"
+#include "ops/cpu/gemm_bf16.h"
 #include "ops/cpu/sgemm_avx512.h"
 
 // GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
@@ -65,6 +67,13 @@ Tiling tiling(int64_t M, int64_t N) {
   return {rows, cols, count(M, rows), count(N, cols)};
 }
 
+// Whether a product of this size shares its work among the OpenMP threads. Inside any parallel
+// region, even an inactive one (if(false), one thread), it stays on the calling thread: a nested team
+// there would create its threads afresh on every call.
+bool share_among_threads(int64_t M, int64_t N, int64_t K) {
+  return M * N * K >= kParallelMacs && omp_get_level() == 0;
+}
+
 // One product on the calling thread.
 template <typename T>
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
@@ -89,9 +98,7 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const GemmEpilogue& epilogue) {
   if (M == 0 || N == 0) return;
-  // Inside any parallel region, even an inactive one (if(false), one thread), the product stays on the
-  // calling thread: a nested team there would create its threads afresh on every call.
-  const bool threaded = M * N * K >= kParallelMacs && omp_get_level() == 0;
+  const bool threaded = share_among_threads(M, N, K);
   if constexpr (std::is_same_v<T, float> && have_sgemm_avx512) {
     if (K > 0) {
       sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
@@ -117,6 +124,22 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     gemm_serial(trans_a, trans_b, rows, cols, K, alpha, a_tile, lda, b_tile, ldb, beta, C + row * ldc + col, ldc);
     if (epilogue) epilogue(row, col, rows, cols);
   }
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
+  const Bf16Kernel kernel = bf16_kernel();
+  if (M == 0 || N == 0 || K == 0 || kernel == Bf16Kernel::fp32) {  // (K == 0: gemm scales C by beta)
+    gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
+    return;
+  }
+#if ENGINE_BF16_KERNELS
+  const bool threaded = share_among_threads(M, N, K);
+  if (kernel == Bf16Kernel::amx)
+    gemm_bf16_amx(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
+  else
+    gemm_bf16_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
+#endif
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
