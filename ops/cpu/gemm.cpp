@@ -6,7 +6,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "ops/cpu/bf16_kernel.h"
 #include "ops/cpu/gemm_bf16.h"
@@ -92,6 +94,25 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T 
   else gemm_expr(a.transpose(), b.transpose(), alpha, beta, c);
 }
 
+// x rounded to the nearest bf16 (ties to even), kept as an f32; NaN stays NaN.
+float round_to_bf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return x;
+  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// A stored matrix (rows x cols, leading dimension ld) rounded to bf16, as a packed f32 copy.
+std::vector<float> rounded_to_bf16(const float* X, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> copy(size_t(rows * cols));
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMacs / 16 && omp_get_level() == 0)
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) copy[size_t(i * cols + j)] = round_to_bf16(X[i * ld + j]);
+  return copy;
+}
+
 }  // namespace
 
 template <typename T>
@@ -129,8 +150,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
   const Bf16Kernel kernel = bf16_kernel();
-  if (M == 0 || N == 0 || K == 0 || kernel == Bf16Kernel::fp32) {  // (K == 0: gemm scales C by beta)
+  if (M == 0 || N == 0 || K == 0) {  // (K == 0: gemm scales C by beta)
     gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
+    return;
+  }
+  if (kernel == Bf16Kernel::fp32) {  // the same numbers, slower: rounded copies on the f32 kernel
+    const int64_t a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
+    const int64_t b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
+    const std::vector<float> a = rounded_to_bf16(A, a_rows, a_cols, lda), b = rounded_to_bf16(B, b_rows, b_cols, ldb);
+    gemm<float>(trans_a, trans_b, M, N, K, alpha, a.data(), a_cols, b.data(), b_cols, beta, C, ldc, epilogue);
     return;
   }
 #if ENGINE_BF16_KERNELS

@@ -16,8 +16,8 @@
 //
 // gemm_bf16 is the mixed-precision product (PyTorch's CPU autocast to bf16, with f32 storage): the
 // f32 operands are rounded to bf16 (nearest even) as they are packed, and the products are summed in
-// f32 into an f32 C, on the kernel that ops/cpu/bf16_kernel.h picks (AMX, AVX512-BF16, or the f32
-// kernel itself, unrounded, where the CPU has neither).
+// f32 into an f32 C, on the kernel that ops/cpu/bf16_kernel.h picks: AMX, AVX512-BF16, or where
+// the CPU has neither the f32 kernel on rounded copies of the operands (the same numbers, slower).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// ops::cpu::gemm_bf16 on each bf16 kernel this CPU has (AMX, AVX512-BF16; the f32 fallback always):
+// ops::cpu::gemm_bf16 on each bf16 kernel this CPU has (AMX, AVX512-BF16; the fp32 fallback, which
+// rounds copies of the operands, always):
 // every transpose, sizes around the kernels' micro-tiles (12 x 32, 32 x 32), row blocks (96, 128),
 // column tiles and depth blocks (512), odd depths, leading dimensions wider than the matrices, alpha
 // and beta, beta == 0 over a C full of NaN. The reference is computed in double from the inputs
@@ -11,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -19,6 +19,7 @@
 #include "engine/tensor.h"
 #include "ops/cpu/bf16_kernel.h"
 #include "ops/cpu/gemm.h"
+#include "ops/bf16_round.h"
 
 namespace {
 
@@ -34,16 +35,6 @@ std::vector<float> random_floats(int64_t count, engine::Generator& gen) {
   return engine::Tensor::randn({count}, gen).to_vector<float>();
 }
 
-// x rounded to the nearest bf16, ties to even (finite x).
-double bf16_round(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, 4);
-  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
-  float rounded;
-  std::memcpy(&rounded, &bits, 4);
-  return rounded;
-}
-
 // The kernels on this CPU, each forced in turn; the choice is restored afterwards.
 std::vector<Bf16Kernel> available_kernels() {
   std::vector<Bf16Kernel> kernels;
@@ -53,11 +44,11 @@ std::vector<Bf16Kernel> available_kernels() {
 }
 
 // Runs one case with leading dimensions 3 wider than needed and checks every element against the
-// double reference of the bf16-rounded inputs (the f32 inputs themselves for the fp32 fallback):
+// double reference of the bf16-rounded inputs:
 // |C − reference| <= 2^-23 · ((K + 2) · |alpha| · Σ_k |a_k b_k| + |beta · C_before|), twice the
 // first-order bound of a sum of K f32 products (each rounded once) added onto beta · C. Returns the
 // largest error relative to that bound. C's padding columns must be left alone.
-double worst_error_over_bound(const Case& c, bool rounds_inputs, engine::Generator& gen) {
+double worst_error_over_bound(const Case& c, engine::Generator& gen) {
   const int64_t a_rows = c.trans_a ? c.K : c.M, a_cols = c.trans_a ? c.M : c.K;
   const int64_t b_rows = c.trans_b ? c.N : c.K, b_cols = c.trans_b ? c.K : c.N;
   const int64_t lda = a_cols + 3, ldb = b_cols + 3, ldc = c.N + 3;
@@ -73,14 +64,13 @@ double worst_error_over_bound(const Case& c, bool rounds_inputs, engine::Generat
   ops::cpu::gemm_bf16(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(),
                       ldc);
 
-  auto input = [&](float x) { return rounds_inputs ? bf16_round(x) : double(x); };
   double worst = 0;
   for (int64_t i = 0; i < c.M; ++i) {
     for (int64_t j = 0; j < c.N; ++j) {
       double sum = 0, magnitude = 0;
       for (int64_t k = 0; k < c.K; ++k) {
-        const double a = input(c.trans_a ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)]);
-        const double b = input(c.trans_b ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)]);
+        const double a = bf16_round(c.trans_a ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)]);
+        const double b = bf16_round(c.trans_b ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)]);
         sum += a * b;
         magnitude += std::abs(a * b);
       }
@@ -123,7 +113,7 @@ TEST_CASE("bf16 gemm matches a double reference of the rounded inputs on every k
       cases.push_back({ta, tb, 37, 47, 513, 1.f, 0.5f});   // a second depth block of 1
       cases.push_back({ta, tb, 200, 530, 600, -1.5f, 0.25f});  // past row blocks and column tiles, threaded
     }
-  for_each_kernel([&](Bf16Kernel kernel) {
+  for_each_kernel([&](Bf16Kernel) {
     engine::Generator gen(31);
     for (const Case& c : cases) {
       CAPTURE(c.trans_a);
@@ -131,7 +121,7 @@ TEST_CASE("bf16 gemm matches a double reference of the rounded inputs on every k
       CAPTURE(c.M);
       CAPTURE(c.N);
       CAPTURE(c.K);
-      CHECK(worst_error_over_bound(c, kernel != Bf16Kernel::fp32, gen) <= 1.0);
+      CHECK(worst_error_over_bound(c, gen) <= 1.0);
     }
   });
   omp_set_num_threads(previous_threads);
@@ -142,7 +132,7 @@ TEST_CASE("bf16 gemm rounds its inputs: the f32 reference is missed by bf16's er
   engine::Generator gen(32);
   const int64_t M = 20, N = 40, K = 64;
   const std::vector<float> A = random_floats(M * K, gen), B = random_floats(K * N, gen);
-  for_each_kernel([&](Bf16Kernel kernel) {
+  for_each_kernel([&](Bf16Kernel) {
     std::vector<float> C(size_t(M * N)), exact(size_t(M * N));
     ops::cpu::gemm_bf16(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, C.data(), N);
     ops::cpu::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, exact.data(), N);
@@ -154,8 +144,7 @@ TEST_CASE("bf16 gemm rounds its inputs: the f32 reference is missed by bf16's er
     const double relative = std::sqrt(diff / norm);
     // bf16 keeps 8 significant bits: each input is off by up to 2^-9 relative, a sum of products of
     // random signs by about that much over its norm (1e-3 here); f32 sums stay near 1e-7.
-    if (kernel == Bf16Kernel::fp32) CHECK(relative < 1e-5);
-    else CHECK((relative > 3e-4 && relative < 1e-2));
+    CHECK((relative > 3e-4 && relative < 1e-2));
   });
 }
 
