@@ -45,15 +45,60 @@ struct AmxKernel {
   static void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t cols, Bf16Bits* out) {
     bf16::pack_pairs(B, ldb, trans_b, cols, depth, kCols, true, out);
   }
+  // C[0:rows, 0:cols] = alpha · a · b + beta · C. With alpha = 1 and beta = 0 or 1 (every product
+  // of the engine, and each depth block after the first) the tiles start from C (or zero) and are
+  // stored straight back: no pass over the block in vector registers. A block at the edge of C goes
+  // through a 32 x 32 copy so that it is summed in the same order as a whole one (an element's bits
+  // do not depend on where the block boundaries fall).
   static void multiply(int64_t depth, const Bf16Bits* a, const Bf16Bits* b, float alpha, float beta, float* C,
                        int64_t ldc, int64_t rows, int64_t cols) {
     // The tile instructions are asm statements that do not declare the memory they read: the packing
     // stores before them must not be moved past them.
     std::atomic_signal_fence(std::memory_order_seq_cst);
+    alignas(64) float block[kRows * kCols];
+    if (alpha != 1.f || (beta != 0.f && beta != 1.f)) {
+      zero_tiles();
+      products(depth, a, b);
+      store_tiles(block, kCols);
+      bf16::store_block(block, kCols, alpha, beta, C, ldc, rows, cols);
+      return;
+    }
+    const bool whole = rows == kRows && cols == kCols;
+    float* const target = whole ? C : block;
+    const int64_t target_ld = whole ? ldc : kCols;
+    if (beta == 0.f) {
+      zero_tiles();
+    } else {
+      if (!whole) bf16::store_block(C, ldc, 1.f, 0.f, block, kCols, rows, cols);
+      load_tiles(target, target_ld);
+    }
+    products(depth, a, b);
+    store_tiles(target, target_ld);
+    if (!whole) bf16::store_block(block, kCols, 1.f, 0.f, C, ldc, rows, cols);
+  }
+
+ private:
+  static void zero_tiles() {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
+  }
+  // Tiles 0-3 <-> the 32 x 32 f32 block at `block` (rows `ld` floats apart).
+  static void load_tiles(const float* block, int64_t ld) {
+    _tile_loadd(0, block, ld * 4);
+    _tile_loadd(1, block + 16, ld * 4);
+    _tile_loadd(2, block + 16 * ld, ld * 4);
+    _tile_loadd(3, block + 16 * ld + 16, ld * 4);
+  }
+  static void store_tiles(float* block, int64_t ld) {
+    _tile_stored(0, block, ld * 4);
+    _tile_stored(1, block + 16, ld * 4);
+    _tile_stored(2, block + 16 * ld, ld * 4);
+    _tile_stored(3, block + 16 * ld + 16, ld * 4);
+  }
+  // Tiles 0-3 += the A panel times the B panel, 32 depths at a time.
+  static void products(int64_t depth, const Bf16Bits* a, const Bf16Bits* b) {
     const int64_t chunks = (depth + 31) / 32;
     for (int64_t c = 0; c < chunks; ++c, a += kChunkElements, b += kChunkElements) {
       _tile_loadd(4, a, 64);
@@ -65,13 +110,9 @@ struct AmxKernel {
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
     }
-    alignas(64) float sums[kRows * kCols];
-    _tile_stored(0, sums, kCols * 4);
-    _tile_stored(1, sums + 16, kCols * 4);
-    _tile_stored(2, sums + 16 * kCols, kCols * 4);
-    _tile_stored(3, sums + 16 * kCols + 16, kCols * 4);
-    bf16::store_block(sums, kCols, alpha, beta, C, ldc, rows, cols);
   }
+
+ public:
   // Each thread loads the configuration before its first tile instruction and releases the tiles
   // after its last (a released thread's context switches save no tile data).
   struct ThreadScope {

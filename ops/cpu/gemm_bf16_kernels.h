@@ -22,12 +22,12 @@ using avx512::first_lanes;
 // bf16 values as stored: the upper 16 bits of the f32 they round to.
 using Bf16Bits = uint16_t;
 
-// 16 floats rounded to bf16 (nearest even, as PyTorch rounds), in the low halves of 16 lanes.
-inline __m512i bf16_in_low_halves(__m512 x) { return _mm512_cvtepu16_epi32(__m256i(_mm512_cvtneps_pbh(x))); }
-
-// Lane j: (even[j], odd[j]) rounded to bf16, even in the low half.
+// Lane j: (even[j], odd[j]) rounded to bf16 (nearest even, as PyTorch rounds), even in the low
+// half. cvtne2ps puts its second operand's 16 values first; one word permutation interleaves them.
 inline __m512i bf16_pairs(__m512 even, __m512 odd) {
-  return _mm512_or_si512(bf16_in_low_halves(even), _mm512_slli_epi32(bf16_in_low_halves(odd), 16));
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                              6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(interleave, __m512i(_mm512_cvtne2ps_pbh(odd, even)));
 }
 
 // Transposes a 16 x 16 block of 32-bit lanes (ops/cpu/sgemm_avx512_kernels.h's float transpose).
@@ -73,10 +73,15 @@ inline void load_pair_block(const float* source, int64_t ld, bool depth_contiguo
 inline void pack_pairs(const float* source, int64_t ld, bool depth_contiguous, int64_t lines, int64_t depth,
                        int64_t width, bool pair_major, Bf16Bits* packed) {
   const int64_t padded = (depth + 31) / 32 * 32, panels = (lines + width - 1) / width;
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    uint32_t* const out = reinterpret_cast<uint32_t*>(packed + panel * width * padded);
-    for (int64_t k = 0; k < padded; k += 32) {
-      uint32_t* const chunk = out + k / 2 * width;
+  // Chunk by chunk across all panels: a line-contiguous source is then read in runs of all its
+  // lines (up to 1-2 KiB) per row of depth, not 64 bytes per row and block, which left the hardware
+  // prefetcher nothing to follow (rows lie ld apart); the next chunk's rows are fetched ahead too.
+  for (int64_t k = 0; k < padded; k += 32) {
+    if (!depth_contiguous)
+      for (int64_t ahead = k + 32; ahead < std::min(k + 64, depth); ++ahead)
+        for (int64_t line = 0; line < lines; line += 16) _mm_prefetch(source + ahead * ld + line, _MM_HINT_T0);
+    for (int64_t panel = 0; panel < panels; ++panel) {
+      uint32_t* const chunk = reinterpret_cast<uint32_t*>(packed + panel * width * padded) + k / 2 * width;
       for (int64_t group = 0; group < width; group += 16) {
         const int64_t first = panel * width + group, in_group = std::min<int64_t>(16, width - group);
         const float* block_source = source + (depth_contiguous ? first * ld + k : k * ld + first);
