@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "engine/rng.h"
@@ -20,20 +19,13 @@
 #include "ops/cpu/bf16_kernel.h"
 #include "ops/cpu/gemm.h"
 #include "ops/bf16_round.h"
+#include "ops/gemm_case.h"
 
 namespace {
 
 using ops::cpu::Bf16Kernel;
 
-struct Case {
-  bool trans_a, trans_b;
-  int64_t M, N, K;
-  float alpha, beta;
-};
-
-std::vector<float> random_floats(int64_t count, engine::Generator& gen) {
-  return engine::Tensor::randn({count}, gen).to_vector<float>();
-}
+using Case = GemmCase;
 
 // The kernels on this CPU, each forced in turn; the choice is restored afterwards.
 std::vector<Bf16Kernel> available_kernels() {
@@ -49,39 +41,27 @@ std::vector<Bf16Kernel> available_kernels() {
 // first-order bound of a sum of K f32 products (each rounded once) added onto beta · C. Returns the
 // largest error relative to that bound. C's padding columns must be left alone.
 double worst_error_over_bound(const Case& c, engine::Generator& gen) {
-  const int64_t a_rows = c.trans_a ? c.K : c.M, a_cols = c.trans_a ? c.M : c.K;
-  const int64_t b_rows = c.trans_b ? c.N : c.K, b_cols = c.trans_b ? c.K : c.N;
-  const int64_t lda = a_cols + 3, ldb = b_cols + 3, ldc = c.N + 3;
-  const std::vector<float> A = random_floats(a_rows * lda, gen), B = random_floats(b_rows * ldb, gen);
-  std::vector<float> C = random_floats(c.M * ldc, gen);
-  const std::vector<float> C_before = C;
-  if (c.beta == 0.f)
-    for (float& x : C) x = std::numeric_limits<float>::quiet_NaN();
-  const float padding = 12345.f;
-  for (int64_t i = 0; i < c.M; ++i)
-    for (int64_t j = c.N; j < ldc; ++j) C[size_t(i * ldc + j)] = padding;
-
-  ops::cpu::gemm_bf16(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(),
-                      ldc);
+  GemmOperands m(c, gen);
+  ops::cpu::gemm_bf16(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, m.A.data(), m.lda, m.B.data(), m.ldb, c.beta,
+                      m.C.data(), m.ldc);
 
   double worst = 0;
   for (int64_t i = 0; i < c.M; ++i) {
     for (int64_t j = 0; j < c.N; ++j) {
       double sum = 0, magnitude = 0;
       for (int64_t k = 0; k < c.K; ++k) {
-        const double a = bf16_round(c.trans_a ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)]);
-        const double b = bf16_round(c.trans_b ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)]);
+        const double a = bf16_round(m.a(c, i, k)), b = bf16_round(m.b(c, k, j));
         sum += a * b;
         magnitude += std::abs(a * b);
       }
-      const double c_part = c.beta == 0.f ? 0 : double(c.beta) * C_before[size_t(i * ldc + j)];
+      const double c_part = c.beta == 0.f ? 0 : double(c.beta) * m.C_before[size_t(i * m.ldc + j)];
       const double want = double(c.alpha) * sum + c_part;
       const double bound =
           std::ldexp(double(c.K + 2) * std::abs(double(c.alpha)) * magnitude + std::abs(c_part), -23) + 1e-30;
-      const double got = C[size_t(i * ldc + j)];
+      const double got = m.C[size_t(i * m.ldc + j)];
       worst = std::max(worst, std::isfinite(got) ? std::abs(got - want) / bound : HUGE_VAL);
     }
-    for (int64_t j = c.N; j < ldc; ++j) REQUIRE(C[size_t(i * ldc + j)] == padding);
+    REQUIRE(m.padding_intact(c, i));
   }
   return worst;
 }
