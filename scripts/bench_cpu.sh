@@ -70,7 +70,10 @@ run_peer() {
     --threads "$threads" --steps "$steps" "${peer_model[@]}" "$@" | tee >(cat >&2))"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{r[NR] = $1} END { print r[int((NR + 1) / 2)] }'; }
+median() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -n |
+    awk '{r[NR] = $1} END { if (NR % 2) print r[(NR + 1) / 2]; else printf "%.2f\n", (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+}
 
 bf16_over_fp32="" peer_fp32_over_ours="" peer_bf16_over_ours_bf16=""
 for round in $(seq "$rounds"); do

@@ -1,6 +1,7 @@
 // Row-major GEMM: f32 on our AVX-512 kernel where the build targets AVX-512, otherwise (and for f64)
-// on Eigen, which maps the raw buffers without copying and picks its kernel. docs/gemm.md has the
-// measurements behind both, and why large products are cut into tiles of C here.
+// on Eigen, which maps the raw buffers without copying and picks its kernel; bf16 products on the
+// kernel ops/cpu/bf16_kernel.h picks. docs/gemm.md has the measurements behind each, and why large
+// products are cut into tiles of C here.
 #include "ops/cpu/gemm.h"
 
 #include <omp.h>
