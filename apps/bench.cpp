@@ -1,54 +1,83 @@
-// CPU benchmark: sgemm throughput, forward+backward of one transformer block at a few sizes, and
-// one GPT training step in the configuration of ../shared/bench/torch_gpt_step.py (the PyTorch
-// peer; scripts/bench_cpu.sh runs both and prints the ratio). Figures are compared with the FP32
-// peak of the threads measured at start-up (apps/fma_peak.h); the GPT step also with FACTS.md's
-// 224 GFLOP/s per core (AVX-512 FMA, ~3.5 GHz), the reference of issue #6's target.
+// CPU benchmark: GEMM throughput, forward+backward of one transformer block at a few sizes, and one
+// GPT training step in the configuration of the PyTorch peer torch_gpt_step.py (scripts/bench_cpu.sh
+// runs both and prints the ratio). Figures are compared with the peaks of the threads measured at
+// start-up (apps/fma_peak.h): f32 FMA, and with bf16 products the peak of the bf16 kernel that runs.
 //
-// Usage: bench [gemm|block|gpt|all] [GPT steps, default 10]    threads from OMP_NUM_THREADS
+// Usage: bench [gemm|block|gpt|all] [GPT steps, default 10] [--precision fp32|bf16]
+//              [--layers 6] [--width 256] [--heads 8] [--context 256] [--batch 8]   (the GPT step's model)
+// Threads from OMP_NUM_THREADS; ENGINE_BF16_KERNEL=amx|avx512_bf16|fp32 forces a bf16 kernel.
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
+#include <string>
 #include <vector>
 
 #include "apps/bench_timing.h"
 #include "apps/fma_peak.h"
+#include "apps/option_values.h"
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
 #include "models/transformer_block.h"
+#include "ops/cpu/bf16_kernel.h"
 #include "ops/cross_entropy.h"
 #include "ops/matmul.h"
+#include "ops/precision.h"
 
 namespace {
 
 using engine::Tensor;
 
-constexpr double kFactsPeakGflopsPerCore = 224.0;
+// The peaks measured in main before anything else runs.
+bench::Peaks peaks;
 
-double facts_peak_gflops() { return kFactsPeakGflopsPerCore * omp_get_max_threads(); }
+// The multiply-add peak of the instructions that run this precision's products: the bf16 kernel's,
+// or the f32 FMA's.
+double product_peak_gflops() {
+  if (ops::precision() == ops::Precision::fp32) return peaks.fp32.gflops;
+  switch (ops::cpu::bf16_kernel()) {
+    case ops::cpu::Bf16Kernel::amx: return peaks.amx_bf16.gflops;
+    case ops::cpu::Bf16Kernel::avx512_bf16: return peaks.avx512_bf16.gflops;
+    case ops::cpu::Bf16Kernel::fp32: return peaks.fp32.gflops;
+  }
+  return peaks.fp32.gflops;
+}
 
-// The threads' FP32 peak, measured once in main before anything else runs.
-double measured_peak_gflops = 0;
+void print_peaks() {
+  std::printf("threads %d, core clock %.2f GHz (one thread, integer chain); multiply-add peaks measured now, "
+              "GFLOP/s (FLOP per cycle per thread):\n",
+              peaks.threads, peaks.clock_ghz);
+  std::printf("  f32 FMA      %7.0f (%5.1f; documented 64: 2 AVX-512 FMA units x 16 lanes x 2)\n", peaks.fp32.gflops,
+              peaks.fp32.flops_per_cycle);
+  auto optional = [](const char* name, const bench::Peak& peak, const char* documented) {
+    if (peak.gflops > 0)
+      std::printf("  %-12s %7.0f (%5.1f; %s)\n", name, peak.gflops, peak.flops_per_cycle, documented);
+    else
+      std::printf("  %-12s not on this CPU\n", name);
+  };
+  optional("AVX512-BF16", peaks.avx512_bf16, "VDPBF16PS, 64 FLOP each");
+  optional("AMX bf16", peaks.amx_bf16, "documented 1024: one TDPBF16PS, 16384 FLOP, per 16 cycles");
+}
 
 void bench_gemm() {
-  std::printf("\nsgemm C = A·B (ops::matmul, f32)\n%6s %10s %10s %6s\n", "N", "ms", "GFLOP/s", "peak%");
+  std::printf("\nGEMM C = A·B (ops::matmul, f32 tensors, products in %s)\n%6s %10s %10s %6s\n",
+              ops::precision_description(ops::precision()).c_str(), "N", "ms", "GFLOP/s", "peak%");
   engine::Generator gen(0);
   for (int64_t n : {256, 512, 1024, 2048}) {
     Tensor a = Tensor::randn({n, n}, gen), b = Tensor::randn({n, n}, gen);
     const double seconds = median_seconds([&] { ops::matmul(a, b); }, 2, 7);
     const double gflops = 2.0 * double(n * n * n) / seconds / 1e9;
     std::printf("%6lld %10.2f %10.1f %5.0f%%\n", (long long)n, seconds * 1e3, gflops,
-                100 * gflops / measured_peak_gflops);
+                100 * gflops / product_peak_gflops());
   }
 }
 
 void bench_block() {
-  std::printf("\ntransformer block forward+backward (causal, f32)\n%4s %5s %5s %3s %10s %10s %10s %6s\n", "B", "T",
-              "C", "H", "ms", "tokens/s", "GFLOP/s", "MFU");
+  std::printf("\ntransformer block forward+backward (causal, products in %s)\n%4s %5s %5s %3s %10s %10s %10s %6s\n",
+              ops::precision_description(ops::precision()).c_str(), "B", "T", "C", "H", "ms", "tokens/s", "GFLOP/s",
+              "MFU");
   struct Size { int64_t B, T, C, H; };
   for (Size s : {Size{8, 256, 256, 8}, Size{4, 512, 512, 8}, Size{2, 1024, 768, 12}}) {
     engine::Generator gen(0);
@@ -73,26 +102,30 @@ void bench_block() {
     const double gflops = flops / seconds / 1e9;
     std::printf("%4lld %5lld %5lld %3lld %10.1f %10.0f %10.1f %5.0f%%\n", (long long)s.B, (long long)s.T,
                 (long long)s.C, (long long)s.H, seconds * 1e3, tokens / seconds, gflops,
-                100 * gflops / measured_peak_gflops);
+                100 * gflops / product_peak_gflops());
   }
 }
 
-// The configuration of torch_gpt_step.py: 6 layers, width 256, 8 heads, context 256, vocab 4096,
-// batch 8, tied head, AdamW(lr 3e-4, weight decay 0.1), no dropout.
-void bench_gpt_step(int steps) {
+// The GPT step's model; the defaults are torch_gpt_step.py's: 6 layers, width 256, 8 heads,
+// context 256, vocab 4096, batch 8, tied head, AdamW(lr 3e-4, weight decay 0.1), no dropout.
+struct GptBenchConfig {
+  int64_t layers = 6, width = 256, heads = 8, context = 256, batch = 8, vocab = 4096;
+};
+
+void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
   models::GptConfig config;
-  config.vocab_size = 4096;
-  config.context = 256;
-  config.layers = 6;
-  config.channels = 256;
-  config.heads = 8;
+  config.vocab_size = bench_config.vocab;
+  config.context = bench_config.context;
+  config.layers = bench_config.layers;
+  config.channels = bench_config.width;
+  config.heads = bench_config.heads;
   config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   engine::Generator gen(0);
   models::Gpt model(config, gen);
   engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 3e-4, 0.1}});
-  const int64_t B = 8, T = 256;
+  const int64_t B = bench_config.batch, T = bench_config.context;
   std::vector<int64_t> ids(size_t(B * (T + 1)));
-  for (auto& id : ids) id = int64_t(gen.randint(4096));
+  for (auto& id : ids) id = int64_t(gen.randint(uint64_t(config.vocab_size)));
   Tensor data = Tensor::from_indices(ids, {B, T + 1});
   Tensor inputs = data.narrow(1, 0, T).contiguous(), targets = data.narrow(1, 1, T).contiguous();
   double loss = 0;
@@ -105,26 +138,67 @@ void bench_gpt_step(int steps) {
         loss = l.item();
       },
       3, steps);
-  // As torch_gpt_step.py counts: 6 · (parameters less the position table) · tokens + attention.
+  // As torch_gpt_step.py counts: 6 · (parameters less the position table) · tokens + attention
+  // (4·B·T²·C per layer forward, ×3 with the backward; the causal kernels do about half of it).
   const double dense = double(model.parameter_count() - config.context * config.channels);
-  const double flops = 6 * dense * double(B * T) + 3.0 * 6 * 4 * double(B * T * T) * 256;
+  const double flops = 6 * dense * double(B * T) + 3.0 * double(config.layers) * 4 * double(B * T * T) *
+                                                        double(config.channels);
   const double gflops = flops / seconds / 1e9;
-  std::printf("\nGPT step (torch_gpt_step.py config): %.2fM params, median step %.1f ms, %.0f tokens/s, "
-              "~%.1f GFLOP/s (MFU %.0f%% of the measured peak, %.0f%% of FACTS.md's), loss %.3f\n",
+  std::printf("\nGPT step (%lld layers, width %lld, %lld heads, context %lld, batch %lld, products in %s): %.2fM "
+              "params, median step %.1f ms, %.0f tokens/s, ~%.1f GFLOP/s (%.0f%% of the f32 FMA peak",
+              (long long)config.layers, (long long)config.channels, (long long)config.heads, (long long)T,
+              (long long)B, ops::precision_description(ops::precision()).c_str(),
               double(model.parameter_count()) / 1e6, seconds * 1e3, double(B * T) / seconds, gflops,
-              100 * gflops / measured_peak_gflops, 100 * gflops / facts_peak_gflops(), loss);
+              100 * gflops / peaks.fp32.gflops);
+  if (ops::precision() == ops::Precision::bf16 && product_peak_gflops() != peaks.fp32.gflops)
+    std::printf(", %.1f%% of the bf16 kernel's", 100 * gflops / product_peak_gflops());
+  std::printf("), loss %.3f\n", loss);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* what = argc > 1 ? argv[1] : "all";
-  measured_peak_gflops = bench::measured_fp32_peak_gflops();
-  std::printf("threads %d, FP32 peak measured now %.0f GFLOP/s (FACTS.md: %.0f)\n", omp_get_max_threads(),
-              measured_peak_gflops, facts_peak_gflops());
-  const bool all = std::strcmp(what, "all") == 0;
-  if (all || std::strcmp(what, "gemm") == 0) bench_gemm();
-  if (all || std::strcmp(what, "block") == 0) bench_block();
-  if (all || std::strcmp(what, "gpt") == 0) bench_gpt_step(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
+  std::string what = "all";
+  int steps = 10;
+  GptBenchConfig gpt;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      positional.push_back(arg);
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench: %s needs a value\n", arg.c_str());
+      return 2;
+    }
+    const std::string value = argv[++i];
+    if (arg == "--precision") ops::set_precision(ops::parse_precision(value, arg));
+    else if (arg == "--layers") gpt.layers = apps::integer_option(arg, value);
+    else if (arg == "--width") gpt.width = apps::integer_option(arg, value);
+    else if (arg == "--heads") gpt.heads = apps::integer_option(arg, value);
+    else if (arg == "--context") gpt.context = apps::integer_option(arg, value);
+    else if (arg == "--batch") gpt.batch = apps::integer_option(arg, value);
+    else {
+      std::fprintf(stderr, "bench: unknown option %s\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (positional.size() > 0) what = positional[0];
+  if (what != "all" && what != "gemm" && what != "block" && what != "gpt") {
+    std::fprintf(stderr, "bench: unknown benchmark %s: use gemm, block, gpt or all\n", what.c_str());
+    return 2;
+  }
+  if (positional.size() > 1) steps = int(std::max<int64_t>(1, apps::integer_option("GPT steps", positional[1])));
+
+  peaks = bench::measure_peaks();
+  print_peaks();
+  // The run's one report of what computes its products.
+  std::printf("precision %s: products in %s\n", ops::precision_name(ops::precision()),
+              ops::precision_description(ops::precision()).c_str());
+  const bool all = what == "all";
+  if (all || what == "gemm") bench_gemm();
+  if (all || what == "block") bench_block();
+  if (all || what == "gpt") bench_gpt_step(gpt, steps);
   return 0;
 }

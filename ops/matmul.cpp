@@ -1,11 +1,14 @@
 // matmul and linear: shape checks, the GEMM operand layouts, device dispatch and backward nodes.
 // Kernels: ops/cpu/gemm.h, ops/cpu/matmul.h; on CUDA ops/cuda/gemm.h (cuBLAS), ops/cuda/matmul.h.
+// The products of f32 CPU tensors run in the precision ops/precision.h sets (bf16: gemm_bf16), the
+// backward in the precision of its forward.
 //
 // Legend: M, K, N = matrix dims of (M, K)·(K, N); "batch" = broadcast leading dims; R = rows of a
 // linear layer's input with its leading dims folded; I = in features, O = out features.
 #include "ops/matmul.h"
 
 #include <memory>
+#include <type_traits>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -13,6 +16,7 @@
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
 #include "ops/cuda_dispatch.h"
+#include "ops/precision.h"
 #if ENGINE_OPS_CUDA
 #include "engine/cuda/stream.h"
 #include "ops/cuda/gemm.h"
@@ -83,24 +87,42 @@ BatchOffsets batch_offsets(const MatrixOperand& a_op, const MatrixOperand& b_op,
   return offsets;
 }
 
+// Whether products of T in `precision` run on the bf16 GEMM (f32 only; f64 is the gradient checks').
+template <typename T>
+bool on_bf16(Precision precision) {
+  return std::is_same_v<T, float> && precision == Precision::bf16;
+}
+
+// C = op(A) · op(B) + epilogue on the CPU, on gemm_bf16 when `bf16` (T = f32), else gemm<T>.
+template <typename T>
+void cpu_gemm(bool bf16, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+              const T* B, int64_t ldb, T* C, int64_t ldc, const cpu::GemmEpilogue& epilogue = {}) {
+  if constexpr (std::is_same_v<T, float>)
+    if (bf16) {
+      cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
+      return;
+    }
+  cpu::gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, epilogue);
+}
+
 // out: (batch..., M, N) = op(a) · op(b) on the CPU.
 template <typename T>
 void matmul_cpu(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, int64_t M, int64_t N,
-                int64_t K, const Tensor& out) {
+                int64_t K, const Tensor& out, Precision precision) {
+  const bool bf16 = on_bf16<T>(precision);
   // A 2-D b shared by a batch of row-major a's: fold the batch into M for one large GEMM.
   if (b.dim() == 2 && a.dim() > 2 && !transpose_a) {
     const MatrixOperand a_op = matrix_operand(a.detach().reshape({-1, K}));
     const MatrixOperand b_op = matrix_operand(b);
-    cpu::gemm<T>(a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K, T(1),
-                 a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0),
-                 out.data<T>(), N);
+    cpu_gemm<T>(bf16, a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K,
+                a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, out.data<T>(), N);
     return;
   }
   const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
   const BatchOffsets offsets = batch_offsets(a_op, b_op, batch_shape(out));
   cpu::batched_gemm<T>(int64_t(offsets.a.size()), offsets.a.data(), offsets.b.data(), a_op.transposed != transpose_a,
                        b_op.transposed != transpose_b, M, N, K, a_op.tensor.data<T>(), a_op.ld,
-                       b_op.tensor.data<T>(), b_op.ld, out.data<T>());
+                       b_op.tensor.data<T>(), b_op.ld, out.data<T>(), bf16);
 }
 
 #if ENGINE_OPS_CUDA
@@ -154,26 +176,32 @@ void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transp
 
 // C = op(A)·op(B):  dop(A) = dC·op(B)ᵀ,  dop(B) = op(A)ᵀ·dC, written for the stored layouts and
 // summed over the batch dims each operand was broadcast along.
+Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+
 class MatmulBackward final : public engine::Node {
  public:
-  MatmulBackward(Tensor a, Tensor b, bool transpose_a, bool transpose_b)
-      : a_(std::move(a)), b_(std::move(b)), transpose_a_(transpose_a), transpose_b_(transpose_b) {}
+  MatmulBackward(Tensor a, Tensor b, bool transpose_a, bool transpose_b, Precision precision)
+      : a_(std::move(a)), b_(std::move(b)), transpose_a_(transpose_a), transpose_b_(transpose_b),
+        precision_(precision) {}
   std::string name() const override { return "MatmulBackward"; }
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     const Tensor& grad = grads[0];  // (batch..., M, N)
     Tensor grad_a, grad_b;
     if (next_edges[0].node) {
-      const Tensor full = transpose_a_ ? matmul(b_, grad, transpose_b_, true) : matmul(grad, b_, false, !transpose_b_);
+      const Tensor full = transpose_a_ ? matmul_in(precision_, b_, grad, transpose_b_, true)
+                                       : matmul_in(precision_, grad, b_, false, !transpose_b_);
       grad_a = sum_to_shape(full, a_.shape());
     }
     if (next_edges[1].node) {
       if (b_.dim() == 2 && a_.dim() > 2 && !transpose_a_) {  // folded forward: fold here too, one GEMM
         const Tensor a_rows = a_.reshape({-1, a_.size(-1)});       // (batch·M, K)
         const Tensor grad_rows = grad.reshape({-1, grad.size(-1)});  // (batch·M, N)
-        grad_b = transpose_b_ ? matmul(grad_rows, a_rows, true, false) : matmul(a_rows, grad_rows, true, false);
+        grad_b = transpose_b_ ? matmul_in(precision_, grad_rows, a_rows, true, false)
+                              : matmul_in(precision_, a_rows, grad_rows, true, false);
       } else {
-        const Tensor full = transpose_b_ ? matmul(grad, a_, true, transpose_a_) : matmul(a_, grad, !transpose_a_, false);
+        const Tensor full = transpose_b_ ? matmul_in(precision_, grad, a_, true, transpose_a_)
+                                         : matmul_in(precision_, a_, grad, !transpose_a_, false);
         grad_b = sum_to_shape(full, b_.shape());
       }
     }
@@ -187,12 +215,13 @@ class MatmulBackward final : public engine::Node {
  private:
   Tensor a_, b_;  // detached inputs, as given
   bool transpose_a_, transpose_b_;
+  Precision precision_;  // the forward's
 };
 
 // x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on the CPU.
 template <typename T>
 void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, bool gelu, const Tensor& y,
-                const Tensor& pre) {
+                const Tensor& pre, Precision precision) {
   const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
   const int64_t R = x_rows.size(0), I = x_rows.size(1), O = weight.size(0);
   const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
@@ -205,8 +234,8 @@ void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, 
       cpu::linear_epilogue<T>(y_data + row * O + col, pre_data ? pre_data + row * O + col : nullptr,
                               bias_data ? bias_data + col : nullptr, rows, cols, O, gelu);
     };
-  cpu::gemm<T>(x_op.transposed, !w_op.transposed, R, O, I, T(1), x_op.tensor.data<T>(), x_op.ld,
-               w_op.tensor.data<T>(), w_op.ld, T(0), y_data, O, epilogue);
+  cpu_gemm<T>(on_bf16<T>(precision), x_op.transposed, !w_op.transposed, R, O, I, x_op.tensor.data<T>(), x_op.ld,
+              w_op.tensor.data<T>(), w_op.ld, y_data, O, epilogue);
 }
 
 #if ENGINE_OPS_CUDA
@@ -275,8 +304,9 @@ Tensor column_sums(const Tensor& g) {
 // y = act(pre), pre = x·Wᵀ + b:  dpre = dy·act'(pre),  dx = dpre·W,  dW = dpreᵀ·x,  db = Σ_rows dpre.
 class LinearBackward final : public engine::Node {
  public:
-  LinearBackward(Tensor x_rows, Tensor weight, Tensor pre, Shape x_shape)
-      : x_rows_(std::move(x_rows)), weight_(std::move(weight)), pre_(std::move(pre)), x_shape_(std::move(x_shape)) {}
+  LinearBackward(Tensor x_rows, Tensor weight, Tensor pre, Shape x_shape, Precision precision)
+      : x_rows_(std::move(x_rows)), weight_(std::move(weight)), pre_(std::move(pre)), x_shape_(std::move(x_shape)),
+        precision_(precision) {}
   std::string name() const override { return "LinearBackward"; }
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
@@ -284,8 +314,8 @@ class LinearBackward final : public engine::Node {
     Tensor grad_pre = grads[0].reshape({-1, O}).contiguous();  // (R, O)
     if (pre_.defined()) grad_pre = gelu_grad(grad_pre, pre_);
     Tensor grad_x, grad_weight, grad_bias;
-    if (next_edges[0].node) grad_x = matmul(grad_pre, weight_).reshape(x_shape_);
-    if (next_edges[1].node) grad_weight = matmul(grad_pre, x_rows_, true, false);
+    if (next_edges[0].node) grad_x = matmul_in(precision_, grad_pre, weight_, false, false).reshape(x_shape_);
+    if (next_edges[1].node) grad_weight = matmul_in(precision_, grad_pre, x_rows_, true, false);
     if (next_edges.size() > 2 && next_edges[2].node) grad_bias = column_sums(grad_pre);
     return {grad_x, grad_weight, grad_bias};
   }
@@ -300,11 +330,11 @@ class LinearBackward final : public engine::Node {
   Tensor weight_;  // (O, I), detached
   Tensor pre_;     // (R, O) pre-activation, only with GELU
   Shape x_shape_;
+  Precision precision_;  // the forward's
 };
 
-}  // namespace
-
-Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+// matmul in an explicit precision: the public matmul's, and its backward's.
+Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
   ENGINE_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
   ENGINE_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands need at least 2 dims, got a ", a.describe(),
                " and b ", b.describe());
@@ -329,13 +359,19 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
 #endif
   } else {
     ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
-                          [&] { matmul_cpu<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
+                          [&] { matmul_cpu<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out, precision); });
   }
 
   if (engine::needs_grad({&a, &b}))
-    engine::record(std::make_shared<MatmulBackward>(a.detach(), b.detach(), transpose_a, transpose_b), {&a, &b},
-                   {&out});
+    engine::record(std::make_shared<MatmulBackward>(a.detach(), b.detach(), transpose_a, transpose_b, precision),
+                   {&a, &b}, {&out});
   return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  return matmul_in(precision(), a, b, transpose_a, transpose_b);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation activation) {
@@ -357,6 +393,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   Shape out_shape = x.shape();
   out_shape.back() = O;
 
+  const Precision products = precision();  // the forward's and the backward's
   const Tensor x_rows = x.detach().reshape({-1, I});  // (R, I), a view when the layout allows
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor pre = gelu ? Tensor::empty({x_rows.size(0), O}, x.dtype(), x.device()) : Tensor();
@@ -367,12 +404,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
     throw_no_cuda_kernels("linear");
 #endif
   } else {
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear",
+                          [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre, products); });
   }
 
   const bool has_bias = bias.defined();
   if (has_bias ? engine::needs_grad({&x, &weight, &bias}) : engine::needs_grad({&x, &weight})) {
-    auto node = std::make_shared<LinearBackward>(x_rows, weight.detach(), pre, x.shape());
+    auto node = std::make_shared<LinearBackward>(x_rows, weight.detach(), pre, x.shape(), products);
     if (has_bias) engine::record(node, {&x, &weight, &bias}, {&y});
     else engine::record(node, {&x, &weight}, {&y});
   }

@@ -1,5 +1,6 @@
-// Matrix products, the engine's FLOPs. The CPU runs them on Eigen's GEMM (see docs/gemm.md for
-// the measurement behind the choice), the CUDA backend on cuBLAS.
+// Matrix products, the engine's FLOPs. The CPU runs them on its GEMM kernels (docs/gemm.md): f32
+// on our AVX-512 kernel, or with bf16 operands and f32 sums when ops/precision.h says bf16 (AMX or
+// AVX512-BF16); the CUDA backend on cuBLAS (in f32 whatever the precision setting).
 #pragma once
 
 #include "engine/tensor.h"

@@ -1,13 +1,18 @@
 // Row-major GEMM: f32 on our AVX-512 kernel where the build targets AVX-512, otherwise (and for f64)
-// on Eigen, which maps the raw buffers without copying and picks its kernel. docs/gemm.md has the
-// measurements behind both, and why large products are cut into tiles of C here.
+// on Eigen, which maps the raw buffers without copying and picks its kernel; bf16 products on the
+// kernel ops/cpu/bf16_kernel.h picks. docs/gemm.md has the measurements behind each, and why large
+// products are cut into tiles of C here.
 #include "ops/cpu/gemm.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
+#include <vector>
 
+#include "ops/cpu/bf16_kernel.h"
+#include "ops/cpu/gemm_bf16.h"
 #include "ops/cpu/sgemm_avx512.h"
 
 // GCC 12 reports a false "may be used uninitialized" inside its own AVX-512 intrinsics when it
@@ -65,6 +70,13 @@ Tiling tiling(int64_t M, int64_t N) {
   return {rows, cols, count(M, rows), count(N, cols)};
 }
 
+// Whether a product of this size shares its work among the OpenMP threads. Inside any parallel
+// region, even an inactive one (if(false), one thread), it stays on the calling thread: a nested team
+// there would create its threads afresh on every call.
+bool share_among_threads(int64_t M, int64_t N, int64_t K) {
+  return M * N * K >= kParallelMacs && omp_get_level() == 0;
+}
+
 // One product on the calling thread.
 template <typename T>
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
@@ -83,15 +95,32 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T 
   else gemm_expr(a.transpose(), b.transpose(), alpha, beta, c);
 }
 
+// x rounded to the nearest bf16 (ties to even), kept as an f32; NaN stays NaN.
+float round_to_bf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return x;
+  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// A stored matrix (rows x cols, leading dimension ld) rounded to bf16, as a packed f32 copy.
+std::vector<float> rounded_to_bf16(const float* X, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> copy(size_t(rows * cols));
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMacs / 16 && omp_get_level() == 0)
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) copy[size_t(i * cols + j)] = round_to_bf16(X[i * ld + j]);
+  return copy;
+}
+
 }  // namespace
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const GemmEpilogue& epilogue) {
   if (M == 0 || N == 0) return;
-  // Inside any parallel region, even an inactive one (if(false), one thread), the product stays on the
-  // calling thread: a nested team there would create its threads afresh on every call.
-  const bool threaded = M * N * K >= kParallelMacs && omp_get_level() == 0;
+  const bool threaded = share_among_threads(M, N, K);
   if constexpr (std::is_same_v<T, float> && have_sgemm_avx512) {
     if (K > 0) {
       sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
@@ -117,6 +146,29 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     gemm_serial(trans_a, trans_b, rows, cols, K, alpha, a_tile, lda, b_tile, ldb, beta, C + row * ldc + col, ldc);
     if (epilogue) epilogue(row, col, rows, cols);
   }
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
+  const Bf16Kernel kernel = bf16_kernel();
+  if (M == 0 || N == 0 || K == 0) {  // (K == 0: gemm scales C by beta)
+    gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epilogue);
+    return;
+  }
+  if (kernel == Bf16Kernel::fp32) {  // the same numbers, slower: rounded copies on the f32 kernel
+    const int64_t a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
+    const int64_t b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
+    const std::vector<float> a = rounded_to_bf16(A, a_rows, a_cols, lda), b = rounded_to_bf16(B, b_rows, b_cols, ldb);
+    gemm<float>(trans_a, trans_b, M, N, K, alpha, a.data(), a_cols, b.data(), b_cols, beta, C, ldc, epilogue);
+    return;
+  }
+#if ENGINE_BF16_KERNELS
+  const bool threaded = share_among_threads(M, N, K);
+  if (kernel == Bf16Kernel::amx)
+    gemm_bf16_amx(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
+  else
+    gemm_bf16_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threaded, epilogue);
+#endif
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,

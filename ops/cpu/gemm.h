@@ -13,6 +13,11 @@
 // An epilogue, when given, runs on each block of C once its sum is complete, while the block is still
 // in cache: linear's bias and GELU cost no extra pass over C. Blocks are disjoint; a threaded product
 // calls it from each thread, for the blocks that thread computed.
+//
+// gemm_bf16 is the mixed-precision product (PyTorch's CPU autocast to bf16, with f32 storage): the
+// f32 operands are rounded to bf16 (nearest even) as they are packed, and the products are summed in
+// f32 into an f32 C, on the kernel that ops/cpu/bf16_kernel.h picks: AMX, AVX512-BF16, or where
+// the CPU has neither the f32 kernel on rounded copies of the operands (the same numbers, slower).
 #pragma once
 
 #include <cstdint>
@@ -26,5 +31,8 @@ using GemmEpilogue = std::function<void(int64_t row, int64_t col, int64_t rows, 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const GemmEpilogue& epilogue = {});
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue = {});
 
 }  // namespace ops::cpu

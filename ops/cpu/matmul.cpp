@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "ops/cpu/gelu.h"
@@ -22,8 +23,14 @@ constexpr int64_t small_gemm_macs = int64_t(1) << 21;
 
 template <typename T>
 void batched_gemm(int64_t batch, const int64_t* a_offsets, const int64_t* b_offsets, bool trans_a, bool trans_b,
-                  int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C) {
+                  int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+                  bool bf16) {
   auto product = [&](int64_t i) {
+    if constexpr (std::is_same_v<T, float>)
+      if (bf16) {
+        gemm_bf16(trans_a, trans_b, M, N, K, 1.f, A + a_offsets[i], lda, B + b_offsets[i], ldb, 0.f, C + i * M * N, N);
+        return;
+      }
     gemm<T>(trans_a, trans_b, M, N, K, T(1), A + a_offsets[i], lda, B + b_offsets[i], ldb, T(0), C + i * M * N, N);
   };
   if (batch > 1 && M * N * K < small_gemm_macs) {
@@ -78,7 +85,7 @@ void column_sums(T* out, const T* g, int64_t N, int64_t O) {
 
 #define INSTANTIATE(T)                                                                                          \
   template void batched_gemm<T>(int64_t, const int64_t*, const int64_t*, bool, bool, int64_t, int64_t, int64_t, \
-                                const T*, int64_t, const T*, int64_t, T*);                                      \
+                                const T*, int64_t, const T*, int64_t, T*, bool);                                \
   template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, int64_t, bool);                          \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t);                                              \
   template void column_sums<T>(T*, const T*, int64_t, int64_t);

@@ -10,10 +10,11 @@ namespace ops::cpu {
 
 // C[i] = op(A + a_offsets[i]) · op(B + b_offsets[i]) for i < batch; C[i]: (M, N) contiguous, one
 // after another. Many small products run in parallel over the batch, each on one thread; large ones
-// run one after another, each threaded by the GEMM.
+// run one after another, each threaded by the GEMM. bf16 (f32 only): on gemm_bf16 (gemm.h).
 template <typename T>
 void batched_gemm(int64_t batch, const int64_t* a_offsets, const int64_t* b_offsets, bool trans_a, bool trans_b,
-                  int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C);
+                  int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+                  bool bf16 = false);
 
 // A block of y, `rows` x `cols` with rows `ld` apart, in place: y += bias (bias may be null; bias[c]
 // for column c), then, when gelu, pre = y and y = gelu(pre) (pre laid out as y; null when !gelu).

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
-#include <limits>
 #include <thread>
 #include <vector>
 
@@ -18,53 +17,31 @@
 #include "engine/tensor.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
+#include "ops/gemm_case.h"
 
 namespace {
 
-struct Case {
-  bool trans_a, trans_b;
-  int64_t M, N, K;
-  float alpha, beta;
-};
-
-std::vector<float> random_floats(int64_t count, engine::Generator& gen) {
-  return engine::Tensor::randn({count}, gen).to_vector<float>();
-}
+using Case = GemmCase;
 
 // Runs one case with leading dimensions 3 wider than needed; returns ‖C − reference‖ / ‖reference‖,
 // the reference computed in double, and checks that C's padding columns were left alone.
 double relative_error(const Case& c, engine::Generator& gen) {
-  const int64_t a_rows = c.trans_a ? c.K : c.M, a_cols = c.trans_a ? c.M : c.K;
-  const int64_t b_rows = c.trans_b ? c.N : c.K, b_cols = c.trans_b ? c.K : c.N;
-  const int64_t lda = a_cols + 3, ldb = b_cols + 3, ldc = c.N + 3;
-  const std::vector<float> A = random_floats(a_rows * lda, gen), B = random_floats(b_rows * ldb, gen);
-  std::vector<float> C = random_floats(c.M * ldc, gen);
-  const std::vector<float> C_before = C;
-  if (c.beta == 0.f)
-    for (float& x : C) x = std::numeric_limits<float>::quiet_NaN();
-  const float padding = 12345.f;
-  for (int64_t i = 0; i < c.M; ++i)
-    for (int64_t j = c.N; j < ldc; ++j) C[size_t(i * ldc + j)] = padding;
-
-  ops::cpu::gemm<float>(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(),
-                        ldc);
+  GemmOperands m(c, gen);
+  ops::cpu::gemm<float>(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, m.A.data(), m.lda, m.B.data(), m.ldb, c.beta,
+                        m.C.data(), m.ldc);
 
   double diff = 0, norm = 0;
   for (int64_t i = 0; i < c.M; ++i) {
     for (int64_t j = 0; j < c.N; ++j) {
       double sum = 0;
-      for (int64_t k = 0; k < c.K; ++k) {
-        const double a = c.trans_a ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
-        const double b = c.trans_b ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)];
-        sum += a * b;
-      }
+      for (int64_t k = 0; k < c.K; ++k) sum += double(m.a(c, i, k)) * double(m.b(c, k, j));
       double want = double(c.alpha) * sum;
-      if (c.beta != 0.f) want += double(c.beta) * C_before[size_t(i * ldc + j)];
-      const double got = C[size_t(i * ldc + j)];
+      if (c.beta != 0.f) want += double(c.beta) * m.C_before[size_t(i * m.ldc + j)];
+      const double got = m.C[size_t(i * m.ldc + j)];
       diff += (got - want) * (got - want);
       norm += want * want;
     }
-    for (int64_t j = c.N; j < ldc; ++j) REQUIRE(C[size_t(i * ldc + j)] == padding);
+    REQUIRE(m.padding_intact(c, i));
   }
   return std::sqrt(diff / norm);
 }

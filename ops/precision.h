@@ -1,0 +1,41 @@
+// The mixed-precision setting of matrix products: fp32, or bf16 (PyTorch's CPU autocast to bf16
+// with f32 storage). With bf16, the GEMMs of matmul and linear on f32 CPU tensors, forward and
+// backward, round their operands to bf16 (nearest even) and sum the products in f32
+// (ops::cpu::gemm_bf16, on AMX or AVX512-BF16 where the CPU has them); tensors, parameters and
+// gradients stay f32, and every other op (layer norm, softmax, cross-entropy, the losses, the
+// optimizer) runs in f32 as before. f64 tensors (gradient checks) and CUDA tensors are not affected.
+//
+// Process-wide, fp32 unless set; a backward runs in the precision its forward ran in. bf16 needs no
+// loss scaling: it keeps f32's exponent range, so small gradients do not underflow as in fp16.
+#pragma once
+
+#include <string>
+
+namespace ops {
+
+enum class Precision { fp32, bf16 };
+
+Precision precision();
+void set_precision(Precision precision);
+
+// "fp32" or "bf16", as --precision spells them; the error names `option` (e.g. "--precision").
+Precision parse_precision(const std::string& text, const std::string& option = "--precision");
+const char* precision_name(Precision precision);
+
+// What runs the products of `precision` here, for the log line of a run: "fp32", or "bf16 on AMX",
+// "bf16 on AVX512-BF16", "bf16 on the fp32 fallback (no bf16 instructions on this CPU)".
+std::string precision_description(Precision precision);
+
+// Sets the precision for its lifetime, then restores the previous one.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision precision) : previous_(ops::precision()) { set_precision(precision); }
+  ~PrecisionScope() { set_precision(previous_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision previous_;
+};
+
+}  // namespace ops
