@@ -42,7 +42,8 @@ struct AttentionOptions {
 
 // q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> (B, H, Tq, Dv).
 // Dk may differ from Dv: (q_i·k_j + pq_i·pk_j) is attention over [q; pq] and [k; pk].
-// A query row with no visible key outputs zeros.
+// A query row with no visible key outputs zeros. A row that sees a NaN score (NaN in q or k) or a +inf
+// one (e^(inf − inf)) outputs NaN, as IEEE arithmetic has it.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
 
 // How attention runs on f32 CUDA tensors.

@@ -143,10 +143,11 @@ T online_softmax_row(T* row, int64_t visible, int64_t cols, T& row_max, double& 
 }
 
 // The forward's last step for one query: out_row = acc_row / l (Dv values) and *lse = m + log l, or
-// zeros and −inf for a row that saw no key (l = 0).
+// zeros and −inf for a row that saw no key (l = 0 exactly: a visible key adds e^0 = 1). A NaN or +inf
+// score makes l NaN, and the row's output and lse NaN, as IEEE arithmetic has it.
 template <typename T>
 void write_output_row(T* out_row, const T* acc_row, int64_t Dv, T row_max, double row_sum, T* lse) {
-  if (row_sum > 0.0) {
+  if (row_sum != 0.0) {
     const T inverse = T(1.0 / row_sum);
     for (int64_t d = 0; d < Dv; ++d) out_row[d] = acc_row[d] * inverse;
     *lse = T(double(row_max) + std::log(row_sum));

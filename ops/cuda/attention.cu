@@ -248,14 +248,16 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
 
+  // l = 0 exactly for a row that saw no key (a visible key adds e^0 = 1); NaN scores make l NaN, and
+  // the row's output and lse NaN.
   T* out_tile = out + (batch_head * p.query_len + query_start) * Dv;
   for (int index = tid; index < rows * Dv; index += kThreads) {
     const T sum = row_sum[index / Dv];
-    out_tile[index] = sum > T(0) ? accumulator[index] / sum : T(0);
+    out_tile[index] = sum != T(0) ? accumulator[index] / sum : T(0);
   }
   if (tid < rows)
     lse[batch_head * p.query_len + query_start + tid] =
-        row_sum[tid] > T(0) ? row_max[tid] + logarithm(row_sum[tid]) : minus_infinity<T>();
+        row_sum[tid] != T(0) ? row_max[tid] + logarithm(row_sum[tid]) : minus_infinity<T>();
 }
 
 // δ_i = Σ_d dO_id · O_id, one warp per row, summed in double.

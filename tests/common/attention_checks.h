@@ -1,8 +1,8 @@
 // One test body for ops::attention on CUDA, run by test_ops_emu (the kernel emulator) and
 // test_ops_gpu (a real GPU): the CUDA op against the CPU op on fresh random inputs, forward output and
 // the gradients of q, k, v and the score bias (backward(seed) on both devices, .grad() compared).
-// And a check that runs on any device (test_ops on the CPU, the emulator and a GPU on CUDA): the score
-// bias against the widened attention it replaces.
+// And checks that run on any device (test_ops on the CPU, the emulator and a GPU on CUDA): the score
+// bias against the widened attention it replaces, and NaN propagating as IEEE arithmetic has it.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 //
@@ -267,6 +267,38 @@ inline void check_widened_cases(DType dtype, engine::Device device, int64_t long
   // by a few ulps of the largest entries: the f32 tolerance of the rest of these checks.
   for (const WidenedCase& c : widened_cases(long_keys))
     check_score_bias_against_widened(c, dtype, device, gen, tolerance_for(dtype));
+}
+
+// One NaN in a key: the rows that see it (queries at or after it under the causal mask) are NaN in
+// the output and in their query gradients; the output rows before it and of the other heads and
+// sequences stay finite. (Their gradients may be NaN: a masked key's zero score gradient times its
+// NaN is NaN, as in any dS·K product.) At lengths of the few-keys kernel and of the tiled ones.
+inline void check_nan_propagates(DType dtype, engine::Device device, int64_t T, engine::Generator& gen) {
+  CAPTURE(T);
+  CAPTURE(engine::dtype_name(dtype));
+  const int64_t B = 2, H = 2, D = 8, poisoned_key = T / 3;
+  Tensor k_values = Tensor::randn({B, H, T, D}, gen, dtype);
+  std::vector<double> k_host = k_values.to_vector<double>();
+  k_host[size_t(poisoned_key * D + 2)] = std::numeric_limits<double>::quiet_NaN();  // batch 0, head 0
+  const Tensor q = Tensor::randn({B, H, T, D}, gen, dtype).to(device).requires_grad_();
+  const Tensor k = Tensor::from_vector(k_host, {B, H, T, D}, dtype).to(device).requires_grad_();
+  const Tensor v = Tensor::randn({B, H, T, D}, gen, dtype).to(device).requires_grad_();
+  ops::AttentionOptions options;
+  options.causal = true;
+  const Tensor out = ops::attention(q, k, v, options);
+  ops::sum(out).backward();
+  const std::vector<double> values = out.to_vector<double>(), dq = q.grad().to_vector<double>();
+  for (int64_t bh = 0; bh < B * H; ++bh)
+    for (int64_t i = 0; i < T; ++i) {
+      const bool sees_nan = bh == 0 && i >= poisoned_key;
+      CAPTURE(bh);
+      CAPTURE(i);
+      for (int64_t d = 0; d < D; ++d) {
+        const size_t at = size_t((bh * T + i) * D + d);
+        CHECK(std::isnan(values[at]) == sees_nan);
+        if (sees_nan) CHECK(std::isnan(dq[at]));
+      }
+    }
 }
 
 }  // namespace attention_checks

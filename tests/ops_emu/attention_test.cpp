@@ -43,3 +43,10 @@ TEST_CASE("attention with a score bias on CUDA equals the widened attention it r
   engine::Generator gen(16);
   attention_checks::check_widened_cases(engine::DType::f32, engine::Device::cuda(), 45, gen);
 }
+
+TEST_CASE("attention on CUDA propagates NaN: a NaN key makes exactly the rows that see it NaN") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(17);
+  attention_checks::check_nan_propagates(engine::DType::f32, engine::Device::cuda(), 40, gen);
+  attention_checks::check_nan_propagates(engine::DType::f64, engine::Device::cuda(), 20, gen);
+}

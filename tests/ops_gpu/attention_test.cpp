@@ -37,4 +37,5 @@ TEST_CASE("attention with a score bias on the GPU matches the CPU and the widene
   engine::Generator gen(25);
   attention_checks::check_score_bias_cases(engine::DType::f32, 5, gen);
   attention_checks::check_widened_cases(engine::DType::f32, engine::Device::cuda(), 300, gen);
+  attention_checks::check_nan_propagates(engine::DType::f32, engine::Device::cuda(), 400, gen);
 }
