@@ -294,10 +294,14 @@ void attention_forward_avx512(float* out, float* lse, const float* q, const floa
   if (heads == 0 || query_tiles == 0) return;
   const int64_t threads = omp_get_max_threads();
   const int64_t runs = std::clamp<int64_t>((2 * threads + heads - 1) / heads, 1, query_tiles);  // per head
+  // With a score bias, the items run the sequences of one head in turn, so that a thread's next item
+  // reads the bias plane its last one brought into cache (with P = 1, every sequence reads the same).
+  const int64_t B = sizes.batch, H = sizes.heads;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t item = 0; item < heads * runs; ++item) {
-    const int64_t run = item % runs;
-    forward_run(out, lse, q, k, v, item / runs, run * query_tiles / runs, (run + 1) * query_tiles / runs, sizes, bias,
+    const int64_t run = item % runs, index = item / runs;
+    const int64_t batch_head = bias.score_bias ? (index % B) * H + index / B : index;
+    forward_run(out, lse, q, k, v, batch_head, run * query_tiles / runs, (run + 1) * query_tiles / runs, sizes, bias,
                 layouts, thread_scratch());
   }
 }
@@ -306,7 +310,8 @@ void attention_backward_avx512(float* dq, float* dk, float* dv, const float* dou
                                const float* v, const float* lse, const float* delta, const AttentionSizes& sizes,
                                const AttentionBias& bias, const AttentionLayouts& layouts) {
   // An item is a (block, head) running the block's sequences in order: it owns that plane of the
-  // score bias gradient (one sequence per item without one).
+  // score bias gradient, which stays in cache from one sequence to the next (one sequence per item
+  // without a bias gradient).
   const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t item = 0; item < blocks * H; ++item)

@@ -81,15 +81,15 @@ void scale_bias_and_mask(T* scores, int64_t ld, int64_t rows, int64_t cols, int6
     T* row = scores + r * ld;
     const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
     const int64_t visible_end = causally_visible(query_start + r, key_start, cols, sizes, bias);
+    const T* added = bias.score_bias ? score_bias_row<T>(bias, sizes, batch_head, query_start + r) + key_start : nullptr;
     if (bias.alibi_slopes) {
       for (int64_t c = 0; c < visible_end; ++c)
-        row[c] = row[c] * scale + T(slope * double(key_start + c - position));
+        row[c] = row[c] * scale + T(slope * double(key_start + c - position)) + (added ? added[c] : T(0));
+    } else if (added) {
+#pragma omp simd
+      for (int64_t c = 0; c < visible_end; ++c) row[c] = row[c] * scale + added[c];
     } else {
       for (int64_t c = 0; c < visible_end; ++c) row[c] *= scale;
-    }
-    if (bias.score_bias) {
-      const T* added = score_bias_row<T>(bias, sizes, batch_head, query_start + r) + key_start;
-      for (int64_t c = 0; c < visible_end; ++c) row[c] += added[c];
     }
     for (int64_t c = visible_end; c < cols; ++c) row[c] = minus_infinity;
     if (keep)
@@ -169,12 +169,22 @@ void probabilities_and_score_grads_row(T* p, T* ds, int64_t visible, int64_t col
   std::fill(p + visible, p + cols, T(0));
   std::fill(ds + visible, ds + cols, T(0));
   exp_shifted(p, row_lse, visible, p);
-  if (bias_grad) {
+  if (bias_grad && drop_scale) {  // one pass each, without branches (omp simd: the rows never overlap)
+#pragma omp simd
     for (int64_t c = 0; c < visible; ++c) {
-      const T grad = p[c] * ((drop_scale ? ds[c] * drop_scale[c] : ds[c]) - row_delta);
+      const T grad = p[c] * (ds[c] * drop_scale[c] - row_delta);
       bias_grad[c] += grad;
       ds[c] = scale * grad;
-      if (drop_scale) p[c] *= drop_scale[c];
+      p[c] *= drop_scale[c];
+    }
+    return;
+  }
+  if (bias_grad) {
+#pragma omp simd
+    for (int64_t c = 0; c < visible; ++c) {
+      const T grad = p[c] * (ds[c] - row_delta);
+      bias_grad[c] += grad;
+      ds[c] = scale * grad;
     }
     return;
   }
