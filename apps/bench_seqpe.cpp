@@ -9,9 +9,17 @@
 // plus, for the breakdown, SeqPE's own part alone (encoder forward and auxiliary losses, forward and
 // backward, no main model). The three are interleaved step by step (their order rotating), so that
 // a load change on a shared machine hits all of them alike, and each step's SeqPE time is divided by
-// the neighbouring APE step's: the figures are medians over the steps of those ratios.
+// the neighbouring APE step's: the figures are medians over the steps of those ratios. The overhead
+// splits into SeqPE's part and the rest, the position term's way through the model (W_qk, the
+// attn_scalar logits and their use in attention); beside them, the arithmetic floor: SeqPE's own
+// FLOPs (encoder over every encoded position, W_qk, the logits) against the model's. Last, the
+// model's attention alone, all layers forward and backward as in a step (q, k, v views of one
+// projection, causal, dropout 0.1), interleaved in three forms: plain (APE), attn_scalar's term as the
+// widened [q; α·pq]·[k; pk] (the form before the score bias, and the one used under no grad), and as
+// the score bias built once per step: what the term costs inside attention, against SeqPE's overhead.
 //
-// Usage: bench_seqpe [steps] [issue6|lm|all|gpt2]   threads from OMP_NUM_THREADS
+// Usage: bench_seqpe [steps] [issue6|lm|all|gpt2] [attention]   threads from OMP_NUM_THREADS;
+//   `attention` runs only the comparison of the attention forms
 //   issue6  6 layers, width 256, 8 heads, context 256, vocab 4096, batch 8 (issue #6's benchmark)
 //   lm      4 layers, width 128, 4 heads, context 128, vocab 2048, batch 8 (train_lm's defaults)
 //   all     issue6 and lm
@@ -24,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -33,8 +42,11 @@
 
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
+#include "ops/attention.h"
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
+#include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "seqpe/seqpe_models.h"
 
@@ -89,6 +101,87 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+// Multiply-adds of a training step's forward (the backward is ~2× it, for both models alike) of the
+// GPT, as docs/seqpe.md counts them: 12·C² per token per block (projections and MLP), 2·T·C for
+// attention, C·V for the tied LM head.
+double model_forward_macs(const Setting& s) {
+  const double C = double(s.width), L = double(s.layers), tokens = double(s.batch * s.context);
+  return tokens * (L * (12.0 * C * C + 2.0 * double(s.context) * C) + C * double(s.vocab));
+}
+
+// The same for SeqPE's own arithmetic: the encoder over `encoded` positions of S = digits + readout
+// tokens, as it runs (the first block's QKV on the 51 distinct tokens, not per position: 9·Ce² per
+// token; middle blocks 12·Ce²; the last block's keys and values for every token and the rest for the
+// readout only: (2·S + 10)·Ce²; the readout projection Ce·O), and per forward W_qk over the main
+// positions (P·T, O -> 2·O) and the attn_scalar logits pq·pkᵀ ((P, H', T, T) from E-wide vectors).
+double seqpe_forward_macs(const seqpe::SeqPeConfig& pe, int64_t encoded, int64_t blocks, int64_t context) {
+  const double Ce = double(pe.encoder.channels), Le = double(pe.encoder.layers);
+  const double S = double(pe.encoder.sequence_length() + 1), O = double(pe.out_features());
+  const double per_position = (9.0 * S + 12.0 * S * std::max(Le - 2.0, 0.0) + 2.0 * S + 10.0) * Ce * Ce + Ce * O;
+  const double main_positions = double(blocks * context);
+  return double(encoded) * per_position + main_positions * O * 2.0 * O + main_positions * double(context) * O;
+}
+
+enum class PositionTerm { none, widened, score_bias };
+
+// One step's attention in every layer, forward and backward, as the GPT runs it: q, k, v views of a
+// (B, T, 3C) projection, causal, scale 1/sqrt(d), dropout 0.1; with attn_scalar's term from pq, pk
+// (1, H, T, d) (an unshifted step: P = 1) in `form`.
+double attention_step_seconds(const Setting& s, PositionTerm form, const Tensor& qkv, const Tensor& pq,
+                              const Tensor& pk, const Tensor& seed, engine::Generator& gen) {
+  const int64_t B = s.batch, T = s.context, C = s.width, H = s.heads, d = C / H;
+  return seconds_of([&] {
+    const std::vector<Tensor> parts = ops::split(qkv, {C, C, C}, 2);
+    auto heads = [&](const Tensor& part) { return part.view({B, T, H, d}).permute({0, 2, 1, 3}); };
+    ops::AttentionOptions options;
+    options.causal = true;
+    options.scale = 1.0 / std::sqrt(double(d));
+    options.dropout_p = 0.1;
+    options.dropout_gen = &gen;
+    if (form == PositionTerm::score_bias) options.score_bias = ops::matmul(pq, pk, false, true) * options.scale;
+    Tensor total;
+    for (int64_t layer = 0; layer < s.layers; ++layer) {
+      Tensor q = heads(parts[0]), k = heads(parts[1]);
+      if (form == PositionTerm::widened) {
+        q = ops::concat({q, pq.expand(q.shape())}, 3);
+        k = ops::concat({k, pk.expand(k.shape())}, 3);
+      }
+      Tensor y = ops::attention(q, k, heads(parts[2]), options);
+      total = total.defined() ? total + y : y;
+    }
+    total.backward(seed);
+  });
+}
+
+// The model's attention alone in the three forms, interleaved (order rotating), medians over `steps`;
+// `overhead` (SeqPE step − APE step, seconds; 0 when not measured) puts the term's cost beside it.
+void compare_attention_forms(const Setting& s, int steps, double overhead) {
+  engine::Generator gen(2);
+  const int64_t H = s.heads, d = s.width / s.heads;
+  const Tensor qkv = Tensor::randn({s.batch, s.context, 3 * s.width}, gen).requires_grad_();
+  const Tensor pq = Tensor::randn({1, H, s.context, d}, gen).requires_grad_();
+  const Tensor pk = Tensor::randn({1, H, s.context, d}, gen).requires_grad_();
+  const Tensor seed = Tensor::randn({s.batch, H, s.context, d}, gen);
+  const PositionTerm forms[] = {PositionTerm::none, PositionTerm::widened, PositionTerm::score_bias};
+  std::vector<double> form_s[3];
+  for (int i = 0; i <= steps; ++i)
+    for (int f = 0; f < 3; ++f) {
+      const int which = (f + i) % 3;
+      const double t = attention_step_seconds(s, forms[which], qkv, pq, pk, seed, gen);
+      if (i > 0) form_s[which].push_back(t);  // i = 0 warms up
+    }
+  const double plain = median(form_s[0]), widened = median(form_s[1]), biased = median(form_s[2]);
+  std::printf("  attention of the %lld layers, forward + backward (medians of %d): plain %.1f ms, attn_scalar "
+              "widened %.1f ms (%+.1f), as a score bias %.1f ms (%+.1f)",
+              (long long)s.layers, steps, 1e3 * plain, 1e3 * widened, 1e3 * (widened - plain), 1e3 * biased,
+              1e3 * (biased - plain));
+  if (overhead > 0.0)
+    std::printf(": %.0f%% of the SeqPE overhead (%.0f%% widened)", 100.0 * (biased - plain) / overhead,
+                100.0 * (widened - plain) / overhead);
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 void bench(const Setting& s, int steps) {
   engine::Generator gen(1);
   const Batch batch = random_batch(s, gen);
@@ -112,9 +205,10 @@ void bench(const Setting& s, int steps) {
   seqpe::MainPositionSampler main_sampler(options.main_sampler, 3);
   seqpe::ContrastiveSampler contrastive_sampler(options.contrastive, 4);
   seqpe::TransferSampler transfer_sampler(options.transfer, 5);
-  int64_t encoded = 0;  // positions encoded by the latest step
+  int64_t encoded = 0, blocks = 1;  // positions encoded by the latest step, its position blocks
   auto seqpe_step = [&] {
     const auto main = main_sampler.next();
+    blocks = main.num_blocks();
     const auto contrastive = contrastive_sampler.next();
     const auto transfer = transfer_sampler.next();
     optimizer.zero_grad();
@@ -141,7 +235,7 @@ void bench(const Setting& s, int steps) {
   ape_step();  // warm-up: first-touch allocations
   seqpe_step();
   seqpe_part();
-  std::vector<double> ape_s, seqpe_s, part_s, seqpe_ratio, part_ratio;
+  std::vector<double> ape_s, seqpe_s, part_s, seqpe_ratio, part_ratio, rest_ratio, floors;
   std::vector<int64_t> encoded_counts;
   for (int i = 0; i < steps; ++i) {
     double a = 0, b = 0, c = 0;
@@ -155,7 +249,9 @@ void bench(const Setting& s, int steps) {
     part_s.push_back(c);
     seqpe_ratio.push_back(b / a);
     part_ratio.push_back(c / a);
+    rest_ratio.push_back((b - a - c) / a);
     encoded_counts.push_back(encoded);
+    floors.push_back(seqpe_forward_macs(options.pe, encoded, blocks, s.context) / model_forward_macs(s));
   }
   std::sort(encoded_counts.begin(), encoded_counts.end());
   std::printf("%s: GPT %lld layers, width %lld, %lld heads, batch %lld x %lld tokens, vocab %lld; %d threads, "
@@ -173,6 +269,11 @@ void bench(const Setting& s, int steps) {
               1e3 * median(seqpe_s), median(seqpe_ratio), 100.0 * (median(seqpe_ratio) - 1.0));
   std::printf("  SeqPE part alone      %8.1f ms (median)   / APE step: median %.2f\n", 1e3 * median(part_s),
               median(part_ratio));
+  std::printf("  overhead split        SeqPE part %+.0f%%, rest (W_qk, attn_scalar logits, attention) %+.0f%% "
+              "of an APE step (medians); arithmetic floor: SeqPE / model multiply-adds = %.3f\n",
+              100.0 * median(part_ratio), 100.0 * median(rest_ratio), median(floors));
+
+  compare_attention_forms(s, steps, median(seqpe_s) - median(ape_s));
   std::fflush(stdout);
 }
 
@@ -181,10 +282,16 @@ void bench(const Setting& s, int steps) {
 int main(int argc, char** argv) {
   const int steps = argc > 1 ? std::atoi(argv[1]) : 21;
   const std::string which = argc > 2 ? argv[2] : "all";
+  const bool attention_only = argc > 3 && std::string(argv[3]) == "attention";
   bool ran = false;
   for (const Setting& s : kSettings)
     if ((which == "all" && s.in_all) || which == s.name) {
-      bench(s, steps);
+      if (attention_only) {
+        std::printf("%s: attention only, %d threads\n", s.name, omp_get_max_threads());
+        compare_attention_forms(s, steps, 0.0);
+      } else {
+        bench(s, steps);
+      }
       ran = true;
     }
   if (!ran) {

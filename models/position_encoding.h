@@ -7,8 +7,9 @@
 //                                    layer (APE, sinusoidal, SeqPE input_add), or undefined
 //   transform_qk(layer, q, k)        per layer: rotate (RoPE), add or multiply position vectors
 //                                    (SeqPE attn_add / attn_mul), or widen q and k with position
-//                                    vectors (SeqPE attn_scalar: [q; α·pq]·[k; pk])
-//   attention_options(layer, opts)   per layer: ALiBi slopes, the score scale
+//                                    vectors (SeqPE attn_scalar under no grad: [q; α·pq]·[k; pk])
+//   attention_options(layer, opts)   per layer: ALiBi slopes, the score scale, a score bias (SeqPE
+//                                    attn_scalar in training: α·pq·pkᵀ/sqrt(d) per position block)
 // A PE that does not use a hook keeps the default (no effect), so NoPE is the base class as is.
 //
 //   B = batch, T = sequence length (tokens, or 1 + grid cells with a class token), C = width,

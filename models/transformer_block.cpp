@@ -101,6 +101,10 @@ Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncodi
   if (pe) {
     pe->transform_qk(layer, q, k);
     pe->attention_options(layer, options);
+    // A PE's score bias covers the forward's T positions as queries; queries are the last Tq of them
+    // (forward_last: the last token).
+    Tensor& bias = options.score_bias;
+    if (bias.defined() && bias.size(2) != Tq) bias = bias.narrow(2, bias.size(2) - Tq, Tq);
   }
   if (cache) append_to_cache(*cache, layer, k, v);
   if (is_training()) {

@@ -6,7 +6,7 @@
 // (position_encoding.h).
 //
 //   B = batch, T = time, C = channels, H = heads, D = C / H head dim, Dk = query/key head size
-//   after the PE (D, or wider for SeqPE's attn_scalar), T_max = cache capacity
+//   after the PE (D, or wider for SeqPE's attn_scalar under no grad), T_max = cache capacity
 #pragma once
 
 #include <memory>

@@ -14,6 +14,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/attention.h"
+#include "ops/reduce.h"
 #include "ops/cuda_dispatch.h"
 
 #if ENGINE_OPS_CUDA
@@ -37,6 +38,7 @@ struct AttentionConfig {
   Tensor device_alibi_slopes;        // (H) f64 on the inputs' device (CUDA only), or undefined
   Tensor key_keep;                   // (B, Tk) i32 0/1 on the inputs' device, or undefined
   cpu::AttentionDropout dropout;     // p = 0: none
+  Tensor score_bias;                 // (P, Hb, Tq, Tk) dense, detached, or undefined
   bool cudnn = false;                // the forward ran through cuDNN (its lse is cuDNN's), so may the backward
 };
 
@@ -60,6 +62,11 @@ cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
     bias.alibi_slopes = config.alibi_slopes.data();
   bias.key_keep = config.key_keep.defined() ? config.key_keep.data<int32_t>() : nullptr;
   bias.dropout = config.dropout;
+  if (config.score_bias.defined()) {
+    bias.score_bias = config.score_bias.raw_data();
+    bias.score_bias_blocks = config.score_bias.size(0);
+    bias.score_bias_per_head = config.score_bias.size(1) == config.sizes.heads;
+  }
   return bias;
 }
 
@@ -113,10 +120,13 @@ void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Te
 }
 
 // The one place where attention picks a device for its backward kernels.
+// `bias_grad` is (P, H, Tq, Tk) zeros when the score bias needs a gradient, else undefined.
 template <typename T>
-void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
-                  const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& bias_grad, const Tensor& dout,
+                  const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                   const AttentionConfig& config) {
+  cpu::AttentionBias bias = kernel_bias(config);
+  if (bias_grad.defined()) bias.score_bias_grad = bias_grad.raw_data();
   if (q.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
 #if ENGINE_OPS_CUDNN
@@ -124,15 +134,14 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
       if (config.cudnn &&
           cuda::cudnn_attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), dout.data<float>(),
                                          q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
-                                         lse.data<float>(), config.sizes, kernel_bias(config),
-                                         engine::cuda::current_stream()))
+                                         lse.data<float>(), config.sizes, bias, engine::cuda::current_stream()))
         return;
     }
 #endif
     Tensor delta = Tensor::empty(lse.shape(), lse.dtype(), lse.device());
     cuda::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), delta.data<T>(), dout.data<T>(),
                                 q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes,
-                                kernel_bias(config), engine::cuda::current_stream());
+                                bias, engine::cuda::current_stream());
     return;
 #else
     throw_no_cuda_kernels("attention");
@@ -141,15 +150,16 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
   const cpu::AttentionLayouts layouts{rows_of(q),    rows_of(k),  rows_of(v),  rows_of(out),
                                       rows_of(dout), rows_of(dq), rows_of(dk), rows_of(dv)};
   cpu::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), dout.data<T>(), q.data<T>(), k.data<T>(),
-                             v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes, kernel_bias(config), layouts);
+                             v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes, bias, layouts);
 }
 
-// Gradients of q, k and v; the probabilities are recomputed from the saved log-sum-exp.
+// Gradients of q, k, v and the score bias; the probabilities are recomputed from the saved
+// log-sum-exp.
 class AttentionBackward final : public engine::Node {
  public:
-  AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionConfig config)
+  AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionConfig config, bool bias_grad)
       : q_(std::move(q)), k_(std::move(k)), v_(std::move(v)), out_(std::move(out)), lse_(std::move(lse)),
-        config_(std::move(config)) {}
+        config_(std::move(config)), bias_grad_(bias_grad) {}
   std::string name() const override { return "AttentionBackward"; }
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
@@ -159,14 +169,19 @@ class AttentionBackward final : public engine::Node {
     Tensor dq = empty_heads(B, H, q_.size(2), q_.size(3), q_);
     Tensor dk = empty_heads(B, H, k_.size(2), k_.size(3), k_);
     Tensor dv = empty_heads(B, H, v_.size(2), v_.size(3), v_);
+    // (P, H, Tq, Tk): summed over each block's sequences by the kernels, over heads here when Hb = 1.
+    Tensor dbias;
+    if (bias_grad_)
+      dbias = Tensor::zeros({config_.score_bias.size(0), H, q_.size(2), k_.size(2)}, q_.dtype(), q_.device());
     ENGINE_DISPATCH_FLOAT(q_.dtype(), "attention backward",
-                          [&] { run_backward<scalar_t>(dq, dk, dv, dout, q_, k_, v_, out_, lse_, config_); });
-    return {dq, dk, dv};
+                          [&] { run_backward<scalar_t>(dq, dk, dv, dbias, dout, q_, k_, v_, out_, lse_, config_); });
+    if (bias_grad_ && config_.score_bias.size(1) != H) dbias = sum(dbias, {1}, true);
+    return {dq, dk, dv, dbias};
   }
 
   void release_saved() override {
     q_ = k_ = v_ = out_ = lse_ = Tensor();
-    config_.key_keep = config_.device_alibi_slopes = Tensor();
+    config_.key_keep = config_.device_alibi_slopes = config_.score_bias = Tensor();
   }
 
  private:
@@ -174,6 +189,7 @@ class AttentionBackward final : public engine::Node {
   Tensor out_;        // (B, H, Tq, Dv), detached (no cycle through its grad_fn)
   Tensor lse_;        // (B, H, Tq)
   AttentionConfig config_;
+  bool bias_grad_;    // the score bias requires grad
 };
 
 // Checks the shapes, dtypes and devices of the inputs and options; throws naming the culprit.
@@ -217,6 +233,16 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Atten
                options.dropout_p);
   ENGINE_CHECK(options.dropout_p == 0.0 || options.dropout_gen,
                "attention: dropout_p = ", options.dropout_p, " needs a generator (dropout_gen) to draw the mask");
+  const Tensor& bias = options.score_bias;
+  if (bias.defined()) {
+    ENGINE_CHECK(bias.dim() == 4 && bias.size(0) > 0 && q.size(0) % bias.size(0) == 0 &&
+                     (bias.size(1) == 1 || bias.size(1) == q.size(1)) && bias.size(2) == q.size(2) &&
+                     bias.size(3) == k.size(2),
+                 "attention: score_bias must be (P, 1 or H, Tq, Tk) with P dividing the batch B = ", q.size(0),
+                 ", H = ", q.size(1), ", Tq = ", q.size(2), ", Tk = ", k.size(2), "; got ", bias.describe());
+    ENGINE_CHECK(bias.dtype() == q.dtype() && bias.device() == q.device(), "attention: score_bias is ",
+                 bias.describe(), " but q is ", q.describe(), "; give it q's dtype and device");
+  }
 }
 
 // Key mask of any dtype as i32 0/1 flags: nonzero keeps the key.
@@ -245,6 +271,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
       config.device_alibi_slopes = options.alibi_slopes.detach().to(engine::DType::f64).contiguous();
   }
   if (options.key_mask.defined()) config.key_keep = key_keep_flags(options.key_mask);
+  if (options.score_bias.defined()) config.score_bias = options.score_bias.detach().contiguous();
   if (options.dropout_p > 0.0) {
     // The counters of a (B, H, Tq, Tk) draw: successive calls get fresh masks, and the generator's
     // state alone (as a checkpoint saves it) fixes them.
@@ -264,9 +291,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   ENGINE_DISPATCH_FLOAT(q.dtype(), "attention",
                         [&] { run_forward<scalar_t>(out, lse, q_rows, k_rows, v_rows, config); });
 
-  if (engine::needs_grad({&q, &k, &v})) {
-    auto node = std::make_shared<AttentionBackward>(q_rows, k_rows, v_rows, out.detach(), lse, std::move(config));
-    engine::record(node, {&q, &k, &v}, {&out});
+  const Tensor& bias = options.score_bias;
+  if (engine::needs_grad({&q, &k, &v, &bias})) {
+    const bool bias_grad = bias.defined() && bias.requires_grad();
+    auto node =
+        std::make_shared<AttentionBackward>(q_rows, k_rows, v_rows, out.detach(), lse, std::move(config), bias_grad);
+    engine::record(node, {&q, &k, &v, &bias}, {&out});
   }
   return out;
 }

@@ -31,19 +31,28 @@ struct AttentionOptions {
   // it tile by tile. 0 (evaluation) runs exactly the op without dropout and needs no generator.
   double dropout_p = 0.0;
   engine::Generator* dropout_gen = nullptr;
+  // (P, Hb, Tq, Tk), the inputs' dtype and device, Hb = 1 or H, P a divisor of B: added to the scaled
+  // scores, scale · q_i·k_j + score_bias_ij, as an input with a gradient. Sequence b reads block
+  // b mod P (SeqPE's position blocks: sequence b of a batch uses block b mod P), every head plane 0
+  // when Hb = 1. Its gradient is summed over each block's sequences inside the kernels, so a bias
+  // shared by the batch (and, built once, by every layer) costs one (Tq × Tk) plane per block and
+  // head, never a (B, H, Tq, Tk) tensor. Undefined for none.
+  Tensor score_bias;
 };
 
 // q: (B, H, Tq, Dk), k: (B, H, Tk, Dk), v: (B, H, Tk, Dv) -> (B, H, Tq, Dv).
 // Dk may differ from Dv: (q_i·k_j + pq_i·pk_j) is attention over [q; pq] and [k; pk].
-// A query row with no visible key outputs zeros.
+// A query row with no visible key outputs zeros. A row that sees a NaN score (NaN in q or k) or a +inf
+// one (e^(inf − inf)) outputs NaN, as IEEE arithmetic has it.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
 
 // How attention runs on f32 CUDA tensors.
 enum class AttentionBackend {
   kernel,      // the hand-written tiled kernel (ops/cuda/attention.h): f32 throughout
   cudnn_bf16,  // cuDNN's fused attention on inputs rounded to bf16 (ops/cuda/attention_cudnn.h), where
-               // it supports the call (no ALiBi, key mask or dropout, Dk = Dv, causal only with Tq = Tk) and
-               // validated itself; the kernel otherwise. Changes the numerics (~3 significant digits).
+               // it supports the call (no ALiBi, key mask, dropout or score bias, Dk = Dv, causal only with
+               // Tq = Tk) and validated itself; the kernel otherwise. Changes the numerics (~3 significant
+               // digits).
 };
 
 // The process-wide choice; `kernel` unless the environment sets ENGINE_ATTENTION_CUDNN=1. Builds

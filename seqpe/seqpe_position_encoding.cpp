@@ -1,6 +1,7 @@
 #include "seqpe/seqpe_position_encoding.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <unordered_map>
 
@@ -8,6 +9,7 @@
 #include "engine/error.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
+#include "ops/matmul.h"
 #include "seqpe/contrastive_loss.h"
 #include "seqpe/distillation_loss.h"
 
@@ -214,7 +216,7 @@ void SeqPe::prepare(const models::Positions& positions) {
     const int64_t O = main.size(2);
     e_ = ops::concat({class_position_->unsqueeze(0).expand({blocks_, 1, O}), main}, 1);  // (P, T, O)
   }
-  pq_ = pk_ = Tensor();
+  pq_ = pk_ = logits_ = Tensor();
   if (config_.apply != ApplyMethod::input_add && config_.qk_projection != QkProjection::multi)
     project(e_, qk_proj_.empty() ? nullptr : qk_proj_[0].get(), pq_, pk_);
 }
@@ -244,8 +246,38 @@ Tensor SeqPe::input_embedding() {
   return blocks_ == 1 ? e_.select(0, 0) : tile_over_batch(e_);  // (T, C) or (B, T, C)
 }
 
+bool SeqPe::scalar_term_as_bias() const {
+  return config_.apply == ApplyMethod::attn_scalar && engine::grad_mode_enabled();
+}
+
+Tensor SeqPe::position_logits(int layer, double scale) {
+  const bool shared = config_.qk_projection != QkProjection::multi;
+  if (shared && logits_.defined() && logits_scale_ == scale) return logits_;
+  Tensor pq = pq_, pk = pk_;
+  if (!shared) {
+    ENGINE_CHECK(layer >= 0 && layer < int64_t(qk_proj_.size()), "SeqPe: layer ", layer, " has no qk projection (",
+                 qk_proj_.size(), " configured)");
+    project(e_, qk_proj_[size_t(layer)].get(), pq, pk);
+  }
+  // One (T, T) plane per block and head (or per block, shared by the heads, without the multi-head
+  // split): the batch reads it through the op, sequence b from block b mod P.
+  Tensor logits = ops::matmul(pq, pk, false, true) * (config_.scalar_scale * scale);  // (P, H', T, T)
+  if (shared) {
+    logits_ = logits;
+    logits_scale_ = scale;
+  }
+  return logits;
+}
+
+void SeqPe::attention_options(int layer, ops::AttentionOptions& options) {
+  if (!scalar_term_as_bias()) return;
+  // s_ij = scale · q_i·k_j + α·scale · pq_i·pk_j: the same scores as the widened [q; α·pq]·[k; pk].
+  const int64_t head_dim = config_.model_width / config_.model_heads;
+  options.score_bias = position_logits(layer, options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(double(head_dim)));
+}
+
 void SeqPe::transform_qk(int layer, Tensor& q, Tensor& k) {
-  if (config_.apply == ApplyMethod::input_add) return;
+  if (config_.apply == ApplyMethod::input_add || scalar_term_as_bias()) return;
   Tensor pq = pq_, pk = pk_;
   if (config_.qk_projection == QkProjection::multi) {
     ENGINE_CHECK(layer >= 0 && layer < int64_t(qk_proj_.size()), "SeqPe: layer ", layer, " has no qk projection (",

@@ -12,8 +12,14 @@
 //   attn_add     q_i ← q_i + pq_i,  k_j ← k_j + pk_j
 //   attn_mul     q_i ← q_i ⊙ pq_i,  k_j ← k_j ⊙ pk_j
 //   attn_scalar  s_ij = (q_i·k_j + α pq_i·pk_j) / sqrt(d): the PE term is added BEFORE the 1/sqrt(d)
-//                scaling (quirk 13.2). Computed as attention over [q; α·pq] and [k; pk] (Dk = 2d)
-//                with the block's scale 1/sqrt(d) left as is, so no (T × T) bias is ever stored.
+//                scaling (quirk 13.2). In training (grad mode on) the term is the attention op's score
+//                bias: the logits α·pq·pkᵀ/sqrt(d), (P, H', T, T), computed once per forward and
+//                shared by every sequence of a block and, with a single W_qk, by every layer (each
+//                layer's gradient of it comes summed over the block's sequences, and the projection
+//                runs its backward once). Under no grad (evaluation, KV-cached decoding, where the
+//                keys cached must carry their own term and lengths may be long) it is attention over
+//                [q; α·pq] and [k; pk] (Dk = 2d) with the scale 1/sqrt(d) left as is: memory linear
+//                in T, no (T × T) tensor. docs/seqpe.md has the costs of both.
 // [pq; pk] = W_qk e + b, (T, 2·O), reshaped to (T, 2, H', E) (SPEC 3.1); W_qk is one Linear shared
 // by all layers and applied once per forward ("single"), one per layer ("multi"), or none
 // (pq = pk = e). ViT: the class token has no grid position, so a learned vector (1, O) is put in
@@ -107,6 +113,7 @@ class SeqPe : public models::PositionEncoding {
   void prepare(const models::Positions& positions) override;
   Tensor input_embedding() override;
   void transform_qk(int layer, Tensor& q, Tensor& k) override;
+  void attention_options(int layer, ops::AttentionOptions& options) override;
 
   // One encoder forward for a training step (SPEC 7). `contrastive` may be null; `transfer` too,
   // and its students are left out on shifted steps unless transfer_on_shifted_steps. The main part
@@ -140,6 +147,10 @@ class SeqPe : public models::PositionEncoding {
   void project(const Tensor& e, const models::Linear* projection, Tensor& pq, Tensor& pk) const;
   // (P, ...) -> a tensor that broadcasts against (B, ...): itself when P = 1, else tiled over the batch.
   Tensor tile_over_batch(const Tensor& x) const;
+  // attn_scalar's term as whole logits: α·scale · pq·pkᵀ, (P, H', T, T), of layer `layer`'s projection.
+  Tensor position_logits(int layer, double scale);
+  // attn_scalar takes its term as the attention op's score bias (training) rather than widened q, k.
+  bool scalar_term_as_bias() const;
 
   SeqPeConfig config_;
   PositionTokenizer tokenizer_;
@@ -152,6 +163,8 @@ class SeqPe : public models::PositionEncoding {
   Tensor step_main_;  // (P, L, O) from encode_step, consumed by the next prepare()
   Tensor e_;          // (P, T, O) the forward's PEs, class token first when present
   Tensor pq_, pk_;    // (P, H', T, E) for "single" and "none"
+  Tensor logits_;     // (P, H', T, T) attn_scalar's score bias for "single" and "none", built by the first layer
+  double logits_scale_ = 0.0;  // the attention scale it was built with
   int64_t blocks_ = 1;  // P
   int64_t batch_ = 1;   // B
 

@@ -28,6 +28,10 @@
 // per tile pair), or, when they would take more than kKeptScoreGradBytes, recomputes S and dP (7):
 // the price of results that do not depend on the thread count.
 //
+// A score bias (P blocks of (Hb, Tq, Tk), shared by the sequences of a block) is added to the scaled
+// scores; its gradient dL/ds = dS / scale is summed by the first pass, whose items are then (block,
+// head, key tile), each running the block's sequences in order: no two threads add to one element.
+//
 // Memory: besides the inputs, outputs and gradients (O(T·D)), the forward keeps lse (B·H·Tq) and the
 // backward δ (B·H·Tq); each thread holds O(kTile² + kTile·(Dk + Dv)) scratch. Beyond the kept dS
 // tiles' budget no Tq × Tk matrix is stored, so memory is linear in the sequence length.
@@ -171,12 +175,13 @@ struct TileBlock {
 };
 
 // Recomputes P (P̃ with dropout, for dV) and dS = scale · P ⊙ (dP − δ) of one tile pair: P into the
-// scratch buffer, dS into `score_grads_out` (rows × cols: the scratch buffer, or a kept tile).
+// scratch buffer, dS into `score_grads_out` (rows × cols: the scratch buffer, or a kept tile). The
+// pass that sums dK, dV (`sum_bias_grad`) also adds the pair's score gradients to the score bias's.
 template <typename T>
 void probabilities_and_score_grads(const TileBlock& block, const T* dout, const T* q, const T* k, const T* v,
                                    const T* lse, const T* delta, const AttentionSizes& sizes,
                                    const AttentionBias& bias, const AttentionLayouts& layouts,
-                                   BackwardScratch<T>& scratch, T* score_grads_out) {
+                                   BackwardScratch<T>& scratch, T* score_grads_out, bool sum_bias_grad) {
   const int64_t Tq = sizes.query_len, Dk = sizes.qk_dim, Dv = sizes.value_dim, H = sizes.heads;
   const int64_t rows = block.rows, cols = block.cols, bh = block.batch_head;
   const int64_t query_row = bh * Tq + block.query_start;  // of lse and δ
@@ -198,9 +203,11 @@ void probabilities_and_score_grads(const TileBlock& block, const T* dout, const 
       dropout_scales(scratch.drop_scale.data(), cols, bh, block.query_start + r, block.key_start, sizes, bias.dropout);
       drop_scale = scratch.drop_scale.data();
     }
+    T* bias_grad = sum_bias_grad ? score_bias_grad_row<T>(bias, sizes, bh, block.query_start + r) : nullptr;
     probabilities_and_score_grads_row(scratch.probabilities.data() + r * cols, score_grads_out + r * cols,
                                       causally_visible(block.query_start + r, block.key_start, cols, sizes, bias), cols,
-                                      lse[query_row + r], delta[query_row + r], T(bias.scale), drop_scale);
+                                      lse[query_row + r], delta[query_row + r], T(bias.scale), drop_scale,
+                                      bias_grad ? bias_grad + block.key_start : nullptr);
   }
 }
 
@@ -222,7 +229,8 @@ void key_tile_grads(T* dk, T* dv, const T* dout, const T* q, const T* k, const T
     const TileBlock block{batch_head, query_start, std::min(kTile, Tq - query_start), key_start, cols};
     T* const score_grads_out =
         kept.data ? kept.pair(batch_head, query_start / kTile, key_tile) : scratch.score_grads.data();
-    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, layouts, scratch, score_grads_out);
+    probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, layouts, scratch, score_grads_out,
+                                  true);
     const ConstRowsMap<T> query_block = const_rows(q, layouts.q, H, batch_head, query_start, block.rows, Dk);
     const ConstRowsMap<T> dout_block = const_rows(dout, layouts.dout, H, batch_head, query_start, block.rows, Dv);
     MatrixMap<T> probabilities(scratch.probabilities.data(), block.rows, cols);
@@ -253,7 +261,7 @@ void query_tile_grads(T* dq, const T* dout, const T* q, const T* k, const T* v, 
     if (!score_grads) {
       const TileBlock block{batch_head, query_start, rows, key_start, std::min(kTile, key_end - key_start)};
       probabilities_and_score_grads(block, dout, q, k, v, lse, delta, sizes, bias, layouts, scratch,
-                                    scratch.score_grads.data());
+                                    scratch.score_grads.data(), false);
       cols = block.cols;
       score_grads = scratch.score_grads.data();
     }
@@ -322,10 +330,16 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 #pragma omp parallel
   {
     BackwardScratch<T> scratch(sizes);
+    // A key tile of a (block, head) owns those columns of the score bias gradient: its sequences run
+    // in order on one thread.
+    const int64_t blocks = sequence_blocks(sizes, bias);
 #pragma omp for schedule(dynamic)
-    for (int64_t item = 0; item < batch_heads * key_tiles; ++item)
-      key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), item / key_tiles, item % key_tiles, sizes, bias,
-                     layouts, kept, scratch);
+    for (int64_t item = 0; item < blocks * H * key_tiles; ++item) {
+      const int64_t block_head = item / key_tiles;
+      for (int64_t batch = block_head / H; batch < sizes.batch; batch += blocks)
+        key_tile_grads(dk, dv, dout, q, k, v, lse, delta.data(), batch * H + block_head % H, item % key_tiles, sizes,
+                       bias, layouts, kept, scratch);
+    }
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < batch_heads * query_tiles; ++item)
       query_tile_grads(dq, dout, q, k, v, lse, delta.data(), item / query_tiles, item % query_tiles, sizes, bias,

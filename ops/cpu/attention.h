@@ -44,7 +44,23 @@ struct AttentionBias {
   const double* alibi_slopes = nullptr;  // (H): adds slope_h · (j − (i + Tk − Tq)); null for none
   const int32_t* key_keep = nullptr;     // (B, Tk): 0 masks key j of batch b for every query; null for none
   AttentionDropout dropout;
+  // An additive bias of the scores, of the inputs' dtype: (P, Hb, Tq, Tk) dense, added after the
+  // scale (SeqPE's attn_scalar term, the same for every sequence of a position block). Sequence b
+  // reads block b mod P; head h reads its own plane when Hb = H (per_head), plane 0 when Hb = 1. Null
+  // for none.
+  const void* score_bias = nullptr;
+  int64_t score_bias_blocks = 0;  // P, a divisor of B
+  bool score_bias_per_head = false;
+  // Backward only: (P, H, Tq, Tk) dense, zero on entry; the kernels add dL/ds_ij of every sequence of
+  // block p, in sequence order on one thread (deterministic). Null when the bias needs no gradient.
+  void* score_bias_grad = nullptr;
 };
+
+// How the backward splits its work: items (block, head), each running its sequences b = block,
+// block + P, ... in order; P = B (one sequence per item) unless the score bias needs a gradient.
+inline int64_t sequence_blocks(const AttentionSizes& sizes, const AttentionBias& bias) {
+  return bias.score_bias_grad ? bias.score_bias_blocks : sizes.batch;
+}
 
 // Where the rows of a (B, H, T, D) operand sit: element (b, h, t, d) at b·batch + h·head + t·row + d,
 // d contiguous. So the kernels read q, k, v as views of a linear layer's (B, T, 3·H·D) output and

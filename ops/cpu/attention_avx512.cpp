@@ -18,7 +18,9 @@
 // - The backward's work item is a whole (batch, head): its thread sums dQ, dK and dV in one pass, in
 //   a fixed order (query tiles outer, key tiles inner), so it needs neither attention.cpp's second
 //   pass for dQ nor kept dS tiles, and its results do not depend on the thread count; it keeps dK and
-//   dV of the head (Tk x (Dk + Dv)) in scratch, and uses at most B·H threads.
+//   dV of the head (Tk x (Dk + Dv)) in scratch, and uses at most B·H threads. With a score bias that
+//   needs a gradient, an item runs a head of every sequence of a position block in turn, summing
+//   dL/ds into the bias gradient's plane it owns (at most P·H threads).
 // - The forward's work item is a (batch, head) and a run of its query tiles: a whole head while there
 //   are two heads per thread or more, shorter runs (each packing Kᵀ again) otherwise.
 // - Under a causal mask, each 12-row panel of a tile product skips the micro-tiles and the depth that
@@ -256,12 +258,15 @@ void backward_head(float* dq, float* dk, float* dv, const float* dout, const flo
       score_tile(probabilities, queries, keys_t, rows, cols, batch_head, query_start, key_start, sizes, bias);
       tile_product(rows, cols, Dv, packed_a(douts, Dv), packed_b(values_t + key_start * Dv, Dv), 0.f, score_grads,
                    kKeyTile, causal_tile(CausalSkip::columns, query_start, key_start, sizes, bias));
-      for (int64_t r = 0; r < rows; ++r)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* bias_grad = score_bias_grad_row<float>(bias, sizes, batch_head, query_start + r);
         probabilities_and_score_grads_row(
             probabilities + r * kKeyTile, score_grads + r * kKeyTile,
             causally_visible(query_start + r, key_start, cols, sizes, bias), cols, lse[query_row + r],
             delta[query_row + r], float(bias.scale),
-            drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias));
+            drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias),
+            bias_grad ? bias_grad + key_start : nullptr);
+      }
 
       // dV += P̃ᵀ·dO and dK += dSᵀ·Q: the tiles as transposed A, dO's and Q's rows as B rows.
       const Causal key_major = causal_tile(CausalSkip::depth_begin, query_start, key_start, sizes, bias);
@@ -289,10 +294,14 @@ void attention_forward_avx512(float* out, float* lse, const float* q, const floa
   if (heads == 0 || query_tiles == 0) return;
   const int64_t threads = omp_get_max_threads();
   const int64_t runs = std::clamp<int64_t>((2 * threads + heads - 1) / heads, 1, query_tiles);  // per head
+  // With a score bias, the items run the sequences of one head in turn, so that a thread's next item
+  // reads the bias plane its last one brought into cache (with P = 1, every sequence reads the same).
+  const int64_t B = sizes.batch, H = sizes.heads;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t item = 0; item < heads * runs; ++item) {
-    const int64_t run = item % runs;
-    forward_run(out, lse, q, k, v, item / runs, run * query_tiles / runs, (run + 1) * query_tiles / runs, sizes, bias,
+    const int64_t run = item % runs, index = item / runs;
+    const int64_t batch_head = bias.score_bias ? (index % B) * H + index / B : index;
+    forward_run(out, lse, q, k, v, batch_head, run * query_tiles / runs, (run + 1) * query_tiles / runs, sizes, bias,
                 layouts, thread_scratch());
   }
 }
@@ -300,9 +309,15 @@ void attention_forward_avx512(float* out, float* lse, const float* q, const floa
 void attention_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                                const float* v, const float* lse, const float* delta, const AttentionSizes& sizes,
                                const AttentionBias& bias, const AttentionLayouts& layouts) {
+  // An item is a (block, head) running the block's sequences in order: it owns that plane of the
+  // score bias gradient, which stays in cache from one sequence to the next (one sequence per item
+  // without a bias gradient).
+  const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads;
 #pragma omp parallel for schedule(dynamic)
-  for (int64_t batch_head = 0; batch_head < sizes.batch * sizes.heads; ++batch_head)
-    backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch_head, sizes, bias, layouts, thread_scratch());
+  for (int64_t item = 0; item < blocks * H; ++item)
+    for (int64_t batch = item / H; batch < sizes.batch; batch += blocks)
+      backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch * H + item % H, sizes, bias, layouts,
+                    thread_scratch());
 }
 
 }  // namespace ops::cpu

@@ -128,7 +128,8 @@ void backward_head(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, c
     dots_with_rows(ds, dout_row, v_rows, layouts.v.row, Tk, Dv);  // dO_i · V_j
     probabilities_and_score_grads_row(p, ds, causally_visible(i, 0, Tk, sizes, bias), Tk, lse[batch_head * Tq + i],
                                       delta[batch_head * Tq + i], T(bias.scale),
-                                      drop_scales_or_null(s, batch_head, i, sizes, bias));
+                                      drop_scales_or_null(s, batch_head, i, sizes, bias),
+                                      score_bias_grad_row<T>(bias, sizes, batch_head, i));
     T* dq_row = row_at(dq, layouts.dq, H, batch_head, i);
     std::fill_n(dq_row, Dk, T(0));
     for (int64_t j = 0; j < Tk; ++j) {
@@ -167,15 +168,21 @@ template <typename T>
 void attention_backward_few_keys(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
                                  const T* lse, const T* delta, const AttentionSizes& sizes, const AttentionBias& bias,
                                  const AttentionLayouts& layouts) {
-  const int64_t heads = sizes.batch * sizes.heads;
-#pragma omp parallel if (heads > 1)
+  // An item is a (block, head) running the block's sequences in order: it owns that plane of the
+  // score bias gradient (one sequence per item without one).
+  const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads, items = blocks * H;
+#pragma omp parallel if (items > 1)
   {
     Scratch<T> scratch(sizes);
 #pragma omp for schedule(dynamic, kHeadsPerChunk)
-    for (int64_t batch_head = 0; batch_head < heads; ++batch_head) {
-      if (batch_head + 1 < heads) prefetch_head(q, k, v, dout, batch_head + 1, sizes, layouts);
-      backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch_head, sizes, bias, layouts, scratch);
-    }
+    for (int64_t item = 0; item < items; ++item)
+      for (int64_t batch = item / H; batch < sizes.batch; batch += blocks) {
+        const int64_t batch_head = batch * H + item % H;
+        // The head this thread runs next: the block's next sequence, or the next item's first.
+        const int64_t next = batch + blocks < sizes.batch ? batch_head + blocks * H : item + 1;
+        if (next < sizes.batch * H) prefetch_head(q, k, v, dout, next, sizes, layouts);
+        backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch_head, sizes, bias, layouts, scratch);
+      }
   }
 }
 

@@ -49,8 +49,26 @@ inline int64_t causally_visible(int64_t query, int64_t key_start, int64_t cols, 
   return std::clamp<int64_t>(position - key_start + 1, 0, cols);
 }
 
+// Row `query` of the score bias that head `batch_head` (b·H + h) reads: block b mod P, plane h or 0.
+template <typename T>
+const T* score_bias_row(const AttentionBias& bias, const AttentionSizes& sizes, int64_t batch_head, int64_t query) {
+  const int64_t block = (batch_head / sizes.heads) % bias.score_bias_blocks;
+  const int64_t plane = block * (bias.score_bias_per_head ? sizes.heads : 1) +
+                        (bias.score_bias_per_head ? batch_head % sizes.heads : 0);
+  return static_cast<const T*>(bias.score_bias) + (plane * sizes.query_len + query) * sizes.key_len;
+}
+
+// Row `query` of the (P, H, Tq, Tk) bias gradient that head `batch_head` adds to; null for none.
+template <typename T>
+T* score_bias_grad_row(const AttentionBias& bias, const AttentionSizes& sizes, int64_t batch_head, int64_t query) {
+  if (!bias.score_bias_grad) return nullptr;
+  const int64_t block = (batch_head / sizes.heads) % bias.score_bias_blocks;
+  const int64_t plane = block * sizes.heads + batch_head % sizes.heads;
+  return static_cast<T*>(bias.score_bias_grad) + (plane * sizes.query_len + query) * sizes.key_len;
+}
+
 // Turns raw dot products q_i·k_j of one tile (rows × cols, rows `ld` apart) into scores: scale,
-// ALiBi bias, and −inf where the causal mask or the key mask hides the key.
+// ALiBi bias, score bias, and −inf where the causal mask or the key mask hides the key.
 template <typename T>
 void scale_bias_and_mask(T* scores, int64_t ld, int64_t rows, int64_t cols, int64_t batch_head, int64_t query_start,
                          int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
@@ -63,9 +81,13 @@ void scale_bias_and_mask(T* scores, int64_t ld, int64_t rows, int64_t cols, int6
     T* row = scores + r * ld;
     const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
     const int64_t visible_end = causally_visible(query_start + r, key_start, cols, sizes, bias);
+    const T* added = bias.score_bias ? score_bias_row<T>(bias, sizes, batch_head, query_start + r) + key_start : nullptr;
     if (bias.alibi_slopes) {
       for (int64_t c = 0; c < visible_end; ++c)
-        row[c] = row[c] * scale + T(slope * double(key_start + c - position));
+        row[c] = row[c] * scale + T(slope * double(key_start + c - position)) + (added ? added[c] : T(0));
+    } else if (added) {
+#pragma omp simd
+      for (int64_t c = 0; c < visible_end; ++c) row[c] = row[c] * scale + added[c];
     } else {
       for (int64_t c = 0; c < visible_end; ++c) row[c] *= scale;
     }
@@ -121,10 +143,11 @@ T online_softmax_row(T* row, int64_t visible, int64_t cols, T& row_max, double& 
 }
 
 // The forward's last step for one query: out_row = acc_row / l (Dv values) and *lse = m + log l, or
-// zeros and −inf for a row that saw no key (l = 0).
+// zeros and −inf for a row that saw no key (l = 0 exactly: a visible key adds e^0 = 1). A NaN or +inf
+// score makes l NaN, and the row's output and lse NaN, as IEEE arithmetic has it.
 template <typename T>
 void write_output_row(T* out_row, const T* acc_row, int64_t Dv, T row_max, double row_sum, T* lse) {
-  if (row_sum > 0.0) {
+  if (row_sum != 0.0) {
     const T inverse = T(1.0 / row_sum);
     for (int64_t d = 0; d < Dv; ++d) out_row[d] = acc_row[d] * inverse;
     *lse = T(double(row_max) + std::log(row_sum));
@@ -137,14 +160,34 @@ void write_output_row(T* out_row, const T* acc_row, int64_t Dv, T row_max, doubl
 // The softmax backward of one row of a tile (`cols` keys, −inf scores from `visible` on): p holds the
 // row's scores and becomes P = e^(s − lse) (P̃ = P · M/(1 − p), what dV needs, when drop_scale is not
 // null); ds holds dO_i·V_j and becomes dS = scale · P ⊙ (dP − δ) with dP = M/(1 − p) · dO_i·V_j. A row
-// that sees no key (lse = −inf) has P = dS = 0.
+// that sees no key (lse = −inf) has P = dS = 0. With bias_grad (the row's keys in the score bias
+// gradient), the gradient of the unscaled score, P ⊙ (dP − δ), is added to it first.
 template <typename T>
 void probabilities_and_score_grads_row(T* p, T* ds, int64_t visible, int64_t cols, T row_lse, T row_delta, T scale,
-                                       const T* drop_scale) {
+                                       const T* drop_scale, T* bias_grad = nullptr) {
   if (row_lse == -std::numeric_limits<T>::infinity()) visible = 0;
   std::fill(p + visible, p + cols, T(0));
   std::fill(ds + visible, ds + cols, T(0));
   exp_shifted(p, row_lse, visible, p);
+  if (bias_grad && drop_scale) {  // one pass each, without branches (omp simd: the rows never overlap)
+#pragma omp simd
+    for (int64_t c = 0; c < visible; ++c) {
+      const T grad = p[c] * (ds[c] * drop_scale[c] - row_delta);
+      bias_grad[c] += grad;
+      ds[c] = scale * grad;
+      p[c] *= drop_scale[c];
+    }
+    return;
+  }
+  if (bias_grad) {
+#pragma omp simd
+    for (int64_t c = 0; c < visible; ++c) {
+      const T grad = p[c] * (ds[c] - row_delta);
+      bias_grad[c] += grad;
+      ds[c] = scale * grad;
+    }
+    return;
+  }
   if (drop_scale) {
     for (int64_t c = 0; c < visible; ++c) {
       ds[c] = scale * p[c] * (ds[c] * drop_scale[c] - row_delta);

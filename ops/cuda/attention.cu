@@ -16,6 +16,11 @@
 //   dQ:     one block per query tile, summing dQ += dS·K over the key tiles in order;
 // where P_ij = e^(s_ij − lse_i) is recomputed from the saved lse and dS = scale · P ⊙ (dO·Vᵀ − δ).
 //
+// A score bias (P, Hb, Tq, Tk), shared by the sequences b ≡ p (mod P) of a position block, is added to
+// the scaled scores. Its gradient dL/ds = P ⊙ (dP − δ) is summed by the dQ launch, whose blocks are
+// then (query tile, position block·head), each running the block's sequences in order and adding to
+// the rows of the bias gradient it owns: deterministic, no atomics, no (B, H, Tq, Tk) buffer.
+//
 // Dropout on the probabilities (p > 0), as on the CPU: the forward adds P̃ = P ⊙ M/(1 − p) to the
 // output but P to l; the backward uses dP = M/(1 − p) ⊙ dO·Vᵀ in dS and P̃ in dV. Each thread
 // regenerates the mask element it needs from its Philox counter (cpu::attention_dropout_keeps).
@@ -49,13 +54,42 @@ struct TileParams {
   const int32_t* key_keep;     // (B, Tk), device, or null
   cpu::AttentionDropout dropout;
   T drop_scale;                // 1 / (1 − p): the factor of a kept probability
+  const T* score_bias;         // (P, Hb, Tq, Tk), device, or null
+  int64_t bias_blocks;         // P
+  bool bias_per_head;          // Hb = H (else 1)
+  T* bias_grad;                // (P, H, Tq, Tk), device, zero on entry (backward), or null
+  int64_t batch, blocks;       // B; the dQ launch's position blocks (P with a bias gradient, else B)
 };
 
 template <typename T>
 TileParams<T> tile_params(const AttentionSizes& sizes, const AttentionBias& bias) {
-  return {sizes.query_len, sizes.key_len,  sizes.heads,       int(sizes.qk_dim), int(sizes.value_dim),
-          T(bias.scale),   bias.causal,    bias.alibi_slopes, bias.key_keep,     bias.dropout,
-          T(cpu::attention_dropout_scale(bias.dropout))};
+  return {sizes.query_len,
+          sizes.key_len,
+          sizes.heads,
+          int(sizes.qk_dim),
+          int(sizes.value_dim),
+          T(bias.scale),
+          bias.causal,
+          bias.alibi_slopes,
+          bias.key_keep,
+          bias.dropout,
+          T(cpu::attention_dropout_scale(bias.dropout)),
+          static_cast<const T*>(bias.score_bias),
+          bias.score_bias_blocks,
+          bias.score_bias_per_head,
+          static_cast<T*>(bias.score_bias_grad),
+          sizes.batch,
+          cpu::sequence_blocks(sizes, bias)};
+}
+
+// The offset of element (query, key) of the score bias plane that head `batch_head` (b·H + h) reads
+// (block b mod P, plane h or 0), or of its gradient's plane (always per head).
+template <typename T>
+__device__ __forceinline__ int64_t bias_offset(int64_t batch_head, int64_t query, int64_t key, bool per_head,
+                                               const TileParams<T>& p) {
+  const int64_t block = (batch_head / p.heads) % p.bias_blocks;
+  const int64_t plane = per_head ? block * p.heads + batch_head % p.heads : block;
+  return (plane * p.query_len + query) * p.key_len + key;
 }
 
 // M / (1 − p) of probability (batch·head, query, key).
@@ -90,16 +124,17 @@ __device__ __forceinline__ int64_t first_query_seeing(int64_t key_start, const T
   return first < 0 ? 0 : (first > p.query_len ? p.query_len : first);
 }
 
-// The score of query `query` for key `key` from their dot product: scaled, ALiBi-biased, or −inf
-// where the causal mask or the key mask hides the key.
+// The score of query `query` for key `key` from their dot product: scaled, ALiBi- and score-biased,
+// or −inf where the causal mask or the key mask hides the key.
 template <typename T>
-__device__ __forceinline__ T masked_score(T dot, int64_t query, int64_t key, int64_t batch, T slope,
+__device__ __forceinline__ T masked_score(T dot, int64_t query, int64_t key, int64_t batch_head, T slope,
                                           const TileParams<T>& p) {
   const int64_t position = query + p.key_len - p.query_len;
   if (p.causal && key > position) return minus_infinity<T>();
-  if (p.key_keep && p.key_keep[batch * p.key_len + key] == 0) return minus_infinity<T>();
+  if (p.key_keep && p.key_keep[(batch_head / p.heads) * p.key_len + key] == 0) return minus_infinity<T>();
   T score = dot * p.scale;
   if (p.alibi_slopes) score += slope * T(key - position);
+  if (p.score_bias) score += p.score_bias[bias_offset(batch_head, query, key, p.bias_per_head, p)];
   return score;
 }
 
@@ -144,7 +179,7 @@ __global__ void __launch_bounds__(kThreads)
   T* row_correction = row_sum + kTile;           // (Bt): e^(m − m') of the current key tile
 
   const int64_t batch_head = blockIdx.y;
-  const int64_t batch = batch_head / p.heads, head = batch_head % p.heads;
+  const int64_t head = batch_head % p.heads;
   const int64_t query_start = int64_t(blockIdx.x) * kTile;
   const int rows = int(p.query_len - query_start < kTile ? p.query_len - query_start : kTile);
   const T slope = p.alibi_slopes ? T(p.alibi_slopes[head]) : T(0);
@@ -169,7 +204,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int index = tid; index < rows * kTile; index += kThreads) {
       const int r = index / kTile, c = index % kTile;
       scores[r * lds + c] = c < cols ? masked_score(row_dot(query_tile + r * ldk, key_tile + c * ldk, Dk),
-                                                    query_start + r, key_start + c, batch, slope, p)
+                                                    query_start + r, key_start + c, batch_head, slope, p)
                                      : minus_infinity<T>();
     }
     __syncthreads();
@@ -213,14 +248,16 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
 
+  // l = 0 exactly for a row that saw no key (a visible key adds e^0 = 1); NaN scores make l NaN, and
+  // the row's output and lse NaN.
   T* out_tile = out + (batch_head * p.query_len + query_start) * Dv;
   for (int index = tid; index < rows * Dv; index += kThreads) {
     const T sum = row_sum[index / Dv];
-    out_tile[index] = sum > T(0) ? accumulator[index] / sum : T(0);
+    out_tile[index] = sum != T(0) ? accumulator[index] / sum : T(0);
   }
   if (tid < rows)
     lse[batch_head * p.query_len + query_start + tid] =
-        row_sum[tid] > T(0) ? row_max[tid] + logarithm(row_sum[tid]) : minus_infinity<T>();
+        row_sum[tid] != T(0) ? row_max[tid] + logarithm(row_sum[tid]) : minus_infinity<T>();
 }
 
 // δ_i = Σ_d dO_id · O_id, one warp per row, summed in double.
@@ -250,12 +287,13 @@ struct BackwardTiles {
 };
 
 // Recomputes P (P̃ with dropout) and dS = scale · P ⊙ (dP − δ), dP = dO·Vᵀ (times M/(1 − p) with
-// dropout), of one tile pair; zeros where masked or out of range.
+// dropout), of one tile pair; zeros where masked or out of range. With a score bias, dS is scale times
+// P ⊙ (dP − δ), which `sum_bias_grad` (the dQ launch) also adds to the bias gradient.
 template <typename T, int kTile>
 __device__ __forceinline__ void probabilities_and_score_grads(const BackwardTiles<T>& tiles, int64_t query_start,
                                                               int rows, int64_t key_start, int cols,
-                                                              int64_t batch_head, T slope, const TileParams<T>& p) {
-  const int64_t batch = batch_head / p.heads;
+                                                              int64_t batch_head, T slope, const TileParams<T>& p,
+                                                              bool sum_bias_grad) {
   const int Dk = p.qk_dim, Dv = p.value_dim;
   const int ldk = Dk + 1, ldv = Dv + 1, lds = kTile + 1;
   for (int index = threadIdx.x; index < kTile * kTile; index += kThreads) {
@@ -263,11 +301,18 @@ __device__ __forceinline__ void probabilities_and_score_grads(const BackwardTile
     T probability = T(0), score_grad = T(0);
     if (r < rows && c < cols && tiles.row_lse[r] != minus_infinity<T>()) {
       const T score = masked_score(row_dot(tiles.query + r * ldk, tiles.key + c * ldk, Dk), query_start + r,
-                                   key_start + c, batch, slope, p);
+                                   key_start + c, batch_head, slope, p);
       if (score != minus_infinity<T>()) {
         probability = exponential(score - tiles.row_lse[r]);
         const T dp = row_dot(tiles.dout + r * ldv, tiles.value + c * ldv, Dv);
-        if (p.dropout.p > 0.0) {
+        if (p.score_bias) {
+          const T drop = p.dropout.p > 0.0 ? dropout_factor(batch_head, query_start + r, key_start + c, p) : T(1);
+          const T grad = probability * ((p.dropout.p > 0.0 ? dp * drop : dp) - tiles.row_delta[r]);
+          if (sum_bias_grad && p.bias_grad)
+            p.bias_grad[bias_offset(batch_head, query_start + r, key_start + c, true, p)] += grad;
+          score_grad = p.scale * grad;
+          probability *= drop;
+        } else if (p.dropout.p > 0.0) {
           const T drop = dropout_factor(batch_head, query_start + r, key_start + c, p);
           score_grad = p.scale * probability * (dp * drop - tiles.row_delta[r]);
           probability *= drop;
@@ -354,7 +399,7 @@ __global__ void __launch_bounds__(kThreads)
     load_query_side<T, kTile>(query_tile, dout_tile, row_lse, row_delta, q, dout, lse, delta,
                               batch_head * p.query_len + query_start, rows, p);
     __syncthreads();
-    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch_head, slope, p);
+    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch_head, slope, p, false);
     __syncthreads();
     for (int index = tid; index < cols * Dv; index += kThreads) {
       const int c = index / Dv, d = index - c * Dv;
@@ -374,7 +419,9 @@ __global__ void __launch_bounds__(kThreads)
   for (int index = tid; index < cols * Dv; index += kThreads) dv[key_row * Dv + index] = value_grad[index];
 }
 
-// One block per (query tile, batch·head): dQ summed over the visible key tiles in order.
+// One block per (query tile, block·head): dQ summed over the visible key tiles in order, for each
+// sequence of the position block in turn (one sequence per block without a bias gradient, which the
+// block sums into its rows of the bias gradient).
 template <typename T, int kTile>
 __global__ void __launch_bounds__(kThreads)
     attention_query_grads_kernel(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* lse,
@@ -388,35 +435,39 @@ __global__ void __launch_bounds__(kThreads)
   const BackwardTiles<T> tiles{query_tile, key_tile, value_tile, dout_tile, row_lse, row_delta, probabilities,
                                score_grads};
 
-  const int64_t batch_head = blockIdx.y;
-  const int64_t head = batch_head % p.heads;
+  const int64_t block_head = blockIdx.y;
+  const int64_t head = block_head % p.heads;
   const int64_t query_start = int64_t(blockIdx.x) * kTile;
   const int rows = int(p.query_len - query_start < kTile ? p.query_len - query_start : kTile);
   const T slope = p.alibi_slopes ? T(p.alibi_slopes[head]) : T(0);
   const int tid = threadIdx.x;
-  const int64_t query_row = batch_head * p.query_len + query_start;
-
-  load_query_side<T, kTile>(query_tile, dout_tile, row_lse, row_delta, q, dout, lse, delta, query_row, rows, p);
-  for (int index = tid; index < rows * Dk; index += kThreads) query_grad[index] = T(0);
-
   const int64_t key_end = visible_key_end(query_start, rows, p);
-  for (int64_t key_start = 0; key_start < key_end; key_start += kTile) {
-    const int cols = int(key_end - key_start < kTile ? key_end - key_start : kTile);
-    const int64_t key_row = batch_head * p.key_len + key_start;
-    __syncthreads();  // the previous tile's readers are done
-    load_tile(key_tile, ldk, k + key_row * Dk, cols, Dk, cols);
-    load_tile(value_tile, ldv, v + key_row * Dv, cols, Dv, cols);
-    __syncthreads();
-    probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch_head, slope, p);
-    __syncthreads();
-    for (int index = tid; index < rows * Dk; index += kThreads) {
-      const int r = index / Dk, d = index - r * Dk;
-      T sum = query_grad[index];
-      for (int c = 0; c < cols; ++c) sum += score_grads[r * lds + c] * key_tile[c * ldk + d];
-      query_grad[index] = sum;
+
+  for (int64_t batch = block_head / p.heads; batch < p.batch; batch += p.blocks) {
+    const int64_t batch_head = batch * p.heads + head;
+    const int64_t query_row = batch_head * p.query_len + query_start;
+    __syncthreads();  // the previous sequence's readers are done
+    load_query_side<T, kTile>(query_tile, dout_tile, row_lse, row_delta, q, dout, lse, delta, query_row, rows, p);
+    for (int index = tid; index < rows * Dk; index += kThreads) query_grad[index] = T(0);
+
+    for (int64_t key_start = 0; key_start < key_end; key_start += kTile) {
+      const int cols = int(key_end - key_start < kTile ? key_end - key_start : kTile);
+      const int64_t key_row = batch_head * p.key_len + key_start;
+      __syncthreads();  // the previous tile's readers are done
+      load_tile(key_tile, ldk, k + key_row * Dk, cols, Dk, cols);
+      load_tile(value_tile, ldv, v + key_row * Dv, cols, Dv, cols);
+      __syncthreads();
+      probabilities_and_score_grads<T, kTile>(tiles, query_start, rows, key_start, cols, batch_head, slope, p, true);
+      __syncthreads();
+      for (int index = tid; index < rows * Dk; index += kThreads) {
+        const int r = index / Dk, d = index - r * Dk;
+        T sum = query_grad[index];
+        for (int c = 0; c < cols; ++c) sum += score_grads[r * lds + c] * key_tile[c * ldk + d];
+        query_grad[index] = sum;
+      }
     }
+    for (int index = tid; index < rows * Dk; index += kThreads) dq[query_row * Dk + index] = query_grad[index];
   }
-  for (int index = tid; index < rows * Dk; index += kThreads) dq[query_row * Dk + index] = query_grad[index];
 }
 
 int64_t tile_count(int64_t length, int tile) { return (length + tile - 1) / tile; }
@@ -471,7 +522,8 @@ void launch_backward(T* dq, T* dk, T* dv, const T* delta, const T* dout, const T
   if (sizes.query_len > 0) {
     auto* query_kernel = attention_query_grads_kernel<T, kTile>;
     allow_shared_bytes(query_kernel, bytes);
-    ENGINE_LAUNCH(query_kernel, dim3(unsigned(tile_count(sizes.query_len, kTile)), batch_heads), kThreads, bytes,
+    const unsigned block_heads = unsigned(params.blocks * sizes.heads);
+    ENGINE_LAUNCH(query_kernel, dim3(unsigned(tile_count(sizes.query_len, kTile)), block_heads), kThreads, bytes,
                   stream, dq, dout, q, k, v, lse, delta, params);
   }
 }

@@ -4,8 +4,8 @@
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 //
-// `bias` is the CPU kernels' AttentionBias, except that alibi_slopes (H, f64) and key_keep (B, Tk, i32)
-// point to device memory. Gradient convention: dq, dk and dv are written (=), not accumulated.
+// `bias` is the CPU kernels' AttentionBias, except that alibi_slopes (H, f64), key_keep (B, Tk, i32),
+// score_bias and score_bias_grad point to device memory. Gradient convention: dq, dk and dv are written (=), not accumulated.
 #pragma once
 
 #include "engine/cuda/cuda_api.h"

@@ -589,8 +589,8 @@ CudnnAttentionStatus cudnn_attention_status() {
 
 bool cudnn_attention_supports(const AttentionSizes& sizes, const AttentionBias& bias) {
   const int64_t D = sizes.qk_dim;
-  return !bias.alibi_slopes && !bias.key_keep && bias.dropout.p == 0.0 && sizes.value_dim == D && D % 8 == 0 &&
-         D <= 128 && (!bias.causal || sizes.query_len == sizes.key_len);
+  return !bias.alibi_slopes && !bias.key_keep && bias.dropout.p == 0.0 && !bias.score_bias && sizes.value_dim == D &&
+         D % 8 == 0 && D <= 128 && (!bias.causal || sizes.query_len == sizes.key_len);
 }
 
 bool cudnn_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,

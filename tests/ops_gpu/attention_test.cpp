@@ -31,3 +31,11 @@ TEST_CASE("attention on the GPU with large heads raises shared memory or halves 
   attention_checks::check_large_heads(engine::DType::f32, gen);
   attention_checks::check_large_heads(engine::DType::f64, gen);
 }
+
+TEST_CASE("attention with a score bias on the GPU matches the CPU and the widened attention") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(25);
+  attention_checks::check_score_bias_cases(engine::DType::f32, 5, gen);
+  attention_checks::check_widened_cases(engine::DType::f32, engine::Device::cuda(), 300, gen);
+  attention_checks::check_nan_propagates(engine::DType::f32, engine::Device::cuda(), 400, gen);
+}

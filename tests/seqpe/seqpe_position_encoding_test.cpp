@@ -184,7 +184,8 @@ TEST_CASE("seqpe: configuration errors name the field at fault") {
   CHECK_THROWS_WITH_AS(pe.prepare(grid), doctest::Contains("class token"), engine::Error);
 }
 
-TEST_CASE("seqpe attn_scalar: (q·k + α pq·pk) / sqrt(d) softmax, as attention over [q; α pq] and [k; pk]") {
+TEST_CASE("seqpe attn_scalar: (q·k + α pq·pk) / sqrt(d) softmax, as a score bias and as attention over [q; α pq] "
+          "and [k; pk]") {
   engine::Generator gen(3);
   auto config = tiny_config(ApplyMethod::attn_scalar, QkProjection::single);
   config.scalar_scale = 0.7;
@@ -194,13 +195,25 @@ TEST_CASE("seqpe attn_scalar: (q·k + α pq·pk) / sqrt(d) softmax, as attention
   Tensor q = Tensor::randn({B, H, T, d}, gen, DType::f64), k = Tensor::randn({B, H, T, d}, gen, DType::f64);
   Tensor v = Tensor::randn({B, H, T, d}, gen, DType::f64);
   pe.prepare(ids_positions(ids, B));
-  Tensor q2 = q, k2 = k;
-  pe.transform_qk(1, q2, k2);
-  CHECK(q2.shape() == engine::Shape{B, H, T, 2 * d});
-  ops::AttentionOptions options;
-  options.causal = true;
-  options.scale = 1.0 / std::sqrt(double(d));  // what the block sets before the hook
-  const auto out = ops::attention(q2, k2, v, options).to_vector<double>();
+  // The hooks as the transformer block calls them: in training (grad mode on) the term is a score
+  // bias (P, H, T, T) and q, k keep their width; under no grad q and k are widened to 2d.
+  const auto attend = [&](int64_t expected_width, bool expects_bias) {
+    Tensor q2 = q, k2 = k;
+    ops::AttentionOptions options;
+    options.causal = true;
+    options.scale = 1.0 / std::sqrt(double(d));  // what the block sets before the hooks
+    pe.transform_qk(1, q2, k2);
+    pe.attention_options(1, options);
+    CHECK(q2.shape() == engine::Shape{B, H, T, expected_width});
+    CHECK(options.score_bias.defined() == expects_bias);
+    return ops::attention(q2, k2, v, options).to_vector<double>();
+  };
+  const auto out = attend(d, true);
+  std::vector<double> widened;
+  {
+    engine::NoGradGuard no_grad;
+    widened = attend(2 * d, false);
+  }
 
   const Tensor e = encoder_output(pe, list_of(ids));
   std::vector<std::vector<double>> pqk;
@@ -232,6 +245,7 @@ TEST_CASE("seqpe attn_scalar: (q·k + α pq·pk) / sqrt(d) softmax, as attention
         }
       }
   check_close(out, naive, 1e-12);
+  check_close(widened, naive, 1e-12);
 }
 
 TEST_CASE("seqpe attn_add / attn_mul: q and k plus / times the layer's own pq and pk") {
