@@ -18,7 +18,7 @@
 # Environment: BUILD_DIR (default build/gpu; an existing build is reused), REPORT (default
 # docs/results/gpu_check.md), NVIDIA_SMI (default nvidia-smi), MPIEXEC (default mpirun).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 build=${BUILD_DIR:-build/gpu}
 report=${REPORT:-docs/results/gpu_check.md}
@@ -50,9 +50,12 @@ record() {
   local verdict="passed"
   if ((status == 124)); then verdict="TIMED OUT after ${limit} s"; elif ((status != 0)); then verdict="FAILED (exit $status)"; fi
   ((status == 0)) || failures=$((failures + 1))
-  printf -- '- `%s`: **%s** in %d s\n\n```\n' "$*" "$verdict" $((SECONDS - t0)) >>"$out"
-  tail -n 40 "$log" >>"$out"
-  printf '```\n' >>"$out"
+  {
+    # shellcheck disable=SC2016  # the backquotes are Markdown
+    printf -- '- `%s`: **%s** in %d s\n\n```\n' "$*" "$verdict" $((SECONDS - t0))
+    tail -n 40 "$log"
+    printf '```\n'
+  } >>"$out"
   echo "   $name: $verdict"
   return "$status"
 }
