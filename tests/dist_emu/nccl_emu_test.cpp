@@ -3,13 +3,16 @@
 // select_cuda_device. Checks the collectives' values, DataParallel and ZeRO-1 on CUDA tensors
 // against one CPU process on the combined batch, and that misuse is reported rather than hung: a
 // rank whose collective differs, a rank that never joins one (its own ctest entry), two ranks on
-// one GPU (its own ctest entry, with ENGINE_EMU_DEVICES=1), a tensor of another device.
+// one GPU (its own ctest entry, with ENGINE_EMU_DEVICES=1), a tensor of another device, and the
+// NCCL watchdog ending the job on an asynchronous error (its own ctest entry).
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/data_parallel_checks.h"
@@ -22,6 +25,7 @@
 #include "engine/cuda/nccl_check.h"
 #include "engine/dist/device_select.h"
 #include "engine/dist/nccl_communicator.h"
+#include "engine/dist/nccl_watchdog.h"
 #include "engine/emu/devices.h"
 
 using engine::Device;
@@ -184,4 +188,31 @@ TEST_CASE("two ranks on one GPU are refused, naming both") {
   REQUIRE(emu::device_count() == 1);
   CHECK_THROWS_WITH_AS(select_cuda_device(world()), doctest::Contains("ranks 0 and 1 would share GPU GPU-"),
                        engine::Error);
+}
+
+// Its own ctest entry (test_dist_emu_watchdog), which passes on the watchdog's message: the
+// watchdog ends the job (MPI_Abort), so this test case never returns. Emulated events always
+// complete, so only the asynchronous-error path can be shown here; the timeout path needs a GPU.
+TEST_CASE("the NCCL watchdog ends the job on an asynchronous error, naming the rank") {
+  if (world().world_size() == 1) return;
+  NcclCommunicator& main = nccl_world();
+  ncclUniqueId id;
+  Tensor words = Tensor::zeros({int64_t(sizeof id / sizeof(int32_t))}, DType::i32);
+  if (main.rank() == 0) {
+    NCCL_CHECK(ncclGetUniqueId(&id));
+    std::memcpy(words.raw_data(), &id, sizeof id);
+  }
+  world().broadcast(words, 0);
+  std::memcpy(&id, words.raw_data(), sizeof id);
+  ncclComm_t comm = nullptr;
+  NCCL_CHECK(ncclCommInitRank(&comm, main.world_size(), id, main.rank()));
+  Tensor x = Tensor::ones({4 + main.rank()}, DType::f32, Device::cuda());  // the ranks' counts differ
+  CHECK(ncclAllReduce(x.raw_data(), x.raw_data(), size_t(x.numel()), ncclFloat32, ncclSum, comm, nullptr) ==
+        ncclInvalidUsage);
+  ncclResult_t async_error = ncclSuccess;
+  NCCL_CHECK(ncclCommGetAsyncError(comm, &async_error));
+  CHECK(async_error == ncclInvalidUsage);
+  NcclWatchdog watchdog(comm, main.rank(), main.world_size(), main.device().index, 600);
+  std::this_thread::sleep_for(std::chrono::seconds(10));  // the watchdog ends the process well before
+  FAIL("the watchdog did not end the job");
 }
