@@ -80,8 +80,19 @@ inline engine::optim::SGD make_optimizer(std::vector<engine::optim::ParamGroup> 
   return engine::optim::SGD(std::move(groups), {.momentum = 0.9});
 }
 
-// Trains `model` on its rank's rows of each batch: micro_steps micro-batches per step, each loss
-// divided by micro_steps so that the accumulated gradient is the mean over the rank's rows.
+// Back-propagates micro-batch m of the rank's rows of `batch` (moved to the model's device), its
+// loss divided by micro_steps so that the accumulated gradient is the mean over the rank's rows.
+inline void backward_micro_batch(const Mlp& model, const Communicator& comm, const Batch& batch, int m,
+                                 int micro_steps) {
+  const int64_t rows = batch.x.size(0) / comm.world_size();
+  const int64_t micro_rows = rows / micro_steps;
+  const int64_t start = comm.rank() * rows + m * micro_rows;
+  const Tensor loss = model.loss(batch.x.narrow(0, start, micro_rows).to(model.device()),
+                                 batch.targets.narrow(0, start, micro_rows).to(model.device()));
+  (loss * (1.0 / micro_steps)).backward();
+}
+
+// Trains `model` on its rank's rows of each batch, micro_steps micro-batches per step.
 // With overlap, every bucket must have started inside the backward (the MLP reaches all parameters).
 inline void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, int micro_steps,
                   int64_t bucket_bytes, bool overlap = true) {
@@ -89,13 +100,8 @@ inline void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batc
                    {.bucket_bytes = bucket_bytes, .accumulation_steps = micro_steps, .overlap = overlap});
   engine::optim::SGD optimizer = make_optimizer(make_groups(model));
   for (const Batch& batch : batches) {
-    const int64_t rows = batch.x.size(0) / comm.world_size();
-    const int64_t micro_rows = rows / micro_steps;
     for (int m = 0; m < micro_steps; ++m) {
-      const int64_t start = comm.rank() * rows + m * micro_rows;
-      const Tensor loss = model.loss(batch.x.narrow(0, start, micro_rows).to(model.device()),
-                                     batch.targets.narrow(0, start, micro_rows).to(model.device()));
-      (loss * (1.0 / micro_steps)).backward();
+      backward_micro_batch(model, comm, batch, m, micro_steps);
       CHECK(ddp.reduce_gradients() == (m == micro_steps - 1));
     }
     const bool overlapped = overlap && comm.world_size() > 1;
@@ -110,13 +116,8 @@ inline void train_zero1(Mlp& model, Communicator& comm, const std::vector<Batch>
   Zero1DataParallel zero(comm, make_groups(model), micro_steps);
   engine::optim::SGD optimizer = make_optimizer(zero.shard_groups());
   for (const Batch& batch : batches) {
-    const int64_t rows = batch.x.size(0) / comm.world_size();
-    const int64_t micro_rows = rows / micro_steps;
     for (int m = 0; m < micro_steps; ++m) {
-      const int64_t start = comm.rank() * rows + m * micro_rows;
-      const Tensor loss = model.loss(batch.x.narrow(0, start, micro_rows).to(model.device()),
-                                     batch.targets.narrow(0, start, micro_rows).to(model.device()));
-      (loss * (1.0 / micro_steps)).backward();
+      backward_micro_batch(model, comm, batch, m, micro_steps);
       CHECK(zero.reduce_gradients() == (m == micro_steps - 1));
     }
     optimizer.step();

@@ -54,6 +54,22 @@ std::unique_ptr<NcclCommunicator> fresh_communicator(double timeout_seconds = 0)
   return std::make_unique<NcclCommunicator>(world(), NcclOptions{main.device().index, timeout_seconds});
 }
 
+// A raw NCCL communicator over the world's ranks on their GPUs, rank 0's unique id sent over MPI.
+ncclComm_t raw_nccl_comm() {
+  NcclCommunicator& main = nccl_world();
+  ncclUniqueId id;
+  Tensor words = Tensor::zeros({int64_t(sizeof id / sizeof(int32_t))}, DType::i32);
+  if (main.rank() == 0) {
+    NCCL_CHECK(ncclGetUniqueId(&id));
+    std::memcpy(words.raw_data(), &id, sizeof id);
+  }
+  world().broadcast(words, 0);
+  std::memcpy(&id, words.raw_data(), sizeof id);
+  ncclComm_t comm = nullptr;
+  NCCL_CHECK(ncclCommInitRank(&comm, main.world_size(), id, main.rank()));
+  return comm;
+}
+
 std::vector<double> values(const Tensor& t) { return t.to(Device::cpu()).to_vector<double>(); }
 
 }  // namespace
@@ -112,16 +128,7 @@ TEST_CASE("emulated NCCL collectives sum, average, broadcast, gather and scatter
 TEST_CASE("emulated NCCL group calls run in order at ncclGroupEnd") {
   NcclCommunicator& main = nccl_world();
   const int w = main.world_size();
-  ncclUniqueId id;
-  Tensor words = Tensor::zeros({int64_t(sizeof id / sizeof(int32_t))}, DType::i32);
-  if (main.rank() == 0) {
-    NCCL_CHECK(ncclGetUniqueId(&id));
-    std::memcpy(words.raw_data(), &id, sizeof id);
-  }
-  world().broadcast(words, 0);
-  std::memcpy(&id, words.raw_data(), sizeof id);
-  ncclComm_t comm = nullptr;
-  NCCL_CHECK(ncclCommInitRank(&comm, w, id, main.rank()));
+  ncclComm_t comm = raw_nccl_comm();
   Tensor a = Tensor::ones({4}, DType::f32, Device::cuda()), b = Tensor::ones({2}, DType::f64, Device::cuda());
   NCCL_CHECK(ncclGroupStart());
   NCCL_CHECK(ncclAllReduce(a.raw_data(), a.raw_data(), 4, ncclFloat32, ncclSum, comm, nullptr));
@@ -196,16 +203,7 @@ TEST_CASE("two ranks on one GPU are refused, naming both") {
 TEST_CASE("the NCCL watchdog ends the job on an asynchronous error, naming the rank") {
   if (world().world_size() == 1) return;
   NcclCommunicator& main = nccl_world();
-  ncclUniqueId id;
-  Tensor words = Tensor::zeros({int64_t(sizeof id / sizeof(int32_t))}, DType::i32);
-  if (main.rank() == 0) {
-    NCCL_CHECK(ncclGetUniqueId(&id));
-    std::memcpy(words.raw_data(), &id, sizeof id);
-  }
-  world().broadcast(words, 0);
-  std::memcpy(&id, words.raw_data(), sizeof id);
-  ncclComm_t comm = nullptr;
-  NCCL_CHECK(ncclCommInitRank(&comm, main.world_size(), id, main.rank()));
+  ncclComm_t comm = raw_nccl_comm();
   Tensor x = Tensor::ones({4 + main.rank()}, DType::f32, Device::cuda());  // the ranks' counts differ
   CHECK(ncclAllReduce(x.raw_data(), x.raw_data(), size_t(x.numel()), ncclFloat32, ncclSum, comm, nullptr) ==
         ncclInvalidUsage);
