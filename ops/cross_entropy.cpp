@@ -10,6 +10,7 @@
 #include "ops/cpu/cross_entropy.h"
 #include "ops/cuda_dispatch.h"
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/cross_entropy.h"
 #endif
@@ -35,6 +36,7 @@ class CrossEntropyBackward final : public engine::Node {
     Tensor grad_logits = Tensor::empty(logits_.shape(), logits_.dtype(), logits_.device());
     if (logits_.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+      const engine::cuda::DeviceGuard device_guard(logits_.device());  // kernels run on the tensor's GPU
       // The mean's division happens on the device: no host read of the upstream gradient.
       const double divisor = reduction_ == Reduction::mean && count_ > 0 ? double(count_) : 1.0;
       ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
@@ -168,6 +170,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   ForwardResult result;
   if (logits.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(logits.device());  // kernels run on the tensor's GPU
     result = cross_entropy_cuda(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
 #else
     throw_no_cuda_kernels("cross_entropy");

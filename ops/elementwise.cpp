@@ -17,6 +17,7 @@
 #include "ops/reduce.h"
 
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/device_layout.h"
 #include "ops/cuda/elementwise.h"
@@ -122,6 +123,7 @@ Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& sh
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
     const auto layout =
         cuda::device_layout<3>(shape, {out.strides(), strides_in(a, shape), strides_in(b, shape)}, binary_name(op));
     ENGINE_DISPATCH_FLOAT(a.dtype(), binary_name(op), [&] {
@@ -145,6 +147,7 @@ Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const T
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(grad_out.device());  // kernels run on the tensor's GPU
     const auto layout = cuda::device_layout<4>(
         shape, {grad.strides(), grad_out.strides(), strides_in(a, shape), strides_in(b, shape)}, "div backward");
     ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "div backward", [&] {
@@ -168,6 +171,7 @@ Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
     const auto layout = cuda::device_layout<2>(x.shape(), {out.strides(), x.strides()}, unary_name(op));
     ENGINE_DISPATCH_FLOAT(x.dtype(), unary_name(op), [&] {
       cuda::unary_forward<scalar_t>(op, scalar, out.data<scalar_t>(), x.data<scalar_t>(), layout,
@@ -188,6 +192,7 @@ Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, con
   Tensor grad = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
   if (saved.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(saved.device());  // kernels run on the tensor's GPU
     const auto layout = cuda::device_layout<3>(saved.shape(), {grad.strides(), grad_out.strides(), saved.strides()},
                                                unary_name(op));
     ENGINE_DISPATCH_FLOAT(saved.dtype(), unary_name(op), [&] {
@@ -211,6 +216,7 @@ Tensor run_where(const Tensor& condition, const Tensor& a, const Tensor& b, cons
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
     const auto layout = cuda::device_layout<4>(
         shape, {out.strides(), strides_in(condition, shape), strides_in(a, shape), strides_in(b, shape)}, op);
     ENGINE_DISPATCH_FLOAT(a.dtype(), op, [&] {
@@ -242,6 +248,7 @@ Tensor run_where_backward(bool keep_true, const Tensor& condition, const Tensor&
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(grad_out.device());  // kernels run on the tensor's GPU
     const auto layout =
         cuda::device_layout<3>(shape, {grad.strides(), strides_in(condition, shape), grad_out.strides()}, op);
     ENGINE_DISPATCH_FLOAT(grad_out.dtype(), op, [&] {

@@ -12,6 +12,7 @@
 #include "ops/cpu/indexing.h"
 #include "ops/cuda_dispatch.h"
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/indexing.h"
 #endif
@@ -34,6 +35,7 @@ void check_indices(const char* op, const Tensor& index, int64_t size, const Tens
   int64_t bad = -1, value = 0;
   if (index.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(index.device());  // kernels run on the tensor's GPU
     Tensor summary = Tensor::empty({2}, engine::DType::i64, index.device());
     ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
       cuda::find_out_of_range<index_t>(summary.data<int64_t>(), index.data<index_t>(), index.numel(), size,
@@ -62,6 +64,7 @@ void copy_rows(const Tensor& dst, int64_t dst_offset, int64_t dst_stride, const 
                int64_t rows, int64_t width) {
   if (dst.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(dst.device());  // kernels run on the tensor's GPU
     ENGINE_DISPATCH_ALL(dst.dtype(), "concat", [&] {
       cuda::copy_rows<scalar_t>(dst.data<scalar_t>() + dst_offset, dst_stride, src.data<scalar_t>(), src_stride, rows,
                                 width, engine::cuda::current_stream());
@@ -115,6 +118,9 @@ void run_index_kernel_typed(IndexKernel kernel, bool on_cuda, T* dst, const T* s
 // dst, src, index: contiguous, on one device; the kernel's shapes in terms of (outer, D, J, inner).
 void run_index_kernel(IndexKernel kernel, const Tensor& dst, const Tensor& src, const Tensor& index, int64_t outer,
                       int64_t D, int64_t J, int64_t inner) {
+#if ENGINE_OPS_CUDA
+  const engine::cuda::DeviceGuard device_guard(dst.device());  // kernels run on the tensor's GPU
+#endif
   ENGINE_DISPATCH_FLOAT(dst.dtype(), op_name(kernel), [&] {
     ENGINE_DISPATCH_INDEX(index.dtype(), op_name(kernel), [&] {
       run_index_kernel_typed<scalar_t, index_t>(kernel, dst.device().is_cuda(), dst.data<scalar_t>(),

@@ -7,6 +7,7 @@
 #include "ops/cpu/kl_div.h"
 #include "ops/cuda_dispatch.h"
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/kl_div.h"
 #endif
@@ -26,6 +27,7 @@ class KlDivBackward final : public engine::Node {
     Tensor grad_p = next_edges[1].node ? Tensor::empty(log_p_.shape(), log_p_.dtype(), log_p_.device()) : Tensor();
     if (log_q_.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+      const engine::cuda::DeviceGuard device_guard(log_q_.device());  // kernels run on the tensor's GPU
       // The upstream scalar stays on the device: the kernel divides it by n.
       const Tensor upstream = grads[0].contiguous();
       ENGINE_DISPATCH_FLOAT(log_q_.dtype(), "kl_div", [&] {
@@ -71,6 +73,7 @@ Tensor kl_div(const Tensor& input_log_q, const Tensor& target_log_p) {
   Tensor out;
   if (log_q.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(log_q.device());  // kernels run on the tensor's GPU
     out = Tensor::empty({}, log_q.dtype(), log_q.device());
     Tensor partials = Tensor::empty({cuda::kl_div_partials(n)}, engine::DType::f64, log_q.device());
     ENGINE_DISPATCH_FLOAT(log_q.dtype(), "kl_div", [&] {

@@ -10,6 +10,7 @@
 #include "ops/cpu/layernorm.h"
 #include "ops/cuda_dispatch.h"
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/layernorm.h"
 #endif
@@ -35,6 +36,7 @@ class LayerNormBackward final : public engine::Node {
     Tensor grad_bias = next_edges.size() > 2 && next_edges[2].node ? Tensor::empty({C}, dtype, device) : Tensor();
     if (device.is_cuda()) {
 #if ENGINE_OPS_CUDA
+      const engine::cuda::DeviceGuard device_guard(device);  // kernels run on the tensor's GPU
       const bool param_grads = grad_weight.defined() || grad_bias.defined();
       const Tensor scratch = param_grads
                                  ? Tensor::empty({cuda::layernorm_backward_scratch_size(N, C)}, engine::DType::f64, device)
@@ -100,6 +102,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   Tensor mean = Tensor::empty({N}, x.dtype(), x.device()), rstd = Tensor::empty({N}, x.dtype(), x.device());
   if (x.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
     ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
       cuda::layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),
                                         x_c.data<scalar_t>(), weight_c.data<scalar_t>(),

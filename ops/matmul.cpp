@@ -18,6 +18,7 @@
 #include "ops/cuda_dispatch.h"
 #include "ops/precision.h"
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/gemm.h"
 #include "ops/cuda/matmul.h"
@@ -264,6 +265,7 @@ Tensor gelu_grad(const Tensor& grad_y, const Tensor& pre) {
   Tensor grad_pre = Tensor::empty(grad_y.shape(), grad_y.dtype(), grad_y.device());
   if (grad_y.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(grad_y.device());  // kernels run on the tensor's GPU
     ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
       cuda::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre.data<scalar_t>(),
                                     grad_y.numel(), engine::cuda::current_stream());
@@ -286,6 +288,7 @@ Tensor column_sums(const Tensor& g) {
   Tensor out = Tensor::empty({O}, g.dtype(), g.device());
   if (g.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(g.device());  // kernels run on the tensor's GPU
     Tensor partials = Tensor::empty({cuda::column_sum_chunks(R), O}, DType::f64, g.device());
     ENGINE_DISPATCH_FLOAT(g.dtype(), "linear", [&] {
       cuda::column_sums<scalar_t>(out.data<scalar_t>(), partials.data<double>(), g.data<scalar_t>(), R, O,
@@ -352,6 +355,7 @@ Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool tra
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
     ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
                           [&] { matmul_cuda<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
 #else
@@ -399,6 +403,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   Tensor pre = gelu ? Tensor::empty({x_rows.size(0), O}, x.dtype(), x.device()) : Tensor();
   if (x.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
     ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cuda<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
 #else
     throw_no_cuda_kernels("linear");

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 
 namespace engine::cuda {
@@ -21,6 +22,7 @@ CudaCachingAllocator::~CudaCachingAllocator() {
 
 void* CudaCachingAllocator::allocate(size_t bytes) {
   const size_t size = allocation_size_class(bytes);
+  const DeviceGuard guard(Device::cuda(device_));  // the block, and the stream it is ordered on, are this device's
   const cudaStream_t stream = current_stream();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -35,10 +37,12 @@ void* CudaCachingAllocator::allocate(size_t bytes) {
       stats_.bytes_cached -= size;
       stats_.bytes_in_use += size;
       stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+      // The emulator poisons a reused block as cudaMalloc's fresh memory: a read before a write
+      // gives NaN, not the previous tensor's values.
+      if constexpr (kEmulated) CUDA_CHECK(cudaMemsetAsync(ptr, 0xff, size, stream));
       return ptr;
     }
   }
-  CUDA_CHECK(cudaSetDevice(device_));
   void* ptr = nullptr;
   cudaError_t status = cudaMalloc(&ptr, size);
   if (status == cudaErrorMemoryAllocation) {  // cached blocks may be what stands between us and success
@@ -75,6 +79,7 @@ void CudaCachingAllocator::deallocate(void* ptr, size_t) {
     return;
   }
   PendingBlock pending{ptr, std::move(block), {}};
+  const DeviceGuard guard(Device::cuda(device_));  // the events belong to the streams' device
   for (cudaStream_t other : pending.block.other_streams) {
     cudaEvent_t event;
     CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
@@ -122,7 +127,7 @@ uint64_t CudaCachingAllocator::device_allocations() const {
 }
 
 void CudaCachingAllocator::empty_cache() {
-  CUDA_CHECK(cudaSetDevice(device_));
+  const DeviceGuard guard(Device::cuda(device_));
   CUDA_CHECK(cudaDeviceSynchronize());  // pending blocks' events complete
   std::lock_guard<std::mutex> lock(mutex_);
   collect_pending();

@@ -6,6 +6,9 @@
 // Freed, it goes back to that stream's bins at once, because any later kernel on the same stream
 // runs after every kernel that used it. A block that was also used on other streams (declared
 // with record_stream) is reused only after events recorded on those streams at free time complete.
+//
+// One allocator per device: it allocates on its own device (whatever device is current) and orders
+// its blocks on that device's current stream. Under the emulator a reused block is poisoned again.
 #pragma once
 
 #include <cstdint>

@@ -2,8 +2,8 @@
 // call, the file and line, and the library's own description of the error.
 //   CUDA_CHECK(cudaMalloc(&ptr, bytes));
 //   CUBLAS_CHECK(cublasSgemm(handle, ...));
-// cuDNN and NCCL have their own (engine/cuda/cudnn_check.h, nccl_check.h): they exist only in the
-// real build.
+// cuDNN and NCCL have their own (engine/cuda/cudnn_check.h, nccl_check.h): cuDNN exists only in the
+// real build, NCCL also emulated (engine/emu/nccl_api.h).
 #pragma once
 
 #include "engine/cuda/cuda_api.h"

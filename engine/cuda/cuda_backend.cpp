@@ -1,6 +1,7 @@
 // The CUDA backend: device memory from the caching allocator, host<->device copies, and the engine's
 // strided primitives as kernels (backend_kernels.cu), the optimizers' fused multi-tensor updates
-// (optimizer_kernels.cu), all ordered on the current stream. This file
+// (optimizer_kernels.cu), all ordered on the current stream of the tensors' own device (a
+// DeviceGuard around each: kernels run where their tensors live). This file
 // is ordinary C++: it builds against the CUDA runtime into engine_cuda and against the emulator
 // into engine_cuda_emu.
 #include <array>
@@ -12,6 +13,7 @@
 #include "engine/cuda/backend_kernels.h"
 #include "engine/cuda/caching_allocator.h"
 #include "engine/cuda/check.h"
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/init.h"
 #include "engine/cuda/optimizer_kernels.h"
 #include "engine/cuda/stream.h"
@@ -84,17 +86,28 @@ class CudaBackend final : public Backend {
 
   // Pageable host memory may be reused by the caller as soon as we return, so copies that touch
   // the host wait for completion; device-to-device copies stay asynchronous.
+  // A copy between two GPUs is a peer copy ordered on the destination's stream; the source's
+  // device first finishes the work that produced it.
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) override {
     if (bytes == 0) return;
     const cudaMemcpyKind kind = copy_kind(dst_device, src_device);
-    use_device(dst_device.is_cuda() ? dst_device : src_device);
+    if (kind == cudaMemcpyDeviceToDevice && dst_device != src_device) {
+      {
+        const DeviceGuard on_source(src_device);
+        CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+      }
+      const DeviceGuard on_destination(dst_device);
+      CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, bytes, current_stream()));
+      return;
+    }
+    const DeviceGuard guard(dst_device.is_cuda() ? dst_device : src_device);
     const cudaStream_t stream = current_stream();
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream));
     if (kind != cudaMemcpyDeviceToDevice) CUDA_CHECK(cudaStreamSynchronize(stream));
   }
 
   void fill(const Tensor& dst, double value) override {
-    use_device(dst.device());
+    const DeviceGuard guard(dst.device());
     const DeviceLayout<1> layout = device_layout<1>(dst.shape(), {dst.strides()}, "fill");
     ENGINE_DISPATCH_ALL(dst.dtype(), "fill", [&] {
       fill_strided(static_cast<scalar_t*>(dst.raw_data()), layout, static_cast<scalar_t>(value), current_stream());
@@ -102,7 +115,7 @@ class CudaBackend final : public Backend {
   }
 
   void copy(const Tensor& dst, const Tensor& src) override {
-    use_device(dst.device());
+    const DeviceGuard guard(dst.device());
     const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
     const DeviceLayout<2> layout = device_layout<2>(dst.shape(), {dst.strides(), src_strides}, "copy");
     ENGINE_DISPATCH_ALL(dst.dtype(), "copy", [&] {
@@ -115,7 +128,7 @@ class CudaBackend final : public Backend {
   }
 
   void add_into(const Tensor& dst, const Tensor& src) override {
-    use_device(dst.device());
+    const DeviceGuard guard(dst.device());
     const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
     const DeviceLayout<2> layout = device_layout<2>(dst.shape(), {dst.strides(), src_strides}, "add_into");
     ENGINE_DISPATCH_FLOAT(dst.dtype(), "add_into", [&] {
@@ -127,7 +140,7 @@ class CudaBackend final : public Backend {
   // Splits the input dimensions into kept ones (present in dst with the same size) and reduced
   // ones, exactly as the CPU backend does.
   void sum_to(const Tensor& dst, const Tensor& src) override {
-    use_device(dst.device());
+    const DeviceGuard guard(dst.device());
     const Shape& in_shape = src.shape();
     const size_t rank = in_shape.size(), lead = rank - dst.shape().size();
     Shape kept_shape, kept_strides, reduced_shape, reduced_strides;
@@ -146,7 +159,7 @@ class CudaBackend final : public Backend {
 
   void fill_random(const Tensor& dst, const RandomSpec& spec, uint64_t seed, uint64_t offset) override {
     ENGINE_CHECK(dst.is_contiguous(), "fill_random: destination must be contiguous, got ", dst.describe());
-    use_device(dst.device());
+    const DeviceGuard guard(dst.device());
     ENGINE_DISPATCH_ALL(dst.dtype(), "fill_random", [&] {
       cuda::fill_random(static_cast<scalar_t*>(dst.raw_data()), dst.numel(), spec, seed, offset, current_stream());
     });
@@ -157,7 +170,7 @@ class CudaBackend final : public Backend {
                     std::span<const Tensor> exp_avg_sqs, const AdamWStep& step) override {
     if (params.empty()) return;
     check_multi_tensor_list(params, "AdamW");
-    use_device(params[0].device());
+    const DeviceGuard guard(params[0].device());
     const std::array<std::span<const Tensor>, 4> lists{params, grads, exp_avgs, exp_avg_sqs};
     for_each_float_type([&]<typename T>() {
       const RawTensorLists<T, 4> raw = raw_tensor_lists<T>(lists);
@@ -171,7 +184,7 @@ class CudaBackend final : public Backend {
                   std::span<const Tensor> momentum_buffers, const SGDStep& step) override {
     if (params.empty()) return;
     check_multi_tensor_list(params, "SGD");
-    use_device(params[0].device());
+    const DeviceGuard guard(params[0].device());
     // Without momentum the buffer list is empty: pass the parameters in its place, unused.
     const std::array<std::span<const Tensor>, 3> lists{params, grads, step.momentum > 0 ? momentum_buffers : params};
     for_each_float_type([&]<typename T>() {
@@ -187,7 +200,7 @@ class CudaBackend final : public Backend {
     if (tensors.empty()) return 0;
     check_multi_tensor_list(tensors, "squared_norm");
     const Device device = tensors[0].device();
-    use_device(device);
+    const DeviceGuard guard(device);
     const RawTensorLists<float, 1> f32 = raw_tensor_lists<float>(std::array{tensors});
     const RawTensorLists<double, 1> f64 = raw_tensor_lists<double>(std::array{tensors});
     const int64_t f32_chunks = multi_tensor_chunk_count(f32.sizes), f64_chunks = multi_tensor_chunk_count(f64.sizes);
@@ -208,13 +221,15 @@ class CudaBackend final : public Backend {
   void scale_(std::span<const Tensor> tensors, double factor) override {
     if (tensors.empty()) return;
     check_multi_tensor_list(tensors, "scale_");
-    use_device(tensors[0].device());
+    const DeviceGuard guard(tensors[0].device());
     for_each_float_type([&]<typename T>() {
       const RawTensorLists<T, 1> raw = raw_tensor_lists<T>(std::array{tensors});
       if (!raw.sizes.empty()) cuda::scale<T>(raw.pointers[0], raw.sizes, factor, current_stream());
     });
   }
 
+  // The current device's queued work. Not every device's: touching a GPU makes a context on it,
+  // and a rank of a multi-GPU job must stay off the other ranks' GPUs.
   void synchronize() override { CUDA_CHECK(cudaDeviceSynchronize()); }
 
  private:
@@ -223,13 +238,6 @@ class CudaBackend final : public Backend {
   static void for_each_float_type(Run&& run) {
     run.template operator()<float>();
     run.template operator()<double>();
-  }
-
-  // Kernels run on the current device: make it the tensor's.
-  static void use_device(Device device) {
-    int current = 0;
-    CUDA_CHECK(cudaGetDevice(&current));
-    if (current != device.index) CUDA_CHECK(cudaSetDevice(device.index));
   }
 
   std::vector<std::unique_ptr<CudaCachingAllocator>> allocators_;

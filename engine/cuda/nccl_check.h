@@ -1,8 +1,8 @@
 // NCCL_CHECK(call): throws engine::Error naming the call, file and line and NCCL's description of
-// the failure (plus its last detailed message). Real build only.
+// the failure (plus its last detailed message). Real NCCL or the emulated one (engine/cuda/nccl_api.h).
 #pragma once
 
-#include <nccl.h>
+#include "engine/cuda/nccl_api.h"
 
 #include "engine/error.h"
 

@@ -5,7 +5,18 @@
 namespace engine::cuda {
 
 namespace {
-thread_local cudaStream_t thread_stream = nullptr;
+// Each device has its own current stream per host thread (a stream belongs to one device): the
+// legacy default stream (nullptr) until set.
+constexpr int kMaxDevices = 64;
+thread_local cudaStream_t thread_streams[kMaxDevices] = {};
+
+int checked_current_device() {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  ENGINE_CHECK(device >= 0 && device < kMaxDevices, "CUDA device ", device, " is beyond the ", kMaxDevices,
+               " devices the engine keeps streams for");
+  return device;
+}
 }  // namespace
 
 Stream::Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
@@ -38,8 +49,8 @@ float Event::elapsed_ms_since(const Event& start) const {
   return ms;
 }
 
-cudaStream_t current_stream() { return thread_stream; }
+cudaStream_t current_stream() { return thread_streams[checked_current_device()]; }
 
-void set_current_stream(cudaStream_t stream) { thread_stream = stream; }
+void set_current_stream(cudaStream_t stream) { thread_streams[checked_current_device()] = stream; }
 
 }  // namespace engine::cuda

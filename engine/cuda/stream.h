@@ -46,11 +46,12 @@ class Event {
   cudaEvent_t event_ = nullptr;
 };
 
-// The stream the engine uses on this host thread (the legacy default stream unless set).
+// The stream the engine uses on this host thread for the current device (the legacy default
+// stream unless set). Streams belong to a device: each device has its own current stream.
 cudaStream_t current_stream();
 void set_current_stream(cudaStream_t stream);
 
-// Makes `stream` current for a scope.
+// Makes `stream` (of the current device) current for a scope.
 class StreamGuard {
  public:
   explicit StreamGuard(cudaStream_t stream) : previous_(current_stream()) { set_current_stream(stream); }

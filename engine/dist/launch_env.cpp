@@ -32,6 +32,7 @@ LaunchInfo detect_launch(const std::function<const char*(const char*)>& getenv_f
       {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
       {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
       {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+      {"env", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
   };
   for (const Scheme& scheme : schemes) {
     const char* rank = get(scheme.rank);

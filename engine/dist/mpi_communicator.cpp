@@ -118,8 +118,15 @@ MpiCommunicator::MpiCommunicator() {
   ensure_mpi_initialized();
   MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
+  // The processes that share this node's memory are the node's ranks, ordered by world rank.
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+  MPI_CHECK(MPI_Comm_free(&node));
   const LaunchInfo launch = detect_launch();
-  local_rank_ = launch.world_size == world_size_ ? launch.local_rank : 0;
+  ENGINE_CHECK(launch.world_size == 1 || launch.world_size == world_size_, "the launcher (", launch.launcher,
+               ") started ", launch.world_size, " ranks but MPI sees ", world_size_,
+               ": start the ranks with mpirun or srun of the MPI the engine was built with");
 }
 
 void MpiCommunicator::all_reduce(Tensor& tensor, ReduceOp op) {

@@ -1,7 +1,8 @@
 // MpiCommunicator: collectives over MPI_COMM_WORLD for CPU tensors (f32, f64, i32, i64).
 // The first one made initialises MPI (finalised at exit); rank and world size come from MPI, the
-// local rank from the launcher's environment (engine/dist/launch_env.h). Built only when CMake
-// found MPI (ENGINE_HAVE_MPI).
+// local rank (the rank among the processes of one node: which GPU it uses) from
+// MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), which needs no launcher variable. Built only when
+// CMake found MPI (ENGINE_HAVE_MPI).
 #pragma once
 
 #include "engine/dist/communicator.h"

@@ -4,9 +4,11 @@
 #include <string>
 
 #include "engine/emu/device_memory.h"
+#include "engine/emu/devices.h"
 #include "engine/error.h"
 
 struct EmulatedCublas {
+  int device = 0;  // current when the handle was made: its calls must run there
   cudaStream_t stream = nullptr;
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
 };
@@ -40,6 +42,9 @@ cublasStatus_t gemm_strided_batched(const char* name, cublasHandle_t handle, cub
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0 || batch_count == 0) return CUBLAS_STATUS_SUCCESS;
   const std::string where = std::string("emulated ") + name;
+  ENGINE_CHECK(handle->device == emu::current_device(), where, ": the cuBLAS handle was made on device ", handle->device,
+               " but the current device is ", emu::current_device(), " (keep one handle per device)");
+  emu::check_stream_device(handle->stream, where.c_str());
   const size_t size = sizeof(T);
   auto span = [&](size_t one, long long stride) { return one + size_t(batch_count - 1) * size_t(stride) * size; };
   if (k > 0) {
@@ -98,7 +103,7 @@ const char* cublasGetStatusName(cublasStatus_t status) {
 }
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
-  *handle = new EmulatedCublas();
+  *handle = new EmulatedCublas{emu::current_device()};
   return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -25,10 +25,12 @@
 #include <cstdint>
 #include <cstring>
 #include <source_location>
+#include <string>
 #include <tuple>
 #include <type_traits>
 
 #include "engine/emu/device_memory.h"
+#include "engine/emu/devices.h"
 #include "engine/emu/runtime_api.h"
 #include "engine/emu/scheduler.h"
 #include "engine/error.h"
@@ -204,13 +206,20 @@ inline double max(double a, double b) { return fmax(a, b); }
 namespace emu {
 
 namespace detail {
-// Kernel pointer arguments must point into device memory (null is allowed).
+// Kernel pointer arguments must point into memory of the device the kernel runs on (null is allowed).
 template <typename Param>
 void check_argument(const char* kernel, size_t index, const Param& value) {
   if constexpr (std::is_pointer_v<Param>) {
-    if (value != nullptr && !is_device_pointer(value))
+    if (value == nullptr) return;
+    const int device = device_of(value);
+    if (device < 0)
       throw engine::Error(engine::detail::concat("kernel ", kernel, ": argument ", index, " (", static_cast<const void*>(value),
                                                  ") is not device memory (a host pointer where a device pointer belongs?)"));
+    if (device != current_device())
+      throw engine::Error(engine::detail::concat("kernel ", kernel, ": argument ", index, " (", static_cast<const void*>(value),
+                                                 ") is memory of device ", device, " but the kernel runs on device ",
+                                                 current_device(), " (a tensor on another device: make its device current "
+                                                 "first, engine/cuda/device_guard.h)"));
   }
 }
 }  // namespace detail
@@ -218,9 +227,10 @@ void check_argument(const char* kernel, size_t index, const Param& value) {
 // Runs `kernel` over the grid as <<<grid, block, smem_bytes, stream>>> would, synchronously.
 // Arguments convert to the kernel's parameter types first, as for a CUDA launch.
 template <typename... Params, typename... Args>
-void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t,
+void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t stream,
             Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
+  check_stream_device(stream, (std::string("kernel ") + name).c_str());
   std::tuple<std::decay_t<Params>...> params(static_cast<std::decay_t<Params>>(std::forward<Args>(args))...);
   [&]<size_t... I>(std::index_sequence<I...>) {
     (detail::check_argument(name, I, std::get<I>(params)), ...);

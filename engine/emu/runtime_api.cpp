@@ -1,14 +1,18 @@
 #include "engine/emu/runtime_api.h"
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "engine/emu/device_memory.h"
+#include "engine/emu/devices.h"
 #include "engine/emu/scheduler.h"
 #include "engine/error.h"
 
 struct EmulatedStream {
   unsigned flags = 0;
+  int device = 0;
 };
 
 struct EmulatedEvent {
@@ -80,14 +84,31 @@ cudaError_t cudaGetLastError() { return cudaSuccess; }
 cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = emu::device_count();
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= emu::device_count()) return cudaErrorInvalidDevice;
+  emu::set_current_device(device);
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = emu::current_device();
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device < 0 || device >= emu::device_count()) return cudaErrorInvalidDevice;
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "emulated GPU %d", device);
+  const std::array<uint8_t, 16> uuid = emu::device_uuid(device);
+  std::memcpy(prop->uuid.bytes, uuid.data(), uuid.size());
+  prop->totalGlobalMem = size_t(16) << 30;
+  prop->major = 8;  // sm_80, the limits the scheduler enforces
+  prop->minor = 0;
+  prop->multiProcessorCount = 1;
   return cudaSuccess;
 }
 
@@ -108,9 +129,24 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  emu::check_stream_device(stream, "emulated cudaMemcpyAsync");
   checked_copy(dst, src, bytes, kind);
   return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyPeer(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
+  if (bytes == 0) return cudaSuccess;
+  emu::check_device_range_on(src, bytes, src_device, "emulated cudaMemcpyPeer source");
+  emu::check_device_range_on(dst, bytes, dst_device, "emulated cudaMemcpyPeer destination");
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyPeerAsync(void* dst, int dst_device, const void* src, int src_device, size_t bytes,
+                                cudaStream_t stream) {
+  emu::check_stream_device(stream, "emulated cudaMemcpyPeerAsync");
+  return cudaMemcpyPeer(dst, dst_device, src, src_device, bytes);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
@@ -119,12 +155,15 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  emu::check_stream_device(stream, "emulated cudaMemsetAsync");
+  return cudaMemset(ptr, value, bytes);
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
-  *stream = new EmulatedStream{flags};
+  *stream = new EmulatedStream{flags, emu::current_device()};
   return cudaSuccess;
 }
 
@@ -161,6 +200,12 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   if (!start->recorded || !end->recorded) return cudaErrorInvalidValue;  // as CUDA: both must be recorded
   *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
   return cudaSuccess;
+}
+
+void emu::check_stream_device(cudaStream_t stream, const char* what) {
+  ENGINE_CHECK(stream == nullptr || stream->device == emu::current_device(), what, ": the stream belongs to device ",
+               stream->device, " but the current device is ", emu::current_device(),
+               " (make the tensor's device current first, engine/cuda/device_guard.h)");
 }
 
 cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value) {

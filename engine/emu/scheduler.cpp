@@ -8,11 +8,16 @@
 #include <ucontext.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <map>
+#include <numeric>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <deque>
 #include <vector>
@@ -82,6 +87,38 @@ struct SharedSite {
   size_t bytes;
 };
 
+// The order shuffle: ENGINE_EMU_SEED (default 1; 0 keeps the natural order), read once. Each launch
+// draws its own generator from the seed and its launch number, so a run is reproducible.
+uint64_t read_shuffle_seed() {
+  const char* text = std::getenv("ENGINE_EMU_SEED");
+  if (text == nullptr || *text == '\0') return 1;
+  char* end = nullptr;
+  const unsigned long long seed = std::strtoull(text, &end, 10);
+  ENGINE_CHECK(end != text && *end == '\0', "kernel emulator: ENGINE_EMU_SEED='", text,
+               "' is not a non-negative integer (0 runs blocks and threads in order)");
+  return seed;
+}
+
+// The seed in force: ENGINE_EMU_SEED until set_shuffle_seed; announced once on stderr, so that a
+// failing test's output says how to reproduce its orders.
+std::atomic<uint64_t>& seed_in_force() {
+  static std::atomic<uint64_t> seed{read_shuffle_seed()};
+  return seed;
+}
+
+uint64_t announced_seed() {
+  static std::once_flag announced;
+  const uint64_t seed = seed_in_force().load();
+  std::call_once(announced, [seed] {
+    if (seed != 0)
+      std::fprintf(stderr, "kernel emulator: blocks and threads run in an order shuffled per launch, "
+                           "ENGINE_EMU_SEED=%llu (0 runs them in order)\n", static_cast<unsigned long long>(seed));
+  });
+  return seed;
+}
+
+std::atomic<uint64_t> launch_counter{0};
+
 // Everything the scheduler knows about the block it is running.
 struct BlockRun {
   EmulatedBlock block;
@@ -92,6 +129,9 @@ struct BlockRun {
   size_t static_shared_used = 0;
   std::unique_ptr<unsigned char[]> static_shared;
   std::unique_ptr<unsigned char[]> dynamic_shared;
+  bool shuffle = false;
+  std::mt19937_64 order_rng;     // draws the block order and each round's thread order
+  std::vector<unsigned> order;   // the order threads are resumed in this round (linear indices)
 };
 
 thread_local BlockRun* current_run = nullptr;
@@ -297,7 +337,10 @@ void run_block(BlockRun& run) {
   run.static_shared_used = 0;
   if (run.block.dynamic_shared_bytes) std::memset(run.dynamic_shared.get(), 0xff, run.block.dynamic_shared_bytes);
   while (true) {
-    for (EmulatedThread& t : threads) {
+    // Between two synchronisation points the threads may run in any order on hardware: shuffle it.
+    if (run.shuffle) std::shuffle(run.order.begin(), run.order.end(), run.order_rng);
+    for (unsigned linear : run.order) {
+      EmulatedThread& t = threads[linear];
       if (t.wait != ThreadWait::running) continue;
       current_thread = &t;
       switch_to(fibers[t.linear]);
@@ -371,18 +414,37 @@ void run_grid(const char* kernel, const void* kernel_address, dim3 grid, dim3 bl
   run.static_shared.reset(new (std::align_val_t(128)) unsigned char[kStaticSharedLimit]);
   if (dynamic_shared_bytes) run.dynamic_shared.reset(new (std::align_val_t(128)) unsigned char[dynamic_shared_bytes]);
 
+  const uint64_t seed = announced_seed(), launch = launch_counter++;
+  run.shuffle = seed != 0;
+  run.order_rng.seed(seed * 0x9e3779b97f4a7c15ull + launch);
+  run.order.resize(n_threads);
+  std::iota(run.order.begin(), run.order.end(), 0u);
+  // Blocks run one at a time, in a shuffled order: the hardware promises none.
+  const uint64_t n_blocks = uint64_t(grid.x) * grid.y * grid.z;
+  std::vector<uint64_t> blocks(n_blocks);
+  std::iota(blocks.begin(), blocks.end(), uint64_t(0));
+  if (run.shuffle) std::shuffle(blocks.begin(), blocks.end(), run.order_rng);
+
   struct Scope {  // clears the thread-local pointers however the launch ends
     BlockRun* run;
     explicit Scope(BlockRun* r) : run(r) { current_run = r; current_block = &r->block; }
     ~Scope() { current_run = nullptr; current_block = nullptr; current_thread = nullptr; }
   } scope(&run);
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
-        run.block.block_idx = dim3(x, y, z);
-        run_block(run);
-      }
+  try {
+    for (const uint64_t b : blocks) {
+      run.block.block_idx = dim3(unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / grid.x / grid.y));
+      run_block(run);
+    }
+  } catch (const engine::Error& e) {
+    if (!run.shuffle) throw;
+    throw engine::Error(engine::detail::concat(e.what(), " [kernel emulator: launch ", launch,
+                                               " in an order shuffled with ENGINE_EMU_SEED=", seed, "]"));
+  }
 }
+
+uint64_t shuffle_seed() { return seed_in_force().load(); }
+
+void set_shuffle_seed(uint64_t seed) { seed_in_force().store(seed); }
 
 void sync_block(std::source_location site) {
   ENGINE_CHECK(current_thread != nullptr, "__syncthreads called outside an emulated kernel");

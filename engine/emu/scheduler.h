@@ -1,10 +1,15 @@
 // The kernel emulator's execution model: runs a CUDA grid on the host thread that launched it.
 //
-// Blocks run one after another (deterministic). Inside a block every CUDA thread is a cooperative
-// user-space fiber with its own stack (created with makecontext, switched with _setjmp/_longjmp).
-// A thread runs until it reaches a synchronisation point (__syncthreads, __syncwarp, a shuffle or
-// vote) and then yields to the block's scheduler, which resumes it once every thread the point
-// waits for has arrived:
+// Blocks run one after another. Inside a block every CUDA thread is a cooperative user-space fiber
+// with its own stack (created with makecontext, switched with _setjmp/_longjmp). A thread runs until
+// it reaches a synchronisation point (__syncthreads, __syncwarp, a shuffle or vote) and then yields
+// to the block's scheduler, which resumes it once every thread the point waits for has arrived.
+// The order of the blocks, and of the threads between two synchronisation points, is shuffled per
+// launch with a generator seeded from ENGINE_EMU_SEED (default 1, printed at the first launch; 0
+// keeps the natural order) and the launch number, so a kernel that relies on an order the hardware
+// does not promise (a missing __syncthreads) reads another thread's unwritten, poisoned shared
+// memory. A run is reproducible: the same seed gives the same orders. Errors name seed and launch.
+//
 //   - __syncthreads releases when all threads of the block wait at the same call site;
 //   - a warp collective releases when every lane of its mask (warp = 32 consecutive threads in
 //     linear thread order) waits in the same collective with the same mask, and then exchanges the
@@ -63,6 +68,11 @@ extern thread_local EmulatedBlock* current_block;
 // synchronisation the hardware would not complete, and rethrows an exception thrown by a thread.
 void run_grid(const char* kernel, const void* kernel_address, dim3 grid, dim3 block, size_t dynamic_shared_bytes,
               const std::function<void()>& thread_body);
+
+// The seed of the block and thread order shuffle (0: natural order), and a way for tests to change
+// it (the environment's ENGINE_EMU_SEED is read once, at the first launch).
+uint64_t shuffle_seed();
+void set_shuffle_seed(uint64_t seed);
 
 // Blocks the calling CUDA thread at __syncthreads.
 void sync_block(std::source_location site);

@@ -34,6 +34,7 @@
 
 #include "engine/cuda/check.h"
 #include "engine/cuda/cudnn_check.h"
+#include "engine/cuda/device_guard.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
@@ -48,6 +49,10 @@ using engine::Device;
 using engine::DType;
 using engine::Tensor;
 using Dims = std::array<int64_t, 4>;
+
+// The GPU the call runs on (the caller's tensors'): workspaces and validation tensors go there, not
+// to GPU 0 or the process's default device.
+Device current_gpu() { return Device::cuda(engine::cuda::current_device()); }
 
 // ---- Owned backend descriptors ----
 
@@ -410,7 +415,7 @@ void execute(State& st, const Plan& plan, const std::vector<int64_t>& uids, cons
   Tensor workspace;
   void* workspace_ptr = nullptr;
   if (plan.workspace_bytes > 0) {
-    workspace = Tensor::empty({(plan.workspace_bytes + 3) / 4}, DType::i32, Device::cuda());
+    workspace = Tensor::empty({(plan.workspace_bytes + 3) / 4}, DType::i32, current_gpu());
     workspace_ptr = workspace.data<int32_t>();
   }
   Descriptor pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
@@ -427,7 +432,7 @@ struct Bf16Buffer {
   Tensor storage;
   uint16_t* data() const { return reinterpret_cast<uint16_t*>(storage.data<int32_t>()); }
 };
-Bf16Buffer bf16_buffer(int64_t n) { return {Tensor::empty({(n + 1) / 2}, DType::i32, Device::cuda())}; }
+Bf16Buffer bf16_buffer(int64_t n) { return {Tensor::empty({(n + 1) / 2}, DType::i32, current_gpu())}; }
 Bf16Buffer to_bf16(const float* x, int64_t n, cudaStream_t stream) {
   Bf16Buffer buffer = bf16_buffer(n);
   f32_to_bf16(buffer.data(), x, n, stream);
@@ -500,7 +505,7 @@ double relative_error(const Tensor& got, const Tensor& ref) {
 
 // A random device tensor whose values are bf16-exact, so that both paths read the same inputs.
 Tensor random_bf16_exact(const engine::Shape& shape, engine::Generator& gen, cudaStream_t stream) {
-  Tensor x = Tensor::randn(shape, gen).to(Device::cuda());
+  Tensor x = Tensor::randn(shape, gen).to(current_gpu());
   const Bf16Buffer rounded = to_bf16(x.data<float>(), x.numel(), stream);
   bf16_to_f32(x.data<float>(), rounded.data(), x.numel(), stream);
   return x;
@@ -515,7 +520,7 @@ std::pair<double, double> compare_with_kernel(State& st, const AttentionSizes& s
   const engine::Shape row_shape{sz.batch, sz.heads, sz.query_len};
   const Tensor q = random_bf16_exact(q_shape, gen, stream), k = random_bf16_exact(kv_shape, gen, stream),
                v = random_bf16_exact(kv_shape, gen, stream), dout = random_bf16_exact(q_shape, gen, stream);
-  auto make = [](const engine::Shape& shape) { return Tensor::empty(shape, DType::f32, Device::cuda()); };
+  auto make = [](const engine::Shape& shape) { return Tensor::empty(shape, DType::f32, current_gpu()); };
 
   Tensor out_c = make(q_shape), lse_c = make(row_shape), dq_c = make(q_shape), dk_c = make(kv_shape),
          dv_c = make(kv_shape);

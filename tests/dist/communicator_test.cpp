@@ -29,7 +29,7 @@ auto environment(std::map<std::string, std::string> variables) {
 
 }  // namespace
 
-TEST_CASE("detect_launch reads Open MPI, PMI and Slurm variables") {
+TEST_CASE("detect_launch reads Open MPI, PMI, Slurm and plain environment variables") {
   const LaunchInfo none = detect_launch(environment({}));
   CHECK(none.launcher == "none");
   CHECK(none.world_size == 1);
@@ -54,6 +54,18 @@ TEST_CASE("detect_launch reads Open MPI, PMI and Slurm variables") {
   CHECK(slurm.rank == 5);
   CHECK(slurm.world_size == 6);
   CHECK(slurm.local_rank == 2);
+
+  // srun --mpi=pmi2 sets both PMI's and Slurm's variables: PMI's come first and agree.
+  const LaunchInfo pmi2 = detect_launch(environment({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}, {"MPI_LOCALRANKID", "1"},
+                                                     {"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}}));
+  CHECK(pmi2.launcher == "pmi");
+  CHECK(pmi2.local_rank == 1);
+
+  const LaunchInfo plain = detect_launch(environment({{"RANK", "2"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "0"}}));
+  CHECK(plain.launcher == "env");
+  CHECK(plain.rank == 2);
+  CHECK(plain.world_size == 4);
+  CHECK(plain.local_rank == 0);
 }
 
 TEST_CASE("detect_launch rejects malformed variables") {

@@ -2,11 +2,14 @@
 // memory and every primitive runs its real kernel source. Compared with the CPU backend.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "common/backend_checks.h"
 #include "engine/cuda/caching_allocator.h"
 #include "engine/cuda/init.h"
 #include "engine/cuda/stream.h"
 #include "engine/emu/device_memory.h"
+#include "engine/emu/devices.h"
 
 namespace {
 
@@ -22,8 +25,9 @@ TEST_CASE_FIXTURE(EmulatedCuda, "emulated CUDA backend: init, tensors and round 
   CHECK(engine::backend_available(engine::DeviceType::CUDA));
   engine::Generator gen(7);
   backend_checks::check_round_trip(gen);
-  CHECK_THROWS_WITH_AS(engine::Tensor::empty({2}, engine::DType::f32, engine::Device::cuda(1)),
-                       doctest::Contains("device cuda:1 does not exist"), engine::Error);
+  const int beyond = emu::device_count();  // one past the last emulated device
+  CHECK_THROWS_WITH_AS(engine::Tensor::empty({2}, engine::DType::f32, engine::Device::cuda(beyond)),
+                       doctest::Contains(("device cuda:" + std::to_string(beyond) + " does not exist").c_str()), engine::Error);
 }
 
 TEST_CASE_FIXTURE(EmulatedCuda, "emulated CUDA backend: primitives match the CPU backend") {
