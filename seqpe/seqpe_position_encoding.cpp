@@ -244,7 +244,21 @@ Tensor SeqPe::input_embedding() {
   return blocks_ == 1 ? e_.select(0, 0) : tile_over_batch(e_);  // (T, C) or (B, T, C)
 }
 
+void SeqPe::position_qk(int layer, Tensor& pq, Tensor& pk) const {
+  ENGINE_CHECK(config_.apply != ApplyMethod::input_add, "SeqPe::position_qk: input_add has no query and key PEs");
+  ENGINE_CHECK(e_.defined(), "SeqPe::position_qk: no forward has been prepared");
+  if (config_.qk_projection != QkProjection::multi) {
+    pq = pq_;
+    pk = pk_;
+    return;
+  }
+  ENGINE_CHECK(layer >= 0 && layer < int64_t(qk_proj_.size()), "SeqPe: layer ", layer, " has no qk projection (",
+               qk_proj_.size(), " configured)");
+  project(e_, qk_proj_[size_t(layer)].get(), pq, pk);
+}
+
 void SeqPe::transform_qk(int layer, Tensor& q, Tensor& k) {
+  if (qk_observer_) qk_observer_(layer, q, k);
   if (config_.apply == ApplyMethod::input_add) return;
   Tensor pq = pq_, pk = pk_;
   if (config_.qk_projection == QkProjection::multi) {
