@@ -28,6 +28,7 @@
 #include "data/text_corpus.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
+#include "seqpe/position_signal.h"
 #include "seqpe/seqpe_options.h"
 
 namespace {
@@ -89,6 +90,13 @@ class Trainer {
                 ppl.token_ppl(), (long long)context(), (long long)ppl.tokens, best ? " (best)" : "");
     metrics << json{{"step", step}, {"valid_ppl", ppl.token_ppl()}, {"valid_tokens", ppl.tokens}}.dump() << "\n"
             << std::flush;
+    if (run_.model().seqpe) {  // SeqPE's position term against the content's (seqpe/position_signal.h)
+      std::vector<int64_t> first(size_t(4 * context()));
+      corpus_.split("valid").read(0, first);
+      const json signal = seqpe::position_signal_metrics(run_.gpt(), *run_.model().seqpe,
+                                                         engine::Tensor::from_indices(first, {4, context()}));
+      metrics << json{{"step", step}, {"position_signal", signal}}.dump() << "\n" << std::flush;
+    }
     save("last");
     if (best) save("best");
   }
