@@ -17,18 +17,24 @@ using nlohmann::json;
 
 namespace {
 
-// Mean loss of the last 20 of `steps` AdamW steps (lr 1e-2), each on a fresh batch of 16 sequences.
-double train_position_task(const std::string& pe, const json& options, int steps) {
-  const int64_t vocab = 8, context = 16, batch = 16;
+// One layer of width 32, vocabulary 8, context 16, no dropout.
+models::GptConfig tiny_config(const std::string& pe, const json& options) {
   models::GptConfig config;
-  config.vocab_size = vocab;
-  config.context = context;
+  config.vocab_size = 8;
+  config.context = 16;
   config.layers = 1;
   config.channels = 32;
   config.heads = 2;
   config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   config.position_encoding = pe;
   config.position_encoding_options = options;
+  return config;
+}
+
+// Mean loss of the last 20 of `steps` AdamW steps (lr 1e-2), each on a fresh batch of 16 sequences.
+double train_position_task(const std::string& pe, const json& options, int steps) {
+  const models::GptConfig config = tiny_config(pe, options);
+  const int64_t vocab = config.vocab_size, context = config.context, batch = 16;
   engine::Generator gen(17);
   models::Gpt model(config, gen, models::make_position_encoding(config, gen));
   engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 1e-2, 0.0}});
@@ -52,14 +58,7 @@ double train_position_task(const std::string& pe, const json& options, int steps
 }  // namespace
 
 TEST_CASE("a GPT's sinusoidal table starts at the token embeddings' size; the 'scale' option overrides it") {
-  models::GptConfig config;
-  config.vocab_size = 8;
-  config.context = 16;
-  config.layers = 1;
-  config.channels = 32;
-  config.heads = 2;
-  config.position_encoding = "sin";
-  config.position_encoding_options = {{"max_position", 999}};
+  models::GptConfig config = tiny_config("sin", {{"max_position", 999}});
   engine::Generator gen(3);
   const auto rms_of_table = [&](const models::GptConfig& c) {
     const auto pe = models::make_position_encoding(c, gen);
