@@ -86,10 +86,24 @@ models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size) {
   return c;
 }
 
+nlohmann::json stated_gpt_fields(const nlohmann::json& run, int64_t vocab_size) {
+  const double dropout = run.at("dropout").get<double>();
+  nlohmann::json stated = {{"vocab_size", vocab_size},          {"context", run.at("context")},
+                           {"layers", run.at("layers")},        {"channels", run.at("channels")},
+                           {"heads", run.at("heads")},          {"embedding_dropout", dropout},
+                           {"residual_dropout", dropout},       {"attention_dropout", dropout},
+                           {"position_encoding", run.at("pe")}};
+  if (run.at("pe") == "seqpe") stated["position_encoding_options"] = run.at("seqpe");
+  return stated;
+}
+
 LanguageModel build_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen) {
-  const models::GptConfig config = gpt_config(run, vocab_size);
+  return build_model(gpt_config(run, vocab_size), run.at("seed").get<uint64_t>(), init_gen);
+}
+
+LanguageModel build_model(const models::GptConfig& config, uint64_t seed, engine::Generator& init_gen) {
   LanguageModel model;
-  const auto pe = seqpe::make_position_encoding(config, init_gen, run.at("seed").get<uint64_t>() + 4);
+  const auto pe = seqpe::make_position_encoding(config, init_gen, seed + 4);
   model.seqpe = std::dynamic_pointer_cast<seqpe::SeqPe>(pe);
   model.gpt = std::make_unique<models::Gpt>(config, init_gen, pe);
   return model;
@@ -140,8 +154,13 @@ TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::j
   }
   trained.vocab_size = model_json.at("vocab_size").get<int64_t>();
   trained.tokenizer_dir = model_json.at("tokenizer").get<std::string>();
+  models::GptConfig config = gpt_config(trained.run, trained.vocab_size);
+  if (model_json.contains("model"))
+    config = seqpe::gpt_config_from_model_json(model_json.at("model"),
+                                               stated_gpt_fields(trained.run, trained.vocab_size),
+                                               model_json_path(checkpoint));
   engine::Generator init_gen(0);  // overwritten by the checkpoint
-  trained.model = build_model(trained.run, trained.vocab_size, init_gen);
+  trained.model = build_model(config, trained.run.at("seed").get<uint64_t>(), init_gen);
   const engine::TrainingState state = engine::load_checkpoint(checkpoint);
   trained.model.gpt->load_state_dict(state.model);
   trained.model.gpt->eval();
@@ -153,14 +172,18 @@ TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::j
 
 namespace lm {
 
-nlohmann::json read_model_json(const std::string& checkpoint) {
+std::string model_json_path(const std::string& checkpoint) {
   namespace fs = std::filesystem;
   const std::string name = fs::path(checkpoint).filename().string(), suffix = ".ckpt.safetensors";
   ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a *", suffix, " checkpoint, got ",
                checkpoint);
-  const fs::path json_path = fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) +
-                                                                   ".model.json");
-  ENGINE_CHECK(fs::exists(json_path), "cannot read ", json_path.string(), ", the model.json written beside ", checkpoint);
+  return (fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json")).string();
+}
+
+nlohmann::json read_model_json(const std::string& checkpoint) {
+  const std::string json_path = model_json_path(checkpoint);
+  ENGINE_CHECK(std::filesystem::exists(json_path), "cannot read ", json_path, ", the model.json written beside ",
+               checkpoint);
   return engine::read_json_file(json_path);
 }
 

@@ -34,7 +34,12 @@ struct LanguageModel {
 };
 // For "pe": "seqpe", position_encoding_options holds the run's "seqpe" options written out in full.
 models::GptConfig gpt_config(const nlohmann::json& run, int64_t vocab_size);
+// The fields of gpt_config(run, vocab_size) that the run config fixes (for "seqpe", the options its
+// "seqpe" object sets), as a GptConfig JSON: what a model.json's "model" section must agree with.
+nlohmann::json stated_gpt_fields(const nlohmann::json& run, int64_t vocab_size);
 LanguageModel build_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
+// The model `config` describes; SeqPE's residual dropout is seeded from the run's `seed`.
+LanguageModel build_model(const models::GptConfig& config, uint64_t seed, engine::Generator& init_gen);
 
 struct Perplexity {
   double nll = 0;      // summed over the scored tokens
@@ -57,8 +62,9 @@ namespace lm {
 // "<dir>/<name>.model.json" beside it (run config, vocabulary size, tokenizer directory), in
 // evaluation mode. The run config is merged over `defaults`, which must know each of its keys:
 // default_run_config() for train_lm's checkpoints; a fine-tuning app's defaults (a superset, such as
-// qa::default_qa_config()) to read its checkpoints too. Either way the model is built from the
-// language model's keys, the fine-tuning's own keys saying only how it was trained.
+// qa::default_qa_config()) to read its checkpoints too. The model is the one the model.json's "model"
+// section describes when it has one (seqpe::gpt_config_from_model_json: it must agree with what the
+// run config states), else the one the language model's keys of the run config describe.
 struct TrainedModel {
   nlohmann::json run;         // the run config it was trained with
   int64_t vocab_size = 0;
@@ -77,5 +83,7 @@ namespace lm {
 // "<dir>/<name>.ckpt.safetensors": "<dir>/<name>.model.json", with the run config ("config"), the
 // vocabulary size ("vocab_size") and the tokenizer directory ("tokenizer").
 nlohmann::json read_model_json(const std::string& checkpoint);
+// Where that model.json is: "<dir>/<name>.model.json".
+std::string model_json_path(const std::string& checkpoint);
 
 }  // namespace lm

@@ -18,6 +18,7 @@
 // (apps/dist_job.h has the conventions; rank 0 prints and writes the files).
 //
 //   B = batch, T = context
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -28,6 +29,7 @@
 #include "data/text_corpus.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
+#include "seqpe/position_signal.h"
 #include "seqpe/seqpe_options.h"
 
 namespace {
@@ -89,6 +91,15 @@ class Trainer {
                 ppl.token_ppl(), (long long)context(), (long long)ppl.tokens, best ? " (best)" : "");
     metrics << json{{"step", step}, {"valid_ppl", ppl.token_ppl()}, {"valid_tokens", ppl.tokens}}.dump() << "\n"
             << std::flush;
+    // SeqPE's position term against the content's (seqpe/position_signal.h), on up to 4 sequences.
+    const int64_t rows = std::min<int64_t>(4, corpus_.split("valid").size() / context());
+    if (run_.model().seqpe && rows > 0) {
+      std::vector<int64_t> first(size_t(rows * context()));
+      corpus_.split("valid").read(0, first);
+      const json signal = seqpe::position_signal_metrics(run_.gpt(), *run_.model().seqpe,
+                                                         engine::Tensor::from_indices(first, {rows, context()}));
+      metrics << json{{"step", step}, {"position_signal", signal}}.dump() << "\n" << std::flush;
+    }
     save("last");
     if (best) save("best");
   }

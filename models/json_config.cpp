@@ -91,6 +91,29 @@ void ConfigReader::finish() const {
       throw engine::Error(what_ + " has an unknown field '" + field + "' (value " + value.dump() + ")");
 }
 
+namespace {
+
+std::optional<ConfigDifference> first_difference_under(const nlohmann::json& subset, const nlohmann::json& full,
+                                                       const std::string& path) {
+  if (subset.is_object() && full.is_object()) {
+    for (const auto& [key, value] : subset.items()) {
+      const std::string field = path.empty() ? key : path + "." + key;
+      auto it = full.find(key);
+      if (it == full.end()) return ConfigDifference{field, value, nullptr};
+      if (auto difference = first_difference_under(value, *it, field)) return difference;
+    }
+    return std::nullopt;
+  }
+  if (subset == full) return std::nullopt;
+  return ConfigDifference{path, subset, full};
+}
+
+}  // namespace
+
+std::optional<ConfigDifference> first_difference(const nlohmann::json& subset, const nlohmann::json& full) {
+  return first_difference_under(subset, full, "");
+}
+
 std::string config_path_beside(const std::string& weights_path) {
   return std::filesystem::path(weights_path).replace_extension(".json").string();
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,6 +46,16 @@ class ConfigReader {
   std::string what_;
   std::set<std::string> read_;
 };
+
+// Where two configs disagree: a field's path ("position_encoding_options.encoder.layers") and its
+// value in each.
+struct ConfigDifference {
+  std::string path;
+  nlohmann::json in_subset, in_full;  // null where absent
+};
+// The first leaf of `subset` (in key order, objects entered) whose value differs from `full`'s at the
+// same path, or none. Numbers compare by value (1 equals 1.0); fields only `full` has are ignored.
+std::optional<ConfigDifference> first_difference(const nlohmann::json& subset, const nlohmann::json& full);
 
 // "<dir>/model.safetensors" -> "<dir>/model.json": where a model's config lives beside its weights.
 std::string config_path_beside(const std::string& weights_path);

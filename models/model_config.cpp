@@ -1,5 +1,7 @@
 #include "models/model_config.h"
 
+#include <cmath>
+
 #include "engine/safetensors.h"
 #include "models/gpt2_checkpoint.h"
 #include "models/json_config.h"
@@ -120,9 +122,12 @@ nlohmann::json vit_config_to_json(const ViTConfig& c) {
 
 void validate_vit_config(const ViTConfig& config) { vit_config_from_json(vit_config_to_json(config)); }
 
+// A GPT's sinusoidal table starts the size of its token embeddings: elements of RMS init_std (the
+// table's own RMS is 1/sqrt(2)), not amplitude 1 over embeddings of std 0.02 (models/pe/sinusoidal.h).
 std::shared_ptr<PositionEncoding> make_position_encoding(const GptConfig& config, engine::Generator& init_gen) {
-  return make_position_encoding(config.position_encoding, config.position_encoding_options,
-                                PeDims{config.channels, config.heads, config.layers, config.dtype}, init_gen);
+  PeDims dims{config.channels, config.heads, config.layers, config.dtype};
+  dims.sinusoidal_scale = config.init_std * std::sqrt(2.0);
+  return make_position_encoding(config.position_encoding, config.position_encoding_options, dims, init_gen);
 }
 
 std::shared_ptr<PositionEncoding> make_position_encoding(const ViTConfig& config, engine::Generator& init_gen) {

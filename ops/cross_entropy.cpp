@@ -19,18 +19,19 @@ namespace ops {
 
 namespace {
 
-// Saves the logits and per-row log-sum-exp: the gradient is (softmax − target) times the
-// upstream gradient, divided by the count of non-ignored targets for `mean`.
+// Saves the logits and each row's max and Σ exp(x − max): the gradient is (softmax − target) times
+// the upstream gradient, divided by the count of non-ignored targets for `mean`.
 class CrossEntropyBackward final : public engine::Node {
  public:
-  CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int64_t ignore_index, double label_smoothing,
-                       Reduction reduction, int64_t count)
-      : logits_(std::move(logits)), targets_(std::move(targets)), lse_(std::move(lse)), ignore_index_(ignore_index),
-        label_smoothing_(label_smoothing), reduction_(reduction), count_(count) {}
+  CrossEntropyBackward(Tensor logits, Tensor targets, Tensor row_max, Tensor row_sum, int64_t ignore_index,
+                       double label_smoothing, Reduction reduction, int64_t count)
+      : logits_(std::move(logits)), targets_(std::move(targets)), row_max_(std::move(row_max)),
+        row_sum_(std::move(row_sum)), ignore_index_(ignore_index), label_smoothing_(label_smoothing),
+        reduction_(reduction), count_(count) {}
   std::string name() const override { return "CrossEntropyBackward"; }
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    const int64_t V = logits_.size(-1), N = lse_.numel();
+    const int64_t V = logits_.size(-1), N = row_max_.numel();
     const Tensor upstream = grads[0].contiguous();  // (...) for `none`, a scalar otherwise
     const int64_t stride = reduction_ == Reduction::none ? 1 : 0;
     Tensor grad_logits = Tensor::empty(logits_.shape(), logits_.dtype(), logits_.device());
@@ -42,9 +43,9 @@ class CrossEntropyBackward final : public engine::Node {
       ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
         ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
           cuda::cross_entropy_backward<scalar_t, index_t>(
-              grad_logits.data<scalar_t>(), logits_.data<scalar_t>(), lse_.data<scalar_t>(), targets_.data<index_t>(),
-              upstream.data<scalar_t>(), stride, divisor, N, V, ignore_index_, label_smoothing_,
-              engine::cuda::current_stream());
+              grad_logits.data<scalar_t>(), logits_.data<scalar_t>(), row_max_.data<scalar_t>(),
+              row_sum_.data<scalar_t>(), targets_.data<index_t>(), upstream.data<scalar_t>(), stride, divisor, N, V,
+              ignore_index_, label_smoothing_, engine::cuda::current_stream());
         });
       });
 #else
@@ -58,7 +59,8 @@ class CrossEntropyBackward final : public engine::Node {
     ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
       ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
         cpu::cross_entropy_backward<scalar_t, index_t>(grad_logits.data<scalar_t>(), logits_.data<scalar_t>(),
-                                                       lse_.data<scalar_t>(), targets_.data<index_t>(),
+                                                       row_max_.data<scalar_t>(), row_sum_.data<scalar_t>(),
+                                                       targets_.data<index_t>(),
                                                        row_scale.data<scalar_t>(), stride, N, V, ignore_index_,
                                                        label_smoothing_);
       });
@@ -68,13 +70,15 @@ class CrossEntropyBackward final : public engine::Node {
   void release_saved() override {
     logits_ = Tensor();
     targets_ = Tensor();
-    lse_ = Tensor();
+    row_max_ = Tensor();
+    row_sum_ = Tensor();
   }
 
  private:
   Tensor logits_;   // (..., V) contiguous, detached
   Tensor targets_;  // (...) contiguous
-  Tensor lse_;      // (N)
+  Tensor row_max_;  // (N) each row's max m
+  Tensor row_sum_;  // (N) Σ_j exp(x_j − m)
   int64_t ignore_index_;
   double label_smoothing_;
   Reduction reduction_;
@@ -84,7 +88,8 @@ class CrossEntropyBackward final : public engine::Node {
 // What the forward hands to the caller and the backward node.
 struct ForwardResult {
   Tensor out;         // the reduced loss, or the per-row losses (...) for `none`
-  Tensor lse;         // (N)
+  Tensor row_max;     // (N)
+  Tensor row_sum;     // (N)
   int64_t count = 0;  // non-ignored targets
 };
 
@@ -106,15 +111,16 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
   });
 
   Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
-  Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
+  Tensor row_max = Tensor::empty({N}, logits.dtype(), logits.device());
+  Tensor row_sum = Tensor::empty({N}, logits.dtype(), logits.device());
   ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
     ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
-      cpu::cross_entropy_forward<scalar_t, index_t>(losses.data<scalar_t>(), lse.data<scalar_t>(),
-                                                    logits.data<scalar_t>(), targets.data<index_t>(), N, V,
-                                                    ignore_index, label_smoothing);
+      cpu::cross_entropy_forward<scalar_t, index_t>(losses.data<scalar_t>(), row_max.data<scalar_t>(),
+                                                    row_sum.data<scalar_t>(), logits.data<scalar_t>(),
+                                                    targets.data<index_t>(), N, V, ignore_index, label_smoothing);
     });
   });
-  if (reduction == Reduction::none) return {losses, lse, count};
+  if (reduction == Reduction::none) return {losses, row_max, row_sum, count};
   // Summed in row order in double: the same total for any thread count.
   double total = 0.0;
   ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
@@ -122,7 +128,7 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
     for (int64_t n = 0; n < N; ++n) total += double(l[n]);
   });
   if (reduction == Reduction::mean) total = count > 0 ? total / double(count) : 0.0;
-  return {Tensor::full({}, total, logits.dtype(), logits.device()), lse, count};
+  return {Tensor::full({}, total, logits.dtype(), logits.device()), row_max, row_sum, count};
 }
 
 #if ENGINE_OPS_CUDA
@@ -131,20 +137,22 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
 ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
                                  int64_t ignore_index, double label_smoothing, Reduction reduction) {
   Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
-  Tensor lse = Tensor::empty({N}, logits.dtype(), logits.device());
+  Tensor row_max = Tensor::empty({N}, logits.dtype(), logits.device());
+  Tensor row_sum = Tensor::empty({N}, logits.dtype(), logits.device());
   Tensor reduced = reduction == Reduction::none ? Tensor() : Tensor::empty({}, logits.dtype(), logits.device());
   Tensor summary = Tensor::empty({3}, engine::DType::i64, logits.device());
   ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
     ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
       cuda::cross_entropy_forward<scalar_t, index_t>(
-          losses.data<scalar_t>(), lse.data<scalar_t>(), reduced.defined() ? reduced.data<scalar_t>() : nullptr,
-          summary.data<int64_t>(), logits.data<scalar_t>(), targets.data<index_t>(), N, V, ignore_index,
-          label_smoothing, reduction == Reduction::mean, engine::cuda::current_stream());
+          losses.data<scalar_t>(), row_max.data<scalar_t>(), row_sum.data<scalar_t>(),
+          reduced.defined() ? reduced.data<scalar_t>() : nullptr, summary.data<int64_t>(), logits.data<scalar_t>(),
+          targets.data<index_t>(), N, V, ignore_index, label_smoothing, reduction == Reduction::mean,
+          engine::cuda::current_stream());
     });
   });
   const std::vector<int64_t> host_summary = summary.to_vector<int64_t>();
   check_targets(host_summary[1], host_summary[2], V, logits, ignore_index);
-  return {reduced.defined() ? reduced : losses, lse, host_summary[0]};
+  return {reduced.defined() ? reduced : losses, row_max, row_sum, host_summary[0]};
 }
 #endif
 
@@ -181,8 +189,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   Tensor out = result.out;
 
   if (engine::needs_grad({&logits}))
-    engine::record(std::make_shared<CrossEntropyBackward>(logits_c, targets_c, result.lse, ignore_index,
-                                                          label_smoothing, reduction, result.count),
+    engine::record(std::make_shared<CrossEntropyBackward>(logits_c, targets_c, result.row_max, result.row_sum,
+                                                          ignore_index, label_smoothing, reduction, result.count),
                    {&logits, &targets}, {&out});
   return out;
 }

@@ -1,7 +1,9 @@
 #include "seqpe/seqpe_models.h"
 
+#include "engine/error.h"
 #include "engine/safetensors.h"
 #include "models/gpt2_checkpoint.h"
+#include "models/json_config.h"
 #include "models/model_config.h"
 
 namespace seqpe {
@@ -27,6 +29,22 @@ std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::G
 std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::ViTConfig& config,
                                                                  engine::Generator& init_gen, uint64_t dropout_seed) {
   return make_pe(config, init_gen, dropout_seed);
+}
+
+models::GptConfig gpt_config_from_model_json(const nlohmann::json& model_section, const nlohmann::json& stated,
+                                             const std::string& file) {
+  models::GptConfig config;
+  try {
+    config = models::gpt_config_from_json(model_section);
+    if (config.position_encoding == "seqpe") config = with_full_seqpe_options(config);
+  } catch (const engine::Error& error) {
+    throw engine::Error(file + ", section 'model': " + error.what());
+  }
+  if (auto difference = models::first_difference(stated, models::gpt_config_to_json(config)))
+    throw engine::Error(file + ": the 'model' section has " + difference->path + " = " + difference->in_full.dump() +
+                        " but the 'config' section gives " + difference->in_subset.dump() +
+                        "; edit both sections to the same value");
+  return config;
 }
 
 std::unique_ptr<models::Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen) {

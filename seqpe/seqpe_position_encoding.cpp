@@ -246,6 +246,19 @@ Tensor SeqPe::input_embedding() {
   return blocks_ == 1 ? e_.select(0, 0) : tile_over_batch(e_);  // (T, C) or (B, T, C)
 }
 
+void SeqPe::position_qk(int layer, Tensor& pq, Tensor& pk) const {
+  ENGINE_CHECK(config_.apply != ApplyMethod::input_add, "SeqPe::position_qk: input_add has no query and key PEs");
+  ENGINE_CHECK(e_.defined(), "SeqPe::position_qk: no forward has been prepared");
+  if (config_.qk_projection != QkProjection::multi) {
+    pq = pq_;
+    pk = pk_;
+    return;
+  }
+  ENGINE_CHECK(layer >= 0 && layer < int64_t(qk_proj_.size()), "SeqPe: layer ", layer, " has no qk projection (",
+               qk_proj_.size(), " configured)");
+  project(e_, qk_proj_[size_t(layer)].get(), pq, pk);
+}
+
 bool SeqPe::scalar_term_as_bias() const {
   return config_.apply == ApplyMethod::attn_scalar && engine::grad_mode_enabled();
 }
@@ -253,12 +266,8 @@ bool SeqPe::scalar_term_as_bias() const {
 Tensor SeqPe::position_logits(int layer, double scale) {
   const bool shared = config_.qk_projection != QkProjection::multi;
   if (shared && logits_.defined() && logits_scale_ == scale) return logits_;
-  Tensor pq = pq_, pk = pk_;
-  if (!shared) {
-    ENGINE_CHECK(layer >= 0 && layer < int64_t(qk_proj_.size()), "SeqPe: layer ", layer, " has no qk projection (",
-                 qk_proj_.size(), " configured)");
-    project(e_, qk_proj_[size_t(layer)].get(), pq, pk);
-  }
+  Tensor pq, pk;
+  position_qk(layer, pq, pk);
   // One (T, T) plane per block and head (or per block, shared by the heads, without the multi-head
   // split): the batch reads it through the op, sequence b from block b mod P.
   Tensor logits = ops::matmul(pq, pk, false, true) * (config_.scalar_scale * scale);  // (P, H', T, T)
@@ -277,13 +286,10 @@ void SeqPe::attention_options(int layer, ops::AttentionOptions& options) {
 }
 
 void SeqPe::transform_qk(int layer, Tensor& q, Tensor& k) {
+  if (qk_observer_) qk_observer_(layer, q, k);
   if (config_.apply == ApplyMethod::input_add || scalar_term_as_bias()) return;
-  Tensor pq = pq_, pk = pk_;
-  if (config_.qk_projection == QkProjection::multi) {
-    ENGINE_CHECK(layer >= 0 && layer < int64_t(qk_proj_.size()), "SeqPe: layer ", layer, " has no qk projection (",
-                 qk_proj_.size(), " configured)");
-    project(e_, qk_proj_[size_t(layer)].get(), pq, pk);
-  }
+  Tensor pq, pk;
+  position_qk(layer, pq, pk);
   ENGINE_CHECK(q.size(2) == pq.size(2) && q.size(3) == pq.size(3), "SeqPe: q ", q.describe(),
                " does not match the prepared position PEs ", pq.describe());
   pq = tile_over_batch(pq);  // (B or 1, H', T, d)

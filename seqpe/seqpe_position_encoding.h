@@ -39,6 +39,7 @@
 //                   and dropped as soon as a forward runs in training mode.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -132,6 +133,14 @@ class SeqPe : public models::PositionEncoding {
   // Rows of the current evaluation table (0 when none); grid tables report h·w.
   int64_t cached_positions() const { return eval_table_.defined() ? eval_table_.size(0) : 0; }
 
+  // The query and key PEs of `layer` for the last prepared forward, before α: (P, H', T, E). For
+  // the position-signal diagnostic (position_signal.h), which reads what transform_qk would add.
+  void position_qk(int layer, Tensor& pq, Tensor& pk) const;
+  // Called by transform_qk with each layer's q and k, (B, H, T, d), before the PE touches them;
+  // an empty function (the default) turns it off. Diagnostics only: it sees no gradients.
+  using QkObserver = std::function<void(int layer, const Tensor& q, const Tensor& k)>;
+  void set_qk_observer(QkObserver observer) { qk_observer_ = std::move(observer); }
+
   const SeqPeConfig& config() const { return config_; }
   SeqPeEncoder& encoder() { return *encoder_; }
   const PositionTokenizer& tokenizer() const { return tokenizer_; }
@@ -158,6 +167,7 @@ class SeqPe : public models::PositionEncoding {
   std::vector<std::shared_ptr<models::Linear>> qk_proj_;  // 1 (single), L_ly (multi) or 0 (none)
   Tensor* class_position_ = nullptr;                        // (1, O), ViT only
   engine::Generator dropout_gen_;
+  QkObserver qk_observer_;
 
   // Per forward.
   Tensor step_main_;  // (P, L, O) from encode_step, consumed by the next prepare()

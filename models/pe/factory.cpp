@@ -31,9 +31,10 @@ std::shared_ptr<PositionEncoding> make_position_encoding(const std::string& name
   } else if (name == "sin") {
     const double base = reader.positive("base", 10000.0);
     const int64_t max_position = reader.integer("max_position", 20000, 0);
+    const double scale = reader.positive("scale", dims.sinusoidal_scale);
     if (dims.channels % 2 != 0)
       throw engine::Error("position encoding 'sin' needs an even 'channels', got " + std::to_string(dims.channels));
-    pe = std::make_shared<Sinusoidal>(max_position, dims.channels, base, dims.dtype);
+    pe = std::make_shared<Sinusoidal>(max_position, dims.channels, base, scale, dims.dtype);
   } else if (name == "rope") {
     const double base = reader.positive("base", 10000.0);
     require_head_dim_multiple(2);

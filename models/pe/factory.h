@@ -2,7 +2,8 @@
 //   "ape"         learned absolute table owned by the model itself (GPT-2's wpe, ViT's pos_embed):
 //                 returns null
 //   "nope"        no positional signal: returns null
-//   "sin"         {"base": 10000, "max_position": 20000}   sinusoidal table of max_position + 1 rows
+//   "sin"         {"base": 10000, "max_position": 20000,   sinusoidal table of max_position + 1 rows,
+//                  "scale": PeDims::sinusoidal_scale}      times `scale`
 //   "rope"        {"base": 10000}                          1-D RoPE, adjacent pairs
 //   "rope2d"      {"base": 10000}                          axial 2-D RoPE (images)
 //   "rope_mixed"  {"base": 10}                             RoPE-Mixed, learnable frequencies (images)
@@ -29,6 +30,9 @@ struct PeDims {
   int64_t heads = 0;     // H
   int64_t layers = 0;    // L
   engine::DType dtype = engine::DType::f32;
+  // The default factor on the sinusoidal table (option "scale"): 1 leaves its amplitude 1; a GPT
+  // sets it so that the table starts the size of its token embeddings (models/model_config.h).
+  double sinusoidal_scale = 1.0;
 };
 
 // Every name a model config may give (the factory's names and "seqpe").

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
+#include "ops/elementwise.h"
 #include "ops/indexing.h"
 
 namespace models {
@@ -23,8 +25,13 @@ Tensor raster_positions(const Positions& positions) {
   return Tensor::arange(positions.length());
 }
 
-Sinusoidal::Sinusoidal(int64_t max_position, int64_t channels, double base, engine::DType dtype) {
-  table_ = &register_buffer("table", sinusoidal_table(max_position + 1, channels, base, dtype));
+Sinusoidal::Sinusoidal(int64_t max_position, int64_t channels, double base, double scale, engine::DType dtype) {
+  Tensor table = sinusoidal_table(max_position + 1, channels, base, engine::DType::f64);
+  if (scale != 1.0) {
+    engine::NoGradGuard no_grad;
+    table = ops::mul_scalar(table, scale);
+  }
+  table_ = &register_buffer("table", table.to(dtype));
 }
 
 // The ids are on the host (Positions): checked there; 0..T-1 is a view of the table's first rows,

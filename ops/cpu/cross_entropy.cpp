@@ -17,14 +17,16 @@ int64_t first_invalid_target(const I* targets, int64_t N, int64_t V, int64_t ign
 }
 
 template <typename T, typename I>
-void cross_entropy_forward(T* losses, T* lse, const T* logits, const I* targets, int64_t N, int64_t V,
+void cross_entropy_forward(T* losses, T* row_max, T* row_sum, const T* logits, const I* targets, int64_t N, int64_t V,
                            int64_t ignore_index, double label_smoothing) {
 #pragma omp parallel for schedule(static) if (N * V > (1 << 14))
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
     const T max_value = max_of(x, V);
-    const double row_lse = double(max_value) + std::log(sum_exp(x, max_value, V, static_cast<T*>(nullptr)));
-    lse[n] = T(row_lse);
+    const double sum = sum_exp(x, max_value, V, static_cast<T*>(nullptr));
+    const double row_lse = double(max_value) + std::log(sum);
+    row_max[n] = max_value;
+    row_sum[n] = T(sum);
     const int64_t t = int64_t(targets[n]);
     if (t == ignore_index) {
       losses[n] = T(0);
@@ -37,8 +39,8 @@ void cross_entropy_forward(T* losses, T* lse, const T* logits, const I* targets,
 }
 
 template <typename T, typename I>
-void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const I* targets, const T* row_scale,
-                            int64_t row_scale_stride, int64_t N, int64_t V, int64_t ignore_index,
+void cross_entropy_backward(T* grad_logits, const T* logits, const T* row_max, const T* row_sum, const I* targets,
+                            const T* row_scale, int64_t row_scale_stride, int64_t N, int64_t V, int64_t ignore_index,
                             double label_smoothing) {
   const T uniform = T(label_smoothing / double(V)), on_target = T(1.0 - label_smoothing);
 #pragma omp parallel for schedule(static) if (N * V > (1 << 14))
@@ -50,9 +52,11 @@ void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const
       continue;
     }
     const T* x = logits + n * V;
-    const T scale = row_scale[n * row_scale_stride], row_lse = lse[n];
-    exp_shifted(x, row_lse, V, g);  // softmax(x)
-    for (int64_t j = 0; j < V; ++j) g[j] = scale * (g[j] - uniform);
+    const T scale = row_scale[n * row_scale_stride];
+    // scale · softmax_j = exp(x_j − m) · (scale / Σ), the factor rounded once.
+    const T scale_over_sum = T(double(scale) / double(row_sum[n]));
+    exp_shifted(x, row_max[n], V, g);
+    for (int64_t j = 0; j < V; ++j) g[j] = scale_over_sum * g[j] - scale * uniform;
     g[t] -= scale * on_target;
   }
 }
@@ -60,9 +64,9 @@ void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const
 template int64_t first_invalid_target<int32_t>(const int32_t*, int64_t, int64_t, int64_t);
 template int64_t first_invalid_target<int64_t>(const int64_t*, int64_t, int64_t, int64_t);
 #define INSTANTIATE(T, I)                                                                                  \
-  template void cross_entropy_forward<T, I>(T*, T*, const T*, const I*, int64_t, int64_t, int64_t, double); \
-  template void cross_entropy_backward<T, I>(T*, const T*, const T*, const I*, const T*, int64_t, int64_t,  \
-                                             int64_t, int64_t, double);
+  template void cross_entropy_forward<T, I>(T*, T*, T*, const T*, const I*, int64_t, int64_t, int64_t, double); \
+  template void cross_entropy_backward<T, I>(T*, const T*, const T*, const T*, const I*, const T*, int64_t,      \
+                                             int64_t, int64_t, int64_t, double);
 INSTANTIATE(float, int32_t)
 INSTANTIATE(float, int64_t)
 INSTANTIATE(double, int32_t)

@@ -46,11 +46,11 @@ __device__ T block_reduce(T* partial, T value, Combine combine) {
   return result;
 }
 
-// losses, lse: (N); logits: (N, V); targets: (N). Invalid targets (reported by the summary kernel)
-// get loss 0 and are never read through.
+// losses, row_max, row_sum: (N); logits: (N, V); targets: (N). Invalid targets (reported by the
+// summary kernel) get loss 0 and are never read through.
 template <typename T, typename I>
-__global__ void cross_entropy_forward_kernel(T* losses, T* lse, const T* logits, const I* targets, int64_t N,
-                                             int64_t V, int64_t ignore_index, double label_smoothing) {
+__global__ void cross_entropy_forward_kernel(T* losses, T* row_max, T* row_sum, const T* logits, const I* targets,
+                                             int64_t N, int64_t V, int64_t ignore_index, double label_smoothing) {
   ENGINE_SHARED(T, max_partial, kThreads);
   ENGINE_SHARED(double, sum_partial, kThreads);
   const int tid = int(threadIdx.x);
@@ -68,7 +68,8 @@ __global__ void cross_entropy_forward_kernel(T* losses, T* lse, const T* logits,
     const double sum_x = block_reduce(sum_partial, local_x, Sum());
     if (tid != 0) continue;
     const double row_lse = double(max_value) + log(sum_exp);
-    lse[n] = T(row_lse);
+    row_max[n] = max_value;
+    row_sum[n] = T(sum_exp);
     const int64_t t = int64_t(targets[n]);
     if (t == ignore_index || t < 0 || t >= V) {
       losses[n] = T(0);
@@ -107,11 +108,12 @@ __global__ void cross_entropy_summary_kernel(T* reduced, int64_t* summary, const
   if (reduced) *reduced = T(mean ? (count > 0 ? total / double(count) : 0.0) : total);
 }
 
-// grad_logits, logits: (N, V); lse, targets: (N); row_scale: (N) or one value (stride 0).
+// grad_logits, logits: (N, V); row_max, row_sum, targets: (N); row_scale: (N) or one value (stride 0).
 template <typename T, typename I>
-__global__ void cross_entropy_backward_kernel(T* grad_logits, const T* logits, const T* lse, const I* targets,
-                                              const T* row_scale, int64_t row_scale_stride, double scale_divisor,
-                                              int64_t N, int64_t V, int64_t ignore_index, double label_smoothing) {
+__global__ void cross_entropy_backward_kernel(T* grad_logits, const T* logits, const T* row_max, const T* row_sum,
+                                              const I* targets, const T* row_scale, int64_t row_scale_stride,
+                                              double scale_divisor, int64_t N, int64_t V, int64_t ignore_index,
+                                              double label_smoothing) {
   const T uniform = T(label_smoothing / double(V)), on_target = T(1.0 - label_smoothing);
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     T* g = grad_logits + n * V;
@@ -121,9 +123,11 @@ __global__ void cross_entropy_backward_kernel(T* grad_logits, const T* logits, c
       continue;
     }
     const T* x = logits + n * V;
-    const T scale = T(double(row_scale[n * row_scale_stride]) / scale_divisor), row_lse = lse[n];
+    // scale · softmax_j = exp(x_j − m) · (scale / Σ), the factor rounded once.
+    const double scale_exact = double(row_scale[n * row_scale_stride]) / scale_divisor;
+    const T scale = T(scale_exact), scale_over_sum = T(scale_exact / double(row_sum[n])), max_value = row_max[n];
     for (int64_t j = threadIdx.x; j < V; j += kThreads) {
-      T value = scale * (exp(x[j] - row_lse) - uniform);
+      T value = scale_over_sum * exp(x[j] - max_value) - scale * uniform;
       if (j == t) value -= scale * on_target;
       g[j] = value;
     }
@@ -133,13 +137,13 @@ __global__ void cross_entropy_backward_kernel(T* grad_logits, const T* logits, c
 }  // namespace
 
 template <typename T, typename I>
-void cross_entropy_forward(T* losses, T* lse, T* reduced, int64_t* summary, const T* logits, const I* targets,
-                           int64_t N, int64_t V, int64_t ignore_index, double label_smoothing, bool mean,
-                           cudaStream_t stream) {
+void cross_entropy_forward(T* losses, T* row_max, T* row_sum, T* reduced, int64_t* summary, const T* logits,
+                           const I* targets, int64_t N, int64_t V, int64_t ignore_index, double label_smoothing,
+                           bool mean, cudaStream_t stream) {
   if (N > 0) {
     auto* forward = cross_entropy_forward_kernel<T, I>;
-    ENGINE_LAUNCH(forward, std::min(N, kMaxBlocks), kThreads, 0, stream, losses, lse, logits, targets, N, V,
-                  ignore_index, label_smoothing);
+    ENGINE_LAUNCH(forward, std::min(N, kMaxBlocks), kThreads, 0, stream, losses, row_max, row_sum, logits, targets,
+                  N, V, ignore_index, label_smoothing);
   }
   auto* summarize = cross_entropy_summary_kernel<T, I>;
   ENGINE_LAUNCH(summarize, 1, kThreads, 0, stream, reduced, summary, static_cast<const T*>(losses), targets, N, V,
@@ -147,20 +151,20 @@ void cross_entropy_forward(T* losses, T* lse, T* reduced, int64_t* summary, cons
 }
 
 template <typename T, typename I>
-void cross_entropy_backward(T* grad_logits, const T* logits, const T* lse, const I* targets, const T* row_scale,
-                            int64_t row_scale_stride, double scale_divisor, int64_t N, int64_t V,
+void cross_entropy_backward(T* grad_logits, const T* logits, const T* row_max, const T* row_sum, const I* targets,
+                            const T* row_scale, int64_t row_scale_stride, double scale_divisor, int64_t N, int64_t V,
                             int64_t ignore_index, double label_smoothing, cudaStream_t stream) {
   if (N == 0) return;
   auto* backward = cross_entropy_backward_kernel<T, I>;
-  ENGINE_LAUNCH(backward, std::min(N, kMaxBlocks), kThreads, 0, stream, grad_logits, logits, lse, targets, row_scale,
-                row_scale_stride, scale_divisor, N, V, ignore_index, label_smoothing);
+  ENGINE_LAUNCH(backward, std::min(N, kMaxBlocks), kThreads, 0, stream, grad_logits, logits, row_max, row_sum,
+                targets, row_scale, row_scale_stride, scale_divisor, N, V, ignore_index, label_smoothing);
 }
 
 #define ENGINE_INSTANTIATE(T, I)                                                                                \
-  template void cross_entropy_forward<T, I>(T*, T*, T*, int64_t*, const T*, const I*, int64_t, int64_t, int64_t, \
-                                            double, bool, cudaStream_t);                                       \
-  template void cross_entropy_backward<T, I>(T*, const T*, const T*, const I*, const T*, int64_t, double,       \
-                                             int64_t, int64_t, int64_t, double, cudaStream_t);
+  template void cross_entropy_forward<T, I>(T*, T*, T*, T*, int64_t*, const T*, const I*, int64_t, int64_t,    \
+                                            int64_t, double, bool, cudaStream_t);                               \
+  template void cross_entropy_backward<T, I>(T*, const T*, const T*, const T*, const I*, const T*, int64_t,      \
+                                             double, int64_t, int64_t, int64_t, double, cudaStream_t);
 ENGINE_INSTANTIATE(float, int32_t)
 ENGINE_INSTANTIATE(float, int64_t)
 ENGINE_INSTANTIATE(double, int32_t)

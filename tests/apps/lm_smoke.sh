@@ -48,6 +48,25 @@ echo "$both" | grep -q '^| 32 (2x) | [0-9.]* | [0-9.]* |$' || { echo "FAIL: eval
 [ "$(grep -c '<polyline' "$tmp/both.svg")" -eq 2 ] || { echo "FAIL: eval_lm plot should have two lines"; exit 1; }
 grep -q '^| 32 (2x) |' "$tmp/both.md" || { echo "FAIL: eval_lm markdown"; exit 1; }
 
+# The model.json's "model" section is the model eval_lm builds: an edit there alone takes effect
+# (layer_norm_eps, which the run config does not state), and a field that the "config" section
+# states otherwise is refused, naming both values.
+cp -r "$tmp/seqpe" "$tmp/edited"
+edit_model() {
+  python3 -c 'import json, sys; p = sys.argv[1]; j = json.load(open(p)); j["model"][sys.argv[2]] = json.loads(sys.argv[3])
+json.dump(j, open(p, "w"))' "$tmp/edited/best.model.json" "$1" "$2"
+}
+ppl_at_16() { "$apps/eval_lm" --checkpoint "$1/best.ckpt.safetensors" --lengths 16 --max-tokens 160 | grep '^| 16 |'; }
+edit_model layer_norm_eps 10.0
+[ "$(ppl_at_16 "$tmp/seqpe")" != "$(ppl_at_16 "$tmp/edited")" ] ||
+  { echo "FAIL: editing the model.json's model section did not change the model"; exit 1; }
+edit_model layers 2
+if refused="$("$apps/eval_lm" --checkpoint "$tmp/edited/best.ckpt.safetensors" --lengths 16 2>&1)"; then
+  echo "FAIL: eval_lm accepted a model section that contradicts the config section"; exit 1
+fi
+echo "$refused" | grep -q "best.model.json: the 'model' section has layers = 2 but the 'config' section gives 1" ||
+  { echo "FAIL: the refusal does not name both values: $refused"; exit 1; }
+
 # Sampling drops its last line (the timing) before comparing.
 sample() { "$apps/sample_lm" --checkpoint "$tmp/$1/best.ckpt.safetensors" "${@:2}" | sed '$d'; }
 first="$(sample seqpe --prompt "In the year" --max-new-tokens 24 --temperature 1.0 --top-k 50 --seed 3)"

@@ -5,11 +5,14 @@
 //
 // Tolerance: f32 relative error < 1e-5 (row sums in double, one f32 exp per element whose device
 // ulp may differ from the host's); f64 < 1e-12 (the same double sums in a different tree order).
+// check_saturated_rows (any device, the CPU's included) compares f32 gradients on logits near 100
+// with an f64 reference instead; its tolerance is explained there.
 #pragma once
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -103,6 +106,53 @@ inline void check_invalid_target() {
                        engine::Error);
   CHECK_THROWS_WITH_AS(ops::cross_entropy(logits, Tensor::from_indices({1, 2, -1}, {3}, DType::i64, kCuda)),
                        doctest::Contains("cross_entropy: target -1 at position 2 is out of range"), engine::Error);
+}
+
+// Saturated f32 rows, as SeqPE's contrastive loss meets them: logits near 100, so lse ≈ 100 to 110,
+// where one f32 ulp is 7.6e-6. The gradient of the summed loss, softmax − onehot, is compared row by
+// row with an f64 reference computed from the same f32 logits: max_j |g_j − ref_j| / max_j |ref_j|.
+// The softmax formed from the row's max and sum has x_j − max exact (both within a factor 2), then an
+// f32 exp (≤ 2 ulp), one rounded factor 1/Σ and one product (1 ulp each), and the target's
+// subtraction (1 ulp): about 5 units of 2^-24 = 6e-8. The tolerance allows 8 units, 4.8e-7. An
+// exp(x − lse) with lse rounded to f32 has lse's rounding, up to 3.8e-6, in every probability.
+inline void check_saturated_rows(engine::Device device) {
+  const int64_t N = 24, V = 300;
+  engine::Generator gen(77);
+  std::vector<double> logits(size_t(N * V));
+  std::vector<int64_t> targets(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    // A third of the rows flat (spread 0.5), a third spread 3, a third with the target 6 ahead.
+    const double spread = n % 3 == 0 ? 0.5 : 3.0;
+    const Tensor noise = Tensor::randn({V}, gen, DType::f64);
+    const std::vector<double> z = noise.to_vector<double>();
+    targets[size_t(n)] = std::min<int64_t>(V - 1, int64_t(gen.uniform() * double(V)));
+    for (int64_t j = 0; j < V; ++j) {
+      double x = 100.0 + spread * z[size_t(j)];
+      if (n % 3 == 2 && j == targets[size_t(n)]) x += 6.0;
+      logits[size_t(n * V + j)] = double(float(x));  // what the f32 op sees
+    }
+  }
+  Tensor x = Tensor::from_vector(logits, {N, V}, DType::f32, device);
+  x.requires_grad_();
+  ops::cross_entropy(x, Tensor::from_indices(targets, {N}, DType::i64, device), -100, 0.0, Reduction::sum)
+      .backward();
+  const std::vector<double> grad = x.grad().to(engine::Device::cpu()).to_vector<double>();
+  double worst = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    const double* row = logits.data() + n * V;
+    const double max_value = *std::max_element(row, row + V);
+    double sum = 0.0;
+    for (int64_t j = 0; j < V; ++j) sum += std::exp(row[j] - max_value);
+    double max_err = 0.0, max_ref = 0.0;
+    for (int64_t j = 0; j < V; ++j) {
+      const double reference = std::exp(row[j] - max_value) / sum - (j == targets[size_t(n)] ? 1.0 : 0.0);
+      max_err = std::max(max_err, std::abs(grad[size_t(n * V + j)] - reference));
+      max_ref = std::max(max_ref, std::abs(reference));
+    }
+    worst = std::max(worst, max_err / max_ref);
+  }
+  MESSAGE("saturated rows on " << device.str() << ": worst row's relative gradient error " << worst);
+  CHECK(worst < 8 * std::ldexp(1.0, -24));
 }
 
 }  // namespace cross_entropy_checks

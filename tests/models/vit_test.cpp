@@ -33,7 +33,7 @@ std::shared_ptr<models::PositionEncoding> make_pe(const models::ViTConfig& confi
                                                   DType dtype = DType::f32) {
   const int64_t head_dim = config.width / config.heads;
   const std::string& name = config.position_encoding;
-  if (name == "sin") return std::make_shared<models::Sinusoidal>(1000, config.width, 10000.0, dtype);
+  if (name == "sin") return std::make_shared<models::Sinusoidal>(1000, config.width, 10000.0, 1.0, dtype);
   if (name == "rope") return std::make_shared<models::Rope>(head_dim, 10000.0, dtype);
   if (name == "rope2d") return std::make_shared<models::Rope2d>(head_dim, 100.0, dtype);
   if (name == "rope_mixed")

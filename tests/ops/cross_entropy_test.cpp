@@ -1,9 +1,10 @@
 // cross_entropy: hand-computed and PyTorch reference values, ignore_index, label smoothing, every
-// reduction, large logits, gradcheck (f64) and errors.
+// reduction, large logits, saturated f32 rows against an f64 reference, gradcheck (f64) and errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
 
+#include "common/cross_entropy_checks.h"
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
@@ -80,6 +81,10 @@ TEST_CASE("cross_entropy: large-magnitude f32 logits stay finite") {
   loss.backward(Tensor::ones({2}));
   for (double g : x.grad().to_vector<double>()) CHECK(std::isfinite(g));
   CHECK(x.grad().to_vector<double>()[1] == doctest::Approx(-1.0));
+}
+
+TEST_CASE("cross_entropy: f32 gradients of saturated rows (logits near 100) agree with f64 to a few ulp") {
+  cross_entropy_checks::check_saturated_rows(engine::Device::cpu());
 }
 
 TEST_CASE("cross_entropy gradients (f64 gradcheck) on non-contiguous logits with ignored targets") {

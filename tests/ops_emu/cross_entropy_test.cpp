@@ -14,3 +14,8 @@ TEST_CASE("cross_entropy on CUDA: all targets ignored, invalid targets") {
   cross_entropy_checks::check_all_ignored();
   cross_entropy_checks::check_invalid_target();
 }
+
+TEST_CASE("cross_entropy on CUDA: f32 gradients of saturated rows (logits near 100) agree with f64 to a few ulp") {
+  if (!cuda_ready()) return;
+  cross_entropy_checks::check_saturated_rows(cross_entropy_checks::kCuda);
+}
