@@ -112,6 +112,7 @@ class Trainer {
   void run();
 
   int64_t step_count() const { return optimizer_.step_count(); }
+  double best_score() const { return best_score_; }  // the best validation score so far
   engine::Generator& dropout_generator() { return dropout_gen_; }
 
  private:
