@@ -18,8 +18,8 @@ class AuxiliaryObjective {
  public:
   virtual ~AuxiliaryObjective() = default;
 
-  // Called once per optimizer step before the task's forward (which may consume what it prepares):
-  // the weighted loss to add to the task's first micro-batch loss, or an undefined tensor.
+  // Called before each forward of the task (once per micro-batch; the forward may consume what it
+  // prepares): the weighted loss to add to that micro-batch's task loss, or an undefined tensor.
   virtual engine::Tensor step_loss() = 0;
   // Extra fields of a logged metrics line (step, loss, lr are the trainer's).
   virtual nlohmann::json log_fields() { return nlohmann::json::object(); }
@@ -27,7 +27,7 @@ class AuxiliaryObjective {
   // Generators (seed, offset) saved in a checkpoint and restored on resume, by name.
   virtual std::map<std::string, std::pair<uint64_t, uint64_t>> generator_states() const = 0;
   virtual void restore_generators(const std::map<std::string, std::pair<uint64_t, uint64_t>>& states) = 0;
-  // Steps drawn so far (saved); replay(n) on a fresh objective reaches the same sampler state.
+  // Micro-batches drawn for so far (saved); replay(n) on a fresh objective reaches the same state.
   virtual int64_t draws() const = 0;
   virtual void replay(int64_t draws) = 0;
 };

@@ -119,14 +119,14 @@ double Trainer::train_step() {
     optimizer_.zero_grad();
     double loss_sum = 0;  // this rank's task loss over the micro-batches
     for (int64_t micro = 0; micro < settings_.accumulation; ++micro) {
-      Tensor auxiliary;
-      if (micro == 0 && auxiliary_) auxiliary = auxiliary_->step_loss();
-      Tensor loss = task_.next_loss(settings_.device, dropout_gen_);
-      loss_sum += loss.item();  // the step's one read back from the device
+      // The auxiliary objective draws and encodes before each forward, which consumes its encoding;
+      // one backward per micro-batch (the data-parallel overlap needs it), both losses / A.
+      Tensor loss = auxiliary_ ? auxiliary_->step_loss() : Tensor();
+      const Tensor task_loss = task_.next_loss(settings_.device, dropout_gen_);
+      loss_sum += task_loss.item();  // the one read back from the device (besides the clipping norms)
+      loss = loss.defined() ? task_loss + loss : task_loss;
       if (settings_.accumulation > 1) loss = loss * (1.0 / double(settings_.accumulation));
-      // One backward per micro-batch (the data-parallel overlap needs it): the auxiliary loss joins
-      // the first.
-      (auxiliary.defined() ? loss + auxiliary : loss).backward();
+      loss.backward();
       ddp_.reduce_gradients();
     }
     const double loss = job_.average(loss_sum / double(settings_.accumulation));

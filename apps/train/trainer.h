@@ -2,9 +2,9 @@
 // fine-tuning, image classification) gives its batches' loss, its validation and its data position;
 // an auxiliary objective (SeqPE's) adds its loss; the trainer owns everything else:
 //
-//   step        schedule -> zero grads -> auxiliary loss + accumulation micro-batches of the task's
-//               loss (each / A) -> backward -> data-parallel gradient mean (bucketed, overlapped
-//               with the backward) -> clipping per parameter group -> non-finite check -> AdamW
+//   step        schedule -> zero grads -> A micro-batches, each (auxiliary loss + task loss) / A
+//               with its own backward -> data-parallel gradient mean (bucketed, overlapped with the
+//               last backward) -> clipping per parameter group -> non-finite check -> AdamW
 //   validation  every eval_every steps and at the end (rank 0): metrics line, "last" checkpoint,
 //               and "best" when the task's score improved
 //   checkpoints also "step_<N>" every checkpoint_every steps, the newest keep_checkpoints kept;

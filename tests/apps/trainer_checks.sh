@@ -7,6 +7,7 @@
 #     unchanged); metrics.jsonl that cannot be opened, and (not as root) a read-only folder, fail
 #     at start, before any step;
 #   - temporaries of killed writers (*.tmp.<pid of no process>) are removed at start;
+#   - accumulation=2 equals one batch of the same rows; a batch it does not split is refused;
 #   - "step_<N>" checkpoints every checkpoint_every steps, the keep_checkpoints newest kept;
 #     --resume latest takes the newest complete checkpoint; a resume from an older checkpoint
 #     continues the loss curve exactly and metrics.jsonl does not repeat a step.
@@ -68,6 +69,18 @@ grep -q "resumed from $tmp/run/step_4.ckpt.safetensors at step 4" "$tmp/resume.l
 [ "$(steps "$tmp/run/metrics.jsonl")" = "1 2 3 4 5 6" ] ||
   { echo "FAIL: metrics.jsonl steps after the resume: $(steps "$tmp/run/metrics.jsonl")"; exit 1; }
 [ "$(losses "$tmp/run")" = "$expected" ] || { echo "FAIL: the resumed curve differs"; exit 1; }
+
+# Gradient accumulation: 2 micro-batches of 2 rows give the step of one batch of 4 (the same blocks
+# in the same order; no dropout), to f32 rounding.
+"$apps/train_lm" "${common[@]}" --batch 4 --set dropout=0 --out "$tmp/whole" > /dev/null
+"$apps/train_lm" "${common[@]}" --batch 4 --set dropout=0 --set accumulation=2 --out "$tmp/accumulated" > /dev/null
+python3 - "$tmp/whole/metrics.jsonl" "$tmp/accumulated/metrics.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(p) if '"loss"' in l] for p in sys.argv[1:])
+assert len(a) == len(b) == 6, (a, b)
+assert all(abs(x - y) <= 1e-5 * abs(x) for x, y in zip(a, b)), f"accumulated losses differ: {a} vs {b}"
+PY
+fails_with "does not split into 3 micro-batches" "${common[@]}" --batch 4 --set accumulation=3 --out "$tmp/a"
 
 # Output that cannot be written fails at start.
 mkdir -p "$tmp/bad_metrics/metrics.jsonl"
