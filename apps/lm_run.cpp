@@ -131,7 +131,8 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
 
 namespace lm {
 
-TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::json& defaults) {
+TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::json& defaults,
+                                engine::Device device) {
   const nlohmann::json model_json = read_model_json(checkpoint);
   TrainedModel trained;
   try {
@@ -145,6 +146,7 @@ TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::j
   trained.model = build_model(trained.run, trained.vocab_size, init_gen);
   const engine::TrainingState state = engine::load_checkpoint(checkpoint);
   trained.model.gpt->load_state_dict(state.model);
+  trained.model.gpt->to_(device);
   trained.model.gpt->eval();
   trained.step = state.step;
   return trained;

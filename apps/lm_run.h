@@ -58,7 +58,8 @@ namespace lm {
 // evaluation mode. The run config is merged over `defaults`, which must know each of its keys:
 // default_run_config() for train_lm's checkpoints; a fine-tuning app's defaults (a superset, such as
 // qa::default_qa_config()) to read its checkpoints too. Either way the model is built from the
-// language model's keys, the fine-tuning's own keys saying only how it was trained.
+// language model's keys, the fine-tuning's own keys saying only how it was trained. The model is
+// moved to `device` (checkpoints are device-independent).
 struct TrainedModel {
   nlohmann::json run;         // the run config it was trained with
   int64_t vocab_size = 0;
@@ -67,7 +68,8 @@ struct TrainedModel {
   LanguageModel model;
 };
 TrainedModel load_trained_model(const std::string& checkpoint,
-                                const nlohmann::json& defaults = default_run_config());
+                                const nlohmann::json& defaults = default_run_config(),
+                                engine::Device device = engine::Device::cpu());
 
 }  // namespace lm
 

@@ -28,10 +28,7 @@ engine::Device parse_device(const char* app, const std::string& name) {
 
 engine::Device setup_device(const char* app, const DeviceSettings& settings) {
   const engine::Device device = parse_device(app, settings.device);
-  if (device.is_cpu()) {
-    std::printf("%s: device cpu\n", app);
-    return device;
-  }
+  if (device.is_cpu()) return device;
 #if APPS_CUDA_BACKEND
   engine::cuda::init();
   ops::cuda::set_allow_tf32(settings.tf32);

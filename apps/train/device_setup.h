@@ -20,7 +20,7 @@ struct DeviceSettings {
 };
 
 // Readies the device `settings` name (initialises the CUDA backend, sets TF32) and returns it.
-// Prints one line saying which device and whether TF32 is on; `app` starts errors and that line.
+// For CUDA prints one line saying which device and whether TF32 is on; `app` starts errors and that line.
 engine::Device setup_device(const char* app, const DeviceSettings& settings);
 
 }  // namespace train

@@ -4,7 +4,8 @@
 # relative (f32 kernels that sum in another order; the emulator has no TF32, and --tf32 0 keeps a
 # real GPU's f32 GEMMs exact too). Then, on emulated CUDA, a run interrupted after step 2 and
 # resumed with --resume latest continues the uninterrupted loss curve exactly; its CUDA checkpoint
-# resumes on the CPU too (checkpoints are device-independent), and eval_lm reads it.
+# resumes on the CPU too (checkpoints are device-independent), and eval_lm (perplexity to 1e-5) and
+# greedy sample_lm (the same tokens) agree on either device.
 # Usage: lm_device.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"
@@ -53,4 +54,24 @@ done
 "$apps/train_lm_emu" "${common[@]}" --pe seqpe --device cuda --out "$tmp/moved" --set stop_after=2 > /dev/null
 "$apps/train_lm_emu" --resume latest --out "$tmp/moved" --device cpu --set stop_after=0 > /dev/null
 agree "$(losses "$tmp/cuda_seqpe")" "$(losses "$tmp/moved")" 1e-5 || { echo "FAIL: CUDA -> CPU resume differs"; exit 1; }
+
+# eval_lm and sample_lm on either device read the CUDA-trained checkpoint alike.
+for pe in ape seqpe; do
+  for device in cpu cuda; do
+    "$apps/eval_lm_emu" --checkpoint "$tmp/cuda_$pe/best.ckpt.safetensors" --lengths 8,16 --max-tokens 64 \
+      --device $device --csv "$tmp/eval_${pe}_$device.csv" > /dev/null
+    "$apps/sample_lm_emu" --checkpoint "$tmp/cuda_$pe/best.ckpt.safetensors" --prompt "In the year" \
+      --max-new-tokens 2 --temperature 0 --device $device | sed -n '/^In the year/p' > "$tmp/sample_${pe}_$device.txt"
+  done
+  python3 - "$tmp/eval_${pe}_cpu.csv" "$tmp/eval_${pe}_cuda.csv" <<'PY'
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
+assert len(a) == len(b) == 2, (a, b)
+for x, y in zip(a, b):
+    p, q = float(x["token_ppl"]), float(y["token_ppl"])
+    assert abs(p - q) <= 1e-5 * p, f"eval_lm perplexity on CUDA {q} vs CPU {p}"
+PY
+  cmp -s "$tmp/sample_${pe}_cpu.txt" "$tmp/sample_${pe}_cuda.txt" && [ -s "$tmp/sample_${pe}_cpu.txt" ] ||
+    { echo "FAIL: sample_lm greedy differs between devices for $pe"; cat "$tmp/sample_${pe}_"*.txt; exit 1; }
+done
 echo "lm device test passed"
