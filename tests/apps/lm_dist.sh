@@ -12,13 +12,8 @@ tmp="$(mktemp -d)"; [ -n "${KEEP:-}" ] && echo "work dir $tmp"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 mpirun_2() { "$mpiexec" --allow-run-as-root --oversubscribe "$@"; }
 
-mkdir -p "$tmp/corpus"
-for split in train valid test; do
-  lines=300; [ "$split" != train ] && lines=30
-  for ((i = 0; i < lines; i++)); do
-    echo "In the year $((1790 + i % 230)) the $split address spoke of peace, trade and the union of states."
-  done > "$tmp/corpus/$split.txt"
-done
+source "$(dirname "$0")/lm_data.sh"
+tiny_corpus "$tmp/corpus" 300
 # No dropout: the ranks' dropout streams differ from one process's by design (seed + rank).
 common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 4 --lr 3e-3 --pe rope --set vocab_size=300
         --set layers=1 --set channels=32 --set heads=2 --set dropout=0 --set warmup=1 --set log_every=1

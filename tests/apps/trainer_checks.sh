@@ -18,13 +18,8 @@ export OMP_NUM_THREADS=1
 tmp="$(mktemp -d)"
 trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 
-mkdir -p "$tmp/corpus"
-for split in train valid test; do
-  lines=200; [ "$split" != train ] && lines=20
-  for ((i = 0; i < lines; i++)); do
-    echo "In the year $((1790 + i % 230)) the $split address spoke of peace, trade and the union of states."
-  done > "$tmp/corpus/$split.txt"
-done
+source "$(dirname "$0")/lm_data.sh"
+tiny_corpus "$tmp/corpus" 200
 common=(--corpus "$tmp/corpus" --context 8 --batch 2 --steps 6 --lr 3e-3 --set vocab_size=280 --set layers=1
         --set channels=16 --set heads=2 --set warmup=1 --set log_every=1 --set eval_every=3 --set valid_tokens=32)
 # Runs train_lm expecting failure with a message matching $1.
