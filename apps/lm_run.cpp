@@ -27,7 +27,7 @@ nlohmann::json default_run_config() {
       // The trainer's (apps/train/trainer.h): where it runs, micro-batches per step, periodic
       // checkpoints, what a non-finite step does.
       {"device", "cpu"}, {"tf32", true}, {"accumulation", 1}, {"checkpoint_every", 0}, {"keep_checkpoints", 3},
-      {"skip_nonfinite", false},
+      {"skip_nonfinite", false}, {"zero1", false},
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
       // "pe": "seqpe". Absent fields take the SPEC's text values, sized to the model (the encoder
       // as wide as the model with as many heads).

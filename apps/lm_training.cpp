@@ -84,6 +84,7 @@ train::TrainerSettings trainer_settings(const json& config, engine::Device devic
   s.checkpoint_every = config.at("checkpoint_every").get<int64_t>();
   s.keep_checkpoints = config.at("keep_checkpoints").get<int64_t>();
   s.skip_nonfinite = config.at("skip_nonfinite").get<bool>();
+  s.zero1 = config.at("zero1").get<bool>();
   s.higher_is_better = false;
   s.items_per_step = tokens_per_step;
   s.device = device;
@@ -111,14 +112,20 @@ engine::optim::LrScheduleConfig linear_schedule(const json& config) {
 }
 
 train::ParameterPlan parameter_plan(const engine::Module& model, const json& config, bool seqpe, double pe_clip) {
-  train::ParameterPlan plan;
-  plan.optimizer_groups = engine::optim::weight_decay_groups(model.named_parameters(), config.at("lr").get<double>(),
-                                                             config.at("weight_decay").get<double>());
-  train::ClipGroup main{{}, config.at("clip").get<double>()}, pe{{}, pe_clip};
+  engine::optim::NamedTensors main, pe;
   for (const auto& [name, param] : model.named_parameters())
-    (seqpe && name.rfind("pe.", 0) == 0 ? pe : main).params.push_back(param);
-  plan.clip_groups.push_back(std::move(main));
-  if (!pe.params.empty()) plan.clip_groups.push_back(std::move(pe));
+    (seqpe && name.rfind("pe.", 0) == 0 ? pe : main).emplace_back(name, param);
+  train::ParameterPlan plan;
+  const double lr = config.at("lr").get<double>(), weight_decay = config.at("weight_decay").get<double>();
+  for (const auto& [params, max_norm] : {std::pair{&main, config.at("clip").get<double>()}, std::pair{&pe, pe_clip}}) {
+    if (params->empty()) continue;
+    train::ClipSet set{{}, max_norm};
+    for (engine::optim::ParamGroup& group : engine::optim::weight_decay_groups(*params, lr, weight_decay)) {
+      set.groups.push_back(plan.optimizer_groups.size());
+      plan.optimizer_groups.push_back(std::move(group));
+    }
+    plan.clip_sets.push_back(std::move(set));
+  }
   return plan;
 }
 

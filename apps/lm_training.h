@@ -36,7 +36,7 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
                                  const std::function<nlohmann::json(const nlohmann::json& config)>& new_run_base = {});
 
 // The trainer's settings from a flat run config (out, seed, steps, stop_after, accumulation,
-// log_every, eval_every, checkpoint_every, keep_checkpoints, skip_nonfinite); validation scores are
+// log_every, eval_every, checkpoint_every, keep_checkpoints, skip_nonfinite, zero1); validation scores are
 // perplexities (lower is better); `tokens_per_step` (global) gives the throughput.
 train::TrainerSettings trainer_settings(const nlohmann::json& config, engine::Device device, int64_t tokens_per_step);
 // The device the config's "device" and "tf32" name, readied (train::setup_device).

@@ -101,13 +101,14 @@ train::ParameterPlan parameter_plan(const engine::Module& model, const vit_app::
     else decay.emplace_back(name, p);
   }
   train::ParameterPlan plan;
-  for (auto* group : {&decay, &no_decay, &pe})
-    if (!group->empty()) plan.optimizer_groups.push_back({*group, t.lr, group == &decay ? t.weight_decay : 0.0});
-  train::ClipGroup main{{}, t.clip}, seqpe_group{{}, seqpe_clip};
-  for (const auto& [name, p] : model.named_parameters())
-    (seqpe && name.rfind("pe.", 0) == 0 ? seqpe_group : main).params.push_back(p);
-  plan.clip_groups.push_back(std::move(main));
-  if (!seqpe_group.params.empty()) plan.clip_groups.push_back(std::move(seqpe_group));
+  train::ClipSet main{{}, t.clip}, seqpe_set{{}, seqpe_clip};
+  for (auto* group : {&decay, &no_decay, &pe}) {
+    if (group->empty()) continue;
+    (seqpe && group == &pe ? seqpe_set : main).groups.push_back(plan.optimizer_groups.size());
+    plan.optimizer_groups.push_back({*group, t.lr, group == &decay ? t.weight_decay : 0.0});
+  }
+  plan.clip_sets.push_back(std::move(main));
+  if (!seqpe_set.groups.empty()) plan.clip_sets.push_back(std::move(seqpe_set));
   return plan;
 }
 
@@ -227,6 +228,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   settings.checkpoint_every = t.checkpoint_every;
   settings.keep_checkpoints = t.keep_checkpoints;
   settings.skip_nonfinite = t.skip_nonfinite;
+  settings.zero1 = t.zero1;
   settings.higher_is_better = true;
   settings.items_per_step = t.batch;
   settings.item_name = "images";

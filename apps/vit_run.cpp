@@ -100,7 +100,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
                 "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
                 "eval_batch", "flush_denormal", "device", "tf32", "accumulation", "checkpoint_every",
-                "keep_checkpoints", "skip_nonfinite"});
+                "keep_checkpoints", "skip_nonfinite", "zero1"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
     read(t, "stop_after", o.stop_after);
@@ -126,6 +126,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "checkpoint_every", o.checkpoint_every);
     read(t, "keep_checkpoints", o.keep_checkpoints);
     read(t, "skip_nonfinite", o.skip_nonfinite);
+    read(t, "zero1", o.zero1);
   }
   if (j.contains("data")) {
     const json& d = j.at("data");
@@ -153,7 +154,8 @@ json run_config_to_json(const RunConfig& c) {
             {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch},
             {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32},
             {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
-            {"keep_checkpoints", t.keep_checkpoints}, {"skip_nonfinite", t.skip_nonfinite}}},
+            {"keep_checkpoints", t.keep_checkpoints}, {"skip_nonfinite", t.skip_nonfinite},
+            {"zero1", t.zero1}}},
           {"data",
            {{"dir", c.data.dir}, {"synthetic", c.data.synthetic}, {"train_subset", c.data.train_subset},
             {"test_subset", c.data.test_subset}}},

@@ -43,6 +43,7 @@ struct TrainSettings {
   int64_t checkpoint_every = 0;
   int64_t keep_checkpoints = 3;
   bool skip_nonfinite = false;
+  bool zero1 = false;          // optimizer state sharded over the ranks (ZeRO-1)
 };
 
 struct DataSettings {

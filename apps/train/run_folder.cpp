@@ -79,6 +79,11 @@ void prune_step_checkpoints(const fs::path& out, int64_t keep) {
     const std::string name = step_checkpoint_name(steps[i]);
     fs::remove(model_json_path(out, name));  // first: the pair is then no longer "complete"
     fs::remove(checkpoint_path(out, name));
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(out, error)) {  // ZeRO-1's optimizer shards
+      const std::string file = entry.path().filename().string();
+      if (file.starts_with(name + ".rank") && file.ends_with(".optim.safetensors")) fs::remove(entry.path());
+    }
   }
 }
 

@@ -7,7 +7,8 @@
 //   <out>/<name>.model.json           ... and what rebuilds its model; written after the checkpoint,
 //                                      so a checkpoint is complete when both exist
 // Checkpoint names: "last" (every validation), "best" (the best validation so far) and
-// "step_<N>" (every checkpoint_every steps, the newest keep_checkpoints of them kept).
+// "step_<N>" (every checkpoint_every steps, the newest keep_checkpoints of them kept). With ZeRO-1,
+// rank r > 0's optimizer shard of each sits beside it as "<name>.rank<r>.optim.safetensors".
 #pragma once
 
 #include <cstdint>

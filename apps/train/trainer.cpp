@@ -9,6 +9,7 @@
 #include "apps/train/run_folder.h"
 #include "data/atomic_file.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/checkpoint.h"
 #include "engine/error.h"
 #include "engine/optim/clip_grad.h"
@@ -39,6 +40,14 @@ engine::dist::DataParallelOptions data_parallel_options(const TrainerSettings& s
   return options;
 }
 
+// "<dir>/<name>.rank<r>.optim.safetensors" for the checkpoint "<dir>/<name>.ckpt.safetensors".
+fs::path optimizer_shard_path(const fs::path& checkpoint, int rank) {
+  const std::string file = checkpoint.filename().string(), suffix = ".ckpt.safetensors";
+  ENGINE_CHECK(file.ends_with(suffix), "expected a *", suffix, " checkpoint, got ", checkpoint.string());
+  return checkpoint.parent_path() /
+         (file.substr(0, file.size() - suffix.size()) + ".rank" + std::to_string(rank) + ".optim.safetensors");
+}
+
 }  // namespace
 
 void check_settings(const TrainerSettings& s, const std::function<std::string(const char* field)>& name_of) {
@@ -62,16 +71,48 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
                  std::unique_ptr<AuxiliaryObjective> auxiliary)
     : settings_(settings), config_(config), job_(job), model_((model.to_(settings.device), model)), task_(task),
       auxiliary_(std::move(auxiliary)), dropout_gen_(job.rank_seed(settings.seed + 1)), plan_(plan(model_)),
-      optimizer_(plan_.optimizer_groups), schedule_(schedule),
-      ddp_(job.communicator(), model_.parameters(), data_parallel_options(settings)),
+      schedule_(schedule),
       best_score_(settings.higher_is_better ? -std::numeric_limits<double>::infinity()
-                                            : std::numeric_limits<double>::infinity()) {}
+                                            : std::numeric_limits<double>::infinity()) {
+  build_optimizer();
+}
+
+void Trainer::build_optimizer() {
+  if (!settings_.zero1) {
+    if (!ddp_)
+      ddp_ = std::make_unique<engine::dist::DataParallel>(job_.communicator(), model_.parameters(),
+                                                          data_parallel_options(settings_));
+    optimizer_ = std::make_unique<engine::optim::AdamW>(plan_.optimizer_groups);
+    return;
+  }
+  // Built from the parameters as they are now (every rank's equal to rank 0's): after a resume
+  // loaded them, the shards are rebuilt.
+  zero_ = std::make_unique<engine::dist::Zero1DataParallel>(job_.communicator(), plan_.optimizer_groups,
+                                                            int(settings_.accumulation));
+  optimizer_ = std::make_unique<engine::optim::AdamW>(zero_->shard_groups());
+}
 
 void Trainer::resume(const std::string& path) {
   const engine::TrainingState state = engine::load_checkpoint(path);
   job_.check_resume(state.extra);
+  const bool zero1 = state.extra.value("zero1", false);
+  ENGINE_CHECK(zero1 == settings_.zero1, path, " was written ", zero1 ? "with" : "without",
+               " zero1 (sharded optimizer state): resume it ", zero1 ? "with" : "without", " zero1");
   model_.load_state_dict(state.model);
-  optimizer_.load_state_dict(state.optimizer);
+  if (settings_.zero1) {
+    build_optimizer();
+    if (job_.is_main()) {
+      optimizer_->load_state_dict(state.optimizer);
+    } else {
+      const fs::path shard_path = optimizer_shard_path(path, job_.rank());
+      const engine::TrainingState shard = engine::load_checkpoint(shard_path.string());
+      ENGINE_CHECK(shard.step == state.step, shard_path.string(), " is from step ", shard.step, " but ", path,
+                   " from step ", state.step, " (a save was interrupted): resume another checkpoint of the run");
+      optimizer_->load_state_dict(shard.optimizer);
+    }
+  } else {
+    optimizer_->load_state_dict(state.optimizer);
+  }
   // Rank 0's generators were saved: every rank has drawn as many, from its own seed.
   dropout_gen_.set_state(dropout_gen_.seed(), state.generators.at("dropout").second);
   if (auxiliary_) {
@@ -98,25 +139,25 @@ void Trainer::run() {
     metrics_ = MetricsLog(settings_.out / "metrics.jsonl", resumed_step_);
   }
   start_ = std::chrono::steady_clock::now();
-  first_step_ = optimizer_.step_count();
+  first_step_ = optimizer_->step_count();
   const int64_t end = settings_.stop_after > 0 ? std::min(settings_.stop_after, settings_.steps) : settings_.steps;
   model_.train();
-  while (optimizer_.step_count() < end) {
+  while (optimizer_->step_count() < end) {
     const double loss = train_step();
-    const int64_t step = optimizer_.step_count();
+    const int64_t step = optimizer_->step_count();
     if (step % settings_.log_every == 0 || step == settings_.steps) log_step(loss);
-    if (job_.is_main() && settings_.checkpoint_every > 0 && step % settings_.checkpoint_every == 0) {
+    if (settings_.checkpoint_every > 0 && step % settings_.checkpoint_every == 0) {
       save(step_checkpoint_name(step));
-      prune_step_checkpoints(settings_.out, settings_.keep_checkpoints);
+      if (job_.is_main()) prune_step_checkpoints(settings_.out, settings_.keep_checkpoints);
     }
-    if (job_.is_main() && (step % settings_.eval_every == 0 || step == end)) validate();
+    if (step % settings_.eval_every == 0 || step == end) validate();
   }
 }
 
 double Trainer::train_step() {
   while (true) {
-    schedule_.apply(optimizer_);
-    optimizer_.zero_grad();
+    schedule_.apply(*optimizer_);
+    optimizer_->zero_grad();
     double loss_sum = 0;  // this rank's task loss over the micro-batches
     for (int64_t micro = 0; micro < settings_.accumulation; ++micro) {
       // The auxiliary objective draws and encodes before each forward, which consumes its encoding;
@@ -127,17 +168,15 @@ double Trainer::train_step() {
       loss = loss.defined() ? task_loss + loss : task_loss;
       if (settings_.accumulation > 1) loss = loss * (1.0 / double(settings_.accumulation));
       loss.backward();
-      ddp_.reduce_gradients();
+      if (zero_) zero_->reduce_gradients();
+      else ddp_->reduce_gradients();
     }
     const double loss = job_.average(loss_sum / double(settings_.accumulation));
-    double worst_norm = 0;
-    for (const ClipGroup& group : plan_.clip_groups) {
-      const double norm = engine::optim::clip_grad_norm(group.params, group.max_norm);
-      if (!std::isfinite(norm)) worst_norm = norm;
-    }
-    const int64_t step = optimizer_.step_count() + 1;
+    const double worst_norm = clip_gradients();
+    const int64_t step = optimizer_->step_count() + 1;
     if (std::isfinite(loss) && std::isfinite(worst_norm)) {
-      optimizer_.step();
+      optimizer_->step();
+      if (zero_) zero_->gather_parameters();
       skipped_in_a_row_ = 0;
       interval_loss_ += loss;
       ++interval_steps_;
@@ -156,16 +195,41 @@ double Trainer::train_step() {
                  " are intact)");
     std::printf("%s: skipped\n", what);
     std::fflush(stdout);
-    optimizer_.zero_grad();
+    optimizer_->zero_grad();
   }
 }
 
+double Trainer::clip_gradients() {
+  double worst = 0;
+  for (const ClipSet& set : plan_.clip_sets) {
+    double norm = 0;
+    if (!zero_) {
+      std::vector<Tensor> params;
+      for (size_t g : set.groups)
+        for (const auto& [name, param] : plan_.optimizer_groups[g].params) params.push_back(param);
+      norm = engine::optim::clip_grad_norm(params, set.max_norm);
+    } else {
+      // The shards' gradients: squares summed on each rank, then over the ranks; the scale is
+      // engine::optim::clip_grad_norm's.
+      engine::NoGradGuard no_grad;
+      std::vector<Tensor> grads;
+      for (size_t g : set.groups) grads.push_back(optimizer_->param_groups()[g].params.front().second.grad());
+      engine::Backend& backend = engine::backend_for(grads.front().device().type);
+      norm = std::sqrt(job_.average(backend.squared_norm(grads)) * double(job_.world_size()));
+      const double coefficient = set.max_norm / (norm + 1e-6);
+      if (coefficient < 1) backend.scale_(grads, coefficient);
+    }
+    if (!std::isfinite(norm) || (std::isfinite(worst) && norm > worst)) worst = norm;
+  }
+  return worst;
+}
+
 void Trainer::log_step(double loss) {
-  const int64_t step = optimizer_.step_count();
+  const int64_t step = optimizer_->step_count();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = double((step - first_step_) * settings_.items_per_step) / elapsed;
   const double eta = elapsed / double(step - first_step_) * double(settings_.steps - step);
-  const double lr = optimizer_.param_groups()[0].lr;
+  const double lr = optimizer_->param_groups()[0].lr;
   std::printf("step %5lld/%lld  loss %.4f  lr %.2e  %.0f %s/s  ETA %s\n", (long long)step,
               (long long)settings_.steps, loss, lr, rate, settings_.item_name.c_str(), duration(eta).c_str());
   std::fflush(stdout);
@@ -175,28 +239,44 @@ void Trainer::log_step(double loss) {
 }
 
 void Trainer::validate() {
-  const int64_t step = optimizer_.step_count();
-  const Validation result = task_.validate();
-  model_.train();
-  const bool best = settings_.higher_is_better ? result.score > best_score_ : result.score < best_score_;
-  if (best) best_score_ = result.score;  // NaN never improves
-  std::printf("valid step %lld: %s%s\n", (long long)step, result.summary.c_str(), best ? " (best)" : "");
-  std::fflush(stdout);
-  json line = result.metrics;
-  line["step"] = step;
-  if (interval_steps_ > 0) line["train_loss"] = interval_loss_ / double(interval_steps_);
-  metrics_.write(line);
+  const int64_t step = optimizer_->step_count();
+  bool best = false;
+  if (job_.is_main()) {
+    const Validation result = task_.validate();
+    model_.train();
+    best = settings_.higher_is_better ? result.score > best_score_ : result.score < best_score_;
+    if (best) best_score_ = result.score;  // NaN never improves
+    std::printf("valid step %lld: %s%s\n", (long long)step, result.summary.c_str(), best ? " (best)" : "");
+    std::fflush(stdout);
+    json line = result.metrics;
+    line["step"] = step;
+    if (interval_steps_ > 0) line["train_loss"] = interval_loss_ / double(interval_steps_);
+    metrics_.write(line);
+  }
   interval_loss_ = 0;
   interval_steps_ = 0;
+  // With zero1 every rank writes its optimizer shard: rank 0's verdict (the mean of 1 and zeros is
+  // positive) reaches them all.
+  if (zero_) best = job_.average(best ? 1.0 : 0.0) > 0;
   save("last");
   if (best) save("best");
 }
 
 void Trainer::save(const std::string& name) {
+  const fs::path path = checkpoint_path(settings_.out, name);
+  if (zero_ && !job_.is_main()) {
+    engine::TrainingState shard;
+    shard.optimizer = optimizer_->state_dict();
+    shard.step = optimizer_->step_count();
+    engine::save_checkpoint(optimizer_shard_path(path, job_.rank()).string(), shard);
+  }
+  // The model.json, written last, marks the checkpoint complete: after every rank's shard.
+  if (zero_) job_.communicator().barrier();
+  if (!job_.is_main()) return;
   engine::TrainingState state;
   state.model = model_.state_dict();
-  state.optimizer = optimizer_.state_dict();
-  state.step = optimizer_.step_count();
+  state.optimizer = optimizer_->state_dict();
+  state.step = optimizer_->step_count();
   state.generators = {{"dropout", {dropout_gen_.seed(), dropout_gen_.offset()}}};
   state.extra = task_.data_position();
   if (auxiliary_) {
@@ -205,8 +285,9 @@ void Trainer::save(const std::string& name) {
   }
   state.extra["config"] = config_;
   state.extra["best_score"] = best_score_;
+  if (zero_) state.extra["zero1"] = true;
   job_.record_world_size(state.extra);
-  engine::save_checkpoint(checkpoint_path(settings_.out, name).string(), state);
+  engine::save_checkpoint(path.string(), state);
   json model_json = task_.model_json();
   model_json["step"] = state.step;
   data::write_file_atomic(model_json_path(settings_.out, name), model_json.dump(2) + "\n");

@@ -5,6 +5,10 @@
 //   step        schedule -> zero grads -> A micro-batches, each (auxiliary loss + task loss) / A
 //               with its own backward -> data-parallel gradient mean (bucketed, overlapped with the
 //               last backward) -> clipping per parameter group -> non-finite check -> AdamW
+//   ZeRO-1      (zero1) the gradient mean reduce-scattered into optimizer shards, each rank keeping
+//               AdamW's state of 1/W of every group; clipping norms summed over the ranks; the
+//               updated shards all-gathered. Each rank saves and resumes its own optimizer shard
+//               ("<name>.rank<r>.optim.safetensors" beside the checkpoint); same world size only.
 //   validation  every eval_every steps and at the end (rank 0): metrics line, "last" checkpoint,
 //               and "best" when the task's score improved
 //   checkpoints also "step_<N>" every checkpoint_every steps, the newest keep_checkpoints kept;
@@ -37,6 +41,7 @@
 #include "apps/train/metrics_log.h"
 #include "engine/device.h"
 #include "engine/dist/data_parallel.h"
+#include "engine/dist/zero1.h"
 #include "engine/module.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/lr_schedule.h"
@@ -55,6 +60,7 @@ struct TrainerSettings {
   int64_t checkpoint_every = 0;   // > 0: also keep "step_<N>" checkpoints
   int64_t keep_checkpoints = 3;   // how many "step_<N>" to keep
   bool skip_nonfinite = false;    // skip a step with a non-finite loss or gradient norm instead of stopping
+  bool zero1 = false;             // shard the optimizer state over the ranks (ZeRO stage 1)
   bool higher_is_better = false;  // the validation score's direction (perplexity: lower; accuracy: higher)
   int64_t items_per_step = 0;     // tokens or images of one global batch (throughput)
   std::string item_name = "tok";  // "tok" -> "tok/s" and "tokens_per_s"
@@ -85,15 +91,16 @@ class TrainingTask {
   virtual nlohmann::json model_json() const = 0;
 };
 
-// The optimizer's parameter groups and the sets clipped apart (each by its own max norm), both
-// taken from the model after it moved to the device.
-struct ClipGroup {
-  std::vector<engine::Tensor> params;
+// The optimizer's parameter groups, taken from the model after it moved to the device, and the
+// sets of groups whose gradients are clipped together (each group in one set), each to its own max
+// norm: SeqPE's groups apart from the model's.
+struct ClipSet {
+  std::vector<size_t> groups;  // indices into optimizer_groups
   double max_norm = 0;
 };
 struct ParameterPlan {
   std::vector<engine::optim::ParamGroup> optimizer_groups;
-  std::vector<ClipGroup> clip_groups;
+  std::vector<ClipSet> clip_sets;
 };
 
 class Trainer {
@@ -111,12 +118,17 @@ class Trainer {
   // Runs the steps to stop_after (when > 0) or steps.
   void run();
 
-  int64_t step_count() const { return optimizer_.step_count(); }
+  int64_t step_count() const { return optimizer_->step_count(); }
   double best_score() const { return best_score_; }  // the best validation score so far
   engine::Generator& dropout_generator() { return dropout_gen_; }
 
  private:
+  // The optimizer (over ZeRO-1's shards when set) for the model's current parameters.
+  void build_optimizer();
   double train_step();  // the logged loss (task loss averaged over micro-batches and ranks)
+  // Clips each clip set's gradients (ZeRO-1: the shards', norm over every rank); returns the
+  // largest norm, or a non-finite one when any is.
+  double clip_gradients();
   void validate();
   void save(const std::string& name);
   void log_step(double loss);
@@ -129,9 +141,10 @@ class Trainer {
   std::unique_ptr<AuxiliaryObjective> auxiliary_;
   engine::Generator dropout_gen_;
   ParameterPlan plan_;
-  engine::optim::AdamW optimizer_;
   engine::optim::LrSchedule schedule_;
-  engine::dist::DataParallel ddp_;
+  std::unique_ptr<engine::dist::DataParallel> ddp_;      // without zero1
+  std::unique_ptr<engine::dist::Zero1DataParallel> zero_;  // with zero1
+  std::unique_ptr<engine::optim::AdamW> optimizer_;
   MetricsLog metrics_;
   int64_t resumed_step_ = -1;
   double best_score_;
