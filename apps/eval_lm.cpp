@@ -6,7 +6,7 @@
 //
 // Usage: eval_lm --checkpoint RUN/best.ckpt.safetensors [--checkpoint RUN2/...]...
 //                [--lengths 128,256,512] [--split valid|test] [--corpus DIR] [--max-tokens N]
-//                [--csv FILE]
+//                [--csv FILE] [--device cpu|cuda] [--tf32 0|1]
 // Each run config is read from the model.json beside its checkpoint (<name>.model.json for
 // <name>.ckpt.safetensors); --corpus overrides the corpus of every run (the tokenizer must be the
 // same). A run is named after its directory. Outputs: --csv (default eval_<split>.csv beside the
@@ -22,6 +22,7 @@
 #include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "apps/svg_plot.h"
+#include "apps/train/device_setup.h"
 #include "data/same_tokenizer.h"
 #include "data/text_corpus.h"
 #include "engine/denormals.h"
@@ -36,6 +37,7 @@ struct Arguments {
   std::string split = "valid", corpus, csv;
   std::vector<int64_t> lengths;
   int64_t max_tokens = 0;
+  train::DeviceSettings device;
 };
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -50,6 +52,8 @@ Arguments parse_arguments(int argc, char** argv) {
     else if (flag == "--corpus") args.corpus = value;
     else if (flag == "--csv") args.csv = value;
     else if (flag == "--max-tokens") args.max_tokens = apps::integer_option(flag, value);
+    else if (flag == "--device") args.device.device = value;
+    else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
     else ENGINE_CHECK(false, "unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoints.empty(), "--checkpoint is required");
@@ -74,8 +78,8 @@ std::string format(const char* pattern, auto... values) {
 }
 
 // Scores one checkpoint at every length, printing its table as it goes.
-RunResult evaluate(const std::string& checkpoint, const Arguments& args) {
-  lm::TrainedModel trained = lm::load_trained_model(checkpoint, qa::default_qa_config());
+RunResult evaluate(const std::string& checkpoint, const Arguments& args, engine::Device device) {
+  lm::TrainedModel trained = lm::load_trained_model(checkpoint, qa::default_qa_config(), device);
   const nlohmann::json& run = trained.run;
   const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
   const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());
@@ -151,7 +155,8 @@ int main(int argc, char** argv) {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     const Arguments args = parse_arguments(argc, argv);
     std::vector<RunResult> results;
-    for (const std::string& checkpoint : args.checkpoints) results.push_back(evaluate(checkpoint, args));
+    const engine::Device device = train::setup_device("eval_lm", args.device);
+    for (const std::string& checkpoint : args.checkpoints) results.push_back(evaluate(checkpoint, args, device));
 
     const std::string table = comparison_table(results);
     std::printf("token perplexity, %s split:\n\n%s\n", args.split.c_str(), table.c_str());

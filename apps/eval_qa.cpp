@@ -9,7 +9,7 @@
 //
 // Usage: eval_qa --checkpoint RUN/best.ckpt.safetensors [--checkpoint ...] --data 'DIR/test.{L}.json'
 //                --lengths 128,256,512 [--max-examples N] [--max-new 16] [--no-context]
-//                [--label NAME]... [--out DIR]
+//                [--label NAME]... [--out DIR] [--device cpu|cuda] [--tf32 0|1]
 // "{L}" in --data is replaced by each length. --no-context adds, per checkpoint, a baseline that
 // sees the question only (the questions of the first length's file). --label names the runs in
 // order (default: each checkpoint's directory name). Writes into --out (default: the first
@@ -26,6 +26,7 @@
 
 #include "apps/option_values.h"
 #include "apps/qa_run.h"
+#include "apps/train/device_setup.h"
 #include "apps/svg_plot.h"
 #include "engine/checkpoint.h"
 #include "engine/denormals.h"
@@ -42,6 +43,7 @@ struct Arguments {
   std::vector<int64_t> lengths;
   int64_t max_examples = 0, max_new = 16;
   bool no_context = false;
+  train::DeviceSettings device;
 };
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -61,6 +63,8 @@ Arguments parse_arguments(int argc, char** argv) {
     else if (flag == "--out") args.out = value;
     else if (flag == "--max-examples") args.max_examples = apps::integer_option(flag, value);
     else if (flag == "--max-new") args.max_new = apps::integer_option(flag, value);
+    else if (flag == "--device") args.device.device = value;
+    else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
     else ENGINE_CHECK(false, "eval_qa: unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoints.empty(), "eval_qa: --checkpoint is required");
@@ -118,6 +122,7 @@ int main(int argc, char** argv) {
   try {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     const Arguments args = parse_arguments(argc, argv);
+    const engine::Device device = train::setup_device("eval_qa", args.device);
     fs::create_directories(args.out);
     std::ofstream predictions(fs::path(args.out) / "predictions.jsonl");
     std::vector<Row> rows;
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
       lm::LanguageModel model = qa::build_qa_model(run, tokenizer.vocab_size(), init_gen);
       const engine::TrainingState state = engine::load_checkpoint(checkpoint);
       model.gpt->load_state_dict(state.model);
+      model.gpt->to_(device);
       model.gpt->eval();
       const std::string pe = run.at("pe").get<std::string>();
       const std::string label =

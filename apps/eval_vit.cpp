@@ -4,7 +4,8 @@
 // encodings are extended to the new positions (SeqPE within its PE_MAX_POSITION grid).
 //
 // Usage: eval_vit --run DIR [--run DIR ...] [--sizes 28,42,56,84,112] [--test-subset N] [--batch B]
-//                 [--threads N] [--csv FILE] [--plot FILE.svg]
+//                 [--threads N] [--csv FILE] [--plot FILE.svg] [--device cpu|cuda] [--tf32 0|1]
+// Each run's model is DIR/best.ckpt.safetensors with the run config saved in it.
 // Prints a markdown table per run, writes one CSV over all runs (default: first DIR/eval.csv;
 // columns run,pe,size,grid,top1,images_per_s) and an SVG plot of accuracy against resolution with one
 // line per run (default: first DIR/eval.svg). A size that is not a multiple of the patch keeps the
@@ -18,12 +19,12 @@
 
 #include "apps/option_values.h"
 #include "apps/svg_plot.h"
+#include "apps/train/device_setup.h"
 #include "apps/vit_run.h"
 #include "data/image_transforms.h"
 #include "engine/checkpoint.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
-#include "engine/json_read.h"
 
 namespace {
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) try {
   std::string csv_path, plot_path, sizes_list = "28,42,56,84,112";
   int64_t test_subset = -1, batch = 250;
   int threads = 0;
+  train::DeviceSettings device_settings;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     ENGINE_CHECK(i + 1 < argc, "eval_vit: option ", flag, " needs a value");
@@ -59,9 +61,13 @@ int main(int argc, char** argv) try {
     else if (flag == "--threads") threads = int(apps::integer_option(flag, value));
     else if (flag == "--csv") csv_path = value;
     else if (flag == "--plot") plot_path = value;
+    else if (flag == "--device") device_settings.device = value;
+    else if (flag == "--tf32") device_settings.tf32 = apps::integer_option(flag, value) != 0;
     else ENGINE_CHECK(false, "eval_vit: unknown option ", flag);
   }
   ENGINE_CHECK(!run_dirs.empty(), "eval_vit: --run DIR is required (a train_vit output directory)");
+  ENGINE_CHECK(batch > 0, "eval_vit: --batch must be positive, got ", batch);
+  const engine::Device device = train::setup_device("eval_vit", device_settings);
   if (threads > 0) omp_set_num_threads(threads);
   engine::set_flush_denormal(true);  // speed only: accuracies do not see values below 1e-38
   if (csv_path.empty()) csv_path = run_dirs.front() + "/eval.csv";
@@ -76,13 +82,13 @@ int main(int argc, char** argv) try {
   ENGINE_CHECK(csv.good(), "eval_vit: cannot write ", csv_path);
   csv << "run,pe,size,grid,top1,images_per_s\n";
   for (const std::string& run_dir : run_dirs) {
-    vit_app::RunConfig config =
-        vit_app::run_config_from_json(engine::read_json_file(run_dir + "/run.json"), vit_app::default_run_config());
+    const engine::TrainingState best = engine::load_checkpoint(run_dir + "/best.ckpt.safetensors");
+    vit_app::RunConfig config = vit_app::run_config_from_json(best.extra.at("config"), vit_app::default_run_config());
     if (test_subset >= 0) config.data.test_subset = test_subset;
     engine::Generator init_gen(0);
     vit_app::Model model = vit_app::build_model(config, init_gen);
-    const engine::TrainingState best = engine::load_checkpoint(run_dir + "/best.safetensors");
     model.vit->load_state_dict(best.model);
+    model.vit->to_(device);
     const data::ImageDataset test_set = vit_app::load_test_set(config);
     const std::string& pe = config.model.position_encoding;
     const std::string label = run_label(run_dir);

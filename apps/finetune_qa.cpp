@@ -6,13 +6,15 @@
 //
 // Usage: finetune_qa --init LM_RUN/best.ckpt.safetensors --train FILE --valid FILE
 //                    [--config FILE.json] [--set key=value]... [--steps N] [--batch B] [--lr X]
-//                    [--seed S] [--out DIR] [--context L] [--resume CHECKPOINT]
+//                    [--seed S] [--out DIR] [--context L] [--device cpu|cuda] [--tf32 0|1]
+//                    [--resume CHECKPOINT|latest]
 // The model and PE keys come from the language model's run config; the training keys and the QA
 // keys (apps/qa_run.cpp default_qa_config) from the defaults, --config and the overrides, in that
 // order. "stop_after" works as in train_lm. Sequences are left-padded to L with end-of-text (no
 // attention mask, as the reference's left padding; positions stay 0..L-1, quirk 13.8); longer
-// ones are truncated by qa::truncate_prompt's rule. Writes into --out: best / last
-// .ckpt.safetensors with their .model.json (eval_qa reads them), and metrics.jsonl.
+// ones are truncated by qa::truncate_prompt's rule. The loop is the trainer's (apps/train/trainer.h);
+// this file is the fine-tuning task. Writes into --out (apps/train/run_folder.h): best / last
+// .ckpt.safetensors with their .model.json (eval_qa reads them), run.json and metrics.jsonl.
 // Data parallel: `mpirun -np N finetune_qa ...` fine-tunes on N ranks, "batch" being the global
 // batch (apps/dist_job.h has the conventions; rank 0 prints, validates and writes the files).
 //
@@ -27,6 +29,7 @@
 #include "apps/lm_training.h"
 #include "apps/qa_run.h"
 #include "engine/checkpoint.h"
+#include "engine/denormals.h"
 #include "engine/error.h"
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
@@ -60,49 +63,83 @@ int64_t qa_length(const json& config) {
   return L > 0 ? L : lm_context;
 }
 
-class Trainer {
+// Answer-only next-token loss on the QA training file; validation answer-token perplexity.
+class QaFineTuning : public train::TrainingTask {
  public:
-  Trainer(const json& config, dist_job::Job& job)
-      : length_(qa_length(config)), lm_json_(lm::read_model_json(config.at("init").get<std::string>())),
+  QaFineTuning(const json& config, dist_job::Job& job)
+      : config_(config), job_(job), length_(qa_length(config)),
+        lm_json_(lm::read_model_json(config.at("init").get<std::string>())),
         tokenizer_(qa::load_tokenizer(lm_json_)), eot_(*tokenizer_.end_of_text()),
-        seed_(config.at("seed").get<uint64_t>()), shard_(job.shard()),
-        run_(config, job, tokenizer_.vocab_size(), qa::build_qa_model) {
-    ENGINE_CHECK(config.at("batch").get<int64_t>() > 0, "run config: batch must be positive");
-    shard_.rows(config.at("batch").get<int64_t>(), "finetune_qa");  // a batch the ranks cannot split fails here
+        seed_(config.at("seed").get<uint64_t>()), shard_(job.shard()), rows_(lm::rank_rows(config, job)),
+        init_gen_(seed_), model_(qa::build_qa_model(config, tokenizer_.vocab_size(), init_gen_)) {
     load_examples();
-    run_.set_pe_clip(config.at("clip").get<double>());
-    if (run_.model().seqpe) make_samplers();
   }
+
+  models::Gpt& gpt() { return *model_.gpt; }
+  const lm::LanguageModel& model() const { return model_; }
+  int64_t length() const { return length_; }
 
   // Starts from the language model's weights (the model and SeqPE, SPEC §10); every rank reads them.
   void initialize() {
-    const std::string init = config().at("init").get<std::string>();
-    run_.gpt().load_state_dict(engine::load_checkpoint(init).model);
+    const std::string init = config_.at("init").get<std::string>();
+    model_.gpt->load_state_dict(engine::load_checkpoint(init).model);
     std::printf("initialized from %s\n", init.c_str());
   }
 
-  void resume(const std::string& path) {
-    run_.resume(path, [&](const json& extra) {
-      epoch_ = extra.at("data_epoch").get<int64_t>();
-      next_ = extra.at("data_index").get<int64_t>();
-      build_order();
-    });
+  void describe() const {
+    std::printf("finetune_qa: %zu train / %zu valid examples at length %lld, %lld parameters; pe %s\n", train_.size(),
+                valid_.size(), (long long)length_, (long long)model_.gpt->parameter_count(),
+                config_.at("pe").get<std::string>().c_str());
   }
 
-  void run() {
-    std::printf("finetune_qa: %zu train / %zu valid examples at length %lld, %lld parameters; pe %s\n", train_.size(),
-                valid_.size(), (long long)length_, (long long)run_.gpt().parameter_count(),
-                config().at("pe").get<std::string>().c_str());
-    run_.run(config().at("batch").get<int64_t>() * length_, [&] { return answer_loss(); },
-             [&](std::ofstream& metrics) { validate(metrics); });
+  // The model config's SeqPE options with the fine-tuning length's block shapes.
+  seqpe::SeqPeOptions seqpe_options() const {
+    seqpe::SeqPeOptions options = seqpe::seqpe_options(model_.gpt->config());
+    const int64_t max_position = options.pe.pe_max_position;
+    ENGINE_CHECK(max_position > length_, "run config: SeqPE's pe_max_position (", max_position,
+                 ") must exceed the fine-tuning length (", length_, ")");
+    options.main_sampler.block_shape = {length_};
+    options.main_sampler.shift_downsample = config_.at("seqpe_shift_downsample").get<int64_t>();
+    options.transfer.block_shape = {length_};
+    options.transfer.num_indices = std::min(options.transfer.num_indices, length_);
+    return options;
+  }
+
+  // The answer loss of this rank's rows of the next micro-batch. It is the mean over this rank's
+  // scored tokens, whose number differs between ranks (answers differ in length), weighted by
+  // scored / (mean scored per rank): the mean over ranks, which DDP takes of the gradients, is then
+  // the mean over the global batch's scored tokens, as one process has.
+  engine::Tensor next_loss(engine::Device device, engine::Generator& dropout) override {
+    Tensor inputs, targets;
+    const int64_t scored = next_batch(inputs, targets);
+    const double weight = double(scored) / job_.average(double(scored));
+    return ops::cross_entropy(model_.gpt->forward(inputs.to(device), dropout), targets.to(device), qa::kIgnore) *
+           weight;
+  }
+
+  train::Validation validate() override {
+    const lm::Perplexity ppl = qa::answer_perplexity(*model_.gpt, valid_, eot_);
+    char summary[128];
+    std::snprintf(summary, sizeof summary, "answer ppl %.3f over %lld tokens of %zu questions", ppl.token_ppl(),
+                  (long long)ppl.tokens, valid_.size());
+    return {{{"valid_answer_ppl", ppl.token_ppl()}, {"valid_tokens", ppl.tokens}}, ppl.token_ppl(), summary};
+  }
+
+  json data_position() const override { return {{"data_epoch", epoch_}, {"data_index", next_}}; }
+  void restore_data_position(const json& extra) override {
+    epoch_ = extra.at("data_epoch").get<int64_t>();
+    next_ = extra.at("data_index").get<int64_t>();
+    build_order();
+  }
+
+  json model_json() const override {
+    return {{"config", config_}, {"vocab_size", tokenizer_.vocab_size()}, {"tokenizer", lm_json_.at("tokenizer")}};
   }
 
  private:
-  const json& config() const { return run_.config(); }
-
   void load_examples() {
     const auto load = [&](const char* key, int64_t limit) {
-      const std::string path = config().at(key).get<std::string>();
+      const std::string path = config_.at(key).get<std::string>();
       ENGINE_CHECK(!path.empty(), "run config: ", key, " is required");
       std::vector<data::QaExample> items = qa::load_qa_file(path);
       if (limit > 0 && int64_t(items.size()) > limit) items.resize(size_t(limit));
@@ -114,7 +151,7 @@ class Trainer {
       return examples;
     };
     train_ = load("train_file", 0);
-    valid_ = load("valid_file", config().at("valid_examples").get<int64_t>());
+    valid_ = load("valid_file", config_.at("valid_examples").get<int64_t>());
     build_order();
   }
 
@@ -127,28 +164,14 @@ class Trainer {
       std::swap(order_[size_t(i)], order_[gen.randint(uint64_t(i + 1))]);
   }
 
-  // The model config's SeqPE options with the fine-tuning length's block shapes.
-  void make_samplers() {
-    seqpe::SeqPeOptions options = seqpe::seqpe_options(run_.gpt().config());
-    const int64_t max_position = options.pe.pe_max_position;
-    ENGINE_CHECK(max_position > length_, "run config: SeqPE's pe_max_position (", max_position,
-                 ") must exceed the fine-tuning length (", length_, ")");
-    options.main_sampler.block_shape = {length_};
-    options.main_sampler.shift_downsample = config().at("seqpe_shift_downsample").get<int64_t>();
-    options.transfer.block_shape = {length_};
-    options.transfer.num_indices = std::min(options.transfer.num_indices, length_);
-    run_.make_samplers(options);
-  }
-
-  // This rank's rows of the next global batch of B examples (every rank walks the same order) as
-  // (B/W, L) inputs and targets, continuing into the next epoch. Returns the number of scored
-  // (not ignored) targets.
+  // This rank's rows of the next global micro-batch of W x rows examples (every rank walks the same
+  // order) as (rows, L) inputs and targets, continuing into the next epoch. Returns the number of
+  // scored (not ignored) targets.
   int64_t next_batch(Tensor& inputs, Tensor& targets) {
-    const int64_t B = config().at("batch").get<int64_t>(), rows = shard_.rows(B, "finetune_qa");
-    const int64_t first = shard_.index * rows;
+    const int64_t B = rows_ * shard_.count, first = shard_.index * rows_;
     std::vector<int64_t> in, tg;
-    in.reserve(size_t(rows * length_));
-    tg.reserve(size_t(rows * length_));
+    in.reserve(size_t(rows_ * length_));
+    tg.reserve(size_t(rows_ * length_));
     for (int64_t b = 0; b < B; ++b) {
       if (next_ == int64_t(order_.size())) {
         ++epoch_;
@@ -156,54 +179,28 @@ class Trainer {
         build_order();
       }
       const int64_t index = order_[size_t(next_++)];
-      if (b < first || b >= first + rows) continue;
+      if (b < first || b >= first + rows_) continue;
       const qa::EncodedExample& example = train_[size_t(index)];
       const qa::QaSequence seq = qa::make_sequence(example.prompt, example.answer, eot_, length_);
       in.insert(in.end(), seq.inputs.begin(), seq.inputs.end());
       tg.insert(tg.end(), seq.targets.begin(), seq.targets.end());
     }
-    inputs = Tensor::from_indices(in, {rows, length_});
-    targets = Tensor::from_indices(tg, {rows, length_});
+    inputs = Tensor::from_indices(in, {rows_, length_});
+    targets = Tensor::from_indices(tg, {rows_, length_});
     return int64_t(std::count_if(tg.begin(), tg.end(), [](int64_t t) { return t != qa::kIgnore; }));
   }
 
-  // The answer loss of this rank's rows of the next batch. It is the mean over this rank's scored
-  // tokens, whose number differs between ranks (answers differ in length), weighted by scored /
-  // (mean scored per rank): the mean over ranks, which DDP takes of the gradients, is then the mean
-  // over the global batch's scored tokens, as one process has.
-  Tensor answer_loss() {
-    Tensor inputs, targets;
-    const int64_t scored = next_batch(inputs, targets);
-    const double weight = double(scored) / run_.job().average(double(scored));
-    return ops::cross_entropy(run_.gpt().forward(inputs, run_.dropout_generator()), targets, qa::kIgnore) * weight;
-  }
-
-  // Validation answer-token perplexity; saves the last and, when it improved, the best checkpoint.
-  void validate(std::ofstream& metrics) {
-    const lm::Perplexity ppl = qa::answer_perplexity(run_.gpt(), valid_, eot_);
-    const int64_t step = run_.step_count();
-    const bool best = run_.improves(ppl.token_ppl());
-    std::printf("valid step %lld: answer ppl %.3f over %lld tokens of %zu questions%s\n", (long long)step,
-                ppl.token_ppl(), (long long)ppl.tokens, valid_.size(), best ? " (best)" : "");
-    metrics << json{{"step", step}, {"valid_answer_ppl", ppl.token_ppl()}, {"valid_tokens", ppl.tokens}}.dump()
-            << "\n" << std::flush;
-    save("last");
-    if (best) save("best");
-  }
-
-  void save(const std::string& name) {
-    const json model_json = {{"config", config()}, {"vocab_size", tokenizer_.vocab_size()},
-                             {"tokenizer", lm_json_.at("tokenizer")}};
-    run_.save(name, {{"data_epoch", epoch_}, {"data_index", next_}}, model_json);
-  }
-
+  json config_;
+  dist_job::Job& job_;
   int64_t length_;
   json lm_json_;
   data::BpeTokenizer tokenizer_;
   int64_t eot_;
   uint64_t seed_;
   data::BatchShard shard_;
-  lm::TrainingRun run_;
+  int64_t rows_;  // this rank's rows of a micro-batch
+  engine::Generator init_gen_;
+  lm::LanguageModel model_;
   std::vector<qa::EncodedExample> train_, valid_;
   std::vector<int64_t> order_;  // example indices of epoch_
   int64_t epoch_ = 0, next_ = 0;
@@ -214,9 +211,21 @@ class Trainer {
 int main(int argc, char** argv) {
   return dist_job::run("finetune_qa", [&](dist_job::Job& job) {
     const lm::RunArguments args = parse_arguments(argc, argv);
-    Trainer trainer(args.config, job);
-    if (args.resume.empty()) trainer.initialize();
-    else trainer.resume(args.resume);
+    const json& config = args.config;
+    engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
+    const engine::Device device = lm::setup_device("finetune_qa", config);
+    QaFineTuning task(config, job);
+    if (args.resume.empty()) task.initialize();
+    const bool seqpe = task.model().seqpe != nullptr;
+    const seqpe::SeqPeOptions options = seqpe ? task.seqpe_options() : seqpe::SeqPeOptions{};
+    train::Trainer trainer(
+        lm::trainer_settings(config, device, config.at("batch").get<int64_t>() * task.length()), config, job,
+        task.gpt(), [&](const engine::Module& model) {
+          return lm::parameter_plan(model, config, seqpe, config.at("clip").get<double>());
+        },
+        lm::linear_schedule(config), task, lm::seqpe_objective(task.model(), options, config, job));
+    if (!args.resume.empty()) trainer.resume(args.resume);
+    task.describe();
     trainer.run();
   });
 }

@@ -26,6 +26,10 @@ nlohmann::json default_run_config() {
       {"steps", 300}, {"stop_after", 0}, {"batch", 8}, {"lr", 1e-3}, {"weight_decay", 0.0}, {"warmup", 30}, {"clip", 5.0},
       {"seed", 10086}, {"log_every", 10}, {"eval_every", 100}, {"valid_tokens", 0},
       {"flush_denormal", true},  // engine::set_flush_denormal: denormal arithmetic is slow (engine/denormals.h)
+      // The trainer's (apps/train/trainer.h): where it runs, micro-batches per step, periodic
+      // checkpoints, what a non-finite step does.
+      {"device", "cpu"}, {"tf32", true}, {"accumulation", 1}, {"checkpoint_every", 0}, {"keep_checkpoints", 3},
+      {"skip_nonfinite", false}, {"zero1", false},
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
       // "pe": "seqpe". Absent fields take the SPEC's text values, sized to the model (the encoder
       // as wide as the model with as many heads).
@@ -120,6 +124,7 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
   const bool was_training = model.is_training();
   model.eval();
   engine::Generator unused_dropout(0);
+  const engine::Device device = model.parameters().front().device();
   int64_t predictions = tokens.size() - 1;
   if (max_tokens > 0 && max_tokens < predictions) predictions = max_tokens;
   ENGINE_CHECK(predictions > 0, "token_perplexity: ", tokens.path().string(), " has ", tokens.size(),
@@ -131,8 +136,8 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
     std::span<int64_t> chunk(window.data(), size_t(T + 1));
     tokens.read(start, chunk);
     const std::vector<int64_t> inputs(chunk.begin(), chunk.end() - 1), targets(chunk.begin() + 1, chunk.end());
-    const engine::Tensor logits = model.forward(engine::Tensor::from_indices(inputs, {1, T}), unused_dropout);
-    const double mean = ops::cross_entropy(logits, engine::Tensor::from_indices(targets, {1, T})).item();
+    const engine::Tensor logits = model.forward(engine::Tensor::from_indices(inputs, {1, T}).to(device), unused_dropout);
+    const double mean = ops::cross_entropy(logits, engine::Tensor::from_indices(targets, {1, T}).to(device)).item();
     result.nll += mean * double(T);
     result.tokens += T;
   }
@@ -144,7 +149,8 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
 
 namespace lm {
 
-TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::json& defaults) {
+TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::json& defaults,
+                                engine::Device device) {
   const nlohmann::json model_json = read_model_json(checkpoint);
   TrainedModel trained;
   try {
@@ -163,6 +169,7 @@ TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::j
   trained.model = build_model(config, trained.run.at("seed").get<uint64_t>(), init_gen);
   const engine::TrainingState state = engine::load_checkpoint(checkpoint);
   trained.model.gpt->load_state_dict(state.model);
+  trained.model.gpt->to_(device);
   trained.model.gpt->eval();
   trained.step = state.step;
   return trained;

@@ -47,7 +47,7 @@ struct Perplexity {
   double token_ppl() const;
 };
 
-// Token perplexity of `model` (evaluation mode) on `tokens`, SEQPE_SPEC.md §9: the stream's
+// Token perplexity of `model` (evaluation mode, on its parameters' device) on `tokens`, SEQPE_SPEC.md §9: the stream's
 // predictions (input i, target i + 1) cut into non-overlapping chunks of `length`, the last partial
 // chunk kept, each scored alone at positions 0..length-1 with batch 1. `max_tokens` > 0 scores only
 // the first chunks covering that many predictions (for quick validation).
@@ -65,6 +65,7 @@ namespace lm {
 // qa::default_qa_config()) to read its checkpoints too. The model is the one the model.json's "model"
 // section describes when it has one (seqpe::gpt_config_from_model_json: it must agree with what the
 // run config states), else the one the language model's keys of the run config describe.
+// The model is moved to `device` (checkpoints are device-independent).
 struct TrainedModel {
   nlohmann::json run;         // the run config it was trained with
   int64_t vocab_size = 0;
@@ -73,7 +74,8 @@ struct TrainedModel {
   LanguageModel model;
 };
 TrainedModel load_trained_model(const std::string& checkpoint,
-                                const nlohmann::json& defaults = default_run_config());
+                                const nlohmann::json& defaults = default_run_config(),
+                                engine::Device device = engine::Device::cpu());
 
 }  // namespace lm
 

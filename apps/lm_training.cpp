@@ -1,34 +1,18 @@
+// The command line and trainer set-up of the apps with a flat run config (train_lm, finetune_qa).
 #include "apps/lm_training.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <limits>
-#include <numeric>
+#include <fstream>
 
+#include "apps/train/device_setup.h"
+#include "apps/train/run_folder.h"
+#include "apps/train/seqpe_objective.h"
 #include "engine/checkpoint.h"
-#include "engine/denormals.h"
 #include "engine/error.h"
 #include "engine/json_read.h"
-#include "engine/optim/clip_grad.h"
-#include "ops/elementwise.h"
 
 namespace lm {
 
-namespace fs = std::filesystem;
-using engine::Tensor;
 using nlohmann::json;
-
-namespace {
-
-std::string duration(double seconds) {
-  const int s = int(seconds + 0.5);
-  char text[32];
-  std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
-  return text;
-}
-
-}  // namespace
 
 RunArguments parse_run_arguments(const char* app, int argc, char** argv,
                                  const std::map<std::string, std::string>& flags, const json& defaults,
@@ -55,11 +39,24 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
       args.resume = value;
     } else if (flag == "--set") {
       set(value);
+    } else if (flag == "--device") {
+      set("device=" + value);
+    } else if (flag == "--tf32") {
+      ENGINE_CHECK(value == "0" || value == "1", app, ": --tf32 must be 0 or 1, got '", value, "'");
+      set("tf32=" + std::string(value == "1" ? "true" : "false"));
     } else {
       auto it = flags.find(flag);
       ENGINE_CHECK(it != flags.end(), app, ": unknown option ", flag);
       set(it->second + "=" + value);
     }
+  }
+  if (args.resume == "latest") {
+    const json where = merge_config(merge_config(defaults, file), overrides);
+    const std::string out = where.at("out").get<std::string>();
+    const auto latest = train::latest_checkpoint(out);
+    ENGINE_CHECK(latest, app, ": --resume latest found no complete checkpoint in ", out,
+                 " (pass the run's --out, or a checkpoint file)");
+    args.resume = latest->string();
   }
   json base = defaults;
   if (!args.resume.empty()) {
@@ -71,131 +68,68 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
   return args;
 }
 
-TrainingRun::TrainingRun(const json& config, dist_job::Job& job, int64_t vocab_size, BuildModel build)
-    : job_(job), config_(config), out_(config.at("out").get<std::string>()), seed_(config.at("seed").get<uint64_t>()),
-      init_gen_(seed_), dropout_gen_(job.rank_seed(seed_ + 1)), model_(build(config, vocab_size, init_gen_)),
-      optimizer_(engine::optim::weight_decay_groups(model_.gpt->named_parameters(), config.at("lr").get<double>(),
-                                                    config.at("weight_decay").get<double>())),
-      schedule_({engine::optim::LrDecay::linear, config.at("warmup").get<int64_t>(), config.at("steps").get<int64_t>(),
-                 0, 0, true}),
-      ddp_(job.communicator(), model_.gpt->parameters()), best_ppl_(std::numeric_limits<double>::infinity()) {
-  engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
-  for (const auto& [name, param] : model_.gpt->named_parameters())
-    (model_.seqpe && name.rfind("pe.", 0) == 0 ? pe_params_ : main_params_).push_back(param);
-  if (model_.seqpe) {
-    engine::Generator& g = model_.seqpe->dropout_generator();
-    g.set_state(job.rank_seed(g.seed()), 0);
-  }
+train::TrainerSettings trainer_settings(const json& config, engine::Device device, int64_t tokens_per_step) {
+  train::TrainerSettings s;
+  s.out = config.at("out").get<std::string>();
+  s.seed = config.at("seed").get<uint64_t>();
+  s.steps = config.at("steps").get<int64_t>();
+  s.stop_after = config.at("stop_after").get<int64_t>();
+  s.accumulation = config.at("accumulation").get<int64_t>();
+  s.log_every = config.at("log_every").get<int64_t>();
+  s.eval_every = config.at("eval_every").get<int64_t>();
+  s.checkpoint_every = config.at("checkpoint_every").get<int64_t>();
+  s.keep_checkpoints = config.at("keep_checkpoints").get<int64_t>();
+  s.skip_nonfinite = config.at("skip_nonfinite").get<bool>();
+  s.zero1 = config.at("zero1").get<bool>();
+  s.higher_is_better = false;
+  s.items_per_step = tokens_per_step;
+  s.device = device;
+  train::check_settings(s, [](const char* field) { return std::string(field); });
+  return s;
 }
 
-void TrainingRun::make_samplers(seqpe::SeqPeOptions options) {
-  options.main_sampler.blocks_per_shifted_step = std::gcd(options.main_sampler.blocks_per_shifted_step,
-                                                          config_.at("batch").get<int64_t>() / job_.world_size());
-  main_sampler_ = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, job_.rank_seed(seed_ + 5));
-  contrastive_sampler_ = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, job_.rank_seed(seed_ + 6));
-  transfer_sampler_ = std::make_unique<seqpe::TransferSampler>(options.transfer, job_.rank_seed(seed_ + 7));
+engine::Device setup_device(const char* app, const json& config) {
+  return train::setup_device(app, {config.at("device").get<std::string>(), config.at("tf32").get<bool>()});
 }
 
-void TrainingRun::next_seqpe_samples() {
-  main_ = main_sampler_->next();
-  contrastive_ = contrastive_sampler_->next();
-  transfer_ = transfer_sampler_->next();
+int64_t rank_rows(const json& config, const dist_job::Job& job) {
+  const int64_t batch = config.at("batch").get<int64_t>(), accumulation = config.at("accumulation").get<int64_t>();
+  ENGINE_CHECK(batch > 0, "run config: batch must be positive, got ", batch);
+  ENGINE_CHECK(accumulation > 0, "run config: accumulation must be positive, got ", accumulation);
+  const int64_t parts = accumulation * job.world_size();
+  ENGINE_CHECK(batch % parts == 0, "run config: batch ", batch, " does not split into ", accumulation,
+               " micro-batches on each of ", job.world_size(), " ranks");
+  return batch / parts;
 }
 
-void TrainingRun::resume(const std::string& path, const std::function<void(const json& extra)>& restore_data) {
-  const engine::TrainingState state = engine::load_checkpoint(path);
-  job_.check_resume(state.extra);
-  model_.gpt->load_state_dict(state.model);
-  optimizer_.load_state_dict(state.optimizer);
-  const auto& gens = state.generators;
-  // Rank 0's generators were saved: every rank has drawn as many, from its own seed.
-  dropout_gen_.set_state(dropout_gen_.seed(), gens.at("dropout").second);
-  if (model_.seqpe) {
-    engine::Generator& g = model_.seqpe->dropout_generator();
-    g.set_state(g.seed(), gens.at("seqpe_dropout").second);
-  }
-  restore_data(state.extra);
-  best_ppl_ = state.extra.at("best_valid_ppl").get<double>();
-  // The samplers are deterministic from their seeds: replaying them reaches the saved state.
-  if (model_.seqpe)
-    for (int64_t i = 0; i < state.step; ++i) next_seqpe_samples();
-  std::printf("resumed from %s at step %lld\n", path.c_str(), (long long)state.step);
+engine::optim::LrScheduleConfig linear_schedule(const json& config) {
+  return {engine::optim::LrDecay::linear, config.at("warmup").get<int64_t>(), config.at("steps").get<int64_t>(), 0, 0,
+          true};
 }
 
-void TrainingRun::run(int64_t tokens_per_step, const std::function<Tensor()>& data_loss,
-                      const std::function<void(std::ofstream& metrics)>& validate) {
-  const int64_t steps = config_.at("steps").get<int64_t>();
-  const int64_t log_every = config_.at("log_every").get<int64_t>(), eval_every = config_.at("eval_every").get<int64_t>();
-  std::ofstream metrics;  // left closed (writes nothing) on ranks other than 0
-  if (job_.is_main()) {
-    fs::create_directories(out_);
-    metrics.open(out_ / "metrics.jsonl", std::ios::app);
-  }
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t first = optimizer_.step_count();
-  const int64_t stop_after = config_.at("stop_after").get<int64_t>();
-  const int64_t end = stop_after > 0 ? std::min(stop_after, steps) : steps;
-  while (optimizer_.step_count() < end) {
-    const double loss = train_step(data_loss);
-    const int64_t step = optimizer_.step_count();
-    if (step % log_every == 0 || step == steps) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double tokens_per_s = double((step - first) * tokens_per_step) / elapsed;
-      const double eta = elapsed / double(step - first) * double(steps - step);
-      std::printf("step %5lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s\n", (long long)step, (long long)steps, loss,
-                  optimizer_.param_groups()[0].lr, tokens_per_s, duration(eta).c_str());
-      std::fflush(stdout);
-      metrics << json{{"step", step}, {"loss", loss}, {"lr", optimizer_.param_groups()[0].lr},
-                      {"tokens_per_s", tokens_per_s}}.dump() << "\n" << std::flush;
+train::ParameterPlan parameter_plan(const engine::Module& model, const json& config, bool seqpe, double pe_clip) {
+  engine::optim::NamedTensors main, pe;
+  for (const auto& [name, param] : model.named_parameters())
+    (seqpe && name.rfind("pe.", 0) == 0 ? pe : main).emplace_back(name, param);
+  train::ParameterPlan plan;
+  const double lr = config.at("lr").get<double>(), weight_decay = config.at("weight_decay").get<double>();
+  for (const auto& [params, max_norm] : {std::pair{&main, config.at("clip").get<double>()}, std::pair{&pe, pe_clip}}) {
+    if (params->empty()) continue;
+    train::ClipSet set{{}, max_norm};
+    for (engine::optim::ParamGroup& group : engine::optim::weight_decay_groups(*params, lr, weight_decay)) {
+      set.groups.push_back(plan.optimizer_groups.size());
+      plan.optimizer_groups.push_back(std::move(group));
     }
-    if (job_.is_main() && (step % eval_every == 0 || step == end)) validate(metrics);
+    plan.clip_sets.push_back(std::move(set));
   }
+  return plan;
 }
 
-// One optimizer step; returns the data loss (without SeqPE's auxiliary losses), averaged over the ranks.
-double TrainingRun::train_step(const std::function<Tensor()>& data_loss) {
-  schedule_.apply(optimizer_);
-  optimizer_.zero_grad();
-  Tensor aux;
-  if (model_.seqpe) {
-    next_seqpe_samples();
-    const seqpe::StepEncoding step = model_.seqpe->encode_step(main_, &contrastive_, &transfer_);
-    aux = model_.seqpe->auxiliary_losses(step, &contrastive_, &transfer_).weighted;
-  }
-  const Tensor loss = data_loss();
-  (aux.defined() ? loss + aux : loss).backward();
-  ddp_.reduce_gradients();
-  engine::optim::clip_grad_norm(main_params_, config_.at("clip").get<double>());
-  if (!pe_params_.empty()) engine::optim::clip_grad_norm(pe_params_, pe_clip_);
-  optimizer_.step();
-  return job_.average(loss.item());
-}
-
-bool TrainingRun::improves(double ppl) {
-  if (!(ppl < best_ppl_)) return false;  // NaN never improves
-  best_ppl_ = ppl;
-  return true;
-}
-
-void TrainingRun::save(const std::string& name, const json& data_extra, const json& model_json) {
-  engine::TrainingState state;
-  state.model = model_.gpt->state_dict();
-  state.optimizer = optimizer_.state_dict();
-  state.step = optimizer_.step_count();
-  state.generators = {{"init", {init_gen_.seed(), init_gen_.offset()}},
-                      {"dropout", {dropout_gen_.seed(), dropout_gen_.offset()}}};
-  if (model_.seqpe) {
-    const auto& g = model_.seqpe->dropout_generator();
-    state.generators["seqpe_dropout"] = {g.seed(), g.offset()};
-  }
-  state.extra = data_extra;
-  state.extra["config"] = config_;
-  state.extra["best_valid_ppl"] = best_ppl_;
-  job_.record_world_size(state.extra);
-  engine::save_checkpoint((out_ / (name + ".ckpt.safetensors")).string(), state);
-  const fs::path json_path = out_ / (name + ".model.json"), tmp = out_ / (name + ".model.json.tmp");
-  std::ofstream(tmp) << model_json.dump(2) << "\n";
-  fs::rename(tmp, json_path);
+std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model, const seqpe::SeqPeOptions& options,
+                                                           const json& config, const dist_job::Job& job) {
+  if (!model.seqpe) return nullptr;
+  return std::make_unique<train::SeqPeObjective>(*model.seqpe, options, rank_rows(config, job),
+                                                 job.rank_seed(config.at("seed").get<uint64_t>()), job.rank());
 }
 
 }  // namespace lm

@@ -22,7 +22,8 @@ namespace {
 const std::set<std::string>& training_keys() {
   static const std::set<std::string> keys = {"out", "steps", "stop_after", "batch", "lr", "weight_decay",
                                              "warmup", "clip", "seed", "log_every", "eval_every", "valid_tokens",
-                                             "flush_denormal"};
+                                             "flush_denormal", "device", "tf32", "accumulation", "checkpoint_every",
+                                             "keep_checkpoints", "skip_nonfinite", "zero1"};
   return keys;
 }
 
@@ -182,6 +183,15 @@ std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& 
   return examples;
 }
 
+namespace {
+
+// Token ids (shape) on the device of `model`'s parameters.
+engine::Tensor model_indices(const models::Gpt& model, const std::vector<int64_t>& ids, const engine::Shape& shape) {
+  return engine::Tensor::from_indices(ids, shape).to(model.parameters().front().device());
+}
+
+}  // namespace
+
 lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot) {
   engine::NoGradGuard no_grad;
   const bool was_training = model.is_training();
@@ -191,9 +201,9 @@ lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedEx
   for (const EncodedExample& example : examples) {
     const int64_t T = int64_t(example.prompt.size() + example.answer.size());
     const QaSequence seq = make_sequence(example.prompt, example.answer, eot, T);
-    const engine::Tensor logits = model.forward(engine::Tensor::from_indices(seq.inputs, {1, T}), unused_dropout);
+    const engine::Tensor logits = model.forward(model_indices(model, seq.inputs, {1, T}), unused_dropout);
     const int64_t scored = int64_t(example.answer.size()) + 1;
-    result.nll += ops::cross_entropy(logits, engine::Tensor::from_indices(seq.targets, {1, T}), kIgnore).item() *
+    result.nll += ops::cross_entropy(logits, model_indices(model, seq.targets, {1, T}), kIgnore).item() *
                   double(scored);
     result.tokens += scored;
   }
@@ -208,8 +218,8 @@ double answer_nll(models::Gpt& model, const std::vector<int64_t>& prompt, const 
   const int64_t T = int64_t(prompt.size() + answer.size());
   const QaSequence seq = make_sequence(prompt, answer, eot, T);
   models::KvCache cache = model.make_cache(T, std::max(T, eval_length));
-  const engine::Tensor logits = model.forward_cached(engine::Tensor::from_indices(seq.inputs, {1, T}), cache);
-  const double mean = ops::cross_entropy(logits, engine::Tensor::from_indices(seq.targets, {1, T}), kIgnore).item();
+  const engine::Tensor logits = model.forward_cached(model_indices(model, seq.inputs, {1, T}), cache);
+  const double mean = ops::cross_entropy(logits, model_indices(model, seq.targets, {1, T}), kIgnore).item();
   return mean * double(answer.size() + 1);
 }
 
@@ -228,7 +238,7 @@ std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t
   std::vector<int64_t> answer, feed(prompt);
   while (int64_t(answer.size()) < max_new) {
     const int64_t next =
-        argmax_last(model.forward_cached(engine::Tensor::from_indices(feed, {1, int64_t(feed.size())}), cache));
+        argmax_last(model.forward_cached(model_indices(model, feed, {1, int64_t(feed.size())}), cache));
     if (next == eot) break;
     answer.push_back(next);
     feed = {next};

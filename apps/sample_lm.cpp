@@ -5,6 +5,7 @@
 //
 // Usage: sample_lm --checkpoint RUN/best.ckpt.safetensors [--prompt TEXT | --prompt-file FILE]
 //                  [--max-new-tokens 200] [--temperature 0.8] [--top-k 200] [--seed 1337]
+//                  [--device cpu|cuda] [--tf32 0|1]
 // --temperature 0 decodes greedily. An empty prompt starts from <|endoftext|> (a fresh document).
 // Learned APE knows only the training context: prompt plus new tokens must fit in it.
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "apps/lm_run.h"
 #include "apps/option_values.h"
 #include "apps/qa_run.h"
+#include "apps/train/device_setup.h"
 #include "data/bpe_tokenizer.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
@@ -28,6 +30,7 @@ struct Arguments {
   int64_t max_new_tokens = 200;
   models::SamplingOptions sampling{0.8, 200, std::nullopt};
   uint64_t seed = 1337;
+  train::DeviceSettings device;
 };
 
 std::string read_file(const std::string& path) {
@@ -54,6 +57,8 @@ Arguments parse_arguments(int argc, char** argv) {
     else if (flag == "--temperature") args.sampling.temperature = apps::number_option(flag, value);
     else if (flag == "--top-k") args.sampling.top_k = apps::integer_option(flag, value);
     else if (flag == "--seed") args.seed = apps::unsigned_option(flag, value);
+    else if (flag == "--device") args.device.device = value;
+    else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
     else ENGINE_CHECK(false, "unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoint.empty(), "--checkpoint is required");
@@ -67,7 +72,8 @@ int main(int argc, char** argv) {
   try {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     Arguments args = parse_arguments(argc, argv);
-    lm::TrainedModel trained = lm::load_trained_model(args.checkpoint, qa::default_qa_config());
+    const engine::Device device = train::setup_device("sample_lm", args.device);
+    lm::TrainedModel trained = lm::load_trained_model(args.checkpoint, qa::default_qa_config(), device);
     const data::BpeTokenizer tokenizer = data::BpeTokenizer::load(trained.tokenizer_dir + "/vocab.json",
                                                                   trained.tokenizer_dir + "/merges.txt");
     ENGINE_CHECK(tokenizer.vocab_size() == trained.vocab_size, "the tokenizer in ", trained.tokenizer_dir,
@@ -89,7 +95,7 @@ int main(int argc, char** argv) {
     const std::vector<int64_t> ids(prompt.begin(), prompt.end());
     engine::Generator gen(args.seed);
     const auto start = std::chrono::steady_clock::now();
-    const engine::Tensor prompt_tokens = engine::Tensor::from_indices(ids, {1, T0});
+    const engine::Tensor prompt_tokens = engine::Tensor::from_indices(ids, {1, T0}).to(device);
     const engine::Tensor tokens = trained.model.gpt->generate(prompt_tokens, args.max_new_tokens, args.sampling, gen);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

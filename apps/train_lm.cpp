@@ -1,17 +1,19 @@
 // Trains a GPT language model on a text corpus with any position encoding (SEQPE_SPEC.md §9, scaled
 // down): AdamW, linear warm-up then linear decay to 0, gradient clipping of the model and of SeqPE
 // apart, SeqPE's auxiliary losses every step, periodic validation perplexity at the training
-// length, the best checkpoint kept, exact resume.
+// length, the best checkpoint kept, exact resume. The loop is the trainer's (apps/train/trainer.h);
+// this file is the language-modelling task: the corpus's batches, their loss and the validation.
 //
 // Usage: train_lm [--config FILE.json] [--set key=value]... [--pe ape|sin|rope|alibi|nope|seqpe]
 //                 [--steps N] [--batch B] [--lr X] [--seed S] [--out DIR] [--corpus DIR]
-//                 [--context T] [--resume CHECKPOINT]
+//                 [--context T] [--device cpu|cuda] [--tf32 0|1] [--resume CHECKPOINT|latest]
 // "stop_after" (--set stop_after=N) ends the run after step N as if interrupted there: the schedule
-// still spans "steps", and --resume RUN/last.ckpt.safetensors --set stop_after=0 continues it.
-// Keys and defaults: apps/lm_run.cpp default_run_config(). Writes into --out:
+// still spans "steps", and --resume latest --out RUN --set stop_after=0 continues it.
+// Keys and defaults: apps/lm_run.cpp default_run_config(). Writes into --out (apps/train/run_folder.h):
 //   best.ckpt.safetensors  the checkpoint with the lowest validation perplexity (+ best.model.json)
 //   last.ckpt.safetensors  the latest checkpoint, for --resume (+ last.model.json)
-//   metrics.jsonl          one JSON object per logged step and per validation
+//   step_<N>.ckpt.safetensors  every checkpoint_every steps (0: none), the keep_checkpoints newest
+//   run.json, metrics.jsonl  the run config; one JSON object per logged step and per validation
 // A checkpoint's model.json holds the run config and vocabulary size that eval_lm rebuilds from,
 // and the model config ("model", SeqPE's options written out in full).
 // Data parallel: `mpirun -np N train_lm ...` trains on N ranks, "batch" being the global batch
@@ -19,14 +21,16 @@
 //
 //   B = batch, T = context
 #include <algorithm>
+#include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <map>
+#include <vector>
 
 #include "apps/dist_job.h"
 #include "apps/lm_run.h"
 #include "apps/lm_training.h"
 #include "data/text_corpus.h"
+#include "engine/denormals.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
 #include "seqpe/position_signal.h"
@@ -44,77 +48,73 @@ lm::RunArguments parse_arguments(int argc, char** argv) {
   return lm::parse_run_arguments("train_lm", argc, argv, flags, lm::default_run_config());
 }
 
-class Trainer {
+// Next-token prediction on the corpus's training split; validation perplexity at the training length.
+class LanguageModelling : public train::TrainingTask {
  public:
-  Trainer(const json& config, dist_job::Job& job)
-      : corpus_(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>()),
-        batcher_(corpus_.split("train"), config.at("context").get<int64_t>(), config.at("batch").get<int64_t>(),
+  LanguageModelling(const json& config, dist_job::Job& job)
+      : config_(config), corpus_(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>()),
+        batcher_(corpus_.split("train"), context(), lm::rank_rows(config, job) * job.world_size(),
                  config.at("seed").get<uint64_t>() + 2, job.shard()),
-        run_(config, job, corpus_.tokenizer().vocab_size(), lm::build_model) {
-    if (run_.model().seqpe) {
-      const seqpe::SeqPeOptions options = seqpe::seqpe_options(run_.gpt().config());
-      run_.set_pe_clip(options.clip);
-      run_.make_samplers(options);
-    }
-  }
+        init_gen_(config.at("seed").get<uint64_t>()),
+        model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {}
 
-  void resume(const std::string& path) {
-    run_.resume(path, [&](const json& extra) {
-      batcher_.set_position({extra.at("data_epoch").get<int64_t>(), extra.at("data_block").get<int64_t>()});
-    });
-  }
+  models::Gpt& gpt() { return *model_.gpt; }
+  const lm::LanguageModel& model() const { return model_; }
 
-  void run() {
+  void describe() const {
     std::printf("train_lm: %s, vocab %lld, %lld train tokens, %lld parameters; pe %s\n", corpus_.cache_dir().c_str(),
                 (long long)corpus_.tokenizer().vocab_size(), (long long)corpus_.split("train").size(),
-                (long long)run_.gpt().parameter_count(), config().at("pe").get<std::string>().c_str());
-    // The language-model loss of this rank's rows.
-    const auto data_loss = [&] {
-      const data::TokenBatch batch = batcher_.next();
-      return ops::cross_entropy(run_.gpt().forward(batch.inputs, run_.dropout_generator()), batch.targets);
-    };
-    run_.run(config().at("batch").get<int64_t>() * context(), data_loss,
-             [&](std::ofstream& metrics) { validate(metrics); });
+                (long long)model_.gpt->parameter_count(), config_.at("pe").get<std::string>().c_str());
+  }
+
+  engine::Tensor next_loss(engine::Device device, engine::Generator& dropout) override {
+    const data::TokenBatch batch = batcher_.next();
+    return ops::cross_entropy(model_.gpt->forward(batch.inputs.to(device), dropout), batch.targets.to(device));
+  }
+
+  train::Validation validate() override {
+    const lm::Perplexity ppl = lm::token_perplexity(*model_.gpt, corpus_.split("valid"), context(),
+                                                    config_.at("valid_tokens").get<int64_t>());
+    char summary[128];
+    std::snprintf(summary, sizeof summary, "token ppl %.3f at length %lld over %lld tokens", ppl.token_ppl(),
+                  (long long)context(), (long long)ppl.tokens);
+    json fields = {{"valid_ppl", ppl.token_ppl()}, {"valid_tokens", ppl.tokens}};
+    if (model_.seqpe) fields["position_signal"] = position_signal();
+    return {fields, ppl.token_ppl(), summary};
+  }
+
+  json data_position() const override {
+    return {{"data_epoch", batcher_.position().epoch}, {"data_block", batcher_.position().block}};
+  }
+  void restore_data_position(const json& extra) override {
+    batcher_.set_position({extra.at("data_epoch").get<int64_t>(), extra.at("data_block").get<int64_t>()});
+  }
+
+  json model_json() const override {
+    return {{"config", config_}, {"model", models::gpt_config_to_json(model_.gpt->config())},
+            {"vocab_size", corpus_.tokenizer().vocab_size()}, {"tokenizer", corpus_.cache_dir().string()}};
   }
 
  private:
-  const json& config() const { return run_.config(); }
-  int64_t context() const { return config().at("context").get<int64_t>(); }
+  int64_t context() const { return config_.at("context").get<int64_t>(); }
 
-  // Validation perplexity at the training length; saves the last and, when it improved, the best checkpoint.
-  void validate(std::ofstream& metrics) {
-    const lm::Perplexity ppl = lm::token_perplexity(run_.gpt(), corpus_.split("valid"), context(),
-                                                    config().at("valid_tokens").get<int64_t>());
-    const int64_t step = run_.step_count();
-    const bool best = run_.improves(ppl.token_ppl());
-    std::printf("valid step %lld: token ppl %.3f at length %lld over %lld tokens%s\n", (long long)step,
-                ppl.token_ppl(), (long long)context(), (long long)ppl.tokens, best ? " (best)" : "");
-    metrics << json{{"step", step}, {"valid_ppl", ppl.token_ppl()}, {"valid_tokens", ppl.tokens}}.dump() << "\n"
-            << std::flush;
-    // SeqPE's position term against the content's (seqpe/position_signal.h), on up to 4 sequences.
-    const int64_t rows = std::min<int64_t>(4, corpus_.split("valid").size() / context());
-    if (run_.model().seqpe && rows > 0) {
-      std::vector<int64_t> first(size_t(rows * context()));
-      corpus_.split("valid").read(0, first);
-      const json signal = seqpe::position_signal_metrics(run_.gpt(), *run_.model().seqpe,
-                                                         engine::Tensor::from_indices(first, {rows, context()}));
-      metrics << json{{"step", step}, {"position_signal", signal}}.dump() << "\n" << std::flush;
-    }
-    save("last");
-    if (best) save("best");
+  // SeqPE's position term against the content's (seqpe/position_signal.h), on the first (up to 4)
+  // validation sequences; null when the model has no such term.
+  json position_signal() {
+    const data::TokenFile& valid = corpus_.split("valid");
+    const int64_t rows = std::min<int64_t>(4, valid.size() / context());
+    if (rows == 0) return nullptr;
+    std::vector<int64_t> first(size_t(rows * context()));
+    valid.read(0, first);
+    const engine::Tensor tokens = engine::Tensor::from_indices(first, {rows, context()});
+    return seqpe::position_signal_metrics(*model_.gpt, *model_.seqpe, tokens.to(model_.gpt->parameters().front().device()));
   }
 
-  void save(const std::string& name) {
-    const json model_json = {{"config", config()}, {"model", models::gpt_config_to_json(run_.gpt().config())},
-                             {"vocab_size", corpus_.tokenizer().vocab_size()},
-                             {"tokenizer", corpus_.cache_dir().string()}};
-    run_.save(name, {{"data_epoch", batcher_.position().epoch}, {"data_block", batcher_.position().block}},
-              model_json);
-  }
-
+  json config_;
   data::TextCorpus corpus_;
   data::BlockBatcher batcher_;
-  lm::TrainingRun run_;
+  engine::Generator init_gen_;
+  lm::LanguageModel model_;
 };
 
 }  // namespace
@@ -122,12 +122,23 @@ class Trainer {
 int main(int argc, char** argv) {
   return dist_job::run("train_lm", [&](dist_job::Job& job) {
     const lm::RunArguments args = parse_arguments(argc, argv);
+    const json& config = args.config;
+    engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
+    const engine::Device device = lm::setup_device("train_lm", config);
     // Rank 0 trains and caches the tokenizer and token files before the others open them.
     job.prepare_on_main([&] {
-      data::TextCorpus(args.config.at("corpus").get<std::string>(), args.config.at("vocab_size").get<int64_t>());
+      data::TextCorpus(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>());
     });
-    Trainer trainer(args.config, job);
+    LanguageModelling task(config, job);
+    const bool seqpe = task.model().seqpe != nullptr;
+    const seqpe::SeqPeOptions options = seqpe ? seqpe::seqpe_options(task.gpt().config()) : seqpe::SeqPeOptions{};
+    const int64_t tokens_per_step = config.at("batch").get<int64_t>() * config.at("context").get<int64_t>();
+    train::Trainer trainer(
+        lm::trainer_settings(config, device, tokens_per_step), config, job, task.gpt(),
+        [&](const engine::Module& model) { return lm::parameter_plan(model, config, seqpe, options.clip); },
+        lm::linear_schedule(config), task, lm::seqpe_objective(task.model(), options, config, job));
     if (!args.resume.empty()) trainer.resume(args.resume);
+    task.describe();
     trainer.run();
   });
 }

@@ -2,275 +2,262 @@
 // encoding (SEQPE_SPEC.md §11 scaled down): AdamW (weight decay on matrices only; none on norms,
 // biases, pos_embed, cls_token or any PE parameter), linear warm-up then cosine per step, gradient
 // clipping of the model and of SeqPE apart. SeqPE adds its auxiliary losses (contrastive and
-// transfer) from one encoder forward per step, with random-shift main positions.
+// transfer) from one encoder forward per step, with random-shift main positions. The loop is the
+// trainer's (apps/train/trainer.h); this file is the image-classification task.
 //
 // Usage: train_vit [--config FILE.json] [--pe ape|sin|rope|rope2d|rope_mixed|seqpe] [--epochs E | --steps S]
 //                  [--stop-after N] [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
 //                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
-//                  [--train-subset N] [--test-subset N]
-// Writes DIR/run.json (the resolved config), DIR/metrics.jsonl (one JSON object per evaluation: step,
-// epoch, task training loss and images/s since the last evaluation, test accuracy, evaluation
-// images/s, elapsed time), DIR/best.safetensors (best test accuracy) and DIR/checkpoint.safetensors
-// (latest, to resume: a run whose DIR holds one continues from it). Both are written atomically. A
-// resumed run is identical to an uninterrupted one, SeqPE included: its dropout stream is saved and
-// its samplers, deterministic from their seeds, are replayed to the saved step. --stop-after N
-// ends the run after step N (an evaluation step, where the checkpoint is written) as if interrupted.
+//                  [--train-subset N] [--test-subset N] [--device cpu|cuda] [--tf32 0|1] [--accumulation A]
+//                  [--resume CHECKPOINT|latest]
+// Writes into DIR (apps/train/run_folder.h): run.json (the resolved config), metrics.jsonl (a line
+// per logged step: loss, lr, images/s; a line per evaluation: epoch, test accuracy, evaluation
+// images/s, the mean training loss since the last one), best.ckpt.safetensors (best test accuracy)
+// and last.ckpt.safetensors (latest, each with its .model.json), and step_<N>.ckpt.safetensors when
+// train.checkpoint_every is set. A run continues with --resume latest (or a checkpoint path); the
+// command line's options then apply over the checkpoint's config. A resumed run is identical to an
+// uninterrupted one, SeqPE included. --stop-after N ends the run after step N (an evaluation and
+// checkpoint are made there) as if interrupted.
 // Data parallel: `mpirun -np N train_vit ...` trains on N ranks, --batch being the global batch
 // (apps/dist_job.h has the conventions; rank 0 prints, evaluates and writes the files).
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 
 #include "apps/dist_job.h"
+#include "apps/train/device_setup.h"
+#include "apps/train/run_folder.h"
+#include "apps/train/seqpe_objective.h"
+#include "apps/train/trainer.h"
 #include "apps/vit_run.h"
 #include "data/image_loader.h"
 #include "engine/checkpoint.h"
 #include "engine/denormals.h"
-#include "engine/dist/data_parallel.h"
 #include "engine/error.h"
 #include "engine/json_read.h"
-#include "engine/optim/adamw.h"
-#include "engine/optim/clip_grad.h"
-#include "engine/optim/lr_schedule.h"
+#include "models/model_config.h"
 #include "ops/cross_entropy.h"
-#include "ops/elementwise.h"
 
 namespace {
 
 using engine::Tensor;
 using nlohmann::json;
 
+// The run config (defaults, or a resumed checkpoint's config; then --config FILE; then the other
+// options) and the checkpoint to resume, if any.
+struct Arguments {
+  vit_app::RunConfig config;
+  std::string resume;
+};
+
+Arguments parse_arguments(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const auto take = [&](const char* flag) {
+    std::string value;
+    for (size_t i = 0; i < args.size(); ++i)
+      if (args[i] == flag) {
+        ENGINE_CHECK(i + 1 < args.size(), "train_vit: ", flag, " needs a value");
+        value = args[i + 1];
+        args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+        break;
+      }
+    return value;
+  };
+  const std::string config_file = take("--config"), resume = take("--resume");
+  const auto resolve = [&](vit_app::RunConfig config) {
+    if (!config_file.empty()) {
+      try {
+        config = vit_app::run_config_from_json(engine::read_json_file(config_file), config);
+      } catch (const engine::Error& e) {
+        throw engine::Error(config_file + ": " + e.what());  // a field's error names the file too
+      }
+    }
+    const auto unknown = vit_app::apply_overrides(config, args);
+    ENGINE_CHECK(unknown.empty(), "train_vit: unknown option ", unknown.empty() ? "" : unknown.front());
+    return config;
+  };
+  Arguments out{resolve(vit_app::default_run_config()), resume};
+  if (resume.empty()) return out;
+  if (resume == "latest") {
+    const auto latest = train::latest_checkpoint(out.config.out);
+    ENGINE_CHECK(latest, "train_vit: --resume latest found no complete checkpoint in ", out.config.out,
+                 " (pass the run's --out, or a checkpoint file)");
+    out.resume = latest->string();
+  }
+  const json saved = engine::load_checkpoint(out.resume).extra.at("config");
+  out.config = resolve(vit_app::run_config_from_json(saved, vit_app::default_run_config()));
+  return out;
+}
+
 // Three groups: decayed matrices; norms, biases, cls_token and pos_embed; the PE module ("pe.*").
-std::vector<engine::optim::ParamGroup> param_groups(const models::ViT& model, const vit_app::TrainSettings& t) {
+// SeqPE's parameters are clipped apart; another encoding's learned parameters (RoPE-Mixed's
+// frequencies, also under "pe.") are clipped with the model's.
+train::ParameterPlan parameter_plan(const engine::Module& model, const vit_app::TrainSettings& t, bool seqpe,
+                                    double seqpe_clip) {
   engine::optim::NamedTensors decay, no_decay, pe;
   for (const auto& [name, p] : model.named_parameters()) {
     if (name.rfind("pe.", 0) == 0) pe.emplace_back(name, p);
     else if (p.dim() < 2 || name == "cls_token" || name == "pos_embed") no_decay.emplace_back(name, p);
     else decay.emplace_back(name, p);
   }
-  std::vector<engine::optim::ParamGroup> groups;
-  for (auto* group : {&decay, &no_decay, &pe})
-    if (!group->empty()) groups.push_back({*group, t.lr, group == &decay ? t.weight_decay : 0.0});
-  return groups;
+  train::ParameterPlan plan;
+  train::ClipSet main{{}, t.clip}, seqpe_set{{}, seqpe_clip};
+  for (auto* group : {&decay, &no_decay, &pe}) {
+    if (group->empty()) continue;
+    (seqpe && group == &pe ? seqpe_set : main).groups.push_back(plan.optimizer_groups.size());
+    plan.optimizer_groups.push_back({*group, t.lr, group == &decay ? t.weight_decay : 0.0});
+  }
+  plan.clip_sets.push_back(std::move(main));
+  if (!seqpe_set.groups.empty()) plan.clip_sets.push_back(std::move(seqpe_set));
+  return plan;
 }
 
-std::vector<Tensor> parameters_where(const models::ViT& model, bool seqpe_part) {
-  std::vector<Tensor> out;
-  for (const auto& [name, p] : model.named_parameters())
-    if ((name.rfind("pe.", 0) == 0) == seqpe_part) out.push_back(p);
-  return out;
+// Cross-entropy on augmented training images; top-1 accuracy on the test set.
+class ImageClassification : public train::TrainingTask {
+ public:
+  ImageClassification(const vit_app::RunConfig& config, dist_job::Job& job)
+      : config_(config), train_set_(vit_app::load_train_set(config)), test_set_(vit_app::load_test_set(config)),
+        init_gen_(config.train.seed), model_(vit_app::build_model(config, init_gen_)),
+        loader_(train_set_, loader_options(config, job)) {
+    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "train_vit: ", train_set_.size(), " training images give no batch of ",
+                 config.train.batch);
+  }
+
+  models::ViT& vit() { return *model_.vit; }
+  const vit_app::Model& model() const { return model_; }
+  // Optimizer steps per epoch (accumulation micro-batches each).
+  int64_t steps_per_epoch() const { return loader_.batches_per_epoch() / config_.train.accumulation; }
+
+  void describe(int64_t total_steps) const {
+    const auto& m = config_.model;
+    std::printf("train_vit: pe %s, width %lld, depth %lld, heads %lld, %lld parameters; %lld training images, "
+                "%lld test; batch %lld, %lld steps (%lld per epoch); %d threads\n",
+                m.position_encoding.c_str(), (long long)m.width, (long long)m.depth, (long long)m.heads,
+                (long long)model_.vit->parameter_count(), (long long)train_set_.size(), (long long)test_set_.size(),
+                (long long)config_.train.batch, (long long)total_steps, (long long)steps_per_epoch(),
+                omp_get_max_threads());
+  }
+
+  Tensor next_loss(engine::Device device, engine::Generator& dropout) override {
+    const data::ImageBatch batch = loader_.next();
+    return ops::cross_entropy(model_.vit->forward(batch.images.to(device), dropout), batch.labels.to(device));
+  }
+
+  train::Validation validate() override {
+    const vit_app::Accuracy accuracy =
+        vit_app::evaluate(*model_.vit, test_set_.images, test_set_.labels, config_.train.eval_batch);
+    char summary[96];
+    std::snprintf(summary, sizeof summary, "test top-1 %.4f (%.0f images/s)", accuracy.top1,
+                  accuracy.images_per_second);
+    const double epoch = double(loader_.position().epoch) + double(loader_.position().batch) /
+                                                                double(loader_.batches_per_epoch());
+    return {{{"epoch", epoch}, {"test_accuracy", accuracy.top1}, {"eval_images_per_s", accuracy.images_per_second}},
+            accuracy.top1, summary};
+  }
+
+  json data_position() const override {
+    return {{"data_epoch", loader_.position().epoch}, {"data_batch", loader_.position().batch}};
+  }
+  void restore_data_position(const json& extra) override {
+    loader_.seek({extra.at("data_epoch").get<int64_t>(), extra.at("data_batch").get<int64_t>()});
+  }
+
+  json model_json() const override {
+    return {{"config", vit_app::run_config_to_json(config_)},
+            {"model", models::vit_config_to_json(vit_app::model_config(config_))}};
+  }
+
+ private:
+  // Micro-batches of batch / accumulation images (this rank's shard of them), shuffled with seed + 2.
+  static data::ImageLoaderOptions loader_options(const vit_app::RunConfig& config, const dist_job::Job& job) {
+    const auto& t = config.train;
+    ENGINE_CHECK(t.accumulation > 0 && t.batch % t.accumulation == 0, "train_vit: batch ", t.batch,
+                 " does not split into ", t.accumulation, " micro-batches (train.accumulation)");
+    data::ImageLoaderOptions options;
+    options.batch_size = t.batch / t.accumulation;
+    options.drop_last = true;
+    options.seed = t.seed + 2;
+    options.shard = job.shard();
+    options.transforms.crop_padding = t.crop_padding;
+    options.transforms.horizontal_flip = t.horizontal_flip;
+    return options;
+  }
+
+  vit_app::RunConfig config_;
+  data::ImageDataset train_set_, test_set_;
+  engine::Generator init_gen_;
+  vit_app::Model model_;
+  data::ImageLoader loader_;
+};
+
+// Linear warm-up from warmup_lr, then cosine to min_lr from step 0 (timm's CosineLRScheduler).
+engine::optim::LrScheduleConfig cosine_schedule(const vit_app::TrainSettings& t, int64_t per_epoch,
+                                                int64_t total_steps) {
+  engine::optim::LrScheduleConfig schedule;
+  schedule.decay = engine::optim::LrDecay::cosine;
+  schedule.warmup_steps = std::min<int64_t>(int64_t(t.warmup_epochs * double(per_epoch)), total_steps / 2);
+  schedule.total_steps = std::max<int64_t>(1, total_steps);
+  schedule.warmup_lr_init = t.warmup_lr;
+  schedule.min_lr = t.min_lr;
+  schedule.warmup_prefix = false;  // timm's CosineLRScheduler default
+  return schedule;
 }
 
-void train(dist_job::Job& job, int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  vit_app::RunConfig config = vit_app::default_run_config();
-  for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--config") {
-      try {
-        config = vit_app::run_config_from_json(engine::read_json_file(args[i + 1]), config);
-      } catch (const engine::Error& e) {
-        throw engine::Error(args[i + 1] + ": " + e.what());  // a field's error names the file too
-      }
-      args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
-      break;
-    }
-  const auto unknown = vit_app::apply_overrides(config, args);
-  ENGINE_CHECK(unknown.empty(), "train_vit: unknown option ", unknown.empty() ? "" : unknown.front());
-  auto& t = config.train;
+void train_vit(dist_job::Job& job, int argc, char** argv) {
+  const Arguments args = parse_arguments(argc, argv);
+  const vit_app::RunConfig& config = args.config;
+  const auto& t = config.train;
+  ENGINE_CHECK(t.eval_batch > 0, "run config: train.eval_batch must be positive, got ", t.eval_batch);
   if (t.threads > 0) omp_set_num_threads(t.threads);
   engine::set_flush_denormal(t.flush_denormal);
+  const engine::Device device = train::setup_device("train_vit", {t.device, t.tf32});
 
-  namespace fs = std::filesystem;
-  const std::string checkpoint_path = config.out + "/checkpoint.safetensors";
-  const std::string best_path = config.out + "/best.safetensors";
-  if (job.is_main()) {
-    fs::create_directories(config.out);
-    std::ofstream(config.out + "/run.json") << vit_app::run_config_to_json(config).dump(2) << "\n";
-  }
-
-  const data::ImageDataset train_set = vit_app::load_train_set(config);
-  const data::ImageDataset test_set = vit_app::load_test_set(config);
-  engine::Generator init_gen(t.seed);
-  vit_app::Model model = vit_app::build_model(config, init_gen);
-  models::ViT& vit = *model.vit;
-  if (model.seqpe) {  // SeqPE's dropout differs between ranks like the model's
-    engine::Generator& g = model.seqpe->dropout_generator();
-    g.set_state(job.rank_seed(g.seed()), g.offset());
-  }
-
-  data::ImageLoaderOptions loader_options;
-  loader_options.batch_size = t.batch;
-  loader_options.drop_last = true;
-  loader_options.seed = t.seed + 1;
-  loader_options.shard = job.shard();
-  loader_options.transforms.crop_padding = t.crop_padding;
-  loader_options.transforms.horizontal_flip = t.horizontal_flip;
-  data::ImageLoader loader(train_set, loader_options);
-  const int64_t per_epoch = loader.batches_per_epoch();
-  ENGINE_CHECK(per_epoch > 0, "train_vit: ", train_set.size(), " training images give no batch of ", t.batch);
+  ImageClassification task(config, job);
+  const int64_t per_epoch = task.steps_per_epoch();
+  ENGINE_CHECK(per_epoch > 0, "train_vit: an epoch holds fewer than ", t.accumulation, " micro-batches");
   const int64_t total_steps = t.steps > 0 ? t.steps : t.epochs * per_epoch;
-  const int64_t eval_every = t.eval_every > 0 ? t.eval_every : per_epoch;
 
-  engine::optim::AdamW optimizer(param_groups(vit, t));
-  engine::optim::LrScheduleConfig schedule_config;
-  schedule_config.decay = engine::optim::LrDecay::cosine;
-  schedule_config.warmup_steps = std::min<int64_t>(int64_t(t.warmup_epochs * double(per_epoch)), total_steps / 2);
-  schedule_config.total_steps = std::max<int64_t>(1, total_steps);
-  schedule_config.warmup_lr_init = t.warmup_lr;
-  schedule_config.min_lr = t.min_lr;
-  schedule_config.warmup_prefix = false;  // timm's CosineLRScheduler default
-  const engine::optim::LrSchedule schedule(schedule_config);
-  // SeqPE's parameters ("pe.*" of a SeqPE model) are clipped apart; another encoding's learned
-  // parameters (RoPE-Mixed's frequencies, also under "pe.") are clipped with the model's.
-  const std::vector<Tensor> model_params = model.seqpe ? parameters_where(vit, false) : vit.parameters();
-  const std::vector<Tensor> seqpe_params = model.seqpe ? parameters_where(vit, true) : std::vector<Tensor>{};
+  train::TrainerSettings settings;
+  settings.out = config.out;
+  settings.seed = t.seed;
+  settings.steps = total_steps;
+  settings.stop_after = t.stop_after;
+  settings.accumulation = t.accumulation;
+  settings.log_every = t.log_every;
+  settings.eval_every = t.eval_every > 0 ? t.eval_every : per_epoch;
+  settings.checkpoint_every = t.checkpoint_every;
+  settings.keep_checkpoints = t.keep_checkpoints;
+  settings.skip_nonfinite = t.skip_nonfinite;
+  settings.zero1 = t.zero1;
+  settings.higher_is_better = true;
+  settings.items_per_step = t.batch;
+  settings.item_name = "images";
+  settings.metrics_rate_key = "images_per_s";
+  settings.device = device;
+  train::check_settings(settings, [](const char* field) { return std::string("train.") + field; });
 
-  engine::dist::DataParallel ddp(job.communicator(), vit.parameters());
-  engine::Generator dropout_gen(job.rank_seed(t.seed + 2));
-  double best_accuracy = -1;
-  if (fs::exists(checkpoint_path)) {
-    const engine::TrainingState state = engine::load_checkpoint(checkpoint_path);
-    job.check_resume(state.extra);
-    vit.load_state_dict(state.model);
-    optimizer.load_state_dict(state.optimizer);
-    // Rank 0's generators were saved: every rank has drawn as many, from its own seed.
-    dropout_gen.set_state(dropout_gen.seed(), state.generators.at("dropout").second);
-    if (model.seqpe) {
-      engine::Generator& g = model.seqpe->dropout_generator();
-      g.set_state(g.seed(), state.generators.at("seqpe_dropout").second);
-    }
-    loader.seek({state.extra.at("data_epoch").get<int64_t>(), state.extra.at("data_batch").get<int64_t>()});
-    best_accuracy = state.extra.at("best_accuracy").get<double>();
-    std::printf("resumed from %s at step %lld (best accuracy %.4f)\n", checkpoint_path.c_str(),
-                (long long)optimizer.step_count(), best_accuracy);
-  }
-  // SeqPE's samplers (SPEC 4.1, 5.1, 6) as the model config's SeqPE options describe them.
-  std::unique_ptr<seqpe::MainPositionSampler> main_sampler;
-  std::unique_ptr<seqpe::ContrastiveSampler> contrastive_sampler;
-  std::unique_ptr<seqpe::TransferSampler> transfer_sampler;
-  double seqpe_clip = 0;
-  if (model.seqpe) {
-    const seqpe::SeqPeOptions options = vit_app::seqpe_options(config);
-    seqpe_clip = options.clip;
-    main_sampler = std::make_unique<seqpe::MainPositionSampler>(options.main_sampler, job.rank_seed(t.seed + 3));
-    contrastive_sampler = std::make_unique<seqpe::ContrastiveSampler>(options.contrastive, job.rank_seed(t.seed + 4));
-    transfer_sampler = std::make_unique<seqpe::TransferSampler>(options.transfer, job.rank_seed(t.seed + 5));
-    // Deterministic from their seeds: replaying them reaches the state of the saved step.
-    for (int64_t i = 0; i < optimizer.step_count(); ++i) {
-      contrastive_sampler->next();
-      transfer_sampler->next();
-      main_sampler->next();
-    }
-  }
-  std::printf("train_vit: pe %s, width %lld, depth %lld, heads %lld, %lld parameters; %lld training images, "
-              "%lld test; batch %lld, %lld steps (%lld per epoch); %d threads\n",
-              config.model.position_encoding.c_str(), (long long)config.model.width, (long long)config.model.depth,
-              (long long)config.model.heads, (long long)vit.parameter_count(), (long long)train_set.size(),
-              (long long)test_set.size(), (long long)t.batch, (long long)total_steps, (long long)per_epoch,
-              omp_get_max_threads());
-  std::ofstream metrics;  // left closed (writes nothing) on ranks other than 0
-  if (job.is_main()) metrics.open(config.out + "/metrics.jsonl", std::ios::app);
-  const auto run_start = std::chrono::steady_clock::now();
-  auto interval_start = run_start;
-  double interval_loss = 0;
-  int64_t interval_steps = 0;
-  auto eval_interval_start = run_start;  // for the metrics' training loss and images/s
-  double eval_interval_loss = 0;
-  int64_t eval_interval_steps = 0;
-  vit.train();
-  const int64_t end = t.stop_after > 0 ? std::min(t.stop_after, total_steps) : total_steps;
-  while (optimizer.step_count() < end) {
-    const data::ImageBatch batch = loader.next();
-    optimizer.zero_grad();
-    schedule.apply(optimizer);
-    Tensor loss;
-    if (model.seqpe) {
-      const auto contrastive = contrastive_sampler->next();
-      const auto transfer = transfer_sampler->next();
-      const auto step = model.seqpe->encode_step(main_sampler->next(), &contrastive, &transfer);
-      loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
-      const auto aux = model.seqpe->auxiliary_losses(step, &contrastive, &transfer);
-      const double task_loss = job.average(loss.item());
-      interval_loss += task_loss;
-      eval_interval_loss += task_loss;
-      if (aux.weighted.defined()) loss = loss + aux.weighted;
-    } else {
-      loss = ops::cross_entropy(vit.forward(batch.images, dropout_gen), batch.labels);
-      const double task_loss = job.average(loss.item());
-      interval_loss += task_loss;
-      eval_interval_loss += task_loss;
-    }
-    loss.backward();
-    ddp.reduce_gradients();
-    engine::optim::clip_grad_norm(model_params, t.clip);
-    if (!seqpe_params.empty()) engine::optim::clip_grad_norm(seqpe_params, seqpe_clip);
-    optimizer.step();
-    ++interval_steps;
-    ++eval_interval_steps;
-    const int64_t step = optimizer.step_count();
-
-    if (step % t.log_every == 0 || step == total_steps) {
-      const auto now = std::chrono::steady_clock::now();
-      const double seconds = std::chrono::duration<double>(now - interval_start).count();
-      std::printf("step %lld/%lld  epoch %.2f  loss %.4f  lr %.2e  %.0f images/s\n", (long long)step,
-                  (long long)total_steps, double(step) / double(per_epoch), interval_loss / double(interval_steps),
-                  optimizer.param_groups().front().lr, double(interval_steps * t.batch) / seconds);
-      std::fflush(stdout);
-      interval_start = now;
-      interval_loss = 0;
-      interval_steps = 0;
-    }
-    if (job.is_main() && (step % eval_every == 0 || step == end)) {
-      const double train_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_interval_start).count();
-      const double train_loss = eval_interval_loss / double(std::max<int64_t>(1, eval_interval_steps));
-      const double train_images_per_s = double(eval_interval_steps * t.batch) / train_seconds;
-      const vit_app::Accuracy accuracy = vit_app::evaluate(vit, test_set.images, test_set.labels, t.eval_batch);
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-      const bool best = accuracy.top1 > best_accuracy;
-      std::printf("eval step %lld: test top-1 %.4f (%.0f images/s)%s\n", (long long)step, accuracy.top1,
-                  accuracy.images_per_second, best ? "  best" : "");
-      std::fflush(stdout);
-      engine::TrainingState state;
-      state.model = vit.state_dict();
-      state.step = step;
-      if (best) {
-        best_accuracy = accuracy.top1;
-        state.extra = {{"test_accuracy", accuracy.top1}, {"config", vit_app::run_config_to_json(config)}};
-        engine::save_checkpoint(best_path, state);
-      }
-      state.optimizer = optimizer.state_dict();
-      state.generators["dropout"] = {dropout_gen.seed(), dropout_gen.offset()};
-      if (model.seqpe) {
-        const auto& g = model.seqpe->dropout_generator();
-        state.generators["seqpe_dropout"] = {g.seed(), g.offset()};
-      }
-      state.extra = {{"data_epoch", loader.position().epoch}, {"data_batch", loader.position().batch},
-                     {"best_accuracy", best_accuracy}};
-      job.record_world_size(state.extra);
-      engine::save_checkpoint(checkpoint_path, state);
-      metrics << json{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"train_loss", train_loss},
-                      {"train_images_per_s", train_images_per_s}, {"test_accuracy", accuracy.top1},
-                      {"eval_images_per_s", accuracy.images_per_second}, {"elapsed_s", elapsed}}
-                     .dump()
-              << "\n";
-      metrics.flush();
-      eval_interval_start = std::chrono::steady_clock::now();
-      eval_interval_loss = 0;
-      eval_interval_steps = 0;
-    }
-  }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-  std::printf("done: best test top-1 %.4f, %.1f s\n", best_accuracy, elapsed);
+  const bool seqpe = task.model().seqpe != nullptr;
+  const seqpe::SeqPeOptions options = seqpe ? vit_app::seqpe_options(config) : seqpe::SeqPeOptions{};
+  std::unique_ptr<train::AuxiliaryObjective> auxiliary;
+  if (seqpe)
+    auxiliary = std::make_unique<train::SeqPeObjective>(*task.model().seqpe, options,
+                                                        t.batch / t.accumulation / job.world_size(),
+                                                        job.rank_seed(t.seed), job.rank());
+  train::Trainer trainer(
+      settings, vit_app::run_config_to_json(config), job, task.vit(),
+      [&](const engine::Module& model) { return parameter_plan(model, t, seqpe, options.clip); },
+      cosine_schedule(t, per_epoch, total_steps), task, std::move(auxiliary));
+  if (!args.resume.empty()) trainer.resume(args.resume);
+  task.describe(total_steps);
+  trainer.run();
+  std::printf("done: best test top-1 %.4f\n", trainer.best_score());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return dist_job::run("train_vit", [&](dist_job::Job& job) { train(job, argc, argv); });
+  return dist_job::run("train_vit", [&](dist_job::Job& job) { train_vit(job, argc, argv); });
 }

@@ -103,7 +103,8 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     check_keys(t, "train",
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
                 "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
-                "eval_batch", "flush_denormal"});
+                "eval_batch", "flush_denormal", "device", "tf32", "accumulation", "checkpoint_every",
+                "keep_checkpoints", "skip_nonfinite", "zero1"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
     read(t, "stop_after", o.stop_after);
@@ -123,6 +124,13 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "eval_every", o.eval_every);
     read(t, "eval_batch", o.eval_batch);
     read(t, "flush_denormal", o.flush_denormal);
+    read(t, "device", o.device);
+    read(t, "tf32", o.tf32);
+    read(t, "accumulation", o.accumulation);
+    read(t, "checkpoint_every", o.checkpoint_every);
+    read(t, "keep_checkpoints", o.keep_checkpoints);
+    read(t, "skip_nonfinite", o.skip_nonfinite);
+    read(t, "zero1", o.zero1);
   }
   if (j.contains("data")) {
     const json& d = j.at("data");
@@ -148,7 +156,10 @@ json run_config_to_json(const RunConfig& c) {
             {"clip", t.clip}, {"seed", t.seed}, {"threads", t.threads},
             {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"log_every", t.log_every},
             {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch},
-            {"flush_denormal", t.flush_denormal}}},
+            {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32},
+            {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
+            {"keep_checkpoints", t.keep_checkpoints}, {"skip_nonfinite", t.skip_nonfinite},
+            {"zero1", t.zero1}}},
           {"data",
            {{"dir", c.data.dir}, {"synthetic", c.data.synthetic}, {"train_subset", c.data.train_subset},
             {"test_subset", c.data.test_subset}}},
@@ -177,6 +188,9 @@ std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::st
     else if (flag == "--heads") c.model.heads = apps::integer_option(flag, value());
     else if (flag == "--log-every") c.train.log_every = apps::integer_option(flag, value());
     else if (flag == "--eval-every") c.train.eval_every = apps::integer_option(flag, value());
+    else if (flag == "--device") c.train.device = value();
+    else if (flag == "--tf32") c.train.tf32 = apps::integer_option(flag, value()) != 0;
+    else if (flag == "--accumulation") c.train.accumulation = apps::integer_option(flag, value());
     else if (flag == "--data") c.data.dir = value();
     else if (flag == "--synthetic") c.data.synthetic = apps::integer_option(flag, value());
     else if (flag == "--train-subset") c.data.train_subset = apps::integer_option(flag, value());
@@ -201,7 +215,8 @@ seqpe::SeqPeOptions seqpe_options(const RunConfig& config) { return seqpe::seqpe
 Model build_model(const RunConfig& config, engine::Generator& init_gen) {
   const models::ViTConfig model = model_config(config);
   Model m;
-  const auto pe = seqpe::make_position_encoding(model, init_gen, config.train.seed + 7);
+  // SeqPE's dropout: seed + 4, as in every training app (apps/train/trainer.h lists the seeds).
+  const auto pe = seqpe::make_position_encoding(model, init_gen, config.train.seed + 4);
   m.seqpe = std::dynamic_pointer_cast<seqpe::SeqPe>(pe);
   m.vit = std::make_unique<models::ViT>(model, init_gen, pe);
   return m;
@@ -223,6 +238,8 @@ data::ImageDataset load_test_set(const RunConfig& config) {
 }
 
 Accuracy evaluate(models::ViT& model, const Tensor& images, const Tensor& labels, int64_t batch) {
+  ENGINE_CHECK(batch > 0, "evaluation batch must be positive, got ", batch);
+  const engine::Device device = model.parameters().front().device();
   const bool was_training = model.is_training();
   model.eval();
   engine::NoGradGuard no_grad;
@@ -234,7 +251,7 @@ Accuracy evaluate(models::ViT& model, const Tensor& images, const Tensor& labels
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t b = std::min(batch, n - first);
     const std::vector<float> logits =
-        model.forward(images.narrow(0, first, b).contiguous(), unused).contiguous().to_vector<float>();
+        model.forward(images.narrow(0, first, b).contiguous().to(device), unused).contiguous().to_vector<float>();
     const int64_t k = int64_t(logits.size()) / b;
     for (int64_t i = 0; i < b; ++i) {
       const float* row = logits.data() + i * k;

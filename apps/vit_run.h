@@ -36,6 +36,14 @@ struct TrainSettings {
   int64_t eval_every = 0;   // steps between evaluations; 0: once per epoch
   int64_t eval_batch = 500;
   bool flush_denormal = true;  // engine::set_flush_denormal: SeqPE runs twice as fast (docs/results/vit.md)
+  // The trainer's (apps/train/trainer.h).
+  std::string device = "cpu";  // "cpu" or "cuda"
+  bool tf32 = true;            // f32 GEMMs on TF32 tensor cores (GPUs)
+  int64_t accumulation = 1;    // micro-batches per step (batch / accumulation images each)
+  int64_t checkpoint_every = 0;
+  int64_t keep_checkpoints = 3;
+  bool skip_nonfinite = false;
+  bool zero1 = false;          // optimizer state sharded over the ranks (ZeRO-1)
 };
 
 struct DataSettings {
@@ -90,8 +98,8 @@ struct Accuracy {
   double top1 = 0;
   double images_per_second = 0;
 };
-// Top-1 accuracy of the model (in evaluation mode, without gradients) on images (N, C, H, W) with
-// labels (N); restores training mode afterwards.
+// Top-1 accuracy of the model (in evaluation mode, without gradients, on its parameters' device) on
+// images (N, C, H, W) with labels (N), `batch` > 0 images at a time; restores training mode afterwards.
 Accuracy evaluate(models::ViT& model, const engine::Tensor& images, const engine::Tensor& labels, int64_t batch);
 
 }  // namespace vit_app

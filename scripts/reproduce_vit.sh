@@ -53,7 +53,7 @@ for_each_method train_one
 for pe in $METHODS; do
   commands+=("$(train_command "$pe")")
   best=$(grep '^done:' "$OUT/$pe/train.log" | sed 's/.*top-1 \([0-9.]*\).*/\1/')
-  speed=$(grep '^step' "$OUT/$pe/train.log" | tail -1 | sed 's/.* \([0-9]*\) images\/s/\1/')
+  speed=$(grep '^step' "$OUT/$pe/train.log" | tail -1 | sed 's/.* \([0-9]*\) images\/s.*/\1/')
   timings+=("| $pe | $(cat "$OUT/$pe/wall_seconds") | $best | $speed |")
   runs+=(--run "$OUT/$pe")
 done

@@ -2,8 +2,9 @@
 # Compares two runs of a training app (train_lm, finetune_qa) that must agree up to f32 rounding,
 # e.g. 1 process against N data-parallel ranks on the same global batch: the losses logged in
 # metrics.jsonl and every f32 tensor of last.ckpt.safetensors (parameters and optimizer state) to
-# 1e-6 relative.
-# Usage: compare_runs.py RUN_DIR_A RUN_DIR_B LOGGED_STEPS
+# 1e-6 relative; with "model" as a 4th argument, the model's tensors only (a ZeRO-1 run keeps its
+# optimizer state in shards under other names).
+# Usage: compare_runs.py RUN_DIR_A RUN_DIR_B LOGGED_STEPS [model]
 import array, json, struct, sys
 
 def losses(run):
@@ -23,11 +24,14 @@ def tensors(path):  # safetensors: u64 header length, JSON header, raw little-en
     return out
 
 one, two, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model_only = len(sys.argv) > 4 and sys.argv[4] == "model"
 a, b = losses(one), losses(two)
 assert len(a) == len(b) == steps, (a, b)
 for x, y in zip(a, b):
     assert abs(x - y) <= 1e-6 * abs(x), f"losses differ: {a} vs {b}"
 pa, pb = tensors(one + "/last.ckpt.safetensors"), tensors(two + "/last.ckpt.safetensors")
+if model_only:
+    pa, pb = ({k: v for k, v in p.items() if k.startswith("model.")} for p in (pa, pb))
 assert pa.keys() == pb.keys() and len(pa) > 0
 worst = 0.0
 for name in pa:

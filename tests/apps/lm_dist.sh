@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # train_lm as a 2-rank data-parallel job (mpirun) against 1 process on the same global batch: the
 # same logged losses and final parameters to 1e-6 relative (f32), only rank 0 prints and writes
-# files, an interrupted 2-rank SeqPE run resumes exactly, and a rank that fails ends the whole job
-# quickly with its message instead of hanging.
+# files, ZeRO-1 (with and without accumulation) gives the same model and resumes exactly, an
+# interrupted 2-rank SeqPE run resumes exactly, and a rank that fails ends the whole job quickly
+# with its message instead of hanging.
 # Usage: lm_dist.sh BUILD_APPS_DIR MPIEXEC
 set -euo pipefail
 apps="$1"
@@ -12,13 +13,8 @@ tmp="$(mktemp -d)"; [ -n "${KEEP:-}" ] && echo "work dir $tmp"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 mpirun_2() { "$mpiexec" --allow-run-as-root --oversubscribe "$@"; }
 
-mkdir -p "$tmp/corpus"
-for split in train valid test; do
-  lines=300; [ "$split" != train ] && lines=30
-  for ((i = 0; i < lines; i++)); do
-    echo "In the year $((1790 + i % 230)) the $split address spoke of peace, trade and the union of states."
-  done > "$tmp/corpus/$split.txt"
-done
+source "$(dirname "$0")/lm_data.sh"
+tiny_corpus "$tmp/corpus" 300
 # No dropout: the ranks' dropout streams differ from one process's by design (seed + rank).
 common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 4 --lr 3e-3 --pe rope --set vocab_size=300
         --set layers=1 --set channels=32 --set heads=2 --set dropout=0 --set warmup=1 --set log_every=1
@@ -32,6 +28,27 @@ mpirun_2 -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/two" : \
 [ "$(grep -c '^step ' "$tmp/two.log")" -eq 4 ] || { echo "FAIL: expected 4 step lines (rank 0 only)"; cat "$tmp/two.log"; exit 1; }
 
 python3 "$(dirname "$0")/compare_runs.py" "$tmp/one" "$tmp/two" 4
+
+# ZeRO-1 (optimizer state sharded over the 2 ranks), alone and with 2 accumulated micro-batches, gives
+# the 1-process model; interrupted with step checkpoints, it resumes (each rank its own shard) the
+# exact curve.
+mpirun_2 -np 2 "$apps/train_lm" "${common[@]}" --out "$tmp/zero1" --set zero1=true > /dev/null
+python3 "$(dirname "$0")/compare_runs.py" "$tmp/one" "$tmp/zero1" 4 model
+mpirun_2 -np 2 "$apps/train_lm" "${common[@]}" --out "$tmp/zero1_accumulated" --set zero1=true \
+  --set accumulation=2 > /dev/null
+python3 "$(dirname "$0")/compare_runs.py" "$tmp/one" "$tmp/zero1_accumulated" 4 model
+zero1_losses() { grep -o '"loss":[^,]*,"lr":[^,]*,"step":[0-9]*' "$1/metrics.jsonl"; }
+mpirun_2 -np 2 "$apps/train_lm" "${common[@]}" --out "$tmp/zero1_resumed" --set zero1=true --set stop_after=2 \
+  --set checkpoint_every=1 --set keep_checkpoints=1 > /dev/null
+[ -e "$tmp/zero1_resumed/step_2.rank1.optim.safetensors" ] && [ ! -e "$tmp/zero1_resumed/step_1.rank1.optim.safetensors" ] ||
+  { echo "FAIL: ZeRO-1 shards of step checkpoints: $(ls "$tmp/zero1_resumed")"; exit 1; }
+mpirun_2 -np 2 "$apps/train_lm" --resume latest --out "$tmp/zero1_resumed" --set stop_after=0 > /dev/null
+[ "$(zero1_losses "$tmp/zero1")" = "$(zero1_losses "$tmp/zero1_resumed")" ] ||
+  { echo "FAIL: the resumed ZeRO-1 curve differs"; diff <(zero1_losses "$tmp/zero1") <(zero1_losses "$tmp/zero1_resumed"); exit 1; }
+if mpirun_2 -np 2 "$apps/train_lm" --resume latest --out "$tmp/zero1_resumed" --set zero1=false > "$tmp/zero1.log" 2>&1; then
+  echo "FAIL: a ZeRO-1 checkpoint resumed without zero1"; exit 1
+fi
+grep -q "resume it with zero1" "$tmp/zero1.log" || { echo "FAIL: no zero1 message"; cat "$tmp/zero1.log"; exit 1; }
 
 # SeqPE with dropout on 2 ranks (per-rank dropout and samplers) interrupted and resumed gives the
 # uninterrupted loss curve; the 2-rank checkpoint refuses a 1-process resume.

@@ -11,13 +11,8 @@ export OMP_NUM_THREADS=1
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-mkdir -p "$tmp/corpus"
-for split in train valid test; do
-  lines=400; [ "$split" != train ] && lines=40
-  for ((i = 0; i < lines; i++)); do
-    echo "In the year $((1790 + i % 230)) the $split address spoke of peace, trade and the union of states."
-  done > "$tmp/corpus/$split.txt"
-done
+source "$(dirname "$0")/lm_data.sh"
+tiny_corpus "$tmp/corpus" 400
 
 common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 6 --lr 3e-3 --set vocab_size=300
         --set layers=1 --set channels=32 --set heads=2 --set warmup=2 --set log_every=1 --set eval_every=3

@@ -1,7 +1,8 @@
 # ctest vit_smoke: train_vit for a few steps on synthetic images with every position encoding, then
 # eval_vit at two resolutions, then both runs in one eval_vit call; fails on any non-zero exit or a
-# missing output file. Then a SeqPE run interrupted after step 2 and resumed must log the same
-# losses and accuracies as the uninterrupted one.
+# missing output file. Then a SeqPE run interrupted after step 2 and resumed (--resume latest) must
+# log the same losses and accuracies as the uninterrupted one. Last, --log-every 0, an evaluation
+# batch of 0 (train.eval_batch, eval_vit --batch) and a new run over a run folder are refused by name.
 file(REMOVE_RECURSE ${WORK})
 foreach(pe ape sin rope rope2d rope_mixed seqpe)
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe ${pe} --steps 4
@@ -13,7 +14,7 @@ foreach(pe ape sin rope rope2d rope_mixed seqpe)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "eval_vit --run ${WORK}/${pe} failed (${rc})")
   endif()
-  foreach(f run.json metrics.jsonl best.safetensors checkpoint.safetensors eval.csv eval.svg)
+  foreach(f run.json metrics.jsonl best.ckpt.safetensors last.ckpt.safetensors best.model.json eval.csv eval.svg)
     if(NOT EXISTS ${WORK}/${pe}/${f})
       message(FATAL_ERROR "missing ${WORK}/${pe}/${f}")
     endif()
@@ -35,25 +36,52 @@ if(NOT count EQUAL 5 OR NOT "${rows}" MATCHES "seqpe,seqpe,30,7," OR NOT line_co
   message(FATAL_ERROR "eval_vit with two runs: expected a header, 4 rows and 2 plotted lines, got ${rows} and ${line_count} lines")
 endif()
 
-foreach(stop 2 0)
+foreach(resume "" latest)
+  if(resume STREQUAL "")
+    set(extra --stop-after 2)
+  else()
+    set(extra --stop-after 0 --resume latest)
+  endif()
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe seqpe --steps 4
-                          --stop-after ${stop} --out ${WORK}/resumed RESULT_VARIABLE rc)
+                          --out ${WORK}/resumed ${extra} RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "train_vit --pe seqpe --stop-after ${stop} failed (${rc})")
+    message(FATAL_ERROR "train_vit --pe seqpe ${extra} failed (${rc})")
   endif()
 endforeach()
-# Step, test accuracy and training loss of each evaluation (timings left out).
+# Step, loss, test accuracy and training loss of each logged step and evaluation (timings left out).
 function(evaluations run out)
   file(READ ${run}/metrics.jsonl text)
-  string(REGEX MATCHALL "\"(step|test_accuracy|train_loss)\":[^,}]*" fields "${text}")
+  string(REGEX MATCHALL "\"(step|loss|test_accuracy|train_loss)\":[^,}]*" fields "${text}")
   set(${out} "${fields}" PARENT_SCOPE)
 endfunction()
 evaluations(${WORK}/seqpe uninterrupted)
 evaluations(${WORK}/resumed resumed)
-list(LENGTH uninterrupted count)
-if(NOT count EQUAL 6)
+string(REGEX MATCHALL "test_accuracy" accuracies "${uninterrupted}")
+list(LENGTH accuracies count)
+if(NOT count EQUAL 2)
   message(FATAL_ERROR "expected 2 evaluations in ${WORK}/seqpe/metrics.jsonl, got: ${uninterrupted}")
 endif()
 if(NOT "${uninterrupted}" STREQUAL "${resumed}")
   message(FATAL_ERROR "the resumed SeqPE run differs:\n  uninterrupted ${uninterrupted}\n  resumed       ${resumed}")
+endif()
+
+# Refused by name, before any step: each used to divide by zero (SIGFPE) or, for the folder, to
+# overwrite run.json before refusing.
+function(refused pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0 OR NOT "${out}${err}" MATCHES "${pattern}")
+    message(FATAL_ERROR "expected '${pattern}' from ${ARGN}, got ${rc}: ${out}${err}")
+  endif()
+endfunction()
+set(smoke ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --steps 4)
+refused("train.log_every must be positive" ${smoke} --log-every 0 --out ${WORK}/refused)
+file(WRITE ${WORK}/eval_batch_0.json "{\"train\": {\"eval_batch\": 0}}")
+refused("train.eval_batch must be positive" ${TRAIN} --config ${WORK}/eval_batch_0.json --synthetic 128 --steps 4
+        --out ${WORK}/refused)
+refused("--batch must be positive" ${EVAL} --run ${WORK}/seqpe --batch 0)
+file(READ ${WORK}/seqpe/run.json before)
+refused("already holds checkpoints" ${smoke} --out ${WORK}/seqpe --width 48)
+file(READ ${WORK}/seqpe/run.json after)
+if(NOT before STREQUAL after)
+  message(FATAL_ERROR "a refused run rewrote ${WORK}/seqpe/run.json")
 endif()
