@@ -136,7 +136,8 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
     std::span<int64_t> chunk(window.data(), size_t(T + 1));
     tokens.read(start, chunk);
     const std::vector<int64_t> inputs(chunk.begin(), chunk.end() - 1), targets(chunk.begin() + 1, chunk.end());
-    const engine::Tensor logits = model.forward(engine::Tensor::from_indices(inputs, {1, T}).to(device), unused_dropout);
+    const engine::Tensor logits =
+        model.forward(engine::Tensor::from_indices(inputs, {1, T}).to(device), unused_dropout);
     const double mean = ops::cross_entropy(logits, engine::Tensor::from_indices(targets, {1, T}).to(device)).item();
     result.nll += mean * double(T);
     result.tokens += T;

@@ -47,10 +47,10 @@ struct Perplexity {
   double token_ppl() const;
 };
 
-// Token perplexity of `model` (evaluation mode, on its parameters' device) on `tokens`, SEQPE_SPEC.md §9: the stream's
-// predictions (input i, target i + 1) cut into non-overlapping chunks of `length`, the last partial
-// chunk kept, each scored alone at positions 0..length-1 with batch 1. `max_tokens` > 0 scores only
-// the first chunks covering that many predictions (for quick validation).
+// Token perplexity of `model` (evaluation mode, on its parameters' device) on `tokens`, SEQPE_SPEC.md
+// §9: the stream's predictions (input i, target i + 1) cut into non-overlapping chunks of `length`,
+// the last partial chunk kept, each scored alone at positions 0..length-1 with batch 1.
+// `max_tokens` > 0 scores only the first chunks covering that many predictions (for quick validation).
 Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length,
                             int64_t max_tokens = 0);
 

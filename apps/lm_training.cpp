@@ -125,7 +125,8 @@ train::ParameterPlan parameter_plan(const engine::Module& model, const json& con
   return plan;
 }
 
-std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model, const seqpe::SeqPeOptions& options,
+std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model,
+                                                           const seqpe::SeqPeOptions& options,
                                                            const json& config, const dist_job::Job& job) {
   if (!model.seqpe) return nullptr;
   return std::make_unique<train::SeqPeObjective>(*model.seqpe, options, rank_rows(config, job),

@@ -52,7 +52,8 @@ engine::optim::LrScheduleConfig linear_schedule(const nlohmann::json& config);
 train::ParameterPlan parameter_plan(const engine::Module& model, const nlohmann::json& config, bool seqpe,
                                     double pe_clip);
 // SeqPE's auxiliary objective for `model` (null unless it has SeqPE) with `options`.
-std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model, const seqpe::SeqPeOptions& options,
+std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model,
+                                                           const seqpe::SeqPeOptions& options,
                                                            const nlohmann::json& config, const dist_job::Job& job);
 
 }  // namespace lm

@@ -250,8 +250,8 @@ Accuracy evaluate(models::ViT& model, const Tensor& images, const Tensor& labels
   const auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t b = std::min(batch, n - first);
-    const std::vector<float> logits =
-        model.forward(images.narrow(0, first, b).contiguous().to(device), unused).contiguous().to_vector<float>();
+    const Tensor batch_images = images.narrow(0, first, b).contiguous().to(device);
+    const std::vector<float> logits = model.forward(batch_images, unused).contiguous().to_vector<float>();
     const int64_t k = int64_t(logits.size()) / b;
     for (int64_t i = 0; i < b; ++i) {
       const float* row = logits.data() + i * k;

@@ -33,11 +33,12 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings) {
   engine::cuda::init();
   ops::cuda::set_allow_tf32(settings.tf32);
   std::printf("%s: device %s%s, TF32 for f32 GEMMs %s\n", app, device.str().c_str(),
-              engine::cuda::is_emulated() ? " (kernel emulator)" : "", settings.tf32 ? "on (--tf32 0 turns it off)" : "off");
+              engine::cuda::is_emulated() ? " (kernel emulator)" : "",
+              settings.tf32 ? "on (--tf32 0 turns it off)" : "off");
   return device;
 #else
-  throw engine::Error(std::string(app) +
-                      ": --device cuda needs the CUDA backend, which this build lacks; configure with -DENGINE_CUDA=ON");
+  throw engine::Error(std::string(app) + ": --device cuda needs the CUDA backend, which this build lacks; "
+                                        "configure with -DENGINE_CUDA=ON");
 #endif
 }
 

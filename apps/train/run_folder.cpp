@@ -95,8 +95,8 @@ int64_t remove_stale_temporaries(const fs::path& out) {
     const size_t at = file.rfind(".tmp.");
     if (at == std::string::npos) continue;
     const std::string pid = file.substr(at + 5);
-    if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      continue;
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), digit)) continue;
     // A writer that still runs (kill answers, or refuses for permission) keeps its file.
     if (::kill(pid_t(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;
     if (fs::remove(entry.path(), error)) ++removed;

@@ -14,9 +14,9 @@
 #include <cstring>
 #include <exception>
 #include <map>
-#include <numeric>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <random>
 #include <string>
 #include <deque>

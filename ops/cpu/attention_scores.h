@@ -81,7 +81,8 @@ void scale_bias_and_mask(T* scores, int64_t ld, int64_t rows, int64_t cols, int6
     T* row = scores + r * ld;
     const int64_t position = query_start + r + sizes.key_len - sizes.query_len;
     const int64_t visible_end = causally_visible(query_start + r, key_start, cols, sizes, bias);
-    const T* added = bias.score_bias ? score_bias_row<T>(bias, sizes, batch_head, query_start + r) + key_start : nullptr;
+    const T* added =
+        bias.score_bias ? score_bias_row<T>(bias, sizes, batch_head, query_start + r) + key_start : nullptr;
     if (bias.alibi_slopes) {
       for (int64_t c = 0; c < visible_end; ++c)
         row[c] = row[c] * scale + T(slope * double(key_start + c - position)) + (added ? added[c] : T(0));

@@ -5,7 +5,8 @@
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 //
 // `bias` is the CPU kernels' AttentionBias, except that alibi_slopes (H, f64), key_keep (B, Tk, i32),
-// score_bias and score_bias_grad point to device memory. Gradient convention: dq, dk and dv are written (=), not accumulated.
+// score_bias and score_bias_grad point to device memory. Gradient convention: dq, dk and dv are
+// written (=), not accumulated; the score bias's gradient is accumulated (+=) into zeros.
 #pragma once
 
 #include "engine/cuda/cuda_api.h"

@@ -46,9 +46,9 @@ inline constexpr double kCudnnBackwardTolerance = 5e-2;
 CudnnAttentionStatus cudnn_attention_status();
 
 // Whether the path takes a call of these sizes and options: no ALiBi, no key mask, no dropout (its
-// mask would be cuDNN's, not ours), no score bias (docs/seqpe.md says why), Dk = Dv, D a multiple of 8 and at most 128 (cuDNN's limits for
-// the backward on sm_80), and causal only when Tq = Tk (our causal mask is aligned bottom-right,
-// cuDNN's plain one top-left; they agree there).
+// mask would be cuDNN's, not ours), no score bias (docs/seqpe.md says why), Dk = Dv, D a multiple
+// of 8 and at most 128 (cuDNN's limits for the backward on sm_80), and causal only when Tq = Tk (our
+// causal mask is aligned bottom-right, cuDNN's plain one top-left; they agree there).
 bool cudnn_attention_supports(const AttentionSizes& sizes, const AttentionBias& bias);
 
 // out = softmax(scale · q·kᵀ [causal]) · v and lse (natural log-sum-exp of each row's scores).

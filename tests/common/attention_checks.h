@@ -235,7 +235,8 @@ inline void check_score_bias_against_widened(const WidenedCase& c, DType dtype, 
 
   // (P, Hb, T, E) -> (B, H, T, E): sequence b reads block b mod P, every head plane 0 when Hb = 1.
   auto tiled = [&](const Tensor& x) {
-    const Tensor blocks = x.unsqueeze(0).expand({c.B / c.P, c.P, c.Hb, x.size(2), c.E}).reshape({c.B, c.Hb, x.size(2), c.E});
+    const Tensor blocks =
+        x.unsqueeze(0).expand({c.B / c.P, c.P, c.Hb, x.size(2), c.E}).reshape({c.B, c.Hb, x.size(2), c.E});
     return blocks.expand({c.B, c.H, x.size(2), c.E});
   };
   options.score_bias = Tensor();
