@@ -21,7 +21,6 @@
 //
 //   B = batch, T = context
 #include <algorithm>
-#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <vector>
@@ -107,7 +106,8 @@ class LanguageModelling : public train::TrainingTask {
     std::vector<int64_t> first(size_t(rows * context()));
     valid.read(0, first);
     const engine::Tensor tokens = engine::Tensor::from_indices(first, {rows, context()});
-    return seqpe::position_signal_metrics(*model_.gpt, *model_.seqpe, tokens.to(model_.gpt->parameters().front().device()));
+    const engine::Device device = model_.gpt->parameters().front().device();
+    return seqpe::position_signal_metrics(*model_.gpt, *model_.seqpe, tokens.to(device));
   }
 
   json config_;
