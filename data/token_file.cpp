@@ -165,6 +165,14 @@ TokenId TokenFile::at(int64_t i) const {
 void TokenFile::read(int64_t begin, std::span<TokenId> out) const { read_into(begin, out); }
 void TokenFile::read(int64_t begin, std::span<int64_t> out) const { read_into(begin, out); }
 
+// A stored token outside the vocabulary: the file is damaged (found by fuzzing: 0xfffd116f read as
+// token 4294775151 through one accessor and -192145 through the other).
+[[noreturn]] static void token_outside_vocabulary(const std::filesystem::path& path, int64_t position, uint64_t token,
+                                                  int64_t vocab_size) {
+  throw engine::Error(engine::detail::concat(path.string(), ": token ", token, " at position ", position,
+                                             " is outside the vocabulary [0, ", vocab_size, "): the file is damaged"));
+}
+
 template <typename Index>
 void TokenFile::read_into(int64_t begin, std::span<Index> out) const {
   const auto count = static_cast<int64_t>(out.size());
@@ -176,12 +184,14 @@ void TokenFile::read_into(int64_t begin, std::span<Index> out) const {
     for (int64_t i = 0; i < count; ++i) {
       uint16_t token;
       std::memcpy(&token, tokens_ + (begin + i) * 2, 2);
+      if (token >= vocab_size_) token_outside_vocabulary(path_, begin + i, token, vocab_size_);
       out[i] = static_cast<Index>(token);
     }
   } else {
     for (int64_t i = 0; i < count; ++i) {
       uint32_t token;
       std::memcpy(&token, tokens_ + (begin + i) * 4, 4);
+      if (token >= vocab_size_) token_outside_vocabulary(path_, begin + i, token, vocab_size_);
       out[i] = static_cast<Index>(token);
     }
   }

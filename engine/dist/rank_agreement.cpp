@@ -77,7 +77,8 @@ std::string first_difference(const std::vector<AgreementField>& root, const std:
 std::vector<AgreementField> config_fields(const nlohmann::json& config) {
   std::vector<AgreementField> fields;
   const nlohmann::json flat = config.flatten();  // {"/a/b": leaf, ...}, keys sorted
-  for (const auto& [pointer, value] : flat.items()) fields.push_back({pointer, value.dump()});
+  for (const auto& [pointer, value] : flat.items())
+    fields.push_back({pointer, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   return fields;
 }
 

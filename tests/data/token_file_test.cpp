@@ -120,4 +120,18 @@ TEST_CASE("token file: errors name the file and the fault") {
                        doctest::Contains("cannot read tokens [95, 105) of a file of 100 tokens"),
                        engine::Error);
   CHECK_THROWS_AS(file.at(-1), engine::Error);
+
+  // A stored token outside the vocabulary (found by fuzzing: 0xfffd116f in a u32 file read as
+  // 4294775151 by one accessor and -192145 by the other, with no error).
+  std::string damaged = bytes;
+  damaged[32 + 2 * 7] = '\xff';  // token 7: 0x..ff >= 300
+  damaged[32 + 2 * 7 + 1] = '\xff';
+  write_text_file(dir / "damaged.bin", damaged);
+  const TokenFile damaged_file(dir / "damaged.bin");
+  std::vector<int64_t> all(100);
+  CHECK_THROWS_WITH_AS(damaged_file.read(0, std::span<int64_t>(all)),
+                       doctest::Contains("damaged.bin: token 65535 at position 7 is outside the vocabulary [0, 300)"),
+                       engine::Error);
+  CHECK_THROWS_AS(damaged_file.at(7), engine::Error);
+  CHECK(damaged_file.at(6) == pattern_tokens(100, 300)[6]);
 }
