@@ -10,8 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -155,9 +154,8 @@ void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
   std::printf("), loss %.3f\n", loss);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The benchmark's command line (header comment) and the runs it asks for.
+int run(int argc, char** argv) {
   std::string what = "all";
   int steps = 10;
   GptBenchConfig gpt;
@@ -201,4 +199,15 @@ int main(int argc, char** argv) {
   if (all || what == "block") bench_block();
   if (all || what == "gpt") bench_gpt_step(gpt, steps);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bench: %s\n", error.what());
+    return 1;
+  }
 }

@@ -29,7 +29,7 @@ const char* precision_name(Precision precision) { return precision == Precision:
 std::string precision_description(Precision precision) {
   if (precision == Precision::fp32) return "fp32";
   const cpu::Bf16Kernel kernel = cpu::bf16_kernel();
-  if (kernel == cpu::Bf16Kernel::fp32) return "bf16 on the fp32 fallback (no bf16 instructions on this CPU)";
+  if (kernel == cpu::Bf16Kernel::fp32) return "bf16 on the fp32 fallback (rounded operands, f32 kernel)";
   return std::string("bf16 on ") + cpu::bf16_kernel_name(kernel);
 }
 

@@ -23,7 +23,7 @@ Precision parse_precision(const std::string& text, const std::string& option = "
 const char* precision_name(Precision precision);
 
 // What runs the products of `precision` here, for the log line of a run: "fp32", or "bf16 on AMX",
-// "bf16 on AVX512-BF16", "bf16 on the fp32 fallback (no bf16 instructions on this CPU)".
+// "bf16 on AVX512-BF16", "bf16 on the fp32 fallback (rounded operands, f32 kernel)".
 std::string precision_description(Precision precision);
 
 // Sets the precision for its lifetime, then restores the previous one.

@@ -128,41 +128,25 @@ TEST_CASE("bf16 gemm rounds its inputs: the f32 reference is missed by bf16's er
   });
 }
 
+namespace {
+
+// gemm_bf16 as the shared checks call it (B stored transposed).
+void bf16_product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                  int64_t ldc, const ops::cpu::GemmEpilogue& epilogue) {
+  ops::cpu::gemm_bf16(false, true, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
+}
+
+}  // namespace
+
 TEST_CASE("bf16 gemm gives an element the same bits whatever part of C a call covers") {
   engine::Generator gen(33);
-  const int64_t M = 150, N = 170, K = 700;  // threaded, two depth blocks
-  const std::vector<float> A = random_floats(M * K, gen), B = random_floats(K * N, gen);
-  for_each_kernel([&](Bf16Kernel) {
-    std::vector<float> whole(size_t(M * N)), part(size_t(M * N), 0.f);
-    ops::cpu::gemm_bf16(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, whole.data(), N);
-    const int64_t row = 13, col = 21;  // a corner of C that starts mid-tile
-    ops::cpu::gemm_bf16(false, true, M - row, N - col, K, 1.f, A.data() + row * K, K, B.data() + col * K, K, 0.f,
-                        part.data() + row * N + col, N);
-    for (int64_t i = row; i < M; ++i)
-      for (int64_t j = col; j < N; ++j) REQUIRE(part[size_t(i * N + j)] == whole[size_t(i * N + j)]);
-  });
+  for_each_kernel([&](Bf16Kernel) { check_same_bits_whatever_part<float>(bf16_product, 150, 170, 700, gen); });
 }
 
 TEST_CASE("the bf16 gemm epilogue sees every element of C once, with its final value") {
   const int previous_threads = omp_get_max_threads();
   omp_set_num_threads(2);
   engine::Generator gen(34);
-  const int64_t M = 300, N = 530, K = 520;
-  const std::vector<float> A = random_floats(M * K, gen), B = random_floats(K * N, gen);
-  for_each_kernel([&](Bf16Kernel) {
-    std::vector<float> plain(size_t(M * N)), C(size_t(M * N)), seen(size_t(M * N));
-    std::vector<int> visits(size_t(M * N), 0);
-    ops::cpu::gemm_bf16(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, plain.data(), N);
-    ops::cpu::gemm_bf16(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, C.data(), N,
-                        [&](int64_t row, int64_t col, int64_t rows, int64_t cols) {
-                          for (int64_t i = row; i < row + rows; ++i)
-                            for (int64_t j = col; j < col + cols; ++j) {
-                              seen[size_t(i * N + j)] = C[size_t(i * N + j)];
-                              ++visits[size_t(i * N + j)];
-                            }
-                        });
-    CHECK(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
-    CHECK(seen == plain);
-  });
+  for_each_kernel([&](Bf16Kernel) { check_epilogue_sees_each_element_once<float>(bf16_product, 300, 530, 520, gen); });
   omp_set_num_threads(previous_threads);
 }

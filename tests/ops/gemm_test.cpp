@@ -75,17 +75,13 @@ TEST_CASE("f32 gemm matches a double reference around the kernel's tile and bloc
 }
 
 TEST_CASE("f32 gemm gives an element the same bits whatever part of C a call covers") {
-  // The threaded GEMM cuts C into tiles; an element must not depend on its tile.
   engine::Generator gen(12);
-  const int64_t M = 50, N = 70, K = 300;
-  const std::vector<float> A = random_floats(M * K, gen), B = random_floats(K * N, gen);
-  std::vector<float> whole(size_t(M * N)), part(size_t(M * N), 0.f);
-  ops::cpu::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, whole.data(), N);
-  const int64_t row = 13, col = 21;  // a corner of C that starts mid-tile
-  ops::cpu::gemm<float>(false, false, M - row, N - col, K, 1.f, A.data() + row * K, K, B.data() + col, N, 0.f,
-                        part.data() + row * N + col, N);
-  for (int64_t i = row; i < M; ++i)
-    for (int64_t j = col; j < N; ++j) REQUIRE(part[size_t(i * N + j)] == whole[size_t(i * N + j)]);
+  check_same_bits_whatever_part<float>(
+      [](int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+         int64_t ldc, const ops::cpu::GemmEpilogue&) {
+        ops::cpu::gemm<float>(false, true, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
+      },
+      50, 70, 300, gen);
 }
 
 // Regression: batched_gemm used to wrap a batch of one in an inactive `parallel for if (false)`, so
@@ -122,35 +118,22 @@ TEST_CASE("threaded products reuse the OpenMP threads: no thread is created per 
   CHECK(most_seen <= with_watcher);
 }
 
-// The epilogue must see each element of C exactly once, holding its final value: after the last
-// depth block (K > 256 has several), on the AVX-512 kernel (f32) and on Eigen's tiles (f64), threaded
-// and on one thread.
+// The epilogue on the AVX-512 kernel (f32) and on Eigen's tiles (f64), K > 256 with several depth
+// blocks, threaded and on one thread.
 TEST_CASE_TEMPLATE("the gemm epilogue sees every element of C once, with its final value", T, float, double) {
   const int previous_threads = omp_get_max_threads();
   omp_set_num_threads(2);
   engine::Generator gen(21);
+  const GemmUnderTest<T> gemm = [](int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                   T* C, int64_t ldc, const ops::cpu::GemmEpilogue& epilogue) {
+    ops::cpu::gemm<T>(false, true, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, epilogue);
+  };
   struct Shape {
     int64_t M, N, K;
   };
   for (const Shape s : {Shape{13, 33, 7}, Shape{37, 47, 600}, Shape{300, 530, 520}}) {
     CAPTURE(s.M);
-    CAPTURE(s.N);
-    CAPTURE(s.K);
-    const std::vector<T> A = engine::Tensor::randn({s.M * s.K}, gen, engine::dtype_of<T>()).template to_vector<T>();
-    const std::vector<T> B = engine::Tensor::randn({s.K * s.N}, gen, engine::dtype_of<T>()).template to_vector<T>();
-    std::vector<T> plain(size_t(s.M * s.N)), C(size_t(s.M * s.N)), seen(size_t(s.M * s.N));
-    std::vector<int> visits(size_t(s.M * s.N), 0);
-    ops::cpu::gemm<T>(false, true, s.M, s.N, s.K, T(1), A.data(), s.K, B.data(), s.K, T(0), plain.data(), s.N);
-    ops::cpu::gemm<T>(false, true, s.M, s.N, s.K, T(1), A.data(), s.K, B.data(), s.K, T(0), C.data(), s.N,
-                      [&](int64_t row, int64_t col, int64_t rows, int64_t cols) {
-                        for (int64_t i = row; i < row + rows; ++i)
-                          for (int64_t j = col; j < col + cols; ++j) {
-                            seen[size_t(i * s.N + j)] = C[size_t(i * s.N + j)];
-                            ++visits[size_t(i * s.N + j)];  // blocks are disjoint: no two threads share an element
-                          }
-                      });
-    CHECK(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
-    CHECK(seen == plain);
+    check_epilogue_sees_each_element_once<T>(gemm, s.M, s.N, s.K, gen);
   }
   omp_set_num_threads(previous_threads);
 }
