@@ -22,42 +22,21 @@
 
 namespace engine {
 
-// The bit pattern of an f32 or f64 and back (the device intrinsics in kernels, memcpy elsewhere).
-ENGINE_HOST_DEVICE inline uint32_t f32_bits(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(x);
-#else
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  return bits;
-#endif
-}
-
-ENGINE_HOST_DEVICE inline float f32_from_bits(uint32_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(bits);
-#else
-  float x;
-  std::memcpy(&x, &bits, sizeof(x));
-  return x;
-#endif
-}
-
-ENGINE_HOST_DEVICE inline uint64_t f64_bits(double x) {
-#if defined(__CUDA_ARCH__)
-  return uint64_t(__double_as_longlong(x));
-#else
-  uint64_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  return bits;
-#endif
+// The same bits as another type of the same size (memcpy, which nvcc also compiles to a register
+// move in device code; std::bit_cast is not usable in kernels).
+template <typename To, typename From>
+ENGINE_HOST_DEVICE inline To same_bits(From x) {
+  static_assert(sizeof(To) == sizeof(From), "same_bits reinterprets, it does not convert");
+  To out;
+  memcpy(&out, &x, sizeof(out));
+  return out;
 }
 
 // f32 -> bf16 pattern. Adding 0x7fff plus the lowest kept bit carries into the kept half exactly
 // when the dropped half is above one half ulp, or equal to it with an odd kept half; a carry out of
 // the largest finite value lands on the infinity pattern.
 ENGINE_HOST_DEVICE inline uint16_t bf16_bits_from_f32(float x) {
-  const uint32_t bits = f32_bits(x);
+  const uint32_t bits = same_bits<uint32_t>(x);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x0040u);  // NaN, kept quiet
   const uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
   return uint16_t((bits + rounding) >> 16);
@@ -67,7 +46,7 @@ ENGINE_HOST_DEVICE inline uint16_t bf16_bits_from_f32(float x) {
 // the 8 bits a normal bf16 keeps (fewer for a bf16 denormal) and rounded to nearest even on the
 // dropped bits.
 ENGINE_HOST_DEVICE inline uint16_t bf16_bits_from_f64(double x) {
-  const uint64_t bits = f64_bits(x);
+  const uint64_t bits = same_bits<uint64_t>(x);
   const uint16_t sign = uint16_t((bits >> 48) & 0x8000u);
   const int exponent_field = int((bits >> 52) & 0x7ff);
   const uint64_t mantissa = bits & ((uint64_t(1) << 52) - 1);
@@ -89,7 +68,7 @@ ENGINE_HOST_DEVICE inline uint16_t bf16_bits_from_f64(double x) {
   return uint16_t(sign | kept);  // a denormal (or, after a carry to 128, the least normal)
 }
 
-ENGINE_HOST_DEVICE inline float f32_from_bf16_bits(uint16_t bits) { return f32_from_bits(uint32_t(bits) << 16); }
+ENGINE_HOST_DEVICE inline float f32_from_bf16_bits(uint16_t bits) { return same_bits<float>(uint32_t(bits) << 16); }
 
 // The element type of DType::bf16 tensors: a bf16 bit pattern. Constructed from a number it rounds
 // (rules above); read as a float it widens exactly. It has no arithmetic of its own beyond +=,

@@ -55,13 +55,23 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 
 }  // namespace engine
 
+// The switch cases the dispatch macros share: each binds `scalar_t` and runs the body.
+#define ENGINE_DTYPE_CASE(DTYPE_NAME, TYPE, ...) \
+  case ::engine::DType::DTYPE_NAME: { using scalar_t = TYPE; return __VA_ARGS__(); }
+#define ENGINE_DTYPE_CASES_FLOAT(...)       \
+  ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__) \
+  ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)
+#define ENGINE_DTYPE_CASES_COMPUTE(...)        \
+  ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)        \
+  ENGINE_DTYPE_CASE(i32, int32_t, __VA_ARGS__) \
+  ENGINE_DTYPE_CASE(i64, int64_t, __VA_ARGS__)
+
 // Runs BODY with `scalar_t` bound to the C++ type of a floating DType; throws for other types.
 // Usage: ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] { kernel<scalar_t>(...); });
 #define ENGINE_DISPATCH_FLOAT(DTYPE, OP_NAME, ...)                                            \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
-      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
+      ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)                                                   \
       case ::engine::DType::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
       default:                                                                                \
         throw ::engine::Error(std::string(OP_NAME) + ": expected a floating dtype (f32 or f64), got " + \
@@ -74,9 +84,8 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 #define ENGINE_DISPATCH_FLOAT_OR_BF16(DTYPE, OP_NAME, ...)                                    \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
-      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
-      case ::engine::DType::bf16: { using scalar_t = ::engine::bf16; return __VA_ARGS__(); }  \
+      ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)                                                   \
+      ENGINE_DTYPE_CASE(bf16, ::engine::bf16, __VA_ARGS__)                                    \
       default:                                                                                \
         throw ::engine::Error(std::string(OP_NAME) + ": expected a floating dtype (f32, f64 or bf16), got " + \
                               ::engine::dtype_name(DTYPE));                                   \
@@ -99,10 +108,7 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 #define ENGINE_DISPATCH_ALL(DTYPE, OP_NAME, ...)                                              \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
-      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
-      case ::engine::DType::i32: { using scalar_t = int32_t; return __VA_ARGS__(); }          \
-      case ::engine::DType::i64: { using scalar_t = int64_t; return __VA_ARGS__(); }          \
+      ENGINE_DTYPE_CASES_COMPUTE(__VA_ARGS__)                                                 \
       case ::engine::DType::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
     }                                                                                         \
     throw ::engine::Error(std::string(OP_NAME) + ": unknown dtype");                          \
@@ -113,11 +119,8 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 #define ENGINE_DISPATCH_STORAGE(DTYPE, OP_NAME, ...)                                          \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
-      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
-      case ::engine::DType::i32: { using scalar_t = int32_t; return __VA_ARGS__(); }          \
-      case ::engine::DType::i64: { using scalar_t = int64_t; return __VA_ARGS__(); }          \
-      case ::engine::DType::bf16: { using scalar_t = ::engine::bf16; return __VA_ARGS__(); }  \
+      ENGINE_DTYPE_CASES_COMPUTE(__VA_ARGS__)                                                 \
+      ENGINE_DTYPE_CASE(bf16, ::engine::bf16, __VA_ARGS__)                                    \
     }                                                                                         \
     throw ::engine::Error(std::string(OP_NAME) + ": unknown dtype");                          \
   }()
