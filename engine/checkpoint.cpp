@@ -114,4 +114,14 @@ TrainingState load_checkpoint(const std::string& path) {
   return state;
 }
 
+void export_weights(const std::string& checkpoint_path, const std::string& weights_path, DType weight_dtype) {
+  ENGINE_CHECK(is_floating(weight_dtype), "export_weights ", weights_path, ": weight dtype must be floating, got ",
+               dtype_name(weight_dtype));
+  const TrainingState state = load_checkpoint(checkpoint_path);
+  std::map<std::string, Tensor> weights;
+  for (const auto& [name, tensor] : state.model)
+    weights.emplace(name, is_floating(tensor.dtype()) ? tensor.to(weight_dtype) : tensor);
+  save_safetensors(weights_path, weights, {{"format", "pt"}, {"step", std::to_string(state.step)}});
+}
+
 }  // namespace engine

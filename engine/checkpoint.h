@@ -40,4 +40,12 @@ void save_checkpoint(const std::string& path, const TrainingState& state);
 // field, and refuse other format versions.
 TrainingState load_checkpoint(const std::string& path);
 
+// Writes the model weights of the checkpoint at `checkpoint_path` as a plain safetensors file at
+// `weights_path`, for inference: floating tensors rounded to `weight_dtype` (bf16 halves the file;
+// the checkpoint keeps its f32 master weights), integer tensors as they are, no optimizer state.
+// Metadata: "format" = "pt" and "step" = the checkpoint's step. Module::load_state_dict reads the
+// file back into a model of any floating dtype. Atomic, as save_safetensors.
+void export_weights(const std::string& checkpoint_path, const std::string& weights_path,
+                    DType weight_dtype = DType::bf16);
+
 }  // namespace engine

@@ -161,7 +161,7 @@ class CpuBackend final : public Backend {
   }
 
   void fill(const Tensor& dst, double value) override {
-    ENGINE_DISPATCH_ALL(dst.dtype(), "fill", [&] {
+    ENGINE_DISPATCH_STORAGE(dst.dtype(), "fill", [&] {
       scalar_t* out = static_cast<scalar_t*>(dst.raw_data());
       const scalar_t v = static_cast<scalar_t>(value);
       strided_loop<1>(dst.shape(), {dst.strides()}, [&](auto offsets, int64_t n, auto strides) {
@@ -173,10 +173,10 @@ class CpuBackend final : public Backend {
 
   void copy(const Tensor& dst, const Tensor& src) override {
     const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
-    ENGINE_DISPATCH_ALL(dst.dtype(), "copy", [&] {
+    ENGINE_DISPATCH_STORAGE(dst.dtype(), "copy", [&] {
       using dst_t = scalar_t;
       dst_t* out = static_cast<dst_t*>(dst.raw_data());
-      ENGINE_DISPATCH_ALL(src.dtype(), "copy", [&] {
+      ENGINE_DISPATCH_STORAGE(src.dtype(), "copy", [&] {
         const scalar_t* in = static_cast<const scalar_t*>(src.raw_data());
         strided_loop<2>(dst.shape(), {dst.strides(), src_strides}, [&](auto offsets, int64_t n, auto strides) {
           dst_t* o = out + offsets[0];
@@ -189,7 +189,7 @@ class CpuBackend final : public Backend {
 
   void add_into(const Tensor& dst, const Tensor& src) override {
     const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
-    ENGINE_DISPATCH_FLOAT(dst.dtype(), "add_into", [&] {
+    ENGINE_DISPATCH_FLOAT_OR_BF16(dst.dtype(), "add_into", [&] {
       scalar_t* out = static_cast<scalar_t*>(dst.raw_data());
       const scalar_t* in = static_cast<const scalar_t*>(src.raw_data());
       strided_loop<2>(dst.shape(), {dst.strides(), src_strides}, [&](auto offsets, int64_t n, auto strides) {
@@ -201,12 +201,12 @@ class CpuBackend final : public Backend {
   }
 
   void sum_to(const Tensor& dst, const Tensor& src) override {
-    ENGINE_DISPATCH_FLOAT(dst.dtype(), "sum_to", [&] { sum_to_kernel<scalar_t>(dst, src); });
+    ENGINE_DISPATCH_FLOAT_OR_BF16(dst.dtype(), "sum_to", [&] { sum_to_kernel<scalar_t>(dst, src); });
   }
 
   void fill_random(const Tensor& dst, const RandomSpec& spec, uint64_t seed, uint64_t offset) override {
     ENGINE_CHECK(dst.is_contiguous(), "fill_random: destination must be contiguous, got ", dst.describe());
-    ENGINE_DISPATCH_ALL(dst.dtype(), "fill_random",
+    ENGINE_DISPATCH_STORAGE(dst.dtype(), "fill_random",
                         [&] { fill_random_kernel(dst.data<scalar_t>(), dst.numel(), spec, seed, offset); });
   }
 

@@ -1,17 +1,25 @@
 // Element types a tensor can hold. Floating types carry values and gradients; integer types carry
 // indices (token ids, labels, gather indices) and never require gradients.
+//
+// bf16 (engine/bfloat16.h) is a storage type: tensors of it are created, filled, copied, converted
+// (Tensor::to(DType), differentiable), moved between devices, read and written in safetensors, and
+// take part in gradient accumulation; the compute ops take f32 or f64 and refuse bf16 by name
+// (ENGINE_DISPATCH_FLOAT and ENGINE_DISPATCH_ALL below).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "engine/bfloat16.h"
+
 namespace engine {
 
-enum class DType { f32, f64, i32, i64 };
+enum class DType { f32, f64, i32, i64, bf16 };
 
 inline size_t dtype_size(DType t) {
   switch (t) {
+    case DType::bf16: return 2;
     case DType::f32: case DType::i32: return 4;
     case DType::f64: case DType::i64: return 8;
   }
@@ -24,11 +32,18 @@ inline const char* dtype_name(DType t) {
     case DType::f64: return "f64";
     case DType::i32: return "i32";
     case DType::i64: return "i64";
+    case DType::bf16: return "bf16";
   }
   return "?";
 }
 
-inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64; }
+inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::bf16; }
+
+// The message of a compute op handed a bf16 tensor: what it takes, and how to get there.
+inline std::string bf16_refusal(const std::string& op) {
+  return op + ": bf16 tensors are storage only here (this op computes in f32 or f64); convert with "
+              ".to(DType::f32) first";
+}
 
 // Maps a C++ type to its DType at compile time: dtype_of<float>() == DType::f32.
 template <typename T> constexpr DType dtype_of();
@@ -36,18 +51,43 @@ template <> constexpr DType dtype_of<float>() { return DType::f32; }
 template <> constexpr DType dtype_of<double>() { return DType::f64; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
 template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
+template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 
 }  // namespace engine
+
+// The switch cases the dispatch macros share: each binds `scalar_t` and runs the body.
+#define ENGINE_DTYPE_CASE(DTYPE_NAME, TYPE, ...) \
+  case ::engine::DType::DTYPE_NAME: { using scalar_t = TYPE; return __VA_ARGS__(); }
+#define ENGINE_DTYPE_CASES_FLOAT(...)       \
+  ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__) \
+  ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)
+#define ENGINE_DTYPE_CASES_COMPUTE(...)        \
+  ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)        \
+  ENGINE_DTYPE_CASE(i32, int32_t, __VA_ARGS__) \
+  ENGINE_DTYPE_CASE(i64, int64_t, __VA_ARGS__)
 
 // Runs BODY with `scalar_t` bound to the C++ type of a floating DType; throws for other types.
 // Usage: ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] { kernel<scalar_t>(...); });
 #define ENGINE_DISPATCH_FLOAT(DTYPE, OP_NAME, ...)                                            \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
-      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
+      ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)                                                   \
+      case ::engine::DType::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
       default:                                                                                \
         throw ::engine::Error(std::string(OP_NAME) + ": expected a floating dtype (f32 or f64), got " + \
+                              ::engine::dtype_name(DTYPE));                                   \
+    }                                                                                         \
+  }()
+
+// As ENGINE_DISPATCH_FLOAT, with bf16 too (scalar_t = engine::bf16): for the primitives that move
+// gradients (accumulation, the reduction of a broadcast), which read bf16 as f32 and round once.
+#define ENGINE_DISPATCH_FLOAT_OR_BF16(DTYPE, OP_NAME, ...)                                    \
+  [&] {                                                                                       \
+    switch (DTYPE) {                                                                          \
+      ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)                                                   \
+      ENGINE_DTYPE_CASE(bf16, ::engine::bf16, __VA_ARGS__)                                    \
+      default:                                                                                \
+        throw ::engine::Error(std::string(OP_NAME) + ": expected a floating dtype (f32, f64 or bf16), got " + \
                               ::engine::dtype_name(DTYPE));                                   \
     }                                                                                         \
   }()
@@ -64,14 +104,23 @@ template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
     }                                                                                         \
   }()
 
-// Any dtype: binds `scalar_t` to float, double, int32_t or int64_t.
+// Any compute dtype: binds `scalar_t` to float, double, int32_t or int64_t; refuses bf16.
 #define ENGINE_DISPATCH_ALL(DTYPE, OP_NAME, ...)                                              \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }            \
-      case ::engine::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }           \
-      case ::engine::DType::i32: { using scalar_t = int32_t; return __VA_ARGS__(); }          \
-      case ::engine::DType::i64: { using scalar_t = int64_t; return __VA_ARGS__(); }          \
+      ENGINE_DTYPE_CASES_COMPUTE(__VA_ARGS__)                                                 \
+      case ::engine::DType::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
+    }                                                                                         \
+    throw ::engine::Error(std::string(OP_NAME) + ": unknown dtype");                          \
+  }()
+
+// Every dtype, bf16 included (scalar_t = engine::bf16): for the primitives that only store, move and
+// convert values (fill, copy, random fill, host access).
+#define ENGINE_DISPATCH_STORAGE(DTYPE, OP_NAME, ...)                                          \
+  [&] {                                                                                       \
+    switch (DTYPE) {                                                                          \
+      ENGINE_DTYPE_CASES_COMPUTE(__VA_ARGS__)                                                 \
+      ENGINE_DTYPE_CASE(bf16, ::engine::bf16, __VA_ARGS__)                                    \
     }                                                                                         \
     throw ::engine::Error(std::string(OP_NAME) + ": unknown dtype");                          \
   }()

@@ -11,11 +11,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define ENGINE_HOST_DEVICE __host__ __device__
-#else
-#define ENGINE_HOST_DEVICE
-#endif
+#include "engine/host_device.h"
 
 namespace engine {
 

@@ -44,7 +44,8 @@ namespace {
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr const char* kMetadataKey = "__metadata__";
 
-// Element types as the file names them. F16 and BF16 are read only (converted to f32).
+// Element types as the file names them. F16 is read only (converted to f32); BF16 loads as f32 or as
+// bf16 (Bf16Loading), and bf16 tensors are written as BF16.
 enum class FileDType { F32, F64, I32, I64, F16, BF16 };
 
 struct FileDTypeInfo {
@@ -69,6 +70,7 @@ const char* file_dtype_name(DType t) {
     case DType::f64: return "F64";
     case DType::i32: return "I32";
     case DType::i64: return "I64";
+    case DType::bf16: return "BF16";
   }
   return "?";
 }
@@ -81,6 +83,7 @@ int reference_dtype_rank(DType t) {
     case DType::f32: return 11;
     case DType::f64: return 12;
     case DType::i64: return 13;
+    case DType::bf16: return 8;
   }
   return 0;
 }
@@ -97,9 +100,6 @@ float half_to_float(uint16_t h) {
   }
   return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
 }
-
-// bfloat16 is the top half of a float.
-float bfloat16_to_float(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }
 
 // A JSON string as serde_json writes it (nlohmann escapes the same characters the same way).
 std::string json_string(const std::string& text, const std::string& path, const char* what) {
@@ -324,11 +324,12 @@ ReadEntry parse_entry(const std::string& path, const std::string& name, const nl
 }
 
 // Reads one validated tensor into a new host tensor.
-Tensor read_tensor(const FileReader& file, uint64_t data_start, const ReadEntry& e) {
-  Tensor out = Tensor::empty(e.shape, e.dtype->loads_as);
+Tensor read_tensor(const FileReader& file, uint64_t data_start, const ReadEntry& e, Bf16Loading bf16) {
+  const bool raw_bf16 = e.dtype->type == FileDType::BF16 && bf16 == Bf16Loading::keep_bf16;
+  Tensor out = Tensor::empty(e.shape, raw_bf16 ? DType::bf16 : e.dtype->loads_as);
   const size_t nbytes = size_t(e.end - e.begin);
   if (nbytes == 0) return out;
-  if (e.dtype->type != FileDType::F16 && e.dtype->type != FileDType::BF16) {
+  if (raw_bf16 || (e.dtype->type != FileDType::F16 && e.dtype->type != FileDType::BF16)) {
     file.read(out.raw_data(), data_start + e.begin, nbytes);
     return out;
   }
@@ -338,7 +339,7 @@ Tensor read_tensor(const FileReader& file, uint64_t data_start, const ReadEntry&
   if (e.dtype->type == FileDType::F16) {
     for (size_t i = 0; i < halves.size(); ++i) dst[i] = half_to_float(halves[i]);
   } else {
-    for (size_t i = 0; i < halves.size(); ++i) dst[i] = bfloat16_to_float(halves[i]);
+    for (size_t i = 0; i < halves.size(); ++i) dst[i] = f32_from_bf16_bits(halves[i]);
   }
   return out;
 }
@@ -364,7 +365,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   file.commit();
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
+SafetensorsFile load_safetensors(const std::string& path, Bf16Loading bf16) {
   const FileReader file(path);
   const std::string where = "load_safetensors " + path;
   ENGINE_CHECK(file.size() >= 8, where, ": file has ", file.size(),
@@ -417,7 +418,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   ENGINE_CHECK(covered == data_available, where, ": ", data_available - covered,
                " bytes after the last tensor's data: the header does not describe the whole file");
 
-  for (const ReadEntry& e : entries) result.tensors.emplace(e.name, read_tensor(file, data_start, e));
+  for (const ReadEntry& e : entries) result.tensors.emplace(e.name, read_tensor(file, data_start, e, bf16));
   return result;
 }
 

@@ -31,10 +31,15 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const SafetensorsMetadata& metadata = {});
 
-// Reads a whole safetensors file into host tensors. F32, F64, I32 and I64 load as they are; F16 and
-// BF16 (common in Hugging Face checkpoints) are converted to f32. Everything is validated (header
-// length, JSON, dtypes, shapes against offsets, offsets tiling the data, file size) and errors name
-// the file and the tensor at fault.
-SafetensorsFile load_safetensors(const std::string& path);
+// How BF16 tensors (common in Hugging Face checkpoints) load: widened to f32 exactly, for models
+// held in f32, or kept as bf16 tensors (half the memory; Module::load_state_dict widens them into
+// f32 parameters all the same, as it converts any dtype).
+enum class Bf16Loading { to_f32, keep_bf16 };
+
+// Reads a whole safetensors file into host tensors. F32, F64, I32 and I64 load as they are, F16 is
+// converted to f32, BF16 as `bf16` says. Everything is validated (header length, JSON, dtypes,
+// shapes against offsets, offsets tiling the data, file size) and errors name the file and the
+// tensor at fault. bf16 tensors are written as BF16.
+SafetensorsFile load_safetensors(const std::string& path, Bf16Loading bf16 = Bf16Loading::to_f32);
 
 }  // namespace engine

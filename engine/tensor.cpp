@@ -43,7 +43,7 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   ENGINE_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
                " values do not fill shape ", shape_str(shape));
   Tensor host = empty(shape, dtype);
-  ENGINE_DISPATCH_ALL(dtype, "from_vector", [&] {
+  ENGINE_DISPATCH_STORAGE(dtype, "from_vector", [&] {
     scalar_t* out = host.data<scalar_t>();
     for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<scalar_t>(values[i]);
   });
@@ -101,7 +101,7 @@ std::vector<T> Tensor::to_vector() const {
   Tensor host = device().is_cpu() ? contiguous() : to(Device::cpu());
   host = host.contiguous();
   std::vector<T> out(size_t(host.numel()));
-  ENGINE_DISPATCH_ALL(host.dtype(), "to_vector", [&] {
+  ENGINE_DISPATCH_STORAGE(host.dtype(), "to_vector", [&] {
     const scalar_t* in = static_cast<const scalar_t*>(host.raw_data());
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(in[i]);
   });

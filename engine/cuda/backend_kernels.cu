@@ -6,6 +6,7 @@
 // innermost dimension first (the host merges contiguous dimensions, so a contiguous tensor has rank 1).
 #include <algorithm>
 
+#include "engine/bfloat16.h"
 #include "engine/cuda/backend_kernels.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/grid_stride.h"
@@ -138,11 +139,13 @@ void fill_random(T* out, int64_t n, const RandomSpec& spec, uint64_t seed, uint6
   template void copy_strided<T, float>(T*, const float*, const DeviceLayout<2>&, cudaStream_t);                \
   template void copy_strided<T, double>(T*, const double*, const DeviceLayout<2>&, cudaStream_t);              \
   template void copy_strided<T, int32_t>(T*, const int32_t*, const DeviceLayout<2>&, cudaStream_t);            \
-  template void copy_strided<T, int64_t>(T*, const int64_t*, const DeviceLayout<2>&, cudaStream_t);
+  template void copy_strided<T, int64_t>(T*, const int64_t*, const DeviceLayout<2>&, cudaStream_t);            \
+  template void copy_strided<T, bf16>(T*, const bf16*, const DeviceLayout<2>&, cudaStream_t);
 ENGINE_INSTANTIATE_FOR_TYPE(float)
 ENGINE_INSTANTIATE_FOR_TYPE(double)
 ENGINE_INSTANTIATE_FOR_TYPE(int32_t)
 ENGINE_INSTANTIATE_FOR_TYPE(int64_t)
+ENGINE_INSTANTIATE_FOR_TYPE(bf16)
 #undef ENGINE_INSTANTIATE_FOR_TYPE
 
 #define ENGINE_INSTANTIATE_FOR_FLOAT(T)                                                                         \
@@ -150,6 +153,7 @@ ENGINE_INSTANTIATE_FOR_TYPE(int64_t)
   template void sum_to<T>(T*, const T*, const DeviceLayout<1>&, const DeviceLayout<1>&, cudaStream_t);
 ENGINE_INSTANTIATE_FOR_FLOAT(float)
 ENGINE_INSTANTIATE_FOR_FLOAT(double)
+ENGINE_INSTANTIATE_FOR_FLOAT(bf16)
 #undef ENGINE_INSTANTIATE_FOR_FLOAT
 
 }  // namespace engine::cuda

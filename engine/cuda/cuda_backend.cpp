@@ -65,11 +65,14 @@ RawTensorLists<T, Depth> raw_tensor_lists(const std::array<std::span<const Tenso
   return raw;
 }
 
-// The multi-tensor kernels read flat arrays of f32 or f64.
+// The multi-tensor kernels read flat arrays of f32 or f64 (they would skip a bf16 one: refuse it).
 void check_multi_tensor_list(std::span<const Tensor> tensors, const char* op) {
-  for (size_t i = 0; i < tensors.size(); ++i)
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    ENGINE_CHECK(tensors[i].dtype() != DType::bf16, op, ": tensor ", i, " (", tensors[i].describe(),
+                 ") is bf16; keep master weights, gradients and optimizer state in f32");
     ENGINE_CHECK(is_floating(tensors[i].dtype()) && tensors[i].is_contiguous(), op, ": tensor ", i, " (",
                  tensors[i].describe(), ") must be a contiguous floating tensor");
+  }
 }
 
 class CudaBackend final : public Backend {
@@ -109,7 +112,7 @@ class CudaBackend final : public Backend {
   void fill(const Tensor& dst, double value) override {
     const DeviceGuard guard(dst.device());
     const DeviceLayout<1> layout = device_layout<1>(dst.shape(), {dst.strides()}, "fill");
-    ENGINE_DISPATCH_ALL(dst.dtype(), "fill", [&] {
+    ENGINE_DISPATCH_STORAGE(dst.dtype(), "fill", [&] {
       fill_strided(static_cast<scalar_t*>(dst.raw_data()), layout, static_cast<scalar_t>(value), current_stream());
     });
   }
@@ -118,9 +121,9 @@ class CudaBackend final : public Backend {
     const DeviceGuard guard(dst.device());
     const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
     const DeviceLayout<2> layout = device_layout<2>(dst.shape(), {dst.strides(), src_strides}, "copy");
-    ENGINE_DISPATCH_ALL(dst.dtype(), "copy", [&] {
+    ENGINE_DISPATCH_STORAGE(dst.dtype(), "copy", [&] {
       using dst_t = scalar_t;
-      ENGINE_DISPATCH_ALL(src.dtype(), "copy", [&] {
+      ENGINE_DISPATCH_STORAGE(src.dtype(), "copy", [&] {
         copy_strided(static_cast<dst_t*>(dst.raw_data()), static_cast<const scalar_t*>(src.raw_data()), layout,
                      current_stream());
       });
@@ -131,7 +134,7 @@ class CudaBackend final : public Backend {
     const DeviceGuard guard(dst.device());
     const Shape src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
     const DeviceLayout<2> layout = device_layout<2>(dst.shape(), {dst.strides(), src_strides}, "add_into");
-    ENGINE_DISPATCH_FLOAT(dst.dtype(), "add_into", [&] {
+    ENGINE_DISPATCH_FLOAT_OR_BF16(dst.dtype(), "add_into", [&] {
       add_strided(static_cast<scalar_t*>(dst.raw_data()), static_cast<const scalar_t*>(src.raw_data()), layout,
                   current_stream());
     });
@@ -151,7 +154,7 @@ class CudaBackend final : public Backend {
     }
     const DeviceLayout<1> kept = device_layout<1>(kept_shape, {kept_strides}, "sum_to");
     const DeviceLayout<1> reduced = device_layout<1>(reduced_shape, {reduced_strides}, "sum_to");
-    ENGINE_DISPATCH_FLOAT(dst.dtype(), "sum_to", [&] {
+    ENGINE_DISPATCH_FLOAT_OR_BF16(dst.dtype(), "sum_to", [&] {
       cuda::sum_to(static_cast<scalar_t*>(dst.raw_data()), static_cast<const scalar_t*>(src.raw_data()), kept, reduced,
                    current_stream());
     });
@@ -160,7 +163,7 @@ class CudaBackend final : public Backend {
   void fill_random(const Tensor& dst, const RandomSpec& spec, uint64_t seed, uint64_t offset) override {
     ENGINE_CHECK(dst.is_contiguous(), "fill_random: destination must be contiguous, got ", dst.describe());
     const DeviceGuard guard(dst.device());
-    ENGINE_DISPATCH_ALL(dst.dtype(), "fill_random", [&] {
+    ENGINE_DISPATCH_STORAGE(dst.dtype(), "fill_random", [&] {
       cuda::fill_random(static_cast<scalar_t*>(dst.raw_data()), dst.numel(), spec, seed, offset, current_stream());
     });
   }

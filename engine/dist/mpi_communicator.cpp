@@ -33,6 +33,7 @@ MPI_Datatype mpi_type(DType dtype) {
     case DType::f64: return MPI_DOUBLE;
     case DType::i32: return MPI_INT32_T;
     case DType::i64: return MPI_INT64_T;
+    case DType::bf16: break;  // MPI has no bf16 type
   }
   throw Error(engine::detail::concat("MPI: unsupported dtype ", dtype_name(dtype)));
 }

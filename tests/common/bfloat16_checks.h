@@ -1,6 +1,6 @@
 // One test body for the f32 <-> bf16 conversion kernels (ops/cuda/bfloat16.h), run by test_ops_emu
-// (the kernel emulator) and test_ops_gpu (a real GPU): the device conversion against a host reference
-// that rounds by comparing distances to the two neighbouring bf16 values in double. Exact (bitwise).
+// (the kernel emulator) and test_ops_gpu (a real GPU): the device conversion against the host
+// reference of tests/common/bf16_reference.h. Exact (bitwise).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -15,6 +15,7 @@
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "common/backend_checks.h"
+#include "common/bf16_reference.h"
 // Last: under the emulator, the CUDA headers define keywords (__noinline__) that standard headers use.
 #include "engine/cuda/stream.h"
 #include "ops/cuda/bfloat16.h"
@@ -23,25 +24,6 @@ namespace bfloat16_checks {
 
 using engine::DType;
 using engine::Tensor;
-
-// The bf16 pattern nearest to x (ties to the even pattern), found from the two neighbours.
-inline uint16_t reference_bf16(float x) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  if (std::isnan(x)) return uint16_t((bits >> 16) | 0x0040u);
-  const uint16_t down = uint16_t(bits >> 16);  // truncation: toward zero in magnitude
-  if ((bits & 0xffffu) == 0) return down;
-  const uint16_t up = uint16_t(down + 1);      // next magnitude away from zero (may be ±inf)
-  const double below = std::bit_cast<float>(uint32_t(down) << 16);
-  const double above = std::bit_cast<float>(uint32_t(up) << 16);
-  const double d_below = std::fabs(double(x) - below), d_above = std::fabs(above - double(x));
-  if (std::isinf(above)) {
-    // Past the largest finite bf16, IEEE rounding overflows from half an ulp beyond it onwards.
-    const double half_ulp = std::ldexp(1.0, 127 - 8);
-    return std::fabs(double(x)) - std::fabs(below) >= half_ulp ? up : down;
-  }
-  if (d_below != d_above) return d_below < d_above ? down : up;
-  return (down & 1u) == 0 ? down : up;
-}
 
 // Values around every rounding case: exact, ties both ways, just off ties, denormals, the overflow
 // edge, infinities, NaN; then random values over many magnitudes. N is odd, so not a block multiple.
@@ -74,7 +56,7 @@ inline void check_conversions(engine::Generator& gen) {
   const std::vector<float> back = round_trip.to_vector<float>();
   int mismatches = 0;
   for (size_t i = 0; i < values.size(); ++i) {
-    const uint16_t expected = reference_bf16(values[i]);
+    const uint16_t expected = bf16_reference::nearest_bf16(double(values[i]));
     const float expected_back = std::bit_cast<float>(uint32_t(expected) << 16);
     const bool same_back = std::bit_cast<uint32_t>(back[i]) == std::bit_cast<uint32_t>(expected_back);
     if (got[i] != expected || !same_back) {

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <limits>
 
 #include "engine/module.h"
@@ -122,6 +123,37 @@ TEST_CASE("a checkpoint restores a module's weights and a generator's stream") {
   CHECK_THROWS_WITH_AS(resumed.load_state_dict(wrong),
                        doctest::Contains("tensor 'proj.weight' has shape [2, 3] but the model expects [3, 2]"),
                        engine::Error);
+}
+
+TEST_CASE("export_weights writes a checkpoint's model as bf16 weights that load into an f32 model") {
+  ScratchDir dir;
+  const std::string checkpoint = dir.file("ckpt.safetensors"), weights = dir.file("model.safetensors");
+  engine::Generator init(5);
+  TinyModel model(init);
+  TrainingState state = example_state();
+  state.model = model.state_dict();
+  engine::save_checkpoint(checkpoint, state);
+  engine::export_weights(checkpoint, weights);
+
+  const engine::SafetensorsFile exported = engine::load_safetensors(weights, engine::Bf16Loading::keep_bf16);
+  CHECK(exported.metadata == engine::SafetensorsMetadata{{"format", "pt"}, {"step", "1234"}});
+  REQUIRE(exported.tensors.size() == 2);  // the model only: no optimizer state
+  const Tensor weight = exported.tensors.at("proj.weight");
+  CHECK(weight.dtype() == DType::bf16);
+  CHECK(exported.tensors.at("positions").dtype() == DType::i64);  // integers as they are
+  const Tensor master = model.state_dict().at("proj.weight");
+  CHECK(weight.to_vector<double>() == master.to(DType::bf16).to_vector<double>());
+  // Rounded, not truncated: every weight lies within half a bf16 ulp (2^-9 relative) of its master.
+  const std::vector<double> rounded = weight.to_vector<double>(), exact = master.to_vector<double>();
+  for (size_t i = 0; i < exact.size(); ++i) CHECK(std::fabs(rounded[i] - exact[i]) <= std::fabs(exact[i]) * 0x1p-9);
+
+  engine::Generator other_init(6);
+  TinyModel inference(other_init);
+  inference.load_state_dict(exported.tensors);  // widened into the f32 parameters
+  CHECK(inference.state_dict().at("proj.weight").dtype() == DType::f32);
+  CHECK(inference.state_dict().at("proj.weight").to_vector<double>() == rounded);
+  CHECK_THROWS_WITH_AS(engine::export_weights(checkpoint, weights, DType::i32),
+                       doctest::Contains("weight dtype must be floating, got i32"), engine::Error);
 }
 
 TEST_CASE("load_checkpoint names the missing or malformed field") {

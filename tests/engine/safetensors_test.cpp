@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "engine/backend.h"
 #include "file_test_util.h"
@@ -204,6 +206,49 @@ TEST_CASE("safetensors reader converts F16 and BF16 to f32 exactly") {
   CHECK(bv[0] == 1.0f);
   CHECK(bv[1] == -3.140625f);
   CHECK(bv[2] == std::ldexp(1.5f, -126));
+}
+
+TEST_CASE("safetensors BF16: bf16 tensors are written byte for byte and load as bf16 or as f32") {
+  ScratchDir dir;
+  // The reference orders BF16 after I32 (its dtype enum: ..., F16, BF16, I32, U32, F32, F64, I64, U64).
+  const std::string header = R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("ids":{"dtype":"I32","shape":[2],"data_offsets":[4,12]},)"
+                             R"("a":{"dtype":"BF16","shape":[2,2],"data_offsets":[12,20]},)"
+                             R"("w":{"dtype":"BF16","shape":[3],"data_offsets":[20,26]}})";
+  // a: 1, -3.140625, 2^-133 (the least denormal), -inf; w: 1 + 2^-7 (1 + 2^-8 + 2^-30 rounded once),
+  // quiet NaN, 0x1.fep127 (the largest finite bf16).
+  const std::string data = le_bytes<float>({0.5f}) + le_bytes<int32_t>({3, -4}) +
+                           le_bytes<uint16_t>({0x3f80, 0xc049, 0x0001, 0xff80}) +
+                           le_bytes<uint16_t>({0x3f81, 0x7fc0, 0x7f7f});
+  const std::string expected = safetensors_bytes(header, data);
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::map<std::string, Tensor> tensors = {
+      {"a", Tensor::from_vector({1.0, -3.140625, 0x1p-133, -inf}, {2, 2}, DType::bf16)},
+      {"b", Tensor::from_vector({0.5}, {1})},
+      {"ids", Tensor::from_indices({3, -4}, {2}, DType::i32)},
+      {"w", Tensor::from_vector({1.0 + 0x1p-8 + 0x1p-30, std::nan(""), 0x1.fep127}, {3}, DType::bf16)},
+  };
+  const std::string ours = dir.file("ours.safetensors");
+  engine::save_safetensors(ours, tensors);
+  CHECK(read_bytes(ours) == expected);
+
+  const engine::SafetensorsFile kept = engine::load_safetensors(ours, engine::Bf16Loading::keep_bf16);
+  REQUIRE(kept.tensors.at("a").dtype() == DType::bf16);
+  CHECK(kept.tensors.at("a").shape() == engine::Shape{2, 2});
+  CHECK(kept.tensors.at("b").dtype() == DType::f32);
+  const std::string again = dir.file("again.safetensors");
+  engine::save_safetensors(again, kept.tensors);
+  CHECK(read_bytes(again) == expected);
+
+  const engine::SafetensorsFile widened = engine::load_safetensors(ours);
+  REQUIRE(widened.tensors.at("w").dtype() == DType::f32);
+  const std::vector<float> a = widened.tensors.at("a").to_vector<float>();
+  CHECK(a == std::vector<float>{1.0f, -3.140625f, 0x1p-133f, -std::numeric_limits<float>::infinity()});
+  const std::vector<float> w = widened.tensors.at("w").to_vector<float>();
+  CHECK(w[0] == 1.0f + 0x1p-7f);
+  CHECK(std::isnan(w[1]));
+  CHECK(w[2] == 0x1.fep127f);
+  CHECK(kept.tensors.at("w").to_vector<double>()[2] == 0x1.fep127);
 }
 
 TEST_CASE("safetensors reader rejects damaged files, naming the file and the tensor") {
