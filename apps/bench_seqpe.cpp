@@ -1,7 +1,7 @@
 // What SeqPE costs per training step, relative to the rest of the step (docs/seqpe.md records the
 // result). The same GPT language model is trained two ways, with the optimizer step included:
 //   ape      learned absolute positions (GPT-2's wpe): the baseline step
-//   seqpe    SeqPE as train_lm runs it (the SPEC's text options sized to the model: encoder as wide
+//   seqpe    SeqPE as train_lm runs it (the reference's text options (docs/method.md#language-modelling) sized to the model: encoder as wide
 //            as the model with as many heads, 2 blocks, 5 digits, attn_scalar + single W_qk;
 //            B_ct 16, K 32, B_tr 16, n_t 32; random shift 0.1): one encoder forward over the main
 //            positions, contrastive pivots and candidates and distillation students, and the total
@@ -18,11 +18,11 @@
 // widened [q; α·pq]·[k; pk] (the form before the score bias, and the one used under no grad), and as
 // the score bias built once per step: what the term costs inside attention, against SeqPE's overhead.
 //
-// Usage: bench_seqpe [steps] [issue6|lm|all|gpt2] [attention]   threads from OMP_NUM_THREADS;
+// Usage: bench_seqpe [steps] [gpt6x256|lm|all|gpt2] [attention]   threads from OMP_NUM_THREADS;
 //   `attention` runs only the comparison of the attention forms
-//   issue6  6 layers, width 256, 8 heads, context 256, vocab 4096, batch 8 (issue #6's benchmark)
+//   gpt6x256  6 layers, width 256, 8 heads, context 256, vocab 4096, batch 8 (apps/bench's GPT step, the PyTorch peer's configuration)
 //   lm      4 layers, width 128, 4 heads, context 128, vocab 2048, batch 8 (train_lm's defaults)
-//   all     issue6 and lm
+//   all     gpt6x256 and lm
 //   gpt2    the paper's GPT-2 small at its training length (12 layers, width 768, 12 heads, context
 //           512, vocab 50257), batch 16: half the paper's 32 sequences per GPU, for a 24 GiB host;
 //           ~1 min per step on 2 cores
@@ -60,7 +60,7 @@ struct Setting {
   bool in_all;  // run by "all"
 };
 
-const Setting kSettings[] = {{"issue6", 6, 256, 8, 256, 4096, 8, true},
+const Setting kSettings[] = {{"gpt6x256", 6, 256, 8, 256, 4096, 8, true},
                              {"lm", 4, 128, 4, 128, 2048, 8, true},
                              {"gpt2", 12, 768, 12, 512, 50257, 16, false}};
 
@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
       ran = true;
     }
   if (!ran) {
-    std::fprintf(stderr, "bench_seqpe: unknown model '%s' (issue6, lm, all or gpt2)\n", which.c_str());
+    std::fprintf(stderr, "bench_seqpe: unknown model '%s' (gpt6x256, lm, all or gpt2)\n", which.c_str());
     return 1;
   }
   return 0;

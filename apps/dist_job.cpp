@@ -1,3 +1,5 @@
+// The data-parallel job of a training app (apps/dist_job.h): the communicator, rank 0's
+// preparation, averaging across ranks, resume checks.
 #include "apps/dist_job.h"
 
 #include <cstdio>

@@ -15,7 +15,7 @@
 //   - "batch" in a run config is the global batch: each rank takes a disjoint shard of B/W rows of
 //     every batch (data::BatchShard), so a run gives the same result with any world size W that
 //     divides B (up to f32 rounding and the per-rank randomness below).
-//   - per-rank randomness (dropout, SeqPE's samplers) is seeded base + rank (SEQPE_SPEC.md §6, §9);
+//   - per-rank randomness (dropout, SeqPE's samplers) is seeded base + rank (docs/method.md#random-shift, docs/method.md#language-modelling);
 //     everything shared (initialisation, data order) uses the base seed, and rank 0's parameters
 //     are broadcast anyway.
 //   - rank 0 prints, writes metrics and checkpoints; the other ranks' stdout is discarded (stderr

@@ -1,5 +1,5 @@
 // Evaluates train_lm checkpoints (finetune_qa's too): token perplexity at a list of lengths by
-// SEQPE_SPEC.md §9's protocol (non-overlapping chunks of each length, the last partial chunk kept,
+// docs/method.md#language-modelling's protocol (non-overlapping chunks of each length, the last partial chunk kept,
 // batch 1, each chunk scored alone at positions 0..L-1; learned APE linearly interpolated beyond its
 // training length, every other PE extended). Prints a table per run and one comparing the runs, and
 // writes the CSV, the markdown and a plot of perplexity against length (one line per run, SVG).

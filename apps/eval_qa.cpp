@@ -1,9 +1,9 @@
-// Evaluates finetune_qa checkpoints at several context lengths (SEQPE_SPEC.md §10): for each
+// Evaluates finetune_qa checkpoints at several context lengths (docs/method.md#long-context-question-answering): for each
 // question, greedy decoding of at most 16 new tokens with the KV cache, stopping at end-of-text;
 // scored by the paper's containment match (a lower-cased gold answer inside the lower-cased output)
 // and by SQuAD's normalised exact match, overall and by where the gold passage sits in the context
 // (beginning / middle / end third), and by the answer-token perplexity of the first gold answer
-// (teacher-forced through the same cache, SPEC §10's `ppl` mode), which still ranks the methods when
+// (teacher-forced through the same cache, docs/method.md#long-context-question-answering's `ppl` mode), which still ranks the methods when
 // few answers are matched. Prompts are never truncated here: a file of length L holds
 // contexts of about L tokens. Positions are 0..T-1; learned APE is interpolated to L beyond its rows.
 //
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
           const int64_t max_position = model.seqpe->config().pe_max_position;
           ENGINE_CHECK(reach <= max_position, path, ": prompts and answers reach position ", reach,
                        ", beyond SeqPE's ", max_position);
-          model.seqpe->cache_eval_length(reach);  // one PE table per length (SPEC §7)
+          model.seqpe->cache_eval_length(reach);  // one PE table per length (docs/method.md#one-encoder-forward-per-step)
         }
         Row row{label, pe, mode, length, {}};
         for (size_t i = 0; i < items.size(); ++i) {

@@ -1,6 +1,6 @@
 // Top-1 accuracy of trained ViTs (train_vit's DIRs) at several resolutions: the test set upsampled
 // by bicubic interpolation to each size, so a 28-pixel model with patch 4 sees grids 7 to 28 (the
-// analogue of SEQPE_SPEC.md §11's 224 -> 672). APE is bicubic-interpolated to each grid; the other
+// analogue of docs/method.md#image-classification's 224 -> 672). APE is bicubic-interpolated to each grid; the other
 // encodings are extended to the new positions (SeqPE within its PE_MAX_POSITION grid).
 //
 // Usage: eval_vit --run DIR [--run DIR ...] [--sizes 28,42,56,84,112] [--test-subset N] [--batch B]

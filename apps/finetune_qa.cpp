@@ -1,4 +1,4 @@
-// Fine-tunes a train_lm language model to answer questions from a context (SEQPE_SPEC.md §10,
+// Fine-tunes a train_lm language model to answer questions from a context (docs/method.md#long-context-question-answering,
 // scaled down): prompt = context + question (apps/qa_run.h), loss on the answer tokens and
 // end-of-text only, AdamW with linear warm-up and decay, the model and SeqPE clipped apart,
 // SeqPE's auxiliary losses every step (distillation on random-shift steps too, 160 shifted blocks),
@@ -11,7 +11,7 @@
 // The model and PE keys come from the language model's run config; the training keys and the QA
 // keys (apps/qa_run.cpp default_qa_config) from the defaults, --config and the overrides, in that
 // order. "stop_after" works as in train_lm. Sequences are left-padded to L with end-of-text (no
-// attention mask, as the reference's left padding; positions stay 0..L-1, quirk 13.8); longer
+// attention mask, as the reference's left padding; positions stay 0..L-1, docs/method.md#quirks (quirk 8)); longer
 // ones are truncated by qa::truncate_prompt's rule. The loop is the trainer's (apps/train/trainer.h);
 // this file is the fine-tuning task. Writes into --out (apps/train/run_folder.h): best / last
 // .ckpt.safetensors with their .model.json (eval_qa reads them), run.json and metrics.jsonl.
@@ -79,7 +79,7 @@ class QaFineTuning : public train::TrainingTask {
   const lm::LanguageModel& model() const { return model_; }
   int64_t length() const { return length_; }
 
-  // Starts from the language model's weights (the model and SeqPE, SPEC §10); every rank reads them.
+  // Starts from the language model's weights (the model and SeqPE, docs/method.md#long-context-question-answering); every rank reads them.
   void initialize() {
     const std::string init = config_.at("init").get<std::string>();
     model_.gpt->load_state_dict(engine::load_checkpoint(init).model);

@@ -1,3 +1,5 @@
+// The language-model run configuration and its defaults, building the GPT (with SeqPE) from it, and
+// token perplexity (apps/lm_run.h).
 #include "apps/lm_run.h"
 
 #include <algorithm>
@@ -31,7 +33,7 @@ nlohmann::json default_run_config() {
       {"device", "cpu"}, {"tf32", true}, {"accumulation", 1}, {"checkpoint_every", 0}, {"keep_checkpoints", 3},
       {"skip_nonfinite", false}, {"zero1", false},
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
-      // "pe": "seqpe". Absent fields take the SPEC's text values, sized to the model (the encoder
+      // "pe": "seqpe". Absent fields take the reference's text values (docs/method.md#language-modelling), sized to the model (the encoder
       // as wide as the model with as many heads).
       {"seqpe", nlohmann::json::object()},
   };

@@ -1,5 +1,5 @@
 // What train_lm and eval_lm share: the run configuration (a flat JSON object), building the GPT
-// (with SeqPE when the run asks for it) from it, and token perplexity by SEQPE_SPEC.md §9's
+// (with SeqPE when the run asks for it) from it, and token perplexity by docs/method.md#language-modelling's
 // protocol.
 //
 //   B = batch, T = time, V = vocabulary
@@ -47,8 +47,8 @@ struct Perplexity {
   double token_ppl() const;
 };
 
-// Token perplexity of `model` (evaluation mode, on its parameters' device) on `tokens`, SEQPE_SPEC.md
-// §9: the stream's predictions (input i, target i + 1) cut into non-overlapping chunks of `length`,
+// Token perplexity of `model` (evaluation mode, on its parameters' device) on `tokens`
+// (docs/method.md#language-modelling): the stream's predictions (input i, target i + 1) cut into non-overlapping chunks of `length`,
 // the last partial chunk kept, each scored alone at positions 0..length-1 with batch 1.
 // `max_tokens` > 0 scores only the first chunks covering that many predictions (for quick validation).
 Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length,

@@ -1,4 +1,4 @@
-// What train_lm and finetune_qa share whatever their data and loss (SEQPE_SPEC.md §9, §10): the
+// What train_lm and finetune_qa share whatever their data and loss (docs/method.md#language-modelling, docs/method.md#long-context-question-answering): the
 // command line over a flat run config, and how such a config sets up the trainer
 // (apps/train/trainer.h): its settings, AdamW over the GPT (weight decay on matrices) with linear
 // warm-up then linear decay to 0, the model and SeqPE ("pe.*") clipped apart, SeqPE's auxiliary

@@ -1,3 +1,5 @@
+// Parsing command-line option values whole, with errors naming the option and the text
+// (apps/option_values.h).
 #include "apps/option_values.h"
 
 #include <charconv>

@@ -1,3 +1,5 @@
+// QA fine-tuning and evaluation helpers (apps/qa_run.h): the QA run config, inheriting the language
+// model's, question files, answer-only sequences, greedy decoding and the two answer matches.
 #include "apps/qa_run.h"
 
 #include <algorithm>
@@ -46,7 +48,7 @@ bool word_char(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >
 
 json default_qa_config() {
   json config = lm::default_run_config();
-  // Fine-tuning (SPEC §10, scaled down): LR 5e-5 with 100 warm-up steps of 10,000 in the paper.
+  // Fine-tuning (docs/method.md#long-context-question-answering, scaled down): LR 5e-5 with 100 warm-up steps of 10,000 in the paper.
   config["out"] = "runs/qa";
   config["steps"] = 500;
   config["batch"] = 8;
@@ -59,7 +61,7 @@ json default_qa_config() {
   config["valid_file"] = "";
   config["qa_context"] = 0;       // the fine-tuning length L; 0 = the language model's context
   config["valid_examples"] = 200; // validation questions scored (answer-token perplexity); 0 = all
-  config["seqpe_shift_downsample"] = 160;  // SPEC §6: 160 shifted blocks kept for QA
+  config["seqpe_shift_downsample"] = 160;  // docs/method.md#random-shift: 160 shifted blocks kept for QA
   return config;
 }
 

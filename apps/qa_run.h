@@ -1,8 +1,8 @@
-// What finetune_qa and eval_qa share (SEQPE_SPEC.md §10): the QA run configuration, question
+// What finetune_qa and eval_qa share (docs/method.md#long-context-question-answering): the QA run configuration, question
 // files, the prompt format, the answer-only training sequence, greedy answer decoding and the two
 // answer metrics.
 //
-// Prompt format (the authors' template could not be retrieved, §10; this one is ours, from
+// Prompt format (the authors' template could not be retrieved, docs/method.md#long-context-question-answering; this one is ours, from
 // data::qa_prompt):
 //   "<context>\n\nQuestion: <question>\nAnswer:"     the answer follows as " <answer>" + end-of-text
 //   "Question: <question>\nAnswer:"                   no-context baseline
@@ -30,11 +30,11 @@ namespace qa {
 nlohmann::json default_qa_config();
 // `qa_config` with every key of the language model's run config `lm_config` copied in, except the
 // training keys (out, steps, batch, lr, ...) that a fine-tuning run sets itself: the model and its
-// PE configuration are the LM's (SPEC §10: "the PE config is inherited from the LM run").
+// PE configuration are the LM's (docs/method.md#long-context-question-answering: "the PE config is inherited from the LM run").
 nlohmann::json inherit_model_config(const nlohmann::json& qa_config, const nlohmann::json& lm_config);
 
 // The model a QA run config describes: lm::build_model's, with SeqPE's distillation loss kept on
-// random-shift steps (SPEC §5.2: QA fine-tuning computes it there, the first shifted block
+// random-shift steps (docs/method.md#distillation-loss: QA fine-tuning computes it there, the first shifted block
 // being the teacher).
 lm::LanguageModel build_qa_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
 
@@ -58,7 +58,7 @@ const char* bucket_name(int bucket);  // "beginning", "middle", "end" (as data::
 // "Question: <question>\nAnswer:", which jsonl prompts cannot provide.
 std::string make_prompt(const data::QaExample& example, bool with_context = true);
 
-// Token ids of a prompt and of its gold answer: SPEC §10 encodes input.strip() and " " + answer.strip().
+// Token ids of a prompt and of its gold answer: docs/method.md#long-context-question-answering encodes input.strip() and " " + answer.strip().
 std::vector<int64_t> encode_prompt(const data::BpeTokenizer& tokenizer, const std::string& prompt);
 std::vector<int64_t> encode_answer(const data::BpeTokenizer& tokenizer, const std::string& answer);
 
@@ -84,7 +84,7 @@ QaSequence make_sequence(const std::vector<int64_t>& prompt, const std::vector<i
                          int64_t length);
 
 // A training or validation example as tokens: the (possibly truncated) prompt and the first gold
-// answer (SPEC §10 trains on outputs[0]).
+// answer (docs/method.md#long-context-question-answering trains on outputs[0]).
 struct EncodedExample {
   std::vector<int64_t> prompt, answer;
 };
@@ -94,7 +94,7 @@ std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& 
                                             const data::BpeTokenizer& tokenizer,
                                             int64_t length, int64_t& truncated, int64_t& dropped);
 
-// Answer-token perplexity (SPEC §10's validation): each example alone, unpadded, at positions
+// Answer-token perplexity (docs/method.md#long-context-question-answering's validation): each example alone, unpadded, at positions
 // 0..T-1, scored on its answer tokens and end-of-text only. Evaluation mode, no gradients.
 lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot);
 
@@ -107,7 +107,7 @@ double answer_nll(models::Gpt& model, const std::vector<int64_t>& prompt, const 
 
 // Greedy continuation of `prompt` (evaluation mode) with the KV cache: at most `max_new` tokens,
 // stopping after (and excluding) end-of-text. Learned APE reaching past its trained rows indexes
-// them resized to the evaluation length `eval_length` (SEQPE_SPEC.md §10), or to the prompt plus
+// them resized to the evaluation length `eval_length` (docs/method.md#long-context-question-answering), or to the prompt plus
 // the new tokens when those reach further.
 std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t>& prompt, int64_t max_new,
                                    int64_t eot, int64_t eval_length);
@@ -118,7 +118,7 @@ std::vector<int64_t> greedy_answer(models::Gpt& model, const std::vector<int64_t
 std::string normalize_answer(const std::string& text);
 // SQuAD exact match: normalize(prediction) == normalize(gold) for any gold answer.
 bool exact_match(const std::string& prediction, const std::vector<std::string>& golds);
-// The paper's match (SPEC §10): the lower-cased, stripped text of any gold answer is a substring
+// The paper's match (docs/method.md#long-context-question-answering): the lower-cased, stripped text of any gold answer is a substring
 // of the lower-cased, stripped prediction.
 bool contains_match(const std::string& prediction, const std::vector<std::string>& golds);
 

@@ -1,3 +1,5 @@
+// SVG line plots (apps/svg_plot.h): axis layout on linear or log scales, ticks, polylines with
+// markers, legend.
 #include "apps/svg_plot.h"
 
 #include <unistd.h>

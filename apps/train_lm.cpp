@@ -1,4 +1,4 @@
-// Trains a GPT language model on a text corpus with any position encoding (SEQPE_SPEC.md §9, scaled
+// Trains a GPT language model on a text corpus with any position encoding (docs/method.md#language-modelling, scaled
 // down): AdamW, linear warm-up then linear decay to 0, gradient clipping of the model and of SeqPE
 // apart, SeqPE's auxiliary losses every step, periodic validation perplexity at the training
 // length, the best checkpoint kept, exact resume. The loop is the trainer's (apps/train/trainer.h);

@@ -1,5 +1,5 @@
 // Trains a ViT classifier on Fashion-MNIST (28 x 28, patch 4: a 7 x 7 grid) with any 2-D position
-// encoding (SEQPE_SPEC.md §11 scaled down): AdamW (weight decay on matrices only; none on norms,
+// encoding (docs/method.md#image-classification scaled down): AdamW (weight decay on matrices only; none on norms,
 // biases, pos_embed, cls_token or any PE parameter), linear warm-up then cosine per step, gradient
 // clipping of the model and of SeqPE apart. SeqPE adds its auxiliary losses (contrastive and
 // transfer) from one encoder forward per step, with random-shift main positions. The loop is the

@@ -1,3 +1,5 @@
+// The ViT run configuration (JSON plus command-line overrides), its model, datasets and top-1
+// evaluation (apps/vit_run.h).
 #include "apps/option_values.h"
 #include "apps/vit_run.h"
 

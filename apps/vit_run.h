@@ -1,6 +1,6 @@
 // What train_vit and eval_vit share: the run configuration (JSON plus command-line overrides), the
-// model it builds (ViT with any 2-D position encoding, SeqPE in the image setting of SEQPE_SPEC.md
-// §11 scaled to a 7 x 7 training grid), the datasets (Fashion-MNIST or synthetic stripes) and
+// model it builds (ViT with any 2-D position encoding, SeqPE in the image setting of docs/method.md#image-classification
+// scaled to a 7 x 7 training grid), the datasets (Fashion-MNIST or synthetic stripes) and
 // top-1 evaluation.
 //   N = images, B = batch, K = classes
 #pragma once
@@ -56,7 +56,7 @@ struct DataSettings {
 struct RunConfig {
   models::ViTConfig model;
   // SeqPE's options (seqpe/seqpe_options.h), the model's position_encoding_options when its
-  // position_encoding is "seqpe"; absent fields take the SPEC's image values sized to the model.
+  // position_encoding is "seqpe"; absent fields take the reference's image values (docs/method.md#image-classification) sized to the model.
   // The app's defaults suit the small ViT: PE_MAX_POSITION 1024 (a 32 x 32 grid covering every
   // evaluation grid, 2 digits per coordinate), 2 encoder heads, 32 distillation indices (<= the 49
   // cells of the 7 x 7 block), P = 8 shifted blocks.

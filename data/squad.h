@@ -1,5 +1,5 @@
 // Extractive question answering data: SQuAD v1.1 JSON (read, validated, written) and the SeqPE
-// authors' jsonl files (SEQPE_SPEC.md §10), flattened to one example per question.
+// authors' jsonl files (docs/method.md#long-context-question-answering), flattened to one example per question.
 //
 // SQuAD v1.1 layout: {"version", "data": [{"title", "paragraphs": [{"context", "qas": [{"id",
 // "question", "answers": [{"text", "answer_start"}]}]}]}]}.

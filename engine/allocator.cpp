@@ -1,3 +1,4 @@
+// The CPU caching allocator and allocation size classes (engine/allocator.h).
 #include "engine/allocator.h"
 
 #include <sys/mman.h>

@@ -1,3 +1,5 @@
+// The autograd engine (engine/autograd.h): recording nodes, gradient accumulation into leaves, and
+// the backward pass that runs nodes in reverse creation order.
 #include "engine/autograd.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Setting MXCSR's flush-to-zero and denormals-are-zero bits on the calling thread and every OpenMP
+// thread (engine/denormals.h); a no-op off x86-64.
 #include "engine/denormals.h"
 
 #if defined(__x86_64__)

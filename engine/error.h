@@ -1,5 +1,7 @@
 // Errors thrown to users. Messages name the op, tensor, file or field at fault and, where it helps,
-// what to do about it. ENGINE_CHECK adds the source location so a failing check can be found.
+// what to do about it. ENGINE_CHECK throws its message as it is, so the message itself must say
+// what failed; ENGINE_ASSERT, for broken internal invariants (a bug in the engine), adds the
+// source file and line.
 #pragma once
 
 #include <sstream>

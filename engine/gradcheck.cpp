@@ -1,3 +1,4 @@
+// Finite-difference gradient checks in f64 (engine/gradcheck.h).
 #include "engine/gradcheck.h"
 
 #include <cmath>

@@ -1,3 +1,5 @@
+// Module (engine/module.h): registering parameters, buffers and children, dotted names, state
+// dicts.
 #include "engine/module.h"
 
 #include "engine/autograd.h"

@@ -1,3 +1,5 @@
+// Shape and stride arithmetic (engine/shape.h): element counts, contiguous strides, dimension
+// wrapping, broadcasting.
 #include "engine/shape.h"
 
 #include <algorithm>

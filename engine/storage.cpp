@@ -1,3 +1,4 @@
+// Storage (engine/storage.h): memory taken from and given back to its device's allocator.
 #include "engine/storage.h"
 
 #include "engine/backend.h"

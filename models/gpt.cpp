@@ -1,3 +1,5 @@
+// The GPT model (models/gpt.h): embeddings, blocks and tied head, the forward with a KV cache, and
+// generation.
 #include "models/gpt.h"
 
 #include <algorithm>

@@ -24,7 +24,7 @@ struct GptConfig {
   int64_t vocab_size = 50257;
   int64_t context = 1024;      // rows of the learned position table (n_positions)
   // "ape": the rows of wpe that training uses (0 = all `context`). Evaluating a longer sequence
-  // resizes these rows to its length by linear interpolation (SEQPE_SPEC.md §8).
+  // resizes these rows to its length by linear interpolation (docs/method.md#baselines).
   int64_t ape_train_length = 0;
   int64_t layers = 12;
   int64_t channels = 768;
@@ -68,7 +68,7 @@ class Gpt : public engine::Module {
 
   // A cache sized for `capacity` tokens of this model. "ape": a decode reaching past the trained
   // rows indexes those rows resized to `ape_length` (>= capacity) by linear interpolation, once
-  // per cache, as evaluation at that length does (SEQPE_SPEC.md §10); 0 keeps the trained rows.
+  // per cache, as evaluation at that length does (docs/method.md#long-context-question-answering); 0 keeps the trained rows.
   KvCache make_cache(int64_t capacity, int64_t ape_length = 0) const;
 
   const GptConfig& config() const { return config_; }

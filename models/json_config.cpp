@@ -1,3 +1,5 @@
+// ConfigReader (models/json_config.h): typed, range-checked reads of a JSON config's fields, errors
+// naming the field.
 #include "models/json_config.h"
 
 #include <cstdio>

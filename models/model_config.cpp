@@ -1,3 +1,4 @@
+// GPT and ViT configs to and from JSON, with their validation (models/model_config.h).
 #include "models/model_config.h"
 
 #include <cmath>

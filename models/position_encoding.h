@@ -1,4 +1,4 @@
-// The hooks through which a position encoding enters a transformer (SEQPE_SPEC.md §3, §8).
+// The hooks through which a position encoding enters a transformer (docs/method.md#how-the-encoding-enters-the-model, docs/method.md#baselines).
 //
 // A model calls them in this order on every forward:
 //   prepare(positions)               once: compute what this forward's positions need (tables,

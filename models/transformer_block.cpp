@@ -1,3 +1,5 @@
+// The pre-LN transformer block and its attention (models/transformer_block.h), with the KV cache
+// for decoding.
 #include "models/transformer_block.h"
 
 #include <cmath>

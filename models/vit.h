@@ -1,10 +1,10 @@
 // A Vision Transformer classifier (Dosovitskiy et al. 2021; timm's VisionTransformer as DeiT and
-// SEQPE_SPEC.md §11 use it): non-overlapping p×p patches embedded by one GEMM on the unfolded
+// docs/method.md#image-classification use it): non-overlapping p×p patches embedded by one GEMM on the unfolded
 // patches, a learned class token in front, `depth` pre-LN bidirectional blocks, a final LayerNorm
 // and a linear head on the class token. Any image whose sides are multiples of the patch gives a
 // g_h×g_w grid; the position encoding sees it as Positions{grid_h, grid_w, class_token = true}.
 // With pe "ape" the model owns timm's pos_embed (1, 1 + g², C); at another grid its patch part is
-// resized by bicubic interpolation and the class row kept (§8; evaluation only).
+// resized by bicubic interpolation and the class row kept (docs/method.md#baselines; evaluation only).
 //
 //   B = batch, Cin = image channels, H×W = image, p = patch, g_h×g_w = grid, T = 1 + g_h·g_w tokens,
 //   C = width, K = classes

@@ -1,3 +1,5 @@
+// rotary: checks, device dispatch and the backward node (ops/rotary.h). Kernels: ops/cpu/rotary.h,
+// ops/cuda/rotary.h.
 #include "ops/rotary.h"
 
 #include "engine/autograd.h"

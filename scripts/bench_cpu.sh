@@ -6,7 +6,7 @@
 # Usage: scripts/bench_cpu.sh [threads] [what: all|gpt] [GPT steps] [rounds] [model options...]
 #   model options, passed to both programs: --layers N --width N --heads N --context N --batch N
 #   (default: the benchmark model, 6 layers, width 256, 8 heads, context 256, batch 8, vocab 4096)
-# Environment: PEER (default ../shared/bench/torch_gpt_step.py), BUILD (default build/release: the
+# Environment: PEER (default bench/torch_gpt_step.py), BUILD (default build/release: the
 # build directory of apps/bench, configured and built here).
 #
 # Each round runs the four programs one after the other (ours fp32, PyTorch fp32, ours bf16, PyTorch
@@ -27,7 +27,7 @@ steps=${3:-10}
 rounds=${4:-3}
 model=("${@:5}")
 build=${BUILD:-build/release}
-peer=${PEER:-../shared/bench/torch_gpt_step.py}
+peer=${PEER:-bench/torch_gpt_step.py}
 if [ "$build" = build/release ]; then
   cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The language-modelling comparison (SEQPE_SPEC.md §9, scaled down): trains a GPT with each position
+# The language-modelling comparison (docs/method.md#language-modelling, scaled down): trains a GPT with each position
 # encoding (ape, sin, rope, alibi, nope, seqpe) with one configuration on the State of the Union
 # corpus, evaluates each at 1x, 2x, 4x, 8x and 16x the training length on the validation split
 # (learned APE linearly interpolated, the others extended) and writes docs/results/lm.md: the
@@ -93,7 +93,7 @@ reading() {
   echo "Corpus $CORPUS (BPE vocabulary $VOCAB); GPT (layers $LAYERS, width $CHANNELS, heads $HEADS) trained at"
   echo "$CONTEXT tokens for $STEPS steps of $BATCH sequences ($((STEPS * BATCH * CONTEXT)) tokens); evaluated on the"
   echo "validation split, the first $MAX_TOKENS tokens (0 = all) at each length, in non-overlapping chunks"
-  echo "scored alone (SEQPE_SPEC.md §9). Wall time of this invocation: $total s$(
+  echo "scored alone (docs/method.md#language-modelling). Wall time of this invocation: $total s$(
   [ "$REUSE" = 1 ] && echo ", some runs reused from an earlier one (each run's training time is below)")."
   echo
   echo "## Token perplexity"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long-context QA comparison (SEQPE_SPEC.md §10, scaled down): for each position encoding,
+# The long-context QA comparison (docs/method.md#long-context-question-answering, scaled down): for each position encoding,
 # takes the language model of the LM reproduction (scripts/reproduce_lm.sh, $LM_RUNS/<pe>/
 # best.ckpt.safetensors; trained here with train_lm when missing), builds the offline QA set with
 # that model's tokenizer (build_qa: training questions at the fine-tuning length, test questions
@@ -180,12 +180,12 @@ reading() {
   echo "(docs/qa_data.md) with $EVAL_QUESTIONS test questions per length; each model fine-tuned at $L tokens"
   echo "for $STEPS steps of $BATCH questions (LR $LR, answer tokens and end-of-text scored); evaluated with"
   echo "greedy decoding (16 new tokens, KV cache) at $lengths, $( [ "$MAX_EXAMPLES" -gt 0 ] && echo "the first $MAX_EXAMPLES" || echo "all") questions"
-  echo "per length (SEQPE_SPEC.md §10), and scored teacher-forced on the gold answer. Wall time of this invocation: $total s$(
+  echo "per length (docs/method.md#long-context-question-answering), and scored teacher-forced on the gold answer. Wall time of this invocation: $total s$(
     [ "$REUSE" = 1 ] && echo ", some steps reused from an earlier one (each fine-tuning's time is below)")."
   echo
   echo "\"contains\" is the paper's match (a lower-cased gold answer inside the lower-cased output); \"EM\" is"
   echo "SQuAD v1.1's normalised exact match. \"answer PPL\" is the perplexity of the first gold answer's tokens"
-  echo "and end-of-text after the prompt (the spec's \`ppl\` mode): lower is better, and it still ranks the"
+  echo "and end-of-text after the prompt (the reference's \`ppl\` mode): lower is better, and it still ranks the"
   echo "methods when few answers are matched. The thirds say where the gold passage sits in the context."
   echo "The no-context rows see the question only (at the first length's questions)."
   echo

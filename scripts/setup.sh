@@ -32,7 +32,7 @@ packages=(
 )
 if [[ "${1:-}" == --bench ]]; then
   packages+=(
-    python3-torch         # the benchmark's PyTorch peer (../shared/bench/torch_gpt_step.py)
+    python3-torch         # the benchmark's PyTorch peer (bench/torch_gpt_step.py)
     libopenblas0-pthread  # becomes libblas.so.3 for it (higher alternatives priority than the reference BLAS)
   )
 fi

@@ -1,3 +1,5 @@
+// The contrastive loss of SeqPE (seqpe/contrastive_loss.h): cross-entropy over pivot-candidate dot
+// products.
 #include "seqpe/contrastive_loss.h"
 
 #include "engine/error.h"

@@ -1,4 +1,4 @@
-// The contrastive (distance-alignment) loss of SeqPE, SPEC 4.2: each pivot's embedding must rank
+// The contrastive (distance-alignment) loss of SeqPE, docs/method.md#contrastive-loss: each pivot's embedding must rank
 // its nearest candidate (the label from contrastive_sampler.h) first among K candidates.
 //
 // Legend: B = pivots (B_ct), K = candidates per pivot, D = D_out (encoder output width).

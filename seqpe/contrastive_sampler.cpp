@@ -1,3 +1,5 @@
+// The contrastive sampler (seqpe/contrastive_sampler.h): pivots, modes, random, hard and
+// distributional candidates, labels.
 #include "seqpe/contrastive_sampler.h"
 
 #include <algorithm>

@@ -1,10 +1,10 @@
-// Sampler of the contrastive (distance-alignment) objective, SPEC 4.1.
+// Sampler of the contrastive (distance-alignment) objective, docs/method.md#contrastive-sampler.
 //
 // Legend: B = batch_size (B_ct, pivots per step), K = num_candidates, n = dims.
 //
 // Each step hands out B pivots, K candidate positions per pivot, and the label of each pivot: the
 // index of its nearest candidate by squared Euclidean distance (first index on ties). The loss
-// (SPEC 4.2) then asks the encoder's dot products to rank that candidate first.
+// (docs/method.md#contrastive-loss) then asks the encoder's dot products to rank that candidate first.
 //
 // Pivots: each sampler-epoch is a random permutation of every position of the range, repeated or
 // padded to batches_per_epoch * B (random_sampling.h epoch_order).
@@ -26,7 +26,7 @@
 // random candidates other than the pivot. The authors' code takes the first K+1 - n_hard random
 // candidates, the pivot included; the nearest of those can then be cut from the final list (it
 // sits at slot K when all n_hard hard negatives survive) or be the pivot itself (dropped), and a
-// hard negative can become the label, which SPEC 4.1 says must not happen. The first K - n_hard
+// hard negative can become the label, which docs/method.md#contrastive-sampler says must not happen. The first K - n_hard
 // non-pivot random candidates always reach slots < K, so with this threshold it cannot.
 //
 // Everything is drawn from one engine::Generator seeded at construction: the same seed gives the

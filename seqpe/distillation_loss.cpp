@@ -1,3 +1,5 @@
+// The distillation loss of SeqPE (seqpe/distillation_loss.h): per-head similarity log-softmaxes and
+// the symmetric KL.
 #include "seqpe/distillation_loss.h"
 
 #include "engine/error.h"

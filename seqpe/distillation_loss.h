@@ -1,4 +1,4 @@
-// The knowledge-distillation ("transfer") loss of SeqPE, SPEC 5.2: the similarity structure among
+// The knowledge-distillation ("transfer") loss of SeqPE, docs/method.md#distillation-loss: the similarity structure among
 // the embeddings of in-range positions (teacher) must be reproduced by the same index pattern
 // shifted out of range (student), a translation-invariance regulariser.
 //

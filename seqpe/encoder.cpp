@@ -1,3 +1,5 @@
+// The SeqPE encoder (seqpe/encoder.h): digit, slot and dimension embeddings, the blocks, the
+// readout, and the first block's work on distinct tokens.
 #include "seqpe/encoder.h"
 
 #include <string>

@@ -1,4 +1,4 @@
-// The sequential position encoder (SPEC 2): a small pre-LN transformer that reads a position's
+// The sequential position encoder (docs/method.md#the-position-encoder): a small pre-LN transformer that reads a position's
 // digit sequence (position_tokenizer.h) and returns one vector per position. Because it reads
 // digits rather than looking a position up in a table, it produces embeddings for positions never
 // seen in training, which is what lets SeqPE extrapolate.
@@ -11,7 +11,7 @@
 //   h    = blocks(x)                       (N, T+1, C), causal: the readout, last, sees every digit
 //   out  = out_proj(LN_f(h[:, T])) / temperature                         (N, O)
 //
-// Init (text, SPEC 2): every weight, embedding table and the readout ~ N(0, 0.02), zero biases,
+// Init (text, docs/method.md#the-position-encoder): every weight, embedding table and the readout ~ N(0, 0.02), zero biases,
 // LayerNorms at 1 / 0, and no 1/sqrt(2L) rescaling of the residual projections.
 #pragma once
 

@@ -1,3 +1,5 @@
+// Hard negatives by random digit edits (seqpe/hard_negatives.h): insert, swap, replace, delete
+// within the range's limits.
 #include "seqpe/hard_negatives.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Hard negatives for the contrastive objective (SPEC 4.1): positions whose digit strings look like
+// Hard negatives for the contrastive objective (docs/method.md#contrastive-sampler): positions whose digit strings look like
 // the pivot's but whose values are far from it. 1203 -> 123 (delete), 1302 (swap), 1208 (replace),
 // 11203 (insert). They teach the encoder that similar-looking digit sequences need not be close.
 //

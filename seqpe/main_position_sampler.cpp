@@ -1,3 +1,4 @@
+// The main-task position sampler with random shift (seqpe/main_position_sampler.h).
 #include "seqpe/main_position_sampler.h"
 
 #include <algorithm>

@@ -1,11 +1,11 @@
-// Positions of the main task (language modelling, classification) with "random shift", SPEC 6.
+// Positions of the main task (language modelling, classification) with "random shift", docs/method.md#random-shift.
 //
 // Legend: P = blocks of a step, L = cells of the training block (512 tokens or 14 x 14 patches),
 // n = dims.
 //
 // Most steps feed SeqPE the training block itself: positions 0..L-1, or the grid (0..13) x (0..13).
 // With probability shift_rate a step instead uses P shifted copies of the block, [s, s+L) or
-// (i..i+13) x (j..j+13), and the batch is tiled over them (sequence b uses block b mod P, SPEC 3.5),
+// (i..i+13) x (j..j+13), and the batch is tiled over them (sequence b uses block b mod P, docs/method.md#blocks-and-the-batch),
 // so the main loss also trains PEs of positions outside the training block.
 //
 // The shifted blocks come from a fixed list drawn once at construction: every start

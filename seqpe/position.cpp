@@ -1,3 +1,4 @@
+// Position lists, squared distances and blocks of positions (seqpe/position.h).
 #include "seqpe/position.h"
 
 #include <array>
@@ -71,7 +72,7 @@ int64_t per_coordinate_extent(int64_t pe_max_position, int64_t dims) {
   };
   while (power(side) < pe_max_position) ++side;
   ENGINE_CHECK(power(side) == pe_max_position, "pe_max_position ", pe_max_position, " is not S^", dims,
-               " for an integer S, so it cannot be read as a ", dims, "-D grid (SPEC 1.2 reads 10000 as 100 x 100)");
+               " for an integer S, so it cannot be read as a ", dims, "-D grid (10000, for example, is read as 100 x 100)");
   return side;
 }
 

@@ -3,7 +3,7 @@
 // Legend: N = number of positions, n = dims (coordinates per position), S = side (per-coordinate
 // extent of the training range).
 //
-// SPEC 1 reads the single number PE_MAX_POSITION as the size of the training range: positions
+// docs/method.md#position-tokens reads the single number PE_MAX_POSITION as the size of the training range: positions
 // 0..PE_MAX_POSITION-1 in 1-D, and a square grid of side sqrt(PE_MAX_POSITION) in 2-D (10000 -> a
 // 100 x 100 grid). PositionRange holds that reading once; the samplers index the range with a single
 // row-major integer ("linear index"), which makes uniform draws, de-duplication and distances cheap,
@@ -50,7 +50,7 @@ class PositionList {
   std::vector<int64_t> coords_;
 };
 
-// Squared Euclidean distance between two positions of the same dimensionality (SPEC 4.1 labels).
+// Squared Euclidean distance between two positions of the same dimensionality (docs/method.md#contrastive-sampler labels).
 int64_t squared_distance(std::span<const int64_t> a, std::span<const int64_t> b);
 
 // Block: a rectangle of positions, e.g. the main task's training block of L tokens ({L}) or of
@@ -60,7 +60,7 @@ void block_cell(std::span<const int64_t> start, const engine::Shape& block_shape
 // Appends every cell of the block to `list`, row-major (w fastest, as ViT flattens its patches).
 void append_block(PositionList& list, std::span<const int64_t> start, const engine::Shape& block_shape);
 
-// The per-coordinate extent S of an n-D range read from PE_MAX_POSITION (SPEC 1.2): the value itself
+// The per-coordinate extent S of an n-D range read from PE_MAX_POSITION (docs/method.md#grid-positions): the value itself
 // for 1-D, its exact square root for 2-D (exact n-th root in general). Throws when the root is not
 // an integer, since a silently floored grid would not match the tokenizer's digit count.
 int64_t per_coordinate_extent(int64_t pe_max_position, int64_t dims);

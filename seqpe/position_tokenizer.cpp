@@ -1,3 +1,4 @@
+// Digits of positions (seqpe/position_tokenizer.h): padding, masks, batches.
 #include "seqpe/position_tokenizer.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Position tokenizer (SPEC 1): an n-D integer position becomes a fixed-length sequence of digits,
+// Position tokenizer (docs/method.md#position-tokens): an n-D integer position becomes a fixed-length sequence of digits,
 // the input of the SeqPE encoder.
 //
 // Legend: N = number of positions, n = dims, M = max_digits (digits per coordinate),
@@ -11,12 +11,12 @@
 // len(str(PE_MAX_POSITION - 1)) for text (20000 -> 5) and len("99") = 2 for the 100 x 100 image grid.
 //
 // The pad mask is 1 on real digits and 0 on padding slots. Position 0 has one real digit (the "0"
-// in the last slot with left padding). SPEC 1.1: the released configs do not use the mask; the
+// in the last slot with left padding). docs/method.md#one-dimensional-positions: the released configs do not use the mask; the
 // padding zeros are ordinary "0" tokens.
 //
 // The largest position the tokenizer accepts is B^M - 1 (99999 for text), not max_position - 1:
 // evaluation extrapolates beyond the training range (text up to 32768 with PE_MAX_POSITION 20000,
-// SPEC 1.1), which is the point of SeqPE. Anything that does not fit in M digits, or is negative,
+// docs/method.md#one-dimensional-positions), which is the point of SeqPE. Anything that does not fit in M digits, or is negative,
 // is an error rather than a silently truncated digit string.
 #pragma once
 
@@ -48,7 +48,7 @@ class PositionTokenizer {
  public:
   // max_position: the exclusive per-coordinate bound of the training range; it fixes max_digits.
   PositionTokenizer(int64_t dims, int64_t max_position, int64_t base = 10, Padding padding = Padding::left);
-  // SPEC 1: reads PE_MAX_POSITION as the size of the whole range, i.e. a sqrt x sqrt grid in 2-D.
+  // docs/method.md#position-tokens: reads PE_MAX_POSITION as the size of the whole range, i.e. a sqrt x sqrt grid in 2-D.
   static PositionTokenizer from_pe_max_position(int64_t pe_max_position, int64_t dims, int64_t base = 10,
                                                 Padding padding = Padding::left);
 

@@ -1,3 +1,5 @@
+// Draws without replacement, shuffles and sampler-epoch orders from an engine::Generator
+// (seqpe/random_sampling.h).
 #include "seqpe/random_sampling.h"
 
 #include <unordered_map>

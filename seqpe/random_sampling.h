@@ -17,7 +17,7 @@ std::vector<int64_t> sample_without_replacement(int64_t population, int64_t coun
 // Shuffles `values` uniformly in place (Fisher-Yates).
 void shuffle(std::vector<int64_t>& values, engine::Generator& gen);
 
-// The order of one sampler-epoch over a pool of `pool_size` items (SPEC 4.1, 5.1): every item once,
+// The order of one sampler-epoch over a pool of `pool_size` items (docs/method.md#contrastive-sampler, docs/method.md#distillation-sampler): every item once,
 // repeated whole as many times as `batches * batch_size` allows, topped up with distinct random
 // items to exactly batches * batch_size, then shuffled. When the pool is larger than one
 // epoch's needs, the pool is padded up to a multiple of batch_size instead and only the first

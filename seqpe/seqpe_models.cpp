@@ -1,3 +1,5 @@
+// Building SeqPE from a model config, and loading SeqPE GPTs and ViTs from model.json + weights
+// (seqpe/seqpe_models.h).
 #include "seqpe/seqpe_models.h"
 
 #include "engine/error.h"

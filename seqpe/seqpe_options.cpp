@@ -1,3 +1,5 @@
+// SeqPE's options as JSON (seqpe/seqpe_options.h): the text and image defaults sized to the model,
+// reading and checking every field.
 #include "seqpe/seqpe_options.h"
 
 #include <algorithm>
@@ -43,7 +45,7 @@ double weight(ConfigReader& r, const std::string& field, double fallback) {
   return r.real(field, fallback, 0.0, HUGE_VAL);
 }
 
-// The SPEC's values for the setting, with the model's sizes where the SPEC ties them to the model.
+// The reference's values for the setting (docs/method.md), with the model's sizes where the reference ties them to the model.
 SeqPeOptions defaults(const ModelShape& m) {
   SeqPeOptions o;
   o.pe = m.image ? SeqPeConfig::image_defaults() : SeqPeConfig::text_defaults();

@@ -2,12 +2,12 @@
 // "position_encoding_options" when "position_encoding" is "seqpe" (models/model_config.h), so that
 // the model.json saved beside the weights rebuilds the SeqPE on its own (seqpe/seqpe_models.h).
 //
-// Absent fields take the SPEC's values: the text setting (SPEC 9) for a GPT, the image setting
-// (SPEC 11) for a ViT. Sizes the SPEC ties to the main model are read from the model config:
+// Absent fields take the reference's values: the text setting (docs/method.md#language-modelling) for a GPT, the image setting
+// (docs/method.md#image-classification) for a ViT. Sizes the reference ties to the main model are read from the model config:
 // D_pe and the encoder's heads default to the model's width and heads (768 / 12 for GPT-2 small,
 // 384 / 6 for ViT-S), the distillation's per-head split to the model's heads, the training block to
 // the GPT's context or the ViT's patch grid. max_digits follows from pe_max_position and base
-// (SPEC 1); D_out from the apply method (SPEC 2). Unknown fields are refused and each bad value is an
+// (docs/method.md#position-tokens); D_out from the apply method (docs/method.md#the-position-encoder). Unknown fields are refused and each bad value is an
 // error naming the field ("SeqPE options.encoder field 'layers' must be >= 1, got 0").
 //
 //   {
@@ -52,7 +52,7 @@ struct SeqPeOptions {
   MainPositionSamplerConfig main_sampler;
   ContrastiveSamplerConfig contrastive;
   TransferSamplerConfig transfer;
-  double clip = 5.0;  // SPEC 2: SeqPE's gradients are clipped apart from the model's, max-norm 5
+  double clip = 5.0;  // docs/method.md#the-position-encoder: SeqPE's gradients are clipped apart from the model's, max-norm 5
 };
 
 // The options of a GPT (text setting) or a ViT (image setting) whose position_encoding is "seqpe",

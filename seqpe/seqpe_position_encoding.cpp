@@ -1,3 +1,5 @@
+// SeqPE as a position encoding (seqpe/seqpe_position_encoding.h): init, encode_step, the hooks,
+// auxiliary losses, the evaluation cache.
 #include "seqpe/seqpe_position_encoding.h"
 
 #include <algorithm>
@@ -85,14 +87,14 @@ SeqPe::SeqPe(const SeqPeConfig& config, engine::Generator& init_gen)
   check_config(config, tokenizer_);
   const int64_t O = config.out_features();
   encoder_ = register_module("encoder", std::make_shared<SeqPeEncoder>(config.encoder, init_gen));
-  // SPEC 2: the image encoder uses the text init with a truncated normal; every matrix, table and
+  // docs/method.md#the-position-encoder: the image encoder uses the text init with a truncated normal; every matrix, table and
   // the readout (all of rank 2) is redrawn, LayerNorms and biases keep 1 / 0.
   engine::NoGradGuard no_grad;  // in-place initialisation of parameters
   if (config.truncated_normal_init)
     for (auto& [name, param] : encoder_->named_parameters())
       if (param.dim() >= 2) fill_init(param, config.encoder.init_std, true, init_gen);
 
-  // W_qk lives in the main model in the reference, so it takes the main model's init (SPEC 3.1).
+  // W_qk lives in the main model in the reference, so it takes the main model's init (docs/method.md#query-and-key-projections).
   auto make_projection = [&] {
     auto projection = std::make_shared<models::Linear>(O, 2 * O, true, config.init_std, init_gen, config.encoder.dtype);
     if (config.truncated_normal_init) fill_init(projection->weight(), config.init_std, true, init_gen);
@@ -129,7 +131,7 @@ Tensor SeqPe::encode_forward_positions(const models::Positions& positions) {
   }
   ENGINE_CHECK(config_.encoder.dims == 1, "SeqPe: 1-D position ids given to a ", config_.encoder.dims, "-D SeqPE");
   const std::vector<int64_t> ids = positions.ids.to_vector<int64_t>();
-  // Each distinct position is encoded once (SPEC 7); repeated ids are gathered afterwards.
+  // Each distinct position is encoded once (docs/method.md#one-encoder-forward-per-step); repeated ids are gathered afterwards.
   PositionList distinct(1);
   std::unordered_map<int64_t, int64_t> row_of;
   std::vector<int64_t> rows;

@@ -1,4 +1,4 @@
-// SeqPE as a position encoding of the main model (SPEC 3, 6, 7): the encoder (encoder.h) turns each
+// SeqPE as a position encoding of the main model (docs/method.md: how the encoding enters the model, random shift, one encoder forward per step): the encoder (encoder.h) turns each
 // position's digits into a vector e, and the model's hooks (models/position_encoding.h) apply it.
 //
 // Legend: B = batch, P = position blocks of a step (1, or 16 / 32 on random-shift steps), L = cells
@@ -7,12 +7,12 @@
 // multi-head split or 1 when one vector is shared by all heads, E = O / H' per-head PE width (= d),
 // L_ly = model layers.
 //
-// How e enters the model (pe_apply_method, SPEC 3.2), per head:
+// How e enters the model (pe_apply_method, docs/method.md#apply-methods), per head:
 //   input_add    x_i ← tok_i + e_i before the first layer (O = C)
 //   attn_add     q_i ← q_i + pq_i,  k_j ← k_j + pk_j
 //   attn_mul     q_i ← q_i ⊙ pq_i,  k_j ← k_j ⊙ pk_j
 //   attn_scalar  s_ij = (q_i·k_j + α pq_i·pk_j) / sqrt(d): the PE term is added BEFORE the 1/sqrt(d)
-//                scaling (quirk 13.2). In training (grad mode on) the term is the attention op's score
+//                scaling (docs/method.md#quirks, quirk 2). In training (grad mode on) the term is the attention op's score
 //                bias: the logits α·pq·pkᵀ/sqrt(d), (P, H', T, T), computed once per forward and
 //                shared by every sequence of a block and, with a single W_qk, by every layer (each
 //                layer's gradient of it comes summed over the block's sequences, and the projection
@@ -20,17 +20,17 @@
 //                keys cached must carry their own term and lengths may be long) it is attention over
 //                [q; α·pq] and [k; pk] (Dk = 2d) with the scale 1/sqrt(d) left as is: memory linear
 //                in T, no (T × T) tensor. docs/seqpe.md has the costs of both.
-// [pq; pk] = W_qk e + b, (T, 2·O), reshaped to (T, 2, H', E) (SPEC 3.1); W_qk is one Linear shared
+// [pq; pk] = W_qk e + b, (T, 2·O), reshaped to (T, 2, H', E) (docs/method.md#query-and-key-projections); W_qk is one Linear shared
 // by all layers and applied once per forward ("single"), one per layer ("multi"), or none
 // (pq = pk = e). ViT: the class token has no grid position, so a learned vector (1, O) is put in
-// front of the patch PEs before W_qk (SPEC 3.4).
+// front of the patch PEs before W_qk (docs/method.md#class-token-of-the-vit).
 //
 // Where e comes from, per forward (prepare()):
-//   training step   the caller runs encode_step() once per step (SPEC 7): ONE encoder forward over
+//   training step   the caller runs encode_step() once per step (docs/method.md#one-encoder-forward-per-step): ONE encoder forward over
 //                   main positions (P blocks) ++ contrastive pivots ++ candidates ++ distillation
 //                   students, split back into groups; the main part (P, L, O) serves the next
 //                   forward, whose batch is tiled over the blocks (sequence b uses block b mod P,
-//                   SPEC 3.5). auxiliary_losses() then gives L_ct and L_tr from the other groups.
+//                   docs/method.md#blocks-and-the-batch). auxiliary_losses() then gives L_ct and L_tr from the other groups.
 //   no step plan    the encoder runs on this forward's distinct positions (1-D ids, or the
 //                   row-major (h, w) grid).
 //   evaluation      the embeddings of every position of the evaluation length (0..L_eval-1) or grid
@@ -60,7 +60,7 @@ enum class QkProjection { single, multi, none };
 struct SeqPeConfig {
   SeqPeEncoderConfig encoder;       // its max_digits must match the tokenizer's
   int64_t pe_max_position = 20000;  // PE_MAX_POSITION: [0, 20000), or a 100 x 100 grid for 10000 in 2-D
-  Padding padding = Padding::left;  // of the digit sequences (SPEC 1.1: right padding exists, unused)
+  Padding padding = Padding::left;  // of the digit sequences (docs/method.md#one-dimensional-positions: right padding exists, unused)
   ApplyMethod apply = ApplyMethod::attn_scalar;
   QkProjection qk_projection = QkProjection::single;
   bool multi_head = true;           // use_pe_multi_head: O = C split per head; else O = d shared
@@ -73,17 +73,17 @@ struct SeqPeConfig {
   // Images: timm's trunc_normal_ (absolute bounds ±2, as the reference) instead of the normal.
   bool truncated_normal_init = false;
   double init_std = 0.02;           // W_qk and the class-token PE
-  // Auxiliary objectives (SPEC 4.2, 5.2, 7).
+  // Auxiliary objectives (docs/method.md#contrastive-loss, docs/method.md#distillation-loss).
   double contrastive_weight = 0.1;  // λ_ct
   double transfer_weight = 0.1;     // λ_tr
   int64_t transfer_heads = 12;      // the distillation's per-head split (O / 64 in the paper)
   bool transfer_on_shifted_steps = false;  // QA fine-tuning: true, with the first shifted block as teacher
   uint64_t dropout_seed = 0;        // the encoder's residual-dropout stream
 
-  // GPT-2 on WikiText-103 (SPEC 9): 5 digits, D_pe 768 / 12 heads / 2 layers, causal, dropout 0.1,
+  // GPT-2 on WikiText-103 (docs/method.md#language-modelling): 5 digits, D_pe 768 / 12 heads / 2 layers, causal, dropout 0.1,
   // attn_scalar + single W_qk + multi-head, α = 1.
   static SeqPeConfig text_defaults();
-  // ViT-S/16 on ImageNet (SPEC 11): 2-D, 2 digits per coordinate, D_pe 384 / 6 heads, attn_mul +
+  // ViT-S/16 on ImageNet (docs/method.md#image-classification): 2-D, 2 digits per coordinate, D_pe 384 / 6 heads, attn_mul +
   // per-layer W_qk + multi-head, learned class-token PE, truncated-normal init.
   static SeqPeConfig image_defaults();
 
@@ -116,7 +116,7 @@ class SeqPe : public models::PositionEncoding {
   void transform_qk(int layer, Tensor& q, Tensor& k) override;
   void attention_options(int layer, ops::AttentionOptions& options) override;
 
-  // One encoder forward for a training step (SPEC 7). `contrastive` may be null; `transfer` too,
+  // One encoder forward for a training step (docs/method.md#one-encoder-forward-per-step). `contrastive` may be null; `transfer` too,
   // and its students are left out on shifted steps unless transfer_on_shifted_steps. The main part
   // is kept for the next prepare(), which must then see batch B divisible by P and L tokens/cells.
   StepEncoding encode_step(const MainPositions& main, const ContrastiveBatch* contrastive,

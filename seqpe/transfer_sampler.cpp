@@ -1,3 +1,5 @@
+// The distillation ("transfer") sampler (seqpe/transfer_sampler.h): admissible offsets, sampler-
+// epochs, teacher and student cells.
 #include "seqpe/transfer_sampler.h"
 
 #include <array>
@@ -8,7 +10,7 @@ namespace seqpe {
 
 namespace {
 
-// All admissible offsets of SPEC 5.1 (see the header), after checking the configuration.
+// All admissible offsets of docs/method.md#distillation-sampler (see the header), after checking the configuration.
 PositionList admissible_offsets(const TransferSamplerConfig& c) {
   ENGINE_CHECK(c.dims == 1 || c.dims == 2, "TransferSamplerConfig: dims must be 1 or 2, got ", c.dims);
   ENGINE_CHECK(int64_t(c.block_shape.size()) == c.dims, "TransferSamplerConfig: block_shape ",

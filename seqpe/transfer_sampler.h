@@ -1,4 +1,4 @@
-// Sampler of the knowledge-distillation ("transfer") objective, SPEC 5.1.
+// Sampler of the knowledge-distillation ("transfer") objective, docs/method.md#distillation-sampler.
 //
 // Legend: B = batch_size (B_tr, offsets per step), n_t = num_indices, L = cells of the training
 // block (512 tokens, or 14 x 14 = 196 patches), n = dims.
@@ -7,7 +7,7 @@
 // student is the same block translated by an offset p that leaves it. For each of the B offsets of
 // a step, n_t cells of the block are drawn without replacement: the teacher embeddings are the
 // main-task PEs at those cells (teacher_indices, row-major into the block), the student positions
-// are the cells shifted by p. The loss (SPEC 5.2) asks the similarity pattern of the students to
+// are the cells shifted by p. The loss (docs/method.md#distillation-loss) asks the similarity pattern of the students to
 // match the teacher's, a translation-invariance regularizer.
 //
 // Offsets:

@@ -1,4 +1,5 @@
-// SeqPE's auxiliary objective in training (SEQPE_SPEC.md §4 to §7): each step draws the main
+// SeqPE's auxiliary objective in training (docs/method.md#contrastive-objective to
+// docs/method.md#one-encoder-forward-per-step): each step draws the main
 // positions (random shift), a contrastive batch and a transfer batch from samplers seeded per rank,
 // encodes them in one encoder forward (SeqPe::encode_step, whose main part the model's forward
 // then uses), and returns the weighted contrastive + distillation loss. SeqPE's encoder dropout

@@ -1,3 +1,5 @@
+// The CUDA caching allocator (engine/cuda/caching_allocator.h): size-class bins, blocks freed on
+// other streams held until their events complete.
 #include "engine/cuda/caching_allocator.h"
 
 #include <algorithm>

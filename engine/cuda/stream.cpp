@@ -1,3 +1,4 @@
+// CUDA streams and events and the calling thread's current stream (engine/cuda/stream.h).
 #include "engine/cuda/stream.h"
 
 #include "engine/cuda/check.h"

@@ -1,3 +1,4 @@
+// The single-process communicator and the checks every backend shares (engine/dist/communicator.h).
 #include "engine/dist/communicator.h"
 
 #include <cstdio>

@@ -1,3 +1,5 @@
+// Reading rank, world size and local rank from mpirun's, PMI launchers' or Slurm's environment
+// (engine/dist/launch_env.h).
 #include "engine/dist/launch_env.h"
 
 #include <cstdlib>

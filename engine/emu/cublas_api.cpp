@@ -1,3 +1,5 @@
+// The emulated cuBLAS GEMMs (engine/emu/cublas_api.h): column-major products summed in double, with
+// cuBLAS's argument checks and device-range checks.
 #include "engine/emu/cublas_api.h"
 
 #include <algorithm>

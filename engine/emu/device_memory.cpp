@@ -1,3 +1,5 @@
+// The emulator's tracked device memory (engine/emu/device_memory.h): a registry of allocations,
+// poisoned with 0xff bytes, and range checks.
 #include "engine/emu/device_memory.h"
 
 #include <cstdint>

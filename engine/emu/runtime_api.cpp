@@ -1,3 +1,5 @@
+// The emulated CUDA runtime (engine/emu/runtime_api.h): synchronous memory copies with kind checks,
+// device queries, streams and events.
 #include "engine/emu/runtime_api.h"
 
 #include <array>

@@ -1,3 +1,5 @@
+// AdamW's step constants, computed once per group in double (engine/optim/adamw.h); the element-
+// wise update is the backend's.
 #include "engine/optim/adamw.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// Clipping gradients by their global L2 norm (engine/optim/clip_grad.h).
 #include "engine/optim/clip_grad.h"
 
 #include <cmath>

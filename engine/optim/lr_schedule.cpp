@@ -1,3 +1,5 @@
+// Learning-rate schedules (engine/optim/lr_schedule.h): linear warm-up, then linear or cosine
+// decay.
 #include "engine/optim/lr_schedule.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The optimizer base (engine/optim/optimizer.h): parameter groups, checks before any update,
+// zero_grad, state dicts.
 #include "engine/optim/optimizer.h"
 
 #include <set>

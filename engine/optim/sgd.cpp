@@ -1,3 +1,5 @@
+// SGD with momentum (engine/optim/sgd.h): its buffers and step constants; the update is the
+// backend's.
 #include "engine/optim/sgd.h"
 
 #include "engine/backend.h"

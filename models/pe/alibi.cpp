@@ -1,3 +1,4 @@
+// ALiBi's slopes for any head count and its attention options (models/pe/alibi.h).
 #include "models/pe/alibi.h"
 
 #include <cmath>

@@ -15,7 +15,7 @@ std::vector<double> alibi_slopes(int64_t heads);
 
 class Alibi : public PositionEncoding {
  public:
-  // The authors' GPT-2 code adds slope·j to q·k *before* the 1/sqrt(D) scaling (SEQPE_SPEC.md §8),
+  // The authors' GPT-2 code adds slope·j to q·k *before* the 1/sqrt(D) scaling (docs/method.md#baselines),
   // so the effective slopes are slope/sqrt(D): scaled_by_attention_scale reproduces that.
   Alibi(int64_t heads, bool scaled_by_attention_scale, engine::DType dtype = engine::DType::f32);
   std::string name() const override { return "alibi"; }

@@ -1,3 +1,5 @@
+// Linear and bicubic resizing of learned position tables, as PyTorch's F.interpolate
+// (models/pe/ape.h).
 #include "models/pe/ape.h"
 
 #include <algorithm>

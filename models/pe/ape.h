@@ -1,5 +1,5 @@
 // Resizing a learned absolute position table to a length or grid it was not trained at
-// (SEQPE_SPEC.md §8: APE "extrapolates" by interpolation only). Both follow PyTorch's
+// (docs/method.md#baselines: APE "extrapolates" by interpolation only). Both follow PyTorch's
 // F.interpolate with align_corners=False exactly, so that tables match the authors' code:
 //   linear   (L_in, C) -> (L_out, C): src = (dst + 0.5)·L_in/L_out − 0.5, clamped at 0; the
 //            upper neighbour is clamped to the last row.

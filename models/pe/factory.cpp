@@ -1,3 +1,4 @@
+// Making a position encoding from its config name and JSON options (models/pe/factory.h).
 #include "models/pe/factory.h"
 
 #include "models/json_config.h"

@@ -1,4 +1,4 @@
-// Builds a position encoding by its config name (SEQPE_SPEC.md §8), with its options from JSON:
+// Builds a position encoding by its config name (docs/method.md#baselines), with its options from JSON:
 //   "ape"         learned absolute table owned by the model itself (GPT-2's wpe, ViT's pos_embed):
 //                 returns null
 //   "nope"        no positional signal: returns null

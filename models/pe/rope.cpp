@@ -1,3 +1,5 @@
+// RoPE, axial 2-D RoPE and RoPE-Mixed (models/pe/rope.h): their angles per position and the
+// rotation of q and k.
 #include "models/pe/rope.h"
 
 #include <cmath>

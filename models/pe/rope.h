@@ -1,4 +1,4 @@
-// Rotary position encodings (SEQPE_SPEC.md §8): q and k of every layer are rotated pair by pair
+// Rotary position encodings (docs/method.md#baselines): q and k of every layer are rotated pair by pair
 // (ops/rotary.h), so that q_i·k_j depends on positions only through i − j.
 //   rope       1-D: pair m of a head rotates by p·base^(−2m/D); images use the raster index with
 //              the class token at 0.

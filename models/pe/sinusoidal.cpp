@@ -1,3 +1,4 @@
+// The fixed sinusoidal table and its raster indices for images (models/pe/sinusoidal.h).
 #include "models/pe/sinusoidal.h"
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // Fixed sinusoidal positions (Vaswani et al. 2017), added to the input: for position p and pair j,
 //   table[p, 2j] = sin(p / base^(2j/C)),  table[p, 2j+1] = cos(p / base^(2j/C))
 // (sin in even dims, cos in odd, interleaved, as the authors' code). Images use the raster index
-// with the class token at 0 and patches at 1..g² (SEQPE_SPEC.md §8). The PE adds the table times
+// with the class token at 0 and patches at 1..g² (docs/method.md#baselines). The PE adds the table times
 // `scale`: the authors add it at amplitude 1 (scale 1) to GPT-2 token embeddings of std 0.02, where
 // it drowns the tokens (at width 128 a table row is 35 times a token row) and the model does not
 // train in a short run; a GPT therefore scales it to its token embeddings' size by default

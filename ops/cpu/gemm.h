@@ -1,4 +1,5 @@
-// General matrix multiply on the CPU with row-major (C/NumPy) semantics, on Eigen's GEMM.
+// General matrix multiply on the CPU with row-major (C/NumPy) semantics: f32 on our AVX-512 kernel
+// (ops/cpu/sgemm_avx512.h) where the build targets AVX-512, f64 and other builds on Eigen's GEMM.
 //
 //   C = alpha · op(A) · op(B) + beta · C       op(X) = X or Xᵀ
 //   op(A): (M, K)  op(B): (K, N)  C: (M, N)
@@ -6,9 +7,11 @@
 // Every matrix is row-major with a leading dimension (the distance in elements between the starts
 // of two consecutive rows), so views with a row stride other than the width need no copy. A is
 // stored (M, K) with lda >= K, or (K, M) with lda >= M when trans_a; likewise B. With beta == 0, C
-// is written without being read (it may hold garbage). Large products are cut into fixed tiles of C
-// that OpenMP threads take in turn, each a single-threaded Eigen product, so results do not depend
-// on the thread count; called from inside a parallel region a product runs on the calling thread.
+// is written without being read (it may hold garbage). Large products are shared among the OpenMP
+// threads by tiles of C (on Eigen, each tile a single-threaded Eigen product; on AVX-512, see
+// sgemm_avx512.h), and every element sums its products in an order that does not depend on the
+// thread count, so neither do the results; called from inside a parallel region a product runs on
+// the calling thread.
 //
 // An epilogue, when given, runs on each block of C once its sum is complete, while the block is still
 // in cache: linear's bias and GELU cost no extra pass over C. Blocks are disjoint; a threaded product

@@ -1,3 +1,4 @@
+// CPU kernels of rotary position embedding, forward and backward (ops/cpu/rotary.h).
 #include "ops/cpu/rotary.h"
 
 #include <cmath>

@@ -35,7 +35,7 @@ inline AlignedBuffer aligned_floats(int64_t count) {
 }
 
 // A buffer of floats 64-byte aligned (packed panels are read with aligned loads), allocated on first
-// use and grown, never shrunk: touching fresh pages costs more than a small product (FACTS.md).
+// use and grown, never shrunk: touching fresh pages costs more than a small product (measured on the development machines, docs/gemm.md).
 class PackingBuffer {
  public:
   float* get(int64_t count) {

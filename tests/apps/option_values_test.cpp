@@ -1,3 +1,4 @@
+// Tests of apps/option_values.h: values read whole, errors naming the option.
 #include "apps/option_values.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// Tests of the byte-level BPE tokenizer (data/bpe_tokenizer.h) against GPT-2's algorithm and files.
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Tests of BPE training (data/bpe_trainer.h): merges worked by hand, incremental counts, round
+// trips.
 #include <doctest/doctest.h>
 
 #include <algorithm>

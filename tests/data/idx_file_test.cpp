@@ -1,3 +1,4 @@
+// Tests of IDX files and Fashion-MNIST loading (data/idx_file.h, data/fashion_mnist.h).
 #include <doctest/doctest.h>
 #include <zlib.h>
 

@@ -1,3 +1,4 @@
+// Tests of image-folder datasets (data/image_folder.h): PNG and JPEG decoding, labels, errors.
 #include <doctest/doctest.h>
 // jpeglib.h uses size_t and FILE without including their headers.
 #include <cstdio>

@@ -1,3 +1,5 @@
+// Tests of the image loader (data/image_loader.h): epochs, determinism, augmentation, resume,
+// shards.
 #include <doctest/doctest.h>
 
 #include <algorithm>

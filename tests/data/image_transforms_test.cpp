@@ -1,3 +1,4 @@
+// Tests of image transforms (data/image_transforms.h) against torch's F.interpolate and by hand.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// Tests of GPT-2's pre-tokenizer regex (data/pretokenizer.h).
 #include <doctest/doctest.h>
 
 #include <string>

@@ -1,3 +1,4 @@
+// Tests of the offline QA set's records and builder (data/qa_records.h, data/qa_builder.h).
 #include "data/qa_builder.h"
 
 #include <doctest/doctest.h>

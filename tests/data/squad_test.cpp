@@ -1,3 +1,4 @@
+// Tests of SQuAD v1.1 JSON and the authors' jsonl (data/squad.h): offsets, round trips, errors.
 #include "data/squad.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// Tests of token files (data/token_file.h): storage widths, rewriting, errors.
 #include <doctest/doctest.h>
 
 #include <cstring>

@@ -1,3 +1,5 @@
+// Tests of autograd (engine/autograd.h): gradients through views, no_grad and detach, gradient-
+// ready hooks.
 #include <doctest/doctest.h>
 
 #include "engine/autograd.h"

@@ -1,3 +1,5 @@
+// Tests of checkpoints (engine/checkpoint.h): round trips of tensors, step, generators and extra
+// state; errors.
 #include "engine/checkpoint.h"
 
 #include <doctest/doctest.h>

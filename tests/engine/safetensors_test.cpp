@@ -1,3 +1,5 @@
+// Tests of safetensors files (engine/safetensors.h): round trips, reference bytes, F16/BF16,
+// damaged files, atomic writes.
 #include "engine/safetensors.h"
 
 #include <doctest/doctest.h>

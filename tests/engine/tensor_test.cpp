@@ -1,3 +1,4 @@
+// Tests of tensors (engine/tensor.h): factories, views, dtype conversion, the caching allocator.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // A GPT with learned absolute positions evaluated beyond its training length: the trained rows of
-// wpe are resized to the evaluation length by linear interpolation (SEQPE_SPEC.md §8), which must
+// wpe are resized to the evaluation length by linear interpolation (docs/method.md#baselines), which must
 // equal a model whose table *is* that interpolation.
 #include <doctest/doctest.h>
 

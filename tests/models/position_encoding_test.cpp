@@ -1,3 +1,5 @@
+// Tests of the baseline position encodings (models/pe/): ALiBi slopes, sinusoidal table, RoPE's
+// relative scores, 2-D rotary.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -16,7 +18,7 @@ TEST_CASE("ALiBi slopes follow the published formula for 8, 12 and 16 heads") {
   for (int i = 0; i < 8; ++i) CHECK(slopes8[size_t(i)] == doctest::Approx(std::pow(2.0, -(i + 1))));
   auto slopes16 = models::alibi_slopes(16);
   for (int i = 0; i < 16; ++i) CHECK(slopes16[size_t(i)] == doctest::Approx(std::pow(2.0, -0.5 * (i + 1))));
-  // 12 heads: the 8 power-of-two slopes, then 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5 (SEQPE_SPEC.md §8).
+  // 12 heads: the 8 power-of-two slopes, then 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5 (docs/method.md#baselines).
   auto slopes12 = models::alibi_slopes(12);
   REQUIRE(slopes12.size() == 12);
   for (int i = 0; i < 8; ++i) CHECK(slopes12[size_t(i)] == doctest::Approx(std::pow(2.0, -(i + 1))));

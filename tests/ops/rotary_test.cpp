@@ -1,3 +1,4 @@
+// Tests of ops::rotary: rotation by hand, f64 gradchecks in x and the angles, shape errors.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,3 +1,5 @@
+// Tests of the contrastive sampler (seqpe/contrastive_sampler.h): defaults, mode shares, labels,
+// hard negatives, epochs, seeds.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -87,7 +89,7 @@ void check_share(int64_t hits, int64_t n, double p) {
 
 }  // namespace
 
-TEST_CASE("defaults follow SPEC 4.1") {
+TEST_CASE("defaults follow docs/method.md#contrastive-sampler") {
   const ContrastiveSamplerConfig text = ContrastiveSamplerConfig::text_defaults();
   CHECK(text.num_candidates == 32);
   CHECK(ContrastiveSampler(text, 0).hard_negative_count() == 8);

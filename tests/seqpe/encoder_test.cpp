@@ -1,4 +1,4 @@
-// The SeqPE encoder (SPEC 1.3, 2): shapes, parameter layout, the readout seeing every digit under
+// The SeqPE encoder (docs/method.md#embedding-the-digits, docs/method.md#the-position-encoder): shapes, parameter layout, the readout seeing every digit under
 // the causal mask, temperature, init, f64 gradchecks with one and two blocks, digits out of range,
 // and the contrastive loss falling when a tiny encoder is trained alone.
 #include <doctest/doctest.h>
@@ -178,7 +178,7 @@ TEST_CASE("encoder: the contrastive loss falls when a tiny encoder is trained al
     seqpe::PositionList all(1);
     for (int64_t i = 0; i < batch.pivots.size(); ++i) all.push_back(batch.pivots[i]);
     for (int64_t i = 0; i < batch.candidates.size(); ++i) all.push_back(batch.candidates[i]);
-    // One encoder forward over pivots and candidates, split afterwards (SPEC 7).
+    // One encoder forward over pivots and candidates, split afterwards (docs/method.md#one-encoder-forward-per-step).
     Tensor e = encoder.forward(tokenizer.encode_batch(all).digits, gen);  // (B + B·K, D)
     Tensor pivots = e.narrow(0, 0, B), candidates = e.narrow(0, B, B * K).reshape({B, K, config.out_features});
     optimizer.zero_grad();

@@ -1,4 +1,4 @@
-// The contrastive and distillation losses (SPEC 4.2, 5.2): hand-computed values, the 'mean over
+// The contrastive and distillation losses (docs/method.md#contrastive-loss, docs/method.md#distillation-loss): hand-computed values, the 'mean over
 // all elements' KL reduction, the detached teacher, and f64 gradchecks.
 #include <doctest/doctest.h>
 

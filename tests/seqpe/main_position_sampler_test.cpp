@@ -1,3 +1,5 @@
+// Tests of the main-task position sampler (seqpe/main_position_sampler.h): blocks, shifted starts,
+// determinism.
 #include <doctest/doctest.h>
 
 #include <cmath>

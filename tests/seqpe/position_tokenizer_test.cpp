@@ -1,3 +1,5 @@
+// Tests of the position tokenizer (seqpe/position_tokenizer.h): digits, padding sides, batches,
+// n-D, other bases.
 #include <doctest/doctest.h>
 
 #include <vector>
@@ -33,7 +35,7 @@ TEST_CASE("digit helpers") {
   CHECK(seqpe::value_of(V{1, 0, 1}, 2) == 5);
 }
 
-TEST_CASE("1-D text tokenizer: spec example, both padding sides") {
+TEST_CASE("1-D text tokenizer: the method's example (docs/method.md#one-dimensional-positions), both padding sides") {
   const PositionTokenizer left = PositionTokenizer::from_pe_max_position(20000, 1);
   CHECK(left.max_digits() == 5);  // len(str(19999))
   CHECK(left.sequence_length() == 5);
@@ -46,7 +48,7 @@ TEST_CASE("1-D text tokenizer: spec example, both padding sides") {
   CHECK(digits == V{0, 0, 0, 0, 0});
   CHECK(mask == V{0, 0, 0, 0, 1});
   CHECK(left.encode(V{19999}) == V{1, 9, 9, 9, 9});
-  // Evaluation extrapolates beyond PE_MAX_POSITION (32768 positions at most, SPEC 1.1).
+  // Evaluation extrapolates beyond PE_MAX_POSITION (32768 positions at most, docs/method.md#one-dimensional-positions).
   CHECK(left.encode(V{32767}) == V{3, 2, 7, 6, 7});
 
   const PositionTokenizer right = PositionTokenizer::from_pe_max_position(20000, 1, 10, Padding::right);
@@ -58,7 +60,7 @@ TEST_CASE("1-D text tokenizer: spec example, both padding sides") {
   CHECK(mask == V{1, 1, 0, 0, 0});
 }
 
-TEST_CASE("2-D image tokenizer: spec example, both padding sides") {
+TEST_CASE("2-D image tokenizer: the method's example (docs/method.md#grid-positions), both padding sides") {
   const PositionTokenizer left = PositionTokenizer::from_pe_max_position(10000, 2);
   CHECK(left.max_digits() == 2);  // the 100 x 100 grid: len("99")
   CHECK(left.sequence_length() == 4);

@@ -1,3 +1,5 @@
+// Tests of seqpe/random_sampling.h: distinct draws, sampler-epoch orders, ranges read from
+// PE_MAX_POSITION.
 #include <doctest/doctest.h>
 
 #include <algorithm>

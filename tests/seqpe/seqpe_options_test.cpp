@@ -1,5 +1,5 @@
 // SeqPE options as JSON (seqpe/seqpe_options.h) and SeqPE models as files (seqpe/seqpe_models.h):
-// the defaults are the SPEC's values one by one, the JSON round-trips, bad values and unknown
+// the defaults are the reference's values (docs/method.md) one by one, the JSON round-trips, bad values and unknown
 // fields are errors naming the field, and a saved and reloaded SeqPE GPT gives the same logits.
 #include <doctest/doctest.h>
 
@@ -16,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-// GPT-2 small as SEQPE_SPEC.md §9 trains it (context 512).
+// GPT-2 small as docs/method.md#language-modelling trains it (context 512).
 models::GptConfig gpt2_small(const json& options = json::object()) {
   models::GptConfig c;
   c.vocab_size = 50257;
@@ -29,7 +29,7 @@ models::GptConfig gpt2_small(const json& options = json::object()) {
   return c;
 }
 
-// ViT-S/16 at 224 (§11): a 14 x 14 grid.
+// ViT-S/16 at 224 (docs/method.md#image-classification): a 14 x 14 grid.
 models::ViTConfig vit_s(const json& options = json::object()) {
   models::ViTConfig c;
   c.image_size = 224;
@@ -67,16 +67,16 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 }  // namespace
 
-TEST_CASE("SeqPE options: a GPT's defaults are the SPEC's text values (SPEC 1, 2, 3.3, 4, 5, 6, 9)") {
+TEST_CASE("SeqPE options: a GPT's defaults are the reference's text values (docs/method.md)") {
   const seqpe::SeqPeOptions o = seqpe::seqpe_options(gpt2_small());
   const seqpe::SeqPeConfig& pe = o.pe;
-  // §1.1: PE_MAX_POSITION 20000, base 10, 5 digits, left padding, 1-D.
+  // docs/method.md#one-dimensional-positions: PE_MAX_POSITION 20000, base 10, 5 digits, left padding, 1-D.
   CHECK(pe.pe_max_position == 20000);
   CHECK(pe.encoder.base == 10);
   CHECK(pe.encoder.max_digits == 5);
   CHECK(pe.encoder.dims == 1);
   CHECK(pe.padding == seqpe::Padding::left);
-  // §2: D_pe 768, 12 heads of 64, 2 layers, causal, resid dropout 0.1, LN eps 1e-5, temperature 1,
+  // docs/method.md#the-position-encoder: D_pe 768, 12 heads of 64, 2 layers, causal, resid dropout 0.1, LN eps 1e-5, temperature 1,
   // init N(0, 0.02); D_out = the model width (multi-head attn_*).
   CHECK(pe.encoder.channels == 768);
   CHECK(pe.encoder.heads == 12);
@@ -88,7 +88,7 @@ TEST_CASE("SeqPE options: a GPT's defaults are the SPEC's text values (SPEC 1, 2
   CHECK(pe.encoder.init_std == 0.02);
   CHECK(pe.encoder.out_features == 768);
   CHECK_FALSE(pe.truncated_normal_init);
-  // §3.3: attn_scalar + single W_qk + multi-head, α = 1; no class token.
+  // docs/method.md#released-settings: attn_scalar + single W_qk + multi-head, α = 1; no class token.
   CHECK(pe.apply == seqpe::ApplyMethod::attn_scalar);
   CHECK(pe.qk_projection == seqpe::QkProjection::single);
   CHECK(pe.multi_head);
@@ -98,7 +98,7 @@ TEST_CASE("SeqPE options: a GPT's defaults are the SPEC's text values (SPEC 1, 2
   CHECK(pe.model_width == 768);
   CHECK(pe.model_heads == 12);
   CHECK(pe.model_layers == 12);
-  // §4: λ_ct 0.1, B_ct 16, K 32, hard negatives 0.4 / distributional 0.6, ratio 0.25, window 256.
+  // docs/method.md#contrastive-objective: λ_ct 0.1, B_ct 16, K 32, hard negatives 0.4 / distributional 0.6, ratio 0.25, window 256.
   CHECK(pe.contrastive_weight == 0.1);
   CHECK(o.contrastive.batch_size == 16);
   CHECK(o.contrastive.num_candidates == 32);
@@ -109,25 +109,25 @@ TEST_CASE("SeqPE options: a GPT's defaults are the SPEC's text values (SPEC 1, 2
   CHECK(o.contrastive.distributional_range == 256);
   CHECK(o.contrastive.dims == 1);
   CHECK(o.contrastive.pe_max_position == 20000);
-  // §5: λ_tr 0.1, B_tr 16, n_t 32, 12 heads, skipped on shifted steps, block L = 512.
+  // docs/method.md#distillation-objective: λ_tr 0.1, B_tr 16, n_t 32, 12 heads, skipped on shifted steps, block L = 512.
   CHECK(pe.transfer_weight == 0.1);
   CHECK(o.transfer.batch_size == 16);
   CHECK(o.transfer.num_indices == 32);
   CHECK(pe.transfer_heads == 12);
   CHECK_FALSE(pe.transfer_on_shifted_steps);
   CHECK(o.transfer.block_shape == engine::Shape{512});
-  // §6: random shift on, rate 0.1, 320 blocks kept, P = 16, restart in [0, 32).
+  // docs/method.md#random-shift: random shift on, rate 0.1, 320 blocks kept, P = 16, restart in [0, 32).
   CHECK(o.main_sampler.use_random_shift);
   CHECK(o.main_sampler.shift_rate == 0.1);
   CHECK(o.main_sampler.shift_downsample == 320);
   CHECK(o.main_sampler.blocks_per_shifted_step == 16);
   CHECK(o.main_sampler.restart_offset_range == 32);
   CHECK(o.main_sampler.block_shape == engine::Shape{512});
-  // §2 / §9: SeqPE's gradients clipped apart at 5.
+  // docs/method.md#the-position-encoder, docs/method.md#language-modelling: SeqPE's gradients clipped apart at 5.
   CHECK(o.clip == 5.0);
 }
 
-TEST_CASE("SeqPE options: a ViT's defaults are the SPEC's image values (SPEC 1.2, 2, 3.3, 3.4, 4, 5, 6, 11)") {
+TEST_CASE("SeqPE options: a ViT's defaults are the reference's image values (docs/method.md)") {
   const seqpe::SeqPeOptions o = seqpe::seqpe_options(vit_s());
   const seqpe::SeqPeConfig& pe = o.pe;
   CHECK(pe.pe_max_position == 10000);  // a 100 x 100 grid

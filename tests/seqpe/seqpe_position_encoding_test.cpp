@@ -1,4 +1,4 @@
-// SeqPE through the models' hooks (SPEC 3, 6, 7): each apply method against a naive computation,
+// SeqPE through the models' hooks (docs/method.md: how the encoding enters the model, random shift, one encoder forward per step): each apply method against a naive computation,
 // the qk projections' parameters, batch tiling over random-shift blocks, the evaluation cache, the
 // single encoder forward per step, tiny GPT / ViT models that memorise a batch, and a gradcheck
 // through a whole GPT.
@@ -107,7 +107,7 @@ std::set<std::string> parameter_names(const engine::Module& m) {
 
 }  // namespace
 
-TEST_CASE("seqpe config: the spec's text and image defaults") {
+TEST_CASE("seqpe config: the reference's text and image defaults") {
   const auto text = seqpe::SeqPeConfig::text_defaults();
   CHECK(text.apply == ApplyMethod::attn_scalar);
   CHECK(text.qk_projection == QkProjection::single);

@@ -1,3 +1,5 @@
+// Tests of the distillation sampler (seqpe/transfer_sampler.h): offsets per setting, epochs,
+// determinism, errors.
 #include <doctest/doctest.h>
 
 #include <algorithm>
