@@ -8,6 +8,8 @@
 # Exits non-zero on any failure and ends with ctest's summary lines of both runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so a fresh clone reuses an earlier clone's objects.
+export CCACHE_BASEDIR="$PWD"
 
 # Builds use every core; tests run one at a time, since each already uses every core through
 # OpenMP (two at once oversubscribe the cores and OpenMP's spinning barriers crawl).
