@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ccache keys on paths relative to the checkout, so a fresh clone reuses an earlier clone's objects.
-export CCACHE_BASEDIR="$PWD"
+# (Without the working directory in the hash of -g builds: their debug info may then name another
+# clone's build folder, which only a debugger would notice.)
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
 # Builds use every core; tests run one at a time, since each already uses every core through
 # OpenMP (two at once oversubscribe the cores and OpenMP's spinning barriers crawl).
