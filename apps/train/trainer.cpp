@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <limits>
 
+#include "apps/train/device_setup.h"
 #include "apps/train/run_folder.h"
 #include "data/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/checkpoint.h"
+#include "engine/dist/rank_agreement.h"
 #include "engine/error.h"
 #include "engine/optim/clip_grad.h"
 #include "ops/elementwise.h"
@@ -71,23 +73,31 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
                  std::unique_ptr<AuxiliaryObjective> auxiliary)
     : settings_(settings), config_(config), job_(job), model_((model.to_(settings.device), model)), task_(task),
       auxiliary_(std::move(auxiliary)), dropout_gen_(job.rank_seed(settings.seed + 1)), plan_(plan(model_)),
-      schedule_(schedule),
+      schedule_(schedule), nccl_(train::gradient_communicator(job.communicator(), settings.device)),
       best_score_(settings.higher_is_better ? -std::numeric_limits<double>::infinity()
                                             : std::numeric_limits<double>::infinity()) {
+  // Ranks launched with different configs or models are refused here, naming the first field
+  // that differs, before the first collective whose sizes would differ (the parameters' broadcast).
+  // The output folder is rank 0's alone unless every rank writes its ZeRO-1 shard there.
+  json compared = config_;
+  if (!settings_.zero1 && compared.is_object()) compared.erase("out");
+  engine::dist::check_ranks_agree(job_.communicator(), engine::dist::config_fields(compared), "run config");
+  engine::dist::check_ranks_agree(job_.communicator(), engine::dist::parameter_fields(model_.named_parameters()),
+                                  "model");
   build_optimizer();
 }
 
 void Trainer::build_optimizer() {
   if (!settings_.zero1) {
     if (!ddp_)
-      ddp_ = std::make_unique<engine::dist::DataParallel>(job_.communicator(), model_.parameters(),
+      ddp_ = std::make_unique<engine::dist::DataParallel>(reduction_communicator(), model_.parameters(),
                                                           data_parallel_options(settings_));
     optimizer_ = std::make_unique<engine::optim::AdamW>(plan_.optimizer_groups);
     return;
   }
   // Built from the parameters as they are now (every rank's equal to rank 0's): after a resume
   // loaded them, the shards are rebuilt.
-  zero_ = std::make_unique<engine::dist::Zero1DataParallel>(job_.communicator(), plan_.optimizer_groups,
+  zero_ = std::make_unique<engine::dist::Zero1DataParallel>(reduction_communicator(), plan_.optimizer_groups,
                                                             int(settings_.accumulation));
   optimizer_ = std::make_unique<engine::optim::AdamW>(zero_->shard_groups());
 }
