@@ -50,6 +50,18 @@ fs::path optimizer_shard_path(const fs::path& checkpoint, int rank) {
          (file.substr(0, file.size() - suffix.size()) + ".rank" + std::to_string(rank) + ".optim.safetensors");
 }
 
+// Ranks launched with different configs or models are refused, naming the first field that
+// differs, before the trainer's first collective (whose sizes would differ). The output folder is
+// rank 0's alone unless every rank writes its ZeRO-1 shard there. Returns `model`.
+engine::Module& agreed_model(dist_job::Job& job, const json& config, bool zero1, engine::Module& model) {
+  json compared = config;
+  if (!zero1 && compared.is_object()) compared.erase("out");
+  engine::dist::check_ranks_agree(job.communicator(), engine::dist::config_fields(compared), "run config");
+  engine::dist::check_ranks_agree(job.communicator(), engine::dist::parameter_fields(model.named_parameters()),
+                                  "model");
+  return model;
+}
+
 }  // namespace
 
 void check_settings(const TrainerSettings& s, const std::function<std::string(const char* field)>& name_of) {
@@ -71,19 +83,12 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
                  const std::function<ParameterPlan(const engine::Module& model)>& plan,
                  const engine::optim::LrScheduleConfig& schedule, TrainingTask& task,
                  std::unique_ptr<AuxiliaryObjective> auxiliary)
-    : settings_(settings), config_(config), job_(job), model_((model.to_(settings.device), model)), task_(task),
+    : settings_(settings), config_(config), job_(job),
+      model_((agreed_model(job, config, settings.zero1, model).to_(settings.device), model)), task_(task),
       auxiliary_(std::move(auxiliary)), dropout_gen_(job.rank_seed(settings.seed + 1)), plan_(plan(model_)),
       schedule_(schedule), nccl_(train::gradient_communicator(job.communicator(), settings.device)),
       best_score_(settings.higher_is_better ? -std::numeric_limits<double>::infinity()
                                             : std::numeric_limits<double>::infinity()) {
-  // Ranks launched with different configs or models are refused here, naming the first field
-  // that differs, before the first collective whose sizes would differ (the parameters' broadcast).
-  // The output folder is rank 0's alone unless every rank writes its ZeRO-1 shard there.
-  json compared = config_;
-  if (!settings_.zero1 && compared.is_object()) compared.erase("out");
-  engine::dist::check_ranks_agree(job_.communicator(), engine::dist::config_fields(compared), "run config");
-  engine::dist::check_ranks_agree(job_.communicator(), engine::dist::parameter_fields(model_.named_parameters()),
-                                  "model");
   build_optimizer();
 }
 
