@@ -33,9 +33,9 @@ engine::Device parse_device(const char* app, const std::string& name) {
 
 }  // namespace
 
-engine::Device setup_device(const char* app, const DeviceSettings& settings, engine::dist::Communicator* ranks) {
+engine::Device setup_device(const char* app, const DeviceSettings& settings,
+                            [[maybe_unused]] engine::dist::Communicator* ranks) {
   engine::Device device = parse_device(app, settings.device);
-  const bool several_ranks = ranks != nullptr && ranks->world_size() > 1;
   const ops::Precision precision = ops::parse_precision(settings.precision);
   if (device.is_cpu()) {
     ops::set_precision(precision);
@@ -46,7 +46,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
                device.str(), " use --precision fp32 (with TF32 on by default)");
 #if APPS_CUDA_BACKEND
   engine::cuda::init();
-  if (several_ranks && settings.device == "cuda") {
+  if (ranks != nullptr && ranks->world_size() > 1 && settings.device == "cuda") {
 #if APPS_NCCL
     device = engine::Device::cuda(engine::dist::select_cuda_device(*ranks));
 #else
@@ -59,7 +59,6 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
               settings.tf32 ? "on (--tf32 0 turns it off)" : "off");
   return device;
 #else
-  (void)several_ranks;
   throw engine::Error(std::string(app) + ": --device cuda needs the CUDA backend, which this build lacks; "
                                         "configure with -DENGINE_CUDA=ON");
 #endif
