@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# train_lm and train_vit --device cuda as 2-rank jobs on 2 emulated GPUs (their _emu builds: each
-# rank picks its own emulated device, the gradients all-reduce over the emulated NCCL) against 1 CPU
-# process on the same global batch: the loss of each step agrees to 1e-5 relative (f32 kernels
+# train_lm, train_vit and finetune_qa --device cuda as 2-rank jobs on 2 emulated GPUs (their _emu
+# builds: each rank picks its own emulated device, the gradients all-reduce over the emulated NCCL)
+# against 1 CPU process on the same global batch: the loss of each step agrees to 1e-5 relative (f32 kernels
 # that sum in another order). train_lm plain, with ZeRO-1, with 2 accumulated micro-batches and
-# with both; train_vit plain and with ZeRO-1 and accumulation.
+# with both; train_vit plain and with ZeRO-1 and accumulation; finetune_qa with ZeRO-1.
 # Usage: train_dist_emu.sh BUILD_APPS_DIR MPIEXEC
 set -euo pipefail
 apps="$1"
@@ -60,4 +60,23 @@ for i in "${!vit_variants[@]}"; do
     { echo "FAIL: train_vit ${vit_variants[$i]} differs"; exit 1; }
 done
 [ -e "$tmp/vit_cuda_1/last.rank1.optim.safetensors" ] || { echo "FAIL: train_vit's ZeRO-1 shard is missing"; exit 1; }
+
+# finetune_qa (RoPE, answers of different lengths on the two ranks) from a tiny language model.
+source "$(dirname "$0")/qa_data.sh"
+qa_corpus "$tmp/qa_corpus"
+squad "$tmp/train.json" 0 14 1 3
+squad "$tmp/valid.json" 40 4 1
+"$apps/train_lm_emu" --corpus "$tmp/qa_corpus" --context 64 --batch 4 --steps 2 --lr 3e-3 --set vocab_size=300 \
+  --set layers=1 --set channels=32 --set heads=2 --set warmup=1 --set eval_every=2 --set valid_tokens=64 \
+  --pe rope --out "$tmp/lm" > /dev/null
+qa=("$apps/finetune_qa_emu" --init "$tmp/lm/best.ckpt.safetensors" --train "$tmp/train.json" --valid "$tmp/valid.json"
+    --steps 4 --batch 4 --lr 3e-3 --set warmup=1 --set log_every=1 --set eval_every=4 --set dropout=0 --tf32 0)
+"${qa[@]}" --device cpu --out "$tmp/qa_cpu" > /dev/null
+echo "finetune_qa 1 CPU process: $(losses "$tmp/qa_cpu")"
+"$mpiexec" --allow-run-as-root --oversubscribe -np 2 "${qa[@]}" --device cuda --set zero1=true --out "$tmp/qa_cuda" \
+  > "$tmp/qa_cuda.log"
+grep -q '^gradients all-reduced over NCCL on 2 ranks$' "$tmp/qa_cuda.log" ||
+  { echo "FAIL: no NCCL line in finetune_qa"; cat "$tmp/qa_cuda.log"; exit 1; }
+echo "finetune_qa 2 emulated GPUs --set zero1=true: $(losses "$tmp/qa_cuda")"
+agree "$(losses "$tmp/qa_cpu")" "$(losses "$tmp/qa_cuda")" || { echo "FAIL: finetune_qa differs"; exit 1; }
 echo "train dist emu test passed"
