@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # train_lm, train_vit and finetune_qa --device cuda as 2-rank jobs on 2 emulated GPUs (their _emu
 # builds: each rank picks its own emulated device, the gradients all-reduce over the emulated NCCL)
-# against 1 CPU process on the same global batch: the loss of each step agrees to 1e-5 relative (f32 kernels
-# that sum in another order). train_lm plain, with ZeRO-1, with 2 accumulated micro-batches and
-# with both; train_vit plain and with ZeRO-1 and accumulation; finetune_qa with ZeRO-1.
+# against 1 CPU process on the same global batch: the loss of each step agrees to 1e-5 relative
+# (f32 kernels that sum in another order). train_lm plain, with ZeRO-1, with 2 accumulated
+# micro-batches and with both; train_vit plain and with ZeRO-1 and accumulation; finetune_qa with
+# ZeRO-1.
 # Usage: train_dist_emu.sh BUILD_APPS_DIR MPIEXEC
 set -euo pipefail
 apps="$1"
