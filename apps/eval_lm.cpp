@@ -6,7 +6,7 @@
 //
 // Usage: eval_lm --checkpoint RUN/best.ckpt.safetensors [--checkpoint RUN2/...]...
 //                [--lengths 128,256,512] [--split valid|test] [--corpus DIR] [--max-tokens N]
-//                [--csv FILE] [--device cpu|cuda] [--tf32 0|1]
+//                [--csv FILE] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
 // Each run config is read from the model.json beside its checkpoint (<name>.model.json for
 // <name>.ckpt.safetensors); --corpus overrides the corpus of every run (the tokenizer must be the
 // same). A run is named after its directory. Outputs: --csv (default eval_<split>.csv beside the
@@ -54,6 +54,7 @@ Arguments parse_arguments(int argc, char** argv) {
     else if (flag == "--max-tokens") args.max_tokens = apps::integer_option(flag, value);
     else if (flag == "--device") args.device.device = value;
     else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
+    else if (flag == "--precision") args.device.precision = value;
     else ENGINE_CHECK(false, "unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoints.empty(), "--checkpoint is required");

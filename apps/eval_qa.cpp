@@ -9,7 +9,7 @@
 //
 // Usage: eval_qa --checkpoint RUN/best.ckpt.safetensors [--checkpoint ...] --data 'DIR/test.{L}.json'
 //                --lengths 128,256,512 [--max-examples N] [--max-new 16] [--no-context]
-//                [--label NAME]... [--out DIR] [--device cpu|cuda] [--tf32 0|1]
+//                [--label NAME]... [--out DIR] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
 // "{L}" in --data is replaced by each length. --no-context adds, per checkpoint, a baseline that
 // sees the question only (the questions of the first length's file). --label names the runs in
 // order (default: each checkpoint's directory name). Writes into --out (default: the first
@@ -65,6 +65,7 @@ Arguments parse_arguments(int argc, char** argv) {
     else if (flag == "--max-new") args.max_new = apps::integer_option(flag, value);
     else if (flag == "--device") args.device.device = value;
     else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
+    else if (flag == "--precision") args.device.precision = value;
     else ENGINE_CHECK(false, "eval_qa: unknown option ", flag);
   }
   ENGINE_CHECK(!args.checkpoints.empty(), "eval_qa: --checkpoint is required");

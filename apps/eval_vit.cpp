@@ -4,7 +4,7 @@
 // encodings are extended to the new positions (SeqPE within its PE_MAX_POSITION grid).
 //
 // Usage: eval_vit --run DIR [--run DIR ...] [--sizes 28,42,56,84,112] [--test-subset N] [--batch B]
-//                 [--threads N] [--csv FILE] [--plot FILE.svg] [--device cpu|cuda] [--tf32 0|1]
+//                 [--threads N] [--csv FILE] [--plot FILE.svg] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
 // Each run's model is DIR/best.ckpt.safetensors with the run config saved in it.
 // Prints a markdown table per run, writes one CSV over all runs (default: first DIR/eval.csv;
 // columns run,pe,size,grid,top1,images_per_s) and an SVG plot of accuracy against resolution with one
@@ -63,6 +63,7 @@ int main(int argc, char** argv) try {
     else if (flag == "--plot") plot_path = value;
     else if (flag == "--device") device_settings.device = value;
     else if (flag == "--tf32") device_settings.tf32 = apps::integer_option(flag, value) != 0;
+    else if (flag == "--precision") device_settings.precision = value;
     else ENGINE_CHECK(false, "eval_vit: unknown option ", flag);
   }
   ENGINE_CHECK(!run_dirs.empty(), "eval_vit: --run DIR is required (a train_vit output directory)");

@@ -6,7 +6,7 @@
 //
 // Usage: finetune_qa --init LM_RUN/best.ckpt.safetensors --train FILE --valid FILE
 //                    [--config FILE.json] [--set key=value]... [--steps N] [--batch B] [--lr X]
-//                    [--seed S] [--out DIR] [--context L] [--device cpu|cuda] [--tf32 0|1]
+//                    [--seed S] [--out DIR] [--context L] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
 //                    [--resume CHECKPOINT|latest]
 // The model and PE keys come from the language model's run config; the training keys and the QA
 // keys (apps/qa_run.cpp default_qa_config) from the defaults, --config and the overrides, in that
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     const lm::RunArguments args = parse_arguments(argc, argv);
     const json& config = args.config;
     engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
-    const engine::Device device = lm::setup_device("finetune_qa", config);
+    const engine::Device device = lm::setup_device("finetune_qa", config, job);
     QaFineTuning task(config, job);
     if (args.resume.empty()) task.initialize();
     const bool seqpe = task.model().seqpe != nullptr;

@@ -28,9 +28,11 @@ nlohmann::json default_run_config() {
       {"steps", 300}, {"stop_after", 0}, {"batch", 8}, {"lr", 1e-3}, {"weight_decay", 0.0}, {"warmup", 30}, {"clip", 5.0},
       {"seed", 10086}, {"log_every", 10}, {"eval_every", 100}, {"valid_tokens", 0},
       {"flush_denormal", true},  // engine::set_flush_denormal: denormal arithmetic is slow (engine/denormals.h)
-      // The trainer's (apps/train/trainer.h): where it runs, micro-batches per step, periodic
+      // The trainer's (apps/train/trainer.h): where it runs and in what precision (apps/train/device_setup.h),
+      // micro-batches per step, periodic
       // checkpoints, what a non-finite step does.
-      {"device", "cpu"}, {"tf32", true}, {"accumulation", 1}, {"checkpoint_every", 0}, {"keep_checkpoints", 3},
+      {"device", "cpu"}, {"tf32", true}, {"precision", "fp32"}, {"accumulation", 1}, {"checkpoint_every", 0},
+      {"keep_checkpoints", 3},
       {"skip_nonfinite", false}, {"zero1", false},
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
       // "pe": "seqpe". Absent fields take the reference's text values (docs/method.md#language-modelling), sized to the model (the encoder

@@ -41,6 +41,8 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
       set(value);
     } else if (flag == "--device") {
       set("device=" + value);
+    } else if (flag == "--precision") {
+      set("precision=" + value);
     } else if (flag == "--tf32") {
       ENGINE_CHECK(value == "0" || value == "1", app, ": --tf32 must be 0 or 1, got '", value, "'");
       set("tf32=" + std::string(value == "1" ? "true" : "false"));
@@ -88,8 +90,11 @@ train::TrainerSettings trainer_settings(const json& config, engine::Device devic
   return s;
 }
 
-engine::Device setup_device(const char* app, const json& config) {
-  return train::setup_device(app, {config.at("device").get<std::string>(), config.at("tf32").get<bool>()});
+engine::Device setup_device(const char* app, const json& config, const dist_job::Job& job) {
+  return train::setup_device(app,
+                             {config.at("device").get<std::string>(), config.at("tf32").get<bool>(),
+                              config.at("precision").get<std::string>()},
+                             &job.communicator());
 }
 
 int64_t rank_rows(const json& config, const dist_job::Job& job) {

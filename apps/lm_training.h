@@ -21,12 +21,12 @@
 namespace lm {
 
 // A training app's command line: --config FILE.json, --resume CHECKPOINT|latest, --set key=value,
-// --device cpu|cuda, --tf32 0|1 and the app's `flags` (each a shorthand for --set key=value). Keys
-// whose value in `defaults` is a string take the text as it is (so that --out 2024 names a folder).
-// Errors start with `app`. The run config is `defaults`, then a resumed run's checkpoint config (a
-// new run's: `new_run_base(config)` when given, from the config the command line alone gives), then
-// the --config file, then the overrides. "--resume latest" resumes the newest complete checkpoint
-// of the run's "out" folder.
+// --device cpu|cuda, --tf32 0|1, --precision fp32|bf16 and the app's `flags` (each a shorthand for
+// --set key=value). Keys whose value in `defaults` is a string take the text as it is (so that
+// --out 2024 names a folder). Errors start with `app`. The run config is `defaults`, then a resumed
+// run's checkpoint config (a new run's: `new_run_base(config)` when given, from the config the
+// command line alone gives), then the --config file, then the overrides. "--resume latest" resumes
+// the newest complete checkpoint of the run's "out" folder.
 struct RunArguments {
   nlohmann::json config;
   std::string resume;  // the checkpoint to resume, or empty
@@ -39,8 +39,9 @@ RunArguments parse_run_arguments(const char* app, int argc, char** argv,
 // log_every, eval_every, checkpoint_every, keep_checkpoints, skip_nonfinite, zero1); validation scores are
 // perplexities (lower is better); `tokens_per_step` (global) gives the throughput.
 train::TrainerSettings trainer_settings(const nlohmann::json& config, engine::Device device, int64_t tokens_per_step);
-// The device the config's "device" and "tf32" name, readied (train::setup_device).
-engine::Device setup_device(const char* app, const nlohmann::json& config);
+// The device the config's "device", "tf32" and "precision" name, readied (train::setup_device):
+// on GPUs, this rank's of `job`.
+engine::Device setup_device(const char* app, const nlohmann::json& config, const dist_job::Job& job);
 // This rank's rows of one micro-batch: batch / (world size x accumulation), refused when it does
 // not divide.
 int64_t rank_rows(const nlohmann::json& config, const dist_job::Job& job);

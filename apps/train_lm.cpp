@@ -6,7 +6,7 @@
 //
 // Usage: train_lm [--config FILE.json] [--set key=value]... [--pe ape|sin|rope|alibi|nope|seqpe]
 //                 [--steps N] [--batch B] [--lr X] [--seed S] [--out DIR] [--corpus DIR]
-//                 [--context T] [--device cpu|cuda] [--tf32 0|1] [--resume CHECKPOINT|latest]
+//                 [--context T] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16] [--resume CHECKPOINT|latest]
 // "stop_after" (--set stop_after=N) ends the run after step N as if interrupted there: the schedule
 // still spans "steps", and --resume latest --out RUN --set stop_after=0 continues it.
 // Keys and defaults: apps/lm_run.cpp default_run_config(). Writes into --out (apps/train/run_folder.h):
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     const lm::RunArguments args = parse_arguments(argc, argv);
     const json& config = args.config;
     engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
-    const engine::Device device = lm::setup_device("train_lm", config);
+    const engine::Device device = lm::setup_device("train_lm", config, job);
     // Rank 0 trains and caches the tokenizer and token files before the others open them.
     job.prepare_on_main([&] {
       data::TextCorpus(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>());

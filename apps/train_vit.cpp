@@ -8,8 +8,8 @@
 // Usage: train_vit [--config FILE.json] [--pe ape|sin|rope|rope2d|rope_mixed|seqpe] [--epochs E | --steps S]
 //                  [--stop-after N] [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
 //                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
-//                  [--train-subset N] [--test-subset N] [--device cpu|cuda] [--tf32 0|1] [--accumulation A]
-//                  [--resume CHECKPOINT|latest]
+//                  [--train-subset N] [--test-subset N] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
+//                  [--accumulation A] [--resume CHECKPOINT|latest]
 // Writes into DIR (apps/train/run_folder.h): run.json (the resolved config), metrics.jsonl (a line
 // per logged step: loss, lr, images/s; a line per evaluation: epoch, test accuracy, evaluation
 // images/s, the mean training loss since the last one), best.ckpt.safetensors (best test accuracy)
@@ -213,7 +213,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   ENGINE_CHECK(t.eval_batch > 0, "run config: train.eval_batch must be positive, got ", t.eval_batch);
   if (t.threads > 0) omp_set_num_threads(t.threads);
   engine::set_flush_denormal(t.flush_denormal);
-  const engine::Device device = train::setup_device("train_vit", {t.device, t.tf32});
+  const engine::Device device = train::setup_device("train_vit", {t.device, t.tf32, t.precision}, &job.communicator());
 
   ImageClassification task(config, job);
   const int64_t per_epoch = task.steps_per_epoch();

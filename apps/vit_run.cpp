@@ -105,7 +105,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     check_keys(t, "train",
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
                 "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
-                "eval_batch", "flush_denormal", "device", "tf32", "accumulation", "checkpoint_every",
+                "eval_batch", "flush_denormal", "device", "tf32", "precision", "accumulation", "checkpoint_every",
                 "keep_checkpoints", "skip_nonfinite", "zero1"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
@@ -128,6 +128,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "flush_denormal", o.flush_denormal);
     read(t, "device", o.device);
     read(t, "tf32", o.tf32);
+    read(t, "precision", o.precision);
     read(t, "accumulation", o.accumulation);
     read(t, "checkpoint_every", o.checkpoint_every);
     read(t, "keep_checkpoints", o.keep_checkpoints);
@@ -158,7 +159,7 @@ json run_config_to_json(const RunConfig& c) {
             {"clip", t.clip}, {"seed", t.seed}, {"threads", t.threads},
             {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"log_every", t.log_every},
             {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch},
-            {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32},
+            {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32}, {"precision", t.precision},
             {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
             {"keep_checkpoints", t.keep_checkpoints}, {"skip_nonfinite", t.skip_nonfinite},
             {"zero1", t.zero1}}},
@@ -192,6 +193,7 @@ std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::st
     else if (flag == "--eval-every") c.train.eval_every = apps::integer_option(flag, value());
     else if (flag == "--device") c.train.device = value();
     else if (flag == "--tf32") c.train.tf32 = apps::integer_option(flag, value()) != 0;
+    else if (flag == "--precision") c.train.precision = value();
     else if (flag == "--accumulation") c.train.accumulation = apps::integer_option(flag, value());
     else if (flag == "--data") c.data.dir = value();
     else if (flag == "--synthetic") c.data.synthetic = apps::integer_option(flag, value());

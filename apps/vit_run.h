@@ -39,6 +39,7 @@ struct TrainSettings {
   // The trainer's (apps/train/trainer.h).
   std::string device = "cpu";  // "cpu" or "cuda"
   bool tf32 = true;            // f32 GEMMs on TF32 tensor cores (GPUs)
+  std::string precision = "fp32";  // "fp32" or "bf16" matrix products (apps/train/device_setup.h)
   int64_t accumulation = 1;    // micro-batches per step (batch / accumulation images each)
   int64_t checkpoint_every = 0;
   int64_t keep_checkpoints = 3;

@@ -18,6 +18,7 @@
 #include "ops/cuda_dispatch.h"
 
 #if ENGINE_OPS_CUDA
+#include "engine/cuda/device_guard.h"
 #include "engine/cuda/stream.h"
 #include "ops/cuda/attention.h"
 #endif
@@ -92,6 +93,7 @@ void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Te
                  AttentionConfig& config) {
   if (q.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(q.device());  // kernels run on the tensor's GPU
 #if ENGINE_OPS_CUDNN
     if constexpr (std::is_same_v<T, float>) {
       if (attention_backend() == AttentionBackend::cudnn_bf16 &&
@@ -129,6 +131,7 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
   if (bias_grad.defined()) bias.score_bias_grad = bias_grad.raw_data();
   if (q.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
+    const engine::cuda::DeviceGuard device_guard(q.device());  // kernels run on the tensor's GPU
 #if ENGINE_OPS_CUDNN
     if constexpr (std::is_same_v<T, float>) {
       if (config.cudnn &&

@@ -143,7 +143,7 @@ fi
 section "1 GPU against 2 GPUs"
 if ((gpus >= 2)); then
   # TF32 off: the comparison is to f32 rounding (tests/apps/compare_runs.py, 1e-6 relative).
-  tiny=(--device cuda --no-tf32 --corpus "$corpus" --context 64 --batch 8 --steps 6 --pe rope --set vocab_size=512
+  tiny=(--device cuda --tf32 0 --corpus "$corpus" --context 64 --batch 8 --steps 6 --pe rope --set vocab_size=512
         --set layers=2 --set channels=64 --set heads=4 --set dropout=0 --set warmup=2 --set log_every=1
         --set eval_every=6 --set valid_tokens=256)
   record one_gpu 120 "$build/apps/train_lm" "${tiny[@]}" --out "$work/one"

@@ -11,13 +11,15 @@
 # Environment: STEPS (training steps per model, default 500; more than the 20 warm-up steps),
 #   RUN (output folder, default runs/main_job), BUILD (default build/release), SKIP_SETUP=1 (do not
 #   run scripts/setup.sh), ENGINE_CUDA (default OFF: the job is sized for the CPU),
-#   OMP_NUM_THREADS (default: every core).
+#   OMP_NUM_THREADS (default: every core), PRECISION (fp32 or bf16 matrix products in training and
+#   evaluation, default fp32; ops/precision.h).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 build="${BUILD:-build/release}"
 run="${RUN:-runs/main_job}"
 steps="${STEPS:-500}"
+precision="${PRECISION:-fp32}"
 cores=$(getconf _NPROCESSORS_ONLN)  # nproc would answer OMP_NUM_THREADS
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$cores}"
 clock() { date +%s; }
@@ -33,7 +35,7 @@ prepared=$(clock)
 # 16k validation tokens keeps the best checkpoint; the evaluation below uses 32k tokens per length.
 common=(--corpus data/corpora/kjv --set vocab_size=2048 --set layers=4 --set channels=128 --set heads=4
         --context 128 --batch 8 --steps "$steps" --lr 1e-3 --set warmup=20 --set eval_every=100
-        --set log_every=20 --set valid_tokens=16384)
+        --set log_every=20 --set valid_tokens=16384 --precision "$precision")
 times=()
 for pe in seqpe ape; do
   rm -rf "${run:?}/$pe"
@@ -45,7 +47,8 @@ done
 trained=$(clock)
 echo "== evaluating both at 1x to 8x the training length"
 "$build/apps/eval_lm" --checkpoint "$run/seqpe/best.ckpt.safetensors" --checkpoint "$run/ape/best.ckpt.safetensors" \
-  --lengths 128,256,512,1024 --split valid --max-tokens 32768 --csv "$run/eval_valid.csv" | tee "$run/eval.log"
+  --lengths 128,256,512,1024 --split valid --max-tokens 32768 --csv "$run/eval_valid.csv" --precision "$precision" \
+  | tee "$run/eval.log"
 done_at=$(clock)
 
 echo

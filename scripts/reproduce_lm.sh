@@ -11,7 +11,8 @@
 # EVAL_EVERY [STEPS/4]; VALID_TOKENS [32768] (validation tokens during training); MAX_TOKENS
 # [131072] (tokens scored per evaluation length; 0 = the whole split); METHODS
 # ["ape sin rope alibi nope seqpe"]; CORPUS [data/corpora/sotu]; BUILD [build/release];
-# OUT [runs/reproduce_lm]; RESULTS [docs/results]; EXTRA (more train_lm options for every method);
+# OUT [runs/reproduce_lm]; RESULTS [docs/results]; PRECISION [fp32] (fp32 or bf16 matrix products in
+# training and evaluation); EXTRA (more train_lm options for every method);
 # JOBS [1] trainings at once, each on THREADS [every core / JOBS] threads (JOBS=2 THREADS=1 keeps two
 # cores busy with less synchronisation); REUSE [0] (1: keep the runs in $OUT that finished, train the
 # others; for completing an interrupted reproduction). The evaluation runs on JOBS x THREADS threads.
@@ -33,6 +34,7 @@ BUILD=${BUILD:-build/release}
 OUT=${OUT:-runs/reproduce_lm}
 RESULTS=${RESULTS:-docs/results}
 EXTRA=${EXTRA:-}
+PRECISION=${PRECISION:-fp32}
 cores=$(getconf _NPROCESSORS_ONLN)  # nproc would answer OMP_NUM_THREADS
 JOBS=${JOBS:-1}
 THREADS=${THREADS:-$((cores / JOBS > 0 ? cores / JOBS : 1))}
@@ -47,7 +49,7 @@ mkdir -p "$OUT" "$RESULTS"
 
 train_command() {
   lm_train_command "$1" "$OUT/$1" "$STEPS" "$BATCH" "$LR" "$WARMUP" "$EVAL_EVERY" "$VALID_TOKENS" \
-    --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) $EXTRA
+    --set log_every=$((EVAL_EVERY / 5 > 0 ? EVAL_EVERY / 5 : 1)) --precision $PRECISION $EXTRA
 }
 train_one() { method_run "$1" "$(train_command "$1")"; }
 
@@ -63,7 +65,7 @@ for pe in $METHODS; do
 done
 
 export OMP_NUM_THREADS=$((JOBS * THREADS))
-run_logged "$BUILD/apps/eval_lm ${checkpoints[*]} --lengths $lengths --split valid --max-tokens $MAX_TOKENS --csv $OUT/eval_valid.csv"
+run_logged "$BUILD/apps/eval_lm ${checkpoints[*]} --lengths $lengths --split valid --max-tokens $MAX_TOKENS --csv $OUT/eval_valid.csv --precision $PRECISION"
 eval_seconds=$seconds
 total=$(($(date +%s) - script_start))
 cp "$OUT/eval_valid.svg" "$RESULTS/lm.svg"

@@ -1,13 +1,20 @@
-// --device: the CUDA backend initialised when linked in (real or emulated), TF32 set and said.
+// --device and --precision: the CUDA backend initialised when linked in (real or emulated), each
+// rank's GPU chosen, TF32 and the precision of the matrix products set and said; NCCL for the
+// gradients of a multi-GPU job.
 #include "apps/train/device_setup.h"
 
 #include <cstdio>
 
 #include "engine/error.h"
+#include "ops/precision.h"
 
 #if APPS_CUDA_BACKEND
 #include "engine/cuda/init.h"
 #include "ops/cuda/gemm.h"
+#endif
+#if APPS_NCCL
+#include "engine/dist/device_select.h"
+#include "engine/dist/nccl_communicator.h"
 #endif
 
 namespace train {
@@ -26,11 +33,26 @@ engine::Device parse_device(const char* app, const std::string& name) {
 
 }  // namespace
 
-engine::Device setup_device(const char* app, const DeviceSettings& settings) {
-  const engine::Device device = parse_device(app, settings.device);
-  if (device.is_cpu()) return device;
+engine::Device setup_device(const char* app, const DeviceSettings& settings,
+                            [[maybe_unused]] engine::dist::Communicator* ranks) {
+  engine::Device device = parse_device(app, settings.device);
+  const ops::Precision precision = ops::parse_precision(settings.precision);
+  if (device.is_cpu()) {
+    ops::set_precision(precision);
+    std::printf("%s: matrix products in %s\n", app, ops::precision_description(precision).c_str());
+    return device;
+  }
+  ENGINE_CHECK(precision == ops::Precision::fp32, app, ": --precision bf16 runs on the CPU only for now; on ",
+               device.str(), " use --precision fp32 (with TF32 on by default)");
 #if APPS_CUDA_BACKEND
   engine::cuda::init();
+  if (ranks != nullptr && ranks->world_size() > 1 && settings.device == "cuda") {
+#if APPS_NCCL
+    device = engine::Device::cuda(engine::dist::select_cuda_device(*ranks));
+#else
+    throw engine::Error(std::string(app) + ": --device cuda on several ranks needs NCCL, which this build lacks");
+#endif
+  }
   ops::cuda::set_allow_tf32(settings.tf32);
   std::printf("%s: device %s%s, TF32 for f32 GEMMs %s\n", app, device.str().c_str(),
               engine::cuda::is_emulated() ? " (kernel emulator)" : "",
@@ -39,6 +61,20 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings) {
 #else
   throw engine::Error(std::string(app) + ": --device cuda needs the CUDA backend, which this build lacks; "
                                         "configure with -DENGINE_CUDA=ON");
+#endif
+}
+
+std::unique_ptr<engine::dist::Communicator> gradient_communicator(engine::dist::Communicator& ranks,
+                                                                  engine::Device device) {
+  if (device.is_cpu() || ranks.world_size() == 1) return nullptr;
+#if APPS_NCCL
+  engine::dist::NcclOptions options;
+  options.device = device.index;
+  auto nccl = std::make_unique<engine::dist::NcclCommunicator>(ranks, options);
+  std::printf("gradients all-reduced over NCCL on %d ranks\n", nccl->world_size());
+  return nccl;
+#else
+  throw engine::Error("a multi-rank job on " + device.str() + " needs NCCL, which this build lacks");
 #endif
 }
 

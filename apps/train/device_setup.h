@@ -1,6 +1,5 @@
-// Where an app computes: the --device option of every training and evaluation app, and the
-// numeric settings that go with a device (TF32 for f32 GEMMs on GPUs; a precision setting belongs
-// here too).
+// Where and how an app computes: the --device and --precision options of every training and
+// evaluation app, and the numeric settings that go with a device (TF32 for f32 GEMMs on GPUs).
 //
 // "cuda" needs a CUDA backend linked into the program: the real one (engine_cuda, built with
 // -DENGINE_CUDA=ON) or the kernel emulator (engine_cuda_emu, in the *_emu builds of the apps that
@@ -8,19 +7,32 @@
 // linked.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "engine/device.h"
+#include "engine/dist/communicator.h"
 
 namespace train {
 
 struct DeviceSettings {
   std::string device = "cpu";  // "cpu" or "cuda" ("cuda:N" for GPU N)
   bool tf32 = true;            // f32 GEMMs on TF32 tensor cores (GPUs only)
+  std::string precision = "fp32";  // "fp32" or "bf16" matrix products (ops/precision.h; CPU only for now)
 };
 
-// Readies the device `settings` name (initialises the CUDA backend, sets TF32) and returns it.
-// For CUDA prints one line saying which device and whether TF32 is on; `app` starts errors and that line.
-engine::Device setup_device(const char* app, const DeviceSettings& settings);
+// Readies the device `settings` name (initialises the CUDA backend, sets TF32, sets the process's
+// precision) and returns it. Prints one line saying what runs the matrix products (for CUDA: which
+// device and whether TF32 is on); `app` starts errors and that line. bf16 on a CUDA device is refused.
+// With `ranks` of a multi-rank job, "cuda" is this rank's GPU, chosen over them before any CUDA
+// tensor exists (engine/dist/device_select.h: a collective, so every rank calls it).
+engine::Device setup_device(const char* app, const DeviceSettings& settings,
+                            engine::dist::Communicator* ranks = nullptr);
+
+// The communicator of the gradients' all-reduce when `ranks` train on GPUs (`device`, each rank its
+// own): NCCL (engine/dist/nccl_communicator.h, bootstrapped over `ranks`); null on the CPU or on one
+// rank, where `ranks` serves. A collective: every rank calls it.
+std::unique_ptr<engine::dist::Communicator> gradient_communicator(engine::dist::Communicator& ranks,
+                                                                  engine::Device device);
 
 }  // namespace train

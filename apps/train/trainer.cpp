@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <limits>
 
+#include "apps/train/device_setup.h"
 #include "apps/train/run_folder.h"
 #include "data/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/checkpoint.h"
+#include "engine/dist/rank_agreement.h"
 #include "engine/error.h"
 #include "engine/optim/clip_grad.h"
 #include "ops/elementwise.h"
@@ -48,6 +50,18 @@ fs::path optimizer_shard_path(const fs::path& checkpoint, int rank) {
          (file.substr(0, file.size() - suffix.size()) + ".rank" + std::to_string(rank) + ".optim.safetensors");
 }
 
+// Ranks launched with different configs or models are refused, naming the first field that
+// differs, before the trainer's first collective (whose sizes would differ). The output folder is
+// rank 0's alone unless every rank writes its ZeRO-1 shard there. Returns `model`.
+engine::Module& agreed_model(dist_job::Job& job, const json& config, bool zero1, engine::Module& model) {
+  json compared = config;
+  if (!zero1 && compared.is_object()) compared.erase("out");
+  engine::dist::check_ranks_agree(job.communicator(), engine::dist::config_fields(compared), "run config");
+  engine::dist::check_ranks_agree(job.communicator(), engine::dist::parameter_fields(model.named_parameters()),
+                                  "model");
+  return model;
+}
+
 }  // namespace
 
 void check_settings(const TrainerSettings& s, const std::function<std::string(const char* field)>& name_of) {
@@ -69,9 +83,10 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
                  const std::function<ParameterPlan(const engine::Module& model)>& plan,
                  const engine::optim::LrScheduleConfig& schedule, TrainingTask& task,
                  std::unique_ptr<AuxiliaryObjective> auxiliary)
-    : settings_(settings), config_(config), job_(job), model_((model.to_(settings.device), model)), task_(task),
+    : settings_(settings), config_(config), job_(job),
+      model_((agreed_model(job, config, settings.zero1, model).to_(settings.device), model)), task_(task),
       auxiliary_(std::move(auxiliary)), dropout_gen_(job.rank_seed(settings.seed + 1)), plan_(plan(model_)),
-      schedule_(schedule),
+      schedule_(schedule), nccl_(train::gradient_communicator(job.communicator(), settings.device)),
       best_score_(settings.higher_is_better ? -std::numeric_limits<double>::infinity()
                                             : std::numeric_limits<double>::infinity()) {
   build_optimizer();
@@ -80,14 +95,14 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
 void Trainer::build_optimizer() {
   if (!settings_.zero1) {
     if (!ddp_)
-      ddp_ = std::make_unique<engine::dist::DataParallel>(job_.communicator(), model_.parameters(),
+      ddp_ = std::make_unique<engine::dist::DataParallel>(reduction_communicator(), model_.parameters(),
                                                           data_parallel_options(settings_));
     optimizer_ = std::make_unique<engine::optim::AdamW>(plan_.optimizer_groups);
     return;
   }
   // Built from the parameters as they are now (every rank's equal to rank 0's): after a resume
   // loaded them, the shards are rebuilt.
-  zero_ = std::make_unique<engine::dist::Zero1DataParallel>(job_.communicator(), plan_.optimizer_groups,
+  zero_ = std::make_unique<engine::dist::Zero1DataParallel>(reduction_communicator(), plan_.optimizer_groups,
                                                             int(settings_.accumulation));
   optimizer_ = std::make_unique<engine::optim::AdamW>(zero_->shard_groups());
 }

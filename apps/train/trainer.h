@@ -17,7 +17,8 @@
 //               position, the best score; metrics.jsonl is cut back to the resumed step
 //   logs        a progress line and a metrics line every log_every steps (step, loss, lr,
 //               throughput, ETA)
-//   device      the model, optimizer state, batches and losses on settings.device
+//   device      the model, optimizer state, batches and losses on settings.device; on GPUs with
+//               several ranks the gradients (and ZeRO-1's shards) travel over NCCL
 //
 // Divergence: a step whose loss or gradient norm is not finite stops the run (an error naming the
 // step; the model is not updated and the checkpoints on disk are the last good ones), or, with
@@ -105,8 +106,10 @@ struct ParameterPlan {
 
 class Trainer {
  public:
-  // Moves `model` to settings.device, then builds the optimizer from plan(model) and the
-  // data-parallel gradient mean (rank 0's parameters broadcast). `config` is the app's run config,
+  // Moves `model` to settings.device, checks that every rank holds the same `config` and model
+  // (engine/dist/rank_agreement.h; an engine::Error naming the first field that differs), then
+  // builds the optimizer from plan(model) and the data-parallel gradient mean (rank 0's parameters
+  // broadcast). `config` is the app's run config,
   // saved in checkpoints and run.json.
   Trainer(const TrainerSettings& settings, const nlohmann::json& config, dist_job::Job& job, engine::Module& model,
           const std::function<ParameterPlan(const engine::Module& model)>& plan,
@@ -142,6 +145,9 @@ class Trainer {
   engine::Generator dropout_gen_;
   ParameterPlan plan_;
   engine::optim::LrSchedule schedule_;
+  // NCCL on GPUs with several ranks (apps/train/device_setup.h), else null: the job's communicator.
+  std::unique_ptr<engine::dist::Communicator> nccl_;
+  engine::dist::Communicator& reduction_communicator() const { return nccl_ ? *nccl_ : job_.communicator(); }
   std::unique_ptr<engine::dist::DataParallel> ddp_;      // without zero1
   std::unique_ptr<engine::dist::Zero1DataParallel> zero_;  // with zero1
   std::unique_ptr<engine::optim::AdamW> optimizer_;

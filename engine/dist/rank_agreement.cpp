@@ -47,29 +47,31 @@ std::vector<AgreementField> deserialise(const std::string& text) {
   return fields;
 }
 
-// Rank 0's `text` on every rank: its length, then its bytes packed 8 to an i64.
-std::string broadcast_text(Communicator& comm, const std::string& text) {
+// Rank `root`'s `text` on every rank: its length, then its bytes packed 8 to an i64.
+std::string broadcast_text(Communicator& comm, const std::string& text, int root) {
   Tensor length = Tensor::from_indices({int64_t(text.size())}, {1});
-  comm.broadcast(length, 0);
+  comm.broadcast(length, root);
   const int64_t bytes = length.to_vector<int64_t>()[0];
   Tensor packed = Tensor::zeros({(bytes + 7) / 8}, DType::i64);
-  if (comm.rank() == 0) std::memcpy(packed.raw_data(), text.data(), text.size());
-  comm.broadcast(packed, 0);
+  if (comm.rank() == root) std::memcpy(packed.raw_data(), text.data(), text.size());
+  comm.broadcast(packed, root);
   return std::string(static_cast<const char*>(packed.raw_data()), size_t(bytes));
 }
 
-// The first difference between rank 0's fields and ours, as a sentence.
-std::string first_difference(const std::vector<AgreementField>& root, const std::vector<AgreementField>& mine) {
+// The first difference between rank 0's fields and those of `who` ("this rank", "rank 2"), as a
+// sentence.
+std::string first_difference(const std::vector<AgreementField>& root, const std::vector<AgreementField>& mine,
+                             const std::string& who) {
   ENGINE_ASSERT(root != mine);  // their hashes differ, and serialise() is one-to-one
   for (size_t i = 0; i < root.size() && i < mine.size(); ++i) {
     if (root[i].name != mine[i].name)
-      return engine::detail::concat("rank 0 has '", root[i].name, "' where this rank has '", mine[i].name, "'");
+      return engine::detail::concat("rank 0 has '", root[i].name, "' where ", who, " has '", mine[i].name, "'");
     if (root[i].value != mine[i].value)
-      return engine::detail::concat("'", root[i].name, "' is ", root[i].value, " on rank 0 but ", mine[i].value,
-                            " on this rank");
+      return engine::detail::concat("'", root[i].name, "' is ", root[i].value, " on rank 0 but ", mine[i].value, " on ",
+                                    who);
   }
-  if (root.size() > mine.size()) return engine::detail::concat("this rank lacks '", root[mine.size()].name, "' of rank 0");
-  return engine::detail::concat("rank 0 lacks '", mine[root.size()].name, "' of this rank");
+  if (root.size() > mine.size()) return engine::detail::concat(who, " lacks '", root[mine.size()].name, "' of rank 0");
+  return engine::detail::concat("rank 0 lacks '", mine[root.size()].name, "' of ", who);
 }
 
 }  // namespace
@@ -100,17 +102,26 @@ void check_ranks_agree(Communicator& comm, const std::vector<AgreementField>& fi
   comm.all_gather(hash, hashes);
   const std::vector<int64_t> all = hashes.to_vector<int64_t>();
   std::string differing;
+  int first = 0;  // the first rank that differs from rank 0
   for (int r = 1; r < world; ++r)
-    if (all[size_t(r)] != all[0]) differing.append(differing.empty() ? "" : ", ").append(std::to_string(r));
+    if (all[size_t(r)] != all[0]) {
+      differing.append(differing.empty() ? "" : ", ").append(std::to_string(r));
+      if (first == 0) first = r;
+    }
   if (differing.empty()) return;
 
-  const std::vector<AgreementField> root = deserialise(broadcast_text(comm, text));
+  const std::vector<AgreementField> root = deserialise(broadcast_text(comm, text, 0));
+  // Every rank names a field (whichever rank's message the launcher shows first): the first
+  // differing rank's first difference travels to the others.
+  const std::string first_rank = "rank " + std::to_string(first);
+  const std::string named =
+      broadcast_text(comm, comm.rank() == first ? first_difference(root, fields, first_rank) : std::string(), first);
   if (all[size_t(comm.rank())] != all[0])
-    throw Error(engine::detail::concat("ranks disagree on the ", what, ": ", first_difference(root, fields), " (rank ",
-                               comm.rank(), " of ", world, "): start every rank with the same options and files"));
-  throw Error(engine::detail::concat("ranks disagree on the ", what, ": rank(s) ", differing,
-                             " differ from rank 0 (their error names the field): start every rank with the same ",
-                             "options and files"));
+    throw Error(engine::detail::concat("ranks disagree on the ", what, ": ",
+                                       first_difference(root, fields, "this rank"), " (rank ", comm.rank(), " of ",
+                                       world, "): start every rank with the same options and files"));
+  throw Error(engine::detail::concat("ranks disagree on the ", what, ": rank(s) ", differing, " differ from rank 0 (",
+                                     named, "): start every rank with the same options and files"));
 }
 
 }  // namespace engine::dist

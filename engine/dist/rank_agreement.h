@@ -9,7 +9,8 @@
 // Protocol (all collectives of fixed size until the ranks are known to differ): every rank
 // all-gathers a 64-bit hash of its fields; when the hashes differ, rank 0 broadcasts its fields and
 // each rank compares them with its own. Every rank then throws: a differing rank names the first
-// field that differs with both values, the others name the ranks that differ.
+// field that differs with both values, the others name the ranks that differ and the first of them's
+// first differing field.
 #pragma once
 
 #include <nlohmann/json.hpp>

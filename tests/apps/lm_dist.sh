@@ -2,8 +2,8 @@
 # train_lm as a 2-rank data-parallel job (mpirun) against 1 process on the same global batch: the
 # same logged losses and final parameters to 1e-6 relative (f32), only rank 0 prints and writes
 # files, ZeRO-1 (with and without accumulation) gives the same model and resumes exactly, an
-# interrupted 2-rank SeqPE run resumes exactly, and a rank that fails ends the whole job quickly
-# with its message instead of hanging.
+# interrupted 2-rank SeqPE run resumes exactly, ranks with different run configs are refused naming
+# the field, and a rank that fails ends the whole job quickly with its message instead of hanging.
 # Usage: lm_dist.sh BUILD_APPS_DIR MPIEXEC
 set -euo pipefail
 apps="$1"
@@ -68,6 +68,19 @@ if "$apps/train_lm" --resume "$tmp/resumed/last.ckpt.safetensors" 2> "$tmp/world
   echo "FAIL: a 2-rank checkpoint resumed in 1 process"; exit 1
 fi
 grep -q 'resume it with 2 ranks' "$tmp/world.log" || { echo "FAIL: no world-size message"; cat "$tmp/world.log"; exit 1; }
+
+# Ranks launched with different run configs (rank 1 given another learning rate) are refused at the
+# start, every rank naming the field, instead of training an inconsistent model.
+set +e
+timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe \
+    -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/disagree" : \
+    -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/disagree" --set lr=1e-2 > "$tmp/disagree.log" 2>&1
+status=$?
+set -e
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then echo "FAIL: disagreeing ranks gave status $status"; exit 1; fi
+grep -q 'ranks disagree on the run config: .*/lr' "$tmp/disagree.log" ||
+  { echo "FAIL: no message naming the differing field"; cat "$tmp/disagree.log"; exit 1; }
+[ ! -e "$tmp/disagree/metrics.jsonl" ] || { echo "FAIL: disagreeing ranks trained"; exit 1; }
 
 # A failing rank (rank 1 cannot read its corpus) while rank 0 waits for it in a collective: the
 # job must end with the message and a failure status, not hang (the timeout would give 124).

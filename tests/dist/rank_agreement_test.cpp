@@ -62,6 +62,7 @@ TEST_CASE("ranks on threads: the same config passes, a differing field is named 
     });
     CHECK(contains(width.back(), "'/channels' is 128 on rank 0 but 256 on this rank"));
     CHECK(contains(width.front(), "rank(s) " + std::to_string(world - 1) + " differ from rank 0"));
+    CHECK(contains(width.front(), "'/channels' is 128 on rank 0 but 256 on rank " + std::to_string(world - 1)));
 
     // A rank with an extra field, and one with another parameter shape.
     const std::vector<std::string> extra = errors_on_threads(world, [](int rank) {
@@ -88,6 +89,6 @@ TEST_CASE("ranks of this job (mpirun -np 2 over MPI): agreement passes, rank 1's
     FAIL("ranks with different learning rates agreed");
   } catch (const engine::Error& e) {
     if (comm.rank() == 1) CHECK(contains(e.what(), "'/lr' is 0.001 on rank 0 but 1000000.0 on this rank"));
-    else CHECK(contains(e.what(), "rank(s) 1 differ from rank 0"));
+    else CHECK(contains(e.what(), "rank(s) 1 differ from rank 0 ('/lr' is 0.001 on rank 0 but 1000000.0 on rank 1)"));
   }
 }
