@@ -6,7 +6,10 @@
 // (ops/cpu/bf16_kernel.cpp).
 #include "ops/cpu/gemm_bf16.h"
 
-#if defined(__AVX512BF16__) && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+// GCC names the AMX macros __AMX_TILE__ and __AMX_BF16__, clang (the fuzz build) __AMXTILE__ and
+// __AMXBF16__.
+#if defined(__AVX512BF16__) && (defined(__AMX_TILE__) || defined(__AMXTILE__)) && \
+    (defined(__AMX_BF16__) || defined(__AMXBF16__))
 
 #include <atomic>
 
