@@ -53,29 +53,6 @@ TEST_CASE("data-parallel training on ranks as threads (no MPI) matches one proce
   }
 }
 
-TEST_CASE("data-parallel training on ranks as threads (no MPI) matches one process on the combined batch") {
-  // The averaging itself, on every build: 2 and 3 ranks of ThreadCommunicator, bucketed and not,
-  // overlapped with the backward and not. A sum instead of a mean, or a mean over the wrong count,
-  // moves the parameters away from the single-process run.
-  for (int world_size : {2, 3}) {
-    for (bool overlap : {true, false}) {
-      CAPTURE(world_size);
-      CAPTURE(overlap);
-      const std::vector<Batch> batches = make_batches(4 * world_size);
-      SingleProcessCommunicator alone;
-      Mlp reference(1);
-      train(reference, alone, batches, 1, int64_t(1) << 20);
-      std::vector<std::vector<Tensor>> trained(static_cast<size_t>(world_size));
-      test_dist::run_ranks(world_size, [&](Communicator& comm) {
-        Mlp model(comm.rank() == 0 ? 1 : 1000 + uint64_t(comm.rank()));
-        train(model, comm, batches, 1, 64, overlap);
-        trained[size_t(comm.rank())] = model.parameters();
-      });
-      for (const std::vector<Tensor>& parameters : trained) check_close(parameters, reference.parameters(), 1e-6);
-    }
-  }
-}
-
 TEST_CASE("DataParallel buckets parameters in reverse order up to bucket_bytes") {
   SingleProcessCommunicator alone;
   const Mlp model(3);  // w1 140 B, b1 28 B, w2 84 B, b2 12 B
