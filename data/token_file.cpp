@@ -108,7 +108,10 @@ TokenFile::TokenFile(const std::filesystem::path& path) : path_(path) {
                  ": re-tokenise the corpus");
     ENGINE_CHECK(header.bytes_per_token == 2 || header.bytes_per_token == 4, path.string(),
                  ": bad token width ", header.bytes_per_token, " bytes (expected 2 or 4)");
-    ENGINE_CHECK(header.vocab_size > 0, path.string(), ": vocabulary size 0 in the header");
+    // At most 2^31, as written: a token must fit TokenId (int32) whichever accessor reads it (found
+    // by fuzzing: vocabulary 2^32 - 1 let 0xfffd116f through, read as two different values).
+    ENGINE_CHECK(header.vocab_size > 0 && header.vocab_size <= (uint64_t{1} << 31), path.string(),
+                 ": vocabulary size ", header.vocab_size, " in the header (expected 1 to 2^31)");
     const size_t payload = file_bytes - kTokenFileHeaderBytes;
     ENGINE_CHECK(header.token_count <= payload / header.bytes_per_token &&
                      payload == header.token_count * header.bytes_per_token,
