@@ -57,6 +57,18 @@ std::map<std::string, std::pair<uint64_t, uint64_t>> parse_generators(const std:
   return generators;
 }
 
+// Refuses metadata that is not this build's checkpoint format.
+void check_checkpoint_format(const std::string& path, const SafetensorsMetadata& metadata) {
+  const auto format = metadata.find("format");
+  ENGINE_CHECK(format != metadata.end(), "load_checkpoint ", path, ": checkpoint lacks metadata field \"format\": ",
+               "this is a plain safetensors file, not a training checkpoint (read weights with load_safetensors)");
+  ENGINE_CHECK(format->second == kFormatName, "load_checkpoint ", path, ": metadata field \"format\" is \"",
+               format->second, "\", expected \"", kFormatName, "\"");
+  const int version = parse_integer<int>(path, "format_version", required_field(path, metadata, "format_version"));
+  ENGINE_CHECK(version == kCheckpointFormatVersion, "load_checkpoint ", path, ": checkpoint format version ",
+               version, ", this build reads ", kCheckpointFormatVersion);
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const TrainingState& state) {
@@ -83,15 +95,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
 TrainingState load_checkpoint(const std::string& path) {
   SafetensorsFile file = load_safetensors(path);
   const SafetensorsMetadata& metadata = file.metadata;
-
-  const auto format = metadata.find("format");
-  ENGINE_CHECK(format != metadata.end(), "load_checkpoint ", path, ": checkpoint lacks metadata field \"format\": ",
-               "this is a plain safetensors file, not a training checkpoint (read weights with load_safetensors)");
-  ENGINE_CHECK(format->second == kFormatName, "load_checkpoint ", path, ": metadata field \"format\" is \"",
-               format->second, "\", expected \"", kFormatName, "\"");
-  const int version = parse_integer<int>(path, "format_version", required_field(path, metadata, "format_version"));
-  ENGINE_CHECK(version == kCheckpointFormatVersion, "load_checkpoint ", path, ": checkpoint format version ",
-               version, ", this build reads ", kCheckpointFormatVersion);
+  check_checkpoint_format(path, metadata);
 
   TrainingState state;
   state.step = parse_integer<int64_t>(path, "step", required_field(path, metadata, "step"));
@@ -112,6 +116,12 @@ TrainingState load_checkpoint(const std::string& path) {
     }
   }
   return state;
+}
+
+int64_t read_checkpoint_step(const std::string& path) {
+  const SafetensorsMetadata metadata = read_safetensors_metadata(path);
+  check_checkpoint_format(path, metadata);
+  return parse_integer<int64_t>(path, "step", required_field(path, metadata, "step"));
 }
 
 void export_weights(const std::string& checkpoint_path, const std::string& weights_path, DType weight_dtype) {

@@ -40,6 +40,10 @@ void save_checkpoint(const std::string& path, const TrainingState& state);
 // field, and refuse other format versions.
 TrainingState load_checkpoint(const std::string& path);
 
+// The step of the checkpoint at `path`, read from its header alone (the file's header and size are
+// validated as load_checkpoint does, its tensors are not read): for choosing among checkpoints.
+int64_t read_checkpoint_step(const std::string& path);
+
 // Writes the model weights of the checkpoint at `checkpoint_path` as a plain safetensors file at
 // `weights_path`, for inference: floating tensors rounded to `weight_dtype` (bf16 halves the file;
 // the checkpoint keeps its f32 master weights), integer tensors as they are, no optimizer state.

@@ -344,6 +344,69 @@ Tensor read_tensor(const FileReader& file, uint64_t data_start, const ReadEntry&
   return out;
 }
 
+// What the header says: the metadata and each tensor's place in the data.
+struct Layout {
+  SafetensorsMetadata metadata;
+  std::vector<ReadEntry> entries;  // in data order
+  uint64_t data_start = 0;         // file offset of the first data byte
+};
+
+// Reads and validates the header of `file` (header length, JSON, dtypes, shapes against offsets,
+// offsets tiling the data, file size) without reading the data.
+Layout read_layout(const FileReader& file, const std::string& path) {
+  const std::string where = "load_safetensors " + path;
+  ENGINE_CHECK(file.size() >= 8, where, ": file has ", file.size(),
+               " bytes, fewer than the 8-byte header length: truncated, or not a safetensors file");
+  uint64_t header_length = 0;
+  file.read(&header_length, 0, sizeof(header_length));
+  ENGINE_CHECK(header_length <= kMaxHeaderBytes, where, ": header length ", header_length, " exceeds the ",
+               kMaxHeaderBytes, "-byte limit: not a safetensors file");
+  ENGINE_CHECK(8 + header_length <= file.size(), where, ": header length ", header_length,
+               " runs past the end of the file (", file.size(), " bytes): truncated, or not a safetensors file");
+
+  std::string header(size_t(header_length), '\0');
+  file.read(header.data(), 8, header.size());
+  const nlohmann::json json = parse_json(header, where + " header");
+  ENGINE_CHECK(json.is_object(), where, ": header is not a JSON object");
+
+  Layout layout;
+  for (const auto& [key, value] : json.items()) {
+    if (key != kMetadataKey) {
+      layout.entries.push_back(parse_entry(path, key, value));
+      continue;
+    }
+    ENGINE_CHECK(value.is_object(), where, ": \"", kMetadataKey, "\" is not a JSON object");
+    for (const auto& [meta_key, meta_value] : value.items()) {
+      ENGINE_CHECK(meta_value.is_string(), where, ": metadata \"", meta_key, "\" is not a string: ",
+                   json_excerpt(meta_value));
+      layout.metadata[meta_key] = meta_value.get<std::string>();
+    }
+  }
+
+  // The data must be exactly the tensors' byte ranges laid end to end, as the reference requires.
+  std::vector<ReadEntry>& entries = layout.entries;
+  std::sort(entries.begin(), entries.end(), [](const ReadEntry& a, const ReadEntry& b) {
+    return std::pair(a.begin, a.end) < std::pair(b.begin, b.end);
+  });
+  layout.data_start = 8 + header_length;
+  const uint64_t data_available = file.size() - layout.data_start;
+  uint64_t covered = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ReadEntry& e = entries[i];
+    ENGINE_CHECK(e.begin >= covered, where, ": tensor '", e.name, "' data_offsets [", e.begin, ", ", e.end,
+                 "] overlap tensor '", entries[i - 1].name, "' [", entries[i - 1].begin, ", ", entries[i - 1].end,
+                 "]");
+    ENGINE_CHECK(e.begin == covered, where, ": tensor '", e.name, "' data_offsets [", e.begin, ", ", e.end,
+                 "] leave a gap after byte ", covered, " of the data");
+    ENGINE_CHECK(e.end <= data_available, where, ": truncated: tensor '", e.name, "' data_offsets [", e.begin,
+                 ", ", e.end, "] reach past the ", data_available, " data bytes the file holds");
+    covered = e.end;
+  }
+  ENGINE_CHECK(covered == data_available, where, ": ", data_available - covered,
+               " bytes after the last tensor's data: the header does not describe the whole file");
+  return layout;
+}
+
 }  // namespace
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
@@ -367,59 +430,16 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 SafetensorsFile load_safetensors(const std::string& path, Bf16Loading bf16) {
   const FileReader file(path);
-  const std::string where = "load_safetensors " + path;
-  ENGINE_CHECK(file.size() >= 8, where, ": file has ", file.size(),
-               " bytes, fewer than the 8-byte header length: truncated, or not a safetensors file");
-  uint64_t header_length = 0;
-  file.read(&header_length, 0, sizeof(header_length));
-  ENGINE_CHECK(header_length <= kMaxHeaderBytes, where, ": header length ", header_length, " exceeds the ",
-               kMaxHeaderBytes, "-byte limit: not a safetensors file");
-  ENGINE_CHECK(8 + header_length <= file.size(), where, ": header length ", header_length,
-               " runs past the end of the file (", file.size(), " bytes): truncated, or not a safetensors file");
-
-  std::string header(size_t(header_length), '\0');
-  file.read(header.data(), 8, header.size());
-  const nlohmann::json json = parse_json(header, where + " header");
-  ENGINE_CHECK(json.is_object(), where, ": header is not a JSON object");
-
+  Layout layout = read_layout(file, path);
   SafetensorsFile result;
-  std::vector<ReadEntry> entries;
-  for (const auto& [key, value] : json.items()) {
-    if (key != kMetadataKey) {
-      entries.push_back(parse_entry(path, key, value));
-      continue;
-    }
-    ENGINE_CHECK(value.is_object(), where, ": \"", kMetadataKey, "\" is not a JSON object");
-    for (const auto& [meta_key, meta_value] : value.items()) {
-      ENGINE_CHECK(meta_value.is_string(), where, ": metadata \"", meta_key, "\" is not a string: ",
-                   json_excerpt(meta_value));
-      result.metadata[meta_key] = meta_value.get<std::string>();
-    }
-  }
-
-  // The data must be exactly the tensors' byte ranges laid end to end, as the reference requires.
-  std::sort(entries.begin(), entries.end(), [](const ReadEntry& a, const ReadEntry& b) {
-    return std::pair(a.begin, a.end) < std::pair(b.begin, b.end);
-  });
-  const uint64_t data_start = 8 + header_length;
-  const uint64_t data_available = file.size() - data_start;
-  uint64_t covered = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const ReadEntry& e = entries[i];
-    ENGINE_CHECK(e.begin >= covered, where, ": tensor '", e.name, "' data_offsets [", e.begin, ", ", e.end,
-                 "] overlap tensor '", entries[i - 1].name, "' [", entries[i - 1].begin, ", ", entries[i - 1].end,
-                 "]");
-    ENGINE_CHECK(e.begin == covered, where, ": tensor '", e.name, "' data_offsets [", e.begin, ", ", e.end,
-                 "] leave a gap after byte ", covered, " of the data");
-    ENGINE_CHECK(e.end <= data_available, where, ": truncated: tensor '", e.name, "' data_offsets [", e.begin,
-                 ", ", e.end, "] reach past the ", data_available, " data bytes the file holds");
-    covered = e.end;
-  }
-  ENGINE_CHECK(covered == data_available, where, ": ", data_available - covered,
-               " bytes after the last tensor's data: the header does not describe the whole file");
-
-  for (const ReadEntry& e : entries) result.tensors.emplace(e.name, read_tensor(file, data_start, e, bf16));
+  result.metadata = std::move(layout.metadata);
+  for (const ReadEntry& e : layout.entries)
+    result.tensors.emplace(e.name, read_tensor(file, layout.data_start, e, bf16));
   return result;
+}
+
+SafetensorsMetadata read_safetensors_metadata(const std::string& path) {
+  return read_layout(FileReader(path), path).metadata;
 }
 
 }  // namespace engine

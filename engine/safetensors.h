@@ -42,4 +42,8 @@ enum class Bf16Loading { to_f32, keep_bf16 };
 // tensor at fault. bf16 tensors are written as BF16.
 SafetensorsFile load_safetensors(const std::string& path, Bf16Loading bf16 = Bf16Loading::to_f32);
 
+// The metadata of a safetensors file, after validating its header and size exactly as
+// load_safetensors does, without reading the tensors' data.
+SafetensorsMetadata read_safetensors_metadata(const std::string& path);
+
 }  // namespace engine

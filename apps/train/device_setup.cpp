@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "engine/dist/rank_agreement.h"
 #include "engine/error.h"
 #include "ops/precision.h"
 
@@ -33,9 +34,20 @@ engine::Device parse_device(const char* app, const std::string& name) {
 
 }  // namespace
 
-engine::Device setup_device(const char* app, const DeviceSettings& settings,
-                            [[maybe_unused]] engine::dist::Communicator* ranks) {
+engine::Device setup_device(const char* app, const DeviceSettings& settings, engine::dist::Communicator* ranks) {
   engine::Device device = parse_device(app, settings.device);
+  if (ranks != nullptr && ranks->world_size() > 1) {
+    // Before the GPU choice, a collective that only "cuda" ranks would enter: ranks launched with
+    // different devices would hang in it. "cuda:N" may differ between ranks, the rest may not.
+    const std::string kind = device.is_cpu()           ? "cpu"
+                             : settings.device == "cuda" ? "cuda (each rank's GPU chosen by local rank)"
+                                                         : "cuda:N (each rank's GPU named by its --device)";
+    engine::dist::check_ranks_agree(*ranks,
+                                    {{"--device", kind},
+                                     {"--precision", settings.precision},
+                                     {"--tf32", settings.tf32 ? "1" : "0"}},
+                                    std::string(app) + " device settings");
+  }
   const ops::Precision precision = ops::parse_precision(settings.precision);
   if (device.is_cpu()) {
     ops::set_precision(precision);

@@ -56,7 +56,7 @@ std::optional<fs::path> latest_checkpoint(const fs::path& out) {
     if (!fs::exists(model_json_path(out, name))) continue;  // interrupted between the two files
     int64_t step = 0;
     try {
-      step = engine::load_checkpoint(checkpoint_path(out, name).string()).step;
+      step = engine::read_checkpoint_step(checkpoint_path(out, name).string());
     } catch (const engine::Error&) {
       continue;  // unreadable: not a candidate
     }

@@ -2,8 +2,9 @@
 # train_lm as a 2-rank data-parallel job (mpirun) against 1 process on the same global batch: the
 # same logged losses and final parameters to 1e-6 relative (f32), only rank 0 prints and writes
 # files, ZeRO-1 (with and without accumulation) gives the same model and resumes exactly, an
-# interrupted 2-rank SeqPE run resumes exactly, ranks with different run configs are refused naming
-# the field, and a rank that fails ends the whole job quickly with its message instead of hanging.
+# interrupted 2-rank SeqPE run resumes exactly, ranks with different run configs or devices are
+# refused naming the field, and a rank that fails ends the whole job quickly with its message
+# instead of hanging.
 # Usage: lm_dist.sh BUILD_APPS_DIR MPIEXEC
 set -euo pipefail
 apps="$1"
@@ -81,6 +82,18 @@ if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then echo "FAIL: disagreeing ra
 grep -q 'ranks disagree on the run config: .*/lr' "$tmp/disagree.log" ||
   { echo "FAIL: no message naming the differing field"; cat "$tmp/disagree.log"; exit 1; }
 [ ! -e "$tmp/disagree/metrics.jsonl" ] || { echo "FAIL: disagreeing ranks trained"; exit 1; }
+
+# Ranks launched on different devices (rank 1 given --device cuda) are refused before the GPU choice,
+# a collective the CPU rank would never enter (it hung there before this check).
+set +e
+timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe \
+    -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/devices" : \
+    -np 1 "$apps/train_lm" "${common[@]}" --out "$tmp/devices" --device cuda > "$tmp/devices.log" 2>&1
+status=$?
+set -e
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then echo "FAIL: ranks on different devices gave status $status"; exit 1; fi
+grep -q 'ranks disagree on the train_lm device settings: .*--device' "$tmp/devices.log" ||
+  { echo "FAIL: no message naming --device"; cat "$tmp/devices.log"; exit 1; }
 
 # A failing rank (rank 1 cannot read its corpus) while rank 0 waits for it in a collective: the
 # job must end with the message and a failure status, not hang (the timeout would give 124).

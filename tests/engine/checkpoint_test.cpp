@@ -210,6 +210,27 @@ TEST_CASE("load_checkpoint names the missing or malformed field") {
                        engine::Error);
 }
 
+TEST_CASE("read_checkpoint_step reads the step from the header and validates the file as load_checkpoint does") {
+  ScratchDir dir;
+  const std::string path = dir.file("step_1234.ckpt.safetensors");
+  engine::save_checkpoint(path, example_state());
+  CHECK(engine::read_checkpoint_step(path) == 1234);
+  CHECK(engine::read_safetensors_metadata(path) == engine::load_safetensors(path).metadata);
+
+  // A file cut short inside its data (a writer killed before the rename could not leave one, a
+  // copy could) is refused, though its header is whole.
+  const std::string bytes = test_util::read_bytes(path);
+  test_util::write_bytes(path, bytes.substr(0, bytes.size() - 4));
+  CHECK_THROWS_WITH_AS(engine::read_checkpoint_step(path), doctest::Contains("truncated"), engine::Error);
+
+  engine::save_safetensors(path, {{"wte.weight", Tensor::ones({2, 2})}}, {{"format", "pt"}});
+  CHECK_THROWS_WITH_AS(engine::read_checkpoint_step(path), doctest::Contains("\"format\" is \"pt\""), engine::Error);
+  engine::save_checkpoint(path, example_state());
+  rewrite_metadata(path, "step", "12x");
+  CHECK_THROWS_WITH_AS(engine::read_checkpoint_step(path),
+                       doctest::Contains("metadata field \"step\" should be an integer, got \"12x\""), engine::Error);
+}
+
 TEST_CASE("save_checkpoint refuses extra state that is not a JSON object") {
   ScratchDir dir;
   TrainingState state = example_state();
