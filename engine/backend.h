@@ -62,10 +62,14 @@ class Backend {
   virtual void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
                           std::span<const Tensor> momentum_buffers, const SGDStep& step) = 0;
   // Sum of squares of every element of the contiguous floating tensors, in double and in an order
-  // fixed by the tensors' sizes alone (not by thread or block counts): a deterministic result.
-  virtual double squared_norm(std::span<const Tensor> tensors) = 0;
-  // x *= factor (rounded once to x's dtype) for each contiguous floating tensor x.
-  virtual void scale_(std::span<const Tensor> tensors, double factor) = 0;
+  // fixed by the tensors' sizes alone (not by thread or block counts): a deterministic result. It is
+  // written to `out`, a one-element f64 tensor on this device; nothing is read back to the host.
+  virtual void squared_norm(std::span<const Tensor> tensors, const Tensor& out) = 0;
+  // Clipping by a norm that stays on the device: norm[0] = sqrt(squared_norm[0]) and, when
+  // c = max_norm / (norm[0] + 1e-6) is below 1, x *= c (rounded once to x's dtype) for each
+  // contiguous floating tensor x. squared_norm and norm are one-element f64 tensors on this device.
+  virtual void clip_by_norm_(std::span<const Tensor> tensors, const Tensor& squared_norm, double max_norm,
+                             const Tensor& norm) = 0;
 
   // Waits until all queued work on the device is done.
   virtual void synchronize() = 0;

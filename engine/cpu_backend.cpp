@@ -233,17 +233,23 @@ class CpuBackend final : public Backend {
   }
 
   // Tensor sums are added in list order.
-  double squared_norm(std::span<const Tensor> tensors) override {
+  void squared_norm(std::span<const Tensor> tensors, const Tensor& out) override {
     double total = 0;
     for (const Tensor& x : tensors)
       total += ENGINE_DISPATCH_FLOAT(x.dtype(), "squared_norm",
                                      [&] { return sum_of_squares_kernel(x.data<scalar_t>(), x.numel()); });
-    return total;
+    *out.data<double>() = total;
   }
 
-  void scale_(std::span<const Tensor> tensors, double factor) override {
+  void clip_by_norm_(std::span<const Tensor> tensors, const Tensor& squared_norm, double max_norm,
+                     const Tensor& norm) override {
+    const double n = std::sqrt(*squared_norm.data<double>());
+    *norm.data<double>() = n;
+    const double coefficient = max_norm / (n + 1e-6);
+    if (!(coefficient < 1)) return;
     for (const Tensor& x : tensors)
-      ENGINE_DISPATCH_FLOAT(x.dtype(), "scale_", [&] { scale_kernel(x.data<scalar_t>(), x.numel(), factor); });
+      ENGINE_DISPATCH_FLOAT(x.dtype(), "clip_by_norm_",
+                            [&] { scale_kernel(x.data<scalar_t>(), x.numel(), coefficient); });
   }
 
   void synchronize() override {}

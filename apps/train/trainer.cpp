@@ -16,6 +16,7 @@
 #include "engine/error.h"
 #include "engine/optim/clip_grad.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
 
 namespace train {
 
@@ -173,21 +174,30 @@ double Trainer::train_step() {
   while (true) {
     schedule_.apply(*optimizer_);
     optimizer_->zero_grad();
-    double loss_sum = 0;  // this rank's task loss over the micro-batches
+    Tensor loss_sum;  // this rank's task loss summed over the micro-batches, f64 on the device
     for (int64_t micro = 0; micro < settings_.accumulation; ++micro) {
       // The auxiliary objective draws and encodes before each forward, which consumes its encoding;
       // one backward per micro-batch (the data-parallel overlap needs it), both losses / A.
       Tensor loss = auxiliary_ ? auxiliary_->step_loss() : Tensor();
       const Tensor task_loss = task_.next_loss(settings_.device, dropout_gen_);
-      loss_sum += task_loss.item();  // the one read back from the device (besides the clipping norms)
+      const Tensor task_loss_f64 = task_loss.detach().to(engine::DType::f64);
+      loss_sum = loss_sum.defined() ? loss_sum + task_loss_f64 : task_loss_f64;
       loss = loss.defined() ? task_loss + loss : task_loss;
       if (settings_.accumulation > 1) loss = loss * (1.0 / double(settings_.accumulation));
       loss.backward();
       if (zero_) zero_->reduce_gradients();
       else ddp_->reduce_gradients();
     }
-    const double loss = job_.average(loss_sum / double(settings_.accumulation));
-    const double worst_norm = clip_gradients();
+    // The step's one read from the device: the loss and the clip sets' norms together, after the
+    // clipping has been queued (a GPU runs on while the host waits for nothing else).
+    std::vector<Tensor> read_back = clip_gradients();
+    read_back.insert(read_back.begin(), loss_sum);
+    for (Tensor& value : read_back) value = value.reshape({1});
+    const std::vector<double> values = ops::concat(read_back, 0).to_vector<double>();
+    const double loss = job_.average(values[0] / double(settings_.accumulation));
+    double worst_norm = 0;  // the largest norm, or a non-finite one when any is
+    for (size_t i = 1; i < values.size(); ++i)
+      if (!std::isfinite(values[i]) || (std::isfinite(worst_norm) && values[i] > worst_norm)) worst_norm = values[i];
     const int64_t step = optimizer_->step_count() + 1;
     if (std::isfinite(loss) && std::isfinite(worst_norm)) {
       optimizer_->step();
@@ -214,29 +224,31 @@ double Trainer::train_step() {
   }
 }
 
-double Trainer::clip_gradients() {
-  double worst = 0;
+std::vector<Tensor> Trainer::clip_gradients() {
+  std::vector<Tensor> norms;
   for (const ClipSet& set : plan_.clip_sets) {
-    double norm = 0;
     if (!zero_) {
       std::vector<Tensor> params;
       for (size_t g : set.groups)
         for (const auto& [name, param] : plan_.optimizer_groups[g].params) params.push_back(param);
-      norm = engine::optim::clip_grad_norm(params, set.max_norm);
-    } else {
-      // The shards' gradients: squares summed on each rank, then over the ranks; the scale is
-      // engine::optim::clip_grad_norm's.
-      engine::NoGradGuard no_grad;
-      std::vector<Tensor> grads;
-      for (size_t g : set.groups) grads.push_back(optimizer_->param_groups()[g].params.front().second.grad());
-      engine::Backend& backend = engine::backend_for(grads.front().device().type);
-      norm = std::sqrt(job_.average(backend.squared_norm(grads)) * double(job_.world_size()));
-      const double coefficient = set.max_norm / (norm + 1e-6);
-      if (coefficient < 1) backend.scale_(grads, coefficient);
+      norms.push_back(engine::optim::clip_grad_norm(params, set.max_norm));
+      continue;
     }
-    if (!std::isfinite(norm) || (std::isfinite(worst) && norm > worst)) worst = norm;
+    // The shards' gradients: squares summed on each rank, then over the ranks (NCCL on GPUs, so the
+    // sum stays on the device); the scale is engine::optim::clip_grad_norm's.
+    engine::NoGradGuard no_grad;
+    std::vector<Tensor> grads;
+    for (size_t g : set.groups) grads.push_back(optimizer_->param_groups()[g].params.front().second.grad());
+    const engine::Device device = grads.front().device();
+    engine::Backend& backend = engine::backend_for(device.type);
+    Tensor squared_norm = Tensor::empty({}, engine::DType::f64, device);
+    backend.squared_norm(grads, squared_norm);
+    reduction_communicator().all_reduce(squared_norm, engine::dist::ReduceOp::sum);
+    const Tensor norm = Tensor::empty({}, engine::DType::f64, device);
+    backend.clip_by_norm_(grads, squared_norm, set.max_norm, norm);
+    norms.push_back(norm);
   }
-  return worst;
+  return norms;
 }
 
 void Trainer::log_step(double loss) {

@@ -129,9 +129,9 @@ class Trainer {
   // The optimizer (over ZeRO-1's shards when set) for the model's current parameters.
   void build_optimizer();
   double train_step();  // the logged loss (task loss averaged over micro-batches and ranks)
-  // Clips each clip set's gradients (ZeRO-1: the shards', norm over every rank); returns the
-  // largest norm, or a non-finite one when any is.
-  double clip_gradients();
+  // Clips each clip set's gradients (ZeRO-1: the shards', norm over every rank) on their device;
+  // returns the sets' norms there, unread.
+  std::vector<engine::Tensor> clip_gradients();
   void validate();
   void save(const std::string& name);
   void log_step(double loss);

@@ -199,35 +199,37 @@ class CudaBackend final : public Backend {
 
   // Partial sums of the f32 tensors' chunks, then of the f64 tensors', then one block adds them
   // all: the order depends on the tensors' sizes and dtypes alone.
-  double squared_norm(std::span<const Tensor> tensors) override {
-    if (tensors.empty()) return 0;
+  void squared_norm(std::span<const Tensor> tensors, const Tensor& out) override {
+    const DeviceGuard guard(out.device());
+    const cudaStream_t stream = current_stream();
+    if (tensors.empty()) {
+      CUDA_CHECK(cudaMemsetAsync(out.data<double>(), 0, sizeof(double), stream));
+      return;
+    }
     check_multi_tensor_list(tensors, "squared_norm");
     const Device device = tensors[0].device();
-    const DeviceGuard guard(device);
     const RawTensorLists<float, 1> f32 = raw_tensor_lists<float>(std::array{tensors});
     const RawTensorLists<double, 1> f64 = raw_tensor_lists<double>(std::array{tensors});
     const int64_t f32_chunks = multi_tensor_chunk_count(f32.sizes), f64_chunks = multi_tensor_chunk_count(f64.sizes);
     const int64_t chunks = f32_chunks + f64_chunks;
-    if (chunks == 0) return 0;
-    // partials[0, chunks) and the total after them.
-    const Tensor partials = Tensor::empty({chunks + 1}, DType::f64, device);
+    // An empty partials list sums to 0 (sum_partials adds nothing).
+    const Tensor partials = Tensor::empty({std::max<int64_t>(chunks, 1)}, DType::f64, device);
     double* partial = partials.data<double>();
-    const cudaStream_t stream = current_stream();
     if (f32_chunks) sum_of_squares_partials<float>(f32.pointers[0], f32.sizes, partial, stream);
     if (f64_chunks) sum_of_squares_partials<double>(f64.pointers[0], f64.sizes, partial + f32_chunks, stream);
-    sum_partials(partial, chunks, partial + chunks, stream);
-    double total = 0;
-    copy_bytes(&total, Device::cpu(), partial + chunks, device, sizeof(double));
-    return total;
+    sum_partials(partial, chunks, out.data<double>(), stream);
   }
 
-  void scale_(std::span<const Tensor> tensors, double factor) override {
+  void clip_by_norm_(std::span<const Tensor> tensors, const Tensor& squared_norm, double max_norm,
+                     const Tensor& norm) override {
+    const DeviceGuard guard(norm.device());
+    const cudaStream_t stream = current_stream();
+    cuda::square_root(squared_norm.data<double>(), norm.data<double>(), stream);
     if (tensors.empty()) return;
-    check_multi_tensor_list(tensors, "scale_");
-    const DeviceGuard guard(tensors[0].device());
+    check_multi_tensor_list(tensors, "clip_by_norm_");
     for_each_float_type([&]<typename T>() {
       const RawTensorLists<T, 1> raw = raw_tensor_lists<T>(std::array{tensors});
-      if (!raw.sizes.empty()) cuda::scale<T>(raw.pointers[0], raw.sizes, factor, current_stream());
+      if (!raw.sizes.empty()) cuda::clip_by_norm<T>(raw.pointers[0], raw.sizes, norm.data<double>(), max_norm, stream);
     });
   }
 

@@ -92,13 +92,20 @@ __global__ void sgd_momentum_kernel(TensorTable<T, 3> table, SGDStep c) {
   }
 }
 
+// Every block computes the coefficient from the norm as the CPU backend does, so that a NaN norm
+// (c not below 1) leaves the tensors as they are on both devices.
 template <typename T>
-__global__ void scale_kernel(TensorTable<T, 1> table, T factor) {
+__global__ void clip_by_norm_kernel(TensorTable<T, 1> table, const double* norm, double max_norm) {
+  const double coefficient = max_norm / (*norm + 1e-6);
+  if (!(coefficient < 1)) return;
+  const T factor = T(coefficient);
   int64_t begin, end;
   const int tensor = block_chunk(table, &begin, &end);
   T* x = table.operands[0][tensor];
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) x[i] *= factor;
 }
+
+__global__ void square_root_kernel(const double* value, double* root) { *root = sqrt(*value); }
 
 // Adds the block's kThreads values in shared memory with a fixed tree; thread 0 gets the sum.
 __device__ __forceinline__ double block_tree_sum(double* shared, double value) {
@@ -198,10 +205,15 @@ void sgd_update(std::span<T* const> params, std::span<T* const> grads, std::span
 }
 
 template <typename T>
-void scale(std::span<T* const> tensors, std::span<const int64_t> sizes, double factor, cudaStream_t stream) {
+void clip_by_norm(std::span<T* const> tensors, std::span<const int64_t> sizes, const double* norm, double max_norm,
+                  cudaStream_t stream) {
   multi_tensor_apply<T, 1>({tensors}, sizes, [&](const TensorTable<T, 1>& table, int blocks) {
-    ENGINE_LAUNCH(scale_kernel<T>, blocks, kThreads, 0, stream, table, T(factor));
+    ENGINE_LAUNCH(clip_by_norm_kernel<T>, blocks, kThreads, 0, stream, table, norm, max_norm);
   });
+}
+
+void square_root(const double* value, double* root, cudaStream_t stream) {
+  ENGINE_LAUNCH(square_root_kernel, 1, 1, 0, stream, value, root);
 }
 
 int64_t multi_tensor_chunk_count(std::span<const int64_t> sizes) {
@@ -227,7 +239,7 @@ void sum_partials(const double* partials, int64_t count, double* total, cudaStre
                                 std::span<const int64_t>, const AdamWStep&, cudaStream_t);                        \
   template void sgd_update<T>(std::span<T* const>, std::span<T* const>, std::span<T* const>,                      \
                               std::span<const int64_t>, const SGDStep&, cudaStream_t);                            \
-  template void scale<T>(std::span<T* const>, std::span<const int64_t>, double, cudaStream_t);                    \
+  template void clip_by_norm<T>(std::span<T* const>, std::span<const int64_t>, const double*, double, cudaStream_t); \
   template void sum_of_squares_partials<T>(std::span<T* const>, std::span<const int64_t>, double*, cudaStream_t);
 ENGINE_INSTANTIATE_FOR_FLOAT(float)
 ENGINE_INSTANTIATE_FOR_FLOAT(double)

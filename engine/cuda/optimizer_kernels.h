@@ -32,9 +32,12 @@ void adamw_update(std::span<T* const> params, std::span<T* const> grads, std::sp
 template <typename T>
 void sgd_update(std::span<T* const> params, std::span<T* const> grads, std::span<T* const> momentum_buffers,
                 std::span<const int64_t> sizes, const SGDStep& step, cudaStream_t stream);
-// x *= T(factor) for every tensor x.
+// With c = max_norm / (*norm + 1e-6) read on the device: x *= T(c) for every tensor x when c < 1.
 template <typename T>
-void scale(std::span<T* const> tensors, std::span<const int64_t> sizes, double factor, cudaStream_t stream);
+void clip_by_norm(std::span<T* const> tensors, std::span<const int64_t> sizes, const double* norm, double max_norm,
+                  cudaStream_t stream);
+// *root = sqrt(*value), on the device.
+void square_root(const double* value, double* root, cudaStream_t stream);
 
 // The deterministic norm is two launches: one partial sum per chunk, then one block adding the
 // partials up in a fixed tree. Both orders depend only on the tensors' sizes.

@@ -1,8 +1,6 @@
 // Clipping gradients by their global L2 norm (engine/optim/clip_grad.h).
 #include "engine/optim/clip_grad.h"
 
-#include <cmath>
-
 #include "engine/autograd.h"
 #include "engine/backend.h"
 
@@ -10,7 +8,7 @@ namespace engine::optim {
 
 // Gathers the gradients (all on one device), then takes their norm and scales them through that
 // device's backend.
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   ENGINE_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
   NoGradGuard no_grad;
   std::vector<Tensor> grads;
@@ -28,12 +26,13 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
                  "; clip the gradients of each device apart");
     grads.push_back(grad);
   }
-  if (grads.empty()) return 0;
-  Backend& backend = backend_for(grads[0].device().type);
-  const double total_norm = std::sqrt(backend.squared_norm(grads));
-  const double clip_coef = max_norm / (total_norm + 1e-6);
-  if (clip_coef < 1) backend.scale_(grads, clip_coef);
-  return total_norm;
+  if (grads.empty()) return Tensor::zeros({}, DType::f64);
+  const Device device = grads[0].device();
+  Backend& backend = backend_for(device.type);
+  const Tensor squared_norm = Tensor::empty({}, DType::f64, device), norm = Tensor::empty({}, DType::f64, device);
+  backend.squared_norm(grads, squared_norm);
+  backend.clip_by_norm_(grads, squared_norm, max_norm, norm);
+  return norm;
 }
 
 }  // namespace engine::optim

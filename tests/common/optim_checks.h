@@ -153,17 +153,34 @@ inline void check_clip_grad_norm(bool many, engine::Generator& gen) {
     }
   };
 
-  const double norm = engine::optim::clip_grad_norm(cpu, 1e9);
-  const double cuda_norm = engine::optim::clip_grad_norm(cuda, 1e9);
+  const double norm = engine::optim::clip_grad_norm(cpu, 1e9).item();
+  const double cuda_norm = engine::optim::clip_grad_norm(cuda, 1e9).item();
   CHECK(std::fabs(cuda_norm - norm) <= 1e-12 * norm);
-  CHECK(engine::optim::clip_grad_norm(cuda, 1e9) == cuda_norm);
+  CHECK(engine::optim::clip_grad_norm(cuda, 1e9).item() == cuda_norm);
   check_grads();
 
   const double max_norm = 0.25 * norm;
-  CHECK(engine::optim::clip_grad_norm(cpu, max_norm) == norm);
-  CHECK(std::fabs(engine::optim::clip_grad_norm(cuda, max_norm) - norm) <= 1e-12 * norm);
+  CHECK(engine::optim::clip_grad_norm(cpu, max_norm).item() == norm);
+  CHECK(std::fabs(engine::optim::clip_grad_norm(cuda, max_norm).item() - norm) <= 1e-12 * norm);
   check_grads();
-  CHECK(std::fabs(engine::optim::clip_grad_norm(cuda, 1e9) - max_norm) <= 1e-6 * max_norm);
+  CHECK(std::fabs(engine::optim::clip_grad_norm(cuda, 1e9).item() - max_norm) <= 1e-6 * max_norm);
+
+  // The norm stays on the gradients' device (nothing is read back until the caller asks), and a NaN
+  // gradient gives a NaN norm and leaves every gradient as it was, on both devices.
+  std::vector<size_t> with_grad;  // the parameters that have a gradient
+  for (size_t i = 0; i < cpu.size(); ++i)
+    if (cpu[i].grad().defined()) with_grad.push_back(i);
+  REQUIRE(with_grad.size() >= 2);
+  const size_t poisoned = with_grad[0], kept = with_grad[1];
+  CHECK(engine::optim::clip_grad_norm(cuda, 1e9).device() == cuda[kept].grad().device());
+  cpu[poisoned].grad().fill_(std::nan(""));
+  cuda[poisoned].grad().fill_(std::nan(""));
+  const std::vector<double> cpu_before = cpu[kept].grad().to_vector<double>();
+  const std::vector<double> cuda_before = cuda[kept].grad().to_vector<double>();
+  CHECK(std::isnan(engine::optim::clip_grad_norm(cpu, max_norm).item()));
+  CHECK(std::isnan(engine::optim::clip_grad_norm(cuda, max_norm).item()));
+  CHECK(cpu[kept].grad().to_vector<double>() == cpu_before);
+  CHECK(cuda[kept].grad().to_vector<double>() == cuda_before);
 }
 
 // A tensor of more chunks than one table holds (320) continues into the next launch: AdamW and
@@ -179,8 +196,8 @@ inline void check_table_overflow(engine::Generator& gen) {
     on_cuda.step();
     check_same_state(params, on_cpu, on_cuda, DType::f32);
   }
-  const double norm = engine::optim::clip_grad_norm(params.cpu, 1e9);
-  CHECK(std::fabs(engine::optim::clip_grad_norm(params.cuda, 1e9) - norm) <= 1e-12 * norm);
+  const double norm = engine::optim::clip_grad_norm(params.cpu, 1e9).item();
+  CHECK(std::fabs(engine::optim::clip_grad_norm(params.cuda, 1e9).item() - norm) <= 1e-12 * norm);
 }
 
 }  // namespace optim_checks

@@ -356,15 +356,15 @@ TEST_CASE("clip_grad_norm on known vectors") {
   y.set_grad(Tensor::from_vector({12.0}, {1}, DType::f32));
 
   // ‖(3, 4, 12)‖ = 13: below max_norm nothing changes.
-  CHECK(clip_grad_norm(tensors({x, y, no_grad}), 20.0) == doctest::Approx(13.0).epsilon(1e-15));
+  CHECK(clip_grad_norm(tensors({x, y, no_grad}), 20.0).item() == doctest::Approx(13.0).epsilon(1e-15));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{3.0, 4.0});
 
   // Above it, every gradient is scaled by max_norm / (norm + 1e-6).
-  CHECK(clip_grad_norm(tensors({x, y, no_grad}), 6.5) == doctest::Approx(13.0).epsilon(1e-15));
+  CHECK(clip_grad_norm(tensors({x, y, no_grad}), 6.5).item() == doctest::Approx(13.0).epsilon(1e-15));
   const double coef = 6.5 / (13.0 + 1e-6);
   check_close(x.grad().to_vector<double>(), {3.0 * coef, 4.0 * coef}, 1e-15, 0);
   check_close(y.grad().to_vector<double>(), {12.0 * coef}, 1e-7, 0);  // f32 rounding of the product
-  CHECK(clip_grad_norm(tensors({x, y}), 100.0) == doctest::Approx(6.5).epsilon(1e-6));
+  CHECK(clip_grad_norm(tensors({x, y}), 100.0).item() == doctest::Approx(6.5).epsilon(1e-6));
 
   CHECK_THROWS_WITH_AS(clip_grad_norm(tensors({x}), 0.0), doctest::Contains("max_norm must be positive"),
                        engine::Error);
@@ -379,9 +379,9 @@ TEST_CASE("clip_grad_norm is exact and independent of the thread count") {
 
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const double one_thread = clip_grad_norm(tensors({big}), 1e9);
+  const double one_thread = clip_grad_norm(tensors({big}), 1e9).item();
   omp_set_num_threads(2);
-  const double two_threads = clip_grad_norm(tensors({big}), 1e9);
+  const double two_threads = clip_grad_norm(tensors({big}), 1e9).item();
   omp_set_num_threads(threads);
   CHECK(one_thread == two_threads);
   CHECK(one_thread == doctest::Approx(std::sqrt(expected_sq)).epsilon(1e-13));
@@ -404,8 +404,8 @@ class HostMemoryCudaBackend final : public engine::Backend {
                     std::span<const Tensor>, const engine::AdamWStep&) override { unused(); }
   void sgd_update(std::span<const Tensor>, std::span<const Tensor>, std::span<const Tensor>,
                   const engine::SGDStep&) override { unused(); }
-  double squared_norm(std::span<const Tensor>) override { unused(); }
-  void scale_(std::span<const Tensor>, double) override { unused(); }
+  void squared_norm(std::span<const Tensor>, const Tensor&) override { unused(); }
+  void clip_by_norm_(std::span<const Tensor>, const Tensor&, double, const Tensor&) override { unused(); }
   void synchronize() override {}
 
  private:
