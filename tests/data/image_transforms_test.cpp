@@ -136,6 +136,23 @@ std::vector<float> counting_image(int64_t channels, int64_t height, int64_t widt
   return image;
 }
 
+// A generator at (seed, offset): where the loader puts an image's draws.
+engine::Generator generator_at(uint64_t seed, uint64_t offset) {
+  engine::Generator gen(seed);
+  gen.set_state(seed, offset);
+  return gen;
+}
+
+// transform.apply of image into out with the generator at (seed, offset), checking that it drew no
+// more than an image's blocks.
+void apply_at(const data::ImageTransform& transform, const std::vector<float>& image, std::vector<float>& out,
+              uint64_t seed, uint64_t offset) {
+  engine::Generator gen = generator_at(seed, offset);
+  std::vector<float> work;
+  transform.apply(image.data(), out.data(), gen, work);
+  CHECK(gen.offset() - offset <= data::kAugmentationBlocksPerImage);
+}
+
 }  // namespace
 
 TEST_CASE("image transforms: bilinear and bicubic resize match torch's F.interpolate, up and down") {
@@ -268,15 +285,11 @@ TEST_CASE("image transforms: random zoom resizes a random window of the image ba
   options.max_zoom = 3;
   const data::ImageTransform transform(options, 2, 8, 8);
   CHECK(transform.is_random());
-  std::vector<float> work, out(128), window, expected(128);
+  std::vector<float> out(128), window, expected(128);
   int64_t smallest = 8;
   for (uint64_t offset = 0; offset < 120; offset += data::kAugmentationBlocksPerImage) {
-    engine::Generator gen(3);
-    gen.set_state(3, offset);
-    transform.apply(image.data(), out.data(), gen, work);
-    CHECK(gen.offset() - offset <= data::kAugmentationBlocksPerImage);
-    engine::Generator replay(3);
-    replay.set_state(3, offset);
+    apply_at(transform, image, out, 3, offset);
+    engine::Generator replay = generator_at(3, offset);
     const double zoom = 1 + 2 * replay.uniform();
     const auto side = int64_t(std::llround(8 / zoom));
     const auto top = int64_t(replay.randint(uint64_t(9 - side))), left = int64_t(replay.randint(uint64_t(9 - side)));
@@ -303,24 +316,19 @@ TEST_CASE("image transforms: the augmentation pipeline draws from the generator 
   options.horizontal_flip = true;
   const data::ImageTransform transform(options, 1, 4, 4);
   CHECK(transform.is_random());
-  std::vector<float> work, out(16), again(16), expected(16);
+  std::vector<float> out(16), again(16), expected(16);
   bool saw_flip = false, saw_no_flip = false;
   for (uint64_t offset = 0; offset < 40; offset += data::kAugmentationBlocksPerImage) {
-    engine::Generator gen(7);
-    gen.set_state(7, offset);
-    transform.apply(image.data(), out.data(), gen, work);
-    CHECK(gen.offset() - offset <= data::kAugmentationBlocksPerImage);
+    apply_at(transform, image, out, 7, offset);
     // Replays the draws: top, left, then the flip coin.
-    engine::Generator replay(7);
-    replay.set_state(7, offset);
+    engine::Generator replay = generator_at(7, offset);
     const auto top = int64_t(replay.randint(5)), left = int64_t(replay.randint(5));
     const bool flip = replay.uniform() < 0.5;
     (flip ? saw_flip : saw_no_flip) = true;
     data::crop_with_padding(image.data(), 1, 4, 4, 2, top, left, nullptr, expected.data());
     if (flip) data::flip_horizontal_(expected.data(), 1, 4, 4);
     CHECK(out == expected);
-    gen.set_state(7, offset);
-    transform.apply(image.data(), again.data(), gen, work);
+    apply_at(transform, image, again, 7, offset);
     CHECK(again == out);
   }
   CHECK(saw_flip);
@@ -338,6 +346,7 @@ TEST_CASE("image transforms: the augmentation pipeline draws from the generator 
   const std::vector<float> row = {1.0f, 3.0f};
   std::vector<float> resized(4);
   engine::Generator gen(0);
+  std::vector<float> work;
   resize.apply(row.data(), resized.data(), gen, work);
   CHECK(resized == std::vector<float>{0.0f, 0.25f, 0.75f, 1.0f});
   CHECK(gen.offset() == 0);
