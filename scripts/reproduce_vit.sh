@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Trains a small ViT on Fashion-MNIST (28 x 28, patch 4, width 64, depth 4) with each position
 # encoding and two seeds, picks each run's best epoch on a validation split held out of the
-# training set, evaluates every best checkpoint on the full 10,000-image test set at 28..112 pixels
-# (grids 7..28) in two evaluations (eval_vit: "upsample" magnifies the garment with the grid,
-# "canvas" keeps it at 28 px on a larger blank canvas) and writes docs/results/vit.md: the tables
+# training set, evaluates every best checkpoint on the full 10,000-image test set at 28 pixels and
+# on its first TEST_SUBSET images at 28..112 pixels (grids 7..28) in two evaluations (eval_vit:
+# "upsample" magnifies the garment with the grid, "canvas" keeps it at 28 px on a larger blank
+# canvas), and writes docs/results/vit.md: the tables
 # (mean over the seeds and the spread), the plots (vit_upsample.svg, vit_canvas.svg), the commands
 # and the wall times. A hand-written reading of the numbers is kept in docs/results/vit_notes.md and
 # copied in.
@@ -13,14 +14,35 @@
 # rope2d rope_mixed seqpe"), SEEDS (default "0 1"), EPOCHS (default 5), VALIDATION (training images
 # held out to pick the epoch, default 5000: the same images in every run), JOBS (trainings at once,
 # default 2) and THREADS (threads each, default 1: on 2 cores two one-thread trainings beat one
-# two-thread training), TEST_SUBSET (test images per evaluation, default 0: all 10,000), SIZES,
+# two-thread training), TEST_SUBSET (test images of the resolution sweep, default 2000; 0: all), SIZES,
 # EXTRA (more train_vit options), REUSE (1: keep the runs in $OUT that finished, train the others;
 # for completing an interrupted reproduction). Every method trains with the settings that took
 # rope2d to 86 % (batch 64, warm-up 0.3 epoch; written to $OUT/train.json). The two SeqPE runs go
 # first so that the long ones do not end the run alone on one core.
 #
-# Sizing (the defaults fit about 2.5 hours on 2 quiet cores; see the pilot below to re-size):
-#   PILOT_SIZING_PLACEHOLDER
+# Sizing: the defaults take about 2.3 hours on 2 quiet cores (Intel Xeon, family 6 model 167).
+#   Training, in seconds of one core per epoch: the 8-epoch runs of 2026-11-29 (JOBS=2 THREADS=1, a
+#   partly shared machine, so upper bounds) took APE 122, sin 138, RoPE 185, RoPE-2D 164, RoPE-Mixed
+#   155 and SeqPE 479 (NoPE is priced as APE: the same model without the table). Two seeds each on
+#   55,000 images instead of 60,000: (2 x 886 + 2 x 479) x 55/60 = 2,503 core-s per epoch; 5 epochs
+#   on 2 cores: 6,260 s.
+#   Evaluation, in seconds of one core per test image at 28/42/56/84/112 px: 0.0084, 0.0196, 0.047,
+#   0.161 and 0.552 under the pilot's load (below), 0.066 for the whole sweep once corrected; the two
+#   sweeps of 14 runs on 2,000 images, one core each: 14 x 2,000 x 0.066 = 1,850 s; the full test set
+#   at 28 px: 14 x 10,000 x 0.0084 / 12 / 2 cores = 50 s.
+#   Total: 6,260 + 1,850 + 50 = 8,160 s, 2 h 16 min, about 10 % under 2.5 hours. The full test set
+#   at every size (TEST_SUBSET=0) would add 7,400 s; 112 px is 70 % of the sweep's cost.
+#   Pilot (2026-12-07, 09:37-09:50 UTC; 7 other sessions building and training: load average 22-28 on
+#   the 2 cores): one-thread trainings of NoPE (150 steps of 64) and SeqPE (60 steps) beside each
+#   other ran at 45 and 14-15 images/s, then one-thread evaluations at the rates above. Corrected by
+#   the load (a one-thread process got about 2 / 22 of the cores during the trainings: x 11; 2 / 25
+#   to 2 / 28 during the evaluations: x 12 taken, which errs long), NoPE's 45 images/s is
+#   about 500 on a quiet core (APE did 472 on 2026-11-29) and SeqPE's 14.5 about 165 (119-170 then);
+#   SeqPE's step costs 3.1 times NoPE's, as the table above has it (3.9 times APE's). The suggested
+#   yardstick, `OMP_NUM_THREADS=2 build/ci/apps/bench gpt 3`, took 30.9 s per step beside the pilot
+#   against 0.37-0.58 s quiet (docs/benchmarks.md): a two-thread OpenMP program loses 50-80x under
+#   oversubscription (its threads wait for each other at every barrier), not 11x, so it does not
+#   measure what a one-thread training loses and was not used for the correction.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
@@ -32,7 +54,7 @@ VALIDATION=${VALIDATION:-5000}
 THREADS=${THREADS:-1}
 JOBS=${JOBS:-2}
 REUSE=${REUSE:-0}
-TEST_SUBSET=${TEST_SUBSET:-0}
+TEST_SUBSET=${TEST_SUBSET:-2000}
 SIZES=${SIZES:-28,42,56,84,112}
 METHODS=${METHODS:-"ape nope sin rope rope2d rope_mixed seqpe"}
 EXTRA=${EXTRA:-}
@@ -87,25 +109,36 @@ for evaluation in upsample canvas; do
   eval_pids+=($!)
 done
 for pid in "${eval_pids[@]}"; do wait "$pid"; done
+# Every run on the whole test set at the training size (the accuracy the paper's claim (i) is about).
+cmd="$BUILD/apps/eval_vit$run_dirs --sizes 28 --evaluations upsample --test-subset 0 --threads $((JOBS * THREADS)) \
+--csv $OUT/eval_full.csv --plot $OUT/eval_full.svg"
+commands+=("$cmd")
+OMP_NUM_THREADS=$((JOBS * THREADS)) $cmd > "$OUT/eval_full.log" 2>&1
 eval_seconds=$(( $(date +%s) - t0 ))
 combined="$RESULTS/vit.csv"
-{ cat "$OUT/eval_upsample.csv"; tail -n +2 "$OUT/eval_canvas.csv"; } > "$combined"
+{
+  cat "$OUT/eval_upsample.csv"
+  tail -n +2 "$OUT/eval_canvas.csv"
+  tail -n +2 "$OUT/eval_full.csv" | sed 's/,upsample,/,full,/'
+} > "$combined"
 total=$(( $(date +%s) - script_start ))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# accuracy_table EVALUATION: a row per method, a column per size; each cell the mean top-1 (%) over
-# the seeds ± half their range.
+# cell PE EVALUATION SIZE: the mean top-1 (%) of PE's runs over the seeds ± half their range.
+cell() {
+  awk -F, -v p="$1" -v e="$2" -v s="$3" '$2 == p && $3 == e && $4 == s {
+      v = 100 * $6; n++; sum += v; if (n == 1 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
+    END { if (n) printf "%.2f ± %.2f", sum / n, (hi - lo) / 2 }' "$combined"
+}
+
+# accuracy_table EVALUATION: a row per method: the full test set at 28 px, then a column per size.
 accuracy_table() {
-  local header="| PE |" rule="|---|" s pe row
+  local header="| PE | 28 px, full test set |" rule="|---|---|" s pe row
   for s in ${SIZES//,/ }; do header+=" $s px (grid $((s / 4))) |"; rule+="---|"; done  # patch 4
   echo "$header"; echo "$rule"
   for pe in $METHODS; do
-    row="| $pe |"
-    for s in ${SIZES//,/ }; do
-      row+=" $(awk -F, -v p="$pe" -v e="$1" -v s="$s" '$2 == p && $3 == e && $4 == s {
-          v = 100 * $6; n++; sum += v; if (n == 1 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
-        END { if (n) printf "%.2f ± %.2f", sum / n, (hi - lo) / 2 }' "$combined") |"
-    done
+    row="| $pe | $(cell "$pe" full 28) |"
+    for s in ${SIZES//,/ }; do row+=" $(cell "$pe" "$1" "$s") |"; done
     echo "$row"
   done
 }
@@ -119,7 +152,8 @@ accuracy_table() {
   echo "$load_start at the start, $load_end at the end)."
   echo "Trained at 28 x 28 (patch 4, a 7 x 7 grid), $EPOCHS epochs on the training set less $VALIDATION images held out"
   echo "(the same ones for every run), which pick each run's best epoch; seeds $SEEDS. Evaluated on the"
-  echo "$([ "$TEST_SUBSET" = 0 ] && echo "full test set" || echo "first $TEST_SUBSET test images") at each size. Wall time of this invocation: ${total} s$(
+  echo "$([ "$TEST_SUBSET" = 0 ] && echo "full test set" || echo "first $TEST_SUBSET test images") at each size and on"
+  echo "all 10,000 at 28 px. Wall time of this invocation: ${total} s$(
     [ "$REUSE" = 1 ] && echo ", some runs reused from an earlier one (each run's training time is below)")."
   echo
   echo "## Top-1 accuracy (%), upsampled: the garment grows with the grid"
@@ -144,7 +178,7 @@ accuracy_table() {
   echo "|---|---|---|---|"
   printf '%s\n' "${timings[@]}"
   echo
-  echo "Evaluation of all runs at every size, both evaluations side by side: ${eval_seconds} s."
+  echo "Evaluation of all runs at every size, both evaluations side by side, then the full test set: ${eval_seconds} s."
   echo
   echo "## Commands"
   echo
