@@ -4,10 +4,9 @@
 # training set, evaluates every best checkpoint on the full 10,000-image test set at 28 pixels and
 # on its first TEST_SUBSET images at 28..112 pixels (grids 7..28) in two evaluations (eval_vit:
 # "upsample" magnifies the garment with the grid, "canvas" keeps it at 28 px on a larger blank
-# canvas), and writes docs/results/vit.md: the tables
-# (mean over the seeds and the spread), the plots (vit_upsample.svg, vit_canvas.svg), the commands
-# and the wall times. A hand-written reading of the numbers is kept in docs/results/vit_notes.md and
-# copied in.
+# canvas), and writes docs/results/vit.md: the tables (mean over the seeds and the spread), the
+# plots (vit_upsample.svg, vit_canvas.svg), the commands and the wall times. A hand-written reading
+# of the numbers is kept in docs/results/vit_notes.md and copied in.
 #
 # Environment: BUILD (build dir, default build/release), OUT (runs, default build/vit_repro), RESULTS
 # (where vit.md, vit.csv and the plots go, default docs/results), METHODS (default "ape nope sin rope
@@ -18,15 +17,15 @@
 # ZOOM (train.zoom: random zoom in by up to this factor, default 1: none, as the runs were sized),
 # EXTRA (more train_vit options), REUSE (1: keep the runs in $OUT that finished, train the others;
 # for completing an interrupted reproduction). Every method trains with the settings that took
-# rope2d to 86 % (batch 64, warm-up 0.3 epoch; written to $OUT/train.json with ZOOM). The two SeqPE runs go
-# first so that the long ones do not end the run alone on one core.
+# rope2d to 86 % (batch 64, warm-up 0.3 epoch; written to $OUT/train.json with ZOOM). The two
+# SeqPE runs go first so that the long ones do not end the run alone on one core.
 #
 # Sizing: the defaults take about 2.3 hours on 2 quiet cores (Intel Xeon, family 6 model 167).
 #   Training, in seconds of one core per epoch: the 8-epoch runs of 2026-11-29 (JOBS=2 THREADS=1, a
 #   partly shared machine, so upper bounds) took APE 122, sin 138, RoPE 185, RoPE-2D 164, RoPE-Mixed
-#   155 and SeqPE 479 (NoPE is priced as APE: the same model without the table). Two seeds each on
-#   55,000 images instead of 60,000: (2 x 886 + 2 x 479) x 55/60 = 2,503 core-s per epoch; 5 epochs
-#   on 2 cores: 6,260 s.
+#   155 and SeqPE 479 (NoPE is priced as APE: the same model without the table; the six baselines
+#   sum to 886). Two seeds each on 55,000 images instead of 60,000: (2 x 886 + 2 x 479) x 55/60 =
+#   2,503 core-s per epoch; 5 epochs on 2 cores: 6,260 s.
 #   Evaluation, in seconds of one core per test image at 28/42/56/84/112 px: 0.0084, 0.0196, 0.047,
 #   0.161 and 0.552 under the pilot's load (below), 0.066 for the whole sweep once corrected; the two
 #   sweeps of 14 runs on 2,000 images, one core each: 14 x 2,000 x 0.066 = 1,850 s; the full test set
@@ -39,7 +38,7 @@
 #   the load (a one-thread process got about 2 / 22 of the cores during the trainings: x 11; 2 / 25
 #   to 2 / 28 during the evaluations: x 12 taken, which errs long), NoPE's 45 images/s is
 #   about 500 on a quiet core (APE did 472 on 2026-11-29) and SeqPE's 14.5 about 165 (119-170 then);
-#   SeqPE's step costs 3.1 times NoPE's, as the table above has it (3.9 times APE's). The suggested
+#   SeqPE's step costs 3.1 times NoPE's, close to the 2026-11-29 ratio (3.9 times APE's). The suggested
 #   yardstick, `OMP_NUM_THREADS=2 build/ci/apps/bench gpt 3`, took 30.9 s per step beside the pilot
 #   against 0.37-0.58 s quiet (docs/benchmarks.md): a two-thread OpenMP program loses 50-80x under
 #   oversubscription (its threads wait for each other at every barrier), not 11x, so it does not
