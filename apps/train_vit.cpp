@@ -5,14 +5,16 @@
 // transfer) from one encoder forward per step, with random-shift main positions. The loop is the
 // trainer's (apps/train/trainer.h); this file is the image-classification task.
 //
-// Usage: train_vit [--config FILE.json] [--pe ape|sin|rope|rope2d|rope_mixed|seqpe] [--epochs E | --steps S]
+// Usage: train_vit [--config FILE.json] [--pe ape|nope|sin|rope|rope2d|rope_mixed|seqpe] [--epochs E | --steps S]
 //                  [--stop-after N] [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
 //                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
-//                  [--train-subset N] [--test-subset N] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
+//                  [--train-subset N] [--test-subset N] [--validation N] [--device cpu|cuda] [--tf32 0|1]
+//                  [--precision fp32|bf16]
 //                  [--accumulation A] [--resume CHECKPOINT|latest]
 // Writes into DIR (apps/train/run_folder.h): run.json (the resolved config), metrics.jsonl (a line
-// per logged step: loss, lr, images/s; a line per evaluation: epoch, test accuracy, evaluation
-// images/s, the mean training loss since the last one), best.ckpt.safetensors (best test accuracy)
+// per logged step: loss, lr, images/s; a line per evaluation: epoch, validation or test accuracy,
+// evaluation images/s, the mean training loss since the last one), best.ckpt.safetensors (the best
+// accuracy on the validation set held out of the training set with --validation N, else on the test set)
 // and last.ckpt.safetensors (latest, each with its .model.json), and step_<N>.ckpt.safetensors when
 // train.checkpoint_every is set. A run continues with --resume latest (or a checkpoint path); the
 // command line's options then apply over the checkpoint's config. A resumed run is identical to an
@@ -115,14 +117,17 @@ train::ParameterPlan parameter_plan(const engine::Module& model, const vit_app::
   return plan;
 }
 
-// Cross-entropy on augmented training images; top-1 accuracy on the test set.
+// Cross-entropy on augmented training images; top-1 accuracy on the held-out validation images, or
+// on the test set when none are held out.
 class ImageClassification : public train::TrainingTask {
  public:
   ImageClassification(const vit_app::RunConfig& config, dist_job::Job& job)
-      : config_(config), train_set_(vit_app::load_train_set(config)), test_set_(vit_app::load_test_set(config)),
+      : config_(config), split_(vit_app::load_training_split(config)),
+        eval_name_(config.data.validation > 0 ? "validation" : "test"),
+        eval_set_(config.data.validation > 0 ? split_.validation : vit_app::load_test_set(config)),
         init_gen_(config.train.seed), model_(vit_app::build_model(config, init_gen_)),
-        loader_(train_set_, loader_options(config, job)) {
-    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "train_vit: ", train_set_.size(),
+        loader_(split_.train, loader_options(config, job)) {
+    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "train_vit: ", split_.train.size(),
                  " training images give no batch of ", config.train.batch);
   }
 
@@ -134,9 +139,10 @@ class ImageClassification : public train::TrainingTask {
   void describe(int64_t total_steps) const {
     const auto& m = config_.model;
     std::printf("train_vit: pe %s, width %lld, depth %lld, heads %lld, %lld parameters; %lld training images, "
-                "%lld test; batch %lld, %lld steps (%lld per epoch); %d threads\n",
+                "%lld %s; batch %lld, %lld steps (%lld per epoch); %d threads\n",
                 m.position_encoding.c_str(), (long long)m.width, (long long)m.depth, (long long)m.heads,
-                (long long)model_.vit->parameter_count(), (long long)train_set_.size(), (long long)test_set_.size(),
+                (long long)model_.vit->parameter_count(), (long long)split_.train.size(), (long long)eval_set_.size(),
+                eval_name_.c_str(),
                 (long long)config_.train.batch, (long long)total_steps, (long long)steps_per_epoch(),
                 omp_get_max_threads());
   }
@@ -148,13 +154,15 @@ class ImageClassification : public train::TrainingTask {
 
   train::Validation validate() override {
     const vit_app::Accuracy accuracy =
-        vit_app::evaluate(*model_.vit, test_set_.images, test_set_.labels, config_.train.eval_batch);
+        vit_app::evaluate(*model_.vit, eval_set_.images, eval_set_.labels, config_.train.eval_batch);
     char summary[96];
-    std::snprintf(summary, sizeof summary, "test top-1 %.4f (%.0f images/s)", accuracy.top1,
+    std::snprintf(summary, sizeof summary, "%s top-1 %.4f (%.0f images/s)", eval_name_.c_str(), accuracy.top1,
                   accuracy.images_per_second);
     const double epoch = double(loader_.position().epoch) + double(loader_.position().batch) /
                                                                 double(loader_.batches_per_epoch());
-    return {{{"epoch", epoch}, {"test_accuracy", accuracy.top1}, {"eval_images_per_s", accuracy.images_per_second}},
+    return {{{"epoch", epoch},
+             {eval_name_ + "_accuracy", accuracy.top1},
+             {"eval_images_per_s", accuracy.images_per_second}},
             accuracy.top1, summary};
   }
 
@@ -183,11 +191,14 @@ class ImageClassification : public train::TrainingTask {
     options.shard = job.shard();
     options.transforms.crop_padding = t.crop_padding;
     options.transforms.horizontal_flip = t.horizontal_flip;
+    options.transforms.max_zoom = t.zoom;
     return options;
   }
 
   vit_app::RunConfig config_;
-  data::ImageDataset train_set_, test_set_;
+  vit_app::TrainingSplit split_;
+  std::string eval_name_;          // "validation" or "test": the set that picks the best checkpoint
+  data::ImageDataset eval_set_;
   engine::Generator init_gen_;
   vit_app::Model model_;
   data::ImageLoader loader_;
@@ -253,7 +264,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   if (!args.resume.empty()) trainer.resume(args.resume);
   task.describe(total_steps);
   trainer.run();
-  std::printf("done: best test top-1 %.4f\n", trainer.best_score());
+  std::printf("done: best %s top-1 %.4f\n", config.data.validation > 0 ? "validation" : "test", trainer.best_score());
 }
 
 }  // namespace

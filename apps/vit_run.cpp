@@ -62,6 +62,25 @@ data::ImageDataset synthetic_images(int64_t count, uint64_t seed) {
   return dataset;
 }
 
+// The images and labels of `dataset` at `rows`, in that order (a host copy).
+data::ImageDataset rows_of(const data::ImageDataset& dataset, const std::vector<int64_t>& rows) {
+  const engine::Tensor images = dataset.images.contiguous();
+  const int64_t pixels = images.numel() / std::max<int64_t>(1, images.size(0));
+  const std::vector<int64_t> all_labels = dataset.labels.to_vector<int64_t>();
+  engine::Shape shape = images.shape();
+  shape[0] = int64_t(rows.size());
+  data::ImageDataset out = dataset;
+  out.images = Tensor::empty(shape);
+  std::vector<int64_t> labels;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const float* row = images.data<float>() + rows[i] * pixels;
+    std::copy(row, row + pixels, out.images.data<float>() + int64_t(i) * pixels);
+    labels.push_back(all_labels[size_t(rows[i])]);
+  }
+  out.labels = Tensor::from_indices(labels, {int64_t(rows.size())});
+  return out;
+}
+
 data::ImageDataset first_images(data::ImageDataset dataset, int64_t count) {
   if (count <= 0 || count >= dataset.size()) return dataset;
   dataset.images = dataset.images.narrow(0, 0, count).contiguous();
@@ -104,7 +123,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     const json& t = j.at("train");
     check_keys(t, "train",
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
-                "seed", "threads", "crop_padding", "horizontal_flip", "log_every", "eval_every",
+                "seed", "threads", "crop_padding", "horizontal_flip", "zoom", "log_every", "eval_every",
                 "eval_batch", "flush_denormal", "device", "tf32", "precision", "accumulation", "checkpoint_every",
                 "keep_checkpoints", "skip_nonfinite", "zero1"});
     auto& o = c.train;
@@ -122,6 +141,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "threads", o.threads);
     read(t, "crop_padding", o.crop_padding);
     read(t, "horizontal_flip", o.horizontal_flip);
+    read(t, "zoom", o.zoom);
     read(t, "log_every", o.log_every);
     read(t, "eval_every", o.eval_every);
     read(t, "eval_batch", o.eval_batch);
@@ -137,11 +157,12 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
   }
   if (j.contains("data")) {
     const json& d = j.at("data");
-    check_keys(d, "data", {"dir", "synthetic", "train_subset", "test_subset"});
+    check_keys(d, "data", {"dir", "synthetic", "train_subset", "test_subset", "validation"});
     read(d, "dir", c.data.dir);
     read(d, "synthetic", c.data.synthetic);
     read(d, "train_subset", c.data.train_subset);
     read(d, "test_subset", c.data.test_subset);
+    read(d, "validation", c.data.validation);
   }
   read(j, "out", c.out);
   ENGINE_CHECK(c.train.batch > 0 && c.train.epochs >= 0 && c.train.steps >= 0 && c.train.lr > 0,
@@ -157,7 +178,8 @@ json run_config_to_json(const RunConfig& c) {
            {{"epochs", t.epochs}, {"stop_after", t.stop_after}, {"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"min_lr", t.min_lr},
             {"warmup_lr", t.warmup_lr}, {"warmup_epochs", t.warmup_epochs}, {"weight_decay", t.weight_decay},
             {"clip", t.clip}, {"seed", t.seed}, {"threads", t.threads},
-            {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"log_every", t.log_every},
+            {"crop_padding", t.crop_padding}, {"horizontal_flip", t.horizontal_flip}, {"zoom", t.zoom},
+            {"log_every", t.log_every},
             {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch},
             {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32}, {"precision", t.precision},
             {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
@@ -165,7 +187,7 @@ json run_config_to_json(const RunConfig& c) {
             {"zero1", t.zero1}}},
           {"data",
            {{"dir", c.data.dir}, {"synthetic", c.data.synthetic}, {"train_subset", c.data.train_subset},
-            {"test_subset", c.data.test_subset}}},
+            {"test_subset", c.data.test_subset}, {"validation", c.data.validation}}},
           {"out", c.out}};
 }
 
@@ -199,6 +221,7 @@ std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::st
     else if (flag == "--synthetic") c.data.synthetic = apps::integer_option(flag, value());
     else if (flag == "--train-subset") c.data.train_subset = apps::integer_option(flag, value());
     else if (flag == "--test-subset") c.data.test_subset = apps::integer_option(flag, value());
+    else if (flag == "--validation") c.data.validation = apps::integer_option(flag, value());
     else rest.push_back(flag);
   }
   models::validate_vit_config(c.model);
@@ -226,11 +249,30 @@ Model build_model(const RunConfig& config, engine::Generator& init_gen) {
   return m;
 }
 
-data::ImageDataset load_train_set(const RunConfig& config) {
-  if (config.data.synthetic > 0) return first_images(synthetic_images(config.data.synthetic, 1), config.data.train_subset);
-  data::FashionMnistOptions options;
-  options.dir = config.data.dir;
-  return first_images(data::load_fashion_mnist(data::FashionMnistSplit::train, options), config.data.train_subset);
+TrainingSplit load_training_split(const RunConfig& config) {
+  data::ImageDataset all;
+  if (config.data.synthetic > 0) {
+    all = first_images(synthetic_images(config.data.synthetic, 1), config.data.train_subset);
+  } else {
+    data::FashionMnistOptions options;
+    options.dir = config.data.dir;
+    all = first_images(data::load_fashion_mnist(data::FashionMnistSplit::train, options), config.data.train_subset);
+  }
+  const int64_t held_out = config.data.validation, count = all.size();
+  if (held_out == 0) return {all, {}};
+  ENGINE_CHECK(held_out > 0 && held_out < count, "train_vit config: data.validation must be in [0, ", count,
+               ") (the training images left after data.train_subset), got ", held_out);
+  // Fisher-Yates: the first `held_out` of the permutation are validation, the rest (in dataset
+  // order, as without a split) are trained on.
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) order[size_t(i)] = i;
+  engine::Generator gen(kValidationSeed);
+  for (int64_t i = 0; i < held_out; ++i)
+    std::swap(order[size_t(i)], order[size_t(i + int64_t(gen.randint(uint64_t(count - i))))]);
+  const std::vector<int64_t> validation(order.begin(), order.begin() + held_out);
+  std::vector<int64_t> train(order.begin() + held_out, order.end());
+  std::sort(train.begin(), train.end());
+  return {rows_of(all, train), rows_of(all, validation)};
 }
 
 data::ImageDataset load_test_set(const RunConfig& config) {

@@ -32,6 +32,7 @@ struct TrainSettings {
   int threads = 0;  // 0: OMP_NUM_THREADS
   int64_t crop_padding = 2;
   bool horizontal_flip = true;
+  double zoom = 1;  // > 1: random zoom in by a factor drawn in [1, zoom] (data/image_transforms.h)
   int64_t log_every = 50;
   int64_t eval_every = 0;   // steps between evaluations; 0: once per epoch
   int64_t eval_batch = 500;
@@ -52,6 +53,9 @@ struct DataSettings {
   int64_t synthetic = 0;  // > 0: that many synthetic training images (and a quarter as many test)
   int64_t train_subset = 0;  // > 0: the first n training images
   int64_t test_subset = 0;   // > 0: the first n test images
+  // > 0: that many training images (after train_subset), the same ones in every run, are held out
+  // as the validation set that picks the best epoch; 0: the test set picks it.
+  int64_t validation = 0;
 };
 
 struct RunConfig {
@@ -91,8 +95,17 @@ models::ViTConfig model_config(const RunConfig& config);
 // SeqPE's options for a "seqpe" run: the PE, its samplers (sized to the 7 x 7 training grid) and its clipping.
 seqpe::SeqPeOptions seqpe_options(const RunConfig& config);
 
-// The training and test sets the config names, subsets applied.
-data::ImageDataset load_train_set(const RunConfig& config);
+// The training set the config names (train_subset applied), split into the images trained on and
+// the data.validation images held out (empty when 0). The held-out images are drawn by a
+// permutation of fixed seed (kValidationSeed), whatever the run's seed, so every run of a
+// comparison holds out the same ones.
+inline constexpr uint64_t kValidationSeed = 20261207;
+struct TrainingSplit {
+  data::ImageDataset train;
+  data::ImageDataset validation;
+};
+TrainingSplit load_training_split(const RunConfig& config);
+// The test set the config names, test_subset applied.
 data::ImageDataset load_test_set(const RunConfig& config);
 
 struct Accuracy {

@@ -1,5 +1,5 @@
 // Image transforms on host buffers (data/image_transforms.h): bilinear/bicubic resize as PyTorch's
-// F.interpolate, padded crop, flip, normalisation.
+// F.interpolate, placement on a larger canvas, padded crop, flip, normalisation.
 #include "data/image_transforms.h"
 
 #include <algorithm>
@@ -118,6 +118,31 @@ engine::Tensor resize_images(const engine::Tensor& images, int64_t out_height, i
   return resized;
 }
 
+engine::Tensor place_on_canvas(const engine::Tensor& images, int64_t out_height, int64_t out_width, int64_t top,
+                               int64_t left, const std::vector<float>& fill) {
+  ENGINE_CHECK(images.dim() == 4 && images.dtype() == engine::DType::f32 && images.device().is_cpu(),
+               "place_on_canvas: images must be (N, C, H, W) f32 on the host, got ", images.describe());
+  const engine::Tensor source = images.contiguous();
+  const int64_t count = source.size(0), channels = source.size(1), height = source.size(2), width = source.size(3);
+  ENGINE_CHECK(top >= 0 && left >= 0 && top + height <= out_height && left + width <= out_width,
+               "place_on_canvas: a ", height, "x", width, " image at (", top, ", ", left, ") does not fit a ",
+               out_height, "x", out_width, " canvas");
+  ENGINE_CHECK(fill.empty() || int64_t(fill.size()) == channels, "place_on_canvas: fill has ", fill.size(),
+               " values for ", channels, " channels");
+  engine::Tensor canvas = engine::Tensor::empty({count, channels, out_height, out_width}, engine::DType::f32);
+  const float* src = source.data<float>();
+  float* dst = canvas.data<float>();
+  for (int64_t n = 0; n < count; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* plane = src + (n * channels + c) * height * width;
+      float* out = dst + (n * channels + c) * out_height * out_width;
+      std::fill(out, out + out_height * out_width, fill.empty() ? 0.0f : fill[size_t(c)]);
+      for (int64_t y = 0; y < height; ++y)
+        std::copy(plane + y * width, plane + (y + 1) * width, out + (top + y) * out_width + left);
+    }
+  return canvas;
+}
+
 void crop_with_padding(const float* src, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t top,
                        int64_t left, const float* fill, float* dst) {
   ENGINE_CHECK(top >= 0 && top <= 2 * padding && left >= 0 && left <= 2 * padding, "crop_with_padding: window (", top,
@@ -170,6 +195,8 @@ ImageTransform::ImageTransform(const ImageTransformOptions& options, int64_t cha
       "ImageTransform: mean and std need one value per channel (", channels, "), got ", options.mean.size(), " and ",
       options.std.size());
   for (const float s : options.std) ENGINE_CHECK(s > 0, "ImageTransform: std values must be positive, got ", s);
+  ENGINE_CHECK(options.max_zoom >= 1 && std::isfinite(options.max_zoom),
+               "ImageTransform: max_zoom must be at least 1, got ", options.max_zoom);
   if (options.resize_height > 0) {
     out_height_ = options.resize_height;
     out_width_ = options.resize_width;
@@ -195,6 +222,20 @@ void ImageTransform::apply(const float* src, float* dst, engine::Generator& gen,
     std::copy(src, src + pixels, stage);
   }
   if (options_.horizontal_flip && gen.uniform() < 0.5) flip_horizontal_(stage, channels_, height_, width_);
+  if (options_.max_zoom > 1) {
+    const double zoom = 1 + (options_.max_zoom - 1) * gen.uniform();
+    const int64_t window_height = std::max<int64_t>(1, std::llround(double(height_) / zoom));
+    const int64_t window_width = std::max<int64_t>(1, std::llround(double(width_) / zoom));
+    const auto top = int64_t(gen.randint(uint64_t(height_ - window_height + 1)));
+    const auto left = int64_t(gen.randint(uint64_t(width_ - window_width + 1)));
+    std::vector<float> window(size_t(channels_ * window_height * window_width));
+    for (int64_t c = 0; c < channels_; ++c)
+      for (int64_t y = 0; y < window_height; ++y) {
+        const float* row = stage + (c * height_ + top + y) * width_ + left;
+        std::copy(row, row + window_width, window.data() + (c * window_height + y) * window_width);
+      }
+    resize_image(window.data(), channels_, window_height, window_width, stage, height_, width_, ResizeMode::bilinear);
+  }
   if (resize) resize_image(stage, channels_, height_, width_, dst, out_height_, out_width_, options_.resize_mode);
   if (!options_.mean.empty())
     normalize_(dst, channels_, out_height_ * out_width_, options_.mean.data(), options_.std.data());

@@ -1,10 +1,11 @@
-# ctest vit_smoke: train_vit for a few steps on synthetic images with every position encoding, then
-# eval_vit at two resolutions, then both runs in one eval_vit call; fails on any non-zero exit or a
-# missing output file. Then a SeqPE run interrupted after step 2 and resumed (--resume latest) must
+# ctest vit_smoke: train_vit for a few steps on synthetic images with every position encoding (NoPE
+# included), then eval_vit at two resolutions in both evaluations (upsample, canvas), then two runs in
+# one eval_vit call; fails on any non-zero exit or a missing output file. A run that holds out a
+# validation set must train on the rest and pick its checkpoint on it. Then a SeqPE run interrupted after step 2 and resumed (--resume latest) must
 # log the same losses and accuracies as the uninterrupted one. Last, --log-every 0, an evaluation
 # batch of 0 (train.eval_batch, eval_vit --batch) and a new run over a run folder are refused by name.
 file(REMOVE_RECURSE ${WORK})
-foreach(pe ape sin rope rope2d rope_mixed seqpe)
+foreach(pe ape nope sin rope rope2d rope_mixed seqpe)
   execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe ${pe} --steps 4
                           --out ${WORK}/${pe} RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
@@ -21,7 +22,8 @@ foreach(pe ape sin rope rope2d rope_mixed seqpe)
   endforeach()
 endforeach()
 
-# Both runs in one evaluation, at a size that is not a multiple of the patch (30 px: grid 7, cropped).
+# Both runs in one evaluation, at a size that is not a multiple of the patch (30 px: grid 7, cropped),
+# in both evaluations; at 28 px both see the images unchanged and must agree.
 execute_process(COMMAND ${EVAL} --run ${WORK}/rope2d --run ${WORK}/seqpe --sizes 28,30 --csv ${WORK}/both.csv
                         --plot ${WORK}/both.svg RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
@@ -32,8 +34,31 @@ list(LENGTH rows count)
 file(READ ${WORK}/both.svg svg)
 string(REGEX MATCHALL "<polyline" lines "${svg}")
 list(LENGTH lines line_count)
-if(NOT count EQUAL 5 OR NOT "${rows}" MATCHES "seqpe,seqpe,30,7," OR NOT line_count EQUAL 2)
-  message(FATAL_ERROR "eval_vit with two runs: expected a header, 4 rows and 2 plotted lines, got ${rows} and ${line_count} lines")
+if(NOT count EQUAL 9 OR NOT "${rows}" MATCHES "seqpe,seqpe,upsample,30,7," OR NOT "${rows}" MATCHES
+   "seqpe,seqpe,canvas,30,7," OR NOT line_count EQUAL 4)
+  message(FATAL_ERROR "eval_vit with two runs: expected a header, 8 rows and 4 plotted lines, got ${rows} and ${line_count} lines")
+endif()
+foreach(run rope2d seqpe)
+  string(REGEX MATCH "${run},${run},upsample,28,7,[^,]*" upsample "${rows}")
+  string(REGEX MATCH "${run},${run},canvas,28,7,[^,]*" canvas "${rows}")
+  string(REPLACE upsample canvas upsample "${upsample}")
+  if(upsample STREQUAL "" OR NOT upsample STREQUAL canvas)
+    message(FATAL_ERROR "eval_vit ${run}: the two evaluations differ at the training size: ${rows}")
+  endif()
+endforeach()
+execute_process(COMMAND ${EVAL} --run ${WORK}/seqpe --sizes 20 --evaluations canvas RESULT_VARIABLE rc
+                ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT "${err}" MATCHES "canvas evaluation needs sizes of at least")
+  message(FATAL_ERROR "eval_vit: a canvas smaller than the images was not refused: ${err}")
+endif()
+
+# 32 of the 128 synthetic training images held out: the run trains on 96 and logs validation accuracy.
+execute_process(COMMAND ${TRAIN} --config ${CMAKE_CURRENT_LIST_DIR}/vit_smoke.json --pe nope --steps 4 --validation 32
+                        --out ${WORK}/validation RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+file(READ ${WORK}/validation/metrics.jsonl metrics)
+if(NOT rc EQUAL 0 OR NOT "${out}" MATCHES "96 training images, 32 validation" OR NOT "${metrics}" MATCHES
+   "validation_accuracy" OR "${metrics}" MATCHES "test_accuracy" OR NOT "${out}" MATCHES "done: best validation top-1")
+  message(FATAL_ERROR "train_vit --validation 32: ${rc}\n${out}\n${metrics}")
 endif()
 
 foreach(resume "" latest)

@@ -1,6 +1,7 @@
 // Tests of image transforms (data/image_transforms.h) against torch's F.interpolate and by hand.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -135,6 +136,23 @@ std::vector<float> counting_image(int64_t channels, int64_t height, int64_t widt
   return image;
 }
 
+// A generator at (seed, offset): where the loader puts an image's draws.
+engine::Generator generator_at(uint64_t seed, uint64_t offset) {
+  engine::Generator gen(seed);
+  gen.set_state(seed, offset);
+  return gen;
+}
+
+// transform.apply of image into out with the generator at (seed, offset), checking that it drew no
+// more than an image's blocks.
+void apply_at(const data::ImageTransform& transform, const std::vector<float>& image, std::vector<float>& out,
+              uint64_t seed, uint64_t offset) {
+  engine::Generator gen = generator_at(seed, offset);
+  std::vector<float> work;
+  transform.apply(image.data(), out.data(), gen, work);
+  CHECK(gen.offset() - offset <= data::kAugmentationBlocksPerImage);
+}
+
 }  // namespace
 
 TEST_CASE("image transforms: bilinear and bicubic resize match torch's F.interpolate, up and down") {
@@ -230,6 +248,67 @@ TEST_CASE("image transforms: crop with padding, flip and normalisation by hand")
   CHECK(normalised == std::vector<float>{0, 2, 0.25f, 0.5f});
 }
 
+TEST_CASE("image transforms: place on a canvas keeps every pixel and fills the rest") {
+  // Two (2, 3, 4) images with distinct values, given with non-contiguous strides, on a 6x7 canvas
+  // at (2, 1) filled with -1 and -2 per channel.
+  std::vector<double> values;
+  for (const float v : counting_image(2 * 2, 3, 4)) values.push_back(v);
+  const engine::Tensor images =
+      engine::Tensor::from_vector(values, {2, 2, 3, 4}).transpose(0, 1).contiguous().transpose(0, 1);
+  REQUIRE_FALSE(images.is_contiguous());
+  const std::vector<float> source = images.contiguous().to_vector<float>();
+  const engine::Tensor canvas = data::place_on_canvas(images, 6, 7, 2, 1, {-1.0f, -2.0f});
+  REQUIRE(canvas.shape() == engine::Shape{2, 2, 6, 7});
+  const std::vector<float> out = canvas.to_vector<float>();
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t y = 0; y < 6; ++y)
+        for (int64_t x = 0; x < 7; ++x) {
+          const bool inside = y >= 2 && y < 5 && x >= 1 && x < 5;
+          const float expected = inside ? source[size_t(((n * 2 + c) * 3 + y - 2) * 4 + x - 1)] : -1.0f - float(c);
+          CHECK(out[size_t(((n * 2 + c) * 6 + y) * 7 + x)] == expected);
+        }
+  // An empty fill is 0; the canvas may equal the image.
+  CHECK(data::place_on_canvas(images, 3, 4, 0, 0, {}).to_vector<float>() == source);
+  CHECK(data::place_on_canvas(images, 4, 4, 1, 0, {}).to_vector<float>()[0] == 0.0f);
+  CHECK_THROWS_WITH_AS(data::place_on_canvas(images, 6, 7, 4, 0, {}), Contains("does not fit a 6x7 canvas"),
+                       engine::Error);
+  CHECK_THROWS_WITH_AS(data::place_on_canvas(images, 6, 7, 0, 0, {1.0f}), Contains("fill has 1 values for 2"),
+                       engine::Error);
+}
+
+TEST_CASE("image transforms: random zoom resizes a random window of the image back to its size") {
+  // (2, 8, 8) image, zoom up to 3: each output is the bilinear resize of a window of side
+  // round(8 / z), z in [1, 3], drawn after the crop and flip (none here).
+  const std::vector<float> image = fixture_image(2, 8, 8);
+  data::ImageTransformOptions options;
+  options.max_zoom = 3;
+  const data::ImageTransform transform(options, 2, 8, 8);
+  CHECK(transform.is_random());
+  std::vector<float> out(128), window, expected(128);
+  int64_t smallest = 8;
+  for (uint64_t offset = 0; offset < 120; offset += data::kAugmentationBlocksPerImage) {
+    apply_at(transform, image, out, 3, offset);
+    engine::Generator replay = generator_at(3, offset);
+    const double zoom = 1 + 2 * replay.uniform();
+    const auto side = int64_t(std::llround(8 / zoom));
+    const auto top = int64_t(replay.randint(uint64_t(9 - side))), left = int64_t(replay.randint(uint64_t(9 - side)));
+    REQUIRE(side >= 3);
+    REQUIRE(side <= 8);
+    smallest = std::min(smallest, side);
+    window.clear();
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t y = top; y < top + side; ++y)
+        for (int64_t x = left; x < left + side; ++x) window.push_back(image[size_t((c * 8 + y) * 8 + x)]);
+    data::resize_image(window.data(), 2, side, side, expected.data(), 8, 8, data::ResizeMode::bilinear);
+    CHECK(out == expected);
+  }
+  CHECK(smallest <= 4);  // 20 draws reach zooms above 2
+  options.max_zoom = 0.5;
+  CHECK_THROWS_WITH_AS(data::ImageTransform(options, 2, 8, 8), Contains("max_zoom must be at least 1, got 0.5"),
+                       engine::Error);
+}
+
 TEST_CASE("image transforms: the augmentation pipeline draws from the generator reproducibly") {
   const std::vector<float> image = counting_image(1, 4, 4);
   data::ImageTransformOptions options;
@@ -237,24 +316,19 @@ TEST_CASE("image transforms: the augmentation pipeline draws from the generator 
   options.horizontal_flip = true;
   const data::ImageTransform transform(options, 1, 4, 4);
   CHECK(transform.is_random());
-  std::vector<float> work, out(16), again(16), expected(16);
+  std::vector<float> out(16), again(16), expected(16);
   bool saw_flip = false, saw_no_flip = false;
   for (uint64_t offset = 0; offset < 40; offset += data::kAugmentationBlocksPerImage) {
-    engine::Generator gen(7);
-    gen.set_state(7, offset);
-    transform.apply(image.data(), out.data(), gen, work);
-    CHECK(gen.offset() - offset <= data::kAugmentationBlocksPerImage);
+    apply_at(transform, image, out, 7, offset);
     // Replays the draws: top, left, then the flip coin.
-    engine::Generator replay(7);
-    replay.set_state(7, offset);
+    engine::Generator replay = generator_at(7, offset);
     const auto top = int64_t(replay.randint(5)), left = int64_t(replay.randint(5));
     const bool flip = replay.uniform() < 0.5;
     (flip ? saw_flip : saw_no_flip) = true;
     data::crop_with_padding(image.data(), 1, 4, 4, 2, top, left, nullptr, expected.data());
     if (flip) data::flip_horizontal_(expected.data(), 1, 4, 4);
     CHECK(out == expected);
-    gen.set_state(7, offset);
-    transform.apply(image.data(), again.data(), gen, work);
+    apply_at(transform, image, again, 7, offset);
     CHECK(again == out);
   }
   CHECK(saw_flip);
@@ -272,6 +346,7 @@ TEST_CASE("image transforms: the augmentation pipeline draws from the generator 
   const std::vector<float> row = {1.0f, 3.0f};
   std::vector<float> resized(4);
   engine::Generator gen(0);
+  std::vector<float> work;
   resize.apply(row.data(), resized.data(), gen, work);
   CHECK(resized == std::vector<float>{0.0f, 0.25f, 0.75f, 1.0f});
   CHECK(gen.offset() == 0);
