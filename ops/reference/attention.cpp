@@ -77,7 +77,8 @@ Row probabilities(const Problem& p, int64_t bh, int64_t i) {
   if (p.dropout.p > 0.0)
     for (int64_t j = 0; j < p.Tk; ++j) {
       const uint64_t element = uint64_t((bh * p.Tq + i) * p.Tk + j);
-      row.f[size_t(j)] = cpu::attention_dropout_keeps(p.dropout, element) ? cpu::attention_dropout_scale(p.dropout) : 0.0;
+      const bool kept = cpu::attention_dropout_keeps(p.dropout, element);
+      row.f[size_t(j)] = kept ? cpu::attention_dropout_scale(p.dropout) : 0.0;
     }
   return row;
 }
@@ -125,8 +126,9 @@ AttentionGradients attention_backward(const Tensor& q, const Tensor& k, const Te
         }
       }
     }
-  return {Tensor::from_vector(dq, q.shape(), engine::DType::f64), Tensor::from_vector(dk, k.shape(), engine::DType::f64),
-          Tensor::from_vector(dv, v.shape(), engine::DType::f64)};
+  const engine::DType f64 = engine::DType::f64;
+  return {Tensor::from_vector(dq, q.shape(), f64), Tensor::from_vector(dk, k.shape(), f64),
+          Tensor::from_vector(dv, v.shape(), f64)};
 }
 
 }  // namespace ops::reference
