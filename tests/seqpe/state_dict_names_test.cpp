@@ -60,6 +60,20 @@ models::GptConfig tiny_gpt(const std::string& position_encoding) {
   return c;
 }
 
+// A 2 x 2 grid of 4 x 4 patches, width 8, 2 heads, 2 blocks.
+models::ViTConfig tiny_vit(const std::string& position_encoding) {
+  models::ViTConfig c;
+  c.image_size = 8;
+  c.patch = 4;
+  c.in_channels = 1;
+  c.width = 8;
+  c.depth = 2;
+  c.heads = 2;
+  c.num_classes = 3;
+  c.position_encoding = position_encoding;
+  return c;
+}
+
 // What the fork point wrote, one name after another.
 const char* const kGptSeqpe =
     "wte.weight h.0.ln_1.weight h.0.ln_1.bias h.0.attn.c_attn.weight h.0.attn.c_attn.bias "
@@ -133,30 +147,12 @@ TEST_CASE("checkpoint names: GPT with learned positions") {
 
 TEST_CASE("checkpoint names: ViT with 2-D SeqPE and a class position") {
   engine::Generator gen(3);
-  models::ViTConfig config;
-  config.image_size = 8;
-  config.patch = 4;
-  config.in_channels = 1;
-  config.width = 8;
-  config.depth = 2;
-  config.heads = 2;
-  config.num_classes = 3;
-  config.position_encoding = "seqpe";
-  models::ViT model(config, gen, std::make_shared<seqpe::SeqPe>(tiny_seqpe(2, true), gen));
+  models::ViT model(tiny_vit("seqpe"), gen, std::make_shared<seqpe::SeqPe>(tiny_seqpe(2, true), gen));
   CHECK(names_of(model) == kVitSeqpe);
 }
 
 TEST_CASE("checkpoint names: ViT with learned positions") {
   engine::Generator gen(4);
-  models::ViTConfig config;
-  config.image_size = 8;
-  config.patch = 4;
-  config.in_channels = 1;
-  config.width = 8;
-  config.depth = 2;
-  config.heads = 2;
-  config.num_classes = 3;
-  config.position_encoding = "ape";
-  models::ViT model(config, gen, nullptr);
+  models::ViT model(tiny_vit("ape"), gen, nullptr);
   CHECK(names_of(model) == kVitApe);
 }
