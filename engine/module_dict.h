@@ -42,11 +42,10 @@ class ModuleDict : public Module {
   }
   // The child under `name`; the error names it and the names there are.
   M& at(const std::string& name) const {
-    std::string names;
-    for (const auto& [entry_name, child] : entries_) {
+    for (const auto& [entry_name, child] : entries_)
       if (entry_name == name) return *child;
-      names += (names.empty() ? "" : ", ") + entry_name;
-    }
+    std::string names;
+    for (const auto& entry : entries_) names += (names.empty() ? "" : ", ") + entry.first;
     throw Error("ModuleDict: no child named '" + name + "' (it holds: " + names + ")");
   }
   // (name, child) pairs in insertion order.
