@@ -16,19 +16,6 @@
 
 namespace models {
 
-namespace {
-// Holds the blocks so that they are named h.0, h.1, ...
-class BlockList : public engine::Module {
- public:
-  std::shared_ptr<TransformerBlock> add(std::shared_ptr<TransformerBlock> block) {
-    return register_module(std::to_string(count_++), std::move(block));
-  }
-
- private:
-  int count_ = 0;
-};
-}  // namespace
-
 Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
     : config_(config), pe_(std::move(pe)) {
   validate_gpt_config(config);
@@ -50,9 +37,9 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   // GPT-2 scales the residual projections' init by 1/sqrt(2·layers): each layer adds two of them.
   block.projection_init_std = config.init_std / std::sqrt(2.0 * double(config.layers));
   block.dtype = config.dtype;
-  auto h = register_module("h", std::make_shared<BlockList>());
+  blocks_ = register_module("h", std::make_shared<engine::ModuleList<TransformerBlock>>());  // h.0, h.1, ...
   for (int64_t layer = 0; layer < config.layers; ++layer)
-    blocks_.push_back(h->add(std::make_shared<TransformerBlock>(block, init_gen)));
+    blocks_->append(std::make_shared<TransformerBlock>(block, init_gen));
   ln_f_ = register_module("ln_f", std::make_shared<LayerNorm>(config.channels, config.layer_norm_eps, config.dtype));
   if (pe_) register_module("pe", pe_);
 }
@@ -96,8 +83,8 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
   Tensor learned;
   if (wpe_) learned = positions.defined() ? wpe_->forward(positions.to(wpe_->weight().device())) : learned_positions(T);
   Tensor h = embed(tokens, learned, position_ids, dropout_gen);
-  for (size_t layer = 0; layer < blocks_.size(); ++layer)
-    h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
+  for (size_t layer = 0; layer < blocks_->size(); ++layer)
+    h = blocks_->at(layer).forward(h, int(layer), pe_.get(), dropout_gen);
   return head(h);
 }
 
@@ -115,8 +102,8 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
   ENGINE_CHECK(tokens.dim() == 2 && tokens.size(1) > 0, "Gpt::forward_cached: tokens must be (B, T) with T > 0, got ",
                tokens.describe());
   ENGINE_CHECK(!is_training(), "Gpt::forward_cached: call eval() first (dropout would differ from step to step)");
-  ENGINE_CHECK(cache.k.size() == blocks_.size(), "Gpt::forward_cached: the cache has ", cache.k.size(),
-               " layers, the model ", blocks_.size(), "; make it with make_cache()");
+  ENGINE_CHECK(cache.k.size() == blocks_->size(), "Gpt::forward_cached: the cache has ", cache.k.size(),
+               " layers, the model ", blocks_->size(), "; make it with make_cache()");
   engine::NoGradGuard no_grad;
   const int64_t T = tokens.size(1);
   const int64_t ape_rows = cache.ape_positions.defined() ? cache.ape_positions.size(0) : ape_train_length();
@@ -131,8 +118,8 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
   if (cache.ape_positions.defined()) learned = ops::index_select(cache.ape_positions, 0, position_ids.to(tokens.device()));
   else if (wpe_) learned = wpe_->forward(position_ids.to(tokens.device()));
   Tensor h = embed(tokens, learned, position_ids, unused);
-  for (size_t layer = 0; layer < blocks_.size(); ++layer)
-    h = blocks_[layer]->forward(h, int(layer), pe_.get(), unused, &cache);
+  for (size_t layer = 0; layer < blocks_->size(); ++layer)
+    h = blocks_->at(layer).forward(h, int(layer), pe_.get(), unused, &cache);
   cache.length += T;
   return head(h);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/module.h"
+#include "engine/module_list.h"
 #include "engine/rng.h"
 #include "models/layers.h"
 #include "models/position_encoding.h"
@@ -87,7 +88,7 @@ class Gpt : public engine::Module {
 
   GptConfig config_;
   std::shared_ptr<Embedding> wte_, wpe_;
-  std::vector<std::shared_ptr<TransformerBlock>> blocks_;
+  std::shared_ptr<engine::ModuleList<TransformerBlock>> blocks_;  // h
   std::shared_ptr<LayerNorm> ln_f_;
   std::shared_ptr<PositionEncoding> pe_;
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/module_dict.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -12,15 +13,6 @@
 namespace models {
 
 namespace {
-// A container module so that the MLP's parameters are named mlp.c_fc / mlp.c_proj.
-class Container : public engine::Module {
- public:
-  template <typename M>
-  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> child) {
-    return register_module(name, std::move(child));
-  }
-};
-
 // Writes this step's k, v at rows [length, length + T) of the layer's cache buffers (allocated at
 // full capacity on first use) and replaces k, v by views of all cached rows: (B, H, length + T, ·).
 // The attention op's causal convention (queries are the last Tq key positions) then masks exactly
@@ -54,44 +46,20 @@ Attention::Attention(const BlockConfig& config, engine::Generator& init_gen) : c
                                                                config.projection_init_std, init_gen, config.dtype));
 }
 
-Tensor Attention::qkv(const Tensor& x) const { return c_attn_->forward(x); }
-
 Tensor Attention::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                           KvCache* cache) const {
-  return forward_from_qkv(qkv(x), layer, pe, dropout_gen, cache);
+  const std::vector<Tensor> heads = split_heads(c_attn_->forward(x));
+  return attend(heads[0], heads[1], heads[2], layer, pe, dropout_gen, cache);
 }
 
-Tensor Attention::forward_from_qkv(const Tensor& qkv, int layer, PositionEncoding* pe,
-                                   engine::Generator& dropout_gen, KvCache* cache) const {
+std::vector<Tensor> Attention::split_heads(const Tensor& qkv) const {
   const int64_t B = qkv.size(0), T = qkv.size(1), C = config_.channels, H = config_.heads, D = C / H;
   // (B, T, 3C) -> three (B, H, T, D) views of one buffer; the attention op reads strided inputs.
   // split's backward joins the three gradients in one pass; a select per part would scatter each
   // into a zero-filled (B, T, 3, H, D) buffer, three buffers then summed (2 % of a GPT step).
-  const std::vector<Tensor> parts = ops::split(qkv, {C, C, C}, 2);
-  auto heads = [&](const Tensor& part) { return part.view({B, T, H, D}).permute({0, 2, 1, 3}); };
-  return attend(heads(parts[0]), heads(parts[1]), heads(parts[2]), layer, pe, dropout_gen, cache);
-}
-
-Tensor Attention::forward_last(const Tensor& x, int layer, PositionEncoding* pe,
-                               engine::Generator& dropout_gen) const {
-  // Keys and values of every token, the query of the last one only (c_attn's rows are q | k | v).
-  const int64_t B = x.size(0), T = x.size(1), C = config_.channels, H = config_.heads, D = C / H;
-  Tensor kv = c_attn_->forward_outputs(x, C, 2 * C).view({B, T, 2, H, D});
-  Tensor q = c_attn_->forward_outputs(x.narrow(1, T - 1, 1), 0, C).view({B, 1, H, D}).permute({0, 2, 1, 3});
-  return attend(q, kv.select(2, 0).permute({0, 2, 1, 3}), kv.select(2, 1).permute({0, 2, 1, 3}), layer, pe,
-                dropout_gen, nullptr);
-}
-
-Tensor Attention::forward_last_from_qkv(const Tensor& qkv_of_x, int layer, PositionEncoding* pe,
-                                        engine::Generator& dropout_gen) const {
-  const int64_t B = qkv_of_x.size(0), T = qkv_of_x.size(1), C = config_.channels, H = config_.heads, D = C / H;
-  Tensor qkv = qkv_of_x.view({B, T, 3, H, D});
-  // The query of the last token sits at key position T-1 (the attention op's convention), so the
-  // causal mask lets it see every key.
-  Tensor q = qkv.select(2, 0).narrow(1, T - 1, 1).permute({0, 2, 1, 3});  // (B, H, 1, D)
-  Tensor k = qkv.select(2, 1).permute({0, 2, 1, 3});
-  Tensor v = qkv.select(2, 2).permute({0, 2, 1, 3});
-  return attend(q, k, v, layer, pe, dropout_gen, nullptr);
+  std::vector<Tensor> parts = ops::split(qkv, {C, C, C}, 2);
+  for (Tensor& part : parts) part = part.view({B, T, H, D}).permute({0, 2, 1, 3});
+  return parts;
 }
 
 Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
@@ -104,7 +72,7 @@ Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncodi
     pe->transform_qk(layer, q, k);
     pe->attention_options(layer, options);
     // A PE's score bias covers the forward's T positions as queries; queries are the last Tq of them
-    // (forward_last: the last token).
+    // (a caller that asks for the last tokens only).
     Tensor& bias = options.score_bias;
     if (bias.defined() && bias.size(2) != Tq) bias = bias.narrow(2, bias.size(2) - Tq, Tq);
   }
@@ -121,36 +89,17 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
   ln_1_ = register_module("ln_1", std::make_shared<LayerNorm>(config.channels, config.layer_norm_eps, config.dtype));
   attn_ = register_module("attn", std::make_shared<Attention>(config, init_gen));
   ln_2_ = register_module("ln_2", std::make_shared<LayerNorm>(config.channels, config.layer_norm_eps, config.dtype));
-  auto mlp = register_module("mlp", std::make_shared<Container>());
+  auto mlp = register_module("mlp", std::make_shared<engine::ModuleDict<Linear>>());
   const int64_t hidden = config.mlp_ratio * config.channels;
-  c_fc_ = mlp->add("c_fc", std::make_shared<Linear>(config.channels, hidden, true, config.init_std, init_gen,
-                                                    config.dtype));
-  c_proj_ = mlp->add("c_proj", std::make_shared<Linear>(hidden, config.channels, true, config.projection_init_std,
-                                                        init_gen, config.dtype));
+  c_fc_ = mlp->insert("c_fc", std::make_shared<Linear>(config.channels, hidden, true, config.init_std, init_gen,
+                                                       config.dtype));
+  c_proj_ = mlp->insert("c_proj", std::make_shared<Linear>(hidden, config.channels, true, config.projection_init_std,
+                                                           init_gen, config.dtype));
 }
-
-Tensor TransformerBlock::qkv_of(const Tensor& x) const { return attn_->qkv(ln_1_->forward(x)); }
 
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
-  return forward_from_qkv(x, qkv_of(x), layer, pe, dropout_gen, cache);
-}
-
-Tensor TransformerBlock::forward_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
-                                          engine::Generator& dropout_gen, KvCache* cache) const {
-  return residual_and_mlp(x, attn_->forward_from_qkv(qkv, layer, pe, dropout_gen, cache), dropout_gen);
-}
-
-Tensor TransformerBlock::forward_last(const Tensor& x, int layer, PositionEncoding* pe,
-                                      engine::Generator& dropout_gen) const {
-  Tensor attended = attn_->forward_last(ln_1_->forward(x), layer, pe, dropout_gen);  // (B, 1, C)
-  return residual_and_mlp(x.narrow(1, x.size(1) - 1, 1), attended, dropout_gen);
-}
-
-Tensor TransformerBlock::forward_last_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
-                                               engine::Generator& dropout_gen) const {
-  Tensor attended = attn_->forward_last_from_qkv(qkv, layer, pe, dropout_gen);  // (B, 1, C)
-  return residual_and_mlp(x.narrow(1, x.size(1) - 1, 1), attended, dropout_gen);
+  return residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache), dropout_gen);
 }
 
 Tensor TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,

@@ -52,29 +52,25 @@ struct KvCache {
 class Attention : public engine::Module {
  public:
   Attention(const BlockConfig& config, engine::Generator& init_gen);
-  // x: (B, T, C) -> (B, T, C). In training mode `dropout_gen` draws the attention dropout mask.
-  // With a cache, x holds the T new tokens at positions cache->length.., their keys and values are
-  // appended, and queries attend to all cached tokens (no autograd: inference only).
+  // x: (B, T, C) -> (B, T, C): attend(split_heads(c_attn(x))). In training mode `dropout_gen` draws
+  // the attention dropout mask. With a cache, x holds the T new tokens at positions
+  // cache->length.., their keys and values are appended, and queries attend to all cached tokens
+  // (no autograd: inference only).
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                  KvCache* cache = nullptr) const;
-  // x: (B, T, C) -> (B, 1, C): the output of the last token only, whose query attends to the keys
-  // and values of all T tokens (no cache).
-  Tensor forward_last(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen) const;
 
-  // x: (B, T, C) -> (B, T, 3C): the query, key and value projection c_attn(x); each token's row
-  // depends on its own row of x only. forward is forward_from_qkv applied to it; forward_last
-  // projects the last token's query only, forward_last_from_qkv reads it from a whole qkv.
-  Tensor qkv(const Tensor& x) const;
-  Tensor forward_from_qkv(const Tensor& qkv, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
-                          KvCache* cache = nullptr) const;
-  Tensor forward_last_from_qkv(const Tensor& qkv, int layer, PositionEncoding* pe,
-                               engine::Generator& dropout_gen) const;
-
- private:
-  // Attention of queries q (B, H, Tq, D) over k, v (B, H, T, D) of x, then the output projection.
+  // The parts forward composes, public for callers that compose them another way (SeqPE's encoder,
+  // seqpe/encoder_block.h). c_attn: C -> 3C, each output row [q | k | v] of one token's row.
+  const Linear& c_attn() const { return *c_attn_; }
+  // qkv: (B, T, 3C) -> q, k, v: (B, H, T, D) each, views of qkv (no copy).
+  std::vector<Tensor> split_heads(const Tensor& qkv) const;
+  // Attention of queries q: (B, H, Tq, D) over the keys and values k, v: (B, H, T, D) of all T
+  // tokens, then the output projection: (B, Tq, C). The queries are the last Tq of the T positions
+  // (Tq < T: the last tokens only). The PE transforms q and k and sets the mask or bias.
   Tensor attend(Tensor q, Tensor k, Tensor v, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                 KvCache* cache) const;
 
+ private:
   BlockConfig config_;
   std::shared_ptr<Linear> c_attn_;  // C -> 3C: q, k, v
   std::shared_ptr<Linear> c_proj_;
@@ -83,35 +79,25 @@ class Attention : public engine::Module {
 class TransformerBlock : public engine::Module {
  public:
   TransformerBlock(const BlockConfig& config, engine::Generator& init_gen);
-  // x: (B, T, C) -> (B, T, C). `dropout_gen` draws the attention and residual dropout masks in
-  // training. With
-  // a cache, see Attention::forward.
+  // x: (B, T, C) -> (B, T, C): residual_and_mlp(x, attn(ln_1(x))). `dropout_gen` draws the attention
+  // and residual dropout masks in training. With a cache, see Attention::forward.
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                  KvCache* cache = nullptr) const;
-  // x: (B, T, C) -> (B, 1, C), equal to forward(x).narrow(1, T-1, 1) under the causal mask (or the
-  // last token's row without it) but cheaper: keys and values are computed for all T tokens, the
-  // query, projections and MLP for the last token only. For a final block whose only output used
-  // is the last token's (SeqPE's readout).
-  Tensor forward_last(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen) const;
 
-  // The block cut after its token-wise start: qkv_of(x) = c_attn(LN1(x)), (B, T, C) -> (B, T, 3C),
-  // where each token's row depends on its own row of x only, and the rest of forward and
-  // forward_last given x and that qkv. A caller whose tokens repeat computes qkv_of once per distinct
-  // token and gathers (SeqPE's first encoder block: every input is a digit in a slot).
-  Tensor qkv_of(const Tensor& x) const;
-  Tensor forward_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
-                          engine::Generator& dropout_gen, KvCache* cache = nullptr) const;
-  Tensor forward_last_from_qkv(const Tensor& x, const Tensor& qkv, int layer, PositionEncoding* pe,
-                               engine::Generator& dropout_gen) const;
-
- private:
-  // The rest of the block for tokens x: (B, T', C) whose attention outputs are `attended`.
+  // The parts forward composes, public for callers that compose them another way (SeqPE's encoder,
+  // seqpe/encoder_block.h).
+  const BlockConfig& config() const { return config_; }
+  const LayerNorm& ln_1() const { return *ln_1_; }
+  const Attention& attn() const { return *attn_; }
+  // The block after its attention, for tokens x: (B, T', C) whose attention outputs are
+  // attended: (B, T', C): h = x + Dropout(attended), then h + Dropout(MLP(LN2(h))), (B, T', C).
   Tensor residual_and_mlp(const Tensor& x, const Tensor& attended, engine::Generator& dropout_gen) const;
 
+ private:
   BlockConfig config_;
   std::shared_ptr<LayerNorm> ln_1_, ln_2_;
   std::shared_ptr<Attention> attn_;
-  std::shared_ptr<Linear> c_fc_, c_proj_;
+  std::shared_ptr<Linear> c_fc_, c_proj_;  // mlp.c_fc, mlp.c_proj
 };
 
 }  // namespace models

@@ -3,6 +3,7 @@
 #include "models/vit.h"
 
 #include "engine/autograd.h"
+#include "engine/module_dict.h"
 #include "models/model_config.h"
 #include "models/pe/ape.h"
 #include "ops/dropout.h"
@@ -12,15 +13,6 @@
 namespace models {
 
 namespace {
-// A named group of children, so that parameter names read blocks.0.*, patch_embed.proj.*
-class Group : public engine::Module {
- public:
-  template <typename M>
-  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> child) {
-    return register_module(name, std::move(child));
-  }
-};
-
 void fill_truncated_normal(const Tensor& t, double std, engine::Generator& gen) {
   engine::fill_random_(t, gen, {engine::RandomDistribution::truncated_normal, 0.0, std, -2.0, 2.0});
 }
@@ -42,8 +34,8 @@ ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   validate_vit_config(config);
   check_position_encoding_matches("ViT", config.position_encoding, pe_.get());
   const int64_t C = config.width;
-  auto patch_module = register_module("patch_embed", std::make_shared<Group>());
-  patch_embed_ = patch_module->add(
+  auto patch_module = register_module("patch_embed", std::make_shared<engine::ModuleDict<Linear>>());
+  patch_embed_ = patch_module->insert(
       "proj", std::make_shared<Linear>(config.in_channels * config.patch * config.patch, C, true, config.init_std,
                                        init_gen, config.dtype));
   cls_token_ = &register_parameter("cls_token", Tensor::zeros({1, 1, C}, config.dtype));
@@ -60,9 +52,9 @@ ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   block.attention_dropout = config.attention_dropout;
   block.init_std = block.projection_init_std = config.init_std;
   block.dtype = config.dtype;
-  auto blocks = register_module("blocks", std::make_shared<Group>());
+  blocks_ = register_module("blocks", std::make_shared<engine::ModuleList<TransformerBlock>>());  // blocks.0, ...
   for (int64_t layer = 0; layer < config.depth; ++layer)
-    blocks_.push_back(blocks->add(std::to_string(layer), std::make_shared<TransformerBlock>(block, init_gen)));
+    blocks_->append(std::make_shared<TransformerBlock>(block, init_gen));
   norm_ = register_module("norm", std::make_shared<LayerNorm>(C, config.layer_norm_eps, config.dtype));
   head_ = register_module("head", std::make_shared<Linear>(C, config.num_classes, true, config.init_std, init_gen,
                                                            config.dtype));
@@ -106,8 +98,8 @@ Tensor ViT::forward(const Tensor& images, engine::Generator& dropout_gen) {
     if (added.defined()) h = h + added;
   }
   h = ops::dropout(h, config_.dropout, dropout_gen, is_training());
-  for (size_t layer = 0; layer < blocks_.size(); ++layer)
-    h = blocks_[layer]->forward(h, int(layer), pe_.get(), dropout_gen);
+  for (size_t layer = 0; layer < blocks_->size(); ++layer)
+    h = blocks_->at(layer).forward(h, int(layer), pe_.get(), dropout_gen);
   h = norm_->forward(h);
   return head_->forward(h.select(1, 0));  // (B, C) class token -> (B, K)
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/module.h"
+#include "engine/module_list.h"
 #include "engine/rng.h"
 #include "models/layers.h"
 #include "models/position_encoding.h"
@@ -61,7 +62,7 @@ class ViT : public engine::Module {
   std::shared_ptr<Linear> patch_embed_;  // Cin·p·p -> C
   Tensor* cls_token_;                    // (1, 1, C)
   Tensor* pos_embed_ = nullptr;          // (1, 1 + g², C), "ape" only
-  std::vector<std::shared_ptr<TransformerBlock>> blocks_;
+  std::shared_ptr<engine::ModuleList<TransformerBlock>> blocks_;  // blocks
   std::shared_ptr<LayerNorm> norm_;
   std::shared_ptr<Linear> head_;
   std::shared_ptr<PositionEncoding> pe_;

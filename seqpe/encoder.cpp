@@ -2,27 +2,14 @@
 // readout, and the first block's work on distinct tokens.
 #include "seqpe/encoder.h"
 
-#include <string>
 #include <vector>
 
 #include "engine/error.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
+#include "seqpe/encoder_block.h"
 
 namespace seqpe {
-
-namespace {
-// A container module so that the blocks are named h.0, h.1, ... as in GPT-2.
-class BlockList : public engine::Module {
- public:
-  std::shared_ptr<models::TransformerBlock> add(std::shared_ptr<models::TransformerBlock> block) {
-    return register_module(std::to_string(count_++), std::move(block));
-  }
-
- private:
-  int count_ = 0;
-};
-}  // namespace
 
 SeqPeEncoder::SeqPeEncoder(const SeqPeEncoderConfig& config, engine::Generator& init_gen) : config_(config) {
   ENGINE_CHECK(config.dims >= 1 && config.max_digits >= 1 && config.base >= 2,
@@ -54,10 +41,10 @@ SeqPeEncoder::SeqPeEncoder(const SeqPeEncoderConfig& config, engine::Generator& 
   block.init_std = std;
   block.projection_init_std = std;  // SeqPE keeps N(0, 0.02) on c_proj: no 1/sqrt(2L)
   block.dtype = config.dtype;
-  auto h = register_module("h", std::make_shared<BlockList>());
-  for (int64_t layer = 0; layer < config.layers; ++layer) {
-    blocks_.push_back(h->add(std::make_shared<models::TransformerBlock>(block, init_gen)));
-  }
+  // Named h.0, h.1, ... as in GPT-2.
+  blocks_ = register_module("h", std::make_shared<engine::ModuleList<models::TransformerBlock>>());
+  for (int64_t layer = 0; layer < config.layers; ++layer)
+    blocks_->append(std::make_shared<models::TransformerBlock>(block, init_gen));
   ln_f_ = register_module("ln_f", std::make_shared<models::LayerNorm>(C, config.layer_norm_eps, config.dtype));
   out_proj_ = register_module(
       "out_proj", std::make_shared<models::Linear>(C, config.out_features, true, std, init_gen, config.dtype));
@@ -108,14 +95,13 @@ Tensor SeqPeEncoder::forward(const Tensor& digits, engine::Generator& dropout_ge
   // The first block's LayerNorm and QKV projection read one token at a time, so they run on the
   // distinct inputs and the tokens gather their rows: the same values, ~18 % less of the encoder's
   // work at the benchmark's 1,296 positions (docs/seqpe.md).
-  Tensor qkv = ops::index_select(blocks_[0]->qkv_of(inputs), 0, rows).view({N, T + 1, 3 * C});
+  Tensor qkv = ops::index_select(block_qkv(blocks_->at(0), inputs), 0, rows).view({N, T + 1, 3 * C});
   // Only the readout's final state is read, so the last block computes only its row (its keys and
   // values still come from every token): a third of the encoder's work, with the same result.
-  const size_t last = blocks_.size() - 1;
-  x = last == 0 ? blocks_[0]->forward_last_from_qkv(x, qkv, 0, nullptr, dropout_gen)
-                : blocks_[0]->forward_from_qkv(x, qkv, 0, nullptr, dropout_gen);
-  for (size_t layer = 1; layer < last; ++layer) x = blocks_[layer]->forward(x, int(layer), nullptr, dropout_gen);
-  if (last > 0) x = blocks_[last]->forward_last(x, int(last), nullptr, dropout_gen);  // (N, 1, C)
+  const size_t last = blocks_->size() - 1;
+  x = block_forward_from_qkv(blocks_->at(0), x, qkv, 0, dropout_gen, last == 0);
+  for (size_t layer = 1; layer < last; ++layer) x = blocks_->at(layer).forward(x, int(layer), nullptr, dropout_gen);
+  if (last > 0) x = block_forward_last(blocks_->at(last), x, int(last), dropout_gen);  // (N, 1, C)
   // Under the causal mask only the last token (the readout) has seen every digit.
   Tensor out = out_proj_->forward(ln_f_->forward(x.select(1, 0)));          // (N, O)
   return config_.temperature == 1.0 ? out : out * (1.0 / config_.temperature);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/module.h"
+#include "engine/module_list.h"
 #include "engine/rng.h"
 #include "models/layers.h"
 #include "models/transformer_block.h"
@@ -51,8 +52,8 @@ class SeqPeEncoder : public engine::Module {
 
   // digits: (N, T) i64 in [0, V) -> (N, O) on the parameters' device. `dropout_gen` draws the
   // residual dropout masks in training mode. Digits are read on the host (host digits save a copy).
-  // The first block's LayerNorm and QKV projection run on the V·T + 1 distinct token inputs
-  // (TransformerBlock::qkv_of), gathered per token.
+  // The first block's LayerNorm and QKV projection run on the V·T + 1 distinct token inputs,
+  // gathered per token, and the last block on the readout's row only (seqpe/encoder_block.h).
   Tensor forward(const Tensor& digits, engine::Generator& dropout_gen) const;
 
   const SeqPeEncoderConfig& config() const { return config_; }
@@ -63,7 +64,7 @@ class SeqPeEncoder : public engine::Module {
   std::shared_ptr<models::Embedding> slot_embedding_;   // (T, C)
   std::shared_ptr<models::Embedding> dim_embedding_;    // (n, C), only when n > 1
   Tensor* readout_;                                     // (1, C)
-  std::vector<std::shared_ptr<models::TransformerBlock>> blocks_;
+  std::shared_ptr<engine::ModuleList<models::TransformerBlock>> blocks_;  // h
   std::shared_ptr<models::LayerNorm> ln_f_;
   std::shared_ptr<models::Linear> out_proj_;
   // (T) i64: the coordinate t div M that slot t belongs to; moved to the device of the latest forward.

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
 #include <unordered_map>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/module_list.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
 #include "ops/matmul.h"
@@ -18,17 +18,6 @@
 namespace seqpe {
 
 namespace {
-
-// Holds the per-layer projections so that they are named qk_proj.0, qk_proj.1, ...
-class ProjectionList : public engine::Module {
- public:
-  std::shared_ptr<models::Linear> add(std::shared_ptr<models::Linear> projection) {
-    return register_module(std::to_string(count_++), std::move(projection));
-  }
-
- private:
-  int count_ = 0;
-};
 
 void fill_init(Tensor& t, double std, bool truncated, engine::Generator& gen) {
   if (truncated)
@@ -104,8 +93,9 @@ SeqPe::SeqPe(const SeqPeConfig& config, engine::Generator& init_gen)
     if (config.qk_projection == QkProjection::single) {
       qk_proj_.push_back(register_module("qk_proj", make_projection()));
     } else if (config.qk_projection == QkProjection::multi) {
-      auto list = register_module("qk_proj", std::make_shared<ProjectionList>());
-      for (int64_t layer = 0; layer < config.model_layers; ++layer) qk_proj_.push_back(list->add(make_projection()));
+      // One per layer: qk_proj.0, qk_proj.1, ...
+      auto list = register_module("qk_proj", std::make_shared<engine::ModuleList<models::Linear>>());
+      for (int64_t layer = 0; layer < config.model_layers; ++layer) qk_proj_.push_back(list->append(make_projection()));
     }
   }
   if (config.class_token) {

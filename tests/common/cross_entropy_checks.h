@@ -6,7 +6,7 @@
 // Tolerance: f32 relative error < 1e-5 (row sums in double, one f32 exp per element whose device
 // ulp may differ from the host's); f64 < 1e-12 (the same double sums in a different tree order).
 // check_saturated_rows (any device, the CPU's included) compares f32 gradients on logits near 100
-// with an f64 reference instead; its tolerance is explained there.
+// with kernel 0 in f64 instead; its tolerance is explained there.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -20,6 +20,7 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "ops/cross_entropy.h"
+#include "ops/reference/cross_entropy.h"
 
 namespace cross_entropy_checks {
 
@@ -110,7 +111,8 @@ inline void check_invalid_target() {
 
 // Saturated f32 rows, as SeqPE's contrastive loss meets them: logits near 100, so lse ≈ 100 to 110,
 // where one f32 ulp is 7.6e-6. The gradient of the summed loss, softmax − onehot, is compared row by
-// row with an f64 reference computed from the same f32 logits: max_j |g_j − ref_j| / max_j |ref_j|.
+// row with kernel 0 (ops/reference/cross_entropy.h) computed in f64 from the same f32 logits:
+// max_j |g_j − ref_j| / max_j |ref_j|.
 // The softmax formed from the row's max and sum has x_j − max exact (both within a factor 2), then an
 // f32 exp (≤ 2 ulp), one rounded factor 1/Σ and one product (1 ulp each), and the target's
 // subtraction (1 ulp): about 5 units of 2^-24 = 6e-8. The tolerance allows 8 units, 4.8e-7. An
@@ -137,17 +139,18 @@ inline void check_saturated_rows(engine::Device device) {
   ops::cross_entropy(x, Tensor::from_indices(targets, {N}, DType::i64, device), -100, 0.0, Reduction::sum)
       .backward();
   const std::vector<double> grad = x.grad().to(engine::Device::cpu()).to_vector<double>();
+  // Kernel 0 (ops/reference/cross_entropy.h) on the same f32 logits, in double.
+  const std::vector<double> want =
+      ops::reference::cross_entropy_backward(Tensor::from_vector(logits, {N, V}, DType::f64),
+                                             Tensor::from_indices(targets, {N}, DType::i64))
+          .to_vector<double>();
   double worst = 0.0;
   for (int64_t n = 0; n < N; ++n) {
-    const double* row = logits.data() + n * V;
-    const double max_value = *std::max_element(row, row + V);
-    double sum = 0.0;
-    for (int64_t j = 0; j < V; ++j) sum += std::exp(row[j] - max_value);
     double max_err = 0.0, max_ref = 0.0;
     for (int64_t j = 0; j < V; ++j) {
-      const double reference = std::exp(row[j] - max_value) / sum - (j == targets[size_t(n)] ? 1.0 : 0.0);
-      max_err = std::max(max_err, std::abs(grad[size_t(n * V + j)] - reference));
-      max_ref = std::max(max_ref, std::abs(reference));
+      const size_t at = size_t(n * V + j);
+      max_err = std::max(max_err, std::abs(grad[at] - want[at]));
+      max_ref = std::max(max_ref, std::abs(want[at]));
     }
     worst = std::max(worst, max_err / max_ref);
   }

@@ -1,6 +1,6 @@
-// Tests of ops::attention against a naive reference that builds the full (Tq × Tk) score matrix in
-// double, forward and all three gradients, over masks, biases, dropout and lengths that straddle the
-// kernels' tiles, and at most 16 keys (the few-keys kernel).
+// Tests of ops::attention against its kernel 0 (ops/reference/attention.h), which builds the full
+// (Tq × Tk) score matrix in double, forward and all three gradients, over masks, biases, dropout and
+// lengths that straddle the kernels' tiles, and at most 16 keys (the few-keys kernel).
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #include <doctest/doctest.h>
@@ -20,6 +20,7 @@
 #include "ops/attention.h"
 #include "ops/cpu/attention.h"
 #include "ops/dropout.h"
+#include "ops/reference/attention.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -78,86 +79,18 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
   return in;
 }
 
-// The dropout the op's next call with these options draws: the generator's state before the call.
-ops::cpu::AttentionDropout next_dropout(const Inputs& in) {
-  if (in.options.dropout_p == 0.0) return {};
-  return {in.options.dropout_p, in.dropout_gen->seed(), in.dropout_gen->offset()};
-}
-
 struct Result {
   std::vector<double> out, dq, dk, dv;
 };
 
-// Full score matrix, softmax and products in double; the backward by the chain rule row by row.
-// With dropout, the probabilities P_ij become P̃_ij = P_ij · f_ij, f_ij = M_ij / (1 − p), with the mask
-// element M_ij materialised from the op's mask function: out = P̃·v, dv = P̃ᵀ·dout, and the gradient
-// reaching P is dP_ij = f_ij · (dout_i · v_j).
-Result reference_attention(const Case& c, const Inputs& in) {
-  const ops::cpu::AttentionDropout dropout = next_dropout(in);
-  const std::vector<double> q = in.q.to_vector<double>(), k = in.k.to_vector<double>(),
-                            v = in.v.to_vector<double>(), dout = in.dout.to_vector<double>();
-  const std::vector<double> slopes = in.options.alibi_slopes.defined() ? in.options.alibi_slopes.to_vector<double>()
-                                                                        : std::vector<double>();
-  const std::vector<double> keep =
-      in.options.key_mask.defined() ? in.options.key_mask.to_vector<double>() : std::vector<double>();
-  const double scale = c.scale != 0.0 ? c.scale : 1.0 / std::sqrt(double(c.Dk));
-  Result r;
-  r.out.assign(size_t(c.B * c.H * c.Tq * c.Dv), 0.0);
-  r.dq.assign(q.size(), 0.0);
-  r.dk.assign(k.size(), 0.0);
-  r.dv.assign(v.size(), 0.0);
-  for (int64_t b = 0; b < c.B; ++b)
-    for (int64_t h = 0; h < c.H; ++h) {
-      const int64_t bh = b * c.H + h;
-      for (int64_t i = 0; i < c.Tq; ++i) {
-        const int64_t position = i + c.Tk - c.Tq;
-        std::vector<double> p(size_t(c.Tk), 0.0);
-        std::vector<bool> visible(size_t(c.Tk));
-        double max_score = -std::numeric_limits<double>::infinity();
-        for (int64_t j = 0; j < c.Tk; ++j) {
-          visible[size_t(j)] = !(c.causal && j > position) && (keep.empty() || keep[size_t(b * c.Tk + j)] != 0);
-          if (!visible[size_t(j)]) continue;
-          double s = 0.0;
-          for (int64_t d = 0; d < c.Dk; ++d) s += q[size_t((bh * c.Tq + i) * c.Dk + d)] * k[size_t((bh * c.Tk + j) * c.Dk + d)];
-          s *= scale;
-          if (!slopes.empty()) s += slopes[size_t(h)] * double(j - position);
-          p[size_t(j)] = s;
-          max_score = std::max(max_score, s);
-        }
-        double sum = 0.0;
-        for (int64_t j = 0; j < c.Tk; ++j)
-          if (visible[size_t(j)]) sum += (p[size_t(j)] = std::exp(p[size_t(j)] - max_score));
-        if (sum == 0.0) continue;  // no visible key: zeros and no gradient
-        for (double& value : p) value /= sum;
-        std::vector<double> drop(size_t(c.Tk), 1.0);
-        if (dropout.p > 0.0)
-          for (int64_t j = 0; j < c.Tk; ++j)
-            drop[size_t(j)] = ops::cpu::attention_dropout_keeps(dropout, uint64_t((bh * c.Tq + i) * c.Tk + j))
-                                  ? 1.0 / (1.0 - dropout.p)
-                                  : 0.0;
-        const double* g = &dout[size_t((bh * c.Tq + i) * c.Dv)];
-        std::vector<double> dp(size_t(c.Tk), 0.0);
-        double p_dot_dp = 0.0;
-        for (int64_t j = 0; j < c.Tk; ++j) {
-          const double dropped = p[size_t(j)] * drop[size_t(j)];
-          for (int64_t d = 0; d < c.Dv; ++d) {
-            const double vjd = v[size_t((bh * c.Tk + j) * c.Dv + d)];
-            r.out[size_t((bh * c.Tq + i) * c.Dv + d)] += dropped * vjd;
-            dp[size_t(j)] += drop[size_t(j)] * g[d] * vjd;
-            r.dv[size_t((bh * c.Tk + j) * c.Dv + d)] += dropped * g[d];
-          }
-          p_dot_dp += p[size_t(j)] * dp[size_t(j)];
-        }
-        for (int64_t j = 0; j < c.Tk; ++j) {
-          const double ds = scale * p[size_t(j)] * (dp[size_t(j)] - p_dot_dp);
-          for (int64_t d = 0; d < c.Dk; ++d) {
-            r.dq[size_t((bh * c.Tq + i) * c.Dk + d)] += ds * k[size_t((bh * c.Tk + j) * c.Dk + d)];
-            r.dk[size_t((bh * c.Tk + j) * c.Dk + d)] += ds * q[size_t((bh * c.Tq + i) * c.Dk + d)];
-          }
-        }
-      }
-    }
-  return r;
+// Kernel 0 of attention (ops/reference/attention.h) on the inputs: the full score matrix, softmax and
+// products in double, the backward by the chain rule row by row. It reads the dropout generator
+// without advancing it, so it runs before the op, whose mask it then reproduces.
+Result reference_attention(const Inputs& in) {
+  const ops::reference::AttentionGradients grads =
+      ops::reference::attention_backward(in.q, in.k, in.v, in.options, in.dout);
+  return {ops::reference::attention(in.q, in.k, in.v, in.options).to_vector<double>(), grads.dq.to_vector<double>(),
+          grads.dk.to_vector<double>(), grads.dv.to_vector<double>()};
 }
 
 // Element-wise |actual − expected| <= rtol · (|expected| + floor · max|expected| + 1e-6). With floor
@@ -184,7 +117,7 @@ void check_close(const std::vector<double>& actual, const std::vector<double>& e
 // Runs forward and backward in f64 and compares output and gradients with the reference.
 void check_against_reference(const Case& c) {
   Inputs in = make_inputs(c, 42 + uint64_t(c.Tq * 131 + c.Tk));
-  const Result expected = reference_attention(c, in);
+  const Result expected = reference_attention(in);
   Tensor out = ops::attention(in.q, in.k, in.v, in.options);
   CHECK(out.shape() == engine::Shape{c.B, c.H, c.Tq, c.Dv});
   out.backward(in.dout);
@@ -233,7 +166,7 @@ TEST_CASE("attention forward matches hand-computed values") {
   CHECK(out[1] == doctest::Approx(11).epsilon(1e-14));
 }
 
-TEST_CASE("attention matches the naive reference, forward and gradients, in f64") {
+TEST_CASE("attention matches its kernel 0, forward and gradients, in f64") {
   const std::vector<Case> cases = {
       {1, 1, 1, 1, 4, 4},
       {2, 3, 65, 65, 8, 8},
@@ -260,7 +193,7 @@ TEST_CASE("attention matches the naive reference, forward and gradients, in f64"
   }
 }
 
-TEST_CASE("attention with dropout matches the naive reference with the same mask, in f64") {
+TEST_CASE("attention with dropout matches its kernel 0 with the same mask, in f64") {
   const std::vector<Case> cases = {
       {2, 3, 65, 65, 8, 8, false, false, false, 0.0, 0.1},
       {2, 2, 70, 70, 12, 5, true, true, false, 0.0, 0.2},   // causal, ALiBi, Dk != Dv, odd lengths
@@ -409,7 +342,7 @@ TEST_CASE("attention reads non-contiguous views (heads split off by a transpose)
     in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, dtype);
     in.options.causal = true;
     REQUIRE(!in.q.is_contiguous());
-    const Result expected = reference_attention(c, in);
+    const Result expected = reference_attention(in);
     Tensor out = ops::attention(in.q, in.k, in.v, in.options);
     out.backward(in.dout);
     check_close(out.to_vector<double>(), expected.out, rtol, "out", floor);
@@ -438,7 +371,7 @@ TEST_CASE("attention passes gradcheck on a small case with views, ALiBi and mask
   CHECK(result.ok);
 }
 
-TEST_CASE("attention in f32 matches the f64 reference, forward and gradients") {
+TEST_CASE("attention in f32 matches its kernel 0 (f64), forward and gradients") {
   // Lengths that straddle the AVX-512 kernels' tiles (96 queries, 288 keys) and the Eigen kernels'
   // (64), head sizes off and past their 16- and 32-wide vectors.
   const std::vector<Case> cases = {
@@ -459,7 +392,7 @@ TEST_CASE("attention in f32 matches the f64 reference, forward and gradients") {
     in.k = in.k.detach().to(DType::f32).requires_grad_();
     in.v = in.v.detach().to(DType::f32).requires_grad_();
     in.dout = in.dout.to(DType::f32);
-    const Result expected = reference_attention(c, in);
+    const Result expected = reference_attention(in);
     Tensor out = ops::attention(in.q, in.k, in.v, in.options);
     out.backward(in.dout);
     // f32 rounding (~6e-8 per operation) over sums of up to 300 terms, relative to each tensor's scale.

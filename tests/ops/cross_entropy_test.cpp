@@ -1,5 +1,6 @@
 // cross_entropy: hand-computed and PyTorch reference values, ignore_index, label smoothing, every
-// reduction, large logits, saturated f32 rows against an f64 reference, gradcheck (f64) and errors.
+// reduction, random rows against kernel 0 (ops/reference/cross_entropy.h), large logits, saturated f32
+// rows against kernel 0 in f64, gradcheck (f64) and errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,6 +10,9 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "ops/cross_entropy.h"
+#include "ops/elementwise.h"
+#include "ops/reference/cross_entropy.h"
+#include "support/op_testing.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -81,6 +85,34 @@ TEST_CASE("cross_entropy: large-magnitude f32 logits stay finite") {
   loss.backward(Tensor::ones({2}));
   for (double g : x.grad().to_vector<double>()) CHECK(std::isfinite(g));
   CHECK(x.grad().to_vector<double>()[1] == doctest::Approx(-1.0));
+}
+
+TEST_CASE("cross_entropy matches its kernel 0 (double), losses and gradients, in f64 and f32") {
+  // 7 rows of 37 logits read through a transposed view, one target ignored, with and without smoothing.
+  engine::Generator gen(12);
+  const Tensor values = (Tensor::randn({37, 7}, gen, DType::f64) * 3.0).transpose(0, 1);  // (7, 37)
+  const Tensor targets = Tensor::from_indices({36, 0, 5, -100, 17, 2, 30}, {7});
+  for (DType dtype : {DType::f64, DType::f32})
+    for (double smoothing : {0.0, 0.2}) {
+      CAPTURE(engine::dtype_name(dtype));
+      CAPTURE(smoothing);
+      Tensor logits = values.to(dtype).detach();
+      logits.requires_grad_();
+      const Tensor losses = ops::cross_entropy(logits, targets, -100, smoothing, Reduction::none);
+      losses.backward(Tensor::ones({7}, dtype));
+      // Kernel 0 sees the logits the op saw (rounded to f32 in the f32 case): only the op's arithmetic
+      // is measured. f32: row sums in double, one f32 exp per element and a few roundings per result;
+      // the gradients lie in [-1, 1], where an f32 ulp is at most 1.2e-7.
+      const double tolerance = dtype == DType::f64 ? 1e-12 : 1e-5;
+      const double grad_tolerance = dtype == DType::f64 ? 1e-14 : 1e-6;
+      testing::check_close(losses.to_vector<double>(),
+                           ops::reference::cross_entropy(logits, targets, -100, smoothing).to_vector<double>(),
+                           tolerance);
+      const std::vector<double> grad = logits.grad().to_vector<double>();
+      const std::vector<double> want =
+          ops::reference::cross_entropy_backward(logits, targets, -100, smoothing).to_vector<double>();
+      for (size_t i = 0; i < want.size(); ++i) CHECK(std::abs(grad[i] - want[i]) <= grad_tolerance);
+    }
 }
 
 TEST_CASE("cross_entropy: f32 gradients of saturated rows (logits near 100) agree with f64 to a few ulp") {

@@ -8,6 +8,7 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "ops/elementwise.h"
+#include "ops/reference/gelu.h"
 #include "support/op_testing.h"
 
 using engine::DType;
@@ -31,10 +32,6 @@ Tensor positive_leaf(const Shape& shape, Generator& gen) {
 // A (rows, cols) leaf that is the transpose of a contiguous (cols, rows) tensor.
 Tensor transposed_leaf(int64_t rows, int64_t cols, Generator& gen) {
   return leaf(Tensor::randn({cols, rows}, gen, DType::f64).transpose(0, 1));
-}
-
-double gelu_reference(double x) {
-  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
 }  // namespace
@@ -117,7 +114,7 @@ TEST_CASE("unary ops match hand-computed values") {
     check_close(ops::rsqrt(x).to_vector<double>(), {2, 1, 0.5}, tolerance);
     check_close(ops::relu(s).to_vector<double>(), {0, 0, 1.5}, tolerance);
     // GPT-2's gelu_new: gelu(1) = 0.841192, gelu(-0.5) = -0.154286.
-    check_close(ops::gelu(s).to_vector<double>(), {gelu_reference(-2.0), gelu_reference(-0.5), gelu_reference(1.5)},
+    check_close(ops::gelu(s).to_vector<double>(), {ops::reference::gelu(-2.0), ops::reference::gelu(-0.5), ops::reference::gelu(1.5)},
                 tolerance);
     CHECK(ops::gelu(Tensor::full({1}, 1.0, dtype)).item() == doctest::Approx(0.8411920).epsilon(1e-6));
   }

@@ -1,14 +1,18 @@
-// layer_norm: hand-computed values, gradcheck (f64) with and without bias on a non-contiguous
-// input, f32 against f64, parameter gradients independent of the thread count, errors.
+// layer_norm: hand-computed values, kernel 0 (ops/reference/layernorm.h) forward and backward in f64
+// and f32, gradcheck (f64) with and without bias on a non-contiguous input, f32 against f64,
+// parameter gradients independent of the thread count, errors.
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "ops/layernorm.h"
+#include "ops/reference/layernorm.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -34,6 +38,42 @@ TEST_CASE("layer_norm: hand-computed row") {
   for (size_t i = 0; i < 4; ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-14));
   const std::vector<double> no_bias = ops::layer_norm(x, w, Tensor(), eps).to_vector<double>();
   CHECK(no_bias[2] == doctest::Approx(0.5 * s).epsilon(1e-14));
+}
+
+TEST_CASE("layer_norm matches its kernel 0 (double), forward and every gradient, in f64 and f32") {
+  // 3 x 5 rows of 37 channels (not a multiple of a vector), x read through a transposed view.
+  engine::Generator gen(30);
+  const Tensor x64 = Tensor::randn({3, 37, 5}, gen, DType::f64).transpose(1, 2);  // (3, 5, 37)
+  const Tensor w64 = Tensor::randn({37}, gen, DType::f64), b64 = Tensor::randn({37}, gen, DType::f64);
+  const Tensor dy64 = Tensor::randn({3, 5, 37}, gen, DType::f64);
+  for (DType dtype : {DType::f64, DType::f32}) {
+    CAPTURE(engine::dtype_name(dtype));
+    Tensor x = x64.to(dtype).detach(), w = w64.to(dtype).detach(), b = b64.to(dtype).detach();
+    const Tensor dy = dy64.to(dtype);
+    x.requires_grad_();
+    w.requires_grad_();
+    b.requires_grad_();
+    const Tensor y = ops::layer_norm(x, w, b, 1e-5);
+    y.backward(dy);
+    // Kernel 0 sees the inputs the op saw (rounded to f32 in the f32 case). f64: the same sums in
+    // another order. f32: statistics in double, then a few f32 roundings per element (~6e-8 each);
+    // the parameter gradients sum 15 rows. Relative to each tensor's largest element.
+    const double tolerance = dtype == DType::f64 ? 1e-12 : 1e-5;
+    const ops::reference::LayerNormGradients want = ops::reference::layer_norm_backward(x, w, 1e-5, dy);
+    auto check = [&](const Tensor& got, const Tensor& expected, const char* what) {
+      CAPTURE(what);
+      const std::vector<double> g = got.to_vector<double>(), e = expected.to_vector<double>();
+      REQUIRE(g.size() == e.size());
+      double scale = 0.0, worst = 0.0;
+      for (double value : e) scale = std::max(scale, std::abs(value));
+      for (size_t i = 0; i < e.size(); ++i) worst = std::max(worst, std::abs(g[i] - e[i]) / scale);
+      CHECK(worst < tolerance);
+    };
+    check(y, ops::reference::layer_norm(x, w, b, 1e-5), "y");
+    check(x.grad(), want.dx, "dx");
+    check(w.grad(), want.dweight, "dweight");
+    check(b.grad(), want.dbias, "dbias");
+  }
 }
 
 TEST_CASE("layer_norm gradients (f64 gradcheck)") {

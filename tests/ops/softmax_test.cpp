@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
+#include "ops/reference/softmax.h"
 #include "ops/softmax.h"
 #include "support/op_testing.h"
 
@@ -17,28 +18,6 @@ using engine::Tensor;
 using testing::check_close;
 using testing::check_gradients;
 using testing::leaf;
-
-namespace {
-
-// Softmax of x (row-major `shape`) along `dim`, computed naively in double.
-std::vector<double> softmax_reference(const std::vector<double>& x, const Shape& shape, int64_t dim, bool log) {
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= shape[size_t(d)];
-  for (int64_t d = dim + 1; d < int64_t(shape.size()); ++d) inner *= shape[size_t(d)];
-  const int64_t n = shape[size_t(dim)];
-  std::vector<double> y(x.size());
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < inner; ++i) {
-      auto at = [&](int64_t r) { return size_t((o * n + r) * inner + i); };
-      double max = x[at(0)], sum = 0;
-      for (int64_t r = 1; r < n; ++r) max = std::max(max, x[at(r)]);
-      for (int64_t r = 0; r < n; ++r) sum += std::exp(x[at(r)] - max);
-      for (int64_t r = 0; r < n; ++r) y[at(r)] = log ? x[at(r)] - max - std::log(sum) : std::exp(x[at(r)] - max) / sum;
-    }
-  return y;
-}
-
-}  // namespace
 
 TEST_CASE("softmax and log_softmax match hand-computed values") {
   for (DType dtype : {DType::f32, DType::f64}) {
@@ -71,17 +50,18 @@ TEST_CASE("softmax is stable for inputs of magnitude 1e4") {
   }
 }
 
-TEST_CASE("softmax along every dim matches a double reference in f32") {
+TEST_CASE("softmax along every dim matches its kernel 0 (double) in f32") {
   Generator gen(21);
   // Wide enough that rows and column blocks run on several threads.
   const Shape shape{6, 70, 90};
   const Tensor x64 = Tensor::randn(shape, gen, DType::f64);
-  const std::vector<double> values = x64.to_vector<double>();
   const Tensor x32 = x64.to(DType::f32);
   for (int64_t dim : {0, 1, 2})
     for (bool log : {false, true}) {
       const Tensor y = log ? ops::log_softmax(x32, dim) : ops::softmax(x32, dim);
-      const std::vector<double> actual = y.to_vector<double>(), expected = softmax_reference(values, shape, dim, log);
+      // Kernel 0 (ops/reference/softmax.h) of the unrounded f64 values.
+      const Tensor reference = log ? ops::reference::log_softmax(x64, dim) : ops::reference::softmax(x64, dim);
+      const std::vector<double> actual = y.to_vector<double>(), expected = reference.to_vector<double>();
       double worst = 0;
       for (size_t i = 0; i < expected.size(); ++i)
         worst = std::max(worst, std::abs(actual[i] - expected[i]) / std::max(1.0, std::abs(expected[i])));

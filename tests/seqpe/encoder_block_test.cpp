@@ -1,8 +1,9 @@
-// TransformerBlock::forward_last (the last token's output only, as SeqPE's final encoder block
+// The SeqPE encoder's shortcuts through a transformer block (seqpe/encoder_block.h) against the
+// block's forward: block_forward_last (the last token's output only, as the final encoder block
 // uses it) against the last row of a full forward, with and without the causal mask, and an f64
-// gradcheck through it; forward_from_qkv on a QKV computed once per distinct token and gathered (as
-// SeqPE's first encoder block uses it) against forward, in f32 bit for bit on the AVX-512 GEMM, and
-// its gradcheck.
+// gradcheck through it; block_forward_from_qkv on a QKV computed once per distinct token and
+// gathered (as the first encoder block uses it), all rows or the last only, in f32 bit for bit on
+// the AVX-512 GEMM, and its gradcheck.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "models/transformer_block.h"
 #include "ops/cpu/sgemm_avx512.h"
 #include "ops/indexing.h"
+#include "seqpe/encoder_block.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -31,7 +33,7 @@ models::BlockConfig tiny_block(bool causal) {
 
 }  // namespace
 
-TEST_CASE("transformer block: forward_last equals the last row of forward") {
+TEST_CASE("encoder block: block_forward_last equals the last row of the block's forward") {
   for (bool causal : {true, false}) {
     CAPTURE(causal);
     engine::Generator gen(7);
@@ -39,7 +41,7 @@ TEST_CASE("transformer block: forward_last equals the last row of forward") {
     Tensor x = Tensor::empty({3, 5, 8}, DType::f64);
     engine::fill_random_(x, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
     const auto full = block.forward(x, 0, nullptr, gen).narrow(1, 4, 1).contiguous().to_vector<double>();
-    const Tensor last = block.forward_last(x, 0, nullptr, gen);
+    const Tensor last = seqpe::block_forward_last(block, x, 0, gen);
     CHECK(last.shape() == engine::Shape{3, 1, 8});
     const auto got = last.to_vector<double>();
     double worst = 0;
@@ -48,14 +50,14 @@ TEST_CASE("transformer block: forward_last equals the last row of forward") {
   }
 }
 
-TEST_CASE("transformer block: gradcheck of forward_last in f64") {
+TEST_CASE("encoder block: gradcheck of block_forward_last in f64") {
   engine::Generator gen(8);
   models::TransformerBlock block(tiny_block(true), gen);
   Tensor x = Tensor::empty({2, 4, 8}, DType::f64);
   engine::fill_random_(x, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
   x.requires_grad_();
   auto state = block.state_dict();
-  auto result = engine::gradcheck([&](const std::vector<Tensor>& in) { return block.forward_last(in[0], 0, nullptr, gen); },
+  auto result = engine::gradcheck([&](const std::vector<Tensor>& in) { return seqpe::block_forward_last(block, in[0], 0, gen); },
                                   {x, state.at("attn.c_attn.weight"), state.at("mlp.c_fc.weight")});
   CHECK_MESSAGE(result.ok, result.message);
 }
@@ -68,7 +70,7 @@ Tensor repeated_tokens(const Tensor& distinct, const Tensor& token_rows) {
 const std::vector<int64_t> kTokenRows = {0, 1, 2, 1, 0, 2, 2, 1, 0, 0, 1, 1, 1, 2, 0, 0, 2, 0, 1, 2};
 }  // namespace
 
-TEST_CASE("transformer block: forward_from_qkv on a gathered per-token QKV equals forward") {
+TEST_CASE("encoder block: block_forward_from_qkv on a gathered per-token QKV equals the block's own paths") {
   for (bool last : {false, true}) {
     CAPTURE(last);
     engine::Generator gen(9);
@@ -81,10 +83,9 @@ TEST_CASE("transformer block: forward_from_qkv on a gathered per-token QKV equal
     engine::fill_random_(distinct, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
     const Tensor rows = Tensor::from_indices(kTokenRows, {20});
     const Tensor x = repeated_tokens(distinct, rows);
-    const Tensor qkv = repeated_tokens(block.qkv_of(distinct), rows);
-    const Tensor want = last ? block.forward_last(x, 0, nullptr, gen) : block.forward(x, 0, nullptr, gen);
-    const Tensor got = last ? block.forward_last_from_qkv(x, qkv, 0, nullptr, gen)
-                            : block.forward_from_qkv(x, qkv, 0, nullptr, gen);
+    const Tensor qkv = repeated_tokens(seqpe::block_qkv(block, distinct), rows);
+    const Tensor want = last ? seqpe::block_forward_last(block, x, 0, gen) : block.forward(x, 0, nullptr, gen);
+    const Tensor got = seqpe::block_forward_from_qkv(block, x, qkv, 0, gen, last);
     CHECK(got.shape() == want.shape());
     const auto got_values = got.to_vector<float>(), want_values = want.to_vector<float>();
     if (ops::cpu::have_sgemm_avx512) {  // its rows never depend on the other rows of the product
@@ -96,7 +97,7 @@ TEST_CASE("transformer block: forward_from_qkv on a gathered per-token QKV equal
   }
 }
 
-TEST_CASE("transformer block: gradcheck of forward_from_qkv through a gathered per-token QKV in f64") {
+TEST_CASE("encoder block: gradcheck of block_forward_from_qkv through a gathered per-token QKV in f64") {
   engine::Generator gen(10);
   models::TransformerBlock block(tiny_block(true), gen);
   Tensor distinct = Tensor::empty({3, 8}, DType::f64);
@@ -106,8 +107,8 @@ TEST_CASE("transformer block: gradcheck of forward_from_qkv through a gathered p
   auto state = block.state_dict();
   auto result = engine::gradcheck(
       [&](const std::vector<Tensor>& in) {
-        return block.forward_from_qkv(repeated_tokens(in[0], rows), repeated_tokens(block.qkv_of(in[0]), rows), 0,
-                                      nullptr, gen);
+        return seqpe::block_forward_from_qkv(block, repeated_tokens(in[0], rows),
+                                             repeated_tokens(seqpe::block_qkv(block, in[0]), rows), 0, gen, false);
       },
       {distinct, state.at("ln_1.weight"), state.at("attn.c_attn.weight"), state.at("attn.c_attn.bias")});
   CHECK_MESSAGE(result.ok, result.message);
