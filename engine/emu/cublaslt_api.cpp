@@ -147,38 +147,43 @@ size_t layout_bytes(const EmulatedMatrixLayout* layout) {
   return (one + size_t(layout->batch_count - 1) * size_t(layout->batch_stride)) * type_size(layout->type);
 }
 
-template <typename Desc>
-cublasStatus_t set_value(Desc& field, const void* buf, size_t size) {
-  if (buf == nullptr || size != sizeof(Desc)) return CUBLAS_STATUS_INVALID_VALUE;
-  std::memcpy(&field, buf, sizeof(Desc));
+// An attribute's value from the caller's buffer, which must hold exactly the field's type.
+template <typename Field>
+cublasStatus_t set_value(Field& field, const void* buf, size_t size) {
+  if (buf == nullptr || size != sizeof(Field)) return CUBLAS_STATUS_INVALID_VALUE;
+  std::memcpy(&field, buf, sizeof(Field));
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+// Handles and descriptors are plain heap objects, as cuBLASLt's opaque ones.
+template <typename Object>
+cublasStatus_t create(Object** out, const Object& value) {
+  *out = new Object(value);
+  return CUBLAS_STATUS_SUCCESS;
+}
+template <typename Object>
+cublasStatus_t destroy(Object* object) {
+  delete object;
   return CUBLAS_STATUS_SUCCESS;
 }
 
 }  // namespace
 
-cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
-  *handle = new EmulatedLtContext{emu::current_device()};
-  return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) { return create(handle, {emu::current_device()}); }
 
 cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
-  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
-  delete handle;
-  return CUBLAS_STATUS_SUCCESS;
+  return handle == nullptr ? CUBLAS_STATUS_NOT_INITIALIZED : destroy(handle);
 }
 
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute_type,
                                         cudaDataType_t scale_type) {
-  *desc = new EmulatedMatmulDesc{};
-  (*desc)->compute = compute_type;
-  (*desc)->scale = scale_type;
-  return CUBLAS_STATUS_SUCCESS;
+  EmulatedMatmulDesc value;
+  value.compute = compute_type;
+  value.scale = scale_type;
+  return create(desc, value);
 }
 
-cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
-  delete desc;
-  return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) { return destroy(desc); }
 
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
                                               const void* buf, size_t size) {
@@ -199,14 +204,10 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasL
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType type, uint64_t rows,
                                           uint64_t cols, int64_t ld) {
   type_size(type);  // refuses a type the emulator lacks
-  *layout = new EmulatedMatrixLayout{type, rows, cols, ld, 1, 0};
-  return CUBLAS_STATUS_SUCCESS;
+  return create(layout, {type, rows, cols, ld, 1, 0});
 }
 
-cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
-  delete layout;
-  return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) { return destroy(layout); }
 
 cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t layout, cublasLtMatrixLayoutAttribute_t attr,
                                                 const void* buf, size_t size) {
@@ -218,15 +219,9 @@ cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t layout, c
   throw engine::Error(engine::detail::concat(kWhere, ": layout attribute ", int(attr), " is not emulated"));
 }
 
-cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
-  *pref = new EmulatedMatmulPreference{};
-  return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) { return create(pref, {}); }
 
-cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
-  delete pref;
-  return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) { return destroy(pref); }
 
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
                                                     cublasLtMatmulPreferenceAttributes_t attr, const void* buf,

@@ -3,7 +3,7 @@
 # products follows the fp32 run's loss curve to bf16's precision (and is not the fp32 run: the bf16
 # products ran), says which kernel ran them, records "precision": "bf16" in run.json and model.json,
 # and its perplexity under eval_lm --precision bf16 is the fp32 evaluation's to bf16's precision.
-# (bf16 on CUDA against the CPU: tests/apps/lm_device_bf16.sh.)
+# (bf16 on CUDA against the CPU: tests/apps/lm_device.sh.)
 # Usage: lm_precision.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"

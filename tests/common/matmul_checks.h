@@ -127,24 +127,25 @@ inline void check_gemm_epilogues(engine::Generator& gen, DType dtype) {
   const cudaStream_t stream = engine::cuda::current_stream();
   ENGINE_DISPATCH_FLOAT(dtype, "check_gemm_epilogues", [&] {
     using T = scalar_t;
+    using Fusion = ops::cuda::GemmFusion<T>;
     auto poisoned = [&](const engine::Shape& shape) { return backend_checks::poisoned_pair(shape, dtype).cuda; };
+    // C = op(A)·B (op(A) = the stored transpose when trans_a) with `fusion`, into a poisoned C; C, or
+    // an undefined tensor when gemm_fused declined (which only f64 may).
+    auto fused = [&](const Fusion& fusion, bool trans_a) {
+      Tensor c = poisoned({M, N});
+      const bool ran = ops::cuda::gemm_fused<T>(fusion, trans_a, false, M, N, K, T(1),
+                                                (trans_a ? at_cuda : a_cuda).data<T>(), trans_a ? M : K,
+                                                b_cuda.data<T>(), N, T(0), c.data<T>(), N, stream);
+      CHECK(ran == fuses);
+      return ran ? c : Tensor();
+    };
     // C = A·B + bias.
-    Tensor c = poisoned({M, N});
-    ops::cuda::GemmFusion<T> fusion;
-    fusion.bias = bias_cuda.data<T>();
-    const bool ran_bias = ops::cuda::gemm_fused<T>(fusion, false, false, M, N, K, T(1), a_cuda.data<T>(), K,
-                                                   b_cuda.data<T>(), N, T(0), c.data<T>(), N, stream);
-    CHECK(ran_bias == fuses);
-    if (ran_bias) CHECK(backend_checks::relative_error(c, biased) < tolerance);
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::bias, bias_cuda.data<T>()}, false); c.defined())
+      CHECK(backend_checks::relative_error(c, biased) < tolerance);
     // pre = A·B + bias, C = gelu(pre).
-    Tensor pre = poisoned({M, N});
-    c = poisoned({M, N});
-    fusion.epilogue = ops::cuda::GemmEpilogue::bias_gelu;
-    fusion.pre = pre.data<T>();
-    const bool ran_gelu = ops::cuda::gemm_fused<T>(fusion, false, false, M, N, K, T(1), a_cuda.data<T>(), K,
-                                                   b_cuda.data<T>(), N, T(0), c.data<T>(), N, stream);
-    CHECK(ran_gelu == fuses);
-    if (ran_gelu) {
+    const Tensor pre = poisoned({M, N});
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::bias_gelu, bias_cuda.data<T>(), pre.data<T>()}, false);
+        c.defined()) {
       CHECK(backend_checks::relative_error(pre, biased) < tolerance);
       CHECK(backend_checks::relative_error(c, ops::gelu(biased)) < tolerance);
     }
@@ -152,30 +153,21 @@ inline void check_gemm_epilogues(engine::Generator& gen, DType dtype) {
     const Tensor pre_leaf = pre_in.detach().requires_grad_();
     ops::gelu(pre_leaf).backward(product);
     const Tensor pre_given = pre_in.to(kCuda);
-    c = poisoned({M, N});
-    fusion.epilogue = ops::cuda::GemmEpilogue::gelu_backward;
-    fusion.pre = pre_given.data<T>();
-    const bool ran_dgelu = ops::cuda::gemm_fused<T>(fusion, false, false, M, N, K, T(1), a_cuda.data<T>(), K,
-                                                    b_cuda.data<T>(), N, T(0), c.data<T>(), N, stream);
-    CHECK(ran_dgelu == fuses);
-    if (ran_dgelu) CHECK(backend_checks::relative_error(c, pre_leaf.grad()) < tolerance);
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::gelu_backward, nullptr, pre_given.data<T>()}, false);
+        c.defined())
+      CHECK(backend_checks::relative_error(c, pre_leaf.grad()) < tolerance);
     // C = op(A)·B with op(A) = stored Aᵀ, bias_gradient (M) = Σ_k op(A)[m, k] = column sums of stored A.
-    Tensor bias_gradient = poisoned({M});
-    c = poisoned({M, N});
-    fusion.epilogue = ops::cuda::GemmEpilogue::bias_gradient;
-    fusion.bias_gradient = bias_gradient.data<T>();
-    const bool ran_bgrad = ops::cuda::gemm_fused<T>(fusion, true, false, M, N, K, T(1), at_cuda.data<T>(), M,
-                                                    b_cuda.data<T>(), N, T(0), c.data<T>(), N, stream);
-    CHECK(ran_bgrad == fuses);
-    if (ran_bgrad) {
+    const Tensor bias_gradient = poisoned({M});
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::bias_gradient, nullptr, nullptr, bias_gradient.data<T>()},
+                               true);
+        c.defined()) {
       CHECK(backend_checks::relative_error(c, ops::matmul(a_stored_transposed, b, true, false)) < tolerance);
       CHECK(backend_checks::relative_error(bias_gradient, ops::sum(a_stored_transposed, {0})) < tolerance);
     }
-    // pre with a leading dimension cuBLASLt refuses (N = 20, not a multiple of 8): declined, C untouched.
-    Tensor narrow_c = poisoned({M, 20}), narrow_pre = poisoned({M, 20});
-    fusion.epilogue = ops::cuda::GemmEpilogue::bias_gelu;
-    fusion.pre = narrow_pre.data<T>();
-    CHECK_FALSE(ops::cuda::gemm_fused<T>(fusion, false, false, M, 20, K, T(1), a_cuda.data<T>(), K, b_cuda.data<T>(),
+    // pre with a leading dimension cuBLASLt refuses (20, not a multiple of 8): declined, C untouched.
+    const Tensor narrow_c = poisoned({M, 20}), narrow_pre = poisoned({M, 20});
+    const Fusion narrow{ops::cuda::GemmEpilogue::bias_gelu, bias_cuda.data<T>(), narrow_pre.data<T>()};
+    CHECK_FALSE(ops::cuda::gemm_fused<T>(narrow, false, false, M, 20, K, T(1), a_cuda.data<T>(), K, b_cuda.data<T>(),
                                          N, T(0), narrow_c.data<T>(), 20, stream));
     CHECK(std::isnan(narrow_c.to(engine::Device::cpu()).to_vector<T>()[0]));
   });

@@ -12,26 +12,12 @@
 #include <vector>
 
 #include "engine/bfloat16.h"
+#include "emu/device_vectors.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/cublaslt_api.h"
 #include "engine/error.h"
 
 namespace {
-
-template <typename T>
-T* to_device(const std::vector<T>& host) {
-  T* ptr = nullptr;
-  CUDA_CHECK(cudaMalloc(&ptr, host.size() * sizeof(T)));
-  CUDA_CHECK(cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return ptr;
-}
-
-template <typename T>
-std::vector<T> to_host(const T* ptr, size_t n) {
-  std::vector<T> out(n);
-  CUDA_CHECK(cudaMemcpy(out.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
-  return out;
-}
 
 // The descriptors of one problem, destroyed at the end of the test.
 struct Matmul {
