@@ -89,14 +89,14 @@ struct LtProblem {
 };
 
 // What the heuristic's answer depends on: everything but the data, pointer alignments included.
-using ProblemKey = std::array<int64_t, 28>;
+using ProblemKey = std::array<int64_t, 27>;
 
 ProblemKey key_of(int device, const LtProblem& p) {
-  return {device,      p.compute,    p.scale,      p.trans_a,    p.trans_b,    p.a.type,  p.a.rows,
-          p.a.cols,    p.a.ld,       p.a.stride,   p.b.type,     p.b.rows,     p.b.cols,  p.b.ld,
-          p.b.stride,  p.c.type,     p.c.rows,     p.c.cols,     p.c.ld,       p.c.stride, p.batch,
-          p.epilogue,  alignment_of(p.a.data),     alignment_of(p.b.data),     alignment_of(p.c.data),
-          alignment_of(p.bias),      alignment_of(p.aux),        0};
+  return {device,   p.compute,  p.scale,    p.trans_a,  p.trans_b,  p.epilogue, p.batch,
+          p.a.type, p.a.rows,   p.a.cols,   p.a.ld,     p.a.stride, alignment_of(p.a.data),
+          p.b.type, p.b.rows,   p.b.cols,   p.b.ld,     p.b.stride, alignment_of(p.b.data),
+          p.c.type, p.c.rows,   p.c.cols,   p.c.ld,     p.c.stride, alignment_of(p.c.data),
+          alignment_of(p.bias), alignment_of(p.aux)};
 }
 
 // The descriptors of one call, destroyed when it returns (they are host objects; the matmul they

@@ -53,6 +53,7 @@ enum class GemmEpilogue {
   gelu_backward,  // C = C ⊙ gelu'(pre)                                        (DGELU)
   bias_gradient,  // C as without; bias_gradient (M) = Σ_k op(A)[m, k]: with     (BGRADB)
                   // op(A) = dYᵀ in dW = dYᵀ·X, linear's bias gradient, unscaled by alpha
+                  // (with bf16_operands it sums the rounded copy of A)
 };
 
 // The epilogue's vectors and matrix. pre: (M, N) with leading dimension ldc (written by bias_gelu,
@@ -60,8 +61,8 @@ enum class GemmEpilogue {
 template <typename T>
 struct GemmFusion {
   GemmEpilogue epilogue = GemmEpilogue::bias;
-  const T* bias = nullptr;   // (N): bias, bias_gelu
-  T* pre = nullptr;          // (M, N): bias_gelu, gelu_backward
+  const T* bias = nullptr;     // (N): bias, bias_gelu
+  T* pre = nullptr;            // (M, N): bias_gelu, gelu_backward
   T* bias_gradient = nullptr;  // (M): bias_gradient
 };
 
