@@ -76,7 +76,8 @@ done
 # make the MLP's 64 features a multiple of 8, so the fused bias + GELU epilogue runs) against the
 # CPU's bf16 (gemm_bf16 on the same rounded operands). Both keep f32 master weights and AdamW moments
 # and run every other op in f32, so they differ by summation order only, plus the rare operand whose
-# f32 value sits so near a bf16 rounding boundary that this moves it across. Measured on the Xeon:
+# f32 value sits so near a bf16 rounding boundary that this moves it across. Measured on the Xeon
+# (family 6 model 167, AMX):
 # the losses agree to 2e-6 relative, so the bound is the fp32 one, 1e-5; a product not in bf16 on
 # one side moves them by 1e-5 to 1e-4. And bf16 ran on CUDA: its losses are not the fp32 CUDA run's,
 # while within bf16's precision of them (1e-3, as tests/apps/lm_precision.sh).
