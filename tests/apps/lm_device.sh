@@ -77,9 +77,9 @@ done
 # CPU's bf16 (gemm_bf16 on the same rounded operands). Both keep f32 master weights and AdamW moments
 # and run every other op in f32, so they differ by summation order only, plus the rare operand whose
 # f32 value sits so near a bf16 rounding boundary that this moves it across. Measured on the Xeon
-# (family 6 model 167, AMX):
-# the losses agree to 2e-6 relative, so the bound is the fp32 one, 1e-5; a product not in bf16 on
-# one side moves them by 1e-5 to 1e-4. And bf16 ran on CUDA: its losses are not the fp32 CUDA run's,
+# (family 6 model 167, AMX): the losses are bit-identical here, and agreed to 2e-6 relative with 32
+# channels, so the bound is the fp32 one, 1e-5; a product not in bf16 on one side moves them by 1e-5
+# to 1e-4. And bf16 ran on CUDA: its losses are not the fp32 CUDA run's,
 # while within bf16's precision of them (1e-3, as tests/apps/lm_precision.sh).
 for pe in ape seqpe; do
   "$apps/train_lm_emu" "${common[@]}" --pe $pe --device cpu --precision bf16 --out "$tmp/cpu_bf16_$pe" > /dev/null
