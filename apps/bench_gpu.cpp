@@ -1,5 +1,6 @@
-// GPU benchmark: cuBLAS GEMM (FP32 and TF32), the attention op (forward, forward+backward), and one
-// transformer block forward+backward on Device::cuda(), reporting TFLOP/s, tokens/s and MFU against
+// GPU benchmark: cuBLAS GEMM (FP32 and TF32) and the engine's matmul with bf16 products, the
+// attention op (forward, forward+backward), and one transformer block forward+backward on
+// Device::cuda(), reporting TFLOP/s, tokens/s and MFU against
 // the GPU's peak from the table below (matched on cudaDeviceProp::name). Times come from CUDA events
 // on the engine's stream: median over repeats, after warm-up.
 //
@@ -19,6 +20,8 @@
 #include "engine/rng.h"
 #include "models/transformer_block.h"
 #include "ops/attention.h"
+#include "ops/matmul.h"
+#include "ops/precision.h"
 
 namespace {
 
@@ -63,10 +66,12 @@ double median_ms(const std::function<void()>& run, int warmup, int repeats) {
 
 double percent(double tflops, double peak) { return peak > 0 ? 100.0 * tflops / peak : 0.0; }
 
-// C = A·B with cuBLAS in FP32 and in TF32 (tensor cores, 10-bit mantissa inputs).
+// C = A·B with cuBLAS in FP32 and in TF32 (tensor cores, 10-bit mantissa inputs), and ops::matmul
+// with --precision bf16 (cuBLASLt on bf16 copies of A and B, f32 sums: the conversions included).
 void bench_gemm(const GpuPeak& peak) {
-  std::printf("\ncuBLAS GEMM C = A·B (f32 storage)\n%6s %10s %10s %7s %10s %10s %7s\n", "N", "fp32 ms", "TFLOP/s",
-              "peak%", "tf32 ms", "TFLOP/s", "peak%");
+  std::printf("\ncuBLAS GEMM C = A·B (f32 storage); bf16: ops::matmul, bf16 products\n"
+              "%6s %10s %10s %7s %10s %10s %7s %10s %10s %7s\n",
+              "N", "fp32 ms", "TFLOP/s", "peak%", "tf32 ms", "TFLOP/s", "peak%", "bf16 ms", "TFLOP/s", "peak%");
   cublasHandle_t handle;
   CUBLAS_CHECK(cublasCreate(&handle));
   CUBLAS_CHECK(cublasSetStream(handle, engine::cuda::current_stream()));
@@ -83,9 +88,17 @@ void bench_gemm(const GpuPeak& peak) {
     const double flops = 2.0 * double(n) * n * n;
     const double fp32_ms = median_ms([&] { gemm(CUBLAS_COMPUTE_32F); }, 2, 10);
     const double tf32_ms = median_ms([&] { gemm(CUBLAS_COMPUTE_32F_FAST_TF32); }, 2, 10);
+    const double bf16_ms = median_ms(
+        [&] {
+          const ops::PrecisionScope bf16(ops::Precision::bf16);
+          c = ops::matmul(a, b);
+        },
+        2, 10);
     const double fp32_tflops = flops / fp32_ms / 1e9, tf32_tflops = flops / tf32_ms / 1e9;
-    std::printf("%6d %10.3f %10.1f %6.0f%% %10.3f %10.1f %6.0f%%\n", n, fp32_ms, fp32_tflops,
-                percent(fp32_tflops, peak.fp32), tf32_ms, tf32_tflops, percent(tf32_tflops, peak.tf32));
+    const double bf16_tflops = flops / bf16_ms / 1e9;
+    std::printf("%6d %10.3f %10.1f %6.0f%% %10.3f %10.1f %6.0f%% %10.3f %10.1f %6.0f%%\n", n, fp32_ms, fp32_tflops,
+                percent(fp32_tflops, peak.fp32), tf32_ms, tf32_tflops, percent(tf32_tflops, peak.tf32), bf16_ms,
+                bf16_tflops, percent(bf16_tflops, peak.bf16));
   }
   CUBLAS_CHECK(cublasDestroy(handle));
 }

@@ -1,14 +1,16 @@
 // matmul and linear: shape checks, the GEMM operand layouts, device dispatch and backward nodes.
-// Kernels: ops/cpu/gemm.h, ops/cpu/matmul.h; on CUDA ops/cuda/gemm.h (cuBLAS), ops/cuda/matmul.h.
-// The products of f32 CPU tensors run in the precision ops/precision.h sets (bf16: gemm_bf16), the
-// backward in the precision of its forward.
+// Kernels: ops/cpu/gemm.h, ops/cpu/matmul.h; on CUDA ops/cuda/gemm.h (cuBLASLt), ops/cuda/matmul.h.
+// The products of f32 tensors run in the precision ops/precision.h sets (bf16: gemm_bf16 on the CPU,
+// bf16 operands with f32 sums on cuBLASLt), the backward in the precision of its forward.
 //
 // Legend: M, K, N = matrix dims of (M, K)·(K, N); "batch" = broadcast leading dims; R = rows of a
 // linear layer's input with its leading dims folded; I = in features, O = out features.
 #include "ops/matmul.h"
 
 #include <memory>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -135,12 +137,12 @@ int64_t common_step(const std::vector<int64_t>& offsets) {
   return step;
 }
 
-// out: (batch..., M, N) = op(a) · op(b) on CUDA (cuBLAS). A batch whose matrices sit at constant
-// strides (contiguous or broadcast) is one strided-batched call; otherwise one call per run of the
-// innermost batch dim.
+// out: (batch..., M, N) = op(a) · op(b) on CUDA (cuBLASLt; bf16 operands when `bf16`). A batch whose
+// matrices sit at constant strides (contiguous or broadcast) is one strided-batched call; otherwise
+// one call per run of the innermost batch dim.
 template <typename T>
 void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, int64_t M, int64_t N,
-                 int64_t K, const Tensor& out) {
+                 int64_t K, const Tensor& out, bool bf16) {
   const cudaStream_t stream = engine::cuda::current_stream();
   if (K == 0) {
     Tensor(out).zero_();  // K = 0: every entry is an empty sum
@@ -150,7 +152,8 @@ void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transp
     const MatrixOperand a_op = matrix_operand(a.detach().reshape({-1, K}));
     const MatrixOperand b_op = matrix_operand(b);
     cuda::gemm<T>(a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K, T(1),
-                  a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0), out.data<T>(), N, stream);
+                  a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0), out.data<T>(), N, stream,
+                  bf16);
     return;
   }
   const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
@@ -163,7 +166,7 @@ void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transp
   const int64_t step_a = common_step(offsets.a), step_b = common_step(offsets.b);
   if (step_a >= 0 && step_b >= 0) {
     cuda::gemm_strided_batched<T>(trans_a, trans_b, M, N, K, T(1), A, a_op.ld, step_a, B, b_op.ld, step_b, T(0),
-                                  out.data<T>(), N, M * N, count, stream);
+                                  out.data<T>(), N, M * N, count, stream, bf16);
     return;
   }
   const int64_t inner = batch.back();
@@ -171,7 +174,7 @@ void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transp
     cuda::gemm_strided_batched<T>(trans_a, trans_b, M, N, K, T(1), A + offsets.a[size_t(start)], a_op.ld,
                                   offsets.a_strides.back(), B + offsets.b[size_t(start)], b_op.ld,
                                   offsets.b_strides.back(), T(0), out.data<T>() + start * M * N, N, M * N, inner,
-                                  stream);
+                                  stream, bf16);
 }
 #endif
 
@@ -240,23 +243,24 @@ void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, 
 }
 
 #if ENGINE_OPS_CUDA
-// x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on CUDA: cuBLAS, then the
-// bias/GELU epilogue kernel.
+// x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on CUDA: cuBLASLt with the
+// bias/GELU epilogue fused (ops/cuda/matmul.h).
 template <typename T>
 void linear_cuda(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, bool gelu, const Tensor& y,
-                 const Tensor& pre) {
+                 const Tensor& pre, bool bf16) {
   const cudaStream_t stream = engine::cuda::current_stream();
   const int64_t R = x_rows.size(0), I = x_rows.size(1), O = weight.size(0);
+  const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
+  const T* const bias_data = bias_c.defined() ? bias_c.data<T>() : nullptr;
   if (I == 0) {
     Tensor(y).zero_();  // I = 0: every entry is an empty sum
-  } else {
-    const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
-    cuda::gemm<T>(x_op.transposed, !w_op.transposed, R, O, I, T(1), x_op.tensor.data<T>(), x_op.ld,
-                  w_op.tensor.data<T>(), w_op.ld, T(0), y.data<T>(), O, stream);
+    cuda::linear_epilogue<T>(y.data<T>(), gelu ? pre.data<T>() : nullptr, bias_data, R, O, gelu, stream);
+    return;
   }
-  const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
-  cuda::linear_epilogue<T>(y.data<T>(), gelu ? pre.data<T>() : nullptr, bias_c.defined() ? bias_c.data<T>() : nullptr,
-                           R, O, gelu, stream);
+  const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
+  cuda::linear_forward<T>(x_op.tensor.data<T>(), x_op.ld, x_op.transposed, w_op.tensor.data<T>(), w_op.ld,
+                          w_op.transposed, bias_data, y.data<T>(), gelu ? pre.data<T>() : nullptr, R, I, O, gelu, bf16,
+                          stream);
 }
 #endif
 
@@ -304,6 +308,35 @@ Tensor column_sums(const Tensor& g) {
   return out;
 }
 
+// On CUDA, grad_weight: (O, I) = grad_preᵀ · x_rows and, when with_bias, grad_bias: (O) = Σ over rows
+// of grad_pre (undefined otherwise), both from one cuBLASLt GEMM with the bias-gradient epilogue where
+// it fuses (f32 products), else the GEMM and column_sums.
+std::pair<Tensor, Tensor> weight_and_bias_gradients_cuda(const Tensor& grad_pre, const Tensor& x_rows, bool with_bias,
+                                                         Precision precision) {
+  const int64_t R = x_rows.size(0), I = x_rows.size(1), O = grad_pre.size(1);
+  Tensor grad_weight = R > 0 ? Tensor::empty({O, I}, grad_pre.dtype(), grad_pre.device())
+                             : Tensor::zeros({O, I}, grad_pre.dtype(), grad_pre.device());  // R = 0: empty sums
+  Tensor grad_bias = with_bias ? Tensor::empty({O}, grad_pre.dtype(), grad_pre.device()) : Tensor();
+  bool bias_done = false;
+#if ENGINE_OPS_CUDA
+  const engine::cuda::DeviceGuard device_guard(grad_pre.device());  // kernels run on the tensor's GPU
+  if (R > 0) {
+    const MatrixOperand x_op = matrix_operand(x_rows);
+    ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear", [&] {
+      bias_done = cuda::linear_weight_gradient<scalar_t>(
+          grad_pre.data<scalar_t>(), x_op.tensor.data<scalar_t>(), x_op.ld, x_op.transposed,
+          grad_weight.data<scalar_t>(), with_bias ? grad_bias.data<scalar_t>() : nullptr, R, I, O,
+          on_bf16<scalar_t>(precision), engine::cuda::current_stream());
+    });
+  }
+#else
+  (void)precision;
+  throw_no_cuda_kernels("linear");
+#endif
+  if (with_bias && !bias_done) grad_bias = column_sums(grad_pre);
+  return {grad_weight, grad_bias};
+}
+
 // y = act(pre), pre = x·Wᵀ + b:  dpre = dy·act'(pre),  dx = dpre·W,  dW = dpreᵀ·x,  db = Σ_rows dpre.
 class LinearBackward final : public engine::Node {
  public:
@@ -318,8 +351,13 @@ class LinearBackward final : public engine::Node {
     if (pre_.defined()) grad_pre = gelu_grad(grad_pre, pre_);
     Tensor grad_x, grad_weight, grad_bias;
     if (next_edges[0].node) grad_x = matmul_in(precision_, grad_pre, weight_, false, false).reshape(x_shape_);
-    if (next_edges[1].node) grad_weight = matmul_in(precision_, grad_pre, x_rows_, true, false);
-    if (next_edges.size() > 2 && next_edges[2].node) grad_bias = column_sums(grad_pre);
+    const bool bias_needs_grad = next_edges.size() > 2 && next_edges[2].node;
+    if (next_edges[1].node && grad_pre.device().is_cuda()) {  // one GEMM for both where cuBLASLt fuses them
+      std::tie(grad_weight, grad_bias) = weight_and_bias_gradients_cuda(grad_pre, x_rows_, bias_needs_grad, precision_);
+    } else {
+      if (next_edges[1].node) grad_weight = matmul_in(precision_, grad_pre, x_rows_, true, false);
+      if (bias_needs_grad) grad_bias = column_sums(grad_pre);
+    }
     return {grad_x, grad_weight, grad_bias};
   }
   void release_saved() override {
@@ -357,7 +395,8 @@ Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool tra
 #if ENGINE_OPS_CUDA
     const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
     ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
-                          [&] { matmul_cuda<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out); });
+                          [&] { matmul_cuda<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out,
+                                                      on_bf16<scalar_t>(precision)); });
 #else
     throw_no_cuda_kernels("matmul");
 #endif
@@ -404,7 +443,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   if (x.device().is_cuda()) {
 #if ENGINE_OPS_CUDA
     const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] { linear_cuda<scalar_t>(x_rows, weight, bias, gelu, y, pre); });
+    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] {
+      linear_cuda<scalar_t>(x_rows, weight, bias, gelu, y, pre, on_bf16<scalar_t>(products));
+    });
 #else
     throw_no_cuda_kernels("linear");
 #endif

@@ -1,6 +1,7 @@
 // Matrix products, the engine's FLOPs. The CPU runs them on its GEMM kernels (docs/gemm.md): f32
 // on our AVX-512 kernel, or with bf16 operands and f32 sums when ops/precision.h says bf16 (AMX or
-// AVX512-BF16); the CUDA backend on cuBLAS (in f32 whatever the precision setting).
+// AVX512-BF16); the CUDA backend on cuBLASLt (ops/cuda/gemm.h), in f32 or TF32, or with bf16
+// operands and f32 sums likewise, with linear's bias and GELU fused into the GEMM (docs/cuda.md).
 #pragma once
 
 #include "engine/tensor.h"

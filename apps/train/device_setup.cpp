@@ -54,8 +54,6 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
     std::printf("%s: matrix products in %s\n", app, ops::precision_description(precision).c_str());
     return device;
   }
-  ENGINE_CHECK(precision == ops::Precision::fp32, app, ": --precision bf16 runs on the CPU only for now; on ",
-               device.str(), " use --precision fp32 (with TF32 on by default)");
 #if APPS_CUDA_BACKEND
   engine::cuda::init();
   if (ranks != nullptr && ranks->world_size() > 1 && settings.device == "cuda") {
@@ -66,9 +64,11 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
 #endif
   }
   ops::cuda::set_allow_tf32(settings.tf32);
-  std::printf("%s: device %s%s, TF32 for f32 GEMMs %s\n", app, device.str().c_str(),
+  ops::set_precision(precision);
+  std::printf("%s: device %s%s, TF32 for f32 GEMMs %s, matrix products in %s\n", app, device.str().c_str(),
               engine::cuda::is_emulated() ? " (kernel emulator)" : "",
-              settings.tf32 ? "on (--tf32 0 turns it off)" : "off");
+              settings.tf32 ? "on (--tf32 0 turns it off)" : "off",
+              precision == ops::Precision::bf16 ? "bf16 (bf16 operands, f32 sums, on cuBLASLt)" : "fp32");
   return device;
 #else
   throw engine::Error(std::string(app) + ": --device cuda needs the CUDA backend, which this build lacks; "

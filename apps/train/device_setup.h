@@ -18,12 +18,12 @@ namespace train {
 struct DeviceSettings {
   std::string device = "cpu";  // "cpu" or "cuda" ("cuda:N" for GPU N)
   bool tf32 = true;            // f32 GEMMs on TF32 tensor cores (GPUs only)
-  std::string precision = "fp32";  // "fp32" or "bf16" matrix products (ops/precision.h; CPU only for now)
+  std::string precision = "fp32";  // "fp32" or "bf16" matrix products (ops/precision.h)
 };
 
 // Readies the device `settings` name (initialises the CUDA backend, sets TF32, sets the process's
 // precision) and returns it. Prints one line saying what runs the matrix products (for CUDA: which
-// device and whether TF32 is on); `app` starts errors and that line. bf16 on a CUDA device is refused.
+// device, whether TF32 is on and the precision); `app` starts errors and that line.
 // With `ranks` of a multi-rank job, every rank must name the same kind of device, precision and
 // TF32 setting (checked first, naming the field that differs), and "cuda" is this rank's GPU, chosen
 // over them before any CUDA tensor exists (engine/dist/device_select.h: a collective, so every rank

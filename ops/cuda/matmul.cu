@@ -1,5 +1,6 @@
-// CUDA kernels for linear's epilogue and bias gradient (see ops/cuda/matmul.h). Plain CUDA C++:
-// built by nvcc into `ops` and by g++ under the kernel emulator into `ops_emu`.
+// linear on CUDA (see ops/cuda/matmul.h): the cuBLASLt GEMMs with fused epilogues, and the kernels for
+// linear's epilogue and bias gradient where they are not fused. Plain CUDA C++: built by nvcc into
+// `ops` and by g++ under the kernel emulator into `ops_emu`.
 //
 // Legend: N = rows, O = output features. Row-wise kernels put rows on grid.y (looping when N
 // exceeds the grid limit) and columns on threads, so no thread divides an element index.
@@ -8,6 +9,7 @@
 #include <algorithm>
 
 #include "engine/cuda/check.h"
+#include "ops/cuda/gemm.h"
 
 namespace ops::cuda {
 
@@ -116,7 +118,48 @@ void column_sums(T* out, double* partials, const T* g, int64_t N, int64_t O, cud
   ENGINE_LAUNCH(column_sums_finish_kernel<T>, column_blocks(O), kThreads, 0, stream, out, partials, chunks, O);
 }
 
+template <typename T>
+void linear_forward(const T* x, int64_t ldx, bool x_transposed, const T* weight, int64_t ldw, bool weight_transposed,
+                    const T* bias, T* y, T* pre, int64_t R, int64_t I, int64_t O, bool gelu, bool bf16_operands,
+                    cudaStream_t stream) {
+  if (R == 0 || O == 0) return;
+  // y = x · weightᵀ: op(A) = x, op(B) = weightᵀ, stored (O, I) unless weight_transposed.
+  if (bias != nullptr) {
+    GemmFusion<T> fusion;
+    fusion.epilogue = gelu ? GemmEpilogue::bias_gelu : GemmEpilogue::bias;
+    fusion.bias = bias;
+    fusion.pre = pre;
+    if (gemm_fused<T>(fusion, x_transposed, !weight_transposed, R, O, I, T(1), x, ldx, weight, ldw, T(0), y, O, stream,
+                      bf16_operands))
+      return;
+  }
+  gemm<T>(x_transposed, !weight_transposed, R, O, I, T(1), x, ldx, weight, ldw, T(0), y, O, stream, bf16_operands);
+  linear_epilogue<T>(y, pre, bias, R, O, gelu, stream);
+}
+
+template <typename T>
+bool linear_weight_gradient(const T* grad_pre, const T* x, int64_t ldx, bool x_transposed, T* grad_weight,
+                            T* grad_bias, int64_t R, int64_t I, int64_t O, bool bf16_operands, cudaStream_t stream) {
+  // grad_weight = grad_preᵀ · x: op(A) = grad_preᵀ (A stored (R, O), transposed), whose row sums
+  // are the bias gradient.
+  if (O == 0 || I == 0) return false;
+  if (grad_bias != nullptr && !bf16_operands) {
+    GemmFusion<T> fusion;
+    fusion.epilogue = GemmEpilogue::bias_gradient;
+    fusion.bias_gradient = grad_bias;
+    if (gemm_fused<T>(fusion, true, x_transposed, O, I, R, T(1), grad_pre, O, x, ldx, T(0), grad_weight, I, stream,
+                      false))
+      return true;
+  }
+  gemm<T>(true, x_transposed, O, I, R, T(1), grad_pre, O, x, ldx, T(0), grad_weight, I, stream, bf16_operands);
+  return false;
+}
+
 #define INSTANTIATE(T)                                                                              \
+  template void linear_forward<T>(const T*, int64_t, bool, const T*, int64_t, bool, const T*, T*, T*, int64_t, \
+                                  int64_t, int64_t, bool, bool, cudaStream_t);                      \
+  template bool linear_weight_gradient<T>(const T*, const T*, int64_t, bool, T*, T*, int64_t, int64_t, int64_t, \
+                                          bool, cudaStream_t);                                      \
   template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, bool, cudaStream_t);        \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);                    \
   template void column_sums<T>(T*, double*, const T*, int64_t, int64_t, cudaStream_t);

@@ -1,18 +1,25 @@
-// One check body for matmul and linear on CUDA (cuBLAS + the epilogue kernels), compared with the
-// CPU op: batch broadcasting, transposes, strided and copied operands, the folded 2-D-weight
-// path, bias/GELU epilogues and the deterministic bias gradient. Run by tests/ops_emu and
-// tests/ops_gpu.
+// One check body for matmul and linear on CUDA (cuBLASLt, its fused epilogues and the fallback
+// kernels), compared with the CPU op: batch broadcasting, transposes, strided and copied operands,
+// the folded 2-D-weight path, bias/GELU epilogues fused and not, the bias gradient fused into the
+// weight-gradient GEMM and not, every gemm_fused epilogue against its definition, and bf16 products
+// against the CPU's bf16 path. Run by tests/ops_emu and tests/ops_gpu.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "common/backend_checks.h"
 #include "common/cuda_op_compare.h"
 #include "engine/rng.h"
+#include "engine/autograd.h"
+#include "engine/cuda/stream.h"
 #include "ops/cuda/gemm.h"
+#include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/precision.h"
+#include "ops/reduce.h"
 
 namespace matmul_checks {
 
@@ -75,8 +82,12 @@ inline void check_linear(engine::Generator& gen, DType dtype) {
       return ops::linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), activation);
     };
     // 150 rows: three row chunks of the bias-gradient column sum, the last partial; 300 outputs:
-    // two column blocks, the second partial.
+    // two column blocks, the second partial, and a leading dimension cuBLASLt's GELU epilogue refuses
+    // (not a multiple of 8: the unfused kernels run).
     cuda_op_compare::check_forward_backward(linear, {{random({3, 50, 7})}, {random({300, 7})}, {random({300})}},
+                                            gen, tolerance);
+    // 64 outputs: the bias + GELU epilogue fused into the GEMM (f32; f64 takes the kernels).
+    cuda_op_compare::check_forward_backward(linear, {{random({2, 9, 13})}, {random({64, 13})}, {random({64})}},
                                             gen, tolerance);
     // A transposed input (reshaped by copy), a transposed weight view, no bias.
     cuda_op_compare::check_forward_backward(
@@ -97,6 +108,99 @@ inline void check_linear(engine::Generator& gen, DType dtype) {
     bias_grads.push_back(bias.grad());
   }
   CHECK(backend_checks::relative_error(bias_grads[0], bias_grads[1]) == 0.0);
+}
+
+// Every epilogue of ops::cuda::gemm_fused on its own, against its definition on the CPU ops. For
+// shapes cuBLASLt fuses (f32, pre's leading dimension a multiple of 8) it must run (return true);
+// for f64 it must decline. C and pre start poisoned (NaN) so an element the epilogue skips shows up.
+inline void check_gemm_epilogues(engine::Generator& gen, DType dtype) {
+  using backend_checks::kCuda;
+  const double tolerance = cuda_op_compare::tolerance_for(dtype);
+  const bool fuses = dtype == DType::f32;
+  const int64_t M = 11, N = 24, K = 37;
+  const Tensor a = Tensor::randn({M, K}, gen, dtype), b = Tensor::randn({K, N}, gen, dtype);
+  const Tensor a_stored_transposed = Tensor::randn({K, M}, gen, dtype);  // op(A) = its transpose
+  const Tensor bias = Tensor::randn({N}, gen, dtype), pre_in = Tensor::randn({M, N}, gen, dtype);
+  const Tensor product = ops::matmul(a, b), biased = ops::add(product, bias);
+  const Tensor a_cuda = a.to(kCuda), at_cuda = a_stored_transposed.to(kCuda), b_cuda = b.to(kCuda);
+  const Tensor bias_cuda = bias.to(kCuda);
+  const cudaStream_t stream = engine::cuda::current_stream();
+  ENGINE_DISPATCH_FLOAT(dtype, "check_gemm_epilogues", [&] {
+    using T = scalar_t;
+    using Fusion = ops::cuda::GemmFusion<T>;
+    auto poisoned = [&](const engine::Shape& shape) { return backend_checks::poisoned_pair(shape, dtype).cuda; };
+    // C = op(A)·B (op(A) = the stored transpose when trans_a) with `fusion`, into a poisoned C; C, or
+    // an undefined tensor when gemm_fused declined (which only f64 may).
+    auto fused = [&](const Fusion& fusion, bool trans_a) {
+      Tensor c = poisoned({M, N});
+      const bool ran = ops::cuda::gemm_fused<T>(fusion, trans_a, false, M, N, K, T(1),
+                                                (trans_a ? at_cuda : a_cuda).data<T>(), trans_a ? M : K,
+                                                b_cuda.data<T>(), N, T(0), c.data<T>(), N, stream);
+      CHECK(ran == fuses);
+      return ran ? c : Tensor();
+    };
+    // C = A·B + bias.
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::bias, bias_cuda.data<T>()}, false); c.defined())
+      CHECK(backend_checks::relative_error(c, biased) < tolerance);
+    // pre = A·B + bias, C = gelu(pre).
+    const Tensor pre = poisoned({M, N});
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::bias_gelu, bias_cuda.data<T>(), pre.data<T>()}, false);
+        c.defined()) {
+      CHECK(backend_checks::relative_error(pre, biased) < tolerance);
+      CHECK(backend_checks::relative_error(c, ops::gelu(biased)) < tolerance);
+    }
+    // C = (A·B) ⊙ gelu'(pre): the gradient of gelu at pre_in for the seed A·B, from the CPU autograd.
+    const Tensor pre_leaf = pre_in.detach().requires_grad_();
+    ops::gelu(pre_leaf).backward(product);
+    const Tensor pre_given = pre_in.to(kCuda);
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::gelu_backward, nullptr, pre_given.data<T>()}, false);
+        c.defined())
+      CHECK(backend_checks::relative_error(c, pre_leaf.grad()) < tolerance);
+    // C = op(A)·B with op(A) = stored Aᵀ, bias_gradient (M) = Σ_k op(A)[m, k] = column sums of stored A.
+    const Tensor bias_gradient = poisoned({M});
+    if (const Tensor c = fused({ops::cuda::GemmEpilogue::bias_gradient, nullptr, nullptr, bias_gradient.data<T>()},
+                               true);
+        c.defined()) {
+      CHECK(backend_checks::relative_error(c, ops::matmul(a_stored_transposed, b, true, false)) < tolerance);
+      CHECK(backend_checks::relative_error(bias_gradient, ops::sum(a_stored_transposed, {0})) < tolerance);
+    }
+    // pre with a leading dimension cuBLASLt refuses (20, not a multiple of 8): declined, C untouched.
+    const Tensor narrow_c = poisoned({M, 20}), narrow_pre = poisoned({M, 20});
+    const Fusion narrow{ops::cuda::GemmEpilogue::bias_gelu, bias_cuda.data<T>(), narrow_pre.data<T>()};
+    CHECK_FALSE(ops::cuda::gemm_fused<T>(narrow, false, false, M, 20, K, T(1), a_cuda.data<T>(), K, b_cuda.data<T>(),
+                                         N, T(0), narrow_c.data<T>(), 20, stream));
+    CHECK(std::isnan(narrow_c.to(engine::Device::cpu()).to_vector<T>()[0]));
+  });
+}
+
+// bf16 products (ops/precision.h) on CUDA: cuBLASLt multiplies bf16 copies of the operands with f32
+// sums, the CPU's gemm_bf16 rounds the same operands alike, so the two agree to f32 summation
+// error (the f32 tolerance), forward and backward, through matmul's batched and folded paths and
+// linear's fused and unfused epilogues. And bf16 did run: the result is not the fp32 one.
+inline void check_bf16_products(engine::Generator& gen) {
+  using backend_checks::kCuda;
+  const double tolerance = cuda_op_compare::tolerance_for(DType::f32);
+  auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen); };
+  const ops::PrecisionScope bf16(ops::Precision::bf16);
+  auto matmul = [](const std::vector<Tensor>& in) { return ops::matmul(in[0], in[1]); };
+  cuda_op_compare::check_forward_backward(matmul, {{random({37, 53})}, {random({53, 19})}}, gen, tolerance);
+  cuda_op_compare::check_forward_backward(matmul, {{random({3, 9, 40})}, {random({3, 40, 6})}}, gen, tolerance);
+  cuda_op_compare::check_forward_backward(matmul, {{random({2, 7, 30})}, {random({30, 5})}}, gen, tolerance);
+  for (ops::Activation activation : {ops::Activation::none, ops::Activation::gelu}) {
+    CAPTURE(int(activation));
+    auto linear = [&](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], in[2], activation); };
+    for (int64_t outputs : {24, 30})  // GELU fused (a multiple of 8) and not
+      cuda_op_compare::check_forward_backward(
+          linear, {{random({2, 11, 45})}, {random({outputs, 45})}, {random({outputs})}}, gen, tolerance);
+  }
+  const Tensor a = random({16, 64}).to(kCuda), b = random({64, 16}).to(kCuda);
+  const Tensor in_bf16 = ops::matmul(a, b);
+  Tensor in_fp32;
+  {
+    const ops::PrecisionScope fp32(ops::Precision::fp32);
+    in_fp32 = ops::matmul(a, b);
+  }
+  CHECK(backend_checks::relative_error(in_bf16, in_fp32) > 1e-4);  // bf16 operands: ~1e-3 off fp32
 }
 
 // With TF32 allowed, f32 GEMMs may round their inputs to a 10-bit mantissa (2^-11 ≈ 5e-4 relative

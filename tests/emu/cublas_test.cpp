@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "emu/device_vectors.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/cuda_api.h"
 
@@ -39,21 +40,6 @@ std::vector<T> store(const Matrix& op_x, cublasOperation_t op, int ld) {
   for (int c = 0; c < stored_cols; ++c)
     for (int r = 0; r < stored_rows; ++r)
       out[size_t(r + c * ld)] = T(op == CUBLAS_OP_N ? op_x.at(r, c) : op_x.at(c, r));
-  return out;
-}
-
-template <typename T>
-T* to_device(const std::vector<T>& host) {
-  T* ptr = nullptr;
-  CUDA_CHECK(cudaMalloc(&ptr, host.size() * sizeof(T)));
-  CUDA_CHECK(cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return ptr;
-}
-
-template <typename T>
-std::vector<T> to_host(const T* ptr, size_t n) {
-  std::vector<T> out(n);
-  CUDA_CHECK(cudaMemcpy(out.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
   return out;
 }
 

@@ -1,4 +1,4 @@
-// matmul and linear on the emulated CUDA backend (cuBLAS emulated) against the CPU op.
+// matmul and linear on the emulated CUDA backend (cuBLASLt emulated) against the CPU op.
 #include <doctest/doctest.h>
 
 #include "common/cuda_ready.h"
@@ -11,6 +11,8 @@ TEST_CASE("matmul and linear on emulated CUDA match the CPU") {
     CAPTURE(engine::dtype_name(dtype));
     matmul_checks::check_matmul(gen, dtype);
     matmul_checks::check_linear(gen, dtype);
+    matmul_checks::check_gemm_epilogues(gen, dtype);
   }
+  matmul_checks::check_bf16_products(gen);
   matmul_checks::check_tf32_switch(gen);
 }

@@ -1,4 +1,4 @@
-// matmul and linear on a real GPU (cuBLAS) against the CPU op; skips without a GPU.
+// matmul and linear on a real GPU (cuBLASLt) against the CPU op; skips without a GPU.
 #include <doctest/doctest.h>
 
 #include "common/cuda_ready.h"
@@ -11,6 +11,8 @@ TEST_CASE("matmul and linear on the GPU match the CPU") {
     CAPTURE(engine::dtype_name(dtype));
     matmul_checks::check_matmul(gen, dtype);
     matmul_checks::check_linear(gen, dtype);
+    matmul_checks::check_gemm_epilogues(gen, dtype);
   }
+  matmul_checks::check_bf16_products(gen);
   matmul_checks::check_tf32_switch(gen);
 }
