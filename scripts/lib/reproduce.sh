@@ -35,9 +35,10 @@ lm_train_command() {
   echo "$cmd"
 }
 
-# lm_model_defaults: the LM reproduction's corpus and model (CORPUS, LAYERS, CHANNELS, HEADS,
-# CONTEXT, VOCAB) where the environment does not set them, so that reproduce_qa.sh trains a missing
-# language model as reproduce_lm.sh does.
+# lm_model_defaults: the corpus and model (CORPUS, LAYERS, CHANNELS, HEADS, CONTEXT, VOCAB) of the
+# language models that reproduce_qa.sh fine-tunes, where the environment does not set them (the LM
+# reproduction of 2026-11-29, whose models the QA results started from; reproduce_lm.sh now trains
+# smaller models at a shorter context).
 lm_model_defaults() {
   CORPUS=${CORPUS:-data/corpora/sotu}
   LAYERS=${LAYERS:-4}
