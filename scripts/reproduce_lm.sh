@@ -37,6 +37,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
+# This invocation as the report records it: the settings the environment gave, then the script.
+invocation=""
+for setting in RUNS CORPUS VOCAB LAYERS CHANNELS HEADS CONTEXT BATCH STEPS LR WARMUP EVAL_EVERY VALID_TOKENS MAX_TOKENS \
+               SEED PRECISION BUILD OUT RESULTS EXTRA JOBS THREADS REUSE; do
+  [ -z "${!setting+set}" ] || invocation+="$setting=\"${!setting}\" "
+done
+invocation+="bash scripts/reproduce_lm.sh"
 RUNS=${RUNS:-"seqpe seqpe_seed2 seqpe_no_contrastive ape ape_seed2 nope nope_seed2 sin rope alibi"}
 CORPUS=${CORPUS:-data/corpora/sotu}
 VOCAB=${VOCAB:-4096}
@@ -162,7 +169,7 @@ cpu="$(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU fa
   echo "## Commands"
   echo
   echo '```'
-  echo "$(for v in RUNS STEPS PRECISION JOBS THREADS; do printf '%s="%s" ' "$v" "${!v}"; done)bash scripts/reproduce_lm.sh"
+  echo "$invocation"
   printf '%s\n' "${commands[@]}"
   echo '```'
   echo
