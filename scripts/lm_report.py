@@ -153,11 +153,12 @@ def print_gates(ppl, lengths):
     else:
         r_seqpe = mean(ppl["seqpe"][last]) / mean(ppl["seqpe"][first])
         others = [(m, mean(ppl[m][last]) / mean(ppl[m][first])) for m in ("ape", "sin", "rope", "alibi", "nope")]
-        ranked = sorted(ppl, key=lambda m: mean(ppl[m][last]))
-        print(f"every gate holds, so the SeqPE row can be read. From {first} to {last} tokens SeqPE's perplexity "
+        models = [m for m in ppl if not m.endswith("_alpha0")]  # the ablations are the same weights
+        ranked = sorted(models, key=lambda m: mean(ppl[m][last]))
+        print(f"Every gate holds, so the SeqPE row can be read. From {first} to {last} tokens SeqPE's perplexity "
               f"grows by x{r_seqpe:.3f} (" + ", ".join(f"{m} x{r:.3f}" for m, r in others) +
-              f"); at {last} tokens it ranks {ranked.index('seqpe') + 1} of {len(ranked)} rows (lowest first: " +
-              ", ".join(LABELS.get(m, m) for m in ranked) + ").")
+              f"); at {last} tokens it ranks {ranked.index('seqpe') + 1} of {len(ranked)} models (lowest first: " +
+              "; ".join(LABELS.get(m, m) for m in ranked) + ").")
     print()
 
 

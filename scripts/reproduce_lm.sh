@@ -27,7 +27,8 @@
 # [runs/reproduce_lm]; RESULTS [docs/results]; EXTRA (more train_lm options for every run); JOBS [2]
 # trainings at once, each on THREADS [every core / JOBS] threads; REUSE [0] (1: keep the runs in $OUT
 # that finished, train the others; for completing an interrupted reproduction). The evaluation runs on
-# JOBS x THREADS threads.
+# THREADS threads (its chunks are batch-1 forwards of small matrices, which a second thread hardly
+# speeds up and which OpenMP's barriers slow down badly on a loaded machine).
 #
 # Sizing (the defaults; pilot of 2026-12-07, see docs/results/lm_notes.md "Sizing pilot"): the
 # target is about 8M training tokens per model within about 2.5 hours on 2 quiet cores. A step is
@@ -45,12 +46,7 @@ for setting in RUNS CORPUS VOCAB LAYERS CHANNELS HEADS CONTEXT BATCH STEPS LR WA
 done
 invocation+="bash scripts/reproduce_lm.sh"
 RUNS=${RUNS:-"seqpe seqpe_seed2 seqpe_no_contrastive ape ape_seed2 nope nope_seed2 sin rope alibi"}
-CORPUS=${CORPUS:-data/corpora/sotu}
-VOCAB=${VOCAB:-4096}
-LAYERS=${LAYERS:-4}
-CHANNELS=${CHANNELS:-128}
-HEADS=${HEADS:-4}
-CONTEXT=${CONTEXT:-64}
+lm_model_defaults 128 4 64  # CORPUS, VOCAB, LAYERS, CHANNELS, HEADS, CONTEXT
 BATCH=${BATCH:-32}
 STEPS=${STEPS:-3900}
 LR=${LR:-1e-3}
@@ -115,7 +111,7 @@ for name in $RUNS; do
   checkpoints+=(--checkpoint "$(python3 scripts/lib/seqpe_ablation.py "$OUT/$name" "$OUT/${name}_alpha0")")
 done
 
-export OMP_NUM_THREADS=$((JOBS * THREADS))
+export OMP_NUM_THREADS=$THREADS
 run_logged "$BUILD/apps/eval_lm ${checkpoints[*]} --lengths $lengths --split test --max-tokens $MAX_TOKENS --csv $OUT/eval_test.csv --precision $PRECISION"
 eval_seconds=$seconds
 run_logged "$BUILD/apps/plot_training --out $OUT/training.svg $(for name in $RUNS; do printf '%s ' "$OUT/$name"; done)"

@@ -12,7 +12,7 @@
 # computed from the numbers. A hand-written reading in docs/results/qa_notes.md is copied in.
 #
 # Environment (defaults in brackets):
-#   LM (used only when $LM_RUNS/<pe> has no checkpoint; scripts/lib/reproduce.sh lm_model_defaults):
+#   LM (used only when $LM_RUNS/<pe> has no checkpoint):
 #     LM_RUNS [runs/reproduce_qa/lm]; CORPUS [data/corpora/sotu]; LM_STEPS [2000]; LAYERS [4];
 #     CHANNELS [256]; HEADS [8]; CONTEXT [128]; VOCAB [4096]; LM_BATCH [8]; LM_LR [1e-3];
 #     LM_VALID_TOKENS [32768]
@@ -31,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
-lm_model_defaults
+lm_model_defaults 256 8 128
 LM_RUNS=${LM_RUNS:-runs/reproduce_qa/lm}
 LM_STEPS=${LM_STEPS:-2000}
 LM_BATCH=${LM_BATCH:-8}

@@ -35,16 +35,16 @@ lm_train_command() {
   echo "$cmd"
 }
 
-# lm_model_defaults: the corpus and model (CORPUS, LAYERS, CHANNELS, HEADS, CONTEXT, VOCAB) of the
-# language models that reproduce_qa.sh fine-tunes, where the environment does not set them (the LM
-# reproduction of 2026-11-29, whose models the QA results started from; reproduce_lm.sh now trains
-# smaller models at a shorter context).
+# lm_model_defaults CHANNELS HEADS CONTEXT: the language model's corpus and model (CORPUS, LAYERS,
+# CHANNELS, HEADS, CONTEXT, VOCAB) where the environment does not set them: the State of the Union
+# corpus with a 4096-token BPE, 4 layers, and the caller's width, heads and context (reproduce_lm.sh
+# trains at 64 tokens; reproduce_qa.sh's models need 128 for a passage beside question and answer).
 lm_model_defaults() {
   CORPUS=${CORPUS:-data/corpora/sotu}
   LAYERS=${LAYERS:-4}
-  CHANNELS=${CHANNELS:-256}
-  HEADS=${HEADS:-8}
-  CONTEXT=${CONTEXT:-128}
+  CHANNELS=${CHANNELS:-$1}
+  HEADS=${HEADS:-$2}
+  CONTEXT=${CONTEXT:-$3}
   VOCAB=${VOCAB:-4096}
 }
 
