@@ -30,11 +30,34 @@
 # THREADS threads (its chunks are batch-1 forwards of small matrices, which a second thread hardly
 # speeds up and which OpenMP's barriers slow down badly on a loaded machine).
 #
-# Sizing (the defaults; pilot of 2026-12-07, see docs/results/lm_notes.md "Sizing pilot"): the
-# target is about 8M training tokens per model within about 2.5 hours on 2 quiet cores. A step is
-# 32 x 64 = 2048 tokens, so 3900 steps are 7.99M tokens, about 4 passes over SOTU's 1.97M training
-# tokens (the checkpoint is chosen on validation, so a late overfit does not reach the table). The
-# pilot's PILOT_FIGURES line below gives the CPU time per step of one training on one thread.
+# Sizing. Target: about 8M training tokens per model, the whole run within about 2.5 hours on 2
+# quiet cores. A step is BATCH x CONTEXT = 32 x 64 = 2048 tokens, so 3900 steps are 7.99M tokens,
+# about 4 passes over SOTU's 1.97M training tokens (each run keeps its checkpoint of lowest
+# validation perplexity, so a late overfit does not reach the table). The pilot (2026-12-07, Intel
+# Xeon family 6 model 167 with AMX, 2 cores shared with seven other sessions at load average 19-25:
+# wall times were 5-14x the CPU times, so the figures are the processes' user CPU seconds, which is
+# what one quiet core gives): 200 steps of the defaults, one thread, two trainings at a time,
+# validation once on 16,384 tokens, command as below with --steps 200:
+#                                bf16 (AMX)              fp32
+#   ape, width 128                26.4 s (0.132 s/step)   43.9 s (0.220 s/step)
+#   seqpe, width 128              46.6 s (0.233 s/step)   73.7 s (0.369 s/step)
+#   ape, width 192 (6 heads)      41.3 s (0.206 s/step)   -
+#   seqpe, width 192 (6 heads)    73.6 s (0.368 s/step)   -
+# eval_lm, one thread: 16,384 test tokens at 64 or at 1024 in under 1 s (0.4-0.8 s, start-up
+# included), so at most ~50 us per token at width 128.
+# Arithmetic at the defaults (bf16, width 128, 3900 steps): a SeqPE run 0.233 x 3900 = 910 s, any
+# other 0.132 x 3900 = 515 s (RoPE, ALiBi, sin and NoPE cost about APE's); ten runs two at a time,
+# the three SeqPE runs first: 910 (seqpe, seqpe_seed2), then the rest packed on two cores: about
+# 3360 s of training. Validation: 10 x 65,536 tokens per run, about 3 s each. Evaluation: 13
+# checkpoints (10 runs, 3 with α = 0) x 5 lengths x 240,289 test tokens = 15.6M scored tokens x
+# 50 us = about 780 s. Total about 70 minutes on this CPU, half the budget: room for a slower
+# CPU (without AMX, bf16 products run on AVX512-BF16 or are emulated, docs/benchmarks.md) or a
+# loaded one. Within the 2.5 hours also fit, on this CPU: PRECISION=fp32 (0.369 / 0.220 s per
+# step: about 95 minutes of training, 110 in all) or CHANNELS=192 HEADS=6 (0.368 / 0.206 s per
+# step: about 90 minutes of training, up to 20 of evaluation). bf16 is the default as in the
+# reference's training; at 200 steps it moved validation perplexity by +0.02 % for APE (372.879
+# against fp32's 372.796) and +1.3 % for SeqPE (323.138 against 318.985), one seed each
+# (docs/results/lm_notes.md, "Precision").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
