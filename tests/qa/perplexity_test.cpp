@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <unistd.h>
 
@@ -56,6 +57,22 @@ std::vector<data::TokenId> stream_of_31(const std::filesystem::path& path) {
   return stream;
 }
 
+// Σ NLL of the 31-token stream's 30 predictions cut into chunks of 8 (each chunk from its own
+// forward), counting only the positions t inside their chunk for which scored(t) holds.
+double chunked_nll(models::Gpt& model, const std::vector<data::TokenId>& stream,
+                   const std::function<bool(int64_t)>& scored) {
+  double nll = 0;
+  for (int64_t start = 0; start < 30; start += 8) {
+    const int64_t T = std::min<int64_t>(8, 30 - start);
+    const std::vector<int64_t> inputs(stream.begin() + start, stream.begin() + start + T);
+    std::vector<int64_t> targets(stream.begin() + start + 1, stream.begin() + start + T + 1);
+    for (int64_t t = 0; t < T; ++t)
+      if (!scored(t)) targets[size_t(t)] = -1;
+    nll += summed_nll(model, inputs, targets);
+  }
+  return nll;
+}
+
 // A token file's path in the temporary directory, unique to this process.
 std::filesystem::path temp_token_path(const std::string& name) {
   return std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + ".tokens");
@@ -71,13 +88,7 @@ TEST_CASE("token_perplexity sums every prediction once, the short last chunk at 
   const std::vector<data::TokenId> stream = stream_of_31(path);
   const data::TokenFile tokens(path);
 
-  double expected = 0;
-  for (int64_t start = 0; start < 30; start += 8) {
-    const int64_t T = std::min<int64_t>(8, 30 - start);
-    const std::vector<int64_t> inputs(stream.begin() + start, stream.begin() + start + T);
-    const std::vector<int64_t> targets(stream.begin() + start + 1, stream.begin() + start + T + 1);
-    expected += summed_nll(model, inputs, targets);
-  }
+  const double expected = chunked_nll(model, stream, [](int64_t) { return true; });
   const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8);
   CHECK(ppl.tokens == 30);
   CHECK(ppl.nll == doctest::Approx(expected).epsilon(1e-5));
@@ -108,15 +119,7 @@ TEST_CASE("token_perplexity's position buckets hold each position's predictions 
   REQUIRE(ppl.bucket_tokens == std::vector<int64_t>{12, 12, 6});
   REQUIRE(ppl.bucket_nll.size() == 3);
   for (int64_t bucket = 0; bucket < 3; ++bucket) {
-    double expected = 0;
-    for (int64_t start = 0; start < 30; start += 8) {
-      const int64_t T = std::min<int64_t>(8, 30 - start);
-      const std::vector<int64_t> inputs(stream.begin() + start, stream.begin() + start + T);
-      std::vector<int64_t> targets(stream.begin() + start + 1, stream.begin() + start + T + 1);
-      for (int64_t t = 0; t < T; ++t)
-        if (t / 3 != bucket) targets[size_t(t)] = -1;  // scored in another bucket
-      expected += summed_nll(model, inputs, targets);
-    }
+    const double expected = chunked_nll(model, stream, [&](int64_t t) { return t / 3 == bucket; });
     CHECK(ppl.bucket_nll[size_t(bucket)] == doctest::Approx(expected).epsilon(1e-5));
   }
   CHECK(ppl.bucket_nll[0] + ppl.bucket_nll[1] + ppl.bucket_nll[2] == doctest::Approx(ppl.nll).epsilon(1e-12));
