@@ -240,8 +240,8 @@ std::string render_svg(const LinePlot& plot) {
     const double y = f.top + 10 + 20 * double(k), x = right + 14;
     svg << "<g stroke=\"" << color << "\" fill=\"" << color << "\"><line x1=\"" << number(x) << "\" y1=\""
         << number(y) << "\" x2=\"" << number(x + 24) << "\" y2=\"" << number(y)
-        << "\" stroke-width=\"2\"" << dash_attribute(k) << "/><circle cx=\"" << number(x + 12) << "\" cy=\"" << number(y)
-        << "\" r=\"3\"/></g>\n<text x=\"" << number(x + 30) << "\" y=\"" << number(y + 4) << "\">"
+        << "\" stroke-width=\"2\"" << dash_attribute(k) << "/><circle cx=\"" << number(x + 12) << "\" cy=\""
+        << number(y) << "\" r=\"3\"/></g>\n<text x=\"" << number(x + 30) << "\" y=\"" << number(y + 4) << "\">"
         << escape_xml(plot.series[k].name) << "</text>\n";
   }
   svg << "</svg>\n";

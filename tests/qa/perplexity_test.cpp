@@ -78,16 +78,21 @@ std::filesystem::path temp_token_path(const std::string& name) {
   return std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + ".tokens");
 }
 
+// A tiny model and the 31-token stream as a token file (removed at the end of the test).
+struct StreamFixture {
+  engine::Generator gen{5};
+  std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
+  models::Gpt& model = *model_ptr;
+  std::filesystem::path path = temp_token_path("test_perplexity");
+  std::vector<data::TokenId> stream = stream_of_31(path);
+  data::TokenFile tokens{path};
+  ~StreamFixture() { std::filesystem::remove(path); }
+};
+
 }  // namespace
 
-TEST_CASE("token_perplexity sums every prediction once, the short last chunk at its own length") {
-  engine::Generator gen(5);
-  const std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
-  models::Gpt& model = *model_ptr;
-  const std::filesystem::path path = temp_token_path("test_perplexity");
-  const std::vector<data::TokenId> stream = stream_of_31(path);
-  const data::TokenFile tokens(path);
-
+TEST_CASE_FIXTURE(StreamFixture,
+                  "token_perplexity sums every prediction once, the short last chunk at its own length") {
   const double expected = chunked_nll(model, stream, [](int64_t) { return true; });
   const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8);
   CHECK(ppl.tokens == 30);
@@ -101,17 +106,10 @@ TEST_CASE("token_perplexity sums every prediction once, the short last chunk at 
   const lm::Perplexity limited = lm::token_perplexity(model, tokens, 8, 12);
   CHECK(limited.tokens == 12);
   CHECK(limited.nll == doctest::Approx(first_12).epsilon(1e-5));
-  std::filesystem::remove(path);
 }
 
-TEST_CASE("token_perplexity's position buckets hold each position's predictions of every chunk") {
-  engine::Generator gen(7);
-  const std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
-  models::Gpt& model = *model_ptr;
-  const std::filesystem::path path = temp_token_path("test_perplexity_buckets");
-  const std::vector<data::TokenId> stream = stream_of_31(path);
-  const data::TokenFile tokens(path);
-
+TEST_CASE_FIXTURE(StreamFixture,
+                  "token_perplexity's position buckets hold each position's predictions of every chunk") {
   // Chunks of 8 (8, 8, 8, 6 predictions) in buckets of 3 positions: [0, 3), [3, 6), [6, 8), so
   // 3 + 3 + 3 + 3 = 12, 12 and 2 + 2 + 2 + 0 = 6 predictions. A bucket's expected NLL sums the
   // chunks' predictions at its positions, each from the forward of its own chunk.
@@ -130,7 +128,6 @@ TEST_CASE("token_perplexity's position buckets hold each position's predictions 
   CHECK(whole.bucket_nll.front() == doctest::Approx(whole.nll).epsilon(1e-12));
   CHECK_THROWS_WITH_AS(lm::token_perplexity(model, tokens, 8, 0, -1), doctest::Contains("bucket_width"),
                        engine::Error);
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("perplexity of an empty split or example set is an error, not NaN") {
