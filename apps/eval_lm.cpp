@@ -2,7 +2,10 @@
 // docs/method.md#language-modelling's protocol (non-overlapping chunks of each length, the last partial chunk kept,
 // batch 1, each chunk scored alone at positions 0..L-1; learned APE linearly interpolated beyond its
 // training length, every other PE extended). Prints a table per run and one comparing the runs, and
-// writes the CSV, the markdown and a plot of perplexity against length (one line per run, SVG).
+// writes the CSV, the markdown and plots (SVG, one line per run): perplexity against length, the
+// same relative to the first length, and the loss by position inside the chunks of the longest
+// length. The loss by position is summed per bucket of the run's training length (positions
+// [0, T), [T, 2T), ...), so one sees where past the training length a model starts to degrade.
 //
 // Usage: eval_lm --checkpoint RUN/best.ckpt.safetensors [--checkpoint RUN2/...]...
 //                [--lengths 128,256,512] [--split valid|test] [--corpus DIR] [--max-tokens N]
@@ -10,9 +13,14 @@
 // Each run config is read from the model.json beside its checkpoint (<name>.model.json for
 // <name>.ckpt.safetensors); --corpus overrides the corpus of every run (the tokenizer must be the
 // same). A run is named after its directory. Outputs: --csv (default eval_<split>.csv beside the
-// first checkpoint), and beside it the same name with .md (the tables) and .svg (the plot).
+// first checkpoint), and beside it the same name with .md (the tables), .svg (perplexity against
+// length), _ratio.svg (PPL(L) / PPL(first length), linear axis), _positions.csv and
+// _positions.svg (the loss by position bucket).
 // CSV columns: run, pe, split, length, tokens, nll_per_token, token_ppl.
+// _positions.csv columns: run, pe, split, length, position_start, position_end, tokens, nll_per_token.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -64,6 +72,8 @@ Arguments parse_arguments(int argc, char** argv) {
 struct Row {
   int64_t length, tokens;
   double nll_per_token, ppl, seconds;
+  std::vector<double> bucket_nll_per_token;  // per bucket of the training length (ceil(length / T))
+  std::vector<int64_t> bucket_tokens;
 };
 
 struct RunResult {
@@ -76,6 +86,27 @@ std::string format(const char* pattern, auto... values) {
   char text[256];
   std::snprintf(text, sizeof text, pattern, values...);
   return text;
+}
+
+// One run's loss by position: a row per bucket of its training length T, a column per evaluated
+// length (NLL per token of the predictions at those positions; "-" past the length).
+std::string position_table(const RunResult& r) {
+  std::string table = "| positions |";
+  for (const Row& row : r.rows) table += format(" NLL at %lld |", (long long)row.length);
+  table += "\n|---|";
+  for (size_t i = 0; i < r.rows.size(); ++i) table += "---:|";
+  table += "\n";
+  size_t buckets = 0;
+  for (const Row& row : r.rows) buckets = std::max(buckets, row.bucket_nll_per_token.size());
+  for (size_t b = 0; b < buckets; ++b) {
+    table += format("| [%lld, %lld) |", (long long)b * r.trained_length, (long long)(b + 1) * r.trained_length);
+    for (const Row& row : r.rows)
+      table += b < row.bucket_nll_per_token.size() && row.bucket_tokens[b] > 0
+                   ? format(" %.4f |", row.bucket_nll_per_token[b])
+                   : std::string(" - |");
+    table += "\n";
+  }
+  return table;
 }
 
 // Scores one checkpoint at every length, printing its table as it goes.
@@ -98,15 +129,19 @@ RunResult evaluate(const std::string& checkpoint, const Arguments& args, engine:
   for (const int64_t length : lengths) {
     const auto start = std::chrono::steady_clock::now();
     const lm::Perplexity ppl =
-        lm::token_perplexity(*trained.model.gpt, corpus.split(args.split), length, args.max_tokens);
+        lm::token_perplexity(*trained.model.gpt, corpus.split(args.split), length, args.max_tokens,
+                             result.trained_length);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const Row row{length, ppl.tokens, ppl.nll / double(ppl.tokens), ppl.token_ppl(), seconds};
+    Row row{length, ppl.tokens, ppl.nll / double(ppl.tokens), ppl.token_ppl(), seconds, {}, ppl.bucket_tokens};
+    for (size_t b = 0; b < ppl.bucket_nll.size(); ++b)
+      row.bucket_nll_per_token.push_back(ppl.bucket_tokens[b] > 0 ? ppl.bucket_nll[b] / double(ppl.bucket_tokens[b])
+                                                                  : std::nan(""));
     std::printf("| %lld | %lld | %.4f | %.3f | %.1f |\n", (long long)length, (long long)row.tokens, row.nll_per_token,
                 row.ppl, seconds);
     std::fflush(stdout);
     result.rows.push_back(row);
   }
-  std::printf("\n");
+  std::printf("\n%s\n", position_table(result).c_str());
   return result;
 }
 
@@ -139,6 +174,54 @@ std::string comparison_table(const std::vector<RunResult>& results) {
   return table;
 }
 
+// Token perplexity against evaluation length, both axes logarithmic.
+plot::LinePlot length_plot(const std::vector<RunResult>& results, const std::string& split) {
+  plot::LinePlot figure;
+  figure.title = "Token perplexity against evaluation length (" + split + " split)";
+  figure.x = {"evaluation length (tokens)", plot::Scale::log2};
+  figure.y = {"token perplexity", plot::Scale::log10};
+  for (const RunResult& r : results) {
+    plot::Series series{label(r), {}, {}};
+    for (const Row& row : r.rows) {
+      series.x.push_back(double(row.length));
+      series.y.push_back(row.ppl);
+    }
+    figure.series.push_back(series);
+  }
+  return figure;
+}
+
+// PPL(L) / PPL(first length) on a linear axis: how much each run degrades, whatever its level.
+plot::LinePlot ratio_plot(const std::vector<RunResult>& results, const std::string& split) {
+  plot::LinePlot figure = length_plot(results, split);
+  const int64_t first = results.front().rows.front().length;
+  figure.title = "Perplexity relative to length " + std::to_string(first) + " (" + split + " split)";
+  figure.y = {"PPL(L) / PPL(" + std::to_string(first) + ")", plot::Scale::linear};
+  for (size_t k = 0; k < results.size(); ++k)
+    for (double& ppl : figure.series[k].y) ppl /= results[k].rows.front().ppl;
+  return figure;
+}
+
+// Loss against position inside the chunks of the longest length evaluated (each bucket's mean
+// NLL at its first position), linear axes: where past the training length the loss starts to grow.
+plot::LinePlot position_plot(const std::vector<RunResult>& results, const std::string& split) {
+  plot::LinePlot figure;
+  const int64_t longest = results.front().rows.back().length;
+  figure.title = "Loss by position inside chunks of " + std::to_string(longest) + " tokens (" + split + " split)";
+  figure.x = {"position (start of a bucket of the training length)", plot::Scale::linear};
+  figure.y = {"NLL per token", plot::Scale::linear};
+  for (const RunResult& r : results) {
+    plot::Series series{label(r), {}, {}};
+    const Row& row = r.rows.back();
+    for (size_t b = 0; b < row.bucket_nll_per_token.size(); ++b) {
+      series.x.push_back(double(int64_t(b) * r.trained_length));
+      series.y.push_back(row.bucket_nll_per_token[b]);
+    }
+    figure.series.push_back(series);
+  }
+  return figure;
+}
+
 void write_text(const fs::path& path, const std::string& text) {
   const fs::path temp = path.string() + ".tmp";
   std::ofstream out(temp);
@@ -162,8 +245,9 @@ int main(int argc, char** argv) {
     const std::string table = comparison_table(results);
     std::printf("token perplexity, %s split:\n\n%s\n", args.split.c_str(), table.c_str());
 
-    std::ostringstream csv, markdown;
+    std::ostringstream csv, positions_csv, markdown;
     csv << "run,pe,split,length,tokens,nll_per_token,token_ppl\n";
+    positions_csv << "run,pe,split,length,position_start,position_end,tokens,nll_per_token\n";
     markdown << "# Token perplexity against evaluation length (" << args.split << " split)\n\n" << table << "\n";
     for (size_t k = 0; k < results.size(); ++k) {
       const RunResult& r = results[k];
@@ -175,33 +259,31 @@ int main(int argc, char** argv) {
             << row.nll_per_token << "," << row.ppl << "\n";
         markdown << format("| %lld | %lld | %.4f | %.3f | %.1f |\n", (long long)row.length, (long long)row.tokens,
                            row.nll_per_token, row.ppl, row.seconds);
+        for (size_t b = 0; b < row.bucket_tokens.size(); ++b)
+          if (row.bucket_tokens[b] > 0)
+            positions_csv << args.checkpoints[k] << "," << r.pe << "," << args.split << "," << row.length << ","
+                          << int64_t(b) * r.trained_length << ","
+                          << std::min(int64_t(b + 1) * r.trained_length, row.length) << "," << row.bucket_tokens[b]
+                          << "," << row.bucket_nll_per_token[b] << "\n";
       }
-      markdown << "\n";
+      markdown << "\nLoss by position inside the chunks:\n\n" << position_table(r) << "\n";
     }
 
     const fs::path csv_path = args.csv.empty()
                                   ? fs::path(args.checkpoints.front()).parent_path() / ("eval_" + args.split + ".csv")
                                   : fs::path(args.csv);
-    fs::path md_path = csv_path, svg_path = csv_path;
-    md_path.replace_extension(".md");
-    svg_path.replace_extension(".svg");
+    const auto beside = [&](const std::string& suffix) {
+      return (csv_path.parent_path() / (csv_path.stem().string() + suffix)).string();
+    };
     write_text(csv_path, csv.str());
-    write_text(md_path, markdown.str());
-
-    plot::LinePlot figure;
-    figure.title = "Token perplexity against evaluation length (" + args.split + " split)";
-    figure.x = {"evaluation length (tokens)", plot::Scale::log2};
-    figure.y = {"token perplexity", plot::Scale::log10};
-    for (const RunResult& r : results) {
-      plot::Series series{label(r), {}, {}};
-      for (const Row& row : r.rows) {
-        series.x.push_back(double(row.length));
-        series.y.push_back(row.ppl);
-      }
-      figure.series.push_back(series);
-    }
-    plot::write_svg(figure, svg_path.string());
-    std::printf("CSV: %s\nmarkdown: %s\nplot: %s\n", csv_path.c_str(), md_path.c_str(), svg_path.c_str());
+    write_text(beside(".md"), markdown.str());
+    write_text(beside("_positions.csv"), positions_csv.str());
+    plot::write_svg(length_plot(results, args.split), beside(".svg"));
+    plot::write_svg(ratio_plot(results, args.split), beside("_ratio.svg"));
+    plot::write_svg(position_plot(results, args.split), beside("_positions.svg"));
+    std::printf("CSV: %s and %s\nmarkdown: %s\nplots: %s, %s and %s\n", csv_path.c_str(),
+                beside("_positions.csv").c_str(), beside(".md").c_str(), beside(".svg").c_str(),
+                beside("_ratio.svg").c_str(), beside("_positions.svg").c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eval_lm: %s\n", e.what());
     return 1;

@@ -122,8 +122,11 @@ double Perplexity::token_ppl() const {
   return std::exp(nll / double(tokens));
 }
 
-Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length, int64_t max_tokens) {
+Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length, int64_t max_tokens,
+                            int64_t bucket_width) {
   ENGINE_CHECK(length > 0, "token_perplexity: length must be positive, got ", length);
+  ENGINE_CHECK(bucket_width >= 0, "token_perplexity: bucket_width must be 0 or positive, got ", bucket_width);
+  if (bucket_width == 0) bucket_width = length;
   engine::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -134,6 +137,9 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
   ENGINE_CHECK(predictions > 0, "token_perplexity: ", tokens.path().string(), " has ", tokens.size(),
                " tokens, no prediction to score: the split is empty");
   Perplexity result;
+  const size_t buckets = size_t((length + bucket_width - 1) / bucket_width);
+  result.bucket_nll.assign(buckets, 0.0);
+  result.bucket_tokens.assign(buckets, 0);
   std::vector<int64_t> window(size_t(length + 1));
   for (int64_t start = 0; start < predictions; start += length) {
     const int64_t T = std::min(length, predictions - start);
@@ -142,8 +148,17 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
     const std::vector<int64_t> inputs(chunk.begin(), chunk.end() - 1), targets(chunk.begin() + 1, chunk.end());
     const engine::Tensor logits =
         model.forward(engine::Tensor::from_indices(inputs, {1, T}).to(device), unused_dropout);
-    const double mean = ops::cross_entropy(logits, engine::Tensor::from_indices(targets, {1, T}).to(device)).item();
-    result.nll += mean * double(T);
+    // (1, T) losses, one per position, summed in f64
+    const std::vector<double> losses =
+        ops::cross_entropy(logits, engine::Tensor::from_indices(targets, {1, T}).to(device), -100, 0.0,
+                           ops::Reduction::none)
+            .to_vector<double>();
+    for (int64_t t = 0; t < T; ++t) {
+      const size_t bucket = size_t(t / bucket_width);
+      result.nll += losses[size_t(t)];
+      result.bucket_nll[bucket] += losses[size_t(t)];
+      ++result.bucket_tokens[bucket];
+    }
     result.tokens += T;
   }
   model.train(was_training);

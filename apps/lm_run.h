@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "data/token_file.h"
 #include "engine/rng.h"
@@ -44,6 +45,10 @@ LanguageModel build_model(const models::GptConfig& config, uint64_t seed, engine
 struct Perplexity {
   double nll = 0;      // summed over the scored tokens
   int64_t tokens = 0;  // tokens scored
+  // The same sums per position bucket inside the chunks: bucket b holds the predictions at
+  // positions [b·w, (b+1)·w) of their chunk, w = token_perplexity's bucket_width. (ceil(length / w))
+  std::vector<double> bucket_nll;
+  std::vector<int64_t> bucket_tokens;
   double token_ppl() const;
 };
 
@@ -51,8 +56,10 @@ struct Perplexity {
 // (docs/method.md#language-modelling): the stream's predictions (input i, target i + 1) cut into non-overlapping chunks of `length`,
 // the last partial chunk kept, each scored alone at positions 0..length-1 with batch 1.
 // `max_tokens` > 0 scores only the first chunks covering that many predictions (for quick validation).
+// `bucket_width` > 0 also sums the loss per bucket of that many positions (0: one bucket of `length`),
+// which shows where inside a chunk longer than the training length the loss starts to grow.
 Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length,
-                            int64_t max_tokens = 0);
+                            int64_t max_tokens = 0, int64_t bucket_width = 0);
 
 }  // namespace lm
 

@@ -23,6 +23,12 @@ constexpr const char* kColors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "
                                    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 constexpr double kCharWidth = 7.0;  // approximate advance of a 12 px sans-serif character
 
+// The stroke pattern of series k: solid for the first ten colours, then dashed, then dotted.
+std::string dash_attribute(size_t k) {
+  static const char* const kDashes[] = {"", " stroke-dasharray=\"8,4\"", " stroke-dasharray=\"2,3\""};
+  return kDashes[(k / std::size(kColors)) % std::size(kDashes)];
+}
+
 double base_of(Scale scale) { return scale == Scale::log2 ? 2.0 : 10.0; }
 
 // Whether `v` can be drawn on an axis of this scale.
@@ -208,7 +214,7 @@ std::string render_svg(const LinePlot& plot) {
     std::vector<std::string> segment;
     auto flush = [&] {
       if (segment.size() >= 2) {
-        svg << "<polyline fill=\"none\" stroke-width=\"2\" points=\"";
+        svg << "<polyline fill=\"none\" stroke-width=\"2\"" << dash_attribute(k) << " points=\"";
         for (size_t i = 0; i < segment.size(); ++i) svg << (i ? " " : "") << segment[i];
         svg << "\"/>\n";
       }
@@ -222,7 +228,7 @@ std::string render_svg(const LinePlot& plot) {
       segment.push_back(number(px(s.x[i])) + "," + number(py(s.y[i])));
     }
     flush();
-    for (size_t i = 0; i < s.x.size(); ++i)
+    for (size_t i = 0; i < s.x.size() && plot.markers; ++i)
       if (point_drawn(plot, s, i))
         svg << "<circle cx=\"" << number(px(s.x[i])) << "\" cy=\"" << number(py(s.y[i])) << "\" r=\"3\"/>\n";
     svg << "</g>\n";
@@ -234,8 +240,8 @@ std::string render_svg(const LinePlot& plot) {
     const double y = f.top + 10 + 20 * double(k), x = right + 14;
     svg << "<g stroke=\"" << color << "\" fill=\"" << color << "\"><line x1=\"" << number(x) << "\" y1=\""
         << number(y) << "\" x2=\"" << number(x + 24) << "\" y2=\"" << number(y)
-        << "\" stroke-width=\"2\"/><circle cx=\"" << number(x + 12) << "\" cy=\"" << number(y)
-        << "\" r=\"3\"/></g>\n<text x=\"" << number(x + 30) << "\" y=\"" << number(y + 4) << "\">"
+        << "\" stroke-width=\"2\"" << dash_attribute(k) << "/><circle cx=\"" << number(x + 12) << "\" cy=\""
+        << number(y) << "\" r=\"3\"/></g>\n<text x=\"" << number(x + 30) << "\" y=\"" << number(y + 4) << "\">"
         << escape_xml(plot.series[k].name) << "</text>\n";
   }
   svg << "</svg>\n";

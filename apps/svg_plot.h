@@ -1,6 +1,8 @@
 // Line plots written as SVG by the project itself, so that evaluation apps (eval_lm, eval_vit, ...)
 // produce their figures with no plotting package installed: axes with ticks and labels (linear, or
 // logarithmic for evaluation lengths), one polyline with markers per series, a legend and a title.
+// Series take ten colours in turn; past ten, the next ten are dashed and the ten after dotted, so
+// that up to thirty series stay apart.
 // Points with a non-finite coordinate (or a non-positive one on a log axis) are left out and break
 // their line, so a diverged run shows as a gap rather than spoiling the axis range.
 #pragma once
@@ -28,6 +30,7 @@ struct LinePlot {
   Axis x, y;
   std::vector<Series> series;
   int width = 760, height = 440;  // pixels, legend included
+  bool markers = true;            // a circle on every point (off for curves of many points)
 };
 
 // The rectangle (pixels, y down) that the axes span; the data range maps onto it exactly.

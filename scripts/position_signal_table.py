@@ -4,7 +4,10 @@ per run, the validation perplexity of the best checkpoint, the same with α set 
 model.json's model section (the attn_scalar term removed, no retraining), and the position and
 content spreads logged at each validation (means over layers and heads).
 Usage: scripts/position_signal_table.py RUN_DIR [NAME...]   (BUILD [build/release] holds eval_lm)"""
-import json, os, shutil, subprocess, sys
+import json, os, subprocess, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from seqpe_ablation import alpha_zero_copy  # noqa: E402
 
 root = sys.argv[1]
 eval_lm = os.path.join(os.environ.get("BUILD", "build/release"), "apps", "eval_lm")
@@ -48,16 +51,7 @@ for run in runs:
     base = ppl(best)
     ablated = "-"
     if signal:
-        ab = os.path.join(d, "ablated")
-        shutil.rmtree(ab, ignore_errors=True)
-        os.makedirs(ab)
-        shutil.copy(best, os.path.join(ab, "best.ckpt.safetensors"))
-        j = json.load(open(os.path.join(d, "best.model.json")))
-        j["model"]["position_encoding_options"]["scalar_scale"] = 0.0
-        if "scalar_scale" in j["config"]["seqpe"]:
-            j["config"]["seqpe"]["scalar_scale"] = 0.0
-        json.dump(j, open(os.path.join(ab, "best.model.json"), "w"))
-        ablated = f"{ppl(os.path.join(ab, 'best.ckpt.safetensors')):.3f}"
+        ablated = f"{ppl(alpha_zero_copy(d, os.path.join(d, 'ablated'))):.3f}"
     spreads = " / ".join(f"{s['mean']['position_spread']:.2e}" for _, s in signal)
     last = signal[-1][1]["mean"] if signal else None
     content = f"{last['content_spread']:.3f}" if last else "-"

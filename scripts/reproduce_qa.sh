@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long-context QA comparison (docs/method.md#long-context-question-answering, scaled down): for each position encoding,
-# takes the language model of the LM reproduction (scripts/reproduce_lm.sh, $LM_RUNS/<pe>/
-# best.ckpt.safetensors; trained here with train_lm when missing), builds the offline QA set with
+# takes a language model ($LM_RUNS/<pe>/best.ckpt.safetensors; trained here with train_lm when
+# missing, at context 128: the LM reproduction's models, trained at 64 tokens, leave too little room
+# for a passage beside the RESERVE tokens of question and answer), builds the offline QA set with
 # that model's tokenizer (build_qa: training questions at the fine-tuning length, test questions
 # at 1x, 2x, 4x and 8x), fine-tunes each model with finetune_qa at 1x, evaluates all of them with
 # eval_qa (greedy, 16 new tokens; containment match, SQuAD EM and the gold answer's token
@@ -11,8 +12,8 @@
 # computed from the numbers. A hand-written reading in docs/results/qa_notes.md is copied in.
 #
 # Environment (defaults in brackets):
-#   LM (used only when $LM_RUNS/<pe> has no checkpoint; the same defaults as reproduce_lm.sh):
-#     LM_RUNS [runs/reproduce_lm]; CORPUS [data/corpora/sotu]; LM_STEPS [2000]; LAYERS [4];
+#   LM (used only when $LM_RUNS/<pe> has no checkpoint):
+#     LM_RUNS [runs/reproduce_qa/lm]; CORPUS [data/corpora/sotu]; LM_STEPS [2000]; LAYERS [4];
 #     CHANNELS [256]; HEADS [8]; CONTEXT [128]; VOCAB [4096]; LM_BATCH [8]; LM_LR [1e-3];
 #     LM_VALID_TOKENS [32768]
 #   QA: STEPS [1000] fine-tuning steps; BATCH [8]; LR [1e-3]; WARMUP [STEPS/50]; EVAL_EVERY
@@ -30,8 +31,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
-lm_model_defaults
-LM_RUNS=${LM_RUNS:-runs/reproduce_lm}
+lm_model_defaults 256 8 128
+LM_RUNS=${LM_RUNS:-runs/reproduce_qa/lm}
 LM_STEPS=${LM_STEPS:-2000}
 LM_BATCH=${LM_BATCH:-8}
 LM_LR=${LM_LR:-1e-3}

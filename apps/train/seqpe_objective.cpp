@@ -33,7 +33,17 @@ void SeqPeObjective::draw() {
 engine::Tensor SeqPeObjective::step_loss() {
   draw();
   const seqpe::StepEncoding step = pe_.encode_step(main_, &contrastive_, &transfer_);
-  return pe_.auxiliary_losses(step, &contrastive_, &transfer_).weighted;
+  const seqpe::AuxiliaryLosses losses = pe_.auxiliary_losses(step, &contrastive_, &transfer_);
+  last_losses_ = {losses.contrastive.defined() ? losses.contrastive.detach() : engine::Tensor(),
+                  losses.transfer.defined() ? losses.transfer.detach() : engine::Tensor(), engine::Tensor()};
+  return losses.weighted;
+}
+
+nlohmann::json SeqPeObjective::log_fields() {
+  nlohmann::json fields = nlohmann::json::object();
+  if (last_losses_.contrastive.defined()) fields["contrastive_loss"] = last_losses_.contrastive.item();
+  if (last_losses_.transfer.defined()) fields["transfer_loss"] = last_losses_.transfer.item();
+  return fields;
 }
 
 std::map<std::string, std::pair<uint64_t, uint64_t>> SeqPeObjective::generator_states() const {

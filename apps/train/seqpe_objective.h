@@ -26,6 +26,9 @@ class SeqPeObjective : public AuxiliaryObjective {
   SeqPeObjective(seqpe::SeqPe& pe, seqpe::SeqPeOptions options, int64_t rank_rows, uint64_t rank_seed, int rank);
 
   engine::Tensor step_loss() override;
+  // The last step's unweighted losses, "contrastive_loss" (L_ct) and "transfer_loss" (L_tr), each
+  // when that step computed it (this rank's values: the training curves' auxiliary terms).
+  nlohmann::json log_fields() override;
   std::map<std::string, std::pair<uint64_t, uint64_t>> generator_states() const override;
   void restore_generators(const std::map<std::string, std::pair<uint64_t, uint64_t>>& states) override;
   int64_t draws() const override { return draws_; }
@@ -41,6 +44,7 @@ class SeqPeObjective : public AuxiliaryObjective {
   seqpe::MainPositions main_;
   seqpe::ContrastiveBatch contrastive_;
   seqpe::TransferBatch transfer_;
+  seqpe::AuxiliaryLosses last_losses_;  // detached: read back only when a line is logged
   int64_t draws_ = 0;
 };
 

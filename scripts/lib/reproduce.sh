@@ -35,15 +35,16 @@ lm_train_command() {
   echo "$cmd"
 }
 
-# lm_model_defaults: the LM reproduction's corpus and model (CORPUS, LAYERS, CHANNELS, HEADS,
-# CONTEXT, VOCAB) where the environment does not set them, so that reproduce_qa.sh trains a missing
-# language model as reproduce_lm.sh does.
+# lm_model_defaults CHANNELS HEADS CONTEXT: the language model's corpus and model (CORPUS, LAYERS,
+# CHANNELS, HEADS, CONTEXT, VOCAB) where the environment does not set them: the State of the Union
+# corpus with a 4096-token BPE, 4 layers, and the caller's width, heads and context (reproduce_lm.sh
+# trains at 64 tokens; reproduce_qa.sh's models need 128 for a passage beside question and answer).
 lm_model_defaults() {
   CORPUS=${CORPUS:-data/corpora/sotu}
   LAYERS=${LAYERS:-4}
-  CHANNELS=${CHANNELS:-256}
-  HEADS=${HEADS:-8}
-  CONTEXT=${CONTEXT:-128}
+  CHANNELS=${CHANNELS:-$1}
+  HEADS=${HEADS:-$2}
+  CONTEXT=${CONTEXT:-$3}
   VOCAB=${VOCAB:-4096}
 }
 

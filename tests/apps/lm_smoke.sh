@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end smoke test of train_lm, eval_lm and sample_lm on a tiny generated corpus: trains RoPE
 # and SeqPE models for a few steps, checks that a run interrupted and resumed reproduces the
-# uninterrupted loss curve exactly, evaluates at two lengths (each run, then both with their plot),
-# and samples from both (a seed reproduces a sample; greedy past the training context).
+# uninterrupted loss curve exactly, evaluates at two lengths (each run, then both with their plots
+# and the loss by position bucket), plots the training curves (SeqPE's auxiliary losses logged), and
+# samples from both (a seed reproduces a sample; greedy past the training context).
 # Usage: lm_smoke.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"
@@ -27,6 +28,13 @@ if [ "$(losses "$tmp/seqpe")" != "$(losses "$tmp/resumed")" ]; then
   echo "FAIL: the resumed loss curve differs"; diff <(losses "$tmp/seqpe") <(losses "$tmp/resumed"); exit 1
 fi
 [ "$(losses "$tmp/seqpe" | wc -l)" -eq 6 ] || { echo "FAIL: expected 6 logged steps"; exit 1; }
+[ "$(grep -c '"contrastive_loss":[0-9]' "$tmp/seqpe/metrics.jsonl")" -eq 6 ] ||
+  { echo "FAIL: SeqPE's contrastive loss is not logged at every logged step"; exit 1; }
+grep -q '"transfer_loss":[0-9]' "$tmp/seqpe/metrics.jsonl" || { echo "FAIL: SeqPE's distillation loss is not logged"; exit 1; }
+! grep -q 'contrastive_loss' "$tmp/rope/metrics.jsonl" || { echo "FAIL: a RoPE run logs a contrastive loss"; exit 1; }
+"$apps/plot_training" --out "$tmp/curves.svg" "$tmp/rope" "$tmp/seqpe/"
+grep -q '>seqpe contrastive<' "$tmp/curves.svg" || { echo "FAIL: plot_training lacks SeqPE's contrastive curve"; exit 1; }
+[ "$(grep -c '<polyline' "$tmp/curves.svg")" -ge 5 ] || { echo "FAIL: plot_training should draw at least 5 curves"; exit 1; }
 
 for run in rope seqpe; do
   out="$("$apps/eval_lm" --checkpoint "$tmp/$run/best.ckpt.safetensors" --lengths 16,32 --max-tokens 200 \
@@ -40,8 +48,16 @@ both="$("$apps/eval_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --checkpo
 echo "$both"
 echo "$both" | grep -q '^| 32 (2x) | [0-9.]* | [0-9.]* |$' || { echo "FAIL: eval_lm comparison table"; exit 1; }
 [ "$(wc -l < "$tmp/both.csv")" -eq 5 ] || { echo "FAIL: eval_lm CSV for two runs"; exit 1; }
-[ "$(grep -c '<polyline' "$tmp/both.svg")" -eq 2 ] || { echo "FAIL: eval_lm plot should have two lines"; exit 1; }
+for plot in both both_ratio both_positions; do
+  [ "$(grep -c '<polyline' "$tmp/$plot.svg")" -eq 2 ] || { echo "FAIL: eval_lm's $plot.svg should have two lines"; exit 1; }
+done
 grep -q '^| 32 (2x) |' "$tmp/both.md" || { echo "FAIL: eval_lm markdown"; exit 1; }
+# Buckets of the training length 16: at length 32, 200 tokens are 6 chunks of 32 and one of 8, so
+# [0, 16) holds 6 x 16 + 8 = 104 predictions and [16, 32) 96; at length 16 one bucket of 200.
+grep -q '^| \[16, 32) | - | [0-9.]* |$' "$tmp/both.md" || { echo "FAIL: eval_lm's loss by position table"; exit 1; }
+positions=$(grep "rope/best.ckpt.safetensors,rope,valid," "$tmp/both_positions.csv" | cut -d, -f4-7 | tr '\n' ' ')
+[ "$positions" = "16,0,16,200 32,0,16,104 32,16,32,96 " ] ||
+  { echo "FAIL: eval_lm's positions CSV (length,start,end,tokens) is '$positions'"; exit 1; }
 
 # The model.json's "model" section is the model eval_lm builds: an edit there alone takes effect
 # (layer_norm_eps, which the run config does not state), and a field that the "config" section

@@ -251,3 +251,24 @@ TEST_CASE("svg plot: mismatched series lengths are refused; write_svg writes the
   std::filesystem::remove(path);
   CHECK_THROWS_WITH(plot::write_svg(good, "/nonexistent-dir/plot.svg"), doctest::Contains("cannot write"));
 }
+
+TEST_CASE("svg plot: past ten series the lines are dashed, then dotted; markers can be left out") {
+  plot::LinePlot p = two_series();
+  p.series.clear();
+  for (int k = 0; k < 21; ++k) {
+    std::string name = std::to_string(k);  // not "s" + ...: GCC 12 misreports it as overlapping copies (-Wrestrict)
+    p.series.push_back({name, {0, 1}, {double(k), double(k)}});
+  }
+  p.markers = false;
+  const std::vector<Element> doc = parse_xml(plot::render_svg(p));
+  const std::vector<Element> lines = named(doc, "polyline");
+  REQUIRE(lines.size() == 21);
+  CHECK(lines[0].attributes.count("stroke-dasharray") == 0);
+  CHECK(lines[9].attributes.count("stroke-dasharray") == 0);
+  CHECK(lines[10].attributes.at("stroke-dasharray") == "8,4");
+  CHECK(lines[20].attributes.at("stroke-dasharray") == "2,3");
+  CHECK(named(doc, "circle").size() == 21);  // the legend's only
+  const std::vector<Element> legend = named(doc, "line");
+  CHECK(std::count_if(legend.begin(), legend.end(),
+                      [](const Element& e) { return e.attributes.count("stroke-dasharray") == 1; }) == 11);
+}

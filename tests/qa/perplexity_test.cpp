@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <unistd.h>
 
@@ -47,27 +48,52 @@ double summed_nll(models::Gpt& model, const std::vector<int64_t>& inputs, const 
   return nll;
 }
 
-}  // namespace
-
-TEST_CASE("token_perplexity sums every prediction once, the short last chunk at its own length") {
-  engine::Generator gen(5);
-  const std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
-  models::Gpt& model = *model_ptr;
-  // 31 tokens: 30 predictions in chunks of 8 -> 8, 8, 8 and a last chunk of 6.
+// 31 tokens (30 predictions: in chunks of 8, three of 8 and a last one of 6), written to `path`
+// as a token file.
+std::vector<data::TokenId> stream_of_31(const std::filesystem::path& path) {
   std::vector<data::TokenId> stream;
   for (int i = 0; i < 31; ++i) stream.push_back(data::TokenId((i * 7 + 3) % kVocab));
-  const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("test_perplexity_" + std::to_string(::getpid()) + ".tokens");
   data::write_token_file(path, stream, kVocab);
-  const data::TokenFile tokens(path);
+  return stream;
+}
 
-  double expected = 0;
+// Σ NLL of the 31-token stream's 30 predictions cut into chunks of 8 (each chunk from its own
+// forward), counting only the positions t inside their chunk for which scored(t) holds.
+double chunked_nll(models::Gpt& model, const std::vector<data::TokenId>& stream,
+                   const std::function<bool(int64_t)>& scored) {
+  double nll = 0;
   for (int64_t start = 0; start < 30; start += 8) {
     const int64_t T = std::min<int64_t>(8, 30 - start);
     const std::vector<int64_t> inputs(stream.begin() + start, stream.begin() + start + T);
-    const std::vector<int64_t> targets(stream.begin() + start + 1, stream.begin() + start + T + 1);
-    expected += summed_nll(model, inputs, targets);
+    std::vector<int64_t> targets(stream.begin() + start + 1, stream.begin() + start + T + 1);
+    for (int64_t t = 0; t < T; ++t)
+      if (!scored(t)) targets[size_t(t)] = -1;
+    nll += summed_nll(model, inputs, targets);
   }
+  return nll;
+}
+
+// A token file's path in the temporary directory, unique to this process.
+std::filesystem::path temp_token_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + ".tokens");
+}
+
+// A tiny model and the 31-token stream as a token file (removed at the end of the test).
+struct StreamFixture {
+  engine::Generator gen{5};
+  std::unique_ptr<models::Gpt> model_ptr = tiny_model(gen);
+  models::Gpt& model = *model_ptr;
+  std::filesystem::path path = temp_token_path("test_perplexity");
+  std::vector<data::TokenId> stream = stream_of_31(path);
+  data::TokenFile tokens{path};
+  ~StreamFixture() { std::filesystem::remove(path); }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(StreamFixture,
+                  "token_perplexity sums every prediction once, the short last chunk at its own length") {
+  const double expected = chunked_nll(model, stream, [](int64_t) { return true; });
   const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8);
   CHECK(ppl.tokens == 30);
   CHECK(ppl.nll == doctest::Approx(expected).epsilon(1e-5));
@@ -80,14 +106,34 @@ TEST_CASE("token_perplexity sums every prediction once, the short last chunk at 
   const lm::Perplexity limited = lm::token_perplexity(model, tokens, 8, 12);
   CHECK(limited.tokens == 12);
   CHECK(limited.nll == doctest::Approx(first_12).epsilon(1e-5));
-  std::filesystem::remove(path);
+}
+
+TEST_CASE_FIXTURE(StreamFixture,
+                  "token_perplexity's position buckets hold each position's predictions of every chunk") {
+  // Chunks of 8 (8, 8, 8, 6 predictions) in buckets of 3 positions: [0, 3), [3, 6), [6, 8), so
+  // 3 + 3 + 3 + 3 = 12, 12 and 2 + 2 + 2 + 0 = 6 predictions. A bucket's expected NLL sums the
+  // chunks' predictions at its positions, each from the forward of its own chunk.
+  const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8, 0, 3);
+  REQUIRE(ppl.bucket_tokens == std::vector<int64_t>{12, 12, 6});
+  REQUIRE(ppl.bucket_nll.size() == 3);
+  for (int64_t bucket = 0; bucket < 3; ++bucket) {
+    const double expected = chunked_nll(model, stream, [&](int64_t t) { return t / 3 == bucket; });
+    CHECK(ppl.bucket_nll[size_t(bucket)] == doctest::Approx(expected).epsilon(1e-5));
+  }
+  CHECK(ppl.bucket_nll[0] + ppl.bucket_nll[1] + ppl.bucket_nll[2] == doctest::Approx(ppl.nll).epsilon(1e-12));
+
+  // The default: one bucket of the whole length.
+  const lm::Perplexity whole = lm::token_perplexity(model, tokens, 8);
+  CHECK(whole.bucket_tokens == std::vector<int64_t>{30});
+  CHECK(whole.bucket_nll.front() == doctest::Approx(whole.nll).epsilon(1e-12));
+  CHECK_THROWS_WITH_AS(lm::token_perplexity(model, tokens, 8, 0, -1), doctest::Contains("bucket_width"),
+                       engine::Error);
 }
 
 TEST_CASE("perplexity of an empty split or example set is an error, not NaN") {
   engine::Generator gen(5);
   const std::unique_ptr<models::Gpt> model = tiny_model(gen);
-  const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("test_perplexity_empty_" + std::to_string(::getpid()) + ".tokens");
+  const std::filesystem::path path = temp_token_path("test_perplexity_empty");
   const std::vector<data::TokenId> one_token = {3};
   data::write_token_file(path, one_token, kVocab);
   CHECK_THROWS_WITH_AS(lm::token_perplexity(*model, data::TokenFile(path), 8),
