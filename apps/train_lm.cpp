@@ -22,7 +22,6 @@
 //   B = batch, T = context
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <vector>
 
 #include "apps/dist_job.h"
@@ -30,6 +29,7 @@
 #include "apps/lm_training.h"
 #include "data/text_corpus.h"
 #include "engine/denormals.h"
+#include "engine/error.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
 #include "seqpe/position_signal.h"
@@ -41,10 +41,19 @@ using nlohmann::json;
 
 // The run config from the defaults, the --config file and the overrides, in that order.
 lm::RunArguments parse_arguments(int argc, char** argv) {
-  static const std::map<std::string, std::string> flags = {
-      {"--pe", "pe"}, {"--steps", "steps"}, {"--batch", "batch"}, {"--lr", "lr"}, {"--seed", "seed"},
-      {"--out", "out"}, {"--corpus", "corpus"}, {"--context", "context"}};
-  return lm::parse_run_arguments("train_lm", argc, argv, flags, lm::default_run_config());
+  static const std::vector<apps::ConfigFlag> flags = {
+      {"--pe", "/pe", "position encoding: ape, sin, rope, alibi, nope or seqpe"},
+      {"--steps", "/steps", "optimizer steps (the schedule spans them)"},
+      {"--batch", "/batch", "sequences per step (global: over every rank)"},
+      {"--lr", "/lr", "peak learning rate"},
+      {"--seed", "/seed", "seed of the initialisation, data order and dropout"},
+      {"--out", "/out", "run folder: checkpoints, run.json, metrics.jsonl"},
+      {"--corpus", "/corpus", "corpus folder (train.txt, valid.txt, test.txt; tokenizer cached there)"},
+      {"--context", "/context", "training length T"}};
+  return lm::parse_run_arguments(
+      {"train_lm", "Trains a GPT language model on a text corpus with any position encoding.",
+       "train_lm --corpus data/corpora/kjv --pe seqpe --steps 300 --out runs/lm/seqpe --set layers=2"},
+      argc, argv, flags, lm::default_run_config());
 }
 
 // Next-token prediction on the corpus's training split; validation perplexity at the training length.

@@ -22,27 +22,27 @@ namespace train {
 namespace {
 
 // "cpu", "cuda" or "cuda:N"; anything else is refused naming the option.
-engine::Device parse_device(const char* app, const std::string& name) {
+engine::Device parse_device(const std::string& name) {
   if (name == "cpu") return engine::Device::cpu();
   if (name == "cuda") return engine::Device::cuda(0);
   if (name.starts_with("cuda:") && name.size() > 5 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
       name.size() < 9)
     return engine::Device::cuda(std::stoi(name.substr(5)));
-  throw engine::Error(std::string(app) + ": --device must be cpu, cuda or cuda:N, got '" + name + "'");
+  throw engine::Error("--device must be cpu, cuda or cuda:N, got '" + name + "'");
 }
 
 }  // namespace
 
 engine::Device setup_device(const char* app, const DeviceSettings& settings,
                             [[maybe_unused]] engine::dist::Communicator* ranks) {
-  engine::Device device = parse_device(app, settings.device);
+  engine::Device device = parse_device(settings.device);
   const ops::Precision precision = ops::parse_precision(settings.precision);
   if (device.is_cpu()) {
     ops::set_precision(precision);
     std::printf("%s: matrix products in %s\n", app, ops::precision_description(precision).c_str());
     return device;
   }
-  ENGINE_CHECK(precision == ops::Precision::fp32, app, ": --precision bf16 runs on the CPU only for now; on ",
+  ENGINE_CHECK(precision == ops::Precision::fp32, "--precision bf16 runs on the CPU only for now; on ",
                device.str(), " use --precision fp32 (with TF32 on by default)");
 #if APPS_CUDA_BACKEND
   engine::cuda::init();
@@ -50,7 +50,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings,
 #if APPS_NCCL
     device = engine::Device::cuda(engine::dist::select_cuda_device(*ranks));
 #else
-    throw engine::Error(std::string(app) + ": --device cuda on several ranks needs NCCL, which this build lacks");
+    throw engine::Error("--device cuda on several ranks needs NCCL, which this build lacks");
 #endif
   }
   ops::cuda::set_allow_tf32(settings.tf32);
@@ -59,8 +59,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings,
               settings.tf32 ? "on (--tf32 0 turns it off)" : "off");
   return device;
 #else
-  throw engine::Error(std::string(app) + ": --device cuda needs the CUDA backend, which this build lacks; "
-                                        "configure with -DENGINE_CUDA=ON");
+  throw engine::Error("--device cuda needs the CUDA backend, which this build lacks; configure with -DENGINE_CUDA=ON");
 #endif
 }
 

@@ -23,7 +23,7 @@ struct DeviceSettings {
 
 // Readies the device `settings` name (initialises the CUDA backend, sets TF32, sets the process's
 // precision) and returns it. Prints one line saying what runs the matrix products (for CUDA: which
-// device and whether TF32 is on); `app` starts errors and that line. bf16 on a CUDA device is refused.
+// device and whether TF32 is on); `app` starts that line. bf16 on a CUDA device is refused.
 // With `ranks` of a multi-rank job, "cuda" is this rank's GPU, chosen over them before any CUDA
 // tensor exists (engine/dist/device_select.h: a collective, so every rank calls it).
 engine::Device setup_device(const char* app, const DeviceSettings& settings,
