@@ -64,7 +64,14 @@ class LanguageModelling : public train::TrainingTask {
         batcher_(corpus_.split("train"), context(), lm::rank_rows(config, job) * job.world_size(),
                  config.at("seed").get<uint64_t>() + 2, job.shard()),
         init_gen_(config.at("seed").get<uint64_t>()),
-        model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {}
+        model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {
+    // Refused before the first step: validation would otherwise fail (or score a fragment) only at
+    // the first evaluation, after eval_every steps of training.
+    const data::TokenFile& valid = corpus_.split("valid");
+    ENGINE_CHECK(valid.size() > context(), "corpus ", config.at("corpus").get<std::string>(), ": the valid split (",
+                 valid.path().string(), ") holds ", valid.size(), " tokens, fewer than one validation sequence of ",
+                 context() + 1, " (the context ", context(), " plus its last target): lengthen valid.txt");
+  }
 
   models::Gpt& gpt() { return *model_.gpt; }
   const lm::LanguageModel& model() const { return model_; }

@@ -140,8 +140,11 @@ class ImageClassification : public train::TrainingTask {
       : config_(config), train_set_(vit_app::load_train_set(config)), test_set_(vit_app::load_test_set(config)),
         init_gen_(config.train.seed), model_(vit_app::build_model(config, init_gen_)),
         loader_(train_set_, loader_options(config, job)) {
-    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "train_vit: ", train_set_.size(),
-                 " training images give no batch of ", config.train.batch);
+    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "the training set's ", train_set_.size(),
+                 " images give no batch of ", config.train.batch);
+    // Refused here, before any step, rather than as a meaningless accuracy at the first evaluation.
+    ENGINE_CHECK(test_set_.size() > 0, "the test set (", config.data.synthetic > 0 ? "synthetic" : config.data.dir,
+                 ") holds no image: nothing to evaluate the run on");
   }
 
   models::ViT& vit() { return *model_.vit; }
