@@ -44,9 +44,16 @@ int64_t at_least(const std::string& name, int64_t value, int64_t minimum) {
 
 }  // namespace
 
+std::vector<ConfigFlag> device_flags(const std::string& section) {
+  return {{"--device", section + "device", kDeviceHelp},
+          {"--tf32", section + "tf32", kTf32Help},
+          {"--precision", section + "precision", kPrecisionHelp}};
+}
+
 CommandLine::CommandLine(const std::string& app, const std::string& description, const std::string& example)
     : app_name_(app), cli_(description, app) {
   cli_.footer("Example:\n  " + example);
+  cli_.allow_extras();  // refused by parse, naming the first
   cli_.get_formatter()->column_width(36);
 }
 
@@ -126,6 +133,7 @@ void CommandLine::config_flags(const std::vector<ConfigFlag>& flags, const nlohm
 }
 
 void CommandLine::parse(int argc, char** argv) {
+  const std::string see_help = " (" + app_name_ + " --help lists the options)";
   try {
     cli_.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -133,8 +141,14 @@ void CommandLine::parse(int argc, char** argv) {
     std::fflush(stdout);
     throw HelpPrinted{};
   } catch (const CLI::ParseError& error) {
-    throw engine::Error(std::string(error.what()) + " (" + app_name_ + " --help lists the options)");
+    throw engine::Error(error.what() + see_help);
   }
+  // Extras are allowed through CLI11 and refused here, so that the message names the first one.
+  const std::vector<std::string> extras = cli_.remaining();
+  if (extras.empty()) return;
+  const std::string& first = extras.front();
+  throw engine::Error((first.starts_with("-") ? "unknown option " + first : "unexpected argument '" + first + "'") +
+                      see_help);
 }
 
 }  // namespace apps

@@ -20,6 +20,11 @@
 
 namespace apps {
 
+// What --help says of --device, --tf32 and --precision, in every app that has them.
+inline constexpr const char* kDeviceHelp = "where to compute: cpu, cuda or cuda:N";
+inline constexpr const char* kTf32Help = "f32 GEMMs on TF32 tensor cores (GPUs)";
+inline constexpr const char* kPrecisionHelp = "matrix products in fp32 or bf16 (bf16: CPU only)";
+
 // A command-line shorthand for one field of a JSON run config: {"--steps", "/train/steps", "..."}
 // sets the field at that JSON pointer, typed by its default (see CommandLine::config_flags).
 struct ConfigFlag {
@@ -27,6 +32,10 @@ struct ConfigFlag {
   std::string field;  // JSON pointer into the run config: "/steps", "/train/steps"
   std::string help;
 };
+
+// The --device, --tf32 and --precision shorthands of a training app's run config, whose fields are
+// `section` + "device", "tf32" and "precision" (section "/" or "/train/").
+std::vector<ConfigFlag> device_flags(const std::string& section);
 
 class CommandLine {
  public:
@@ -54,6 +63,15 @@ class CommandLine {
   // An option whose every occurrence calls `apply` with its text, in command-line order.
   CLI::Option* each(const std::string& name, const std::string& value_name, const std::string& help,
                     std::function<void(const std::string& text)> apply);
+
+  // --device, --tf32 and (`with_precision`) --precision into `settings`, a train::DeviceSettings
+  // (apps/train/device_setup.h): the evaluation apps' options of where and how they compute.
+  template <typename DeviceSettings>
+  void device_options(DeviceSettings& settings, bool with_precision = true) {
+    option("--device", settings.device, kDeviceHelp);
+    option("--tf32", settings.tf32, kTf32Help);
+    if (with_precision) option("--precision", settings.precision, kPrecisionHelp);
+  }
 
   // Declares each flag as a shorthand for its field of a JSON run config whose defaults are
   // `defaults`: the value is read as the default's type (text for a string, 0 or 1 for a boolean,

@@ -52,9 +52,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--corpus", args.corpus, "corpus folder instead of each run's (its tokenizer must be the run's)");
   cli.option("--max-tokens", args.max_tokens, "score only the first N predictions (0: all)", 0);
   cli.option("--csv", args.csv, "CSV file (default: eval_<split>.csv beside the first checkpoint; .md, .svg beside)");
-  cli.option("--device", args.device.device, "where to evaluate: cpu or cuda");
-  cli.option("--tf32", args.device.tf32, "f32 GEMMs on TF32 tensor cores (GPUs)");
-  cli.option("--precision", args.device.precision, "matrix products in fp32 or bf16");
+  cli.device_options(args.device);
   cli.parse(argc, argv);
   return args;
 }

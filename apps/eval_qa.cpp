@@ -60,9 +60,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.flag("--no-context", args.no_context, "also score each checkpoint on the questions alone (a baseline)");
   cli.option("--label", args.labels, "the runs' names, one per --checkpoint in order (default: their folders)");
   cli.option("--out", args.out, "output folder (default: the first checkpoint's)");
-  cli.option("--device", args.device.device, "where to evaluate: cpu or cuda");
-  cli.option("--tf32", args.device.tf32, "f32 GEMMs on TF32 tensor cores (GPUs)");
-  cli.option("--precision", args.device.precision, "matrix products in fp32 or bf16");
+  cli.device_options(args.device);
   cli.parse(argc, argv);
   ENGINE_CHECK(args.labels.empty() || args.labels.size() == args.checkpoints.size(), args.labels.size(),
                " --label for ", args.checkpoints.size(), " --checkpoint");

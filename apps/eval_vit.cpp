@@ -64,9 +64,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--threads", args.threads, "OpenMP threads (0: OMP_NUM_THREADS)", 0);
   cli.option("--csv", args.csv_path, "CSV over all runs (default: the first run's eval.csv)");
   cli.option("--plot", args.plot_path, "SVG plot (default: the first run's eval.svg)");
-  cli.option("--device", args.device.device, "where to evaluate: cpu or cuda");
-  cli.option("--tf32", args.device.tf32, "f32 GEMMs on TF32 tensor cores (GPUs)");
-  cli.option("--precision", args.device.precision, "matrix products in fp32 or bf16");
+  cli.device_options(args.device);
   cli.parse(argc, argv);
   if (args.csv_path.empty()) args.csv_path = args.run_dirs.front() + "/eval.csv";
   if (args.plot_path.empty()) args.plot_path = args.run_dirs.front() + "/eval.svg";

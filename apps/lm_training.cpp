@@ -37,11 +37,8 @@ RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, cons
              const bool text = defaults.contains(key) && defaults[key].is_string();
              overrides[key] = text ? json(assignment.substr(key.size() + 1)) : parsed;
            });
-  std::vector<apps::ConfigFlag> all_flags = flags;
-  all_flags.insert(all_flags.end(), {{"--device", "/device", "where to train: cpu or cuda"},
-                                     {"--tf32", "/tf32", "f32 GEMMs on TF32 tensor cores (GPUs)"},
-                                     {"--precision", "/precision", "matrix products in fp32 or bf16"}});
-  cli.config_flags(all_flags, defaults, overrides);
+  cli.config_flags(flags, defaults, overrides);
+  cli.config_flags(apps::device_flags("/"), defaults, overrides);
   cli.parse(argc, argv);
   if (args.resume == "latest") {
     const json where = merge_config(merge_config(defaults, file), overrides);

@@ -55,8 +55,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--temperature", args.sampling.temperature, "sampling temperature (0: greedy)");
   cli.option("--top-k", args.sampling.top_k, "sample among the k most likely tokens", 0);
   cli.option("--seed", args.seed, "seed of the sampling");
-  cli.option("--device", args.device.device, "where to generate: cpu or cuda");
-  cli.option("--tf32", args.device.tf32, "f32 GEMMs on TF32 tensor cores (GPUs)");
+  cli.device_options(args.device, false);
   cli.parse(argc, argv);
   if (!prompt_file.empty()) args.prompt = read_file(prompt_file);
   return args;

@@ -70,9 +70,6 @@ Arguments parse_arguments(int argc, char** argv) {
       {"--heads", "/model/heads", "attention heads H"},
       {"--log-every", "/train/log_every", "steps between logged lines"},
       {"--eval-every", "/train/eval_every", "steps between test evaluations (0: once per epoch)"},
-      {"--device", "/train/device", "where to train: cpu or cuda"},
-      {"--tf32", "/train/tf32", "f32 GEMMs on TF32 tensor cores (GPUs)"},
-      {"--precision", "/train/precision", "matrix products in fp32 or bf16"},
       {"--accumulation", "/train/accumulation", "micro-batches per step"},
       {"--data", "/data/dir", "Fashion-MNIST folder (IDX files)"},
       {"--synthetic", "/data/synthetic", "train on that many synthetic images instead (0: Fashion-MNIST)"},
@@ -85,7 +82,9 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--config", config_file,
              "run config (JSON: model, seqpe, train, data, out sections) over the defaults, under the options");
   cli.option("--resume", resume, "checkpoint to resume, or 'latest': the newest complete one in --out");
-  cli.config_flags(flags, vit_app::run_config_to_json(vit_app::default_run_config()), overrides);
+  const json defaults = vit_app::run_config_to_json(vit_app::default_run_config());
+  cli.config_flags(flags, defaults, overrides);
+  cli.config_flags(apps::device_flags("/train/"), defaults, overrides);
   cli.parse(argc, argv);
   const auto resolve = [&](vit_app::RunConfig config) {
     if (!config_file.empty()) {

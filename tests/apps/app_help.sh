@@ -39,7 +39,8 @@ refused() {
 }
 refused train_lm "--steps expects an integer, got '6.9'" --steps 6.9
 refused train_lm "--tf32 expects 0 or 1, got '2'" --tf32 2
-refused train_lm "The following argument was not expected: --stpes" --stpes 5
+refused train_lm "unknown option --stpes" --stpes 5
+refused eval_lm "unexpected argument .extra." --checkpoint c extra
 refused train_lm "--steps: 1 required INT missing" --steps
 refused train_vit "--width expects an integer, got '33.9'" --width 33.9
 refused finetune_qa "--batch expects an integer, got 'x'" --batch x
