@@ -10,13 +10,14 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <exception>
 #include <string>
 #include <vector>
 
 #include "apps/bench_timing.h"
 #include "apps/fma_peak.h"
-#include "apps/option_values.h"
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
+#include "engine/error.h"
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
 #include "models/transformer_block.h"
@@ -155,39 +156,24 @@ void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
 }
 
 // The benchmark's command line (header comment) and the runs it asks for.
-int run(int argc, char** argv) {
-  std::string what = "all";
+void run(int argc, char** argv) {
+  std::string what = "all", precision = "fp32";
   int steps = 10;
   GptBenchConfig gpt;
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      positional.push_back(arg);
-      continue;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "bench: %s needs a value\n", arg.c_str());
-      return 2;
-    }
-    const std::string value = argv[++i];
-    if (arg == "--precision") ops::set_precision(ops::parse_precision(value, arg));
-    else if (arg == "--layers") gpt.layers = apps::integer_option(arg, value);
-    else if (arg == "--width") gpt.width = apps::integer_option(arg, value);
-    else if (arg == "--heads") gpt.heads = apps::integer_option(arg, value);
-    else if (arg == "--context") gpt.context = apps::integer_option(arg, value);
-    else if (arg == "--batch") gpt.batch = apps::integer_option(arg, value);
-    else {
-      std::fprintf(stderr, "bench: unknown option %s\n", arg.c_str());
-      return 2;
-    }
-  }
-  if (positional.size() > 0) what = positional[0];
-  if (what != "all" && what != "gemm" && what != "block" && what != "gpt") {
-    std::fprintf(stderr, "bench: unknown benchmark %s: use gemm, block, gpt or all\n", what.c_str());
-    return 2;
-  }
-  if (positional.size() > 1) steps = int(std::max<int64_t>(1, apps::integer_option("GPT steps", positional[1])));
+  apps::CommandLine cli("bench", "CPU benchmark: GEMM, transformer block and GPT training step against the FMA peak.",
+                        "OMP_NUM_THREADS=2 bench gpt 10 --precision bf16 --layers 6 --width 256");
+  cli.option("what", what, "gemm, block, gpt or all");
+  cli.option("steps", steps, "GPT training steps timed", 1);
+  cli.option("--precision", precision, "matrix products in fp32 or bf16");
+  cli.option("--layers", gpt.layers, "the GPT step's layers", 1);
+  cli.option("--width", gpt.width, "the GPT step's width C", 1);
+  cli.option("--heads", gpt.heads, "the GPT step's heads H", 1);
+  cli.option("--context", gpt.context, "the GPT step's context T", 1);
+  cli.option("--batch", gpt.batch, "the GPT step's batch B", 1);
+  cli.parse(argc, argv);
+  ENGINE_CHECK(what == "all" || what == "gemm" || what == "block" || what == "gpt", "unknown benchmark '", what,
+               "': use gemm, block, gpt or all");
+  ops::set_precision(ops::parse_precision(precision));
 
   peaks = bench::measure_peaks();
   print_peaks();
@@ -198,16 +184,8 @@ int run(int argc, char** argv) {
   if (all || what == "gemm") bench_gemm();
   if (all || what == "block") bench_block();
   if (all || what == "gpt") bench_gpt_step(gpt, steps);
-  return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "bench: %s\n", error.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return apps::run_app("bench", [&] { run(argc, argv); }); }

@@ -8,15 +8,17 @@
 //   B = batch, T = time, C = channels, H = heads, D = head dim
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "engine/autograd.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/init.h"
 #include "engine/cuda/stream.h"
+#include "engine/error.h"
 #include "engine/rng.h"
 #include "models/transformer_block.h"
 #include "ops/attention.h"
@@ -175,17 +177,19 @@ void bench_block(const GpuPeak& peak) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The benchmarks the command line asks for, on GPU 0.
+void bench_gpu(int argc, char** argv) {
+  std::string what = "all";
+  apps::CommandLine cli("bench_gpu", "GEMM, attention and transformer-block throughput on the GPU (TFLOP/s, MFU).",
+                        "bench_gpu all");
+  cli.option("what", what, "gemm, attention, block or all");
+  cli.parse(argc, argv);
+  ENGINE_CHECK(what == "all" || what == "gemm" || what == "attention" || what == "block", "unknown benchmark '",
+               what, "': use gemm, attention, block or all");
   std::string reason;
-  if (!engine::cuda::available(&reason)) {
-    std::fprintf(stderr, "bench_gpu: no usable GPU (%s); run it on a machine with an NVIDIA GPU and driver\n",
-                 reason.c_str());
-    return 1;
-  }
+  ENGINE_CHECK(engine::cuda::available(&reason), "no usable GPU (", reason,
+               "); run it on a machine with an NVIDIA GPU and driver");
   engine::cuda::init();
-  const char* what = argc > 1 ? argv[1] : "all";
 
   cudaDeviceProp prop;
   int device = 0;
@@ -200,9 +204,14 @@ int main(int argc, char** argv) {
     std::printf("%s (sm_%d%d): not in the peak table (apps/bench_gpu.cpp kPeaks); MFU shown as 0\n", prop.name,
                 prop.major, prop.minor);
 
-  const bool all = std::strcmp(what, "all") == 0;
-  if (all || std::strcmp(what, "gemm") == 0) bench_gemm(peak);
-  if (all || std::strcmp(what, "attention") == 0) bench_attention(peak);
-  if (all || std::strcmp(what, "block") == 0) bench_block(peak);
-  return 0;
+  const bool all = what == "all";
+  if (all || what == "gemm") bench_gemm(peak);
+  if (all || what == "attention") bench_attention(peak);
+  if (all || what == "block") bench_block(peak);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return apps::run_app("bench_gpu", [&] { bench_gpu(argc, argv); });
 }

@@ -40,6 +40,9 @@
 #include <string>
 #include <vector>
 
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
+#include "engine/error.h"
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
 #include "ops/attention.h"
@@ -280,23 +283,28 @@ void bench(const Setting& s, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int steps = argc > 1 ? std::atoi(argv[1]) : 21;
-  const std::string which = argc > 2 ? argv[2] : "all";
-  const bool attention_only = argc > 3 && std::string(argv[3]) == "attention";
-  bool ran = false;
-  for (const Setting& s : kSettings)
-    if ((which == "all" && s.in_all) || which == s.name) {
-      if (attention_only) {
-        std::printf("%s: attention only, %d threads\n", s.name, omp_get_max_threads());
-        compare_attention_forms(s, steps, 0.0);
-      } else {
-        bench(s, steps);
+  return apps::run_app("bench_seqpe", [&] {
+    int steps = 21;
+    std::string which = "all", attention;
+    apps::CommandLine cli("bench_seqpe", "What SeqPE costs per training step, against the same GPT with learned APE.",
+                          "OMP_NUM_THREADS=2 bench_seqpe 21 lm");
+    cli.option("steps", steps, "timed steps of each form (the figures are medians over them)", 1);
+    cli.option("model", which, "gpt6x256, lm, all (both) or gpt2");
+    cli.option("attention", attention, "'attention': only the comparison of the attention forms");
+    cli.parse(argc, argv);
+    ENGINE_CHECK(attention.empty() || attention == "attention", "the third argument may only be 'attention', got '",
+                 attention, "'");
+    bool ran = false;
+    for (const Setting& s : kSettings)
+      if ((which == "all" && s.in_all) || which == s.name) {
+        if (!attention.empty()) {
+          std::printf("%s: attention only, %d threads\n", s.name, omp_get_max_threads());
+          compare_attention_forms(s, steps, 0.0);
+        } else {
+          bench(s, steps);
+        }
+        ran = true;
       }
-      ran = true;
-    }
-  if (!ran) {
-    std::fprintf(stderr, "bench_seqpe: unknown model '%s' (gpt6x256, lm, all or gpt2)\n", which.c_str());
-    return 1;
-  }
-  return 0;
+    ENGINE_CHECK(ran, "unknown model '", which, "' (gpt6x256, lm, all or gpt2)");
+  });
 }

@@ -20,7 +20,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "apps/option_values.h"
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "data/atomic_file.h"
 #include "data/qa_builder.h"
 #include "data/text_corpus.h"
@@ -44,49 +45,42 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--jsonl") {
-      args.jsonl = true;
-      continue;
-    }
-    ENGINE_CHECK(i + 1 < argc, "build_qa: ", flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--out") args.out = value;
-    else if (flag == "--corpus") args.corpus = value;
-    else if (flag == "--vocab-size") args.vocab_size = apps::integer_option(flag, value);
-    else if (flag == "--vocab") args.vocab = value;
-    else if (flag == "--merges") args.merges = value;
-    else if (flag == "--train-length") args.train_length = apps::integer_option(flag, value);
-    else if (flag == "--reserve") args.reserve = apps::integer_option(flag, value);
-    else if (flag == "--eval-questions") args.eval_questions = apps::integer_option(flag, value);
-    else if (flag == "--seed") args.seed = apps::unsigned_option(flag, value);
-    else if (flag == "--dev-fraction") args.dev_fraction = apps::number_option(flag, value);
-    else if (flag == "--test-fraction") args.test_fraction = apps::number_option(flag, value);
-    else if (flag == "--max-answer-share") args.max_answer_share = apps::number_option(flag, value);
-    else if (flag == "--iso-codes") args.iso_codes = value;
-    else if (flag == "--zoneinfo") args.zoneinfo = value;
-    else if (flag == "--wordnet") args.wordnet = value;
-    else if (flag == "--eval-lengths") args.eval_lengths = apps::integer_list_option(flag, value, 1);
-    else {
-      ENGINE_CHECK(false, "build_qa: unknown option ", flag);
-    }
-  }
-  ENGINE_CHECK(!args.out.empty(), "build_qa: --out is required");
+  apps::CommandLine cli("build_qa", "Builds the offline long-context QA set from iso-codes, tzdata and wordnet-base.",
+                        "build_qa --out data/qa --vocab runs/lm/seqpe/tokenizer/vocab.json "
+                        "--merges runs/lm/seqpe/tokenizer/merges.txt --train-length 128 --eval-lengths 128,256,512");
+  cli.option("--out", args.out, "output folder")->required();
+  CLI::Option* corpus = cli.option("--corpus", args.corpus, "tokenizer of this train_lm corpus (with --vocab-size)");
+  cli.option("--vocab-size", args.vocab_size, "the language model's vocabulary size (with --corpus)", 1);
+  CLI::Option* vocab = cli.option("--vocab", args.vocab, "the language model's vocab.json (with --merges)");
+  cli.option("--merges", args.merges, "the language model's merges.txt (with --vocab)");
+  vocab->excludes(corpus);
+  cli.option("--train-length", args.train_length, "length L of the training questions' contexts", 1);
+  cli.option("--eval-lengths", args.eval_lengths, "lengths of the dev and test files", 1);
+  cli.option("--reserve", args.reserve, "tokens of each length left for question and answer", 0);
+  cli.option("--eval-questions", args.eval_questions, "questions sampled for each evaluation length", 1);
+  cli.option("--seed", args.seed, "seed of the splits and samples");
+  cli.option("--dev-fraction", args.dev_fraction, "share of the records in the dev split");
+  cli.option("--test-fraction", args.test_fraction, "share of the records in the test split");
+  cli.option("--max-answer-share", args.max_answer_share, "most questions one answer may have, as a share");
+  cli.flag("--jsonl", args.jsonl, "also write each long file in the authors' jsonl format");
+  cli.option("--iso-codes", args.iso_codes, "iso-codes JSON folder");
+  cli.option("--zoneinfo", args.zoneinfo, "tzdata folder (zone1970.tab)");
+  cli.option("--wordnet", args.wordnet, "wordnet-base folder (data.*)");
+  cli.parse(argc, argv);
   ENGINE_CHECK(!args.vocab.empty() != !args.corpus.empty(),
-               "build_qa: give the language model's tokenizer, either --corpus DIR --vocab-size V or "
+               "give the language model's tokenizer, either --corpus DIR --vocab-size V or "
                "--vocab vocab.json --merges merges.txt");
   for (const int64_t length : args.eval_lengths)
-    ENGINE_CHECK(length > args.reserve, "build_qa: length ", length, " leaves no context after --reserve ",
+    ENGINE_CHECK(length > args.reserve, "length ", length, " leaves no context after --reserve ",
                  args.reserve);
-  ENGINE_CHECK(args.train_length > args.reserve, "build_qa: --train-length ", args.train_length,
+  ENGINE_CHECK(args.train_length > args.reserve, "--train-length ", args.train_length,
                " leaves no context after --reserve ", args.reserve);
   return args;
 }
 
 data::BpeTokenizer load_tokenizer(const Arguments& args) {
   if (!args.vocab.empty()) return data::BpeTokenizer::load(args.vocab, args.merges);
-  ENGINE_CHECK(args.vocab_size > 0, "build_qa: --corpus needs --vocab-size (the language model's)");
+  ENGINE_CHECK(args.vocab_size > 0, "--corpus needs --vocab-size (the language model's)");
   // Opening the corpus trains (and saves) its tokenizer if it has none yet, as train_lm does.
   const data::TextCorpus corpus(args.corpus, args.vocab_size);
   const fs::path dir = fs::exists(fs::path(args.corpus) / "vocab.json") ? fs::path(args.corpus) : corpus.cache_dir();
@@ -142,7 +136,7 @@ ordered_json write_long(const data::LongContextBuilder& builder, const std::vect
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return apps::run_app("build_qa", [&] {
     const auto start = std::chrono::steady_clock::now();
     const Arguments args = parse_arguments(argc, argv);
     const data::BpeTokenizer tokenizer = load_tokenizer(args);
@@ -238,9 +232,5 @@ int main(int argc, char** argv) {
     stats["seconds"] = seconds;
     data::write_file_atomic(out / "stats.json", stats.dump(2) + "\n");
     std::printf("\nwrote %s in %.1f s\n", args.out.c_str(), seconds);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "build_qa: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

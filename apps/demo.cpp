@@ -6,7 +6,8 @@
 #include <cstdio>
 #include <string>
 
-#include "apps/option_values.h"
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "engine/autograd.h"
 #include "engine/optim/adamw.h"
 #include "engine/optim/clip_grad.h"
@@ -32,11 +33,14 @@ const char* kText =
     "vain -- that this nation, under God, shall have a new birth of freedom -- and that government of the people, "
     "by the people, for the people, shall not perish from the earth.";
 
-}  // namespace
-
-int main(int argc, char** argv) try {
+// Trains the character-level GPT for the command line's steps, then prints a greedy sample.
+void demo(int argc, char** argv) {
   using engine::Tensor;
-  const int64_t steps = argc > 1 ? apps::integer_option("demo [steps]", argv[1]) : 300;
+  int64_t steps = 300;
+  apps::CommandLine cli("demo", "A character-level GPT learns the Gettysburg Address, then writes a greedy sample.",
+                        "OMP_NUM_THREADS=2 demo 300");
+  cli.option("steps", steps, "training steps", 1);
+  cli.parse(argc, argv);
   const std::string text = kText;
   const int64_t vocab = 128, context = 64, batch = 16;
 
@@ -96,8 +100,8 @@ int main(int argc, char** argv) try {
     sample += char(best);
   }
   std::printf("sample: %s\n", sample.c_str());
-  return 0;
-} catch (const std::exception& error) {
-  std::fprintf(stderr, "demo: %s\n", error.what());
-  return 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return apps::run_app("demo", [&] { demo(argc, argv); }); }

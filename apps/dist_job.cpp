@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "apps/app_main.h"
 #include "engine/dist/launch_env.h"
 #include "engine/error.h"
 
@@ -37,6 +38,8 @@ int run(const char* app, const std::function<void(Job&)>& body) {
   try {
     Job job;
     body(job);
+    return 0;
+  } catch (const apps::HelpPrinted&) {
     return 0;
   } catch (const std::exception& e) {
     // The launcher's environment names this rank even when the communicator could not be made.

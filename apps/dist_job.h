@@ -62,8 +62,9 @@ class Job {
   std::unique_ptr<engine::dist::Communicator> comm_;
 };
 
-// Runs `body` as this process's rank and returns main()'s exit status: 0, or 1 after printing the
-// error with the app's name (and, in a multi-rank job, ends every rank: see the conventions above).
+// Runs `body` as this process's rank and returns main()'s exit status: 0 (also after --help,
+// apps/app_main.h), or 1 after printing the error with the app's name, once (and, in a multi-rank
+// job, ends every rank: see the conventions above).
 int run(const char* app, const std::function<void(Job&)>& body);
 
 }  // namespace dist_job

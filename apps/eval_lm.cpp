@@ -26,8 +26,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "apps/lm_run.h"
-#include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "apps/svg_plot.h"
 #include "apps/train/device_setup.h"
@@ -50,22 +51,17 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    ENGINE_CHECK(i + 1 < argc, flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--checkpoint") args.checkpoints.push_back(value);
-    else if (flag == "--lengths") args.lengths = apps::integer_list_option(flag, value, 1);
-    else if (flag == "--split") args.split = value;
-    else if (flag == "--corpus") args.corpus = value;
-    else if (flag == "--csv") args.csv = value;
-    else if (flag == "--max-tokens") args.max_tokens = apps::integer_option(flag, value);
-    else if (flag == "--device") args.device.device = value;
-    else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
-    else if (flag == "--precision") args.device.precision = value;
-    else ENGINE_CHECK(false, "unknown option ", flag);
-  }
-  ENGINE_CHECK(!args.checkpoints.empty(), "--checkpoint is required");
+  apps::CommandLine cli("eval_lm", "Token perplexity of train_lm (or finetune_qa) checkpoints at several lengths.",
+                        "eval_lm --checkpoint runs/lm/seqpe/best.ckpt.safetensors --checkpoint "
+                        "runs/lm/ape/best.ckpt.safetensors --lengths 128,256,512 --split test");
+  cli.option("--checkpoint", args.checkpoints, "a checkpoint to evaluate (*.ckpt.safetensors); repeatable")->required();
+  cli.option("--lengths", args.lengths, "evaluation lengths (default: each run's training length)", 1);
+  cli.option("--split", args.split, "corpus split: valid or test");
+  cli.option("--corpus", args.corpus, "corpus folder instead of each run's (its tokenizer must be the run's)");
+  cli.option("--max-tokens", args.max_tokens, "score only the first N predictions (0: all)", 0);
+  cli.option("--csv", args.csv, "CSV file (default: eval_<split>.csv beside the first checkpoint; .md, .svg beside)");
+  cli.device_options(args.device);
+  cli.parse(argc, argv);
   return args;
 }
 
@@ -235,7 +231,7 @@ void write_text(const fs::path& path, const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return apps::run_app("eval_lm", [&] {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     const Arguments args = parse_arguments(argc, argv);
     std::vector<RunResult> results;
@@ -284,9 +280,5 @@ int main(int argc, char** argv) {
     std::printf("CSV: %s and %s\nmarkdown: %s\nplots: %s, %s and %s\n", csv_path.c_str(),
                 beside("_positions.csv").c_str(), beside(".md").c_str(), beside(".svg").c_str(),
                 beside("_ratio.svg").c_str(), beside("_positions.svg").c_str());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "eval_lm: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -24,7 +24,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "apps/option_values.h"
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "apps/qa_run.h"
 #include "apps/train/device_setup.h"
 #include "apps/svg_plot.h"
@@ -48,33 +49,23 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--no-context") {
-      args.no_context = true;
-      continue;
-    }
-    ENGINE_CHECK(i + 1 < argc, "eval_qa: ", flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--checkpoint") args.checkpoints.push_back(value);
-    else if (flag == "--label") args.labels.push_back(value);
-    else if (flag == "--data") args.data = value;
-    else if (flag == "--lengths") args.lengths = apps::integer_list_option(flag, value, 1);
-    else if (flag == "--out") args.out = value;
-    else if (flag == "--max-examples") args.max_examples = apps::integer_option(flag, value);
-    else if (flag == "--max-new") args.max_new = apps::integer_option(flag, value);
-    else if (flag == "--device") args.device.device = value;
-    else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
-    else if (flag == "--precision") args.device.precision = value;
-    else ENGINE_CHECK(false, "eval_qa: unknown option ", flag);
-  }
-  ENGINE_CHECK(!args.checkpoints.empty(), "eval_qa: --checkpoint is required");
-  ENGINE_CHECK(args.labels.empty() || args.labels.size() == args.checkpoints.size(), "eval_qa: ",
-               args.labels.size(), " --label for ", args.checkpoints.size(), " --checkpoint");
-  ENGINE_CHECK(!args.data.empty() && args.data.find("{L}") != std::string::npos,
-               "eval_qa: --data must name the files with {L} for the length, got '", args.data, "'");
-  ENGINE_CHECK(!args.lengths.empty(), "eval_qa: --lengths is required");
-  ENGINE_CHECK(args.max_new > 0, "eval_qa: --max-new must be positive");
+  apps::CommandLine cli("eval_qa", "Question answering of finetune_qa checkpoints at several context lengths.",
+                        "eval_qa --checkpoint runs/qa/seqpe/best.ckpt.safetensors --data 'data/qa/test.{L}.json' "
+                        "--lengths 128,256,512,1024 --max-examples 200");
+  cli.option("--checkpoint", args.checkpoints, "a finetune_qa checkpoint (*.ckpt.safetensors); repeatable")->required();
+  cli.option("--data", args.data, "the test files, {L} standing for the length ('DIR/test.{L}.json')")->required();
+  cli.option("--lengths", args.lengths, "context lengths L", 1)->required();
+  cli.option("--max-examples", args.max_examples, "the first N questions of each file only (0: all)", 0);
+  cli.option("--max-new", args.max_new, "new tokens generated per answer at most", 1);
+  cli.flag("--no-context", args.no_context, "also score each checkpoint on the questions alone (a baseline)");
+  cli.option("--label", args.labels, "the runs' names, one per --checkpoint in order (default: their folders)");
+  cli.option("--out", args.out, "output folder (default: the first checkpoint's)");
+  cli.device_options(args.device);
+  cli.parse(argc, argv);
+  ENGINE_CHECK(args.labels.empty() || args.labels.size() == args.checkpoints.size(), args.labels.size(),
+               " --label for ", args.checkpoints.size(), " --checkpoint");
+  ENGINE_CHECK(args.data.find("{L}") != std::string::npos,
+               "--data must name the files with {L} for the length, got '", args.data, "'");
   if (args.out.empty()) args.out = fs::path(args.checkpoints.front()).parent_path().string();
   return args;
 }
@@ -120,7 +111,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return apps::run_app("eval_qa", [&] {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     const Arguments args = parse_arguments(argc, argv);
     const engine::Device device = train::setup_device("eval_qa", args.device);
@@ -250,9 +241,5 @@ int main(int argc, char** argv) {
     std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,qa_answer_ppl.svg,"
                 "predictions.jsonl}\n",
                 md.str().c_str(), args.out.c_str());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "eval_qa: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

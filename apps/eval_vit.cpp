@@ -26,7 +26,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "apps/option_values.h"
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "apps/svg_plot.h"
 #include "apps/train/device_setup.h"
 #include "apps/vit_run.h"
@@ -64,59 +65,63 @@ std::string run_label(const std::string& run_dir) {
   return (path.has_filename() ? path.filename() : path.parent_path().filename()).string();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) try {
+// The command line (see the file comment).
+struct Arguments {
   std::vector<std::string> run_dirs;
-  std::string csv_path, plot_path, sizes_list = "28,42,56,84,112", evaluations_list = "upsample,canvas";
+  std::string csv_path, plot_path, evaluations_list = "upsample,canvas";
+  std::vector<int64_t> sizes = {28, 42, 56, 84, 112};
+  std::vector<std::string> evaluations;  // from evaluations_list
   int64_t test_subset = -1, batch = 250;
   int threads = 0;
-  train::DeviceSettings device_settings;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    ENGINE_CHECK(i + 1 < argc, "eval_vit: option ", flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--run") run_dirs.push_back(value);
-    else if (flag == "--sizes") sizes_list = value;
-    else if (flag == "--evaluations") evaluations_list = value;
-    else if (flag == "--test-subset") test_subset = apps::integer_option(flag, value);
-    else if (flag == "--batch") batch = apps::integer_option(flag, value);
-    else if (flag == "--threads") threads = int(apps::integer_option(flag, value));
-    else if (flag == "--csv") csv_path = value;
-    else if (flag == "--plot") plot_path = value;
-    else if (flag == "--device") device_settings.device = value;
-    else if (flag == "--tf32") device_settings.tf32 = apps::integer_option(flag, value) != 0;
-    else if (flag == "--precision") device_settings.precision = value;
-    else ENGINE_CHECK(false, "eval_vit: unknown option ", flag);
-  }
-  ENGINE_CHECK(!run_dirs.empty(), "eval_vit: --run DIR is required (a train_vit output directory)");
-  ENGINE_CHECK(batch > 0, "eval_vit: --batch must be positive, got ", batch);
-  const engine::Device device = train::setup_device("eval_vit", device_settings);
-  if (threads > 0) omp_set_num_threads(threads);
-  engine::set_flush_denormal(true);  // speed only: accuracies do not see values below 1e-38
-  if (csv_path.empty()) csv_path = run_dirs.front() + "/eval.csv";
-  if (plot_path.empty()) plot_path = run_dirs.front() + "/eval.svg";
-  const std::vector<int64_t> sizes = apps::integer_list_option("--sizes", sizes_list, 1);
-  std::vector<std::string> evaluations;
-  for (size_t start = 0; start <= evaluations_list.size();) {
-    const size_t comma = std::min(evaluations_list.find(',', start), evaluations_list.size());
-    evaluations.push_back(evaluations_list.substr(start, comma - start));
-    ENGINE_CHECK(evaluations.back() == "upsample" || evaluations.back() == "canvas", "eval_vit: --evaluations takes ",
-                 "upsample and canvas, got '", evaluations.back(), "'");
+  train::DeviceSettings device;
+};
+
+Arguments parse_arguments(int argc, char** argv) {
+  Arguments args;
+  apps::CommandLine cli("eval_vit", "Top-1 accuracy of train_vit runs at several image resolutions.",
+                        "eval_vit --run runs/vit/seqpe --run runs/vit/rope2d --sizes 28,56,112 --evaluations upsample,canvas");
+  cli.option("--run", args.run_dirs, "a train_vit run folder (its best.ckpt.safetensors); repeatable")->required();
+  cli.option("--sizes", args.sizes, "image sizes in pixels (each at least the patch)", 1);
+  cli.option("--evaluations", args.evaluations_list,
+             "comma list of upsample (the image resized) and canvas (the 28 px image centred on a blank canvas)");
+  cli.option("--test-subset", args.test_subset, "the first N test images only (-1: the run's setting, 0: all)", -1);
+  cli.option("--batch", args.batch, "images per evaluation batch", 1);
+  cli.option("--threads", args.threads, "OpenMP threads (0: OMP_NUM_THREADS)", 0);
+  cli.option("--csv", args.csv_path, "CSV over all runs (default: the first run's eval.csv)");
+  cli.option("--plot", args.plot_path, "SVG plot (default: the first run's eval.svg)");
+  cli.device_options(args.device);
+  cli.parse(argc, argv);
+  if (args.csv_path.empty()) args.csv_path = args.run_dirs.front() + "/eval.csv";
+  if (args.plot_path.empty()) args.plot_path = args.run_dirs.front() + "/eval.svg";
+  const std::string& list = args.evaluations_list;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    args.evaluations.push_back(list.substr(start, comma - start));
+    ENGINE_CHECK(args.evaluations.back() == "upsample" || args.evaluations.back() == "canvas",
+                 "--evaluations takes upsample and canvas, got '", args.evaluations.back(), "'");
     start = comma + 1;
   }
+  return args;
+}
+
+// Evaluates every run at every size, printing a table per run, and writes the CSV and the plot.
+void eval_vit(int argc, char** argv) {
+  const Arguments args = parse_arguments(argc, argv);
+  const engine::Device device = train::setup_device("eval_vit", args.device);
+  if (args.threads > 0) omp_set_num_threads(args.threads);
+  engine::set_flush_denormal(true);  // speed only: accuracies do not see values below 1e-38
 
   plot::LinePlot figure;
   figure.title = "ViT top-1 accuracy against resolution";
   figure.x = {"image size (pixels)", plot::Scale::linear};
   figure.y = {"top-1 accuracy (%)", plot::Scale::linear};
-  std::ofstream csv(csv_path);
-  ENGINE_CHECK(csv.good(), "eval_vit: cannot write ", csv_path);
+  std::ofstream csv(args.csv_path);
+  ENGINE_CHECK(csv.good(), "cannot write ", args.csv_path);
   csv << "run,pe,evaluation,size,grid,top1,images_per_s\n";
-  for (const std::string& run_dir : run_dirs) {
+  for (const std::string& run_dir : args.run_dirs) {
     const engine::TrainingState best = engine::load_checkpoint(run_dir + "/best.ckpt.safetensors");
     vit_app::RunConfig config = vit_app::run_config_from_json(best.extra.at("config"), vit_app::default_run_config());
-    if (test_subset >= 0) config.data.test_subset = test_subset;
+    if (args.test_subset >= 0) config.data.test_subset = args.test_subset;
     engine::Generator init_gen(0);
     vit_app::Model model = vit_app::build_model(config, init_gen);
     model.vit->load_state_dict(best.model);
@@ -129,14 +134,14 @@ int main(int argc, char** argv) try {
     std::printf("eval_vit: %s (%s), checkpoint step %lld, %lld test images\n\n", label.c_str(), pe.c_str(),
                 (long long)best.step, (long long)test_set.size());
     std::printf("| run | PE | evaluation | size | grid | top-1 (%%) | images/s |\n|---|---|---|---|---|---|---|\n");
-    for (const std::string& evaluation : evaluations) {
+    for (const std::string& evaluation : args.evaluations) {
       plot::Series series{label + " " + evaluation, {}, {}};
-      for (int64_t size : sizes) {
-        ENGINE_CHECK(size >= patch, "eval_vit: size ", size, " is smaller than the patch ", patch);
+      for (int64_t size : args.sizes) {
+        ENGINE_CHECK(size >= patch, "size ", size, " is smaller than the patch ", patch);
         const int64_t grid = size / patch;
         const engine::Tensor images = evaluation == "canvas" ? canvas_images(test_set, size, patch)
                                                              : upsampled_images(test_set.images, size, patch);
-        const vit_app::Accuracy accuracy = vit_app::evaluate(*model.vit, images, test_set.labels, batch);
+        const vit_app::Accuracy accuracy = vit_app::evaluate(*model.vit, images, test_set.labels, args.batch);
         std::printf("| %s | %s | %s | %lld | %lld | %.2f | %.0f |\n", label.c_str(), pe.c_str(), evaluation.c_str(),
                     (long long)size, (long long)grid, 100 * accuracy.top1, accuracy.images_per_second);
         std::fflush(stdout);
@@ -150,12 +155,14 @@ int main(int argc, char** argv) try {
     std::printf("\n");
   }
   csv.close();
-  ENGINE_CHECK(csv.good(), "eval_vit: writing ", csv_path, " failed");
-  std::printf("csv: %s\n", csv_path.c_str());
-  plot::write_svg(figure, plot_path);
-  std::printf("plot: %s\n", plot_path.c_str());
-  return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "eval_vit: %s\n", e.what());
-  return 1;
+  ENGINE_CHECK(csv.good(), "writing ", args.csv_path, " failed");
+  std::printf("csv: %s\n", args.csv_path.c_str());
+  plot::write_svg(figure, args.plot_path);
+  std::printf("plot: %s\n", args.plot_path.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return apps::run_app("eval_vit", [&] { eval_vit(argc, argv); });
 }

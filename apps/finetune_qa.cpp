@@ -22,7 +22,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <numeric>
 
 #include "apps/dist_job.h"
@@ -42,15 +41,26 @@ using nlohmann::json;
 // The run config: defaults, then (new runs) the language model's model keys, the --config file and
 // the overrides; a resumed run starts from its checkpoint's config instead of the first two.
 lm::RunArguments parse_arguments(int argc, char** argv) {
-  static const std::map<std::string, std::string> flags = {
-      {"--init", "init"}, {"--train", "train_file"}, {"--valid", "valid_file"}, {"--steps", "steps"},
-      {"--batch", "batch"}, {"--lr", "lr"}, {"--seed", "seed"}, {"--out", "out"}, {"--context", "qa_context"}};
+  static const std::vector<apps::ConfigFlag> flags = {
+      {"--init", "/init", "the language model to fine-tune: a train_lm checkpoint (required for a new run)"},
+      {"--train", "/train_file", "QA training examples (build_qa's train.<L>.json)"},
+      {"--valid", "/valid_file", "QA validation examples (build_qa's dev.<L>.json)"},
+      {"--steps", "/steps", "optimizer steps (the schedule spans them)"},
+      {"--batch", "/batch", "examples per step (global: over every rank)"},
+      {"--lr", "/lr", "peak learning rate"},
+      {"--seed", "/seed", "seed of the data order and dropout"},
+      {"--out", "/out", "run folder: checkpoints, run.json, metrics.jsonl"},
+      {"--context", "/qa_context", "fine-tuning length L (0: the language model's context)"}};
   const json defaults = qa::default_qa_config();
-  return lm::parse_run_arguments("finetune_qa", argc, argv, flags, defaults, [&](const json& config) {
-    const std::string init = config.at("init").get<std::string>();
-    ENGINE_CHECK(!init.empty(), "finetune_qa: --init LM_CHECKPOINT is required");
-    return qa::inherit_model_config(defaults, lm::read_model_json(init).at("config"));
-  });
+  return lm::parse_run_arguments(
+      {"finetune_qa", "Fine-tunes a train_lm language model to answer questions from a long context.",
+       "finetune_qa --init runs/lm/seqpe/best.ckpt.safetensors --train data/qa/train.128.json "
+       "--valid data/qa/dev.128.json --steps 200 --out runs/qa/seqpe"},
+      argc, argv, flags, defaults, [&](const json& config) {
+        const std::string init = config.at("init").get<std::string>();
+        ENGINE_CHECK(!init.empty(), "--init LM_CHECKPOINT is required");
+        return qa::inherit_model_config(defaults, lm::read_model_json(init).at("config"));
+      });
 }
 
 // The fine-tuning length L: "qa_context", or the language model's context when 0.

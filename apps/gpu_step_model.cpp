@@ -5,11 +5,11 @@
 //
 // Usage: gpu_step_model [--batch B] [--context T] [--summary]
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
-#include "apps/option_values.h"
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "apps/step_model.h"
 #include "engine/error.h"
 
@@ -111,22 +111,16 @@ void print_summary(const ModelShape& shape) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return apps::run_app("gpu_step_model", [&] {
     ModelShape shape;
     bool summary_only = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string flag = argv[i];
-      if (flag == "--summary") {
-        summary_only = true;
-      } else if ((flag == "--batch" || flag == "--context") && i + 1 < argc) {
-        const int64_t value = apps::integer_option(flag, argv[++i]);
-        ENGINE_CHECK(value > 0, flag, " must be positive, got ", value);
-        (flag == "--batch" ? shape.B : shape.T) = value;
-      } else {
-        std::fprintf(stderr, "usage: gpu_step_model [--batch B] [--context T] [--summary]\n");
-        return 2;
-      }
-    }
+    apps::CommandLine cli("gpu_step_model",
+                          "The analytic model of a GPT-2 124M training step on an A100 and an H100, kernel by kernel.",
+                          "gpu_step_model --batch 16 --context 1024 --summary");
+    cli.option("--batch", shape.B, "batch B", 1);
+    cli.option("--context", shape.T, "context T", 1);
+    cli.flag("--summary", summary_only, "the summary table only, not every kernel");
+    cli.parse(argc, argv);
     const double tokens = double(shape.B * shape.T);
     std::printf("## GPT-2 (L=%lld, C=%lld, H=%lld, V=%lld) training step, B=%lld, T=%lld: %.0f tokens\n\n",
                 static_cast<long long>(shape.L), static_cast<long long>(shape.C), static_cast<long long>(shape.H),
@@ -139,9 +133,5 @@ int main(int argc, char** argv) {
     print_summary(shape);
     if (!summary_only)
       for (const Variant& v : kVariants) print_kernels(shape, v);
-    return 0;
-  } catch (const engine::Error& e) {
-    std::fprintf(stderr, "gpu_step_model: %s\n", e.what());
-    return 1;
-  }
+  });
 }

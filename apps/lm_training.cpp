@@ -14,49 +14,37 @@ namespace lm {
 
 using nlohmann::json;
 
-RunArguments parse_run_arguments(const char* app, int argc, char** argv,
-                                 const std::map<std::string, std::string>& flags, const json& defaults,
-                                 const std::function<json(const json& config)>& new_run_base) {
+RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, const std::vector<apps::ConfigFlag>& flags,
+                                 const json& defaults, const std::function<json(const json& config)>& new_run_base) {
   RunArguments args;
   json file = json::object(), overrides = json::object();
-  const auto set = [&](const std::string& assignment) {
-    auto [key, parsed] = parse_assignment(assignment);
-    const bool text = defaults.contains(key) && defaults[key].is_string();
-    overrides[key] = text ? json(assignment.substr(key.size() + 1)) : parsed;
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    ENGINE_CHECK(i + 1 < argc, app, ": ", flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--config") {
-      file = engine::read_json_file(value);
-      try {
-        merge_config(defaults, file);  // checked here so that a field's error names the file
-      } catch (const engine::Error& e) {
-        throw engine::Error(value + ": " + e.what());
-      }
-    } else if (flag == "--resume") {
-      args.resume = value;
-    } else if (flag == "--set") {
-      set(value);
-    } else if (flag == "--device") {
-      set("device=" + value);
-    } else if (flag == "--precision") {
-      set("precision=" + value);
-    } else if (flag == "--tf32") {
-      ENGINE_CHECK(value == "0" || value == "1", app, ": --tf32 must be 0 or 1, got '", value, "'");
-      set("tf32=" + std::string(value == "1" ? "true" : "false"));
-    } else {
-      auto it = flags.find(flag);
-      ENGINE_CHECK(it != flags.end(), app, ": unknown option ", flag);
-      set(it->second + "=" + value);
-    }
-  }
+  apps::CommandLine cli(app.name, app.description, app.example);
+  cli.each("--config", "FILE.json", "run config (JSON object of run-config keys) over the defaults, under the options",
+           [&](const std::string& path) {
+             file = engine::read_json_file(path);
+             try {
+               merge_config(defaults, file);  // checked here so that a field's error names the file
+             } catch (const engine::Error& e) {
+               throw engine::Error(path + ": " + e.what());
+             }
+           });
+  cli.option("--resume", args.resume, "checkpoint to resume, or 'latest': the newest complete one in the run's out");
+  std::string keys;
+  for (const auto& [key, value] : defaults.items()) keys += (keys.empty() ? "" : ", ") + key;
+  cli.each("--set", "KEY=VALUE", "set one run-config key (the value as JSON, else as text); repeatable. Keys: " + keys,
+           [&](const std::string& assignment) {
+             auto [key, parsed] = parse_assignment(assignment);
+             const bool text = defaults.contains(key) && defaults[key].is_string();
+             overrides[key] = text ? json(assignment.substr(key.size() + 1)) : parsed;
+           });
+  cli.config_flags(flags, defaults, overrides);
+  cli.config_flags(apps::device_flags("/"), defaults, overrides);
+  cli.parse(argc, argv);
   if (args.resume == "latest") {
     const json where = merge_config(merge_config(defaults, file), overrides);
     const std::string out = where.at("out").get<std::string>();
     const auto latest = train::latest_checkpoint(out);
-    ENGINE_CHECK(latest, app, ": --resume latest found no complete checkpoint in ", out,
+    ENGINE_CHECK(latest, "--resume latest found no complete checkpoint in ", out,
                  " (pass the run's --out, or a checkpoint file)");
     args.resume = latest->string();
   }

@@ -7,11 +7,12 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "apps/cli_options.h"
 #include "apps/dist_job.h"
 #include "apps/lm_run.h"
 #include "apps/train/trainer.h"
@@ -20,19 +21,26 @@
 
 namespace lm {
 
-// A training app's command line: --config FILE.json, --resume CHECKPOINT|latest, --set key=value,
-// --device cpu|cuda, --tf32 0|1, --precision fp32|bf16 and the app's `flags` (each a shorthand for
-// --set key=value). Keys whose value in `defaults` is a string take the text as it is (so that
-// --out 2024 names a folder). Errors start with `app`. The run config is `defaults`, then a resumed
-// run's checkpoint config (a new run's: `new_run_base(config)` when given, from the config the
-// command line alone gives), then the --config file, then the overrides. "--resume latest" resumes
-// the newest complete checkpoint of the run's "out" folder.
+// A training app's command line (apps/cli_options.h): --config FILE.json, --resume
+// CHECKPOINT|latest, --set key=value, --device cpu|cuda, --tf32 0|1, --precision fp32|bf16 and the
+// app's `flags`, each a shorthand for one key of the run config (adding one is a line in the app's
+// list), typed by its default (a key whose default is a string takes the text as it is, so that
+// --out 2024 names a folder). `description` and `example` are what --help prints first and last.
+// The run config is `defaults`, then a resumed run's checkpoint config (a new run's:
+// `new_run_base(config)` when given, from the config the command line alone gives), then the
+// --config file, then the overrides in command-line order. "--resume latest" resumes the newest
+// complete checkpoint of the run's "out" folder.
 struct RunArguments {
   nlohmann::json config;
   std::string resume;  // the checkpoint to resume, or empty
 };
-RunArguments parse_run_arguments(const char* app, int argc, char** argv,
-                                 const std::map<std::string, std::string>& flags, const nlohmann::json& defaults,
+struct AppHelp {
+  const char* name;         // "train_lm"
+  const char* description;  // one line: what the app does
+  const char* example;      // one complete command
+};
+RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, const std::vector<apps::ConfigFlag>& flags,
+                                 const nlohmann::json& defaults,
                                  const std::function<nlohmann::json(const nlohmann::json& config)>& new_run_base = {});
 
 // The trainer's settings from a flat run config (out, seed, steps, stop_after, accumulation,

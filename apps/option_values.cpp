@@ -39,6 +39,11 @@ double number_option(const std::string& flag, const std::string& value) {
   return number;
 }
 
+bool boolean_option(const std::string& flag, const std::string& value) {
+  ENGINE_CHECK(value == "0" || value == "1", flag, " expects 0 or 1, got '", value, "'");
+  return value == "1";
+}
+
 std::vector<int64_t> integer_list_option(const std::string& flag, const std::string& value, int64_t minimum) {
   std::vector<int64_t> numbers;
   for (size_t start = 0;;) {
@@ -65,6 +70,15 @@ nlohmann::json assignment_value(const std::string& key, const std::string& text)
     if (nlohmann::json::accept(text)) throw;
     return nlohmann::json(text);
   }
+}
+
+nlohmann::json typed_option_value(const std::string& flag, const std::string& value, const nlohmann::json& like) {
+  if (like.is_string()) return value;
+  if (like.is_boolean()) return boolean_option(flag, value);
+  if (like.is_number_unsigned()) return unsigned_option(flag, value);
+  if (like.is_number_integer()) return integer_option(flag, value);
+  if (like.is_number()) return number_option(flag, value);
+  return assignment_value(flag, value);
 }
 
 void check_override_type(const std::string& key, const nlohmann::json& base, const nlohmann::json& value) {

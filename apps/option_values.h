@@ -13,8 +13,14 @@ namespace apps {
 int64_t integer_option(const std::string& flag, const std::string& value);
 uint64_t unsigned_option(const std::string& flag, const std::string& value);  // seeds
 double number_option(const std::string& flag, const std::string& value);       // finite
+bool boolean_option(const std::string& flag, const std::string& value);        // "0" or "1"
 // "128,256,512": one or more integers, each at least `minimum`.
 std::vector<int64_t> integer_list_option(const std::string& flag, const std::string& value, int64_t minimum);
+
+// `value` read as the type of `like`, a run-config field's default: the text itself for a string,
+// 0 or 1 for a boolean, a (non-negative) integer for an integer field, a finite number for a real
+// one, JSON for an object or array. Errors name `flag` ("--steps expects an integer, got '6.9'").
+nlohmann::json typed_option_value(const std::string& flag, const std::string& value, const nlohmann::json& like);
 
 // The value of a `--set key=value` assignment: JSON when it parses as JSON (numbers, booleans,
 // arrays, objects), else the text as a string. Text that is not UTF-8, and JSON nested deeper than

@@ -6,7 +6,7 @@
 // losses), so that with up to ten runs a run keeps its colour: solid for training, dashed for
 // validation (apps/svg_plot.h).
 //
-// Usage: plot_training --out FILE.svg RUN_DIR...
+// Usage: plot_training --out FILE.svg RUN_DIR... (--help lists the options)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "apps/svg_plot.h"
 #include "engine/error.h"
 #include "engine/json_read.h"
@@ -30,18 +32,11 @@ struct Arguments {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string word = argv[i];
-    if (word == "--out") {
-      ENGINE_CHECK(i + 1 < argc, word, " needs a value");
-      args.out = argv[++i];
-    } else {
-      ENGINE_CHECK(!word.starts_with("--"), "unknown option ", word);
-      args.runs.push_back(word);
-    }
-  }
-  ENGINE_CHECK(!args.out.empty(), "--out is required");
-  ENGINE_CHECK(!args.runs.empty(), "name at least one run directory (holding metrics.jsonl)");
+  apps::CommandLine cli("plot_training", "The training curves of train_lm runs in one SVG, from their metrics.jsonl.",
+                        "plot_training --out runs/curves.svg runs/reproduce_lm/ape runs/reproduce_lm/seqpe");
+  cli.option("--out", args.out, "the SVG file to write")->required();
+  cli.option("runs", args.runs, "train_lm run folders, each holding metrics.jsonl")->required();
+  cli.parse(argc, argv);
   return args;
 }
 
@@ -86,7 +81,7 @@ RunCurves read_run(const std::string& run) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return apps::run_app("plot_training", [&] {
     const Arguments args = parse_arguments(argc, argv);
     std::vector<RunCurves> runs;
     for (const std::string& run : args.runs) runs.push_back(read_run(run));
@@ -104,9 +99,5 @@ int main(int argc, char** argv) {
     figure.height = std::max(figure.height, 120 + 20 * int(figure.series.size()));
     plot::write_svg(figure, args.out);
     std::printf("plot_training: %zu curves of %zu runs in %s\n", figure.series.size(), runs.size(), args.out.c_str());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "plot_training: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -14,8 +14,9 @@
 #include <optional>
 #include <sstream>
 
+#include "apps/app_main.h"
+#include "apps/cli_options.h"
 #include "apps/lm_run.h"
-#include "apps/option_values.h"
 #include "apps/qa_run.h"
 #include "apps/train/device_setup.h"
 #include "data/bpe_tokenizer.h"
@@ -43,33 +44,27 @@ std::string read_file(const std::string& path) {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
-  bool prompt_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    ENGINE_CHECK(i + 1 < argc, flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--checkpoint") args.checkpoint = value;
-    else if (flag == "--prompt" || flag == "--prompt-file") {
-      ENGINE_CHECK(!prompt_given, "give one of --prompt and --prompt-file");
-      args.prompt = flag == "--prompt" ? value : read_file(value);
-      prompt_given = true;
-    } else if (flag == "--max-new-tokens") args.max_new_tokens = apps::integer_option(flag, value);
-    else if (flag == "--temperature") args.sampling.temperature = apps::number_option(flag, value);
-    else if (flag == "--top-k") args.sampling.top_k = apps::integer_option(flag, value);
-    else if (flag == "--seed") args.seed = apps::unsigned_option(flag, value);
-    else if (flag == "--device") args.device.device = value;
-    else if (flag == "--tf32") args.device.tf32 = apps::integer_option(flag, value) != 0;
-    else ENGINE_CHECK(false, "unknown option ", flag);
-  }
-  ENGINE_CHECK(!args.checkpoint.empty(), "--checkpoint is required");
-  ENGINE_CHECK(args.max_new_tokens > 0, "--max-new-tokens must be positive, got ", args.max_new_tokens);
+  std::string prompt_file;
+  apps::CommandLine cli("sample_lm", "Generates text from a train_lm (or finetune_qa) checkpoint.",
+                        "sample_lm --checkpoint runs/lm/seqpe/best.ckpt.safetensors --prompt 'And God said' "
+                        "--max-new-tokens 100 --temperature 0");
+  cli.option("--checkpoint", args.checkpoint, "the checkpoint (*.ckpt.safetensors)")->required();
+  CLI::Option* prompt = cli.option("--prompt", args.prompt, "the text to continue (empty: a fresh document)");
+  cli.option("--prompt-file", prompt_file, "a file holding the prompt")->excludes(prompt);
+  cli.option("--max-new-tokens", args.max_new_tokens, "tokens to generate", 1);
+  cli.option("--temperature", args.sampling.temperature, "sampling temperature (0: greedy)");
+  cli.option("--top-k", args.sampling.top_k, "sample among the k most likely tokens", 0);
+  cli.option("--seed", args.seed, "seed of the sampling");
+  cli.device_options(args.device, false);
+  cli.parse(argc, argv);
+  if (!prompt_file.empty()) args.prompt = read_file(prompt_file);
   return args;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return apps::run_app("sample_lm", [&] {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     Arguments args = parse_arguments(argc, argv);
     const engine::Device device = train::setup_device("sample_lm", args.device);
@@ -110,9 +105,5 @@ int main(int argc, char** argv) {
     std::printf("%s%s\n\n", args.prompt.c_str(), tokenizer.decode(generated).c_str());
     std::printf("%zu new tokens in %.2f s (%.1f tokens/s)%s\n", generated.size() + (stopped ? 1 : 0), seconds,
                 double(all.size() - size_t(T0)) / seconds, stopped ? ", stopped at <|endoftext|>" : "");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sample_lm: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -22,7 +22,6 @@
 //   B = batch, T = context
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <vector>
 
 #include "apps/dist_job.h"
@@ -30,6 +29,7 @@
 #include "apps/lm_training.h"
 #include "data/text_corpus.h"
 #include "engine/denormals.h"
+#include "engine/error.h"
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
 #include "seqpe/position_signal.h"
@@ -41,10 +41,19 @@ using nlohmann::json;
 
 // The run config from the defaults, the --config file and the overrides, in that order.
 lm::RunArguments parse_arguments(int argc, char** argv) {
-  static const std::map<std::string, std::string> flags = {
-      {"--pe", "pe"}, {"--steps", "steps"}, {"--batch", "batch"}, {"--lr", "lr"}, {"--seed", "seed"},
-      {"--out", "out"}, {"--corpus", "corpus"}, {"--context", "context"}};
-  return lm::parse_run_arguments("train_lm", argc, argv, flags, lm::default_run_config());
+  static const std::vector<apps::ConfigFlag> flags = {
+      {"--pe", "/pe", "position encoding: ape, sin, rope, alibi, nope or seqpe"},
+      {"--steps", "/steps", "optimizer steps (the schedule spans them)"},
+      {"--batch", "/batch", "sequences per step (global: over every rank)"},
+      {"--lr", "/lr", "peak learning rate"},
+      {"--seed", "/seed", "seed of the initialisation, data order and dropout"},
+      {"--out", "/out", "run folder: checkpoints, run.json, metrics.jsonl"},
+      {"--corpus", "/corpus", "corpus folder (train.txt, valid.txt, test.txt; tokenizer cached there)"},
+      {"--context", "/context", "training length T"}};
+  return lm::parse_run_arguments(
+      {"train_lm", "Trains a GPT language model on a text corpus with any position encoding.",
+       "train_lm --corpus data/corpora/kjv --pe seqpe --steps 300 --out runs/lm/seqpe --set layers=2"},
+      argc, argv, flags, lm::default_run_config());
 }
 
 // Next-token prediction on the corpus's training split; validation perplexity at the training length.
@@ -55,7 +64,14 @@ class LanguageModelling : public train::TrainingTask {
         batcher_(corpus_.split("train"), context(), lm::rank_rows(config, job) * job.world_size(),
                  config.at("seed").get<uint64_t>() + 2, job.shard()),
         init_gen_(config.at("seed").get<uint64_t>()),
-        model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {}
+        model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {
+    // Refused before the first step: validation would otherwise fail (or score a fragment) only at
+    // the first evaluation, after eval_every steps of training.
+    const data::TokenFile& valid = corpus_.split("valid");
+    ENGINE_CHECK(valid.size() > context(), "corpus ", config.at("corpus").get<std::string>(), ": the valid split (",
+                 valid.path().string(), ") holds ", valid.size(), " tokens, fewer than one validation sequence of ",
+                 context() + 1, " (the context ", context(), " plus its last target): lengthen valid.txt");
+  }
 
   models::Gpt& gpt() { return *model_.gpt; }
   const lm::LanguageModel& model() const { return model_; }

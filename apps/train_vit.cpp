@@ -29,6 +29,7 @@
 #include <fstream>
 #include <memory>
 
+#include "apps/cli_options.h"
 #include "apps/dist_job.h"
 #include "apps/train/device_setup.h"
 #include "apps/train/run_folder.h"
@@ -56,19 +57,39 @@ struct Arguments {
 };
 
 Arguments parse_arguments(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  const auto take = [&](const char* flag) {
-    std::string value;
-    for (size_t i = 0; i < args.size(); ++i)
-      if (args[i] == flag) {
-        ENGINE_CHECK(i + 1 < args.size(), "train_vit: ", flag, " needs a value");
-        value = args[i + 1];
-        args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
-        break;
-      }
-    return value;
-  };
-  const std::string config_file = take("--config"), resume = take("--resume");
+  static const std::vector<apps::ConfigFlag> flags = {
+      {"--pe", "/model/position_encoding", "position encoding: ape, sin, rope, rope2d, rope_mixed, seqpe or nope"},
+      {"--epochs", "/train/epochs", "epochs to train (unless --steps)"},
+      {"--steps", "/train/steps", "optimizer steps instead of --epochs epochs (0: use --epochs)"},
+      {"--stop-after", "/train/stop_after", "end after this step as if interrupted (0: never)"},
+      {"--batch", "/train/batch", "images per step (global: over every rank)"},
+      {"--lr", "/train/lr", "peak learning rate"},
+      {"--seed", "/train/seed", "seed of the initialisation, data order and augmentation"},
+      {"--threads", "/train/threads", "OpenMP threads (0: OMP_NUM_THREADS)"},
+      {"--out", "/out", "run folder: checkpoints, run.json, metrics.jsonl"},
+      {"--width", "/model/width", "channels C"},
+      {"--depth", "/model/depth", "transformer blocks"},
+      {"--heads", "/model/heads", "attention heads H"},
+      {"--log-every", "/train/log_every", "steps between logged lines"},
+      {"--eval-every", "/train/eval_every", "steps between test evaluations (0: once per epoch)"},
+      {"--accumulation", "/train/accumulation", "micro-batches per step"},
+      {"--data", "/data/dir", "Fashion-MNIST folder (IDX files)"},
+      {"--synthetic", "/data/synthetic", "train on that many synthetic images instead (0: Fashion-MNIST)"},
+      {"--train-subset", "/data/train_subset", "the first N training images only (0: all)"},
+      {"--test-subset", "/data/test_subset", "the first N test images only (0: all)"},
+      {"--validation", "/data/validation",
+       "training images held out (fixed seed) to pick the best epoch (0: the test set picks it)"}};
+  std::string config_file, resume;
+  json overrides = json::object();
+  apps::CommandLine cli("train_vit", "Trains a ViT classifier on Fashion-MNIST with any 2-D position encoding.",
+                        "train_vit --pe seqpe --epochs 10 --threads 2 --out runs/vit/seqpe");
+  cli.option("--config", config_file,
+             "run config (JSON: model, seqpe, train, data, out sections) over the defaults, under the options");
+  cli.option("--resume", resume, "checkpoint to resume, or 'latest': the newest complete one in --out");
+  const json defaults = vit_app::run_config_to_json(vit_app::default_run_config());
+  cli.config_flags(flags, defaults, overrides);
+  cli.config_flags(apps::device_flags("/train/"), defaults, overrides);
+  cli.parse(argc, argv);
   const auto resolve = [&](vit_app::RunConfig config) {
     if (!config_file.empty()) {
       try {
@@ -77,15 +98,13 @@ Arguments parse_arguments(int argc, char** argv) {
         throw engine::Error(config_file + ": " + e.what());  // a field's error names the file too
       }
     }
-    const auto unknown = vit_app::apply_overrides(config, args);
-    ENGINE_CHECK(unknown.empty(), "train_vit: unknown option ", unknown.empty() ? "" : unknown.front());
-    return config;
+    return vit_app::run_config_from_json(overrides, config);
   };
   Arguments out{resolve(vit_app::default_run_config()), resume};
   if (resume.empty()) return out;
   if (resume == "latest") {
     const auto latest = train::latest_checkpoint(out.config.out);
-    ENGINE_CHECK(latest, "train_vit: --resume latest found no complete checkpoint in ", out.config.out,
+    ENGINE_CHECK(latest, "--resume latest found no complete checkpoint in ", out.config.out,
                  " (pass the run's --out, or a checkpoint file)");
     out.resume = latest->string();
   }
@@ -127,8 +146,12 @@ class ImageClassification : public train::TrainingTask {
         eval_set_(config.data.validation > 0 ? split_.validation : vit_app::load_test_set(config)),
         init_gen_(config.train.seed), model_(vit_app::build_model(config, init_gen_)),
         loader_(split_.train, loader_options(config, job)) {
-    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "train_vit: ", split_.train.size(),
-                 " training images give no batch of ", config.train.batch);
+    ENGINE_CHECK(loader_.batches_per_epoch() > 0, "the training set's ", split_.train.size(),
+                 " images give no batch of ", config.train.batch);
+    // Refused here, before any step, rather than as a meaningless accuracy at the first evaluation.
+    ENGINE_CHECK(eval_set_.size() > 0, "the ", eval_name_, " set (",
+                 config.data.synthetic > 0 ? "synthetic" : config.data.dir, ") holds no image: nothing to ",
+                 "evaluate the run on");
   }
 
   models::ViT& vit() { return *model_.vit; }
@@ -182,7 +205,7 @@ class ImageClassification : public train::TrainingTask {
   // Micro-batches of batch / accumulation images (this rank's shard of them), shuffled with seed + 2.
   static data::ImageLoaderOptions loader_options(const vit_app::RunConfig& config, const dist_job::Job& job) {
     const auto& t = config.train;
-    ENGINE_CHECK(t.accumulation > 0 && t.batch % t.accumulation == 0, "train_vit: batch ", t.batch,
+    ENGINE_CHECK(t.accumulation > 0 && t.batch % t.accumulation == 0, "batch ", t.batch,
                  " does not split into ", t.accumulation, " micro-batches (train.accumulation)");
     data::ImageLoaderOptions options;
     options.batch_size = t.batch / t.accumulation;
@@ -228,7 +251,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
 
   ImageClassification task(config, job);
   const int64_t per_epoch = task.steps_per_epoch();
-  ENGINE_CHECK(per_epoch > 0, "train_vit: an epoch holds fewer than ", t.accumulation, " micro-batches");
+  ENGINE_CHECK(per_epoch > 0, "an epoch holds fewer than ", t.accumulation, " micro-batches");
   const int64_t total_steps = t.steps > 0 ? t.steps : t.epochs * per_epoch;
 
   train::TrainerSettings settings;

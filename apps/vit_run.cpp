@@ -191,43 +191,6 @@ json run_config_to_json(const RunConfig& c) {
           {"out", c.out}};
 }
 
-std::vector<std::string> apply_overrides(RunConfig& c, const std::vector<std::string>& args) {
-  std::vector<std::string> rest;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    auto value = [&]() -> std::string {
-      ENGINE_CHECK(i + 1 < args.size(), "option ", flag, " needs a value");
-      return args[++i];
-    };
-    if (flag == "--pe") c.model.position_encoding = value();
-    else if (flag == "--epochs") c.train.epochs = apps::integer_option(flag, value());
-    else if (flag == "--steps") c.train.steps = apps::integer_option(flag, value());
-    else if (flag == "--stop-after") c.train.stop_after = apps::integer_option(flag, value());
-    else if (flag == "--batch") c.train.batch = apps::integer_option(flag, value());
-    else if (flag == "--lr") c.train.lr = apps::number_option(flag, value());
-    else if (flag == "--seed") c.train.seed = apps::unsigned_option(flag, value());
-    else if (flag == "--threads") c.train.threads = int(apps::integer_option(flag, value()));
-    else if (flag == "--out") c.out = value();
-    else if (flag == "--width") c.model.width = apps::integer_option(flag, value());
-    else if (flag == "--depth") c.model.depth = apps::integer_option(flag, value());
-    else if (flag == "--heads") c.model.heads = apps::integer_option(flag, value());
-    else if (flag == "--log-every") c.train.log_every = apps::integer_option(flag, value());
-    else if (flag == "--eval-every") c.train.eval_every = apps::integer_option(flag, value());
-    else if (flag == "--device") c.train.device = value();
-    else if (flag == "--tf32") c.train.tf32 = apps::integer_option(flag, value()) != 0;
-    else if (flag == "--precision") c.train.precision = value();
-    else if (flag == "--accumulation") c.train.accumulation = apps::integer_option(flag, value());
-    else if (flag == "--data") c.data.dir = value();
-    else if (flag == "--synthetic") c.data.synthetic = apps::integer_option(flag, value());
-    else if (flag == "--train-subset") c.data.train_subset = apps::integer_option(flag, value());
-    else if (flag == "--test-subset") c.data.test_subset = apps::integer_option(flag, value());
-    else if (flag == "--validation") c.data.validation = apps::integer_option(flag, value());
-    else rest.push_back(flag);
-  }
-  models::validate_vit_config(c.model);
-  return rest;
-}
-
 models::ViTConfig model_config(const RunConfig& config) {
   if (config.model.position_encoding != "seqpe") return config.model;
   ENGINE_CHECK(config.model.position_encoding_options.empty(), "train_vit config: give SeqPE's options in the "

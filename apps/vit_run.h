@@ -79,8 +79,6 @@ RunConfig default_run_config();
 // field and checked when the model is built).
 RunConfig run_config_from_json(const nlohmann::json& json, RunConfig base);
 nlohmann::json run_config_to_json(const RunConfig& config);
-// Applies "--name value" overrides (see train_vit's usage); returns the arguments not understood.
-std::vector<std::string> apply_overrides(RunConfig& config, const std::vector<std::string>& args);
 
 // The ViT and, for "seqpe", its SeqPE (also registered in the model as "pe").
 struct Model {

@@ -15,6 +15,7 @@ packages=(
   libeigen3-dev     # CPU GEMM
   nlohmann-json3-dev  # configs, metrics, safetensors headers
   doctest-dev       # unit tests
+  libcli11-dev      # the apps' command lines (CLI11, header-only)
   zlib1g-dev        # gzip data files
   libpng-dev        # PNG images (image-folder datasets)
   libjpeg62-turbo-dev  # JPEG images (image-folder datasets)

@@ -23,19 +23,19 @@ namespace train {
 namespace {
 
 // "cpu", "cuda" or "cuda:N"; anything else is refused naming the option.
-engine::Device parse_device(const char* app, const std::string& name) {
+engine::Device parse_device(const std::string& name) {
   if (name == "cpu") return engine::Device::cpu();
   if (name == "cuda") return engine::Device::cuda(0);
   if (name.starts_with("cuda:") && name.size() > 5 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
       name.size() < 9)
     return engine::Device::cuda(std::stoi(name.substr(5)));
-  throw engine::Error(std::string(app) + ": --device must be cpu, cuda or cuda:N, got '" + name + "'");
+  throw engine::Error("--device must be cpu, cuda or cuda:N, got '" + name + "'");
 }
 
 }  // namespace
 
 engine::Device setup_device(const char* app, const DeviceSettings& settings, engine::dist::Communicator* ranks) {
-  engine::Device device = parse_device(app, settings.device);
+  engine::Device device = parse_device(settings.device);
   if (ranks != nullptr && ranks->world_size() > 1) {
     // Before the GPU choice, a collective that only "cuda" ranks would enter: ranks launched with
     // different devices would hang in it. "cuda:N" may differ between ranks, the rest may not.
@@ -46,7 +46,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
                                     {{"--device", kind},
                                      {"--precision", settings.precision},
                                      {"--tf32", settings.tf32 ? "1" : "0"}},
-                                    std::string(app) + " device settings");
+                                    "device settings");
   }
   const ops::Precision precision = ops::parse_precision(settings.precision);
   if (device.is_cpu()) {
@@ -60,7 +60,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
 #if APPS_NCCL
     device = engine::Device::cuda(engine::dist::select_cuda_device(*ranks));
 #else
-    throw engine::Error(std::string(app) + ": --device cuda on several ranks needs NCCL, which this build lacks");
+    throw engine::Error("--device cuda on several ranks needs NCCL, which this build lacks");
 #endif
   }
   ops::cuda::set_allow_tf32(settings.tf32);
@@ -71,8 +71,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
               precision == ops::Precision::bf16 ? "bf16 (bf16 operands, f32 sums, on cuBLASLt)" : "fp32");
   return device;
 #else
-  throw engine::Error(std::string(app) + ": --device cuda needs the CUDA backend, which this build lacks; "
-                                        "configure with -DENGINE_CUDA=ON");
+  throw engine::Error("--device cuda needs the CUDA backend, which this build lacks; configure with -DENGINE_CUDA=ON");
 #endif
 }
 

@@ -23,7 +23,7 @@ struct DeviceSettings {
 
 // Readies the device `settings` name (initialises the CUDA backend, sets TF32, sets the process's
 // precision) and returns it. Prints one line saying what runs the matrix products (for CUDA: which
-// device, whether TF32 is on and the precision); `app` starts errors and that line.
+// device, whether TF32 is on and the precision); `app` starts that line.
 // With `ranks` of a multi-rank job, every rank must name the same kind of device, precision and
 // TF32 setting (checked first, naming the field that differs), and "cuda" is this rank's GPU, chosen
 // over them before any CUDA tensor exists (engine/dist/device_select.h: a collective, so every rank

@@ -14,12 +14,11 @@ CudaCachingAllocator::CudaCachingAllocator(int device) : device_(device) {}
 
 // At exit the driver may already be gone: release what can be released, never throw.
 CudaCachingAllocator::~CudaCachingAllocator() {
-  for (PendingBlock& pending : pending_) {
-    for (cudaEvent_t event : pending.events) (void)cudaEventDestroy(event);
-    (void)cudaFree(pending.ptr);
+  for (auto& [ptr, block] : blocks_) {
+    if (block.live) continue;
+    forget_other_streams(block);
+    (void)cudaFree(ptr);
   }
-  for (auto& [key, blocks] : bins_)
-    for (void* ptr : blocks) (void)cudaFree(ptr);
 }
 
 void* CudaCachingAllocator::allocate(size_t bytes) {
@@ -30,19 +29,21 @@ void* CudaCachingAllocator::allocate(size_t bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.allocations++;
     collect_pending();
-    auto bin = bins_.find({stream, size});
-    if (bin != bins_.end() && !bin->second.empty()) {
-      void* ptr = bin->second.back();
-      bin->second.pop_back();
-      live_[ptr] = Block{size, stream, {}};
+    // Made here, where allocating may fail, so that deallocate only links blocks into it.
+    Block*& bin = bins_[{stream, size}];
+    if (bin != nullptr) {
+      Block& block = *bin;
+      bin = block.next;
+      block.next = nullptr;
+      block.live = true;
       stats_.cache_hits++;
       stats_.bytes_cached -= size;
       stats_.bytes_in_use += size;
       stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
       // The emulator poisons a reused block as cudaMalloc's fresh memory: a read before a write
       // gives NaN, not the previous tensor's values.
-      if constexpr (kEmulated) CUDA_CHECK(cudaMemsetAsync(ptr, 0xff, size, stream));
-      return ptr;
+      if constexpr (kEmulated) CUDA_CHECK(cudaMemsetAsync(block.ptr, 0xff, size, stream));
+      return block.ptr;
     }
   }
   void* ptr = nullptr;
@@ -60,8 +61,19 @@ void* CudaCachingAllocator::allocate(size_t bytes) {
                                        ". Reduce the batch size or the model width."));
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    bins_.try_emplace({stream, size}, nullptr);  // again: empty_cache may have run since
+    Block& block = blocks_[ptr];
+    block.ptr = ptr;
+    block.size = size;
+    block.stream = stream;
+    block.live = true;
+  } catch (...) {  // no host memory for the records: give the block back rather than lose it
+    blocks_.erase(ptr);
+    (void)cudaFree(ptr);
+    throw;
+  }
   device_allocations_++;
-  live_[ptr] = Block{size, stream, {}};
   stats_.bytes_in_use += size;
   stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
   return ptr;
@@ -70,52 +82,77 @@ void* CudaCachingAllocator::allocate(size_t bytes) {
 void CudaCachingAllocator::deallocate(void* ptr, size_t) {
   if (ptr == nullptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = live_.find(ptr);
-  ENGINE_ASSERT(it != live_.end());
-  Block block = std::move(it->second);
-  live_.erase(it);
+  auto it = blocks_.find(ptr);
+  ENGINE_ASSERT(it != blocks_.end() && it->second.live);
+  Block& block = it->second;
+  block.live = false;
   stats_.bytes_in_use -= block.size;
   stats_.bytes_cached += block.size;
   if (block.other_streams.empty()) {
-    bins_[{block.stream, block.size}].push_back(ptr);
+    push_free(block);
     return;
   }
-  PendingBlock pending{ptr, std::move(block), {}};
   const DeviceGuard guard(Device::cuda(device_));  // the events belong to the streams' device
-  for (cudaStream_t other : pending.block.other_streams) {
-    cudaEvent_t event;
-    CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-    CUDA_CHECK(cudaEventRecord(event, other));
-    pending.events.push_back(event);
+  bool recorded = true;
+  for (size_t i = 0; i < block.other_streams.size(); ++i)
+    recorded = recorded && cudaEventRecord(block.events[i], block.other_streams[i]) == cudaSuccess;
+  if (recorded) {
+    block.next = pending_;
+    pending_ = &block;
+    return;
   }
-  pending_.push_back(std::move(pending));
+  // An event could not be recorded: wait for the other streams instead, then the block is free.
+  (void)cudaGetLastError();
+  for (cudaStream_t other : block.other_streams) (void)cudaStreamSynchronize(other);
+  forget_other_streams(block);
+  push_free(block);
+}
+
+void CudaCachingAllocator::push_free(Block& block) {
+  Block*& bin = bins_.find({block.stream, block.size})->second;
+  block.next = bin;
+  bin = &block;
+}
+
+void CudaCachingAllocator::forget_other_streams(Block& block) {
+  for (cudaEvent_t event : block.events) (void)cudaEventDestroy(event);
+  block.events.clear();  // keeps the capacity: nothing is allocated or freed
+  block.other_streams.clear();
 }
 
 void CudaCachingAllocator::collect_pending() {
-  for (size_t i = 0; i < pending_.size();) {
-    PendingBlock& pending = pending_[i];
-    const bool done = std::all_of(pending.events.begin(), pending.events.end(),
+  for (Block** link = &pending_; *link != nullptr;) {
+    Block& block = **link;
+    const bool done = std::all_of(block.events.begin(), block.events.end(),
                                   [](cudaEvent_t event) { return cudaEventQuery(event) == cudaSuccess; });
     if (!done) {
-      ++i;
+      link = &block.next;
       continue;
     }
-    for (cudaEvent_t event : pending.events) CUDA_CHECK(cudaEventDestroy(event));
-    bins_[{pending.block.stream, pending.block.size}].push_back(pending.ptr);
-    pending_[i] = std::move(pending_.back());
-    pending_.pop_back();
+    *link = block.next;
+    forget_other_streams(block);
+    push_free(block);
   }
   (void)cudaGetLastError();  // a not-ready query leaves no error behind, but be sure
 }
 
 void CudaCachingAllocator::record_stream(void* ptr, cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = live_.find(ptr);
-  ENGINE_CHECK(it != live_.end(), "record_stream: ", ptr, " is not a live block of the CUDA allocator");
+  auto it = blocks_.find(ptr);
+  ENGINE_CHECK(it != blocks_.end() && it->second.live, "record_stream: ", ptr,
+               " is not a live block of the CUDA allocator");
   Block& block = it->second;
-  if (stream != block.stream && std::find(block.other_streams.begin(), block.other_streams.end(), stream) ==
-                                    block.other_streams.end())
-    block.other_streams.push_back(stream);
+  if (stream == block.stream ||
+      std::find(block.other_streams.begin(), block.other_streams.end(), stream) != block.other_streams.end())
+    return;
+  // The event that deallocate records is made now, and both lists grow now: freeing allocates nothing.
+  block.other_streams.reserve(block.other_streams.size() + 1);
+  block.events.reserve(block.events.size() + 1);
+  const DeviceGuard guard(Device::cuda(device_));
+  cudaEvent_t event;
+  CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  block.other_streams.push_back(stream);
+  block.events.push_back(event);
 }
 
 AllocatorStats CudaCachingAllocator::stats() const {
@@ -137,12 +174,16 @@ void CudaCachingAllocator::empty_cache() {
 }
 
 void CudaCachingAllocator::release_cached() {
-  for (auto& [key, blocks] : bins_)
-    for (void* ptr : blocks) {
-      CUDA_CHECK(cudaFree(ptr));
+  // The bins' entries stay: live blocks go back to them when freed.
+  for (auto& [key, bin] : bins_) {
+    while (bin != nullptr) {
+      Block* block = bin;
+      bin = block->next;
+      CUDA_CHECK(cudaFree(block->ptr));
       stats_.bytes_cached -= key.second;
+      blocks_.erase(block->ptr);
     }
-  bins_.clear();
+  }
 }
 
 }  // namespace engine::cuda

@@ -92,7 +92,7 @@ timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe \
 status=$?
 set -e
 if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then echo "FAIL: ranks on different devices gave status $status"; exit 1; fi
-grep -q 'ranks disagree on the train_lm device settings: .*--device' "$tmp/devices.log" ||
+grep -q 'ranks disagree on the device settings: .*--device' "$tmp/devices.log" ||
   { echo "FAIL: no message naming --device"; cat "$tmp/devices.log"; exit 1; }
 
 # A failing rank (rank 1 cannot read its corpus) while rank 0 waits for it in a collective: the

@@ -8,6 +8,7 @@
 #     at start, before any step;
 #   - temporaries of killed writers (*.tmp.<pid of no process>) are removed at start;
 #   - accumulation=2 equals one batch of the same rows; a batch it does not split is refused;
+#   - a valid split too short for one validation sequence is refused at start;
 #   - "step_<N>" checkpoints every checkpoint_every steps, the keep_checkpoints newest kept;
 #     --resume latest takes the newest complete checkpoint; a resume from an older checkpoint
 #     continues the loss curve exactly and metrics.jsonl does not repeat a step.
@@ -86,4 +87,15 @@ if [ "$(id -u)" != 0 ]; then  # root writes into read-only folders
   fails_with "read_only" "${common[@]}" --out "$tmp/read_only"
   grep -q "^step" "$tmp/out.log" && { echo "FAIL: trained before noticing the read-only folder"; exit 1; }
 fi
+# A valid split with no validation sequence (empty, or fewer than context + 1 tokens) is refused
+# naming the corpus and the split, before any step (it gave perplexity -nan after training).
+tiny_corpus "$tmp/empty_valid" 200
+: > "$tmp/empty_valid/valid.txt"
+fails_with "corpus .*empty_valid: the valid split (.*valid.*) holds 0 tokens" "${common[@]}" --corpus "$tmp/empty_valid" \
+  --out "$tmp/b"
+grep -q "^step" "$tmp/out.log" && { echo "FAIL: trained before noticing the empty valid split"; exit 1; }
+tiny_corpus "$tmp/short_valid" 200
+echo "In" > "$tmp/short_valid/valid.txt"
+fails_with "short_valid: the valid split .* fewer than one validation sequence of 9" "${common[@]}" \
+  --corpus "$tmp/short_valid" --out "$tmp/b"
 echo "trainer checks passed"
