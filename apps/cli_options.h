@@ -23,7 +23,7 @@ namespace apps {
 // What --help says of --device, --tf32 and --precision, in every app that has them.
 inline constexpr const char* kDeviceHelp = "where to compute: cpu, cuda or cuda:N";
 inline constexpr const char* kTf32Help = "f32 GEMMs on TF32 tensor cores (GPUs)";
-inline constexpr const char* kPrecisionHelp = "matrix products in fp32 or bf16 (bf16: CPU only)";
+inline constexpr const char* kPrecisionHelp = "matrix products in fp32 or bf16 (bf16 operands, f32 sums)";
 
 // A command-line shorthand for one field of a JSON run config: {"--steps", "/train/steps", "..."}
 // sets the field at that JSON pointer, typed by its default (see CommandLine::config_flags).
