@@ -13,9 +13,8 @@
 #include "engine/autograd.h"
 #include "engine/strided_loop.h"
 #include "ops/cpu/elementwise.h"
-#include "ops/reduce.h"
-
 #include "ops/cuda_kernels.h"
+#include "ops/reduce.h"
 
 namespace ops {
 

@@ -11,7 +11,6 @@
 #include "engine/autograd.h"
 #include "engine/strided_loop.h"
 #include "ops/cpu/reduce.h"
-
 #include "ops/cuda_kernels.h"
 
 namespace ops {

@@ -4,7 +4,6 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/rotary.h"
-
 #include "ops/cuda_kernels.h"
 
 namespace ops {

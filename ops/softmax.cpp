@@ -8,7 +8,6 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/softmax.h"
-
 #include "ops/cuda_kernels.h"
 
 namespace ops {
