@@ -1,5 +1,5 @@
 // CUDA kernels for linear's epilogue and bias gradient (see ops/cuda/matmul.h). Plain CUDA C++:
-// built by nvcc into `ops` and by g++ under the kernel emulator into `ops_emu`.
+// built by nvcc into `ops_cuda` and by g++ under the kernel emulator into `ops_cuda_emu`.
 //
 // Legend: N = rows, O = output features. Row-wise kernels put rows on grid.y (looping when N
 // exceeds the grid limit) and columns on threads, so no thread divides an element index.
