@@ -9,22 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "ops/cpu/attention.h"
+#include "ops/cuda_kernels.h"
 #include "ops/reduce.h"
-#include "ops/cuda_dispatch.h"
-
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/attention.h"
-#endif
-#if ENGINE_OPS_CUDNN
-#include "ops/cuda/attention_cudnn.h"
-#endif
 
 namespace ops {
 
@@ -92,25 +82,9 @@ template <typename T>
 void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                  AttentionConfig& config) {
   if (q.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(q.device());  // kernels run on the tensor's GPU
-#if ENGINE_OPS_CUDNN
-    if constexpr (std::is_same_v<T, float>) {
-      if (attention_backend() == AttentionBackend::cudnn_bf16 &&
-          cuda::cudnn_attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(),
-                                        v.data<float>(), config.sizes, kernel_bias(config),
-                                        engine::cuda::current_stream())) {
-        config.cudnn = true;
-        return;
-      }
-    }
-#endif
-    cuda::attention_forward<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), config.sizes,
-                               kernel_bias(config), engine::cuda::current_stream());
+    config.cudnn = cuda::attention_forward(out, lse, q, k, v, config.sizes, kernel_bias(config),
+                                           attention_backend() == AttentionBackend::cudnn_bf16);
     return;
-#else
-    throw_no_cuda_kernels("attention");
-#endif
   }
   cpu::AttentionLayouts layouts;  // the forward has no gradient operands
   layouts.q = rows_of(q);
@@ -130,25 +104,8 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
   cpu::AttentionBias bias = kernel_bias(config);
   if (bias_grad.defined()) bias.score_bias_grad = bias_grad.raw_data();
   if (q.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(q.device());  // kernels run on the tensor's GPU
-#if ENGINE_OPS_CUDNN
-    if constexpr (std::is_same_v<T, float>) {
-      if (config.cudnn &&
-          cuda::cudnn_attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), dout.data<float>(),
-                                         q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
-                                         lse.data<float>(), config.sizes, bias, engine::cuda::current_stream()))
-        return;
-    }
-#endif
-    Tensor delta = Tensor::empty(lse.shape(), lse.dtype(), lse.device());
-    cuda::attention_backward<T>(dq.data<T>(), dk.data<T>(), dv.data<T>(), delta.data<T>(), dout.data<T>(),
-                                q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>(), config.sizes,
-                                bias, engine::cuda::current_stream());
+    cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, config.sizes, bias, config.cudnn);
     return;
-#else
-    throw_no_cuda_kernels("attention");
-#endif
   }
   const cpu::AttentionLayouts layouts{rows_of(q),    rows_of(k),  rows_of(v),  rows_of(out),
                                       rows_of(dout), rows_of(dq), rows_of(dk), rows_of(dv)};

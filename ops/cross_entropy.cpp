@@ -8,12 +8,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/cross_entropy.h"
-#include "ops/cuda_dispatch.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/cross_entropy.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -36,21 +31,10 @@ class CrossEntropyBackward final : public engine::Node {
     const int64_t stride = reduction_ == Reduction::none ? 1 : 0;
     Tensor grad_logits = Tensor::empty(logits_.shape(), logits_.dtype(), logits_.device());
     if (logits_.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-      const engine::cuda::DeviceGuard device_guard(logits_.device());  // kernels run on the tensor's GPU
       // The mean's division happens on the device: no host read of the upstream gradient.
       const double divisor = reduction_ == Reduction::mean && count_ > 0 ? double(count_) : 1.0;
-      ENGINE_DISPATCH_FLOAT(logits_.dtype(), "cross_entropy", [&] {
-        ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
-          cuda::cross_entropy_backward<scalar_t, index_t>(
-              grad_logits.data<scalar_t>(), logits_.data<scalar_t>(), row_max_.data<scalar_t>(),
-              row_sum_.data<scalar_t>(), targets_.data<index_t>(), upstream.data<scalar_t>(), stride, divisor, N, V,
-              ignore_index_, label_smoothing_, engine::cuda::current_stream());
-        });
-      });
-#else
-      throw_no_cuda_kernels("cross_entropy");
-#endif
+      cuda::cross_entropy_backward(grad_logits, logits_, row_max_, row_sum_, targets_, upstream, stride, divisor,
+                                   ignore_index_, label_smoothing_);
       return {grad_logits, Tensor()};
     }
     Tensor row_scale = upstream;
@@ -131,7 +115,6 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
   return {Tensor::full({}, total, logits.dtype(), logits.device()), row_max, row_sum, count};
 }
 
-#if ENGINE_OPS_CUDA
 // As cross_entropy_cpu, on CUDA. The reduction stays on the device; the host reads back only the
 // target summary (count and first invalid target), which its checks and the backward need.
 ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
@@ -140,21 +123,11 @@ ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, in
   Tensor row_max = Tensor::empty({N}, logits.dtype(), logits.device());
   Tensor row_sum = Tensor::empty({N}, logits.dtype(), logits.device());
   Tensor reduced = reduction == Reduction::none ? Tensor() : Tensor::empty({}, logits.dtype(), logits.device());
-  Tensor summary = Tensor::empty({3}, engine::DType::i64, logits.device());
-  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
-      cuda::cross_entropy_forward<scalar_t, index_t>(
-          losses.data<scalar_t>(), row_max.data<scalar_t>(), row_sum.data<scalar_t>(),
-          reduced.defined() ? reduced.data<scalar_t>() : nullptr, summary.data<int64_t>(), logits.data<scalar_t>(),
-          targets.data<index_t>(), N, V, ignore_index, label_smoothing, reduction == Reduction::mean,
-          engine::cuda::current_stream());
-    });
-  });
-  const std::vector<int64_t> host_summary = summary.to_vector<int64_t>();
-  check_targets(host_summary[1], host_summary[2], V, logits, ignore_index);
-  return {reduced.defined() ? reduced : losses, row_max, row_sum, host_summary[0]};
+  const cuda::CrossEntropySummary summary = cuda::cross_entropy_forward(
+      losses, row_max, row_sum, reduced, logits, targets, ignore_index, label_smoothing, reduction == Reduction::mean);
+  check_targets(summary.bad_position, summary.bad_value, V, logits, ignore_index);
+  return {reduced.defined() ? reduced : losses, row_max, row_sum, summary.count};
 }
-#endif
 
 }  // namespace
 
@@ -177,12 +150,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   const Tensor targets_c = targets.contiguous(), logits_c = logits.detach().contiguous();
   ForwardResult result;
   if (logits.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(logits.device());  // kernels run on the tensor's GPU
     result = cross_entropy_cuda(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
-#else
-    throw_no_cuda_kernels("cross_entropy");
-#endif
   } else {
     result = cross_entropy_cpu(logits_c, targets_c, N, V, ignore_index, label_smoothing, reduction);
   }

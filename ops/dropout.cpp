@@ -7,12 +7,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/dropout.h"
-#include "ops/cuda_dispatch.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/dropout.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -23,15 +18,7 @@ Tensor dropout_apply(const Tensor& in, double p, uint64_t seed, uint64_t offset)
   const Tensor in_c = in.detach().contiguous();
   Tensor out = Tensor::empty(in.shape(), in.dtype(), in.device());
   if (in.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(in.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(in.dtype(), "dropout", [&] {
-      cuda::dropout_apply<scalar_t>(out.data<scalar_t>(), in_c.data<scalar_t>(), in.numel(), p, seed, offset,
-                                    engine::cuda::current_stream());
-    });
-#else
-    throw_no_cuda_kernels("dropout");
-#endif
+    cuda::dropout_apply(out, in_c, p, seed, offset);
     return out;
   }
   ENGINE_DISPATCH_FLOAT(in.dtype(), "dropout", [&] {

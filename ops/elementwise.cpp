@@ -13,15 +13,8 @@
 #include "engine/autograd.h"
 #include "engine/strided_loop.h"
 #include "ops/cpu/elementwise.h"
-#include "ops/cuda_dispatch.h"
+#include "ops/cuda_kernels.h"
 #include "ops/reduce.h"
-
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/device_layout.h"
-#include "ops/cuda/elementwise.h"
-#endif
 
 namespace ops {
 
@@ -122,18 +115,8 @@ Tensor reduce_to(const Tensor& grad, const Shape& shape) {
 Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& shape) {
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
-    const auto layout =
-        cuda::device_layout<3>(shape, {out.strides(), strides_in(a, shape), strides_in(b, shape)}, binary_name(op));
-    ENGINE_DISPATCH_FLOAT(a.dtype(), binary_name(op), [&] {
-      cuda::binary_forward<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), layout,
-                                     engine::cuda::current_stream());
-    });
+    cuda::binary_forward(binary_name(op), op, out, a, strides_in(a, shape), b, strides_in(b, shape));
     return out;
-#else
-    throw_no_cuda_kernels(binary_name(op));
-#endif
   }
   ENGINE_DISPATCH_FLOAT(a.dtype(), binary_name(op), [&] {
     cpu::binary_forward<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape,
@@ -146,18 +129,8 @@ Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const T
   const Shape& shape = grad_out.shape();
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(grad_out.device());  // kernels run on the tensor's GPU
-    const auto layout = cuda::device_layout<4>(
-        shape, {grad.strides(), grad_out.strides(), strides_in(a, shape), strides_in(b, shape)}, "div backward");
-    ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "div backward", [&] {
-      cuda::div_backward_divisor<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), a.data<scalar_t>(),
-                                           b.data<scalar_t>(), layout, engine::cuda::current_stream());
-    });
+    cuda::div_backward_divisor(grad, grad_out, a, strides_in(a, shape), b, strides_in(b, shape));
     return grad;
-#else
-    throw_no_cuda_kernels("div backward");
-#endif
   }
   ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "div backward", [&] {
     cpu::div_backward_divisor<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), a.data<scalar_t>(),
@@ -170,17 +143,8 @@ Tensor run_div_backward_divisor(const Tensor& grad_out, const Tensor& a, const T
 Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    const auto layout = cuda::device_layout<2>(x.shape(), {out.strides(), x.strides()}, unary_name(op));
-    ENGINE_DISPATCH_FLOAT(x.dtype(), unary_name(op), [&] {
-      cuda::unary_forward<scalar_t>(op, scalar, out.data<scalar_t>(), x.data<scalar_t>(), layout,
-                                    engine::cuda::current_stream());
-    });
+    cuda::unary_forward(unary_name(op), op, scalar, out, x);
     return out;
-#else
-    throw_no_cuda_kernels(unary_name(op));
-#endif
   }
   ENGINE_DISPATCH_FLOAT(x.dtype(), unary_name(op), [&] {
     cpu::unary_forward<scalar_t>(op, scalar, out.data<scalar_t>(), x.data<scalar_t>(), x.shape(), x.strides());
@@ -191,18 +155,8 @@ Tensor run_unary(UnaryOp op, double scalar, const Tensor& x) {
 Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, const Tensor& saved) {
   Tensor grad = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
   if (saved.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(saved.device());  // kernels run on the tensor's GPU
-    const auto layout = cuda::device_layout<3>(saved.shape(), {grad.strides(), grad_out.strides(), saved.strides()},
-                                               unary_name(op));
-    ENGINE_DISPATCH_FLOAT(saved.dtype(), unary_name(op), [&] {
-      cuda::unary_backward<scalar_t>(op, scalar, grad.data<scalar_t>(), grad_out.data<scalar_t>(),
-                                     saved.data<scalar_t>(), layout, engine::cuda::current_stream());
-    });
+    cuda::unary_backward(unary_name(op), op, scalar, grad, grad_out, saved);
     return grad;
-#else
-    throw_no_cuda_kernels(unary_name(op));
-#endif
   }
   ENGINE_DISPATCH_FLOAT(saved.dtype(), unary_name(op), [&] {
     cpu::unary_backward<scalar_t>(op, scalar, grad.data<scalar_t>(), grad_out.data<scalar_t>(),
@@ -215,21 +169,9 @@ Tensor run_unary_backward(UnaryOp op, double scalar, const Tensor& grad_out, con
 Tensor run_where(const Tensor& condition, const Tensor& a, const Tensor& b, const Shape& shape, const char* op) {
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
-    const auto layout = cuda::device_layout<4>(
-        shape, {out.strides(), strides_in(condition, shape), strides_in(a, shape), strides_in(b, shape)}, op);
-    ENGINE_DISPATCH_FLOAT(a.dtype(), op, [&] {
-      using value_t = scalar_t;
-      ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {
-        cuda::where_forward<value_t, scalar_t>(out.data<value_t>(), condition.data<scalar_t>(), a.data<value_t>(),
-                                               b.data<value_t>(), layout, engine::cuda::current_stream());
-      });
-    });
+    cuda::where_forward(op, out, condition, strides_in(condition, shape), a, strides_in(a, shape), b,
+                        strides_in(b, shape));
     return out;
-#else
-    throw_no_cuda_kernels(op);
-#endif
   }
   ENGINE_DISPATCH_FLOAT(a.dtype(), op, [&] {
     using value_t = scalar_t;
@@ -247,21 +189,8 @@ Tensor run_where_backward(bool keep_true, const Tensor& condition, const Tensor&
   const Shape& shape = grad_out.shape();
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(grad_out.device());  // kernels run on the tensor's GPU
-    const auto layout =
-        cuda::device_layout<3>(shape, {grad.strides(), strides_in(condition, shape), grad_out.strides()}, op);
-    ENGINE_DISPATCH_FLOAT(grad_out.dtype(), op, [&] {
-      using value_t = scalar_t;
-      ENGINE_DISPATCH_ALL(condition.dtype(), op, [&] {
-        cuda::where_backward<value_t, scalar_t>(keep_true, grad.data<value_t>(), condition.data<scalar_t>(),
-                                                grad_out.data<value_t>(), layout, engine::cuda::current_stream());
-      });
-    });
+    cuda::where_backward(op, keep_true, grad, condition, strides_in(condition, shape), grad_out);
     return grad;
-#else
-    throw_no_cuda_kernels(op);
-#endif
   }
   ENGINE_DISPATCH_FLOAT(grad_out.dtype(), op, [&] {
     using value_t = scalar_t;

@@ -8,12 +8,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/embedding.h"
-#include "ops/cuda_dispatch.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/embedding.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -30,18 +25,7 @@ class EmbeddingBackward final : public engine::Node {
     const int64_t C = grad_out.size(-1), N = indices_.numel();
     Tensor grad_table = Tensor::empty({V_, C}, grad_out.dtype(), grad_out.device());
     if (grad_out.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-      const engine::cuda::DeviceGuard device_guard(grad_out.device());  // kernels run on the tensor's GPU
-      ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "embedding", [&] {
-        ENGINE_DISPATCH_INDEX(indices_.dtype(), "embedding", [&] {
-          cuda::embedding_backward<scalar_t, index_t>(grad_table.data<scalar_t>(), grad_out.data<scalar_t>(),
-                                                      indices_.data<index_t>(), N, V_, C,
-                                                      engine::cuda::current_stream());
-        });
-      });
-#else
-      throw_no_cuda_kernels("embedding");
-#endif
+      cuda::embedding_backward(grad_table, grad_out, indices_);
     } else {
       ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "embedding", [&] {
         ENGINE_DISPATCH_INDEX(indices_.dtype(), "embedding", [&] {
@@ -65,17 +49,7 @@ int64_t first_out_of_range(const Tensor& indices_c, int64_t V) {
   const int64_t N = indices_c.numel();
   int64_t bad = -1;
   if (indices_c.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(indices_c.device());  // kernels run on the tensor's GPU
-    const Tensor result = Tensor::empty({1}, engine::DType::i64, indices_c.device());
-    ENGINE_DISPATCH_INDEX(indices_c.dtype(), "embedding", [&] {
-      cuda::first_out_of_range<index_t>(result.data<int64_t>(), indices_c.data<index_t>(), N, V,
-                                        engine::cuda::current_stream());
-    });
-    bad = int64_t(result.item());
-#else
-    throw_no_cuda_kernels("embedding");
-#endif
+    bad = cuda::first_out_of_range(indices_c, V);
   } else {
     ENGINE_DISPATCH_INDEX(indices_c.dtype(), "embedding",
                           [&] { bad = cpu::first_out_of_range<index_t>(indices_c.data<index_t>(), N, V); });
@@ -105,17 +79,7 @@ Tensor embedding(const Tensor& indices, const Tensor& table) {
   out_shape.push_back(C);
   Tensor out = Tensor::empty(out_shape, table.dtype(), table.device());
   if (table.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(table.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(table.dtype(), "embedding", [&] {
-      ENGINE_DISPATCH_INDEX(indices.dtype(), "embedding", [&] {
-        cuda::embedding_forward<scalar_t, index_t>(out.data<scalar_t>(), table_c.data<scalar_t>(),
-                                                   indices_c.data<index_t>(), N, C, engine::cuda::current_stream());
-      });
-    });
-#else
-    throw_no_cuda_kernels("embedding");
-#endif
+    cuda::embedding_forward(out, table_c, indices_c);
   } else {
     ENGINE_DISPATCH_FLOAT(table.dtype(), "embedding", [&] {
       ENGINE_DISPATCH_INDEX(indices.dtype(), "embedding", [&] {

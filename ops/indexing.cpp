@@ -10,12 +10,7 @@
 #include "engine/autograd.h"
 #include "ops/cpu/embedding.h"
 #include "ops/cpu/indexing.h"
-#include "ops/cuda_dispatch.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/indexing.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -34,19 +29,9 @@ int64_t product(const Shape& shape, size_t begin, size_t end) {
 void check_indices(const char* op, const Tensor& index, int64_t size, const Tensor& x, int64_t dim) {
   int64_t bad = -1, value = 0;
   if (index.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(index.device());  // kernels run on the tensor's GPU
-    Tensor summary = Tensor::empty({2}, engine::DType::i64, index.device());
-    ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
-      cuda::find_out_of_range<index_t>(summary.data<int64_t>(), index.data<index_t>(), index.numel(), size,
-                                       engine::cuda::current_stream());
-    });
-    const std::vector<int64_t> host_summary = summary.to_vector<int64_t>();
-    bad = host_summary[0];
-    value = host_summary[1];
-#else
-    throw_no_cuda_kernels(op);
-#endif
+    const cuda::IndexCheck check = cuda::find_out_of_range(op, index, size);
+    bad = check.position;
+    value = check.value;
   } else {
     ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
       const index_t* values = index.data<index_t>();
@@ -63,15 +48,7 @@ void check_indices(const char* op, const Tensor& index, int64_t size, const Tens
 void copy_rows(const Tensor& dst, int64_t dst_offset, int64_t dst_stride, const Tensor& src, int64_t src_stride,
                int64_t rows, int64_t width) {
   if (dst.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(dst.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_ALL(dst.dtype(), "concat", [&] {
-      cuda::copy_rows<scalar_t>(dst.data<scalar_t>() + dst_offset, dst_stride, src.data<scalar_t>(), src_stride, rows,
-                                width, engine::cuda::current_stream());
-    });
-#else
-    throw_no_cuda_kernels("concat");
-#endif
+    cuda::copy_rows(dst, dst_offset, dst_stride, src, src_stride, rows, width);
     return;
   }
   ENGINE_DISPATCH_ALL(dst.dtype(), "concat", [&] {
@@ -88,25 +65,10 @@ const char* op_name(IndexKernel kernel) {
                                                                                                       : "gather";
 }
 
-// Calls `kernel` on the CUDA or the CPU implementation.
+// Calls `kernel` on the CPU implementation.
 template <typename T, typename I>
-void run_index_kernel_typed(IndexKernel kernel, bool on_cuda, T* dst, const T* src, const I* index, int64_t outer,
-                            int64_t D, int64_t J, int64_t inner) {
-  if (on_cuda) {
-#if ENGINE_OPS_CUDA
-    const cudaStream_t stream = engine::cuda::current_stream();
-    switch (kernel) {
-      case IndexKernel::index_select_forward:
-        return cuda::index_select_forward(dst, src, index, outer, D, J, inner, stream);
-      case IndexKernel::index_select_backward:
-        return cuda::index_select_backward(dst, src, index, outer, D, J, inner, stream);
-      case IndexKernel::gather_forward: return cuda::gather_forward(dst, src, index, outer, D, J, inner, stream);
-      case IndexKernel::gather_backward: return cuda::gather_backward(dst, src, index, outer, D, J, inner, stream);
-    }
-#else
-    throw_no_cuda_kernels(op_name(kernel));
-#endif
-  }
+void run_index_kernel_cpu(IndexKernel kernel, T* dst, const T* src, const I* index, int64_t outer, int64_t D,
+                          int64_t J, int64_t inner) {
   switch (kernel) {
     case IndexKernel::index_select_forward: return cpu::index_select_forward(dst, src, index, outer, D, J, inner);
     case IndexKernel::index_select_backward: return cpu::index_select_backward(dst, src, index, outer, D, J, inner);
@@ -118,13 +80,18 @@ void run_index_kernel_typed(IndexKernel kernel, bool on_cuda, T* dst, const T* s
 // dst, src, index: contiguous, on one device; the kernel's shapes in terms of (outer, D, J, inner).
 void run_index_kernel(IndexKernel kernel, const Tensor& dst, const Tensor& src, const Tensor& index, int64_t outer,
                       int64_t D, int64_t J, int64_t inner) {
-#if ENGINE_OPS_CUDA
-  const engine::cuda::DeviceGuard device_guard(dst.device());  // kernels run on the tensor's GPU
-#endif
+  if (dst.device().is_cuda()) {
+    switch (kernel) {
+      case IndexKernel::index_select_forward: return cuda::index_select_forward(dst, src, index, outer, D, J, inner);
+      case IndexKernel::index_select_backward: return cuda::index_select_backward(dst, src, index, outer, D, J, inner);
+      case IndexKernel::gather_forward: return cuda::gather_forward(dst, src, index, outer, D, J, inner);
+      case IndexKernel::gather_backward: return cuda::gather_backward(dst, src, index, outer, D, J, inner);
+    }
+  }
   ENGINE_DISPATCH_FLOAT(dst.dtype(), op_name(kernel), [&] {
     ENGINE_DISPATCH_INDEX(index.dtype(), op_name(kernel), [&] {
-      run_index_kernel_typed<scalar_t, index_t>(kernel, dst.device().is_cuda(), dst.data<scalar_t>(),
-                                                src.data<scalar_t>(), index.data<index_t>(), outer, D, J, inner);
+      run_index_kernel_cpu<scalar_t, index_t>(kernel, dst.data<scalar_t>(), src.data<scalar_t>(),
+                                              index.data<index_t>(), outer, D, J, inner);
     });
   });
 }

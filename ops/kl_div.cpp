@@ -5,12 +5,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/kl_div.h"
-#include "ops/cuda_dispatch.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/kl_div.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -26,19 +21,8 @@ class KlDivBackward final : public engine::Node {
     Tensor grad_q = next_edges[0].node ? Tensor::empty(log_q_.shape(), log_q_.dtype(), log_q_.device()) : Tensor();
     Tensor grad_p = next_edges[1].node ? Tensor::empty(log_p_.shape(), log_p_.dtype(), log_p_.device()) : Tensor();
     if (log_q_.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-      const engine::cuda::DeviceGuard device_guard(log_q_.device());  // kernels run on the tensor's GPU
       // The upstream scalar stays on the device: the kernel divides it by n.
-      const Tensor upstream = grads[0].contiguous();
-      ENGINE_DISPATCH_FLOAT(log_q_.dtype(), "kl_div", [&] {
-        cuda::kl_div_backward<scalar_t>(grad_q.defined() ? grad_q.data<scalar_t>() : nullptr,
-                                        grad_p.defined() ? grad_p.data<scalar_t>() : nullptr, log_q_.data<scalar_t>(),
-                                        log_p_.data<scalar_t>(), upstream.data<scalar_t>(), n,
-                                        engine::cuda::current_stream());
-      });
-#else
-      throw_no_cuda_kernels("kl_div");
-#endif
+      cuda::kl_div_backward(grad_q, grad_p, log_q_, log_p_, grads[0].contiguous());
       return {grad_q, grad_p};
     }
     const double scale = n > 0 ? grads[0].item() / double(n) : 0.0;
@@ -72,17 +56,8 @@ Tensor kl_div(const Tensor& input_log_q, const Tensor& target_log_p) {
   const int64_t n = log_q.numel();
   Tensor out;
   if (log_q.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(log_q.device());  // kernels run on the tensor's GPU
     out = Tensor::empty({}, log_q.dtype(), log_q.device());
-    Tensor partials = Tensor::empty({cuda::kl_div_partials(n)}, engine::DType::f64, log_q.device());
-    ENGINE_DISPATCH_FLOAT(log_q.dtype(), "kl_div", [&] {
-      cuda::kl_div_forward<scalar_t>(out.data<scalar_t>(), partials.data<double>(), log_q.data<scalar_t>(),
-                                     log_p.data<scalar_t>(), n, engine::cuda::current_stream());
-    });
-#else
-    throw_no_cuda_kernels("kl_div");
-#endif
+    cuda::kl_div_forward(out, log_q, log_p);
   } else {
     double total = 0.0;
     ENGINE_DISPATCH_FLOAT(log_q.dtype(), "kl_div", [&] {

@@ -8,12 +8,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/layernorm.h"
-#include "ops/cuda_dispatch.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/layernorm.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -35,23 +30,7 @@ class LayerNormBackward final : public engine::Node {
     Tensor grad_weight = next_edges[1].node ? Tensor::empty({C}, dtype, device) : Tensor();
     Tensor grad_bias = next_edges.size() > 2 && next_edges[2].node ? Tensor::empty({C}, dtype, device) : Tensor();
     if (device.is_cuda()) {
-#if ENGINE_OPS_CUDA
-      const engine::cuda::DeviceGuard device_guard(device);  // kernels run on the tensor's GPU
-      const bool param_grads = grad_weight.defined() || grad_bias.defined();
-      const Tensor scratch = param_grads
-                                 ? Tensor::empty({cuda::layernorm_backward_scratch_size(N, C)}, engine::DType::f64, device)
-                                 : Tensor();
-      ENGINE_DISPATCH_FLOAT(dtype, "layer_norm", [&] {
-        auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
-        cuda::layernorm_backward<scalar_t>(ptr(grad_x), ptr(grad_weight), ptr(grad_bias),
-                                           scratch.defined() ? scratch.data<double>() : nullptr,
-                                           grad_out.data<scalar_t>(), x_.data<scalar_t>(), weight_.data<scalar_t>(),
-                                           mean_.data<scalar_t>(), rstd_.data<scalar_t>(), N, C,
-                                           engine::cuda::current_stream());
-      });
-#else
-      throw_no_cuda_kernels("layer_norm");
-#endif
+      cuda::layernorm_backward(grad_x, grad_weight, grad_bias, grad_out, x_, weight_, mean_, rstd_);
     } else {
       ENGINE_DISPATCH_FLOAT(dtype, "layer_norm", [&] {
         auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
@@ -101,17 +80,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor mean = Tensor::empty({N}, x.dtype(), x.device()), rstd = Tensor::empty({N}, x.dtype(), x.device());
   if (x.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
-      cuda::layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),
-                                        x_c.data<scalar_t>(), weight_c.data<scalar_t>(),
-                                        bias_c.defined() ? bias_c.data<scalar_t>() : nullptr, N, C, eps,
-                                        engine::cuda::current_stream());
-    });
-#else
-    throw_no_cuda_kernels("layer_norm");
-#endif
+    cuda::layernorm_forward(out, mean, rstd, x_c, weight_c, bias_c, eps);
   } else {
     ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
       cpu::layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),

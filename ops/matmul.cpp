@@ -17,14 +17,8 @@
 #include "engine/strided_loop.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
-#include "ops/cuda_dispatch.h"
+#include "ops/cuda_kernels.h"
 #include "ops/precision.h"
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/gemm.h"
-#include "ops/cuda/matmul.h"
-#endif
 
 namespace ops {
 
@@ -90,10 +84,14 @@ BatchOffsets batch_offsets(const MatrixOperand& a_op, const MatrixOperand& b_op,
   return offsets;
 }
 
-// Whether products of T in `precision` run on the bf16 GEMM (f32 only; f64 is the gradient checks').
+// Whether products of T (of `dtype`) in `precision` run on bf16 operands (f32 only; f64 is the
+// gradient checks').
 template <typename T>
 bool on_bf16(Precision precision) {
   return std::is_same_v<T, float> && precision == Precision::bf16;
+}
+bool on_bf16(engine::DType dtype, Precision precision) {
+  return dtype == engine::DType::f32 && precision == Precision::bf16;
 }
 
 // C = op(A) · op(B) + epilogue on the CPU, on gemm_bf16 when `bf16` (T = f32), else gemm<T>.
@@ -128,7 +126,6 @@ void matmul_cpu(const Tensor& a, const Tensor& b, bool transpose_a, bool transpo
                        b_op.tensor.data<T>(), b_op.ld, out.data<T>(), bf16);
 }
 
-#if ENGINE_OPS_CUDA
 // The common step of offsets that form an arithmetic progression, or -1.
 int64_t common_step(const std::vector<int64_t>& offsets) {
   const int64_t step = offsets.size() > 1 ? offsets[1] - offsets[0] : 0;
@@ -140,10 +137,8 @@ int64_t common_step(const std::vector<int64_t>& offsets) {
 // out: (batch..., M, N) = op(a) · op(b) on CUDA (cuBLASLt; bf16 operands when `bf16`). A batch whose
 // matrices sit at constant strides (contiguous or broadcast) is one strided-batched call; otherwise
 // one call per run of the innermost batch dim.
-template <typename T>
 void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, int64_t M, int64_t N,
                  int64_t K, const Tensor& out, bool bf16) {
-  const cudaStream_t stream = engine::cuda::current_stream();
   if (K == 0) {
     Tensor(out).zero_();  // K = 0: every entry is an empty sum
     return;
@@ -151,9 +146,8 @@ void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transp
   if (b.dim() == 2 && a.dim() > 2 && !transpose_a) {  // as on the CPU: one GEMM with the batch folded into M
     const MatrixOperand a_op = matrix_operand(a.detach().reshape({-1, K}));
     const MatrixOperand b_op = matrix_operand(b);
-    cuda::gemm<T>(a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K, T(1),
-                  a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0), out.data<T>(), N, stream,
-                  bf16);
+    cuda::gemm(a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K, a_op.tensor, a_op.ld,
+               b_op.tensor, b_op.ld, out, N, bf16);
     return;
   }
   const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
@@ -161,22 +155,18 @@ void matmul_cuda(const Tensor& a, const Tensor& b, bool transpose_a, bool transp
   const BatchOffsets offsets = batch_offsets(a_op, b_op, batch);
   const int64_t count = int64_t(offsets.a.size());
   const bool trans_a = a_op.transposed != transpose_a, trans_b = b_op.transposed != transpose_b;
-  const T* A = a_op.tensor.data<T>();
-  const T* B = b_op.tensor.data<T>();
   const int64_t step_a = common_step(offsets.a), step_b = common_step(offsets.b);
   if (step_a >= 0 && step_b >= 0) {
-    cuda::gemm_strided_batched<T>(trans_a, trans_b, M, N, K, T(1), A, a_op.ld, step_a, B, b_op.ld, step_b, T(0),
-                                  out.data<T>(), N, M * N, count, stream, bf16);
+    cuda::gemm_strided_batched(trans_a, trans_b, M, N, K, a_op.tensor, 0, a_op.ld, step_a, b_op.tensor, 0, b_op.ld,
+                               step_b, out, 0, N, M * N, count, bf16);
     return;
   }
   const int64_t inner = batch.back();
   for (int64_t start = 0; start < count; start += inner)
-    cuda::gemm_strided_batched<T>(trans_a, trans_b, M, N, K, T(1), A + offsets.a[size_t(start)], a_op.ld,
-                                  offsets.a_strides.back(), B + offsets.b[size_t(start)], b_op.ld,
-                                  offsets.b_strides.back(), T(0), out.data<T>() + start * M * N, N, M * N, inner,
-                                  stream, bf16);
+    cuda::gemm_strided_batched(trans_a, trans_b, M, N, K, a_op.tensor, offsets.a[size_t(start)], a_op.ld,
+                               offsets.a_strides.back(), b_op.tensor, offsets.b[size_t(start)], b_op.ld,
+                               offsets.b_strides.back(), out, start * M * N, N, M * N, inner, bf16);
 }
-#endif
 
 // C = op(A)·op(B):  dop(A) = dC·op(B)ᵀ,  dop(B) = op(A)ᵀ·dC, written for the stored layouts and
 // summed over the batch dims each operand was broadcast along.
@@ -242,41 +232,28 @@ void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, 
               w_op.tensor.data<T>(), w_op.ld, y_data, O, epilogue);
 }
 
-#if ENGINE_OPS_CUDA
 // x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on CUDA: cuBLASLt with the
 // bias/GELU epilogue fused (ops/cuda/matmul.h).
-template <typename T>
 void linear_cuda(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, bool gelu, const Tensor& y,
                  const Tensor& pre, bool bf16) {
-  const cudaStream_t stream = engine::cuda::current_stream();
   const int64_t R = x_rows.size(0), I = x_rows.size(1), O = weight.size(0);
+  const Tensor y_rows = y.reshape({R, O});
   const Tensor bias_c = bias.defined() ? bias.detach().contiguous() : Tensor();
-  const T* const bias_data = bias_c.defined() ? bias_c.data<T>() : nullptr;
   if (I == 0) {
     Tensor(y).zero_();  // I = 0: every entry is an empty sum
-    cuda::linear_epilogue<T>(y.data<T>(), gelu ? pre.data<T>() : nullptr, bias_data, R, O, gelu, stream);
+    cuda::linear_epilogue(y_rows, gelu ? pre : Tensor(), bias_c, gelu);
     return;
   }
   const MatrixOperand x_op = matrix_operand(x_rows), w_op = matrix_operand(weight);
-  cuda::linear_forward<T>(x_op.tensor.data<T>(), x_op.ld, x_op.transposed, w_op.tensor.data<T>(), w_op.ld,
-                          w_op.transposed, bias_data, y.data<T>(), gelu ? pre.data<T>() : nullptr, R, I, O, gelu, bf16,
-                          stream);
+  cuda::linear_forward(x_op.tensor, x_op.ld, x_op.transposed, w_op.tensor, w_op.ld, w_op.transposed, bias_c, y_rows,
+                       gelu ? pre : Tensor(), R, I, O, gelu, bf16);
 }
-#endif
 
 // grad_pre: (R, O) = grad_y · gelu'(pre).
 Tensor gelu_grad(const Tensor& grad_y, const Tensor& pre) {
   Tensor grad_pre = Tensor::empty(grad_y.shape(), grad_y.dtype(), grad_y.device());
   if (grad_y.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(grad_y.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
-      cuda::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre.data<scalar_t>(),
-                                    grad_y.numel(), engine::cuda::current_stream());
-    });
-#else
-    throw_no_cuda_kernels("linear");
-#endif
+    cuda::gelu_backward(grad_pre, grad_y, pre);
   } else {
     ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "linear", [&] {
       cpu::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(), pre.data<scalar_t>(),
@@ -291,16 +268,7 @@ Tensor column_sums(const Tensor& g) {
   const int64_t R = g.size(0), O = g.size(1);
   Tensor out = Tensor::empty({O}, g.dtype(), g.device());
   if (g.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(g.device());  // kernels run on the tensor's GPU
-    Tensor partials = Tensor::empty({cuda::column_sum_chunks(R), O}, DType::f64, g.device());
-    ENGINE_DISPATCH_FLOAT(g.dtype(), "linear", [&] {
-      cuda::column_sums<scalar_t>(out.data<scalar_t>(), partials.data<double>(), g.data<scalar_t>(), R, O,
-                                  engine::cuda::current_stream());
-    });
-#else
-    throw_no_cuda_kernels("linear");
-#endif
+    cuda::column_sums(out, g);
   } else {
     ENGINE_DISPATCH_FLOAT(g.dtype(), "linear",
                           [&] { cpu::column_sums<scalar_t>(out.data<scalar_t>(), g.data<scalar_t>(), R, O); });
@@ -318,21 +286,11 @@ std::pair<Tensor, Tensor> weight_and_bias_gradients_cuda(const Tensor& grad_pre,
                              : Tensor::zeros({O, I}, grad_pre.dtype(), grad_pre.device());  // R = 0: empty sums
   Tensor grad_bias = with_bias ? Tensor::empty({O}, grad_pre.dtype(), grad_pre.device()) : Tensor();
   bool bias_done = false;
-#if ENGINE_OPS_CUDA
-  const engine::cuda::DeviceGuard device_guard(grad_pre.device());  // kernels run on the tensor's GPU
   if (R > 0) {
     const MatrixOperand x_op = matrix_operand(x_rows);
-    ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear", [&] {
-      bias_done = cuda::linear_weight_gradient<scalar_t>(
-          grad_pre.data<scalar_t>(), x_op.tensor.data<scalar_t>(), x_op.ld, x_op.transposed,
-          grad_weight.data<scalar_t>(), with_bias ? grad_bias.data<scalar_t>() : nullptr, R, I, O,
-          on_bf16<scalar_t>(precision), engine::cuda::current_stream());
-    });
+    bias_done = cuda::linear_weight_gradient(grad_pre, x_op.tensor, x_op.ld, x_op.transposed, grad_weight, grad_bias, R,
+                                             I, O, on_bf16(grad_pre.dtype(), precision));
   }
-#else
-  (void)precision;
-  throw_no_cuda_kernels("linear");
-#endif
   if (with_bias && !bias_done) grad_bias = column_sums(grad_pre);
   return {grad_weight, grad_bias};
 }
@@ -392,14 +350,7 @@ Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool tra
 
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(a.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
-                          [&] { matmul_cuda<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out,
-                                                      on_bf16<scalar_t>(precision)); });
-#else
-    throw_no_cuda_kernels("matmul");
-#endif
+    matmul_cuda(a, b, transpose_a, transpose_b, M, N, K, out, on_bf16(a.dtype(), precision));
   } else {
     ENGINE_DISPATCH_FLOAT(a.dtype(), "matmul",
                           [&] { matmul_cpu<scalar_t>(a, b, transpose_a, transpose_b, M, N, K, out, precision); });
@@ -441,14 +392,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor pre = gelu ? Tensor::empty({x_rows.size(0), O}, x.dtype(), x.device()) : Tensor();
   if (x.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear", [&] {
-      linear_cuda<scalar_t>(x_rows, weight, bias, gelu, y, pre, on_bf16<scalar_t>(products));
-    });
-#else
-    throw_no_cuda_kernels("linear");
-#endif
+    linear_cuda(x_rows, weight, bias, gelu, y, pre, on_bf16(x.dtype(), products));
   } else {
     ENGINE_DISPATCH_FLOAT(x.dtype(), "linear",
                           [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre, products); });

@@ -11,15 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/strided_loop.h"
 #include "ops/cpu/reduce.h"
-#include "ops/cuda_dispatch.h"
-
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/device_layout.h"
-#include "ops/cuda/elementwise.h"
-#include "ops/cuda/reduce.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -105,16 +97,8 @@ ReduceLayout reduce_layout(const Tensor& x, const std::vector<bool>& reduced) {
 
 void run_sum(const Tensor& out, const ReduceLayout& layout, double divisor, const char* op) {
   if (out.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(out.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(out.dtype(), op, [&] {
-      cuda::sum_forward<scalar_t>(out.data<scalar_t>(), layout.data.data<scalar_t>(), layout.outer, layout.reduce,
-                                  layout.inner, divisor, engine::cuda::current_stream());
-    });
+    cuda::sum_forward(op, out, layout.data, layout.outer, layout.reduce, layout.inner, divisor);
     return;
-#else
-    throw_no_cuda_kernels(op);
-#endif
   }
   ENGINE_DISPATCH_FLOAT(out.dtype(), op, [&] {
     cpu::sum_forward<scalar_t>(out.data<scalar_t>(), layout.data.data<scalar_t>(), layout.outer, layout.reduce,
@@ -127,18 +111,8 @@ Tensor run_sum_backward(const Tensor& grad_out, const Shape& grad_out_strides, c
                         const char* op) {
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(grad_out.device());  // kernels run on the tensor's GPU
-    // A broadcast times a constant: the elementwise mul_scalar kernel over grad_out's strides.
-    const auto strided = cuda::device_layout<2>(shape, {grad.strides(), grad_out_strides}, op);
-    ENGINE_DISPATCH_FLOAT(grad.dtype(), op, [&] {
-      cuda::unary_forward<scalar_t>(cuda::UnaryOp::mul_scalar, scale, grad.data<scalar_t>(),
-                                    grad_out.data<scalar_t>(), strided, engine::cuda::current_stream());
-    });
+    cuda::sum_backward(op, grad, grad_out, grad_out_strides, scale);
     return grad;
-#else
-    throw_no_cuda_kernels(op);
-#endif
   }
   ENGINE_DISPATCH_FLOAT(grad.dtype(), op, [&] {
     cpu::sum_backward<scalar_t>(grad.data<scalar_t>(), grad_out.data<scalar_t>(), shape, grad_out_strides, scale);
@@ -148,16 +122,8 @@ Tensor run_sum_backward(const Tensor& grad_out, const Shape& grad_out_strides, c
 
 void run_max(const Tensor& values, const Tensor& argmax, const ReduceLayout& layout) {
   if (values.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(values.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(values.dtype(), "max", [&] {
-      cuda::max_forward<scalar_t>(values.data<scalar_t>(), argmax.data<int64_t>(), layout.data.data<scalar_t>(),
-                                  layout.outer, layout.reduce, layout.inner, engine::cuda::current_stream());
-    });
+    cuda::max_forward(values, argmax, layout.data, layout.outer, layout.reduce, layout.inner);
     return;
-#else
-    throw_no_cuda_kernels("max");
-#endif
   }
   ENGINE_DISPATCH_FLOAT(values.dtype(), "max", [&] {
     cpu::max_forward<scalar_t>(values.data<scalar_t>(), argmax.data<int64_t>(), layout.data.data<scalar_t>(),
@@ -170,16 +136,8 @@ Tensor run_max_backward(const Tensor& grad_out, const Tensor& argmax, const Shap
   Tensor grad = Tensor::empty(shape, grad_out.dtype(), grad_out.device());
   const Tensor g = grad_out.contiguous();
   if (grad.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(grad.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(grad.dtype(), "max", [&] {
-      cuda::max_backward<scalar_t>(grad.data<scalar_t>(), g.data<scalar_t>(), argmax.data<int64_t>(), outer, reduce,
-                                   inner, engine::cuda::current_stream());
-    });
+    cuda::max_backward(grad, g, argmax, outer, reduce, inner);
     return grad;
-#else
-    throw_no_cuda_kernels("max backward");
-#endif
   }
   ENGINE_DISPATCH_FLOAT(grad.dtype(), "max", [&] {
     cpu::max_backward<scalar_t>(grad.data<scalar_t>(), g.data<scalar_t>(), argmax.data<int64_t>(), outer, reduce,

@@ -4,13 +4,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/rotary.h"
-#include "ops/cuda_dispatch.h"
-
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/rotary.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -21,16 +15,8 @@ namespace {
 void run_rotary_forward(const Tensor& x, const Tensor& angles, const Tensor& out, bool per_head) {
   const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), P = angles.size(-1);
   if (x.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary", [&] {
-      cuda::rotary_forward<scalar_t>(x.data<scalar_t>(), angles.data<scalar_t>(), out.data<scalar_t>(), B, H, T, D, P,
-                                     per_head, engine::cuda::current_stream());
-    });
+    cuda::rotary_forward(x, angles, out, per_head);
     return;
-#else
-    throw_no_cuda_kernels("rotary");
-#endif
   }
   ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary", [&] {
     cpu::rotary_forward<scalar_t>(x.data<scalar_t>(), angles.data<scalar_t>(), out.data<scalar_t>(), B, H, T, D, P,
@@ -43,18 +29,8 @@ void run_rotary_backward(const Tensor& grad_out, const Tensor& x, const Tensor& 
                          const Tensor& grad_angles, bool per_head) {
   const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), P = angles.size(-1);
   if (x.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary backward", [&] {
-      scalar_t* angle_grad = grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr;
-      cuda::rotary_backward<scalar_t>(grad_out.data<scalar_t>(), x.data<scalar_t>(), angles.data<scalar_t>(),
-                                      grad_x.data<scalar_t>(), angle_grad, B, H, T, D, P, per_head,
-                                      engine::cuda::current_stream());
-    });
+    cuda::rotary_backward(grad_out, x, angles, grad_x, grad_angles, per_head);
     return;
-#else
-    throw_no_cuda_kernels("rotary backward");
-#endif
   }
   ENGINE_DISPATCH_FLOAT(x.dtype(), "rotary backward", [&] {
     scalar_t* angle_grad = grad_angles.defined() ? grad_angles.data<scalar_t>() : nullptr;

@@ -8,13 +8,7 @@
 
 #include "engine/autograd.h"
 #include "ops/cpu/softmax.h"
-#include "ops/cuda_dispatch.h"
-
-#if ENGINE_OPS_CUDA
-#include "engine/cuda/device_guard.h"
-#include "engine/cuda/stream.h"
-#include "ops/cuda/softmax.h"
-#endif
+#include "ops/cuda_kernels.h"
 
 namespace ops {
 
@@ -38,16 +32,8 @@ SoftmaxLayout softmax_layout(const Shape& shape, int64_t dim) {
 
 void run_softmax(const Tensor& y, const Tensor& x, const SoftmaxLayout& l, bool log, const char* op) {
   if (x.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(x.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(x.dtype(), op, [&] {
-      cuda::softmax_forward<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), l.outer, l.reduce, l.inner, log,
-                                      engine::cuda::current_stream());
-    });
+    cuda::softmax_forward(op, y, x, l.outer, l.reduce, l.inner, log);
     return;
-#else
-    throw_no_cuda_kernels(op);
-#endif
   }
   ENGINE_DISPATCH_FLOAT(x.dtype(), op, [&] {
     cpu::softmax_forward<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), l.outer, l.reduce, l.inner, log);
@@ -58,16 +44,8 @@ Tensor run_softmax_backward(const Tensor& grad_y, const Tensor& y, const Softmax
   Tensor grad_x = Tensor::empty(y.shape(), y.dtype(), y.device());
   const Tensor g = grad_y.contiguous();
   if (y.device().is_cuda()) {
-#if ENGINE_OPS_CUDA
-    const engine::cuda::DeviceGuard device_guard(y.device());  // kernels run on the tensor's GPU
-    ENGINE_DISPATCH_FLOAT(y.dtype(), op, [&] {
-      cuda::softmax_backward<scalar_t>(grad_x.data<scalar_t>(), g.data<scalar_t>(), y.data<scalar_t>(), l.outer,
-                                       l.reduce, l.inner, log, engine::cuda::current_stream());
-    });
+    cuda::softmax_backward(op, grad_x, g, y, l.outer, l.reduce, l.inner, log);
     return grad_x;
-#else
-    throw_no_cuda_kernels(op);
-#endif
   }
   ENGINE_DISPATCH_FLOAT(y.dtype(), op, [&] {
     cpu::softmax_backward<scalar_t>(grad_x.data<scalar_t>(), g.data<scalar_t>(), y.data<scalar_t>(), l.outer,

@@ -7,11 +7,11 @@
 
 #include "engine/dist/rank_agreement.h"
 #include "engine/error.h"
+#include "ops/cuda_kernels.h"
 #include "ops/precision.h"
 
 #if APPS_CUDA_BACKEND
 #include "engine/cuda/init.h"
-#include "ops/cuda/gemm.h"
 #endif
 #if APPS_NCCL
 #include "engine/dist/device_select.h"

@@ -3,8 +3,8 @@
 //
 // "cuda" needs a CUDA backend linked into the program: the real one (engine_cuda, built with
 // -DENGINE_CUDA=ON) or the kernel emulator (engine_cuda_emu, in the *_emu builds of the apps that
-// the `emu` tests run). The sources are the same; the build defines APPS_CUDA_BACKEND when either is
-// linked.
+// the `emu` tests run). The program links the matching build of device_setup.cpp (apps/CMakeLists.txt:
+// device_setup or device_setup_emu), which defines APPS_CUDA_BACKEND when either is linked.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,5 @@
 // Tiled scaled dot-product attention on CUDA: the CPU op's algorithm (ops/cpu/attention.cpp) with one
-// thread block per tile. Plain CUDA C++: built by nvcc into `ops` and by g++ under the kernel emulator.
+// thread block per tile. Plain CUDA C++: built by nvcc into `ops_cuda` and by g++ under the kernel emulator.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 //   Bt = kTile: queries and keys per tile (32 for f32, 16 for f64; halved while the tiles of large

@@ -2,7 +2,7 @@
 // cuDNN 9 graph (backend descriptor) API. cuDNN's fused attention reads and writes only fp16/bf16,
 // so q, k, v (and dout, out) are rounded to bf16 and the results widened back to f32: it changes
 // the numerics (about 3 significant digits), hence opt-in (ops::set_attention_backend or
-// ENGINE_ATTENTION_CUDNN=1). Built into `ops` with ENGINE_CUDA only (not under the emulator).
+// ENGINE_ATTENTION_CUDNN=1). Built into `ops_cuda` only (ENGINE_CUDA; not under the emulator).
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, D = head size (Dk = Dv)
 //

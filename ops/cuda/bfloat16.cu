@@ -1,6 +1,6 @@
 // f32 <-> bf16 conversion kernels (declared in ops/cuda/bfloat16.h): one thread per element in a
 // grid-stride loop, rounding by the engine's one rule (engine/bfloat16.h). Plain CUDA C++: built by
-// nvcc into `ops` and by g++ under the kernel emulator.
+// nvcc into `ops_cuda` and by g++ under the kernel emulator.
 //
 //   N = number of elements
 #include "engine/bfloat16.h"

@@ -1,5 +1,5 @@
 // Fused cross-entropy kernels (see ops/cuda/cross_entropy.h). Plain CUDA C++: built by nvcc into
-// `ops` and by g++ under the kernel emulator into `ops_emu`.
+// `ops_cuda` and by g++ under the kernel emulator into `ops_cuda_emu`.
 //
 // One block per row: the threads take strided shares of the V classes, and fixed shared-memory
 // trees combine the row's max, Σ exp and Σ x (the sums in double, as the CPU kernel). The reduction

@@ -1,5 +1,5 @@
-// Dropout kernel (see ops/cuda/dropout.h). Plain CUDA C++: built by nvcc into `ops` and by g++ under
-// the kernel emulator into `ops_emu`. One thread per Philox block: one 4×32-bit draw decides 4
+// Dropout kernel (see ops/cuda/dropout.h). Plain CUDA C++: built by nvcc into `ops_cuda` and by g++ under
+// the kernel emulator into `ops_cuda_emu`. One thread per Philox block: one 4×32-bit draw decides 4
 // consecutive elements, as on the CPU.
 #include <algorithm>
 

@@ -1,5 +1,5 @@
-// Table lookup kernels (see ops/cuda/embedding.h). Plain CUDA C++: built by nvcc into `ops` and by
-// g++ under the kernel emulator into `ops_emu`.
+// Table lookup kernels (see ops/cuda/embedding.h). Plain CUDA C++: built by nvcc into `ops_cuda` and by
+// g++ under the kernel emulator into `ops_cuda_emu`.
 //
 // Legend: N = indices, V = table rows, C = channels. Threads run over channels (coalesced rows),
 // grid.y over indices or buckets.

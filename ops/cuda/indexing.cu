@@ -1,5 +1,5 @@
-// Indexing kernels (see ops/cuda/indexing.h). Plain CUDA C++: built by nvcc into `ops` and by g++
-// under the kernel emulator into `ops_emu`.
+// Indexing kernels (see ops/cuda/indexing.h). Plain CUDA C++: built by nvcc into `ops_cuda` and by g++
+// under the kernel emulator into `ops_cuda_emu`.
 //
 // Copies and forward gathers walk their output elements with a grid-stride loop. The backward
 // scatter-adds give each thread one (outer, inner) column of the gradient: it zeroes the column and

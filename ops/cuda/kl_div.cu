@@ -1,5 +1,5 @@
-// KL-divergence kernels (see ops/cuda/kl_div.h). Plain CUDA C++: built by nvcc into `ops` and by
-// g++ under the kernel emulator into `ops_emu`.
+// KL-divergence kernels (see ops/cuda/kl_div.h). Plain CUDA C++: built by nvcc into `ops_cuda` and by
+// g++ under the kernel emulator into `ops_cuda_emu`.
 #include <algorithm>
 
 #include "engine/cuda/check.h"

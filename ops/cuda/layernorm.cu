@@ -1,5 +1,5 @@
-// Layer normalisation kernels (see ops/cuda/layernorm.h). Plain CUDA C++: built by nvcc into `ops`
-// and by g++ under the kernel emulator into `ops_emu`.
+// Layer normalisation kernels (see ops/cuda/layernorm.h). Plain CUDA C++: built by nvcc into `ops_cuda`
+// and by g++ under the kernel emulator into `ops_cuda_emu`.
 //
 // Legend: N = rows, C = channels. Row kernels give each row one warp: lanes stride over the
 // channels, and a fixed xor-shuffle tree combines their double partial sums (the same bits for any

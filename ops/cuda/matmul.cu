@@ -1,6 +1,6 @@
 // linear on CUDA (see ops/cuda/matmul.h): the cuBLASLt GEMMs with fused epilogues, and the kernels for
 // linear's epilogue and bias gradient where they are not fused. Plain CUDA C++: built by nvcc into
-// `ops` and by g++ under the kernel emulator into `ops_emu`.
+// `ops_cuda` and by g++ under the kernel emulator into `ops_cuda_emu`.
 //
 // Legend: N = rows, O = output features. Row-wise kernels put rows on grid.y (looping when N
 // exceeds the grid limit) and columns on threads, so no thread divides an element index.
