@@ -114,6 +114,7 @@ CLI::Option* CommandLine::option(const std::string& name, std::vector<int64_t>& 
 }
 
 CLI::Option* CommandLine::option(const std::string& name, std::vector<std::string>& values, const std::string& help) {
+  if (!name.starts_with('-')) return cli_.add_option(name, values, help)->type_name("TEXT");  // takes the rest
   return each(name, "TEXT", help, [&values](const std::string& text) { values.push_back(text); });
 }
 

@@ -56,7 +56,8 @@ class CommandLine {
   // Comma-separated integers, each at least `minimum` ("128,256,512").
   CLI::Option* option(const std::string& name, std::vector<int64_t>& values, const std::string& help,
                       int64_t minimum);
-  // A repeatable option: each occurrence appends its value.
+  // A repeatable option: each occurrence appends its value; as a positional argument (a name without
+  // dashes), every remaining argument.
   CLI::Option* option(const std::string& name, std::vector<std::string>& values, const std::string& help);
   // An option without a value: `value` becomes true when it is given.
   CLI::Option* flag(const std::string& name, bool& value, const std::string& help);
