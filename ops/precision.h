@@ -1,9 +1,11 @@
 // The mixed-precision setting of matrix products: fp32, or bf16 (PyTorch's CPU autocast to bf16
 // with f32 storage). With bf16, the GEMMs of matmul and linear on f32 CPU tensors, forward and
-// backward, round their operands to bf16 (nearest even) and sum the products in f32
+// backward, and the attention op's tile products (Q·Kᵀ, P·V and those of its backward; more than 16
+// keys) round their operands to bf16 (nearest even) and sum the products in f32
 // (ops::cpu::gemm_bf16, on AMX or AVX512-BF16 where the CPU has them); tensors, parameters and
-// gradients stay f32, and every other op (layer norm, softmax, cross-entropy, the losses, the
-// optimizer) runs in f32 as before. f64 tensors (gradient checks) and CUDA tensors are not affected.
+// gradients stay f32, and everything else (attention's softmax and its statistics, layer norm,
+// softmax, cross-entropy, the losses, the optimizer) runs in f32 as before. f64 tensors (gradient
+// checks) and CUDA tensors are not affected.
 //
 // Process-wide, fp32 unless set; a backward runs in the precision its forward ran in. bf16 needs no
 // loss scaling: it keeps f32's exponent range, so small gradients do not underflow as in fp16.
