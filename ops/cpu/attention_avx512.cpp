@@ -284,15 +284,9 @@ void attention_forward_avx512(float* out, float* lse, const float* q, const floa
 void attention_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                                const float* v, const float* lse, const float* delta, const AttentionSizes& sizes,
                                const AttentionBias& bias, const AttentionLayouts& layouts) {
-  // An item is a (block, head) running the block's sequences in order: it owns that plane of the
-  // score bias gradient, which stays in cache from one sequence to the next (one sequence per item
-  // without a bias gradient).
-  const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads;
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t item = 0; item < blocks * H; ++item)
-    for (int64_t batch = item / H; batch < sizes.batch; batch += blocks)
-      backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch * H + item % H, sizes, bias, layouts,
-                    thread_scratch());
+  for_each_backward_head(sizes, bias, [&](int64_t batch_head) {
+    backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch_head, sizes, bias, layouts, thread_scratch());
+  });
 }
 
 }  // namespace ops::cpu

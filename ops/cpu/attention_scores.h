@@ -251,4 +251,17 @@ void score_grads_tile(T* probabilities, T* score_grads, int64_t ld, int64_t rows
   }
 }
 
+// Runs head_backward(batch_head) for every (batch, head) of the batch, as the one-pass backward
+// kernels (attention_avx512.cpp, attention_bf16.cpp) split their work: an item is a (block, head)
+// running the block's sequences in order on one thread, so it owns that plane of the score bias
+// gradient, which stays in cache from one sequence to the next (one sequence per item without a
+// bias gradient).
+template <class HeadBackward>
+void for_each_backward_head(const AttentionSizes& sizes, const AttentionBias& bias, HeadBackward head_backward) {
+  const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t item = 0; item < blocks * H; ++item)
+    for (int64_t batch = item / H; batch < sizes.batch; batch += blocks) head_backward(batch * H + item % H);
+}
+
 }  // namespace ops::cpu::attention_scores
