@@ -14,6 +14,7 @@
 #include "engine/autograd.h"
 #include "ops/cpu/attention.h"
 #include "ops/cuda_kernels.h"
+#include "ops/precision.h"
 #include "ops/reduce.h"
 
 namespace ops {
@@ -31,6 +32,7 @@ struct AttentionConfig {
   cpu::AttentionDropout dropout;     // p = 0: none
   Tensor score_bias;                 // (P, Hb, Tq, Tk) dense, detached, or undefined
   bool cudnn = false;                // the forward ran through cuDNN (its lse is cuDNN's), so may the backward
+  bool bf16_products = false;        // f32 on the CPU in bf16 precision: the forward's, kept for the backward
 };
 
 std::atomic<AttentionBackend>& backend_choice() {
@@ -53,6 +55,7 @@ cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
     bias.alibi_slopes = config.alibi_slopes.data();
   bias.key_keep = config.key_keep.defined() ? config.key_keep.data<int32_t>() : nullptr;
   bias.dropout = config.dropout;
+  bias.bf16_products = config.bf16_products;
   if (config.score_bias.defined()) {
     bias.score_bias = config.score_bias.raw_data();
     bias.score_bias_blocks = config.score_bias.size(0);
@@ -225,6 +228,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   config.sizes = {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
   config.scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(double(q.size(3)));
   config.causal = options.causal;
+  config.bf16_products =
+      q.device().is_cpu() && q.dtype() == engine::DType::f32 && precision() == Precision::bf16;
   if (options.alibi_slopes.defined()) {
     config.alibi_slopes = options.alibi_slopes.to_vector<double>();
     if (q.device().is_cuda())

@@ -2,7 +2,9 @@
 //   out = softmax(scale · q·kᵀ + bias) · v
 // computed in tiles of keys with an online softmax (Milakov & Gimelshein 2018; FlashAttention), so
 // memory grows linearly with sequence length: no (Tq × Tk) matrix is ever stored. The backward
-// recomputes the tiles from the saved per-row log-sum-exp.
+// recomputes the tiles from the saved per-row log-sum-exp. On f32 CPU tensors in bf16 precision
+// (ops/precision.h) the tile products take bf16 operands with f32 sums, the softmax staying f32; the
+// backward runs in its forward's precision.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #pragma once

@@ -2,11 +2,13 @@
 // storage). With bf16, the GEMMs of matmul and linear on f32 tensors, forward and backward, round
 // their operands to bf16 (nearest even) and sum the products in f32: on the CPU in
 // ops::cpu::gemm_bf16 (AMX or AVX512-BF16 where the CPU has them), on CUDA in cuBLASLt from bf16
-// copies of the operands (ops/cuda/gemm.h). Tensors, parameters (the f32 master weights), AdamW's
-// moments and gradients stay f32; the bias and GELU epilogues act on the f32 sums; every other op
-// (layer norm, softmax, attention, cross-entropy, the losses, the gradient norm, the optimizer) runs
-// in f32 as before. f64 tensors (gradient checks) are not affected. TF32 (ops/cuda/gemm.h) is the
-// separate f32-GEMM option on GPUs.
+// copies of the operands (ops/cuda/gemm.h). On the CPU the attention op's tile products (Q·Kᵀ, P·V
+// and those of its backward; more than 16 keys) do the same; CUDA attention stays f32. Tensors,
+// parameters (the f32 master weights), AdamW's moments and gradients stay f32; the bias and GELU
+// epilogues act on the f32 sums; everything else (attention's softmax and its statistics, layer
+// norm, softmax, cross-entropy, the losses, the gradient norm, the optimizer) runs in f32 as before.
+// f64 tensors (gradient checks) are not affected. TF32 (ops/cuda/gemm.h) is the separate f32-GEMM
+// option on GPUs.
 //
 // Process-wide, fp32 unless set; a backward runs in the precision its forward ran in. bf16 needs no
 // loss scaling: it keeps f32's exponent range, so small gradients do not underflow as in fp16.

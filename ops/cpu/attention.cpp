@@ -2,6 +2,7 @@
 // with the deterministic backward of FlashAttention-2), its tile products on Eigen: f64, and f32
 // where the build does not target AVX-512. f32 on AVX-512 runs attention_avx512.cpp: the same
 // algorithm with its own work split, on the GEMM micro-kernel (docs/benchmarks.md has the figures).
+// f32 with bf16 products (AttentionBias::bf16_products) runs attention_bf16.cpp, on the bf16 GEMM.
 // At most kFewKeys (16) keys, every dtype runs attention_few_keys.cpp: one query at a time, no tiles.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
@@ -50,6 +51,7 @@
 #include <vector>
 
 #include "ops/cpu/attention_avx512.h"
+#include "ops/cpu/attention_bf16.h"
 #include "ops/cpu/attention_few_keys.h"
 #include "ops/cpu/attention_scores.h"
 
@@ -277,6 +279,8 @@ template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttentionSizes& sizes,
                        const AttentionBias& bias, const AttentionLayouts& layouts) {
   if (sizes.key_len <= kFewKeys) return attention_forward_few_keys(out, lse, q, k, v, sizes, bias, layouts);
+  if constexpr (std::is_same_v<T, float>)
+    if (bias.bf16_products) return attention_forward_bf16(out, lse, q, k, v, sizes, bias, layouts);
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) return attention_forward_avx512(out, lse, q, k, v, sizes, bias, layouts);
 #endif
@@ -314,6 +318,9 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
   }
   if (sizes.key_len <= kFewKeys)
     return attention_backward_few_keys(dq, dk, dv, dout, q, k, v, lse, delta.data(), sizes, bias, layouts);
+  if constexpr (std::is_same_v<T, float>)
+    if (bias.bf16_products)
+      return attention_backward_bf16(dq, dk, dv, dout, q, k, v, lse, delta.data(), sizes, bias, layouts);
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>)
     return attention_backward_avx512(dq, dk, dv, dout, q, k, v, lse, delta.data(), sizes, bias, layouts);

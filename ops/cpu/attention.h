@@ -36,8 +36,8 @@ ENGINE_HOST_DEVICE inline double attention_dropout_scale(const AttentionDropout&
   return dropout.p < 1.0 ? 1.0 / (1.0 - dropout.p) : 0.0;
 }
 
-// What is added to or masks the scores scale · q_i·k_j, and the dropout on the probabilities. Query i
-// sits at absolute position i + (Tk − Tq).
+// What is added to or masks the scores scale · q_i·k_j, the dropout on the probabilities, and the
+// precision of the tile products. Query i sits at absolute position i + (Tk − Tq).
 struct AttentionBias {
   double scale = 1.0;
   bool causal = false;                  // mask keys j > i + (Tk − Tq)
@@ -54,6 +54,10 @@ struct AttentionBias {
   // Backward only: (P, H, Tq, Tk) dense, zero on entry; the kernels add dL/ds_ij of every sequence of
   // block p, in sequence order on one thread (deterministic). Null when the bias needs no gradient.
   void* score_bias_grad = nullptr;
+  // f32 on the CPU (ignored otherwise): the tile products on ops::cpu::gemm_bf16, operands rounded to
+  // bf16 and products summed in f32 (ops/precision.h's bf16); the softmax, its statistics and the
+  // score bias stay f32. Set by the op when the precision is bf16 (attention_bf16.h).
+  bool bf16_products = false;
 };
 
 // How the backward splits its work: items (block, head), each running its sequences b = block,
@@ -97,7 +101,8 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
 // gradients of every tile pair, when they fit in `kept_score_grad_bytes`, are kept from the pass that
 // sums dK, dV for the pass that sums dQ (B·H·(Tq/64)·(Tk/64) tiles of 64 × 64: 16 MiB for B·H = 64
 // at T = 256); otherwise that pass recomputes them, and memory stays linear in the sequence length.
-// The f32 AVX-512 kernels (attention_avx512.h) need one pass and ignore it.
+// The f32 AVX-512 and bf16-product kernels (attention_avx512.h, attention_bf16.h) need one pass and
+// ignore it.
 // dq: (B, H, Tq, Dk), dk: (B, H, Tk, Dk), dv: (B, H, Tk, Dv)
 inline constexpr int64_t kKeptScoreGradBytes = int64_t(32) << 20;
 template <typename T>

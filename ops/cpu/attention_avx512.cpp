@@ -142,15 +142,6 @@ Scratch& thread_scratch() {
   return scratch;
 }
 
-// drop_scale of query `query`'s `cols` probabilities from key `key_start` when dropout is on; null otherwise.
-const float* drop_scales_or_null(Scratch& s, int64_t cols, int64_t batch_head, int64_t query, int64_t key_start,
-                                 const AttentionSizes& sizes, const AttentionBias& bias) {
-  if (bias.dropout.p == 0.0) return nullptr;
-  s.drop_scale.resize(size_t(kKeyTile));
-  dropout_scales(s.drop_scale.data(), cols, batch_head, query, key_start, sizes, bias.dropout);
-  return s.drop_scale.data();
-}
-
 // The scores of `rows` queries from query_start (Q packed as A panels) against `cols` keys from
 // key_start (Kᵀ of the head packed as B panels): scale · Q·Kᵀ, biased and masked, rows kKeyTile apart.
 void score_tile(float* scores, const float* queries, const float* keys_t, int64_t rows, int64_t cols,
@@ -191,16 +182,8 @@ void forward_run(float* out, float* lse, const float* q, const float* k, const f
     for (int64_t key_start = 0; key_start < key_end; key_start += kKeyTile) {
       const int64_t cols = std::min(kKeyTile, key_end - key_start);
       score_tile(scores, queries, keys_t, rows, cols, batch_head, query_start, key_start, sizes, bias);
-      for (int64_t r = 0; r < rows; ++r) {
-        float* row = scores + r * kKeyTile;
-        const float correction =
-            online_softmax_row(row, causally_visible(query_start + r, key_start, cols, sizes, bias), cols,
-                               s.row_max[size_t(r)], s.row_sum[size_t(r)]);
-        if (correction != 1.f)
-          for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] *= correction;
-        if (const float* drop = drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias))
-          for (int64_t c = 0; c < cols; ++c) row[c] *= drop[c];
-      }
+      online_softmax_tile(scores, kKeyTile, rows, cols, batch_head, query_start, key_start, sizes, bias,
+                          s.row_max.data(), s.row_sum.data(), acc, Dv, s.drop_scale);
       // acc += P·V: P read as a transposed A, V's rows as B rows.
       transpose_matrix(scores, kKeyTile, rows, cols, transposed, kQueryTile);
       const HeadRows v_rows = head_rows(v, layouts.v, H, batch_head, key_start);
@@ -250,7 +233,6 @@ void backward_head(float* dq, float* dk, float* dv, const float* dout, const flo
     pack_a(false, q_rows.rows, q_rows.ld, rows, Dk, queries);
     pack_a(false, dout_rows.rows, dout_rows.ld, rows, Dv, douts);
     std::fill_n(query_grads, rows * Dk, 0.f);
-    const int64_t query_row = batch_head * Tq + query_start;  // of lse and δ
 
     const int64_t key_end = visible_key_end(query_start, rows, sizes, bias);
     for (int64_t key_start = 0; key_start < key_end; key_start += kKeyTile) {
@@ -258,15 +240,8 @@ void backward_head(float* dq, float* dk, float* dv, const float* dout, const flo
       score_tile(probabilities, queries, keys_t, rows, cols, batch_head, query_start, key_start, sizes, bias);
       tile_product(rows, cols, Dv, packed_a(douts, Dv), packed_b(values_t + key_start * Dv, Dv), 0.f, score_grads,
                    kKeyTile, causal_tile(CausalSkip::columns, query_start, key_start, sizes, bias));
-      for (int64_t r = 0; r < rows; ++r) {
-        float* bias_grad = score_bias_grad_row<float>(bias, sizes, batch_head, query_start + r);
-        probabilities_and_score_grads_row(
-            probabilities + r * kKeyTile, score_grads + r * kKeyTile,
-            causally_visible(query_start + r, key_start, cols, sizes, bias), cols, lse[query_row + r],
-            delta[query_row + r], float(bias.scale),
-            drop_scales_or_null(s, cols, batch_head, query_start + r, key_start, sizes, bias),
-            bias_grad ? bias_grad + key_start : nullptr);
-      }
+      score_grads_tile(probabilities, score_grads, kKeyTile, rows, cols, batch_head, query_start, key_start, lse,
+                       delta, sizes, bias, s.drop_scale);
 
       // dV += P̃ᵀ·dO and dK += dSᵀ·Q: the tiles as transposed A, dO's and Q's rows as B rows.
       const Causal key_major = causal_tile(CausalSkip::depth_begin, query_start, key_start, sizes, bias);
@@ -309,15 +284,9 @@ void attention_forward_avx512(float* out, float* lse, const float* q, const floa
 void attention_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                                const float* v, const float* lse, const float* delta, const AttentionSizes& sizes,
                                const AttentionBias& bias, const AttentionLayouts& layouts) {
-  // An item is a (block, head) running the block's sequences in order: it owns that plane of the
-  // score bias gradient, which stays in cache from one sequence to the next (one sequence per item
-  // without a bias gradient).
-  const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads;
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t item = 0; item < blocks * H; ++item)
-    for (int64_t batch = item / H; batch < sizes.batch; batch += blocks)
-      backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch * H + item % H, sizes, bias, layouts,
-                    thread_scratch());
+  for_each_backward_head(sizes, bias, [&](int64_t batch_head) {
+    backward_head(dq, dk, dv, dout, q, k, v, lse, delta, batch_head, sizes, bias, layouts, thread_scratch());
+  });
 }
 
 }  // namespace ops::cpu

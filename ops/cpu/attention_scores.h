@@ -1,8 +1,9 @@
 // What the CPU attention kernels (ops/cpu/attention.cpp: any dtype, Eigen tile products;
-// ops/cpu/attention_avx512.cpp: f32 on the AVX-512 GEMM micro-kernel; ops/cpu/attention_few_keys.cpp:
-// at most 16 keys, a query at a time) do to a tile of dot products q_i·k_j to turn it into scores,
-// probabilities and score gradients: masks, ALiBi, dropout masks, the online softmax of the forward
-// and the softmax backward of one row. Internal to ops/cpu.
+// ops/cpu/attention_avx512.cpp: f32 on the AVX-512 GEMM micro-kernel; ops/cpu/attention_bf16.cpp: f32
+// with bf16 tile products; ops/cpu/attention_few_keys.cpp: at most 16 keys, a query at a time) do to a
+// tile of dot products q_i·k_j to turn it into scores, probabilities and score gradients: masks,
+// ALiBi, dropout masks, the online softmax of the forward and the softmax backward, of one row and of
+// a whole tile. Internal to ops/cpu.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths; query i sits at position i + (Tk − Tq)
 #pragma once
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "ops/cpu/attention.h"
 #include "ops/cpu/philox_blocks.h"
@@ -197,6 +199,69 @@ void probabilities_and_score_grads_row(T* p, T* ds, int64_t visible, int64_t col
   } else {
     for (int64_t c = 0; c < visible; ++c) ds[c] = scale * p[c] * (ds[c] - row_delta);
   }
+}
+
+// Per-thread scratch of the tile steps below: the dropout scales of one row (kept between calls,
+// grown, never shrunk).
+template <typename T>
+T* drop_scales_or_null(std::vector<T>& drop_scale, int64_t cols, int64_t batch_head, int64_t query,
+                       int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias) {
+  if (bias.dropout.p == 0.0) return nullptr;
+  if (drop_scale.size() < size_t(cols)) drop_scale.resize(size_t(cols));
+  dropout_scales(drop_scale.data(), cols, batch_head, query, key_start, sizes, bias.dropout);
+  return drop_scale.data();
+}
+
+// The online softmax's step for a tile of scores: `rows` queries from query_start (rows `ld` apart)
+// against `cols` keys from key_start. Each row becomes e^(s − m') (times M/(1 − p) with dropout), its
+// running max and sum (row_max, row_sum: one per row) are updated, and its output accumulated so far
+// (row r of acc, Dv values at r·Dv) is rescaled by e^(m − m').
+template <typename T>
+void online_softmax_tile(T* scores, int64_t ld, int64_t rows, int64_t cols, int64_t batch_head, int64_t query_start,
+                         int64_t key_start, const AttentionSizes& sizes, const AttentionBias& bias, T* row_max,
+                         double* row_sum, T* acc, int64_t Dv, std::vector<T>& drop_scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = scores + r * ld;
+    const T correction = online_softmax_row(row, causally_visible(query_start + r, key_start, cols, sizes, bias), cols,
+                                            row_max[r], row_sum[r]);
+    if (correction != T(1))
+      for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] *= correction;
+    if (const T* drop = drop_scales_or_null(drop_scale, cols, batch_head, query_start + r, key_start, sizes, bias))
+      for (int64_t c = 0; c < cols; ++c) row[c] *= drop[c];
+  }
+}
+
+// The softmax backward of a tile: `rows` queries from query_start against `cols` keys from
+// key_start, rows `ld` apart. probabilities holds the scores and becomes P (P̃ with dropout);
+// score_grads holds dO·Vᵀ and becomes dS (probabilities_and_score_grads_row). lse and δ are the
+// whole (B·H·Tq) arrays. The score bias gradient, when the bias asks for one, gets the tile's
+// dL/ds added.
+template <typename T>
+void score_grads_tile(T* probabilities, T* score_grads, int64_t ld, int64_t rows, int64_t cols, int64_t batch_head,
+                      int64_t query_start, int64_t key_start, const T* lse, const T* delta, const AttentionSizes& sizes,
+                      const AttentionBias& bias, std::vector<T>& drop_scale) {
+  const int64_t query_row = batch_head * sizes.query_len + query_start;  // of lse and δ
+  for (int64_t r = 0; r < rows; ++r) {
+    T* bias_grad = score_bias_grad_row<T>(bias, sizes, batch_head, query_start + r);
+    probabilities_and_score_grads_row(
+        probabilities + r * ld, score_grads + r * ld, causally_visible(query_start + r, key_start, cols, sizes, bias),
+        cols, lse[query_row + r], delta[query_row + r], T(bias.scale),
+        drop_scales_or_null(drop_scale, cols, batch_head, query_start + r, key_start, sizes, bias),
+        bias_grad ? bias_grad + key_start : nullptr);
+  }
+}
+
+// Runs head_backward(batch_head) for every (batch, head) of the batch, as the one-pass backward
+// kernels (attention_avx512.cpp, attention_bf16.cpp) split their work: an item is a (block, head)
+// running the block's sequences in order on one thread, so it owns that plane of the score bias
+// gradient, which stays in cache from one sequence to the next (one sequence per item without a
+// bias gradient).
+template <class HeadBackward>
+void for_each_backward_head(const AttentionSizes& sizes, const AttentionBias& bias, HeadBackward head_backward) {
+  const int64_t blocks = sequence_blocks(sizes, bias), H = sizes.heads;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t item = 0; item < blocks * H; ++item)
+    for (int64_t batch = item / H; batch < sizes.batch; batch += blocks) head_backward(batch * H + item % H);
 }
 
 }  // namespace ops::cpu::attention_scores
