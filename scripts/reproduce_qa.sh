@@ -20,8 +20,18 @@
 # The gate: the table ranks the encodings only when the best method's exact match at 1x is at
 # least GATE_EM % (30); otherwise the report says that the table is not read.
 #
-# Sizing (the defaults; 2 quiet cores; the CPU of the pilot: Intel Xeon family 6 model 167):
-#   SIZING_PLACEHOLDER
+# Sizing of the defaults on 2 quiet cores, JOBS=2 x THREADS=1 (throughputs at width 256 and one
+# thread from the 2026-11-29 run in docs/results/qa.md: a baseline ~1650 tokens/s, SeqPE ~620):
+#   pretraining  6 x 2000 steps x 8 x 128 = 2.05M tokens each: a baseline ~1240 s, SeqPE ~3300 s;
+#                5 x 1240 + 3300 = 9500 core-s, ~4750 s on 2 cores (SeqPE first, so it overlaps)
+#   copy probe   ~60 s; build_qa ~70 s (69 s measured on the loaded pilot machine)
+#   fine-tuning  6 x 1000 steps x 8 x 128: 5 x 620 + 1650 = 4750 core-s, ~2400 s
+#   evaluation   500 questions x 4 lengths + no context, 6 models: ~1160 s (measured 2026-11-29)
+#   total        ~8500 s, about 2.4 hours. A pretraining longer than 2000 steps (LM_STEPS) adds
+#                ~1.2 s per step and method on a core, ~3.6 s per step for the six: +1000 steps = +1 h.
+# The pilot of 2026-12-07 (docs/results/qa_notes.md) did not yet show copying at width 128 after
+# 1200 steps with COPY_MIX 0.25, 0.5 or 1: COPY_MIX and LM_STEPS are to be confirmed by the copy
+# probe of a longer pilot before the full run (its table is in the report either way).
 #
 # Environment (defaults in brackets):
 #   LM: LM_RUNS [$OUT/lm]; CORPUS [data/corpora/kjv] (SOTU, the LM reproduction's corpus, comes
