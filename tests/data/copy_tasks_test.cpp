@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "data/copy_tasks.h"
@@ -22,6 +23,30 @@ std::vector<int64_t> random_window(int64_t L, uint64_t salt) {
   std::vector<int64_t> window(size_t(L + 1));
   for (int64_t& token : window) token = int64_t(gen.randint(50));
   return window;
+}
+
+// One rewritten window: the block length, the window before and after, and what was done.
+struct Rewritten {
+  int64_t L;
+  std::vector<int64_t> original, window;
+  std::vector<uint8_t> scored;
+  data::CopyRewrite rewrite;
+};
+
+// The first 50 windows (block lengths 16 to 65, random tokens) that a mixer with ratio 1 and `seed`
+// rewrites into `task`.
+std::vector<Rewritten> rewrites_of(data::CopyTask task, uint64_t seed) {
+  const data::CopyMixer mixer(1.0, seed);
+  std::vector<Rewritten> found;
+  for (uint64_t serial = 0; found.size() < 50; ++serial) {
+    Rewritten r{16 + int64_t(serial % 50), {}, {}, {}, {}};
+    r.original = random_window(r.L, serial + 1000 * seed);
+    r.window = r.original;
+    r.scored.resize(r.window.size());
+    r.rewrite = mixer.apply(serial, r.window, r.scored);
+    if (r.rewrite.task == task) found.push_back(std::move(r));
+  }
+  return found;
 }
 
 }  // namespace
@@ -50,39 +75,30 @@ TEST_CASE("CopyMixer rewrites the share of windows its ratio says, half into eac
 }
 
 TEST_CASE("CopyMixer: a repeated span copies the window's own tokens; the rest is untouched and scored") {
-  const data::CopyMixer mixer(1.0, 11);
-  int seen = 0;
-  for (uint64_t serial = 0; seen < 50; ++serial) {
-    const int64_t L = 16 + int64_t(serial % 50);
-    const std::vector<int64_t> original = random_window(L, serial + 1000);
-    std::vector<int64_t> window = original;
-    std::vector<uint8_t> scored(window.size());
-    const data::CopyRewrite r = mixer.apply(serial, window, scored);
-    if (r.task != data::CopyTask::repeated_span) continue;
-    ++seen;
+  for (const Rewritten& rewritten : rewrites_of(data::CopyTask::repeated_span, 11)) {
+    const data::CopyRewrite& r = rewritten.rewrite;
+    const int64_t L = rewritten.L;
     CHECK(r.span >= std::max<int64_t>(2, L / 16));
     CHECK(r.span <= L / 2);
     CHECK(r.repeat >= r.first + r.span);
     CHECK(r.repeat + r.span <= L + 1);
     for (int64_t i = 0; i <= L; ++i) {
       const bool in_repeat = i >= r.repeat && i < r.repeat + r.span;
-      CHECK(window[size_t(i)] == (in_repeat ? original[size_t(i - r.repeat + r.first)] : original[size_t(i)]));
-      CHECK(scored[size_t(i)] == (i > 0));
+      const std::vector<int64_t>& original = rewritten.original;
+      CHECK(rewritten.window[size_t(i)] ==
+            (in_repeat ? original[size_t(i - r.repeat + r.first)] : original[size_t(i)]));
+      CHECK(rewritten.scored[size_t(i)] == (i > 0));
     }
   }
 }
 
 TEST_CASE("CopyMixer: key-value lookups answer each query with its key's value, only answers scored") {
-  const data::CopyMixer mixer(1.0, 12);
-  int seen = 0;
-  for (uint64_t serial = 0; seen < 50; ++serial) {
-    const int64_t L = 16 + int64_t(serial % 50);
-    const std::vector<int64_t> original = random_window(L, serial + 2000);
-    std::vector<int64_t> window = original;
-    std::vector<uint8_t> scored(window.size());
-    const data::CopyRewrite r = mixer.apply(serial, window, scored);
-    if (r.task != data::CopyTask::key_value) continue;
-    ++seen;
+  for (const Rewritten& rewritten : rewrites_of(data::CopyTask::key_value, 12)) {
+    const data::CopyRewrite& r = rewritten.rewrite;
+    const int64_t L = rewritten.L;
+    const std::vector<int64_t>& original = rewritten.original;
+    const std::vector<int64_t>& window = rewritten.window;
+    const std::vector<uint8_t>& scored = rewritten.scored;
     CHECK(r.pairs == (L + 1) / 4);
     const std::set<int64_t> tokens(original.begin(), original.end());
     std::map<int64_t, int64_t> value_of;
