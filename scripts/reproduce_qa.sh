@@ -29,9 +29,10 @@
 #   evaluation   500 questions x 4 lengths + no context, 6 models: ~1160 s (measured 2026-11-29)
 #   total        ~8500 s, about 2.4 hours. A pretraining longer than 2000 steps (LM_STEPS) adds
 #                ~1.2 s per step and method on a core, ~3.6 s per step for the six: +1000 steps = +1 h.
-# The pilot of 2026-12-07 (docs/results/qa_notes.md) did not yet show copying at width 128 after
-# 1200 steps with COPY_MIX 0.25, 0.5 or 1: COPY_MIX and LM_STEPS are to be confirmed by the copy
-# probe of a longer pilot before the full run (its table is in the report either way).
+# The pilot of 2026-12-07 (docs/results/qa_notes.md) did not show copying at width 128 (batch 8)
+# after 1200 steps with COPY_MIX 0.25, 0.5 or 1, nor after 6000 steps with 0.5 (repeated / fresh
+# 0.970): COPY_MIX and LM_STEPS are to be fixed by a pilot whose models copy before the full run
+# (the copy probe's table is in the report either way).
 #
 # Environment (defaults in brackets):
 #   LM: LM_RUNS [$OUT/lm]; CORPUS [data/corpora/kjv] (SOTU, the LM reproduction's corpus, comes
