@@ -16,15 +16,19 @@
 // checkpoint's directory): qa_eval.md (the tables), qa_eval.csv, qa_contains.svg and qa_em.svg
 // (accuracy against length, one line per run), qa_answer_ppl.svg and predictions.jsonl.
 // CSV columns: run, pe, mode, length, bucket, examples, contains_match, exact_match, prompt_tokens,
-// answer_ppl.
+// answer_ppl, contains_low, contains_high, exact_low, exact_high (the matches' 95 % percentile-bootstrap
+// intervals over the questions, 1000 resamples, a fixed seed; the table prints them beside each rate).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "apps/app_main.h"
+#include "apps/bootstrap_interval.h"
 #include "apps/cli_options.h"
 #include "apps/qa_run.h"
 #include "apps/train/device_setup.h"
@@ -82,6 +86,7 @@ struct Score {
   int64_t examples[4] = {0, 0, 0, 0};  // beginning, middle, end, all
   int64_t contains[4] = {0, 0, 0, 0};
   int64_t exact[4] = {0, 0, 0, 0};
+  std::vector<double> contains_hits[4], exact_hits[4];  // 0 or 1 per question, for the bootstrap
   double answer_nll[4] = {0, 0, 0, 0};  // nats over the gold answers' tokens and end-of-text
   int64_t answer_tokens[4] = {0, 0, 0, 0};
   int64_t prompt_tokens = 0;
@@ -91,6 +96,8 @@ struct Score {
       ++examples[b];
       contains[b] += contains_hit;
       exact[b] += exact_hit;
+      contains_hits[b].push_back(contains_hit);
+      exact_hits[b].push_back(exact_hit);
       answer_nll[b] += nll;
       answer_tokens[b] += tokens;
     }
@@ -101,6 +108,24 @@ struct Score {
 };
 
 double percent(int64_t hits, int64_t n) { return n > 0 ? 100.0 * double(hits) / double(n) : 0.0; }
+
+// The 95 % percentile-bootstrap interval of a match rate, in percent (1000 resamples of the
+// questions, a fixed seed: every run of the same evaluation prints the same intervals); [0, 0]
+// when there are no questions.
+constexpr int64_t kBootstrapResamples = 1000;
+constexpr uint64_t kBootstrapSeed = 2025;
+stats::Interval percent_interval(const std::vector<double>& hits) {
+  if (hits.empty()) return {};
+  const stats::Interval interval = stats::bootstrap_mean_interval(hits, kBootstrapResamples, kBootstrapSeed);
+  return {100 * interval.low, 100 * interval.high};
+}
+
+// "31.2 [27.0, 35.4]": a match rate in percent with its bootstrap interval.
+std::string rate_with_interval(int64_t hits, int64_t n, const stats::Interval& interval) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f [%.1f, %.1f]", percent(hits, n), interval.low, interval.high);
+  return text;
+}
 
 struct Row {
   std::string run, pe, mode;
@@ -188,29 +213,39 @@ int main(int argc, char** argv) {
 
     // Tables, CSV and plots.
     std::ostringstream md, csv;
-    csv << "run,pe,mode,length,bucket,examples,contains_match,exact_match,prompt_tokens,answer_ppl\n";
-    md << "| run | pe | mode | length | questions | mean prompt tokens | contains % | EM % | answer PPL "
-          "| contains beginning / middle / end | EM beginning / middle / end | answer PPL beginning / middle / end |\n"
+    csv << "run,pe,mode,length,bucket,examples,contains_match,exact_match,prompt_tokens,answer_ppl,"
+           "contains_low,contains_high,exact_low,exact_high\n";
+    md << "| run | pe | mode | length | questions | mean prompt tokens | contains % [95% CI] | EM % [95% CI] "
+          "| answer PPL | contains beginning / middle / end | EM beginning / middle / end "
+          "| answer PPL beginning / middle / end |\n"
           "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|\n";
     for (const Row& r : rows) {
       const Score& s = r.score;
+      stats::Interval contains[4], exact[4];
+      std::string contains_text[4], exact_text[4];
+      for (int b = 0; b < 4; ++b) {
+        contains[b] = percent_interval(s.contains_hits[b]);
+        exact[b] = percent_interval(s.exact_hits[b]);
+        contains_text[b] = rate_with_interval(s.contains[b], s.examples[b], contains[b]);
+        exact_text[b] = rate_with_interval(s.exact[b], s.examples[b], exact[b]);
+      }
       char line[1024];
       std::snprintf(line, sizeof line,
-                    "| %s | %s | %s | %lld | %lld | %.0f | %.1f | %.1f | %.2f "
-                    "| %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2f / %.2f / %.2f |\n",
+                    "| %s | %s | %s | %lld | %lld | %.0f | %s | %s | %.2f "
+                    "| %s / %s / %s | %s / %s / %s | %.2f / %.2f / %.2f |\n",
                     r.run.c_str(), r.pe.c_str(), r.mode.c_str(), (long long)r.length, (long long)s.examples[3],
-                    double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])),
-                    percent(s.contains[3], s.examples[3]), percent(s.exact[3], s.examples[3]), s.answer_ppl(3),
-                    percent(s.contains[0], s.examples[0]), percent(s.contains[1], s.examples[1]),
-                    percent(s.contains[2], s.examples[2]), percent(s.exact[0], s.examples[0]),
-                    percent(s.exact[1], s.examples[1]), percent(s.exact[2], s.examples[2]), s.answer_ppl(0),
-                    s.answer_ppl(1), s.answer_ppl(2));
+                    double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])), contains_text[3].c_str(),
+                    exact_text[3].c_str(), s.answer_ppl(3), contains_text[0].c_str(), contains_text[1].c_str(),
+                    contains_text[2].c_str(), exact_text[0].c_str(), exact_text[1].c_str(), exact_text[2].c_str(),
+                    s.answer_ppl(0), s.answer_ppl(1), s.answer_ppl(2));
       md << line;
       for (int b = 0; b < 4; ++b)
         csv << r.run << "," << r.pe << "," << r.mode << "," << r.length << "," << (b == 3 ? "all" : qa::bucket_name(b))
             << "," << s.examples[b] << "," << percent(s.contains[b], s.examples[b]) / 100 << ","
             << percent(s.exact[b], s.examples[b]) / 100 << ","
-            << double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])) << "," << s.answer_ppl(b) << "\n";
+            << double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])) << "," << s.answer_ppl(b) << ","
+            << contains[b].low / 100 << "," << contains[b].high / 100 << "," << exact[b].low / 100 << ","
+            << exact[b].high / 100 << "\n";
     }
     const fs::path out(args.out);
     for (const auto& [name, text] : {std::pair{"qa_eval.md", md.str()}, std::pair{"qa_eval.csv", csv.str()}}) {

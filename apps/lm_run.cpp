@@ -27,6 +27,9 @@ nlohmann::json default_run_config() {
       {"pe", "seqpe"}, {"layers", 4}, {"channels", 128}, {"heads", 4}, {"context", 128}, {"dropout", 0.1},
       {"steps", 300}, {"stop_after", 0}, {"batch", 8}, {"lr", 1e-3}, {"weight_decay", 0.0}, {"warmup", 30}, {"clip", 5.0},
       {"seed", 10086}, {"log_every", 10}, {"eval_every", 100}, {"valid_tokens", 0},
+      // Share of training blocks rewritten into synthetic copying sequences (data/copy_tasks.h), a
+      // deviation from the paper that teaches small models to copy from their context; 0 = none.
+      {"copy_mix", 0.0},
       {"flush_denormal", true},  // engine::set_flush_denormal: denormal arithmetic is slow (engine/denormals.h)
       // The trainer's (apps/train/trainer.h): where it runs and in what precision (apps/train/device_setup.h),
       // micro-batches per step, periodic

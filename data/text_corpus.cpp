@@ -124,6 +124,7 @@ BlockBatcher::BlockBatcher(const TokenFile& tokens, int64_t block_length, int64_
   inputs_.resize(size_t(shard_rows_ * block_length));
   targets_.resize(inputs_.size());
   window_.resize(size_t(block_length + 1));
+  scored_.assign(window_.size(), 1);
   build_order(0);
 }
 
@@ -147,12 +148,15 @@ TokenBatch BlockBatcher::next() {
   const int64_t first = shard_.index * shard_rows_;
   for (int64_t b = 0; b < batch_size_; ++b) {
     if (position_.block == blocks_) set_position({position_.epoch + 1, 0});
+    const uint64_t serial = uint64_t(position_.epoch * blocks_ + position_.block);
     const int64_t start = order_[size_t(position_.block++)] * block_length_;
     const int64_t row = b - first;
     if (row < 0 || row >= shard_rows_) continue;  // another rank's block
     tokens_.read(start, std::span<int64_t>(window_));
+    if (copy_mixer_) copy_mixer_->apply(serial, window_, scored_);
     std::copy(window_.begin(), window_.begin() + L, inputs_.begin() + row * L);
-    std::copy(window_.begin() + 1, window_.end(), targets_.begin() + row * L);
+    for (size_t i = 0; i < L; ++i)
+      targets_[size_t(row) * L + i] = scored_[i + 1] ? window_[i + 1] : kIgnoredTarget;
   }
   return {engine::Tensor::from_indices(inputs_, {shard_rows_, block_length_}),
           engine::Tensor::from_indices(targets_, {shard_rows_, block_length_})};

@@ -16,11 +16,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/batch_shard.h"
 #include "data/bpe_tokenizer.h"
+#include "data/copy_tasks.h"
 #include "data/token_file.h"
 #include "engine/tensor.h"
 
@@ -57,13 +59,15 @@ struct BatcherPosition {
 
 struct TokenBatch {
   engine::Tensor inputs;   // (B, L) i64
-  engine::Tensor targets;  // (B, L) i64, the next token of each input
+  engine::Tensor targets;  // (B, L) i64, the next token of each input (kIgnoredTarget: not scored)
 };
 
 // Training batches: the token stream cut into non-overlapping blocks of L inputs (block i reads
 // tokens [i·L, i·L + L] so its targets are the stream's next tokens; the last partial block is
 // dropped), served in an order shuffled per epoch. The order of epoch e depends only on (seed, e),
-// so a BatcherPosition is all a checkpoint needs to continue the same sequence.
+// so a BatcherPosition is all a checkpoint needs to continue the same sequence. With a CopyMixer,
+// each block is rewritten as the mixer draws for its serial number in the stream
+// (epoch * blocks_per_epoch + block), so the mix too is continued exactly.
 class BlockBatcher {
  public:
   // With a `shard`, next() returns only the shard's rows of each batch of `batch_size` blocks.
@@ -73,6 +77,9 @@ class BlockBatcher {
   // The next B blocks (continuing into the next epoch when this one runs out), or the shard's
   // B/count of them.
   TokenBatch next();
+
+  // Mixes synthetic copying sequences (data/copy_tasks.h) into the blocks served from now on.
+  void mix_copy_tasks(const CopyMixer& mixer) { copy_mixer_ = mixer; }
 
   int64_t blocks_per_epoch() const { return blocks_; }
   BatcherPosition position() const { return position_; }
@@ -89,7 +96,9 @@ class BlockBatcher {
   int64_t shard_rows_;
   BatcherPosition position_;
   std::vector<int64_t> order_;  // (blocks) of position_.epoch
+  std::optional<CopyMixer> copy_mixer_;
   std::vector<int64_t> inputs_, targets_, window_;
+  std::vector<uint8_t> scored_;  // (L + 1) which tokens of window_ are scored targets
 };
 
 }  // namespace data

@@ -45,9 +45,13 @@ done
 # 2 runs x (2 lengths + no-context) x 4 buckets, plus the header.
 [ "$(wc -l < "$tmp/eval/qa_eval.csv")" -eq 25 ] || { echo "FAIL: eval_qa CSV rows"; cat "$tmp/eval/qa_eval.csv"; exit 1; }
 grep -q '^seqpe,seqpe,context,192,all,6,' "$tmp/eval/qa_eval.csv" || { echo "FAIL: eval_qa CSV content"; exit 1; }
-# Every row's answer perplexity (the last of 10 columns) is a number above 1.
-awk -F, 'NR > 1 && $5 == "all" && (NF != 10 || !($10 + 0 > 1)) { bad = 1 } END { exit bad }' "$tmp/eval/qa_eval.csv" ||
+# Every row's answer perplexity (column 10 of 14) is a number above 1.
+awk -F, 'NR > 1 && $5 == "all" && (NF != 14 || !($10 + 0 > 1)) { bad = 1 } END { exit bad }' "$tmp/eval/qa_eval.csv" ||
   { echo "FAIL: eval_qa answer perplexity"; cat "$tmp/eval/qa_eval.csv"; exit 1; }
+# Each match rate lies inside its bootstrap interval (columns 11-14), which lies inside [0, 1].
+awk -F, 'NR > 1 && $6 > 0 && !(0 <= $11 && $11 <= $7 && $7 <= $12 && $12 <= 1 &&
+                               0 <= $13 && $13 <= $8 && $8 <= $14 && $14 <= 1) { bad = 1 } END { exit bad }' \
+  "$tmp/eval/qa_eval.csv" || { echo "FAIL: eval_qa bootstrap intervals"; cat "$tmp/eval/qa_eval.csv"; exit 1; }
 [ "$(grep -c '^| seqpe | seqpe |' "$tmp/eval/qa_eval.md")" -eq 3 ] || { echo "FAIL: eval_qa table"; exit 1; }
 [ "$(wc -l < "$tmp/eval/predictions.jsonl")" -eq 36 ] || { echo "FAIL: eval_qa predictions"; exit 1; }
 grep -q '</svg>' "$tmp/eval/qa_contains.svg" || { echo "FAIL: eval_qa SVG"; exit 1; }
