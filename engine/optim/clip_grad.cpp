@@ -26,7 +26,8 @@ Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
                  "; clip the gradients of each device apart");
     grads.push_back(grad);
   }
-  if (grads.empty()) return Tensor::zeros({}, DType::f64);
+  // No gradient at all: the norm is 0, on the parameters' device like any other norm.
+  if (grads.empty()) return Tensor::zeros({}, DType::f64, params.empty() ? Device::cpu() : params[0].device());
   const Device device = grads[0].device();
   Backend& backend = backend_for(device.type);
   const Tensor squared_norm = Tensor::empty({}, DType::f64, device), norm = Tensor::empty({}, DType::f64, device);

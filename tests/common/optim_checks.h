@@ -165,6 +165,12 @@ inline void check_clip_grad_norm(bool many, engine::Generator& gen) {
   check_grads();
   CHECK(std::fabs(engine::optim::clip_grad_norm(cuda, 1e9).item() - max_norm) <= 1e-6 * max_norm);
 
+  // Parameters without gradients have norm 0, on their device.
+  std::vector<Tensor> no_grads{Tensor::zeros({3}, DType::f32, cuda[0].device())};
+  const Tensor zero_norm = engine::optim::clip_grad_norm(no_grads, 1.0);
+  CHECK(zero_norm.device() == cuda[0].device());
+  CHECK(zero_norm.item() == 0.0);
+
   // The norm stays on the gradients' device (nothing is read back until the caller asks), and a NaN
   // gradient gives a NaN norm and leaves every gradient as it was, on both devices.
   std::vector<size_t> with_grad;  // the parameters that have a gradient
