@@ -24,6 +24,8 @@ start=$SECONDS
 
 # Every file and docs anchor named by a comment or a doc exists (cheap: before the builds).
 bash scripts/check_doc_refs.sh
+# Every source opens with a comment saying what it holds.
+bash scripts/check_opening_comments.sh
 
 echo "== Release build (build/ci), warnings as errors"
 cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_WERROR=ON

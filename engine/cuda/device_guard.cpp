@@ -1,3 +1,5 @@
+// DeviceGuard's constructor and destructor: cudaGetDevice / cudaSetDevice around a scope
+// (engine/cuda/device_guard.h).
 #include "engine/cuda/device_guard.h"
 
 #include "engine/cuda/check.h"

@@ -1,3 +1,5 @@
+// The choice of each rank's GPU at startup and the check that no two ranks share one
+// (engine/dist/device_select.h).
 #include "engine/dist/device_select.h"
 
 #include <cstdint>

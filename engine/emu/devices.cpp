@@ -1,3 +1,4 @@
+// The emulated GPUs' count, UUIDs and each host thread's current device (engine/emu/devices.h).
 #include "engine/emu/devices.h"
 
 #include <unistd.h>
