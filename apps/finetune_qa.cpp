@@ -30,7 +30,6 @@
 #include "engine/checkpoint.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
-#include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
 
 namespace {
@@ -123,8 +122,7 @@ class QaFineTuning : public train::TrainingTask {
     Tensor inputs, targets;
     const int64_t scored = next_batch(inputs, targets);
     const double weight = double(scored) / job_.average(double(scored));
-    return ops::cross_entropy(model_.gpt->forward(inputs.to(device), dropout), targets.to(device), qa::kIgnore) *
-           weight;
+    return model_.gpt->loss(inputs.to(device), targets.to(device), dropout, qa::kIgnore) * weight;
   }
 
   train::Validation validate() override {

@@ -33,7 +33,6 @@
 #include "engine/denormals.h"
 #include "engine/error.h"
 #include "models/model_config.h"
-#include "ops/cross_entropy.h"
 #include "seqpe/position_signal.h"
 #include "seqpe/seqpe_options.h"
 
@@ -89,7 +88,7 @@ class LanguageModelling : public train::TrainingTask {
 
   engine::Tensor next_loss(engine::Device device, engine::Generator& dropout) override {
     const data::TokenBatch batch = batcher_.next();
-    return ops::cross_entropy(model_.gpt->forward(batch.inputs.to(device), dropout), batch.targets.to(device));
+    return model_.gpt->loss(batch.inputs.to(device), batch.targets.to(device), dropout);
   }
 
   train::Validation validate() override {

@@ -1,5 +1,5 @@
-// The GPT model (models/gpt.h): embeddings, blocks and tied head, the forward with a KV cache, and
-// generation.
+// The GPT model (models/gpt.h): embeddings, blocks and tied head, the training loss, the forward
+// with a KV cache, and generation.
 #include "models/gpt.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "engine/checked_size.h"
 #include "models/model_config.h"
 #include "models/pe/ape.h"
+#include "ops/cross_entropy.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -86,6 +87,11 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
   for (size_t layer = 0; layer < blocks_->size(); ++layer)
     h = blocks_->at(layer).forward(h, int(layer), pe_.get(), dropout_gen);
   return head(h);
+}
+
+Tensor Gpt::loss(const Tensor& tokens, const Tensor& targets, engine::Generator& dropout_gen, int64_t ignore_index,
+                 const Tensor& positions) {
+  return ops::cross_entropy_consuming(forward(tokens, dropout_gen, positions), targets, ignore_index);
 }
 
 KvCache Gpt::make_cache(int64_t capacity, int64_t ape_length) const {

@@ -51,6 +51,14 @@ class Gpt : public engine::Module {
   // masks in training mode.
   Tensor forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions = Tensor());
 
+  // The training loss: the mean cross-entropy of forward(tokens)'s logits against targets (B, T)
+  // i64, positions whose target is ignore_index left out. The logits are never handed out, so the
+  // fused classifier (ops::cross_entropy_consuming) writes their gradient over them: the step keeps
+  // one (B, T, V) buffer where forward() followed by ops::cross_entropy keeps two. The same loss
+  // and gradients as that pair, bit for bit when the loss is back-propagated with gradient 1.
+  Tensor loss(const Tensor& tokens, const Tensor& targets, engine::Generator& dropout_gen,
+              int64_t ignore_index = -100, const Tensor& positions = Tensor());
+
   // Incremental decoding: tokens (B, T_new) sit at positions cache.length.. and attend to every
   // cached token; returns their logits (B, T_new, V) and appends their keys and values to `cache`.
   // Evaluation mode, no autograd (it installs a NoGradGuard). Equals the last T_new rows of

@@ -1,4 +1,5 @@
-// cross_entropy: checks (targets against V), reduction, device dispatch and the backward node.
+// cross_entropy and the fused classifier cross_entropy_consuming: checks (targets against V),
+// reduction, device dispatch and their backward nodes.
 // Kernels: ops/cpu/cross_entropy.h, ops/cuda/cross_entropy.h.
 //
 // Legend: N = rows (leading dims of the logits folded), V = classes.
@@ -69,6 +70,47 @@ class CrossEntropyBackward final : public engine::Node {
   int64_t count_;  // non-ignored targets
 };
 
+// The fused classifier's backward: the forward wrote the gradient for an upstream gradient of 1
+// (the mean's 1/count included); this scales it in place by the upstream gradient, per row for
+// `none`, and hands the buffer on. It runs once: the engine releases it afterwards.
+class FusedCrossEntropyBackward final : public engine::Node {
+ public:
+  FusedCrossEntropyBackward(Tensor grad_logits, Tensor targets, int64_t ignore_index, Reduction reduction)
+      : grad_logits_(std::move(grad_logits)), targets_(std::move(targets)), ignore_index_(ignore_index),
+        reduction_(reduction) {}
+  std::string name() const override { return "FusedCrossEntropyBackward"; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    ENGINE_CHECK(grad_logits_.defined(), "cross_entropy_consuming: its backward ran twice; its gradient buffer is "
+                 "used up by the first run (compute the loss again for a second backward)");
+    const int64_t V = grad_logits_.size(-1), N = targets_.numel();
+    const Tensor upstream = grads[0].contiguous();  // (...) for `none`, a scalar otherwise
+    const int64_t stride = reduction_ == Reduction::none ? 1 : 0;
+    if (grad_logits_.device().is_cuda()) {
+      cuda::scale_gradient_rows(grad_logits_, targets_, upstream, stride, ignore_index_);
+    } else {
+      ENGINE_DISPATCH_FLOAT(grad_logits_.dtype(), "cross_entropy", [&] {
+        ENGINE_DISPATCH_INDEX(targets_.dtype(), "cross_entropy", [&] {
+          cpu::scale_gradient_rows<scalar_t, index_t>(grad_logits_.data<scalar_t>(), targets_.data<index_t>(),
+                                                      upstream.data<scalar_t>(), stride, N, V, ignore_index_);
+        });
+      });
+    }
+    Tensor grad_logits = std::move(grad_logits_);  // leaves grad_logits_ undefined
+    return {grad_logits, Tensor()};
+  }
+  void release_saved() override {
+    grad_logits_ = Tensor();
+    targets_ = Tensor();
+  }
+
+ private:
+  Tensor grad_logits_;  // (..., V) contiguous, possibly the logits' own storage
+  Tensor targets_;      // (...) contiguous
+  int64_t ignore_index_;
+  Reduction reduction_;
+};
+
 // What the forward hands to the caller and the backward node.
 struct ForwardResult {
   Tensor out;         // the reduced loss, or the per-row losses (...) for `none`
@@ -83,9 +125,8 @@ void check_targets(int64_t position, int64_t value, int64_t V, const Tensor& log
                V, " classes (logits ", logits.describe(), ", ignore_index ", ignore_index, ")");
 }
 
-// logits: (..., V) contiguous on the CPU, targets: (...) contiguous.
-ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
-                                int64_t ignore_index, double label_smoothing, Reduction reduction) {
+// The count of targets that are not ignore_index; throws at the first one outside [0, V).
+int64_t count_targets_cpu(const Tensor& targets, int64_t N, int64_t V, const Tensor& logits, int64_t ignore_index) {
   int64_t count = 0;
   ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
     const index_t* t = targets.data<index_t>();
@@ -93,6 +134,26 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
     check_targets(bad, bad < 0 ? 0 : int64_t(t[bad]), V, logits, ignore_index);
     for (int64_t n = 0; n < N; ++n) count += int64_t(t[n]) != ignore_index;
   });
+  return count;
+}
+
+// The per-row losses (...) reduced: themselves for `none`, else summed in row order in double (the
+// same total for any thread count) and for `mean` divided by the count (0 when it is 0).
+Tensor reduce_losses_cpu(const Tensor& losses, int64_t count, Reduction reduction) {
+  if (reduction == Reduction::none) return losses;
+  double total = 0.0;
+  ENGINE_DISPATCH_FLOAT(losses.dtype(), "cross_entropy", [&] {
+    const scalar_t* l = losses.data<scalar_t>();
+    for (int64_t n = 0; n < losses.numel(); ++n) total += double(l[n]);
+  });
+  if (reduction == Reduction::mean) total = count > 0 ? total / double(count) : 0.0;
+  return Tensor::full({}, total, losses.dtype(), losses.device());
+}
+
+// logits: (..., V) contiguous on the CPU, targets: (...) contiguous.
+ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int64_t N, int64_t V,
+                                int64_t ignore_index, double label_smoothing, Reduction reduction) {
+  const int64_t count = count_targets_cpu(targets, N, V, logits, ignore_index);
 
   Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
   Tensor row_max = Tensor::empty({N}, logits.dtype(), logits.device());
@@ -104,15 +165,7 @@ ForwardResult cross_entropy_cpu(const Tensor& logits, const Tensor& targets, int
                                                     targets.data<index_t>(), N, V, ignore_index, label_smoothing);
     });
   });
-  if (reduction == Reduction::none) return {losses, row_max, row_sum, count};
-  // Summed in row order in double: the same total for any thread count.
-  double total = 0.0;
-  ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    const scalar_t* l = losses.data<scalar_t>();
-    for (int64_t n = 0; n < N; ++n) total += double(l[n]);
-  });
-  if (reduction == Reduction::mean) total = count > 0 ? total / double(count) : 0.0;
-  return {Tensor::full({}, total, logits.dtype(), logits.device()), row_max, row_sum, count};
+  return {reduce_losses_cpu(losses, count, reduction), row_max, row_sum, count};
 }
 
 // As cross_entropy_cpu, on CUDA. The reduction stays on the device; the host reads back only the
@@ -129,10 +182,9 @@ ForwardResult cross_entropy_cuda(const Tensor& logits, const Tensor& targets, in
   return {reduced.defined() ? reduced : losses, row_max, row_sum, summary.count};
 }
 
-}  // namespace
-
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double label_smoothing,
-                     Reduction reduction) {
+// Throws unless logits (..., V) are floating, targets (...) integer on the same device, and the
+// label smoothing in [0, 1].
+void check_arguments(const Tensor& logits, const Tensor& targets, double label_smoothing) {
   ENGINE_CHECK(logits.defined() && targets.defined(), "cross_entropy: undefined logits or targets");
   ENGINE_CHECK(logits.dim() >= 1 && logits.size(-1) > 0, "cross_entropy: logits must be (..., V) with V > 0, got ",
                logits.describe());
@@ -146,6 +198,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   ENGINE_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got ",
                label_smoothing);
   engine::check_same_device("cross_entropy", {&logits, &targets});
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double label_smoothing,
+                     Reduction reduction) {
+  check_arguments(logits, targets, label_smoothing);
   const int64_t V = logits.size(-1), N = targets.numel();
   const Tensor targets_c = targets.contiguous(), logits_c = logits.detach().contiguous();
   ForwardResult result;
@@ -160,6 +219,49 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     engine::record(std::make_shared<CrossEntropyBackward>(logits_c, targets_c, result.row_max, result.row_sum,
                                                           ignore_index, label_smoothing, reduction, result.count),
                    {&logits, &targets}, {&out});
+  return out;
+}
+
+bool logits_consumable(const Tensor& logits) {
+  return logits.defined() && logits.impl_shared().use_count() == 1 && logits.storage().use_count() == 1 &&
+         logits.is_contiguous();
+}
+
+Tensor cross_entropy_consuming(Tensor&& logits_in, const Tensor& targets, int64_t ignore_index,
+                               double label_smoothing, Reduction reduction) {
+  Tensor logits = std::move(logits_in);  // the caller's handle is empty from here on
+  check_arguments(logits, targets, label_smoothing);
+  if (!engine::needs_grad({&logits})) return cross_entropy(logits, targets, ignore_index, label_smoothing, reduction);
+  // Decided before any other handle to the storage exists. Non-contiguous logits are copied, and the
+  // copy is this op's own.
+  const bool in_place = logits_consumable(logits) || !logits.is_contiguous();
+  const Tensor input = logits.detach().contiguous();  // (N, V) as rows
+  const Tensor grad_logits = in_place ? input : Tensor::empty(input.shape(), input.dtype(), input.device());
+  const Tensor targets_c = targets.contiguous();
+  const int64_t V = logits.size(-1), N = targets.numel();
+  const Tensor losses = Tensor::empty(targets.shape(), logits.dtype(), logits.device());
+  Tensor out;
+  if (logits.device().is_cuda()) {
+    const Tensor reduced =
+        reduction == Reduction::none ? Tensor() : Tensor::empty({}, logits.dtype(), logits.device());
+    const cuda::CrossEntropySummary summary = cuda::cross_entropy_with_gradient(
+        losses, grad_logits, reduced, input, targets_c, ignore_index, label_smoothing, reduction == Reduction::mean);
+    check_targets(summary.bad_position, summary.bad_value, V, logits, ignore_index);
+    out = reduced.defined() ? reduced : losses;
+  } else {
+    const int64_t count = count_targets_cpu(targets_c, N, V, logits, ignore_index);
+    const double grad_scale = reduction == Reduction::mean && count > 0 ? 1.0 / double(count) : 1.0;
+    ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+      ENGINE_DISPATCH_INDEX(targets_c.dtype(), "cross_entropy", [&] {
+        cpu::cross_entropy_with_gradient<scalar_t, index_t>(losses.data<scalar_t>(), grad_logits.data<scalar_t>(),
+                                                            input.data<scalar_t>(), targets_c.data<index_t>(), N, V,
+                                                            ignore_index, label_smoothing, grad_scale);
+      });
+    });
+    out = reduce_losses_cpu(losses, count, reduction);
+  }
+  engine::record(std::make_shared<FusedCrossEntropyBackward>(grad_logits, targets_c, ignore_index, reduction),
+                 {&logits, &targets}, {&out});
   return out;
 }
 

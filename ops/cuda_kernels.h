@@ -144,6 +144,14 @@ void cross_entropy_backward(const Tensor& grad_logits, const Tensor& logits, con
                             const Tensor& row_sum, const Tensor& targets, const Tensor& row_scale,
                             int64_t row_scale_stride, double scale_divisor, int64_t ignore_index,
                             double label_smoothing);
+// The fused classifier: losses and `reduced` as cross_entropy_forward, and grad_logits: (N, V), which
+// may share the logits' storage, = ∂loss/∂logits for an upstream gradient of 1, in the same pass.
+CrossEntropySummary cross_entropy_with_gradient(const Tensor& losses, const Tensor& grad_logits,
+                                                const Tensor& reduced, const Tensor& logits, const Tensor& targets,
+                                                int64_t ignore_index, double label_smoothing, bool mean);
+// grad_logits: (N, V) row i *= row_scale[i · row_scale_stride], ignored rows and scales of 1 untouched.
+void scale_gradient_rows(const Tensor& grad_logits, const Tensor& targets, const Tensor& row_scale,
+                         int64_t row_scale_stride, int64_t ignore_index);
 
 // ---- KL divergence mean(exp(t) · (t − x)) over n elements (ops/cuda/kl_div.h). ----
 

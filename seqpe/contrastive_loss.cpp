@@ -17,8 +17,8 @@ Tensor contrastive_loss(const Tensor& pivots, const Tensor& candidates, const Te
                "contrastive_loss: expected labels (B), got ", labels.describe());
   const int64_t B = pivots.size(0), K = candidates.size(1);
   // (B, K, D) · (B, D, 1) -> (B, K, 1): one batched matrix-vector product per pivot.
-  Tensor logits = ops::matmul(candidates, pivots.unsqueeze(2)).reshape({B, K});
-  return ops::cross_entropy(logits, labels);
+  // The logits are not needed after the loss: the fused classifier writes their gradient over them.
+  return ops::cross_entropy_consuming(ops::matmul(candidates, pivots.unsqueeze(2)).reshape({B, K}), labels);
 }
 
 }  // namespace seqpe

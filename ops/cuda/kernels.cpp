@@ -305,23 +305,35 @@ void cuda::attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& 
 
 // ---- Cross-entropy: the reduction stays on the device; the host reads back only the summary. ----
 
-cuda::CrossEntropySummary cuda::cross_entropy_forward(const Tensor& losses, const Tensor& row_max,
-                                                      const Tensor& row_sum, const Tensor& reduced,
-                                                      const Tensor& logits, const Tensor& targets, int64_t ignore_index,
-                                                      double label_smoothing, bool mean) {
+namespace {
+// Both cross-entropy forwards: row_max and row_sum, or grad_logits (the fused classifier).
+cuda::CrossEntropySummary launch_cross_entropy(const Tensor& losses, const Tensor& row_max, const Tensor& row_sum,
+                                               const Tensor& grad_logits, const Tensor& reduced, const Tensor& logits,
+                                               const Tensor& targets, int64_t ignore_index, double label_smoothing,
+                                               bool mean) {
   const DeviceGuard device_guard(logits.device());
   const int64_t V = logits.size(-1), N = targets.numel();
   const Tensor summary = Tensor::empty({3}, engine::DType::i64, logits.device());  // count, bad position, value
   ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
     ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
-      cross_entropy_forward<scalar_t, index_t>(
-          losses.data<scalar_t>(), row_max.data<scalar_t>(), row_sum.data<scalar_t>(), data_or_null<scalar_t>(reduced),
-          summary.data<int64_t>(), logits.data<scalar_t>(), targets.data<index_t>(), N, V, ignore_index,
-          label_smoothing, mean, current_stream());
+      cuda::cross_entropy_forward<scalar_t, index_t>(
+          losses.data<scalar_t>(), data_or_null<scalar_t>(row_max), data_or_null<scalar_t>(row_sum),
+          data_or_null<scalar_t>(grad_logits), data_or_null<scalar_t>(reduced), summary.data<int64_t>(),
+          logits.data<scalar_t>(), targets.data<index_t>(), N, V, ignore_index, label_smoothing, mean,
+          current_stream());
     });
   });
   const std::vector<int64_t> host = summary.to_vector<int64_t>();
   return {host[0], host[1], host[2]};
+}
+}  // namespace
+
+cuda::CrossEntropySummary cuda::cross_entropy_forward(const Tensor& losses, const Tensor& row_max,
+                                                      const Tensor& row_sum, const Tensor& reduced,
+                                                      const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                                                      double label_smoothing, bool mean) {
+  return launch_cross_entropy(losses, row_max, row_sum, Tensor(), reduced, logits, targets, ignore_index,
+                              label_smoothing, mean);
 }
 
 void cuda::cross_entropy_backward(const Tensor& grad_logits, const Tensor& logits, const Tensor& row_max,
@@ -336,6 +348,27 @@ void cuda::cross_entropy_backward(const Tensor& grad_logits, const Tensor& logit
                                                 row_max.data<scalar_t>(), row_sum.data<scalar_t>(),
                                                 targets.data<index_t>(), row_scale.data<scalar_t>(), row_scale_stride,
                                                 scale_divisor, N, V, ignore_index, label_smoothing, current_stream());
+    });
+  });
+}
+
+cuda::CrossEntropySummary cuda::cross_entropy_with_gradient(const Tensor& losses, const Tensor& grad_logits,
+                                                            const Tensor& reduced, const Tensor& logits,
+                                                            const Tensor& targets, int64_t ignore_index,
+                                                            double label_smoothing, bool mean) {
+  return launch_cross_entropy(losses, Tensor(), Tensor(), grad_logits, reduced, logits, targets, ignore_index,
+                              label_smoothing, mean);
+}
+
+void cuda::scale_gradient_rows(const Tensor& grad_logits, const Tensor& targets, const Tensor& row_scale,
+                               int64_t row_scale_stride, int64_t ignore_index) {
+  const DeviceGuard device_guard(grad_logits.device());
+  const int64_t V = grad_logits.size(-1), N = targets.numel();
+  ENGINE_DISPATCH_FLOAT(grad_logits.dtype(), "cross_entropy", [&] {
+    ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
+      scale_gradient_rows<scalar_t, index_t>(grad_logits.data<scalar_t>(), targets.data<index_t>(),
+                                             row_scale.data<scalar_t>(), row_scale_stride, N, V, ignore_index,
+                                             current_stream());
     });
   });
 }

@@ -129,6 +129,16 @@ void cuda::cross_entropy_backward(const Tensor& grad_logits, const Tensor& logit
                                   double label_smoothing) {
   throw_no_kernels("cross_entropy");
 }
+cuda::CrossEntropySummary cuda::cross_entropy_with_gradient(const Tensor& losses, const Tensor& grad_logits,
+                                                            const Tensor& reduced, const Tensor& logits,
+                                                            const Tensor& targets, int64_t ignore_index,
+                                                            double label_smoothing, bool mean) {
+  throw_no_kernels("cross_entropy");
+}
+void cuda::scale_gradient_rows(const Tensor& grad_logits, const Tensor& targets, const Tensor& row_scale,
+                               int64_t row_scale_stride, int64_t ignore_index) {
+  throw_no_kernels("cross_entropy");
+}
 void cuda::kl_div_forward(const Tensor& loss, const Tensor& x, const Tensor& t) { throw_no_kernels("kl_div"); }
 void cuda::kl_div_backward(const Tensor& grad_x, const Tensor& grad_t, const Tensor& x, const Tensor& t,
                            const Tensor& grad_loss) {

@@ -1,7 +1,10 @@
-// One test body for ops::cross_entropy on CUDA, run by test_ops_emu (emulator) and test_ops_gpu (a
-// real GPU): forward losses and logits' gradients compared with the CPU op on fresh random inputs,
-// for every reduction, with ignored targets, label smoothing, both index dtypes, non-contiguous
-// logits and targets, V below and above the block size, and the invalid-target error.
+// One test body for ops::cross_entropy and the fused classifier ops::cross_entropy_consuming on CUDA,
+// run by test_ops_emu (emulator) and test_ops_gpu (a real GPU): forward losses and logits' gradients
+// compared with the CPU op on fresh random inputs, for every reduction, with ignored targets, label
+// smoothing, both index dtypes, non-contiguous logits and targets, V below and above the block size,
+// and the invalid-target error. Each body takes the loss as a Variant: the present op, or the fused
+// one writing its gradient over a copy of the logits that it owns, or into a fresh buffer (which
+// the emulator's allocator hands out poisoned, NaN) because the caller still holds the logits.
 //
 // Tolerance: f32 relative error < 1e-5 (row sums in double, one f32 exp per element whose device
 // ulp may differ from the host's); f64 < 1e-12 (the same double sums in a different tree order).
@@ -13,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +36,38 @@ using ops::Reduction;
 
 inline double tolerance(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12; }
 
+// A cross-entropy op as the bodies call it: logits, targets, ignore_index, label smoothing, reduction.
+using LossFunction = std::function<Tensor(const Tensor&, const Tensor&, int64_t, double, Reduction)>;
+struct Variant {
+  const char* name;
+  LossFunction loss;
+};
+
+// ops::cross_entropy, which keeps the logits.
+inline const Variant kPresent{"cross_entropy", [](const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                                                  double smoothing, Reduction reduction) {
+                                return ops::cross_entropy(logits, targets, ignore_index, smoothing, reduction);
+                              }};
+// The fused classifier on a copy of the logits that nothing else holds: the gradient overwrites it.
+inline const Variant kFusedInPlace{
+    "cross_entropy_consuming (in place)",
+    [](const Tensor& logits, const Tensor& targets, int64_t ignore_index, double smoothing, Reduction reduction) {
+      Tensor copy = logits.clone();
+      REQUIRE(ops::logits_consumable(copy));
+      return ops::cross_entropy_consuming(std::move(copy), targets, ignore_index, smoothing, reduction);
+    }};
+// The fused classifier on contiguous logits that the caller keeps: the gradient goes to a fresh
+// buffer and the kept logits are unchanged.
+inline const Variant kFusedKept{
+    "cross_entropy_consuming (logits kept)",
+    [](const Tensor& logits, const Tensor& targets, int64_t ignore_index, double smoothing, Reduction reduction) {
+      const Tensor kept = logits.contiguous();
+      Tensor handle = kept;
+      REQUIRE(!ops::logits_consumable(handle));
+      return ops::cross_entropy_consuming(std::move(handle), targets, ignore_index, smoothing, reduction);
+    }};
+inline const Variant kVariants[] = {kPresent, kFusedInPlace, kFusedKept};
+
 // Random targets in [0, V) with about a fifth set to ignore_index.
 inline std::vector<int64_t> random_targets(int64_t N, int64_t V, int64_t ignore_index, engine::Generator& gen) {
   std::vector<int64_t> targets(size_t(N), 0);
@@ -42,8 +78,9 @@ inline std::vector<int64_t> random_targets(int64_t N, int64_t V, int64_t ignore_
 
 // logits (B, T, V) seen through a permutation of a (V, T, B) leaf; targets (B, T) narrowed from a wider
 // tensor. The loss's gradient is seeded with a random value (or random per-row values for `none`).
-inline void check_case(int64_t B, int64_t T, int64_t V, DType dtype, DType index_dtype, Reduction reduction,
-                       double label_smoothing, engine::Generator& gen) {
+inline void check_case(const Variant& variant, int64_t B, int64_t T, int64_t V, DType dtype, DType index_dtype,
+                       Reduction reduction, double label_smoothing, engine::Generator& gen) {
+  CAPTURE(std::string(variant.name));
   CAPTURE(B);
   CAPTURE(T);
   CAPTURE(V);
@@ -60,10 +97,9 @@ inline void check_case(int64_t B, int64_t T, int64_t V, DType dtype, DType index
   const Tensor targets_cpu = Tensor::from_indices(wide, {B, T + 2}, index_dtype).narrow(1, 1, T);
   const Tensor targets_cuda = Tensor::from_indices(wide, {B, T + 2}, index_dtype, kCuda).narrow(1, 1, T);
 
-  Tensor loss_cpu =
-      ops::cross_entropy(base_cpu.permute({2, 1, 0}), targets_cpu, ignore_index, label_smoothing, reduction);
+  Tensor loss_cpu = variant.loss(base_cpu.permute({2, 1, 0}), targets_cpu, ignore_index, label_smoothing, reduction);
   Tensor loss_cuda =
-      ops::cross_entropy(base_cuda.permute({2, 1, 0}), targets_cuda, ignore_index, label_smoothing, reduction);
+      variant.loss(base_cuda.permute({2, 1, 0}), targets_cuda, ignore_index, label_smoothing, reduction);
   CHECK(loss_cuda.device() == kCuda);
   CHECK(relative_error(loss_cuda, loss_cpu) < tolerance(dtype));
 
@@ -76,37 +112,42 @@ inline void check_case(int64_t B, int64_t T, int64_t V, DType dtype, DType index
   CHECK(relative_error(base_cuda.grad(), base_cpu.grad()) < tolerance(dtype));
 }
 
-inline void check_forward_and_backward() {
+inline void check_forward_and_backward(const Variant& variant) {
   engine::Generator gen(2024);
   for (DType dtype : {DType::f32, DType::f64})
     for (Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none}) {
-      check_case(3, 5, 37, dtype, DType::i64, reduction, 0.0, gen);
-      check_case(2, 3, 301, dtype, DType::i32, reduction, 0.1, gen);
+      check_case(variant, 3, 5, 37, dtype, DType::i64, reduction, 0.0, gen);
+      check_case(variant, 2, 3, 301, dtype, DType::i32, reduction, 0.1, gen);
     }
   // One row, one class: the loss is 0 and so is the gradient, without NaN from log(1).
-  check_case(1, 1, 1, DType::f64, DType::i64, Reduction::sum, 0.0, gen);
+  check_case(variant, 1, 1, 1, DType::f64, DType::i64, Reduction::sum, 0.0, gen);
 }
 
 // Every target ignored: the mean is 0 (as documented) and so is the gradient.
-inline void check_all_ignored() {
+inline void check_all_ignored(const Variant& variant) {
+  CAPTURE(std::string(variant.name));
   engine::Generator gen(5);
   Tensor logits = Tensor::randn({4, 9}, gen, DType::f64, kCuda);
   logits.requires_grad_();
-  Tensor loss = ops::cross_entropy(logits, Tensor::from_indices({-100, -100, -100, -100}, {4}, DType::i64, kCuda));
+  Tensor loss = variant.loss(logits, Tensor::from_indices({-100, -100, -100, -100}, {4}, DType::i64, kCuda), -100,
+                             0.0, Reduction::mean);
   CHECK(loss.item() == 0.0);
   loss.backward();
   const std::vector<double> grad = logits.grad().to_vector<double>();
   for (double g : grad) CHECK(g == 0.0);
 }
 
-inline void check_invalid_target() {
+inline void check_invalid_target(const Variant& variant) {
+  CAPTURE(std::string(variant.name));
   engine::Generator gen(6);
   Tensor logits = Tensor::randn({3, 5}, gen, DType::f32, kCuda);
-  CHECK_THROWS_WITH_AS(ops::cross_entropy(logits, Tensor::from_indices({1, 5, -1}, {3}, DType::i32, kCuda)),
-                       doctest::Contains("cross_entropy: target 5 at position 1 is out of range for V = 5"),
-                       engine::Error);
-  CHECK_THROWS_WITH_AS(ops::cross_entropy(logits, Tensor::from_indices({1, 2, -1}, {3}, DType::i64, kCuda)),
-                       doctest::Contains("cross_entropy: target -1 at position 2 is out of range"), engine::Error);
+  logits.requires_grad_();
+  CHECK_THROWS_WITH_AS(
+      variant.loss(logits, Tensor::from_indices({1, 5, -1}, {3}, DType::i32, kCuda), -100, 0.0, Reduction::mean),
+      doctest::Contains("cross_entropy: target 5 at position 1 is out of range for V = 5"), engine::Error);
+  CHECK_THROWS_WITH_AS(
+      variant.loss(logits, Tensor::from_indices({1, 2, -1}, {3}, DType::i64, kCuda), -100, 0.0, Reduction::mean),
+      doctest::Contains("cross_entropy: target -1 at position 2 is out of range"), engine::Error);
 }
 
 // Saturated f32 rows, as SeqPE's contrastive loss meets them: logits near 100, so lse ≈ 100 to 110,
@@ -117,7 +158,8 @@ inline void check_invalid_target() {
 // f32 exp (≤ 2 ulp), one rounded factor 1/Σ and one product (1 ulp each), and the target's
 // subtraction (1 ulp): about 5 units of 2^-24 = 6e-8. The tolerance allows 8 units, 4.8e-7. An
 // exp(x − lse) with lse rounded to f32 has lse's rounding, up to 3.8e-6, in every probability.
-inline void check_saturated_rows(engine::Device device) {
+inline void check_saturated_rows(const Variant& variant, engine::Device device) {
+  CAPTURE(std::string(variant.name));
   const int64_t N = 24, V = 300;
   engine::Generator gen(77);
   std::vector<double> logits(size_t(N * V));
@@ -136,8 +178,7 @@ inline void check_saturated_rows(engine::Device device) {
   }
   Tensor x = Tensor::from_vector(logits, {N, V}, DType::f32, device);
   x.requires_grad_();
-  ops::cross_entropy(x, Tensor::from_indices(targets, {N}, DType::i64, device), -100, 0.0, Reduction::sum)
-      .backward();
+  variant.loss(x, Tensor::from_indices(targets, {N}, DType::i64, device), -100, 0.0, Reduction::sum).backward();
   const std::vector<double> grad = x.grad().to(engine::Device::cpu()).to_vector<double>();
   // Kernel 0 (ops/reference/cross_entropy.h) on the same f32 logits, in double.
   const std::vector<double> want =
@@ -154,7 +195,7 @@ inline void check_saturated_rows(engine::Device device) {
     }
     worst = std::max(worst, max_err / max_ref);
   }
-  MESSAGE("saturated rows on " << device.str() << ": worst row's relative gradient error " << worst);
+  MESSAGE(std::string(variant.name) << ", saturated rows on " << device.str() << ": worst row's relative gradient error " << worst);
   CHECK(worst < 8 * std::ldexp(1.0, -24));
 }
 
