@@ -19,6 +19,7 @@
 #include "ops/attention.h"
 #include "ops/cross_entropy.h"
 #include "ops/dropout.h"
+#include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/indexing.h"
 #include "ops/layernorm.h"
