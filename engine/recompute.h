@@ -13,8 +13,14 @@
 //
 // The function must compute the same thing both times: read the same tensors, draw only from the
 // generators in `replayed`, and change no state it reads (a module that caches a tensor made on the
-// first call is refused in the backward with an error saying so). Peak memory: the captured inputs
-// per call, plus one call's activations while it runs, forward or backward.
+// first call is refused in the backward with an error saying so). It must capture by value what it
+// reads (it runs again after its caller has returned). Peak memory: the captured inputs per call,
+// plus one call's activations while it runs, forward or backward.
+//
+// Unlike torch.utils.checkpoint, the first forward runs with a graph (dropped as soon as it
+// returns): some ops take another path without one (SeqPE's attn_scalar widens q and k under no
+// grad), which would make the rerun's values differ, and the graph names what the function read
+// that needs a gradient, so that nothing has to be passed explicitly.
 #pragma once
 
 #include <functional>
