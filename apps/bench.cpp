@@ -1,25 +1,32 @@
 // CPU benchmark: GEMM throughput, forward+backward of one transformer block at a few sizes, and one
 // GPT training step in the configuration of the PyTorch peer torch_gpt_step.py (scripts/bench_cpu.sh
-// runs both and prints the ratio). Figures are compared with the peaks of the threads measured at
+// runs both and prints the ratio); `recompute` runs that step with each activation-recompute mode
+// (models/recompute.h), the modes interleaved step by step, and prints each one's median step time
+// and the CPU allocator's peak over a step. Figures are compared with the peaks of the threads measured at
 // start-up (apps/fma_peak.h): f32 FMA, and with bf16 products the peak of the bf16 kernel that runs.
 //
-// Usage: bench [gemm|block|gpt|all] [GPT steps, default 10] [--precision fp32|bf16]
+// Usage: bench [gemm|block|gpt|recompute|all] [GPT steps, default 10] [--precision fp32|bf16]
 //              [--layers 6] [--width 256] [--heads 8] [--context 256] [--batch 8]   (the GPT step's model)
 // Threads from OMP_NUM_THREADS; ENGINE_BF16_KERNEL=amx|avx512_bf16|fp32 forces a bf16 kernel.
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apps/bench_timing.h"
 #include "apps/fma_peak.h"
 #include "apps/app_main.h"
 #include "apps/cli_options.h"
+#include "engine/allocator.h"
 #include "engine/error.h"
 #include "engine/optim/adamw.h"
 #include "models/gpt.h"
+#include "models/recompute.h"
 #include "models/transformer_block.h"
 #include "ops/cpu/bf16_kernel.h"
 #include "ops/cross_entropy.h"
@@ -112,7 +119,7 @@ struct GptBenchConfig {
   int64_t layers = 6, width = 256, heads = 8, context = 256, batch = 8, vocab = 4096;
 };
 
-void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
+models::GptConfig gpt_config(const GptBenchConfig& bench_config) {
   models::GptConfig config;
   config.vocab_size = bench_config.vocab;
   config.context = bench_config.context;
@@ -120,14 +127,24 @@ void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
   config.channels = bench_config.width;
   config.heads = bench_config.heads;
   config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
+  return config;
+}
+
+// A batch of B random sequences of T + 1 tokens: inputs (B, T) and their next tokens (B, T).
+std::pair<Tensor, Tensor> random_batch(int64_t B, int64_t T, int64_t vocab, engine::Generator& gen) {
+  std::vector<int64_t> ids(size_t(B * (T + 1)));
+  for (auto& id : ids) id = int64_t(gen.randint(uint64_t(vocab)));
+  Tensor data = Tensor::from_indices(ids, {B, T + 1});
+  return {data.narrow(1, 0, T).contiguous(), data.narrow(1, 1, T).contiguous()};
+}
+
+void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
+  const models::GptConfig config = gpt_config(bench_config);
   engine::Generator gen(0);
   models::Gpt model(config, gen);
   engine::optim::AdamW optimizer({engine::optim::ParamGroup{model.named_parameters(), 3e-4, 0.1}});
   const int64_t B = bench_config.batch, T = bench_config.context;
-  std::vector<int64_t> ids(size_t(B * (T + 1)));
-  for (auto& id : ids) id = int64_t(gen.randint(uint64_t(config.vocab_size)));
-  Tensor data = Tensor::from_indices(ids, {B, T + 1});
-  Tensor inputs = data.narrow(1, 0, T).contiguous(), targets = data.narrow(1, 1, T).contiguous();
+  const auto [inputs, targets] = random_batch(B, T, config.vocab_size, gen);
   double loss = 0;
   const double seconds = median_seconds(
       [&] {
@@ -155,6 +172,62 @@ void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
   std::printf("), loss %.3f\n", loss);
 }
 
+// The GPT step with each activation-recompute mode: one model per mode from the same seed, the
+// modes taking turns step by step (so load from other processes hits them alike); per mode the
+// median step time and the CPU allocator's peak bytes in use over a step (parameters, gradients,
+// AdamW's moments and the activations), and the last loss, which must agree.
+void bench_recompute(const GptBenchConfig& bench_config, int steps) {
+  const models::GptConfig config = gpt_config(bench_config);
+  const std::vector<models::Recompute> modes = {models::Recompute::none, models::Recompute::gelu,
+                                                models::Recompute::block};
+  struct Run {
+    std::unique_ptr<models::Gpt> model;
+    std::unique_ptr<engine::optim::AdamW> optimizer;
+    std::vector<double> seconds;
+    size_t peak_bytes = 0;
+    double loss = 0;
+  };
+  std::vector<Run> runs(modes.size());
+  for (Run& run : runs) {
+    engine::Generator init(0);
+    run.model = std::make_unique<models::Gpt>(config, init);
+    run.optimizer = std::make_unique<engine::optim::AdamW>(
+        std::vector<engine::optim::ParamGroup>{{run.model->named_parameters(), 3e-4, 0.1}});
+  }
+  engine::Generator data_gen(1);
+  const auto [inputs, targets] = random_batch(bench_config.batch, bench_config.context, config.vocab_size, data_gen);
+  engine::Allocator& allocator = engine::cpu_allocator();
+  for (int step = 0; step < steps + 1; ++step) {  // step 0 warms up
+    for (size_t m = 0; m < modes.size(); ++m) {
+      const models::RecomputeScope scope(modes[m]);
+      Run& run = runs[m];
+      engine::Generator dropout_gen(2);
+      allocator.reset_peak_stats();
+      const auto start = std::chrono::steady_clock::now();
+      run.optimizer->zero_grad();
+      Tensor loss = ops::cross_entropy(run.model->forward(inputs, dropout_gen), targets);
+      loss.backward();
+      run.optimizer->step();
+      run.loss = loss.item();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      run.peak_bytes = std::max(run.peak_bytes, allocator.stats().peak_bytes_in_use);
+      if (step > 0) run.seconds.push_back(seconds);
+    }
+  }
+  std::printf("\nGPT step with activation recompute (%lld layers, width %lld, %lld heads, context %lld, batch %lld, "
+              "products in %s), %d steps per mode, interleaved:\n%-6s %12s %18s %10s\n",
+              (long long)config.layers, (long long)config.channels, (long long)config.heads,
+              (long long)bench_config.context, (long long)bench_config.batch,
+              ops::precision_description(ops::precision()).c_str(), steps, "mode", "median ms", "peak MiB in use",
+              "loss");
+  for (size_t m = 0; m < modes.size(); ++m) {
+    std::vector<double>& times = runs[m].seconds;
+    std::sort(times.begin(), times.end());
+    std::printf("%-6s %12.1f %18.1f %10.6f\n", models::recompute_name(modes[m]), times[times.size() / 2] * 1e3,
+                double(runs[m].peak_bytes) / double(1 << 20), runs[m].loss);
+  }
+}
+
 // The benchmark's command line (header comment) and the runs it asks for.
 void run(int argc, char** argv) {
   std::string what = "all", precision = "fp32";
@@ -162,7 +235,7 @@ void run(int argc, char** argv) {
   GptBenchConfig gpt;
   apps::CommandLine cli("bench", "CPU benchmark: GEMM, transformer block and GPT training step against the FMA peak.",
                         "OMP_NUM_THREADS=2 bench gpt 10 --precision bf16 --layers 6 --width 256");
-  cli.option("what", what, "gemm, block, gpt or all");
+  cli.option("what", what, "gemm, block, gpt, recompute or all");
   cli.option("steps", steps, "GPT training steps timed", 1);
   cli.option("--precision", precision, "matrix products in fp32 or bf16");
   cli.option("--layers", gpt.layers, "the GPT step's layers", 1);
@@ -171,8 +244,8 @@ void run(int argc, char** argv) {
   cli.option("--context", gpt.context, "the GPT step's context T", 1);
   cli.option("--batch", gpt.batch, "the GPT step's batch B", 1);
   cli.parse(argc, argv);
-  ENGINE_CHECK(what == "all" || what == "gemm" || what == "block" || what == "gpt", "unknown benchmark '", what,
-               "': use gemm, block, gpt or all");
+  ENGINE_CHECK(what == "all" || what == "gemm" || what == "block" || what == "gpt" || what == "recompute",
+               "unknown benchmark '", what, "': use gemm, block, gpt, recompute or all");
   ops::set_precision(ops::parse_precision(precision));
 
   peaks = bench::measure_peaks();
@@ -184,6 +257,7 @@ void run(int argc, char** argv) {
   if (all || what == "gemm") bench_gemm();
   if (all || what == "block") bench_block();
   if (all || what == "gpt") bench_gpt_step(gpt, steps);
+  if (what == "recompute") bench_recompute(gpt, steps);
 }
 
 }  // namespace

@@ -24,6 +24,9 @@ namespace apps {
 inline constexpr const char* kDeviceHelp = "where to compute: cpu, cuda or cuda:N";
 inline constexpr const char* kTf32Help = "f32 GEMMs on TF32 tensor cores (GPUs)";
 inline constexpr const char* kPrecisionHelp = "matrix products in fp32 or bf16 (bf16 operands, f32 sums)";
+inline constexpr const char* kRecomputeHelp =
+    "activations recomputed in the backward: none, gelu (the MLP's GELU output) or block (each transformer "
+    "block's): less memory for more compute, the same gradients (models/recompute.h)";
 
 // A command-line shorthand for one field of a JSON run config: {"--steps", "/train/steps", "..."}
 // sets the field at that JSON pointer, typed by its default (see CommandLine::config_flags).
@@ -33,8 +36,8 @@ struct ConfigFlag {
   std::string help;
 };
 
-// The --device, --tf32 and --precision shorthands of a training app's run config, whose fields are
-// `section` + "device", "tf32" and "precision" (section "/" or "/train/").
+// The --device, --tf32, --precision and --recompute shorthands of a training app's run config, whose
+// fields are `section` + "device", "tf32", "precision" and "recompute" (section "/" or "/train/").
 std::vector<ConfigFlag> device_flags(const std::string& section);
 
 class CommandLine {

@@ -32,9 +32,10 @@ nlohmann::json default_run_config() {
       {"copy_mix", 0.0},
       {"flush_denormal", true},  // engine::set_flush_denormal: denormal arithmetic is slow (engine/denormals.h)
       // The trainer's (apps/train/trainer.h): where it runs and in what precision (apps/train/device_setup.h),
-      // micro-batches per step, periodic
+      // which activations the backward recomputes (models/recompute.h), micro-batches per step, periodic
       // checkpoints, what a non-finite step does.
-      {"device", "cpu"}, {"tf32", true}, {"precision", "fp32"}, {"accumulation", 1}, {"checkpoint_every", 0},
+      {"device", "cpu"}, {"tf32", true}, {"precision", "fp32"}, {"recompute", "none"}, {"accumulation", 1},
+      {"checkpoint_every", 0},
       {"keep_checkpoints", 3},
       {"skip_nonfinite", false}, {"zero1", false},
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for

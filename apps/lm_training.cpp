@@ -9,6 +9,7 @@
 #include "engine/checkpoint.h"
 #include "engine/error.h"
 #include "engine/json_read.h"
+#include "models/recompute.h"
 
 namespace lm {
 
@@ -79,10 +80,13 @@ train::TrainerSettings trainer_settings(const json& config, engine::Device devic
 }
 
 engine::Device setup_device(const char* app, const json& config, const dist_job::Job& job) {
-  return train::setup_device(app,
-                             {config.at("device").get<std::string>(), config.at("tf32").get<bool>(),
-                              config.at("precision").get<std::string>()},
-                             &job.communicator());
+  const engine::Device device = train::setup_device(app,
+                                                    {config.at("device").get<std::string>(),
+                                                     config.at("tf32").get<bool>(),
+                                                     config.at("precision").get<std::string>()},
+                                                    &job.communicator());
+  models::set_activation_recompute(models::parse_recompute(config.at("recompute").get<std::string>(), "recompute"));
+  return device;
 }
 
 int64_t rank_rows(const json& config, const dist_job::Job& job) {

@@ -48,7 +48,7 @@ RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, cons
 // perplexities (lower is better); `tokens_per_step` (global) gives the throughput.
 train::TrainerSettings trainer_settings(const nlohmann::json& config, engine::Device device, int64_t tokens_per_step);
 // The device the config's "device", "tf32" and "precision" name, readied (train::setup_device):
-// on GPUs, this rank's of `job`.
+// on GPUs, this rank's of `job`; and the activation recompute its "recompute" names, set.
 engine::Device setup_device(const char* app, const nlohmann::json& config, const dist_job::Job& job);
 // This rank's rows of one micro-batch: batch / (world size x accumulation), refused when it does
 // not divide.

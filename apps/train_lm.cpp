@@ -6,7 +6,8 @@
 //
 // Usage: train_lm [--config FILE.json] [--set key=value]... [--pe ape|sin|rope|alibi|nope|seqpe]
 //                 [--steps N] [--batch B] [--lr X] [--seed S] [--out DIR] [--corpus DIR]
-//                 [--context T] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16] [--resume CHECKPOINT|latest]
+//                 [--context T] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
+//                 [--recompute none|gelu|block] [--resume CHECKPOINT|latest]
 // "copy_mix" (--set copy_mix=X) rewrites a share X of the training blocks into synthetic copying
 // sequences (data/copy_tasks.h: repeated spans and key-value lookups), a deviation from the paper.
 // "stop_after" (--set stop_after=N) ends the run after step N as if interrupted there: the schedule

@@ -9,7 +9,7 @@
 //                  [--stop-after N] [--batch B] [--lr LR] [--seed S] [--threads N] [--out DIR] [--width C] [--depth L]
 //                  [--heads H] [--log-every N] [--eval-every N] [--data DIR] [--synthetic N]
 //                  [--train-subset N] [--test-subset N] [--validation N] [--device cpu|cuda] [--tf32 0|1]
-//                  [--precision fp32|bf16]
+//                  [--precision fp32|bf16] [--recompute none|gelu|block]
 //                  [--accumulation A] [--resume CHECKPOINT|latest]
 // Writes into DIR (apps/train/run_folder.h): run.json (the resolved config), metrics.jsonl (a line
 // per logged step: loss, lr, images/s; a line per evaluation: epoch, validation or test accuracy,
@@ -42,6 +42,7 @@
 #include "engine/error.h"
 #include "engine/json_read.h"
 #include "models/model_config.h"
+#include "models/recompute.h"
 #include "ops/cross_entropy.h"
 
 namespace {
@@ -248,6 +249,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   if (t.threads > 0) omp_set_num_threads(t.threads);
   engine::set_flush_denormal(t.flush_denormal);
   const engine::Device device = train::setup_device("train_vit", {t.device, t.tf32, t.precision}, &job.communicator());
+  models::set_activation_recompute(models::parse_recompute(t.recompute, "train.recompute"));
 
   ImageClassification task(config, job);
   const int64_t per_epoch = task.steps_per_epoch();

@@ -124,7 +124,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     check_keys(t, "train",
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
                 "seed", "threads", "crop_padding", "horizontal_flip", "zoom", "log_every", "eval_every",
-                "eval_batch", "flush_denormal", "device", "tf32", "precision", "accumulation", "checkpoint_every",
+                "eval_batch", "flush_denormal", "device", "tf32", "precision", "recompute", "accumulation", "checkpoint_every",
                 "keep_checkpoints", "skip_nonfinite", "zero1"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
@@ -149,6 +149,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "device", o.device);
     read(t, "tf32", o.tf32);
     read(t, "precision", o.precision);
+    read(t, "recompute", o.recompute);
     read(t, "accumulation", o.accumulation);
     read(t, "checkpoint_every", o.checkpoint_every);
     read(t, "keep_checkpoints", o.keep_checkpoints);
@@ -182,7 +183,7 @@ json run_config_to_json(const RunConfig& c) {
             {"log_every", t.log_every},
             {"eval_every", t.eval_every}, {"eval_batch", t.eval_batch},
             {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32}, {"precision", t.precision},
-            {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
+            {"recompute", t.recompute}, {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
             {"keep_checkpoints", t.keep_checkpoints}, {"skip_nonfinite", t.skip_nonfinite},
             {"zero1", t.zero1}}},
           {"data",

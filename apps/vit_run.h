@@ -41,6 +41,7 @@ struct TrainSettings {
   std::string device = "cpu";  // "cpu" or "cuda"
   bool tf32 = true;            // f32 GEMMs on TF32 tensor cores (GPUs)
   std::string precision = "fp32";  // "fp32" or "bf16" matrix products (apps/train/device_setup.h)
+  std::string recompute = "none";  // activations recomputed in the backward (models/recompute.h)
   int64_t accumulation = 1;    // micro-batches per step (batch / accumulation images each)
   int64_t checkpoint_every = 0;
   int64_t keep_checkpoints = 3;

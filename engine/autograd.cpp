@@ -16,7 +16,14 @@ namespace engine {
 namespace {
 
 thread_local bool grad_mode = true;
-std::atomic<uint64_t> next_sequence_nr{0};
+
+// The part of the graph recorded in [first, end) that a windowed backward runs (no window: all).
+// Leaf accumulators (sequence number max) are never inside one.
+struct Window {
+  uint64_t first = 0, end = std::numeric_limits<uint64_t>::max();
+  bool contains(const Node* node) const { return node->sequence_nr >= first && node->sequence_nr < end; }
+};
+std::atomic<uint64_t> next_sequence_nr_counter{0};
 
 // The node that receives a leaf's gradient and adds it to the leaf's .grad. The first gradient is
 // copied (it may alias another tensor); later ones are added in place, so gradients accumulate
@@ -97,7 +104,7 @@ void accumulate_pending(Tensor& slot, const Tensor& grad) {
 
 }  // namespace
 
-Node::Node() : sequence_nr(next_sequence_nr++) {}
+Node::Node() : sequence_nr(next_sequence_nr_counter++) {}
 
 bool grad_mode_enabled() { return grad_mode; }
 
@@ -112,6 +119,46 @@ void remove_grad_ready_hook(const Tensor& leaf, int64_t id) {
 
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+EnableGradGuard::EnableGradGuard() : previous_(grad_mode) { grad_mode = true; }
+EnableGradGuard::~EnableGradGuard() { grad_mode = previous_; }
+
+uint64_t next_sequence_nr() { return next_sequence_nr_counter.load(); }
+
+std::vector<Edge> edges_leaving(const std::vector<Tensor>& roots, uint64_t first, uint64_t end) {
+  const Window window{first, end};
+  std::vector<Edge> exits;
+  std::vector<Node*> stack;
+  std::unordered_map<Node*, bool> visited;
+  auto add_exit = [&](const Edge& edge) {
+    for (const Edge& known : exits)
+      if (known.node == edge.node && known.input_nr == edge.input_nr) return;
+    exits.push_back(edge);
+  };
+  for (const Tensor& root : roots) {
+    if (!root.requires_grad()) continue;
+    const Edge edge = root.is_leaf() ? Edge{grad_accumulator(root), 0} : Edge{root.grad_fn(), root.output_nr()};
+    if (!window.contains(edge.node.get())) {
+      add_exit(edge);
+    } else if (!visited[edge.node.get()]) {
+      visited[edge.node.get()] = true;
+      stack.push_back(edge.node.get());
+    }
+    while (!stack.empty()) {
+      Node* node = stack.back();
+      stack.pop_back();
+      for (const Edge& next : node->next_edges) {
+        if (!next.node) continue;
+        if (!window.contains(next.node.get())) {
+          add_exit(next);
+        } else if (!visited[next.node.get()]) {
+          visited[next.node.get()] = true;
+          stack.push_back(next.node.get());
+        }
+      }
+    }
+  }
+  return exits;
+}
 
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   if (!grad_mode) return false;
@@ -149,7 +196,29 @@ void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>&
   }
 }
 
-void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
+namespace {
+
+// Where a windowed backward sends the gradients that leave its window: one slot per exit edge.
+struct Exits {
+  const std::vector<Edge>& edges;
+  std::vector<Tensor> grads;
+
+  void add(const Edge& edge, const Tensor& grad) {
+    for (size_t i = 0; i < edges.size(); ++i)
+      if (edges[i].node == edge.node && edges[i].input_nr == edge.input_nr) {
+        accumulate_pending(grads[i], grad);
+        return;
+      }
+    throw Error(detail::concat("backward: a gradient leaves the recomputed part of the graph towards ", edge.node->name(),
+                 ", which the first forward did not reach: the recomputed function used a tensor that needs a ",
+                 "gradient and that it did not use the first time (a module caching a tensor across calls?)"));
+  }
+};
+
+// The backward pass of run_backward; with a window, only over the nodes inside it, the gradients
+// that leave it going to `exits`.
+void backward_pass(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, const Window* window,
+                   Exits* exits) {
   NoGradGuard no_grad;  // backward computations are not themselves recorded
 
   // Pending gradients per node (one slot per output), and how many edges still point at each node.
@@ -165,7 +234,12 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
   std::unordered_map<Node*, bool> visited;
   for (size_t r = 0; r < roots.size(); ++r) {
     std::shared_ptr<Node> node = roots[r].is_leaf() ? grad_accumulator(roots[r]) : roots[r].grad_fn();
-    accumulate_pending(slots_of(node.get())[size_t(roots[r].is_leaf() ? 0 : roots[r].output_nr())], seeds[r]);
+    const int output_nr = roots[r].is_leaf() ? 0 : roots[r].output_nr();
+    if (window && !window->contains(node.get())) {  // a root made outside the window: its seed leaves at once
+      exits->add(Edge{node, output_nr}, seeds[r]);
+      continue;
+    }
+    accumulate_pending(slots_of(node.get())[size_t(output_nr)], seeds[r]);
     if (!visited[node.get()]) {
       visited[node.get()] = true;
       stack.push_back(node);
@@ -177,7 +251,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
     std::shared_ptr<Node> node = stack.back();
     stack.pop_back();
     for (const Edge& edge : node->next_edges) {
-      if (!edge.node) continue;
+      if (!edge.node || (window && !window->contains(edge.node.get()))) continue;
       dependencies[edge.node.get()]++;
       if (!visited[edge.node.get()]) {
         visited[edge.node.get()] = true;
@@ -213,11 +287,29 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
     for (size_t i = 0; i < node->next_edges.size(); ++i) {
       const Edge& edge = node->next_edges[i];
       if (!edge.node) continue;
+      if (window && !window->contains(edge.node.get())) {
+        if (i < input_grads.size() && input_grads[i].defined()) exits->add(edge, input_grads[i]);
+        continue;
+      }
       if (i < input_grads.size() && input_grads[i].defined())
         accumulate_pending(slots_of(edge.node.get())[size_t(edge.input_nr)], input_grads[i]);
       if (--dependencies[edge.node.get()] == 0) ready.push(edge.node);
     }
   }
+}
+
+}  // namespace
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
+  backward_pass(roots, seeds, nullptr, nullptr);
+}
+
+std::vector<Tensor> run_backward_within(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds,
+                                        uint64_t first, uint64_t end, const std::vector<Edge>& exits) {
+  const Window window{first, end};
+  Exits leaving{exits, std::vector<Tensor>(exits.size())};
+  backward_pass(roots, seeds, &window, &leaving);
+  return leaving.grads;
 }
 
 }  // namespace engine

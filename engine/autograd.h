@@ -60,6 +60,22 @@ void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>&
 // Runs the backward pass from `roots` with the given seed gradients (same shapes).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds);
 
+// The sequence number the next node will get: nodes recorded between two reads of it form a window
+// [first, end) of the graph (activation recompute, engine/recompute.h).
+uint64_t next_sequence_nr();
+
+// The edges by which the part of the graph recorded in the window [first, end) and reachable from
+// `roots` (through their grad_fn) leaves it: to nodes recorded before or after, or to leaf
+// accumulators. Each edge once, in a fixed order (depth first from the roots, in edge order).
+std::vector<Edge> edges_leaving(const std::vector<Tensor>& roots, uint64_t first, uint64_t end);
+
+// A backward pass over the window [first, end) only: from `roots` with `seeds`, as run_backward, but
+// the gradient that would flow along an edge out of the window is summed into the slot of that edge
+// in `exits` (as edges_leaving lists them) and returned, one per exit (undefined when none came).
+// A gradient leaving along an edge not in `exits` is an error.
+std::vector<Tensor> run_backward_within(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds,
+                                        uint64_t first, uint64_t end, const std::vector<Edge>& exits);
+
 // Gradient-ready hooks (for data parallelism: start communicating a gradient while the rest of the
 // backward runs). `hook(leaf)` runs inside run_backward right after this pass's gradient of `leaf`
 // has been added into leaf.grad(): once per backward pass that reaches the leaf, after all of the
@@ -81,6 +97,18 @@ class NoGradGuard {
   ~NoGradGuard();
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Enables recording in a scope, whatever the mode outside (a forward rerun inside a backward).
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
 
  private:
   bool previous_;

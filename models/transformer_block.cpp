@@ -6,9 +6,12 @@
 
 #include "engine/autograd.h"
 #include "engine/module_dict.h"
+#include "engine/recompute.h"
+#include "models/recompute.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
+#include "ops/mlp.h"
 
 namespace models {
 
@@ -99,14 +102,30 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
 
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
-  return residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache), dropout_gen);
+  if (activation_recompute() != Recompute::block || cache || !engine::grad_mode_enabled())
+    return residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache), dropout_gen);
+  // Recompute the block in the backward (models/recompute.h). The PE's attention options are asked
+  // for once before, so that a PE that makes a tensor on its first call and serves it to every layer
+  // (SeqPE's shared position logits) makes it outside the recomputed part: the rerun must read the
+  // same tensors as the first forward. The function captures by value: it runs again in the backward.
+  if (pe) {
+    ops::AttentionOptions options;
+    options.scale = 1.0 / std::sqrt(double(config_.channels / config_.heads));  // as Attention::attend
+    pe->attention_options(layer, options);
+  }
+  engine::Generator* gen = &dropout_gen;
+  auto block = [this, x, layer, pe, gen] {
+    return std::vector<Tensor>{residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, *gen), *gen)};
+  };
+  return engine::recompute_in_backward(block, {gen})[0];
 }
 
 Tensor TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,
                                           engine::Generator& dropout_gen) const {
   const bool training = is_training();
   Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
-  Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
+  Tensor mlp_out = ops::mlp(ln_2_->forward(h), c_fc_->weight(), *c_fc_->bias(), c_proj_->weight(), *c_proj_->bias(),
+                           activation_recompute() == Recompute::gelu);
   return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);
 }
 

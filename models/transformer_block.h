@@ -1,6 +1,6 @@
 // A pre-LayerNorm transformer block, as GPT-2 and ViT use it:
 //   x = x + Dropout(Proj(Attention(LN1(x))))   (attention dropout on the probabilities, inside the op)
-//   x = x + Dropout(MLP(LN2(x))),   MLP = Linear(C → r·C) · GELU · Linear(r·C → C)
+//   x = x + Dropout(MLP(LN2(x))),   MLP = Linear(C → r·C) · GELU · Linear(r·C → C) (one op, ops/mlp.h)
 // with Hugging Face GPT-2's module names (ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc,
 // mlp.c_proj) so that checkpoints map one to one. The position encoding enters through its hooks
 // (position_encoding.h).
@@ -80,7 +80,8 @@ class TransformerBlock : public engine::Module {
  public:
   TransformerBlock(const BlockConfig& config, engine::Generator& init_gen);
   // x: (B, T, C) -> (B, T, C): residual_and_mlp(x, attn(ln_1(x))). `dropout_gen` draws the attention
-  // and residual dropout masks in training. With a cache, see Attention::forward.
+  // and residual dropout masks in training. With a cache, see Attention::forward. The activations
+  // are kept or recomputed as models/recompute.h's setting says.
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                  KvCache* cache = nullptr) const;
 

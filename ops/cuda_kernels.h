@@ -113,6 +113,10 @@ void linear_epilogue(const Tensor& y, const Tensor& pre, const Tensor& bias, boo
 void gelu_backward(const Tensor& grad_pre, const Tensor& grad_y, const Tensor& pre);
 // out: (O) = Σ over the rows of g: (R, O), in a fixed order (deterministic).
 void column_sums(const Tensor& out, const Tensor& g);
+// The fused MLP's hidden gradient (ops/mlp.h): grad_pre: (R, F) = (grad_y: (R, O) · proj_weight: (O, F))
+// ⊙ gelu'(pre: (R, F)), through cuBLASLt's DGELU epilogue where it has an algorithm; O >= 1.
+void mlp_pre_activation_gradient(const Tensor& grad_pre, const Tensor& grad_y, const Tensor& proj_weight,
+                                 const Tensor& pre, bool bf16_operands);
 
 // ---- Attention (ops/cuda/attention.h, ops/cuda/attention_cudnn.h): dense (B, H, T, D) tensors. ----
 

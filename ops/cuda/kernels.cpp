@@ -24,6 +24,7 @@
 #include "ops/cuda/kl_div.h"
 #include "ops/cuda/layernorm.h"
 #include "ops/cuda/matmul.h"
+#include "ops/cuda/mlp.h"
 #include "ops/cuda/reduce.h"
 #include "ops/cuda/rotary.h"
 #include "ops/cuda/softmax.h"
@@ -267,6 +268,17 @@ void cuda::column_sums(const Tensor& out, const Tensor& g) {
   const Tensor partials = Tensor::empty({column_sum_chunks(R), O}, engine::DType::f64, g.device());
   ENGINE_DISPATCH_FLOAT(g.dtype(), "linear", [&] {
     column_sums<scalar_t>(out.data<scalar_t>(), partials.data<double>(), g.data<scalar_t>(), R, O, current_stream());
+  });
+}
+
+void cuda::mlp_pre_activation_gradient(const Tensor& grad_pre, const Tensor& grad_y, const Tensor& proj_weight,
+                                       const Tensor& pre, bool bf16_operands) {
+  const DeviceGuard device_guard(grad_pre.device());
+  const int64_t R = grad_y.size(0), O = grad_y.size(1), F = proj_weight.size(1);
+  ENGINE_DISPATCH_FLOAT(grad_y.dtype(), "mlp", [&] {
+    mlp_pre_activation_gradient<scalar_t>(grad_pre.data<scalar_t>(), grad_y.data<scalar_t>(),
+                                          proj_weight.data<scalar_t>(), pre.data<scalar_t>(), R, F, O, bf16_operands,
+                                          current_stream());
   });
 }
 

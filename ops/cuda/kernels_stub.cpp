@@ -108,6 +108,10 @@ void cuda::gelu_backward(const Tensor& grad_pre, const Tensor& grad_y, const Ten
   throw_no_kernels("linear");
 }
 void cuda::column_sums(const Tensor& out, const Tensor& g) { throw_no_kernels("linear"); }
+void cuda::mlp_pre_activation_gradient(const Tensor& grad_pre, const Tensor& grad_y, const Tensor& proj_weight,
+                                       const Tensor& pre, bool bf16_operands) {
+  throw_no_kernels("mlp");
+}
 bool cuda::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                              const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool try_cudnn) {
   throw_no_kernels("attention");

@@ -1,0 +1,217 @@
+// The fused MLP (ops/mlp.h): shape checks, the two fully connected layers on each device, and the
+// backward node. Kernels: on the CPU ops/cpu/gemm.h with linear's epilogue (ops/cpu/matmul.h), on
+// CUDA cuBLASLt through ops/cuda/matmul.h (forward, weight gradients) and ops/cuda/mlp.h (DGELU).
+//
+// Gradient convention: every gradient is returned (=); the autograd engine accumulates the
+// parameters'.
+//
+// Legend: R = rows (x's leading dims folded), C = in features, F = hidden features, O = out features.
+#include "ops/mlp.h"
+
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "engine/autograd.h"
+#include "ops/cpu/gemm.h"
+#include "ops/cpu/matmul.h"
+#include "ops/cuda_kernels.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/precision.h"
+
+namespace ops {
+
+namespace {
+
+using engine::DType;
+using engine::Shape;
+
+// Whether products of `dtype` in `precision` take bf16 operands (f32 only; f64 is the gradient checks').
+bool on_bf16(DType dtype, Precision precision) { return dtype == DType::f32 && precision == Precision::bf16; }
+
+// out: (R, O) = rows: (R, I) · weightᵀ: (O, I) + bias: (O); with `pre` (R, O), pre = that and
+// out = gelu(pre): on the CPU, the GEMM call and epilogue of linear, so the values are linear's bit
+// for bit. All contiguous.
+template <typename T>
+void fully_connected_cpu(const Tensor& rows, const Tensor& weight, const Tensor& bias, const Tensor& out,
+                         const Tensor& pre, bool bf16) {
+  const int64_t R = rows.size(0), I = rows.size(1), O = weight.size(0);
+  const bool gelu = pre.defined();
+  T* const out_data = out.data<T>();
+  T* const pre_data = gelu ? pre.data<T>() : nullptr;
+  const T* const bias_data = bias.data<T>();
+  // Bias and GELU on each block of out while the GEMM has it in cache.
+  const cpu::GemmEpilogue epilogue = [=](int64_t row, int64_t col, int64_t block_rows, int64_t block_cols) {
+    cpu::linear_epilogue<T>(out_data + row * O + col, pre_data ? pre_data + row * O + col : nullptr, bias_data + col,
+                            block_rows, block_cols, O, gelu);
+  };
+  if constexpr (std::is_same_v<T, float>)
+    if (bf16) {
+      cpu::gemm_bf16(false, true, R, O, I, 1.f, rows.data<T>(), I, weight.data<T>(), I, 0.f, out_data, O, epilogue);
+      return;
+    }
+  cpu::gemm<T>(false, true, R, O, I, T(1), rows.data<T>(), I, weight.data<T>(), I, T(0), out_data, O, epilogue);
+}
+
+// The same on either device; CUDA runs linear's cuBLASLt path (BIAS or GELU_AUX_BIAS epilogue).
+void fully_connected(const Tensor& rows, const Tensor& weight, const Tensor& bias, const Tensor& out, const Tensor& pre,
+                     Precision precision) {
+  const bool bf16 = on_bf16(rows.dtype(), precision);
+  if (rows.device().is_cuda()) {
+    const int64_t R = rows.size(0), I = rows.size(1), O = weight.size(0);
+    cuda::linear_forward(rows, I, false, weight, I, false, bias, out, pre, R, I, O, pre.defined(), bf16);
+    return;
+  }
+  ENGINE_DISPATCH_FLOAT(rows.dtype(), "mlp",
+                        [&] { fully_connected_cpu<scalar_t>(rows, weight, bias, out, pre, bf16); });
+}
+
+// grad_pre: (R, F) = (grad_y: (R, O) · proj_weight: (O, F)) ⊙ gelu'(pre: (R, F)). On CUDA one GEMM
+// with the DGELU epilogue; on the CPU the product, then the gelu gradient (linear's two steps).
+Tensor pre_activation_gradient(const Tensor& grad_y, const Tensor& proj_weight, const Tensor& pre,
+                               Precision precision) {
+  if (grad_y.device().is_cuda()) {
+    Tensor grad_pre = Tensor::empty(pre.shape(), pre.dtype(), pre.device());
+    cuda::mlp_pre_activation_gradient(grad_pre, grad_y, proj_weight, pre, on_bf16(pre.dtype(), precision));
+    return grad_pre;
+  }
+  const PrecisionScope products(precision);
+  Tensor grad_pre = matmul(grad_y, proj_weight);  // the hidden gradient, overwritten in place below
+  ENGINE_DISPATCH_FLOAT(pre.dtype(), "mlp", [&] {
+    cpu::gelu_backward<scalar_t>(grad_pre.data<scalar_t>(), grad_pre.data<scalar_t>(), pre.data<scalar_t>(),
+                                 pre.numel());
+  });
+  return grad_pre;
+}
+
+// The gradients of a fully connected layer's parameters from its output gradient grad_out: (R, O)
+// and input: (R, I): weight (O, I) = grad_outᵀ · input and bias (O) = Σ over rows of grad_out (each
+// only when wanted, else undefined). On CUDA one GEMM with the BGRADB epilogue where cuBLASLt fuses
+// it (f32 products; with bf16 ones the bias gradient stays an f32 column sum, as in linear).
+std::pair<Tensor, Tensor> parameter_gradients(const Tensor& grad_out, const Tensor& input, bool want_weight,
+                                              bool want_bias, Precision precision) {
+  const int64_t R = input.size(0), I = input.size(1), O = grad_out.size(1);
+  Tensor grad_weight, grad_bias;
+  bool bias_done = false;
+  if (want_weight && grad_out.device().is_cuda()) {
+    grad_weight = Tensor::empty({O, I}, grad_out.dtype(), grad_out.device());
+    if (want_bias) grad_bias = Tensor::empty({O}, grad_out.dtype(), grad_out.device());
+    bias_done = cuda::linear_weight_gradient(grad_out, input, I, false, grad_weight, grad_bias, R, I, O,
+                                             on_bf16(grad_out.dtype(), precision));
+  } else if (want_weight) {
+    const PrecisionScope products(precision);
+    grad_weight = matmul(grad_out, input, true, false);
+  }
+  if (want_bias && !bias_done) {
+    grad_bias = Tensor::empty({O}, grad_out.dtype(), grad_out.device());
+    if (grad_out.device().is_cuda()) {
+      cuda::column_sums(grad_bias, grad_out);
+    } else {
+      ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "mlp", [&] {
+        cpu::column_sums<scalar_t>(grad_bias.data<scalar_t>(), grad_out.data<scalar_t>(), R, O);
+      });
+    }
+  }
+  return {grad_weight, grad_bias};
+}
+
+// pre = x·W1ᵀ + b1, hidden = gelu(pre), y = hidden·W2ᵀ + b2:
+//   dpre = (dy·W2) ⊙ gelu'(pre),  dW2 = dyᵀ·hidden,  db2 = Σ_rows dy,
+//   dW1 = dpreᵀ·x,  db1 = Σ_rows dpre,  dx = dpre·W1.
+class MlpBackward final : public engine::Node {
+ public:
+  MlpBackward(Tensor x_rows, Tensor fc_weight, Tensor proj_weight, Tensor pre, Tensor hidden, Shape x_shape,
+              Precision precision)
+      : x_rows_(std::move(x_rows)), fc_weight_(std::move(fc_weight)), proj_weight_(std::move(proj_weight)),
+        pre_(std::move(pre)), hidden_(std::move(hidden)), x_shape_(std::move(x_shape)), precision_(precision) {}
+  std::string name() const override { return "MlpBackward"; }
+
+  // Inputs, in record order: x, fc_weight, fc_bias, proj_weight, proj_bias.
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    auto wanted = [&](size_t input) { return next_edges[input].node != nullptr; };
+    const Tensor grad_y = grads[0].reshape({-1, proj_weight_.size(0)}).contiguous();  // (R, O)
+    Tensor grad_x, grad_fc_weight, grad_fc_bias, grad_proj_weight, grad_proj_bias;
+    if (wanted(3) || wanted(4)) {
+      const Tensor hidden = hidden_.defined() ? hidden_ : gelu(pre_);  // (R, F), recomputed when not kept
+      std::tie(grad_proj_weight, grad_proj_bias) = parameter_gradients(grad_y, hidden, wanted(3), wanted(4), precision_);
+    }
+    hidden_ = Tensor();
+    if (wanted(0) || wanted(1) || wanted(2)) {
+      const Tensor grad_pre = pre_activation_gradient(grad_y, proj_weight_, pre_, precision_);  // (R, F)
+      pre_ = Tensor();
+      std::tie(grad_fc_weight, grad_fc_bias) = parameter_gradients(grad_pre, x_rows_, wanted(1), wanted(2), precision_);
+      if (wanted(0)) {
+        const PrecisionScope products(precision_);
+        grad_x = matmul(grad_pre, fc_weight_).reshape(x_shape_);
+      }
+    }
+    return {grad_x, grad_fc_weight, grad_fc_bias, grad_proj_weight, grad_proj_bias};
+  }
+  void release_saved() override {
+    x_rows_ = Tensor();
+    fc_weight_ = Tensor();
+    proj_weight_ = Tensor();
+    pre_ = Tensor();
+    hidden_ = Tensor();
+  }
+
+ private:
+  Tensor x_rows_;       // (R, C), detached
+  Tensor fc_weight_;    // (F, C), detached
+  Tensor proj_weight_;  // (O, F), detached
+  Tensor pre_;          // (R, F) pre-activation
+  Tensor hidden_;       // (R, F) gelu(pre); undefined with recompute_gelu
+  Shape x_shape_;
+  Precision precision_;  // the forward's
+};
+
+// Each parameter must be `expected` (a vector or a matrix); the error names it and the shapes.
+void check_parameter(const char* name, const Tensor& t, const Shape& expected, const Tensor& x) {
+  ENGINE_CHECK(t.defined(), "mlp: ", name, " is undefined");
+  ENGINE_CHECK(t.shape() == expected, "mlp: ", name, " is ", t.describe(), " but must be ",
+               engine::shape_str(expected), " for input ", x.describe());
+  engine::check_same_device("mlp", {&x, &t});
+  engine::check_same_dtype("mlp", {&x, &t});
+}
+
+}  // namespace
+
+Tensor mlp(const Tensor& x, const Tensor& fc_weight, const Tensor& fc_bias, const Tensor& proj_weight,
+           const Tensor& proj_bias, bool recompute_gelu) {
+  ENGINE_CHECK(x.defined() && fc_weight.defined() && proj_weight.defined(), "mlp: undefined input or weight");
+  ENGINE_CHECK(fc_weight.dim() == 2 && proj_weight.dim() == 2, "mlp: weights must be matrices, got fc_weight ",
+               fc_weight.describe(), " and proj_weight ", proj_weight.describe());
+  const int64_t C = fc_weight.size(1), F = fc_weight.size(0), O = proj_weight.size(0);
+  ENGINE_CHECK(x.dim() >= 1 && x.size(-1) == C, "mlp: input ", x.describe(), " does not end in in_features = ", C,
+               " of fc_weight ", fc_weight.describe());
+  ENGINE_CHECK(x.numel() > 0 && F > 0 && O > 0, "mlp: empty input ", x.describe(), " or weights fc_weight ",
+               fc_weight.describe(), ", proj_weight ", proj_weight.describe());
+  ENGINE_CHECK(engine::is_floating(x.dtype()), "mlp: expected f32 or f64, got ", x.describe());
+  check_parameter("fc_bias", fc_bias, {F}, x);
+  check_parameter("proj_weight", proj_weight, {O, F}, x);
+  check_parameter("proj_bias", proj_bias, {O}, x);
+  check_parameter("fc_weight", fc_weight, {F, C}, x);
+  Shape out_shape = x.shape();
+  out_shape.back() = O;
+
+  const Precision products = precision();  // the forward's and the backward's
+  const Tensor x_rows = x.detach().reshape({-1, C}).contiguous();  // (R, C), a view when x is contiguous
+  const Tensor fc_w = fc_weight.detach().contiguous(), proj_w = proj_weight.detach().contiguous();
+  const int64_t R = x_rows.size(0);
+  Tensor pre = Tensor::empty({R, F}, x.dtype(), x.device());
+  Tensor hidden = Tensor::empty({R, F}, x.dtype(), x.device());
+  Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
+  fully_connected(x_rows, fc_w, fc_bias.detach().contiguous(), hidden, pre, products);
+  fully_connected(hidden, proj_w, proj_bias.detach().contiguous(), y.reshape({R, O}), Tensor(), products);
+
+  if (engine::needs_grad({&x, &fc_weight, &fc_bias, &proj_weight, &proj_bias})) {
+    auto node = std::make_shared<MlpBackward>(x_rows, fc_w, proj_w, pre, recompute_gelu ? Tensor() : hidden, x.shape(),
+                                              products);
+    engine::record(node, {&x, &fc_weight, &fc_bias, &proj_weight, &proj_bias}, {&y});
+  }
+  return y;
+}
+
+}  // namespace ops
