@@ -47,7 +47,8 @@ int64_t at_least(const std::string& name, int64_t value, int64_t minimum) {
 std::vector<ConfigFlag> device_flags(const std::string& section) {
   return {{"--device", section + "device", kDeviceHelp},
           {"--tf32", section + "tf32", kTf32Help},
-          {"--precision", section + "precision", kPrecisionHelp}};
+          {"--precision", section + "precision", kPrecisionHelp},
+          {"--allreduce-dtype", section + "allreduce_dtype", kAllreduceDtypeHelp}};
 }
 
 CommandLine::CommandLine(const std::string& app, const std::string& description, const std::string& example)

@@ -24,6 +24,7 @@ namespace apps {
 inline constexpr const char* kDeviceHelp = "where to compute: cpu, cuda or cuda:N";
 inline constexpr const char* kTf32Help = "f32 GEMMs on TF32 tensor cores (GPUs)";
 inline constexpr const char* kPrecisionHelp = "matrix products in fp32 or bf16 (bf16 operands, f32 sums)";
+inline constexpr const char* kAllreduceDtypeHelp = "data-parallel gradient all-reduce in fp32 or bf16 (NCCL only)";
 
 // A command-line shorthand for one field of a JSON run config: {"--steps", "/train/steps", "..."}
 // sets the field at that JSON pointer, typed by its default (see CommandLine::config_flags).
@@ -33,8 +34,9 @@ struct ConfigFlag {
   std::string help;
 };
 
-// The --device, --tf32 and --precision shorthands of a training app's run config, whose fields are
-// `section` + "device", "tf32" and "precision" (section "/" or "/train/").
+// The --device, --tf32, --precision and --allreduce-dtype shorthands of a training app's run config,
+// whose fields are `section` + "device", "tf32", "precision" and "allreduce_dtype" (section "/" or
+// "/train/").
 std::vector<ConfigFlag> device_flags(const std::string& section);
 
 class CommandLine {
