@@ -170,7 +170,7 @@ GradDestination leaf_grad_destination(const Node& node, size_t input) {
   Node* const target = node.next_edges[input].node.get();
   auto* accumulator = dynamic_cast<AccumulateGrad*>(target);
   if (accumulator == nullptr) return {};  // no gradient wanted, or a non-leaf
-  // Only the last use of the leaf in this pass: no other edge still to run, nothing pending.
+  // The leaf's only use in this pass: no other edge still to run, nothing pending.
   const auto remaining = pass->dependencies->find(target);
   if (remaining == pass->dependencies->end() || remaining->second != 1) return {};
   const auto pending = pass->pending->find(target);

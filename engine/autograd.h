@@ -79,8 +79,8 @@ void remove_grad_ready_hook(const Tensor& leaf, int64_t id);
 // it (accumulate true: later backwards, e.g. micro-batch accumulation), and returns that same
 // tensor as the input's gradient; the engine checks that it did, adds nothing more, and runs the
 // leaf's gradient-ready hooks as usual. The engine stays the owner of the semantics: it hands out a
-// destination only when this edge is the last use of the leaf in the pass, so no other gradient
-// of it is pending or still to come. Otherwise (outside a backward, an input that needs no gradient,
+// destination only when this edge is the leaf's only use in the pass, so no other gradient of it
+// is pending or still to come. Otherwise (outside a backward, an input that needs no gradient,
 // a non-leaf, a leaf used more than once such as tied embeddings, or a .grad of another shape, dtype,
 // device or layout) the destination is undefined, and the node returns a fresh gradient that the
 // engine adds as before.
