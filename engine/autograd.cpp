@@ -8,6 +8,7 @@
 #include <map>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/backend.h"
 
@@ -18,10 +19,31 @@ namespace {
 thread_local bool grad_mode = true;
 std::atomic<uint64_t> next_sequence_nr{0};
 
+// The state of the backward pass running on this thread that leaf_grad_destination reads: the node
+// being applied, the pass's pending gradients and dependency counts, the destinations handed to the
+// running node (input, the .grad handed out, and whether it was allocated for it), and the leaf
+// accumulators whose gradient a node has already added in place in this pass (kept with the pass,
+// so that a pass that throws leaves nothing behind for the next one).
+struct BackwardPass {
+  struct HandedOut {
+    size_t input = 0;
+    std::shared_ptr<TensorImpl> leaf;
+    std::shared_ptr<TensorImpl> grad;
+    bool fresh = false;
+  };
+  const Node* running = nullptr;
+  const std::unordered_map<Node*, std::vector<Tensor>>* pending = nullptr;
+  const std::unordered_map<Node*, int>* dependencies = nullptr;
+  std::vector<HandedOut> handed_out;
+  std::unordered_set<const Node*> accumulated_in_place;
+};
+
+thread_local BackwardPass* current_pass = nullptr;
+
 // The node that receives a leaf's gradient and adds it to the leaf's .grad. The first gradient is
 // copied (it may alias another tensor); later ones are added in place, so gradients accumulate
-// across backward passes until the optimizer zeroes them. When the last use's node has already
-// accumulated into .grad itself (leaf_grad_destination), only the hooks run.
+// across backward passes until the optimizer zeroes them. When the node of the leaf's only use has
+// already added into .grad itself in this pass (leaf_grad_destination), only the hooks run.
 class AccumulateGrad final : public Node {
  public:
   // Runs as soon as its gradient is complete, before any other ready node (as in PyTorch): its
@@ -35,8 +57,8 @@ class AccumulateGrad final : public Node {
     std::shared_ptr<TensorImpl> leaf = leaf_.lock();
     if (!leaf) return {};
     Tensor param(leaf);
-    if (accumulated_in_place_) accumulated_in_place_ = false;
-    else if (grads[0].defined()) accumulate(*leaf, param, grads[0]);
+    const bool in_place = current_pass != nullptr && current_pass->accumulated_in_place.contains(this);
+    if (!in_place && grads[0].defined()) accumulate(*leaf, param, grads[0]);
     // A hook may remove itself or others: iterate over a copy.
     const std::vector<std::pair<int64_t, GradReadyHook>> hooks = hooks_;
     for (const auto& [id, hook] : hooks) hook(param);
@@ -51,8 +73,6 @@ class AccumulateGrad final : public Node {
     std::erase_if(hooks_, [id](const auto& entry) { return entry.first == id; });
   }
   std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
-  // This pass's gradient is already in .grad: the next apply() only runs the hooks.
-  void mark_accumulated_in_place() { accumulated_in_place_ = true; }
 
  private:
   static void accumulate(TensorImpl& leaf, const Tensor& param, const Tensor& grad) {
@@ -70,26 +90,8 @@ class AccumulateGrad final : public Node {
   std::weak_ptr<TensorImpl> leaf_;
   std::vector<std::pair<int64_t, GradReadyHook>> hooks_;
   int64_t next_hook_id_ = 0;
-  bool accumulated_in_place_ = false;
 };
 
-// The state of the backward pass running on this thread that leaf_grad_destination reads: the node
-// being applied, the pass's pending gradients and dependency counts, and the destinations handed
-// to the running node (input, the .grad handed out, and whether it was allocated for it).
-struct BackwardPass {
-  struct HandedOut {
-    size_t input = 0;
-    std::shared_ptr<TensorImpl> leaf;
-    std::shared_ptr<TensorImpl> grad;
-    bool fresh = false;
-  };
-  const Node* running = nullptr;
-  const std::unordered_map<Node*, std::vector<Tensor>>* pending = nullptr;
-  const std::unordered_map<Node*, int>* dependencies = nullptr;
-  std::vector<HandedOut> handed_out;
-};
-
-thread_local BackwardPass* current_pass = nullptr;
 
 // Makes `pass` this thread's current backward pass for its lifetime (a backward run inside a node's
 // apply() gets its own and restores the outer one).
@@ -127,7 +129,7 @@ std::vector<Tensor> apply_node(BackwardPass& pass, Node& node, std::vector<Tenso
   }
   for (const BackwardPass::HandedOut& given : pass.handed_out) {
     input_grads[given.input] = Tensor();
-    static_cast<AccumulateGrad&>(*node.next_edges[given.input].node).mark_accumulated_in_place();
+    pass.accumulated_in_place.insert(node.next_edges[given.input].node.get());
   }
   return input_grads;
 }
@@ -248,7 +250,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
   // Pending gradients per node (one slot per output), and how many edges still point at each node.
   std::unordered_map<Node*, std::vector<Tensor>> pending;
   std::unordered_map<Node*, int> dependencies;
-  BackwardPass pass{.running = nullptr, .pending = &pending, .dependencies = &dependencies, .handed_out = {}};
+  BackwardPass pass{.running = nullptr, .pending = &pending, .dependencies = &dependencies, .handed_out = {},
+                    .accumulated_in_place = {}};
   const CurrentPassScope pass_scope(pass);
   auto slots_of = [&](Node* node) -> std::vector<Tensor>& {
     auto& slots = pending[node];

@@ -159,5 +159,11 @@ TEST_CASE("a backward node accumulates a leaf's gradient in place only where the
     CHECK_THROWS_WITH_AS(doubled(x, &seen, true).backward(seed), doctest::Contains("DoubleBackward: took the gradient"),
                          engine::Error);
     CHECK(!x.grad().defined());
+    // A failed pass leaves .grad and the engine as they were: the next pass adds as usual.
+    doubled(x, &seen).backward(seed);
+    CHECK_THROWS_AS(doubled(x, &seen, true).backward(seed), engine::Error);
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{2, -4, 6});
+    doubled(x.view({3}), &seen).backward(seed);
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{4, -8, 12});
   }
 }
