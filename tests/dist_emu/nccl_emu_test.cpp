@@ -134,7 +134,10 @@ TEST_CASE("emulated NCCL collectives sum, average, broadcast, gather and scatter
 TEST_CASE("emulated NCCL reduces bf16 with NCCL's rounding; DataParallel all-reduces in bf16") {
   NcclCommunicator& comm = nccl_world();
   const int w = comm.world_size(), r = comm.rank();
-  REQUIRE(w == 2);
+  if (w != 2) {
+    MESSAGE("the bf16 reduction's expected values are for 2 ranks (test_dist_emu_mpi2 runs them)");
+    return;
+  }
   const double step = std::ldexp(1.0, -7);
   Tensor x = Tensor::from_vector({1 + r * step, std::ldexp(1.0, -9)}, {2}, DType::bf16).to(Device::cuda());
   comm.all_reduce(x, ReduceOp::sum);
