@@ -48,7 +48,8 @@ std::vector<ConfigFlag> device_flags(const std::string& section) {
   return {{"--device", section + "device", kDeviceHelp},
           {"--tf32", section + "tf32", kTf32Help},
           {"--precision", section + "precision", kPrecisionHelp},
-          {"--recompute", section + "recompute", kRecomputeHelp}};
+          {"--recompute", section + "recompute", kRecomputeHelp},
+          {"--allreduce-dtype", section + "allreduce_dtype", kAllreduceDtypeHelp}};
 }
 
 CommandLine::CommandLine(const std::string& app, const std::string& description, const std::string& example)

@@ -27,6 +27,7 @@ inline constexpr const char* kPrecisionHelp = "matrix products in fp32 or bf16 (
 inline constexpr const char* kRecomputeHelp =
     "activations recomputed in the backward: none, gelu (the MLP's GELU output) or block (each transformer "
     "block's): less memory for more compute, the same gradients (models/recompute.h)";
+inline constexpr const char* kAllreduceDtypeHelp = "data-parallel gradient all-reduce in fp32 or bf16 (NCCL only)";
 
 // A command-line shorthand for one field of a JSON run config: {"--steps", "/train/steps", "..."}
 // sets the field at that JSON pointer, typed by its default (see CommandLine::config_flags).
@@ -36,8 +37,9 @@ struct ConfigFlag {
   std::string help;
 };
 
-// The --device, --tf32, --precision and --recompute shorthands of a training app's run config, whose
-// fields are `section` + "device", "tf32", "precision" and "recompute" (section "/" or "/train/").
+// The --device, --tf32, --precision, --recompute and --allreduce-dtype shorthands of a training app's
+// run config, whose fields are `section` + "device", "tf32", "precision", "recompute" and
+// "allreduce_dtype" (section "/" or "/train/").
 std::vector<ConfigFlag> device_flags(const std::string& section);
 
 class CommandLine {

@@ -38,6 +38,7 @@ nlohmann::json default_run_config() {
       {"checkpoint_every", 0},
       {"keep_checkpoints", 3},
       {"skip_nonfinite", false}, {"zero1", false},
+      {"allreduce_dtype", "fp32"},  // the data-parallel gradient all-reduce in fp32 or bf16
       // SeqPE's options (seqpe/seqpe_options.h): the model config's position_encoding_options for
       // "pe": "seqpe". Absent fields take the reference's text values (docs/method.md#language-modelling), sized to the model (the encoder
       // as wide as the model with as many heads).

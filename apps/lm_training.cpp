@@ -72,6 +72,7 @@ train::TrainerSettings trainer_settings(const json& config, engine::Device devic
   s.keep_checkpoints = config.at("keep_checkpoints").get<int64_t>();
   s.skip_nonfinite = config.at("skip_nonfinite").get<bool>();
   s.zero1 = config.at("zero1").get<bool>();
+  s.allreduce_dtype = train::parse_allreduce_dtype(config.at("allreduce_dtype").get<std::string>(), "allreduce_dtype");
   s.higher_is_better = false;
   s.items_per_step = tokens_per_step;
   s.device = device;

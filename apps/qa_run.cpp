@@ -25,7 +25,8 @@ const std::set<std::string>& training_keys() {
   static const std::set<std::string> keys = {"out", "steps", "stop_after", "batch", "lr", "weight_decay",
                                              "warmup", "clip", "seed", "log_every", "eval_every", "valid_tokens",
                                              "flush_denormal", "device", "tf32", "precision", "recompute", "accumulation",
-                                             "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "zero1"};
+                                             "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "zero1",
+                                             "allreduce_dtype"};
   return keys;
 }
 

@@ -268,6 +268,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   settings.keep_checkpoints = t.keep_checkpoints;
   settings.skip_nonfinite = t.skip_nonfinite;
   settings.zero1 = t.zero1;
+  settings.allreduce_dtype = train::parse_allreduce_dtype(t.allreduce_dtype, "train.allreduce_dtype");
   settings.higher_is_better = true;
   settings.items_per_step = t.batch;
   settings.item_name = "images";

@@ -125,7 +125,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
                {"epochs", "stop_after", "steps", "batch", "lr", "min_lr", "warmup_lr", "warmup_epochs", "weight_decay", "clip",
                 "seed", "threads", "crop_padding", "horizontal_flip", "zoom", "log_every", "eval_every",
                 "eval_batch", "flush_denormal", "device", "tf32", "precision", "recompute", "accumulation", "checkpoint_every",
-                "keep_checkpoints", "skip_nonfinite", "zero1"});
+                "keep_checkpoints", "skip_nonfinite", "zero1", "allreduce_dtype"});
     auto& o = c.train;
     read(t, "epochs", o.epochs);
     read(t, "stop_after", o.stop_after);
@@ -155,6 +155,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
     read(t, "keep_checkpoints", o.keep_checkpoints);
     read(t, "skip_nonfinite", o.skip_nonfinite);
     read(t, "zero1", o.zero1);
+    read(t, "allreduce_dtype", o.allreduce_dtype);
   }
   if (j.contains("data")) {
     const json& d = j.at("data");
@@ -185,7 +186,7 @@ json run_config_to_json(const RunConfig& c) {
             {"flush_denormal", t.flush_denormal}, {"device", t.device}, {"tf32", t.tf32}, {"precision", t.precision},
             {"recompute", t.recompute}, {"accumulation", t.accumulation}, {"checkpoint_every", t.checkpoint_every},
             {"keep_checkpoints", t.keep_checkpoints}, {"skip_nonfinite", t.skip_nonfinite},
-            {"zero1", t.zero1}}},
+            {"zero1", t.zero1}, {"allreduce_dtype", t.allreduce_dtype}}},
           {"data",
            {{"dir", c.data.dir}, {"synthetic", c.data.synthetic}, {"train_subset", c.data.train_subset},
             {"test_subset", c.data.test_subset}, {"validation", c.data.validation}}},

@@ -47,6 +47,7 @@ struct TrainSettings {
   int64_t keep_checkpoints = 3;
   bool skip_nonfinite = false;
   bool zero1 = false;          // optimizer state sharded over the ranks (ZeRO-1)
+  std::string allreduce_dtype = "fp32";  // the gradient all-reduce in "fp32" or "bf16" (NCCL only)
 };
 
 struct DataSettings {

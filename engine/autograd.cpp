@@ -8,6 +8,7 @@
 #include <map>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/backend.h"
 
@@ -25,9 +26,31 @@ struct Window {
 };
 std::atomic<uint64_t> next_sequence_nr_counter{0};
 
+// The state of the backward pass running on this thread that leaf_grad_destination reads: the node
+// being applied, the pass's pending gradients and dependency counts, the destinations handed to the
+// running node (input, the .grad handed out, and whether it was allocated for it), and the leaf
+// accumulators whose gradient a node has already added in place in this pass (kept with the pass,
+// so that a pass that throws leaves nothing behind for the next one).
+struct BackwardPass {
+  struct HandedOut {
+    size_t input = 0;
+    std::shared_ptr<TensorImpl> leaf;
+    std::shared_ptr<TensorImpl> grad;
+    bool fresh = false;
+  };
+  const Node* running = nullptr;
+  const std::unordered_map<Node*, std::vector<Tensor>>* pending = nullptr;
+  const std::unordered_map<Node*, int>* dependencies = nullptr;
+  std::vector<HandedOut> handed_out;
+  std::unordered_set<const Node*> accumulated_in_place;
+};
+
+thread_local BackwardPass* current_pass = nullptr;
+
 // The node that receives a leaf's gradient and adds it to the leaf's .grad. The first gradient is
 // copied (it may alias another tensor); later ones are added in place, so gradients accumulate
-// across backward passes until the optimizer zeroes them.
+// across backward passes until the optimizer zeroes them. When the node of the leaf's only use has
+// already added into .grad itself in this pass (leaf_grad_destination), only the hooks run.
 class AccumulateGrad final : public Node {
  public:
   // Runs as soon as its gradient is complete, before any other ready node (as in PyTorch): its
@@ -41,7 +64,8 @@ class AccumulateGrad final : public Node {
     std::shared_ptr<TensorImpl> leaf = leaf_.lock();
     if (!leaf) return {};
     Tensor param(leaf);
-    if (grads[0].defined()) accumulate(*leaf, param, grads[0]);
+    const bool in_place = current_pass != nullptr && current_pass->accumulated_in_place.contains(this);
+    if (!in_place && grads[0].defined()) accumulate(*leaf, param, grads[0]);
     // A hook may remove itself or others: iterate over a copy.
     const std::vector<std::pair<int64_t, GradReadyHook>> hooks = hooks_;
     for (const auto& [id, hook] : hooks) hook(param);
@@ -55,6 +79,7 @@ class AccumulateGrad final : public Node {
   void remove_hook(int64_t id) {
     std::erase_if(hooks_, [id](const auto& entry) { return entry.first == id; });
   }
+  std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
 
  private:
   static void accumulate(TensorImpl& leaf, const Tensor& param, const Tensor& grad) {
@@ -73,6 +98,48 @@ class AccumulateGrad final : public Node {
   std::vector<std::pair<int64_t, GradReadyHook>> hooks_;
   int64_t next_hook_id_ = 0;
 };
+
+
+// Makes `pass` this thread's current backward pass for its lifetime (a backward run inside a node's
+// apply() gets its own and restores the outer one).
+class CurrentPassScope {
+ public:
+  explicit CurrentPassScope(BackwardPass& pass) : previous_(current_pass) { current_pass = &pass; }
+  ~CurrentPassScope() { current_pass = previous_; }
+  CurrentPassScope(const CurrentPassScope&) = delete;
+  CurrentPassScope& operator=(const CurrentPassScope&) = delete;
+
+ private:
+  BackwardPass* previous_;
+};
+
+// Runs `node` as the pass's running node and returns its input gradients, with those it accumulated
+// in place into a leaf's .grad taken out (undefined), their accumulators told so. A node that took
+// a destination must return it; if apply() throws, a .grad allocated for it is dropped again (it
+// holds garbage).
+std::vector<Tensor> apply_node(BackwardPass& pass, Node& node, std::vector<Tensor>& grads) {
+  pass.running = &node;
+  pass.handed_out.clear();
+  std::vector<Tensor> input_grads;
+  try {
+    input_grads = node.apply(grads);
+    pass.running = nullptr;
+    for (const BackwardPass::HandedOut& given : pass.handed_out)
+      ENGINE_CHECK(given.input < input_grads.size() && input_grads[given.input].impl_ptr() == given.grad.get(),
+                   node.name(), ": took the gradient of leaf input ", given.input,
+                   " to accumulate in place (leaf_grad_destination) but did not return it");
+  } catch (...) {
+    for (const BackwardPass::HandedOut& given : pass.handed_out)
+      if (given.fresh) given.leaf->grad.reset();
+    pass.running = nullptr;
+    throw;
+  }
+  for (const BackwardPass::HandedOut& given : pass.handed_out) {
+    input_grads[given.input] = Tensor();
+    pass.accumulated_in_place.insert(node.next_edges[given.input].node.get());
+  }
+  return input_grads;
+}
 
 std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
   TensorImpl* impl = leaf.impl_ptr();
@@ -105,6 +172,34 @@ void accumulate_pending(Tensor& slot, const Tensor& grad) {
 }  // namespace
 
 Node::Node() : sequence_nr(next_sequence_nr_counter++) {}
+
+GradDestination leaf_grad_destination(const Node& node, size_t input) {
+  BackwardPass* pass = current_pass;
+  if (pass == nullptr || pass->running != &node || input >= node.next_edges.size()) return {};
+  Node* const target = node.next_edges[input].node.get();
+  auto* accumulator = dynamic_cast<AccumulateGrad*>(target);
+  if (accumulator == nullptr) return {};  // no gradient wanted, or a non-leaf
+  // The leaf's only use in this pass: no other edge still to run, nothing pending.
+  const auto remaining = pass->dependencies->find(target);
+  if (remaining == pass->dependencies->end() || remaining->second != 1) return {};
+  const auto pending = pass->pending->find(target);
+  if (pending != pass->pending->end() && !pending->second.empty() && pending->second[0].defined()) return {};
+  std::shared_ptr<TensorImpl> leaf = accumulator->leaf();
+  if (!leaf) return {};
+  const Tensor param(leaf);
+  if (leaf->grad) {
+    const Tensor grad(leaf->grad);
+    if (grad.shape() != param.shape() || grad.dtype() != param.dtype() || grad.device() != param.device() ||
+        !grad.is_contiguous())
+      return {};  // a .grad set by hand: the engine's add checks and handles it
+    pass->handed_out.push_back({input, leaf, leaf->grad, false});
+    return {grad, true};
+  }
+  const Tensor grad = Tensor::empty(param.shape(), param.dtype(), param.device());
+  leaf->grad = grad.impl_shared();
+  pass->handed_out.push_back({input, leaf, leaf->grad, true});
+  return {grad, false};
+}
 
 bool grad_mode_enabled() { return grad_mode; }
 
@@ -224,6 +319,9 @@ void backward_pass(const std::vector<Tensor>& roots, const std::vector<Tensor>& 
   // Pending gradients per node (one slot per output), and how many edges still point at each node.
   std::unordered_map<Node*, std::vector<Tensor>> pending;
   std::unordered_map<Node*, int> dependencies;
+  BackwardPass pass{.running = nullptr, .pending = &pending, .dependencies = &dependencies, .handed_out = {},
+                    .accumulated_in_place = {}};
+  const CurrentPassScope pass_scope(pass);
   auto slots_of = [&](Node* node) -> std::vector<Tensor>& {
     auto& slots = pending[node];
     if (slots.empty()) slots.resize(std::max<size_t>(1, node->output_meta.size()));
@@ -281,7 +379,7 @@ void backward_pass(const std::vector<Tensor>& roots, const std::vector<Tensor>& 
         grads[i] = Tensor::zeros(meta.shape, meta.dtype, meta.device);
       }
     }
-    std::vector<Tensor> input_grads = node->apply(grads);
+    std::vector<Tensor> input_grads = apply_node(pass, *node, grads);
     node->release_saved();
     grads.clear();
     for (size_t i = 0; i < node->next_edges.size(); ++i) {

@@ -87,6 +87,25 @@ using GradReadyHook = std::function<void(const Tensor& leaf)>;
 int64_t add_grad_ready_hook(const Tensor& leaf, GradReadyHook hook);
 void remove_grad_ready_hook(const Tensor& leaf, int64_t id);
 
+// In-place accumulation of a leaf's gradient by the backward node that computes it (llm.c's and
+// PyTorch's fused paths: the weight-gradient GEMM adds into .grad with beta = 1, instead of writing
+// a fresh tensor that the engine then adds). Called from a node's apply() for its input `input`:
+// when the destination is defined, the node writes its gradient into `grad` (accumulate false: the
+// first backward since zero_grad, .grad did not exist and the engine has just allocated it) or adds
+// it (accumulate true: later backwards, e.g. micro-batch accumulation), and returns that same
+// tensor as the input's gradient; the engine checks that it did, adds nothing more, and runs the
+// leaf's gradient-ready hooks as usual. The engine stays the owner of the semantics: it hands out a
+// destination only when this edge is the leaf's only use in the pass, so no other gradient of it
+// is pending or still to come. Otherwise (outside a backward, an input that needs no gradient,
+// a non-leaf, a leaf used more than once such as tied embeddings, or a .grad of another shape, dtype,
+// device or layout) the destination is undefined, and the node returns a fresh gradient that the
+// engine adds as before.
+struct GradDestination {
+  Tensor grad;              // the leaf's .grad (the input's shape, contiguous), or undefined
+  bool accumulate = false;  // add into grad (beta = 1); false: overwrite it (beta = 0)
+};
+GradDestination leaf_grad_destination(const Node& node, size_t input);
+
 // Gradient recording is on by default and per thread.
 bool grad_mode_enabled();
 

@@ -101,12 +101,12 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
 void linear_forward(const Tensor& x, int64_t ldx, bool x_transposed, const Tensor& weight, int64_t ldw,
                     bool weight_transposed, const Tensor& bias, const Tensor& y, const Tensor& pre, int64_t R,
                     int64_t I, int64_t O, bool gelu, bool bf16_operands);
-// grad_weight: (O, I) = grad_preᵀ · x (x as in linear_forward; R >= 1) and, where cuBLASLt fuses it,
-// grad_bias: (O) = Σ over rows of grad_pre in the same GEMM: returns whether grad_bias (when
-// defined) was written.
+// grad_weight: (O, I) = grad_preᵀ · x, or += with `accumulate` (beta = 1; x as in linear_forward;
+// R >= 1) and, where cuBLASLt fuses it, grad_bias: (O) = Σ over rows of grad_pre in the same GEMM:
+// returns whether grad_bias (when defined) was written.
 bool linear_weight_gradient(const Tensor& grad_pre, const Tensor& x, int64_t ldx, bool x_transposed,
-                            const Tensor& grad_weight, const Tensor& grad_bias, int64_t R, int64_t I, int64_t O,
-                            bool bf16_operands);
+                            const Tensor& grad_weight, bool accumulate, const Tensor& grad_bias, int64_t R,
+                            int64_t I, int64_t O, bool bf16_operands);
 // y: (R, O) += bias, then pre = y and y = gelu(pre) when gelu; bias and pre may be undefined.
 void linear_epilogue(const Tensor& y, const Tensor& pre, const Tensor& bias, bool gelu);
 // grad_pre = grad_y · gelu'(pre), all (R, O).

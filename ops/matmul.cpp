@@ -8,7 +8,6 @@
 #include "ops/matmul.h"
 
 #include <memory>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -94,16 +93,17 @@ bool on_bf16(engine::DType dtype, Precision precision) {
   return dtype == engine::DType::f32 && precision == Precision::bf16;
 }
 
-// C = op(A) · op(B) + epilogue on the CPU, on gemm_bf16 when `bf16` (T = f32), else gemm<T>.
+// C = op(A) · op(B) + beta · C, then the epilogue, on the CPU: on gemm_bf16 when `bf16` (T = f32),
+// else gemm<T>. beta is 0 (C is written, not read) or 1 (a gradient accumulated in place).
 template <typename T>
 void cpu_gemm(bool bf16, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-              const T* B, int64_t ldb, T* C, int64_t ldc, const cpu::GemmEpilogue& epilogue = {}) {
+              const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const cpu::GemmEpilogue& epilogue = {}) {
   if constexpr (std::is_same_v<T, float>)
     if (bf16) {
-      cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc, epilogue);
+      cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, epilogue);
       return;
     }
-  cpu::gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, epilogue);
+  cpu::gemm<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc, epilogue);
 }
 
 // out: (batch..., M, N) = op(a) · op(b) on the CPU.
@@ -116,7 +116,7 @@ void matmul_cpu(const Tensor& a, const Tensor& b, bool transpose_a, bool transpo
     const MatrixOperand a_op = matrix_operand(a.detach().reshape({-1, K}));
     const MatrixOperand b_op = matrix_operand(b);
     cpu_gemm<T>(bf16, a_op.transposed, b_op.transposed != transpose_b, a_op.tensor.size(0), N, K,
-                a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, out.data<T>(), N);
+                a_op.tensor.data<T>(), a_op.ld, b_op.tensor.data<T>(), b_op.ld, T(0), out.data<T>(), N);
     return;
   }
   const MatrixOperand a_op = matrix_operand(a), b_op = matrix_operand(b);
@@ -229,7 +229,7 @@ void linear_cpu(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, 
                               bias_data ? bias_data + col : nullptr, rows, cols, O, gelu);
     };
   cpu_gemm<T>(on_bf16<T>(precision), x_op.transposed, !w_op.transposed, R, O, I, x_op.tensor.data<T>(), x_op.ld,
-              w_op.tensor.data<T>(), w_op.ld, y_data, O, epilogue);
+              w_op.tensor.data<T>(), w_op.ld, T(0), y_data, O, epilogue);
 }
 
 // x_rows: (R, I), weight: (O, I) -> y: (R, O) [and pre: (R, O) when gelu] on CUDA: cuBLASLt with the
@@ -276,26 +276,51 @@ Tensor column_sums(const Tensor& g) {
   return out;
 }
 
-// On CUDA, grad_weight: (O, I) = grad_preᵀ · x_rows and, when with_bias, grad_bias: (O) = Σ over rows
-// of grad_pre (undefined otherwise), both from one cuBLASLt GEMM with the bias-gradient epilogue where
-// it fuses (f32 products), else the GEMM and column_sums.
-std::pair<Tensor, Tensor> weight_and_bias_gradients_cuda(const Tensor& grad_pre, const Tensor& x_rows, bool with_bias,
-                                                         Precision precision) {
+// The tensor that receives linear's weight gradient: the leaf's .grad when the engine hands it out
+// (engine::leaf_grad_destination; written or added into in place), else a fresh (O, I) tensor.
+// R = 0 makes every entry an empty sum: a fresh or overwritten gradient is zeroed here, an
+// accumulated one keeps its value.
+engine::GradDestination weight_gradient_destination(const engine::Node& node, const Tensor& grad_pre, int64_t R,
+                                                    int64_t I) {
+  engine::GradDestination destination = engine::leaf_grad_destination(node, 1);
+  const int64_t O = grad_pre.size(1);
+  if (!destination.grad.defined()) destination.grad = Tensor::empty({O, I}, grad_pre.dtype(), grad_pre.device());
+  if (R == 0 && !destination.accumulate) destination.grad.zero_();
+  return destination;
+}
+
+// grad_weight: (O, I) [+]= grad_preᵀ · x_rows on the CPU, with beta = 1 when accumulating.
+template <typename T>
+void weight_gradient_cpu(const Tensor& grad_pre, const Tensor& x_rows, const engine::GradDestination& destination,
+                         Precision precision) {
   const int64_t R = x_rows.size(0), I = x_rows.size(1), O = grad_pre.size(1);
-  Tensor grad_weight = R > 0 ? Tensor::empty({O, I}, grad_pre.dtype(), grad_pre.device())
-                             : Tensor::zeros({O, I}, grad_pre.dtype(), grad_pre.device());  // R = 0: empty sums
+  if (R == 0) return;  // empty sums: weight_gradient_destination zeroed a written gradient
+  const MatrixOperand x_op = matrix_operand(x_rows);
+  cpu_gemm<T>(on_bf16<T>(precision), true, x_op.transposed, O, I, R, grad_pre.data<T>(), O, x_op.tensor.data<T>(),
+              x_op.ld, destination.accumulate ? T(1) : T(0), destination.grad.data<T>(), I);
+}
+
+// On CUDA, grad_weight: (O, I) [+]= grad_preᵀ · x_rows (beta = 1 when accumulating) and, when with_bias,
+// returns grad_bias: (O) = Σ over rows of grad_pre (undefined otherwise), both from one cuBLASLt GEMM
+// with the bias-gradient epilogue where it fuses (f32 products), else the GEMM and column_sums.
+Tensor weight_and_bias_gradients_cuda(const Tensor& grad_pre, const Tensor& x_rows, bool with_bias,
+                                      const engine::GradDestination& destination, Precision precision) {
+  const int64_t R = x_rows.size(0), I = x_rows.size(1), O = grad_pre.size(1);
   Tensor grad_bias = with_bias ? Tensor::empty({O}, grad_pre.dtype(), grad_pre.device()) : Tensor();
   bool bias_done = false;
   if (R > 0) {
     const MatrixOperand x_op = matrix_operand(x_rows);
-    bias_done = cuda::linear_weight_gradient(grad_pre, x_op.tensor, x_op.ld, x_op.transposed, grad_weight, grad_bias, R,
-                                             I, O, on_bf16(grad_pre.dtype(), precision));
+    bias_done = cuda::linear_weight_gradient(grad_pre, x_op.tensor, x_op.ld, x_op.transposed, destination.grad,
+                                             destination.accumulate, grad_bias, R, I, O,
+                                             on_bf16(grad_pre.dtype(), precision));
   }
   if (with_bias && !bias_done) grad_bias = column_sums(grad_pre);
-  return {grad_weight, grad_bias};
+  return grad_bias;
 }
 
 // y = act(pre), pre = x·Wᵀ + b:  dpre = dy·act'(pre),  dx = dpre·W,  dW = dpreᵀ·x,  db = Σ_rows dpre.
+// dW goes straight into the weight's .grad when the engine allows it (a GEMM with beta = 1 from the
+// second micro-batch on, as llm.c and PyTorch's fused paths do), else into a fresh tensor.
 class LinearBackward final : public engine::Node {
  public:
   LinearBackward(Tensor x_rows, Tensor weight, Tensor pre, Shape x_shape, Precision precision)
@@ -310,12 +335,18 @@ class LinearBackward final : public engine::Node {
     Tensor grad_x, grad_weight, grad_bias;
     if (next_edges[0].node) grad_x = matmul_in(precision_, grad_pre, weight_, false, false).reshape(x_shape_);
     const bool bias_needs_grad = next_edges.size() > 2 && next_edges[2].node;
-    if (next_edges[1].node && grad_pre.device().is_cuda()) {  // one GEMM for both where cuBLASLt fuses them
-      std::tie(grad_weight, grad_bias) = weight_and_bias_gradients_cuda(grad_pre, x_rows_, bias_needs_grad, precision_);
-    } else {
-      if (next_edges[1].node) grad_weight = matmul_in(precision_, grad_pre, x_rows_, true, false);
-      if (bias_needs_grad) grad_bias = column_sums(grad_pre);
+    if (next_edges[1].node) {
+      const engine::GradDestination destination = weight_gradient_destination(*this, grad_pre, x_rows_.size(0),
+                                                                              weight_.size(1));
+      if (grad_pre.device().is_cuda()) {  // one GEMM for both where cuBLASLt fuses them
+        grad_bias = weight_and_bias_gradients_cuda(grad_pre, x_rows_, bias_needs_grad, destination, precision_);
+      } else {
+        ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear",
+                              [&] { weight_gradient_cpu<scalar_t>(grad_pre, x_rows_, destination, precision_); });
+      }
+      grad_weight = destination.grad;
     }
+    if (bias_needs_grad && !grad_bias.defined()) grad_bias = column_sums(grad_pre);
     return {grad_x, grad_weight, grad_bias};
   }
   void release_saved() override {

@@ -40,6 +40,7 @@ std::string duration(double seconds) {
 engine::dist::DataParallelOptions data_parallel_options(const TrainerSettings& settings) {
   engine::dist::DataParallelOptions options;
   options.accumulation_steps = int(settings.accumulation);
+  options.reduce_dtype = settings.allreduce_dtype;
   return options;
 }
 
@@ -65,6 +66,12 @@ engine::Module& agreed_model(dist_job::Job& job, const json& config, bool zero1,
 
 }  // namespace
 
+engine::DType parse_allreduce_dtype(const std::string& text, const std::string& field) {
+  if (text == "fp32") return engine::DType::f32;
+  if (text == "bf16") return engine::DType::bf16;
+  throw engine::Error(engine::detail::concat(field, " ", text, ": expected fp32 or bf16"));
+}
+
 void check_settings(const TrainerSettings& s, const std::function<std::string(const char* field)>& name_of) {
   const auto positive = [&](int64_t value, const char* field) {
     ENGINE_CHECK(value > 0, "run config: ", name_of(field), " must be positive, got ", value);
@@ -78,6 +85,9 @@ void check_settings(const TrainerSettings& s, const std::function<std::string(co
                s.checkpoint_every);
   ENGINE_CHECK(s.keep_checkpoints >= 1, "run config: ", name_of("keep_checkpoints"), " must be >= 1, got ",
                s.keep_checkpoints);
+  ENGINE_CHECK(s.allreduce_dtype == engine::DType::f32 || !s.zero1, "run config: ", name_of("allreduce_dtype"),
+               " bf16 is for the data-parallel all-reduce; ZeRO-1 (", name_of("zero1"),
+               ") reduce-scatters in f32: drop one of them");
 }
 
 Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::Job& job, engine::Module& model,
@@ -95,6 +105,11 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
 
 void Trainer::build_optimizer() {
   if (!settings_.zero1) {
+    const bool bf16_reduction = settings_.allreduce_dtype == engine::DType::bf16 && job_.world_size() > 1;
+    ENGINE_CHECK(!bf16_reduction || nccl_, "allreduce_dtype bf16 needs NCCL (--device cuda): MPI, which reduces "
+                 "CPU tensors, has no bf16 type; use fp32 on the CPU");
+    if (bf16_reduction && !ddp_ && job_.is_main())
+      std::printf("gradients all-reduced in bf16 (half the bytes of fp32, 8-bit mantissa sums)\n");
     if (!ddp_)
       ddp_ = std::make_unique<engine::dist::DataParallel>(reduction_communicator(), model_.parameters(),
                                                           data_parallel_options(settings_));

@@ -62,12 +62,17 @@ struct TrainerSettings {
   int64_t keep_checkpoints = 3;   // how many "step_<N>" to keep
   bool skip_nonfinite = false;    // skip a step with a non-finite loss or gradient norm instead of stopping
   bool zero1 = false;             // shard the optimizer state over the ranks (ZeRO stage 1)
+  // The gradient all-reduce's dtype: f32, or bf16 (half the bytes; NCCL only, not with zero1).
+  engine::DType allreduce_dtype = engine::DType::f32;
   bool higher_is_better = false;  // the validation score's direction (perplexity: lower; accuracy: higher)
   int64_t items_per_step = 0;     // tokens or images of one global batch (throughput)
   std::string item_name = "tok";  // "tok" -> "tok/s" and "tokens_per_s"
   std::string metrics_rate_key = "tokens_per_s";
   engine::Device device;
 };
+// "fp32" -> f32, "bf16" -> bf16: the run config's allreduce_dtype (--allreduce-dtype); the error names `field`.
+engine::DType parse_allreduce_dtype(const std::string& text, const std::string& field);
+
 // Checks the settings' numbers (the errors name the config key `name_of` gives for a field).
 void check_settings(const TrainerSettings& settings, const std::function<std::string(const char* field)>& name_of);
 

@@ -13,6 +13,8 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> parameters, D
   ENGINE_CHECK(options_.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive, got ", options_.bucket_bytes);
   ENGINE_CHECK(options_.accumulation_steps >= 1, "DataParallel: accumulation_steps must be at least 1, got ",
                options_.accumulation_steps);
+  ENGINE_CHECK(options_.reduce_dtype == DType::f32 || options_.reduce_dtype == DType::bf16,
+               "DataParallel: reduce_dtype must be f32 or bf16, got ", dtype_name(options_.reduce_dtype));
   NoGradGuard no_grad;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     Tensor& p = parameters_[i];
@@ -29,7 +31,8 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> parameters, D
     if (current.members.empty()) return;
     int64_t n = 0;
     for (int64_t m : current.members) n += parameters_[size_t(m)].numel();
-    current.flat = Tensor::empty({n}, current_dtype, current_device);
+    const DType wire = current_dtype == DType::f32 ? options_.reduce_dtype : current_dtype;
+    current.flat = Tensor::empty({n}, wire, current_device);
     buckets_.push_back(std::move(current));
     current = Bucket{};
     current_bytes = 0;
@@ -97,7 +100,7 @@ void DataParallel::on_gradient_ready(int64_t index) {
   for (size_t b = 0; b < next_to_start_; ++b) buckets_[b].pending->test();
 }
 
-// Parameter `index`'s gradient -> its slice of its bucket's flat [N].
+// Parameter `index`'s gradient -> its slice of its bucket's flat [N] (rounded when that is bf16).
 void DataParallel::copy_into_bucket(int64_t index) {
   const Tensor& p = parameters_[size_t(index)];
   Slot& slot = slots_[size_t(index)];
@@ -118,7 +121,7 @@ void DataParallel::start_ready_buckets() {
   }
 }
 
-// Waits for the bucket's mean over ranks and copies it back into the gradients.
+// Waits for the bucket's mean over ranks and copies it back into the gradients (widened from bf16).
 void DataParallel::finish_bucket(Bucket& bucket) {
   bucket.pending->wait();
   bucket.pending.reset();

@@ -20,6 +20,14 @@
 // of that after the backward. Both average the same buckets, so the results are identical.
 // With overlap, run one backward per micro-step (a second would find gradients already sent) and
 // leave the gradients alone until reduce_gradients() (clip after it), as with PyTorch DDP.
+//
+// Reduction dtype (options.reduce_dtype): f32 buckets by default; bf16 buckets for f32 gradients
+// halve the bytes on the wire. Each gradient is rounded to bf16 (nearest even) as it is copied into
+// its bucket, the collective sums in bf16 as NCCL does (each addition in f32, rounded to bf16; the
+// mean pre-multiplies every rank's value by 1/W), and the mean is widened back to f32. The result
+// carries bf16's 8 significant bits: a relative error of up to 2^-8 per element, plus one rounding per
+// rank summed (docs/distributed.md). f64 gradients always reduce in f64. NCCL supports bf16; MPI
+// (CPU tensors) does not, and refuses it.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +43,7 @@ struct DataParallelOptions {
   int64_t bucket_bytes = int64_t(25) << 20;  // upper bound of one bucket (a larger parameter gets its own)
   int accumulation_steps = 1;                // micro-steps per optimizer step
   bool overlap = true;                       // all-reduce buckets during the backward
+  DType reduce_dtype = DType::f32;           // f32, or bf16: f32 gradients travel and sum in bf16
 };
 
 class DataParallel {

@@ -41,7 +41,7 @@ ncclDataType_t nccl_type(DType dtype) {
     case DType::f64: return ncclFloat64;
     case DType::i32: return ncclInt32;
     case DType::i64: return ncclInt64;
-    case DType::bf16: break;  // refused below: gradients all-reduce in f32
+    case DType::bf16: return ncclBfloat16;  // gradients all-reduced in bf16 (DataParallelOptions::reduce_dtype)
   }
   throw Error(engine::detail::concat("NCCL: unsupported dtype ", dtype_name(dtype)));
 }

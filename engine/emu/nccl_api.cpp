@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/bfloat16.h"
 #include "engine/emu/device_memory.h"
 #include "engine/emu/devices.h"
 #include "engine/error.h"
@@ -125,6 +126,7 @@ size_t element_bytes(ncclDataType_t datatype) {
     case ncclFloat32: return 4;
     case ncclInt64: return 8;
     case ncclFloat64: return 8;
+    case ncclBfloat16: return 2;
     default: return 0;  // not emulated
   }
 }
@@ -134,11 +136,40 @@ MPI_Datatype mpi_type(ncclDataType_t datatype) {
     case ncclInt32: return MPI_INT32_T;
     case ncclInt64: return MPI_INT64_T;
     case ncclFloat32: return MPI_FLOAT;
+    case ncclBfloat16: return MPI_UINT16_T;  // moved as bits; summed by bf16_sum_op()
     default: return MPI_DOUBLE;
   }
 }
 
-MPI_Op mpi_op(ncclRedOp_t op) {
+// inout[i] = bf16(f32(in[i]) + f32(inout[i])): one addition of NCCL's bf16 reduction, rounded to bf16
+// before the next (an MPI user function over the bits).
+void bf16_sum(void* in, void* inout, int* length, MPI_Datatype*) {
+  const uint16_t* a = static_cast<const uint16_t*>(in);
+  uint16_t* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *length; ++i)
+    b[i] = engine::bf16_bits_from_f32(engine::f32_from_bf16_bits(a[i]) + engine::f32_from_bf16_bits(b[i]));
+}
+
+// The MPI operation of bf16_sum, created on first use (after MPI_Init) and kept until exit.
+MPI_Op bf16_sum_op() {
+  static const MPI_Op op = [] {
+    MPI_Op created = MPI_OP_NULL;
+    MPI_Op_create(&bf16_sum, 1, &created);
+    return created;
+  }();
+  return op;
+}
+
+// x[i] = bf16(f32(x[i]) / W): ncclAvg's pre-multiplication of a bf16 buffer before its sum.
+void premultiply_bf16(void* x, size_t n, int ranks) {
+  uint16_t* values = static_cast<uint16_t*>(x);
+  const float scale = 1.0f / float(ranks);
+  for (size_t i = 0; i < n; ++i)
+    values[i] = engine::bf16_bits_from_f32(engine::f32_from_bf16_bits(values[i]) * scale);
+}
+
+MPI_Op mpi_op(ncclRedOp_t op, ncclDataType_t datatype) {
+  if (datatype == ncclBfloat16) return bf16_sum_op();  // sum and avg (check_reduction refuses the rest)
   switch (op) {
     case ncclProd: return MPI_PROD;
     case ncclMax: return MPI_MAX;
@@ -156,6 +187,7 @@ void divide(void* x, size_t n, int ranks) {
 
 void finish_average(void* x, size_t n, ncclDataType_t datatype, int ranks) {
   switch (datatype) {
+    case ncclBfloat16: break;  // pre-multiplied before the sum
     case ncclInt32: divide<int32_t>(x, n, ranks); break;
     case ncclInt64: divide<int64_t>(x, n, ranks); break;
     case ncclFloat32: divide<float>(x, n, ranks); break;
@@ -235,7 +267,8 @@ ncclResult_t check_call(EmulatedNcclComm* comm, const char* name, ncclDataType_t
                                                          comm->async_message, ")"));
   if (element_bytes(datatype) == 0)
     return fail(ncclInvalidArgument, engine::detail::concat(prefix(*comm), name, ": data type ", type_name(datatype),
-                                                            " is not emulated (int32, int64, float32, float64 are)"));
+                                                            " is not emulated (int32, int64, float32, float64, "
+                                                            "bfloat16 are)"));
   if (emu::current_device() != comm->device)
     return fail(ncclInvalidUsage, engine::detail::concat(prefix(*comm), name, ": called on device ",
                                                          emu::current_device(), " but the communicator belongs to device ",
@@ -247,6 +280,14 @@ ncclResult_t check_call(EmulatedNcclComm* comm, const char* name, ncclDataType_t
   } catch (const engine::Error& e) {
     return fail(ncclInvalidArgument, prefix(*comm) + e.what());
   }
+  return ncclSuccess;
+}
+
+// bfloat16 reduces by sum and avg only (what the engine uses); the others are not emulated.
+ncclResult_t check_reduction(const EmulatedNcclComm& comm, const char* name, ncclDataType_t datatype, ncclRedOp_t op) {
+  if (datatype == ncclBfloat16 && op != ncclSum && op != ncclAvg)
+    return fail(ncclInvalidArgument, engine::detail::concat(prefix(comm), name, ": bfloat16 ", op_name(op),
+                                                            " is not emulated (sum and avg are)"));
   return ncclSuccess;
 }
 
@@ -400,16 +441,23 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, n
   const size_t bytes = count * element_bytes(datatype);
   if (ncclResult_t r = check_call(comm, "ncclAllReduce", datatype, stream, sendbuff, bytes, recvbuff, bytes)) return r;
   if (ncclResult_t r = check_count(*comm, "ncclAllReduce", count)) return r;
+  if (ncclResult_t r = check_reduction(*comm, "ncclAllReduce", datatype, op)) return r;
   const CallHeader call{comm->calls++, int32_t(Collective::all_reduce), datatype, op, -1, count};
   return run_or_queue([=] {
     if (ncclResult_t r = agree_on_call(*comm, call)) return r;
+    const bool premultiply = datatype == ncclBfloat16 && op == ncclAvg;
+    if (premultiply) {  // in place, on this rank's copy of its input
+      if (sendbuff != recvbuff) std::memmove(recvbuff, sendbuff, bytes);
+      premultiply_bf16(recvbuff, count, comm->nranks);
+    }
     if (comm->nranks > 1) {
-      const void* source = sendbuff == recvbuff ? MPI_IN_PLACE : sendbuff;
+      const void* source = sendbuff == recvbuff || premultiply ? MPI_IN_PLACE : sendbuff;
       if (ncclResult_t r = move_data(*comm, call, [&](MPI_Request* request) {
-            return MPI_Iallreduce(source, recvbuff, int(count), mpi_type(datatype), mpi_op(op), comm->mpi, request);
+            return MPI_Iallreduce(source, recvbuff, int(count), mpi_type(datatype), mpi_op(op, datatype), comm->mpi,
+                                  request);
           }))
         return r;
-    } else if (sendbuff != recvbuff) {
+    } else if (sendbuff != recvbuff && !premultiply) {
       std::memmove(recvbuff, sendbuff, bytes);
     }
     if (op == ncclAvg) finish_average(recvbuff, count, datatype, comm->nranks);
@@ -469,19 +517,22 @@ ncclResult_t ncclReduceScatter(const void* sendbuff, void* recvbuff, size_t recv
   if (ncclResult_t r = check_call(comm, "ncclReduceScatter", datatype, stream, sendbuff, bytes * ranks, recvbuff, bytes))
     return r;
   if (ncclResult_t r = check_count(*comm, "ncclReduceScatter", recvcount * ranks)) return r;
+  if (ncclResult_t r = check_reduction(*comm, "ncclReduceScatter", datatype, op)) return r;
   const CallHeader call{comm->calls++, int32_t(Collective::reduce_scatter), datatype, op, -1, recvcount};
   return run_or_queue([=] {
     if (ncclResult_t r = agree_on_call(*comm, call)) return r;
     std::vector<unsigned char> input;
     const void* source = sendbuff;
-    if (overlaps(sendbuff, bytes * ranks, recvbuff, bytes)) {
+    const bool premultiply = datatype == ncclBfloat16 && op == ncclAvg;
+    if (premultiply || overlaps(sendbuff, bytes * ranks, recvbuff, bytes)) {
       input.assign(static_cast<const unsigned char*>(sendbuff), static_cast<const unsigned char*>(sendbuff) + bytes * ranks);
       source = input.data();
+      if (premultiply) premultiply_bf16(input.data(), recvcount * ranks, comm->nranks);
     }
     if (comm->nranks > 1) {
       if (ncclResult_t r = move_data(*comm, call, [&](MPI_Request* request) {
-            return MPI_Ireduce_scatter_block(source, recvbuff, int(recvcount), mpi_type(datatype), mpi_op(op), comm->mpi,
-                                             request);
+            return MPI_Ireduce_scatter_block(source, recvbuff, int(recvcount), mpi_type(datatype), mpi_op(op, datatype),
+                                             comm->mpi, request);
           }))
         return r;
     } else {

@@ -15,7 +15,10 @@
 // Calls are synchronous (the emulated streams are): the result is in the receive buffer when the
 // call returns. Between ncclGroupStart and ncclGroupEnd the calls are queued and run, in order, by
 // ncclGroupEnd. Buffers must be memory of the communicator's device (the device current at
-// ncclCommInitRank), and so must the stream. Data types: int32, int64, float32, float64.
+// ncclCommInitRank), and so must the stream. Data types: int32, int64, float32, float64, and bfloat16
+// (sum and avg only). bfloat16 reduces as NCCL does: each addition in f32, rounded to bf16 (nearest
+// even) before the next, and avg multiplies every rank's value by 1/W (rounded to bf16) before the
+// sum (NCCL's pre-multiplied sum for floating types); the other types' avg divides the sum.
 #pragma once
 
 #include <cstddef>

@@ -235,13 +235,13 @@ void cuda::linear_forward(const Tensor& x, int64_t ldx, bool x_transposed, const
 }
 
 bool cuda::linear_weight_gradient(const Tensor& grad_pre, const Tensor& x, int64_t ldx, bool x_transposed,
-                                  const Tensor& grad_weight, const Tensor& grad_bias, int64_t R, int64_t I, int64_t O,
-                                  bool bf16_operands) {
+                                  const Tensor& grad_weight, bool accumulate, const Tensor& grad_bias, int64_t R,
+                                  int64_t I, int64_t O, bool bf16_operands) {
   const DeviceGuard device_guard(grad_pre.device());
   return ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear", [&] {
     return linear_weight_gradient<scalar_t>(grad_pre.data<scalar_t>(), x.data<scalar_t>(), ldx, x_transposed,
-                                            grad_weight.data<scalar_t>(), data_or_null<scalar_t>(grad_bias), R, I, O,
-                                            bf16_operands, current_stream());
+                                            grad_weight.data<scalar_t>(), accumulate, data_or_null<scalar_t>(grad_bias),
+                                            R, I, O, bf16_operands, current_stream());
   });
 }
 

@@ -97,8 +97,8 @@ void cuda::linear_forward(const Tensor& x, int64_t ldx, bool x_transposed, const
   throw_no_kernels("linear");
 }
 bool cuda::linear_weight_gradient(const Tensor& grad_pre, const Tensor& x, int64_t ldx, bool x_transposed,
-                                  const Tensor& grad_weight, const Tensor& grad_bias, int64_t R, int64_t I, int64_t O,
-                                  bool bf16_operands) {
+                                  const Tensor& grad_weight, bool accumulate, const Tensor& grad_bias, int64_t R,
+                                  int64_t I, int64_t O, bool bf16_operands) {
   throw_no_kernels("linear");
 }
 void cuda::linear_epilogue(const Tensor& y, const Tensor& pre, const Tensor& bias, bool gelu) {

@@ -139,26 +139,27 @@ void linear_forward(const T* x, int64_t ldx, bool x_transposed, const T* weight,
 
 template <typename T>
 bool linear_weight_gradient(const T* grad_pre, const T* x, int64_t ldx, bool x_transposed, T* grad_weight,
-                            T* grad_bias, int64_t R, int64_t I, int64_t O, bool bf16_operands, cudaStream_t stream) {
+                            bool accumulate, T* grad_bias, int64_t R, int64_t I, int64_t O, bool bf16_operands, cudaStream_t stream) {
   // grad_weight = grad_preᵀ · x: op(A) = grad_preᵀ (A stored (R, O), transposed), whose row sums
   // are the bias gradient.
   if (O == 0 || I == 0) return false;
+  const T beta = accumulate ? T(1) : T(0);
   if (grad_bias != nullptr && !bf16_operands) {
     GemmFusion<T> fusion;
     fusion.epilogue = GemmEpilogue::bias_gradient;
     fusion.bias_gradient = grad_bias;
-    if (gemm_fused<T>(fusion, true, x_transposed, O, I, R, T(1), grad_pre, O, x, ldx, T(0), grad_weight, I, stream,
+    if (gemm_fused<T>(fusion, true, x_transposed, O, I, R, T(1), grad_pre, O, x, ldx, beta, grad_weight, I, stream,
                       false))
       return true;
   }
-  gemm<T>(true, x_transposed, O, I, R, T(1), grad_pre, O, x, ldx, T(0), grad_weight, I, stream, bf16_operands);
+  gemm<T>(true, x_transposed, O, I, R, T(1), grad_pre, O, x, ldx, beta, grad_weight, I, stream, bf16_operands);
   return false;
 }
 
 #define INSTANTIATE(T)                                                                              \
   template void linear_forward<T>(const T*, int64_t, bool, const T*, int64_t, bool, const T*, T*, T*, int64_t, \
                                   int64_t, int64_t, bool, bool, cudaStream_t);                      \
-  template bool linear_weight_gradient<T>(const T*, const T*, int64_t, bool, T*, T*, int64_t, int64_t, int64_t, \
+  template bool linear_weight_gradient<T>(const T*, const T*, int64_t, bool, T*, bool, T*, int64_t, int64_t, int64_t, \
                                           bool, cudaStream_t);                                      \
   template void linear_epilogue<T>(T*, T*, const T*, int64_t, int64_t, bool, cudaStream_t);        \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);                    \

@@ -23,14 +23,15 @@ void linear_forward(const T* x, int64_t ldx, bool x_transposed, const T* weight,
                     const T* bias, T* y, T* pre, int64_t R, int64_t I, int64_t O, bool gelu, bool bf16_operands,
                     cudaStream_t stream);
 
-// grad_weight: (O, I) = grad_preᵀ · x, with grad_pre: (R, O) and x as in linear_forward; R >= 1.
+// grad_weight: (O, I) = grad_preᵀ · x, or += with `accumulate` (beta = 1: the weight's gradient
+// accumulated in place), with grad_pre: (R, O) and x as in linear_forward; R >= 1.
 // When grad_bias is not null and cuBLASLt can fuse it, grad_bias: (O) = Σ over rows of grad_pre in
 // the same GEMM (cuBLASLt's BGRADB), and the result is true; false means grad_bias was not written
 // (the caller runs column_sums). Never fused with bf16 operands: the epilogue would sum the rounded
 // copy of grad_pre, where the bias gradient stays f32.
 template <typename T>
 [[nodiscard]] bool linear_weight_gradient(const T* grad_pre, const T* x, int64_t ldx, bool x_transposed,
-                                          T* grad_weight, T* grad_bias, int64_t R, int64_t I, int64_t O,
+                                          T* grad_weight, bool accumulate, T* grad_bias, int64_t R, int64_t I, int64_t O,
                                           bool bf16_operands, cudaStream_t stream);
 
 // y: (N, O) in place: y += bias (bias may be null), then, when gelu, pre = y and y = gelu(pre).

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -123,6 +124,52 @@ TEST_CASE("emulated NCCL collectives sum, average, broadcast, gather and scatter
   pending->wait();
   CHECK(values(counts) == std::vector<double>{double(w), 2.0 * w});
   comm.barrier();
+}
+
+// bf16 reduces as NCCL does: every addition rounded to bf16, and the mean pre-multiplies each
+// rank's value by 1/W. Rank r holds 1 + r·2^-7 (exact: bf16 keeps 8 significant bits) and 2^-9: the
+// sum of the first over 2 ranks, 2 + 2^-7, is halfway between bf16 neighbours and rounds to even (2);
+// the second sums exactly.
+// DataParallel with reduce_dtype bf16 rounds each gradient into its bucket and widens the mean back.
+TEST_CASE("emulated NCCL reduces bf16 with NCCL's rounding; DataParallel all-reduces in bf16") {
+  NcclCommunicator& comm = nccl_world();
+  const int w = comm.world_size(), r = comm.rank();
+  if (w != 2) {
+    MESSAGE("the bf16 reduction's expected values are for 2 ranks (test_dist_emu_mpi2 runs them)");
+    return;
+  }
+  const double step = std::ldexp(1.0, -7);
+  Tensor x = Tensor::from_vector({1 + r * step, std::ldexp(1.0, -9)}, {2}, DType::bf16).to(Device::cuda());
+  comm.all_reduce(x, ReduceOp::sum);
+  CHECK(values(x) == std::vector<double>{2.0, std::ldexp(1.0, -8)});
+  Tensor y = Tensor::from_vector({1 + r * step, 3.0}, {2}, DType::bf16).to(Device::cuda());
+  comm.all_reduce(y, ReduceOp::average);  // 0.5 + (0.5 + 2^-8) = 1 + 2^-8: halfway, rounds to even (1)
+  CHECK(values(y) == std::vector<double>{1.0, 3.0});
+  Tensor scattered = Tensor::zeros({1}, DType::bf16, Device::cuda());
+  comm.reduce_scatter(y, scattered, ReduceOp::average);
+  CHECK(values(scattered) == std::vector<double>{r == 0 ? 1.0 : 3.0});
+
+  // Gradients 1 + r·2^-7 + 2^-12 (rounded into the bf16 bucket to 1 + r·2^-7) average to 1 on both
+  // ranks in bf16, where f32 keeps 1 + 2^-8 + 2^-12.
+  Tensor weight = Tensor::zeros({2}, DType::f32, Device::cuda()).requires_grad_();
+  DataParallel bf16_ddp(comm, {weight}, {.bucket_bytes = 1 << 20, .accumulation_steps = 1, .overlap = true,
+                                         .reduce_dtype = DType::bf16});
+  const double g = 1 + r * step + std::ldexp(1.0, -12);
+  weight.set_grad(Tensor::from_vector({g, -g}, {2}, DType::f32).to(Device::cuda()));
+  CHECK(bf16_ddp.reduce_gradients());
+  CHECK(weight.grad().dtype() == DType::f32);
+  CHECK(values(weight.grad()) == std::vector<double>{1.0, -1.0});
+  DataParallel f32_ddp(comm, {weight}, {.bucket_bytes = 1 << 20});
+  weight.set_grad(Tensor::from_vector({g, -g}, {2}, DType::f32).to(Device::cuda()));
+  CHECK(f32_ddp.reduce_gradients());
+  const double mean = 1 + std::ldexp(1.0, -8) + std::ldexp(1.0, -12);
+  CHECK(values(weight.grad()) == std::vector<double>{mean, -mean});
+
+  const ncclComm_t raw = raw_nccl_comm();
+  CHECK(ncclAllReduce(x.raw_data(), x.raw_data(), 2, ncclBfloat16, ncclMax, raw, nullptr) ==
+        ncclInvalidArgument);
+  CHECK(std::string(ncclGetLastError(raw)).find("bfloat16 max is not emulated") != std::string::npos);
+  ncclCommDestroy(raw);
 }
 
 TEST_CASE("emulated NCCL group calls run in order at ncclGroupEnd") {

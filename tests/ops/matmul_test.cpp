@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/grad_in_place_checks.h"
 #include "engine/autograd.h"
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
@@ -200,4 +201,12 @@ TEST_CASE("linear in f32 matches matmul plus bias; errors") {
   CHECK(relative_error(y.to_vector<double>(), want) < 1e-5);
   CHECK_THROWS_WITH_AS(ops::linear(x, Tensor::ones({19, 36})), doctest::Contains("in_features = 36"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::linear(x, w, Tensor::ones({18})), doctest::Contains("bias f32[18]"), engine::Error);
+}
+
+TEST_CASE("linear's weight gradient accumulated in place on the CPU matches the engine's add") {
+  engine::Generator gen(43);
+  for (DType dtype : {DType::f32, DType::f64}) {
+    CAPTURE(engine::dtype_name(dtype));
+    grad_in_place_checks::check_linear_weight_gradient_in_place(gen, engine::Device::cpu(), dtype);
+  }
 }
