@@ -8,6 +8,7 @@
 #include "ops/matmul.h"
 
 #include <memory>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
 #include "ops/cuda_kernels.h"
+#include "ops/linear_gradients.h"
 #include "ops/precision.h"
 
 namespace ops {
@@ -276,13 +278,13 @@ Tensor column_sums(const Tensor& g) {
   return out;
 }
 
-// The tensor that receives linear's weight gradient: the leaf's .grad when the engine hands it out
-// (engine::leaf_grad_destination; written or added into in place), else a fresh (O, I) tensor.
-// R = 0 makes every entry an empty sum: a fresh or overwritten gradient is zeroed here, an
-// accumulated one keeps its value.
-engine::GradDestination weight_gradient_destination(const engine::Node& node, const Tensor& grad_pre, int64_t R,
-                                                    int64_t I) {
-  engine::GradDestination destination = engine::leaf_grad_destination(node, 1);
+// The tensor that receives a fully connected layer's weight gradient: the leaf's .grad when the
+// engine hands it out for input `weight_input` of `node` (engine::leaf_grad_destination; written or
+// added into in place), else a fresh (O, I) tensor. R = 0 makes every entry an empty sum: a fresh or
+// overwritten gradient is zeroed here, an accumulated one keeps its value.
+engine::GradDestination weight_gradient_destination(const engine::Node& node, size_t weight_input,
+                                                    const Tensor& grad_pre, int64_t R, int64_t I) {
+  engine::GradDestination destination = engine::leaf_grad_destination(node, weight_input);
   const int64_t O = grad_pre.size(1);
   if (!destination.grad.defined()) destination.grad = Tensor::empty({O, I}, grad_pre.dtype(), grad_pre.device());
   if (R == 0 && !destination.accumulate) destination.grad.zero_();
@@ -335,18 +337,9 @@ class LinearBackward final : public engine::Node {
     Tensor grad_x, grad_weight, grad_bias;
     if (next_edges[0].node) grad_x = matmul_in(precision_, grad_pre, weight_, false, false).reshape(x_shape_);
     const bool bias_needs_grad = next_edges.size() > 2 && next_edges[2].node;
-    if (next_edges[1].node) {
-      const engine::GradDestination destination = weight_gradient_destination(*this, grad_pre, x_rows_.size(0),
-                                                                              weight_.size(1));
-      if (grad_pre.device().is_cuda()) {  // one GEMM for both where cuBLASLt fuses them
-        grad_bias = weight_and_bias_gradients_cuda(grad_pre, x_rows_, bias_needs_grad, destination, precision_);
-      } else {
-        ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear",
-                              [&] { weight_gradient_cpu<scalar_t>(grad_pre, x_rows_, destination, precision_); });
-      }
-      grad_weight = destination.grad;
-    }
-    if (bias_needs_grad && !grad_bias.defined()) grad_bias = column_sums(grad_pre);
+    std::tie(grad_weight, grad_bias) =
+        linear_parameter_gradients(*this, 1, grad_pre, x_rows_, next_edges[1].node != nullptr, bias_needs_grad,
+                                   precision_);
     return {grad_x, grad_weight, grad_bias};
   }
   void release_saved() override {
@@ -394,6 +387,25 @@ Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool tra
 }
 
 }  // namespace
+
+std::pair<Tensor, Tensor> linear_parameter_gradients(const engine::Node& node, size_t weight_input,
+                                                     const Tensor& grad_pre, const Tensor& x_rows, bool want_weight,
+                                                     bool want_bias, Precision precision) {
+  Tensor grad_weight, grad_bias;
+  if (want_weight) {
+    const engine::GradDestination destination =
+        weight_gradient_destination(node, weight_input, grad_pre, x_rows.size(0), x_rows.size(1));
+    if (grad_pre.device().is_cuda()) {  // one GEMM for both where cuBLASLt fuses them
+      grad_bias = weight_and_bias_gradients_cuda(grad_pre, x_rows, want_bias, destination, precision);
+    } else {
+      ENGINE_DISPATCH_FLOAT(grad_pre.dtype(), "linear",
+                            [&] { weight_gradient_cpu<scalar_t>(grad_pre, x_rows, destination, precision); });
+    }
+    grad_weight = destination.grad;
+  }
+  if (want_bias && !grad_bias.defined()) grad_bias = column_sums(grad_pre);
+  return {grad_weight, grad_bias};
+}
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
   return matmul_in(precision(), a, b, transpose_a, transpose_b);

@@ -2,8 +2,8 @@
 // backward node. Kernels: on the CPU ops/cpu/gemm.h with linear's epilogue (ops/cpu/matmul.h), on
 // CUDA cuBLASLt through ops/cuda/matmul.h (forward, weight gradients) and ops/cuda/mlp.h (DGELU).
 //
-// Gradient convention: every gradient is returned (=); the autograd engine accumulates the
-// parameters'.
+// Gradient convention: x's gradient is returned (=); the weights' go into their .grad in place where
+// the engine allows it, as linear's (ops/linear_gradients.h).
 //
 // Legend: R = rows (x's leading dims folded), C = in features, F = hidden features, O = out features.
 #include "ops/mlp.h"
@@ -18,6 +18,7 @@
 #include "ops/cpu/matmul.h"
 #include "ops/cuda_kernels.h"
 #include "ops/elementwise.h"
+#include "ops/linear_gradients.h"
 #include "ops/matmul.h"
 #include "ops/precision.h"
 
@@ -86,37 +87,6 @@ Tensor pre_activation_gradient(const Tensor& grad_y, const Tensor& proj_weight, 
   return grad_pre;
 }
 
-// The gradients of a fully connected layer's parameters from its output gradient grad_out: (R, O)
-// and input: (R, I): weight (O, I) = grad_outᵀ · input and bias (O) = Σ over rows of grad_out (each
-// only when wanted, else undefined). On CUDA one GEMM with the BGRADB epilogue where cuBLASLt fuses
-// it (f32 products; with bf16 ones the bias gradient stays an f32 column sum, as in linear).
-std::pair<Tensor, Tensor> parameter_gradients(const Tensor& grad_out, const Tensor& input, bool want_weight,
-                                              bool want_bias, Precision precision) {
-  const int64_t R = input.size(0), I = input.size(1), O = grad_out.size(1);
-  Tensor grad_weight, grad_bias;
-  bool bias_done = false;
-  if (want_weight && grad_out.device().is_cuda()) {
-    grad_weight = Tensor::empty({O, I}, grad_out.dtype(), grad_out.device());
-    if (want_bias) grad_bias = Tensor::empty({O}, grad_out.dtype(), grad_out.device());
-    bias_done = cuda::linear_weight_gradient(grad_out, input, I, false, grad_weight, grad_bias, R, I, O,
-                                             on_bf16(grad_out.dtype(), precision));
-  } else if (want_weight) {
-    const PrecisionScope products(precision);
-    grad_weight = matmul(grad_out, input, true, false);
-  }
-  if (want_bias && !bias_done) {
-    grad_bias = Tensor::empty({O}, grad_out.dtype(), grad_out.device());
-    if (grad_out.device().is_cuda()) {
-      cuda::column_sums(grad_bias, grad_out);
-    } else {
-      ENGINE_DISPATCH_FLOAT(grad_out.dtype(), "mlp", [&] {
-        cpu::column_sums<scalar_t>(grad_bias.data<scalar_t>(), grad_out.data<scalar_t>(), R, O);
-      });
-    }
-  }
-  return {grad_weight, grad_bias};
-}
-
 // pre = x·W1ᵀ + b1, hidden = gelu(pre), y = hidden·W2ᵀ + b2:
 //   dpre = (dy·W2) ⊙ gelu'(pre),  dW2 = dyᵀ·hidden,  db2 = Σ_rows dy,
 //   dW1 = dpreᵀ·x,  db1 = Σ_rows dpre,  dx = dpre·W1.
@@ -135,13 +105,15 @@ class MlpBackward final : public engine::Node {
     Tensor grad_x, grad_fc_weight, grad_fc_bias, grad_proj_weight, grad_proj_bias;
     if (wanted(3) || wanted(4)) {
       const Tensor hidden = hidden_.defined() ? hidden_ : gelu(pre_);  // (R, F), recomputed when not kept
-      std::tie(grad_proj_weight, grad_proj_bias) = parameter_gradients(grad_y, hidden, wanted(3), wanted(4), precision_);
+      std::tie(grad_proj_weight, grad_proj_bias) =
+          linear_parameter_gradients(*this, 3, grad_y, hidden, wanted(3), wanted(4), precision_);
     }
     hidden_ = Tensor();
     if (wanted(0) || wanted(1) || wanted(2)) {
       const Tensor grad_pre = pre_activation_gradient(grad_y, proj_weight_, pre_, precision_);  // (R, F)
       pre_ = Tensor();
-      std::tie(grad_fc_weight, grad_fc_bias) = parameter_gradients(grad_pre, x_rows_, wanted(1), wanted(2), precision_);
+      std::tie(grad_fc_weight, grad_fc_bias) =
+          linear_parameter_gradients(*this, 1, grad_pre, x_rows_, wanted(1), wanted(2), precision_);
       if (wanted(0)) {
         const PrecisionScope products(precision_);
         grad_x = matmul(grad_pre, fc_weight_).reshape(x_shape_);
