@@ -1,4 +1,4 @@
-// layer_norm on a real GPU against the CPU op; skips without a GPU.
+// layer_norm and residual_layer_norm on a real GPU against the CPU op; skips without a GPU.
 #include <doctest/doctest.h>
 
 #include "common/cuda_ready.h"
@@ -10,5 +10,14 @@ TEST_CASE("layer_norm on the GPU matches the CPU") {
   for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     layernorm_checks::check_layer_norm(gen, dtype);
+  }
+}
+
+TEST_CASE("residual_layer_norm on the GPU matches the CPU") {
+  if (!cuda_ready()) return;
+  engine::Generator gen(44);
+  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+    CAPTURE(engine::dtype_name(dtype));
+    layernorm_checks::check_residual_layer_norm(gen, dtype);
   }
 }
