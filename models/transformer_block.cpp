@@ -97,17 +97,25 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
                                                            init_gen, config.dtype));
 }
 
+Tensor PendingResidual::value() const { return branch.defined() ? stream + branch : stream; }
+
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
-  return residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache), dropout_gen);
+  return forward(PendingResidual{x, Tensor()}, layer, pe, dropout_gen, cache).value();
 }
 
-Tensor TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,
-                                          engine::Generator& dropout_gen) const {
+PendingResidual TransformerBlock::forward(const PendingResidual& x, int layer, PositionEncoding* pe,
+                                          engine::Generator& dropout_gen, KvCache* cache) const {
+  const auto [stream, normed] = ln_1_->forward(x.stream, x.branch);  // the previous block's last add, and LN1
+  return residual_and_mlp(stream, attn_->forward(normed, layer, pe, dropout_gen, cache), dropout_gen);
+}
+
+PendingResidual TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,
+                                                   engine::Generator& dropout_gen) const {
   const bool training = is_training();
-  Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
-  Tensor mlp_out = c_proj_->forward(c_fc_->forward(ln_2_->forward(h), ops::Activation::gelu));
-  return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);
+  const auto [h, normed] = ln_2_->forward(x, ops::dropout(attended, config_.residual_dropout, dropout_gen, training));
+  Tensor mlp_out = c_proj_->forward(c_fc_->forward(normed, ops::Activation::gelu));
+  return {h, ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training)};
 }
 
 }  // namespace models
