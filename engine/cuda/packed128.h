@@ -8,6 +8,8 @@
 // of size. load_pack and store_pack take one 128-bit access when the pack is whole and its address
 // 16-byte aligned, and fall back to one access per element otherwise (the scalar tail: short last
 // packs, views that start off the 16-byte grid, rows whose length is not a multiple of size).
+// Loops over a pack run to the constant size and test k < count inside, so that they unroll and
+// the pack stays in registers (a runtime trip count would index it dynamically, in local memory).
 #pragma once
 
 #include <cstdint>
@@ -61,7 +63,8 @@ __device__ __forceinline__ void store_pack(T* p, const Packed128<T>& packed, int
     *reinterpret_cast<Packed128<T>*>(p) = packed;
     return;
   }
-  for (int k = 0; k < count; ++k) p[k] = packed[k];
+  for (int k = 0; k < Packed128<T>::size; ++k)
+    if (k < count) p[k] = packed[k];
 }
 
 }  // namespace engine::cuda

@@ -61,7 +61,8 @@ __global__ void layernorm_forward_kernel(T* out, T* mean, T* rstd, T* residual, 
         const Packed128<T> a = load_pack(x_row + p * P, n), b = load_pack(branch_row + p * P, n);
         Packed128<T> r;
         for (int k = 0; k < P; ++k) r[k] = a[k] + b[k];
-        for (int k = 0; k < n; ++k) sum += double(r[k]);
+        for (int k = 0; k < P; ++k)
+          if (k < n) sum += double(r[k]);
         store_pack(residual_row + p * P, r, n);
       }
       x_row = residual_row;
@@ -69,7 +70,8 @@ __global__ void layernorm_forward_kernel(T* out, T* mean, T* rstd, T* residual, 
       for (int64_t p = lane; p < packs; p += kWarp) {
         const int n = pack_count<T>(p, C);
         const Packed128<T> v = load_pack(x_row + p * P, n);
-        for (int k = 0; k < n; ++k) sum += double(v[k]);
+        for (int k = 0; k < P; ++k)
+          if (k < n) sum += double(v[k]);
       }
     }
     const double m = warp_sum(sum) / double(C);
@@ -77,9 +79,9 @@ __global__ void layernorm_forward_kernel(T* out, T* mean, T* rstd, T* residual, 
     for (int64_t p = lane; p < packs; p += kWarp) {
       const int n = pack_count<T>(p, C);
       const Packed128<T> v = load_pack(x_row + p * P, n);
-      for (int k = 0; k < n; ++k) {
+      for (int k = 0; k < P; ++k) {
         const double d = double(v[k]) - m;
-        sum_sq += d * d;
+        if (k < n) sum_sq += d * d;
       }
     }
     const double s = 1.0 / sqrt(warp_sum(sum_sq) / double(C) + eps);
@@ -117,10 +119,12 @@ __global__ void layernorm_grad_x_kernel(T* grad_x, const T* grad_residual, const
       const int n = pack_count<T>(p, C);
       const Packed128<T> dy = load_pack(dy_row + p * P, n), v = load_pack(x_row + p * P, n);
       const Packed128<T> w = load_pack(weight + p * P, n);
-      for (int k = 0; k < n; ++k) {
+      for (int k = 0; k < P; ++k) {
         const double dn = double(dy[k]) * double(w[k]);
-        dn_sum += dn;
-        dn_xhat_sum += dn * double((v[k] - m) * s);
+        if (k < n) {
+          dn_sum += dn;
+          dn_xhat_sum += dn * double((v[k] - m) * s);
+        }
       }
     }
     const T dn_mean = T(warp_sum(dn_sum) / double(C)), dn_xhat_mean = T(warp_sum(dn_xhat_sum) / double(C));
