@@ -71,8 +71,9 @@ Tensor Gpt::embed(const Tensor& tokens, const Tensor& learned, const Tensor& pos
   return ops::dropout(h, config_.embedding_dropout, dropout_gen, is_training());
 }
 
-Tensor Gpt::head(const Tensor& h) const {
-  return ops::matmul(ln_f_->forward(h), wte_->weight(), false, true);  // tied head: (B, T, C) · (V, C)ᵀ
+Tensor Gpt::head(const PendingResidual& h) const {
+  const Tensor normed = ln_f_->forward(h.stream, h.branch).normed;
+  return ops::matmul(normed, wte_->weight(), false, true);  // tied head: (B, T, C) · (V, C)ᵀ
 }
 
 Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const Tensor& positions) {
@@ -83,7 +84,8 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
       positions.defined() ? positions.to(engine::Device::cpu()) : Tensor::arange(T, engine::DType::i64);
   Tensor learned;
   if (wpe_) learned = positions.defined() ? wpe_->forward(positions.to(wpe_->weight().device())) : learned_positions(T);
-  Tensor h = embed(tokens, learned, position_ids, dropout_gen);
+  // Each block's last residual add is left to the norm after it (PendingResidual).
+  PendingResidual h{embed(tokens, learned, position_ids, dropout_gen), Tensor()};
   for (size_t layer = 0; layer < blocks_->size(); ++layer)
     h = blocks_->at(layer).forward(h, int(layer), pe_.get(), dropout_gen);
   return head(h);
@@ -123,7 +125,7 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
   Tensor learned;
   if (cache.ape_positions.defined()) learned = ops::index_select(cache.ape_positions, 0, position_ids.to(tokens.device()));
   else if (wpe_) learned = wpe_->forward(position_ids.to(tokens.device()));
-  Tensor h = embed(tokens, learned, position_ids, unused);
+  PendingResidual h{embed(tokens, learned, position_ids, unused), Tensor()};
   for (size_t layer = 0; layer < blocks_->size(); ++layer)
     h = blocks_->at(layer).forward(h, int(layer), pe_.get(), unused, &cache);
   cache.length += T;

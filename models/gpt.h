@@ -91,8 +91,9 @@ class Gpt : public engine::Module {
   // Token embeddings of tokens (B, T) + `learned` (T, C) when defined + the PE's input vector at
   // position_ids (T), then the embedding dropout.
   Tensor embed(const Tensor& tokens, const Tensor& learned, const Tensor& position_ids, engine::Generator& dropout_gen);
-  // Final LayerNorm and the tied head: (B, T, C) -> (B, T, V).
-  Tensor head(const Tensor& h) const;
+  // The last block's pending residual add fused with the final LayerNorm, and the tied head:
+  // (B, T, C) -> (B, T, V).
+  Tensor head(const PendingResidual& h) const;
 
   GptConfig config_;
   std::shared_ptr<Embedding> wte_, wpe_;

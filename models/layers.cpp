@@ -37,6 +37,11 @@ LayerNorm::LayerNorm(int64_t channels, double eps, engine::DType dtype) : eps_(e
 
 Tensor LayerNorm::forward(const Tensor& x) const { return ops::layer_norm(x, *weight_, *bias_, eps_); }
 
+ops::ResidualLayerNorm LayerNorm::forward(const Tensor& x, const Tensor& branch) const {
+  if (!branch.defined()) return {x, forward(x)};
+  return ops::residual_layer_norm(x, branch, *weight_, *bias_, eps_);
+}
+
 Embedding::Embedding(int64_t rows, int64_t channels, double init_std, engine::Generator& gen, engine::DType dtype) {
   weight_ = &register_parameter("weight", normal_tensor({rows, channels}, init_std, gen, dtype));
 }

@@ -6,6 +6,7 @@
 
 #include "engine/module.h"
 #include "engine/rng.h"
+#include "ops/layernorm.h"
 #include "ops/matmul.h"
 
 namespace models {
@@ -34,6 +35,9 @@ class LayerNorm : public engine::Module {
  public:
   LayerNorm(int64_t channels, double eps, engine::DType dtype = engine::DType::f32);
   Tensor forward(const Tensor& x) const;  // (N..., C) -> (N..., C)
+  // x, branch: (N..., C) -> {x + branch, its norm}: a pending residual add done by the norm that
+  // reads it, in one op (ops::residual_layer_norm). branch undefined: {x, forward(x)}.
+  ops::ResidualLayerNorm forward(const Tensor& x, const Tensor& branch) const;
 
  private:
   Tensor* weight_;

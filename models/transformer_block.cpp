@@ -100,10 +100,17 @@ TransformerBlock::TransformerBlock(const BlockConfig& config, engine::Generator&
                                                            init_gen, config.dtype));
 }
 
+Tensor PendingResidual::value() const { return branch.defined() ? stream + branch : stream; }
+
 Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                                  KvCache* cache) const {
+  return forward(PendingResidual{x, Tensor()}, layer, pe, dropout_gen, cache).value();
+}
+
+PendingResidual TransformerBlock::forward(const PendingResidual& x, int layer, PositionEncoding* pe,
+                                          engine::Generator& dropout_gen, KvCache* cache) const {
   if (activation_recompute() != Recompute::block || cache || !engine::grad_mode_enabled())
-    return residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, dropout_gen, cache), dropout_gen);
+    return forward_kept(x, layer, pe, dropout_gen, cache);
   // Recompute the block in the backward (models/recompute.h). The PE's attention options are asked
   // for once before, so that a PE that makes a tensor on its first call and serves it to every layer
   // (SeqPE's shared position logits) makes it outside the recomputed part: the rerun must read the
@@ -115,18 +122,26 @@ Tensor TransformerBlock::forward(const Tensor& x, int layer, PositionEncoding* p
   }
   engine::Generator* gen = &dropout_gen;
   auto block = [this, x, layer, pe, gen] {
-    return std::vector<Tensor>{residual_and_mlp(x, attn_->forward(ln_1_->forward(x), layer, pe, *gen), *gen)};
+    const PendingResidual out = forward_kept(x, layer, pe, *gen, nullptr);
+    return std::vector<Tensor>{out.stream, out.branch};
   };
-  return engine::recompute_in_backward(block, {gen})[0];
+  const std::vector<Tensor> out = engine::recompute_in_backward(block, {gen});
+  return {out[0], out[1]};
 }
 
-Tensor TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,
-                                          engine::Generator& dropout_gen) const {
+PendingResidual TransformerBlock::forward_kept(const PendingResidual& x, int layer, PositionEncoding* pe,
+                                               engine::Generator& dropout_gen, KvCache* cache) const {
+  const auto [stream, normed] = ln_1_->forward(x.stream, x.branch);  // the previous block's last add, and LN1
+  return residual_and_mlp(stream, attn_->forward(normed, layer, pe, dropout_gen, cache), dropout_gen);
+}
+
+PendingResidual TransformerBlock::residual_and_mlp(const Tensor& x, const Tensor& attended,
+                                                   engine::Generator& dropout_gen) const {
   const bool training = is_training();
-  Tensor h = x + ops::dropout(attended, config_.residual_dropout, dropout_gen, training);
-  Tensor mlp_out = ops::mlp(ln_2_->forward(h), c_fc_->weight(), *c_fc_->bias(), c_proj_->weight(), *c_proj_->bias(),
+  const auto [h, normed] = ln_2_->forward(x, ops::dropout(attended, config_.residual_dropout, dropout_gen, training));
+  Tensor mlp_out = ops::mlp(normed, c_fc_->weight(), *c_fc_->bias(), c_proj_->weight(), *c_proj_->bias(),
                            activation_recompute() == Recompute::gelu);
-  return h + ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training);
+  return {h, ops::dropout(mlp_out, config_.residual_dropout, dropout_gen, training)};
 }
 
 }  // namespace models

@@ -1,6 +1,10 @@
 // A pre-LayerNorm transformer block, as GPT-2 and ViT use it:
 //   x = x + Dropout(Proj(Attention(LN1(x))))   (attention dropout on the probabilities, inside the op)
 //   x = x + Dropout(MLP(LN2(x))),   MLP = Linear(C → r·C) · GELU · Linear(r·C → C) (one op, ops/mlp.h)
+// Each residual add is done by the layer norm that reads its sum, in one op
+// (ops::residual_layer_norm): the first add by LN2, the second by the next block's LN1 or the
+// model's final norm, which is why a block can hand its output on with that add still pending
+// (PendingResidual).
 // with Hugging Face GPT-2's module names (ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc,
 // mlp.c_proj) so that checkpoints map one to one. The position encoding enters through its hooks
 // (position_encoding.h).
@@ -49,6 +53,16 @@ struct KvCache {
   Tensor ape_positions;
 };
 
+// The residual stream with its last add not yet done: its value is stream + branch (stream alone
+// when branch is undefined). The layer norm that reads it next does the add (LayerNorm::forward
+// with a branch), so the sum is written once and read by no separate pass.
+struct PendingResidual {
+  Tensor stream;  // (B, T, C)
+  Tensor branch;  // (B, T, C) or undefined
+  // stream + branch as a tensor, for a caller that reads the sum itself.
+  Tensor value() const;
+};
+
 class Attention : public engine::Module {
  public:
   Attention(const BlockConfig& config, engine::Generator& init_gen);
@@ -84,6 +98,10 @@ class TransformerBlock : public engine::Module {
   // are kept or recomputed as models/recompute.h's setting says.
   Tensor forward(const Tensor& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
                  KvCache* cache = nullptr) const;
+  // The same for an input whose last residual add is pending (ln_1 does it), giving an output whose
+  // last add is pending: what a stack of blocks passes on (Gpt, Vit).
+  PendingResidual forward(const PendingResidual& x, int layer, PositionEncoding* pe, engine::Generator& dropout_gen,
+                          KvCache* cache = nullptr) const;
 
   // The parts forward composes, public for callers that compose them another way (SeqPE's encoder,
   // seqpe/encoder_block.h).
@@ -91,10 +109,15 @@ class TransformerBlock : public engine::Module {
   const LayerNorm& ln_1() const { return *ln_1_; }
   const Attention& attn() const { return *attn_; }
   // The block after its attention, for tokens x: (B, T', C) whose attention outputs are
-  // attended: (B, T', C): h = x + Dropout(attended), then h + Dropout(MLP(LN2(h))), (B, T', C).
-  Tensor residual_and_mlp(const Tensor& x, const Tensor& attended, engine::Generator& dropout_gen) const;
+  // attended: (B, T', C): h = x + Dropout(attended) (fused with LN2), then h + Dropout(MLP(LN2(h))),
+  // (B, T', C), that last add left pending.
+  PendingResidual residual_and_mlp(const Tensor& x, const Tensor& attended, engine::Generator& dropout_gen) const;
 
  private:
+  // forward(PendingResidual) with every activation kept for the backward (the recomputed rerun's too).
+  PendingResidual forward_kept(const PendingResidual& x, int layer, PositionEncoding* pe,
+                               engine::Generator& dropout_gen, KvCache* cache) const;
+
   BlockConfig config_;
   std::shared_ptr<LayerNorm> ln_1_, ln_2_;
   std::shared_ptr<Attention> attn_;

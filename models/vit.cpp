@@ -97,11 +97,14 @@ Tensor ViT::forward(const Tensor& images, engine::Generator& dropout_gen) {
     Tensor added = pe_->input_embedding();
     if (added.defined()) h = h + added;
   }
-  h = ops::dropout(h, config_.dropout, dropout_gen, is_training());
+  // Each block's last residual add is left to the norm after it (PendingResidual).
+  PendingResidual x{ops::dropout(h, config_.dropout, dropout_gen, is_training()), Tensor()};
   for (size_t layer = 0; layer < blocks_->size(); ++layer)
-    h = blocks_->at(layer).forward(h, int(layer), pe_.get(), dropout_gen);
-  h = norm_->forward(h);
-  return head_->forward(h.select(1, 0));  // (B, C) class token -> (B, K)
+    x = blocks_->at(layer).forward(x, int(layer), pe_.get(), dropout_gen);
+  // The final norm reads the class token only: its row of the last add, normalised.
+  const Tensor class_token = x.stream.select(1, 0);                                      // (B, C)
+  const Tensor class_branch = x.branch.defined() ? x.branch.select(1, 0) : Tensor();     // (B, C)
+  return head_->forward(norm_->forward(class_token, class_branch).normed);                // (B, C) -> (B, K)
 }
 
 }  // namespace models

@@ -1,7 +1,7 @@
 // The ops' CUDA kernels as ops/*.cpp call them: one function per kernel launch, on tensors, with no
 // CUDA type in sight, so the ops are compiled once and read as plain code:
 //
-//   if (x.device().is_cuda()) cuda::layernorm_forward(out, mean, rstd, x, weight, bias, eps);
+//   if (x.device().is_cuda()) cuda::layernorm_forward(out, mean, rstd, residual, x, branch, weight, bias, eps);
 //   else ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] { cpu::layernorm_forward<scalar_t>(...); });
 //
 // A program links exactly one implementation of these declarations (ops/CMakeLists.txt):
@@ -72,13 +72,17 @@ void softmax_backward(const char* op, const Tensor& grad_x, const Tensor& grad_y
 
 // ---- Layer norm over the last dim C of x: (N, C) (ops/cuda/layernorm.h). ----
 
-// out: (N, C); mean, rstd: (N), saved for the backward; bias may be undefined.
-void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& weight,
-                       const Tensor& bias, double eps);
-// grad_x: (N, C), grad_weight, grad_bias: (C); any of them may be undefined (not wanted).
+// out: (N, C); mean, rstd: (N), saved for the backward; bias may be undefined. With a branch: (N, C)
+// the residual add is fused in: residual: (N, C) = x + branch, and out is its norm (else both are
+// undefined).
+void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& residual,
+                       const Tensor& x, const Tensor& branch, const Tensor& weight, const Tensor& bias, double eps);
+// grad_x: (N, C), grad_weight, grad_bias: (C); any of them may be undefined (not wanted). x is the
+// normalised input (the residual of the fused op); with grad_residual: (N, C), grad_x is it plus
+// the norm's input gradient.
 void layernorm_backward(const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias,
-                        const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                        const Tensor& rstd);
+                        const Tensor& grad_residual, const Tensor& grad_out, const Tensor& x, const Tensor& weight,
+                        const Tensor& mean, const Tensor& rstd);
 
 // ---- Matrix products (ops/cuda/gemm.h, ops/cuda/matmul.h). Row-major operands given by a tensor,
 // the element offset of the first matrix in its data, and the leading dimension. ----

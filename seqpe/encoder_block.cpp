@@ -16,7 +16,8 @@ Tensor block_forward_from_qkv(const models::TransformerBlock& block, const Tenso
   if (!last_only) {
     const std::vector<Tensor> heads = attn.split_heads(qkv);  // q, k, v: (N, H, T, D)
     return block.residual_and_mlp(x, attn.attend(heads[0], heads[1], heads[2], layer, nullptr, dropout_gen, nullptr),
-                                  dropout_gen);
+                                  dropout_gen)
+        .value();
   }
   const int64_t N = qkv.size(0), T = qkv.size(1), C = block.config().channels, H = block.config().heads, D = C / H;
   const Tensor rows = qkv.view({N, T, 3, H, D});
@@ -26,7 +27,7 @@ Tensor block_forward_from_qkv(const models::TransformerBlock& block, const Tenso
   Tensor k = rows.select(2, 1).permute({0, 2, 1, 3});                      // (N, H, T, D)
   Tensor v = rows.select(2, 2).permute({0, 2, 1, 3});
   const Tensor attended = attn.attend(q, k, v, layer, nullptr, dropout_gen, nullptr);  // (N, 1, C)
-  return block.residual_and_mlp(x.narrow(1, T - 1, 1), attended, dropout_gen);
+  return block.residual_and_mlp(x.narrow(1, T - 1, 1), attended, dropout_gen).value();
 }
 
 Tensor block_forward_last(const models::TransformerBlock& block, const Tensor& x, int layer,
@@ -40,7 +41,7 @@ Tensor block_forward_last(const models::TransformerBlock& block, const Tensor& x
   Tensor k = kv.select(2, 0).permute({0, 2, 1, 3});
   Tensor v = kv.select(2, 1).permute({0, 2, 1, 3});
   const Tensor attended = block.attn().attend(q, k, v, layer, nullptr, dropout_gen, nullptr);  // (N, 1, C)
-  return block.residual_and_mlp(x.narrow(1, T - 1, 1), attended, dropout_gen);
+  return block.residual_and_mlp(x.narrow(1, T - 1, 1), attended, dropout_gen).value();
 }
 
 }  // namespace seqpe

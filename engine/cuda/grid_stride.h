@@ -29,4 +29,14 @@ __device__ __forceinline__ void strided_offsets(const DeviceLayout<N>& layout, i
   }
 }
 
+// Whether every operand of `layout` is contiguous (merged on the host to rank 1, unit strides): the
+// case a kernel may walk in 128-bit packs (engine/cuda/packed128.h).
+template <int N>
+inline bool unit_strided(const DeviceLayout<N>& layout) {
+  if (layout.rank != 1) return false;
+  for (int k = 0; k < N; ++k)
+    if (layout.strides[k][0] != 1) return false;
+  return true;
+}
+
 }  // namespace engine::cuda

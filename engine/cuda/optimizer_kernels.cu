@@ -9,6 +9,7 @@
 
 #include "engine/cuda/check.h"
 #include "engine/cuda/optimizer_kernels.h"
+#include "engine/cuda/packed128.h"
 
 namespace engine::cuda {
 
@@ -42,8 +43,12 @@ __device__ __forceinline__ int block_chunk(const TensorTable<T, Depth>& table, i
   return tensor;
 }
 
+// A thread per 128-bit pack of each of the four operands (engine/cuda/packed128.h); chunks start on
+// a pack boundary, so a pack is short only at a tensor's end.
 template <typename T>
 __global__ void adamw_kernel(TensorTable<T, 4> table, AdamWStep c) {
+  constexpr int P = Packed128<T>::size;
+  static_assert(kMultiTensorChunk % P == 0);
   int64_t begin, end;
   const int tensor = block_chunk(table, &begin, &end);
   T* param = table.operands[0][tensor];
@@ -53,14 +58,20 @@ __global__ void adamw_kernel(TensorTable<T, 4> table, AdamWStep c) {
   const T decay = T(c.decay), beta1 = T(c.beta1), beta2 = T(c.beta2), eps = T(c.eps);
   const T one_minus_beta1 = T(1 - c.beta1), one_minus_beta2 = T(1 - c.beta2);
   const T step_size = T(c.step_size), bias_correction2_sqrt = T(c.bias_correction2_sqrt);
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const T g = grad[i];
-    const T m = beta1 * exp_avg[i] + one_minus_beta1 * g;
-    const T v = beta2 * exp_avg_sq[i] + one_minus_beta2 * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
-    param[i] = param[i] * decay - step_size * (m / denom);
+  for (int64_t i = begin + int64_t(threadIdx.x) * P; i < end; i += int64_t(blockDim.x) * P) {
+    const int count = end - i < P ? int(end - i) : P;
+    Packed128<T> p = load_pack(param + i, count), m = load_pack(exp_avg + i, count);
+    Packed128<T> v = load_pack(exp_avg_sq + i, count);
+    const Packed128<T> g = load_pack(grad + i, count);
+    for (int k = 0; k < P; ++k) {
+      m[k] = beta1 * m[k] + one_minus_beta1 * g[k];
+      v[k] = beta2 * v[k] + one_minus_beta2 * g[k] * g[k];
+      const T denom = sqrt(v[k]) / bias_correction2_sqrt + eps;
+      p[k] = p[k] * decay - step_size * (m[k] / denom);
+    }
+    store_pack(exp_avg + i, m, count);
+    store_pack(exp_avg_sq + i, v, count);
+    store_pack(param + i, p, count);
   }
 }
 

@@ -10,11 +10,17 @@
 namespace ops::cpu {
 
 template <typename T>
-void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int64_t N, int64_t C,
-                       double eps) {
+void layernorm_forward(T* out, T* mean, T* rstd, T* residual, const T* x, const T* branch, const T* weight,
+                       const T* bias, int64_t N, int64_t C, double eps) {
 #pragma omp parallel for schedule(static) if (N * C > (1 << 14))
   for (int64_t row = 0; row < N; ++row) {
     const T* x_row = x + row * C;
+    if (branch) {  // the fused residual add: the row is normalised from the sum just written
+      T* residual_row = residual + row * C;
+      const T* branch_row = branch + row * C;
+      for (int64_t c = 0; c < C; ++c) residual_row[c] = x_row[c] + branch_row[c];
+      x_row = residual_row;
+    }
     const double m = sum_as_double(x_row, C) / double(C);
     const double sum_sq = sum_in_lanes(C, [&](int64_t c) {
       const double d = double(x_row[c]) - m;
@@ -33,10 +39,11 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, co
 }
 
 template <typename T>
-void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, const T* grad_out, const T* x, const T* weight,
-                        const T* mean, const T* rstd, int64_t N, int64_t C) {
+void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, const T* grad_residual, const T* grad_out,
+                        const T* x, const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C) {
   if (grad_x) {
-    // dx = rstd · (dn − mean(dn) − x̂ · mean(dn · x̂)),  dn = dy · weight,  x̂ = (x − mean) · rstd
+    // dx = rstd · (dn − mean(dn) − x̂ · mean(dn · x̂)),  dn = dy · weight,  x̂ = (x − mean) · rstd,
+    // plus the residual stream's gradient for the fused op (the sum autograd would form otherwise).
 #pragma omp parallel for schedule(static) if (N * C > (1 << 14))
     for (int64_t row = 0; row < N; ++row) {
       const T* x_row = x + row * C;
@@ -50,6 +57,10 @@ void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, const T* grad_o
       for (int64_t c = 0; c < C; ++c) {
         const T xhat = (x_row[c] - m) * s;
         dx_row[c] = s * (dy_row[c] * weight[c] - dn_mean - xhat * dn_xhat_mean);
+      }
+      if (grad_residual) {
+        const T* dr_row = grad_residual + row * C;
+        for (int64_t c = 0; c < C; ++c) dx_row[c] = dr_row[c] + dx_row[c];
       }
     }
   }
@@ -77,10 +88,11 @@ void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, const T* grad_o
   }
 }
 
-#define INSTANTIATE(T)                                                                                        \
-  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double);    \
-  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
-                                      int64_t);
+#define INSTANTIATE(T)                                                                                         \
+  template void layernorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t, \
+                                     double);                                                                 \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, const T*,  \
+                                      int64_t, int64_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

@@ -2,13 +2,16 @@
 // strided operands, instantiated with small functors that hold each op's scalar function.
 //
 // Element i of every operand is found by peeling row-major indices off i; the host merges
-// contiguous dimensions, so contiguous operands arrive with rank 1 and take the division-free path.
+// contiguous dimensions, so contiguous operands arrive with rank 1. When all of them are contiguous
+// and of one type, a map walks them in 128-bit packs instead (engine/cuda/packed128.h).
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "engine/cuda/check.h"
 #include "engine/cuda/cuda_api.h"
 #include "engine/cuda/grid_stride.h"
+#include "engine/cuda/packed128.h"
 #include "ops/cuda/elementwise.h"
 
 namespace ops::cuda {
@@ -17,7 +20,13 @@ namespace {
 
 using engine::cuda::grid_stride_start;
 using engine::cuda::grid_stride_step;
+using engine::cuda::load_pack;
+using engine::cuda::pack_count;
+using engine::cuda::Packed128;
+using engine::cuda::packs_for;
+using engine::cuda::store_pack;
 using engine::cuda::strided_offsets;
+using engine::cuda::unit_strided;
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 8192;
@@ -58,23 +67,55 @@ __global__ void map3_kernel(T* out, const U* x, const V* y, const W* z, DeviceLa
   }
 }
 
+// f applied lane by lane to packs of one type.
+template <typename F, typename T, typename... Rest>
+__device__ __forceinline__ Packed128<T> apply_packed(F f, const Packed128<T>& first, const Rest&... rest) {
+  Packed128<T> result;
+  for (int k = 0; k < Packed128<T>::size; ++k) result[k] = f(first[k], rest[k]...);
+  return result;
+}
+
+// out[i] = f(inputs[i]...) for n contiguous elements of one type, a thread per 128-bit pack.
+template <typename T, typename F, typename... Inputs>
+__global__ void map_packed_kernel(T* out, int64_t n, F f, const Inputs*... inputs) {
+  constexpr int P = Packed128<T>::size;
+  const int64_t packs = packs_for<T>(n);
+  for (int64_t p = grid_stride_start(); p < packs; p += grid_stride_step()) {
+    const int count = pack_count<T>(p, n);
+    store_pack(out + p * P, apply_packed(f, load_pack(inputs + p * P, count)...), count);
+  }
+}
+
+// The packed map when every operand is contiguous and of the output's type; false otherwise.
+template <typename T, int N, typename F, typename... Inputs>
+bool try_map_packed(T* out, const DeviceLayout<N>& layout, F f, cudaStream_t stream, const Inputs*... inputs) {
+  if constexpr ((std::is_same_v<T, Inputs> && ...)) {
+    if (!unit_strided(layout)) return false;
+    auto* kernel = map_packed_kernel<T, F, Inputs...>;
+    ENGINE_LAUNCH(kernel, blocks_for(packs_for<T>(layout.numel)), kThreads, 0, stream, out, layout.numel, f,
+                  inputs...);
+    return true;
+  }
+  return false;
+}
+
 template <typename T, typename U, typename F>
 void map1(T* out, const U* x, const DeviceLayout<2>& layout, F f, cudaStream_t stream) {
-  if (layout.numel == 0) return;
+  if (layout.numel == 0 || try_map_packed(out, layout, f, stream, x)) return;
   auto* kernel = map1_kernel<T, U, F>;
   ENGINE_LAUNCH(kernel, blocks_for(layout.numel), kThreads, 0, stream, out, x, layout, f);
 }
 
 template <typename T, typename U, typename V, typename F>
 void map2(T* out, const U* x, const V* y, const DeviceLayout<3>& layout, F f, cudaStream_t stream) {
-  if (layout.numel == 0) return;
+  if (layout.numel == 0 || try_map_packed(out, layout, f, stream, x, y)) return;
   auto* kernel = map2_kernel<T, U, V, F>;
   ENGINE_LAUNCH(kernel, blocks_for(layout.numel), kThreads, 0, stream, out, x, y, layout, f);
 }
 
 template <typename T, typename U, typename V, typename W, typename F>
 void map3(T* out, const U* x, const V* y, const W* z, const DeviceLayout<4>& layout, F f, cudaStream_t stream) {
-  if (layout.numel == 0) return;
+  if (layout.numel == 0 || try_map_packed(out, layout, f, stream, x, y, z)) return;
   auto* kernel = map3_kernel<T, U, V, W, F>;
   ENGINE_LAUNCH(kernel, blocks_for(layout.numel), kThreads, 0, stream, out, x, y, z, layout, f);
 }

@@ -172,20 +172,22 @@ void cuda::softmax_backward(const char* op, const Tensor& grad_x, const Tensor& 
 
 // ---- Layer norm ----
 
-void cuda::layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
-                             const Tensor& weight, const Tensor& bias, double eps) {
+void cuda::layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& residual,
+                             const Tensor& x, const Tensor& branch, const Tensor& weight, const Tensor& bias,
+                             double eps) {
   const DeviceGuard device_guard(x.device());
   const int64_t C = x.size(-1), N = mean.numel();
   ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
-    layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(), x.data<scalar_t>(),
+    layernorm_forward<scalar_t>(out.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(),
+                                data_or_null<scalar_t>(residual), x.data<scalar_t>(), data_or_null<scalar_t>(branch),
                                 weight.data<scalar_t>(), data_or_null<scalar_t>(bias), N, C, eps, current_stream());
   });
 }
 
 // The parameter gradients are column sums in two fixed-order passes over a scratch of partial sums.
 void cuda::layernorm_backward(const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias,
-                              const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                              const Tensor& rstd) {
+                              const Tensor& grad_residual, const Tensor& grad_out, const Tensor& x,
+                              const Tensor& weight, const Tensor& mean, const Tensor& rstd) {
   const DeviceGuard device_guard(x.device());
   const int64_t C = x.size(-1), N = mean.numel();
   const bool param_grads = grad_weight.defined() || grad_bias.defined();
@@ -194,8 +196,9 @@ void cuda::layernorm_backward(const Tensor& grad_x, const Tensor& grad_weight, c
   ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
     layernorm_backward<scalar_t>(data_or_null<scalar_t>(grad_x), data_or_null<scalar_t>(grad_weight),
                                  data_or_null<scalar_t>(grad_bias), data_or_null<double>(scratch),
-                                 grad_out.data<scalar_t>(), x.data<scalar_t>(), weight.data<scalar_t>(),
-                                 mean.data<scalar_t>(), rstd.data<scalar_t>(), N, C, current_stream());
+                                 data_or_null<scalar_t>(grad_residual), grad_out.data<scalar_t>(), x.data<scalar_t>(),
+                                 weight.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(), N, C,
+                                 current_stream());
   });
 }
 

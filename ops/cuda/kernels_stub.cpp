@@ -70,13 +70,14 @@ void cuda::softmax_backward(const char* op, const Tensor& grad_x, const Tensor& 
                             int64_t reduce, int64_t inner, bool log) {
   throw_no_kernels(op);
 }
-void cuda::layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
-                             const Tensor& weight, const Tensor& bias, double eps) {
+void cuda::layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& residual,
+                             const Tensor& x, const Tensor& branch, const Tensor& weight, const Tensor& bias,
+                             double eps) {
   throw_no_kernels("layer_norm");
 }
 void cuda::layernorm_backward(const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias,
-                              const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                              const Tensor& rstd) {
+                              const Tensor& grad_residual, const Tensor& grad_out, const Tensor& x,
+                              const Tensor& weight, const Tensor& mean, const Tensor& rstd) {
   throw_no_kernels("layer_norm");
 }
 void cuda::set_allow_tf32(bool allow) { throw_no_kernels("set_allow_tf32"); }

@@ -1,18 +1,27 @@
 // Layer normalisation kernels (see ops/cuda/layernorm.h). Plain CUDA C++: built by nvcc into `ops_cuda`
 // and by g++ under the kernel emulator into `ops_cuda_emu`.
 //
-// Legend: N = rows, C = channels. Row kernels give each row one warp: lanes stride over the
-// channels, and a fixed xor-shuffle tree combines their double partial sums (the same bits for any
-// grid). Parameter gradients are column sums: threads own columns, grid.y owns chunks of rows.
+// Legend: N = rows, C = channels, P = elements per 128-bit pack (Packed128<T>::size). Row kernels
+// give each row one warp: lanes stride over the row's packs (128-bit loads and stores, a scalar
+// tail where a pack is short or off the 16-byte grid), and a fixed xor-shuffle tree combines their
+// double partial sums (the same bits for any grid). Parameter gradients are column sums: threads
+// own columns, grid.y owns chunks of rows.
 #include "ops/cuda/layernorm.h"
 
 #include <algorithm>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/packed128.h"
 
 namespace ops::cuda {
 
 namespace {
+
+using engine::cuda::load_pack;
+using engine::cuda::pack_count;
+using engine::cuda::Packed128;
+using engine::cuda::packs_for;
+using engine::cuda::store_pack;
 
 constexpr int kWarp = 32;
 constexpr int kThreads = 256;
@@ -31,28 +40,60 @@ __device__ __forceinline__ double warp_sum(double value) {
 __device__ __forceinline__ int64_t first_row() { return int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp; }
 __device__ __forceinline__ int64_t row_step() { return int64_t(gridDim.x) * kRowsPerBlock; }
 
-// out: (N, C), mean, rstd: (N). The same formulas as ops/cpu/layernorm.cpp: statistics in
-// double, two passes over the row.
+// out: (N, C), mean, rstd: (N); with a branch, residual: (N, C) = x + branch is written first and
+// normalised. The same formulas as ops/cpu/layernorm.cpp: statistics in double, two passes over
+// the row (the fused add is the first: the sum is taken while it is written).
 template <typename T>
-__global__ void layernorm_forward_kernel(T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias,
-                                         int64_t N, int64_t C, double eps) {
+__global__ void layernorm_forward_kernel(T* out, T* mean, T* rstd, T* residual, const T* x, const T* branch,
+                                         const T* weight, const T* bias, int64_t N, int64_t C, double eps) {
+  constexpr int P = Packed128<T>::size;
   const int lane = int(threadIdx.x % kWarp);
+  const int64_t packs = packs_for<T>(C);
   for (int64_t row = first_row(); row < N; row += row_step()) {
     const T* x_row = x + row * C;
     double sum = 0.0;
-    for (int64_t c = lane; c < C; c += kWarp) sum += double(x_row[c]);
+    if (branch) {
+      // Each lane later re-reads only the packs it wrote here, so no barrier is needed.
+      T* residual_row = residual + row * C;
+      const T* branch_row = branch + row * C;
+      for (int64_t p = lane; p < packs; p += kWarp) {
+        const int n = pack_count<T>(p, C);
+        const Packed128<T> a = load_pack(x_row + p * P, n), b = load_pack(branch_row + p * P, n);
+        Packed128<T> r;
+        for (int k = 0; k < P; ++k) r[k] = a[k] + b[k];
+        for (int k = 0; k < P; ++k)
+          if (k < n) sum += double(r[k]);
+        store_pack(residual_row + p * P, r, n);
+      }
+      x_row = residual_row;
+    } else {
+      for (int64_t p = lane; p < packs; p += kWarp) {
+        const int n = pack_count<T>(p, C);
+        const Packed128<T> v = load_pack(x_row + p * P, n);
+        for (int k = 0; k < P; ++k)
+          if (k < n) sum += double(v[k]);
+      }
+    }
     const double m = warp_sum(sum) / double(C);
     double sum_sq = 0.0;
-    for (int64_t c = lane; c < C; c += kWarp) {
-      const double d = double(x_row[c]) - m;
-      sum_sq += d * d;
+    for (int64_t p = lane; p < packs; p += kWarp) {
+      const int n = pack_count<T>(p, C);
+      const Packed128<T> v = load_pack(x_row + p * P, n);
+      for (int k = 0; k < P; ++k) {
+        const double d = double(v[k]) - m;
+        if (k < n) sum_sq += d * d;
+      }
     }
     const double s = 1.0 / sqrt(warp_sum(sum_sq) / double(C) + eps);
     const T m_t = T(m), s_t = T(s);
     T* out_row = out + row * C;
-    for (int64_t c = lane; c < C; c += kWarp) {
-      const T normalised = (x_row[c] - m_t) * s_t;
-      out_row[c] = normalised * weight[c] + (bias ? bias[c] : T(0));
+    for (int64_t p = lane; p < packs; p += kWarp) {
+      const int n = pack_count<T>(p, C);
+      const Packed128<T> v = load_pack(x_row + p * P, n), w = load_pack(weight + p * P, n);
+      const Packed128<T> b = bias ? load_pack(bias + p * P, n) : Packed128<T>{};
+      Packed128<T> y;
+      for (int k = 0; k < P; ++k) y[k] = (v[k] - m_t) * s_t * w[k] + b[k];
+      store_pack(out_row + p * P, y, n);
     }
     if (lane == 0) {
       mean[row] = m_t;
@@ -61,26 +102,48 @@ __global__ void layernorm_forward_kernel(T* out, T* mean, T* rstd, const T* x, c
   }
 }
 
-// grad_x: (N, C) = rstd · (dn − mean(dn) − x̂ · mean(dn · x̂)),  dn = dy · weight.
+// grad_x: (N, C) = rstd · (dn − mean(dn) − x̂ · mean(dn · x̂)),  dn = dy · weight, plus grad_residual
+// (the fused op's residual gradient) when given.
 template <typename T>
-__global__ void layernorm_grad_x_kernel(T* grad_x, const T* grad_out, const T* x, const T* weight, const T* mean,
-                                        const T* rstd, int64_t N, int64_t C) {
+__global__ void layernorm_grad_x_kernel(T* grad_x, const T* grad_residual, const T* grad_out, const T* x,
+                                        const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C) {
+  constexpr int P = Packed128<T>::size;
   const int lane = int(threadIdx.x % kWarp);
+  const int64_t packs = packs_for<T>(C);
   for (int64_t row = first_row(); row < N; row += row_step()) {
     const T* x_row = x + row * C;
     const T* dy_row = grad_out + row * C;
     const T m = mean[row], s = rstd[row];
     double dn_sum = 0.0, dn_xhat_sum = 0.0;
-    for (int64_t c = lane; c < C; c += kWarp) {
-      const double dn = double(dy_row[c]) * double(weight[c]);
-      dn_sum += dn;
-      dn_xhat_sum += dn * double((x_row[c] - m) * s);
+    for (int64_t p = lane; p < packs; p += kWarp) {
+      const int n = pack_count<T>(p, C);
+      const Packed128<T> dy = load_pack(dy_row + p * P, n), v = load_pack(x_row + p * P, n);
+      const Packed128<T> w = load_pack(weight + p * P, n);
+      for (int k = 0; k < P; ++k) {
+        const double dn = double(dy[k]) * double(w[k]);
+        if (k < n) {
+          dn_sum += dn;
+          dn_xhat_sum += dn * double((v[k] - m) * s);
+        }
+      }
     }
     const T dn_mean = T(warp_sum(dn_sum) / double(C)), dn_xhat_mean = T(warp_sum(dn_xhat_sum) / double(C));
     T* dx_row = grad_x + row * C;
-    for (int64_t c = lane; c < C; c += kWarp) {
-      const T xhat = (x_row[c] - m) * s;
-      dx_row[c] = s * (dy_row[c] * weight[c] - dn_mean - xhat * dn_xhat_mean);
+    const T* dr_row = grad_residual ? grad_residual + row * C : nullptr;
+    for (int64_t p = lane; p < packs; p += kWarp) {
+      const int n = pack_count<T>(p, C);
+      const Packed128<T> dy = load_pack(dy_row + p * P, n), v = load_pack(x_row + p * P, n);
+      const Packed128<T> w = load_pack(weight + p * P, n);
+      Packed128<T> dx;
+      for (int k = 0; k < P; ++k) {
+        const T xhat = (v[k] - m) * s;
+        dx[k] = s * (dy[k] * w[k] - dn_mean - xhat * dn_xhat_mean);
+      }
+      if (dr_row) {
+        const Packed128<T> dr = load_pack(dr_row + p * P, n);
+        for (int k = 0; k < P; ++k) dx[k] = dr[k] + dx[k];
+      }
+      store_pack(dx_row + p * P, dx, n);
     }
   }
 }
@@ -125,21 +188,22 @@ int64_t chunks_for(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 }  // namespace
 
 template <typename T>
-void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int64_t N, int64_t C,
-                       double eps, cudaStream_t stream) {
+void layernorm_forward(T* out, T* mean, T* rstd, T* residual, const T* x, const T* branch, const T* weight,
+                       const T* bias, int64_t N, int64_t C, double eps, cudaStream_t stream) {
   if (N == 0) return;
-  ENGINE_LAUNCH(layernorm_forward_kernel<T>, row_blocks(N), kThreads, 0, stream, out, mean, rstd, x, weight, bias, N,
-                C, eps);
+  ENGINE_LAUNCH(layernorm_forward_kernel<T>, row_blocks(N), kThreads, 0, stream, out, mean, rstd, residual, x, branch,
+                weight, bias, N, C, eps);
 }
 
 int64_t layernorm_backward_scratch_size(int64_t N, int64_t C) { return 2 * chunks_for(N) * C; }
 
 template <typename T>
-void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, double* scratch, const T* grad_out, const T* x,
-                        const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C, cudaStream_t stream) {
+void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, double* scratch, const T* grad_residual,
+                        const T* grad_out, const T* x, const T* weight, const T* mean, const T* rstd, int64_t N,
+                        int64_t C, cudaStream_t stream) {
   if (grad_x && N > 0)
-    ENGINE_LAUNCH(layernorm_grad_x_kernel<T>, row_blocks(N), kThreads, 0, stream, grad_x, grad_out, x, weight, mean,
-                  rstd, N, C);
+    ENGINE_LAUNCH(layernorm_grad_x_kernel<T>, row_blocks(N), kThreads, 0, stream, grad_x, grad_residual, grad_out, x,
+                  weight, mean, rstd, N, C);
   if ((!grad_weight && !grad_bias) || C == 0) return;
   const int64_t chunks = chunks_for(N);
   double* weight_partials = scratch;
@@ -154,11 +218,11 @@ void layernorm_backward(T* grad_x, T* grad_weight, T* grad_bias, double* scratch
                 weight_partials, bias_partials, chunks, C);
 }
 
-#define INSTANTIATE(T)                                                                                          \
-  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double,       \
-                                     cudaStream_t);                                                            \
-  template void layernorm_backward<T>(T*, T*, T*, double*, const T*, const T*, const T*, const T*, const T*,  \
-                                      int64_t, int64_t, cudaStream_t);
+#define INSTANTIATE(T)                                                                                             \
+  template void layernorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t,    \
+                                     double, cudaStream_t);                                                       \
+  template void layernorm_backward<T>(T*, T*, T*, double*, const T*, const T*, const T*, const T*, const T*,      \
+                                      const T*, int64_t, int64_t, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

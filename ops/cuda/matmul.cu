@@ -2,18 +2,26 @@
 // linear's epilogue and bias gradient where they are not fused. Plain CUDA C++: built by nvcc into
 // `ops_cuda` and by g++ under the kernel emulator into `ops_cuda_emu`.
 //
-// Legend: N = rows, O = output features. Row-wise kernels put rows on grid.y (looping when N
-// exceeds the grid limit) and columns on threads, so no thread divides an element index.
+// Legend: N = rows, O = output features, P = elements per 128-bit pack. Row-wise kernels put rows
+// on grid.y (looping when N exceeds the grid limit) and columns on threads, so no thread divides an
+// element index; the epilogue and GELU kernels move packs of P (engine/cuda/packed128.h).
 #include "ops/cuda/matmul.h"
 
 #include <algorithm>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/packed128.h"
 #include "ops/cuda/gemm.h"
 
 namespace ops::cuda {
 
 namespace {
+
+using engine::cuda::load_pack;
+using engine::cuda::pack_count;
+using engine::cuda::Packed128;
+using engine::cuda::packs_for;
+using engine::cuda::store_pack;
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
@@ -40,28 +48,38 @@ __device__ __forceinline__ T gelu_tanh_derivative(T x) {
   return sigma + T(2) * x * sigma * (T(1) - sigma) * s * (T(1) + T(3 * 0.044715) * x * x);
 }
 
-// y, pre: (N, O); bias: (O) or null. Threads over columns, grid.y over rows.
+// y, pre: (N, O); bias: (O) or null. Threads over packs of columns, grid.y over rows.
 template <typename T>
 __global__ void linear_epilogue_kernel(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu) {
-  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (o >= O) return;
-  const T b = bias ? bias[o] : T(0);
+  constexpr int P = Packed128<T>::size;
+  const int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (p >= packs_for<T>(O)) return;
+  const int count = pack_count<T>(p, O);
+  const Packed128<T> b = bias ? load_pack(bias + p * P, count) : Packed128<T>{};
   for (int64_t row = blockIdx.y; row < N; row += gridDim.y) {
-    const int64_t i = row * O + o;
-    const T value = y[i] + b;
+    const int64_t i = row * O + p * P;
+    Packed128<T> value = load_pack(y + i, count);
+    for (int k = 0; k < P; ++k) value[k] = value[k] + b[k];
     if (gelu) {
-      pre[i] = value;
-      y[i] = gelu_tanh(value);
-    } else {
-      y[i] = value;
+      store_pack(pre + i, value, count);
+      for (int k = 0; k < P; ++k) value[k] = gelu_tanh(value[k]);
     }
+    store_pack(y + i, value, count);
   }
 }
 
+// grad_pre: (n) = grad_y · gelu'(pre), a thread per pack of P.
 template <typename T>
 __global__ void gelu_backward_kernel(T* grad_pre, const T* grad_y, const T* pre, int64_t n) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    grad_pre[i] = grad_y[i] * gelu_tanh_derivative(pre[i]);
+  constexpr int P = Packed128<T>::size;
+  for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < packs_for<T>(n);
+       p += int64_t(gridDim.x) * blockDim.x) {
+    const int count = pack_count<T>(p, n);
+    const Packed128<T> g = load_pack(grad_y + p * P, count), x = load_pack(pre + p * P, count);
+    Packed128<T> result;
+    for (int k = 0; k < P; ++k) result[k] = g[k] * gelu_tanh_derivative(x[k]);
+    store_pack(grad_pre + p * P, result, count);
+  }
 }
 
 // partials: (chunks, O); chunk blockIdx.y of rows, column per thread, rows added in order.
@@ -94,14 +112,14 @@ unsigned column_blocks(int64_t O) { return unsigned((O + kThreads - 1) / kThread
 template <typename T>
 void linear_epilogue(T* y, T* pre, const T* bias, int64_t N, int64_t O, bool gelu, cudaStream_t stream) {
   if ((!bias && !gelu) || N == 0 || O == 0) return;
-  const dim3 grid(column_blocks(O), unsigned(std::min(N, kMaxGridY)));
+  const dim3 grid(column_blocks(packs_for<T>(O)), unsigned(std::min(N, kMaxGridY)));
   ENGINE_LAUNCH(linear_epilogue_kernel<T>, grid, kThreads, 0, stream, y, pre, bias, N, O, gelu);
 }
 
 template <typename T>
 void gelu_backward(T* grad_pre, const T* grad_y, const T* pre, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  const int64_t blocks = std::min((n + kThreads - 1) / kThreads, kMaxBlocks);
+  const int64_t blocks = std::min((packs_for<T>(n) + kThreads - 1) / kThreads, kMaxBlocks);
   ENGINE_LAUNCH(gelu_backward_kernel<T>, blocks, kThreads, 0, stream, grad_pre, grad_y, pre, n);
 }
 

@@ -78,4 +78,32 @@ LayerNormGradients layer_norm_backward(const Tensor& x, const Tensor& weight, do
           Tensor::from_vector(dbeta, {C}, engine::DType::f64)};
 }
 
+// The residual in double: x + branch as written, checked to be of one shape.
+Tensor residual_of(const Tensor& x, const Tensor& branch) {
+  ENGINE_CHECK(branch.shape() == x.shape(), "reference::residual_layer_norm: branch ", branch.describe(),
+               " must have x's shape ", x.shape_string());
+  const std::vector<double> X = x.to_vector<double>(), A = branch.to_vector<double>();
+  std::vector<double> R(X.size());
+  for (size_t i = 0; i < X.size(); ++i) R[i] = X[i] + A[i];
+  return Tensor::from_vector(R, x.shape(), engine::DType::f64);
+}
+
+ResidualLayerNormOutputs residual_layer_norm(const Tensor& x, const Tensor& branch, const Tensor& weight,
+                                             const Tensor& bias, double eps) {
+  const Tensor residual = residual_of(x, branch);
+  return {residual, layer_norm(residual, weight, bias, eps)};
+}
+
+LayerNormGradients residual_layer_norm_backward(const Tensor& x, const Tensor& branch, const Tensor& weight,
+                                                double eps, const Tensor& d_residual, const Tensor& dy) {
+  LayerNormGradients g = layer_norm_backward(residual_of(x, branch), weight, eps, dy);
+  ENGINE_CHECK(d_residual.shape() == x.shape(), "reference::residual_layer_norm_backward: d_residual ",
+               d_residual.describe(), " must have x's shape ", x.shape_string());
+  std::vector<double> dX = g.dx.to_vector<double>();
+  const std::vector<double> dR = d_residual.to_vector<double>();
+  for (size_t i = 0; i < dX.size(); ++i) dX[i] += dR[i];
+  g.dx = Tensor::from_vector(dX, x.shape(), engine::DType::f64);
+  return g;
+}
+
 }  // namespace ops::reference

@@ -1,6 +1,7 @@
 // One test body for the f32 <-> bf16 conversion kernels (ops/cuda/bfloat16.h), run by test_ops_emu
 // (the kernel emulator) and test_ops_gpu (a real GPU): the device conversion against the host
-// reference of tests/common/bf16_reference.h. Exact (bitwise).
+// reference of tests/common/bf16_reference.h. Exact (bitwise), on the whole buffers and on views that
+// start 1 and 3 elements in (off the 16-byte grid: the kernels' scalar tail throughout).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -37,8 +38,9 @@ inline std::vector<float> test_values(engine::Generator& gen) {
   return values;
 }
 
-inline void check_conversions(engine::Generator& gen) {
-  const std::vector<float> values = test_values(gen);
+// Converts values[first..] from element `first` of each buffer on and checks them.
+inline void check_conversions_from(const std::vector<float>& values, int64_t first) {
+  CAPTURE(first);
   const int64_t n = int64_t(values.size());
   std::vector<double> as_double(values.begin(), values.end());
   const Tensor input = Tensor::from_vector(as_double, {n}, DType::f32).to(backend_checks::kCuda);
@@ -47,15 +49,15 @@ inline void check_conversions(engine::Generator& gen) {
   const Tensor round_trip = Tensor::full({n}, backend_checks::kNaN, DType::f32, backend_checks::kCuda);
   auto* bf16 = reinterpret_cast<uint16_t*>(packed.data<int32_t>());
   const cudaStream_t stream = engine::cuda::current_stream();
-  ops::cuda::f32_to_bf16(bf16, input.data<float>(), n, stream);
-  ops::cuda::bf16_to_f32(round_trip.data<float>(), bf16, n, stream);
+  ops::cuda::f32_to_bf16(bf16 + first, input.data<float>() + first, n - first, stream);
+  ops::cuda::bf16_to_f32(round_trip.data<float>() + first, bf16 + first, n - first, stream);
 
   const std::vector<int32_t> packed_host = packed.to_vector<int32_t>();
   std::vector<uint16_t> got(static_cast<size_t>(n));
   std::memcpy(got.data(), packed_host.data(), got.size() * sizeof(uint16_t));
   const std::vector<float> back = round_trip.to_vector<float>();
   int mismatches = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
+  for (size_t i = size_t(first); i < values.size(); ++i) {
     const uint16_t expected = bf16_reference::nearest_bf16(double(values[i]));
     const float expected_back = std::bit_cast<float>(uint32_t(expected) << 16);
     const bool same_back = std::bit_cast<uint32_t>(back[i]) == std::bit_cast<uint32_t>(expected_back);
@@ -70,6 +72,11 @@ inline void check_conversions(engine::Generator& gen) {
     }
   }
   CHECK(mismatches == 0);
+}
+
+inline void check_conversions(engine::Generator& gen) {
+  const std::vector<float> values = test_values(gen);
+  for (int64_t first : {0, 1, 3}) check_conversions_from(values, first);
 }
 
 }  // namespace bfloat16_checks

@@ -1,6 +1,8 @@
 // One check body for the CUDA elementwise ops (ops/elementwise.h), run by tests/ops_emu (kernel
 // emulator) and tests/ops_gpu (real GPU): each op on CUDA against the CPU op, forward and the
-// gradient of every input, with broadcast, transposed and narrowed operands of odd sizes.
+// gradient of every input, with broadcast, transposed and narrowed operands of odd sizes, and
+// contiguous operands (the 128-bit packed kernels) whole, of lengths that leave a short last pack,
+// and narrowed to start off the 16-byte grid (the packed kernels' scalar tail).
 // Tolerances: op_compare::tolerance.
 #pragma once
 
@@ -45,6 +47,10 @@ inline void check_binary(engine::Generator& gen, DType dtype) {
     op_compare::check_forward_backward([fn](const std::vector<Tensor>& t) { return fn(t[0], t[1]); },
                                        {{Tensor::randn({300}, gen, dtype), false}, {positive({300}, gen, dtype), true}},
                                        gen, tol);
+    // Contiguous views starting 1 and 3 elements in: every pack off the 16-byte grid.
+    op_compare::check_forward_backward(
+        [fn](const std::vector<Tensor>& t) { return fn(t[0].narrow(0, 1, 298), t[1].narrow(0, 3, 298)); },
+        {{Tensor::randn({300}, gen, dtype), true}, {positive({301}, gen, dtype), true}}, gen, tol);
   }
 }
 
@@ -76,6 +82,8 @@ inline void check_unary(engine::Generator& gen, DType dtype) {
         },
         {{positive({6, 9}, gen, dtype), true}}, gen, tol);
     op_compare::check_forward_backward([&](const std::vector<Tensor>& t) { return fn(t[0]); },
+                                       {{positive({257}, gen, dtype), true}}, gen, tol);
+    op_compare::check_forward_backward([&](const std::vector<Tensor>& t) { return fn(t[0].narrow(0, 1, 255)); },
                                        {{positive({257}, gen, dtype), true}}, gen, tol);
   }
 }
