@@ -30,6 +30,9 @@ nlohmann::json default_run_config() {
       // Share of training blocks rewritten into synthetic copying sequences (data/copy_tasks.h), a
       // deviation from the paper that teaches small models to copy from their context; 0 = none.
       {"copy_mix", 0.0},
+      // Which copying tasks, drawn uniformly per rewritten block: a comma-separated list of
+      // repeated_span, key_value and random_repeats (data/copy_tasks.h).
+      {"copy_tasks", "repeated_span,key_value"},
       {"flush_denormal", true},  // engine::set_flush_denormal: denormal arithmetic is slow (engine/denormals.h)
       // The trainer's (apps/train/trainer.h): where it runs and in what precision (apps/train/device_setup.h),
       // which activations the backward recomputes (models/recompute.h), micro-batches per step, periodic

@@ -9,7 +9,8 @@
 //                 [--context T] [--device cpu|cuda] [--tf32 0|1] [--precision fp32|bf16]
 //                 [--recompute none|gelu|block] [--resume CHECKPOINT|latest]
 // "copy_mix" (--set copy_mix=X) rewrites a share X of the training blocks into synthetic copying
-// sequences (data/copy_tasks.h: repeated spans and key-value lookups), a deviation from the paper.
+// sequences (data/copy_tasks.h: repeated spans and key-value lookups, or the tasks that "copy_tasks"
+// lists, e.g. --set copy_tasks=random_repeats), a deviation from the paper.
 // "stop_after" (--set stop_after=N) ends the run after step N as if interrupted there: the schedule
 // still spans "steps", and --resume latest --out RUN --set stop_after=0 continues it.
 // Keys and defaults: apps/lm_run.cpp default_run_config(). Writes into --out (apps/train/run_folder.h):
@@ -25,11 +26,13 @@
 //   B = batch, T = context
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "apps/dist_job.h"
 #include "apps/lm_run.h"
 #include "apps/lm_training.h"
+#include "data/copy_tasks.h"
 #include "data/text_corpus.h"
 #include "engine/denormals.h"
 #include "engine/error.h"
@@ -74,17 +77,21 @@ class LanguageModelling : public train::TrainingTask {
                  valid.path().string(), ") holds ", valid.size(), " tokens, fewer than one validation sequence of ",
                  context() + 1, " (the context ", context(), " plus its last target): lengthen valid.txt");
     const double copy_mix = config.at("copy_mix").get<double>();
-    if (copy_mix > 0) batcher_.mix_copy_tasks(data::CopyMixer(copy_mix, config.at("seed").get<uint64_t>() + 5));
+    const std::vector<data::CopyTask> copy_tasks =
+        data::parse_copy_tasks(config.at("copy_tasks").get<std::string>(), "copy_tasks");
+    if (copy_mix > 0)
+      batcher_.mix_copy_tasks(data::CopyMixer(copy_mix, config.at("seed").get<uint64_t>() + 5, copy_tasks));
   }
 
   models::Gpt& gpt() { return *model_.gpt; }
   const lm::LanguageModel& model() const { return model_; }
 
   void describe() const {
-    std::printf("train_lm: %s, vocab %lld, %lld train tokens, %lld parameters; pe %s; copy_mix %g\n",
+    std::printf("train_lm: %s, vocab %lld, %lld train tokens, %lld parameters; pe %s; copy_mix %g (%s)\n",
                 corpus_.cache_dir().c_str(), (long long)corpus_.tokenizer().vocab_size(),
                 (long long)corpus_.split("train").size(), (long long)model_.gpt->parameter_count(),
-                config_.at("pe").get<std::string>().c_str(), config_.at("copy_mix").get<double>());
+                config_.at("pe").get<std::string>().c_str(), config_.at("copy_mix").get<double>(),
+                config_.at("copy_tasks").get<std::string>().c_str());
   }
 
   engine::Tensor next_loss(engine::Device device, engine::Generator& dropout) override {

@@ -20,26 +20,35 @@
 # The gate: the table ranks the encodings only when the best method's exact match at 1x is at
 # least GATE_EM % (30); otherwise the report says that the table is not read.
 #
-# Sizing of the defaults on 2 quiet cores, JOBS=2 x THREADS=1 (throughputs at width 256 and one
-# thread from the 2026-11-29 run in docs/results/qa.md: a baseline ~1650 tokens/s, SeqPE ~620):
-#   pretraining  6 x 2000 steps x 8 x 128 = 2.05M tokens each: a baseline ~1240 s, SeqPE ~3300 s;
-#                5 x 1240 + 3300 = 9500 core-s, ~4750 s on 2 cores (SeqPE first, so it overlaps)
+# The recipe (pilots of 2026-12-07, docs/results/qa_notes.md): RoPE models of 4 layers, width 128,
+# batch 32 x 128 tokens, LR 1e-3 held, half of the blocks rewritten into random repeats, learnt to
+# copy abruptly between steps 1250 and 1500 (copy probe 0.64 -> 0.037; 2 layers: 0.46 -> 0.060),
+# while batch 8 with repeated spans and key-value lookups showed no copying after 6000 steps. The
+# defaults are that recipe with LM_STEPS 4000, so that the jump falls while the linearly decaying
+# LR is still above 0.6 of its peak, and bf16 matrix products (AMX; the LM reproduction's too).
+# Not yet checked: the other five encodings (the pilots were RoPE) and the decaying schedule.
+#
+# Sizing of the defaults on 2 quiet cores, JOBS=2 x THREADS=1. CPU seconds per pretraining step
+# measured in the pilots (Intel Xeon family 6 model 167, one thread, bf16, process CPU time on a
+# loaded machine): 0.296 for RoPE at 4 layers (0.170 at 2 layers); SeqPE costs ~1.75 times a
+# baseline (docs/results/lm_notes.md, sizing pilot). Fine-tuning and evaluation were measured at
+# width 256 (2026-11-29 run in docs/results/qa.md: a baseline ~1650 tokens/s, SeqPE ~620); width
+# 128 costs less, so these are upper bounds:
+#   pretraining  6 x 4000 steps x 32 x 128 = 16.4M tokens each: a baseline ~1200 s, SeqPE ~2100 s;
+#                5 x 1200 + 2100 = 8100 core-s, ~4050 s on 2 cores (SeqPE first, so it overlaps)
 #   copy probe   ~60 s; build_qa ~70 s (69 s measured on the loaded pilot machine)
-#   fine-tuning  6 x 1000 steps x 8 x 128: 5 x 620 + 1650 = 4750 core-s, ~2400 s
-#   evaluation   500 questions x 4 lengths + no context, 6 models: ~1160 s (measured 2026-11-29)
-#   total        ~8500 s, about 2.4 hours. A pretraining longer than 2000 steps (LM_STEPS) adds
-#                ~1.2 s per step and method on a core, ~3.6 s per step for the six: +1000 steps = +1 h.
-# The pilot of 2026-12-07 (docs/results/qa_notes.md) did not show copying at width 128 (batch 8)
-# after 1200 steps with COPY_MIX 0.25, 0.5 or 1, nor after 6000 steps with 0.5 (repeated / fresh
-# 0.970): COPY_MIX and LM_STEPS are to be fixed by a pilot whose models copy before the full run
-# (the copy probe's table is in the report either way).
+#   fine-tuning  6 x 1000 steps x 8 x 128: at most 5 x 620 + 1650 = 4750 core-s, ~2400 s
+#   evaluation   500 questions x 4 lengths + no context, 6 models: at most ~1160 s
+#   total        at most ~7700 s, about 2.1 hours. Each 1000 pretraining steps more add ~2000
+#                core-s, ~1000 s on 2 cores.
 #
 # Environment (defaults in brackets):
 #   LM: LM_RUNS [$OUT/lm]; CORPUS [data/corpora/kjv] (SOTU, the LM reproduction's corpus, comes
-#     from npm's registry; KJV from a Debian package); VOCAB [2048]; LM_STEPS [2000]; COPY_MIX
-#     [0.25] (share of pretraining blocks rewritten into copying sequences; 0: the paper's plain
-#     pretraining); LAYERS [4]; CHANNELS [256]; HEADS [8]; CONTEXT [128]; LM_BATCH [8]; LM_LR
-#     [1e-3]; LM_VALID_TOKENS [32768]
+#     from npm's registry; KJV from a Debian package); VOCAB [2048]; LM_STEPS [4000]; COPY_MIX
+#     [0.5] (share of pretraining blocks rewritten into copying sequences; 0: the paper's plain
+#     pretraining); COPY_TASKS [random_repeats] (train_lm's copy_tasks: a comma-separated list of
+#     repeated_span, key_value, random_repeats); LAYERS [4]; CHANNELS [128]; HEADS [4]; CONTEXT
+#     [128]; LM_BATCH [32]; LM_LR [1e-3]; LM_PRECISION [bf16]; LM_VALID_TOKENS [32768]
 #   QA: STEPS [1000] fine-tuning steps; BATCH [8]; LR [1e-3]; WARMUP [STEPS/50]; EVAL_EVERY
 #     [STEPS/4]; VALID_EXAMPLES [200]; EVAL_QUESTIONS [500] (test questions per length, built);
 #     RESERVE [64] (tokens of each length left for question and answer, build_qa --reserve);
@@ -57,12 +66,14 @@ cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
 CORPUS=${CORPUS:-data/corpora/kjv}
 VOCAB=${VOCAB:-2048}
-lm_model_defaults 256 8 128  # context 128: 64-token models leave too little room for a passage
+lm_model_defaults 128 4 128  # context 128: 64-token models leave too little room for a passage
 OUT=${OUT:-runs/reproduce_qa}
 LM_RUNS=${LM_RUNS:-$OUT/lm}
-LM_STEPS=${LM_STEPS:-2000}
-COPY_MIX=${COPY_MIX:-0.25}
-LM_BATCH=${LM_BATCH:-8}
+LM_STEPS=${LM_STEPS:-4000}
+COPY_MIX=${COPY_MIX:-0.5}
+COPY_TASKS=${COPY_TASKS:-random_repeats}
+LM_BATCH=${LM_BATCH:-32}
+LM_PRECISION=${LM_PRECISION:-bf16}
 LM_LR=${LM_LR:-1e-3}
 LM_VALID_TOKENS=${LM_VALID_TOKENS:-32768}
 STEPS=${STEPS:-1000}
@@ -99,7 +110,8 @@ timings=()
 [ "$CORPUS" != data/corpora/kjv ] || bash scripts/prepare_corpora.sh kjv
 lm_command() {
   lm_train_command "$1" "$LM_RUNS/$1" "$LM_STEPS" "$LM_BATCH" "$LM_LR" "$((LM_STEPS / 20 > 0 ? LM_STEPS / 20 : 1))" \
-    "$((LM_STEPS / 4 > 0 ? LM_STEPS / 4 : 1))" "$LM_VALID_TOKENS" --set copy_mix="$COPY_MIX"
+    "$((LM_STEPS / 4 > 0 ? LM_STEPS / 4 : 1))" "$LM_VALID_TOKENS" --set copy_mix="$COPY_MIX" --set copy_tasks="$COPY_TASKS" \
+    --precision "$LM_PRECISION"
 }
 lm_one() { OUT=$LM_RUNS method_run "$1" "$(lm_command "$1")"; }
 # The first model tokenises the corpus alone, so that the others find its token files.
@@ -230,7 +242,7 @@ echo "$gate_line"
   echo
   echo "Written by \`scripts/reproduce_qa.sh\` on $(date -u +%Y-%m-%d) ($cores cores; $JOBS trainings at once on $THREADS thread(s) each)."
   echo "Language models pretrained here on $CORPUS for $LM_STEPS steps of $LM_BATCH x $CONTEXT tokens with a share"
-  echo "$COPY_MIX of the blocks rewritten into synthetic copying sequences (a deviation from the paper, below; $LM_RUNS,"
+  echo "$COPY_MIX of the blocks rewritten into synthetic copying sequences ($COPY_TASKS; a deviation from the paper, below; $LM_RUNS,"
   echo "tokenizer $TOKENIZER); QA set built by build_qa"
   echo "(docs/qa_data.md) with $EVAL_QUESTIONS test questions per length; each model fine-tuned at $L tokens"
   echo "for $STEPS steps of $BATCH questions (LR $LR, answer tokens and end-of-text scored); evaluated with"
@@ -251,10 +263,12 @@ echo "$gate_line"
   echo
   echo "Pretraining deviates from the paper: every question of the offline set is answered by copying from the"
   echo "context, and language models pretrained on a few million tokens of plain text do not copy. A share $COPY_MIX of"
-  echo "the pretraining blocks is rewritten (train_lm \`--set copy_mix\`, data/copy_tasks.h) into repeated spans (a"
-  echo "random span of the block written again later in it) and key-value lookups (pairs of tokens, then keys"
-  echo "answered by their values). \`scripts/copy_probe.sh\` scores lines of 30 random words followed by the same"
-  echo "30 words (\"repeated\") or by 30 new ones (\"fresh\"): a model that copies has repeated / fresh well below 1."
+  echo "the pretraining blocks is rewritten (train_lm \`--set copy_mix --set copy_tasks=$COPY_TASKS\`, data/copy_tasks.h)"
+  echo "into copying sequences drawn from: repeated spans (a random span of the block written again later in it),"
+  echo "key-value lookups (pairs of tokens, then keys answered by their values) and random repeats (a span of"
+  echo "random tokens repeated to fill the block). \`scripts/copy_probe.sh\` scores lines of 12 random words followed"
+  echo "by the same 12 words (\"repeated\") or by 12 new ones (\"fresh\"): a model that copies has repeated / fresh"
+  echo "well below 1 (about 0.1 for perfect copying at 128 tokens, the script's header)."
   echo
   echo "$copy_probe"
   echo

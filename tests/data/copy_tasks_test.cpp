@@ -1,8 +1,9 @@
-// CopyMixer (data/copy_tasks.h): the share of windows rewritten, each task's structure checked on
+// CopyMixer (data/copy_tasks.h): the share of windows rewritten, each task (and the task list) checked on
 // random windows, determinism per (seed, serial), and the mix through BlockBatcher (ignored
 // targets, the same mix after a resume).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -33,10 +34,12 @@ struct Rewritten {
   data::CopyRewrite rewrite;
 };
 
-// The first 50 windows (block lengths 16 to 65, random tokens) that a mixer with ratio 1 and `seed`
-// rewrites into `task`.
-std::vector<Rewritten> rewrites_of(data::CopyTask task, uint64_t seed) {
-  const data::CopyMixer mixer(1.0, seed);
+// The first 50 windows (block lengths 16 to 65, random tokens) that a mixer with ratio 1, `seed`
+// and `tasks` rewrites into `task`.
+std::vector<Rewritten> rewrites_of(data::CopyTask task, uint64_t seed,
+                                   std::vector<data::CopyTask> tasks = {data::CopyTask::repeated_span,
+                                                                        data::CopyTask::key_value}) {
+  const data::CopyMixer mixer(1.0, seed, std::move(tasks));
   std::vector<Rewritten> found;
   for (uint64_t serial = 0; found.size() < 50; ++serial) {
     Rewritten r{16 + int64_t(serial % 50), {}, {}, {}, {}};
@@ -122,6 +125,70 @@ TEST_CASE("CopyMixer: key-value lookups answer each query with its key's value, 
     }
     CHECK(answers == (L + 1 - 2 * r.pairs) / 2);
   }
+}
+
+TEST_CASE("CopyMixer: random repeats fill the window with one span of distinct window tokens, the first unscored") {
+  for (const Rewritten& rewritten : rewrites_of(data::CopyTask::random_repeats, 13, {data::CopyTask::random_repeats})) {
+    const data::CopyRewrite& r = rewritten.rewrite;
+    const int64_t L = rewritten.L;
+    const std::set<int64_t> tokens(rewritten.original.begin(), rewritten.original.end());
+    CHECK(r.first == 0);
+    CHECK(r.repeat == r.span);
+    CHECK(r.span >= std::min<int64_t>(std::max<int64_t>(2, L / 16), int64_t(tokens.size())));
+    CHECK(r.span <= L / 2);
+    const std::vector<int64_t> span(rewritten.window.begin(), rewritten.window.begin() + r.span);
+    CHECK(std::set<int64_t>(span.begin(), span.end()).size() == span.size());  // distinct
+    for (const int64_t token : span) CHECK(tokens.count(token) == 1);
+    for (int64_t i = 0; i <= L; ++i) {
+      CHECK(rewritten.window[size_t(i)] == span[size_t(i % r.span)]);
+      CHECK(rewritten.scored[size_t(i)] == (i >= r.span));
+    }
+  }
+  // Windows of few distinct tokens cap the period; a window of one token falls back to a repeated span.
+  const data::CopyMixer mixer(1.0, 4, {data::CopyTask::random_repeats});
+  std::vector<uint8_t> scored(33);
+  std::set<int64_t> periods;
+  for (uint64_t serial = 0; serial < 20; ++serial) {
+    std::vector<int64_t> three(33);
+    for (size_t i = 0; i < three.size(); ++i) three[i] = int64_t(i % 3) + 7;
+    periods.insert(mixer.apply(serial, three, scored).span);
+  }
+  CHECK(periods == std::set<int64_t>{2, 3});  // L/2 = 16 is out of reach with 3 distinct tokens
+  std::vector<int64_t> one(33, 5);
+  CHECK(mixer.apply(0, one, scored).task == data::CopyTask::repeated_span);
+}
+
+TEST_CASE("CopyMixer draws its tasks uniformly from the list it is given") {
+  const std::vector<data::CopyTask> tasks = {data::CopyTask::random_repeats, data::CopyTask::key_value,
+                                             data::CopyTask::repeated_span};
+  const data::CopyMixer mixer(1.0, 21, tasks);
+  std::map<data::CopyTask, int> counts;
+  const int windows = 3000;
+  for (int serial = 0; serial < windows; ++serial) {
+    std::vector<int64_t> window = random_window(30, uint64_t(serial));
+    std::vector<uint8_t> scored(window.size());
+    ++counts[mixer.apply(uint64_t(serial), window, scored).task];
+  }
+  CHECK(counts.count(data::CopyTask::none) == 0);
+  // A binomial share of 1/3 over 3000 draws has a standard deviation of 0.0086: 0.04 is over 4.
+  for (const data::CopyTask task : tasks) CHECK(std::abs(double(counts[task]) / windows - 1.0 / 3) < 0.04);
+  CHECK_THROWS_WITH_AS(data::CopyMixer(1.0, 0, {}), doctest::Contains("non-empty list"), engine::Error);
+  CHECK_THROWS_WITH_AS(data::CopyMixer(1.0, 0, {data::CopyTask::none}), doctest::Contains("non-empty list"),
+                       engine::Error);
+}
+
+TEST_CASE("parse_copy_tasks reads a comma-separated list of task names and names the field of a bad one") {
+  using data::CopyTask;
+  CHECK(data::parse_copy_tasks("random_repeats", "copy_tasks") == std::vector<CopyTask>{CopyTask::random_repeats});
+  CHECK(data::parse_copy_tasks("key_value,repeated_span,random_repeats", "copy_tasks") ==
+        std::vector<CopyTask>{CopyTask::key_value, CopyTask::repeated_span, CopyTask::random_repeats});
+  CHECK_THROWS_WITH_AS(data::parse_copy_tasks("key_value,copy", "copy_tasks"),
+                       doctest::Contains("copy_tasks: unknown copying task 'copy' in \"key_value,copy\""),
+                       engine::Error);
+  CHECK_THROWS_WITH_AS(data::parse_copy_tasks("", "copy_tasks"), doctest::Contains("unknown copying task ''"),
+                       engine::Error);
+  CHECK_THROWS_WITH_AS(data::parse_copy_tasks("none", "copy_tasks"), doctest::Contains("unknown copying task 'none'"),
+                       engine::Error);
 }
 
 TEST_CASE("CopyMixer: the same (seed, serial) gives the same sequence; another serial or seed another") {
