@@ -111,9 +111,7 @@ void bench_gemm(const GpuPeak& peak) {
 // included; its peak% is against the bf16 peak). FLOPs as FlashAttention counts them: forward
 // 4·B·H·Tq·Tk·D (halved when causal), backward 2.5× that.
 void bench_attention(const GpuPeak& peak) {
-  const bool cudnn = ops::attention_backend() == ops::AttentionBackend::cudnn_bf16 ||
-                     (ops::attention_backend() == ops::AttentionBackend::automatic &&
-                      ops::precision() == ops::Precision::bf16);
+  const bool cudnn = ops::cudnn_attention_requested();
   std::printf("\nattention (ops::attention, f32 tensors, causal, %s)\n%4s %3s %6s %4s %10s %10s %10s %10s %7s\n",
               cudnn ? "cuDNN on bf16 copies" : "hand-written f32 kernel", "B", "H", "T", "D", "fwd ms", "TFLOP/s",
               "fwd+bwd ms", "TFLOP/s", "peak%");

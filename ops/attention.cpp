@@ -69,14 +69,10 @@ void say_once(const std::string& message) {
 
 // How an f32 CUDA call asks for cuDNN, for the messages; "" when it does not.
 std::string cudnn_request(const Tensor& q) {
-  if (!q.device().is_cuda() || q.dtype() != engine::DType::f32) return "";
-  switch (attention_backend()) {
-    case AttentionBackend::cudnn_bf16: return "--attention cudnn or ENGINE_ATTENTION_CUDNN=1";
-    case AttentionBackend::automatic:
-      return precision() == Precision::bf16 ? "cuDNN is the default attention on GPUs with --precision bf16" : "";
-    case AttentionBackend::kernel: return "";
-  }
-  return "";
+  if (!q.device().is_cuda() || q.dtype() != engine::DType::f32 || !cudnn_attention_requested()) return "";
+  return attention_backend() == AttentionBackend::cudnn_bf16
+             ? "--attention cudnn or ENGINE_ATTENTION_CUDNN=1"
+             : "cuDNN is the default attention on GPUs with --precision bf16";
 }
 
 // cuDNN was asked for (`request`) and could express the call, but failed with `what`: stops the run
@@ -321,6 +317,12 @@ const char* attention_backend_name(AttentionBackend backend) {
     case AttentionBackend::cudnn_bf16: return "cudnn";
   }
   return "?";
+}
+
+bool cudnn_attention_requested() {
+  const AttentionBackend backend = attention_backend();
+  return backend == AttentionBackend::cudnn_bf16 ||
+         (backend == AttentionBackend::automatic && precision() == Precision::bf16);
 }
 
 void set_attention_fallback(bool allowed) { fallback_choice().store(allowed); }

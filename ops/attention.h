@@ -73,6 +73,8 @@ AttentionBackend attention_backend();
 // "auto", "kernel" or "cudnn", as --attention spells them; the error names `option`.
 AttentionBackend parse_attention_backend(const std::string& text, const std::string& option = "--attention");
 const char* attention_backend_name(AttentionBackend backend);
+// Whether attention on f32 CUDA tensors asks for cuDNN now: cudnn_bf16, or automatic in bf16.
+bool cudnn_attention_requested();
 
 // Whether a call that asked for cuDNN and did not get it may run the kernel instead of stopping the
 // run (--attention-fallback); false unless set or ENGINE_ATTENTION_FALLBACK=1.

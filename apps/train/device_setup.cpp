@@ -66,9 +66,7 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
   }
   ops::cuda::set_allow_tf32(settings.tf32);
   ops::set_precision(precision);
-  const ops::AttentionBackend attention = ops::attention_backend();
-  const bool cudnn_attention = attention == ops::AttentionBackend::cudnn_bf16 ||
-                               (attention == ops::AttentionBackend::automatic && precision == ops::Precision::bf16);
+  const bool cudnn_attention = ops::cudnn_attention_requested();
   std::printf("%s: device %s%s, TF32 for f32 GEMMs %s, matrix products in %s, attention on %s%s\n", app,
               device.str().c_str(), engine::cuda::is_emulated() ? " (kernel emulator)" : "",
               settings.tf32 ? "on (--tf32 0 turns it off)" : "off",
