@@ -127,7 +127,8 @@ bool rows_in_place(const Tensor& like, bool cudnn) { return like.device().is_cpu
 template <typename F>
 void into_dense(const std::vector<Tensor>& outputs, F&& kernel) {
   std::vector<Tensor> dense;
-  for (const Tensor& x : outputs) dense.push_back(x.is_contiguous() ? x : Tensor::empty(x.shape(), x.dtype(), x.device()));
+  for (const Tensor& x : outputs)
+    dense.push_back(x.is_contiguous() ? x : Tensor::empty(x.shape(), x.dtype(), x.device()));
   kernel(dense);
   for (size_t i = 0; i < outputs.size(); ++i) {
     Tensor target = outputs[i];  // a handle to the same storage

@@ -59,14 +59,14 @@ struct Descriptor {
   bool finalized = false;
   std::map<int, Attribute> attributes;
   // What finalize derived, by type:
-  TensorDesc tensor;                       // TENSOR
-  Operation operation;                     // OPERATION_*
-  std::vector<Operation> graph;            // OPERATIONGRAPH, EXECUTION_PLAN (the plan's copy)
+  TensorDesc tensor;             // TENSOR
+  Operation operation;           // OPERATION_*
+  std::vector<Operation> graph;  // OPERATIONGRAPH, EXECUTION_PLAN (the plan's copy)
   SdpaDirection direction = SdpaDirection::forward;
-  std::string refusal;                     // OPERATIONGRAPH: why no engine takes it; "" if one does
-  std::vector<EngineChoice> engines;       // ENGINEHEUR
-  EngineChoice engine;                     // ENGINECFG, ENGINE, EXECUTION_PLAN
-  int64_t workspace_bytes = 0;             // EXECUTION_PLAN
+  std::string refusal;                // OPERATIONGRAPH: why no engine takes it; "" if one does
+  std::vector<EngineChoice> engines;  // ENGINEHEUR
+  EngineChoice engine;                // ENGINECFG, ENGINE, EXECUTION_PLAN
+  int64_t workspace_bytes = 0;        // EXECUTION_PLAN
 };
 
 std::set<Descriptor*>& live_descriptors() {
@@ -82,11 +82,17 @@ Descriptor& checked(cudnnBackendDescriptor_t d) {
 
 size_t attribute_size(cudnnBackendAttributeType_t type) {
   switch (type) {
-    case CUDNN_TYPE_HANDLE: case CUDNN_TYPE_VOID_PTR: case CUDNN_TYPE_BACKEND_DESCRIPTOR: return sizeof(void*);
-    case CUDNN_TYPE_DATA_TYPE: case CUDNN_TYPE_HEUR_MODE: case CUDNN_TYPE_NUMERICAL_NOTE:
-    case CUDNN_TYPE_POINTWISE_MODE: case CUDNN_TYPE_REDUCTION_OPERATOR_TYPE: return 4;
+    case CUDNN_TYPE_HANDLE:
+    case CUDNN_TYPE_VOID_PTR:
+    case CUDNN_TYPE_BACKEND_DESCRIPTOR: return sizeof(void*);
+    case CUDNN_TYPE_DATA_TYPE:
+    case CUDNN_TYPE_HEUR_MODE:
+    case CUDNN_TYPE_NUMERICAL_NOTE:
+    case CUDNN_TYPE_POINTWISE_MODE:
+    case CUDNN_TYPE_REDUCTION_OPERATOR_TYPE: return 4;
     case CUDNN_TYPE_BOOLEAN: return sizeof(bool);
-    case CUDNN_TYPE_INT64: case CUDNN_TYPE_DOUBLE: return 8;
+    case CUDNN_TYPE_INT64:
+    case CUDNN_TYPE_DOUBLE: return 8;
     case CUDNN_TYPE_FLOAT: return 4;
   }
   fail(CUDNN_STATUS_NOT_SUPPORTED, std::string("attribute type ") + std::to_string(int(type)) + " is not emulated");
@@ -110,13 +116,20 @@ cudnnBackendAttributeType_t settable_type(cudnnBackendDescriptorType_t on, cudnn
       {{CUDNN_BACKEND_MATMUL_DESCRIPTOR, CUDNN_ATTR_MATMUL_COMP_TYPE}, CUDNN_TYPE_DATA_TYPE},
       {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR},
        CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_XDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_BDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_TDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_YDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, CUDNN_ATTR_OPERATION_REDUCTION_XDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, CUDNN_ATTR_OPERATION_REDUCTION_YDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
-      {{CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, CUDNN_ATTR_OPERATION_REDUCTION_DESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_XDESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_BDESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_TDESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, CUDNN_ATTR_OPERATION_POINTWISE_YDESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, CUDNN_ATTR_OPERATION_REDUCTION_XDESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, CUDNN_ATTR_OPERATION_REDUCTION_YDESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, CUDNN_ATTR_OPERATION_REDUCTION_DESC},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
       {{CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, CUDNN_ATTR_OPERATION_MATMUL_ADESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
       {{CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, CUDNN_ATTR_OPERATION_MATMUL_BDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
       {{CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, CUDNN_ATTR_OPERATION_MATMUL_CDESC}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
@@ -128,7 +141,8 @@ cudnnBackendAttributeType_t settable_type(cudnnBackendDescriptorType_t on, cudnn
       {{CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
       {{CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, CUDNN_ATTR_ENGINEHEUR_MODE}, CUDNN_TYPE_HEUR_MODE},
       {{CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, CUDNN_ATTR_EXECUTION_PLAN_HANDLE}, CUDNN_TYPE_HANDLE},
-      {{CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG}, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+      {{CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG},
+       CUDNN_TYPE_BACKEND_DESCRIPTOR},
       {{CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS}, CUDNN_TYPE_INT64},
       {{CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS}, CUDNN_TYPE_VOID_PTR},
       {{CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, CUDNN_ATTR_VARIANT_PACK_WORKSPACE}, CUDNN_TYPE_VOID_PTR},
@@ -147,8 +161,8 @@ template <typename T>
 std::vector<T> values(const Descriptor& d, cudnnBackendAttributeName_t name) {
   auto found = d.attributes.find(int(name));
   if (found == d.attributes.end())
-    fail(CUDNN_STATUS_BAD_PARAM, std::string("descriptor type ") + std::to_string(int(d.type)) + " is finalized without attribute " +
-                                     std::to_string(int(name)));
+    fail(CUDNN_STATUS_BAD_PARAM, std::string("descriptor type ") + std::to_string(int(d.type)) +
+                                     " is finalized without attribute " + std::to_string(int(name)));
   std::vector<T> out(size_t(found->second.count));
   std::memcpy(out.data(), found->second.bytes.data(), found->second.bytes.size());
   return out;
@@ -156,7 +170,8 @@ std::vector<T> values(const Descriptor& d, cudnnBackendAttributeName_t name) {
 template <typename T>
 T value(const Descriptor& d, cudnnBackendAttributeName_t name) {
   const std::vector<T> v = values<T>(d, name);
-  if (v.size() != 1) fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) + " takes one value");
+  if (v.size() != 1)
+    fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) + " takes one value");
   return v[0];
 }
 
@@ -164,8 +179,8 @@ T value(const Descriptor& d, cudnnBackendAttributeName_t name) {
 Descriptor& linked(const Descriptor& d, cudnnBackendAttributeName_t name, cudnnBackendDescriptorType_t type) {
   Descriptor& target = checked(value<cudnnBackendDescriptor_t>(d, name));
   if (target.type != type || !target.finalized)
-    fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) + " must name a finalized descriptor of type " +
-                                     std::to_string(int(type)));
+    fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) +
+                                     " must name a finalized descriptor of type " + std::to_string(int(type)));
   return target;
 }
 // A boolean attribute, false when unset.
@@ -188,14 +203,18 @@ void finalize_tensor(Descriptor& d) {
   t.is_virtual = flag(d, CUDNN_ATTR_TENSOR_IS_VIRTUAL);
   t.by_value = flag(d, CUDNN_ATTR_TENSOR_IS_BY_VALUE);
   if (t.dims.size() != t.strides.size() || t.dims.empty() || t.dims.size() > 8)
-    fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(t.uid) + ": dims and strides must have one rank (1 to 8)");
+    fail(CUDNN_STATUS_BAD_PARAM,
+         std::string("tensor uid ") + std::to_string(t.uid) + ": dims and strides must have one rank (1 to 8)");
   for (size_t i = 0; i < t.dims.size(); ++i)
     if (t.dims[i] < 1 || t.strides[i] < 1)
-      fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(t.uid) + ": dims and strides must be positive");
+      fail(CUDNN_STATUS_BAD_PARAM,
+           std::string("tensor uid ") + std::to_string(t.uid) + ": dims and strides must be positive");
   if (t.alignment < 1 || (t.alignment & (t.alignment - 1)) != 0)
-    fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(t.uid) + ": byte alignment must be a power of two");
+    fail(CUDNN_STATUS_BAD_PARAM,
+         std::string("tensor uid ") + std::to_string(t.uid) + ": byte alignment must be a power of two");
   if (t.is_virtual && t.by_value)
-    fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(t.uid) + " cannot be both virtual and by value");
+    fail(CUDNN_STATUS_BAD_PARAM,
+         std::string("tensor uid ") + std::to_string(t.uid) + " cannot be both virtual and by value");
   emu::cudnn::element_size(t.type);  // throws for a type the evaluation cannot hold
 }
 
@@ -214,7 +233,8 @@ void finalize_operation(Descriptor& d) {
   };
   switch (d.type) {
     case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR: {
-      const Descriptor& pw = linked(d, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+      const Descriptor& pw =
+          linked(d, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
       op.kind = OperationKind::pointwise;
       op.mode = value<cudnnPointwiseMode_t>(pw, CUDNN_ATTR_POINTWISE_MODE);
       op.x = linked_tensor(d, CUDNN_ATTR_OPERATION_POINTWISE_XDESC);
@@ -229,7 +249,8 @@ void finalize_operation(Descriptor& d) {
       if ((op.mode == CUDNN_POINTWISE_BINARY_SELECT) != op.has_t) shape_error("only BINARY_SELECT takes a T operand");
       if (op.mode == CUDNN_POINTWISE_GEN_INDEX) {
         op.axis = value<int64_t>(pw, CUDNN_ATTR_POINTWISE_AXIS);
-        if (op.axis < 0 || op.axis >= int64_t(op.y.dims.size())) shape_error("GEN_INDEX axis outside the output's rank");
+        if (op.axis < 0 || op.axis >= int64_t(op.y.dims.size()))
+          shape_error("GEN_INDEX axis outside the output's rank");
       }
       if (!broadcasts(op.x, op.y) || (op.has_b && !broadcasts(op.b, op.y)) || (op.has_t && !broadcasts(op.t, op.y)))
         shape_error("an operand does not broadcast to the output's dims");
@@ -240,7 +261,8 @@ void finalize_operation(Descriptor& d) {
       op.kind = OperationKind::reduction;
       op.reduce = value<cudnnReduceTensorOp_t>(red, CUDNN_ATTR_REDUCTION_OPERATOR);
       if (op.reduce != CUDNN_REDUCE_TENSOR_ADD && op.reduce != CUDNN_REDUCE_TENSOR_MAX)
-        fail(CUDNN_STATUS_NOT_SUPPORTED, std::string("reduction operator ") + std::to_string(int(op.reduce)) + " is not emulated");
+        fail(CUDNN_STATUS_NOT_SUPPORTED,
+             std::string("reduction operator ") + std::to_string(int(op.reduce)) + " is not emulated");
       op.x = linked_tensor(d, CUDNN_ATTR_OPERATION_REDUCTION_XDESC);
       op.y = linked_tensor(d, CUDNN_ATTR_OPERATION_REDUCTION_YDESC);
       if (!broadcasts(op.y, op.x)) shape_error("the output's dims must be the input's with reduced axes set to 1");
@@ -299,11 +321,13 @@ void finalize_graph(Descriptor& d) {
       if (!in) continue;
       register_tensor(*in);
       if (in->is_virtual && !produced.count(in->uid))
-        fail(CUDNN_STATUS_BAD_PARAM, std::string("virtual tensor uid ") + std::to_string(in->uid) + " is read before any operation writes it");
+        fail(CUDNN_STATUS_BAD_PARAM,
+             std::string("virtual tensor uid ") + std::to_string(in->uid) + " is read before any operation writes it");
     }
     register_tensor(op.y);
     if (op.y.by_value || !produced.insert(op.y.uid).second)
-      fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(op.y.uid) + " is written twice or is by value");
+      fail(CUDNN_STATUS_BAD_PARAM,
+           std::string("tensor uid ") + std::to_string(op.y.uid) + " is written twice or is by value");
   }
   d.refusal = emu::cudnn::recognise_sdpa(d.graph, d.direction);
 }
@@ -352,10 +376,10 @@ void finalize(Descriptor& d) {
       if (value<cudnnDataType_t>(d, CUDNN_ATTR_MATMUL_COMP_TYPE) != CUDNN_DATA_FLOAT)
         fail(CUDNN_STATUS_NOT_SUPPORTED, "matmul compute types other than f32 are not emulated");
       break;
-    case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR: case CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR:
-    case CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR: case CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR:
-      finalize_operation(d);
-      break;
+    case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR: finalize_operation(d); break;
     case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR: finalize_graph(d); break;
     case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR: finalize_heuristics(d); break;
     case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR:
@@ -377,7 +401,9 @@ void finalize(Descriptor& d) {
 void fill(cudnnBackendDescriptor_t target, cudnnBackendDescriptorType_t type, const std::vector<Operation>& graph,
           const EngineChoice& engine) {
   Descriptor& d = checked(target);
-  if (d.type != type) fail(CUDNN_STATUS_BAD_PARAM, std::string("the result array must hold descriptors of type ") + std::to_string(int(type)));
+  if (d.type != type)
+    fail(CUDNN_STATUS_BAD_PARAM,
+         std::string("the result array must hold descriptors of type ") + std::to_string(int(type)));
   d.graph = graph;
   d.engine = engine;
   d.finalized = true;
@@ -387,13 +413,15 @@ void get_attribute(const Descriptor& d, cudnnBackendAttributeName_t name, cudnnB
                    int64_t requested, int64_t* count, void* out) {
   if (!d.finalized) fail(CUDNN_STATUS_BAD_PARAM, "attributes are read from finalized descriptors");
   auto expect = [&](cudnnBackendAttributeType_t wanted) {
-    if (type != wanted) fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) + " has another type");
+    if (type != wanted)
+      fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) + " has another type");
   };
   if (d.type == CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR && name == CUDNN_ATTR_ENGINEHEUR_RESULTS) {
     expect(CUDNN_TYPE_BACKEND_DESCRIPTOR);
     const int64_t n = std::min<int64_t>(requested, int64_t(d.engines.size()));
     for (int64_t i = 0; i < n; ++i)
-      fill(static_cast<cudnnBackendDescriptor_t*>(out)[i], CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, d.graph, d.engines[size_t(i)]);
+      fill(static_cast<cudnnBackendDescriptor_t*>(out)[i], CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, d.graph,
+           d.engines[size_t(i)]);
     *count = requested == 0 ? int64_t(d.engines.size()) : n;
     return;
   }
@@ -420,8 +448,8 @@ void get_attribute(const Descriptor& d, cudnnBackendAttributeName_t name, cudnnB
     if (count) *count = 1;
     return;
   }
-  fail(CUDNN_STATUS_NOT_SUPPORTED, std::string("reading attribute ") + std::to_string(int(name)) + " of descriptor type " +
-                                       std::to_string(int(d.type)) + " is not emulated");
+  fail(CUDNN_STATUS_NOT_SUPPORTED, std::string("reading attribute ") + std::to_string(int(name)) +
+                                       " of descriptor type " + std::to_string(int(d.type)) + " is not emulated");
 }
 
 int64_t nondeterministic_runs = 0;
@@ -432,7 +460,8 @@ void execute(cudnnHandle_t handle, const Descriptor& plan, const Descriptor& pac
     fail(CUDNN_STATUS_BAD_PARAM, "execute takes a finalized execution plan and variant pack");
   if (handle->device != emu::current_device())
     fail(CUDNN_STATUS_BAD_PARAM, std::string("the handle belongs to device ") + std::to_string(handle->device) +
-                                     std::string(" but device ") + std::to_string(emu::current_device()) + " is current");
+                                     std::string(" but device ") + std::to_string(emu::current_device()) +
+                                     " is current");
   const std::vector<int64_t> uids = values<int64_t>(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS);
   const std::vector<void*> pointers = values<void*>(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS);
   std::map<int64_t, void*> bound;
@@ -444,11 +473,12 @@ void execute(cudnnHandle_t handle, const Descriptor& plan, const Descriptor& pac
   for (const auto& [uid, t] : real) {
     auto found = bound.find(uid);
     if (found == bound.end() || !found->second)
-      fail(CUDNN_STATUS_BAD_PARAM, std::string("the variant pack gives no pointer for tensor uid ") + std::to_string(uid));
+      fail(CUDNN_STATUS_BAD_PARAM,
+           std::string("the variant pack gives no pointer for tensor uid ") + std::to_string(uid));
     if (t->by_value) continue;
     if (reinterpret_cast<uintptr_t>(found->second) % uintptr_t(t->alignment) != 0)
-      fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(uid) + " is not aligned to its declared " +
-                                       std::to_string(t->alignment) + " bytes");
+      fail(CUDNN_STATUS_BAD_PARAM, std::string("tensor uid ") + std::to_string(uid) +
+                                       " is not aligned to its declared " + std::to_string(t->alignment) + " bytes");
     int64_t last = 0;
     for (size_t i = 0; i < t->dims.size(); ++i) last += (t->dims[i] - 1) * t->strides[i];
     const std::string what = std::string("emulated cuDNN, tensor uid ") + std::to_string(uid);
@@ -558,7 +588,8 @@ cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t descriptor, cudn
     Descriptor& d = checked(descriptor);
     if (d.finalized) fail(CUDNN_STATUS_BAD_PARAM, "attributes of a finalized descriptor cannot change");
     if (settable_type(d.type, name) != type)
-      fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) + std::string(" given as type ") + std::to_string(int(type)));
+      fail(CUDNN_STATUS_BAD_PARAM, std::string("attribute ") + std::to_string(int(name)) +
+                                       std::string(" given as type ") + std::to_string(int(type)));
     if (count < 0 || (count > 0 && !values)) fail(CUDNN_STATUS_BAD_PARAM, "attribute values missing");
     Attribute a{type, count, std::vector<uint8_t>(size_t(count) * attribute_size(type))};
     if (count > 0) std::memcpy(a.bytes.data(), values, a.bytes.size());

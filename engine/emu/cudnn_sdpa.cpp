@@ -56,7 +56,8 @@ const Pattern kCausalBottomRight = {"gen_index", "gen_index", "add", "sub", "cmp
 const Pattern kScores = {"matmul", "mul"};
 const Pattern kForwardSoftmax = {"reduce_max", "sub", "exp", "reduce_add", "log", "add", "div", "matmul"};
 const Pattern kBackwardRowSums = {"mul", "reduce_add", "mul"};
-const Pattern kBackwardBody = {"exp", "reshape", "matmul", "matmul", "sub", "mul", "mul", "reshape", "matmul", "reshape"};
+const Pattern kBackwardBody = {"exp", "reshape", "matmul",  "matmul", "sub",
+                               "mul", "mul",     "reshape", "matmul", "reshape"};
 
 struct Variant {
   bool alibi;
@@ -82,11 +83,13 @@ std::string describe(const TensorDesc& t) {
 // Checks a real (non-virtual) 4-D IO tensor whose axis `unit_axis` has stride 1; "" when it is.
 std::string check_io(const TensorDesc& t, const char* role, size_t unit_axis) {
   if (t.is_virtual || t.by_value) return std::string(role) + " must be a real tensor, got a virtual " + describe(t);
-  if (!is_io_type(t.type)) return std::string(role) + std::string(" must be bf16 or fp16, got data type ") + std::to_string(t.type);
+  if (!is_io_type(t.type))
+    return std::string(role) + std::string(" must be bf16 or fp16, got data type ") + std::to_string(t.type);
   if (t.dims.size() != 4) return std::string(role) + " must be 4-D, got " + describe(t);
   if (t.strides[unit_axis] != 1)
-    return std::string(role) + std::string(" must have stride 1 on axis ") + std::to_string(unit_axis) + " (rows contiguous), got " +
-           describe(t) + std::string(" with stride ") + std::to_string(t.strides[unit_axis]);
+    return std::string(role) + std::string(" must have stride 1 on axis ") + std::to_string(unit_axis) +
+           " (rows contiguous), got " + describe(t) + std::string(" with stride ") +
+           std::to_string(t.strides[unit_axis]);
   return "";
 }
 
@@ -97,8 +100,8 @@ std::string check_scalar(const TensorDesc& t, const char* role) {
 
 std::string check_stats(const TensorDesc& t, const char* role) {
   if (t.is_virtual || t.type != CUDNN_DATA_FLOAT || t.dims.size() != 4 || t.dims[3] != 1)
-    return std::string(role) + " must be a real f32 (B, H, Tq, 1) tensor, got " + std::string(t.is_virtual ? "a virtual " : "") +
-           describe(t);
+    return std::string(role) + " must be a real f32 (B, H, Tq, 1) tensor, got " +
+           std::string(t.is_virtual ? "a virtual " : "") + describe(t);
   return "";
 }
 
@@ -143,7 +146,8 @@ std::string check_backward(const std::vector<Operation>& ops, const Variant& v) 
   if (std::string e = check_scalar(ops[2].b, "the row sums' factor"); !e.empty()) return e;
   if (ops[2].y.is_virtual || ops[2].y.type != CUDNN_DATA_FLOAT)
     return "the backward's row sums of dO ⊙ O must be a real f32 (B, H, Tq, 1) tensor (cuDNN 9 reads them from "
-           "memory), got a " + std::string(ops[2].y.is_virtual ? "virtual " : "") + describe(ops[2].y);
+           "memory), got a " +
+           std::string(ops[2].y.is_virtual ? "virtual " : "") + describe(ops[2].y);
   if (std::string e = check_io(ops[3].x, "Q", 3); !e.empty()) return e;
   if (std::string e = check_io(ops[3].b, "K (as Kᵀ)", 2); !e.empty()) return e;
   if (std::string e = check_scalar(ops[4].b, "the attention scale"); !e.empty()) return e;
@@ -206,7 +210,8 @@ double rounded(cudnnDataType_t type, double value) {
     case CUDNN_DATA_BOOLEAN: return value != 0.0 ? 1.0 : 0.0;
     default: break;
   }
-  throw engine::Error(std::string("emulated cuDNN: data type ") + std::to_string(int(type)) + " is not emulated in a graph");
+  throw engine::Error(std::string("emulated cuDNN: data type ") + std::to_string(int(type)) +
+                      " is not emulated in a graph");
 }
 
 double load(const void* base, cudnnDataType_t type, int64_t index) {
@@ -312,8 +317,8 @@ void run(const Operation& op, Values& values) {
     }
     case OperationKind::reshape: {
       // The same memory seen with y's dims and strides, each value converted to y's type.
-      ENGINE_CHECK(extent(op.y) <= int64_t(x.size()), "emulated cuDNN: reshape ", describe(op.y),
-                   " reaches past ", describe(op.x));
+      ENGINE_CHECK(extent(op.y) <= int64_t(x.size()), "emulated cuDNN: reshape ", describe(op.y), " reaches past ",
+                   describe(op.x));
       for (size_t i = 0; i < y.size(); ++i) y[i] = std::isnan(x[i]) ? x[i] : rounded(op.y.type, x[i]);
       break;
     }
@@ -325,10 +330,13 @@ void run(const Operation& op, Values& values) {
 
 size_t element_size(cudnnDataType_t type) {
   switch (type) {
-    case CUDNN_DATA_FLOAT: case CUDNN_DATA_INT32: return 4;
-    case CUDNN_DATA_BFLOAT16: case CUDNN_DATA_HALF: return 2;
+    case CUDNN_DATA_FLOAT:
+    case CUDNN_DATA_INT32: return 4;
+    case CUDNN_DATA_BFLOAT16:
+    case CUDNN_DATA_HALF: return 2;
     case CUDNN_DATA_BOOLEAN: return 1;
-    case CUDNN_DATA_DOUBLE: case CUDNN_DATA_INT64: return 8;
+    case CUDNN_DATA_DOUBLE:
+    case CUDNN_DATA_INT64: return 8;
   }
   throw engine::Error(std::string("emulated cuDNN: data type ") + std::to_string(int(type)) + " is not emulated");
 }
@@ -341,8 +349,8 @@ std::string recognise_sdpa(const std::vector<Operation>& operations, SdpaDirecti
       const Variant v{alibi, mask};
       const Pattern modifiers = (alibi ? kAlibi : Pattern{}) + mask_pattern(mask);
       const Pattern forward = kScores + modifiers + kForwardSoftmax;
-      const Pattern backward =
-          kBackwardRowSums + kScores + (alibi ? kAlibi : Pattern{}) + Pattern{"sub"} + mask_pattern(mask) + kBackwardBody;
+      const Pattern backward = kBackwardRowSums + kScores + (alibi ? kAlibi : Pattern{}) + Pattern{"sub"} +
+                               mask_pattern(mask) + kBackwardBody;
       std::string why;
       if (given == forward) {
         direction = SdpaDirection::forward;

@@ -234,7 +234,8 @@ struct GraphSpec {
   // The plan cache's key: equal specs build equal graphs.
   std::vector<int64_t> key() const {
     std::vector<int64_t> key = {backward, B, H, Tq, Tk, D, causal, alibi};
-    for (const Layout* l : {&q, &k, &v, &o, &d_o, &dq, &dk, &dv}) key.insert(key.end(), l->strides.begin(), l->strides.end());
+    for (const Layout* l : {&q, &k, &v, &o, &d_o, &dq, &dk, &dv})
+      key.insert(key.end(), l->strides.begin(), l->strides.end());
     return key;
   }
   Layout scores() const { return dense({B, H, Tq, Tk}); }
@@ -299,7 +300,8 @@ void build_forward(GraphBuilder& g, const GraphSpec& s) {
   const Layout all = s.scores(), rows = s.rows();
   cudnnBackendDescriptor_t row_max = g.virtual_tensor(CUDNN_DATA_FLOAT, rows);
   g.reduction(CUDNN_REDUCE_TENSOR_MAX, scores, row_max);
-  cudnnBackendDescriptor_t exps = g.unary(CUDNN_POINTWISE_EXP, g.binary(CUDNN_POINTWISE_SUB, scores, row_max, all), all);
+  cudnnBackendDescriptor_t shifted = g.binary(CUDNN_POINTWISE_SUB, scores, row_max, all);
+  cudnnBackendDescriptor_t exps = g.unary(CUDNN_POINTWISE_EXP, shifted, all);
   cudnnBackendDescriptor_t row_sum = g.virtual_tensor(CUDNN_DATA_FLOAT, rows);
   g.reduction(CUDNN_REDUCE_TENSOR_ADD, exps, row_sum);
   cudnnBackendDescriptor_t log_sum = g.unary(CUDNN_POINTWISE_LOG, row_sum, rows);
@@ -417,9 +419,9 @@ void finalize_plan(GraphBuilder& g, cudnnBackendDescriptor_t graph, cudnnHandle_
       return;
     }
   }
-  throw engine::Error(engine::detail::concat("cuDNN attention: no deterministic engine configuration finalises a plan (",
-                                             skipped_nondeterministic, " non-deterministic ones skipped); last: ",
-                                             last_error));
+  throw engine::Error(engine::detail::concat("cuDNN attention: no deterministic engine configuration finalises a ",
+                                             "plan (", skipped_nondeterministic,
+                                             " non-deterministic ones skipped); last: ", last_error));
 }
 
 struct State {
