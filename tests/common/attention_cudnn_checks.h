@@ -139,6 +139,7 @@ inline void check_expressible_cases_match_cpu(ops::AttentionBackend backend, eng
   for (const Case& c : expressible_cases()) {
     CAPTURE(attention_checks::case_name(c));
     const auto [forward, backward] = cuda_vs_cpu(c, gen);
+    MESSAGE(attention_checks::case_name(c) << ": relative error forward " << forward << ", gradients " << backward);
     CHECK(forward < ops::cuda::kCudnnForwardTolerance);
     CHECK(backward < ops::cuda::kCudnnBackwardTolerance);
     // The f32 kernel agrees with the CPU within 1e-5; bf16 rounding of the inputs alone errs by
@@ -148,6 +149,8 @@ inline void check_expressible_cases_match_cpu(ops::AttentionBackend backend, eng
   for (const bool causal : {false, true}) {
     CAPTURE(causal);
     const auto [forward, backward] = fused_qkv_vs_cpu(2, 3, 41, 16, causal, gen);
+    const std::string name = causal ? "fused qkv B=2 H=3 T=41 D=16 causal" : "fused qkv B=2 H=3 T=41 D=16";
+    MESSAGE(name << ": relative error forward " << forward << ", gradient of qkv " << backward);
     CHECK(forward < ops::cuda::kCudnnForwardTolerance);
     CHECK(forward > 1e-5);
     CHECK(backward < ops::cuda::kCudnnBackwardTolerance);
@@ -155,6 +158,8 @@ inline void check_expressible_cases_match_cpu(ops::AttentionBackend backend, eng
   const ops::cuda::CudnnAttentionStatus status = ops::cuda::cudnn_attention_status();
   CAPTURE(status.reason);
   CHECK(status.state == ops::cuda::CudnnAttentionState::validated);
+  MESSAGE("first-use validation against the kernel: forward " << status.forward_error << ", backward "
+                                                              << status.backward_error);
   CHECK(status.forward_error >= 0.0);
   CHECK(status.forward_error < ops::cuda::kCudnnForwardTolerance);
   CHECK(status.backward_error >= 0.0);
