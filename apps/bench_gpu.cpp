@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "apps/app_main.h"
+#include "apps/attention_options.h"
 #include "apps/cli_options.h"
 #include "engine/autograd.h"
 #include "engine/cuda/check.h"
@@ -105,11 +106,15 @@ void bench_gemm(const GpuPeak& peak) {
   CUBLAS_CHECK(cublasDestroy(handle));
 }
 
-// ops::attention in f32 (the hand-written tiled kernel). FLOPs as FlashAttention counts them: forward
+// ops::attention on f32 tensors: the hand-written tiled kernel, or cuDNN's fused attention on bf16
+// copies with --attention cudnn (or --attention auto with --precision bf16: the conversions
+// included; its peak% is against the bf16 peak). FLOPs as FlashAttention counts them: forward
 // 4·B·H·Tq·Tk·D (halved when causal), backward 2.5× that.
 void bench_attention(const GpuPeak& peak) {
-  std::printf("\nattention (ops::attention, f32, causal)\n%4s %3s %6s %4s %10s %10s %10s %10s %7s\n", "B", "H",
-              "T", "D", "fwd ms", "TFLOP/s", "fwd+bwd ms", "TFLOP/s", "peak%");
+  const bool cudnn = ops::cudnn_attention_requested();
+  std::printf("\nattention (ops::attention, f32 tensors, causal, %s)\n%4s %3s %6s %4s %10s %10s %10s %10s %7s\n",
+              cudnn ? "cuDNN on bf16 copies" : "hand-written f32 kernel", "B", "H", "T", "D", "fwd ms", "TFLOP/s",
+              "fwd+bwd ms", "TFLOP/s", "peak%");
   struct Size {
     int64_t B, H, T, D;
   };
@@ -134,7 +139,7 @@ void bench_attention(const GpuPeak& peak) {
     const double training_tflops = 3.5 * forward_flops / training_ms / 1e9;
     std::printf("%4lld %3lld %6lld %4lld %10.3f %10.2f %10.3f %10.2f %6.1f%%\n", (long long)s.B, (long long)s.H,
                 (long long)s.T, (long long)s.D, forward_ms, forward_tflops, training_ms, training_tflops,
-                percent(training_tflops, peak.fp32));
+                percent(training_tflops, cudnn ? peak.bf16 : peak.fp32));
   }
 }
 
@@ -183,6 +188,7 @@ void bench_gpu(int argc, char** argv) {
   apps::CommandLine cli("bench_gpu", "GEMM, attention and transformer-block throughput on the GPU (TFLOP/s, MFU).",
                         "bench_gpu all");
   cli.option("what", what, "gemm, attention, block or all");
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   ENGINE_CHECK(what == "all" || what == "gemm" || what == "attention" || what == "block", "unknown benchmark '",
                what, "': use gemm, attention, block or all");

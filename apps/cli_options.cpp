@@ -124,6 +124,10 @@ CLI::Option* CommandLine::flag(const std::string& name, bool& value, const std::
   return cli_.add_flag(name, value, help);
 }
 
+CLI::Option* CommandLine::on_flag(const std::string& name, const std::string& help, std::function<void()> apply) {
+  return cli_.add_flag_function(name, [apply = std::move(apply)](int64_t) { apply(); }, help)->trigger_on_parse();
+}
+
 void CommandLine::config_flags(const std::vector<ConfigFlag>& flags, const nlohmann::json& defaults,
                                nlohmann::json& overrides) {
   for (const ConfigFlag& flag : flags) {

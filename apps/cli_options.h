@@ -66,6 +66,8 @@ class CommandLine {
   CLI::Option* option(const std::string& name, std::vector<std::string>& values, const std::string& help);
   // An option without a value: `value` becomes true when it is given.
   CLI::Option* flag(const std::string& name, bool& value, const std::string& help);
+  // An option without a value whose every occurrence calls `apply`, in command-line order.
+  CLI::Option* on_flag(const std::string& name, const std::string& help, std::function<void()> apply);
   // An option whose every occurrence calls `apply` with its text, in command-line order.
   CLI::Option* each(const std::string& name, const std::string& value_name, const std::string& help,
                     std::function<void(const std::string& text)> apply);

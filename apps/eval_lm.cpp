@@ -27,6 +27,7 @@
 #include <sstream>
 
 #include "apps/app_main.h"
+#include "apps/attention_options.h"
 #include "apps/cli_options.h"
 #include "apps/lm_run.h"
 #include "apps/qa_run.h"
@@ -61,6 +62,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--max-tokens", args.max_tokens, "score only the first N predictions (0: all)", 0);
   cli.option("--csv", args.csv, "CSV file (default: eval_<split>.csv beside the first checkpoint; .md, .svg beside)");
   cli.device_options(args.device);
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   return args;
 }

@@ -29,6 +29,7 @@
 
 #include "apps/app_main.h"
 #include "apps/bootstrap_interval.h"
+#include "apps/attention_options.h"
 #include "apps/cli_options.h"
 #include "apps/qa_run.h"
 #include "apps/train/device_setup.h"
@@ -65,6 +66,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--label", args.labels, "the runs' names, one per --checkpoint in order (default: their folders)");
   cli.option("--out", args.out, "output folder (default: the first checkpoint's)");
   cli.device_options(args.device);
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   ENGINE_CHECK(args.labels.empty() || args.labels.size() == args.checkpoints.size(), args.labels.size(),
                " --label for ", args.checkpoints.size(), " --checkpoint");

@@ -27,6 +27,7 @@
 #include <fstream>
 
 #include "apps/app_main.h"
+#include "apps/attention_options.h"
 #include "apps/cli_options.h"
 #include "apps/svg_plot.h"
 #include "apps/train/device_setup.h"
@@ -90,6 +91,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--csv", args.csv_path, "CSV over all runs (default: the first run's eval.csv)");
   cli.option("--plot", args.plot_path, "SVG plot (default: the first run's eval.svg)");
   cli.device_options(args.device);
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   if (args.csv_path.empty()) args.csv_path = args.run_dirs.front() + "/eval.csv";
   if (args.plot_path.empty()) args.plot_path = args.run_dirs.front() + "/eval.svg";

@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "apps/attention_options.h"
 #include "apps/train/device_setup.h"
 #include "apps/train/run_folder.h"
 #include "apps/train/seqpe_objective.h"
@@ -40,6 +41,7 @@ RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, cons
            });
   cli.config_flags(flags, defaults, overrides);
   cli.config_flags(apps::device_flags("/"), defaults, overrides);
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   if (args.resume == "latest") {
     const json where = merge_config(merge_config(defaults, file), overrides);

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "apps/app_main.h"
+#include "apps/attention_options.h"
 #include "apps/cli_options.h"
 #include "apps/lm_run.h"
 #include "apps/qa_run.h"
@@ -56,6 +57,7 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--top-k", args.sampling.top_k, "sample among the k most likely tokens", 0);
   cli.option("--seed", args.seed, "seed of the sampling");
   cli.device_options(args.device, false);
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   if (!prompt_file.empty()) args.prompt = read_file(prompt_file);
   return args;

@@ -29,6 +29,7 @@
 #include <fstream>
 #include <memory>
 
+#include "apps/attention_options.h"
 #include "apps/cli_options.h"
 #include "apps/dist_job.h"
 #include "apps/train/device_setup.h"
@@ -90,6 +91,7 @@ Arguments parse_arguments(int argc, char** argv) {
   const json defaults = vit_app::run_config_to_json(vit_app::default_run_config());
   cli.config_flags(flags, defaults, overrides);
   cli.config_flags(apps::device_flags("/train/"), defaults, overrides);
+  apps::attention_options(cli);
   cli.parse(argc, argv);
   const auto resolve = [&](vit_app::RunConfig config) {
     if (!config_file.empty()) {

@@ -6,9 +6,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -31,16 +34,55 @@ struct AttentionConfig {
   Tensor key_keep;                   // (B, Tk) i32 0/1 on the inputs' device, or undefined
   cpu::AttentionDropout dropout;     // p = 0: none
   Tensor score_bias;                 // (P, Hb, Tq, Tk) dense, detached, or undefined
-  bool cudnn = false;                // the forward ran through cuDNN (its lse is cuDNN's), so may the backward
+  std::string cudnn_request;         // how the call asked for cuDNN (for messages); empty: it did not
+  bool use_cudnn = false;            // asked for cuDNN, and cuDNN's graph can express the call
+  bool cudnn = false;                // the forward ran through cuDNN, so the backward tries it too
+  Tensor cudnn_alibi_slopes;         // (H) f32 on the device: ALiBi through cuDNN, else undefined
   bool bf16_products = false;        // f32 on the CPU in bf16 precision: the forward's, kept for the backward
 };
 
 std::atomic<AttentionBackend>& backend_choice() {
   static std::atomic<AttentionBackend> choice{[] {
     const char* env = std::getenv("ENGINE_ATTENTION_CUDNN");
-    return env && std::strcmp(env, "1") == 0 ? AttentionBackend::cudnn_bf16 : AttentionBackend::kernel;
+    if (env && std::strcmp(env, "1") == 0) return AttentionBackend::cudnn_bf16;
+    if (env && std::strcmp(env, "0") == 0) return AttentionBackend::kernel;
+    return AttentionBackend::automatic;
   }()};
   return choice;
+}
+
+std::atomic<bool>& fallback_choice() {
+  static std::atomic<bool> allowed{[] {
+    const char* env = std::getenv("ENGINE_ATTENTION_FALLBACK");
+    return env && std::strcmp(env, "1") == 0;
+  }()};
+  return allowed;
+}
+
+// Prints `message` on stderr the first time it is given in this process.
+void say_once(const std::string& message) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (said.insert(message).second) std::fprintf(stderr, "engine: attention: %s\n", message.c_str());
+}
+
+// How an f32 CUDA call asks for cuDNN, for the messages; "" when it does not.
+std::string cudnn_request(const Tensor& q) {
+  if (!q.device().is_cuda() || q.dtype() != engine::DType::f32 || !cudnn_attention_requested()) return "";
+  return attention_backend() == AttentionBackend::cudnn_bf16
+             ? "--attention cudnn or ENGINE_ATTENTION_CUDNN=1"
+             : "cuDNN is the default attention on GPUs with --precision bf16";
+}
+
+// cuDNN was asked for (`request`) and could express the call, but failed with `what`: stops the run
+// unless the fallback is allowed, then says it once per reason and returns (the kernel runs).
+void cudnn_refused(const std::string& request, const std::string& what) {
+  if (!attention_fallback())
+    throw engine::Error("attention: cuDNN attention was asked for (" + request + ") but cannot run: " + what +
+                        ". Pass --attention-fallback (or set ENGINE_ATTENTION_FALLBACK=1) to run the hand-written f32 "
+                        "kernel instead, or --attention kernel (ENGINE_ATTENTION_CUDNN=0) not to ask for cuDNN.");
+  say_once("cuDNN attention cannot run, so the hand-written kernel does (--attention-fallback): " + what);
 }
 
 // The bias as the kernels of `config`'s device take it (slopes in host memory for the CPU, in
@@ -64,29 +106,57 @@ cpu::AttentionBias kernel_bias(const AttentionConfig& config) {
   return bias;
 }
 
-// The CPU kernels read any (B, H, T, D) view whose rows are contiguous (a linear layer's output split
-// into heads) and write results as (B, H, T, D) views of (B, T, H, D) buffers, the layout the next
-// linear layer reads, so no copy is made on either side. The CUDA kernels take dense (B, H, T, D).
-bool rows_readable_in_place(const Tensor& x) { return x.device().is_cpu() && x.strides()[3] == 1; }
+// The CPU kernels and cuDNN read any (B, H, T, D) view whose rows are contiguous (a linear layer's
+// output split into heads) and write results as (B, H, T, D) views of (B, T, H, D) buffers, the
+// layout the next linear layer reads, so no copy is made on either side. The CUDA kernels take
+// dense (B, H, T, D).
+Tensor readable(const Tensor& x, bool rows_in_place) {
+  return rows_in_place && x.strides()[3] == 1 ? x : x.contiguous();
+}
 
-Tensor readable(const Tensor& x) { return rows_readable_in_place(x) ? x : x.contiguous(); }
-
-// An empty (B, H, T, D) result for inputs on `like`'s device: a view of a (B, T, H, D) buffer on the CPU.
-Tensor empty_heads(int64_t B, int64_t H, int64_t T, int64_t D, const Tensor& like) {
-  if (like.device().is_cpu()) return Tensor::empty({B, T, H, D}, like.dtype(), like.device()).permute({0, 2, 1, 3});
+// An empty (B, H, T, D) result: a view of a (B, T, H, D) buffer when `heads_view`, else dense.
+Tensor empty_heads(int64_t B, int64_t H, int64_t T, int64_t D, const Tensor& like, bool heads_view) {
+  if (heads_view) return Tensor::empty({B, T, H, D}, like.dtype(), like.device()).permute({0, 2, 1, 3});
   return Tensor::empty({B, H, T, D}, like.dtype(), like.device());
+}
+
+// Whether the tensors of a call sit in the layouts above (CPU, or CUDA through cuDNN).
+bool rows_in_place(const Tensor& like, bool cudnn) { return like.device().is_cpu() || cudnn; }
+
+// Runs `kernel` on dense copies of `outputs` where they are views, copying the results back.
+template <typename F>
+void into_dense(const std::vector<Tensor>& outputs, F&& kernel) {
+  std::vector<Tensor> dense;
+  for (const Tensor& x : outputs)
+    dense.push_back(x.is_contiguous() ? x : Tensor::empty(x.shape(), x.dtype(), x.device()));
+  kernel(dense);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Tensor target = outputs[i];  // a handle to the same storage
+    if (!target.is_contiguous()) target.copy_(dense[i]);
+  }
 }
 
 cpu::RowLayout rows_of(const Tensor& x) { return {x.strides()[0], x.strides()[1], x.strides()[2]}; }
 
 // The one place where attention picks a device for its forward kernels (and, for f32 on CUDA
-// when asked for, cuDNN; config.cudnn records whether it ran).
+// when asked for and expressible, cuDNN; config.cudnn records whether it ran).
 template <typename T>
 void run_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                  AttentionConfig& config) {
   if (q.device().is_cuda()) {
-    config.cudnn = cuda::attention_forward(out, lse, q, k, v, config.sizes, kernel_bias(config),
-                                           attention_backend() == AttentionBackend::cudnn_bf16);
+    if (config.use_cudnn) {
+      try {
+        cuda::attention_forward_cudnn(out, lse, q, k, v, config.cudnn_alibi_slopes, config.sizes, kernel_bias(config));
+        config.cudnn = true;
+        return;
+      } catch (const engine::Error& e) {
+        cudnn_refused(config.cudnn_request, e.what());
+      }
+    }
+    into_dense({out}, [&](const std::vector<Tensor>& dense) {
+      cuda::attention_forward(dense[0], lse, q.contiguous(), k.contiguous(), v.contiguous(), config.sizes,
+                              kernel_bias(config));
+    });
     return;
   }
   cpu::AttentionLayouts layouts;  // the forward has no gradient operands
@@ -107,7 +177,19 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
   cpu::AttentionBias bias = kernel_bias(config);
   if (bias_grad.defined()) bias.score_bias_grad = bias_grad.raw_data();
   if (q.device().is_cuda()) {
-    cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, config.sizes, bias, config.cudnn);
+    if (config.cudnn) {
+      try {
+        cuda::attention_backward_cudnn(dq, dk, dv, dout, q, k, v, out, lse, config.cudnn_alibi_slopes, config.sizes,
+                                       bias);
+        return;
+      } catch (const engine::Error& e) {
+        cudnn_refused(config.cudnn_request, e.what());
+      }
+    }
+    into_dense({dq, dk, dv}, [&](const std::vector<Tensor>& dense) {
+      cuda::attention_backward(dense[0], dense[1], dense[2], dout.contiguous(), q.contiguous(), k.contiguous(),
+                               v.contiguous(), out.contiguous(), lse, config.sizes, bias);
+    });
     return;
   }
   const cpu::AttentionLayouts layouts{rows_of(q),    rows_of(k),  rows_of(v),  rows_of(out),
@@ -127,11 +209,12 @@ class AttentionBackward final : public engine::Node {
 
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     ENGINE_CHECK(q_.defined(), "attention: backward called twice through the same graph");
-    const Tensor dout = readable(grads[0]);
+    const bool in_place = rows_in_place(q_, config_.cudnn);
+    const Tensor dout = readable(grads[0], in_place);
     const int64_t B = q_.size(0), H = q_.size(1);
-    Tensor dq = empty_heads(B, H, q_.size(2), q_.size(3), q_);
-    Tensor dk = empty_heads(B, H, k_.size(2), k_.size(3), k_);
-    Tensor dv = empty_heads(B, H, v_.size(2), v_.size(3), v_);
+    Tensor dq = empty_heads(B, H, q_.size(2), q_.size(3), q_, in_place);
+    Tensor dk = empty_heads(B, H, k_.size(2), k_.size(3), k_, in_place);
+    Tensor dv = empty_heads(B, H, v_.size(2), v_.size(3), v_, in_place);
     // (P, H, Tq, Tk): summed over each block's sequences by the kernels, over heads here when Hb = 1.
     Tensor dbias;
     if (bias_grad_)
@@ -144,11 +227,11 @@ class AttentionBackward final : public engine::Node {
 
   void release_saved() override {
     q_ = k_ = v_ = out_ = lse_ = Tensor();
-    config_.key_keep = config_.device_alibi_slopes = config_.score_bias = Tensor();
+    config_.key_keep = config_.device_alibi_slopes = config_.score_bias = config_.cudnn_alibi_slopes = Tensor();
   }
 
  private:
-  Tensor q_, k_, v_;  // detached, as the kernels read them (readable())
+  Tensor q_, k_, v_;  // detached, as the forward read them (readable())
   Tensor out_;        // (B, H, Tq, Dv), detached (no cycle through its grad_fn)
   Tensor lse_;        // (B, H, Tq)
   AttentionConfig config_;
@@ -221,6 +304,31 @@ Tensor key_keep_flags(const Tensor& key_mask) {
 void set_attention_backend(AttentionBackend backend) { backend_choice().store(backend); }
 AttentionBackend attention_backend() { return backend_choice().load(); }
 
+AttentionBackend parse_attention_backend(const std::string& text, const std::string& option) {
+  if (text == "auto") return AttentionBackend::automatic;
+  if (text == "kernel") return AttentionBackend::kernel;
+  if (text == "cudnn") return AttentionBackend::cudnn_bf16;
+  throw engine::Error(option + " must be auto, kernel or cudnn, got '" + text + "'");
+}
+
+const char* attention_backend_name(AttentionBackend backend) {
+  switch (backend) {
+    case AttentionBackend::automatic: return "auto";
+    case AttentionBackend::kernel: return "kernel";
+    case AttentionBackend::cudnn_bf16: return "cudnn";
+  }
+  return "?";
+}
+
+bool cudnn_attention_requested() {
+  const AttentionBackend backend = attention_backend();
+  return backend == AttentionBackend::cudnn_bf16 ||
+         (backend == AttentionBackend::automatic && precision() == Precision::bf16);
+}
+
+void set_attention_fallback(bool allowed) { fallback_choice().store(allowed); }
+bool attention_fallback() { return fallback_choice().load(); }
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   check_inputs(q, k, v, options);
 
@@ -248,10 +356,22 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
         options.dropout_gen->reserve(engine::random_blocks(engine::RandomDistribution::bernoulli, elements));
   }
 
-  const Tensor q_rows = readable(q.detach());
-  const Tensor k_rows = readable(k.detach());
-  const Tensor v_rows = readable(v.detach());
-  Tensor out = empty_heads(config.sizes.batch, config.sizes.heads, config.sizes.query_len, config.sizes.value_dim, q);
+  config.cudnn_request = cudnn_request(q);
+  if (!config.cudnn_request.empty()) {
+    const std::string inexpressible = cuda::cudnn_attention_unsupported(config.sizes, kernel_bias(config));
+    config.use_cudnn = inexpressible.empty();
+    if (!config.use_cudnn)
+      say_once("the hand-written kernel runs the calls with " + inexpressible + " (cuDNN's graph cannot express it)");
+    else if (options.alibi_slopes.defined())
+      config.cudnn_alibi_slopes = options.alibi_slopes.detach().to(engine::DType::f32).contiguous();
+  }
+
+  const bool in_place = rows_in_place(q, config.use_cudnn);
+  const Tensor q_rows = readable(q.detach(), in_place);
+  const Tensor k_rows = readable(k.detach(), in_place);
+  const Tensor v_rows = readable(v.detach(), in_place);
+  Tensor out = empty_heads(config.sizes.batch, config.sizes.heads, config.sizes.query_len, config.sizes.value_dim, q,
+                           in_place);
   Tensor lse = Tensor::empty({config.sizes.batch, config.sizes.heads, config.sizes.query_len}, q.dtype(), q.device());
   ENGINE_DISPATCH_FLOAT(q.dtype(), "attention",
                         [&] { run_forward<scalar_t>(out, lse, q_rows, k_rows, v_rows, config); });

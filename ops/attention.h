@@ -9,6 +9,8 @@
 //   B = batch, H = heads, Tq / Tk = query / key lengths, Dk = query/key head size, Dv = value head size
 #pragma once
 
+#include <string>
+
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -48,18 +50,35 @@ struct AttentionOptions {
 // one (e^(inf − inf)) outputs NaN, as IEEE arithmetic has it.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
 
-// How attention runs on f32 CUDA tensors.
+// How attention runs on f32 CUDA tensors (f64 and CPU tensors always run the hand-written kernels).
 enum class AttentionBackend {
+  automatic,   // cuDNN when the precision is bf16 (ops/precision.h), the kernel otherwise: the default
   kernel,      // the hand-written tiled kernel (ops/cuda/attention.h): f32 throughout
-  cudnn_bf16,  // cuDNN's fused attention on inputs rounded to bf16 (ops/cuda/attention_cudnn.h), where
-               // it supports the call (no ALiBi, key mask, dropout or score bias, Dk = Dv, causal only with
-               // Tq = Tk) and validated itself; the kernel otherwise. Changes the numerics (~3 significant
-               // digits).
+  cudnn_bf16,  // cuDNN's fused attention (ops/cuda/attention_cudnn.h) on inputs rounded to bf16, in any
+               // precision (~3 significant digits)
 };
 
-// The process-wide choice; `kernel` unless the environment sets ENGINE_ATTENTION_CUDNN=1. Builds
-// without cuDNN (no ENGINE_CUDA, the emulator) accept the setting and always use the kernel.
+// A call that asks for cuDNN (cudnn_bf16, or automatic in bf16) runs through it when cuDNN's graph
+// can express it. One it cannot express (a key mask, dropout, a score bias, Dk ≠ Dv as SeqPE's
+// attn_scalar widens q·k, ALiBi without a causal mask, a head size cuDNN does not take) runs the
+// kernel, and the first call of each such kind says so on stderr: that is a choice, not a failure.
+// When cuDNN could express the call but fails (no engine or plan for the graph, a cuDNN error, a
+// first-use validation against the kernel that disagrees), the call throws engine::Error saying why
+// and how to go on, unless the fallback is allowed: then the kernel runs and the first fallback of
+// each reason is said on stderr. Builds without CUDA kernels have no cuDNN either.
+
+// The process-wide choice; ENGINE_ATTENTION_CUDNN=1 sets cudnn_bf16, =0 kernel; automatic otherwise.
 void set_attention_backend(AttentionBackend backend);
 AttentionBackend attention_backend();
+// "auto", "kernel" or "cudnn", as --attention spells them; the error names `option`.
+AttentionBackend parse_attention_backend(const std::string& text, const std::string& option = "--attention");
+const char* attention_backend_name(AttentionBackend backend);
+// Whether attention on f32 CUDA tensors asks for cuDNN now: cudnn_bf16, or automatic in bf16.
+bool cudnn_attention_requested();
+
+// Whether a call that asked for cuDNN and did not get it may run the kernel instead of stopping the
+// run (--attention-fallback); false unless set or ENGINE_ATTENTION_FALLBACK=1.
+void set_attention_fallback(bool allowed);
+bool attention_fallback();
 
 }  // namespace ops

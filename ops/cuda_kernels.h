@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "engine/tensor.h"
 #include "ops/cpu/attention.h"
@@ -122,16 +123,27 @@ void column_sums(const Tensor& out, const Tensor& g);
 void mlp_pre_activation_gradient(const Tensor& grad_pre, const Tensor& grad_y, const Tensor& proj_weight,
                                  const Tensor& pre, bool bf16_operands);
 
-// ---- Attention (ops/cuda/attention.h, ops/cuda/attention_cudnn.h): dense (B, H, T, D) tensors. ----
+// ---- Attention: the hand-written kernels (ops/cuda/attention.h) on dense (B, H, T, D) tensors, and
+// cuDNN (ops/cuda/attention_cudnn.h) on f32 views whose head rows are contiguous. ----
 
-// out: (B, H, Tq, Dv), lse: (B, H, Tq). With `try_cudnn` an f32 call goes through cuDNN where it is
-// built, validated and supports the case; returns whether it did (the backward must then use it too).
-bool attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                       const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool try_cudnn);
-// dq, dk, dv from dout and the forward's out and lse; `cudnn`: the forward ran through cuDNN.
+// out: (B, H, Tq, Dv), lse: (B, H, Tq).
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias);
+// dq, dk, dv from dout and the forward's out and lse.
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
                         const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                        const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool cudnn);
+                        const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias);
+// Why cuDNN's graph cannot express the call, "" when it can (ops/cuda/attention_cudnn.h).
+std::string cudnn_attention_unsupported(const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias);
+// The same through cuDNN on f32 views (out, dq, dk, dv views of dense buffers); alibi_slopes (H) f32
+// on the device for ALiBi calls. Throw engine::Error naming the cause when cuDNN cannot run the call.
+void attention_forward_cudnn(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& alibi_slopes, const cpu::AttentionSizes& sizes,
+                             const cpu::AttentionBias& bias);
+void attention_backward_cudnn(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                              const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                              const Tensor& alibi_slopes, const cpu::AttentionSizes& sizes,
+                              const cpu::AttentionBias& bias);
 
 // ---- Cross-entropy over the last dim V of logits: (N, V), targets: (N) i32 or i64 (ops/cuda/cross_entropy.h). ----
 

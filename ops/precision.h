@@ -3,10 +3,12 @@
 // their operands to bf16 (nearest even) and sum the products in f32: on the CPU in
 // ops::cpu::gemm_bf16 (AMX or AVX512-BF16 where the CPU has them), on CUDA in cuBLASLt from bf16
 // copies of the operands (ops/cuda/gemm.h). On the CPU the attention op's tile products (Q·Kᵀ, P·V
-// and those of its backward; more than 16 keys) do the same; CUDA attention stays f32. Tensors,
-// parameters (the f32 master weights), AdamW's moments and gradients stay f32; the bias and GELU
-// epilogues act on the f32 sums; everything else (attention's softmax and its statistics, layer
-// norm, softmax, cross-entropy, the losses, the gradient norm, the optimizer) runs in f32 as before.
+// and those of its backward; more than 16 keys) do the same; on CUDA, attention runs cuDNN's fused
+// attention on bf16 copies of q, k, v by default (ops/attention.h: --attention, and the calls cuDNN
+// cannot express). Tensors, parameters (the f32 master weights), AdamW's moments and gradients
+// stay f32; the bias and GELU epilogues act on the f32 sums; everything else (attention's softmax
+// and its statistics, layer norm, softmax, cross-entropy, the losses, the gradient norm, the
+// optimizer) runs in f32 as before.
 // f64 tensors (gradient checks) are not affected. TF32 (ops/cuda/gemm.h) is the separate f32-GEMM
 // option on GPUs.
 //

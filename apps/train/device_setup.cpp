@@ -7,6 +7,7 @@
 
 #include "engine/dist/rank_agreement.h"
 #include "engine/error.h"
+#include "ops/attention.h"
 #include "ops/cuda_kernels.h"
 #include "ops/precision.h"
 
@@ -65,10 +66,13 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
   }
   ops::cuda::set_allow_tf32(settings.tf32);
   ops::set_precision(precision);
-  std::printf("%s: device %s%s, TF32 for f32 GEMMs %s, matrix products in %s\n", app, device.str().c_str(),
-              engine::cuda::is_emulated() ? " (kernel emulator)" : "",
+  const bool cudnn_attention = ops::cudnn_attention_requested();
+  std::printf("%s: device %s%s, TF32 for f32 GEMMs %s, matrix products in %s, attention on %s%s\n", app,
+              device.str().c_str(), engine::cuda::is_emulated() ? " (kernel emulator)" : "",
               settings.tf32 ? "on (--tf32 0 turns it off)" : "off",
-              precision == ops::Precision::bf16 ? "bf16 (bf16 operands, f32 sums, on cuBLASLt)" : "fp32");
+              precision == ops::Precision::bf16 ? "bf16 (bf16 operands, f32 sums, on cuBLASLt)" : "fp32",
+              cudnn_attention ? "cuDNN (bf16 inputs; --attention kernel for the f32 kernel)" : "the f32 kernel",
+              cudnn_attention && ops::attention_fallback() ? ", falling back to the kernel where cuDNN fails" : "");
   return device;
 #else
   throw engine::Error("--device cuda needs the CUDA backend, which this build lacks; configure with -DENGINE_CUDA=ON");

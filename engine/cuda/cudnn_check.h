@@ -1,16 +1,20 @@
-// CUDNN_CHECK(call): throws engine::Error naming the call, file and line and cuDNN's description of
-// the failure. Real build only (the emulator has no cuDNN).
+// CUDNN_CHECK(call): throws engine::Error naming the call, file and line, cuDNN's description of the
+// status and cuDNN 9's own account of the failure (cudnnGetLastErrorString: which attribute, tensor or
+// engine refused). The real cuDNN or the emulator's backend subset (engine/cuda/cudnn_api.h).
 #pragma once
 
-#include <cudnn.h>
+#include "engine/cuda/cudnn_api.h"
 
 #include "engine/error.h"
 
 namespace engine::cuda::detail {
 
 [[noreturn]] inline void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file, int line) {
+  char detail[1024] = "";
+  cudnnGetLastErrorString(detail, sizeof(detail));
   throw Error(engine::detail::concat("cuDNN error at ", file, ":", line, ": ", call, " failed: ",
-                                     cudnnGetErrorString(status), " (status ", int(status), ")"));
+                                     cudnnGetErrorString(status), " (status ", int(status), ")",
+                                     detail[0] ? ": " : "", detail));
 }
 
 }  // namespace engine::cuda::detail

@@ -1,32 +1,44 @@
-// The cuDNN fast path of ops::attention on f32 CUDA tensors: fused flash attention through the
-// cuDNN 9 graph (backend descriptor) API. cuDNN's fused attention reads and writes only fp16/bf16,
-// so q, k, v (and dout, out) are rounded to bf16 and the results widened back to f32: it changes
-// the numerics (about 3 significant digits), hence opt-in (ops::set_attention_backend or
-// ENGINE_ATTENTION_CUDNN=1). Built into `ops_cuda` only (ENGINE_CUDA; not under the emulator).
+// The cuDNN path of ops::attention on f32 CUDA tensors: fused flash attention (SDPA) through the
+// cuDNN 9 backend graph API, the default on GPUs when the precision is bf16 (ops/attention.h says
+// how it is chosen, and what happens when it cannot run). cuDNN's fused attention reads and writes
+// only fp16/bf16, so q, k, v (and dout, out) are rounded to bf16 and the results widened back to f32:
+// about 3 significant digits. Built into `ops_cuda` against the real cuDNN and into `ops_cuda_emu`
+// against the emulator's backend subset (engine/emu/cudnn_api.h), which recognises the same graphs
+// and evaluates them on the host, so everything but cuDNN's kernels runs in CI.
 //
 //   B = batch, H = heads, Tq / Tk = query / key lengths, D = head size (Dk = Dv)
 //
+// Layouts: q, k, v are read where they lie, by strides (views of the fused (B, T, 3·H·D) qkv
+// projection read straight, no permute copies): only their head rows must be contiguous. The
+// results are written in the layouts the caller allocated (out, dq, dk, dv as (B, H, T, D) views of
+// (B, T, H, D) buffers: what the output projection and the qkv split's backward read).
+//
 // At its first call the path validates itself against the hand-written kernel (ops/cuda/attention.h)
-// on small causal and non-causal cases, forward and backward. If they disagree, or any cuDNN call
-// fails, it disables itself with one warning on stderr and every call returns false: the caller then
-// runs the hand-written kernel. A shape that cuDNN finds no engine for returns false for that shape
-// only. Gradient convention: dq, dk and dv are written (=).
+// on small causal, causal-ALiBi and non-causal cases, forward and backward. If they disagree, or a
+// cuDNN call fails, every later call throws with the reason; a shape cuDNN finds no plan for throws
+// for that shape. The caller (ops/attention.cpp) decides whether that stops the run. The backward
+// uses only engines cuDNN does not mark non-deterministic, so it gives bitwise-equal gradients run to
+// run. Gradient convention: dq, dk and dv are written (=).
 #pragma once
 
 #include <string>
 
-#include "engine/cuda/cuda_api.h"
+// engine/tensor.h before the CUDA header, whose emulated form defines CUDA's keywords as macros.
+#include "engine/tensor.h"
 #include "ops/cpu/attention.h"
+
+#include "engine/cuda/cuda_api.h"
 
 namespace ops::cuda {
 
 using cpu::AttentionBias;
 using cpu::AttentionSizes;
+using engine::Tensor;
 
 enum class CudnnAttentionState {
   unchecked,  // not called yet
   validated,  // agrees with the hand-written kernel; in use
-  disabled,   // failed (see reason); the hand-written kernel runs instead
+  disabled,   // failed validation or a cuDNN call (see reason): every call throws
 };
 
 struct CudnnAttentionStatus {
@@ -45,23 +57,28 @@ inline constexpr double kCudnnBackwardTolerance = 5e-2;
 
 CudnnAttentionStatus cudnn_attention_status();
 
-// Whether the path takes a call of these sizes and options: no ALiBi, no key mask, no dropout (its
-// mask would be cuDNN's, not ours), no score bias (docs/seqpe.md says why), Dk = Dv, D a multiple
-// of 8 and at most 128 (cuDNN's limits for the backward on sm_80), and causal only when Tq = Tk (our
-// causal mask is aligned bottom-right, cuDNN's plain one top-left; they agree there).
-bool cudnn_attention_supports(const AttentionSizes& sizes, const AttentionBias& bias);
+// Why the cuDNN graph cannot express a call of these sizes and options, "" when it can. Not
+// expressible (the hand-written kernel runs them; not a refusal): key masks, dropout (our Philox
+// mask, not cuDNN's), a score bias, Dk ≠ Dv (SeqPE's widened q·k), ALiBi other than with a causal
+// mask over Tq = Tk (cuDNN's ALiBi needs the causal mask; its bottom-right mask takes no ALiBi),
+// causal with Tq > Tk (rows with no key), and D not a multiple of 8 or above 128.
+std::string cudnn_attention_unsupported(const AttentionSizes& sizes, const AttentionBias& bias);
 
-// out = softmax(scale · q·kᵀ [causal]) · v and lse (natural log-sum-exp of each row's scores).
-// Returns false, having written nothing the caller may use, when the kernel must run instead.
-// q: (B, H, Tq, D), k, v: (B, H, Tk, D) -> out: (B, H, Tq, D), lse: (B, H, Tq); device pointers.
-bool cudnn_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                             const AttentionSizes& sizes, const AttentionBias& bias, cudaStream_t stream);
+// out = softmax(scale · q·kᵀ [+ ALiBi] [causal]) · v and lse (natural log-sum-exp of each row's
+// scores), through cuDNN. Throws engine::Error naming the cause when cuDNN cannot run it.
+// q: (B, H, Tq, D), k, v: (B, H, Tk, D), f32 device views with unit stride on D
+// -> out: (B, H, Tq, D), a view of a dense buffer, lse: (B, H, Tq) dense;
+// alibi_slopes: (H) f32 on the device (ALiBi calls only, else undefined)
+void cudnn_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& alibi_slopes, const AttentionSizes& sizes, const AttentionBias& bias,
+                             cudaStream_t stream);
 
-// Gradients of cudnn_attention_forward (whose out and lse it takes) from dout (B, H, Tq, D).
-// Returns false when the kernel must run instead.
-// dq: (B, H, Tq, D), dk, dv: (B, H, Tk, D)
-bool cudnn_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                              const float* v, const float* out, const float* lse, const AttentionSizes& sizes,
-                              const AttentionBias& bias, cudaStream_t stream);
+// Gradients of cudnn_attention_forward (whose out and lse it takes) from dout (B, H, Tq, D), any
+// strides with a unit stride on D. Throws engine::Error naming the cause when cuDNN cannot run it.
+// dq: (B, H, Tq, D), dk, dv: (B, H, Tk, D), views of dense buffers
+void cudnn_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                              const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                              const Tensor& alibi_slopes, const AttentionSizes& sizes, const AttentionBias& bias,
+                              cudaStream_t stream);
 
 }  // namespace ops::cuda

@@ -285,37 +285,43 @@ void cuda::mlp_pre_activation_gradient(const Tensor& grad_pre, const Tensor& gra
   });
 }
 
-// ---- Attention: cuDNN first where asked for and able (f32 only), else the hand-written kernel. ----
+// ---- Attention: the hand-written kernels, or cuDNN (the op chooses, ops/attention.cpp);
+// cuda::cudnn_attention_unsupported is defined in ops/cuda/attention_cudnn.cpp. ----
 
-bool cuda::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                             const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool try_cudnn) {
+void cuda::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias) {
   const DeviceGuard device_guard(q.device());
-  if (try_cudnn && q.dtype() == engine::DType::f32 &&
-      cudnn_attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
-                              sizes, bias, current_stream()))
-    return true;
   ENGINE_DISPATCH_FLOAT(q.dtype(), "attention", [&] {
     attention_forward<scalar_t>(out.data<scalar_t>(), lse.data<scalar_t>(), q.data<scalar_t>(), k.data<scalar_t>(),
                                 v.data<scalar_t>(), sizes, bias, current_stream());
   });
-  return false;
 }
 
 void cuda::attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
                               const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                              const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool cudnn) {
+                              const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias) {
   const DeviceGuard device_guard(q.device());
-  if (cudnn && q.dtype() == engine::DType::f32 &&
-      cudnn_attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), dout.data<float>(),
-                               q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(),
-                               sizes, bias, current_stream()))
-    return;
   const Tensor delta = Tensor::empty(lse.shape(), lse.dtype(), lse.device());  // (B, H, Tq) rowsum(dout ⊙ out)
   ENGINE_DISPATCH_FLOAT(q.dtype(), "attention backward", [&] {
     attention_backward<scalar_t>(dq.data<scalar_t>(), dk.data<scalar_t>(), dv.data<scalar_t>(), delta.data<scalar_t>(),
                                  dout.data<scalar_t>(), q.data<scalar_t>(), k.data<scalar_t>(), v.data<scalar_t>(),
                                  out.data<scalar_t>(), lse.data<scalar_t>(), sizes, bias, current_stream());
   });
+}
+
+void cuda::attention_forward_cudnn(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                                   const Tensor& v, const Tensor& alibi_slopes, const cpu::AttentionSizes& sizes,
+                                   const cpu::AttentionBias& bias) {
+  const DeviceGuard device_guard(q.device());
+  cudnn_attention_forward(out, lse, q, k, v, alibi_slopes, sizes, bias, current_stream());
+}
+
+void cuda::attention_backward_cudnn(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                                    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, const Tensor& alibi_slopes, const cpu::AttentionSizes& sizes,
+                                    const cpu::AttentionBias& bias) {
+  const DeviceGuard device_guard(q.device());
+  cudnn_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, alibi_slopes, sizes, bias, current_stream());
 }
 
 // ---- Cross-entropy: the reduction stays on the device; the host reads back only the summary. ----

@@ -113,13 +113,27 @@ void cuda::mlp_pre_activation_gradient(const Tensor& grad_pre, const Tensor& gra
                                        const Tensor& pre, bool bf16_operands) {
   throw_no_kernels("mlp");
 }
-bool cuda::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                             const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool try_cudnn) {
+void cuda::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias) {
   throw_no_kernels("attention");
 }
 void cuda::attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
                               const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                              const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias, bool cudnn) {
+                              const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias) {
+  throw_no_kernels("attention");
+}
+std::string cuda::cudnn_attention_unsupported(const cpu::AttentionSizes& sizes, const cpu::AttentionBias& bias) {
+  throw_no_kernels("attention");
+}
+void cuda::attention_forward_cudnn(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                                   const Tensor& v, const Tensor& alibi_slopes, const cpu::AttentionSizes& sizes,
+                                   const cpu::AttentionBias& bias) {
+  throw_no_kernels("attention");
+}
+void cuda::attention_backward_cudnn(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                                    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, const Tensor& alibi_slopes, const cpu::AttentionSizes& sizes,
+                                    const cpu::AttentionBias& bias) {
   throw_no_kernels("attention");
 }
 cuda::CrossEntropySummary cuda::cross_entropy_forward(const Tensor& losses, const Tensor& row_max,

@@ -83,8 +83,8 @@ done
 # while within bf16's precision of them (1e-3, as tests/apps/lm_precision.sh).
 for pe in ape seqpe; do
   "$apps/train_lm_emu" "${common[@]}" --pe $pe --device cpu --precision bf16 --out "$tmp/cpu_bf16_$pe" > /dev/null
-  "$apps/train_lm_emu" "${common[@]}" --pe $pe --device cuda --precision bf16 --out "$tmp/cuda_bf16_$pe" \
-    > "$tmp/cuda_bf16_$pe.log"
+  "$apps/train_lm_emu" "${common[@]}" --pe $pe --device cuda --precision bf16 --attention kernel \
+    --out "$tmp/cuda_bf16_$pe" > "$tmp/cuda_bf16_$pe.log"
   grep -q 'device cuda:0 (kernel emulator), TF32 for f32 GEMMs off, matrix products in bf16' \
     "$tmp/cuda_bf16_$pe.log" || { echo "FAIL: no bf16 device line for $pe"; cat "$tmp/cuda_bf16_$pe.log"; exit 1; }
   echo "$pe cpu bf16:  $(losses "$tmp/cpu_bf16_$pe")"
@@ -93,5 +93,19 @@ for pe in ape seqpe; do
     { echo "FAIL: $pe in bf16 on CUDA differs from the CPU"; exit 1; }
   agree "$(losses "$tmp/cuda_$pe")" "$(losses "$tmp/cuda_bf16_$pe")" 1e-3 differ ||
     { echo "FAIL: $pe in bf16 on CUDA is not a bf16 run"; exit 1; }
+  # The default attention with bf16 on GPUs is cuDNN's (here the emulated cuDNN), which also rounds
+  # attention's inputs, probabilities and results to bf16. Without attention dropout (which cuDNN
+  # cannot draw: the kernel would run), against the CPU's bf16 run: within bf16's precision (1e-3),
+  # and not bit-equal where cuDNN can express the attention (ape; SeqPE's widened q·k runs the kernel).
+  "$apps/train_lm_emu" "${common[@]}" --pe $pe --device cpu --precision bf16 --set dropout=0 \
+    --out "$tmp/cpu_bf16_nodrop_$pe" > /dev/null
+  "$apps/train_lm_emu" "${common[@]}" --pe $pe --device cuda --precision bf16 --set dropout=0 \
+    --out "$tmp/cuda_cudnn_$pe" > "$tmp/cuda_cudnn_$pe.log" 2>&1
+  grep -q 'attention on cuDNN' "$tmp/cuda_cudnn_$pe.log" ||
+    { echo "FAIL: bf16 on CUDA did not default to cuDNN attention for $pe"; cat "$tmp/cuda_cudnn_$pe.log"; exit 1; }
+  echo "$pe cpu bf16 without dropout:      $(losses "$tmp/cpu_bf16_nodrop_$pe")"
+  echo "$pe cuda bf16, cuDNN attention:    $(losses "$tmp/cuda_cudnn_$pe")"
+  agree "$(losses "$tmp/cpu_bf16_nodrop_$pe")" "$(losses "$tmp/cuda_cudnn_$pe")" 1e-3 "$([ $pe = ape ] && echo differ)" ||
+    { echo "FAIL: $pe in bf16 with cuDNN attention is not within bf16 precision of the CPU, or cuDNN did not run"; exit 1; }
 done
 echo "lm device test passed"
