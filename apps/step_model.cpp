@@ -180,7 +180,7 @@ std::vector<Kernel> planned_kernels(const ModelShape& s, Precision precision) {
   k.gemm("MLP fc wgrad GEMM + bias-grad epilogue", L, F, C, R, R * F * a + R * C * a + 2 * F * C * g);
   k.gemm("attention projection dgrad GEMM", L, R, C, C, R * C * a + C * C * w + R * C * a);
   k.gemm("attention projection wgrad GEMM + bias-grad epilogue", L, C, C, R, 2 * R * C * a + 2 * C * C * g);
-  if (cudnn)  // deterministic: dQ accumulates in an f32 workspace (written and read once)
+  if (cudnn)  // deterministic; assumed: cuDNN's engine accumulates dQ in an f32 workspace (written, read once)
     k.attention("attention backward (cuDNN SDPA, deterministic)", L, 5 * unit, 4 * unit,
                 L * (3 * R * C * a + 2 * R * C * a + 3 * R * C * a + 2 * R * C * kF32) + stats * double(L));
   else
