@@ -12,7 +12,7 @@ namespace apps {
 struct HelpPrinted {};
 
 // Runs main()'s `body` and returns its exit status (see the file comment). The training apps end
-// through dist_job::run instead, which does the same for every rank of a job.
+// through apps::run_dist_job instead, which does the same for every rank of a job.
 int run_app(const char* app, const std::function<void()>& body);
 
 }  // namespace apps

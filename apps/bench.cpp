@@ -38,7 +38,7 @@ namespace {
 using engine::Tensor;
 
 // The peaks measured in main before anything else runs.
-bench::Peaks peaks;
+apps::Peaks peaks;
 
 // The multiply-add peak of the instructions that run this precision's products: the bf16 kernel's,
 // or the f32 FMA's.
@@ -58,7 +58,7 @@ void print_peaks() {
               peaks.threads, peaks.clock_ghz);
   std::printf("  f32 FMA      %7.0f (%5.1f; documented 64: 2 AVX-512 FMA units x 16 lanes x 2)\n", peaks.fp32.gflops,
               peaks.fp32.flops_per_cycle);
-  auto optional = [](const char* name, const bench::Peak& peak, const char* documented) {
+  auto optional = [](const char* name, const apps::Peak& peak, const char* documented) {
     if (peak.gflops > 0)
       std::printf("  %-12s %7.0f (%5.1f; %s)\n", name, peak.gflops, peak.flops_per_cycle, documented);
     else
@@ -74,7 +74,7 @@ void bench_gemm() {
   engine::Generator gen(0);
   for (int64_t n : {256, 512, 1024, 2048}) {
     Tensor a = Tensor::randn({n, n}, gen), b = Tensor::randn({n, n}, gen);
-    const double seconds = median_seconds([&] { ops::matmul(a, b); }, 2, 7);
+    const double seconds = apps::median_seconds([&] { ops::matmul(a, b); }, 2, 7);
     const double gflops = 2.0 * double(n * n * n) / seconds / 1e9;
     std::printf("%6lld %10.2f %10.1f %5.0f%%\n", (long long)n, seconds * 1e3, gflops,
                 100 * gflops / product_peak_gflops());
@@ -95,7 +95,7 @@ void bench_block() {
     Tensor x = Tensor::randn({s.B, s.T, s.C}, gen);
     x.requires_grad_();
     Tensor seed = Tensor::randn({s.B, s.T, s.C}, gen);
-    const double seconds = median_seconds(
+    const double seconds = apps::median_seconds(
         [&] {
           block.zero_grad();
           block.forward(x, 0, nullptr, gen).backward(seed);
@@ -146,7 +146,7 @@ void bench_gpt_step(const GptBenchConfig& bench_config, int steps) {
   const int64_t B = bench_config.batch, T = bench_config.context;
   const auto [inputs, targets] = random_batch(B, T, config.vocab_size, gen);
   double loss = 0;
-  const double seconds = median_seconds(
+  const double seconds = apps::median_seconds(
       [&] {
         optimizer.zero_grad();
         Tensor l = ops::cross_entropy(model.forward(inputs, gen), targets);
@@ -248,7 +248,7 @@ void run(int argc, char** argv) {
                "unknown benchmark '", what, "': use gemm, block, gpt, recompute or all");
   ops::set_precision(ops::parse_precision(precision));
 
-  peaks = bench::measure_peaks();
+  peaks = apps::measure_peaks();
   print_peaks();
   // The run's one report of what computes its products.
   std::printf("precision %s: products in %s\n", ops::precision_name(ops::precision()),

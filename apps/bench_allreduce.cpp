@@ -12,7 +12,7 @@
 #include "engine/tensor.h"
 
 int main(int argc, char** argv) {
-  return dist_job::run("bench_allreduce", [&](dist_job::Job& job) {
+  return apps::run_dist_job("bench_allreduce", [&](apps::Job& job) {
     int64_t max_mib = 64;
     apps::CommandLine cli("bench_allreduce", "All-reduce bandwidth of the CPU communicator (MPI under mpirun).",
                           "mpirun -np 2 bench_allreduce 64");
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     for (int64_t bytes = 1 << 10; bytes <= max_mib << 20; bytes *= 4) {
       engine::Tensor t = engine::Tensor::ones({bytes / 4});
       const int repeats = bytes <= (1 << 20) ? 50 : 10;
-      const double seconds = median_seconds([&] { comm.all_reduce(t, engine::dist::ReduceOp::average); }, 2, repeats);
+      const double seconds = apps::median_seconds([&] { comm.all_reduce(t, engine::dist::ReduceOp::average); }, 2, repeats);
       const double algbw = double(bytes) / seconds / 1e9;
       std::printf("%10lld %12.3f %14.3f %14.3f\n", (long long)bytes, seconds * 1e3, algbw, algbw * 2.0 * (w - 1) / w);
     }

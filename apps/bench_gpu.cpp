@@ -81,7 +81,7 @@ void bench_gemm(const GpuPeak& peak) {
   engine::Generator gen(0);
   for (int n : {1024, 2048, 4096, 8192}) {
     const Tensor a = Tensor::randn({n, n}, gen).to(Device::cuda()), b = Tensor::randn({n, n}, gen).to(Device::cuda());
-    Tensor c = Tensor::empty({n, n}, engine::DType::f32, Device::cuda());
+    Tensor c = Tensor::empty({n, n}, engine::Dtype::f32, Device::cuda());
     const float alpha = 1.0f, beta = 0.0f;
     auto gemm = [&](cublasComputeType_t compute) {
       CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, b.data<float>(), CUDA_R_32F, n,

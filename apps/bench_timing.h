@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+namespace apps {
+
 // Median wall time of `run` over `repeats` calls after `warmup` calls.
 inline double median_seconds(const std::function<void()>& run, int warmup, int repeats) {
   for (int i = 0; i < warmup; ++i) run();
@@ -18,3 +20,5 @@ inline double median_seconds(const std::function<void()>& run, int warmup, int r
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
 }
+
+}  // namespace apps

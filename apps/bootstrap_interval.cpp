@@ -8,7 +8,7 @@
 #include "engine/error.h"
 #include "engine/rng.h"
 
-namespace stats {
+namespace apps {
 
 Interval bootstrap_mean_interval(std::span<const double> values, int64_t resamples, uint64_t seed,
                                  double confidence) {
@@ -30,4 +30,4 @@ Interval bootstrap_mean_interval(std::span<const double> values, int64_t resampl
   return {means[size_t(k)], means[size_t(resamples - 1 - k)]};
 }
 
-}  // namespace stats
+}  // namespace apps

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-namespace stats {
+namespace apps {
 
 struct Interval {
   double low = 0, high = 0;
@@ -20,4 +20,4 @@ struct Interval {
 Interval bootstrap_mean_interval(std::span<const double> values, int64_t resamples, uint64_t seed,
                                  double confidence = 0.95);
 
-}  // namespace stats
+}  // namespace apps

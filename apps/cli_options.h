@@ -72,7 +72,7 @@ class CommandLine {
   CLI::Option* each(const std::string& name, const std::string& value_name, const std::string& help,
                     std::function<void(const std::string& text)> apply);
 
-  // --device, --tf32 and (`with_precision`) --precision into `settings`, a train::DeviceSettings
+  // --device, --tf32 and (`with_precision`) --precision into `settings`, an apps::train::DeviceSettings
   // (apps/train/device_setup.h): the evaluation apps' options of where and how they compute.
   template <typename DeviceSettings>
   void device_options(DeviceSettings& settings, bool with_precision = true) {

@@ -9,7 +9,7 @@
 #include "engine/dist/launch_env.h"
 #include "engine/error.h"
 
-namespace dist_job {
+namespace apps {
 
 Job::Job() : comm_(engine::dist::create_communicator()) {
   if (!is_main()) ENGINE_CHECK(std::freopen("/dev/null", "w", stdout), "rank ", rank(), ": cannot silence stdout");
@@ -17,7 +17,7 @@ Job::Job() : comm_(engine::dist::create_communicator()) {
 
 double Job::average(double value) const {
   if (world_size() == 1) return value;
-  engine::Tensor t = engine::Tensor::from_vector({value}, {1}, engine::DType::f64);
+  engine::Tensor t = engine::Tensor::from_vector({value}, {1}, engine::Dtype::f64);
   comm_->all_reduce(t, engine::dist::ReduceOp::average);
   return t.item();
 }
@@ -34,7 +34,7 @@ void Job::check_resume(const nlohmann::json& extra) const {
                ": per-rank random streams would not continue exactly");
 }
 
-int run(const char* app, const std::function<void(Job&)>& body) {
+int run_dist_job(const char* app, const std::function<void(Job&)>& body) {
   try {
     Job job;
     body(job);
@@ -53,4 +53,4 @@ int run(const char* app, const std::function<void(Job&)>& body) {
   }
 }
 
-}  // namespace dist_job
+}  // namespace apps

@@ -1,7 +1,7 @@
 // What a training app needs to run as one rank of a data-parallel job (docs/distributed.md):
 //
 //   int main(int argc, char** argv) {
-//     return dist_job::run("train_lm", [&](dist_job::Job& job) {
+//     return apps::run_dist_job("train_lm", [&](apps::Job& job) {
 //       job.prepare_on_main([&] { /* build on-disk caches */ });
 //       ...  // loaders: options.shard = job.shard(); per-rank randomness: Generator(job.rank_seed(s))
 //       engine::dist::DataParallel ddp(job.communicator(), model.parameters());
@@ -32,7 +32,7 @@
 #include "data/batch_shard.h"
 #include "engine/dist/communicator.h"
 
-namespace dist_job {
+namespace apps {
 
 class Job {
  public:
@@ -65,6 +65,6 @@ class Job {
 // Runs `body` as this process's rank and returns main()'s exit status: 0 (also after --help,
 // apps/app_main.h), or 1 after printing the error with the app's name, once (and, in a multi-rank
 // job, ends every rank: see the conventions above).
-int run(const char* app, const std::function<void(Job&)>& body);
+int run_dist_job(const char* app, const std::function<void(Job&)>& body);
 
-}  // namespace dist_job
+}  // namespace apps

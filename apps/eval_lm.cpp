@@ -47,7 +47,7 @@ struct Arguments {
   std::string split = "valid", corpus, csv;
   std::vector<int64_t> lengths;
   int64_t max_tokens = 0;
-  train::DeviceSettings device;
+  apps::train::DeviceSettings device;
 };
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -109,7 +109,7 @@ std::string position_table(const RunResult& r) {
 
 // Scores one checkpoint at every length, printing its table as it goes.
 RunResult evaluate(const std::string& checkpoint, const Arguments& args, engine::Device device) {
-  lm::TrainedModel trained = lm::load_trained_model(checkpoint, qa::default_qa_config(), device);
+  apps::TrainedModel trained = apps::load_trained_model(checkpoint, apps::default_qa_config(), device);
   const nlohmann::json& run = trained.run;
   const std::string corpus_dir = args.corpus.empty() ? run.at("corpus").get<std::string>() : args.corpus;
   const data::TextCorpus corpus(corpus_dir, run.at("vocab_size").get<int64_t>());
@@ -126,8 +126,8 @@ RunResult evaluate(const std::string& checkpoint, const Arguments& args, engine:
   const std::vector<int64_t> lengths = args.lengths.empty() ? std::vector{result.trained_length} : args.lengths;
   for (const int64_t length : lengths) {
     const auto start = std::chrono::steady_clock::now();
-    const lm::Perplexity ppl =
-        lm::token_perplexity(*trained.model.gpt, corpus.split(args.split), length, args.max_tokens,
+    const apps::Perplexity ppl =
+        apps::token_perplexity(*trained.model.gpt, corpus.split(args.split), length, args.max_tokens,
                              result.trained_length);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     Row row{length, ppl.tokens, ppl.nll / double(ppl.tokens), ppl.token_ppl(), seconds, {}, ppl.bucket_tokens};
@@ -173,13 +173,13 @@ std::string comparison_table(const std::vector<RunResult>& results) {
 }
 
 // Token perplexity against evaluation length, both axes logarithmic.
-plot::LinePlot length_plot(const std::vector<RunResult>& results, const std::string& split) {
-  plot::LinePlot figure;
+apps::LinePlot length_plot(const std::vector<RunResult>& results, const std::string& split) {
+  apps::LinePlot figure;
   figure.title = "Token perplexity against evaluation length (" + split + " split)";
-  figure.x = {"evaluation length (tokens)", plot::Scale::log2};
-  figure.y = {"token perplexity", plot::Scale::log10};
+  figure.x = {"evaluation length (tokens)", apps::Scale::log2};
+  figure.y = {"token perplexity", apps::Scale::log10};
   for (const RunResult& r : results) {
-    plot::Series series{label(r), {}, {}};
+    apps::Series series{label(r), {}, {}};
     for (const Row& row : r.rows) {
       series.x.push_back(double(row.length));
       series.y.push_back(row.ppl);
@@ -190,11 +190,11 @@ plot::LinePlot length_plot(const std::vector<RunResult>& results, const std::str
 }
 
 // PPL(L) / PPL(first length) on a linear axis: how much each run degrades, whatever its level.
-plot::LinePlot ratio_plot(const std::vector<RunResult>& results, const std::string& split) {
-  plot::LinePlot figure = length_plot(results, split);
+apps::LinePlot ratio_plot(const std::vector<RunResult>& results, const std::string& split) {
+  apps::LinePlot figure = length_plot(results, split);
   const int64_t first = results.front().rows.front().length;
   figure.title = "Perplexity relative to length " + std::to_string(first) + " (" + split + " split)";
-  figure.y = {"PPL(L) / PPL(" + std::to_string(first) + ")", plot::Scale::linear};
+  figure.y = {"PPL(L) / PPL(" + std::to_string(first) + ")", apps::Scale::linear};
   for (size_t k = 0; k < results.size(); ++k)
     for (double& ppl : figure.series[k].y) ppl /= results[k].rows.front().ppl;
   return figure;
@@ -202,14 +202,14 @@ plot::LinePlot ratio_plot(const std::vector<RunResult>& results, const std::stri
 
 // Loss against position inside the chunks of the longest length evaluated (each bucket's mean
 // NLL at its first position), linear axes: where past the training length the loss starts to grow.
-plot::LinePlot position_plot(const std::vector<RunResult>& results, const std::string& split) {
-  plot::LinePlot figure;
+apps::LinePlot position_plot(const std::vector<RunResult>& results, const std::string& split) {
+  apps::LinePlot figure;
   const int64_t longest = results.front().rows.back().length;
   figure.title = "Loss by position inside chunks of " + std::to_string(longest) + " tokens (" + split + " split)";
-  figure.x = {"position (start of a bucket of the training length)", plot::Scale::linear};
-  figure.y = {"NLL per token", plot::Scale::linear};
+  figure.x = {"position (start of a bucket of the training length)", apps::Scale::linear};
+  figure.y = {"NLL per token", apps::Scale::linear};
   for (const RunResult& r : results) {
-    plot::Series series{label(r), {}, {}};
+    apps::Series series{label(r), {}, {}};
     const Row& row = r.rows.back();
     for (size_t b = 0; b < row.bucket_nll_per_token.size(); ++b) {
       series.x.push_back(double(int64_t(b) * r.trained_length));
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     const Arguments args = parse_arguments(argc, argv);
     std::vector<RunResult> results;
-    const engine::Device device = train::setup_device("eval_lm", args.device);
+    const engine::Device device = apps::train::setup_device("eval_lm", args.device);
     for (const std::string& checkpoint : args.checkpoints) results.push_back(evaluate(checkpoint, args, device));
 
     const std::string table = comparison_table(results);
@@ -276,9 +276,9 @@ int main(int argc, char** argv) {
     write_text(csv_path, csv.str());
     write_text(beside(".md"), markdown.str());
     write_text(beside("_positions.csv"), positions_csv.str());
-    plot::write_svg(length_plot(results, args.split), beside(".svg"));
-    plot::write_svg(ratio_plot(results, args.split), beside("_ratio.svg"));
-    plot::write_svg(position_plot(results, args.split), beside("_positions.svg"));
+    apps::write_svg(length_plot(results, args.split), beside(".svg"));
+    apps::write_svg(ratio_plot(results, args.split), beside("_ratio.svg"));
+    apps::write_svg(position_plot(results, args.split), beside("_positions.svg"));
     std::printf("CSV: %s and %s\nmarkdown: %s\nplots: %s, %s and %s\n", csv_path.c_str(),
                 beside("_positions.csv").c_str(), beside(".md").c_str(), beside(".svg").c_str(),
                 beside("_ratio.svg").c_str(), beside("_positions.svg").c_str());

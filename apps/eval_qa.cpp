@@ -49,7 +49,7 @@ struct Arguments {
   std::vector<int64_t> lengths;
   int64_t max_examples = 0, max_new = 16;
   bool no_context = false;
-  train::DeviceSettings device;
+  apps::train::DeviceSettings device;
 };
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -116,14 +116,14 @@ double percent(int64_t hits, int64_t n) { return n > 0 ? 100.0 * double(hits) / 
 // when there are no questions.
 constexpr int64_t kBootstrapResamples = 1000;
 constexpr uint64_t kBootstrapSeed = 2025;
-stats::Interval percent_interval(const std::vector<double>& hits) {
+apps::Interval percent_interval(const std::vector<double>& hits) {
   if (hits.empty()) return {};
-  const stats::Interval interval = stats::bootstrap_mean_interval(hits, kBootstrapResamples, kBootstrapSeed);
+  const apps::Interval interval = apps::bootstrap_mean_interval(hits, kBootstrapResamples, kBootstrapSeed);
   return {100 * interval.low, 100 * interval.high};
 }
 
 // "31.2 [27.0, 35.4]": a match rate in percent with its bootstrap interval.
-std::string rate_with_interval(int64_t hits, int64_t n, const stats::Interval& interval) {
+std::string rate_with_interval(int64_t hits, int64_t n, const apps::Interval& interval) {
   char text[64];
   std::snprintf(text, sizeof text, "%.1f [%.1f, %.1f]", percent(hits, n), interval.low, interval.high);
   return text;
@@ -141,18 +141,18 @@ int main(int argc, char** argv) {
   return apps::run_app("eval_qa", [&] {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     const Arguments args = parse_arguments(argc, argv);
-    const engine::Device device = train::setup_device("eval_qa", args.device);
+    const engine::Device device = apps::train::setup_device("eval_qa", args.device);
     fs::create_directories(args.out);
     std::ofstream predictions(fs::path(args.out) / "predictions.jsonl");
     std::vector<Row> rows;
     for (size_t c = 0; c < args.checkpoints.size(); ++c) {
       const std::string& checkpoint = args.checkpoints[c];
-      const json model_json = lm::read_model_json(checkpoint);
+      const json model_json = apps::read_model_json(checkpoint);
       const json& run = model_json.at("config");
-      const data::BpeTokenizer tokenizer = qa::load_tokenizer(model_json);
+      const data::BpeTokenizer tokenizer = apps::load_tokenizer(model_json);
       const int64_t eot = *tokenizer.end_of_text();
       engine::Generator init_gen(0);
-      lm::LanguageModel model = qa::build_qa_model(run, tokenizer.vocab_size(), init_gen);
+      apps::LanguageModel model = apps::build_qa_model(run, tokenizer.vocab_size(), init_gen);
       const engine::TrainingState state = engine::load_checkpoint(checkpoint);
       model.gpt->load_state_dict(state.model);
       model.gpt->to_(device);
@@ -169,13 +169,13 @@ int main(int argc, char** argv) {
       for (const auto& [mode, length] : jobs) {
         const auto start = std::chrono::steady_clock::now();
         const std::string path = data_path(args.data, length);
-        std::vector<data::QaExample> items = qa::load_qa_file(path);
+        std::vector<data::QaExample> items = apps::load_qa_file(path);
         if (args.max_examples > 0 && int64_t(items.size()) > args.max_examples) items.resize(size_t(args.max_examples));
         std::vector<std::vector<int64_t>> prompts, golds;  // golds: the first gold answer's tokens
         int64_t reach = 0;  // tokens fed by the longest decode or teacher-forced answer
         for (const data::QaExample& item : items) {
-          prompts.push_back(qa::encode_prompt(tokenizer, qa::make_prompt(item, mode == "context")));
-          golds.push_back(qa::encode_answer(tokenizer, item.answers.front()));
+          prompts.push_back(apps::encode_prompt(tokenizer, apps::make_prompt(item, mode == "context")));
+          golds.push_back(apps::encode_answer(tokenizer, item.answers.front()));
           const int64_t fed = std::max(args.max_new, int64_t(golds.back().size()));
           reach = std::max(reach, int64_t(prompts.back().size()) + fed);
         }
@@ -187,18 +187,18 @@ int main(int argc, char** argv) {
         }
         Row row{label, pe, mode, length, {}};
         for (size_t i = 0; i < items.size(); ++i) {
-          const std::vector<int64_t> answer = qa::greedy_answer(*model.gpt, prompts[i], args.max_new, eot, length);
+          const std::vector<int64_t> answer = apps::greedy_answer(*model.gpt, prompts[i], args.max_new, eot, length);
           const std::vector<data::TokenId> ids(answer.begin(), answer.end());
           const std::string output = tokenizer.decode(ids);
-          const bool contains = qa::contains_match(output, items[i].answers);
-          const bool exact = qa::exact_match(output, items[i].answers);
-          const double nll = qa::answer_nll(*model.gpt, prompts[i], golds[i], eot, length);
-          const int bucket = qa::gold_position_bucket(items[i]);
+          const bool contains = apps::contains_match(output, items[i].answers);
+          const bool exact = apps::exact_match(output, items[i].answers);
+          const double nll = apps::answer_nll(*model.gpt, prompts[i], golds[i], eot, length);
+          const int bucket = apps::gold_position_bucket(items[i]);
           row.score.add(bucket, contains, exact, nll, int64_t(golds[i].size()) + 1);
           row.score.prompt_tokens += int64_t(prompts[i].size());
           predictions << json{{"run", label}, {"mode", mode}, {"length", length}, {"id", items[i].id},
                               {"output", output}, {"answers", items[i].answers},
-                              {"position", qa::bucket_name(bucket)},
+                              {"position", apps::bucket_name(bucket)},
                               {"contains_match", contains}, {"exact_match", exact}}.dump(-1, ' ', false,
                                                                                        json::error_handler_t::replace)
                       << "\n";
@@ -223,7 +223,7 @@ int main(int argc, char** argv) {
           "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|\n";
     for (const Row& r : rows) {
       const Score& s = r.score;
-      stats::Interval contains[4], exact[4];
+      apps::Interval contains[4], exact[4];
       std::string contains_text[4], exact_text[4];
       for (int b = 0; b < 4; ++b) {
         contains[b] = percent_interval(s.contains_hits[b]);
@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
                     s.answer_ppl(0), s.answer_ppl(1), s.answer_ppl(2));
       md << line;
       for (int b = 0; b < 4; ++b)
-        csv << r.run << "," << r.pe << "," << r.mode << "," << r.length << "," << (b == 3 ? "all" : qa::bucket_name(b))
+        csv << r.run << "," << r.pe << "," << r.mode << "," << r.length << "," << (b == 3 ? "all" : apps::bucket_name(b))
             << "," << s.examples[b] << "," << percent(s.contains[b], s.examples[b]) / 100 << ","
             << percent(s.exact[b], s.examples[b]) / 100 << ","
             << double(s.prompt_tokens) / double(std::max<int64_t>(1, s.examples[3])) << "," << s.answer_ppl(b) << ","
@@ -256,10 +256,10 @@ int main(int argc, char** argv) {
       fs::rename(tmp, out / name);
     }
     // One line per run over the context rows: `value` of each row against its length.
-    const auto write_plot = [&](const char* file, const char* title, plot::Axis y, double (*value)(const Score&)) {
-      plot::LinePlot figure;
+    const auto write_plot = [&](const char* file, const char* title, apps::Axis y, double (*value)(const Score&)) {
+      apps::LinePlot figure;
       figure.title = title;
-      figure.x = {"context length (tokens)", plot::Scale::log2};
+      figure.x = {"context length (tokens)", apps::Scale::log2};
       figure.y = std::move(y);
       for (const Row& r : rows) {
         if (r.mode != "context") continue;
@@ -267,13 +267,13 @@ int main(int argc, char** argv) {
         figure.series.back().x.push_back(double(r.length));
         figure.series.back().y.push_back(value(r.score));
       }
-      plot::write_svg(figure, (out / file).string());
+      apps::write_svg(figure, (out / file).string());
     };
-    write_plot("qa_contains.svg", "QA containment match (the paper's EM)", {"containment match %", plot::Scale::linear},
+    write_plot("qa_contains.svg", "QA containment match (the paper's EM)", {"containment match %", apps::Scale::linear},
                [](const Score& s) { return percent(s.contains[3], s.examples[3]); });
-    write_plot("qa_em.svg", "QA exact match (SQuAD-normalised)", {"exact match %", plot::Scale::linear},
+    write_plot("qa_em.svg", "QA exact match (SQuAD-normalised)", {"exact match %", apps::Scale::linear},
                [](const Score& s) { return percent(s.exact[3], s.examples[3]); });
-    write_plot("qa_answer_ppl.svg", "QA answer-token perplexity", {"answer perplexity", plot::Scale::log10},
+    write_plot("qa_answer_ppl.svg", "QA answer-token perplexity", {"answer perplexity", apps::Scale::log10},
                [](const Score& s) { return s.answer_ppl(3); });
     std::printf("\n%s\nwritten: %s/{qa_eval.md,qa_eval.csv,qa_contains.svg,qa_em.svg,qa_answer_ppl.svg,"
                 "predictions.jsonl}\n",

@@ -74,7 +74,7 @@ struct Arguments {
   std::vector<std::string> evaluations;  // from evaluations_list
   int64_t test_subset = -1, batch = 250;
   int threads = 0;
-  train::DeviceSettings device;
+  apps::train::DeviceSettings device;
 };
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -109,26 +109,26 @@ Arguments parse_arguments(int argc, char** argv) {
 // Evaluates every run at every size, printing a table per run, and writes the CSV and the plot.
 void eval_vit(int argc, char** argv) {
   const Arguments args = parse_arguments(argc, argv);
-  const engine::Device device = train::setup_device("eval_vit", args.device);
+  const engine::Device device = apps::train::setup_device("eval_vit", args.device);
   if (args.threads > 0) omp_set_num_threads(args.threads);
   engine::set_flush_denormal(true);  // speed only: accuracies do not see values below 1e-38
 
-  plot::LinePlot figure;
+  apps::LinePlot figure;
   figure.title = "ViT top-1 accuracy against resolution";
-  figure.x = {"image size (pixels)", plot::Scale::linear};
-  figure.y = {"top-1 accuracy (%)", plot::Scale::linear};
+  figure.x = {"image size (pixels)", apps::Scale::linear};
+  figure.y = {"top-1 accuracy (%)", apps::Scale::linear};
   std::ofstream csv(args.csv_path);
   ENGINE_CHECK(csv.good(), "cannot write ", args.csv_path);
   csv << "run,pe,evaluation,size,grid,top1,images_per_s\n";
   for (const std::string& run_dir : args.run_dirs) {
     const engine::TrainingState best = engine::load_checkpoint(run_dir + "/best.ckpt.safetensors");
-    vit_app::RunConfig config = vit_app::run_config_from_json(best.extra.at("config"), vit_app::default_run_config());
+    apps::VitRunConfig config = apps::vit_run_config_from_json(best.extra.at("config"), apps::default_vit_run_config());
     if (args.test_subset >= 0) config.data.test_subset = args.test_subset;
     engine::Generator init_gen(0);
-    vit_app::Model model = vit_app::build_model(config, init_gen);
+    apps::VitModel model = apps::build_vit_model(config, init_gen);
     model.vit->load_state_dict(best.model);
     model.vit->to_(device);
-    const data::ImageDataset test_set = vit_app::load_test_set(config);
+    const data::ImageDataset test_set = apps::load_test_set(config);
     const std::string& pe = config.model.position_encoding;
     const std::string label = run_label(run_dir);
     const int64_t patch = config.model.patch;
@@ -137,13 +137,13 @@ void eval_vit(int argc, char** argv) {
                 (long long)best.step, (long long)test_set.size());
     std::printf("| run | PE | evaluation | size | grid | top-1 (%%) | images/s |\n|---|---|---|---|---|---|---|\n");
     for (const std::string& evaluation : args.evaluations) {
-      plot::Series series{label + " " + evaluation, {}, {}};
+      apps::Series series{label + " " + evaluation, {}, {}};
       for (int64_t size : args.sizes) {
         ENGINE_CHECK(size >= patch, "size ", size, " is smaller than the patch ", patch);
         const int64_t grid = size / patch;
         const engine::Tensor images = evaluation == "canvas" ? canvas_images(test_set, size, patch)
                                                              : upsampled_images(test_set.images, size, patch);
-        const vit_app::Accuracy accuracy = vit_app::evaluate(*model.vit, images, test_set.labels, args.batch);
+        const apps::Accuracy accuracy = apps::evaluate(*model.vit, images, test_set.labels, args.batch);
         std::printf("| %s | %s | %s | %lld | %lld | %.2f | %.0f |\n", label.c_str(), pe.c_str(), evaluation.c_str(),
                     (long long)size, (long long)grid, 100 * accuracy.top1, accuracy.images_per_second);
         std::fflush(stdout);
@@ -159,7 +159,7 @@ void eval_vit(int argc, char** argv) {
   csv.close();
   ENGINE_CHECK(csv.good(), "writing ", args.csv_path, " failed");
   std::printf("csv: %s\n", args.csv_path.c_str());
-  plot::write_svg(figure, args.plot_path);
+  apps::write_svg(figure, args.plot_path);
   std::printf("plot: %s\n", args.plot_path.c_str());
 }
 

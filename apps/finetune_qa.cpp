@@ -12,7 +12,7 @@
 // keys (apps/qa_run.cpp default_qa_config) from the defaults, --config and the overrides, in that
 // order. "stop_after" works as in train_lm. Sequences are left-padded to L with end-of-text (no
 // attention mask, as the reference's left padding; positions stay 0..L-1, docs/method.md#quirks (quirk 8)); longer
-// ones are truncated by qa::truncate_prompt's rule. The loop is the trainer's (apps/train/trainer.h);
+// ones are truncated by apps::truncate_prompt's rule. The loop is the trainer's (apps/train/trainer.h);
 // this file is the fine-tuning task. Writes into --out (apps/train/run_folder.h): best / last
 // .ckpt.safetensors with their .model.json (eval_qa reads them), run.json and metrics.jsonl.
 // Data parallel: `mpirun -np N finetune_qa ...` fine-tunes on N ranks, "batch" being the global
@@ -39,7 +39,7 @@ using nlohmann::json;
 
 // The run config: defaults, then (new runs) the language model's model keys, the --config file and
 // the overrides; a resumed run starts from its checkpoint's config instead of the first two.
-lm::RunArguments parse_arguments(int argc, char** argv) {
+apps::RunArguments parse_arguments(int argc, char** argv) {
   static const std::vector<apps::ConfigFlag> flags = {
       {"--init", "/init", "the language model to fine-tune: a train_lm checkpoint (required for a new run)"},
       {"--train", "/train_file", "QA training examples (build_qa's train.<L>.json)"},
@@ -50,15 +50,15 @@ lm::RunArguments parse_arguments(int argc, char** argv) {
       {"--seed", "/seed", "seed of the data order and dropout"},
       {"--out", "/out", "run folder: checkpoints, run.json, metrics.jsonl"},
       {"--context", "/qa_context", "fine-tuning length L (0: the language model's context)"}};
-  const json defaults = qa::default_qa_config();
-  return lm::parse_run_arguments(
+  const json defaults = apps::default_qa_config();
+  return apps::parse_run_arguments(
       {"finetune_qa", "Fine-tunes a train_lm language model to answer questions from a long context.",
        "finetune_qa --init runs/lm/seqpe/best.ckpt.safetensors --train data/qa/train.128.json "
        "--valid data/qa/dev.128.json --steps 200 --out runs/qa/seqpe"},
       argc, argv, flags, defaults, [&](const json& config) {
         const std::string init = config.at("init").get<std::string>();
         ENGINE_CHECK(!init.empty(), "--init LM_CHECKPOINT is required");
-        return qa::inherit_model_config(defaults, lm::read_model_json(init).at("config"));
+        return apps::inherit_model_config(defaults, apps::read_model_json(init).at("config"));
       });
 }
 
@@ -73,19 +73,19 @@ int64_t qa_length(const json& config) {
 }
 
 // Answer-only next-token loss on the QA training file; validation answer-token perplexity.
-class QaFineTuning : public train::TrainingTask {
+class QaFineTuning : public apps::train::TrainingTask {
  public:
-  QaFineTuning(const json& config, dist_job::Job& job)
+  QaFineTuning(const json& config, apps::Job& job)
       : config_(config), job_(job), length_(qa_length(config)),
-        lm_json_(lm::read_model_json(config.at("init").get<std::string>())),
-        tokenizer_(qa::load_tokenizer(lm_json_)), eot_(*tokenizer_.end_of_text()),
-        seed_(config.at("seed").get<uint64_t>()), shard_(job.shard()), rows_(lm::rank_rows(config, job)),
-        init_gen_(seed_), model_(qa::build_qa_model(config, tokenizer_.vocab_size(), init_gen_)) {
+        lm_json_(apps::read_model_json(config.at("init").get<std::string>())),
+        tokenizer_(apps::load_tokenizer(lm_json_)), eot_(*tokenizer_.end_of_text()),
+        seed_(config.at("seed").get<uint64_t>()), shard_(job.shard()), rows_(apps::rank_rows(config, job)),
+        init_gen_(seed_), model_(apps::build_qa_model(config, tokenizer_.vocab_size(), init_gen_)) {
     load_examples();
   }
 
   models::Gpt& gpt() { return *model_.gpt; }
-  const lm::LanguageModel& model() const { return model_; }
+  const apps::LanguageModel& model() const { return model_; }
   int64_t length() const { return length_; }
 
   // Starts from the language model's weights (the model and SeqPE, docs/method.md#long-context-question-answering); every rank reads them.
@@ -122,11 +122,11 @@ class QaFineTuning : public train::TrainingTask {
     Tensor inputs, targets;
     const int64_t scored = next_batch(inputs, targets);
     const double weight = double(scored) / job_.average(double(scored));
-    return model_.gpt->loss(inputs.to(device), targets.to(device), dropout, qa::kIgnore) * weight;
+    return model_.gpt->loss(inputs.to(device), targets.to(device), dropout, apps::kIgnore) * weight;
   }
 
-  train::Validation validate() override {
-    const lm::Perplexity ppl = qa::answer_perplexity(*model_.gpt, valid_, eot_);
+  apps::train::Validation validate() override {
+    const apps::Perplexity ppl = apps::answer_perplexity(*model_.gpt, valid_, eot_);
     char summary[128];
     std::snprintf(summary, sizeof summary, "answer ppl %.3f over %lld tokens of %zu questions", ppl.token_ppl(),
                   (long long)ppl.tokens, valid_.size());
@@ -149,10 +149,10 @@ class QaFineTuning : public train::TrainingTask {
     const auto load = [&](const char* key, int64_t limit) {
       const std::string path = config_.at(key).get<std::string>();
       ENGINE_CHECK(!path.empty(), "run config: ", key, " is required");
-      std::vector<data::QaExample> items = qa::load_qa_file(path);
+      std::vector<data::QaExample> items = apps::load_qa_file(path);
       if (limit > 0 && int64_t(items.size()) > limit) items.resize(size_t(limit));
       int64_t truncated = 0, dropped = 0;
-      std::vector<qa::EncodedExample> examples = qa::encode_examples(items, tokenizer_, length_, truncated, dropped);
+      std::vector<apps::EncodedExample> examples = apps::encode_examples(items, tokenizer_, length_, truncated, dropped);
       std::printf("%s: %zu questions, %lld truncated to %lld tokens, %lld dropped (answer cut off)\n", path.c_str(),
                   items.size(), (long long)truncated, (long long)length_, (long long)dropped);
       ENGINE_CHECK(!examples.empty(), path, ": no usable question at length ", length_);
@@ -188,18 +188,18 @@ class QaFineTuning : public train::TrainingTask {
       }
       const int64_t index = order_[size_t(next_++)];
       if (b < first || b >= first + rows_) continue;
-      const qa::EncodedExample& example = train_[size_t(index)];
-      const qa::QaSequence seq = qa::make_sequence(example.prompt, example.answer, eot_, length_);
+      const apps::EncodedExample& example = train_[size_t(index)];
+      const apps::QaSequence seq = apps::make_sequence(example.prompt, example.answer, eot_, length_);
       in.insert(in.end(), seq.inputs.begin(), seq.inputs.end());
       tg.insert(tg.end(), seq.targets.begin(), seq.targets.end());
     }
     inputs = Tensor::from_indices(in, {rows_, length_});
     targets = Tensor::from_indices(tg, {rows_, length_});
-    return int64_t(std::count_if(tg.begin(), tg.end(), [](int64_t t) { return t != qa::kIgnore; }));
+    return int64_t(std::count_if(tg.begin(), tg.end(), [](int64_t t) { return t != apps::kIgnore; }));
   }
 
   json config_;
-  dist_job::Job& job_;
+  apps::Job& job_;
   int64_t length_;
   json lm_json_;
   data::BpeTokenizer tokenizer_;
@@ -208,8 +208,8 @@ class QaFineTuning : public train::TrainingTask {
   data::BatchShard shard_;
   int64_t rows_;  // this rank's rows of a micro-batch
   engine::Generator init_gen_;
-  lm::LanguageModel model_;
-  std::vector<qa::EncodedExample> train_, valid_;
+  apps::LanguageModel model_;
+  std::vector<apps::EncodedExample> train_, valid_;
   std::vector<int64_t> order_;  // example indices of epoch_
   int64_t epoch_ = 0, next_ = 0;
 };
@@ -217,21 +217,21 @@ class QaFineTuning : public train::TrainingTask {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return dist_job::run("finetune_qa", [&](dist_job::Job& job) {
-    const lm::RunArguments args = parse_arguments(argc, argv);
+  return apps::run_dist_job("finetune_qa", [&](apps::Job& job) {
+    const apps::RunArguments args = parse_arguments(argc, argv);
     const json& config = args.config;
     engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
-    const engine::Device device = lm::setup_device("finetune_qa", config, job);
+    const engine::Device device = apps::setup_device("finetune_qa", config, job);
     QaFineTuning task(config, job);
     if (args.resume.empty()) task.initialize();
     const bool seqpe = task.model().seqpe != nullptr;
     const seqpe::SeqPeOptions options = seqpe ? task.seqpe_options() : seqpe::SeqPeOptions{};
-    train::Trainer trainer(
-        lm::trainer_settings(config, device, config.at("batch").get<int64_t>() * task.length()), config, job,
+    apps::train::Trainer trainer(
+        apps::trainer_settings(config, device, config.at("batch").get<int64_t>() * task.length()), config, job,
         task.gpt(), [&](const engine::Module& model) {
-          return lm::parameter_plan(model, config, seqpe, config.at("clip").get<double>());
+          return apps::parameter_plan(model, config, seqpe, config.at("clip").get<double>());
         },
-        lm::linear_schedule(config), task, lm::seqpe_objective(task.model(), options, config, job));
+        apps::linear_schedule(config), task, apps::seqpe_objective(task.model(), options, config, job));
     if (!args.resume.empty()) trainer.resume(args.resume);
     task.describe();
     trainer.run();

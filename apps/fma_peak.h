@@ -25,7 +25,7 @@
 
 #include "ops/cpu/bf16_kernel.h"
 
-namespace bench {
+namespace apps {
 
 struct Peak {
   double gflops = 0;           // all threads; 0: the instruction is missing here
@@ -192,4 +192,4 @@ inline Peaks measure_peaks() {
   return peaks;
 }
 
-}  // namespace bench
+}  // namespace apps

@@ -15,13 +15,13 @@
 
 namespace {
 
-using step_model::Efficiency;
-using step_model::Gpu;
-using step_model::Kernel;
-using step_model::KernelKind;
-using step_model::ModelShape;
-using step_model::Plan;
-using step_model::Precision;
+using apps::Efficiency;
+using apps::Gpu;
+using apps::Kernel;
+using apps::KernelKind;
+using apps::ModelShape;
+using apps::Plan;
+using apps::Precision;
 
 struct Variant {
   Plan plan;
@@ -46,25 +46,25 @@ const char* kind_name(KernelKind kind) {
 const char* bound_by(const Kernel& kernel, const Gpu& gpu, const Variant& v, const Efficiency& e) {
   if (kernel.kind == KernelKind::memory) return "HBM";
   const double rate = kernel.kind == KernelKind::gemm
-                          ? e.gemm * step_model::peak_tflops(gpu, v.precision) * 1e12
-                          : step_model::attention_flops_per_second(gpu, v.plan, v.precision, e);
+                          ? e.gemm * apps::peak_tflops(gpu, v.precision) * 1e12
+                          : apps::attention_flops_per_second(gpu, v.plan, v.precision, e);
   return kernel.flops / rate >= kernel.bytes / (e.memory * gpu.hbm_tb_per_s * 1e12) ? "compute" : "HBM";
 }
 
 // One table per plan and precision: every kernel with its time on both GPUs.
 void print_kernels(const ModelShape& shape, const Variant& v) {
-  const Efficiency e = step_model::nominal_efficiency(v.plan, v.precision);
-  std::printf("\n### %s kernels, %s\n\n", step_model::plan_name(v.plan), step_model::precision_name(v.precision));
+  const Efficiency e = apps::nominal_efficiency(v.plan, v.precision);
+  std::printf("\n### %s kernels, %s\n\n", apps::plan_name(v.plan), apps::precision_name(v.precision));
   std::printf("| kernel | kind | launches | GFLOP | GB | A100 ms | H100 ms | H100 bound |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---|\n");
   double totals[2] = {0, 0}, flops = 0, bytes = 0;
   int64_t launches = 0;
-  for (const Kernel& k : step_model::step_kernels(shape, v.plan, v.precision)) {
-    const double a100 = step_model::kernel_seconds(k, step_model::kA100, v.plan, v.precision, e);
-    const double h100 = step_model::kernel_seconds(k, step_model::kH100, v.plan, v.precision, e);
+  for (const Kernel& k : apps::step_kernels(shape, v.plan, v.precision)) {
+    const double a100 = apps::kernel_seconds(k, apps::kA100, v.plan, v.precision, e);
+    const double h100 = apps::kernel_seconds(k, apps::kH100, v.plan, v.precision, e);
     std::printf("| %s | %s | %lld | %.1f | %.2f | %.3f | %.3f | %s |\n", k.name.c_str(), kind_name(k.kind),
                 static_cast<long long>(k.launches), k.flops * 1e-9, k.bytes * 1e-9, a100 * 1e3, h100 * 1e3,
-                bound_by(k, step_model::kH100, v, e));
+                bound_by(k, apps::kH100, v, e));
     totals[0] += a100;
     totals[1] += h100;
     flops += k.flops;
@@ -74,7 +74,7 @@ void print_kernels(const ModelShape& shape, const Variant& v) {
   std::printf("| **step** | | %lld | %.1f | %.2f | %.2f | %.2f | |\n", static_cast<long long>(launches), flops * 1e-9,
               bytes * 1e-9, totals[0] * 1e3, totals[1] * 1e3);
   std::printf("\nEfficiencies: GEMM %.0f%% of the %s peak, attention %.0f%% (%s), HBM %.0f%%, %.0f µs per launch.\n",
-              e.gemm * 100, step_model::precision_name(v.precision), e.attention * 100,
+              e.gemm * 100, apps::precision_name(v.precision), e.attention * 100,
               v.plan == Plan::planned && v.precision == Precision::bf16 ? "of the bf16 peak"
                                                                         : "of the SIMT shared-memory bound",
               e.memory * 100, e.launch_us);
@@ -87,22 +87,22 @@ void print_summary(const ModelShape& shape) {
   std::printf("| plan | precision | A100 step ms | A100 tokens/s | A100 MFU | H100 step ms | H100 tokens/s | H100 MFU |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
   for (const Variant& v : kVariants) {
-    const Efficiency e = step_model::nominal_efficiency(v.plan, v.precision);
-    const step_model::StepPrediction a100 = step_model::predict(shape, step_model::kA100, v.plan, v.precision, e);
-    const step_model::StepPrediction h100 = step_model::predict(shape, step_model::kH100, v.plan, v.precision, e);
+    const Efficiency e = apps::nominal_efficiency(v.plan, v.precision);
+    const apps::StepPrediction a100 = apps::predict(shape, apps::kA100, v.plan, v.precision, e);
+    const apps::StepPrediction h100 = apps::predict(shape, apps::kH100, v.plan, v.precision, e);
     std::printf("| %s | %s | %.1f | %.0f | %.1f%% (%.0f%%) | %.1f | %.0f | %.1f%% (%.0f%%) |\n",
-                step_model::plan_name(v.plan), step_model::precision_name(v.precision), a100.seconds * 1e3,
+                apps::plan_name(v.plan), apps::precision_name(v.precision), a100.seconds * 1e3,
                 a100.tokens_per_second, a100.mfu_bf16_peak * 100, a100.mfu_own_peak * 100, h100.seconds * 1e3,
                 h100.tokens_per_second, h100.mfu_bf16_peak * 100, h100.mfu_own_peak * 100);
   }
   // How far the planned bf16 prediction moves if every library kernel does worse than assumed.
-  Efficiency low = step_model::nominal_efficiency(Plan::planned, Precision::bf16);
+  Efficiency low = apps::nominal_efficiency(Plan::planned, Precision::bf16);
   low.gemm = 0.55;
   low.attention = 0.25;
   low.memory = 0.65;
   low.launch_us = 5.0;
-  const step_model::StepPrediction pessimistic =
-      step_model::predict(shape, step_model::kH100, Plan::planned, Precision::bf16, low);
+  const apps::StepPrediction pessimistic =
+      apps::predict(shape, apps::kH100, Plan::planned, Precision::bf16, low);
   std::printf("\nPlanned bf16 on the H100 with GEMMs at 55%%, attention at 25%%, HBM at 65%% and 5 µs per launch: "
               "%.1f ms, MFU %.1f%%.\n",
               pessimistic.seconds * 1e3, pessimistic.mfu_bf16_peak * 100);
@@ -127,9 +127,9 @@ int main(int argc, char** argv) {
                 static_cast<long long>(shape.V), static_cast<long long>(shape.B), static_cast<long long>(shape.T),
                 tokens);
     std::printf("Parameters N = %lld, of which %lld enter a matmul; model FLOPs (llm.c's count) %.2f TFLOP.\n",
-                static_cast<long long>(step_model::parameter_count(shape)),
-                static_cast<long long>(step_model::matmul_parameter_count(shape)),
-                step_model::llmc_model_flops(shape) * 1e-12);
+                static_cast<long long>(apps::parameter_count(shape)),
+                static_cast<long long>(apps::matmul_parameter_count(shape)),
+                apps::llmc_model_flops(shape) * 1e-12);
     print_summary(shape);
     if (!summary_only)
       for (const Variant& v : kVariants) print_kernels(shape, v);

@@ -19,7 +19,7 @@
 #include "ops/cross_entropy.h"
 #include "seqpe/seqpe_models.h"
 
-namespace lm {
+namespace apps {
 
 nlohmann::json default_run_config() {
   return {
@@ -173,9 +173,9 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
   return result;
 }
 
-}  // namespace lm
+}  // namespace apps
 
-namespace lm {
+namespace apps {
 
 TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::json& defaults,
                                 engine::Device device) {
@@ -203,9 +203,9 @@ TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::j
   return trained;
 }
 
-}  // namespace lm
+}  // namespace apps
 
-namespace lm {
+namespace apps {
 
 std::string model_json_path(const std::string& checkpoint) {
   namespace fs = std::filesystem;
@@ -222,4 +222,4 @@ nlohmann::json read_model_json(const std::string& checkpoint) {
   return engine::read_json_file(json_path);
 }
 
-}  // namespace lm
+}  // namespace apps

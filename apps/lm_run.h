@@ -16,7 +16,7 @@
 #include "models/gpt.h"
 #include "seqpe/seqpe_position_encoding.h"
 
-namespace lm {
+namespace apps {
 
 // Every key a run config may have, with its default. Unknown keys are refused by merge_config.
 nlohmann::json default_run_config();
@@ -61,15 +61,15 @@ struct Perplexity {
 Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, int64_t length,
                             int64_t max_tokens = 0, int64_t bucket_width = 0);
 
-}  // namespace lm
+}  // namespace apps
 
-namespace lm {
+namespace apps {
 
 // A model read back from a checkpoint "<dir>/<name>.ckpt.safetensors" and the
 // "<dir>/<name>.model.json" beside it (run config, vocabulary size, tokenizer directory), in
 // evaluation mode. The run config is merged over `defaults`, which must know each of its keys:
 // default_run_config() for train_lm's checkpoints; a fine-tuning app's defaults (a superset, such as
-// qa::default_qa_config()) to read its checkpoints too. The model is the one the model.json's "model"
+// apps::default_qa_config()) to read its checkpoints too. The model is the one the model.json's "model"
 // section describes when it has one (seqpe::gpt_config_from_model_json: it must agree with what the
 // run config states), else the one the language model's keys of the run config describe.
 // The model is moved to `device` (checkpoints are device-independent).
@@ -84,9 +84,9 @@ TrainedModel load_trained_model(const std::string& checkpoint,
                                 const nlohmann::json& defaults = default_run_config(),
                                 engine::Device device = engine::Device::cpu());
 
-}  // namespace lm
+}  // namespace apps
 
-namespace lm {
+namespace apps {
 
 // The model.json that train_lm and finetune_qa write beside a checkpoint
 // "<dir>/<name>.ckpt.safetensors": "<dir>/<name>.model.json", with the run config ("config"), the
@@ -95,4 +95,4 @@ nlohmann::json read_model_json(const std::string& checkpoint);
 // Where that model.json is: "<dir>/<name>.model.json".
 std::string model_json_path(const std::string& checkpoint);
 
-}  // namespace lm
+}  // namespace apps

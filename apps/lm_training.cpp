@@ -12,7 +12,7 @@
 #include "engine/json_read.h"
 #include "models/recompute.h"
 
-namespace lm {
+namespace apps {
 
 using nlohmann::json;
 
@@ -46,7 +46,7 @@ RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, cons
   if (args.resume == "latest") {
     const json where = merge_config(merge_config(defaults, file), overrides);
     const std::string out = where.at("out").get<std::string>();
-    const auto latest = train::latest_checkpoint(out);
+    const auto latest = apps::train::latest_checkpoint(out);
     ENGINE_CHECK(latest, "--resume latest found no complete checkpoint in ", out,
                  " (pass the run's --out, or a checkpoint file)");
     args.resume = latest->string();
@@ -61,8 +61,8 @@ RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, cons
   return args;
 }
 
-train::TrainerSettings trainer_settings(const json& config, engine::Device device, int64_t tokens_per_step) {
-  train::TrainerSettings s;
+apps::train::TrainerSettings trainer_settings(const json& config, engine::Device device, int64_t tokens_per_step) {
+  apps::train::TrainerSettings s;
   s.out = config.at("out").get<std::string>();
   s.seed = config.at("seed").get<uint64_t>();
   s.steps = config.at("steps").get<int64_t>();
@@ -74,16 +74,16 @@ train::TrainerSettings trainer_settings(const json& config, engine::Device devic
   s.keep_checkpoints = config.at("keep_checkpoints").get<int64_t>();
   s.skip_nonfinite = config.at("skip_nonfinite").get<bool>();
   s.zero1 = config.at("zero1").get<bool>();
-  s.allreduce_dtype = train::parse_allreduce_dtype(config.at("allreduce_dtype").get<std::string>(), "allreduce_dtype");
+  s.allreduce_dtype = apps::train::parse_allreduce_dtype(config.at("allreduce_dtype").get<std::string>(), "allreduce_dtype");
   s.higher_is_better = false;
   s.items_per_step = tokens_per_step;
   s.device = device;
-  train::check_settings(s, [](const char* field) { return std::string(field); });
+  apps::train::check_settings(s, [](const char* field) { return std::string(field); });
   return s;
 }
 
-engine::Device setup_device(const char* app, const json& config, const dist_job::Job& job) {
-  const engine::Device device = train::setup_device(app,
+engine::Device setup_device(const char* app, const json& config, const apps::Job& job) {
+  const engine::Device device = apps::train::setup_device(app,
                                                     {config.at("device").get<std::string>(),
                                                      config.at("tf32").get<bool>(),
                                                      config.at("precision").get<std::string>()},
@@ -92,7 +92,7 @@ engine::Device setup_device(const char* app, const json& config, const dist_job:
   return device;
 }
 
-int64_t rank_rows(const json& config, const dist_job::Job& job) {
+int64_t rank_rows(const json& config, const apps::Job& job) {
   const int64_t batch = config.at("batch").get<int64_t>(), accumulation = config.at("accumulation").get<int64_t>();
   ENGINE_CHECK(batch > 0, "run config: batch must be positive, got ", batch);
   ENGINE_CHECK(accumulation > 0, "run config: accumulation must be positive, got ", accumulation);
@@ -107,15 +107,15 @@ engine::optim::LrScheduleConfig linear_schedule(const json& config) {
           true};
 }
 
-train::ParameterPlan parameter_plan(const engine::Module& model, const json& config, bool seqpe, double pe_clip) {
+apps::train::ParameterPlan parameter_plan(const engine::Module& model, const json& config, bool seqpe, double pe_clip) {
   engine::optim::NamedTensors main, pe;
   for (const auto& [name, param] : model.named_parameters())
     (seqpe && name.rfind("pe.", 0) == 0 ? pe : main).emplace_back(name, param);
-  train::ParameterPlan plan;
+  apps::train::ParameterPlan plan;
   const double lr = config.at("lr").get<double>(), weight_decay = config.at("weight_decay").get<double>();
   for (const auto& [params, max_norm] : {std::pair{&main, config.at("clip").get<double>()}, std::pair{&pe, pe_clip}}) {
     if (params->empty()) continue;
-    train::ClipSet set{{}, max_norm};
+    apps::train::ClipSet set{{}, max_norm};
     for (engine::optim::ParamGroup& group : engine::optim::weight_decay_groups(*params, lr, weight_decay)) {
       set.groups.push_back(plan.optimizer_groups.size());
       plan.optimizer_groups.push_back(std::move(group));
@@ -125,12 +125,12 @@ train::ParameterPlan parameter_plan(const engine::Module& model, const json& con
   return plan;
 }
 
-std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model,
+std::unique_ptr<apps::train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model,
                                                            const seqpe::SeqPeOptions& options,
-                                                           const json& config, const dist_job::Job& job) {
+                                                           const json& config, const apps::Job& job) {
   if (!model.seqpe) return nullptr;
-  return std::make_unique<train::SeqPeObjective>(*model.seqpe, options, rank_rows(config, job),
+  return std::make_unique<apps::train::SeqPeObjective>(*model.seqpe, options, rank_rows(config, job),
                                                  job.rank_seed(config.at("seed").get<uint64_t>()), job.rank());
 }
 
-}  // namespace lm
+}  // namespace apps

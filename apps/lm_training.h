@@ -19,7 +19,7 @@
 #include "engine/optim/lr_schedule.h"
 #include "seqpe/seqpe_options.h"
 
-namespace lm {
+namespace apps {
 
 // A training app's command line (apps/cli_options.h): --config FILE.json, --resume
 // CHECKPOINT|latest, --set key=value, --device cpu|cuda, --tf32 0|1, --precision fp32|bf16 and the
@@ -46,23 +46,23 @@ RunArguments parse_run_arguments(const AppHelp& app, int argc, char** argv, cons
 // The trainer's settings from a flat run config (out, seed, steps, stop_after, accumulation,
 // log_every, eval_every, checkpoint_every, keep_checkpoints, skip_nonfinite, zero1); validation scores are
 // perplexities (lower is better); `tokens_per_step` (global) gives the throughput.
-train::TrainerSettings trainer_settings(const nlohmann::json& config, engine::Device device, int64_t tokens_per_step);
-// The device the config's "device", "tf32" and "precision" name, readied (train::setup_device):
+apps::train::TrainerSettings trainer_settings(const nlohmann::json& config, engine::Device device, int64_t tokens_per_step);
+// The device the config's "device", "tf32" and "precision" name, readied (apps::train::setup_device):
 // on GPUs, this rank's of `job`; and the activation recompute its "recompute" names, set.
-engine::Device setup_device(const char* app, const nlohmann::json& config, const dist_job::Job& job);
+engine::Device setup_device(const char* app, const nlohmann::json& config, const apps::Job& job);
 // This rank's rows of one micro-batch: batch / (world size x accumulation), refused when it does
 // not divide.
-int64_t rank_rows(const nlohmann::json& config, const dist_job::Job& job);
+int64_t rank_rows(const nlohmann::json& config, const apps::Job& job);
 
 // Linear warm-up ("warmup" steps) then linear decay to 0 at "steps".
 engine::optim::LrScheduleConfig linear_schedule(const nlohmann::json& config);
 // AdamW groups of weight_decay_groups (lr, weight_decay); the model clipped to "clip" and, for
 // SeqPE, its parameters ("pe.*") apart to `pe_clip`.
-train::ParameterPlan parameter_plan(const engine::Module& model, const nlohmann::json& config, bool seqpe,
+apps::train::ParameterPlan parameter_plan(const engine::Module& model, const nlohmann::json& config, bool seqpe,
                                     double pe_clip);
 // SeqPE's auxiliary objective for `model` (null unless it has SeqPE) with `options`.
-std::unique_ptr<train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model,
+std::unique_ptr<apps::train::AuxiliaryObjective> seqpe_objective(const LanguageModel& model,
                                                            const seqpe::SeqPeOptions& options,
-                                                           const nlohmann::json& config, const dist_job::Job& job);
+                                                           const nlohmann::json& config, const apps::Job& job);
 
-}  // namespace lm
+}  // namespace apps

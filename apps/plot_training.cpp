@@ -43,7 +43,7 @@ Arguments parse_arguments(int argc, char** argv) {
 // One run's curves: for each quantity, (step, value) points in the order logged.
 struct RunCurves {
   std::string name;
-  plot::Series train, valid, contrastive, transfer;
+  apps::Series train, valid, contrastive, transfer;
 };
 
 // Reads RUN/metrics.jsonl; errors name the file and line.
@@ -64,7 +64,7 @@ RunCurves read_run(const std::string& run) {
     const nlohmann::json record = engine::parse_json(text, path.string() + " line " + std::to_string(line));
     ENGINE_CHECK(record.is_object() && record.contains("step"), path.string(), " line ", line, ": no \"step\"");
     const double step = record.at("step").get<double>();
-    const auto add = [&](plot::Series& series, const char* key, bool log) {
+    const auto add = [&](apps::Series& series, const char* key, bool log) {
       if (!record.contains(key)) return;
       series.x.push_back(step);
       series.y.push_back(log ? std::log(record.at(key).get<double>()) : record.at(key).get<double>());
@@ -85,19 +85,19 @@ int main(int argc, char** argv) {
     const Arguments args = parse_arguments(argc, argv);
     std::vector<RunCurves> runs;
     for (const std::string& run : args.runs) runs.push_back(read_run(run));
-    plot::LinePlot figure;
+    apps::LinePlot figure;
     figure.title = "Training curves";
-    figure.x = {"step", plot::Scale::linear};
-    figure.y = {"loss (nats; validation: NLL per token)", plot::Scale::log10};
+    figure.x = {"step", apps::Scale::linear};
+    figure.y = {"loss (nats; validation: NLL per token)", apps::Scale::log10};
     figure.markers = false;
-    for (plot::Series RunCurves::*quantity :
+    for (apps::Series RunCurves::*quantity :
          {&RunCurves::train, &RunCurves::valid, &RunCurves::contrastive, &RunCurves::transfer})
       for (const RunCurves& run : runs)
         if (!(run.*quantity).x.empty()) figure.series.push_back(run.*quantity);
     // Room for the legend's 20-pixel rows beside the frame.
     figure.width = 1000;
     figure.height = std::max(figure.height, 120 + 20 * int(figure.series.size()));
-    plot::write_svg(figure, args.out);
+    apps::write_svg(figure, args.out);
     std::printf("plot_training: %zu curves of %zu runs in %s\n", figure.series.size(), runs.size(), args.out.c_str());
   });
 }

@@ -14,7 +14,7 @@
 #include "ops/cross_entropy.h"
 #include "ops/reduce.h"
 
-namespace qa {
+namespace apps {
 
 using nlohmann::json;
 
@@ -48,7 +48,7 @@ bool word_char(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >
 }  // namespace
 
 json default_qa_config() {
-  json config = lm::default_run_config();
+  json config = apps::default_run_config();
   // Fine-tuning (docs/method.md#long-context-question-answering, scaled down): LR 5e-5 with 100 warm-up steps of 10,000 in the paper.
   config["out"] = "runs/qa";
   config["steps"] = 500;
@@ -73,9 +73,9 @@ json inherit_model_config(const json& qa_config, const json& lm_config) {
   return merged;
 }
 
-lm::LanguageModel build_qa_model(const json& run, int64_t vocab_size, engine::Generator& init_gen) {
-  const models::GptConfig config = lm::gpt_config(run, vocab_size);
-  lm::LanguageModel model;
+apps::LanguageModel build_qa_model(const json& run, int64_t vocab_size, engine::Generator& init_gen) {
+  const models::GptConfig config = apps::gpt_config(run, vocab_size);
+  apps::LanguageModel model;
   std::shared_ptr<models::PositionEncoding> pe;
   if (config.position_encoding == "seqpe") {
     seqpe::SeqPeConfig seqpe_config = seqpe::seqpe_options(config).pe;
@@ -195,12 +195,12 @@ engine::Tensor model_indices(const models::Gpt& model, const std::vector<int64_t
 
 }  // namespace
 
-lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot) {
+apps::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot) {
   engine::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   engine::Generator unused_dropout(0);
-  lm::Perplexity result;
+  apps::Perplexity result;
   for (const EncodedExample& example : examples) {
     const int64_t T = int64_t(example.prompt.size() + example.answer.size());
     const QaSequence seq = make_sequence(example.prompt, example.answer, eot, T);
@@ -298,4 +298,4 @@ bool contains_match(const std::string& prediction, const std::vector<std::string
                      [&](const std::string& g) { return output.find(lower(strip(g))) != std::string::npos; });
 }
 
-}  // namespace qa
+}  // namespace apps

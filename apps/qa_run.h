@@ -22,9 +22,9 @@
 #include "data/squad.h"
 #include "models/gpt.h"
 
-namespace qa {
+namespace apps {
 
-// Every key a fine-tuning run config may have: lm::default_run_config()'s (the model keys are
+// Every key a fine-tuning run config may have: apps::default_run_config()'s (the model keys are
 // inherited from the language model, see inherit_model_config) plus the QA ones, with QA defaults
 // for the training keys.
 nlohmann::json default_qa_config();
@@ -33,12 +33,12 @@ nlohmann::json default_qa_config();
 // PE configuration are the LM's (docs/method.md#long-context-question-answering: "the PE config is inherited from the LM run").
 nlohmann::json inherit_model_config(const nlohmann::json& qa_config, const nlohmann::json& lm_config);
 
-// The model a QA run config describes: lm::build_model's, with SeqPE's distillation loss kept on
+// The model a QA run config describes: apps::build_model's, with SeqPE's distillation loss kept on
 // random-shift steps (docs/method.md#distillation-loss: QA fine-tuning computes it there, the first shifted block
 // being the teacher).
-lm::LanguageModel build_qa_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
+apps::LanguageModel build_qa_model(const nlohmann::json& run, int64_t vocab_size, engine::Generator& init_gen);
 
-// The tokenizer a model.json (lm::read_model_json) names (vocab.json + merges.txt in its "tokenizer" directory); it
+// The tokenizer a model.json (apps::read_model_json) names (vocab.json + merges.txt in its "tokenizer" directory); it
 // must have an end-of-text token.
 data::BpeTokenizer load_tokenizer(const nlohmann::json& model_json);
 
@@ -96,7 +96,7 @@ std::vector<EncodedExample> encode_examples(const std::vector<data::QaExample>& 
 
 // Answer-token perplexity (docs/method.md#long-context-question-answering's validation): each example alone, unpadded, at positions
 // 0..T-1, scored on its answer tokens and end-of-text only. Evaluation mode, no gradients.
-lm::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot);
+apps::Perplexity answer_perplexity(models::Gpt& model, const std::vector<EncodedExample>& examples, int64_t eot);
 
 // Negative log-likelihood (nats, summed) of `answer` then end-of-text after `prompt`, teacher-forced
 // through the KV-cache path greedy_answer decodes with (evaluation mode): the same positions, and
@@ -122,4 +122,4 @@ bool exact_match(const std::string& prediction, const std::vector<std::string>& 
 // of the lower-cased, stripped prediction.
 bool contains_match(const std::string& prediction, const std::vector<std::string>& golds);
 
-}  // namespace qa
+}  // namespace apps

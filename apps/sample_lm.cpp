@@ -32,7 +32,7 @@ struct Arguments {
   int64_t max_new_tokens = 200;
   models::SamplingOptions sampling{0.8, 200, std::nullopt};
   uint64_t seed = 1337;
-  train::DeviceSettings device;
+  apps::train::DeviceSettings device;
 };
 
 std::string read_file(const std::string& path) {
@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
   return apps::run_app("sample_lm", [&] {
     engine::set_flush_denormal(true);  // speed only: nothing printed sees values below 1e-38
     Arguments args = parse_arguments(argc, argv);
-    const engine::Device device = train::setup_device("sample_lm", args.device);
-    lm::TrainedModel trained = lm::load_trained_model(args.checkpoint, qa::default_qa_config(), device);
+    const engine::Device device = apps::train::setup_device("sample_lm", args.device);
+    apps::TrainedModel trained = apps::load_trained_model(args.checkpoint, apps::default_qa_config(), device);
     const data::BpeTokenizer tokenizer = data::BpeTokenizer::load(trained.tokenizer_dir + "/vocab.json",
                                                                   trained.tokenizer_dir + "/merges.txt");
     ENGINE_CHECK(tokenizer.vocab_size() == trained.vocab_size, "the tokenizer in ", trained.tokenizer_dir,

@@ -9,7 +9,7 @@
 
 #include "engine/error.h"
 
-namespace step_model {
+namespace apps {
 
 const Gpu kA100 = {"A100 SXM 80GB", 19.5, 156.0, 312.0, 2.039, 108, 1.41};
 const Gpu kH100 = {"H100 SXM", 66.9, 494.7, 989.4, 3.35, 132, 1.98};
@@ -251,4 +251,4 @@ StepPrediction predict(const ModelShape& shape, const Gpu& gpu, Plan plan, Preci
           achieved / (peak_tflops(gpu, precision) * 1e12)};
 }
 
-}  // namespace step_model
+}  // namespace apps

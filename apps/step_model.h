@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace step_model {
+namespace apps {
 
 // GPT-2 small (124M) at context 1024, 16 sequences per GPU by default.
 struct ModelShape {
@@ -100,4 +100,4 @@ struct StepPrediction {
 StepPrediction predict(const ModelShape& shape, const Gpu& gpu, Plan plan, Precision precision,
                        const Efficiency& efficiency);
 
-}  // namespace step_model
+}  // namespace apps

@@ -14,7 +14,7 @@
 
 #include "engine/error.h"
 
-namespace plot {
+namespace apps {
 
 namespace {
 
@@ -266,4 +266,4 @@ void write_svg(const LinePlot& plot, const std::string& path) {
   }
 }
 
-}  // namespace plot
+}  // namespace apps

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace plot {
+namespace apps {
 
 enum class Scale { linear, log2, log10 };
 
@@ -58,4 +58,4 @@ void write_svg(const LinePlot& plot, const std::string& path);
 // `text` with XML's special characters (& < > " ') replaced by entities.
 std::string escape_xml(const std::string& text);
 
-}  // namespace plot
+}  // namespace apps

@@ -45,7 +45,7 @@ namespace {
 using nlohmann::json;
 
 // The run config from the defaults, the --config file and the overrides, in that order.
-lm::RunArguments parse_arguments(int argc, char** argv) {
+apps::RunArguments parse_arguments(int argc, char** argv) {
   static const std::vector<apps::ConfigFlag> flags = {
       {"--pe", "/pe", "position encoding: ape, sin, rope, alibi, nope or seqpe"},
       {"--steps", "/steps", "optimizer steps (the schedule spans them)"},
@@ -55,21 +55,21 @@ lm::RunArguments parse_arguments(int argc, char** argv) {
       {"--out", "/out", "run folder: checkpoints, run.json, metrics.jsonl"},
       {"--corpus", "/corpus", "corpus folder (train.txt, valid.txt, test.txt; tokenizer cached there)"},
       {"--context", "/context", "training length T"}};
-  return lm::parse_run_arguments(
+  return apps::parse_run_arguments(
       {"train_lm", "Trains a GPT language model on a text corpus with any position encoding.",
        "train_lm --corpus data/corpora/kjv --pe seqpe --steps 300 --out runs/lm/seqpe --set layers=2"},
-      argc, argv, flags, lm::default_run_config());
+      argc, argv, flags, apps::default_run_config());
 }
 
 // Next-token prediction on the corpus's training split; validation perplexity at the training length.
-class LanguageModelling : public train::TrainingTask {
+class LanguageModelling : public apps::train::TrainingTask {
  public:
-  LanguageModelling(const json& config, dist_job::Job& job)
+  LanguageModelling(const json& config, apps::Job& job)
       : config_(config), corpus_(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>()),
-        batcher_(corpus_.split("train"), context(), lm::rank_rows(config, job) * job.world_size(),
+        batcher_(corpus_.split("train"), context(), apps::rank_rows(config, job) * job.world_size(),
                  config.at("seed").get<uint64_t>() + 2, job.shard()),
         init_gen_(config.at("seed").get<uint64_t>()),
-        model_(lm::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {
+        model_(apps::build_model(config, corpus_.tokenizer().vocab_size(), init_gen_)) {
     // Refused before the first step: validation would otherwise fail (or score a fragment) only at
     // the first evaluation, after eval_every steps of training.
     const data::TokenFile& valid = corpus_.split("valid");
@@ -84,7 +84,7 @@ class LanguageModelling : public train::TrainingTask {
   }
 
   models::Gpt& gpt() { return *model_.gpt; }
-  const lm::LanguageModel& model() const { return model_; }
+  const apps::LanguageModel& model() const { return model_; }
 
   void describe() const {
     std::printf("train_lm: %s, vocab %lld, %lld train tokens, %lld parameters; pe %s; copy_mix %g (%s)\n",
@@ -99,8 +99,8 @@ class LanguageModelling : public train::TrainingTask {
     return model_.gpt->loss(batch.inputs.to(device), batch.targets.to(device), dropout);
   }
 
-  train::Validation validate() override {
-    const lm::Perplexity ppl = lm::token_perplexity(*model_.gpt, corpus_.split("valid"), context(),
+  apps::train::Validation validate() override {
+    const apps::Perplexity ppl = apps::token_perplexity(*model_.gpt, corpus_.split("valid"), context(),
                                                     config_.at("valid_tokens").get<int64_t>());
     char summary[128];
     std::snprintf(summary, sizeof summary, "token ppl %.3f at length %lld over %lld tokens", ppl.token_ppl(),
@@ -142,17 +142,17 @@ class LanguageModelling : public train::TrainingTask {
   data::TextCorpus corpus_;
   data::BlockBatcher batcher_;
   engine::Generator init_gen_;
-  lm::LanguageModel model_;
+  apps::LanguageModel model_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return dist_job::run("train_lm", [&](dist_job::Job& job) {
-    const lm::RunArguments args = parse_arguments(argc, argv);
+  return apps::run_dist_job("train_lm", [&](apps::Job& job) {
+    const apps::RunArguments args = parse_arguments(argc, argv);
     const json& config = args.config;
     engine::set_flush_denormal(config.at("flush_denormal").get<bool>());
-    const engine::Device device = lm::setup_device("train_lm", config, job);
+    const engine::Device device = apps::setup_device("train_lm", config, job);
     // Rank 0 trains and caches the tokenizer and token files before the others open them.
     job.prepare_on_main([&] {
       data::TextCorpus(config.at("corpus").get<std::string>(), config.at("vocab_size").get<int64_t>());
@@ -161,10 +161,10 @@ int main(int argc, char** argv) {
     const bool seqpe = task.model().seqpe != nullptr;
     const seqpe::SeqPeOptions options = seqpe ? seqpe::seqpe_options(task.gpt().config()) : seqpe::SeqPeOptions{};
     const int64_t tokens_per_step = config.at("batch").get<int64_t>() * config.at("context").get<int64_t>();
-    train::Trainer trainer(
-        lm::trainer_settings(config, device, tokens_per_step), config, job, task.gpt(),
-        [&](const engine::Module& model) { return lm::parameter_plan(model, config, seqpe, options.clip); },
-        lm::linear_schedule(config), task, lm::seqpe_objective(task.model(), options, config, job));
+    apps::train::Trainer trainer(
+        apps::trainer_settings(config, device, tokens_per_step), config, job, task.gpt(),
+        [&](const engine::Module& model) { return apps::parameter_plan(model, config, seqpe, options.clip); },
+        apps::linear_schedule(config), task, apps::seqpe_objective(task.model(), options, config, job));
     if (!args.resume.empty()) trainer.resume(args.resume);
     task.describe();
     trainer.run();

@@ -54,7 +54,7 @@ using nlohmann::json;
 // The run config (defaults, or a resumed checkpoint's config; then --config FILE; then the other
 // options) and the checkpoint to resume, if any.
 struct Arguments {
-  vit_app::RunConfig config;
+  apps::VitRunConfig config;
   std::string resume;
 };
 
@@ -88,38 +88,38 @@ Arguments parse_arguments(int argc, char** argv) {
   cli.option("--config", config_file,
              "run config (JSON: model, seqpe, train, data, out sections) over the defaults, under the options");
   cli.option("--resume", resume, "checkpoint to resume, or 'latest': the newest complete one in --out");
-  const json defaults = vit_app::run_config_to_json(vit_app::default_run_config());
+  const json defaults = apps::vit_run_config_to_json(apps::default_vit_run_config());
   cli.config_flags(flags, defaults, overrides);
   cli.config_flags(apps::device_flags("/train/"), defaults, overrides);
   apps::attention_options(cli);
   cli.parse(argc, argv);
-  const auto resolve = [&](vit_app::RunConfig config) {
+  const auto resolve = [&](apps::VitRunConfig config) {
     if (!config_file.empty()) {
       try {
-        config = vit_app::run_config_from_json(engine::read_json_file(config_file), config);
+        config = apps::vit_run_config_from_json(engine::read_json_file(config_file), config);
       } catch (const engine::Error& e) {
         throw engine::Error(config_file + ": " + e.what());  // a field's error names the file too
       }
     }
-    return vit_app::run_config_from_json(overrides, config);
+    return apps::vit_run_config_from_json(overrides, config);
   };
-  Arguments out{resolve(vit_app::default_run_config()), resume};
+  Arguments out{resolve(apps::default_vit_run_config()), resume};
   if (resume.empty()) return out;
   if (resume == "latest") {
-    const auto latest = train::latest_checkpoint(out.config.out);
+    const auto latest = apps::train::latest_checkpoint(out.config.out);
     ENGINE_CHECK(latest, "--resume latest found no complete checkpoint in ", out.config.out,
                  " (pass the run's --out, or a checkpoint file)");
     out.resume = latest->string();
   }
   const json saved = engine::load_checkpoint(out.resume).extra.at("config");
-  out.config = resolve(vit_app::run_config_from_json(saved, vit_app::default_run_config()));
+  out.config = resolve(apps::vit_run_config_from_json(saved, apps::default_vit_run_config()));
   return out;
 }
 
 // Three groups: decayed matrices; norms, biases, cls_token and pos_embed; the PE module ("pe.*").
 // SeqPE's parameters are clipped apart; another encoding's learned parameters (RoPE-Mixed's
 // frequencies, also under "pe.") are clipped with the model's.
-train::ParameterPlan parameter_plan(const engine::Module& model, const vit_app::TrainSettings& t, bool seqpe,
+apps::train::ParameterPlan parameter_plan(const engine::Module& model, const apps::VitTrainSettings& t, bool seqpe,
                                     double seqpe_clip) {
   engine::optim::NamedTensors decay, no_decay, pe;
   for (const auto& [name, p] : model.named_parameters()) {
@@ -127,8 +127,8 @@ train::ParameterPlan parameter_plan(const engine::Module& model, const vit_app::
     else if (p.dim() < 2 || name == "cls_token" || name == "pos_embed") no_decay.emplace_back(name, p);
     else decay.emplace_back(name, p);
   }
-  train::ParameterPlan plan;
-  train::ClipSet main{{}, t.clip}, seqpe_set{{}, seqpe_clip};
+  apps::train::ParameterPlan plan;
+  apps::train::ClipSet main{{}, t.clip}, seqpe_set{{}, seqpe_clip};
   for (auto* group : {&decay, &no_decay, &pe}) {
     if (group->empty()) continue;
     (seqpe && group == &pe ? seqpe_set : main).groups.push_back(plan.optimizer_groups.size());
@@ -141,13 +141,13 @@ train::ParameterPlan parameter_plan(const engine::Module& model, const vit_app::
 
 // Cross-entropy on augmented training images; top-1 accuracy on the held-out validation images, or
 // on the test set when none are held out.
-class ImageClassification : public train::TrainingTask {
+class ImageClassification : public apps::train::TrainingTask {
  public:
-  ImageClassification(const vit_app::RunConfig& config, dist_job::Job& job)
-      : config_(config), split_(vit_app::load_training_split(config)),
+  ImageClassification(const apps::VitRunConfig& config, apps::Job& job)
+      : config_(config), split_(apps::load_training_split(config)),
         eval_name_(config.data.validation > 0 ? "validation" : "test"),
-        eval_set_(config.data.validation > 0 ? split_.validation : vit_app::load_test_set(config)),
-        init_gen_(config.train.seed), model_(vit_app::build_model(config, init_gen_)),
+        eval_set_(config.data.validation > 0 ? split_.validation : apps::load_test_set(config)),
+        init_gen_(config.train.seed), model_(apps::build_vit_model(config, init_gen_)),
         loader_(split_.train, loader_options(config, job)) {
     ENGINE_CHECK(loader_.batches_per_epoch() > 0, "the training set's ", split_.train.size(),
                  " images give no batch of ", config.train.batch);
@@ -157,8 +157,8 @@ class ImageClassification : public train::TrainingTask {
                  "evaluate the run on");
   }
 
-  models::ViT& vit() { return *model_.vit; }
-  const vit_app::Model& model() const { return model_; }
+  models::Vit& vit() { return *model_.vit; }
+  const apps::VitModel& model() const { return model_; }
   // Optimizer steps per epoch (accumulation micro-batches each).
   int64_t steps_per_epoch() const { return loader_.batches_per_epoch() / config_.train.accumulation; }
 
@@ -178,9 +178,9 @@ class ImageClassification : public train::TrainingTask {
     return ops::cross_entropy(model_.vit->forward(batch.images.to(device), dropout), batch.labels.to(device));
   }
 
-  train::Validation validate() override {
-    const vit_app::Accuracy accuracy =
-        vit_app::evaluate(*model_.vit, eval_set_.images, eval_set_.labels, config_.train.eval_batch);
+  apps::train::Validation validate() override {
+    const apps::Accuracy accuracy =
+        apps::evaluate(*model_.vit, eval_set_.images, eval_set_.labels, config_.train.eval_batch);
     char summary[96];
     std::snprintf(summary, sizeof summary, "%s top-1 %.4f (%.0f images/s)", eval_name_.c_str(), accuracy.top1,
                   accuracy.images_per_second);
@@ -200,13 +200,13 @@ class ImageClassification : public train::TrainingTask {
   }
 
   json model_json() const override {
-    return {{"config", vit_app::run_config_to_json(config_)},
-            {"model", models::vit_config_to_json(vit_app::model_config(config_))}};
+    return {{"config", apps::vit_run_config_to_json(config_)},
+            {"model", models::vit_config_to_json(apps::vit_model_config(config_))}};
   }
 
  private:
   // Micro-batches of batch / accumulation images (this rank's shard of them), shuffled with seed + 2.
-  static data::ImageLoaderOptions loader_options(const vit_app::RunConfig& config, const dist_job::Job& job) {
+  static data::ImageLoaderOptions loader_options(const apps::VitRunConfig& config, const apps::Job& job) {
     const auto& t = config.train;
     ENGINE_CHECK(t.accumulation > 0 && t.batch % t.accumulation == 0, "batch ", t.batch,
                  " does not split into ", t.accumulation, " micro-batches (train.accumulation)");
@@ -221,17 +221,17 @@ class ImageClassification : public train::TrainingTask {
     return options;
   }
 
-  vit_app::RunConfig config_;
-  vit_app::TrainingSplit split_;
+  apps::VitRunConfig config_;
+  apps::TrainingSplit split_;
   std::string eval_name_;          // "validation" or "test": the set that picks the best checkpoint
   data::ImageDataset eval_set_;
   engine::Generator init_gen_;
-  vit_app::Model model_;
+  apps::VitModel model_;
   data::ImageLoader loader_;
 };
 
 // Linear warm-up from warmup_lr, then cosine to min_lr from step 0 (timm's CosineLRScheduler).
-engine::optim::LrScheduleConfig cosine_schedule(const vit_app::TrainSettings& t, int64_t per_epoch,
+engine::optim::LrScheduleConfig cosine_schedule(const apps::VitTrainSettings& t, int64_t per_epoch,
                                                 int64_t total_steps) {
   engine::optim::LrScheduleConfig schedule;
   schedule.decay = engine::optim::LrDecay::cosine;
@@ -243,14 +243,14 @@ engine::optim::LrScheduleConfig cosine_schedule(const vit_app::TrainSettings& t,
   return schedule;
 }
 
-void train_vit(dist_job::Job& job, int argc, char** argv) {
+void train_vit(apps::Job& job, int argc, char** argv) {
   const Arguments args = parse_arguments(argc, argv);
-  const vit_app::RunConfig& config = args.config;
+  const apps::VitRunConfig& config = args.config;
   const auto& t = config.train;
   ENGINE_CHECK(t.eval_batch > 0, "run config: train.eval_batch must be positive, got ", t.eval_batch);
   if (t.threads > 0) omp_set_num_threads(t.threads);
   engine::set_flush_denormal(t.flush_denormal);
-  const engine::Device device = train::setup_device("train_vit", {t.device, t.tf32, t.precision}, &job.communicator());
+  const engine::Device device = apps::train::setup_device("train_vit", {t.device, t.tf32, t.precision}, &job.communicator());
   models::set_activation_recompute(models::parse_recompute(t.recompute, "train.recompute"));
 
   ImageClassification task(config, job);
@@ -258,7 +258,7 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   ENGINE_CHECK(per_epoch > 0, "an epoch holds fewer than ", t.accumulation, " micro-batches");
   const int64_t total_steps = t.steps > 0 ? t.steps : t.epochs * per_epoch;
 
-  train::TrainerSettings settings;
+  apps::train::TrainerSettings settings;
   settings.out = config.out;
   settings.seed = t.seed;
   settings.steps = total_steps;
@@ -270,23 +270,23 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
   settings.keep_checkpoints = t.keep_checkpoints;
   settings.skip_nonfinite = t.skip_nonfinite;
   settings.zero1 = t.zero1;
-  settings.allreduce_dtype = train::parse_allreduce_dtype(t.allreduce_dtype, "train.allreduce_dtype");
+  settings.allreduce_dtype = apps::train::parse_allreduce_dtype(t.allreduce_dtype, "train.allreduce_dtype");
   settings.higher_is_better = true;
   settings.items_per_step = t.batch;
   settings.item_name = "images";
   settings.metrics_rate_key = "images_per_s";
   settings.device = device;
-  train::check_settings(settings, [](const char* field) { return std::string("train.") + field; });
+  apps::train::check_settings(settings, [](const char* field) { return std::string("train.") + field; });
 
   const bool seqpe = task.model().seqpe != nullptr;
-  const seqpe::SeqPeOptions options = seqpe ? vit_app::seqpe_options(config) : seqpe::SeqPeOptions{};
-  std::unique_ptr<train::AuxiliaryObjective> auxiliary;
+  const seqpe::SeqPeOptions options = seqpe ? apps::seqpe_options(config) : seqpe::SeqPeOptions{};
+  std::unique_ptr<apps::train::AuxiliaryObjective> auxiliary;
   if (seqpe)
-    auxiliary = std::make_unique<train::SeqPeObjective>(*task.model().seqpe, options,
+    auxiliary = std::make_unique<apps::train::SeqPeObjective>(*task.model().seqpe, options,
                                                         t.batch / t.accumulation / job.world_size(),
                                                         job.rank_seed(t.seed), job.rank());
-  train::Trainer trainer(
-      settings, vit_app::run_config_to_json(config), job, task.vit(),
+  apps::train::Trainer trainer(
+      settings, apps::vit_run_config_to_json(config), job, task.vit(),
       [&](const engine::Module& model) { return parameter_plan(model, t, seqpe, options.clip); },
       cosine_schedule(t, per_epoch, total_steps), task, std::move(auxiliary));
   if (!args.resume.empty()) trainer.resume(args.resume);
@@ -298,5 +298,5 @@ void train_vit(dist_job::Job& job, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return dist_job::run("train_vit", [&](dist_job::Job& job) { train_vit(job, argc, argv); });
+  return apps::run_dist_job("train_vit", [&](apps::Job& job) { train_vit(job, argc, argv); });
 }

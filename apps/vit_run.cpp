@@ -14,7 +14,7 @@
 #include "models/model_config.h"
 #include "seqpe/seqpe_models.h"
 
-namespace vit_app {
+namespace apps {
 
 using engine::Tensor;
 using nlohmann::json;
@@ -90,8 +90,8 @@ data::ImageDataset first_images(data::ImageDataset dataset, int64_t count) {
 
 }  // namespace
 
-RunConfig default_run_config() {
-  RunConfig c;
+VitRunConfig default_vit_run_config() {
+  VitRunConfig c;
   c.model.image_size = kImageSide;
   c.model.patch = 4;
   c.model.in_channels = 1;
@@ -108,7 +108,7 @@ RunConfig default_run_config() {
   return c;
 }
 
-RunConfig run_config_from_json(const json& j, RunConfig c) {
+VitRunConfig vit_run_config_from_json(const json& j, VitRunConfig c) {
   check_keys(j, "config", {"model", "seqpe", "train", "data", "out"});
   if (j.contains("model")) {
     json model = models::vit_config_to_json(c.model);
@@ -172,7 +172,7 @@ RunConfig run_config_from_json(const json& j, RunConfig c) {
   return c;
 }
 
-json run_config_to_json(const RunConfig& c) {
+json vit_run_config_to_json(const VitRunConfig& c) {
   const auto& t = c.train;
   return {{"model", models::vit_config_to_json(c.model)},
           {"seqpe", c.seqpe},
@@ -193,28 +193,28 @@ json run_config_to_json(const RunConfig& c) {
           {"out", c.out}};
 }
 
-models::ViTConfig model_config(const RunConfig& config) {
+models::VitConfig vit_model_config(const VitRunConfig& config) {
   if (config.model.position_encoding != "seqpe") return config.model;
   ENGINE_CHECK(config.model.position_encoding_options.empty(), "train_vit config: give SeqPE's options in the "
                "'seqpe' section, not in model.position_encoding_options");
-  models::ViTConfig model = config.model;
+  models::VitConfig model = config.model;
   model.position_encoding_options = config.seqpe;
   return seqpe::with_full_seqpe_options(model);
 }
 
-seqpe::SeqPeOptions seqpe_options(const RunConfig& config) { return seqpe::seqpe_options(model_config(config)); }
+seqpe::SeqPeOptions seqpe_options(const VitRunConfig& config) { return seqpe::seqpe_options(vit_model_config(config)); }
 
-Model build_model(const RunConfig& config, engine::Generator& init_gen) {
-  const models::ViTConfig model = model_config(config);
-  Model m;
+VitModel build_vit_model(const VitRunConfig& config, engine::Generator& init_gen) {
+  const models::VitConfig model = vit_model_config(config);
+  VitModel m;
   // SeqPE's dropout: seed + 4, as in every training app (apps/train/trainer.h lists the seeds).
   const auto pe = seqpe::make_position_encoding(model, init_gen, config.train.seed + 4);
   m.seqpe = std::dynamic_pointer_cast<seqpe::SeqPe>(pe);
-  m.vit = std::make_unique<models::ViT>(model, init_gen, pe);
+  m.vit = std::make_unique<models::Vit>(model, init_gen, pe);
   return m;
 }
 
-TrainingSplit load_training_split(const RunConfig& config) {
+TrainingSplit load_training_split(const VitRunConfig& config) {
   data::ImageDataset all;
   if (config.data.synthetic > 0) {
     all = first_images(synthetic_images(config.data.synthetic, 1), config.data.train_subset);
@@ -240,7 +240,7 @@ TrainingSplit load_training_split(const RunConfig& config) {
   return {rows_of(all, train), rows_of(all, validation)};
 }
 
-data::ImageDataset load_test_set(const RunConfig& config) {
+data::ImageDataset load_test_set(const VitRunConfig& config) {
   if (config.data.synthetic > 0)
     return first_images(synthetic_images(std::max<int64_t>(1, config.data.synthetic / 4), 2), config.data.test_subset);
   data::FashionMnistOptions options;
@@ -248,7 +248,7 @@ data::ImageDataset load_test_set(const RunConfig& config) {
   return first_images(data::load_fashion_mnist(data::FashionMnistSplit::test, options), config.data.test_subset);
 }
 
-Accuracy evaluate(models::ViT& model, const Tensor& images, const Tensor& labels, int64_t batch) {
+Accuracy evaluate(models::Vit& model, const Tensor& images, const Tensor& labels, int64_t batch) {
   ENGINE_CHECK(batch > 0, "evaluation batch must be positive, got ", batch);
   const engine::Device device = model.parameters().front().device();
   const bool was_training = model.is_training();
@@ -275,4 +275,4 @@ Accuracy evaluate(models::ViT& model, const Tensor& images, const Tensor& labels
   return {n > 0 ? double(correct) / double(n) : 0.0, seconds > 0 ? double(n) / seconds : 0.0};
 }
 
-}  // namespace vit_app
+}  // namespace apps

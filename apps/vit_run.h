@@ -15,9 +15,9 @@
 #include "seqpe/seqpe_options.h"
 #include "seqpe/seqpe_position_encoding.h"
 
-namespace vit_app {
+namespace apps {
 
-struct TrainSettings {
+struct VitTrainSettings {
   int64_t epochs = 10;
   int64_t stop_after = 0;  // > 0: end after this step as if interrupted (the schedule still spans the run)
   int64_t steps = 0;  // > 0: train this many steps instead of `epochs` epochs
@@ -50,7 +50,7 @@ struct TrainSettings {
   std::string allreduce_dtype = "fp32";  // the gradient all-reduce in "fp32" or "bf16" (NCCL only)
 };
 
-struct DataSettings {
+struct VitDataSettings {
   std::string dir = "/usr/share/datasets/fashion-mnist";
   int64_t synthetic = 0;  // > 0: that many synthetic training images (and a quarter as many test)
   int64_t train_subset = 0;  // > 0: the first n training images
@@ -60,40 +60,40 @@ struct DataSettings {
   int64_t validation = 0;
 };
 
-struct RunConfig {
-  models::ViTConfig model;
+struct VitRunConfig {
+  models::VitConfig model;
   // SeqPE's options (seqpe/seqpe_options.h), the model's position_encoding_options when its
   // position_encoding is "seqpe"; absent fields take the reference's image values (docs/method.md#image-classification) sized to the model.
   // The app's defaults suit the small ViT: PE_MAX_POSITION 1024 (a 32 x 32 grid covering every
   // evaluation grid, 2 digits per coordinate), 2 encoder heads, 32 distillation indices (<= the 49
   // cells of the 7 x 7 block), P = 8 shifted blocks.
   nlohmann::json seqpe;
-  TrainSettings train;
-  DataSettings data;
+  VitTrainSettings train;
+  VitDataSettings data;
   std::string out = "runs/vit";
 };
 
 // The defaults: a ViT for 28 x 28 Fashion-MNIST, patch 4 (7 x 7 grid), width 64, depth 4, 4 heads,
 // rope2d.
-RunConfig default_run_config();
+VitRunConfig default_vit_run_config();
 // `json` ({"model": {...}, "seqpe": {...}, "train": {...}, "data": {...}, "out": "..."}) over
 // `base`: absent fields keep their value, unknown ones are refused ("seqpe" is merged field by
 // field and checked when the model is built).
-RunConfig run_config_from_json(const nlohmann::json& json, RunConfig base);
-nlohmann::json run_config_to_json(const RunConfig& config);
+VitRunConfig vit_run_config_from_json(const nlohmann::json& json, VitRunConfig base);
+nlohmann::json vit_run_config_to_json(const VitRunConfig& config);
 
 // The ViT and, for "seqpe", its SeqPE (also registered in the model as "pe").
-struct Model {
-  std::unique_ptr<models::ViT> vit;
+struct VitModel {
+  std::unique_ptr<models::Vit> vit;
   std::shared_ptr<seqpe::SeqPe> seqpe;  // null for the other encodings
 };
-Model build_model(const RunConfig& config, engine::Generator& init_gen);
+VitModel build_vit_model(const VitRunConfig& config, engine::Generator& init_gen);
 
 // The model config the run describes: for "seqpe", the run's SeqPE options written out in full as
 // its position_encoding_options.
-models::ViTConfig model_config(const RunConfig& config);
+models::VitConfig vit_model_config(const VitRunConfig& config);
 // SeqPE's options for a "seqpe" run: the PE, its samplers (sized to the 7 x 7 training grid) and its clipping.
-seqpe::SeqPeOptions seqpe_options(const RunConfig& config);
+seqpe::SeqPeOptions seqpe_options(const VitRunConfig& config);
 
 // The training set the config names (train_subset applied), split into the images trained on and
 // the data.validation images held out (empty when 0). The held-out images are drawn by a
@@ -104,9 +104,9 @@ struct TrainingSplit {
   data::ImageDataset train;
   data::ImageDataset validation;
 };
-TrainingSplit load_training_split(const RunConfig& config);
+TrainingSplit load_training_split(const VitRunConfig& config);
 // The test set the config names, test_subset applied.
-data::ImageDataset load_test_set(const RunConfig& config);
+data::ImageDataset load_test_set(const VitRunConfig& config);
 
 struct Accuracy {
   double top1 = 0;
@@ -114,6 +114,6 @@ struct Accuracy {
 };
 // Top-1 accuracy of the model (in evaluation mode, without gradients, on its parameters' device) on
 // images (N, C, H, W) with labels (N), `batch` > 0 images at a time; restores training mode afterwards.
-Accuracy evaluate(models::ViT& model, const engine::Tensor& images, const engine::Tensor& labels, int64_t batch);
+Accuracy evaluate(models::Vit& model, const engine::Tensor& images, const engine::Tensor& labels, int64_t batch);
 
-}  // namespace vit_app
+}  // namespace apps

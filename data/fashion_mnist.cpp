@@ -44,8 +44,8 @@ ImageDataset load_fashion_mnist(FashionMnistSplit split, const FashionMnistOptio
                " images, expected 28x28");
 
   ImageDataset dataset;
-  dataset.images = engine::Tensor::empty({count, 1, height, width}, engine::DType::f32);
-  dataset.labels = engine::Tensor::empty({count}, engine::DType::i64);
+  dataset.images = engine::Tensor::empty({count, 1, height, width}, engine::Dtype::f32);
+  dataset.labels = engine::Tensor::empty({count}, engine::Dtype::i64);
   // (x / 255 - mean) / std as one multiply-add per pixel.
   const float scale = 1.0f / (255.0f * options.std);
   const float shift = -options.mean / options.std;

@@ -213,7 +213,7 @@ ImageDataset load_image_folder(const std::filesystem::path& root, const ImageFol
 
   ImageDataset dataset;
   const auto count = int64_t(images.size());
-  dataset.images = engine::Tensor::empty({count, channels, height, width}, engine::DType::f32);
+  dataset.images = engine::Tensor::empty({count, channels, height, width}, engine::Dtype::f32);
   dataset.labels = engine::Tensor::from_indices(listing.labels, {count});
   dataset.class_names = listing.class_names;
   float* out = dataset.images.data<float>();

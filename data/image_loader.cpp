@@ -23,11 +23,11 @@ ImageTransformOptions with_default_fill(const ImageTransformOptions& options, co
 }
 
 const ImageDataset& checked(const ImageDataset& dataset) {
-  ENGINE_CHECK(dataset.images.defined() && dataset.images.dim() == 4 && dataset.images.dtype() == engine::DType::f32 &&
+  ENGINE_CHECK(dataset.images.defined() && dataset.images.dim() == 4 && dataset.images.dtype() == engine::Dtype::f32 &&
                    dataset.images.device().is_cpu(),
                "ImageLoader: images must be (N, C, H, W) f32 on the host, got ",
                dataset.images.defined() ? dataset.images.describe() : "an undefined tensor");
-  ENGINE_CHECK(dataset.labels.defined() && dataset.labels.dim() == 1 && dataset.labels.dtype() == engine::DType::i64 &&
+  ENGINE_CHECK(dataset.labels.defined() && dataset.labels.dim() == 1 && dataset.labels.dtype() == engine::Dtype::i64 &&
                    dataset.labels.size(0) == dataset.images.size(0),
                "ImageLoader: labels must be (N) i64 with N = ", dataset.images.size(0), ", got ",
                dataset.labels.defined() ? dataset.labels.describe() : "an undefined tensor");
@@ -88,7 +88,7 @@ ImageBatch ImageLoader::prepare(LoaderPosition position) {
   ImageBatch batch;
   batch.position = position;
   batch.images = engine::Tensor::empty({batch_size, channels, transform_.out_height(), transform_.out_width()});
-  batch.labels = engine::Tensor::empty({batch_size}, engine::DType::i64);
+  batch.labels = engine::Tensor::empty({batch_size}, engine::Dtype::i64);
   const float* images = dataset_.images.data<float>();
   const int64_t* labels = dataset_.labels.data<int64_t>();
   float* out_images = batch.images.data<float>();

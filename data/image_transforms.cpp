@@ -88,11 +88,11 @@ void resize_image(const float* src, int64_t channels, int64_t height, int64_t wi
 }
 
 engine::Tensor resize_images(const engine::Tensor& images, int64_t out_height, int64_t out_width, ResizeMode mode) {
-  ENGINE_CHECK(images.dim() == 4 && images.dtype() == engine::DType::f32 && images.device().is_cpu(),
+  ENGINE_CHECK(images.dim() == 4 && images.dtype() == engine::Dtype::f32 && images.device().is_cpu(),
                "resize_images: images must be (N, C, H, W) f32 on the host, got ", images.describe());
   const engine::Tensor source = images.contiguous();
   const int64_t count = source.size(0), channels = source.size(1), height = source.size(2), width = source.size(3);
-  engine::Tensor resized = engine::Tensor::empty({count, channels, out_height, out_width}, engine::DType::f32);
+  engine::Tensor resized = engine::Tensor::empty({count, channels, out_height, out_width}, engine::Dtype::f32);
   const float* src = source.data<float>();
   float* dst = resized.data<float>();
   // An exception must not leave an OpenMP region (that terminates the program): the first one is
@@ -120,7 +120,7 @@ engine::Tensor resize_images(const engine::Tensor& images, int64_t out_height, i
 
 engine::Tensor place_on_canvas(const engine::Tensor& images, int64_t out_height, int64_t out_width, int64_t top,
                                int64_t left, const std::vector<float>& fill) {
-  ENGINE_CHECK(images.dim() == 4 && images.dtype() == engine::DType::f32 && images.device().is_cpu(),
+  ENGINE_CHECK(images.dim() == 4 && images.dtype() == engine::Dtype::f32 && images.device().is_cpu(),
                "place_on_canvas: images must be (N, C, H, W) f32 on the host, got ", images.describe());
   const engine::Tensor source = images.contiguous();
   const int64_t count = source.size(0), channels = source.size(1), height = source.size(2), width = source.size(3);
@@ -129,7 +129,7 @@ engine::Tensor place_on_canvas(const engine::Tensor& images, int64_t out_height,
                out_height, "x", out_width, " canvas");
   ENGINE_CHECK(fill.empty() || int64_t(fill.size()) == channels, "place_on_canvas: fill has ", fill.size(),
                " values for ", channels, " channels");
-  engine::Tensor canvas = engine::Tensor::empty({count, channels, out_height, out_width}, engine::DType::f32);
+  engine::Tensor canvas = engine::Tensor::empty({count, channels, out_height, out_width}, engine::Dtype::f32);
   const float* src = source.data<float>();
   float* dst = canvas.data<float>();
   for (int64_t n = 0; n < count; ++n)

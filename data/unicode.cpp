@@ -10,7 +10,7 @@ namespace data {
 
 namespace {
 
-using unicode_tables::CodePointRange;
+using detail::CodePointRange;
 
 template <size_t N>
 bool in_ranges(const CodePointRange (&ranges)[N], char32_t cp) {
@@ -57,9 +57,9 @@ CharClass classify(char32_t cp) {
     if (cp == ' ' || (cp >= 0x09 && cp <= 0x0D)) return CharClass::space;
     return CharClass::other;
   }
-  if (in_ranges(unicode_tables::kLetters, cp)) return CharClass::letter;
-  if (in_ranges(unicode_tables::kNumbers, cp)) return CharClass::number;
-  if (in_ranges(unicode_tables::kWhiteSpace, cp)) return CharClass::space;
+  if (in_ranges(detail::kLetters, cp)) return CharClass::letter;
+  if (in_ranges(detail::kNumbers, cp)) return CharClass::number;
+  if (in_ranges(detail::kWhiteSpace, cp)) return CharClass::space;
   return CharClass::other;
 }
 

@@ -2,7 +2,7 @@
 // Sorted, disjoint, inclusive code point ranges for the classes of GPT-2's pre-tokenisation regex.
 #pragma once
 
-namespace data::unicode_tables {
+namespace data::detail {
 
 struct CodePointRange {
   char32_t first;
@@ -191,4 +191,4 @@ inline constexpr CodePointRange kWhiteSpace[] = {
     {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
 };
 
-}  // namespace data::unicode_tables
+}  // namespace data::detail

@@ -27,7 +27,7 @@ struct Edge {
 // Enough to materialise a zero gradient for an output nobody used.
 struct OutputMeta {
   Shape shape;
-  DType dtype;
+  Dtype dtype;
   Device device;
 };
 

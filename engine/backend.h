@@ -28,7 +28,7 @@ struct AdamWStep {
 
 // One SGD step (engine/optim/sgd.h): d = g + weight_decay * p; with momentum b = momentum * b + d and
 // d = nesterov ? d + momentum * b : b; then p -= lr * d.
-struct SGDStep {
+struct SgdStep {
   double lr, weight_decay, momentum;
   bool nesterov;
 };
@@ -60,7 +60,7 @@ class Backend {
                             const AdamWStep& step) = 0;
   // SGD: updates params, and momentum_buffers when step.momentum > 0 (empty list otherwise).
   virtual void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
-                          std::span<const Tensor> momentum_buffers, const SGDStep& step) = 0;
+                          std::span<const Tensor> momentum_buffers, const SgdStep& step) = 0;
   // Sum of squares of every element of the contiguous floating tensors, in double and in an order
   // fixed by the tensors' sizes alone (not by thread or block counts): a deterministic result. It is
   // written to `out`, a one-element f64 tensor on this device; nothing is read back to the host.

@@ -1,5 +1,5 @@
 // bfloat16: the upper 16 bits of an IEEE f32 (sign, the same 8-bit exponent, 7 mantissa bits), so
-// it covers f32's range with 8 significant bits. The engine stores bf16 tensors (DType::bf16) and
+// it covers f32's range with 8 significant bits. The engine stores bf16 tensors (Dtype::bf16) and
 // converts to and from them; arithmetic happens in f32 or wider.
 //
 // One rounding rule for every device: these functions are ENGINE_HOST_DEVICE, so the CPU backend,
@@ -70,7 +70,7 @@ ENGINE_HOST_DEVICE inline uint16_t bf16_bits_from_f64(double x) {
 
 ENGINE_HOST_DEVICE inline float f32_from_bf16_bits(uint16_t bits) { return same_bits<float>(uint32_t(bits) << 16); }
 
-// The element type of DType::bf16 tensors: a bf16 bit pattern. Constructed from a number it rounds
+// The element type of Dtype::bf16 tensors: a bf16 bit pattern. Constructed from a number it rounds
 // (rules above); read as a float it widens exactly. It has no arithmetic of its own beyond +=,
 // which gradient accumulation needs, computed in f32 and rounded once.
 struct bf16 {

@@ -124,7 +124,7 @@ int64_t read_checkpoint_step(const std::string& path) {
   return parse_integer<int64_t>(path, "step", required_field(path, metadata, "step"));
 }
 
-void export_weights(const std::string& checkpoint_path, const std::string& weights_path, DType weight_dtype) {
+void export_weights(const std::string& checkpoint_path, const std::string& weights_path, Dtype weight_dtype) {
   ENGINE_CHECK(is_floating(weight_dtype), "export_weights ", weights_path, ": weight dtype must be floating, got ",
                dtype_name(weight_dtype));
   const TrainingState state = load_checkpoint(checkpoint_path);

@@ -50,6 +50,6 @@ int64_t read_checkpoint_step(const std::string& path);
 // Metadata: "format" = "pt" and "step" = the checkpoint's step. Module::load_state_dict reads the
 // file back into a model of any floating dtype. Atomic, as save_safetensors.
 void export_weights(const std::string& checkpoint_path, const std::string& weights_path,
-                    DType weight_dtype = DType::bf16);
+                    Dtype weight_dtype = Dtype::bf16);
 
 }  // namespace engine

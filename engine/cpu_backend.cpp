@@ -105,7 +105,7 @@ void adamw_update_kernel(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int
 
 // SGD without momentum: p -= lr * (g + weight_decay * p).
 template <typename T>
-void sgd_update_kernel(T* param, const T* grad, int64_t n, const SGDStep& c) {
+void sgd_update_kernel(T* param, const T* grad, int64_t n, const SgdStep& c) {
   const T lr = T(c.lr), weight_decay = T(c.weight_decay);
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) param[i] -= lr * (grad[i] + weight_decay * param[i]);
@@ -114,7 +114,7 @@ void sgd_update_kernel(T* param, const T* grad, int64_t n, const SGDStep& c) {
 // The momentum update in one pass. The buffer starts at zero, so the first step sets it to the
 // decayed gradient itself, as torch does.
 template <typename T>
-void sgd_momentum_update_kernel(T* param, const T* grad, T* buffer, int64_t n, const SGDStep& c) {
+void sgd_momentum_update_kernel(T* param, const T* grad, T* buffer, int64_t n, const SgdStep& c) {
   const T lr = T(c.lr), weight_decay = T(c.weight_decay), momentum = T(c.momentum);
   const bool nesterov = c.nesterov;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
@@ -221,7 +221,7 @@ class CpuBackend final : public Backend {
   }
 
   void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
-                  std::span<const Tensor> momentum_buffers, const SGDStep& step) override {
+                  std::span<const Tensor> momentum_buffers, const SgdStep& step) override {
     for (size_t i = 0; i < params.size(); ++i)
       ENGINE_DISPATCH_FLOAT(params[i].dtype(), "SGD", [&] {
         if (step.momentum > 0)
@@ -261,7 +261,7 @@ Backend* registered_backends[2] = {nullptr, nullptr};
 
 Backend& backend_for(DeviceType type) {
   static CpuBackend cpu;
-  if (type == DeviceType::CPU) return cpu;
+  if (type == DeviceType::cpu) return cpu;
   Backend* backend = registered_backends[int(type)];
   ENGINE_CHECK(backend != nullptr,
                "no CUDA backend in this program: build with CUDA (cmake -DENGINE_CUDA=ON) and link engine_cuda, "
@@ -270,10 +270,10 @@ Backend& backend_for(DeviceType type) {
 }
 
 void register_backend(DeviceType type, Backend* backend) {
-  ENGINE_CHECK(type != DeviceType::CPU, "the CPU backend is built in and cannot be replaced");
+  ENGINE_CHECK(type != DeviceType::cpu, "the CPU backend is built in and cannot be replaced");
   registered_backends[int(type)] = backend;
 }
 
-bool backend_available(DeviceType type) { return type == DeviceType::CPU || registered_backends[int(type)] != nullptr; }
+bool backend_available(DeviceType type) { return type == DeviceType::cpu || registered_backends[int(type)] != nullptr; }
 
 }  // namespace engine

@@ -11,21 +11,21 @@
 
 namespace engine {
 
-enum class DeviceType { CPU, CUDA };
+enum class DeviceType { cpu, cuda };
 
 // The CUDA device index Device::cuda() names (0 until set).
 int default_cuda_device();
 void set_default_cuda_device(int index);
 
 struct Device {
-  DeviceType type = DeviceType::CPU;
+  DeviceType type = DeviceType::cpu;
   int index = 0;
 
-  static Device cpu() { return {DeviceType::CPU, 0}; }
-  static Device cuda() { return {DeviceType::CUDA, default_cuda_device()}; }
-  static Device cuda(int index) { return {DeviceType::CUDA, index}; }
-  bool is_cpu() const { return type == DeviceType::CPU; }
-  bool is_cuda() const { return type == DeviceType::CUDA; }
+  static Device cpu() { return {DeviceType::cpu, 0}; }
+  static Device cuda() { return {DeviceType::cuda, default_cuda_device()}; }
+  static Device cuda(int index) { return {DeviceType::cuda, index}; }
+  bool is_cpu() const { return type == DeviceType::cpu; }
+  bool is_cuda() const { return type == DeviceType::cuda; }
   bool operator==(const Device& other) const { return type == other.type && index == other.index; }
   bool operator!=(const Device& other) const { return !(*this == other); }
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }

@@ -2,7 +2,7 @@
 // indices (token ids, labels, gather indices) and never require gradients.
 //
 // bf16 (engine/bfloat16.h) is a storage type: tensors of it are created, filled, copied, converted
-// (Tensor::to(DType), differentiable), moved between devices, read and written in safetensors, and
+// (Tensor::to(Dtype), differentiable), moved between devices, read and written in safetensors, and
 // take part in gradient accumulation; the compute ops take f32 or f64 and refuse bf16 by name
 // (ENGINE_DISPATCH_FLOAT and ENGINE_DISPATCH_ALL below).
 #pragma once
@@ -15,49 +15,49 @@
 
 namespace engine {
 
-enum class DType { f32, f64, i32, i64, bf16 };
+enum class Dtype { f32, f64, i32, i64, bf16 };
 
-inline size_t dtype_size(DType t) {
+inline size_t dtype_size(Dtype t) {
   switch (t) {
-    case DType::bf16: return 2;
-    case DType::f32: case DType::i32: return 4;
-    case DType::f64: case DType::i64: return 8;
+    case Dtype::bf16: return 2;
+    case Dtype::f32: case Dtype::i32: return 4;
+    case Dtype::f64: case Dtype::i64: return 8;
   }
   return 0;
 }
 
-inline const char* dtype_name(DType t) {
+inline const char* dtype_name(Dtype t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::f64: return "f64";
-    case DType::i32: return "i32";
-    case DType::i64: return "i64";
-    case DType::bf16: return "bf16";
+    case Dtype::f32: return "f32";
+    case Dtype::f64: return "f64";
+    case Dtype::i32: return "i32";
+    case Dtype::i64: return "i64";
+    case Dtype::bf16: return "bf16";
   }
   return "?";
 }
 
-inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::bf16; }
+inline bool is_floating(Dtype t) { return t == Dtype::f32 || t == Dtype::f64 || t == Dtype::bf16; }
 
 // The message of a compute op handed a bf16 tensor: what it takes, and how to get there.
 inline std::string bf16_refusal(const std::string& op) {
   return op + ": bf16 tensors are storage only here (this op computes in f32 or f64); convert with "
-              ".to(DType::f32) first";
+              ".to(Dtype::f32) first";
 }
 
-// Maps a C++ type to its DType at compile time: dtype_of<float>() == DType::f32.
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
-template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
+// Maps a C++ type to its Dtype at compile time: dtype_of<float>() == Dtype::f32.
+template <typename T> constexpr Dtype dtype_of();
+template <> constexpr Dtype dtype_of<float>() { return Dtype::f32; }
+template <> constexpr Dtype dtype_of<double>() { return Dtype::f64; }
+template <> constexpr Dtype dtype_of<int32_t>() { return Dtype::i32; }
+template <> constexpr Dtype dtype_of<int64_t>() { return Dtype::i64; }
+template <> constexpr Dtype dtype_of<bf16>() { return Dtype::bf16; }
 
 }  // namespace engine
 
 // The switch cases the dispatch macros share: each binds `scalar_t` and runs the body.
 #define ENGINE_DTYPE_CASE(DTYPE_NAME, TYPE, ...) \
-  case ::engine::DType::DTYPE_NAME: { using scalar_t = TYPE; return __VA_ARGS__(); }
+  case ::engine::Dtype::DTYPE_NAME: { using scalar_t = TYPE; return __VA_ARGS__(); }
 #define ENGINE_DTYPE_CASES_FLOAT(...)       \
   ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__) \
   ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)
@@ -66,13 +66,13 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
   ENGINE_DTYPE_CASE(i32, int32_t, __VA_ARGS__) \
   ENGINE_DTYPE_CASE(i64, int64_t, __VA_ARGS__)
 
-// Runs BODY with `scalar_t` bound to the C++ type of a floating DType; throws for other types.
+// Runs BODY with `scalar_t` bound to the C++ type of a floating Dtype; throws for other types.
 // Usage: ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] { kernel<scalar_t>(...); });
 #define ENGINE_DISPATCH_FLOAT(DTYPE, OP_NAME, ...)                                            \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
       ENGINE_DTYPE_CASES_FLOAT(__VA_ARGS__)                                                   \
-      case ::engine::DType::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
+      case ::engine::Dtype::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
       default:                                                                                \
         throw ::engine::Error(std::string(OP_NAME) + ": expected a floating dtype (f32 or f64), got " + \
                               ::engine::dtype_name(DTYPE));                                   \
@@ -96,8 +96,8 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
 #define ENGINE_DISPATCH_INDEX(DTYPE, OP_NAME, ...)                                            \
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
-      case ::engine::DType::i32: { using index_t = int32_t; return __VA_ARGS__(); }           \
-      case ::engine::DType::i64: { using index_t = int64_t; return __VA_ARGS__(); }           \
+      case ::engine::Dtype::i32: { using index_t = int32_t; return __VA_ARGS__(); }           \
+      case ::engine::Dtype::i64: { using index_t = int64_t; return __VA_ARGS__(); }           \
       default:                                                                                \
         throw ::engine::Error(std::string(OP_NAME) + ": expected an index dtype (i32 or i64), got " + \
                               ::engine::dtype_name(DTYPE));                                   \
@@ -109,7 +109,7 @@ template <> constexpr DType dtype_of<bf16>() { return DType::bf16; }
   [&] {                                                                                       \
     switch (DTYPE) {                                                                          \
       ENGINE_DTYPE_CASES_COMPUTE(__VA_ARGS__)                                                 \
-      case ::engine::DType::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
+      case ::engine::Dtype::bf16: throw ::engine::Error(::engine::bf16_refusal(OP_NAME));      \
     }                                                                                         \
     throw ::engine::Error(std::string(OP_NAME) + ": unknown dtype");                          \
   }()

@@ -36,7 +36,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   GradcheckResult result;
   for (const Tensor& t : inputs)
     if (t.defined() && t.requires_grad())
-      ENGINE_CHECK(t.dtype() == DType::f64 && t.device().is_cpu(), "gradcheck: inputs that require grad must be f64 on "
+      ENGINE_CHECK(t.dtype() == Dtype::f64 && t.device().is_cpu(), "gradcheck: inputs that require grad must be f64 on "
                    "the CPU, got ", t.describe());
 
   // Analytic gradients.

@@ -46,44 +46,44 @@ constexpr const char* kMetadataKey = "__metadata__";
 
 // Element types as the file names them. F16 is read only (converted to f32); BF16 loads as f32 or as
 // bf16 (Bf16Loading), and bf16 tensors are written as BF16.
-enum class FileDType { F32, F64, I32, I64, F16, BF16 };
+enum class FileDtype { F32, F64, I32, I64, F16, BF16 };
 
-struct FileDTypeInfo {
-  FileDType type;
+struct FileDtypeInfo {
+  FileDtype type;
   const char* name;
   size_t size;
-  DType loads_as;
+  Dtype loads_as;
 };
 
-constexpr FileDTypeInfo kFileDTypes[] = {
-    {FileDType::F32, "F32", 4, DType::f32},  {FileDType::F64, "F64", 8, DType::f64},
-    {FileDType::I32, "I32", 4, DType::i32},  {FileDType::I64, "I64", 8, DType::i64},
-    {FileDType::F16, "F16", 2, DType::f32},  {FileDType::BF16, "BF16", 2, DType::f32},
+constexpr FileDtypeInfo kFileDtypes[] = {
+    {FileDtype::F32, "F32", 4, Dtype::f32},  {FileDtype::F64, "F64", 8, Dtype::f64},
+    {FileDtype::I32, "I32", 4, Dtype::i32},  {FileDtype::I64, "I64", 8, Dtype::i64},
+    {FileDtype::F16, "F16", 2, Dtype::f32},  {FileDtype::BF16, "BF16", 2, Dtype::f32},
 };
 
 // Dtypes of the format that this engine has no tensor type for.
-constexpr const char* kUnsupportedFileDTypes[] = {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "U32", "U64"};
+constexpr const char* kUnsupportedFileDtypes[] = {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "U32", "U64"};
 
-const char* file_dtype_name(DType t) {
+const char* file_dtype_name(Dtype t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::f64: return "F64";
-    case DType::i32: return "I32";
-    case DType::i64: return "I64";
-    case DType::bf16: return "BF16";
+    case Dtype::f32: return "F32";
+    case Dtype::f64: return "F64";
+    case Dtype::i32: return "I32";
+    case Dtype::i64: return "I64";
+    case Dtype::bf16: return "BF16";
   }
   return "?";
 }
 
 // Position of the dtype in the reference implementation's Dtype enum, which is in increasing
 // alignment order; its writer sorts tensors by this, descending, then by name.
-int reference_dtype_rank(DType t) {
+int reference_dtype_rank(Dtype t) {
   switch (t) {
-    case DType::i32: return 9;
-    case DType::f32: return 11;
-    case DType::f64: return 12;
-    case DType::i64: return 13;
-    case DType::bf16: return 8;
+    case Dtype::i32: return 9;
+    case Dtype::f32: return 11;
+    case Dtype::f64: return 12;
+    case Dtype::i64: return 13;
+    case Dtype::bf16: return 8;
   }
   return 0;
 }
@@ -229,7 +229,7 @@ class AtomicFileWriter {
 // One tensor as the header describes it.
 struct ReadEntry {
   std::string name;
-  const FileDTypeInfo* dtype;
+  const FileDtypeInfo* dtype;
   Shape shape;
   uint64_t begin, end;
 };
@@ -290,11 +290,11 @@ ReadEntry parse_entry(const std::string& path, const std::string& name, const nl
   const nlohmann::json& dtype = info["dtype"];
   ENGINE_CHECK(dtype.is_string(), where, ": dtype is not a string: ", json_excerpt(dtype));
   const std::string dtype_text = dtype.get<std::string>();
-  for (const FileDTypeInfo& known : kFileDTypes)
+  for (const FileDtypeInfo& known : kFileDtypes)
     if (dtype_text == known.name) entry.dtype = &known;
   if (entry.dtype == nullptr) {
-    const bool in_format = std::find(std::begin(kUnsupportedFileDTypes), std::end(kUnsupportedFileDTypes),
-                                     dtype_text) != std::end(kUnsupportedFileDTypes);
+    const bool in_format = std::find(std::begin(kUnsupportedFileDtypes), std::end(kUnsupportedFileDtypes),
+                                     dtype_text) != std::end(kUnsupportedFileDtypes);
     throw Error(detail::concat(where, ": ", in_format ? "unsupported" : "unknown", " dtype \"", dtype_text,
                                "\" (this engine reads F32, F64, I32, I64, F16, BF16)"));
   }
@@ -325,18 +325,18 @@ ReadEntry parse_entry(const std::string& path, const std::string& name, const nl
 
 // Reads one validated tensor into a new host tensor.
 Tensor read_tensor(const FileReader& file, uint64_t data_start, const ReadEntry& e, Bf16Loading bf16) {
-  const bool raw_bf16 = e.dtype->type == FileDType::BF16 && bf16 == Bf16Loading::keep_bf16;
-  Tensor out = Tensor::empty(e.shape, raw_bf16 ? DType::bf16 : e.dtype->loads_as);
+  const bool raw_bf16 = e.dtype->type == FileDtype::BF16 && bf16 == Bf16Loading::keep_bf16;
+  Tensor out = Tensor::empty(e.shape, raw_bf16 ? Dtype::bf16 : e.dtype->loads_as);
   const size_t nbytes = size_t(e.end - e.begin);
   if (nbytes == 0) return out;
-  if (raw_bf16 || (e.dtype->type != FileDType::F16 && e.dtype->type != FileDType::BF16)) {
+  if (raw_bf16 || (e.dtype->type != FileDtype::F16 && e.dtype->type != FileDtype::BF16)) {
     file.read(out.raw_data(), data_start + e.begin, nbytes);
     return out;
   }
   std::vector<uint16_t> halves(nbytes / 2);
   file.read(halves.data(), data_start + e.begin, nbytes);
   float* dst = out.data<float>();
-  if (e.dtype->type == FileDType::F16) {
+  if (e.dtype->type == FileDtype::F16) {
     for (size_t i = 0; i < halves.size(); ++i) dst[i] = half_to_float(halves[i]);
   } else {
     for (size_t i = 0; i < halves.size(); ++i) dst[i] = f32_from_bf16_bits(halves[i]);

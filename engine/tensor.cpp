@@ -11,7 +11,7 @@
 
 namespace engine {
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::empty(const Shape& shape, Dtype dtype, Device device) {
   for (int64_t s : shape) ENGINE_CHECK(s >= 0, "cannot create a tensor with negative size: shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   uint64_t bytes = 0;
@@ -24,22 +24,22 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
-Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor Tensor::zeros(const Shape& shape, Dtype dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor Tensor::ones(const Shape& shape, Dtype dtype, Device device) { return full(shape, 1.0, dtype, device); }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+Tensor Tensor::full(const Shape& shape, double value, Dtype dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   backend_for(device.type).fill(t, value);
   return t;
 }
 
-Tensor Tensor::arange(int64_t n, DType dtype, Device device) {
+Tensor Tensor::arange(int64_t n, Dtype dtype, Device device) {
   std::vector<double> values(size_t(std::max<int64_t>(n, 0)));
   for (int64_t i = 0; i < n; ++i) values[size_t(i)] = double(i);
   return from_vector(values, {n}, dtype, device);
 }
 
-Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, Dtype dtype, Device device) {
   ENGINE_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
                " values do not fill shape ", shape_str(shape));
   Tensor host = empty(shape, dtype);
@@ -50,7 +50,7 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   return device.is_cpu() ? host : host.to(device);
 }
 
-Tensor Tensor::from_indices(const std::vector<int64_t>& values, const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::from_indices(const std::vector<int64_t>& values, const Shape& shape, Dtype dtype, Device device) {
   ENGINE_CHECK(!is_floating(dtype), "from_indices: dtype must be i32 or i64, got ", dtype_name(dtype));
   ENGINE_CHECK(int64_t(values.size()) == shape_numel(shape), "from_indices: ", values.size(),
                " values do not fill shape ", shape_str(shape));
@@ -62,13 +62,13 @@ Tensor Tensor::from_indices(const std::vector<int64_t>& values, const Shape& sha
   return device.is_cpu() ? host : host.to(device);
 }
 
-Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, Device device) {
+Tensor Tensor::randn(const Shape& shape, Generator& gen, Dtype dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   fill_random_(t, gen, RandomSpec{RandomDistribution::normal, 0.0, 1.0});
   return t;
 }
 
-Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype, Device device) {
+Tensor Tensor::rand(const Shape& shape, Generator& gen, Dtype dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   fill_random_(t, gen, RandomSpec{RandomDistribution::uniform, 0.0, 1.0});
   return t;

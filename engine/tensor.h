@@ -27,7 +27,7 @@ struct TensorImpl {
   Shape shape;
   Shape strides;       // in elements, not bytes
   int64_t offset = 0;  // in elements from the start of storage
-  DType dtype = DType::f32;
+  Dtype dtype = Dtype::f32;
 
   // Autograd. A leaf that requires grad accumulates into `grad`; a non-leaf was produced by
   // output `output_nr` of `grad_fn`.
@@ -44,21 +44,21 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- factories ----
-  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor empty(const Shape& shape, Dtype dtype = Dtype::f32, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, Dtype dtype = Dtype::f32, Device device = Device::cpu());
+  static Tensor ones(const Shape& shape, Dtype dtype = Dtype::f32, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, Dtype dtype = Dtype::f32, Device device = Device::cpu());
   // 0, 1, ..., n-1.
-  static Tensor arange(int64_t n, DType dtype = DType::i64, Device device = Device::cpu());
+  static Tensor arange(int64_t n, Dtype dtype = Dtype::i64, Device device = Device::cpu());
   // Copies host values into a new tensor of the given shape (numel must match).
-  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32,
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, Dtype dtype = Dtype::f32,
                             Device device = Device::cpu());
-  static Tensor from_indices(const std::vector<int64_t>& values, const Shape& shape, DType dtype = DType::i64,
+  static Tensor from_indices(const std::vector<int64_t>& values, const Shape& shape, Dtype dtype = Dtype::i64,
                              Device device = Device::cpu());
   // Random tensors from a counter-based generator (engine/rng.h): the same (seed, offset) gives
   // the same numbers on every device.
-  static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor randn(const Shape& shape, Generator& gen, Dtype dtype = Dtype::f32, Device device = Device::cpu());
+  static Tensor rand(const Shape& shape, Generator& gen, Dtype dtype = Dtype::f32, Device device = Device::cpu());
 
   // ---- metadata ----
   bool defined() const { return impl_ != nullptr; }
@@ -68,7 +68,7 @@ class Tensor {
   int64_t dim() const { return int64_t(impl().shape.size()); }
   int64_t size(int64_t d) const;  // negative d counts from the end
   int64_t numel() const { return shape_numel(impl().shape); }
-  DType dtype() const { return impl().dtype; }
+  Dtype dtype() const { return impl().dtype; }
   Device device() const { return impl().storage->device(); }
   bool is_contiguous() const;
   std::string shape_string() const { return shape_str(shape()); }
@@ -121,7 +121,7 @@ class Tensor {
   Tensor contiguous() const;  // itself when already contiguous
   Tensor clone() const;
   Tensor to(Device device) const;
-  Tensor to(DType dtype) const;
+  Tensor to(Dtype dtype) const;
 
   // ---- in-place, outside autograd (initialisation, optimizers, gradient buffers) ----
   // They refuse a tensor that is part of a graph being recorded.

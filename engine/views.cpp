@@ -86,14 +86,14 @@ class ToDeviceBackward final : public Node {
   Device source_;
 };
 
-class ToDTypeBackward final : public Node {
+class ToDtypeBackward final : public Node {
  public:
-  explicit ToDTypeBackward(DType source) : source_(source) {}
-  std::string name() const override { return "ToDTypeBackward"; }
+  explicit ToDtypeBackward(Dtype source) : source_(source) {}
+  std::string name() const override { return "ToDtypeBackward"; }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return {grads[0].to(source_)}; }
 
  private:
-  DType source_;
+  Dtype source_;
 };
 
 // Records `node` as the producer of `out` from `input` when the input needs a gradient.
@@ -284,13 +284,13 @@ Tensor Tensor::to(Device target) const {
   return connect(*this, out, [&] { return std::make_shared<ToDeviceBackward>(source_device); });
 }
 
-Tensor Tensor::to(DType target) const {
+Tensor Tensor::to(Dtype target) const {
   if (target == dtype()) return *this;
   Tensor out = Tensor::empty(shape(), target, device());
   backend_for(device().type).copy(out, *this);
   if (!is_floating(target) || !is_floating(dtype())) return out;  // integers carry no gradient
-  const DType source_dtype = dtype();
-  return connect(*this, out, [&] { return std::make_shared<ToDTypeBackward>(source_dtype); });
+  const Dtype source_dtype = dtype();
+  return connect(*this, out, [&] { return std::make_shared<ToDtypeBackward>(source_dtype); });
 }
 
 }  // namespace engine

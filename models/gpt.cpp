@@ -47,11 +47,11 @@ Gpt::Gpt(const GptConfig& config, engine::Generator& init_gen, std::shared_ptr<P
 
 Tensor Gpt::learned_positions(int64_t T) const {
   const int64_t trained = ape_train_length();
-  if (T <= trained) return wpe_->forward(Tensor::arange(T, engine::DType::i64, wpe_->weight().device()));
+  if (T <= trained) return wpe_->forward(Tensor::arange(T, engine::Dtype::i64, wpe_->weight().device()));
   ENGINE_CHECK(!is_training(), "Gpt: a sequence of ", T, " tokens exceeds the ", trained,
                " learned positions that training uses ('ape_train_length'); longer sequences resize them by "
                "interpolation, which is for evaluation only");
-  return interpolate_linear(wpe_->weight().narrow(0, 0, trained), T);
+  return pe::interpolate_linear(wpe_->weight().narrow(0, 0, trained), T);
 }
 
 Tensor Gpt::embed(const Tensor& tokens, const Tensor& learned, const Tensor& position_ids,
@@ -81,7 +81,7 @@ Tensor Gpt::forward(const Tensor& tokens, engine::Generator& dropout_gen, const 
   const int64_t T = tokens.size(1);
   // The PE reads the ids on the host; the learned table gathers them on the model's device.
   Tensor position_ids =
-      positions.defined() ? positions.to(engine::Device::cpu()) : Tensor::arange(T, engine::DType::i64);
+      positions.defined() ? positions.to(engine::Device::cpu()) : Tensor::arange(T, engine::Dtype::i64);
   Tensor learned;
   if (wpe_) learned = positions.defined() ? wpe_->forward(positions.to(wpe_->weight().device())) : learned_positions(T);
   // Each block's last residual add is left to the norm after it (PendingResidual).
@@ -102,7 +102,7 @@ KvCache Gpt::make_cache(int64_t capacity, int64_t ape_length) const {
   ENGINE_CHECK(capacity <= ape_length, "Gpt::make_cache: a cache of ", capacity, " tokens needs an ape_length of at ",
                "least that, got ", ape_length);
   engine::NoGradGuard no_grad;
-  cache.ape_positions = interpolate_linear(wpe_->weight().narrow(0, 0, ape_train_length()), ape_length);
+  cache.ape_positions = pe::interpolate_linear(wpe_->weight().narrow(0, 0, ape_train_length()), ape_length);
   return cache;
 }
 
@@ -120,7 +120,7 @@ Tensor Gpt::forward_cached(const Tensor& tokens, KvCache& cache) {
                "ape_length that covers it, or evaluate with forward(), which interpolates the table to the length");
   std::vector<int64_t> ids(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = cache.length + t;
-  Tensor position_ids = Tensor::from_indices(ids, {T}, engine::DType::i64);  // host: for the PE
+  Tensor position_ids = Tensor::from_indices(ids, {T}, engine::Dtype::i64);  // host: for the PE
   engine::Generator unused(0);  // no dropout in evaluation mode
   Tensor learned;
   if (cache.ape_positions.defined()) learned = ops::index_select(cache.ape_positions, 0, position_ids.to(tokens.device()));

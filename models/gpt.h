@@ -38,7 +38,7 @@ struct GptConfig {
   double init_std = 0.02;
   std::string position_encoding = "ape";  // "ape" owns wpe; any other name comes from a PositionEncoding
   nlohmann::json position_encoding_options = nlohmann::json::object();  // see models/pe/factory.h
-  engine::DType dtype = engine::DType::f32;
+  engine::Dtype dtype = engine::Dtype::f32;
 };
 
 class Gpt : public engine::Module {

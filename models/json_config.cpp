@@ -82,9 +82,9 @@ nlohmann::json ConfigReader::object(const std::string& field) {
   return *value;
 }
 
-engine::DType ConfigReader::dtype(const std::string& field, engine::DType fallback) {
+engine::Dtype ConfigReader::dtype(const std::string& field, engine::Dtype fallback) {
   const std::string name = choice(field, engine::dtype_name(fallback), {"f32", "f64"});
-  return name == "f64" ? engine::DType::f64 : engine::DType::f32;
+  return name == "f64" ? engine::Dtype::f64 : engine::Dtype::f32;
 }
 
 void ConfigReader::finish() const {

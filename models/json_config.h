@@ -32,7 +32,7 @@ class ConfigReader {
   // A JSON object, as it is (checked by whoever reads it).
   nlohmann::json object(const std::string& field);
   // "f32" or "f64".
-  engine::DType dtype(const std::string& field, engine::DType fallback);
+  engine::Dtype dtype(const std::string& field, engine::Dtype fallback);
   // Throws for any field that no accessor read.
   void finish() const;
 

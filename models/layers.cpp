@@ -9,7 +9,7 @@
 namespace models {
 
 namespace {
-Tensor normal_tensor(const engine::Shape& shape, double std, engine::Generator& gen, engine::DType dtype) {
+Tensor normal_tensor(const engine::Shape& shape, double std, engine::Generator& gen, engine::Dtype dtype) {
   Tensor t = Tensor::empty(shape, dtype);
   engine::fill_random_(t, gen, {engine::RandomDistribution::normal, 0.0, std});
   return t;
@@ -17,7 +17,7 @@ Tensor normal_tensor(const engine::Shape& shape, double std, engine::Generator& 
 }  // namespace
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, double init_std, engine::Generator& gen,
-               engine::DType dtype) {
+               engine::Dtype dtype) {
   weight_ = &register_parameter("weight", normal_tensor({out_features, in_features}, init_std, gen, dtype));
   if (bias) bias_ = &register_parameter("bias", Tensor::zeros({out_features}, dtype));
 }
@@ -30,7 +30,7 @@ Tensor Linear::forward_outputs(const Tensor& x, int64_t first, int64_t count) co
   return ops::linear(x, weight_->narrow(0, first, count), bias_ ? bias_->narrow(0, first, count) : Tensor());
 }
 
-LayerNorm::LayerNorm(int64_t channels, double eps, engine::DType dtype) : eps_(eps) {
+LayerNorm::LayerNorm(int64_t channels, double eps, engine::Dtype dtype) : eps_(eps) {
   weight_ = &register_parameter("weight", Tensor::ones({channels}, dtype));
   bias_ = &register_parameter("bias", Tensor::zeros({channels}, dtype));
 }
@@ -42,7 +42,7 @@ ops::ResidualLayerNorm LayerNorm::forward(const Tensor& x, const Tensor& branch)
   return ops::residual_layer_norm(x, branch, *weight_, *bias_, eps_);
 }
 
-Embedding::Embedding(int64_t rows, int64_t channels, double init_std, engine::Generator& gen, engine::DType dtype) {
+Embedding::Embedding(int64_t rows, int64_t channels, double init_std, engine::Generator& gen, engine::Dtype dtype) {
   weight_ = &register_parameter("weight", normal_tensor({rows, channels}, init_std, gen, dtype));
 }
 

@@ -17,7 +17,7 @@ using engine::Tensor;
 class Linear : public engine::Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias, double init_std, engine::Generator& gen,
-         engine::DType dtype = engine::DType::f32);
+         engine::Dtype dtype = engine::Dtype::f32);
   // x: (N..., C) -> (N..., O)
   Tensor forward(const Tensor& x, ops::Activation activation = ops::Activation::none) const;
   // x: (N..., C) -> (N..., count): outputs [first, first + count) of forward only, the same values.
@@ -33,7 +33,7 @@ class Linear : public engine::Module {
 // LayerNorm over the last dim, weight 1 and bias 0 at start.
 class LayerNorm : public engine::Module {
  public:
-  LayerNorm(int64_t channels, double eps, engine::DType dtype = engine::DType::f32);
+  LayerNorm(int64_t channels, double eps, engine::Dtype dtype = engine::Dtype::f32);
   Tensor forward(const Tensor& x) const;  // (N..., C) -> (N..., C)
   // x, branch: (N..., C) -> {x + branch, its norm}: a pending residual add done by the norm that
   // reads it, in one op (ops::residual_layer_norm). branch undefined: {x, forward(x)}.
@@ -49,7 +49,7 @@ class LayerNorm : public engine::Module {
 class Embedding : public engine::Module {
  public:
   Embedding(int64_t rows, int64_t channels, double init_std, engine::Generator& gen,
-            engine::DType dtype = engine::DType::f32);
+            engine::Dtype dtype = engine::Dtype::f32);
   Tensor forward(const Tensor& indices) const;  // (N...) -> (N..., C)
   Tensor& weight() { return *weight_; }
 

@@ -45,8 +45,8 @@ GptConfig read_gpt(ConfigReader& r) {
   return c;
 }
 
-ViTConfig read_vit(ConfigReader& r) {
-  ViTConfig c;
+VitConfig read_vit(ConfigReader& r) {
+  VitConfig c;
   c.image_size = r.integer("image_size", c.image_size, 1);
   c.patch = r.integer("patch", c.patch, 1);
   c.in_channels = r.integer("in_channels", c.in_channels, 1);
@@ -98,12 +98,12 @@ nlohmann::json gpt_config_to_json(const GptConfig& c) {
 // Round trip through JSON: one set of checks for configs built in C++ and read from files.
 void validate_gpt_config(const GptConfig& config) { gpt_config_from_json(gpt_config_to_json(config)); }
 
-ViTConfig vit_config_from_json(const nlohmann::json& json) {
+VitConfig vit_config_from_json(const nlohmann::json& json) {
   ConfigReader reader(json, "ViT config");
   return read_vit(reader);
 }
 
-nlohmann::json vit_config_to_json(const ViTConfig& c) {
+nlohmann::json vit_config_to_json(const VitConfig& c) {
   return {{"image_size", c.image_size},
           {"patch", c.patch},
           {"in_channels", c.in_channels},
@@ -121,19 +121,19 @@ nlohmann::json vit_config_to_json(const ViTConfig& c) {
           {"dtype", engine::dtype_name(c.dtype)}};
 }
 
-void validate_vit_config(const ViTConfig& config) { vit_config_from_json(vit_config_to_json(config)); }
+void validate_vit_config(const VitConfig& config) { vit_config_from_json(vit_config_to_json(config)); }
 
 // A GPT's sinusoidal table starts the size of its token embeddings: elements of RMS init_std (the
 // table's own RMS is 1/sqrt(2)), not amplitude 1 over embeddings of std 0.02 (models/pe/sinusoidal.h).
 std::shared_ptr<PositionEncoding> make_position_encoding(const GptConfig& config, engine::Generator& init_gen) {
-  PeDims dims{config.channels, config.heads, config.layers, config.dtype};
+  pe::PeDims dims{config.channels, config.heads, config.layers, config.dtype};
   dims.sinusoidal_scale = config.init_std * std::sqrt(2.0);
-  return make_position_encoding(config.position_encoding, config.position_encoding_options, dims, init_gen);
+  return pe::make_position_encoding(config.position_encoding, config.position_encoding_options, dims, init_gen);
 }
 
-std::shared_ptr<PositionEncoding> make_position_encoding(const ViTConfig& config, engine::Generator& init_gen) {
-  return make_position_encoding(config.position_encoding, config.position_encoding_options,
-                                PeDims{config.width, config.heads, config.depth, config.dtype}, init_gen);
+std::shared_ptr<PositionEncoding> make_position_encoding(const VitConfig& config, engine::Generator& init_gen) {
+  return pe::make_position_encoding(config.position_encoding, config.position_encoding_options,
+                                pe::PeDims{config.width, config.heads, config.depth, config.dtype}, init_gen);
 }
 
 void check_position_encoding_matches(const std::string& model, const std::string& config_name,
@@ -169,14 +169,14 @@ std::unique_ptr<Gpt> load_gpt(const std::string& weights_path, engine::Generator
   return model;
 }
 
-void save_vit(const ViT& model, const std::string& weights_path) {
+void save_vit(const Vit& model, const std::string& weights_path) {
   engine::save_safetensors(weights_path, model.state_dict(), {{"format", "pt"}});
   save_config_beside(weights_path, vit_config_to_json(model.config()));
 }
 
-std::unique_ptr<ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen) {
-  const ViTConfig config = vit_config_from_json(load_config_beside(weights_path));
-  auto model = std::make_unique<ViT>(config, init_gen, make_position_encoding(config, init_gen));
+std::unique_ptr<Vit> load_vit(const std::string& weights_path, engine::Generator& init_gen) {
+  const VitConfig config = vit_config_from_json(load_config_beside(weights_path));
+  auto model = std::make_unique<Vit>(config, init_gen, make_position_encoding(config, init_gen));
   model->load_state_dict(engine::load_safetensors(weights_path).tensors);
   return model;
 }

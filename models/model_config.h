@@ -1,6 +1,6 @@
 // The model configs as JSON, as saved beside the weights ("model.safetensors" + "model.json").
 //
-// Field names are the C++ members' names (gpt.h GptConfig, vit.h ViTConfig); absent fields take the
+// Field names are the C++ members' names (gpt.h GptConfig, vit.h VitConfig); absent fields take the
 // defaults, unknown fields are refused, and every value is validated with an error that names the
 // field and the value: "GPT config field 'heads' must divide 'channels' (768 % 10 != 0)".
 // The position encoding is chosen by name ("position_encoding") with its options
@@ -23,13 +23,13 @@ nlohmann::json gpt_config_to_json(const GptConfig& config);
 // Throws for any field out of range or inconsistent with another (the checks of gpt_config_from_json).
 void validate_gpt_config(const GptConfig& config);
 
-ViTConfig vit_config_from_json(const nlohmann::json& json);
-nlohmann::json vit_config_to_json(const ViTConfig& config);
-void validate_vit_config(const ViTConfig& config);
+VitConfig vit_config_from_json(const nlohmann::json& json);
+nlohmann::json vit_config_to_json(const VitConfig& config);
+void validate_vit_config(const VitConfig& config);
 
 // The baseline PE the config names (null for "ape" and "nope"); "seqpe" is built by seqpe/.
 std::shared_ptr<PositionEncoding> make_position_encoding(const GptConfig& config, engine::Generator& init_gen);
-std::shared_ptr<PositionEncoding> make_position_encoding(const ViTConfig& config, engine::Generator& init_gen);
+std::shared_ptr<PositionEncoding> make_position_encoding(const VitConfig& config, engine::Generator& init_gen);
 
 // Checks that the PE handed to a model is the one its config names: none for "ape" and "nope", one
 // whose name() matches otherwise (SeqPE's is not checked by name: seqpe/ owns it).
@@ -46,7 +46,7 @@ nlohmann::json load_config_beside(const std::string& weights_path);
 // seqpe/seqpe_models.h (seqpe::load_gpt / load_vit) from the same files.
 void save_gpt(const Gpt& model, const std::string& weights_path);
 std::unique_ptr<Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen);
-void save_vit(const ViT& model, const std::string& weights_path);
-std::unique_ptr<ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen);
+void save_vit(const Vit& model, const std::string& weights_path);
+std::unique_ptr<Vit> load_vit(const std::string& weights_path, engine::Generator& init_gen);
 
 }  // namespace models

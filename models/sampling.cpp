@@ -51,7 +51,7 @@ engine::Tensor next_tokens(const engine::Tensor& logits, const SamplingOptions& 
   ENGINE_CHECK(options.top_k >= 0, "next_tokens: top_k must be >= 0, got ", options.top_k);
   const int64_t B = logits.size(0), V = logits.size(1);
   const std::vector<float> values =
-      logits.to(engine::Device::cpu()).to(engine::DType::f32).contiguous().to_vector<float>();
+      logits.to(engine::Device::cpu()).to(engine::Dtype::f32).contiguous().to_vector<float>();
   std::vector<int64_t> chosen(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     const float* row = values.data() + b * V;

@@ -34,7 +34,7 @@ struct BlockConfig {
   double attention_dropout = 0.0;     // on the attention probabilities (GPT-2's attn_pdrop)
   double init_std = 0.02;
   double projection_init_std = 0.02;  // GPT-2 scales residual projections by 1/sqrt(2·layers)
-  engine::DType dtype = engine::DType::f32;
+  engine::Dtype dtype = engine::Dtype::f32;
 };
 
 // Keys and values of the tokens decoded so far, per layer, for incremental (KV-cached) decoding.

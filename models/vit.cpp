@@ -29,7 +29,7 @@ Tensor unfold_patches(const Tensor& images, int64_t patch) {
       .reshape({B, gh * gw, Cin * patch * patch});
 }
 
-ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
+Vit::Vit(const VitConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe)
     : config_(config), train_grid_(config.image_size / config.patch), pe_(std::move(pe)) {
   validate_vit_config(config);
   check_position_encoding_matches("ViT", config.position_encoding, pe_.get());
@@ -66,20 +66,20 @@ ViT::ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<P
   if (pe_) register_module("pe", pe_);
 }
 
-Tensor ViT::ape_for_grid(int64_t grid_h, int64_t grid_w) const {
+Tensor Vit::ape_for_grid(int64_t grid_h, int64_t grid_w) const {
   if (grid_h == train_grid_ && grid_w == train_grid_) return *pos_embed_;
   ENGINE_CHECK(!is_training(), "ViT: the learned positions are trained at a ", train_grid_, "x", train_grid_,
                " grid; a ", grid_h, "x", grid_w, " grid interpolates them, which is for evaluation only");
   engine::NoGradGuard no_grad;
   const int64_t C = config_.width;
   Tensor table = pos_embed_->select(0, 0);  // (1 + g², C)
-  Tensor patches = interpolate_bicubic(table.narrow(0, 1, train_grid_ * train_grid_), train_grid_, train_grid_,
+  Tensor patches = pe::interpolate_bicubic(table.narrow(0, 1, train_grid_ * train_grid_), train_grid_, train_grid_,
                                        grid_h, grid_w);
   return ops::concat({table.narrow(0, 0, 1), patches}, 0).reshape({1, 1 + grid_h * grid_w, C});
 }
 
-Tensor ViT::forward(const Tensor& images, engine::Generator& dropout_gen) {
-  ENGINE_CHECK(images.dim() == 4 && images.size(1) == config_.in_channels, "ViT::forward: images must be (B, ",
+Tensor Vit::forward(const Tensor& images, engine::Generator& dropout_gen) {
+  ENGINE_CHECK(images.dim() == 4 && images.size(1) == config_.in_channels, "Vit::forward: images must be (B, ",
                config_.in_channels, ", H, W), got ", images.describe());
   const int64_t B = images.size(0), C = config_.width;
   const int64_t grid_h = images.size(2) / config_.patch, grid_w = images.size(3) / config_.patch;

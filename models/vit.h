@@ -24,7 +24,7 @@
 
 namespace models {
 
-struct ViTConfig {
+struct VitConfig {
   int64_t image_size = 224;  // the training resolution: sets the APE grid
   int64_t patch = 16;
   int64_t in_channels = 3;   // 1 for grey images
@@ -39,25 +39,25 @@ struct ViTConfig {
   double init_std = 0.02;    // truncated normal for linears, class token and pos_embed
   std::string position_encoding = "ape";  // "ape" owns pos_embed; any other name comes from a PositionEncoding
   nlohmann::json position_encoding_options = nlohmann::json::object();  // see models/pe/factory.h
-  engine::DType dtype = engine::DType::f32;
+  engine::Dtype dtype = engine::Dtype::f32;
 };
 
-class ViT : public engine::Module {
+class Vit : public engine::Module {
  public:
   // `pe` supplies the position encoding for every name but "ape" (may be null for "nope").
-  ViT(const ViTConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe = nullptr);
+  Vit(const VitConfig& config, engine::Generator& init_gen, std::shared_ptr<PositionEncoding> pe = nullptr);
 
   // images: (B, Cin, H, W) with H and W multiples of the patch -> logits (B, K). `dropout_gen`
   // draws the dropout masks in training mode.
   Tensor forward(const Tensor& images, engine::Generator& dropout_gen);
 
-  const ViTConfig& config() const { return config_; }
+  const VitConfig& config() const { return config_; }
 
  private:
   // (1, T, C) learned positions for a g_h×g_w grid: pos_embed itself, or its resized copy.
   Tensor ape_for_grid(int64_t grid_h, int64_t grid_w) const;
 
-  ViTConfig config_;
+  VitConfig config_;
   int64_t train_grid_;
   std::shared_ptr<Linear> patch_embed_;  // Cin·p·p -> C
   Tensor* cls_token_;                    // (1, 1, C)

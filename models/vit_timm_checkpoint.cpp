@@ -1,4 +1,4 @@
-// Converting between timm VisionTransformer weights and models::ViT (models/vit_timm_checkpoint.h):
+// Converting between timm VisionTransformer weights and models::Vit (models/vit_timm_checkpoint.h):
 // names, the patch embedding's shape, safetensors files.
 #include "models/vit_timm_checkpoint.h"
 
@@ -27,7 +27,7 @@ const std::vector<std::pair<std::string, std::string>>& block_renames() {
 }
 
 // timm's shape of our tensor `name`: the patch projection as a Conv2d kernel (C, Cin, p, p).
-engine::Shape timm_shape(const std::string& name, const engine::Shape& ours, const ViTConfig& config) {
+engine::Shape timm_shape(const std::string& name, const engine::Shape& ours, const VitConfig& config) {
   if (name != kPatchWeight) return ours;
   return engine::Shape{ours[0], config.in_channels, config.patch, config.patch};
 }
@@ -44,7 +44,7 @@ std::string timm_vit_name(const std::string& name) {
   return name;
 }
 
-void load_timm_vit_weights(ViT& model, const std::map<std::string, Tensor>& timm_tensors) {
+void load_timm_vit_weights(Vit& model, const std::map<std::string, Tensor>& timm_tensors) {
   std::map<std::string, Tensor> state;
   std::set<std::string> used;
   for (const auto& [name, ours] : model.state_dict()) {
@@ -66,7 +66,7 @@ void load_timm_vit_weights(ViT& model, const std::map<std::string, Tensor>& timm
   model.load_state_dict(state);
 }
 
-std::map<std::string, Tensor> export_timm_vit_weights(const ViT& model) {
+std::map<std::string, Tensor> export_timm_vit_weights(const Vit& model) {
   engine::NoGradGuard no_grad;
   std::map<std::string, Tensor> out;
   for (const auto& [name, tensor] : model.state_dict())
@@ -74,11 +74,11 @@ std::map<std::string, Tensor> export_timm_vit_weights(const ViT& model) {
   return out;
 }
 
-void load_timm_vit_safetensors(ViT& model, const std::string& path) {
+void load_timm_vit_safetensors(Vit& model, const std::string& path) {
   load_timm_vit_weights(model, engine::load_safetensors(path).tensors);
 }
 
-void save_timm_vit_safetensors(const ViT& model, const std::string& path) {
+void save_timm_vit_safetensors(const Vit& model, const std::string& path) {
   engine::save_safetensors(path, export_timm_vit_weights(model), {{"format", "pt"}});
 }
 

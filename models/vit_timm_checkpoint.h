@@ -1,4 +1,4 @@
-// timm VisionTransformer checkpoints <-> models::ViT.
+// timm VisionTransformer checkpoints <-> models::Vit.
 //
 // timm (timm/models/vision_transformer.py, global_pool "token", class token, learned pos_embed with
 // the class row, qkv bias) and our ViT hold the same tensors under other names, one in another
@@ -33,15 +33,15 @@ std::string timm_vit_name(const std::string& name);
 // Copies timm-named, timm-layout tensors into `model`. Every parameter of the model must be present
 // with timm's shape, and every tensor of the checkpoint must be used; errors name the tensor and
 // both shapes.
-void load_timm_vit_weights(ViT& model, const std::map<std::string, engine::Tensor>& timm_tensors);
+void load_timm_vit_weights(Vit& model, const std::map<std::string, engine::Tensor>& timm_tensors);
 
 // The model's parameters under timm's names in timm's layout: fresh contiguous copies, ready for
 // engine::save_safetensors.
-std::map<std::string, engine::Tensor> export_timm_vit_weights(const ViT& model);
+std::map<std::string, engine::Tensor> export_timm_vit_weights(const Vit& model);
 
 // Loads a timm ViT .safetensors file (as timm's save or load_file/save_file write it) into `model`.
-void load_timm_vit_safetensors(ViT& model, const std::string& path);
+void load_timm_vit_safetensors(Vit& model, const std::string& path);
 // Writes the model as a timm ViT safetensors file (metadata {"format": "pt"}).
-void save_timm_vit_safetensors(const ViT& model, const std::string& path);
+void save_timm_vit_safetensors(const Vit& model, const std::string& path);
 
 }  // namespace models

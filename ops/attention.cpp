@@ -69,7 +69,7 @@ void say_once(const std::string& message) {
 
 // How an f32 CUDA call asks for cuDNN, for the messages; "" when it does not.
 std::string cudnn_request(const Tensor& q) {
-  if (!q.device().is_cuda() || q.dtype() != engine::DType::f32 || !cudnn_attention_requested()) return "";
+  if (!q.device().is_cuda() || q.dtype() != engine::Dtype::f32 || !cudnn_attention_requested()) return "";
   return attention_backend() == AttentionBackend::cudnn_bf16
              ? "--attention cudnn or ENGINE_ATTENTION_CUDNN=1"
              : "cuDNN is the default attention on GPUs with --precision bf16";
@@ -296,7 +296,7 @@ Tensor key_keep_flags(const Tensor& key_mask) {
   const std::vector<double> values = key_mask.to_vector<double>();
   std::vector<int64_t> flags(values.size());
   for (size_t i = 0; i < values.size(); ++i) flags[i] = values[i] != 0.0 ? 1 : 0;
-  return Tensor::from_indices(flags, key_mask.shape(), engine::DType::i32, key_mask.device());
+  return Tensor::from_indices(flags, key_mask.shape(), engine::Dtype::i32, key_mask.device());
 }
 
 }  // namespace
@@ -337,11 +337,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   config.scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(double(q.size(3)));
   config.causal = options.causal;
   config.bf16_products =
-      q.device().is_cpu() && q.dtype() == engine::DType::f32 && precision() == Precision::bf16;
+      q.device().is_cpu() && q.dtype() == engine::Dtype::f32 && precision() == Precision::bf16;
   if (options.alibi_slopes.defined()) {
     config.alibi_slopes = options.alibi_slopes.to_vector<double>();
     if (q.device().is_cuda())
-      config.device_alibi_slopes = options.alibi_slopes.detach().to(engine::DType::f64).contiguous();
+      config.device_alibi_slopes = options.alibi_slopes.detach().to(engine::Dtype::f64).contiguous();
   }
   if (options.key_mask.defined()) config.key_keep = key_keep_flags(options.key_mask);
   if (options.score_bias.defined()) config.score_bias = options.score_bias.detach().contiguous();
@@ -363,7 +363,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     if (!config.use_cudnn)
       say_once("the hand-written kernel runs the calls with " + inexpressible + " (cuDNN's graph cannot express it)");
     else if (options.alibi_slopes.defined())
-      config.cudnn_alibi_slopes = options.alibi_slopes.detach().to(engine::DType::f32).contiguous();
+      config.cudnn_alibi_slopes = options.alibi_slopes.detach().to(engine::Dtype::f32).contiguous();
   }
 
   const bool in_place = rows_in_place(q, config.use_cudnn);

@@ -25,7 +25,7 @@ namespace ops {
 
 namespace {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 
 // A tensor's last two dims as a row-major GEMM operand: read from `tensor`, stored transposed or not,
@@ -91,8 +91,8 @@ template <typename T>
 bool on_bf16(Precision precision) {
   return std::is_same_v<T, float> && precision == Precision::bf16;
 }
-bool on_bf16(engine::DType dtype, Precision precision) {
-  return dtype == engine::DType::f32 && precision == Precision::bf16;
+bool on_bf16(engine::Dtype dtype, Precision precision) {
+  return dtype == engine::Dtype::f32 && precision == Precision::bf16;
 }
 
 // C = op(A) · op(B) + beta · C, then the epilogue, on the CPU: on gemm_bf16 when `bf16` (T = f32),

@@ -26,11 +26,11 @@ namespace ops {
 
 namespace {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 
 // Whether products of `dtype` in `precision` take bf16 operands (f32 only; f64 is the gradient checks').
-bool on_bf16(DType dtype, Precision precision) { return dtype == DType::f32 && precision == Precision::bf16; }
+bool on_bf16(Dtype dtype, Precision precision) { return dtype == Dtype::f32 && precision == Precision::bf16; }
 
 // out: (R, O) = rows: (R, I) · weightᵀ: (O, I) + bias: (O); with `pre` (R, O), pre = that and
 // out = gelu(pre): on the CPU, the GEMM call and epilogue of linear, so the values are linear's bit

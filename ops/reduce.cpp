@@ -223,7 +223,7 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim, Tensor* indices) {
   const ReduceLayout layout = reduce_layout(x, reduced);
   const Shape out_shape = reduced_shape(x.shape(), reduced, keepdim);
   Tensor values = Tensor::empty(out_shape, x.dtype(), x.device());
-  Tensor argmax = Tensor::empty(out_shape, engine::DType::i64, x.device());
+  Tensor argmax = Tensor::empty(out_shape, engine::Dtype::i64, x.device());
   run_max(values, argmax, layout);
   if (engine::needs_grad({&x}))
     engine::record(std::make_shared<MaxBackward>(x.shape(), argmax, layout.outer, layout.reduce, layout.inner), {&x},

@@ -48,7 +48,7 @@ def main():
               f"(Unicode {unicodedata.unidata_version}); do not edit.\n")
     out.write("// Sorted, disjoint, inclusive code point ranges for the classes of GPT-2's "
               "pre-tokenisation regex.\n")
-    out.write("#pragma once\n\nnamespace data::unicode_tables {\n\n")
+    out.write("#pragma once\n\nnamespace data::detail {\n\n")
     out.write("struct CodePointRange {\n  char32_t first;\n  char32_t last;\n};\n\n")
     out.write("// \\p{L}: general categories Lu, Ll, Lt, Lm, Lo.\n")
     emit("kLetters", ranges_of(LETTER_CATEGORIES), out)
@@ -56,7 +56,7 @@ def main():
     emit("kNumbers", ranges_of(NUMBER_CATEGORIES), out)
     out.write("// \\s: the White_Space property.\n")
     emit("kWhiteSpace", WHITE_SPACE, out)
-    out.write("}  // namespace data::unicode_tables\n")
+    out.write("}  // namespace data::detail\n")
 
 
 if __name__ == "__main__":

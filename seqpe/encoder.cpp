@@ -58,7 +58,7 @@ namespace {
 // The row of the distinct inputs (N, T) digits' tokens read: digit d in slot t -> d·T + t, the
 // readout (last, at T) -> V·T. (N·(T+1)) i64 on `device`, computed on the host.
 Tensor token_rows(const Tensor& digits, int64_t V, engine::Device device) {
-  ENGINE_CHECK(digits.dtype() == engine::DType::i64, "SeqPeEncoder: digits must be i64, got ", digits.describe());
+  ENGINE_CHECK(digits.dtype() == engine::Dtype::i64, "SeqPeEncoder: digits must be i64, got ", digits.describe());
   const Tensor host = digits.to(engine::Device::cpu()).contiguous();
   const int64_t N = host.size(0), T = host.size(1);
   const int64_t* d = host.data<int64_t>();

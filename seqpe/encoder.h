@@ -41,7 +41,7 @@ struct SeqPeEncoderConfig {
   double layer_norm_eps = 1e-5;
   double temperature = 1.0;  // SEQPE_TEMPERATURE
   double init_std = 0.02;
-  engine::DType dtype = engine::DType::f32;
+  engine::Dtype dtype = engine::Dtype::f32;
 
   int64_t sequence_length() const { return dims * max_digits; }
 };

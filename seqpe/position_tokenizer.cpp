@@ -84,8 +84,8 @@ TokenizedPositions PositionTokenizer::encode_batch(const PositionList& positions
                "-D positions given to a ", dims_, "-D tokenizer");
   const int64_t count = positions.size();
   const int64_t length = sequence_length();
-  TokenizedPositions out{engine::Tensor::empty({count, length}, engine::DType::i64),
-                         engine::Tensor::empty({count, length}, engine::DType::i64)};
+  TokenizedPositions out{engine::Tensor::empty({count, length}, engine::Dtype::i64),
+                         engine::Tensor::empty({count, length}, engine::Dtype::i64)};
   int64_t* digits = out.digits.data<int64_t>();
   int64_t* mask = out.pad_mask.data<int64_t>();
   for (int64_t i = 0; i < count; ++i) encode_into(positions[i], digits + i * length, mask + i * length);

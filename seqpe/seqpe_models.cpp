@@ -28,7 +28,7 @@ std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::G
   return make_pe(config, init_gen, dropout_seed);
 }
 
-std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::ViTConfig& config,
+std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::VitConfig& config,
                                                                  engine::Generator& init_gen, uint64_t dropout_seed) {
   return make_pe(config, init_gen, dropout_seed);
 }
@@ -56,9 +56,9 @@ std::unique_ptr<models::Gpt> load_gpt(const std::string& weights_path, engine::G
   return model;
 }
 
-std::unique_ptr<models::ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen) {
-  const models::ViTConfig config = models::vit_config_from_json(models::load_config_beside(weights_path));
-  auto model = std::make_unique<models::ViT>(config, init_gen, seqpe::make_position_encoding(config, init_gen));
+std::unique_ptr<models::Vit> load_vit(const std::string& weights_path, engine::Generator& init_gen) {
+  const models::VitConfig config = models::vit_config_from_json(models::load_config_beside(weights_path));
+  auto model = std::make_unique<models::Vit>(config, init_gen, seqpe::make_position_encoding(config, init_gen));
   model->load_state_dict(engine::load_safetensors(weights_path).tensors);
   return model;
 }

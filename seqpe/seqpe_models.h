@@ -18,14 +18,14 @@ namespace seqpe {
 std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::GptConfig& config,
                                                                  engine::Generator& init_gen,
                                                                  uint64_t dropout_seed = 0);
-std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::ViTConfig& config,
+std::shared_ptr<models::PositionEncoding> make_position_encoding(const models::VitConfig& config,
                                                                  engine::Generator& init_gen,
                                                                  uint64_t dropout_seed = 0);
 
 // models::load_gpt / load_vit for any PE, SeqPE included: the config from the model.json beside
 // the weights, the model it describes, then the weights. Save with models::save_gpt / save_vit.
 std::unique_ptr<models::Gpt> load_gpt(const std::string& weights_path, engine::Generator& init_gen);
-std::unique_ptr<models::ViT> load_vit(const std::string& weights_path, engine::Generator& init_gen);
+std::unique_ptr<models::Vit> load_vit(const std::string& weights_path, engine::Generator& init_gen);
 
 // The model a trained GPT's model.json describes, from its two sections: "model", the GptConfig the
 // model was built from (models::gpt_config_to_json), which is the source of truth, so that editing

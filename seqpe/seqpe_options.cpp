@@ -22,7 +22,7 @@ struct ModelShape {
   int64_t width = 0, heads = 0, layers = 0;
   engine::Shape block;  // the training block: {context} or {grid, grid}
   bool image = false;   // 2-D positions, a class token, the image defaults
-  engine::DType dtype = engine::DType::f32;
+  engine::Dtype dtype = engine::Dtype::f32;
 };
 
 const std::vector<std::string> apply_names = {"input_add", "attn_add", "attn_mul", "attn_scalar"};
@@ -180,7 +180,7 @@ SeqPeOptions seqpe_options(const models::GptConfig& model) {
                       {model.channels, model.heads, model.layers, {model.context}, false, model.dtype});
 }
 
-SeqPeOptions seqpe_options(const models::ViTConfig& model) {
+SeqPeOptions seqpe_options(const models::VitConfig& model) {
   require_seqpe("ViT", model.position_encoding);
   const int64_t grid = model.image_size / model.patch;
   return read_options(model.position_encoding_options,
@@ -192,7 +192,7 @@ models::GptConfig with_full_seqpe_options(models::GptConfig model) {
   return model;
 }
 
-models::ViTConfig with_full_seqpe_options(models::ViTConfig model) {
+models::VitConfig with_full_seqpe_options(models::VitConfig model) {
   model.position_encoding_options = seqpe_options_to_json(seqpe_options(model));
   return model;
 }

@@ -58,12 +58,12 @@ struct SeqPeOptions {
 // The options of a GPT (text setting) or a ViT (image setting) whose position_encoding is "seqpe",
 // from its position_encoding_options. Seeds (dropout, samplers) are the caller's.
 SeqPeOptions seqpe_options(const models::GptConfig& model);
-SeqPeOptions seqpe_options(const models::ViTConfig& model);
+SeqPeOptions seqpe_options(const models::VitConfig& model);
 
 // `model` with its position_encoding_options written out in full, so that the model.json saved
 // from it does not depend on these defaults.
 models::GptConfig with_full_seqpe_options(models::GptConfig model);
-models::ViTConfig with_full_seqpe_options(models::ViTConfig model);
+models::VitConfig with_full_seqpe_options(models::VitConfig model);
 
 // Every field, explicit (what model.json stores); reading it back gives the same options.
 nlohmann::json seqpe_options_to_json(const SeqPeOptions& options);

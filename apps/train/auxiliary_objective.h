@@ -12,7 +12,7 @@
 
 #include "engine/tensor.h"
 
-namespace train {
+namespace apps::train {
 
 class AuxiliaryObjective {
  public:
@@ -32,4 +32,4 @@ class AuxiliaryObjective {
   virtual void replay(int64_t draws) = 0;
 };
 
-}  // namespace train
+}  // namespace apps::train

@@ -1,25 +1,19 @@
 // --device and --precision: the CUDA backend initialised when linked in (real or emulated), each
 // rank's GPU chosen, TF32 and the precision of the matrix products set and said; NCCL for the
-// gradients of a multi-GPU job.
+// gradients of a multi-GPU job. Compiled once: what the program links (a CUDA backend, NCCL) is
+// reached through apps/train/device_link.h.
 #include "apps/train/device_setup.h"
 
 #include <cstdio>
 
+#include "apps/train/device_link.h"
 #include "engine/dist/rank_agreement.h"
 #include "engine/error.h"
 #include "ops/attention.h"
 #include "ops/cuda_kernels.h"
 #include "ops/precision.h"
 
-#if APPS_CUDA_BACKEND
-#include "engine/cuda/init.h"
-#endif
-#if APPS_NCCL
-#include "engine/dist/device_select.h"
-#include "engine/dist/nccl_communicator.h"
-#endif
-
-namespace train {
+namespace apps::train {
 
 namespace {
 
@@ -55,42 +49,25 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings, eng
     std::printf("%s: matrix products in %s\n", app, ops::precision_description(precision).c_str());
     return device;
   }
-#if APPS_CUDA_BACKEND
-  engine::cuda::init();
-  if (ranks != nullptr && ranks->world_size() > 1 && settings.device == "cuda") {
-#if APPS_NCCL
-    device = engine::Device::cuda(engine::dist::select_cuda_device(*ranks));
-#else
-    throw engine::Error("--device cuda on several ranks needs NCCL, which this build lacks");
-#endif
-  }
+  const bool emulated = init_cuda_backend();
+  if (ranks != nullptr && ranks->world_size() > 1 && settings.device == "cuda")
+    device = engine::Device::cuda(select_rank_gpu(*ranks));
   ops::cuda::set_allow_tf32(settings.tf32);
   ops::set_precision(precision);
   const bool cudnn_attention = ops::cudnn_attention_requested();
   std::printf("%s: device %s%s, TF32 for f32 GEMMs %s, matrix products in %s, attention on %s%s\n", app,
-              device.str().c_str(), engine::cuda::is_emulated() ? " (kernel emulator)" : "",
+              device.str().c_str(), emulated ? " (kernel emulator)" : "",
               settings.tf32 ? "on (--tf32 0 turns it off)" : "off",
               precision == ops::Precision::bf16 ? "bf16 (bf16 operands, f32 sums, on cuBLASLt)" : "fp32",
               cudnn_attention ? "cuDNN (bf16 inputs; --attention kernel for the f32 kernel)" : "the f32 kernel",
               cudnn_attention && ops::attention_fallback() ? ", falling back to the kernel where cuDNN fails" : "");
   return device;
-#else
-  throw engine::Error("--device cuda needs the CUDA backend, which this build lacks; configure with -DENGINE_CUDA=ON");
-#endif
 }
 
 std::unique_ptr<engine::dist::Communicator> gradient_communicator(engine::dist::Communicator& ranks,
                                                                   engine::Device device) {
   if (device.is_cpu() || ranks.world_size() == 1) return nullptr;
-#if APPS_NCCL
-  engine::dist::NcclOptions options;
-  options.device = device.index;
-  auto nccl = std::make_unique<engine::dist::NcclCommunicator>(ranks, options);
-  std::printf("gradients all-reduced over NCCL on %d ranks\n", nccl->world_size());
-  return nccl;
-#else
-  throw engine::Error("a multi-rank job on " + device.str() + " needs NCCL, which this build lacks");
-#endif
+  return nccl_communicator(ranks, device);
 }
 
-}  // namespace train
+}  // namespace apps::train

@@ -3,8 +3,9 @@
 //
 // "cuda" needs a CUDA backend linked into the program: the real one (engine_cuda, built with
 // -DENGINE_CUDA=ON) or the kernel emulator (engine_cuda_emu, in the *_emu builds of the apps that
-// the `emu` tests run). The program links the matching build of device_setup.cpp (apps/CMakeLists.txt:
-// device_setup or device_setup_emu), which defines APPS_CUDA_BACKEND when either is linked.
+// the `emu` tests run). device_setup.cpp is compiled once; the program links what it reaches of the
+// CUDA backend and NCCL, or the versions that refuse (apps/train/device_link.h; apps/CMakeLists.txt:
+// DEVICE_SETUP or DEVICE_SETUP_EMU).
 #pragma once
 
 #include <memory>
@@ -13,7 +14,7 @@
 #include "engine/device.h"
 #include "engine/dist/communicator.h"
 
-namespace train {
+namespace apps::train {
 
 struct DeviceSettings {
   std::string device = "cpu";  // "cpu" or "cuda" ("cuda:N" for GPU N)
@@ -37,4 +38,4 @@ engine::Device setup_device(const char* app, const DeviceSettings& settings,
 std::unique_ptr<engine::dist::Communicator> gradient_communicator(engine::dist::Communicator& ranks,
                                                                   engine::Device device);
 
-}  // namespace train
+}  // namespace apps::train

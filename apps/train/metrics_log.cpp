@@ -7,7 +7,7 @@
 #include "data/atomic_file.h"
 #include "engine/error.h"
 
-namespace train {
+namespace apps::train {
 
 MetricsLog::MetricsLog(const std::filesystem::path& path, int64_t keep_through_step) : path_(path) {
   if (keep_through_step >= 0 && std::filesystem::exists(path)) {
@@ -33,4 +33,4 @@ void MetricsLog::write(const nlohmann::json& line) {
   ENGINE_CHECK(out_, "cannot write to ", path_.string(), " (disk full?)");
 }
 
-}  // namespace train
+}  // namespace apps::train

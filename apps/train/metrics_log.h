@@ -9,7 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-namespace train {
+namespace apps::train {
 
 class MetricsLog {
  public:
@@ -26,4 +26,4 @@ class MetricsLog {
   std::ofstream out_;
 };
 
-}  // namespace train
+}  // namespace apps::train

@@ -12,7 +12,7 @@
 #include "engine/checkpoint.h"
 #include "engine/error.h"
 
-namespace train {
+namespace apps::train {
 
 namespace fs = std::filesystem;
 
@@ -104,4 +104,4 @@ int64_t remove_stale_temporaries(const fs::path& out) {
   return removed;
 }
 
-}  // namespace train
+}  // namespace apps::train

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-namespace train {
+namespace apps::train {
 
 // "<out>/<name>.ckpt.safetensors" and the model.json beside it.
 std::filesystem::path checkpoint_path(const std::filesystem::path& out, const std::string& name);
@@ -36,4 +36,4 @@ void prune_step_checkpoints(const std::filesystem::path& out, int64_t keep);
 // Returns how many.
 int64_t remove_stale_temporaries(const std::filesystem::path& out);
 
-}  // namespace train
+}  // namespace apps::train

@@ -3,7 +3,7 @@
 
 #include <numeric>
 
-namespace train {
+namespace apps::train {
 
 namespace {
 
@@ -61,4 +61,4 @@ void SeqPeObjective::replay(int64_t draws) {
   while (draws_ < draws) draw();
 }
 
-}  // namespace train
+}  // namespace apps::train

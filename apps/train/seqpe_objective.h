@@ -16,7 +16,7 @@
 #include "seqpe/seqpe_position_encoding.h"
 #include "seqpe/transfer_sampler.h"
 
-namespace train {
+namespace apps::train {
 
 class SeqPeObjective : public AuxiliaryObjective {
  public:
@@ -48,4 +48,4 @@ class SeqPeObjective : public AuxiliaryObjective {
   int64_t draws_ = 0;
 };
 
-}  // namespace train
+}  // namespace apps::train

@@ -18,7 +18,7 @@
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
 
-namespace train {
+namespace apps::train {
 
 namespace fs = std::filesystem;
 using engine::Tensor;
@@ -55,7 +55,7 @@ fs::path optimizer_shard_path(const fs::path& checkpoint, int rank) {
 // Ranks launched with different configs or models are refused, naming the first field that
 // differs, before the trainer's first collective (whose sizes would differ). The output folder is
 // rank 0's alone unless every rank writes its ZeRO-1 shard there. Returns `model`.
-engine::Module& agreed_model(dist_job::Job& job, const json& config, bool zero1, engine::Module& model) {
+engine::Module& agreed_model(apps::Job& job, const json& config, bool zero1, engine::Module& model) {
   json compared = config;
   if (!zero1 && compared.is_object()) compared.erase("out");
   engine::dist::check_ranks_agree(job.communicator(), engine::dist::config_fields(compared), "run config");
@@ -66,9 +66,9 @@ engine::Module& agreed_model(dist_job::Job& job, const json& config, bool zero1,
 
 }  // namespace
 
-engine::DType parse_allreduce_dtype(const std::string& text, const std::string& field) {
-  if (text == "fp32") return engine::DType::f32;
-  if (text == "bf16") return engine::DType::bf16;
+engine::Dtype parse_allreduce_dtype(const std::string& text, const std::string& field) {
+  if (text == "fp32") return engine::Dtype::f32;
+  if (text == "bf16") return engine::Dtype::bf16;
   throw engine::Error(engine::detail::concat(field, " ", text, ": expected fp32 or bf16"));
 }
 
@@ -85,19 +85,19 @@ void check_settings(const TrainerSettings& s, const std::function<std::string(co
                s.checkpoint_every);
   ENGINE_CHECK(s.keep_checkpoints >= 1, "run config: ", name_of("keep_checkpoints"), " must be >= 1, got ",
                s.keep_checkpoints);
-  ENGINE_CHECK(s.allreduce_dtype == engine::DType::f32 || !s.zero1, "run config: ", name_of("allreduce_dtype"),
+  ENGINE_CHECK(s.allreduce_dtype == engine::Dtype::f32 || !s.zero1, "run config: ", name_of("allreduce_dtype"),
                " bf16 is for the data-parallel all-reduce; ZeRO-1 (", name_of("zero1"),
                ") reduce-scatters in f32: drop one of them");
 }
 
-Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::Job& job, engine::Module& model,
+Trainer::Trainer(const TrainerSettings& settings, const json& config, apps::Job& job, engine::Module& model,
                  const std::function<ParameterPlan(const engine::Module& model)>& plan,
                  const engine::optim::LrScheduleConfig& schedule, TrainingTask& task,
                  std::unique_ptr<AuxiliaryObjective> auxiliary)
     : settings_(settings), config_(config), job_(job),
       model_((agreed_model(job, config, settings.zero1, model).to_(settings.device), model)), task_(task),
       auxiliary_(std::move(auxiliary)), dropout_gen_(job.rank_seed(settings.seed + 1)), plan_(plan(model_)),
-      schedule_(schedule), nccl_(train::gradient_communicator(job.communicator(), settings.device)),
+      schedule_(schedule), nccl_(apps::train::gradient_communicator(job.communicator(), settings.device)),
       best_score_(settings.higher_is_better ? -std::numeric_limits<double>::infinity()
                                             : std::numeric_limits<double>::infinity()) {
   build_optimizer();
@@ -105,7 +105,7 @@ Trainer::Trainer(const TrainerSettings& settings, const json& config, dist_job::
 
 void Trainer::build_optimizer() {
   if (!settings_.zero1) {
-    const bool bf16_reduction = settings_.allreduce_dtype == engine::DType::bf16 && job_.world_size() > 1;
+    const bool bf16_reduction = settings_.allreduce_dtype == engine::Dtype::bf16 && job_.world_size() > 1;
     ENGINE_CHECK(!bf16_reduction || nccl_, "allreduce_dtype bf16 needs NCCL (--device cuda): MPI, which reduces "
                  "CPU tensors, has no bf16 type; use fp32 on the CPU");
     if (bf16_reduction && !ddp_ && job_.is_main())
@@ -195,7 +195,7 @@ double Trainer::train_step() {
       // one backward per micro-batch (the data-parallel overlap needs it), both losses / A.
       Tensor loss = auxiliary_ ? auxiliary_->step_loss() : Tensor();
       const Tensor task_loss = task_.next_loss(settings_.device, dropout_gen_);
-      const Tensor task_loss_f64 = task_loss.detach().to(engine::DType::f64);
+      const Tensor task_loss_f64 = task_loss.detach().to(engine::Dtype::f64);
       loss_sum = loss_sum.defined() ? loss_sum + task_loss_f64 : task_loss_f64;
       loss = loss.defined() ? task_loss + loss : task_loss;
       if (settings_.accumulation > 1) loss = loss * (1.0 / double(settings_.accumulation));
@@ -256,10 +256,10 @@ std::vector<Tensor> Trainer::clip_gradients() {
     for (size_t g : set.groups) grads.push_back(optimizer_->param_groups()[g].params.front().second.grad());
     const engine::Device device = grads.front().device();
     engine::Backend& backend = engine::backend_for(device.type);
-    Tensor squared_norm = Tensor::empty({}, engine::DType::f64, device);
+    Tensor squared_norm = Tensor::empty({}, engine::Dtype::f64, device);
     backend.squared_norm(grads, squared_norm);
     reduction_communicator().all_reduce(squared_norm, engine::dist::ReduceOp::sum);
-    const Tensor norm = Tensor::empty({}, engine::DType::f64, device);
+    const Tensor norm = Tensor::empty({}, engine::Dtype::f64, device);
     backend.clip_by_norm_(grads, squared_norm, set.max_norm, norm);
     norms.push_back(norm);
   }
@@ -335,4 +335,4 @@ void Trainer::save(const std::string& name) {
   data::write_file_atomic(model_json_path(settings_.out, name), model_json.dump(2) + "\n");
 }
 
-}  // namespace train
+}  // namespace apps::train

@@ -48,7 +48,7 @@
 #include "engine/optim/lr_schedule.h"
 #include "engine/rng.h"
 
-namespace train {
+namespace apps::train {
 
 struct TrainerSettings {
   std::filesystem::path out;
@@ -63,7 +63,7 @@ struct TrainerSettings {
   bool skip_nonfinite = false;    // skip a step with a non-finite loss or gradient norm instead of stopping
   bool zero1 = false;             // shard the optimizer state over the ranks (ZeRO stage 1)
   // The gradient all-reduce's dtype: f32, or bf16 (half the bytes; NCCL only, not with zero1).
-  engine::DType allreduce_dtype = engine::DType::f32;
+  engine::Dtype allreduce_dtype = engine::Dtype::f32;
   bool higher_is_better = false;  // the validation score's direction (perplexity: lower; accuracy: higher)
   int64_t items_per_step = 0;     // tokens or images of one global batch (throughput)
   std::string item_name = "tok";  // "tok" -> "tok/s" and "tokens_per_s"
@@ -71,7 +71,7 @@ struct TrainerSettings {
   engine::Device device;
 };
 // "fp32" -> f32, "bf16" -> bf16: the run config's allreduce_dtype (--allreduce-dtype); the error names `field`.
-engine::DType parse_allreduce_dtype(const std::string& text, const std::string& field);
+engine::Dtype parse_allreduce_dtype(const std::string& text, const std::string& field);
 
 // Checks the settings' numbers (the errors name the config key `name_of` gives for a field).
 void check_settings(const TrainerSettings& settings, const std::function<std::string(const char* field)>& name_of);
@@ -116,7 +116,7 @@ class Trainer {
   // builds the optimizer from plan(model) and the data-parallel gradient mean (rank 0's parameters
   // broadcast). `config` is the app's run config,
   // saved in checkpoints and run.json.
-  Trainer(const TrainerSettings& settings, const nlohmann::json& config, dist_job::Job& job, engine::Module& model,
+  Trainer(const TrainerSettings& settings, const nlohmann::json& config, apps::Job& job, engine::Module& model,
           const std::function<ParameterPlan(const engine::Module& model)>& plan,
           const engine::optim::LrScheduleConfig& schedule, TrainingTask& task,
           std::unique_ptr<AuxiliaryObjective> auxiliary = nullptr);
@@ -143,7 +143,7 @@ class Trainer {
 
   TrainerSettings settings_;
   nlohmann::json config_;
-  dist_job::Job& job_;
+  apps::Job& job_;
   engine::Module& model_;
   TrainingTask& task_;
   std::unique_ptr<AuxiliaryObjective> auxiliary_;
@@ -167,4 +167,4 @@ class Trainer {
   int64_t first_step_ = 0;
 };
 
-}  // namespace train
+}  // namespace apps::train

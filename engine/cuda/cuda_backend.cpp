@@ -68,7 +68,7 @@ RawTensorLists<T, Depth> raw_tensor_lists(const std::array<std::span<const Tenso
 // The multi-tensor kernels read flat arrays of f32 or f64 (they would skip a bf16 one: refuse it).
 void check_multi_tensor_list(std::span<const Tensor> tensors, const char* op) {
   for (size_t i = 0; i < tensors.size(); ++i) {
-    ENGINE_CHECK(tensors[i].dtype() != DType::bf16, op, ": tensor ", i, " (", tensors[i].describe(),
+    ENGINE_CHECK(tensors[i].dtype() != Dtype::bf16, op, ": tensor ", i, " (", tensors[i].describe(),
                  ") is bf16; keep master weights, gradients and optimizer state in f32");
     ENGINE_CHECK(is_floating(tensors[i].dtype()) && tensors[i].is_contiguous(), op, ": tensor ", i, " (",
                  tensors[i].describe(), ") must be a contiguous floating tensor");
@@ -184,7 +184,7 @@ class CudaBackend final : public Backend {
   }
 
   void sgd_update(std::span<const Tensor> params, std::span<const Tensor> grads,
-                  std::span<const Tensor> momentum_buffers, const SGDStep& step) override {
+                  std::span<const Tensor> momentum_buffers, const SgdStep& step) override {
     if (params.empty()) return;
     check_multi_tensor_list(params, "SGD");
     const DeviceGuard guard(params[0].device());
@@ -213,7 +213,7 @@ class CudaBackend final : public Backend {
     const int64_t f32_chunks = multi_tensor_chunk_count(f32.sizes), f64_chunks = multi_tensor_chunk_count(f64.sizes);
     const int64_t chunks = f32_chunks + f64_chunks;
     // An empty partials list sums to 0 (sum_partials adds nothing).
-    const Tensor partials = Tensor::empty({std::max<int64_t>(chunks, 1)}, DType::f64, device);
+    const Tensor partials = Tensor::empty({std::max<int64_t>(chunks, 1)}, Dtype::f64, device);
     double* partial = partials.data<double>();
     if (f32_chunks) sum_of_squares_partials<float>(f32.pointers[0], f32.sizes, partial, stream);
     if (f64_chunks) sum_of_squares_partials<double>(f64.pointers[0], f64.sizes, partial + f32_chunks, stream);
@@ -273,7 +273,7 @@ void init() {
                ". Run on a machine with an NVIDIA GPU and driver, or use the CPU.");
   // Never destroyed: tensors with static lifetime may free into its allocators during exit.
   static CudaBackend* backend = new CudaBackend(count);
-  register_backend(DeviceType::CUDA, backend);
+  register_backend(DeviceType::cuda, backend);
 }
 
 }  // namespace engine::cuda

@@ -1,5 +1,5 @@
 // Entry point of the CUDA backend. Programs that may use CUDA tensors call engine::cuda::init()
-// once: it checks for a usable device and registers the backend for DeviceType::CUDA. Linked
+// once: it checks for a usable device and registers the backend for DeviceType::cuda. Linked
 // against engine_cuda_emu instead of engine_cuda, the same call installs the kernel emulator, and
 // CUDA tensors live in tracked host memory.
 #pragma once

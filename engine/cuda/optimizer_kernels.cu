@@ -77,7 +77,7 @@ __global__ void adamw_kernel(TensorTable<T, 4> table, AdamWStep c) {
 
 // SGD without momentum: p -= lr * (g + weight_decay * p).
 template <typename T>
-__global__ void sgd_kernel(TensorTable<T, 2> table, SGDStep c) {
+__global__ void sgd_kernel(TensorTable<T, 2> table, SgdStep c) {
   int64_t begin, end;
   const int tensor = block_chunk(table, &begin, &end);
   T* param = table.operands[0][tensor];
@@ -88,7 +88,7 @@ __global__ void sgd_kernel(TensorTable<T, 2> table, SGDStep c) {
 
 // SGD with momentum (and optionally nesterov) in one pass.
 template <typename T>
-__global__ void sgd_momentum_kernel(TensorTable<T, 3> table, SGDStep c) {
+__global__ void sgd_momentum_kernel(TensorTable<T, 3> table, SgdStep c) {
   int64_t begin, end;
   const int tensor = block_chunk(table, &begin, &end);
   T* param = table.operands[0][tensor];
@@ -204,7 +204,7 @@ void adamw_update(std::span<T* const> params, std::span<T* const> grads, std::sp
 
 template <typename T>
 void sgd_update(std::span<T* const> params, std::span<T* const> grads, std::span<T* const> momentum_buffers,
-                std::span<const int64_t> sizes, const SGDStep& step, cudaStream_t stream) {
+                std::span<const int64_t> sizes, const SgdStep& step, cudaStream_t stream) {
   if (step.momentum > 0)
     multi_tensor_apply<T, 3>({params, grads, momentum_buffers}, sizes, [&](const TensorTable<T, 3>& table, int blocks) {
       ENGINE_LAUNCH(sgd_momentum_kernel<T>, blocks, kThreads, 0, stream, table, step);
@@ -249,7 +249,7 @@ void sum_partials(const double* partials, int64_t count, double* total, cudaStre
   template void adamw_update<T>(std::span<T* const>, std::span<T* const>, std::span<T* const>, std::span<T* const>, \
                                 std::span<const int64_t>, const AdamWStep&, cudaStream_t);                        \
   template void sgd_update<T>(std::span<T* const>, std::span<T* const>, std::span<T* const>,                      \
-                              std::span<const int64_t>, const SGDStep&, cudaStream_t);                            \
+                              std::span<const int64_t>, const SgdStep&, cudaStream_t);                            \
   template void clip_by_norm<T>(std::span<T* const>, std::span<const int64_t>, const double*, double, cudaStream_t); \
   template void sum_of_squares_partials<T>(std::span<T* const>, std::span<const int64_t>, double*, cudaStream_t);
 ENGINE_INSTANTIATE_FOR_FLOAT(float)

@@ -27,11 +27,11 @@ template <typename T>
 void adamw_update(std::span<T* const> params, std::span<T* const> grads, std::span<T* const> exp_avgs,
                   std::span<T* const> exp_avg_sqs, std::span<const int64_t> sizes, const AdamWStep& step,
                   cudaStream_t stream);
-// SGD on every tensor (SGDStep); momentum_buffers is used, and must be as long as params, only
+// SGD on every tensor (SgdStep); momentum_buffers is used, and must be as long as params, only
 // when step.momentum > 0.
 template <typename T>
 void sgd_update(std::span<T* const> params, std::span<T* const> grads, std::span<T* const> momentum_buffers,
-                std::span<const int64_t> sizes, const SGDStep& step, cudaStream_t stream);
+                std::span<const int64_t> sizes, const SgdStep& step, cudaStream_t stream);
 // With c = max_norm / (*norm + 1e-6) read on the device: x *= T(c) for every tensor x when c < 1.
 template <typename T>
 void clip_by_norm(std::span<T* const> tensors, std::span<const int64_t> sizes, const double* norm, double max_norm,

@@ -13,7 +13,7 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> parameters, D
   ENGINE_CHECK(options_.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive, got ", options_.bucket_bytes);
   ENGINE_CHECK(options_.accumulation_steps >= 1, "DataParallel: accumulation_steps must be at least 1, got ",
                options_.accumulation_steps);
-  ENGINE_CHECK(options_.reduce_dtype == DType::f32 || options_.reduce_dtype == DType::bf16,
+  ENGINE_CHECK(options_.reduce_dtype == Dtype::f32 || options_.reduce_dtype == Dtype::bf16,
                "DataParallel: reduce_dtype must be f32 or bf16, got ", dtype_name(options_.reduce_dtype));
   NoGradGuard no_grad;
   for (size_t i = 0; i < parameters_.size(); ++i) {
@@ -25,13 +25,13 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> parameters, D
   // Reverse order: backward produces the last layers' gradients first.
   Bucket current;
   int64_t current_bytes = 0;
-  DType current_dtype = DType::f32;
+  Dtype current_dtype = Dtype::f32;
   Device current_device = Device::cpu();
   const auto close = [&] {
     if (current.members.empty()) return;
     int64_t n = 0;
     for (int64_t m : current.members) n += parameters_[size_t(m)].numel();
-    const DType wire = current_dtype == DType::f32 ? options_.reduce_dtype : current_dtype;
+    const Dtype wire = current_dtype == Dtype::f32 ? options_.reduce_dtype : current_dtype;
     current.flat = Tensor::empty({n}, wire, current_device);
     buckets_.push_back(std::move(current));
     current = Bucket{};

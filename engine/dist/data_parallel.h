@@ -43,7 +43,7 @@ struct DataParallelOptions {
   int64_t bucket_bytes = int64_t(25) << 20;  // upper bound of one bucket (a larger parameter gets its own)
   int accumulation_steps = 1;                // micro-steps per optimizer step
   bool overlap = true;                       // all-reduce buckets during the backward
-  DType reduce_dtype = DType::f32;           // f32, or bf16: f32 gradients travel and sum in bf16
+  Dtype reduce_dtype = Dtype::f32;           // f32, or bf16: f32 gradients travel and sum in bf16
 };
 
 class DataParallel {

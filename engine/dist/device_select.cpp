@@ -58,9 +58,9 @@ int select_cuda_device(Communicator& comm) {
 
   cudaDeviceProp properties;
   CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
-  Tensor mine = Tensor::zeros({kUuidWords}, DType::i32);
+  Tensor mine = Tensor::zeros({kUuidWords}, Dtype::i32);
   std::memcpy(mine.raw_data(), properties.uuid.bytes, sizeof properties.uuid.bytes);
-  Tensor all = Tensor::zeros({kUuidWords * comm.world_size()}, DType::i32);
+  Tensor all = Tensor::zeros({kUuidWords * comm.world_size()}, Dtype::i32);
   comm.all_gather(mine, all);
   const auto* uuids = static_cast<const unsigned char*>(all.raw_data());
   const size_t uuid_bytes = kUuidWords * sizeof(int32_t);

@@ -27,13 +27,13 @@ void ensure_mpi_initialized() {
   });
 }
 
-MPI_Datatype mpi_type(DType dtype) {
+MPI_Datatype mpi_type(Dtype dtype) {
   switch (dtype) {
-    case DType::f32: return MPI_FLOAT;
-    case DType::f64: return MPI_DOUBLE;
-    case DType::i32: return MPI_INT32_T;
-    case DType::i64: return MPI_INT64_T;
-    case DType::bf16: break;  // MPI has no bf16 type
+    case Dtype::f32: return MPI_FLOAT;
+    case Dtype::f64: return MPI_DOUBLE;
+    case Dtype::i32: return MPI_INT32_T;
+    case Dtype::i64: return MPI_INT64_T;
+    case Dtype::bf16: break;  // MPI has no bf16 type
   }
   throw Error(engine::detail::concat("MPI: unsupported dtype ", dtype_name(dtype)));
 }
@@ -58,8 +58,8 @@ void divide(T* x, int64_t n, T divisor) {
 
 void finish_average(const char* op, Tensor& tensor, int world_size) {
   switch (tensor.dtype()) {
-    case DType::f32: divide(tensor.data<float>(), tensor.numel(), float(world_size)); break;
-    case DType::f64: divide(tensor.data<double>(), tensor.numel(), double(world_size)); break;
+    case Dtype::f32: divide(tensor.data<float>(), tensor.numel(), float(world_size)); break;
+    case Dtype::f64: divide(tensor.data<double>(), tensor.numel(), double(world_size)); break;
     default:
       throw Error(engine::detail::concat("MPI ", op, ": average needs a floating tensor, got ", tensor.describe()));
   }
@@ -75,7 +75,7 @@ class PendingMpiAllReduce final : public PendingCollective {
   }
   // MPI may write the buffer until the request completes, so an unfinished one is waited for.
   // Not while an exception unwinds: the other ranks may never join this collective, and the job is
-  // ending (dist_job::run aborts it); the buffer is then leaked on purpose, so that MPI's late
+  // ending (apps::run_dist_job aborts it); the buffer is then leaked on purpose, so that MPI's late
   // writes land in memory nobody reuses.
   ~PendingMpiAllReduce() override {
     if (request_ == MPI_REQUEST_NULL) return;

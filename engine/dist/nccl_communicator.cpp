@@ -35,13 +35,13 @@ namespace {
 
 constexpr double kDefaultTimeoutSeconds = 600;
 
-ncclDataType_t nccl_type(DType dtype) {
+ncclDataType_t nccl_type(Dtype dtype) {
   switch (dtype) {
-    case DType::f32: return ncclFloat32;
-    case DType::f64: return ncclFloat64;
-    case DType::i32: return ncclInt32;
-    case DType::i64: return ncclInt64;
-    case DType::bf16: return ncclBfloat16;  // gradients all-reduced in bf16 (DataParallelOptions::reduce_dtype)
+    case Dtype::f32: return ncclFloat32;
+    case Dtype::f64: return ncclFloat64;
+    case Dtype::i32: return ncclInt32;
+    case Dtype::i64: return ncclInt64;
+    case Dtype::bf16: return ncclBfloat16;  // gradients all-reduced in bf16 (DataParallelOptions::reduce_dtype)
   }
   throw Error(engine::detail::concat("NCCL: unsupported dtype ", dtype_name(dtype)));
 }
@@ -94,7 +94,7 @@ NcclCommunicator::NcclCommunicator(Communicator& bootstrap, NcclOptions options)
   // The 128-byte unique id travels as i32 words over the bootstrap communicator.
   ncclUniqueId id;
   static_assert(sizeof(id) % sizeof(int32_t) == 0);
-  Tensor words = Tensor::zeros({int64_t(sizeof(id) / sizeof(int32_t))}, DType::i32);
+  Tensor words = Tensor::zeros({int64_t(sizeof(id) / sizeof(int32_t))}, Dtype::i32);
   if (rank_ == 0) {
     NCCL_CHECK(ncclGetUniqueId(&id));
     std::memcpy(words.raw_data(), &id, sizeof(id));
@@ -180,7 +180,7 @@ void NcclCommunicator::reduce_scatter(const Tensor& input, Tensor& output, Reduc
 // NCCL has no barrier: an all-reduce of one element, waited for on the host.
 void NcclCommunicator::barrier() {
   const cuda::DeviceGuard guard(device());
-  Tensor one = Tensor::ones({1}, DType::f32, device());
+  Tensor one = Tensor::ones({1}, Dtype::f32, device());
   all_reduce(one, ReduceOp::sum);
   CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream()));
 }

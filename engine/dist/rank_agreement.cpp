@@ -52,7 +52,7 @@ std::string broadcast_text(Communicator& comm, const std::string& text, int root
   Tensor length = Tensor::from_indices({int64_t(text.size())}, {1});
   comm.broadcast(length, root);
   const int64_t bytes = length.to_vector<int64_t>()[0];
-  Tensor packed = Tensor::zeros({(bytes + 7) / 8}, DType::i64);
+  Tensor packed = Tensor::zeros({(bytes + 7) / 8}, Dtype::i64);
   if (comm.rank() == root) std::memcpy(packed.raw_data(), text.data(), text.size());
   comm.broadcast(packed, root);
   return std::string(static_cast<const char*>(packed.raw_data()), size_t(bytes));
@@ -98,7 +98,7 @@ void check_ranks_agree(Communicator& comm, const std::vector<AgreementField>& fi
   // Hashes of every rank; the top bit dropped so that it fits an i64 without a sign question.
   const int64_t mine = int64_t(fnv1a(0xcbf29ce484222325ull, text) >> 1);
   Tensor hash = Tensor::from_indices({mine}, {1});
-  Tensor hashes = Tensor::zeros({world}, DType::i64);
+  Tensor hashes = Tensor::zeros({world}, Dtype::i64);
   comm.all_gather(hash, hashes);
   const std::vector<int64_t> all = hashes.to_vector<int64_t>();
   std::string differing;

@@ -44,16 +44,16 @@ cublasStatus_t gemm_strided_batched(const char* name, cublasHandle_t handle, cub
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0 || batch_count == 0) return CUBLAS_STATUS_SUCCESS;
   const std::string where = std::string("emulated ") + name;
-  ENGINE_CHECK(handle->device == emu::current_device(), where, ": the cuBLAS handle was made on device ", handle->device,
-               " but the current device is ", emu::current_device(), " (keep one handle per device)");
-  emu::check_stream_device(handle->stream, where.c_str());
+  ENGINE_CHECK(handle->device == engine::emu::current_device(), where, ": the cuBLAS handle was made on device ", handle->device,
+               " but the current device is ", engine::emu::current_device(), " (keep one handle per device)");
+  engine::emu::check_stream_device(handle->stream, where.c_str());
   const size_t size = sizeof(T);
   auto span = [&](size_t one, long long stride) { return one + size_t(batch_count - 1) * size_t(stride) * size; };
   if (k > 0) {
-    emu::check_device_range(A, span(matrix_bytes(a_rows, a_cols, lda, size), strideA), (where + " matrix A").c_str());
-    emu::check_device_range(B, span(matrix_bytes(b_rows, b_cols, ldb, size), strideB), (where + " matrix B").c_str());
+    engine::emu::check_device_range(A, span(matrix_bytes(a_rows, a_cols, lda, size), strideA), (where + " matrix A").c_str());
+    engine::emu::check_device_range(B, span(matrix_bytes(b_rows, b_cols, ldb, size), strideB), (where + " matrix B").c_str());
   }
-  emu::check_device_range(C, span(matrix_bytes(m, n, ldc, size), strideC), (where + " matrix C").c_str());
+  engine::emu::check_device_range(C, span(matrix_bytes(m, n, ldc, size), strideC), (where + " matrix C").c_str());
   const T a = *alpha, b = *beta;
   for (int batch = 0; batch < batch_count; ++batch) {
     const T* Ab = A + batch * strideA;
@@ -105,7 +105,7 @@ const char* cublasGetStatusName(cublasStatus_t status) {
 }
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
-  *handle = new EmulatedCublas{emu::current_device()};
+  *handle = new EmulatedCublas{engine::emu::current_device()};
   return CUBLAS_STATUS_SUCCESS;
 }
 

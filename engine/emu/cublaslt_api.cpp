@@ -169,7 +169,7 @@ cublasStatus_t destroy(Object* object) {
 
 }  // namespace
 
-cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) { return create(handle, {emu::current_device()}); }
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) { return create(handle, {engine::emu::current_device()}); }
 
 cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
   return handle == nullptr ? CUBLAS_STATUS_NOT_INITIALIZED : destroy(handle);
@@ -272,9 +272,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const cublasStatus_t status = check_problem(desc, Adesc, Bdesc, Cdesc, Ddesc, p);
   if (status != CUBLAS_STATUS_SUCCESS) return status;
   const std::string where = std::string(kWhere) + " cublasLtMatmul";
-  ENGINE_CHECK(handle->device == emu::current_device(), where, ": the cuBLASLt handle was made on device ",
-               handle->device, " but the current device is ", emu::current_device(), " (keep one handle per device)");
-  emu::check_stream_device(stream, where.c_str());
+  ENGINE_CHECK(handle->device == engine::emu::current_device(), where, ": the cuBLASLt handle was made on device ",
+               handle->device, " but the current device is ", engine::emu::current_device(), " (keep one handle per device)");
+  engine::emu::check_stream_device(stream, where.c_str());
   if (p.m == 0 || p.n == 0) return CUBLAS_STATUS_SUCCESS;
 
   const void* const matrices[4] = {A, B, C, D};
@@ -288,20 +288,20 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const double a = f64 ? *static_cast<const double*>(alpha) : double(*static_cast<const float*>(alpha));
   const double b = f64 ? *static_cast<const double*>(beta) : double(*static_cast<const float*>(beta));
   if (p.k > 0) {
-    emu::check_device_range(A, layout_bytes(Adesc), (where + " matrix A").c_str());
-    emu::check_device_range(B, layout_bytes(Bdesc), (where + " matrix B").c_str());
+    engine::emu::check_device_range(A, layout_bytes(Adesc), (where + " matrix A").c_str());
+    engine::emu::check_device_range(B, layout_bytes(Bdesc), (where + " matrix B").c_str());
   }
-  if (b != 0.0) emu::check_device_range(C, layout_bytes(Cdesc), (where + " matrix C").c_str());
-  emu::check_device_range(D, layout_bytes(Ddesc), (where + " matrix D").c_str());
+  if (b != 0.0) engine::emu::check_device_range(C, layout_bytes(Cdesc), (where + " matrix C").c_str());
+  engine::emu::check_device_range(D, layout_bytes(Ddesc), (where + " matrix D").c_str());
   const uint32_t epilogue = desc->epilogue;
   const cudaDataType_t d_type = Ddesc->type;
   const size_t d_size = type_size(d_type);
   if (epilogue == CUBLASLT_EPILOGUE_BIAS || epilogue == CUBLASLT_EPILOGUE_GELU_AUX_BIAS)
-    emu::check_device_range(desc->bias, size_t(p.m) * d_size, (where + " bias").c_str());
+    engine::emu::check_device_range(desc->bias, size_t(p.m) * d_size, (where + " bias").c_str());
   if (epilogue == CUBLASLT_EPILOGUE_BGRADB)
-    emu::check_device_range(desc->bias, size_t(p.n) * d_size, (where + " bias gradient").c_str());
+    engine::emu::check_device_range(desc->bias, size_t(p.n) * d_size, (where + " bias gradient").c_str());
   if (epilogue == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || epilogue == CUBLASLT_EPILOGUE_DGELU)
-    emu::check_device_range(desc->aux, size_t((p.n - 1) * desc->aux_ld + p.m) * d_size, (where + " aux").c_str());
+    engine::emu::check_device_range(desc->aux, size_t((p.n - 1) * desc->aux_ld + p.m) * d_size, (where + " aux").c_str());
 
   const bool ta = desc->transa == CUBLAS_OP_T, tb = desc->transb == CUBLAS_OP_T;
   const char* const a_bytes = static_cast<const char*>(A);

@@ -25,10 +25,10 @@ struct cudnnContext {
 
 namespace {
 
-using emu::cudnn::Operation;
-using emu::cudnn::OperationKind;
-using emu::cudnn::SdpaDirection;
-using emu::cudnn::TensorDesc;
+using engine::emu::detail::Operation;
+using engine::emu::detail::OperationKind;
+using engine::emu::detail::SdpaDirection;
+using engine::emu::detail::TensorDesc;
 
 thread_local std::string last_error;
 
@@ -215,7 +215,7 @@ void finalize_tensor(Descriptor& d) {
   if (t.is_virtual && t.by_value)
     fail(CUDNN_STATUS_BAD_PARAM,
          std::string("tensor uid ") + std::to_string(t.uid) + " cannot be both virtual and by value");
-  emu::cudnn::element_size(t.type);  // throws for a type the evaluation cannot hold
+  engine::emu::detail::element_size(t.type);  // throws for a type the evaluation cannot hold
 }
 
 // Whether `from` broadcasts to `to` (each axis equal or 1).
@@ -329,10 +329,10 @@ void finalize_graph(Descriptor& d) {
       fail(CUDNN_STATUS_BAD_PARAM,
            std::string("tensor uid ") + std::to_string(op.y.uid) + " is written twice or is by value");
   }
-  d.refusal = emu::cudnn::recognise_sdpa(d.graph, d.direction);
+  d.refusal = engine::emu::detail::recognise_sdpa(d.graph, d.direction);
 }
 
-std::string refusal_for_tests;  // emu::set_cudnn_refusal
+std::string refusal_for_tests;  // engine::emu::set_cudnn_refusal
 
 void finalize_heuristics(Descriptor& d) {
   const Descriptor& graph = linked(d, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
@@ -458,9 +458,9 @@ void execute(cudnnHandle_t handle, const Descriptor& plan, const Descriptor& pac
   if (!plan.finalized || plan.type != CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR || !pack.finalized ||
       pack.type != CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)
     fail(CUDNN_STATUS_BAD_PARAM, "execute takes a finalized execution plan and variant pack");
-  if (handle->device != emu::current_device())
+  if (handle->device != engine::emu::current_device())
     fail(CUDNN_STATUS_BAD_PARAM, std::string("the handle belongs to device ") + std::to_string(handle->device) +
-                                     std::string(" but device ") + std::to_string(emu::current_device()) +
+                                     std::string(" but device ") + std::to_string(engine::emu::current_device()) +
                                      " is current");
   const std::vector<int64_t> uids = values<int64_t>(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS);
   const std::vector<void*> pointers = values<void*>(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS);
@@ -482,12 +482,12 @@ void execute(cudnnHandle_t handle, const Descriptor& plan, const Descriptor& pac
     int64_t last = 0;
     for (size_t i = 0; i < t->dims.size(); ++i) last += (t->dims[i] - 1) * t->strides[i];
     const std::string what = std::string("emulated cuDNN, tensor uid ") + std::to_string(uid);
-    emu::check_device_range(found->second, size_t(last + 1) * emu::cudnn::element_size(t->type), what.c_str());
+    engine::emu::check_device_range(found->second, size_t(last + 1) * engine::emu::detail::element_size(t->type), what.c_str());
   }
   if (plan.workspace_bytes > 0)
-    emu::check_device_range(values<void*>(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE)[0], size_t(plan.workspace_bytes),
+    engine::emu::check_device_range(values<void*>(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE)[0], size_t(plan.workspace_bytes),
                             "emulated cuDNN workspace");
-  emu::cudnn::evaluate(plan.graph, bound);
+  engine::emu::detail::evaluate(plan.graph, bound);
   if (plan.engine.nondeterministic) ++nondeterministic_runs;
 }
 
@@ -512,12 +512,12 @@ cudnnStatus_t guarded(F&& body) {
 
 }  // namespace
 
-namespace emu {
+namespace engine::emu {
 int64_t cudnn_nondeterministic_executions() { return nondeterministic_runs; }
 void set_cudnn_refusal(const std::string& reason) {
   guarded([&] { refusal_for_tests = reason; });
 }
-}  // namespace emu
+}  // namespace engine::emu
 
 size_t cudnnGetVersion() { return 91900; }
 
@@ -541,7 +541,7 @@ void cudnnGetLastErrorString(char* message, size_t max_size) {
 }
 
 cudnnStatus_t cudnnCreate(cudnnHandle_t* handle) {
-  return guarded([&] { *handle = new cudnnContext{emu::current_device(), nullptr}; });
+  return guarded([&] { *handle = new cudnnContext{engine::emu::current_device(), nullptr}; });
 }
 
 cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {

@@ -182,11 +182,11 @@ cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t const descriptor
 cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan,
                                   cudnnBackendDescriptor_t variant_pack);
 
-namespace emu {
+namespace engine::emu {
 // Executions so far of plans whose engine is marked CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC (for
 // tests of the callers' determinism).
 int64_t cudnn_nondeterministic_executions();
 // Makes the heuristics refuse every graph with CUDNN_STATUS_NOT_SUPPORTED and `reason` (as a cuDNN
 // without engines for the GPU would), until called with "" (for tests of the callers' refusals).
 void set_cudnn_refusal(const std::string& reason);
-}  // namespace emu
+}  // namespace engine::emu

@@ -9,7 +9,7 @@
 #include "engine/emu/device_memory.h"
 #include "engine/error.h"
 
-namespace emu::cudnn {
+namespace engine::emu::detail {
 
 namespace {
 
@@ -408,4 +408,4 @@ void evaluate(const std::vector<Operation>& operations, const std::map<int64_t, 
   }
 }
 
-}  // namespace emu::cudnn
+}  // namespace engine::emu::detail

@@ -20,7 +20,7 @@
 
 #include "engine/emu/cudnn_api.h"
 
-namespace emu::cudnn {
+namespace engine::emu::detail {
 
 // A tensor descriptor as finalised.
 struct TensorDesc {
@@ -60,4 +60,4 @@ void evaluate(const std::vector<Operation>& operations, const std::map<int64_t, 
 // Bytes per element of a data type the evaluation handles; throws for the others.
 size_t element_size(cudnnDataType_t type);
 
-}  // namespace emu::cudnn
+}  // namespace engine::emu::detail

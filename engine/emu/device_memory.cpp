@@ -11,7 +11,7 @@
 #include "engine/emu/devices.h"
 #include "engine/error.h"
 
-namespace emu {
+namespace engine::emu {
 
 namespace {
 
@@ -106,4 +106,4 @@ size_t device_bytes_in_use() {
   return bytes_in_use;
 }
 
-}  // namespace emu
+}  // namespace engine::emu

@@ -6,7 +6,7 @@
 
 #include <cstddef>
 
-namespace emu {
+namespace engine::emu {
 
 // Allocates `bytes` of tracked memory on the current device (256-byte aligned, as cudaMalloc), filled
 // with 0xff bytes so that reading it before writing gives NaN for floats.
@@ -27,4 +27,4 @@ void check_host_range(const void* ptr, size_t bytes, const char* what);
 // Bytes held by live tracked allocations (for leak checks in tests).
 size_t device_bytes_in_use();
 
-}  // namespace emu
+}  // namespace engine::emu

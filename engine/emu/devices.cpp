@@ -9,7 +9,7 @@
 
 #include "engine/error.h"
 
-namespace emu {
+namespace engine::emu {
 
 namespace {
 
@@ -59,4 +59,4 @@ std::array<uint8_t, 16> device_uuid(int device) {
   return uuid;
 }
 
-}  // namespace emu
+}  // namespace engine::emu

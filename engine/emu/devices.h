@@ -11,7 +11,7 @@
 #include <array>
 #include <cstdint>
 
-namespace emu {
+namespace engine::emu {
 
 // ENGINE_EMU_DEVICES, read once: 1 to 16 emulated devices (an invalid value throws engine::Error).
 int device_count();
@@ -22,4 +22,4 @@ void set_current_device(int device);
 // 16 bytes naming device `device` of this machine, the same in every process on it.
 std::array<uint8_t, 16> device_uuid(int device);
 
-}  // namespace emu
+}  // namespace engine::emu

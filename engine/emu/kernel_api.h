@@ -43,36 +43,36 @@
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
 
-#define threadIdx (static_cast<const dim3&>(::emu::detail::current_thread->thread_idx))
-#define blockIdx (static_cast<const dim3&>(::emu::detail::current_block->block_idx))
-#define blockDim (static_cast<const dim3&>(::emu::detail::current_block->block))
-#define gridDim (static_cast<const dim3&>(::emu::detail::current_block->grid))
+#define threadIdx (static_cast<const dim3&>(::engine::emu::detail::current_thread->thread_idx))
+#define blockIdx (static_cast<const dim3&>(::engine::emu::detail::current_block->block_idx))
+#define blockDim (static_cast<const dim3&>(::engine::emu::detail::current_block->block))
+#define gridDim (static_cast<const dim3&>(::engine::emu::detail::current_block->grid))
 constexpr int warpSize = 32;
 
 #define ENGINE_SHARED(type, name, count)                                                              \
   static const char name##_shared_site = 0;                                                           \
-  type* const name = static_cast<type*>(::emu::detail::shared_array(&name##_shared_site, sizeof(type) * (count), \
+  type* const name = static_cast<type*>(::engine::emu::detail::shared_array(&name##_shared_site, sizeof(type) * (count), \
                                                                     alignof(type)))
 #define ENGINE_SHARED_2D(type, name, rows, cols)                                                      \
   static const char name##_shared_site = 0;                                                           \
   type(*const name)[cols] = static_cast<type(*)[cols]>(                                               \
-      ::emu::detail::shared_array(&name##_shared_site, sizeof(type) * (rows) * (cols), alignof(type)))
-#define ENGINE_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::emu::detail::dynamic_shared())
+      ::engine::emu::detail::shared_array(&name##_shared_site, sizeof(type) * (rows) * (cols), alignof(type)))
+#define ENGINE_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::engine::emu::detail::dynamic_shared())
 
 #define ENGINE_LAUNCH(kernel, grid, block, smem_bytes, stream, ...) \
-  ::emu::launch(#kernel, kernel, grid, block, smem_bytes, stream __VA_OPT__(, ) __VA_ARGS__)
+  ::engine::emu::launch(#kernel, kernel, grid, block, smem_bytes, stream __VA_OPT__(, ) __VA_ARGS__)
 
 // ---- barriers, shuffles, votes ----
 
 inline void __syncthreads(std::source_location site = std::source_location::current()) {
-  ::emu::detail::sync_block(site);
+  ::engine::emu::detail::sync_block(site);
 }
 
 inline void __syncwarp(unsigned mask = 0xffffffffu) {
-  ::emu::detail::warp_collective(::emu::detail::Collective::syncwarp, mask, 0, 0, 32);
+  ::engine::emu::detail::warp_collective(::engine::emu::detail::Collective::syncwarp, mask, 0, 0, 32);
 }
 
-namespace emu::detail {
+namespace engine::emu::detail {
 template <typename T>
 uint64_t to_bits(T value) {
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "warp shuffles move values of at most 8 bytes");
@@ -90,32 +90,32 @@ template <typename T>
 T shuffle(Collective op, unsigned mask, T value, int param, int width) {
   return from_bits<T>(warp_collective(op, mask, to_bits(value), param, width));
 }
-}  // namespace emu::detail
+}  // namespace engine::emu::detail
 
 template <typename T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
-  return ::emu::detail::shuffle(::emu::detail::Collective::shfl_idx, mask, var, src_lane, width);
+  return ::engine::emu::detail::shuffle(::engine::emu::detail::Collective::shfl_idx, mask, var, src_lane, width);
 }
 template <typename T>
 T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
-  return ::emu::detail::shuffle(::emu::detail::Collective::shfl_up, mask, var, int(delta), width);
+  return ::engine::emu::detail::shuffle(::engine::emu::detail::Collective::shfl_up, mask, var, int(delta), width);
 }
 template <typename T>
 T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
-  return ::emu::detail::shuffle(::emu::detail::Collective::shfl_down, mask, var, int(delta), width);
+  return ::engine::emu::detail::shuffle(::engine::emu::detail::Collective::shfl_down, mask, var, int(delta), width);
 }
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
-  return ::emu::detail::shuffle(::emu::detail::Collective::shfl_xor, mask, var, lane_mask, width);
+  return ::engine::emu::detail::shuffle(::engine::emu::detail::Collective::shfl_xor, mask, var, lane_mask, width);
 }
 inline unsigned __ballot_sync(unsigned mask, int predicate) {
-  return unsigned(::emu::detail::warp_collective(::emu::detail::Collective::ballot, mask, predicate != 0, 0, 32));
+  return unsigned(::engine::emu::detail::warp_collective(::engine::emu::detail::Collective::ballot, mask, predicate != 0, 0, 32));
 }
 inline int __any_sync(unsigned mask, int predicate) {
-  return int(::emu::detail::warp_collective(::emu::detail::Collective::any, mask, predicate != 0, 0, 32));
+  return int(::engine::emu::detail::warp_collective(::engine::emu::detail::Collective::any, mask, predicate != 0, 0, 32));
 }
 inline int __all_sync(unsigned mask, int predicate) {
-  return int(::emu::detail::warp_collective(::emu::detail::Collective::all, mask, predicate != 0, 0, 32));
+  return int(::engine::emu::detail::warp_collective(::engine::emu::detail::Collective::all, mask, predicate != 0, 0, 32));
 }
 
 // ---- atomics: blocks run one at a time and threads switch only at synchronisation points, so a
@@ -203,7 +203,7 @@ inline double max(double a, double b) { return fmax(a, b); }
 
 // ---- launch ----
 
-namespace emu {
+namespace engine::emu {
 
 namespace detail {
 // Kernel pointer arguments must point into memory of the device the kernel runs on (null is allowed).
@@ -240,4 +240,4 @@ void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, 
                    [&] { std::apply([&](auto... copy) { kernel(copy...); }, params); });
 }
 
-}  // namespace emu
+}  // namespace engine::emu

@@ -269,14 +269,14 @@ ncclResult_t check_call(EmulatedNcclComm* comm, const char* name, ncclDataType_t
     return fail(ncclInvalidArgument, engine::detail::concat(prefix(*comm), name, ": data type ", type_name(datatype),
                                                             " is not emulated (int32, int64, float32, float64, "
                                                             "bfloat16 are)"));
-  if (emu::current_device() != comm->device)
+  if (engine::emu::current_device() != comm->device)
     return fail(ncclInvalidUsage, engine::detail::concat(prefix(*comm), name, ": called on device ",
-                                                         emu::current_device(), " but the communicator belongs to device ",
+                                                         engine::emu::current_device(), " but the communicator belongs to device ",
                                                          comm->device));
   try {
-    emu::check_stream_device(stream, name);
-    if (send_bytes) emu::check_device_range(sendbuff, send_bytes, (std::string(name) + " sendbuff").c_str());
-    if (recv_bytes) emu::check_device_range(recvbuff, recv_bytes, (std::string(name) + " recvbuff").c_str());
+    engine::emu::check_stream_device(stream, name);
+    if (send_bytes) engine::emu::check_device_range(sendbuff, send_bytes, (std::string(name) + " sendbuff").c_str());
+    if (recv_bytes) engine::emu::check_device_range(recvbuff, recv_bytes, (std::string(name) + " recvbuff").c_str());
   } catch (const engine::Error& e) {
     return fail(ncclInvalidArgument, prefix(*comm) + e.what());
   }
@@ -364,7 +364,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
   auto made = std::make_unique<EmulatedNcclComm>();
   made->rank = rank;
   made->nranks = nranks;
-  made->device = emu::current_device();
+  made->device = engine::emu::current_device();
   if (nranks > 1) {
     int initialized = 0;
     MPI_Initialized(&initialized);

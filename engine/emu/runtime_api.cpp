@@ -44,13 +44,13 @@ void checked_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind)
   const bool dst_on_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   ENGINE_CHECK(kind >= cudaMemcpyHostToHost && kind <= cudaMemcpyDefault, "emulated cudaMemcpy: invalid kind ", int(kind));
   if (kind != cudaMemcpyDefault) {
-    if (src_on_device) emu::check_device_range(src, bytes, source.c_str());
-    else emu::check_host_range(src, bytes, source.c_str());
-    if (dst_on_device) emu::check_device_range(dst, bytes, destination.c_str());
-    else emu::check_host_range(dst, bytes, destination.c_str());
+    if (src_on_device) engine::emu::check_device_range(src, bytes, source.c_str());
+    else engine::emu::check_host_range(src, bytes, source.c_str());
+    if (dst_on_device) engine::emu::check_device_range(dst, bytes, destination.c_str());
+    else engine::emu::check_host_range(dst, bytes, destination.c_str());
   } else {  // unified addressing: each side must still be whole on one side
-    if (emu::is_device_pointer(src)) emu::check_device_range(src, bytes, source.c_str());
-    if (emu::is_device_pointer(dst)) emu::check_device_range(dst, bytes, destination.c_str());
+    if (engine::emu::is_device_pointer(src)) engine::emu::check_device_range(src, bytes, source.c_str());
+    if (engine::emu::is_device_pointer(dst)) engine::emu::check_device_range(dst, bytes, destination.c_str());
   }
   std::memmove(dst, src, bytes);
 }
@@ -86,26 +86,26 @@ cudaError_t cudaGetLastError() { return cudaSuccess; }
 cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = emu::device_count();
+  *count = engine::emu::device_count();
   return cudaSuccess;
 }
 
 cudaError_t cudaSetDevice(int device) {
-  if (device < 0 || device >= emu::device_count()) return cudaErrorInvalidDevice;
-  emu::set_current_device(device);
+  if (device < 0 || device >= engine::emu::device_count()) return cudaErrorInvalidDevice;
+  engine::emu::set_current_device(device);
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int* device) {
-  *device = emu::current_device();
+  *device = engine::emu::current_device();
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (device < 0 || device >= emu::device_count()) return cudaErrorInvalidDevice;
+  if (device < 0 || device >= engine::emu::device_count()) return cudaErrorInvalidDevice;
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "emulated GPU %d", device);
-  const std::array<uint8_t, 16> uuid = emu::device_uuid(device);
+  const std::array<uint8_t, 16> uuid = engine::emu::device_uuid(device);
   std::memcpy(prop->uuid.bytes, uuid.data(), uuid.size());
   prop->totalGlobalMem = size_t(16) << 30;
   prop->major = 8;  // sm_80, the limits the scheduler enforces
@@ -117,12 +117,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
-  *ptr = emu::device_allocate(bytes);
+  *ptr = engine::emu::device_allocate(bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* ptr) {
-  emu::device_free(ptr);
+  engine::emu::device_free(ptr);
   return cudaSuccess;
 }
 
@@ -132,40 +132,40 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
-  emu::check_stream_device(stream, "emulated cudaMemcpyAsync");
+  engine::emu::check_stream_device(stream, "emulated cudaMemcpyAsync");
   checked_copy(dst, src, bytes, kind);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyPeer(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
-  emu::check_device_range_on(src, bytes, src_device, "emulated cudaMemcpyPeer source");
-  emu::check_device_range_on(dst, bytes, dst_device, "emulated cudaMemcpyPeer destination");
+  engine::emu::check_device_range_on(src, bytes, src_device, "emulated cudaMemcpyPeer source");
+  engine::emu::check_device_range_on(dst, bytes, dst_device, "emulated cudaMemcpyPeer destination");
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyPeerAsync(void* dst, int dst_device, const void* src, int src_device, size_t bytes,
                                 cudaStream_t stream) {
-  emu::check_stream_device(stream, "emulated cudaMemcpyPeerAsync");
+  engine::emu::check_stream_device(stream, "emulated cudaMemcpyPeerAsync");
   return cudaMemcpyPeer(dst, dst_device, src, src_device, bytes);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
-  emu::check_device_range(ptr, bytes, "emulated cudaMemset");
+  engine::emu::check_device_range(ptr, bytes, "emulated cudaMemset");
   std::memset(ptr, value, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
-  emu::check_stream_device(stream, "emulated cudaMemsetAsync");
+  engine::emu::check_stream_device(stream, "emulated cudaMemsetAsync");
   return cudaMemset(ptr, value, bytes);
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
-  *stream = new EmulatedStream{flags, emu::current_device()};
+  *stream = new EmulatedStream{flags, engine::emu::current_device()};
   return cudaSuccess;
 }
 
@@ -204,14 +204,14 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   return cudaSuccess;
 }
 
-void emu::check_stream_device(cudaStream_t stream, const char* what) {
-  ENGINE_CHECK(stream == nullptr || stream->device == emu::current_device(), what, ": the stream belongs to device ",
-               stream->device, " but the current device is ", emu::current_device(),
+void engine::emu::check_stream_device(cudaStream_t stream, const char* what) {
+  ENGINE_CHECK(stream == nullptr || stream->device == engine::emu::current_device(), what, ": the stream belongs to device ",
+               stream->device, " but the current device is ", engine::emu::current_device(),
                " (make the tensor's device current first, engine/cuda/device_guard.h)");
 }
 
 cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value) {
   if (attribute != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0) return cudaErrorInvalidValue;
-  emu::detail::set_max_dynamic_shared(kernel, size_t(value));
+  engine::emu::detail::set_max_dynamic_shared(kernel, size_t(value));
   return cudaSuccess;
 }

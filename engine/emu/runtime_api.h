@@ -100,11 +100,11 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
 cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value);
 
-namespace emu {
+namespace engine::emu {
 // Throws engine::Error, naming `what`, when `stream` (not the legacy default stream) belongs to
 // another device than the current one: CUDA refuses such a launch.
 void check_stream_device(cudaStream_t stream, const char* what);
-}  // namespace emu
+}  // namespace engine::emu
 
 template <typename... Params>
 cudaError_t cudaFuncSetAttribute(void (*kernel)(Params...), cudaFuncAttribute attribute, int value) {

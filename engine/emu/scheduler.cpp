@@ -24,7 +24,7 @@
 
 #include "engine/error.h"
 
-namespace emu::detail {
+namespace engine::emu::detail {
 
 thread_local EmulatedThread* current_thread = nullptr;
 thread_local EmulatedBlock* current_block = nullptr;
@@ -499,4 +499,4 @@ void set_max_dynamic_shared(const void* kernel_address, size_t bytes) {
   max_dynamic_shared[kernel_address] = bytes;
 }
 
-}  // namespace emu::detail
+}  // namespace engine::emu::detail

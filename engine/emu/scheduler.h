@@ -31,7 +31,7 @@ struct dim3 {
   constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
 
-namespace emu::detail {
+namespace engine::emu::detail {
 
 // The warp-level operations a thread can wait in.
 enum class Collective : uint8_t { syncwarp, shfl_idx, shfl_up, shfl_down, shfl_xor, ballot, any, all };
@@ -86,4 +86,4 @@ void* dynamic_shared();
 // Raises the dynamic shared memory a kernel may ask for (cudaFuncSetAttribute).
 void set_max_dynamic_shared(const void* kernel_address, size_t bytes);
 
-}  // namespace emu::detail
+}  // namespace engine::emu::detail

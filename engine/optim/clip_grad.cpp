@@ -27,10 +27,10 @@ Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     grads.push_back(grad);
   }
   // No gradient at all: the norm is 0, on the parameters' device like any other norm.
-  if (grads.empty()) return Tensor::zeros({}, DType::f64, params.empty() ? Device::cpu() : params[0].device());
+  if (grads.empty()) return Tensor::zeros({}, Dtype::f64, params.empty() ? Device::cpu() : params[0].device());
   const Device device = grads[0].device();
   Backend& backend = backend_for(device.type);
-  const Tensor squared_norm = Tensor::empty({}, DType::f64, device), norm = Tensor::empty({}, DType::f64, device);
+  const Tensor squared_norm = Tensor::empty({}, Dtype::f64, device), norm = Tensor::empty({}, Dtype::f64, device);
   backend.squared_norm(grads, squared_norm);
   backend.clip_by_norm_(grads, squared_norm, max_norm, norm);
   return norm;

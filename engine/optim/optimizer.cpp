@@ -96,7 +96,7 @@ void Optimizer::zero_grad() {
 
 std::map<std::string, Tensor> Optimizer::state_dict() const {
   std::map<std::string, Tensor> out;
-  out["step"] = Tensor::from_indices({step_}, {}, DType::i64);
+  out["step"] = Tensor::from_indices({step_}, {}, Dtype::i64);
   size_t index = 0;
   for (const ParamGroup& group : groups_) {
     for (const auto& [param_name, param] : group.params) {

@@ -13,21 +13,21 @@
 
 namespace engine::optim {
 
-struct SGDOptions {
+struct SgdOptions {
   double momentum = 0;
   bool nesterov = false;  // needs momentum > 0
 };
 
-class SGD final : public Optimizer {
+class Sgd final : public Optimizer {
  public:
-  explicit SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
+  explicit Sgd(std::vector<ParamGroup> groups, SgdOptions options = {});
 
-  const SGDOptions& options() const { return options_; }
+  const SgdOptions& options() const { return options_; }
 
  private:
   void update(const ParamGroup& group, const UpdateBatch& batch, int64_t step) override;
 
-  SGDOptions options_;
+  SgdOptions options_;
 };
 
 }  // namespace engine::optim

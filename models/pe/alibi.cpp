@@ -5,7 +5,7 @@
 
 #include "ops/elementwise.h"
 
-namespace models {
+namespace models::pe {
 
 namespace {
 std::vector<double> power_of_two_slopes(int64_t n) {
@@ -26,7 +26,7 @@ std::vector<double> alibi_slopes(int64_t heads) {
   return slopes;
 }
 
-Alibi::Alibi(int64_t heads, bool scaled_by_attention_scale, engine::DType dtype)
+Alibi::Alibi(int64_t heads, bool scaled_by_attention_scale, engine::Dtype dtype)
     : slopes_(Tensor::from_vector(alibi_slopes(heads), {heads}, dtype)), scaled_(scaled_by_attention_scale) {}
 
 void Alibi::attention_options(int, ops::AttentionOptions& options) {
@@ -36,4 +36,4 @@ void Alibi::attention_options(int, ops::AttentionOptions& options) {
   options.alibi_slopes = scaled_ ? ops::mul_scalar(slopes_, options.scale) : slopes_;
 }
 
-}  // namespace models
+}  // namespace models::pe

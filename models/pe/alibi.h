@@ -6,7 +6,7 @@
 
 #include "models/position_encoding.h"
 
-namespace models {
+namespace models::pe {
 
 // The published slopes for any head count: for a power of two n, 2^(−8/n)·(1, 2, ..., n) in the
 // exponent; otherwise the slopes of the largest power of two below n, then every other slope of
@@ -17,7 +17,7 @@ class Alibi : public PositionEncoding {
  public:
   // The authors' GPT-2 code adds slope·j to q·k *before* the 1/sqrt(D) scaling (docs/method.md#baselines),
   // so the effective slopes are slope/sqrt(D): scaled_by_attention_scale reproduces that.
-  Alibi(int64_t heads, bool scaled_by_attention_scale, engine::DType dtype = engine::DType::f32);
+  Alibi(int64_t heads, bool scaled_by_attention_scale, engine::Dtype dtype = engine::Dtype::f32);
   std::string name() const override { return "alibi"; }
   void attention_options(int layer, ops::AttentionOptions& options) override;
 
@@ -26,4 +26,4 @@ class Alibi : public PositionEncoding {
   bool scaled_;
 };
 
-}  // namespace models
+}  // namespace models::pe

@@ -9,13 +9,13 @@
 
 #include "engine/autograd.h"
 
-namespace models {
+namespace models::pe {
 
 namespace {
 
 // The table as row-major doubles on the host, shape (rows, C).
 std::vector<double> host_rows(const Tensor& table) {
-  return table.contiguous().to(engine::Device::cpu()).to(engine::DType::f64).to_vector<double>();
+  return table.contiguous().to(engine::Device::cpu()).to(engine::Dtype::f64).to_vector<double>();
 }
 
 // PyTorch's cubic convolution weights (A = −0.75) of the taps at floor(src) − 1 .. floor(src) + 2,
@@ -90,4 +90,4 @@ Tensor interpolate_bicubic(const Tensor& grid_table, int64_t in_h, int64_t in_w,
   return Tensor::from_vector(out, {out_h * out_w, C}, grid_table.dtype(), grid_table.device());
 }
 
-}  // namespace models
+}  // namespace models::pe

@@ -12,7 +12,7 @@
 
 #include "engine/tensor.h"
 
-namespace models {
+namespace models::pe {
 
 using engine::Tensor;
 
@@ -22,4 +22,4 @@ Tensor interpolate_linear(const Tensor& table, int64_t rows_out);
 // (in_h·in_w, C) -> (out_h·out_w, C), same dtype.
 Tensor interpolate_bicubic(const Tensor& grid_table, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
 
-}  // namespace models
+}  // namespace models::pe

@@ -6,7 +6,7 @@
 #include "models/pe/rope.h"
 #include "models/pe/sinusoidal.h"
 
-namespace models {
+namespace models::pe {
 
 const std::vector<std::string>& position_encoding_names() {
   static const std::vector<std::string> names = {"ape",   "sin",  "rope", "rope2d", "rope_mixed",
@@ -62,4 +62,4 @@ std::shared_ptr<PositionEncoding> make_position_encoding(const std::string& name
   return pe;
 }
 
-}  // namespace models
+}  // namespace models::pe

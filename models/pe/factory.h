@@ -22,14 +22,14 @@
 #include "engine/rng.h"
 #include "models/position_encoding.h"
 
-namespace models {
+namespace models::pe {
 
 // What a PE needs to know of the model it goes into.
 struct PeDims {
   int64_t channels = 0;  // C
   int64_t heads = 0;     // H
   int64_t layers = 0;    // L
-  engine::DType dtype = engine::DType::f32;
+  engine::Dtype dtype = engine::Dtype::f32;
   // The default factor on the sinusoidal table (option "scale"): 1 leaves its amplitude 1; a GPT
   // sets it so that the table starts the size of its token embeddings (models/model_config.h).
   double sinusoidal_scale = 1.0;
@@ -43,4 +43,4 @@ const std::vector<std::string>& position_encoding_names();
 std::shared_ptr<PositionEncoding> make_position_encoding(const std::string& name, const nlohmann::json& options,
                                                          const PeDims& dims, engine::Generator& init_gen);
 
-}  // namespace models
+}  // namespace models::pe

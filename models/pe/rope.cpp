@@ -7,7 +7,7 @@
 #include "ops/elementwise.h"
 #include "ops/rotary.h"
 
-namespace models {
+namespace models::pe {
 
 std::pair<std::vector<double>, std::vector<double>> grid_coordinates(const Positions& positions) {
   ENGINE_CHECK(positions.grid_h > 0 && positions.grid_w > 0, "2-D rotary PE needs a grid forward (images)");
@@ -24,7 +24,7 @@ std::pair<std::vector<double>, std::vector<double>> grid_coordinates(const Posit
   return {rows, cols};
 }
 
-Rope::Rope(int64_t head_dim, double base, engine::DType dtype) : head_dim_(head_dim), base_(base), dtype_(dtype) {
+Rope::Rope(int64_t head_dim, double base, engine::Dtype dtype) : head_dim_(head_dim), base_(base), dtype_(dtype) {
   ENGINE_CHECK(head_dim % 2 == 0, "rope: head dim must be even, got ", head_dim);
 }
 
@@ -54,7 +54,7 @@ void Rope::transform_qk(int, Tensor& q, Tensor& k) {
   k = ops::rotary(k, angles_);
 }
 
-Rope2d::Rope2d(int64_t head_dim, double base, engine::DType dtype) : head_dim_(head_dim), base_(base), dtype_(dtype) {
+Rope2d::Rope2d(int64_t head_dim, double base, engine::Dtype dtype) : head_dim_(head_dim), base_(base), dtype_(dtype) {
   ENGINE_CHECK(head_dim % 4 == 0, "rope2d: head dim must be a multiple of 4, got ", head_dim);
 }
 
@@ -78,7 +78,7 @@ void Rope2d::transform_qk(int, Tensor& q, Tensor& k) {
 }
 
 RopeMixed::RopeMixed(int64_t layers, int64_t heads, int64_t head_dim, double theta, engine::Generator& init_gen,
-                     engine::DType dtype) {
+                     engine::Dtype dtype) {
   ENGINE_CHECK(head_dim % 4 == 0, "rope_mixed: head dim must be a multiple of 4, got ", head_dim);
   const int64_t P = head_dim / 2, quarter = head_dim / 4;
   std::vector<double> values(size_t(layers * 2 * heads * P));
@@ -117,4 +117,4 @@ void RopeMixed::transform_qk(int layer, Tensor& q, Tensor& k) {
   k = ops::rotary(k, angles);
 }
 
-}  // namespace models
+}  // namespace models::pe

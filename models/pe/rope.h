@@ -13,11 +13,11 @@
 #include "engine/rng.h"
 #include "models/position_encoding.h"
 
-namespace models {
+namespace models::pe {
 
 class Rope : public PositionEncoding {
  public:
-  Rope(int64_t head_dim, double base = 10000.0, engine::DType dtype = engine::DType::f32);
+  Rope(int64_t head_dim, double base = 10000.0, engine::Dtype dtype = engine::Dtype::f32);
   std::string name() const override { return "rope"; }
   void prepare(const Positions& positions) override;
   void transform_qk(int layer, Tensor& q, Tensor& k) override;
@@ -25,14 +25,14 @@ class Rope : public PositionEncoding {
  private:
   int64_t head_dim_;
   double base_;
-  engine::DType dtype_;
+  engine::Dtype dtype_;
   Tensor angles_;                    // (T, P) for the current forward, on its device
   std::vector<int64_t> angles_ids_;  // the positions angles_ was built for
 };
 
 class Rope2d : public PositionEncoding {
  public:
-  Rope2d(int64_t head_dim, double base = 10000.0, engine::DType dtype = engine::DType::f32);
+  Rope2d(int64_t head_dim, double base = 10000.0, engine::Dtype dtype = engine::Dtype::f32);
   std::string name() const override { return "rope2d"; }
   void prepare(const Positions& positions) override;
   void transform_qk(int layer, Tensor& q, Tensor& k) override;
@@ -40,14 +40,14 @@ class Rope2d : public PositionEncoding {
  private:
   int64_t head_dim_;
   double base_;
-  engine::DType dtype_;
+  engine::Dtype dtype_;
   Tensor angles_;  // (T, P)
 };
 
 class RopeMixed : public PositionEncoding {
  public:
   RopeMixed(int64_t layers, int64_t heads, int64_t head_dim, double theta, engine::Generator& init_gen,
-            engine::DType dtype = engine::DType::f32);
+            engine::Dtype dtype = engine::Dtype::f32);
   std::string name() const override { return "rope_mixed"; }
   void prepare(const Positions& positions) override;
   void transform_qk(int layer, Tensor& q, Tensor& k) override;
@@ -63,4 +63,4 @@ bool same_grid(const Positions& a, const Positions& b);
 // (T) row and column of each token of a grid forward, with (0, 0) for the class token.
 std::pair<std::vector<double>, std::vector<double>> grid_coordinates(const Positions& positions);
 
-}  // namespace models
+}  // namespace models::pe

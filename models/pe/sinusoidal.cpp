@@ -7,9 +7,9 @@
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
 
-namespace models {
+namespace models::pe {
 
-Tensor sinusoidal_table(int64_t rows, int64_t channels, double base, engine::DType dtype) {
+Tensor sinusoidal_table(int64_t rows, int64_t channels, double base, engine::Dtype dtype) {
   ENGINE_CHECK(channels % 2 == 0, "sinusoidal_table: channels must be even, got ", channels);
   std::vector<double> values(size_t(rows * channels));
   for (int64_t p = 0; p < rows; ++p)
@@ -26,8 +26,8 @@ Tensor raster_positions(const Positions& positions) {
   return Tensor::arange(positions.length());
 }
 
-Sinusoidal::Sinusoidal(int64_t max_position, int64_t channels, double base, double scale, engine::DType dtype) {
-  Tensor table = sinusoidal_table(max_position + 1, channels, base, engine::DType::f64);
+Sinusoidal::Sinusoidal(int64_t max_position, int64_t channels, double base, double scale, engine::Dtype dtype) {
+  Tensor table = sinusoidal_table(max_position + 1, channels, base, engine::Dtype::f64);
   if (scale != 1.0) {
     engine::NoGradGuard no_grad;
     table = ops::mul_scalar(table, scale);
@@ -51,4 +51,4 @@ Tensor Sinusoidal::input_embedding() {
   return ops::index_select(*table_, 0, ids.to(table_->device()));
 }
 
-}  // namespace models
+}  // namespace models::pe

@@ -13,10 +13,10 @@
 
 #include "models/position_encoding.h"
 
-namespace models {
+namespace models::pe {
 
 // (rows, C) table for positions 0..rows-1.
-Tensor sinusoidal_table(int64_t rows, int64_t channels, double base, engine::DType dtype = engine::DType::f32);
+Tensor sinusoidal_table(int64_t rows, int64_t channels, double base, engine::Dtype dtype = engine::Dtype::f32);
 
 // The 1-D index of every token of a forward: the ids for text, 0..(class + g²)-1 for a grid.
 Tensor raster_positions(const Positions& positions);
@@ -26,7 +26,7 @@ class Sinusoidal : public PositionEncoding {
   // max_position: the largest position any forward may use (the table holds max_position + 1 rows);
   // scale: the factor on the table.
   Sinusoidal(int64_t max_position, int64_t channels, double base = 10000.0, double scale = 1.0,
-             engine::DType dtype = engine::DType::f32);
+             engine::Dtype dtype = engine::Dtype::f32);
   std::string name() const override { return "sin"; }
   Tensor input_embedding() override;  // (T, C)
 
@@ -34,4 +34,4 @@ class Sinusoidal : public PositionEncoding {
   Tensor* table_;  // (max_position + 1, C), a buffer: saved, not trained, moved by to_()
 };
 
-}  // namespace models
+}  // namespace models::pe

@@ -59,7 +59,7 @@ namespace ops::cpu {
 
 namespace {
 
-using namespace attention_scores;
+using namespace detail;
 
 constexpr int64_t kTile = 64;
 

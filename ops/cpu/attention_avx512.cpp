@@ -45,8 +45,7 @@ namespace ops::cpu {
 
 namespace {
 
-using namespace avx512;
-using namespace attention_scores;
+using namespace detail;
 
 // Key tiles are long so that the row-wise softmax steps, whose cost per row is partly fixed, run over
 // many keys at once: at T <= 288 (training lengths) a query tile sees all of its keys in one.

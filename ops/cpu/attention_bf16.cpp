@@ -33,7 +33,7 @@ namespace ops::cpu {
 
 namespace {
 
-using namespace attention_scores;
+using namespace detail;
 
 constexpr int64_t kQueryTile = 128, kKeyTile = 256;
 

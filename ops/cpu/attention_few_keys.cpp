@@ -17,7 +17,7 @@ namespace ops::cpu {
 
 namespace {
 
-using namespace attention_scores;
+using namespace detail;
 
 // x · y over D values: one vector of partial sums, then halved and added until one is left (a plain
 // reduction loop ends in a sequential sum of the lanes, 16 dependent additions for f32).

@@ -18,7 +18,7 @@
 #include "ops/cpu/philox_blocks.h"
 #include "ops/cpu/vec_math.h"
 
-namespace ops::cpu::attention_scores {
+namespace ops::cpu::detail {
 
 // Row t of head `batch_head` (b·H + h) of an operand laid out as `rows`.
 template <typename T>
@@ -264,4 +264,4 @@ void for_each_backward_head(const AttentionSizes& sizes, const AttentionBias& bi
     for (int64_t batch = item / H; batch < sizes.batch; batch += blocks) head_backward(batch * H + item % H);
 }
 
-}  // namespace ops::cpu::attention_scores
+}  // namespace ops::cpu::detail

@@ -20,7 +20,7 @@ namespace ops::cpu {
 
 namespace {
 
-using bf16::Bf16Bits;
+using detail::Bf16Bits;
 
 // The tile configuration (Intel SDM vol. 1, 3.3 "Intel AMX"; the LDTILECFG memory layout): palette
 // 1, then bytes per row and rows of each of the 8 tiles. Here all 8 are 16 rows of 64 bytes: tiles
@@ -43,10 +43,10 @@ struct AmxKernel {
   using Packed = Bf16Bits;
   static constexpr int64_t kRows = 32, kCols = 32, kDepthBlock = 512, kRowBlock = 4 * kRows, kDepthAlign = 32;
   static void pack_a(bool trans_a, const float* A, int64_t lda, int64_t rows, int64_t depth, Bf16Bits* out) {
-    bf16::pack_pairs(A, lda, !trans_a, rows, depth, kRows, false, out);
+    detail::pack_pairs(A, lda, !trans_a, rows, depth, kRows, false, out);
   }
   static void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t cols, Bf16Bits* out) {
-    bf16::pack_pairs(B, ldb, trans_b, cols, depth, kCols, true, out);
+    detail::pack_pairs(B, ldb, trans_b, cols, depth, kCols, true, out);
   }
   // C[0:rows, 0:cols] = alpha · a · b + beta · C. With alpha = 1 and beta = 0 or 1 (every product
   // of the engine, and each depth block after the first) the tiles start from C (or zero) and are
@@ -63,7 +63,7 @@ struct AmxKernel {
       zero_tiles();
       products(depth, a, b);
       store_tiles(block, kCols);
-      bf16::store_block(block, kCols, alpha, beta, C, ldc, rows, cols);
+      detail::store_block(block, kCols, alpha, beta, C, ldc, rows, cols);
       return;
     }
     const bool whole = rows == kRows && cols == kCols;
@@ -72,12 +72,12 @@ struct AmxKernel {
     if (beta == 0.f) {
       zero_tiles();
     } else {
-      if (!whole) bf16::store_block(C, ldc, 1.f, 0.f, block, kCols, rows, cols);
+      if (!whole) detail::store_block(C, ldc, 1.f, 0.f, block, kCols, rows, cols);
       load_tiles(target, target_ld);
     }
     products(depth, a, b);
     store_tiles(target, target_ld);
-    if (!whole) bf16::store_block(block, kCols, 1.f, 0.f, C, ldc, rows, cols);
+    if (!whole) detail::store_block(block, kCols, 1.f, 0.f, C, ldc, rows, cols);
   }
 
  private:

@@ -13,7 +13,7 @@ namespace ops::cpu {
 
 namespace {
 
-using bf16::Bf16Bits;
+using detail::Bf16Bits;
 
 // Panels as the f32 kernel's with twice the depth per block (a depth block of bf16 takes the bytes
 // of 256 f32): an A panel (12 x 512, 12 KiB) in L1 against B panels (512 x 32, 32 KiB) from L2.
@@ -21,10 +21,10 @@ struct Avx512Bf16Kernel {
   using Packed = Bf16Bits;
   static constexpr int64_t kRows = 12, kCols = 32, kDepthBlock = 512, kRowBlock = 8 * kRows, kDepthAlign = 32;
   static void pack_a(bool trans_a, const float* A, int64_t lda, int64_t rows, int64_t depth, Bf16Bits* out) {
-    bf16::pack_pairs(A, lda, !trans_a, rows, depth, kRows, true, out);
+    detail::pack_pairs(A, lda, !trans_a, rows, depth, kRows, true, out);
   }
   static void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t cols, Bf16Bits* out) {
-    bf16::pack_pairs(B, ldb, trans_b, cols, depth, kCols, true, out);
+    detail::pack_pairs(B, ldb, trans_b, cols, depth, kCols, true, out);
   }
   static void multiply(int64_t depth, const Bf16Bits* a, const Bf16Bits* b, float alpha, float beta, float* C,
                        int64_t ldc, int64_t rows, int64_t cols) {
@@ -49,7 +49,7 @@ struct Avx512Bf16Kernel {
       _mm512_store_ps(sums + i * kCols, acc[i][0]);
       _mm512_store_ps(sums + i * kCols + 16, acc[i][1]);
     }
-    bf16::store_block(sums, kCols, alpha, beta, C, ldc, rows, cols);
+    detail::store_block(sums, kCols, alpha, beta, C, ldc, rows, cols);
   }
   struct ThreadScope {};
 };

@@ -15,9 +15,7 @@
 
 #include "ops/cpu/sgemm_avx512_kernels.h"
 
-namespace ops::cpu::bf16 {
-
-using avx512::first_lanes;
+namespace ops::cpu::detail {
 
 // bf16 values as stored: the upper 16 bits of the f32 they round to.
 using Bf16Bits = uint16_t;
@@ -34,7 +32,7 @@ inline __m512i bf16_pairs(__m512 even, __m512 odd) {
 inline void transpose_pairs(__m512i block[16]) {
   __m512 r[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_castsi512_ps(block[i]);
-  avx512::transpose_16x16(r);
+  detail::transpose_16x16(r);
   for (int i = 0; i < 16; ++i) block[i] = _mm512_castps_si512(r[i]);
 }
 
@@ -116,6 +114,6 @@ inline void store_block(const float* sums, int64_t sums_ld, float alpha, float b
   }
 }
 
-}  // namespace ops::cpu::bf16
+}  // namespace ops::cpu::detail
 
 #endif  // __AVX512BF16__

@@ -44,7 +44,7 @@ inline constexpr int64_t kPanelsPerPackJob = 8;
 
 // `count` elements of T from a thread's growing float buffer (64-byte aligned, never shrunk).
 template <typename T>
-T* packing_elements(avx512::PackingBuffer& buffer, int64_t count) {
+T* packing_elements(detail::PackingBuffer& buffer, int64_t count) {
   static_assert(sizeof(T) <= sizeof(float) && alignof(T) <= alignof(float));
   return reinterpret_cast<T*>(buffer.get((count * int64_t(sizeof(T)) + 3) / 4));
 }
@@ -67,7 +67,7 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   auto depth_of = [&](int64_t block) { return std::min(kDepthBlock, K - block * kDepthBlock); };
   // Packed op(B): depth block d at d·kDepthBlock·panels·kCols, its panel p at p·kCols·padded(depth(d))
   // within it. The calling thread owns it; the team only reads it after packing.
-  thread_local avx512::PackingBuffer packed_b_buffer;
+  thread_local detail::PackingBuffer packed_b_buffer;
   Packed* const packed_b = packing_elements<Packed>(packed_b_buffer, padded(K) * panels * kCols);
   auto b_panel = [&](int64_t block, int64_t panel) {
     return packed_b + block * kDepthBlock * panels * kCols + panel * kCols * padded(depth_of(block));
@@ -93,7 +93,7 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     int64_t row_tile = -1;
   };
   auto thread_packed_a = [&] {
-    thread_local avx512::PackingBuffer buffer;
+    thread_local detail::PackingBuffer buffer;
     return PackedRows{packing_elements<Packed>(buffer, kRowBlock * padded(K))};
   };
   auto run_tile = [&](int64_t tile, PackedRows& packed) {

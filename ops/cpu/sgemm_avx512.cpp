@@ -17,17 +17,17 @@ namespace {
 // panels) measured 5-30 % slower: 32 + 12 KiB crowd the 48 KiB L1.
 struct F32Kernel {
   using Packed = float;
-  static constexpr int64_t kRows = avx512::kRows, kCols = avx512::kCols;
+  static constexpr int64_t kRows = detail::kRows, kCols = detail::kCols;
   static constexpr int64_t kDepthBlock = 256, kRowBlock = 8 * kRows, kDepthAlign = 1;
   static void pack_a(bool trans_a, const float* A, int64_t lda, int64_t rows, int64_t depth, float* out) {
-    avx512::pack_a(trans_a, A, lda, rows, depth, out);
+    detail::pack_a(trans_a, A, lda, rows, depth, out);
   }
   static void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t depth, int64_t cols, float* out) {
-    avx512::pack_b(trans_b, B, ldb, depth, cols, out);
+    detail::pack_b(trans_b, B, ldb, depth, cols, out);
   }
   static void multiply(int64_t depth, const float* a, const float* b, float alpha, float beta, float* C, int64_t ldc,
                        int64_t rows, int64_t cols) {
-    avx512::micro_kernel(depth, a, kRows, b, kCols, alpha, beta, C, ldc, rows, cols);
+    detail::micro_kernel(depth, a, kRows, b, kCols, alpha, beta, C, ldc, rows, cols);
   }
   struct ThreadScope {};
 };

@@ -13,7 +13,7 @@
 
 #include "ops/cpu/avx512_intrinsics.h"
 
-namespace ops::cpu::avx512 {
+namespace ops::cpu::detail {
 
 // Micro-tile: kRows rows x kCols columns of C live in 2·kRows zmm registers (24 of the 32), and
 // each step of k costs two vector loads of B, kRows broadcasts of A and 2·kRows FMAs.
@@ -202,6 +202,6 @@ inline void transpose_matrix(const float* in, int64_t ld_in, int64_t rows, int64
   }
 }
 
-}  // namespace ops::cpu::avx512
+}  // namespace ops::cpu::detail
 
 #endif  // __AVX512F__

@@ -46,7 +46,7 @@ namespace ops::cuda {
 namespace {
 
 using engine::Device;
-using engine::DType;
+using engine::Dtype;
 using Dims = std::array<int64_t, 4>;
 
 // The GPU the call runs on (the caller's tensors'): workspaces and validation tensors go there.
@@ -505,7 +505,7 @@ Bf16Copies bf16_copies(const std::vector<Tensor>& xs, cudaStream_t stream) {
       first = std::min(first, a);
       last = std::max(last, b);
     }
-    Tensor buffer = Tensor::empty({last - first + 1}, DType::bf16, current_gpu());
+    Tensor buffer = Tensor::empty({last - first + 1}, Dtype::bf16, current_gpu());
     uint16_t* data = static_cast<uint16_t*>(buffer.raw_data());
     f32_to_bf16(data, storage_base(xs[i]) + first, last - first + 1, stream);
     for (size_t j : group) out.views[j] = data + (xs[j].offset() - first);
@@ -524,7 +524,7 @@ Bf16Result bf16_result(const Tensor& x) {
   const auto [first, last] = span(x);
   ENGINE_CHECK(last - first + 1 == x.numel(), "cuDNN attention: a result must be a view of a dense buffer, got ",
                x.describe());
-  Bf16Result r{Tensor::empty({x.numel()}, DType::bf16, current_gpu())};
+  Bf16Result r{Tensor::empty({x.numel()}, Dtype::bf16, current_gpu())};
   r.view = static_cast<uint16_t*>(r.buffer.raw_data()) + (x.offset() - first);
   return r;
 }
@@ -539,7 +539,7 @@ void execute(State& st, const Plan& plan, const std::map<int64_t, void*>& tensor
   Tensor workspace;
   void* workspace_ptr = nullptr;
   if (plan.workspace_bytes > 0) {
-    workspace = Tensor::empty({(plan.workspace_bytes + 1) / 2}, DType::bf16, current_gpu());
+    workspace = Tensor::empty({(plan.workspace_bytes + 1) / 2}, Dtype::bf16, current_gpu());
     workspace_ptr = workspace.raw_data();
   }
   std::vector<int64_t> uids;
@@ -621,7 +621,7 @@ void run_backward(State& st, const Tensor& dq, const Tensor& dk, const Tensor& d
   const Plan& plan = plan_for(st, spec);
   const Bf16Copies inputs = bf16_copies({q, k, v, out, dout}, stream);
   const Bf16Result dq16 = bf16_result(dq), dk16 = bf16_result(dk), dv16 = bf16_result(dv);
-  const Tensor row_sums = Tensor::empty({sz.batch, sz.heads, sz.query_len}, DType::f32, current_gpu());
+  const Tensor row_sums = Tensor::empty({sz.batch, sz.heads, sz.query_len}, Dtype::f32, current_gpu());
   Scalars scalars{float(bias.scale), -std::numeric_limits<float>::infinity(), 1.0f, int32_t(sz.key_len),
                   int32_t(sz.query_len)};
   std::map<int64_t, void*> tensors = {
@@ -652,7 +652,7 @@ double relative_error(const Tensor& got, const Tensor& ref) {
 
 // A random device tensor whose values are bf16-exact, so that both paths read the same inputs.
 Tensor random_bf16_exact(const engine::Shape& shape, engine::Generator& gen) {
-  return Tensor::randn(shape, gen).to(DType::bf16).to(DType::f32).to(current_gpu());
+  return Tensor::randn(shape, gen).to(Dtype::bf16).to(Dtype::f32).to(current_gpu());
 }
 
 struct ValidationCase {
@@ -667,8 +667,8 @@ std::pair<double, double> compare_with_kernel(State& st, const ValidationCase& c
   const AttentionSizes& sz = c.sizes;
   std::vector<double> slopes64;
   for (int64_t h = 0; h < sz.heads; ++h) slopes64.push_back(-std::pow(2.0, -double(h + 1)));
-  const Tensor slopes_f64 = Tensor::from_vector(slopes64, {sz.heads}, DType::f64, current_gpu());
-  const Tensor slopes_f32 = slopes_f64.to(DType::f32);
+  const Tensor slopes_f64 = Tensor::from_vector(slopes64, {sz.heads}, Dtype::f64, current_gpu());
+  const Tensor slopes_f32 = slopes_f64.to(Dtype::f32);
   AttentionBias bias{1.0 / std::sqrt(double(sz.qk_dim)), c.causal, nullptr, nullptr, {}};
   if (c.alibi) bias.alibi_slopes = slopes_f64.data<double>();
   const engine::Shape q_shape{sz.batch, sz.heads, sz.query_len, sz.qk_dim};
@@ -676,7 +676,7 @@ std::pair<double, double> compare_with_kernel(State& st, const ValidationCase& c
   const engine::Shape row_shape{sz.batch, sz.heads, sz.query_len};
   const Tensor q = random_bf16_exact(q_shape, gen), k = random_bf16_exact(kv_shape, gen),
                v = random_bf16_exact(kv_shape, gen), dout = random_bf16_exact(q_shape, gen);
-  auto make = [](const engine::Shape& shape) { return Tensor::full(shape, NAN, DType::f32, current_gpu()); };
+  auto make = [](const engine::Shape& shape) { return Tensor::full(shape, NAN, Dtype::f32, current_gpu()); };
 
   Tensor out_c = make(q_shape), lse_c = make(row_shape), dq_c = make(q_shape), dk_c = make(kv_shape),
          dv_c = make(kv_shape);

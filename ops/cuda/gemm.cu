@@ -57,7 +57,7 @@ void* workspace(int device, cudaStream_t stream) {
   const std::lock_guard<std::mutex> lock(mutex);
   Tensor& buffer = (*buffers)[{device, stream}];
   if (!buffer.defined())
-    buffer = Tensor::empty({kWorkspaceBytes / 4}, engine::DType::i32, engine::Device::cuda(device));
+    buffer = Tensor::empty({kWorkspaceBytes / 4}, engine::Dtype::i32, engine::Device::cuda(device));
   return buffer.raw_data();
 }
 
@@ -228,7 +228,7 @@ Tensor bf16_copy(const float* data, int64_t rows, int64_t cols, int64_t ld, int6
   ENGINE_CHECK(stream == engine::cuda::current_stream(),
                "gemm: bf16 operands need the current stream (their scratch copies are ordered on it)");
   const int64_t span = (batch - 1) * stride + (rows - 1) * ld + cols;
-  Tensor copy = Tensor::empty({span}, engine::DType::bf16, engine::Device::cuda(current_device()));
+  Tensor copy = Tensor::empty({span}, engine::Dtype::bf16, engine::Device::cuda(current_device()));
   f32_to_bf16(static_cast<uint16_t*>(copy.raw_data()), data, span, stream);
   return copy;
 }

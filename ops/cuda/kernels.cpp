@@ -192,7 +192,7 @@ void cuda::layernorm_backward(const Tensor& grad_x, const Tensor& grad_weight, c
   const int64_t C = x.size(-1), N = mean.numel();
   const bool param_grads = grad_weight.defined() || grad_bias.defined();
   const Tensor scratch =
-      param_grads ? Tensor::empty({layernorm_backward_scratch_size(N, C)}, engine::DType::f64, x.device()) : Tensor();
+      param_grads ? Tensor::empty({layernorm_backward_scratch_size(N, C)}, engine::Dtype::f64, x.device()) : Tensor();
   ENGINE_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
     layernorm_backward<scalar_t>(data_or_null<scalar_t>(grad_x), data_or_null<scalar_t>(grad_weight),
                                  data_or_null<scalar_t>(grad_bias), data_or_null<double>(scratch),
@@ -268,7 +268,7 @@ void cuda::gelu_backward(const Tensor& grad_pre, const Tensor& grad_y, const Ten
 void cuda::column_sums(const Tensor& out, const Tensor& g) {
   const DeviceGuard device_guard(g.device());
   const int64_t R = g.size(0), O = g.size(1);
-  const Tensor partials = Tensor::empty({column_sum_chunks(R), O}, engine::DType::f64, g.device());
+  const Tensor partials = Tensor::empty({column_sum_chunks(R), O}, engine::Dtype::f64, g.device());
   ENGINE_DISPATCH_FLOAT(g.dtype(), "linear", [&] {
     column_sums<scalar_t>(out.data<scalar_t>(), partials.data<double>(), g.data<scalar_t>(), R, O, current_stream());
   });
@@ -334,7 +334,7 @@ cuda::CrossEntropySummary launch_cross_entropy(const Tensor& losses, const Tenso
                                                bool mean) {
   const DeviceGuard device_guard(logits.device());
   const int64_t V = logits.size(-1), N = targets.numel();
-  const Tensor summary = Tensor::empty({3}, engine::DType::i64, logits.device());  // count, bad position, value
+  const Tensor summary = Tensor::empty({3}, engine::Dtype::i64, logits.device());  // count, bad position, value
   ENGINE_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
     ENGINE_DISPATCH_INDEX(targets.dtype(), "cross_entropy", [&] {
       cuda::cross_entropy_forward<scalar_t, index_t>(
@@ -399,7 +399,7 @@ void cuda::scale_gradient_rows(const Tensor& grad_logits, const Tensor& targets,
 void cuda::kl_div_forward(const Tensor& loss, const Tensor& x, const Tensor& t) {
   const DeviceGuard device_guard(x.device());
   const int64_t n = x.numel();
-  const Tensor partials = Tensor::empty({kl_div_partials(n)}, engine::DType::f64, x.device());
+  const Tensor partials = Tensor::empty({kl_div_partials(n)}, engine::Dtype::f64, x.device());
   ENGINE_DISPATCH_FLOAT(x.dtype(), "kl_div", [&] {
     kl_div_forward<scalar_t>(loss.data<scalar_t>(), partials.data<double>(), x.data<scalar_t>(), t.data<scalar_t>(), n,
                              current_stream());
@@ -419,7 +419,7 @@ void cuda::kl_div_backward(const Tensor& grad_x, const Tensor& grad_t, const Ten
 
 int64_t cuda::first_out_of_range(const Tensor& indices, int64_t V) {
   const DeviceGuard device_guard(indices.device());
-  const Tensor result = Tensor::empty({1}, engine::DType::i64, indices.device());
+  const Tensor result = Tensor::empty({1}, engine::Dtype::i64, indices.device());
   ENGINE_DISPATCH_INDEX(indices.dtype(), "embedding", [&] {
     first_out_of_range<index_t>(result.data<int64_t>(), indices.data<index_t>(), indices.numel(), V, current_stream());
   });
@@ -451,7 +451,7 @@ void cuda::embedding_backward(const Tensor& grad_table, const Tensor& grad_out, 
 
 cuda::IndexCheck cuda::find_out_of_range(const char* op, const Tensor& index, int64_t size) {
   const DeviceGuard device_guard(index.device());
-  const Tensor summary = Tensor::empty({2}, engine::DType::i64, index.device());
+  const Tensor summary = Tensor::empty({2}, engine::Dtype::i64, index.device());
   ENGINE_DISPATCH_INDEX(index.dtype(), op, [&] {
     find_out_of_range<index_t>(summary.data<int64_t>(), index.data<index_t>(), index.numel(), size, current_stream());
   });

@@ -95,7 +95,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
       for (int64_t j = 0; j < p.Tk; ++j)
         for (int64_t d = 0; d < p.Dv; ++d) out_i[d] += row.P[size_t(j)] * row.f[size_t(j)] * p.v_at(bh, j, d);
     }
-  return Tensor::from_vector(out, {p.B, p.H, p.Tq, p.Dv}, engine::DType::f64);
+  return Tensor::from_vector(out, {p.B, p.H, p.Tq, p.Dv}, engine::Dtype::f64);
 }
 
 AttentionGradients attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -126,7 +126,7 @@ AttentionGradients attention_backward(const Tensor& q, const Tensor& k, const Te
         }
       }
     }
-  const engine::DType f64 = engine::DType::f64;
+  const engine::Dtype f64 = engine::Dtype::f64;
   return {Tensor::from_vector(dq, q.shape(), f64), Tensor::from_vector(dk, k.shape(), f64),
           Tensor::from_vector(dv, v.shape(), f64)};
 }

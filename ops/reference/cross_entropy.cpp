@@ -53,7 +53,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     for (int64_t j = 0; j < rows.V; ++j) mean_x += x[j] / double(rows.V);
     losses[size_t(n)] = (1.0 - eps) * (lse - x[t]) + eps * (lse - mean_x);
   }
-  return Tensor::from_vector(losses, targets.shape(), engine::DType::f64);
+  return Tensor::from_vector(losses, targets.shape(), engine::Dtype::f64);
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
@@ -72,7 +72,7 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64
       grad[size_t(n * rows.V + j)] = softmax - target_probability;
     }
   }
-  return Tensor::from_vector(grad, logits.shape(), engine::DType::f64);
+  return Tensor::from_vector(grad, logits.shape(), engine::Dtype::f64);
 }
 
 }  // namespace ops::reference

@@ -47,7 +47,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
       Y[size_t(n * C + c)] = gamma[size_t(c)] * x_hat + beta[size_t(c)];
     }
   }
-  return Tensor::from_vector(Y, x.shape(), engine::DType::f64);
+  return Tensor::from_vector(Y, x.shape(), engine::Dtype::f64);
 }
 
 LayerNormGradients layer_norm_backward(const Tensor& x, const Tensor& weight, double eps, const Tensor& dy) {
@@ -74,8 +74,8 @@ LayerNormGradients layer_norm_backward(const Tensor& x, const Tensor& weight, do
     for (int64_t c = 0; c < C; ++c)
       dX[size_t(n * C + c)] = s.rstd * (n_grad[size_t(c)] - mean_n - x_hat[size_t(c)] * mean_n_x_hat);
   }
-  return {Tensor::from_vector(dX, x.shape(), engine::DType::f64), Tensor::from_vector(dgamma, {C}, engine::DType::f64),
-          Tensor::from_vector(dbeta, {C}, engine::DType::f64)};
+  return {Tensor::from_vector(dX, x.shape(), engine::Dtype::f64), Tensor::from_vector(dgamma, {C}, engine::Dtype::f64),
+          Tensor::from_vector(dbeta, {C}, engine::Dtype::f64)};
 }
 
 // The residual in double: x + branch as written, checked to be of one shape.
@@ -85,7 +85,7 @@ Tensor residual_of(const Tensor& x, const Tensor& branch) {
   const std::vector<double> X = x.to_vector<double>(), A = branch.to_vector<double>();
   std::vector<double> R(X.size());
   for (size_t i = 0; i < X.size(); ++i) R[i] = X[i] + A[i];
-  return Tensor::from_vector(R, x.shape(), engine::DType::f64);
+  return Tensor::from_vector(R, x.shape(), engine::Dtype::f64);
 }
 
 ResidualLayerNormOutputs residual_layer_norm(const Tensor& x, const Tensor& branch, const Tensor& weight,
@@ -102,7 +102,7 @@ LayerNormGradients residual_layer_norm_backward(const Tensor& x, const Tensor& b
   std::vector<double> dX = g.dx.to_vector<double>();
   const std::vector<double> dR = d_residual.to_vector<double>();
   for (size_t i = 0; i < dX.size(); ++i) dX[i] += dR[i];
-  g.dx = Tensor::from_vector(dX, x.shape(), engine::DType::f64);
+  g.dx = Tensor::from_vector(dX, x.shape(), engine::Dtype::f64);
   return g;
 }
 

@@ -38,7 +38,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
         C_i[m * N + n] = sum;
       }
   }
-  return Tensor::from_vector(C, c_shape, engine::DType::f64);
+  return Tensor::from_vector(C, c_shape, engine::Dtype::f64);
 }
 
 }  // namespace ops::reference

@@ -18,7 +18,7 @@ Tensor softmax_lines(const Tensor& x, int64_t dim, bool log) {
   for (int64_t d = 0; d < dim; ++d) outer *= x.size(d);
   for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
   const int64_t n = x.size(dim);
-  if (n == 0) return Tensor::zeros(x.shape(), engine::DType::f64);  // no lines
+  if (n == 0) return Tensor::zeros(x.shape(), engine::Dtype::f64);  // no lines
   const std::vector<double> in = x.to_vector<double>();
   std::vector<double> out(in.size());
   for (int64_t o = 0; o < outer; ++o)
@@ -31,7 +31,7 @@ Tensor softmax_lines(const Tensor& x, int64_t dim, bool log) {
       for (int64_t r = 0; r < n; ++r)
         out[at(r)] = log ? in[at(r)] - max - std::log(sum) : std::exp(in[at(r)] - max) / sum;
     }
-  return Tensor::from_vector(out, x.shape(), engine::DType::f64);
+  return Tensor::from_vector(out, x.shape(), engine::Dtype::f64);
 }
 
 }  // namespace

@@ -8,11 +8,11 @@
 
 #include "engine/error.h"
 
-using step_model::Kernel;
-using step_model::KernelKind;
-using step_model::ModelShape;
-using step_model::Plan;
-using step_model::Precision;
+using apps::Kernel;
+using apps::KernelKind;
+using apps::ModelShape;
+using apps::Plan;
+using apps::Precision;
 
 namespace {
 
@@ -36,45 +36,45 @@ TEST_CASE("step model: matmul FLOPs of a tiny GPT counted by hand") {
   for (Plan plan : {Plan::today, Plan::planned})
     for (Precision precision : {Precision::fp32, Precision::tf32, Precision::bf16}) {
       if (plan == Plan::today && precision == Precision::bf16) continue;
-      CAPTURE(step_model::plan_name(plan));
-      CAPTURE(step_model::precision_name(precision));
-      const std::vector<Kernel> kernels = step_model::step_kernels(tiny, plan, precision);
+      CAPTURE(apps::plan_name(plan));
+      CAPTURE(apps::precision_name(precision));
+      const std::vector<Kernel> kernels = apps::step_kernels(tiny, plan, precision);
       CHECK(total(kernels, KernelKind::gemm, &Kernel::flops) == 7632);
       CHECK(total(kernels, KernelKind::gemm, &Kernel::model_flops) == 7632);
       CHECK(total(kernels, KernelKind::attention, &Kernel::model_flops) == 576);
     }
   // The hardware recomputes scores in the backward: the SIMT kernel twice (7 matmuls, 672 FLOPs),
   // cuDNN's once (5 matmuls: 480).
-  CHECK(total(step_model::step_kernels(tiny, Plan::today, Precision::fp32), KernelKind::attention, &Kernel::flops) ==
+  CHECK(total(apps::step_kernels(tiny, Plan::today, Precision::fp32), KernelKind::attention, &Kernel::flops) ==
         96 * 9);
-  CHECK(total(step_model::step_kernels(tiny, Plan::planned, Precision::bf16), KernelKind::attention,
+  CHECK(total(apps::step_kernels(tiny, Plan::planned, Precision::bf16), KernelKind::attention,
               &Kernel::flops) == 96 * 7);
   // Parameters: 12·C² + 13·C = 244 per block, V·C = 20, T·C = 12, 2C = 8: 284; 12·C²·L + V·C = 212.
-  CHECK(step_model::parameter_count(tiny) == 284);
-  CHECK(step_model::matmul_parameter_count(tiny) == 212);
-  CHECK(step_model::llmc_model_flops(tiny) == (6.0 * 284 + 6.0 * 1 * 4 * 3) * 6);
+  CHECK(apps::parameter_count(tiny) == 284);
+  CHECK(apps::matmul_parameter_count(tiny) == 212);
+  CHECK(apps::llmc_model_flops(tiny) == (6.0 * 284 + 6.0 * 1 * 4 * 3) * 6);
 }
 
 TEST_CASE("step model: GPT-2 124M matmul FLOPs are 6·N·tokens plus the causal attention matmuls") {
   const ModelShape gpt2;  // B = 16, T = 1024
-  CHECK(step_model::parameter_count(gpt2) == 124439808);  // GPT-2 small, as Hugging Face counts it
+  CHECK(apps::parameter_count(gpt2) == 124439808);  // GPT-2 small, as Hugging Face counts it
   const double tokens = 16.0 * 1024;
-  const std::vector<Kernel> kernels = step_model::step_kernels(gpt2, Plan::planned, Precision::bf16);
+  const std::vector<Kernel> kernels = apps::step_kernels(gpt2, Plan::planned, Precision::bf16);
   const double gemm = total(kernels, KernelKind::gemm, &Kernel::model_flops);
   const double attention = total(kernels, KernelKind::attention, &Kernel::model_flops);
   // Exactly 6 FLOPs per matmul weight per token, and 6·L·C·(T + 1) per token for causal attention.
-  CHECK(gemm == 6.0 * double(step_model::matmul_parameter_count(gpt2)) * tokens);
+  CHECK(gemm == 6.0 * double(apps::matmul_parameter_count(gpt2)) * tokens);
   CHECK(attention == 6.0 * 12 * 768 * 1025 * tokens);
   // llm.c's 6·N + 6·L·C·T counts every parameter (wpe and biases too, 0.7% more) and T for T + 1.
-  const double llmc = step_model::llmc_model_flops(gpt2);
+  const double llmc = apps::llmc_model_flops(gpt2);
   CHECK(std::fabs((gemm + attention) / llmc - 1) < 0.01);
   CHECK(gemm + attention < llmc);
 }
 
 TEST_CASE("step model: bytes halve with bf16 activations; the roofline takes the slower roof") {
   const ModelShape gpt2;
-  const std::vector<Kernel> f32 = step_model::step_kernels(gpt2, Plan::planned, Precision::fp32);
-  const std::vector<Kernel> bf16 = step_model::step_kernels(gpt2, Plan::planned, Precision::bf16);
+  const std::vector<Kernel> f32 = apps::step_kernels(gpt2, Plan::planned, Precision::fp32);
+  const std::vector<Kernel> bf16 = apps::step_kernels(gpt2, Plan::planned, Precision::bf16);
   REQUIRE(f32.size() == bf16.size());
   // The classifier GEMM reads R·C activations and V·C weights and writes R·V logits.
   const double R = 16 * 1024, C = 768, V = 50257;
@@ -82,24 +82,24 @@ TEST_CASE("step model: bytes halve with bf16 activations; the roofline takes the
   CHECK(f32[8].bytes == 4 * (R * C + V * C + R * V));
   CHECK(bf16[8].bytes == 2 * (R * C + V * C + R * V));
 
-  const step_model::Efficiency e{0.5, 0.5, 0.5, 0.0};
-  const step_model::Gpu gpu{"test", 10, 20, 40, 1.0, 1, 1.0};  // 1 TB/s
+  const apps::Efficiency e{0.5, 0.5, 0.5, 0.0};
+  const apps::Gpu gpu{"test", 10, 20, 40, 1.0, 1, 1.0};  // 1 TB/s
   const Kernel memory{"copy", KernelKind::memory, 1, 1e12, 0, 1e9};
-  CHECK(step_model::kernel_seconds(memory, gpu, Plan::planned, Precision::bf16, e) == doctest::Approx(2e-3));
+  CHECK(apps::kernel_seconds(memory, gpu, Plan::planned, Precision::bf16, e) == doctest::Approx(2e-3));
   const Kernel gemm{"gemm", KernelKind::gemm, 2, 4e12, 4e12, 1e9};  // 4 TFLOP at 20 TFLOP/s: 0.2 s
-  CHECK(step_model::kernel_seconds(gemm, gpu, Plan::planned, Precision::bf16, e) == doctest::Approx(0.2));
-  const step_model::Efficiency with_launches{0.5, 0.5, 0.5, 10.0};
-  CHECK(step_model::kernel_seconds(gemm, gpu, Plan::planned, Precision::bf16, with_launches) ==
+  CHECK(apps::kernel_seconds(gemm, gpu, Plan::planned, Precision::bf16, e) == doctest::Approx(0.2));
+  const apps::Efficiency with_launches{0.5, 0.5, 0.5, 10.0};
+  CHECK(apps::kernel_seconds(gemm, gpu, Plan::planned, Precision::bf16, with_launches) ==
         doctest::Approx(0.2 + 2e-5));
   // The step is the sum of its kernels; MFU divides llm.c's model FLOPs by it and the peak.
-  const step_model::StepPrediction p = step_model::predict(gpt2, gpu, Plan::planned, Precision::tf32, e);
+  const apps::StepPrediction p = apps::predict(gpt2, gpu, Plan::planned, Precision::tf32, e);
   double seconds = 0;
-  for (const Kernel& k : step_model::step_kernels(gpt2, Plan::planned, Precision::tf32))
-    seconds += step_model::kernel_seconds(k, gpu, Plan::planned, Precision::tf32, e);
+  for (const Kernel& k : apps::step_kernels(gpt2, Plan::planned, Precision::tf32))
+    seconds += apps::kernel_seconds(k, gpu, Plan::planned, Precision::tf32, e);
   CHECK(p.seconds == doctest::Approx(seconds));
-  CHECK(p.mfu_own_peak == doctest::Approx(step_model::llmc_model_flops(gpt2) / (seconds * 20e12)));
+  CHECK(p.mfu_own_peak == doctest::Approx(apps::llmc_model_flops(gpt2) / (seconds * 20e12)));
   CHECK(p.mfu_bf16_peak == doctest::Approx(p.mfu_own_peak / 2));
   CHECK(p.tokens_per_second == doctest::Approx(16 * 1024 / seconds));
-  CHECK_THROWS_WITH_AS(step_model::step_kernels(gpt2, Plan::today, Precision::bf16),
+  CHECK_THROWS_WITH_AS(apps::step_kernels(gpt2, Plan::today, Precision::bf16),
                        doctest::Contains("f32 only"), engine::Error);
 }

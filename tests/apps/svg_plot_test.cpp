@@ -115,11 +115,11 @@ std::vector<std::pair<double, double>> points(const Element& polyline) {
   return out;
 }
 
-plot::LinePlot two_series() {
-  plot::LinePlot p;
+apps::LinePlot two_series() {
+  apps::LinePlot p;
   p.title = "perplexity";
-  p.x = {"length", plot::Scale::linear};
-  p.y = {"ppl", plot::Scale::linear};
+  p.x = {"length", apps::Scale::linear};
+  p.y = {"ppl", apps::Scale::linear};
   p.series = {{"a", {0, 5, 10}, {0, 5, 10}}, {"b", {0, 10}, {10, 0}}};
   return p;
 }
@@ -127,8 +127,8 @@ plot::LinePlot two_series() {
 }  // namespace
 
 TEST_CASE("svg plot: well-formed, one polyline and marker per point per series, legend and labels") {
-  const plot::LinePlot p = two_series();
-  const std::vector<Element> doc = parse_xml(plot::render_svg(p));
+  const apps::LinePlot p = two_series();
+  const std::vector<Element> doc = parse_xml(apps::render_svg(p));
   REQUIRE(doc.front().name == "svg");
   CHECK(doc.front().attributes.at("xmlns") == "http://www.w3.org/2000/svg");
   CHECK(named(doc, "polyline").size() == 2);
@@ -140,14 +140,14 @@ TEST_CASE("svg plot: well-formed, one polyline and marker per point per series, 
 }
 
 TEST_CASE("svg plot: data coordinates map onto the frame") {
-  const plot::LinePlot p = two_series();
-  const plot::AxisLayout x = plot::x_layout(p), y = plot::y_layout(p);
+  const apps::LinePlot p = two_series();
+  const apps::AxisLayout x = apps::x_layout(p), y = apps::y_layout(p);
   CHECK(x.min == 0);
   CHECK(x.max == 10);
   CHECK(x.ticks == std::vector<double>{0, 2, 4, 6, 8, 10});
   CHECK(y.ticks == x.ticks);
-  const plot::Frame f = plot::plot_frame(p);
-  const std::vector<Element> lines = named(parse_xml(plot::render_svg(p)), "polyline");
+  const apps::Frame f = apps::plot_frame(p);
+  const std::vector<Element> lines = named(parse_xml(apps::render_svg(p)), "polyline");
   const auto a = points(lines[0]);
   REQUIRE(a.size() == 3);
   // (0,0) bottom left, (5,5) centre, (10,10) top right; the writer rounds to 0.01 px.
@@ -158,25 +158,25 @@ TEST_CASE("svg plot: data coordinates map onto the frame") {
     CHECK(std::abs(a[i].second - expected[i].second) <= 0.005);
   }
   // A range that is not a multiple of the step extends to one: 0.3..2.7 with step 0.5.
-  plot::LinePlot q = p;
+  apps::LinePlot q = p;
   q.series = {{"c", {0.3, 2.7}, {1, 2}}};
-  const plot::AxisLayout qx = plot::x_layout(q);
+  const apps::AxisLayout qx = apps::x_layout(q);
   CHECK(qx.min == doctest::Approx(0.0));
   CHECK(qx.max == doctest::Approx(3.0));
   CHECK(qx.ticks.size() == 7);
   // A tiny range far from zero (tick indices beyond 2^53) still ends, with a few ticks.
   q.series = {{"far", {1e15, 1e15 + 0.1}, {1, 2}}};
-  CHECK(plot::x_layout(q).ticks.size() <= 21);
-  CHECK_NOTHROW(parse_xml(plot::render_svg(q)));
+  CHECK(apps::x_layout(q).ticks.size() <= 21);
+  CHECK_NOTHROW(parse_xml(apps::render_svg(q)));
 }
 
 TEST_CASE("svg plot: text is escaped") {
-  CHECK(plot::escape_xml("a<b & \"c\" 'd'>") == "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
-  plot::LinePlot p = two_series();
+  CHECK(apps::escape_xml("a<b & \"c\" 'd'>") == "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
+  apps::LinePlot p = two_series();
   p.title = "<script>&\"'";
   p.x.label = "x & y";
   p.series[0].name = "run </text>";
-  const std::string svg = plot::render_svg(p);
+  const std::string svg = apps::render_svg(p);
   CHECK(svg.find("<script>") == std::string::npos);
   std::vector<std::string> texts;
   for (const Element& t : named(parse_xml(svg), "text")) texts.push_back(t.text);
@@ -185,82 +185,82 @@ TEST_CASE("svg plot: text is escaped") {
 }
 
 TEST_CASE("svg plot: NaN and infinite points break the line and leave the axis range alone") {
-  plot::LinePlot p;
+  apps::LinePlot p;
   p.series = {{"diverged", {1, 2, 3, 4, 5, 6}, {1, NAN, 3, INFINITY, 5, 6}}};
-  const plot::AxisLayout y = plot::y_layout(p);
+  const apps::AxisLayout y = apps::y_layout(p);
   CHECK(y.min == 1);
   CHECK(y.max == 6);
-  const std::vector<Element> doc = parse_xml(plot::render_svg(p));
+  const std::vector<Element> doc = parse_xml(apps::render_svg(p));
   const std::vector<Element> lines = named(doc, "polyline");
   REQUIRE(lines.size() == 1);  // segments {1}, {3}, {5, 6}: only the last has two points
   CHECK(points(lines[0]).size() == 2);
   CHECK(named(doc, "circle").size() == 4 + 1);
   // Nothing drawable at all: a unit range and no lines, still a valid document.
   p.series = {{"empty", {NAN}, {INFINITY}}};
-  const std::vector<Element> empty = parse_xml(plot::render_svg(p));
+  const std::vector<Element> empty = parse_xml(apps::render_svg(p));
   CHECK(named(empty, "polyline").empty());
-  CHECK(plot::y_layout(p).max == 1);
-  const std::string svg = plot::render_svg(p);
+  CHECK(apps::y_layout(p).max == 1);
+  const std::string svg = apps::render_svg(p);
   CHECK(svg.find("nan") == std::string::npos);
   CHECK(svg.find("inf") == std::string::npos);
 }
 
 TEST_CASE("svg plot: log axes space powers evenly and drop non-positive values") {
-  plot::LinePlot p;
-  p.x = {"length", plot::Scale::log2};
-  p.y = {"ppl", plot::Scale::log10};
+  apps::LinePlot p;
+  p.x = {"length", apps::Scale::log2};
+  p.y = {"ppl", apps::Scale::log10};
   p.series = {{"ape", {0, 128, 256, 512, 1024, 2048}, {1, 20, 40, 300, 1000, 3000}}};
-  const plot::AxisLayout x = plot::x_layout(p), y = plot::y_layout(p);
+  const apps::AxisLayout x = apps::x_layout(p), y = apps::y_layout(p);
   CHECK(x.ticks == std::vector<double>{128, 256, 512, 1024, 2048});
   CHECK(y.min == 10);  // the point at x = 0 (and its y of 1) is not drawn
   CHECK(y.max == 10000);
   CHECK(y.ticks == std::vector<double>{10, 100, 1000, 10000});
-  const std::vector<Element> lines = named(parse_xml(plot::render_svg(p)), "polyline");
+  const std::vector<Element> lines = named(parse_xml(apps::render_svg(p)), "polyline");
   REQUIRE(lines.size() == 1);
   const auto a = points(lines[0]);
   REQUIRE(a.size() == 5);
-  const plot::Frame f = plot::plot_frame(p);
+  const apps::Frame f = apps::plot_frame(p);
   for (size_t i = 0; i < 5; ++i) CHECK(std::abs(a[i].first - (f.left + f.width * double(i) / 4)) <= 0.005);
   // y = 1000 is two thirds of the way up from 10 to 10^4 (decades 1..4).
   CHECK(std::abs(a[3].second - (f.top + f.height / 3)) <= 0.005);
   // A log10 axis within two decades gets 2x and 5x ticks.
   p.series = {{"narrow", {128, 256}, {12, 80}}};
-  CHECK(plot::y_layout(p).ticks == std::vector<double>{10, 20, 50, 100});
+  CHECK(apps::y_layout(p).ticks == std::vector<double>{10, 20, 50, 100});
   // Within one decade: the linear layout's range and ticks, placed on the log scale.
   p.series = {{"flat", {128, 256, 512}, {491, 500, 506}}};
-  const plot::AxisLayout flat = plot::y_layout(p);
+  const apps::AxisLayout flat = apps::y_layout(p);
   CHECK(flat.min == 490);
   CHECK(flat.max == 510);
   CHECK(flat.ticks.size() == 5);
-  const auto f500 = points(named(parse_xml(plot::render_svg(p)), "polyline")[0])[1];
+  const auto f500 = points(named(parse_xml(apps::render_svg(p)), "polyline")[0])[1];
   const double up = (std::log10(500.0) - std::log10(490.0)) / (std::log10(510.0) - std::log10(490.0));
   CHECK(std::abs(f500.second - (f.top + f.height * (1 - up))) <= 0.005);
 }
 
 TEST_CASE("svg plot: mismatched series lengths are refused; write_svg writes the rendered document") {
-  plot::LinePlot p = two_series();
+  apps::LinePlot p = two_series();
   p.series[1].y.pop_back();
-  CHECK_THROWS_WITH(plot::render_svg(p), doctest::Contains("series 'b' has 2 x values but 1 y values"));
+  CHECK_THROWS_WITH(apps::render_svg(p), doctest::Contains("series 'b' has 2 x values but 1 y values"));
   const std::string path = (std::filesystem::temp_directory_path() / "svg_plot_test.svg").string();
-  const plot::LinePlot good = two_series();
-  plot::write_svg(good, path);
+  const apps::LinePlot good = two_series();
+  apps::write_svg(good, path);
   std::ifstream in(path);
   std::stringstream read;
   read << in.rdbuf();
-  CHECK(read.str() == plot::render_svg(good));
+  CHECK(read.str() == apps::render_svg(good));
   std::filesystem::remove(path);
-  CHECK_THROWS_WITH(plot::write_svg(good, "/nonexistent-dir/plot.svg"), doctest::Contains("cannot write"));
+  CHECK_THROWS_WITH(apps::write_svg(good, "/nonexistent-dir/plot.svg"), doctest::Contains("cannot write"));
 }
 
 TEST_CASE("svg plot: past ten series the lines are dashed, then dotted; markers can be left out") {
-  plot::LinePlot p = two_series();
+  apps::LinePlot p = two_series();
   p.series.clear();
   for (int k = 0; k < 21; ++k) {
     std::string name = std::to_string(k);  // not "s" + ...: GCC 12 misreports it as overlapping copies (-Wrestrict)
     p.series.push_back({name, {0, 1}, {double(k), double(k)}});
   }
   p.markers = false;
-  const std::vector<Element> doc = parse_xml(plot::render_svg(p));
+  const std::vector<Element> doc = parse_xml(apps::render_svg(p));
   const std::vector<Element> lines = named(doc, "polyline");
   REQUIRE(lines.size() == 21);
   CHECK(lines[0].attributes.count("stroke-dasharray") == 0);

@@ -26,17 +26,17 @@ std::vector<std::pair<std::vector<float>, int64_t>> image_rows(const data::Image
 }  // namespace
 
 TEST_CASE("vit_run: the validation split holds out the same images in every run, the rest trains") {
-  vit_app::RunConfig config = vit_app::default_run_config();
+  apps::VitRunConfig config = apps::default_vit_run_config();
   config.data.synthetic = 100;
   config.data.validation = 30;
-  const vit_app::TrainingSplit split = vit_app::load_training_split(config);
+  const apps::TrainingSplit split = apps::load_training_split(config);
   CHECK(split.validation.size() == 30);
   CHECK(split.train.size() == 70);
 
   // Every training image lands in exactly one part, with its label (the noisy synthetic images are
   // all distinct).
   config.data.validation = 0;
-  const vit_app::TrainingSplit whole = vit_app::load_training_split(config);
+  const apps::TrainingSplit whole = apps::load_training_split(config);
   CHECK(whole.validation.size() == 0);
   REQUIRE(whole.train.size() == 100);
   std::map<std::vector<float>, int64_t> seen;
@@ -55,7 +55,7 @@ TEST_CASE("vit_run: the validation split holds out the same images in every run,
   // The held-out images do not depend on the run's seed; they are not simply the first or last 30.
   config.data.validation = 30;
   config.train.seed = 12345;
-  const vit_app::TrainingSplit other_seed = vit_app::load_training_split(config);
+  const apps::TrainingSplit other_seed = apps::load_training_split(config);
   CHECK(image_rows(other_seed.validation) == image_rows(split.validation));
   const auto all = image_rows(whole.train);
   const auto held_out = image_rows(split.validation);
@@ -63,6 +63,6 @@ TEST_CASE("vit_run: the validation split holds out the same images in every run,
   CHECK(held_out != std::vector<std::pair<std::vector<float>, int64_t>>(all.end() - 30, all.end()));
 
   config.data.validation = 100;
-  CHECK_THROWS_WITH_AS(vit_app::load_training_split(config),
+  CHECK_THROWS_WITH_AS(apps::load_training_split(config),
                        doctest::Contains("data.validation must be in [0, 100)"), engine::Error);
 }

@@ -33,7 +33,7 @@ namespace attention_checks {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 struct Case {
@@ -65,7 +65,7 @@ struct Input {
   bool transposed = false;
 };
 
-inline Input random_input(int64_t B, int64_t H, int64_t T, int64_t D, bool transposed, DType dtype,
+inline Input random_input(int64_t B, int64_t H, int64_t T, int64_t D, bool transposed, Dtype dtype,
                           engine::Generator& gen) {
   Input input;
   input.transposed = transposed;
@@ -76,7 +76,7 @@ inline Input random_input(int64_t B, int64_t H, int64_t T, int64_t D, bool trans
 }
 
 // Options for both devices: the same slopes and key mask, each on its device.
-inline std::pair<ops::AttentionOptions, ops::AttentionOptions> both_options(const Case& c, DType dtype,
+inline std::pair<ops::AttentionOptions, ops::AttentionOptions> both_options(const Case& c, Dtype dtype,
                                                                            engine::Generator& gen) {
   ops::AttentionOptions cpu_options;
   cpu_options.causal = c.causal;
@@ -91,7 +91,7 @@ inline std::pair<ops::AttentionOptions, ops::AttentionOptions> both_options(cons
     for (int64_t b = 0; b < c.B; ++b)
       for (int64_t j = 0; j < c.Tk; ++j)
         keep[size_t(b * c.Tk + j)] = (b < c.B - 1 && gen.uniform() > 0.3) ? 1.0 : 0.0;
-    cpu_options.key_mask = Tensor::from_vector(keep, {c.B, c.Tk}, DType::f32);
+    cpu_options.key_mask = Tensor::from_vector(keep, {c.B, c.Tk}, Dtype::f32);
   }
   ops::AttentionOptions cuda_options = cpu_options;
   if (c.alibi) cuda_options.alibi_slopes = cpu_options.alibi_slopes.to(kCuda);
@@ -105,7 +105,7 @@ inline std::pair<ops::AttentionOptions, ops::AttentionOptions> both_options(cons
 }
 
 // Runs one case forward and backward on both devices and compares output and gradients.
-inline void check_case(const Case& c, DType dtype, engine::Generator& gen, double tolerance) {
+inline void check_case(const Case& c, Dtype dtype, engine::Generator& gen, double tolerance) {
   CAPTURE(case_name(c));
   CAPTURE(engine::dtype_name(dtype));
   const Input q = random_input(c.B, c.H, c.Tq, c.Dk, c.strided, dtype, gen);
@@ -135,7 +135,7 @@ inline void check_case(const Case& c, DType dtype, engine::Generator& gen, doubl
     CHECK(relative_error(cuda_options.score_bias.grad(), cpu_options.score_bias.grad()) < tolerance);
 }
 
-inline double tolerance_for(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12; }
+inline double tolerance_for(Dtype dtype) { return dtype == Dtype::f32 ? 1e-5 : 1e-12; }
 
 // Odd lengths that straddle the GPU tiles (32 keys in f32, 16 in f64), every option, Tq ≠ Tk both
 // ways (a KV-cache offset, and queries before the first key under the causal mask: rows with no
@@ -152,7 +152,7 @@ inline std::vector<Case> standard_cases(int64_t size) {
   };
 }
 
-inline void check_standard_cases(DType dtype, int64_t size, engine::Generator& gen) {
+inline void check_standard_cases(Dtype dtype, int64_t size, engine::Generator& gen) {
   for (const Case& c : standard_cases(size)) check_case(c, dtype, gen, tolerance_for(dtype));
 }
 
@@ -166,13 +166,13 @@ inline std::vector<Case> dropout_cases(int64_t size) {
   };
 }
 
-inline void check_dropout_cases(DType dtype, int64_t size, engine::Generator& gen) {
+inline void check_dropout_cases(Dtype dtype, int64_t size, engine::Generator& gen) {
   for (const Case& c : dropout_cases(size)) check_case(c, dtype, gen, tolerance_for(dtype));
 }
 
 // Head sizes whose tiles need more than the default 48 KiB of shared memory (the launcher raises the
 // limit) or a smaller tile (the backward of Dk = Dv = 160 falls back to half tiles).
-inline void check_large_heads(DType dtype, engine::Generator& gen) {
+inline void check_large_heads(Dtype dtype, engine::Generator& gen) {
   check_case({1, 1, 19, 35, 160, 160, true}, dtype, gen, tolerance_for(dtype));
 }
 
@@ -192,7 +192,7 @@ inline std::vector<Case> score_bias_cases(int64_t size) {
   return {per_block, shared, dropped, few_keys};
 }
 
-inline void check_score_bias_cases(DType dtype, int64_t size, engine::Generator& gen) {
+inline void check_score_bias_cases(Dtype dtype, int64_t size, engine::Generator& gen) {
   for (const Case& c : score_bias_cases(size)) check_case(c, dtype, gen, tolerance_for(dtype));
 }
 
@@ -207,7 +207,7 @@ struct WidenedCase {
   double dropout = 0.0;
 };
 
-inline void check_score_bias_against_widened(const WidenedCase& c, DType dtype, engine::Device device,
+inline void check_score_bias_against_widened(const WidenedCase& c, Dtype dtype, engine::Device device,
                                              engine::Generator& gen, double tolerance) {
   CAPTURE(c.B);
   CAPTURE(c.P);
@@ -263,7 +263,7 @@ inline std::vector<WidenedCase> widened_cases(int64_t long_keys) {
           {6, 3, 2, 2, 6, 6, 8, 8, true}};
 }
 
-inline void check_widened_cases(DType dtype, engine::Device device, int64_t long_keys, engine::Generator& gen) {
+inline void check_widened_cases(Dtype dtype, engine::Device device, int64_t long_keys, engine::Generator& gen) {
   // f32: the two forms round differently (a bias added after the scale, against a wider dot product),
   // by a few ulps of the largest entries: the f32 tolerance of the rest of these checks.
   for (const WidenedCase& c : widened_cases(long_keys))
@@ -274,7 +274,7 @@ inline void check_widened_cases(DType dtype, engine::Device device, int64_t long
 // the output and in their query gradients; the output rows before it and of the other heads and
 // sequences stay finite. (Their gradients may be NaN: a masked key's zero score gradient times its
 // NaN is NaN, as in any dS·K product.) At lengths of the few-keys kernel and of the tiled ones.
-inline void check_nan_propagates(DType dtype, engine::Device device, int64_t T, engine::Generator& gen) {
+inline void check_nan_propagates(Dtype dtype, engine::Device device, int64_t T, engine::Generator& gen) {
   CAPTURE(T);
   CAPTURE(engine::dtype_name(dtype));
   const int64_t B = 2, H = 2, D = 8, poisoned_key = T / 3;

@@ -31,7 +31,7 @@ namespace attention_cudnn_checks {
 using attention_checks::Case;
 using attention_checks::kCuda;
 using attention_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // Sets the attention backend and fallback for a scope, then restores them.
@@ -57,10 +57,10 @@ class AttentionScope {
 // relative error of the output and the largest one over the gradients of q, k and v.
 inline std::pair<double, double> cuda_vs_cpu(const Case& c, engine::Generator& gen) {
   using attention_checks::random_input;
-  const auto q = random_input(c.B, c.H, c.Tq, c.Dk, c.strided, DType::f32, gen);
-  const auto k = random_input(c.B, c.H, c.Tk, c.Dk, false, DType::f32, gen);
-  const auto v = random_input(c.B, c.H, c.Tk, c.Dv, c.strided, DType::f32, gen);
-  auto [cpu_options, cuda_options] = attention_checks::both_options(c, DType::f32, gen);
+  const auto q = random_input(c.B, c.H, c.Tq, c.Dk, c.strided, Dtype::f32, gen);
+  const auto k = random_input(c.B, c.H, c.Tk, c.Dk, false, Dtype::f32, gen);
+  const auto v = random_input(c.B, c.H, c.Tk, c.Dv, c.strided, Dtype::f32, gen);
+  auto [cpu_options, cuda_options] = attention_checks::both_options(c, Dtype::f32, gen);
   engine::Generator cpu_dropout(gen.seed() + 1), cuda_dropout(gen.seed() + 1);
   cpu_options.dropout_p = cuda_options.dropout_p = c.dropout;
   cpu_options.dropout_gen = &cpu_dropout;
@@ -175,7 +175,7 @@ inline void check_inexpressible_cases_run_the_kernel(engine::Generator& gen) {
     CHECK(backward < 1e-5);
   }
   // f64 never goes through cuDNN.
-  attention_checks::check_case({2, 2, 37, 37, 16, 16, true}, DType::f64, gen, 1e-12);
+  attention_checks::check_case({2, 2, 37, 37, 16, 16, true}, Dtype::f64, gen, 1e-12);
 }
 
 // The backward picks deterministic engines: two backward passes give bitwise-equal gradients.

@@ -20,7 +20,7 @@
 namespace backend_checks {
 
 using engine::Device;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 inline const Device kCuda = Device::cuda();
@@ -29,8 +29,8 @@ inline const double kNaN = std::numeric_limits<double>::quiet_NaN();
 // max |a - b| / max |b| over all elements (both read back to the host as double).
 inline double relative_error(const Tensor& got, const Tensor& expected) {
   REQUIRE(got.shape() == expected.shape());
-  const std::vector<double> a = got.to(DType::f64).to_vector<double>();
-  const std::vector<double> b = expected.to(DType::f64).to_vector<double>();
+  const std::vector<double> a = got.to(Dtype::f64).to_vector<double>();
+  const std::vector<double> b = expected.to(Dtype::f64).to_vector<double>();
   double max_err = 0.0, max_ref = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
     if (std::isnan(a[i]) != std::isnan(b[i])) return std::numeric_limits<double>::infinity();
@@ -44,11 +44,11 @@ inline double relative_error(const Tensor& got, const Tensor& expected) {
 struct Pair {
   Tensor cpu, cuda;
 };
-inline Pair random_pair(const engine::Shape& shape, engine::Generator& gen, DType dtype = DType::f32) {
+inline Pair random_pair(const engine::Shape& shape, engine::Generator& gen, Dtype dtype = Dtype::f32) {
   Tensor cpu = Tensor::randn(shape, gen, dtype);
   return {cpu, cpu.to(kCuda)};
 }
-inline Pair poisoned_pair(const engine::Shape& shape, DType dtype = DType::f32) {
+inline Pair poisoned_pair(const engine::Shape& shape, Dtype dtype = Dtype::f32) {
   return {Tensor::full(shape, kNaN, dtype), Tensor::full(shape, kNaN, dtype, kCuda)};
 }
 
@@ -57,7 +57,7 @@ inline void check_round_trip(engine::Generator& gen) {
   Tensor on_device = x.to(kCuda);
   CHECK(on_device.device() == kCuda);
   CHECK(on_device.to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
-  Tensor ids = Tensor::from_indices({4, -2, 9}, {3}, DType::i64, kCuda);
+  Tensor ids = Tensor::from_indices({4, -2, 9}, {3}, Dtype::i64, kCuda);
   CHECK(ids.to_vector<int64_t>() == std::vector<int64_t>{4, -2, 9});
   // A non-contiguous view is made contiguous on the device before the copy.
   CHECK(relative_error(x.to(kCuda).transpose(0, 2).to(Device::cpu()), x.transpose(0, 2).contiguous()) == 0.0);
@@ -66,7 +66,7 @@ inline void check_round_trip(engine::Generator& gen) {
 inline void check_fill_and_copy(engine::Generator& gen) {
   engine::NoGradGuard no_grad;
   // fill into a non-contiguous view of a random tensor: untouched elements keep their values.
-  Pair base = random_pair({6, 9}, gen, DType::f64);
+  Pair base = random_pair({6, 9}, gen, Dtype::f64);
   base.cpu.transpose(0, 1).narrow(0, 2, 4).fill_(-3.25);
   base.cuda.transpose(0, 1).narrow(0, 2, 4).fill_(-3.25);
   CHECK(relative_error(base.cuda, base.cpu) == 0.0);
@@ -75,8 +75,8 @@ inline void check_fill_and_copy(engine::Generator& gen) {
   // strided destination.
   std::vector<double> values(20);
   for (double& v : values) v = 20.0 * gen.uniform() - 10.0;
-  for (DType src_dtype : {DType::f32, DType::f64, DType::i32, DType::i64})
-    for (DType dst_dtype : {DType::f32, DType::f64, DType::i32, DType::i64}) {
+  for (Dtype src_dtype : {Dtype::f32, Dtype::f64, Dtype::i32, Dtype::i64})
+    for (Dtype dst_dtype : {Dtype::f32, Dtype::f64, Dtype::i32, Dtype::i64}) {
       CAPTURE(engine::dtype_name(src_dtype));
       CAPTURE(engine::dtype_name(dst_dtype));
       Tensor src_cpu = Tensor::from_vector(values, {5, 1, 4}, src_dtype);
@@ -88,18 +88,18 @@ inline void check_fill_and_copy(engine::Generator& gen) {
     }
 }
 
-inline void check_add_into(engine::Generator& gen, DType dtype) {
+inline void check_add_into(engine::Generator& gen, Dtype dtype) {
   Pair dst = random_pair({4, 3, 5}, gen, dtype);
   Pair src = random_pair({3, 1}, gen, dtype);
-  engine::backend_for(engine::DeviceType::CPU).add_into(dst.cpu.transpose(1, 2).narrow(1, 1, 4).transpose(1, 2),
+  engine::backend_for(engine::DeviceType::cpu).add_into(dst.cpu.transpose(1, 2).narrow(1, 1, 4).transpose(1, 2),
                                                         src.cpu.narrow(1, 0, 1));
-  engine::backend_for(engine::DeviceType::CUDA).add_into(dst.cuda.transpose(1, 2).narrow(1, 1, 4).transpose(1, 2),
+  engine::backend_for(engine::DeviceType::cuda).add_into(dst.cuda.transpose(1, 2).narrow(1, 1, 4).transpose(1, 2),
                                                          src.cuda.narrow(1, 0, 1));
   CHECK(relative_error(dst.cuda, dst.cpu) < 1e-5);
 }
 
 // Both reduction kernels: few summed elements per output (one thread each) and many (one block each).
-inline void check_sum_to(engine::Generator& gen, DType dtype) {
+inline void check_sum_to(engine::Generator& gen, Dtype dtype) {
   struct Case {
     engine::Shape src, dst;
   };
@@ -108,15 +108,15 @@ inline void check_sum_to(engine::Generator& gen, DType dtype) {
     CAPTURE(engine::shape_str(c.src));
     Pair src = random_pair(c.src, gen, dtype);
     Pair dst = poisoned_pair(c.dst, dtype);
-    engine::backend_for(engine::DeviceType::CPU).sum_to(dst.cpu, src.cpu);
-    engine::backend_for(engine::DeviceType::CUDA).sum_to(dst.cuda, src.cuda);
+    engine::backend_for(engine::DeviceType::cpu).sum_to(dst.cpu, src.cpu);
+    engine::backend_for(engine::DeviceType::cuda).sum_to(dst.cuda, src.cuda);
     CHECK(relative_error(dst.cuda, dst.cpu) < 1e-5);
   }
   // A non-contiguous source.
   Pair src = random_pair({70, 8}, gen, dtype);
   Pair dst = poisoned_pair({70, 1}, dtype);
-  engine::backend_for(engine::DeviceType::CPU).sum_to(dst.cpu, src.cpu.transpose(0, 1).contiguous().transpose(0, 1));
-  engine::backend_for(engine::DeviceType::CUDA).sum_to(dst.cuda, src.cuda.transpose(0, 1).contiguous().transpose(0, 1));
+  engine::backend_for(engine::DeviceType::cpu).sum_to(dst.cpu, src.cpu.transpose(0, 1).contiguous().transpose(0, 1));
+  engine::backend_for(engine::DeviceType::cuda).sum_to(dst.cuda, src.cuda.transpose(0, 1).contiguous().transpose(0, 1));
   CHECK(relative_error(dst.cuda, dst.cpu) < 1e-5);
 }
 
@@ -124,7 +124,7 @@ inline void check_sum_to(engine::Generator& gen, DType dtype) {
 // host's (the emulator), to the last bit of f32 rounding otherwise.
 inline void check_fill_random(bool bitwise) {
   using engine::RandomDistribution;
-  for (DType dtype : {DType::f32, DType::f64})
+  for (Dtype dtype : {Dtype::f32, Dtype::f64})
     for (RandomDistribution dist : {RandomDistribution::uniform, RandomDistribution::normal,
                                     RandomDistribution::truncated_normal, RandomDistribution::bernoulli}) {
       CAPTURE(int(dist));

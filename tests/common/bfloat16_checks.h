@@ -23,7 +23,7 @@
 
 namespace bfloat16_checks {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // Values around every rounding case: exact, ties both ways, just off ties, denormals, the overflow
@@ -43,10 +43,10 @@ inline void check_conversions_from(const std::vector<float>& values, int64_t fir
   CAPTURE(first);
   const int64_t n = int64_t(values.size());
   std::vector<double> as_double(values.begin(), values.end());
-  const Tensor input = Tensor::from_vector(as_double, {n}, DType::f32).to(backend_checks::kCuda);
+  const Tensor input = Tensor::from_vector(as_double, {n}, Dtype::f32).to(backend_checks::kCuda);
   // bf16 patterns in an i32 buffer of half the count (poisoned), and the f32 round trip (poisoned).
-  const Tensor packed = Tensor::full({(n + 1) / 2}, -1.0, DType::i32, backend_checks::kCuda);
-  const Tensor round_trip = Tensor::full({n}, backend_checks::kNaN, DType::f32, backend_checks::kCuda);
+  const Tensor packed = Tensor::full({(n + 1) / 2}, -1.0, Dtype::i32, backend_checks::kCuda);
+  const Tensor round_trip = Tensor::full({n}, backend_checks::kNaN, Dtype::f32, backend_checks::kCuda);
   auto* bf16 = reinterpret_cast<uint16_t*>(packed.data<int32_t>());
   const cudaStream_t stream = engine::cuda::current_stream();
   ops::cuda::f32_to_bf16(bf16 + first, input.data<float>() + first, n - first, stream);

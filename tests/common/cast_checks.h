@@ -1,5 +1,5 @@
 // One test body for bf16 on a CUDA backend, run by test_emu (the kernel emulator) and test_gpu (a
-// real GPU): conversions to and from bf16 (Tensor::to(DType) and copy_, through the backend's copy
+// real GPU): conversions to and from bf16 (Tensor::to(Dtype) and copy_, through the backend's copy
 // kernel), bf16 fills, and the cast's backward with bf16 gradient accumulation, each compared with
 // the CPU backend bit for bit (both devices round by engine/bfloat16.h). Destinations are poisoned
 // first, so an element a kernel forgets shows up.
@@ -20,7 +20,7 @@ namespace cast_checks {
 
 using backend_checks::kCuda;
 using backend_checks::kNaN;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // The bytes of a tensor's elements in row-major order, read back to the host.
@@ -34,7 +34,7 @@ inline std::string element_bytes(const Tensor& t) {
 // Fresh random values over many magnitudes with every rounding edge case among them, as f64.
 inline std::vector<double> test_values(engine::Generator& gen, int64_t n) {
   std::vector<double> values = bf16_reference::special_values();
-  const std::vector<double> noise = Tensor::randn({n - int64_t(values.size())}, gen, DType::f64).to_vector<double>();
+  const std::vector<double> noise = Tensor::randn({n - int64_t(values.size())}, gen, Dtype::f64).to_vector<double>();
   for (size_t i = 0; i < noise.size(); ++i) values.push_back(noise[i] * std::ldexp(1.0, int(i % 281) - 140));
   return values;
 }
@@ -43,14 +43,14 @@ inline std::vector<double> test_values(engine::Generator& gen, int64_t n) {
 inline void check_conversions(engine::Generator& gen) {
   const int64_t n = 6 * 1031;  // not a multiple of the block size
   const std::vector<double> values = test_values(gen, n);
-  for (DType src_dtype : {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64})
-    for (DType dst_dtype : {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64}) {
-      if (src_dtype != DType::bf16 && dst_dtype != DType::bf16) continue;  // backend_checks covers these
+  for (Dtype src_dtype : {Dtype::f32, Dtype::f64, Dtype::bf16, Dtype::i32, Dtype::i64})
+    for (Dtype dst_dtype : {Dtype::f32, Dtype::f64, Dtype::bf16, Dtype::i32, Dtype::i64}) {
+      if (src_dtype != Dtype::bf16 && dst_dtype != Dtype::bf16) continue;  // backend_checks covers these
       CAPTURE(engine::dtype_name(src_dtype));
       CAPTURE(engine::dtype_name(dst_dtype));
       // Integers take the finite values in i32 range; out-of-range float -> integer is undefined.
       std::vector<double> source = values;
-      if (src_dtype == DType::i32 || src_dtype == DType::i64 || dst_dtype == DType::i32 || dst_dtype == DType::i64)
+      if (src_dtype == Dtype::i32 || src_dtype == Dtype::i64 || dst_dtype == Dtype::i32 || dst_dtype == Dtype::i64)
         for (double& v : source) v = std::isfinite(v) ? std::fmod(v, 1e9) : 7.0;
       const Tensor src_cpu = Tensor::from_vector(source, {6, 1, 1031}, src_dtype);
       const Tensor src_cuda = src_cpu.to(kCuda);
@@ -60,12 +60,12 @@ inline void check_conversions(engine::Generator& gen) {
       dst_cpu.narrow(2, 1, 1031).copy_(src_cpu);
       dst_cuda.narrow(2, 1, 1031).copy_(src_cuda);
       CHECK(element_bytes(dst_cuda) == element_bytes(dst_cpu));
-      // Tensor::to(DType) from a non-contiguous view.
+      // Tensor::to(Dtype) from a non-contiguous view.
       const Tensor view_cpu = src_cpu.transpose(0, 2), view_cuda = src_cuda.transpose(0, 2);
       CHECK(element_bytes(view_cuda.to(dst_dtype)) == element_bytes(view_cpu.to(dst_dtype)));
     }
   // And the device against the reference, so that the comparisons above anchor on the right rule.
-  const Tensor rounded = Tensor::from_vector(values, {n}, DType::f64).to(kCuda).to(DType::bf16);
+  const Tensor rounded = Tensor::from_vector(values, {n}, Dtype::f64).to(kCuda).to(Dtype::bf16);
   const std::string bytes = element_bytes(rounded);
   std::vector<uint16_t> patterns(static_cast<size_t>(n));
   std::memcpy(patterns.data(), bytes.data(), bytes.size());
@@ -76,27 +76,27 @@ inline void check_conversions(engine::Generator& gen) {
 
 // fill and random fill of bf16 tensors, through strides.
 inline void check_fills() {
-  Tensor cpu = Tensor::full({9, 7}, kNaN, DType::bf16), cuda = Tensor::full({9, 7}, kNaN, DType::bf16, kCuda);
+  Tensor cpu = Tensor::full({9, 7}, kNaN, Dtype::bf16), cuda = Tensor::full({9, 7}, kNaN, Dtype::bf16, kCuda);
   cpu.transpose(0, 1).narrow(0, 2, 3).fill_(1.0 + 3 * 0x1p-8);
   cuda.transpose(0, 1).narrow(0, 2, 3).fill_(1.0 + 3 * 0x1p-8);
   CHECK(element_bytes(cuda) == element_bytes(cpu));
   engine::Generator gen_cpu(77), gen_cuda(77);
-  CHECK(element_bytes(Tensor::randn({1031}, gen_cuda, DType::bf16, kCuda)) ==
-        element_bytes(Tensor::randn({1031}, gen_cpu, DType::bf16)));
+  CHECK(element_bytes(Tensor::randn({1031}, gen_cuda, Dtype::bf16, kCuda)) ==
+        element_bytes(Tensor::randn({1031}, gen_cpu, Dtype::bf16)));
 }
 
 // The cast's backward on the device: the gradient cast back, accumulated in bf16 through a
 // broadcast (sum_to) and a second use (add_into), as on the CPU.
 inline void check_cast_backward(engine::Generator& gen) {
-  const Tensor leaf_values = Tensor::randn({33, 1}, gen).to(DType::bf16);
-  const Tensor seed = Tensor::randn({33, 65}, gen, DType::f64), seed2 = Tensor::randn({33, 1}, gen);
+  const Tensor leaf_values = Tensor::randn({33, 1}, gen).to(Dtype::bf16);
+  const Tensor seed = Tensor::randn({33, 65}, gen, Dtype::f64), seed2 = Tensor::randn({33, 1}, gen);
   std::string grads[2];
   for (int device = 0; device < 2; ++device) {
     const engine::Device where = device == 0 ? engine::Device::cpu() : kCuda;
     const Tensor leaf = leaf_values.to(where).detach().requires_grad_();
-    leaf.expand({33, 65}).to(DType::f64).backward(seed.to(where));
-    leaf.to(DType::f32).backward(seed2.to(where));
-    REQUIRE(leaf.grad().dtype() == DType::bf16);
+    leaf.expand({33, 65}).to(Dtype::f64).backward(seed.to(where));
+    leaf.to(Dtype::f32).backward(seed2.to(where));
+    REQUIRE(leaf.grad().dtype() == Dtype::bf16);
     grads[device] = element_bytes(leaf.grad());
   }
   CHECK(grads[1] == grads[0]);

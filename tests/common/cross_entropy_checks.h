@@ -30,11 +30,11 @@ namespace cross_entropy_checks {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using ops::Reduction;
 
-inline double tolerance(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12; }
+inline double tolerance(Dtype dtype) { return dtype == Dtype::f32 ? 1e-5 : 1e-12; }
 
 // A cross-entropy op as the bodies call it: logits, targets, ignore_index, label smoothing, reduction.
 using LossFunction = std::function<Tensor(const Tensor&, const Tensor&, int64_t, double, Reduction)>;
@@ -78,7 +78,7 @@ inline std::vector<int64_t> random_targets(int64_t N, int64_t V, int64_t ignore_
 
 // logits (B, T, V) seen through a permutation of a (V, T, B) leaf; targets (B, T) narrowed from a wider
 // tensor. The loss's gradient is seeded with a random value (or random per-row values for `none`).
-inline void check_case(const Variant& variant, int64_t B, int64_t T, int64_t V, DType dtype, DType index_dtype,
+inline void check_case(const Variant& variant, int64_t B, int64_t T, int64_t V, Dtype dtype, Dtype index_dtype,
                        Reduction reduction, double label_smoothing, engine::Generator& gen) {
   CAPTURE(std::string(variant.name));
   CAPTURE(B);
@@ -114,22 +114,22 @@ inline void check_case(const Variant& variant, int64_t B, int64_t T, int64_t V, 
 
 inline void check_forward_and_backward(const Variant& variant) {
   engine::Generator gen(2024);
-  for (DType dtype : {DType::f32, DType::f64})
+  for (Dtype dtype : {Dtype::f32, Dtype::f64})
     for (Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none}) {
-      check_case(variant, 3, 5, 37, dtype, DType::i64, reduction, 0.0, gen);
-      check_case(variant, 2, 3, 301, dtype, DType::i32, reduction, 0.1, gen);
+      check_case(variant, 3, 5, 37, dtype, Dtype::i64, reduction, 0.0, gen);
+      check_case(variant, 2, 3, 301, dtype, Dtype::i32, reduction, 0.1, gen);
     }
   // One row, one class: the loss is 0 and so is the gradient, without NaN from log(1).
-  check_case(variant, 1, 1, 1, DType::f64, DType::i64, Reduction::sum, 0.0, gen);
+  check_case(variant, 1, 1, 1, Dtype::f64, Dtype::i64, Reduction::sum, 0.0, gen);
 }
 
 // Every target ignored: the mean is 0 (as documented) and so is the gradient.
 inline void check_all_ignored(const Variant& variant) {
   CAPTURE(std::string(variant.name));
   engine::Generator gen(5);
-  Tensor logits = Tensor::randn({4, 9}, gen, DType::f64, kCuda);
+  Tensor logits = Tensor::randn({4, 9}, gen, Dtype::f64, kCuda);
   logits.requires_grad_();
-  Tensor loss = variant.loss(logits, Tensor::from_indices({-100, -100, -100, -100}, {4}, DType::i64, kCuda), -100,
+  Tensor loss = variant.loss(logits, Tensor::from_indices({-100, -100, -100, -100}, {4}, Dtype::i64, kCuda), -100,
                              0.0, Reduction::mean);
   CHECK(loss.item() == 0.0);
   loss.backward();
@@ -140,13 +140,13 @@ inline void check_all_ignored(const Variant& variant) {
 inline void check_invalid_target(const Variant& variant) {
   CAPTURE(std::string(variant.name));
   engine::Generator gen(6);
-  Tensor logits = Tensor::randn({3, 5}, gen, DType::f32, kCuda);
+  Tensor logits = Tensor::randn({3, 5}, gen, Dtype::f32, kCuda);
   logits.requires_grad_();
   CHECK_THROWS_WITH_AS(
-      variant.loss(logits, Tensor::from_indices({1, 5, -1}, {3}, DType::i32, kCuda), -100, 0.0, Reduction::mean),
+      variant.loss(logits, Tensor::from_indices({1, 5, -1}, {3}, Dtype::i32, kCuda), -100, 0.0, Reduction::mean),
       doctest::Contains("cross_entropy: target 5 at position 1 is out of range for V = 5"), engine::Error);
   CHECK_THROWS_WITH_AS(
-      variant.loss(logits, Tensor::from_indices({1, 2, -1}, {3}, DType::i64, kCuda), -100, 0.0, Reduction::mean),
+      variant.loss(logits, Tensor::from_indices({1, 2, -1}, {3}, Dtype::i64, kCuda), -100, 0.0, Reduction::mean),
       doctest::Contains("cross_entropy: target -1 at position 2 is out of range"), engine::Error);
 }
 
@@ -167,7 +167,7 @@ inline void check_saturated_rows(const Variant& variant, engine::Device device) 
   for (int64_t n = 0; n < N; ++n) {
     // A third of the rows flat (spread 0.5), a third spread 3, a third with the target 6 ahead.
     const double spread = n % 3 == 0 ? 0.5 : 3.0;
-    const Tensor noise = Tensor::randn({V}, gen, DType::f64);
+    const Tensor noise = Tensor::randn({V}, gen, Dtype::f64);
     const std::vector<double> z = noise.to_vector<double>();
     targets[size_t(n)] = std::min<int64_t>(V - 1, int64_t(gen.uniform() * double(V)));
     for (int64_t j = 0; j < V; ++j) {
@@ -176,14 +176,14 @@ inline void check_saturated_rows(const Variant& variant, engine::Device device) 
       logits[size_t(n * V + j)] = double(float(x));  // what the f32 op sees
     }
   }
-  Tensor x = Tensor::from_vector(logits, {N, V}, DType::f32, device);
+  Tensor x = Tensor::from_vector(logits, {N, V}, Dtype::f32, device);
   x.requires_grad_();
-  variant.loss(x, Tensor::from_indices(targets, {N}, DType::i64, device), -100, 0.0, Reduction::sum).backward();
+  variant.loss(x, Tensor::from_indices(targets, {N}, Dtype::i64, device), -100, 0.0, Reduction::sum).backward();
   const std::vector<double> grad = x.grad().to(engine::Device::cpu()).to_vector<double>();
   // Kernel 0 (ops/reference/cross_entropy.h) on the same f32 logits, in double.
   const std::vector<double> want =
-      ops::reference::cross_entropy_backward(Tensor::from_vector(logits, {N, V}, DType::f64),
-                                             Tensor::from_indices(targets, {N}, DType::i64))
+      ops::reference::cross_entropy_backward(Tensor::from_vector(logits, {N, V}, Dtype::f64),
+                                             Tensor::from_indices(targets, {N}, Dtype::i64))
           .to_vector<double>();
   double worst = 0.0;
   for (int64_t n = 0; n < N; ++n) {

@@ -64,6 +64,6 @@ inline void check_forward_backward(const Op& op, const std::vector<Input>& input
 
 // f32: one rounding per element or a sum rounded once, with a different summation order on the
 // device (cuBLAS float accumulation vs Eigen's) -> ~1e-6 relative. f64: both in double, ~1e-15.
-inline double tolerance_for(engine::DType dtype) { return dtype == engine::DType::f32 ? 1e-5 : 1e-12; }
+inline double tolerance_for(engine::Dtype dtype) { return dtype == engine::Dtype::f32 ? 1e-5 : 1e-12; }
 
 }  // namespace cuda_op_compare

@@ -76,8 +76,8 @@ inline std::vector<engine::optim::ParamGroup> make_groups(const Mlp& model) {
   return engine::optim::weight_decay_groups(model.named(), 0.1, 0.01);
 }
 
-inline engine::optim::SGD make_optimizer(std::vector<engine::optim::ParamGroup> groups) {
-  return engine::optim::SGD(std::move(groups), {.momentum = 0.9});
+inline engine::optim::Sgd make_optimizer(std::vector<engine::optim::ParamGroup> groups) {
+  return engine::optim::Sgd(std::move(groups), {.momentum = 0.9});
 }
 
 // Back-propagates micro-batch m of the rank's rows of `batch` (moved to the model's device), its
@@ -98,7 +98,7 @@ inline void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batc
                   int64_t bucket_bytes, bool overlap = true) {
   DataParallel ddp(comm, model.parameters(),
                    {.bucket_bytes = bucket_bytes, .accumulation_steps = micro_steps, .overlap = overlap});
-  engine::optim::SGD optimizer = make_optimizer(make_groups(model));
+  engine::optim::Sgd optimizer = make_optimizer(make_groups(model));
   for (const Batch& batch : batches) {
     for (int m = 0; m < micro_steps; ++m) {
       backward_micro_batch(model, comm, batch, m, micro_steps);
@@ -114,7 +114,7 @@ inline void train(Mlp& model, Communicator& comm, const std::vector<Batch>& batc
 // As train(), with the optimizer state sharded across ranks (ZeRO-1).
 inline void train_zero1(Mlp& model, Communicator& comm, const std::vector<Batch>& batches, int micro_steps) {
   Zero1DataParallel zero(comm, make_groups(model), micro_steps);
-  engine::optim::SGD optimizer = make_optimizer(zero.shard_groups());
+  engine::optim::Sgd optimizer = make_optimizer(zero.shard_groups());
   for (const Batch& batch : batches) {
     for (int m = 0; m < micro_steps; ++m) {
       backward_micro_batch(model, comm, batch, m, micro_steps);

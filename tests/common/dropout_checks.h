@@ -18,12 +18,12 @@ namespace dropout_checks {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // x: (A, B, C) seen through a transpose of a (C, B, A) leaf; A·B·C is odd, so the last Philox block
 // is partly used. Both generators start at the same (seed, offset).
-inline void check_case(int64_t A, int64_t B, int64_t C, double p, DType dtype) {
+inline void check_case(int64_t A, int64_t B, int64_t C, double p, Dtype dtype) {
   CAPTURE(std::string(engine::dtype_name(dtype)));
   CAPTURE(p);
   engine::Generator data_gen(31);
@@ -42,7 +42,7 @@ inline void check_case(int64_t A, int64_t B, int64_t C, double p, DType dtype) {
   CHECK(relative_error(out_cuda, out_cpu) == 0.0);
 
   // Kept elements are exactly where a bernoulli(1 − p) draw at the same counters gives 1.
-  Tensor keep = Tensor::empty({A, B, C}, DType::f64, kCuda);
+  Tensor keep = Tensor::empty({A, B, C}, Dtype::f64, kCuda);
   engine::Generator mask_gen(99);
   mask_gen.reserve(5);
   REQUIRE(mask_gen.offset() == offset);
@@ -64,14 +64,14 @@ inline void check_case(int64_t A, int64_t B, int64_t C, double p, DType dtype) {
 }
 
 inline void check_forward_and_backward() {
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     check_case(7, 13, 11, 0.3, dtype);
     check_case(3, 1, 7, 0.6, dtype);
     check_case(5, 3, 3, 1.0, dtype);  // everything dropped
   }
   // Evaluation, or p = 0: the input itself.
   engine::Generator gen(1);
-  Tensor x = Tensor::randn({4, 5}, gen, DType::f32, kCuda);
+  Tensor x = Tensor::randn({4, 5}, gen, Dtype::f32, kCuda);
   CHECK(ops::dropout(x, 0.5, gen, false).same(x));
   CHECK(ops::dropout(x, 0.0, gen, true).same(x));
 }

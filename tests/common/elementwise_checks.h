@@ -14,24 +14,24 @@
 
 namespace elementwise_checks {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using op_compare::Input;
 
 // A random tensor with entries in [0.5, 2.5): safe for log, sqrt, division and real powers.
-inline Tensor positive(const engine::Shape& shape, engine::Generator& gen, DType dtype) {
+inline Tensor positive(const engine::Shape& shape, engine::Generator& gen, Dtype dtype) {
   engine::NoGradGuard no_grad;
   return Tensor::rand(shape, gen, dtype) * 2.0 + 0.5;
 }
 
 // A condition of `dtype` with random true and false (nonzero / zero) entries, some true values not 1.
-inline Tensor random_condition(const engine::Shape& shape, engine::Generator& gen, DType dtype) {
+inline Tensor random_condition(const engine::Shape& shape, engine::Generator& gen, Dtype dtype) {
   std::vector<double> values(size_t(engine::shape_numel(shape)));
   for (double& v : values) v = gen.uniform() < 0.5 ? 0.0 : (gen.uniform() < 0.5 ? 1.0 : -3.0);
   return Tensor::from_vector(values, shape, dtype);
 }
 
-inline void check_binary(engine::Generator& gen, DType dtype) {
+inline void check_binary(engine::Generator& gen, Dtype dtype) {
   using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
   const double tol = op_compare::tolerance(dtype);
   for (BinaryFn fn : {BinaryFn(ops::add), BinaryFn(ops::sub), BinaryFn(ops::mul), BinaryFn(ops::div)}) {
@@ -54,7 +54,7 @@ inline void check_binary(engine::Generator& gen, DType dtype) {
   }
 }
 
-inline void check_unary(engine::Generator& gen, DType dtype) {
+inline void check_unary(engine::Generator& gen, Dtype dtype) {
   using UnaryFn = std::function<Tensor(const Tensor&)>;
   const double tol = op_compare::tolerance(dtype);
   const std::vector<UnaryFn> fns = {
@@ -88,9 +88,9 @@ inline void check_unary(engine::Generator& gen, DType dtype) {
   }
 }
 
-inline void check_where_and_masked_fill(engine::Generator& gen, DType dtype) {
+inline void check_where_and_masked_fill(engine::Generator& gen, Dtype dtype) {
   const double tol = op_compare::tolerance(dtype);
-  for (DType condition_dtype : {DType::f32, DType::f64, DType::i32, DType::i64}) {
+  for (Dtype condition_dtype : {Dtype::f32, Dtype::f64, Dtype::i32, Dtype::i64}) {
     CAPTURE(engine::dtype_name(condition_dtype));
     // condition (5, 1), a transposed (5, 6), b (6) broadcast along rows.
     op_compare::check_forward_backward(
@@ -107,8 +107,8 @@ inline void check_where_and_masked_fill(engine::Generator& gen, DType dtype) {
   }
 }
 
-inline void check_all(DType dtype) {
-  engine::Generator gen(dtype == DType::f32 ? 101 : 102);
+inline void check_all(Dtype dtype) {
+  engine::Generator gen(dtype == Dtype::f32 ? 101 : 102);
   check_binary(gen, dtype);
   check_unary(gen, dtype);
   check_where_and_masked_fill(gen, dtype);

@@ -17,17 +17,17 @@
 namespace embedding_checks {
 
 using cuda_op_compare::Input;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // Indices drawn uniformly from [0, V): with N > V, many rows are looked up several times.
-inline Tensor random_indices(const engine::Shape& shape, int64_t V, DType index_dtype, engine::Generator& gen) {
+inline Tensor random_indices(const engine::Shape& shape, int64_t V, Dtype index_dtype, engine::Generator& gen) {
   std::vector<int64_t> values(size_t(engine::shape_numel(shape)));
   for (int64_t& v : values) v = std::min(V - 1, int64_t(std::floor(gen.uniform() * double(V))));
   return Tensor::from_indices(values, shape, index_dtype);
 }
 
-inline void check_embedding(engine::Generator& gen, DType dtype, DType index_dtype) {
+inline void check_embedding(engine::Generator& gen, Dtype dtype, Dtype index_dtype) {
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   auto embedding = [](const std::vector<Tensor>& in) { return ops::embedding(in[0], in[1]); };

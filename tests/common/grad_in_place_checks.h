@@ -31,13 +31,13 @@ namespace grad_in_place_checks {
 
 using backend_checks::relative_error;
 using engine::Device;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // The bound on the accumulated gradients: f32 sums of up to a few hundred products added to .grad
 // before or after the GEMM's own sum differ by a few roundings of the running value (2^-24 each,
 // relative to the largest entry); f64 likewise at 2^-53.
-inline double accumulation_tolerance(DType dtype) { return dtype == DType::f32 ? 1e-6 : 1e-14; }
+inline double accumulation_tolerance(Dtype dtype) { return dtype == Dtype::f32 ? 1e-6 : 1e-14; }
 
 // Three micro-batches through `model(weight, micro_batch)` (which returns a scalar loss), backward
 // after each; returns the weight's gradient after the first and after the last.
@@ -54,7 +54,7 @@ inline Gradients accumulate_three(const std::function<Tensor(const Tensor&, int)
   return out;
 }
 
-inline void check_linear_weight_gradient_in_place(engine::Generator& gen, Device device, DType dtype) {
+inline void check_linear_weight_gradient_in_place(engine::Generator& gen, Device device, Dtype dtype) {
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype).to(device); };
   const double tolerance = accumulation_tolerance(dtype);
   const int64_t I = 24, O = 40;
@@ -78,7 +78,7 @@ inline void check_linear_weight_gradient_in_place(engine::Generator& gen, Device
     return Gradients{Tensor(), leaf.grad().to(Device::cpu())};
   };
   for (ops::Precision precision : {ops::Precision::fp32, ops::Precision::bf16}) {
-    if (precision == ops::Precision::bf16 && dtype != DType::f32) continue;
+    if (precision == ops::Precision::bf16 && dtype != Dtype::f32) continue;
     const std::string products = ops::precision_name(precision);
     CAPTURE(products);
     const ops::PrecisionScope scope(precision);

@@ -21,7 +21,7 @@ namespace indexing_checks {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 using engine::Tensor;
 
@@ -29,7 +29,7 @@ using engine::Tensor;
 struct Leaves {
   Tensor cpu, cuda;
 };
-inline Leaves random_leaves(const Shape& shape, engine::Generator& gen, DType dtype) {
+inline Leaves random_leaves(const Shape& shape, engine::Generator& gen, Dtype dtype) {
   Tensor cpu = Tensor::randn(shape, gen, dtype);
   Tensor cuda = cpu.to(kCuda);
   cpu.requires_grad_();
@@ -58,7 +58,7 @@ inline void check_grad(const Leaves& leaves) {
   CHECK(relative_error(leaves.cuda.grad(), leaves.cpu.grad()) == 0.0);
 }
 
-inline void check_concat_split_stack(DType dtype) {
+inline void check_concat_split_stack(Dtype dtype) {
   CAPTURE(std::string(engine::dtype_name(dtype)));
   engine::Generator gen(3);
   // concat along dim 1 of (4, 2, 5), a transposed (4, 3, 5) and (4, 1, 5).
@@ -87,7 +87,7 @@ inline void check_concat_split_stack(DType dtype) {
 
 // Integer tensors concatenate too (no gradient).
 inline void check_concat_integers() {
-  for (DType dtype : {DType::i32, DType::i64}) {
+  for (Dtype dtype : {Dtype::i32, Dtype::i64}) {
     const Tensor a = Tensor::from_indices({1, -2, 3, 4, 5, 6}, {2, 3}, dtype);
     const Tensor b = Tensor::from_indices({7, 8}, {2, 1}, dtype);
     CHECK(ops::concat({a.to(kCuda), b.to(kCuda)}, 1).to_vector<int64_t>() ==
@@ -96,7 +96,7 @@ inline void check_concat_integers() {
 }
 
 // index_select along each dim of x: (5, 7, 6) seen through a permutation, with repeated indices.
-inline void check_index_select(DType dtype, DType index_dtype) {
+inline void check_index_select(Dtype dtype, Dtype index_dtype) {
   CAPTURE(std::string(engine::dtype_name(dtype)));
   CAPTURE(std::string(engine::dtype_name(index_dtype)));
   engine::Generator gen(8);
@@ -114,7 +114,7 @@ inline void check_index_select(DType dtype, DType index_dtype) {
 
 // gather along each dim of x: (5, 7, 6) with an index smaller than x off the gathered dim (x is
 // read narrowed), and a non-contiguous index.
-inline void check_gather(DType dtype, DType index_dtype) {
+inline void check_gather(Dtype dtype, Dtype index_dtype) {
   CAPTURE(std::string(engine::dtype_name(dtype)));
   CAPTURE(std::string(engine::dtype_name(index_dtype)));
   engine::Generator gen(9);
@@ -138,9 +138,9 @@ inline void check_gather(DType dtype, DType index_dtype) {
 }
 
 inline void check_all() {
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     check_concat_split_stack(dtype);
-    for (DType index_dtype : {DType::i32, DType::i64}) {
+    for (Dtype index_dtype : {Dtype::i32, Dtype::i64}) {
       check_index_select(dtype, index_dtype);
       check_gather(dtype, index_dtype);
     }
@@ -150,11 +150,11 @@ inline void check_all() {
 
 inline void check_errors() {
   engine::Generator gen(10);
-  const Tensor x = Tensor::randn({3, 7}, gen, DType::f32, kCuda);
-  CHECK_THROWS_WITH_AS(ops::index_select(x, 1, Tensor::from_indices({0, 6, 7, -1}, {4}, DType::i32, kCuda)),
+  const Tensor x = Tensor::randn({3, 7}, gen, Dtype::f32, kCuda);
+  CHECK_THROWS_WITH_AS(ops::index_select(x, 1, Tensor::from_indices({0, 6, 7, -1}, {4}, Dtype::i32, kCuda)),
                        doctest::Contains("index_select: index 7 at position 2 is out of range for dim 1 of size 7"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(ops::gather(x, 0, Tensor::from_indices({0, 1, 2, 3}, {2, 2}, DType::i64, kCuda)),
+  CHECK_THROWS_WITH_AS(ops::gather(x, 0, Tensor::from_indices({0, 1, 2, 3}, {2, 2}, Dtype::i64, kCuda)),
                        doctest::Contains("gather: index 3 at position 3 is out of range for dim 0 of size 3"),
                        engine::Error);
 }

@@ -21,13 +21,13 @@ namespace kl_div_checks {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
-inline double tolerance(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12; }
+inline double tolerance(Dtype dtype) { return dtype == Dtype::f32 ? 1e-5 : 1e-12; }
 
 // input: (A, B) seen through a transpose of a (B, A) leaf; target: (A, B), detached or not.
-inline void check_case(int64_t A, int64_t B, DType dtype, bool target_needs_grad, engine::Generator& gen) {
+inline void check_case(int64_t A, int64_t B, Dtype dtype, bool target_needs_grad, engine::Generator& gen) {
   CAPTURE(A);
   CAPTURE(B);
   CAPTURE(std::string(engine::dtype_name(dtype)));
@@ -56,7 +56,7 @@ inline void check_case(int64_t A, int64_t B, DType dtype, bool target_needs_grad
 
 inline void check_forward_and_backward() {
   engine::Generator gen(77);
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     check_case(7, 33, dtype, true, gen);
     check_case(61, 53, dtype, false, gen);  // 3233 elements: several partial-sum blocks
     check_case(1, 1, dtype, true, gen);

@@ -19,10 +19,10 @@
 namespace layernorm_checks {
 
 using cuda_op_compare::Input;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
-inline void check_layer_norm(engine::Generator& gen, DType dtype) {
+inline void check_layer_norm(engine::Generator& gen, Dtype dtype) {
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   auto layer_norm = [](const std::vector<Tensor>& in) {
@@ -65,7 +65,7 @@ inline void check_layer_norm(engine::Generator& gen, DType dtype) {
 
 // The fused residual add + layer norm: both outputs compared (concatenated, so that the backward
 // seeds both with random gradients), every input's gradient, and the same bits on every run.
-inline void check_residual_layer_norm(engine::Generator& gen, DType dtype) {
+inline void check_residual_layer_norm(engine::Generator& gen, Dtype dtype) {
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   auto fused = [](const std::vector<Tensor>& in) {

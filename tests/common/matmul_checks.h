@@ -24,10 +24,10 @@
 namespace matmul_checks {
 
 using cuda_op_compare::Input;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
-inline void check_matmul(engine::Generator& gen, DType dtype) {
+inline void check_matmul(engine::Generator& gen, Dtype dtype) {
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   struct Case {
@@ -73,7 +73,7 @@ inline void check_matmul(engine::Generator& gen, DType dtype) {
                        doctest::Contains("matmul: tensors on different devices"), engine::Error);
 }
 
-inline void check_linear(engine::Generator& gen, DType dtype) {
+inline void check_linear(engine::Generator& gen, Dtype dtype) {
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   for (ops::Activation activation : {ops::Activation::none, ops::Activation::gelu}) {
@@ -113,10 +113,10 @@ inline void check_linear(engine::Generator& gen, DType dtype) {
 // Every epilogue of ops::cuda::gemm_fused on its own, against its definition on the CPU ops. For
 // shapes cuBLASLt fuses (f32, pre's leading dimension a multiple of 8) it must run (return true);
 // for f64 it must decline. C and pre start poisoned (NaN) so an element the epilogue skips shows up.
-inline void check_gemm_epilogues(engine::Generator& gen, DType dtype) {
+inline void check_gemm_epilogues(engine::Generator& gen, Dtype dtype) {
   using backend_checks::kCuda;
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
-  const bool fuses = dtype == DType::f32;
+  const bool fuses = dtype == Dtype::f32;
   const int64_t M = 11, N = 24, K = 37;
   const Tensor a = Tensor::randn({M, K}, gen, dtype), b = Tensor::randn({K, N}, gen, dtype);
   const Tensor a_stored_transposed = Tensor::randn({K, M}, gen, dtype);  // op(A) = its transpose
@@ -179,7 +179,7 @@ inline void check_gemm_epilogues(engine::Generator& gen, DType dtype) {
 // linear's fused and unfused epilogues. And bf16 did run: the result is not the fp32 one.
 inline void check_bf16_products(engine::Generator& gen) {
   using backend_checks::kCuda;
-  const double tolerance = cuda_op_compare::tolerance_for(DType::f32);
+  const double tolerance = cuda_op_compare::tolerance_for(Dtype::f32);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen); };
   const ops::PrecisionScope bf16(ops::Precision::bf16);
   auto matmul = [](const std::vector<Tensor>& in) { return ops::matmul(in[0], in[1]); };

@@ -18,11 +18,11 @@
 namespace mlp_checks {
 
 using cuda_op_compare::Input;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // The MLP forward and backward on both devices for x: (2, 13, C), hidden width F, output width O.
-inline void check_shapes(engine::Generator& gen, DType dtype, int64_t C, int64_t F, int64_t O, bool recompute,
+inline void check_shapes(engine::Generator& gen, Dtype dtype, int64_t C, int64_t F, int64_t O, bool recompute,
                          double tolerance) {
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   auto mlp = [&](const std::vector<Tensor>& in) { return ops::mlp(in[0], in[1], in[2], in[3], in[4], recompute); };
@@ -30,7 +30,7 @@ inline void check_shapes(engine::Generator& gen, DType dtype, int64_t C, int64_t
       mlp, {{random({2, 13, C})}, {random({F, C})}, {random({F})}, {random({O, F})}, {random({O})}}, gen, tolerance);
 }
 
-inline void check_mlp(engine::Generator& gen, DType dtype) {
+inline void check_mlp(engine::Generator& gen, Dtype dtype) {
   const double tolerance = cuda_op_compare::tolerance_for(dtype);
   auto random = [&](const engine::Shape& shape) { return Tensor::randn(shape, gen, dtype); };
   for (bool recompute : {false, true}) {
@@ -54,7 +54,7 @@ inline void check_bf16_products(engine::Generator& gen) {
   const ops::PrecisionScope bf16(ops::Precision::bf16);
   for (bool recompute : {false, true}) {
     CAPTURE(recompute);
-    for (int64_t F : {48, 30}) check_shapes(gen, DType::f32, 45, F, 24, recompute, cuda_op_compare::tolerance_for(DType::f32));
+    for (int64_t F : {48, 30}) check_shapes(gen, Dtype::f32, 45, F, 24, recompute, cuda_op_compare::tolerance_for(Dtype::f32));
   }
 }
 

@@ -58,7 +58,7 @@ inline seqpe::SeqPeConfig tiny_seqpe(seqpe::ApplyMethod apply, int64_t dims) {
   c.encoder.heads = 2;
   c.encoder.layers = 1;
   c.encoder.residual_dropout = 0.0;
-  c.encoder.dtype = engine::DType::f32;
+  c.encoder.dtype = engine::Dtype::f32;
   c.encoder.out_features = c.out_features();
   return c;
 }
@@ -73,7 +73,7 @@ inline models::GptConfig tiny_gpt(const std::string& pe) {
 }
 
 // 8×8 images with 2 channels, 4×4 patches (a 2×2 grid + class token), width 8, 2 heads, 2 blocks.
-inline models::ViTConfig tiny_vit(const std::string& pe) {
+inline models::VitConfig tiny_vit(const std::string& pe) {
   return models::vit_config_from_json({{"image_size", 8}, {"patch", 4}, {"in_channels", 2}, {"width", 8},
                                        {"depth", 2}, {"heads", 2}, {"mlp_ratio", 2}, {"num_classes", 3},
                                        {"init_std", 0.3}, {"position_encoding", pe},
@@ -87,7 +87,7 @@ inline std::shared_ptr<models::PositionEncoding> make_gpt_pe(const models::GptCo
   return models::make_position_encoding(config, gen);
 }
 
-inline std::shared_ptr<models::PositionEncoding> make_vit_pe(const models::ViTConfig& config,
+inline std::shared_ptr<models::PositionEncoding> make_vit_pe(const models::VitConfig& config,
                                                              engine::Generator& gen) {
   if (config.position_encoding == "seqpe")
     return std::make_shared<seqpe::SeqPe>(tiny_seqpe(seqpe::ApplyMethod::attn_mul, 2), gen);
@@ -175,16 +175,16 @@ inline void check_gpt(const std::string& pe) {
 
 // A tiny ViT with position encoding `pe` (a factory name or "seqpe") on CUDA against the CPU.
 inline void check_vit(const std::string& pe) {
-  const models::ViTConfig config = tiny_vit(pe);
+  const models::VitConfig config = tiny_vit(pe);
   engine::Generator cpu_init(73), cuda_init(73), data(79);
-  models::ViT cpu(config, cpu_init, make_vit_pe(config, cpu_init));
-  models::ViT cuda(config, cuda_init, make_vit_pe(config, cuda_init));
+  models::Vit cpu(config, cpu_init, make_vit_pe(config, cpu_init));
+  models::Vit cuda(config, cuda_init, make_vit_pe(config, cuda_init));
   cuda.to_(kCuda);
 
   const Tensor images = Tensor::randn({3, 2, 8, 8}, data);
   const Tensor labels = Tensor::from_indices({2, 0, 1}, {3});
   engine::Generator dropout_gen(5);
-  check_training(cpu, cuda, [&](models::ViT& model, bool on_cuda, Tensor& logits) {
+  check_training(cpu, cuda, [&](models::Vit& model, bool on_cuda, Tensor& logits) {
     logits = model.forward(on_cuda ? images.to(kCuda) : images, dropout_gen);
     return ops::cross_entropy(logits, on_cuda ? labels.to(kCuda) : labels);
   });

@@ -20,12 +20,12 @@ namespace op_compare {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 // f32: one rounding per element, or a double sum rounded once, plus device libm ulps (~1e-7):
 // 1e-5 leaves margin. f64: the same arithmetic up to a few ulps and a different summation tree.
-inline double tolerance(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-12; }
+inline double tolerance(Dtype dtype) { return dtype == Dtype::f32 ? 1e-5 : 1e-12; }
 
 struct Input {
   Tensor base;         // on the CPU, contiguous

@@ -28,12 +28,12 @@ namespace optim_checks {
 
 using backend_checks::kCuda;
 using backend_checks::relative_error;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using engine::optim::NamedTensors;
 using engine::optim::ParamGroup;
 
-inline double tolerance(DType dtype) { return dtype == DType::f32 ? 1e-6 : 1e-12; }
+inline double tolerance(Dtype dtype) { return dtype == Dtype::f32 ? 1e-6 : 1e-12; }
 
 // Element counts of the test parameters: odd sizes, an empty one, one over a 65536-element chunk;
 // with `many`, 40 more small ones (more than the 36 tensors an AdamW table holds).
@@ -49,7 +49,7 @@ inline std::vector<int64_t> parameter_sizes(bool many) {
 struct Parameters {
   std::vector<Tensor> cpu, cuda;
 
-  Parameters(const std::vector<int64_t>& sizes, DType dtype, engine::Generator& gen) {
+  Parameters(const std::vector<int64_t>& sizes, Dtype dtype, engine::Generator& gen) {
     for (int64_t n : sizes) {
       Tensor p = Tensor::randn({n}, gen, dtype);
       Tensor q = p.to(kCuda);
@@ -83,7 +83,7 @@ struct Parameters {
 
 // Compares every parameter and optimizer buffer of the two devices.
 inline void check_same_state(const Parameters& params, const engine::optim::Optimizer& on_cpu,
-                             const engine::optim::Optimizer& on_cuda, DType dtype) {
+                             const engine::optim::Optimizer& on_cuda, Dtype dtype) {
   for (size_t i = 0; i < params.cpu.size(); ++i) {
     CAPTURE(i);
     CHECK(relative_error(params.cuda[i], params.cpu[i]) < tolerance(dtype));
@@ -100,12 +100,12 @@ inline void check_same_state(const Parameters& params, const engine::optim::Opti
 // Runs `steps` steps of the optimizer made by make(groups) on both devices, comparing after each.
 // A different parameter goes without a gradient at each step. A CUDA step allocates no device memory.
 template <typename MakeOptimizer>
-void check_trajectory(DType dtype, bool many, engine::Generator& gen, MakeOptimizer make) {
+void check_trajectory(Dtype dtype, bool many, engine::Generator& gen, MakeOptimizer make) {
   CAPTURE(engine::dtype_name(dtype));
   Parameters params(parameter_sizes(many), dtype, gen);
   auto on_cpu = make(params.groups(false));
   auto on_cuda = make(params.groups(true));
-  engine::Allocator& device_memory = engine::backend_for(engine::DeviceType::CUDA).allocator(0);
+  engine::Allocator& device_memory = engine::backend_for(engine::DeviceType::cuda).allocator(0);
   for (size_t step = 0; step < 4; ++step) {
     CAPTURE(step);
     params.set_random_grads(gen, step);
@@ -117,29 +117,29 @@ void check_trajectory(DType dtype, bool many, engine::Generator& gen, MakeOptimi
   }
 }
 
-inline void check_adamw(DType dtype, bool many, engine::Generator& gen) {
+inline void check_adamw(Dtype dtype, bool many, engine::Generator& gen) {
   using engine::optim::AdamW;
   check_trajectory(dtype, many, gen, [](std::vector<ParamGroup> groups) {
     return AdamW(std::move(groups), engine::optim::AdamWOptions{.beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6});
   });
 }
 
-inline void check_sgd(DType dtype, bool many, engine::Generator& gen) {
-  using engine::optim::SGD;
-  using engine::optim::SGDOptions;
-  for (const SGDOptions options :
-       {SGDOptions{}, SGDOptions{.momentum = 0.9}, SGDOptions{.momentum = 0.8, .nesterov = true}}) {
+inline void check_sgd(Dtype dtype, bool many, engine::Generator& gen) {
+  using engine::optim::Sgd;
+  using engine::optim::SgdOptions;
+  for (const SgdOptions options :
+       {SgdOptions{}, SgdOptions{.momentum = 0.9}, SgdOptions{.momentum = 0.8, .nesterov = true}}) {
     CAPTURE(options.momentum);
     CAPTURE(options.nesterov);
-    check_trajectory(dtype, many, gen, [&](std::vector<ParamGroup> groups) { return SGD(std::move(groups), options); });
+    check_trajectory(dtype, many, gen, [&](std::vector<ParamGroup> groups) { return Sgd(std::move(groups), options); });
   }
 }
 
 // clip_grad_norm over f32 and f64 gradients together: the same norm on both devices (and the same
 // norm twice on CUDA: deterministic), gradients scaled alike when clipped, untouched otherwise.
 inline void check_clip_grad_norm(bool many, engine::Generator& gen) {
-  Parameters f32(parameter_sizes(many), DType::f32, gen);
-  Parameters f64(parameter_sizes(false), DType::f64, gen);
+  Parameters f32(parameter_sizes(many), Dtype::f32, gen);
+  Parameters f64(parameter_sizes(false), Dtype::f64, gen);
   f32.set_random_grads(gen, 1);
   f64.set_random_grads(gen, 4);
   std::vector<Tensor> cpu = f32.cpu, cuda = f32.cuda;
@@ -166,7 +166,7 @@ inline void check_clip_grad_norm(bool many, engine::Generator& gen) {
   CHECK(std::fabs(engine::optim::clip_grad_norm(cuda, 1e9).item() - max_norm) <= 1e-6 * max_norm);
 
   // Parameters without gradients have norm 0, on their device.
-  std::vector<Tensor> no_grads{Tensor::zeros({3}, DType::f32, cuda[0].device())};
+  std::vector<Tensor> no_grads{Tensor::zeros({3}, Dtype::f32, cuda[0].device())};
   const Tensor zero_norm = engine::optim::clip_grad_norm(no_grads, 1.0);
   CHECK(zero_norm.device() == cuda[0].device());
   CHECK(zero_norm.item() == 0.0);
@@ -194,13 +194,13 @@ inline void check_clip_grad_norm(bool many, engine::Generator& gen) {
 // for the emulator: run on real GPUs only.
 inline void check_table_overflow(engine::Generator& gen) {
   const std::vector<int64_t> sizes{333, 321 * 65536 + 77, 1001};
-  Parameters params(sizes, DType::f32, gen);
+  Parameters params(sizes, Dtype::f32, gen);
   engine::optim::AdamW on_cpu(params.groups(false)), on_cuda(params.groups(true));
   for (size_t step = 0; step < 2; ++step) {
     params.set_random_grads(gen, sizes.size());
     on_cpu.step();
     on_cuda.step();
-    check_same_state(params, on_cpu, on_cuda, DType::f32);
+    check_same_state(params, on_cpu, on_cuda, Dtype::f32);
   }
   const double norm = engine::optim::clip_grad_norm(params.cpu, 1e9).item();
   CHECK(std::fabs(engine::optim::clip_grad_norm(params.cuda, 1e9).item() - norm) <= 1e-12 * norm);

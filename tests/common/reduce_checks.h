@@ -15,10 +15,10 @@
 
 namespace reduce_checks {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
-inline void check_sum_and_mean(engine::Generator& gen, DType dtype) {
+inline void check_sum_and_mean(engine::Generator& gen, Dtype dtype) {
   const double tol = op_compare::tolerance(dtype);
   struct Case {
     engine::Shape shape;
@@ -50,14 +50,14 @@ inline void check_sum_and_mean(engine::Generator& gen, DType dtype) {
 }
 
 // Rows with repeated values (ties) and one NaN: the argmax is the first maximum, NaN counting as one.
-inline Tensor tied_values(const engine::Shape& shape, engine::Generator& gen, DType dtype, bool with_nan) {
+inline Tensor tied_values(const engine::Shape& shape, engine::Generator& gen, Dtype dtype, bool with_nan) {
   std::vector<double> values(size_t(engine::shape_numel(shape)));
   for (double& v : values) v = std::round(4.0 * gen.uniform()) - 1.5;
   if (with_nan) values[values.size() / 3] = std::numeric_limits<double>::quiet_NaN();
   return Tensor::from_vector(values, shape, dtype);
 }
 
-inline void check_max(engine::Generator& gen, DType dtype) {
+inline void check_max(engine::Generator& gen, Dtype dtype) {
   const double tol = op_compare::tolerance(dtype);
   struct Case {
     engine::Shape shape;
@@ -85,8 +85,8 @@ inline void check_max(engine::Generator& gen, DType dtype) {
                                      {{Tensor::randn({40, 6}, gen, dtype), true}}, gen, tol);
 }
 
-inline void check_all(DType dtype) {
-  engine::Generator gen(dtype == DType::f32 ? 201 : 202);
+inline void check_all(Dtype dtype) {
+  engine::Generator gen(dtype == Dtype::f32 ? 201 : 202);
   check_sum_and_mean(gen, dtype);
   check_max(gen, dtype);
 }

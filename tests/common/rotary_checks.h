@@ -11,11 +11,11 @@
 
 namespace rotary_checks {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
-inline void check_all(DType dtype) {
-  engine::Generator gen(dtype == DType::f32 ? 401 : 402);
+inline void check_all(Dtype dtype) {
+  engine::Generator gen(dtype == Dtype::f32 ? 401 : 402);
   const double tol = op_compare::tolerance(dtype);
   const int64_t B = 3, H = 2, T = 5, D = 10;
   // Shared (T, D/2) angles.

@@ -13,11 +13,11 @@
 
 namespace softmax_checks {
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
-inline void check_all(DType dtype) {
-  engine::Generator gen(dtype == DType::f32 ? 301 : 302);
+inline void check_all(Dtype dtype) {
+  engine::Generator gen(dtype == Dtype::f32 ? 301 : 302);
   const double tol = op_compare::tolerance(dtype);
   struct Case {
     engine::Shape shape;

@@ -13,7 +13,7 @@
 #include "engine/tensor.h"
 #include "world.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using namespace engine::dist;
 
@@ -110,7 +110,7 @@ TEST_CASE("create_communicator matches the launch environment") {
 TEST_CASE("all_reduce sums and averages over the world") {
   Communicator& comm = world();
   const int w = comm.world_size(), r = comm.rank();
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     // Rank r holds (r+1) * [1, 2, -3]: the sum is w(w+1)/2 times that, the mean (w+1)/2 times.
     Tensor x = Tensor::from_vector({1.0 * (r + 1), 2.0 * (r + 1), -3.0 * (r + 1)}, {3}, dtype);
     Tensor y = x.clone();

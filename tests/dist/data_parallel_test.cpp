@@ -43,7 +43,7 @@ TEST_CASE("data-parallel training on ranks as threads (no MPI) matches one proce
       Mlp reference(1);
       train(reference, alone, batches, 1, int64_t(1) << 20);
       std::vector<std::vector<Tensor>> trained(static_cast<size_t>(world_size));
-      test_dist::run_ranks(world_size, [&](Communicator& comm) {
+      thread_communicator::run_ranks(world_size, [&](Communicator& comm) {
         Mlp model(comm.rank() == 0 ? 1 : 1000 + uint64_t(comm.rank()));
         train(model, comm, batches, 1, 64, overlap);
         trained[size_t(comm.rank())] = model.parameters();

@@ -26,7 +26,7 @@ json run_config(int64_t channels, double lr) {
 // The error each rank throws (empty when it does not), running `fields_of(rank)` on `world` threads.
 std::vector<std::string> errors_on_threads(int world, const std::function<std::vector<AgreementField>(int)>& fields_of) {
   std::vector<std::string> errors(static_cast<size_t>(world));
-  test_dist::run_ranks(world, [&](engine::dist::Communicator& comm) {
+  thread_communicator::run_ranks(world, [&](engine::dist::Communicator& comm) {
     try {
       check_ranks_agree(comm, fields_of(comm.rank()), "run config");
     } catch (const engine::Error& e) {
@@ -46,7 +46,7 @@ TEST_CASE("config_fields and parameter_fields flatten what ranks must share") {
   CHECK(fields[0] == AgreementField{"/channels", "128"});
   CHECK(fields[3] == AgreementField{"/seqpe/encoder/layers", "2"});
   const std::vector<AgreementField> params =
-      parameter_fields({{"w", engine::Tensor::zeros({3, 4})}, {"b", engine::Tensor::zeros({4}, engine::DType::f64)}});
+      parameter_fields({{"w", engine::Tensor::zeros({3, 4})}, {"b", engine::Tensor::zeros({4}, engine::Dtype::f64)}});
   CHECK(params == std::vector<AgreementField>{{"parameter w", "[3, 4] f32"}, {"parameter b", "[4] f64"}});
 }
 

@@ -13,7 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/dist/communicator.h"
 
-namespace test_dist {
+namespace thread_communicator {
 
 // What the threads of one group share.
 class ThreadGroup {
@@ -117,4 +117,4 @@ inline void run_ranks(int world, const std::function<void(engine::dist::Communic
   for (std::thread& t : threads) t.join();
 }
 
-}  // namespace test_dist
+}  // namespace thread_communicator

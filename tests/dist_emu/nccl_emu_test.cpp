@@ -30,7 +30,7 @@
 #include "engine/emu/devices.h"
 
 using engine::Device;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using namespace engine::dist;
 
@@ -59,7 +59,7 @@ std::unique_ptr<NcclCommunicator> fresh_communicator(double timeout_seconds = 0)
 ncclComm_t raw_nccl_comm() {
   NcclCommunicator& main = nccl_world();
   ncclUniqueId id;
-  Tensor words = Tensor::zeros({int64_t(sizeof id / sizeof(int32_t))}, DType::i32);
+  Tensor words = Tensor::zeros({int64_t(sizeof id / sizeof(int32_t))}, Dtype::i32);
   if (main.rank() == 0) {
     NCCL_CHECK(ncclGetUniqueId(&id));
     std::memcpy(words.raw_data(), &id, sizeof id);
@@ -95,7 +95,7 @@ TEST_CASE("each rank runs on its own emulated GPU, which Device::cuda() names") 
 TEST_CASE("emulated NCCL collectives sum, average, broadcast, gather and scatter over the ranks") {
   NcclCommunicator& comm = nccl_world();
   const int w = comm.world_size(), r = comm.rank();
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     Tensor x = Tensor::from_vector({double(r + 1), -2.0 * r, 0.5}, {3}, dtype).to(Device::cuda());
     comm.all_reduce(x, ReduceOp::sum);
@@ -119,7 +119,7 @@ TEST_CASE("emulated NCCL collectives sum, average, broadcast, gather and scatter
     comm.reduce_scatter(gathered, scattered, ReduceOp::sum);  // every rank gave the same [2W]: W times slice r
     CHECK(values(scattered) == std::vector<double>{double(w * 10 * r), double(w * (10 * r + 1))});
   }
-  Tensor counts = Tensor::from_vector({1.0, 2.0}, {2}, DType::i64).to(Device::cuda());
+  Tensor counts = Tensor::from_vector({1.0, 2.0}, {2}, Dtype::i64).to(Device::cuda());
   std::unique_ptr<PendingCollective> pending = comm.all_reduce_async(counts, ReduceOp::sum);
   pending->wait();
   CHECK(values(counts) == std::vector<double>{double(w), 2.0 * w});
@@ -139,28 +139,28 @@ TEST_CASE("emulated NCCL reduces bf16 with NCCL's rounding; DataParallel all-red
     return;
   }
   const double step = std::ldexp(1.0, -7);
-  Tensor x = Tensor::from_vector({1 + r * step, std::ldexp(1.0, -9)}, {2}, DType::bf16).to(Device::cuda());
+  Tensor x = Tensor::from_vector({1 + r * step, std::ldexp(1.0, -9)}, {2}, Dtype::bf16).to(Device::cuda());
   comm.all_reduce(x, ReduceOp::sum);
   CHECK(values(x) == std::vector<double>{2.0, std::ldexp(1.0, -8)});
-  Tensor y = Tensor::from_vector({1 + r * step, 3.0}, {2}, DType::bf16).to(Device::cuda());
+  Tensor y = Tensor::from_vector({1 + r * step, 3.0}, {2}, Dtype::bf16).to(Device::cuda());
   comm.all_reduce(y, ReduceOp::average);  // 0.5 + (0.5 + 2^-8) = 1 + 2^-8: halfway, rounds to even (1)
   CHECK(values(y) == std::vector<double>{1.0, 3.0});
-  Tensor scattered = Tensor::zeros({1}, DType::bf16, Device::cuda());
+  Tensor scattered = Tensor::zeros({1}, Dtype::bf16, Device::cuda());
   comm.reduce_scatter(y, scattered, ReduceOp::average);
   CHECK(values(scattered) == std::vector<double>{r == 0 ? 1.0 : 3.0});
 
   // Gradients 1 + r·2^-7 + 2^-12 (rounded into the bf16 bucket to 1 + r·2^-7) average to 1 on both
   // ranks in bf16, where f32 keeps 1 + 2^-8 + 2^-12.
-  Tensor weight = Tensor::zeros({2}, DType::f32, Device::cuda()).requires_grad_();
+  Tensor weight = Tensor::zeros({2}, Dtype::f32, Device::cuda()).requires_grad_();
   DataParallel bf16_ddp(comm, {weight}, {.bucket_bytes = 1 << 20, .accumulation_steps = 1, .overlap = true,
-                                         .reduce_dtype = DType::bf16});
+                                         .reduce_dtype = Dtype::bf16});
   const double g = 1 + r * step + std::ldexp(1.0, -12);
-  weight.set_grad(Tensor::from_vector({g, -g}, {2}, DType::f32).to(Device::cuda()));
+  weight.set_grad(Tensor::from_vector({g, -g}, {2}, Dtype::f32).to(Device::cuda()));
   CHECK(bf16_ddp.reduce_gradients());
-  CHECK(weight.grad().dtype() == DType::f32);
+  CHECK(weight.grad().dtype() == Dtype::f32);
   CHECK(values(weight.grad()) == std::vector<double>{1.0, -1.0});
   DataParallel f32_ddp(comm, {weight}, {.bucket_bytes = 1 << 20});
-  weight.set_grad(Tensor::from_vector({g, -g}, {2}, DType::f32).to(Device::cuda()));
+  weight.set_grad(Tensor::from_vector({g, -g}, {2}, Dtype::f32).to(Device::cuda()));
   CHECK(f32_ddp.reduce_gradients());
   const double mean = 1 + std::ldexp(1.0, -8) + std::ldexp(1.0, -12);
   CHECK(values(weight.grad()) == std::vector<double>{mean, -mean});
@@ -176,7 +176,7 @@ TEST_CASE("emulated NCCL group calls run in order at ncclGroupEnd") {
   NcclCommunicator& main = nccl_world();
   const int w = main.world_size();
   ncclComm_t comm = raw_nccl_comm();
-  Tensor a = Tensor::ones({4}, DType::f32, Device::cuda()), b = Tensor::ones({2}, DType::f64, Device::cuda());
+  Tensor a = Tensor::ones({4}, Dtype::f32, Device::cuda()), b = Tensor::ones({2}, Dtype::f64, Device::cuda());
   NCCL_CHECK(ncclGroupStart());
   NCCL_CHECK(ncclAllReduce(a.raw_data(), a.raw_data(), 4, ncclFloat32, ncclSum, comm, nullptr));
   NCCL_CHECK(ncclAllReduce(b.raw_data(), b.raw_data(), 2, ncclFloat64, ncclAvg, comm, nullptr));
@@ -201,9 +201,9 @@ TEST_CASE("DataParallel and ZeRO-1 over the emulated NCCL on emulated GPUs match
 
 TEST_CASE("the NCCL communicator refuses a tensor of another device") {
   NcclCommunicator& comm = nccl_world();
-  if (emu::device_count() < 2) return;
-  const int other = (comm.device().index + 1) % emu::device_count();
-  Tensor x = Tensor::ones({3}, DType::f32, Device::cuda(other));
+  if (engine::emu::device_count() < 2) return;
+  const int other = (comm.device().index + 1) % engine::emu::device_count();
+  Tensor x = Tensor::ones({3}, Dtype::f32, Device::cuda(other));
   CHECK_THROWS_WITH_AS(comm.all_reduce(x, ReduceOp::sum),
                        doctest::Contains(("communicator runs on " + comm.device().str()).c_str()), engine::Error);
 }
@@ -212,7 +212,7 @@ TEST_CASE("the NCCL communicator refuses a tensor of another device") {
 TEST_CASE("a rank whose collective differs is reported on every rank, not hung") {
   if (world().world_size() == 1) return;
   const std::unique_ptr<NcclCommunicator> comm = fresh_communicator();
-  Tensor x = Tensor::ones({10 + 2 * comm->rank()}, DType::f32, Device::cuda());
+  Tensor x = Tensor::ones({10 + 2 * comm->rank()}, Dtype::f32, Device::cuda());
   CHECK_THROWS_WITH_AS(comm->all_reduce(x, ReduceOp::sum),
                        doctest::Contains("rank 1 issued collective #0: ncclAllReduce of 12 float32 (sum) where rank 0 "
                                          "issued collective #0: ncclAllReduce of 10 float32 (sum)"),
@@ -226,7 +226,7 @@ TEST_CASE("a collective another rank never joins times out, naming that rank") {
   if (world().world_size() == 1) return;
   const std::unique_ptr<NcclCommunicator> comm = fresh_communicator(/*timeout_seconds=*/1.0);
   if (comm->rank() == 0) {
-    Tensor x = Tensor::ones({4}, DType::f32, Device::cuda());
+    Tensor x = Tensor::ones({4}, Dtype::f32, Device::cuda());
     CHECK_THROWS_WITH_AS(comm->all_reduce(x, ReduceOp::sum),
                          doctest::Contains("collective #0: ncclAllReduce of 4 float32 (sum) did not finish within 1 s: "
                                            "rank(s) 1 never issued it"),
@@ -239,7 +239,7 @@ TEST_CASE("a collective another rank never joins times out, naming that rank") {
 TEST_CASE("two ranks on one GPU are refused, naming both") {
   if (world().world_size() == 1) return;
   engine::cuda::init();
-  REQUIRE(emu::device_count() == 1);
+  REQUIRE(engine::emu::device_count() == 1);
   CHECK_THROWS_WITH_AS(select_cuda_device(world()), doctest::Contains("ranks 0 and 1 would share GPU GPU-"),
                        engine::Error);
 }
@@ -251,7 +251,7 @@ TEST_CASE("the NCCL watchdog ends the job on an asynchronous error, naming the r
   if (world().world_size() == 1) return;
   NcclCommunicator& main = nccl_world();
   ncclComm_t comm = raw_nccl_comm();
-  Tensor x = Tensor::ones({4 + main.rank()}, DType::f32, Device::cuda());  // the ranks' counts differ
+  Tensor x = Tensor::ones({4 + main.rank()}, Dtype::f32, Device::cuda());  // the ranks' counts differ
   CHECK(ncclAllReduce(x.raw_data(), x.raw_data(), size_t(x.numel()), ncclFloat32, ncclSum, comm, nullptr) ==
         ncclInvalidUsage);
   ncclResult_t async_error = ncclSuccess;

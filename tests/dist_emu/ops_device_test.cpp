@@ -21,7 +21,7 @@ using engine::Tensor;
 TEST_CASE("ops run on their tensors' GPU, not the current one") {
   setenv("ENGINE_EMU_DEVICES", "2", /*overwrite=*/0);
   engine::cuda::init();
-  if (emu::device_count() < 2) return;
+  if (engine::emu::device_count() < 2) return;
   const engine::cuda::DeviceGuard current(Device::cuda(0));
   const Device gpu1 = Device::cuda(1);
   data_parallel_checks::Mlp on_gpu(3, gpu1), on_cpu(3);

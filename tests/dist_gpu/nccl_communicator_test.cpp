@@ -12,7 +12,7 @@
 #include "engine/tensor.h"
 
 using engine::Device;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using namespace engine::dist;
 
@@ -22,7 +22,7 @@ TEST_CASE("NCCL collectives at world size 1 leave values as they are") {
   NcclCommunicator comm(bootstrap);
   CHECK(comm.world_size() == 1);
   CHECK(comm.rank() == 0);
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     Tensor x = Tensor::from_vector({1.5, -2, 3}, {3}, dtype).to(Device::cuda());
     comm.all_reduce(x, ReduceOp::sum);
     comm.all_reduce(x, ReduceOp::average);
@@ -52,11 +52,11 @@ TEST_CASE("NCCL all_reduce_async is ordered between the current stream's work") 
   if (!cuda_ready()) return;
   SingleProcessCommunicator bootstrap;
   NcclCommunicator comm(bootstrap);
-  Tensor x = Tensor::zeros({1 << 20}, DType::f32, Device::cuda());
+  Tensor x = Tensor::zeros({1 << 20}, Dtype::f32, Device::cuda());
   x.fill_(2.5);  // queued on the current stream
   std::unique_ptr<PendingCollective> pending = comm.all_reduce_async(x, ReduceOp::average);
   pending->wait();
-  Tensor y = Tensor::zeros({1 << 20}, DType::f32, Device::cuda());
+  Tensor y = Tensor::zeros({1 << 20}, Dtype::f32, Device::cuda());
   y.copy_(x);  // queued after the wait
   const std::vector<float> values = y.to(Device::cpu()).to_vector<float>();
   CHECK(values.front() == 2.5f);

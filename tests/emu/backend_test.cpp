@@ -22,18 +22,18 @@ struct EmulatedCuda {
 TEST_CASE_FIXTURE(EmulatedCuda, "emulated CUDA backend: init, tensors and round trips") {
   CHECK(engine::cuda::is_emulated());
   CHECK(engine::cuda::available());
-  CHECK(engine::backend_available(engine::DeviceType::CUDA));
+  CHECK(engine::backend_available(engine::DeviceType::cuda));
   engine::Generator gen(7);
   backend_checks::check_round_trip(gen);
-  const int beyond = emu::device_count();  // one past the last emulated device
-  CHECK_THROWS_WITH_AS(engine::Tensor::empty({2}, engine::DType::f32, engine::Device::cuda(beyond)),
+  const int beyond = engine::emu::device_count();  // one past the last emulated device
+  CHECK_THROWS_WITH_AS(engine::Tensor::empty({2}, engine::Dtype::f32, engine::Device::cuda(beyond)),
                        doctest::Contains(("device cuda:" + std::to_string(beyond) + " does not exist").c_str()), engine::Error);
 }
 
 TEST_CASE_FIXTURE(EmulatedCuda, "emulated CUDA backend: primitives match the CPU backend") {
   engine::Generator gen(11);
   backend_checks::check_fill_and_copy(gen);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     backend_checks::check_add_into(gen, dtype);
     backend_checks::check_sum_to(gen, dtype);
@@ -44,7 +44,7 @@ TEST_CASE_FIXTURE(EmulatedCuda, "emulated CUDA backend: primitives match the CPU
 TEST_CASE_FIXTURE(EmulatedCuda, "CUDA caching allocator: size-class bins, stream-ordered reuse, statistics") {
   engine::cuda::CudaCachingAllocator allocator(0);
   void* a = allocator.allocate(1000);
-  CHECK(emu::is_device_pointer(a));
+  CHECK(engine::emu::is_device_pointer(a));
   allocator.deallocate(a, 1000);
   void* b = allocator.allocate(900);  // same 1024-byte size class: reused
   CHECK(b == a);
@@ -70,10 +70,10 @@ TEST_CASE_FIXTURE(EmulatedCuda, "CUDA caching allocator: size-class bins, stream
   CHECK(stats.bytes_cached == 2048);
   CHECK(stats.peak_bytes_in_use == 1024);
   CHECK(allocator.device_allocations() == 2);
-  const size_t before = emu::device_bytes_in_use();
+  const size_t before = engine::emu::device_bytes_in_use();
   allocator.empty_cache();
   CHECK(allocator.stats().bytes_cached == 0);
-  CHECK(emu::device_bytes_in_use() == before - 2048);
+  CHECK(engine::emu::device_bytes_in_use() == before - 2048);
 }
 
 TEST_CASE_FIXTURE(EmulatedCuda, "streams and events") {

@@ -26,7 +26,7 @@
 #include "engine/emu/devices.h"
 
 using engine::Device;
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -50,7 +50,7 @@ void* allocate_on(int device, size_t bytes) {
 struct TwoDevices {
   TwoDevices() {
     REQUIRE(two_devices);
-    REQUIRE_MESSAGE(emu::device_count() >= 2, "these tests need ENGINE_EMU_DEVICES >= 2");
+    REQUIRE_MESSAGE(engine::emu::device_count() >= 2, "these tests need ENGINE_EMU_DEVICES >= 2");
     CUDA_CHECK(cudaSetDevice(0));
     engine::cuda::init();
   }
@@ -61,7 +61,7 @@ struct TwoDevices {
 TEST_CASE_FIXTURE(TwoDevices, "each host thread has its own current emulated device") {
   int count = 0;
   CUDA_CHECK(cudaGetDeviceCount(&count));
-  CHECK(count == emu::device_count());
+  CHECK(count == engine::emu::device_count());
   CHECK(cudaSetDevice(count) == cudaErrorInvalidDevice);
   CUDA_CHECK(cudaSetDevice(1));
   int seen_by_other_thread = -1;
@@ -78,7 +78,7 @@ TEST_CASE_FIXTURE(TwoDevices, "each host thread has its own current emulated dev
 
 TEST_CASE_FIXTURE(TwoDevices, "a kernel launch with another device's memory fails, naming both devices") {
   float* on_one = static_cast<float*>(allocate_on(1, 64 * sizeof(float)));
-  CHECK(emu::device_of(on_one) == 1);
+  CHECK(engine::emu::device_of(on_one) == 1);
   CHECK_THROWS_WITH_AS(ENGINE_LAUNCH(fill_kernel, 1, 64, 0, nullptr, on_one, 64, 1.0f),
                        doctest::Contains("is memory of device 1 but the kernel runs on device 0"),
                        engine::Error);
@@ -139,16 +139,16 @@ TEST_CASE_FIXTURE(TwoDevices, "CUDA tensors on two devices: each primitive runs 
   const Tensor host = Tensor::randn({3, 5}, gen);
   CUDA_CHECK(cudaSetDevice(0));
   Tensor on_one = host.to(Device::cuda(1));
-  CHECK(emu::device_of(on_one.raw_data()) == 1);
+  CHECK(engine::emu::device_of(on_one.raw_data()) == 1);
   CHECK(engine::cuda::current_device() == 0);
   const Tensor again = host.to(Device::cuda(1));
-  engine::backend_for(engine::DeviceType::CUDA).add_into(on_one, again);  // a kernel on device 1
+  engine::backend_for(engine::DeviceType::cuda).add_into(on_one, again);  // a kernel on device 1
   const Tensor on_zero = on_one.to(Device::cuda(0));                       // a peer copy
-  CHECK(emu::device_of(on_zero.raw_data()) == 0);
+  CHECK(engine::emu::device_of(on_zero.raw_data()) == 0);
   std::vector<float> doubled = host.to_vector<float>();
   for (float& v : doubled) v *= 2.0f;
   CHECK(on_zero.to(Device::cpu()).to_vector<float>() == doubled);
-  Tensor column = Tensor::zeros({1, 5}, DType::f32, Device::cuda(1));
+  Tensor column = Tensor::zeros({1, 5}, Dtype::f32, Device::cuda(1));
   column.fill_(1.5);
   CHECK(column.to(Device::cpu()).to_vector<float>() == std::vector<float>(5, 1.5f));
   CHECK(engine::cuda::current_device() == 0);
@@ -157,9 +157,9 @@ TEST_CASE_FIXTURE(TwoDevices, "CUDA tensors on two devices: each primitive runs 
 TEST_CASE_FIXTURE(TwoDevices, "Device::cuda() names the process's default device, not GPU 0") {
   CHECK(Device::cuda() == Device::cuda(0));
   engine::set_default_cuda_device(1);
-  const Tensor t = Tensor::zeros({4}, DType::f32, Device::cuda());
+  const Tensor t = Tensor::zeros({4}, Dtype::f32, Device::cuda());
   CHECK(t.device() == Device::cuda(1));
-  CHECK(emu::device_of(t.raw_data()) == 1);
+  CHECK(engine::emu::device_of(t.raw_data()) == 1);
   engine::set_default_cuda_device(0);
   CHECK(Device::cuda().str() == "cuda:0");
 }
@@ -167,10 +167,10 @@ TEST_CASE_FIXTURE(TwoDevices, "Device::cuda() names the process's default device
 TEST_CASE_FIXTURE(TwoDevices, "the caching allocator poisons a block it hands out again") {
   void* first = nullptr;
   {
-    const Tensor zeros = Tensor::zeros({64}, DType::f32, Device::cuda(0));
+    const Tensor zeros = Tensor::zeros({64}, Dtype::f32, Device::cuda(0));
     first = zeros.raw_data();
   }
-  const Tensor reused = Tensor::empty({64}, DType::f32, Device::cuda(0));
+  const Tensor reused = Tensor::empty({64}, Dtype::f32, Device::cuda(0));
   REQUIRE(reused.raw_data() == first);  // the same block, from the cache
   for (float v : reused.to(Device::cpu()).to_vector<float>()) CHECK(std::isnan(v));
 }

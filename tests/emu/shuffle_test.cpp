@@ -42,18 +42,18 @@ __global__ void early_exit_kernel(float* out) {
 // Runs `launch` into a fresh (poisoned) buffer of n floats under `seed`; returns the buffer.
 template <typename Launch>
 std::vector<float> run_with_seed(uint64_t seed, int n, Launch&& launch) {
-  const uint64_t previous = emu::detail::shuffle_seed();
-  emu::detail::set_shuffle_seed(seed);
+  const uint64_t previous = engine::emu::detail::shuffle_seed();
+  engine::emu::detail::set_shuffle_seed(seed);
   float* out = nullptr;
   CUDA_CHECK(cudaMalloc(&out, n * sizeof(float)));
   try {
     launch(out);
   } catch (...) {
-    emu::detail::set_shuffle_seed(previous);
+    engine::emu::detail::set_shuffle_seed(previous);
     (void)cudaFree(out);
     throw;
   }
-  emu::detail::set_shuffle_seed(previous);
+  engine::emu::detail::set_shuffle_seed(previous);
   std::vector<float> values(size_t(n), 0.0f);
   CUDA_CHECK(cudaMemcpy(values.data(), out, n * sizeof(float), cudaMemcpyDeviceToHost));
   CUDA_CHECK(cudaFree(out));

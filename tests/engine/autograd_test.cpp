@@ -9,23 +9,23 @@
 #include "engine/autograd.h"
 #include "engine/tensor.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("gradients flow through views to the leaf") {
-  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64);
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, Dtype::f64);
   x.requires_grad_();
   // y = x^T narrowed to rows 1..2, expanded: the gradient is the count of uses of each element.
   Tensor y = x.transpose(0, 1).narrow(0, 1, 2).unsqueeze(0).expand({3, 2, 2});
-  y.backward(Tensor::ones({3, 2, 2}, DType::f64));
+  y.backward(Tensor::ones({3, 2, 2}, Dtype::f64));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 3, 3, 0, 3, 3});
   // Gradients accumulate across backward calls.
-  x.view({6}).backward(Tensor::ones({6}, DType::f64));
+  x.view({6}).backward(Tensor::ones({6}, Dtype::f64));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 4, 4, 1, 4, 4});
 }
 
 TEST_CASE("no_grad and detach stop recording") {
-  Tensor x = Tensor::ones({3}, DType::f64);
+  Tensor x = Tensor::ones({3}, Dtype::f64);
   x.requires_grad_();
   {
     engine::NoGradGuard guard;
@@ -39,8 +39,8 @@ TEST_CASE("no_grad and detach stop recording") {
 }
 
 TEST_CASE("gradient-ready hooks run once per pass, after every use of the leaf") {
-  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64);
-  Tensor unused = Tensor::zeros({3}, DType::f64);
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, Dtype::f64);
+  Tensor unused = Tensor::zeros({3}, Dtype::f64);
   x.requires_grad_();
   unused.requires_grad_();
   std::vector<std::vector<double>> seen;  // x.grad() at each call
@@ -53,7 +53,7 @@ TEST_CASE("gradient-ready hooks run once per pass, after every use of the leaf")
   // x is used twice (like tied embeddings): the hook sees the sum of both uses' gradients.
   const auto backward_both = [&] {
     engine::run_backward({x.view({6}), x.transpose(0, 1)},
-                         {Tensor::ones({6}, DType::f64), Tensor::from_vector({10, 40, 20, 50, 30, 60}, {3, 2}, DType::f64)});
+                         {Tensor::ones({6}, Dtype::f64), Tensor::from_vector({10, 40, 20, 50, 30, 60}, {3, 2}, Dtype::f64)});
   };
   backward_both();
   REQUIRE(seen.size() == 1);
@@ -97,7 +97,7 @@ class DoubleBackward final : public engine::Node {
 };
 
 Tensor doubled(const Tensor& x, std::vector<engine::GradDestination>* seen, bool misbehave = false) {
-  Tensor y = Tensor::empty(x.shape(), DType::f64);
+  Tensor y = Tensor::empty(x.shape(), Dtype::f64);
   const Tensor xc = x.contiguous();
   for (int64_t i = 0; i < x.numel(); ++i) y.data<double>()[i] = 2 * xc.data<double>()[i];
   engine::record(std::make_shared<DoubleBackward>(seen, misbehave), {&x}, {&y});
@@ -107,11 +107,11 @@ Tensor doubled(const Tensor& x, std::vector<engine::GradDestination>* seen, bool
 }  // namespace
 
 TEST_CASE("a backward node accumulates a leaf's gradient in place only where the engine allows it") {
-  const Tensor seed = Tensor::from_vector({1, -2, 3}, {3}, DType::f64);
+  const Tensor seed = Tensor::from_vector({1, -2, 3}, {3}, Dtype::f64);
   std::vector<engine::GradDestination> seen;
 
   SUBCASE("a leaf used once: written by the first backward, added into by later ones") {
-    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, DType::f64).requires_grad_();
+    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, Dtype::f64).requires_grad_();
     std::vector<std::vector<double>> hooked;
     engine::add_grad_ready_hook(x, [&](const Tensor& leaf) { hooked.push_back(leaf.grad().to_vector<double>()); });
     doubled(x, &seen).backward(seed);
@@ -132,8 +132,8 @@ TEST_CASE("a backward node accumulates a leaf's gradient in place only where the
     CHECK(hooked[2] == std::vector<double>{6, -12, 18});
   }
   SUBCASE("a leaf used twice (tied weights) and a non-leaf fall back to the engine's add") {
-    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, DType::f64).requires_grad_();
-    engine::run_backward({doubled(x, &seen), x.view({3, 1})}, {seed, Tensor::ones({3, 1}, DType::f64)});
+    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, Dtype::f64).requires_grad_();
+    engine::run_backward({doubled(x, &seen), x.view({3, 1})}, {seed, Tensor::ones({3, 1}, Dtype::f64)});
     doubled(x.view({3}), &seen).backward(seed);
     REQUIRE(seen.size() == 2);
     CHECK(!seen[0].grad.defined());
@@ -141,21 +141,21 @@ TEST_CASE("a backward node accumulates a leaf's gradient in place only where the
     CHECK(x.grad().to_vector<double>() == std::vector<double>{5, -7, 13});
   }
   SUBCASE("a .grad set by hand with another layout is not handed out") {
-    Tensor x = Tensor::from_vector({5, 6, 7, 8}, {2, 2}, DType::f64).requires_grad_();
-    x.set_grad(Tensor::from_vector({10, 20, 30, 40}, {2, 2}, DType::f64).transpose(0, 1));  // not contiguous
-    doubled(x, &seen).backward(Tensor::from_vector({1, -2, 3, -4}, {2, 2}, DType::f64));
+    Tensor x = Tensor::from_vector({5, 6, 7, 8}, {2, 2}, Dtype::f64).requires_grad_();
+    x.set_grad(Tensor::from_vector({10, 20, 30, 40}, {2, 2}, Dtype::f64).transpose(0, 1));  // not contiguous
+    doubled(x, &seen).backward(Tensor::from_vector({1, -2, 3, -4}, {2, 2}, Dtype::f64));
     REQUIRE(seen.size() == 1);
     CHECK(!seen[0].grad.defined());
     CHECK(x.grad().contiguous().to_vector<double>() == std::vector<double>{12, 26, 26, 32});
   }
   SUBCASE("outside a backward, or for another node, there is no destination") {
-    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, DType::f64).requires_grad_();
+    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, Dtype::f64).requires_grad_();
     const Tensor y = doubled(x, &seen);
     CHECK(!engine::leaf_grad_destination(*y.grad_fn(), 0).grad.defined());
     CHECK(!x.grad().defined());
   }
   SUBCASE("a node that takes the destination must return it; a .grad made for it is dropped") {
-    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, DType::f64).requires_grad_();
+    Tensor x = Tensor::from_vector({5, 6, 7}, {3}, Dtype::f64).requires_grad_();
     CHECK_THROWS_WITH_AS(doubled(x, &seen, true).backward(seed), doctest::Contains("DoubleBackward: took the gradient"),
                          engine::Error);
     CHECK(!x.grad().defined());

@@ -1,6 +1,6 @@
-// bf16 in the engine (engine/bfloat16.h, DType::bf16): the rounding rule against an independent
+// bf16 in the engine (engine/bfloat16.h, Dtype::bf16): the rounding rule against an independent
 // reference (tests/common/bf16_reference.h), bf16 tensors (factories, copies, host access, printing)
-// and Tensor::to(DType) as a differentiable cast whose gradient is cast back.
+// and Tensor::to(Dtype) as a differentiable cast whose gradient is cast back.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -16,14 +16,14 @@
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
 
 // The bf16 patterns of a bf16 tensor, in row-major order.
 std::vector<uint16_t> bf16_patterns(const Tensor& t) {
-  REQUIRE(t.dtype() == DType::bf16);
+  REQUIRE(t.dtype() == Dtype::bf16);
   const Tensor host = t.contiguous();
   std::vector<uint16_t> bits(size_t(host.numel()));
   if (!bits.empty()) std::memcpy(bits.data(), host.raw_data(), bits.size() * sizeof(uint16_t));
@@ -32,7 +32,7 @@ std::vector<uint16_t> bf16_patterns(const Tensor& t) {
 
 // Random doubles over many magnitudes (2^-140 .. 2^130: denormal bf16s to overflow), both signs.
 std::vector<double> random_values(engine::Generator& gen, int64_t n) {
-  const std::vector<double> noise = Tensor::randn({n}, gen, DType::f64).to_vector<double>();
+  const std::vector<double> noise = Tensor::randn({n}, gen, Dtype::f64).to_vector<double>();
   std::vector<double> values(noise.size());
   for (size_t i = 0; i < noise.size(); ++i) values[i] = noise[i] * std::ldexp(1.0, int(i % 271) - 140);
   return values;
@@ -129,11 +129,11 @@ TEST_CASE("every bf16 survives bf16 -> f32 -> bf16 and bf16 -> f64 -> bf16") {
 }
 
 TEST_CASE("bf16 tensors: factories, copies, host access and printing") {
-  CHECK(engine::dtype_size(DType::bf16) == 2);
-  CHECK(std::string(engine::dtype_name(DType::bf16)) == "bf16");
-  CHECK(engine::is_floating(DType::bf16));
+  CHECK(engine::dtype_size(Dtype::bf16) == 2);
+  CHECK(std::string(engine::dtype_name(Dtype::bf16)) == "bf16");
+  CHECK(engine::is_floating(Dtype::bf16));
   const std::vector<double> inputs = {1.0, -2.5, 1.0 + 0x1p-8 + 0x1p-30, 3e38, 1e-40, 0.1};
-  const Tensor t = Tensor::from_vector(inputs, {2, 3}, DType::bf16);
+  const Tensor t = Tensor::from_vector(inputs, {2, 3}, Dtype::bf16);
   CHECK(t.describe() == "bf16[2, 3] on cpu");
   CHECK(t.storage()->bytes() == 12);
   const std::vector<double> got = t.to_vector<double>();
@@ -142,37 +142,37 @@ TEST_CASE("bf16 tensors: factories, copies, host access and printing") {
   CHECK(got[2] == 1.0 + 0x1p-7);
   CHECK(got[5] == 0.10009765625);
   CHECK(t.narrow(1, 1, 1).narrow(0, 0, 1).item() == -2.5);
-  CHECK(Tensor::full({3}, 1.0 + 3 * 0x1p-8, DType::bf16).to_vector<float>() == std::vector<float>(3, 1.0f + 0x1p-6f));
-  CHECK(Tensor::zeros({4}, DType::bf16).to_vector<float>() == std::vector<float>(4, 0.0f));
+  CHECK(Tensor::full({3}, 1.0 + 3 * 0x1p-8, Dtype::bf16).to_vector<float>() == std::vector<float>(3, 1.0f + 0x1p-6f));
+  CHECK(Tensor::zeros({4}, Dtype::bf16).to_vector<float>() == std::vector<float>(4, 0.0f));
 
   // Non-contiguous copies in both directions, with broadcasting; integers convert through f64.
   engine::Generator gen(9);
-  const Tensor x = Tensor::randn({5, 7}, gen, DType::f64);
+  const Tensor x = Tensor::randn({5, 7}, gen, Dtype::f64);
   const Tensor xt = x.transpose(0, 1);
-  const Tensor as_bf16 = xt.to(DType::bf16);
+  const Tensor as_bf16 = xt.to(Dtype::bf16);
   CHECK(as_bf16.shape() == engine::Shape{7, 5});
   const std::vector<double> source = xt.contiguous().to_vector<double>();
   const std::vector<uint16_t> patterns = bf16_patterns(as_bf16);
   for (size_t i = 0; i < source.size(); ++i) CHECK(patterns[i] == bf16_reference::nearest_bf16(source[i]));
-  Tensor into = Tensor::full({3, 5, 7}, std::nan(""), DType::bf16);
+  Tensor into = Tensor::full({3, 5, 7}, std::nan(""), Dtype::bf16);
   into.transpose(1, 2).copy_(as_bf16);  // bf16 -> bf16 through strides, broadcast over the first dim
   for (int64_t b = 0; b < 3; ++b) CHECK(bf16_patterns(into.select(0, b).transpose(0, 1)) == patterns);
-  CHECK(Tensor::from_indices({-7, 300, 257}, {3}, DType::i64).to(DType::bf16).to_vector<double>() ==
+  CHECK(Tensor::from_indices({-7, 300, 257}, {3}, Dtype::i64).to(Dtype::bf16).to_vector<double>() ==
         std::vector<double>{-7, 300, 256});  // 257 is a tie between 256 (even) and 258
-  CHECK(Tensor::from_vector({-7.75, 300.5}, {2}, DType::bf16).to(DType::i32).to_vector<int32_t>() ==
+  CHECK(Tensor::from_vector({-7.75, 300.5}, {2}, Dtype::bf16).to(Dtype::i32).to_vector<int32_t>() ==
         std::vector<int32_t>{-7, 300});
 }
 
 TEST_CASE("bf16 random fill rounds the f64 draws; f64-only engine paths refuse bf16 by name") {
-  const Tensor b = Tensor::ones({2, 3}, DType::bf16);
+  const Tensor b = Tensor::ones({2, 3}, Dtype::bf16);
   engine::Generator gen(3), same_gen(3);
-  const Tensor filled = Tensor::randn({4}, gen, DType::bf16);
-  CHECK(filled.to_vector<double>() == Tensor::randn({4}, same_gen, DType::f64).to(DType::bf16).to_vector<double>());
+  const Tensor filled = Tensor::randn({4}, gen, Dtype::bf16);
+  CHECK(filled.to_vector<double>() == Tensor::randn({4}, same_gen, Dtype::f64).to(Dtype::bf16).to_vector<double>());
   CHECK_THROWS_WITH_AS(engine::gradcheck([](const std::vector<Tensor>& in) { return in[0]; },
-                                         {Tensor::ones({2}, DType::bf16).requires_grad_()}),
+                                         {Tensor::ones({2}, Dtype::bf16).requires_grad_()}),
                        doctest::Contains("f64"), engine::Error);
-  CHECK_THROWS_WITH_AS(Tensor::from_indices({1}, {1}, DType::bf16), doctest::Contains("bf16"), engine::Error);
-  CHECK(b.to(DType::f32).to_vector<float>() == std::vector<float>(6, 1.0f));
+  CHECK_THROWS_WITH_AS(Tensor::from_indices({1}, {1}, Dtype::bf16), doctest::Contains("bf16"), engine::Error);
+  CHECK(b.to(Dtype::f32).to_vector<float>() == std::vector<float>(6, 1.0f));
 }
 
 TEST_CASE("the cast is differentiable: its gradient is the upstream gradient cast back") {
@@ -180,11 +180,11 @@ TEST_CASE("the cast is differentiable: its gradient is the upstream gradient cas
   SUBCASE("f64 finite differences through f64 -> f32 -> f64") {
     // Inputs on the f32 grid in [1, 2) and ε = 2^-10 keep x ± ε exact in f32, so the differences
     // see the cast's slope exactly; the analytic gradient is the seed rounded to f32 (rel. ~6e-8).
-    std::vector<double> values = Tensor::rand({3, 4}, gen, DType::f64).to_vector<double>();
+    std::vector<double> values = Tensor::rand({3, 4}, gen, Dtype::f64).to_vector<double>();
     for (double& v : values) v = double(float(1.25 + 0.5 * v));
-    const Tensor x = Tensor::from_vector(values, {3, 4}, DType::f64).transpose(0, 1).requires_grad_();
+    const Tensor x = Tensor::from_vector(values, {3, 4}, Dtype::f64).transpose(0, 1).requires_grad_();
     const engine::GradcheckResult result = engine::gradcheck(
-        [](const std::vector<Tensor>& in) { return in[0].to(DType::f32).to(DType::f64); }, {x}, 0x1p-10);
+        [](const std::vector<Tensor>& in) { return in[0].to(Dtype::f32).to(Dtype::f64); }, {x}, 0x1p-10);
     CHECK_MESSAGE(result.ok, result.message);
   }
   SUBCASE("exact finite differences through f64 -> bf16 -> f64 at one bf16 ulp") {
@@ -192,38 +192,38 @@ TEST_CASE("the cast is differentiable: its gradient is the upstream gradient cas
     // both the differences and the gradient are then exact, so they must agree bit for bit.
     const int64_t n = 11;
     std::vector<double> xs, ws;
-    const std::vector<double> u = Tensor::rand({2 * n}, gen, DType::f64).to_vector<double>();
+    const std::vector<double> u = Tensor::rand({2 * n}, gen, Dtype::f64).to_vector<double>();
     for (int64_t i = 0; i < n; ++i) {
       xs.push_back(1.25 + std::floor(u[size_t(i)] * 64) * 0x1p-7);
       ws.push_back(double(engine::f32_from_bf16_bits(engine::bf16_bits_from_f64(4 * u[size_t(n + i)] - 2))));
     }
-    const Tensor w = Tensor::from_vector(ws, {n}, DType::f64);
+    const Tensor w = Tensor::from_vector(ws, {n}, Dtype::f64);
     auto loss = [&](const Tensor& x) {
-      const std::vector<double> y = x.to(DType::bf16).to(DType::f64).to_vector<double>();
+      const std::vector<double> y = x.to(Dtype::bf16).to(Dtype::f64).to_vector<double>();
       double sum = 0;
       for (size_t i = 0; i < y.size(); ++i) sum += ws[i] * y[i];
       return sum;
     };
-    const Tensor x = Tensor::from_vector(xs, {n}, DType::f64).requires_grad_();
-    x.to(DType::bf16).to(DType::f64).backward(w);
+    const Tensor x = Tensor::from_vector(xs, {n}, Dtype::f64).requires_grad_();
+    x.to(Dtype::bf16).to(Dtype::f64).backward(w);
     const std::vector<double> grad = x.grad().to_vector<double>();
     for (int64_t i = 0; i < n; ++i) {
       std::vector<double> plus = xs, minus = xs;
       plus[size_t(i)] += 0x1p-7;
       minus[size_t(i)] -= 0x1p-7;
-      const double numeric = (loss(Tensor::from_vector(plus, {n}, DType::f64)) -
-                              loss(Tensor::from_vector(minus, {n}, DType::f64))) / 0x1p-6;
+      const double numeric = (loss(Tensor::from_vector(plus, {n}, Dtype::f64)) -
+                              loss(Tensor::from_vector(minus, {n}, Dtype::f64))) / 0x1p-6;
       CHECK(grad[size_t(i)] == numeric);
     }
   }
   SUBCASE("bf16 leaves: gradients arrive in bf16, rounded, and accumulate through broadcasts") {
-    const Tensor leaf = Tensor::randn({3, 1}, gen, DType::f32).to(DType::bf16).detach().requires_grad_();
-    const Tensor seed = Tensor::randn({3, 4}, gen, DType::f64);
+    const Tensor leaf = Tensor::randn({3, 1}, gen, Dtype::f32).to(Dtype::bf16).detach().requires_grad_();
+    const Tensor seed = Tensor::randn({3, 4}, gen, Dtype::f64);
     // Used twice: through a broadcast (sum_to in bf16) and directly (accumulation in bf16).
-    const Tensor wide = leaf.expand({3, 4}).to(DType::f64);
+    const Tensor wide = leaf.expand({3, 4}).to(Dtype::f64);
     wide.backward(seed);
-    leaf.to(DType::f32).backward(Tensor::ones({3, 1}));
-    REQUIRE(leaf.grad().dtype() == DType::bf16);
+    leaf.to(Dtype::f32).backward(Tensor::ones({3, 1}));
+    REQUIRE(leaf.grad().dtype() == Dtype::bf16);
     const std::vector<double> s = seed.to_vector<double>();
     const std::vector<double> got = leaf.grad().to_vector<double>();
     for (int64_t r = 0; r < 3; ++r) {

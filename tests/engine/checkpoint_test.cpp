@@ -12,10 +12,10 @@
 #include "engine/safetensors.h"
 #include "file_test_util.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using engine::TrainingState;
-using test_util::ScratchDir;
+using file_test_util::ScratchDir;
 
 namespace {
 
@@ -32,8 +32,8 @@ TrainingState example_state() {
   TrainingState state;
   engine::Generator gen(11);
   state.model["h.0.attn.weight"] = Tensor::randn({4, 3}, gen).transpose(0, 1);  // non-contiguous
-  state.model["h.0.attn.bias"] = Tensor::randn({3}, gen, DType::f64);
-  state.model["wpe.positions"] = Tensor::from_indices({0, 1, 2, 3}, {4}, DType::i32);
+  state.model["h.0.attn.bias"] = Tensor::randn({3}, gen, Dtype::f64);
+  state.model["wpe.positions"] = Tensor::from_indices({0, 1, 2, 3}, {4}, Dtype::i32);
   state.optimizer["h.0.attn.weight.exp_avg"] = Tensor::randn({3, 4}, gen);
   state.optimizer["h.0.attn.weight.exp_avg_sq"] = Tensor::rand({3, 4}, gen);
   state.optimizer["step"] = Tensor::from_indices({1234}, {});
@@ -141,10 +141,10 @@ TEST_CASE("export_weights writes a checkpoint's model as bf16 weights that load 
   CHECK(exported.metadata == engine::SafetensorsMetadata{{"format", "pt"}, {"step", "1234"}});
   REQUIRE(exported.tensors.size() == 2);  // the model only: no optimizer state
   const Tensor weight = exported.tensors.at("proj.weight");
-  CHECK(weight.dtype() == DType::bf16);
-  CHECK(exported.tensors.at("positions").dtype() == DType::i64);  // integers as they are
+  CHECK(weight.dtype() == Dtype::bf16);
+  CHECK(exported.tensors.at("positions").dtype() == Dtype::i64);  // integers as they are
   const Tensor master = model.state_dict().at("proj.weight");
-  CHECK(weight.to_vector<double>() == master.to(DType::bf16).to_vector<double>());
+  CHECK(weight.to_vector<double>() == master.to(Dtype::bf16).to_vector<double>());
   // Rounded, not truncated: every weight lies within half a bf16 ulp (2^-9 relative) of its master.
   const std::vector<double> rounded = weight.to_vector<double>(), exact = master.to_vector<double>();
   for (size_t i = 0; i < exact.size(); ++i) CHECK(std::fabs(rounded[i] - exact[i]) <= std::fabs(exact[i]) * 0x1p-9);
@@ -152,9 +152,9 @@ TEST_CASE("export_weights writes a checkpoint's model as bf16 weights that load 
   engine::Generator other_init(6);
   TinyModel inference(other_init);
   inference.load_state_dict(exported.tensors);  // widened into the f32 parameters
-  CHECK(inference.state_dict().at("proj.weight").dtype() == DType::f32);
+  CHECK(inference.state_dict().at("proj.weight").dtype() == Dtype::f32);
   CHECK(inference.state_dict().at("proj.weight").to_vector<double>() == rounded);
-  CHECK_THROWS_WITH_AS(engine::export_weights(checkpoint, weights, DType::i32),
+  CHECK_THROWS_WITH_AS(engine::export_weights(checkpoint, weights, Dtype::i32),
                        doctest::Contains("weight dtype must be floating, got i32"), engine::Error);
 }
 
@@ -219,8 +219,8 @@ TEST_CASE("read_checkpoint_step reads the step from the header and validates the
 
   // A file cut short inside its data (a writer killed before the rename could not leave one, a
   // copy could) is refused, though its header is whole.
-  const std::string bytes = test_util::read_bytes(path);
-  test_util::write_bytes(path, bytes.substr(0, bytes.size() - 4));
+  const std::string bytes = file_test_util::read_bytes(path);
+  file_test_util::write_bytes(path, bytes.substr(0, bytes.size() - 4));
   CHECK_THROWS_WITH_AS(engine::read_checkpoint_step(path), doctest::Contains("truncated"), engine::Error);
 
   engine::save_safetensors(path, {{"wte.weight", Tensor::ones({2, 2})}}, {{"format", "pt"}});

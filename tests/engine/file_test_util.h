@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace test_util {
+namespace file_test_util {
 
 // A fresh, empty directory under the system temp directory, removed with its contents on scope exit.
 class ScratchDir {
@@ -54,4 +54,4 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
-}  // namespace test_util
+}  // namespace file_test_util

@@ -37,10 +37,10 @@ TEST_CASE("parse_json refuses nesting past kMaxJsonDepth, at any depth of input,
 }
 
 TEST_CASE("read_json_file names the file; json_excerpt cuts long values") {
-  test_util::ScratchDir dir;
+  file_test_util::ScratchDir dir;
   CHECK_THROWS_WITH_AS(engine::read_json_file(dir.file("missing.json")), doctest::Contains("missing.json: cannot open"),
                        Error);
-  test_util::write_bytes(dir.file("bad.json"), "{\"layers\": }");
+  file_test_util::write_bytes(dir.file("bad.json"), "{\"layers\": }");
   CHECK_THROWS_WITH_AS(engine::read_json_file(dir.file("bad.json")), doctest::Contains("bad.json: not valid JSON at /layers"),
                        Error);
   CHECK_THROWS_WITH_AS(engine::read_json_file(dir.file("")), doctest::Contains("is a directory"), Error);
@@ -48,13 +48,13 @@ TEST_CASE("read_json_file names the file; json_excerpt cuts long values") {
 }
 
 TEST_CASE("a safetensors header or checkpoint metadata nested a million deep is an error, not a crash") {
-  test_util::ScratchDir dir;
+  file_test_util::ScratchDir dir;
   std::string header = "{\"w\":" + std::string(1000000, '[') + std::string(1000000, ']') + "}";
   header.append((8 - header.size() % 8) % 8, ' ');
   std::string bytes(8, '\0');
   const uint64_t length = header.size();
   std::memcpy(bytes.data(), &length, 8);
-  test_util::write_bytes(dir.file("deep.safetensors"), bytes + header);
+  file_test_util::write_bytes(dir.file("deep.safetensors"), bytes + header);
   CHECK_THROWS_WITH_AS(engine::load_safetensors(dir.file("deep.safetensors")),
                        doctest::Contains("deep.safetensors header: JSON nested deeper than 128 levels at /w/0/0"), Error);
 

@@ -21,7 +21,7 @@
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using namespace engine::optim;
 
@@ -41,7 +41,7 @@ void set_quadratic_grad(Tensor& param, const Quadratic& q) {
   param.set_grad(Tensor::from_vector(q.grad(param.to_vector<double>()), param.shape(), param.dtype()));
 }
 
-Tensor make_param(const std::vector<double>& values, const engine::Shape& shape, DType dtype) {
+Tensor make_param(const std::vector<double>& values, const engine::Shape& shape, Dtype dtype) {
   Tensor p = Tensor::from_vector(values, shape, dtype);
   p.requires_grad_();
   return p;
@@ -66,7 +66,7 @@ struct ReferenceAdamW {
 };
 
 // SGD as in the torch docs: b_1 = g_1, b_t = μ b_{t−1} + g_t, with g including L2 decay.
-struct ReferenceSGD {
+struct ReferenceSgd {
   double lr, weight_decay, momentum;
   bool nesterov;
   std::vector<double> b = {};
@@ -101,7 +101,7 @@ std::vector<Tensor> tensors(std::initializer_list<Tensor> list) { return std::ve
 }  // namespace
 
 TEST_CASE("AdamW follows the reference trajectory on a quadratic, f64 and f32") {
-  for (DType dtype : {DType::f64, DType::f32}) {
+  for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
     CAPTURE(engine::dtype_name(dtype));
     Tensor x = make_param(start, {2, 3}, dtype);
     AdamW opt({ParamGroup{{{"x", x}}, 0.05, 0.1}}, AdamWOptions{.beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6});
@@ -116,7 +116,7 @@ TEST_CASE("AdamW follows the reference trajectory on a quadratic, f64 and f32") 
     }
     CHECK(opt.step_count() == 25);
     // f64: only rounding differs (~1e-16 per operation). f32: ~6e-8 per operation over 25 steps.
-    if (dtype == DType::f64) check_close(x.to_vector<double>(), expected, 1e-12, 1e-14);
+    if (dtype == Dtype::f64) check_close(x.to_vector<double>(), expected, 1e-12, 1e-14);
     else check_close(x.to_vector<double>(), expected, 2e-5, 1e-6);
   }
 }
@@ -124,8 +124,8 @@ TEST_CASE("AdamW follows the reference trajectory on a quadratic, f64 and f32") 
 TEST_CASE("AdamW weight decay is decoupled and per group") {
   // Group "decay" has weight decay, group "no_decay" has none and a different lr: each follows the
   // reference with its own hyperparameters.
-  Tensor w = make_param({1.5, -2.0, 3.0, 0.5}, {2, 2}, DType::f64);
-  Tensor b = make_param({0.25, -0.75}, {2}, DType::f64);
+  Tensor w = make_param({1.5, -2.0, 3.0, 0.5}, {2, 2}, Dtype::f64);
+  Tensor b = make_param({0.25, -0.75}, {2}, Dtype::f64);
   const Quadratic qw{{1.0, 2.0, 0.5, 1.0}, {-2.0, 3.0, -1.0, 4.0}}, qb{{1.0, 3.0}, {2.0, 1.0}};
   AdamW opt({ParamGroup{{{"w", w}}, 0.01, 0.5}, ParamGroup{{{"b", b}}, 0.03, 0.0}});
   ReferenceAdamW ref_w{.lr = 0.01, .weight_decay = 0.5}, ref_b{.lr = 0.03, .weight_decay = 0.0};
@@ -142,10 +142,10 @@ TEST_CASE("AdamW weight decay is decoupled and per group") {
 
   // With a zero gradient the moments stay zero and only the decay acts: p_t = p_0 (1 − lr·wd)^t,
   // not the L2 form, which would push the decay through the moments.
-  Tensor p = make_param({2.0, -4.0}, {2}, DType::f64);
+  Tensor p = make_param({2.0, -4.0}, {2}, Dtype::f64);
   AdamW decay_only({ParamGroup{{{"p", p}}, 0.1, 0.2}});
   for (int step = 0; step < 3; ++step) {
-    p.set_grad(Tensor::zeros({2}, DType::f64));
+    p.set_grad(Tensor::zeros({2}, Dtype::f64));
     decay_only.step();
   }
   const double factor = std::pow(1 - 0.1 * 0.2, 3);
@@ -153,7 +153,7 @@ TEST_CASE("AdamW weight decay is decoupled and per group") {
 }
 
 TEST_CASE("weight_decay_groups decays matrices only") {
-  Tensor weight = make_param({1, 2, 3, 4}, {2, 2}, DType::f32), bias = make_param({1, 2}, {2}, DType::f32);
+  Tensor weight = make_param({1, 2, 3, 4}, {2, 2}, Dtype::f32), bias = make_param({1, 2}, {2}, Dtype::f32);
   const std::vector<ParamGroup> groups = weight_decay_groups({{"fc.weight", weight}, {"fc.bias", bias}}, 3e-4, 0.1);
   REQUIRE(groups.size() == 2);
   CHECK(groups[0].params.size() == 1);
@@ -168,53 +168,53 @@ TEST_CASE("weight_decay_groups decays matrices only") {
 TEST_CASE("SGD follows the reference trajectory: plain, momentum, nesterov, weight decay") {
   struct Case { double momentum; bool nesterov; double weight_decay; };
   for (Case c : {Case{0.0, false, 0.0}, Case{0.9, false, 0.0}, Case{0.9, true, 0.05}, Case{0.5, false, 0.1}}) {
-    for (DType dtype : {DType::f64, DType::f32}) {
+    for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
       CAPTURE(c.momentum);
       CAPTURE(c.nesterov);
       CAPTURE(engine::dtype_name(dtype));
       Tensor x = make_param(start, {6}, dtype);
-      SGD opt({ParamGroup{{{"x", x}}, 0.02, c.weight_decay}}, SGDOptions{.momentum = c.momentum, .nesterov = c.nesterov});
-      ReferenceSGD ref{.lr = 0.02, .weight_decay = c.weight_decay, .momentum = c.momentum, .nesterov = c.nesterov};
+      Sgd opt({ParamGroup{{{"x", x}}, 0.02, c.weight_decay}}, SgdOptions{.momentum = c.momentum, .nesterov = c.nesterov});
+      ReferenceSgd ref{.lr = 0.02, .weight_decay = c.weight_decay, .momentum = c.momentum, .nesterov = c.nesterov};
       std::vector<double> expected = start;
       for (int step = 0; step < 20; ++step) {
         set_quadratic_grad(x, quadratic);
         ref.step(expected, quadratic.grad(expected));
         opt.step();
       }
-      if (dtype == DType::f64) check_close(x.to_vector<double>(), expected, 1e-12, 1e-14);
+      if (dtype == Dtype::f64) check_close(x.to_vector<double>(), expected, 1e-12, 1e-14);
       else check_close(x.to_vector<double>(), expected, 1e-5, 1e-6);
     }
   }
-  Tensor x = make_param(start, {6}, DType::f64);
-  CHECK_THROWS_WITH_AS(SGD({ParamGroup{{{"x", x}}, 0.1, 0}}, SGDOptions{.momentum = 0, .nesterov = true}),
+  Tensor x = make_param(start, {6}, Dtype::f64);
+  CHECK_THROWS_WITH_AS(Sgd({ParamGroup{{{"x", x}}, 0.1, 0}}, SgdOptions{.momentum = 0, .nesterov = true}),
                        doctest::Contains("nesterov needs momentum"), engine::Error);
 }
 
 TEST_CASE("optimizers skip parameters without gradients and refuse bad ones") {
-  Tensor x = make_param({1.0, 2.0}, {2}, DType::f64);
-  Tensor y = make_param({3.0, 4.0}, {2}, DType::f64);
+  Tensor x = make_param({1.0, 2.0}, {2}, Dtype::f64);
+  Tensor y = make_param({3.0, 4.0}, {2}, Dtype::f64);
   AdamW opt({ParamGroup{{{"x", x}, {"y", y}}, 0.1, 0.0}});
-  x.set_grad(Tensor::from_vector({0.5, -0.5}, {2}, DType::f64));
+  x.set_grad(Tensor::from_vector({0.5, -0.5}, {2}, Dtype::f64));
   opt.step();
   CHECK(y.to_vector<double>() == std::vector<double>{3.0, 4.0});
   CHECK(x.to_vector<double>() != std::vector<double>{1.0, 2.0});
 
-  y.set_grad(Tensor::ones({3}, DType::f64));
+  y.set_grad(Tensor::ones({3}, Dtype::f64));
   CHECK_THROWS_WITH_AS(opt.step(), doctest::Contains("gradient of 'y' is f64[3] on cpu but the parameter is f64[2]"),
                        engine::Error);
   CHECK(opt.step_count() == 1);  // the failed step changed nothing
   CHECK_THROWS_WITH_AS(AdamW({ParamGroup{{{"x", x}}, 0.1, 0.0}, ParamGroup{{{"x", x}}, 0.1, 0.0}}),
                        doctest::Contains("parameter name 'x' appears twice"), engine::Error);
-  Tensor wide = make_param({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64);
-  CHECK_THROWS_WITH_AS(SGD({ParamGroup{{{"t", wide.detach().transpose(0, 1)}}, 0.1, 0.0}}),
+  Tensor wide = make_param({1, 2, 3, 4, 5, 6}, {2, 3}, Dtype::f64);
+  CHECK_THROWS_WITH_AS(Sgd({ParamGroup{{{"t", wide.detach().transpose(0, 1)}}, 0.1, 0.0}}),
                        doctest::Contains("'t' (f64[3, 2] on cpu) is not contiguous"), engine::Error);
 }
 
 TEST_CASE("AdamW and SGD steps allocate nothing") {
-  Tensor w = make_param(start, {2, 3}, DType::f32);
-  Tensor v = make_param(start, {2, 3}, DType::f32);
+  Tensor w = make_param(start, {2, 3}, Dtype::f32);
+  Tensor v = make_param(start, {2, 3}, Dtype::f32);
   AdamW adamw({ParamGroup{{{"w", w}}, 0.01, 0.1}});
-  SGD sgd({ParamGroup{{{"v", v}}, 0.01, 0.1}}, SGDOptions{.momentum = 0.9});
+  Sgd sgd({ParamGroup{{{"v", v}}, 0.01, 0.1}}, SgdOptions{.momentum = 0.9});
   set_quadratic_grad(w, quadratic);
   set_quadratic_grad(v, quadratic);
   const uint64_t before = engine::cpu_allocator().stats().allocations;
@@ -240,23 +240,23 @@ TEST_CASE("state_dict round trip continues the identical trajectory") {
     return std::make_unique<AdamW>(std::vector<ParamGroup>{ParamGroup{{{"x", x}}, 0.05, 0.01}});
   };
   auto make_sgd = [](Tensor& x) -> std::unique_ptr<Optimizer> {
-    return std::make_unique<SGD>(std::vector<ParamGroup>{ParamGroup{{{"x", x}}, 0.05, 0.01}},
-                                 SGDOptions{.momentum = 0.9, .nesterov = true});
+    return std::make_unique<Sgd>(std::vector<ParamGroup>{ParamGroup{{{"x", x}}, 0.05, 0.01}},
+                                 SgdOptions{.momentum = 0.9, .nesterov = true});
   };
   for (auto make : {+make_adamw, +make_sgd}) {
-    Tensor straight = make_param(start, {6}, DType::f32);
+    Tensor straight = make_param(start, {6}, Dtype::f32);
     std::unique_ptr<Optimizer> uninterrupted = make(straight);
     CAPTURE(uninterrupted->name());
     run(*uninterrupted, straight, 10);
 
-    Tensor first = make_param(start, {6}, DType::f32);
+    Tensor first = make_param(start, {6}, Dtype::f32);
     std::unique_ptr<Optimizer> before = make(first);
     run(*before, first, 4);
     std::map<std::string, Tensor> saved;
     for (auto& [key, tensor] : before->state_dict()) saved[key] = tensor.clone();
     CHECK(saved.at("step").item() == 4);
 
-    Tensor resumed = make_param(first.to_vector<double>(), {6}, DType::f32);
+    Tensor resumed = make_param(first.to_vector<double>(), {6}, Dtype::f32);
     std::unique_ptr<Optimizer> after = make(resumed);
     after->load_state_dict(saved);
     CHECK(after->step_count() == 4);
@@ -266,7 +266,7 @@ TEST_CASE("state_dict round trip continues the identical trajectory") {
 }
 
 TEST_CASE("load_state_dict names the tensor at fault") {
-  Tensor x = make_param(start, {2, 3}, DType::f64);
+  Tensor x = make_param(start, {2, 3}, Dtype::f64);
   AdamW opt({ParamGroup{{{"layer.weight", x}}, 0.1, 0.0}});
   std::map<std::string, Tensor> state = opt.state_dict();
   CHECK(state.size() == 3);
@@ -276,16 +276,16 @@ TEST_CASE("load_state_dict names the tensor at fault") {
   CHECK_THROWS_WITH_AS(opt.load_state_dict(missing), doctest::Contains("missing tensor 'layer.weight.exp_avg_sq'"),
                        engine::Error);
   std::map<std::string, Tensor> wrong_shape = state;
-  wrong_shape["layer.weight.exp_avg"] = Tensor::zeros({3, 2}, DType::f64);
+  wrong_shape["layer.weight.exp_avg"] = Tensor::zeros({3, 2}, Dtype::f64);
   CHECK_THROWS_WITH_AS(
       opt.load_state_dict(wrong_shape),
       doctest::Contains("tensor 'layer.weight.exp_avg' has shape [3, 2] but parameter 'layer.weight' has shape [2, 3]"),
       engine::Error);
   std::map<std::string, Tensor> extra = state;
-  extra["other.exp_avg"] = Tensor::zeros({2}, DType::f64);
+  extra["other.exp_avg"] = Tensor::zeros({2}, Dtype::f64);
   CHECK_THROWS_WITH_AS(opt.load_state_dict(extra), doctest::Contains("unexpected tensor 'other.exp_avg'"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(SGD({ParamGroup{{{"layer.weight", x}}, 0.1, 0.0}}, SGDOptions{.momentum = 0.9})
+  CHECK_THROWS_WITH_AS(Sgd({ParamGroup{{{"layer.weight", x}}, 0.1, 0.0}}, SgdOptions{.momentum = 0.9})
                            .load_state_dict(state),
                        doctest::Contains("missing tensor 'layer.weight.momentum_buffer'"), engine::Error);
 }
@@ -331,15 +331,15 @@ TEST_CASE("cosine decay with warmup_lr_init, as timm CosineLRScheduler") {
 }
 
 TEST_CASE("schedule apply sets each group's rate from its base and the step count") {
-  Tensor a = make_param({1.0}, {1}, DType::f64), b = make_param({2.0}, {1}, DType::f64);
-  SGD opt({ParamGroup{{{"a", a}}, 0.1, 0.0}, ParamGroup{{{"b", b}}, 0.4, 0.0}});
+  Tensor a = make_param({1.0}, {1}, Dtype::f64), b = make_param({2.0}, {1}, Dtype::f64);
+  Sgd opt({ParamGroup{{{"a", a}}, 0.1, 0.0}, ParamGroup{{{"b", b}}, 0.4, 0.0}});
   const LrSchedule schedule(LrScheduleConfig{.decay = LrDecay::linear, .warmup_steps = 4, .total_steps = 8});
   std::vector<double> lr_a, lr_b;
   for (int step = 0; step < 6; ++step) {
     schedule.apply(opt);
     lr_a.push_back(opt.param_groups()[0].lr);
     lr_b.push_back(opt.param_groups()[1].lr);
-    a.set_grad(Tensor::ones({1}, DType::f64));
+    a.set_grad(Tensor::ones({1}, Dtype::f64));
     opt.step();
   }
   check_close(lr_a, {0.0, 0.025, 0.05, 0.075, 0.1, 0.075}, 1e-14, 1e-16);
@@ -349,11 +349,11 @@ TEST_CASE("schedule apply sets each group's rate from its base and the step coun
 }
 
 TEST_CASE("clip_grad_norm on known vectors") {
-  Tensor x = make_param({1.0, 1.0}, {2}, DType::f64);
-  Tensor y = make_param({1.0}, {1}, DType::f32);
-  Tensor no_grad = make_param({1.0}, {1}, DType::f64);
-  x.set_grad(Tensor::from_vector({3.0, 4.0}, {2}, DType::f64));
-  y.set_grad(Tensor::from_vector({12.0}, {1}, DType::f32));
+  Tensor x = make_param({1.0, 1.0}, {2}, Dtype::f64);
+  Tensor y = make_param({1.0}, {1}, Dtype::f32);
+  Tensor no_grad = make_param({1.0}, {1}, Dtype::f64);
+  x.set_grad(Tensor::from_vector({3.0, 4.0}, {2}, Dtype::f64));
+  y.set_grad(Tensor::from_vector({12.0}, {1}, Dtype::f32));
 
   // ‖(3, 4, 12)‖ = 13: below max_norm nothing changes.
   CHECK(clip_grad_norm(tensors({x, y, no_grad}), 20.0).item() == doctest::Approx(13.0).epsilon(1e-15));
@@ -372,8 +372,8 @@ TEST_CASE("clip_grad_norm on known vectors") {
 
 TEST_CASE("clip_grad_norm is exact and independent of the thread count") {
   engine::Generator gen(7);
-  Tensor big = make_param(std::vector<double>(100003, 1.0), {100003}, DType::f32);
-  big.set_grad(Tensor::randn({100003}, gen, DType::f32));
+  Tensor big = make_param(std::vector<double>(100003, 1.0), {100003}, Dtype::f32);
+  big.set_grad(Tensor::randn({100003}, gen, Dtype::f32));
   double expected_sq = 0;  // serial double sum: the chunked sum differs only in rounding order
   for (float g : big.grad().to_vector<float>()) expected_sq += double(g) * double(g);
 
@@ -403,7 +403,7 @@ class HostMemoryCudaBackend final : public engine::Backend {
   void adamw_update(std::span<const Tensor>, std::span<const Tensor>, std::span<const Tensor>,
                     std::span<const Tensor>, const engine::AdamWStep&) override { unused(); }
   void sgd_update(std::span<const Tensor>, std::span<const Tensor>, std::span<const Tensor>,
-                  const engine::SGDStep&) override { unused(); }
+                  const engine::SgdStep&) override { unused(); }
   void squared_norm(std::span<const Tensor>, const Tensor&) override { unused(); }
   void clip_by_norm_(std::span<const Tensor>, const Tensor&, double, const Tensor&) override { unused(); }
   void synchronize() override {}
@@ -416,34 +416,34 @@ class HostMemoryCudaBackend final : public engine::Backend {
 
 TEST_CASE("optimizers and clipping refuse parameters and gradients on several devices") {
   static HostMemoryCudaBackend backend;  // outlives the tensors allocated through it
-  engine::register_backend(engine::DeviceType::CUDA, &backend);
+  engine::register_backend(engine::DeviceType::cuda, &backend);
   {
-    Tensor on_cpu = make_param({1.0, 2.0}, {2}, DType::f32);
-    Tensor on_gpu = Tensor::empty({4}, DType::f32, engine::Device::cuda(0));
+    Tensor on_cpu = make_param({1.0, 2.0}, {2}, Dtype::f32);
+    Tensor on_gpu = Tensor::empty({4}, Dtype::f32, engine::Device::cuda(0));
     on_gpu.requires_grad_();
     CHECK_THROWS_WITH_AS(AdamW({ParamGroup{{{"a", on_cpu}}, 0.1, 0.0}, ParamGroup{{{"w", on_gpu}}, 0.1, 0.0}}),
                          doctest::Contains("AdamW: parameter 'w' is f32[4] on cuda:0 but parameter 'a' is on cpu; "
                                            "all parameters of one optimizer must be on one device"),
                          engine::Error);
-    CHECK_THROWS_WITH_AS(SGD({ParamGroup{{{"a", on_cpu}, {"w", on_gpu}}, 0.1, 0.0}}),
+    CHECK_THROWS_WITH_AS(Sgd({ParamGroup{{{"a", on_cpu}, {"w", on_gpu}}, 0.1, 0.0}}),
                          doctest::Contains("SGD: parameter 'w' is f32[4] on cuda:0 but parameter 'a' is on cpu"),
                          engine::Error);
 
     // A gradient on another device than its parameter is refused before anything changes.
-    SGD sgd({ParamGroup{{{"a", on_cpu}}, 0.1, 0.0}});
-    on_cpu.set_grad(Tensor::empty({2}, DType::f32, engine::Device::cuda(0)));
+    Sgd sgd({ParamGroup{{{"a", on_cpu}}, 0.1, 0.0}});
+    on_cpu.set_grad(Tensor::empty({2}, Dtype::f32, engine::Device::cuda(0)));
     CHECK_THROWS_WITH_AS(sgd.step(),
                          doctest::Contains("gradient of 'a' is f32[2] on cuda:0 but the parameter is f32[2] on cpu"),
                          engine::Error);
     CHECK(sgd.step_count() == 0);
 
-    on_cpu.set_grad(Tensor::from_vector({3.0, 4.0}, {2}, DType::f32));
-    on_gpu.set_grad(Tensor::empty({4}, DType::f32, engine::Device::cuda(0)));
+    on_cpu.set_grad(Tensor::from_vector({3.0, 4.0}, {2}, Dtype::f32));
+    on_gpu.set_grad(Tensor::empty({4}, Dtype::f32, engine::Device::cuda(0)));
     CHECK_THROWS_WITH_AS(clip_grad_norm(tensors({on_cpu, on_gpu}), 1.0),
                          doctest::Contains("clip_grad_norm: gradient of params[1] is f32[4] on cuda:0 but that of "
                                            "params[0] is on cpu; clip the gradients of each device apart"),
                          engine::Error);
     CHECK(on_cpu.grad().to_vector<double>() == std::vector<double>{3.0, 4.0});
   }
-  engine::register_backend(engine::DeviceType::CUDA, nullptr);
+  engine::register_backend(engine::DeviceType::cuda, nullptr);
 }

@@ -14,11 +14,11 @@
 #include "engine/backend.h"
 #include "file_test_util.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
-using test_util::read_bytes;
-using test_util::ScratchDir;
-using test_util::write_bytes;
+using file_test_util::read_bytes;
+using file_test_util::ScratchDir;
+using file_test_util::write_bytes;
 
 namespace {
 
@@ -60,22 +60,22 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 TEST_CASE("safetensors round trip keeps dtype, shape and values of non-contiguous tensors") {
   ScratchDir dir;
   std::vector<engine::Device> devices = {engine::Device::cpu()};
-  if (engine::backend_available(engine::DeviceType::CUDA)) devices.push_back(engine::Device::cuda());
+  if (engine::backend_available(engine::DeviceType::cuda)) devices.push_back(engine::Device::cuda());
   for (const engine::Device device : devices) {
     CAPTURE(device.str());
     // Each input is a view that is not contiguous, so the writer must gather it.
     std::map<std::string, Tensor> tensors = {
-        {"f32.transposed", Tensor::from_vector({1.5, -2.25, 3, 4.125, -5, 6.5}, {2, 3}, DType::f32, device)
+        {"f32.transposed", Tensor::from_vector({1.5, -2.25, 3, 4.125, -5, 6.5}, {2, 3}, Dtype::f32, device)
                                .transpose(0, 1)},
-        {"f64.narrowed", Tensor::from_vector({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}, {2, 4}, DType::f64, device)
+        {"f64.narrowed", Tensor::from_vector({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}, {2, 4}, Dtype::f64, device)
                              .narrow(1, 1, 2)},
-        {"i32.permuted", Tensor::from_indices({1, -2, 3, 4, 5, -6, 7, 8, 9, 10, 11, 12}, {2, 3, 2}, DType::i32,
+        {"i32.permuted", Tensor::from_indices({1, -2, 3, 4, 5, -6, 7, 8, 9, 10, 11, 12}, {2, 3, 2}, Dtype::i32,
                                               device).permute({2, 0, 1})},
-        {"i64.expanded", Tensor::from_indices({int64_t(1) << 40, -7, 9}, {1, 3}, DType::i64, device).expand({2, 3})},
-        {"scalar", Tensor::full({}, 2.5, DType::f32, device)},
-        {"empty", Tensor::zeros({0, 3}, DType::f64, device)},
+        {"i64.expanded", Tensor::from_indices({int64_t(1) << 40, -7, 9}, {1, 3}, Dtype::i64, device).expand({2, 3})},
+        {"scalar", Tensor::full({}, 2.5, Dtype::f32, device)},
+        {"empty", Tensor::zeros({0, 3}, Dtype::f64, device)},
     };
-    tensors["f32.param"] = Tensor::from_vector({0.75, -0.5, 0.25, 1.0}, {2, 2}, DType::f32, device)
+    tensors["f32.param"] = Tensor::from_vector({0.75, -0.5, 0.25, 1.0}, {2, 2}, Dtype::f32, device)
                                .requires_grad_()
                                .transpose(0, 1);
     const engine::SafetensorsMetadata metadata = {{"format", "pt"}, {"note", "quote \" backslash \\ tab \t é"}};
@@ -164,10 +164,10 @@ TEST_CASE("safetensors writer produces the reference implementation's bytes, and
     const std::string expected = safetensors_bytes(header, data);
     const std::map<std::string, Tensor> tensors = {
         {"bias", Tensor::from_vector({0.5, -1.25}, {2})},
-        {"ids", Tensor::from_indices({1, -2, 3}, {3}, DType::i32)},
+        {"ids", Tensor::from_indices({1, -2, 3}, {3}, Dtype::i32)},
         {"steps", Tensor::from_indices({7}, {1})},
         {"v", Tensor::full({}, 3.0)},
-        {"w", Tensor::from_vector({1.5, -2.0}, {2, 1}, DType::f64)},
+        {"w", Tensor::from_vector({1.5, -2.0}, {2, 1}, Dtype::f64)},
     };
     const std::string ours = dir.file("ours.safetensors");
     engine::save_safetensors(ours, tensors, {{"format", "pt"}});
@@ -177,7 +177,7 @@ TEST_CASE("safetensors writer produces the reference implementation's bytes, and
     const engine::SafetensorsFile loaded = engine::load_safetensors(fixture);
     CHECK(loaded.tensors.at("steps").to_vector<int64_t>() == std::vector<int64_t>{7});
     CHECK(loaded.tensors.at("w").to_vector<double>() == std::vector<double>{1.5, -2.0});
-    CHECK(loaded.tensors.at("ids").dtype() == DType::i32);
+    CHECK(loaded.tensors.at("ids").dtype() == Dtype::i32);
     CHECK(loaded.tensors.at("ids").to_vector<int32_t>() == std::vector<int32_t>{1, -2, 3});
     CHECK(loaded.tensors.at("v").shape().empty());
   }
@@ -195,7 +195,7 @@ TEST_CASE("safetensors reader converts F16 and BF16 to f32 exactly") {
   write_bytes(path, safetensors_bytes(header, data));
   const engine::SafetensorsFile loaded = engine::load_safetensors(path);
   const Tensor h = loaded.tensors.at("h");
-  CHECK(h.dtype() == DType::f32);
+  CHECK(h.dtype() == Dtype::f32);
   CHECK(h.shape() == engine::Shape{2, 3});
   const std::vector<float> hv = h.to_vector<float>();
   CHECK(hv[0] == 1.0f);
@@ -225,25 +225,25 @@ TEST_CASE("safetensors BF16: bf16 tensors are written byte for byte and load as 
   const std::string expected = safetensors_bytes(header, data);
   const double inf = std::numeric_limits<double>::infinity();
   const std::map<std::string, Tensor> tensors = {
-      {"a", Tensor::from_vector({1.0, -3.140625, 0x1p-133, -inf}, {2, 2}, DType::bf16)},
+      {"a", Tensor::from_vector({1.0, -3.140625, 0x1p-133, -inf}, {2, 2}, Dtype::bf16)},
       {"b", Tensor::from_vector({0.5}, {1})},
-      {"ids", Tensor::from_indices({3, -4}, {2}, DType::i32)},
-      {"w", Tensor::from_vector({1.0 + 0x1p-8 + 0x1p-30, std::nan(""), 0x1.fep127}, {3}, DType::bf16)},
+      {"ids", Tensor::from_indices({3, -4}, {2}, Dtype::i32)},
+      {"w", Tensor::from_vector({1.0 + 0x1p-8 + 0x1p-30, std::nan(""), 0x1.fep127}, {3}, Dtype::bf16)},
   };
   const std::string ours = dir.file("ours.safetensors");
   engine::save_safetensors(ours, tensors);
   CHECK(read_bytes(ours) == expected);
 
   const engine::SafetensorsFile kept = engine::load_safetensors(ours, engine::Bf16Loading::keep_bf16);
-  REQUIRE(kept.tensors.at("a").dtype() == DType::bf16);
+  REQUIRE(kept.tensors.at("a").dtype() == Dtype::bf16);
   CHECK(kept.tensors.at("a").shape() == engine::Shape{2, 2});
-  CHECK(kept.tensors.at("b").dtype() == DType::f32);
+  CHECK(kept.tensors.at("b").dtype() == Dtype::f32);
   const std::string again = dir.file("again.safetensors");
   engine::save_safetensors(again, kept.tensors);
   CHECK(read_bytes(again) == expected);
 
   const engine::SafetensorsFile widened = engine::load_safetensors(ours);
-  REQUIRE(widened.tensors.at("w").dtype() == DType::f32);
+  REQUIRE(widened.tensors.at("w").dtype() == Dtype::f32);
   const std::vector<float> a = widened.tensors.at("a").to_vector<float>();
   CHECK(a == std::vector<float>{1.0f, -3.140625f, 0x1p-133f, -std::numeric_limits<float>::infinity()});
   const std::vector<float> w = widened.tensors.at("w").to_vector<float>();

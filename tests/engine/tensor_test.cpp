@@ -9,7 +9,7 @@
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("factories fill and report metadata") {
@@ -58,12 +58,12 @@ TEST_CASE("views share storage and index correctly") {
 }
 
 TEST_CASE("view of a non-contiguous tensor splits and merges compatible dims") {
-  Tensor t = Tensor::arange(24, DType::f64).view({2, 3, 4}).permute({1, 0, 2});  // (3, 2, 4)
+  Tensor t = Tensor::arange(24, Dtype::f64).view({2, 3, 4}).permute({1, 0, 2});  // (3, 2, 4)
   Tensor v = t.view({3, 2, 2, 2});
   CHECK(v.contiguous().to_vector<double>() == t.contiguous().to_vector<double>());
   // Dims 0 and 1 are not adjacent in memory after the permute: merging them needs a copy.
   CHECK_THROWS_AS(t.view({3, 8}), engine::Error);
-  Tensor base = Tensor::arange(24, DType::f64).view({2, 3, 4});
+  Tensor base = Tensor::arange(24, Dtype::f64).view({2, 3, 4});
   CHECK(base.narrow(2, 1, 2).view({6, 2}).contiguous().to_vector<double>() ==
         base.narrow(2, 1, 2).contiguous().to_vector<double>());
 }
@@ -76,9 +76,9 @@ TEST_CASE("a scalar views as any shape of one element and back") {
 }
 
 TEST_CASE("dtype conversion and item") {
-  Tensor t = Tensor::from_vector({1.25, -2.5}, {2}, DType::f64);
-  CHECK(t.to(DType::f32).to_vector<float>() == std::vector<float>{1.25f, -2.5f});
-  CHECK(t.to(DType::i64).to_vector<int64_t>() == std::vector<int64_t>{1, -2});
+  Tensor t = Tensor::from_vector({1.25, -2.5}, {2}, Dtype::f64);
+  CHECK(t.to(Dtype::f32).to_vector<float>() == std::vector<float>{1.25f, -2.5f});
+  CHECK(t.to(Dtype::i64).to_vector<int64_t>() == std::vector<int64_t>{1, -2});
   CHECK(t.narrow(0, 1, 1).item() == -2.5);
   CHECK_THROWS_WITH_AS(t.item(), doctest::Contains("one-element"), engine::Error);
   CHECK_THROWS_WITH_AS(t.data<float>(), doctest::Contains("f64[2]"), engine::Error);
@@ -107,8 +107,8 @@ TEST_CASE("reset_peak_stats restarts the peak from the bytes in use") {
 
 TEST_CASE("philox generator: reproducible by (seed, offset) and well distributed") {
   engine::Generator g1(42), g2(42);
-  Tensor a = Tensor::randn({1000}, g1, DType::f64);
-  Tensor b = Tensor::randn({1000}, g2, DType::f64);
+  Tensor a = Tensor::randn({1000}, g1, Dtype::f64);
+  Tensor b = Tensor::randn({1000}, g2, Dtype::f64);
   CHECK(a.to_vector<double>() == b.to_vector<double>());
   CHECK(g1.offset() == 500);  // two normals per counter block
   // Resuming from a saved state gives the continuation.
@@ -117,7 +117,7 @@ TEST_CASE("philox generator: reproducible by (seed, offset) and well distributed
   CHECK(Tensor::rand({7}, g1).to_vector<float>() == Tensor::rand({7}, g3).to_vector<float>());
   // Moments of a large normal draw.
   engine::Generator g(7);
-  auto x = Tensor::randn({200000}, g, DType::f64).to_vector<double>();
+  auto x = Tensor::randn({200000}, g, Dtype::f64).to_vector<double>();
   double mean = 0, var = 0;
   for (double v : x) mean += v;
   mean /= double(x.size());
@@ -126,10 +126,10 @@ TEST_CASE("philox generator: reproducible by (seed, offset) and well distributed
   CHECK(std::abs(mean) < 0.01);
   CHECK(std::abs(var - 1.0) < 0.02);
   // Truncated normal respects bounds; bernoulli its rate.
-  Tensor tn = Tensor::empty({10000}, DType::f64);
+  Tensor tn = Tensor::empty({10000}, Dtype::f64);
   engine::fill_random_(tn, g, {engine::RandomDistribution::truncated_normal, 0.0, 1.0, -0.5, 0.5});
   for (double v : tn.to_vector<double>()) CHECK((v >= -0.5 && v <= 0.5));
-  Tensor bern = Tensor::empty({100000}, DType::f64);
+  Tensor bern = Tensor::empty({100000}, Dtype::f64);
   engine::fill_random_(bern, g, {engine::RandomDistribution::bernoulli, 0.3});
   double ones = 0;
   for (double v : bern.to_vector<double>()) ones += v;
@@ -166,7 +166,7 @@ TEST_CASE("sum_to on the CPU sums each broadcast slice in a fixed order, bit for
     Tensor src;
     engine::Shape dst;
   };
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     const Tensor wide = Tensor::randn({8, 8, 20, 64}, gen, dtype);
     const std::vector<Case> cases = {
@@ -185,8 +185,8 @@ TEST_CASE("sum_to on the CPU sums each broadcast slice in a fixed order, bit for
       CAPTURE(engine::shape_str(c.src.shape()));
       CAPTURE(engine::shape_str(c.dst));
       Tensor dst = Tensor::full(c.dst, std::nan(""), dtype);
-      engine::backend_for(engine::DeviceType::CPU).sum_to(dst, c.src);
-      if (dtype == DType::f32) {
+      engine::backend_for(engine::DeviceType::cpu).sum_to(dst, c.src);
+      if (dtype == Dtype::f32) {
         CHECK(dst.to_vector<float>() == sequential_sum_to<float>(c.src, c.dst));
       } else {
         CHECK(dst.to_vector<double>() == sequential_sum_to<double>(c.src, c.dst));

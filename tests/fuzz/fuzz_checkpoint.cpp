@@ -7,8 +7,8 @@
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static fuzz::InputFile file("checkpoint");
-  const std::string_view text = fuzz::as_text(data, size);
+  static fuzz_input::InputFile file("checkpoint");
+  const std::string_view text = fuzz_input::as_text(data, size);
   const char* fields[] = {"format_version", "step", "generators", "extra"};
   nlohmann::json metadata = {{"format", "seqpe-engine-checkpoint"}};
   size_t at = 0;
@@ -26,6 +26,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char((length >> (8 * i)) & 0xff);
   bytes += header_text + std::string(12, '\0');
   const std::string& path = file.write(bytes);
-  fuzz::expect_clean_error([&] { engine::load_checkpoint(path); });
+  fuzz_input::expect_clean_error([&] { engine::load_checkpoint(path); });
   return 0;
 }

@@ -4,9 +4,9 @@
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static fuzz::InputFile file("image");
-  const std::string& path = file.write(fuzz::as_text(data, size));
-  fuzz::expect_clean_error([&] {
+  static fuzz_input::InputFile file("image");
+  const std::string& path = file.write(fuzz_input::as_text(data, size));
+  fuzz_input::expect_clean_error([&] {
     const data::HostImage image = data::decode_image(path);
     data::convert_channels(image, 1);
     data::convert_channels(image, 3);

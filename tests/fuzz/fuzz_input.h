@@ -13,7 +13,7 @@
 
 #include "engine/error.h"
 
-namespace fuzz {
+namespace fuzz_input {
 
 // An in-memory file (memfd) rewritten with each input; path() names it for the parsers.
 class InputFile {
@@ -54,4 +54,4 @@ void expect_clean_error(Parse&& parse) {
   }
 }
 
-}  // namespace fuzz
+}  // namespace fuzz_input

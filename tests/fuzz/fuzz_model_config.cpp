@@ -10,13 +10,13 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json json;
   try {
-    json = engine::parse_json(fuzz::as_text(data, size), "fuzz input");
+    json = engine::parse_json(fuzz_input::as_text(data, size), "fuzz input");
   } catch (const engine::Error&) {
     return 0;
   }
-  fuzz::expect_clean_error([&] { models::gpt_config_from_json(json); });
-  fuzz::expect_clean_error([&] { models::vit_config_from_json(json); });
-  fuzz::expect_clean_error([&] { lm::gpt_config(lm::merge_config(lm::default_run_config(), json), 300); });
-  fuzz::expect_clean_error([&] { vit_app::run_config_from_json(json, vit_app::default_run_config()); });
+  fuzz_input::expect_clean_error([&] { models::gpt_config_from_json(json); });
+  fuzz_input::expect_clean_error([&] { models::vit_config_from_json(json); });
+  fuzz_input::expect_clean_error([&] { apps::gpt_config(apps::merge_config(apps::default_run_config(), json), 300); });
+  fuzz_input::expect_clean_error([&] { apps::vit_run_config_from_json(json, apps::default_vit_run_config()); });
   return 0;
 }

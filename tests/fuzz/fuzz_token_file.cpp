@@ -5,9 +5,9 @@
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static fuzz::InputFile file("tokens");
-  const std::string& path = file.write(fuzz::as_text(data, size));
-  fuzz::expect_clean_error([&] {
+  static fuzz_input::InputFile file("tokens");
+  const std::string& path = file.write(fuzz_input::as_text(data, size));
+  fuzz_input::expect_clean_error([&] {
     const data::TokenFile tokens(path);
     std::vector<int64_t> all(size_t(tokens.size()));
     tokens.read(0, std::span<int64_t>(all));

@@ -6,12 +6,12 @@
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static fuzz::InputFile vocab("vocab.json"), merges("merges.txt");
-  const std::string_view text = fuzz::as_text(data, size);
+  static fuzz_input::InputFile vocab("vocab.json"), merges("merges.txt");
+  const std::string_view text = fuzz_input::as_text(data, size);
   const size_t nul = std::min(text.find('\0'), text.size());
   const std::string& vocab_path = vocab.write(text.substr(0, nul));
   const std::string& merges_path = merges.write(text.substr(std::min(nul + 1, text.size())));
-  fuzz::expect_clean_error([&] {
+  fuzz_input::expect_clean_error([&] {
     const data::BpeTokenizer tokenizer = data::BpeTokenizer::load(vocab_path, merges_path);
     const std::vector<data::TokenId> ids = tokenizer.encode(text);
     if (tokenizer.decode(ids) != text) std::abort();

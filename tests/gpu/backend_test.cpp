@@ -40,7 +40,7 @@ TEST_CASE("GPU backend: primitives match the CPU backend") {
   if (!cuda_ready()) return;
   engine::Generator gen(11);
   backend_checks::check_fill_and_copy(gen);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     backend_checks::check_add_into(gen, dtype);
     backend_checks::check_sum_to(gen, dtype);

@@ -8,15 +8,15 @@
 TEST_CASE("GPU: AdamW follows the CPU trajectory") {
   if (!cuda_ready()) return;
   engine::Generator gen(21);
-  optim_checks::check_adamw(engine::DType::f32, /*many=*/true, gen);
-  optim_checks::check_adamw(engine::DType::f64, /*many=*/false, gen);
+  optim_checks::check_adamw(engine::Dtype::f32, /*many=*/true, gen);
+  optim_checks::check_adamw(engine::Dtype::f64, /*many=*/false, gen);
 }
 
 TEST_CASE("GPU: SGD (plain, momentum, nesterov) follows the CPU trajectory") {
   if (!cuda_ready()) return;
   engine::Generator gen(22);
-  optim_checks::check_sgd(engine::DType::f32, /*many=*/true, gen);
-  optim_checks::check_sgd(engine::DType::f64, /*many=*/false, gen);
+  optim_checks::check_sgd(engine::Dtype::f32, /*many=*/true, gen);
+  optim_checks::check_sgd(engine::Dtype::f64, /*many=*/false, gen);
 }
 
 TEST_CASE("GPU: clip_grad_norm matches the CPU and is deterministic") {

@@ -8,7 +8,7 @@
 #include "engine/rng.h"
 #include "models/pe/ape.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -18,11 +18,11 @@ Tensor reference_grid(int64_t rows, int64_t channels) {
   std::vector<double> values;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < channels; ++c) values.push_back(std::sin(1.3 * double(r) + 0.7 * double(c)) + 0.1 * double(r));
-  return Tensor::from_vector(values, {rows, channels}, DType::f64);
+  return Tensor::from_vector(values, {rows, channels}, Dtype::f64);
 }
 
 void check_close(const Tensor& actual, const std::vector<double>& expected, double tol) {
-  const auto got = actual.to(DType::f64).to_vector<double>();
+  const auto got = actual.to(Dtype::f64).to_vector<double>();
   REQUIRE(got.size() == expected.size());
   for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tol));
 }
@@ -30,15 +30,15 @@ void check_close(const Tensor& actual, const std::vector<double>& expected, doub
 }  // namespace
 
 TEST_CASE("linear interpolation of 2 rows to 4 matches the hand-computed weights") {
-  Tensor table = Tensor::from_vector({1.0, -2.0, 5.0, 3.0}, {2, 2}, DType::f64);
-  Tensor out = models::interpolate_linear(table, 4);
+  Tensor table = Tensor::from_vector({1.0, -2.0, 5.0, 3.0}, {2, 2}, Dtype::f64);
+  Tensor out = models::pe::interpolate_linear(table, 4);
   CHECK(out.shape() == engine::Shape{4, 2});
   // [r0, 0.75 r0 + 0.25 r1, 0.25 r0 + 0.75 r1, r1]
   check_close(out, {1.0, -2.0, 2.0, -0.75, 4.0, 1.75, 5.0, 3.0}, 1e-15);
 }
 
 TEST_CASE("linear interpolation matches torch F.interpolate(mode='linear') on 5 -> 7 rows") {
-  Tensor out = models::interpolate_linear(reference_grid(5, 2), 7);
+  Tensor out = models::pe::interpolate_linear(reference_grid(5, 2), 7);
   check_close(out, {0, 0.644217687237691, 0.60774753452411, 0.852834681287971, 0.964113381532699, 0.73299939226313,
                     0.715501371821464, 0.0422543058567518, -0.0725468646109919, -0.483420915207688,
                     -0.428775514842337, -0.385199144146366, -0.483454655720153, 0.026123335169764},
@@ -48,15 +48,15 @@ TEST_CASE("linear interpolation matches torch F.interpolate(mode='linear') on 5 
 TEST_CASE("interpolation to the same size is the identity") {
   engine::Generator gen(5);
   Tensor table = Tensor::randn({9, 3}, gen);
-  check_close(models::interpolate_linear(table, 9), table.to(DType::f64).to_vector<double>(), 1e-7);
-  Tensor out = models::interpolate_bicubic(table, 3, 3, 3, 3);
-  CHECK(out.dtype() == DType::f32);
-  check_close(out, table.to(DType::f64).to_vector<double>(), 1e-6);
+  check_close(models::pe::interpolate_linear(table, 9), table.to(Dtype::f64).to_vector<double>(), 1e-7);
+  Tensor out = models::pe::interpolate_bicubic(table, 3, 3, 3, 3);
+  CHECK(out.dtype() == Dtype::f32);
+  check_close(out, table.to(Dtype::f64).to_vector<double>(), 1e-6);
 }
 
 TEST_CASE("bicubic interpolation matches torch F.interpolate(mode='bicubic', align_corners=False)") {
   SUBCASE("upsampling 3x3 -> 5x4") {
-    Tensor out = models::interpolate_bicubic(reference_grid(9, 2), 3, 3, 5, 4);
+    Tensor out = models::pe::interpolate_bicubic(reference_grid(9, 2), 3, 3, 5, 4);
     CHECK(out.shape() == engine::Shape{20, 2});
     check_close(out,
                 {-0.0471017643589895, 0.748896810694472,  0.843264666593154,  1.1142071320659,
@@ -72,7 +72,7 @@ TEST_CASE("bicubic interpolation matches torch F.interpolate(mode='bicubic', ali
                 1e-12);
   }
   SUBCASE("downsampling 4x4 -> 2x3") {
-    Tensor out = models::interpolate_bicubic(reference_grid(16, 2), 4, 4, 2, 3);
+    Tensor out = models::pe::interpolate_bicubic(reference_grid(16, 2), 4, 4, 2, 3);
     check_close(out,
                 {-0.112216540677984, 0.486791363025985, 1.2635368220551, 1.11026983168781, 0.35708564230798,
                  -0.180661206736836, 0.597992753961213, 0.222798791855545, 0.496802099303231, 1.08623096031701,
@@ -83,7 +83,7 @@ TEST_CASE("bicubic interpolation matches torch F.interpolate(mode='bicubic', ali
 
 TEST_CASE("interpolation rejects mismatched shapes") {
   Tensor table = Tensor::zeros({10, 2});
-  CHECK_THROWS_WITH_AS(models::interpolate_bicubic(table, 3, 3, 4, 4), doctest::Contains("interpolate_bicubic"),
+  CHECK_THROWS_WITH_AS(models::pe::interpolate_bicubic(table, 3, 3, 4, 4), doctest::Contains("interpolate_bicubic"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(models::interpolate_linear(table, 0), doctest::Contains("interpolate_linear"), engine::Error);
+  CHECK_THROWS_WITH_AS(models::pe::interpolate_linear(table, 0), doctest::Contains("interpolate_linear"), engine::Error);
 }

@@ -28,7 +28,7 @@ TEST_CASE("GPT with APE: evaluation beyond ape_train_length interpolates the tra
   models::Gpt reference(ape_config(20, 20), gen);
   reference.eval();
   auto state = model.state_dict();
-  state["wpe.weight"] = models::interpolate_linear(state.at("wpe.weight").narrow(0, 0, 8), 20);
+  state["wpe.weight"] = models::pe::interpolate_linear(state.at("wpe.weight").narrow(0, 0, 8), 20);
   reference.load_state_dict(state);
   engine::NoGradGuard no_grad;
   CHECK(model.forward(tokens, gen).to_vector<float>() == reference.forward(tokens, gen).to_vector<float>());

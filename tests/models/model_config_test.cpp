@@ -17,7 +17,7 @@ TEST_CASE("GPT config: JSON round trip, defaults for absent fields") {
   CHECK(c.mlp_ratio == 4);  // default
   CHECK(c.residual_dropout == 0.1);
   CHECK(c.attention_dropout == 0.1);  // GPT-2's attn_pdrop
-  CHECK(c.dtype == engine::DType::f64);
+  CHECK(c.dtype == engine::Dtype::f64);
   CHECK(c.position_encoding_options.at("base") == 500.0);
   CHECK(models::gpt_config_from_json(models::gpt_config_to_json(c)).channels == 64);
   CHECK(models::gpt_config_to_json(models::gpt_config_from_json(models::gpt_config_to_json(c))) ==
@@ -53,7 +53,7 @@ TEST_CASE("GPT config errors name the field and the bad value") {
 
 TEST_CASE("ViT config: round trip and errors") {
   json j = {{"image_size", 32}, {"patch", 4}, {"width", 48}, {"heads", 4}, {"position_encoding", "rope_mixed"}};
-  models::ViTConfig c = models::vit_config_from_json(j);
+  models::VitConfig c = models::vit_config_from_json(j);
   CHECK(c.width == 48);
   CHECK(c.layer_norm_eps == 1e-6);
   CHECK(c.attention_dropout == 0.0);  // timm's attn_drop_rate
@@ -71,26 +71,26 @@ TEST_CASE("ViT config: round trip and errors") {
 
 TEST_CASE("the factory builds each baseline PE by name; options are validated") {
   engine::Generator gen(3);
-  const models::PeDims dims{32, 4, 2, engine::DType::f32};
+  const models::pe::PeDims dims{32, 4, 2, engine::Dtype::f32};
   for (const std::string name : {"sin", "rope", "rope2d", "rope_mixed", "alibi"}) {
-    auto pe = models::make_position_encoding(name, json::object(), dims, gen);
+    auto pe = models::pe::make_position_encoding(name, json::object(), dims, gen);
     REQUIRE(pe);
     CHECK(pe->name() == name);
   }
-  CHECK(models::make_position_encoding("ape", json::object(), dims, gen) == nullptr);
-  CHECK(models::make_position_encoding("nope", json::object(), dims, gen) == nullptr);
-  auto sin = models::make_position_encoding("sin", {{"max_position", 99}}, dims, gen);
+  CHECK(models::pe::make_position_encoding("ape", json::object(), dims, gen) == nullptr);
+  CHECK(models::pe::make_position_encoding("nope", json::object(), dims, gen) == nullptr);
+  auto sin = models::pe::make_position_encoding("sin", {{"max_position", 99}}, dims, gen);
   CHECK(sin->state_dict().at("table").size(0) == 100);
-  CHECK_THROWS_WITH_AS(models::make_position_encoding("rope", {{"base", -1}}, dims, gen),
+  CHECK_THROWS_WITH_AS(models::pe::make_position_encoding("rope", {{"base", -1}}, dims, gen),
                        doctest::Contains("position encoding 'rope' options field 'base' must be a number > 0, got -1"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(models::make_position_encoding("alibi", {{"scaled", true}}, dims, gen),
+  CHECK_THROWS_WITH_AS(models::pe::make_position_encoding("alibi", {{"scaled", true}}, dims, gen),
                        doctest::Contains("unknown field 'scaled'"), engine::Error);
-  CHECK_THROWS_WITH_AS(models::make_position_encoding("rope2d", json::object(), {24, 4, 1, engine::DType::f32}, gen),
+  CHECK_THROWS_WITH_AS(models::pe::make_position_encoding("rope2d", json::object(), {24, 4, 1, engine::Dtype::f32}, gen),
                        doctest::Contains("head dim ('channels' / 'heads' = 6) that is a multiple of 4"), engine::Error);
-  CHECK_THROWS_WITH_AS(models::make_position_encoding("seqpe", json::object(), dims, gen),
+  CHECK_THROWS_WITH_AS(models::pe::make_position_encoding("seqpe", json::object(), dims, gen),
                        doctest::Contains("built by seqpe/"), engine::Error);
-  CHECK_THROWS_WITH_AS(models::make_position_encoding("xpos", json::object(), dims, gen),
+  CHECK_THROWS_WITH_AS(models::pe::make_position_encoding("xpos", json::object(), dims, gen),
                        doctest::Contains("unknown position encoding 'xpos'"), engine::Error);
 }
 
@@ -101,13 +101,13 @@ TEST_CASE("models refuse a PE that does not match the config") {
        {"position_encoding", "rope"}});
   CHECK_THROWS_WITH_AS(models::Gpt(config, gen), doctest::Contains("but no position encoding was passed"),
                        engine::Error);
-  auto alibi = models::make_position_encoding("alibi", json::object(), {16, 2, 1, engine::DType::f32}, gen);
+  auto alibi = models::pe::make_position_encoding("alibi", json::object(), {16, 2, 1, engine::Dtype::f32}, gen);
   CHECK_THROWS_WITH_AS(models::Gpt(config, gen, alibi),
                        doctest::Contains("is \"rope\" but the position encoding passed is 'alibi'"), engine::Error);
   models::Gpt model(config, gen, models::make_position_encoding(config, gen));
   config.heads = 3;
-  CHECK_THROWS_WITH_AS(models::Gpt(config, gen, models::make_position_encoding("rope", json::object(),
-                                                                               {16, 2, 1, engine::DType::f32}, gen)),
+  CHECK_THROWS_WITH_AS(models::Gpt(config, gen, models::pe::make_position_encoding("rope", json::object(),
+                                                                               {16, 2, 1, engine::Dtype::f32}, gen)),
                        doctest::Contains("'heads' must divide 'channels' (16 % 3 != 0)"), engine::Error);
 }
 
@@ -115,11 +115,11 @@ TEST_CASE("a config saved beside the weights reads back") {
   TempDir dir;
   const std::string weights = (dir / "model.safetensors").string();
   CHECK(models::config_path_beside(weights) == (dir / "model.json").string());
-  models::ViTConfig config;
+  models::VitConfig config;
   config.position_encoding = "rope2d";
   config.position_encoding_options = {{"base", 100.0}};
   models::save_config_beside(weights, models::vit_config_to_json(config));
-  models::ViTConfig loaded = models::vit_config_from_json(models::load_config_beside(weights));
+  models::VitConfig loaded = models::vit_config_from_json(models::load_config_beside(weights));
   CHECK(loaded.position_encoding == "rope2d");
   CHECK(loaded.position_encoding_options.at("base") == 100.0);
   CHECK_THROWS_WITH_AS(models::read_json_file((dir / "missing.json").string()), doctest::Contains("cannot open"),
@@ -146,10 +146,10 @@ TEST_CASE("save_gpt / load_gpt and save_vit / load_vit rebuild the model from th
   const engine::Tensor tokens = engine::Tensor::from_indices({3, 1, 4, 1, 5}, {1, 5});
   CHECK(gpt_loaded->forward(tokens, gen).to_vector<float>() == gpt.forward(tokens, gen).to_vector<float>());
 
-  const models::ViTConfig vit_config = models::vit_config_from_json(
+  const models::VitConfig vit_config = models::vit_config_from_json(
       {{"image_size", 8}, {"patch", 4}, {"in_channels", 1}, {"width", 16}, {"depth", 1}, {"heads", 2},
        {"num_classes", 3}, {"position_encoding", "rope_mixed"}});
-  models::ViT vit(vit_config, gen, models::make_position_encoding(vit_config, gen));
+  models::Vit vit(vit_config, gen, models::make_position_encoding(vit_config, gen));
   vit.eval();
   const std::string vit_path = (dir / "vit.safetensors").string();
   models::save_vit(vit, vit_path);

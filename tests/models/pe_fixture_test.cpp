@@ -37,7 +37,7 @@ models::GptConfig tiny_gpt2_config(const std::string& pe) {
                                        {"position_encoding", pe}});
 }
 
-models::ViTConfig tiny_vit_config() {
+models::VitConfig tiny_vit_config() {
   return models::vit_config_from_json({{"image_size", 16},
                                        {"patch", 4},
                                        {"in_channels", 3},
@@ -121,7 +121,7 @@ TEST_CASE("GPT-2 with ALiBi (slope·j before the 1/sqrt(D) scale) matches a PyTo
 TEST_CASE("a tiny ViT (APE) matches a PyTorch reference") {
   const auto fixture = load_fixture("vit_tiny.safetensors");
   engine::Generator gen(7);
-  models::ViT model(tiny_vit_config(), gen);
+  models::Vit model(tiny_vit_config(), gen);
   auto reload = [&] { model.load_state_dict(fixture_weights(fixture)); };
   reload();
   check_against_fixture(

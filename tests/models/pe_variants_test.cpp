@@ -9,7 +9,7 @@
 #include "models/model_config.h"
 #include "ops/cross_entropy.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using nlohmann::json;
 
@@ -32,7 +32,7 @@ models::GptConfig gradcheck_gpt(const std::string& pe) {
 }
 
 // 8×8 grey images, 4×4 patches (a 2×2 grid + class token), width 8, 2 heads (D = 4), one block.
-models::ViTConfig gradcheck_vit(const std::string& pe) {
+models::VitConfig gradcheck_vit(const std::string& pe) {
   return models::vit_config_from_json({{"image_size", 8}, {"patch", 4}, {"in_channels", 1}, {"width", 8},
                                        {"depth", 1}, {"heads", 2}, {"mlp_ratio", 2}, {"num_classes", 3},
                                        {"init_std", 0.5}, {"position_encoding", pe},
@@ -80,11 +80,11 @@ TEST_CASE("a tiny f64 ViT passes gradcheck w.r.t. every parameter and the image 
   for (const std::string& pe : vit_pes) {
     CAPTURE(pe);
     engine::Generator gen(32);
-    const models::ViTConfig config = gradcheck_vit(pe);
-    models::ViT model(config, gen, models::make_position_encoding(config, gen));
+    const models::VitConfig config = gradcheck_vit(pe);
+    models::Vit model(config, gen, models::make_position_encoding(config, gen));
     std::vector<Tensor> inputs = all_parameters(model);
     if (pe == "rope_mixed") CHECK(inputs.back().shape() == engine::Shape{1, 2, 2, 2});  // learned frequencies
-    inputs.push_back(Tensor::randn({2, 1, 8, 8}, gen, DType::f64).requires_grad_());
+    inputs.push_back(Tensor::randn({2, 1, 8, 8}, gen, Dtype::f64).requires_grad_());
     auto result = engine::gradcheck([&](const std::vector<Tensor>& in) { return model.forward(in.back(), gen); },
                                     inputs);
     CHECK_MESSAGE(result.ok, result.message);
@@ -115,10 +115,10 @@ TEST_CASE("a tiny ViT memorises one batch with each PE") {
   for (const std::string& pe : vit_pes) {
     CAPTURE(pe);
     engine::Generator gen(34);
-    const models::ViTConfig config = models::vit_config_from_json(
+    const models::VitConfig config = models::vit_config_from_json(
         {{"image_size", 16}, {"patch", 4}, {"in_channels", 1}, {"width", 32}, {"depth", 1}, {"heads", 4},
          {"num_classes", 10}, {"position_encoding", pe}, {"position_encoding_options", pe_options(pe)}});
-    models::ViT model(config, gen, models::make_position_encoding(config, gen));
+    models::Vit model(config, gen, models::make_position_encoding(config, gen));
     const Tensor images = Tensor::randn({8, 1, 16, 16}, gen);
     std::vector<int64_t> labels(8);
     for (auto& y : labels) y = int64_t(gen.randint(10));

@@ -10,23 +10,23 @@
 #include "models/pe/sinusoidal.h"
 #include "ops/matmul.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("ALiBi slopes follow the published formula for 8, 12 and 16 heads") {
-  auto slopes8 = models::alibi_slopes(8);
+  auto slopes8 = models::pe::alibi_slopes(8);
   for (int i = 0; i < 8; ++i) CHECK(slopes8[size_t(i)] == doctest::Approx(std::pow(2.0, -(i + 1))));
-  auto slopes16 = models::alibi_slopes(16);
+  auto slopes16 = models::pe::alibi_slopes(16);
   for (int i = 0; i < 16; ++i) CHECK(slopes16[size_t(i)] == doctest::Approx(std::pow(2.0, -0.5 * (i + 1))));
   // 12 heads: the 8 power-of-two slopes, then 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5 (docs/method.md#baselines).
-  auto slopes12 = models::alibi_slopes(12);
+  auto slopes12 = models::pe::alibi_slopes(12);
   REQUIRE(slopes12.size() == 12);
   for (int i = 0; i < 8; ++i) CHECK(slopes12[size_t(i)] == doctest::Approx(std::pow(2.0, -(i + 1))));
   for (int i = 0; i < 4; ++i) CHECK(slopes12[size_t(8 + i)] == doctest::Approx(std::pow(2.0, -0.5 - i)));
 }
 
 TEST_CASE("sinusoidal table interleaves sin and cos") {
-  Tensor table = models::sinusoidal_table(3, 4, 10000.0, DType::f64);
+  Tensor table = models::pe::sinusoidal_table(3, 4, 10000.0, Dtype::f64);
   auto v = table.to_vector<double>();
   // position 2, pair 1: angle 2 / 10000^(2/4) = 0.02
   CHECK(v[2 * 4 + 2] == doctest::Approx(std::sin(0.02)));
@@ -36,7 +36,7 @@ TEST_CASE("sinusoidal table interleaves sin and cos") {
 
 // Scores q_i·k_j after RoPE at positions p, as a (T, T) matrix.
 Tensor rope_scores(const Tensor& q, const Tensor& k, int64_t first_position) {
-  models::Rope rope(8, 10000.0, DType::f64);
+  models::pe::Rope rope(8, 10000.0, Dtype::f64);
   models::Positions positions;
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < q.size(2); ++i) ids.push_back(first_position + i);
@@ -49,7 +49,7 @@ Tensor rope_scores(const Tensor& q, const Tensor& k, int64_t first_position) {
 
 TEST_CASE("RoPE scores depend only on i - j: shifting every position changes nothing") {
   engine::Generator gen(9);
-  Tensor q = Tensor::randn({1, 2, 6, 8}, gen, DType::f64), k = Tensor::randn({1, 2, 6, 8}, gen, DType::f64);
+  Tensor q = Tensor::randn({1, 2, 6, 8}, gen, Dtype::f64), k = Tensor::randn({1, 2, 6, 8}, gen, Dtype::f64);
   auto base = rope_scores(q, k, 0).to_vector<double>();
   auto shifted = rope_scores(q, k, 1234).to_vector<double>();
   for (size_t i = 0; i < base.size(); ++i) CHECK(shifted[i] == doctest::Approx(base[i]).epsilon(1e-9));
@@ -61,9 +61,9 @@ TEST_CASE("2-D rotary PEs: axial scores depend on the grid offset only; RoPE-Mix
   grid.grid_h = 2;
   grid.grid_w = 3;
   grid.class_token = true;
-  models::RopeMixed mixed(2, 2, 8, 10.0, gen, DType::f64);
+  models::pe::RopeMixed mixed(2, 2, 8, 10.0, gen, Dtype::f64);
   mixed.prepare(grid);
-  Tensor q = Tensor::randn({1, 2, 7, 8}, gen, DType::f64), k = Tensor::randn({1, 2, 7, 8}, gen, DType::f64);
+  Tensor q = Tensor::randn({1, 2, 7, 8}, gen, Dtype::f64), k = Tensor::randn({1, 2, 7, 8}, gen, Dtype::f64);
   auto freqs = mixed.named_parameters()[0].second;
   auto result = engine::gradcheck(
       [&](const std::vector<Tensor>&) {
@@ -75,10 +75,10 @@ TEST_CASE("2-D rotary PEs: axial scores depend on the grid offset only; RoPE-Mix
   CHECK_MESSAGE(result.ok, result.message);
 
   // Axial: token (h, w) and (h', w') score as the same pair shifted by one grid row.
-  models::Rope2d axial(8, 100.0, DType::f64);
+  models::pe::Rope2d axial(8, 100.0, Dtype::f64);
   axial.prepare(grid);
-  Tensor same_q = Tensor::randn({1, 1, 1, 8}, gen, DType::f64).expand({1, 1, 7, 8}).contiguous();
-  Tensor same_k = Tensor::randn({1, 1, 1, 8}, gen, DType::f64).expand({1, 1, 7, 8}).contiguous();
+  Tensor same_q = Tensor::randn({1, 1, 1, 8}, gen, Dtype::f64).expand({1, 1, 7, 8}).contiguous();
+  Tensor same_k = Tensor::randn({1, 1, 1, 8}, gen, Dtype::f64).expand({1, 1, 7, 8}).contiguous();
   Tensor rq = same_q, rk = same_k;
   axial.transform_qk(0, rq, rk);
   auto s = ops::matmul(rq, rk, false, true).to_vector<double>();

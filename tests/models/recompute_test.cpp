@@ -54,7 +54,7 @@ Tensor unfused_forward(models::Gpt& model, const Tensor& tokens, engine::Generat
   std::map<std::string, Tensor> p;
   for (const auto& [name, t] : model.named_parameters()) p[name] = t;
   const int64_t B = tokens.size(0), T = tokens.size(1), C = config.channels, D = C / config.heads;
-  Tensor h = ops::embedding(tokens, p["wte.weight"]) + ops::embedding(Tensor::arange(T, engine::DType::i64), p["wpe.weight"]);
+  Tensor h = ops::embedding(tokens, p["wte.weight"]) + ops::embedding(Tensor::arange(T, engine::Dtype::i64), p["wpe.weight"]);
   h = ops::dropout(h, config.embedding_dropout, gen, true);
   for (int64_t layer = 0; layer < config.layers; ++layer) {
     const std::string b = "h." + std::to_string(layer) + ".";

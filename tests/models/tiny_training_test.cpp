@@ -11,7 +11,7 @@
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {

@@ -11,13 +11,13 @@
 #include "models/vit.h"
 #include "ops/cross_entropy.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
 
-models::ViTConfig small_config(const std::string& pe) {
-  models::ViTConfig config;
+models::VitConfig small_config(const std::string& pe) {
+  models::VitConfig config;
   config.image_size = 28;
   config.patch = 4;
   config.in_channels = 1;
@@ -29,15 +29,15 @@ models::ViTConfig small_config(const std::string& pe) {
   return config;
 }
 
-std::shared_ptr<models::PositionEncoding> make_pe(const models::ViTConfig& config, engine::Generator& gen,
-                                                  DType dtype = DType::f32) {
+std::shared_ptr<models::PositionEncoding> make_pe(const models::VitConfig& config, engine::Generator& gen,
+                                                  Dtype dtype = Dtype::f32) {
   const int64_t head_dim = config.width / config.heads;
   const std::string& name = config.position_encoding;
-  if (name == "sin") return std::make_shared<models::Sinusoidal>(1000, config.width, 10000.0, 1.0, dtype);
-  if (name == "rope") return std::make_shared<models::Rope>(head_dim, 10000.0, dtype);
-  if (name == "rope2d") return std::make_shared<models::Rope2d>(head_dim, 100.0, dtype);
+  if (name == "sin") return std::make_shared<models::pe::Sinusoidal>(1000, config.width, 10000.0, 1.0, dtype);
+  if (name == "rope") return std::make_shared<models::pe::Rope>(head_dim, 10000.0, dtype);
+  if (name == "rope2d") return std::make_shared<models::pe::Rope2d>(head_dim, 100.0, dtype);
   if (name == "rope_mixed")
-    return std::make_shared<models::RopeMixed>(config.depth, config.heads, head_dim, 10.0, gen, dtype);
+    return std::make_shared<models::pe::RopeMixed>(config.depth, config.heads, head_dim, 10.0, gen, dtype);
   return nullptr;
 }
 
@@ -47,7 +47,7 @@ TEST_CASE("unfold_patches flattens each patch as (Cin, p, p) in raster order") {
   // (1, 2, 2, 4) image, patch 2: 1×2 grid of patches.
   std::vector<double> values(16);
   for (size_t i = 0; i < values.size(); ++i) values[i] = double(i);
-  Tensor images = Tensor::from_vector(values, {1, 2, 2, 4}, DType::f64);
+  Tensor images = Tensor::from_vector(values, {1, 2, 2, 4}, Dtype::f64);
   Tensor patches = models::unfold_patches(images, 2);
   CHECK(patches.shape() == engine::Shape{1, 2, 8});
   // patch (0, 1): channel 0 rows 0-1 cols 2-3, then channel 1.
@@ -62,7 +62,7 @@ TEST_CASE("ViT logits have shape (B, K) at 28x28 and at 56x56 with every PE") {
     CAPTURE(name);
     engine::Generator gen(7);
     auto config = small_config(name);
-    models::ViT model(config, gen, make_pe(config, gen));
+    models::Vit model(config, gen, make_pe(config, gen));
     model.eval();
     Tensor small = Tensor::randn({3, 1, 28, 28}, gen), large = Tensor::randn({1, 1, 56, 56}, gen);
     Tensor logits = model.forward(small, gen);
@@ -75,7 +75,7 @@ TEST_CASE("ViT logits have shape (B, K) at 28x28 and at 56x56 with every PE") {
 
 TEST_CASE("ViT with APE: the training grid uses pos_embed, a larger grid its interpolation") {
   engine::Generator gen(8);
-  models::ViT model(small_config("ape"), gen);
+  models::Vit model(small_config("ape"), gen);
   auto params = model.named_parameters();
   std::map<std::string, Tensor> by_name(params.begin(), params.end());
   REQUIRE(by_name.count("pos_embed"));
@@ -99,7 +99,7 @@ TEST_CASE("a tiny f64 ViT passes gradcheck w.r.t. the image and one parameter") 
   for (const std::string name : {"ape", "rope2d", "rope_mixed"}) {
     CAPTURE(name);
     engine::Generator gen(9);
-    models::ViTConfig config;
+    models::VitConfig config;
     config.image_size = 8;
     config.patch = 4;
     config.in_channels = 1;
@@ -110,9 +110,9 @@ TEST_CASE("a tiny f64 ViT passes gradcheck w.r.t. the image and one parameter") 
     config.num_classes = 3;
     config.position_encoding = name;
     config.init_std = 0.5;  // large weights so that every path carries a visible gradient
-    config.dtype = DType::f64;
-    models::ViT model(config, gen, make_pe(config, gen, DType::f64));
-    Tensor images = Tensor::randn({1, 1, 8, 8}, gen, DType::f64).requires_grad_();
+    config.dtype = Dtype::f64;
+    models::Vit model(config, gen, make_pe(config, gen, Dtype::f64));
+    Tensor images = Tensor::randn({1, 1, 8, 8}, gen, Dtype::f64).requires_grad_();
     Tensor cls;
     for (auto& [param_name, param] : model.named_parameters())
       if (param_name == "cls_token") cls = param;
@@ -125,10 +125,10 @@ TEST_CASE("a tiny f64 ViT passes gradcheck w.r.t. the image and one parameter") 
 
 TEST_CASE("a tiny ViT memorises one batch of random images") {
   engine::Generator gen(10);
-  models::ViTConfig config = small_config("ape");
+  models::VitConfig config = small_config("ape");
   config.image_size = 16;
   config.depth = 1;
-  models::ViT model(config, gen);
+  models::Vit model(config, gen);
   Tensor images = Tensor::randn({8, 1, 16, 16}, gen);
   std::vector<int64_t> labels(8);
   for (auto& y : labels) y = int64_t(gen.randint(10));

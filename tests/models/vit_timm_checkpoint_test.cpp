@@ -26,8 +26,8 @@ std::map<std::string, Tensor> timm_weights(std::map<std::string, Tensor> fixture
   return fixture;
 }
 
-models::ViTConfig tiny_config(int64_t image_size = 16, int64_t patch = 4) {
-  models::ViTConfig config;
+models::VitConfig tiny_config(int64_t image_size = 16, int64_t patch = 4) {
+  models::VitConfig config;
   config.image_size = image_size;
   config.patch = patch;
   config.in_channels = 3;
@@ -38,7 +38,7 @@ models::ViTConfig tiny_config(int64_t image_size = 16, int64_t patch = 4) {
   return config;
 }
 
-std::string load_error(models::ViT& model, const std::map<std::string, Tensor>& weights) {
+std::string load_error(models::Vit& model, const std::map<std::string, Tensor>& weights) {
   try {
     models::load_timm_vit_weights(model, weights);
   } catch (const engine::Error& e) {
@@ -63,7 +63,7 @@ TEST_CASE("timm ViT names map to ours") {
 TEST_CASE("a timm-named ViT checkpoint loads and reproduces the reference logits") {
   const auto fixture = timm_fixture();
   engine::Generator gen(3);
-  models::ViT model(tiny_config(), gen);
+  models::Vit model(tiny_config(), gen);
   model.eval();
   models::load_timm_vit_weights(model, timm_weights(fixture));
   engine::NoGradGuard no_grad;
@@ -92,7 +92,7 @@ TEST_CASE("a timm-named ViT checkpoint loads and reproduces the reference logits
   const std::string path = (dir / "vit_timm.safetensors").string();
   models::save_timm_vit_safetensors(model, path);
   engine::Generator other_gen(4);
-  models::ViT reloaded(tiny_config(), other_gen);
+  models::Vit reloaded(tiny_config(), other_gen);
   reloaded.eval();
   models::load_timm_vit_safetensors(reloaded, path);
   CHECK(reloaded.forward(fixture.at("images"), gen).to_vector<float>() == logits.to_vector<float>());
@@ -102,16 +102,16 @@ TEST_CASE("timm ViT import refuses mismatched checkpoints, naming tensor and sha
   const auto weights = timm_weights(timm_fixture());
   engine::Generator gen(5);
   {
-    models::ViT larger_grid(tiny_config(32, 4), gen);
+    models::Vit larger_grid(tiny_config(32, 4), gen);
     CHECK(load_error(larger_grid, weights).find("tensor 'pos_embed' has shape [1, 17, 32] in the checkpoint, "
                                                 "expected [1, 65, 32]") != std::string::npos);
   }
   {
-    models::ViT smaller_patch(tiny_config(16, 2), gen);
+    models::Vit smaller_patch(tiny_config(16, 2), gen);
     CHECK(load_error(smaller_patch, weights).find("tensor 'patch_embed.proj.weight' has shape [32, 3, 4, 4] in "
                                                   "the checkpoint, expected [32, 3, 2, 2]") != std::string::npos);
   }
-  models::ViT model(tiny_config(), gen);
+  models::Vit model(tiny_config(), gen);
   auto missing = weights;
   missing.erase("blocks.1.mlp.fc2.bias");
   CHECK(load_error(model, missing).find("tensor 'blocks.1.mlp.fc2.bias' (our 'blocks.1.mlp.c_proj.bias', shape "

@@ -40,7 +40,7 @@
 #include "ops/cpu/bf16_kernel.h"
 #include "ops/precision.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using ops::cpu::Bf16Kernel;
 using ops::cpu::RowLayout;

@@ -8,6 +8,6 @@
 
 TEST_CASE("attention propagates NaN: a NaN key makes exactly the rows that see it NaN (CPU)") {
   engine::Generator gen(9);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64})
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64})
     for (int64_t T : {10, 100, 400}) attention_checks::check_nan_propagates(dtype, engine::Device::cpu(), T, gen);
 }

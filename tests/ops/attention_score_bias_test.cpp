@@ -17,7 +17,7 @@
 #include "engine/rng.h"
 #include "ops/attention.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -31,11 +31,11 @@ struct BiasCase {
 ops::AttentionOptions options_of(const BiasCase& c) {
   ops::AttentionOptions options;
   options.causal = c.causal;
-  if (c.alibi) options.alibi_slopes = Tensor::from_vector(std::vector<double>(size_t(c.H), 0.3), {c.H}, DType::f64);
+  if (c.alibi) options.alibi_slopes = Tensor::from_vector(std::vector<double>(size_t(c.H), 0.3), {c.H}, Dtype::f64);
   if (c.key_mask) {
     std::vector<double> keep(size_t(c.B * c.Tk), 1.0);
     for (int64_t b = 0; b < c.B; ++b) keep[size_t(b * c.Tk + (b + 1) % c.Tk)] = 0.0;
-    options.key_mask = Tensor::from_vector(keep, {c.B, c.Tk}, DType::f32);
+    options.key_mask = Tensor::from_vector(keep, {c.B, c.Tk}, Dtype::f32);
   }
   return options;
 }
@@ -44,8 +44,8 @@ ops::AttentionOptions options_of(const BiasCase& c) {
 
 TEST_CASE("attention with a score bias equals the widened attention it replaces (CPU, f64 and f32)") {
   engine::Generator gen(31);
-  attention_checks::check_widened_cases(DType::f64, engine::Device::cpu(), 300, gen);
-  attention_checks::check_widened_cases(DType::f32, engine::Device::cpu(), 300, gen);
+  attention_checks::check_widened_cases(Dtype::f64, engine::Device::cpu(), 300, gen);
+  attention_checks::check_widened_cases(Dtype::f32, engine::Device::cpu(), 300, gen);
 }
 
 TEST_CASE("attention with a score bias passes gradcheck through the few-keys and the tiled kernels") {
@@ -55,10 +55,10 @@ TEST_CASE("attention with a score bias passes gradcheck through the few-keys and
                             BiasCase{2, 2, 1, 1, 66, 20, 2}}) {
     CAPTURE(c.Tk);
     engine::Generator gen(uint64_t(40 + c.Tk));
-    const Tensor q = Tensor::randn({c.B, c.H, c.Tq, c.D}, gen, DType::f64).requires_grad_();
-    const Tensor k = Tensor::randn({c.B, c.H, c.Tk, c.D}, gen, DType::f64).requires_grad_();
-    const Tensor v = Tensor::randn({c.B, c.H, c.Tk, c.D + 1}, gen, DType::f64).requires_grad_();
-    const Tensor bias = Tensor::randn({c.P, c.Hb, c.Tq, c.Tk}, gen, DType::f64).requires_grad_();
+    const Tensor q = Tensor::randn({c.B, c.H, c.Tq, c.D}, gen, Dtype::f64).requires_grad_();
+    const Tensor k = Tensor::randn({c.B, c.H, c.Tk, c.D}, gen, Dtype::f64).requires_grad_();
+    const Tensor v = Tensor::randn({c.B, c.H, c.Tk, c.D + 1}, gen, Dtype::f64).requires_grad_();
+    const Tensor bias = Tensor::randn({c.P, c.Hb, c.Tq, c.Tk}, gen, Dtype::f64).requires_grad_();
     const ops::AttentionOptions base = options_of(c);
     const auto fn = [&](const std::vector<Tensor>& in) {
       ops::AttentionOptions options = base;
@@ -76,7 +76,7 @@ TEST_CASE("attention with a score bias: results, bias gradient included, do not 
   for (const attention_checks::WidenedCase& c :
        {attention_checks::WidenedCase{4, 2, 2, 2, 150, 150, 8, 8, true, 0.2},
         attention_checks::WidenedCase{40, 20, 2, 1, 6, 6, 8, 8, true}})
-    for (DType dtype : {DType::f64, DType::f32}) {
+    for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
       CAPTURE(c.Tq);
       CAPTURE(engine::dtype_name(dtype));
       const auto run = [&](int threads) {
@@ -118,6 +118,6 @@ TEST_CASE("attention rejects a score bias of the wrong shape, dtype or device wi
   CHECK(message(Tensor::zeros({3, 2, 5, 7})).find("P dividing the batch B = 4") != std::string::npos);
   CHECK(message(Tensor::zeros({2, 3, 5, 7})).find("(P, 1 or H, Tq, Tk)") != std::string::npos);
   CHECK(message(Tensor::zeros({2, 1, 7, 5})).find("Tq = 5, Tk = 7") != std::string::npos);
-  CHECK(message(Tensor::zeros({2, 1, 5, 7}, DType::f64)).find("give it q's dtype and device") != std::string::npos);
+  CHECK(message(Tensor::zeros({2, 1, 5, 7}, Dtype::f64)).find("give it q's dtype and device") != std::string::npos);
   CHECK(message(Tensor::zeros({2, 1, 5, 7})) == "no error");
 }

@@ -22,7 +22,7 @@
 #include "ops/dropout.h"
 #include "ops/reference/attention.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -53,16 +53,16 @@ struct Inputs {
 Inputs make_inputs(const Case& c, uint64_t seed) {
   engine::Generator gen(seed);
   Inputs in;
-  in.q = Tensor::randn({c.B, c.H, c.Tq, c.Dk}, gen, DType::f64).requires_grad_();
-  in.k = Tensor::randn({c.B, c.H, c.Tk, c.Dk}, gen, DType::f64).requires_grad_();
-  in.v = Tensor::randn({c.B, c.H, c.Tk, c.Dv}, gen, DType::f64).requires_grad_();
-  in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, DType::f64);
+  in.q = Tensor::randn({c.B, c.H, c.Tq, c.Dk}, gen, Dtype::f64).requires_grad_();
+  in.k = Tensor::randn({c.B, c.H, c.Tk, c.Dk}, gen, Dtype::f64).requires_grad_();
+  in.v = Tensor::randn({c.B, c.H, c.Tk, c.Dv}, gen, Dtype::f64).requires_grad_();
+  in.dout = Tensor::randn({c.B, c.H, c.Tq, c.Dv}, gen, Dtype::f64);
   in.options.causal = c.causal;
   in.options.scale = c.scale;
   if (c.alibi) {
     std::vector<double> slopes;
     for (int64_t h = 0; h < c.H; ++h) slopes.push_back(std::pow(2.0, -double(h + 1)));
-    in.options.alibi_slopes = Tensor::from_vector(slopes, {c.H}, DType::f32);
+    in.options.alibi_slopes = Tensor::from_vector(slopes, {c.H}, Dtype::f32);
   }
   if (c.key_mask) {
     // Integer mask; key 0 of batch 0 is masked so that, under a causal mask, query 0 sees nothing.
@@ -70,7 +70,7 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
     for (int64_t b = 0; b < c.B; ++b)
       for (int64_t j = 0; j < c.Tk; ++j)
         keep[size_t(b * c.Tk + j)] = (b == c.B - 1 || j == 0 || (j + b) % 3 == 1) ? 0 : 7;
-    in.options.key_mask = Tensor::from_indices(keep, {c.B, c.Tk}, DType::i64);
+    in.options.key_mask = Tensor::from_indices(keep, {c.B, c.Tk}, Dtype::i64);
   }
   in.dropout_gen = std::make_shared<engine::Generator>(seed + 1000);
   in.dropout_gen->reserve(5);  // a nonzero offset, as later in a training run
@@ -144,16 +144,16 @@ void check_against_reference(const Case& c) {
 
 TEST_CASE("attention forward matches hand-computed values") {
   // One query, two keys, scale 1: scores 0 and log 3, probabilities 1/4 and 3/4.
-  Tensor q = Tensor::from_vector({1}, {1, 1, 1, 1}, DType::f64);
-  Tensor k = Tensor::from_vector({0, std::log(3.0)}, {1, 1, 2, 1}, DType::f64);
-  Tensor v = Tensor::from_vector({4, 8, -4, 12}, {1, 1, 2, 2}, DType::f64);
+  Tensor q = Tensor::from_vector({1}, {1, 1, 1, 1}, Dtype::f64);
+  Tensor k = Tensor::from_vector({0, std::log(3.0)}, {1, 1, 2, 1}, Dtype::f64);
+  Tensor v = Tensor::from_vector({4, 8, -4, 12}, {1, 1, 2, 2}, Dtype::f64);
   ops::AttentionOptions options;
   options.scale = 1.0;
   std::vector<double> out = ops::attention(q, k, v, options).to_vector<double>();
   CHECK(out[0] == doctest::Approx(-2).epsilon(1e-14));
   CHECK(out[1] == doctest::Approx(11).epsilon(1e-14));
   // Causal with Tq = Tk = 2: query 0 sees only key 0.
-  Tensor q2 = Tensor::from_vector({1, 1}, {1, 1, 2, 1}, DType::f64);
+  Tensor q2 = Tensor::from_vector({1, 1}, {1, 1, 2, 1}, Dtype::f64);
   options.causal = true;
   out = ops::attention(q2, k, v, options).to_vector<double>();
   CHECK(out[0] == 4);
@@ -217,7 +217,7 @@ TEST_CASE("attention dropout's mask is ops::dropout's mask for a (B, H, Tq, Tk) 
   gen.reserve(3);
   const ops::cpu::AttentionDropout dropout{p, gen.seed(), gen.offset()};
   const std::vector<double> dropped =
-      ops::dropout(Tensor::ones({B, H, Tq, Tk}, DType::f64), p, gen, true).to_vector<double>();
+      ops::dropout(Tensor::ones({B, H, Tq, Tk}, Dtype::f64), p, gen, true).to_vector<double>();
   for (size_t element = 0; element < dropped.size(); ++element) {
     CAPTURE(element);
     REQUIRE((dropped[element] != 0.0) == ops::cpu::attention_dropout_keeps(dropout, element));
@@ -229,10 +229,10 @@ TEST_CASE("attention dropout's mask is ops::dropout's mask for a (B, H, Tq, Tk) 
   ops::AttentionOptions options;
   options.dropout_p = p;
   options.dropout_gen = &op_gen;
-  Tensor v = Tensor::zeros({B, H, Tk, Tk}, DType::f64);
+  Tensor v = Tensor::zeros({B, H, Tk, Tk}, Dtype::f64);
   for (int64_t j = 0; j < Tk; ++j) v.narrow(2, j, 1).narrow(3, j, 1).fill_(double(Tk));
   const std::vector<double> columns =
-      ops::attention(Tensor::zeros({B, H, Tq, 4}, DType::f64), Tensor::zeros({B, H, Tk, 4}, DType::f64), v, options)
+      ops::attention(Tensor::zeros({B, H, Tq, 4}, Dtype::f64), Tensor::zeros({B, H, Tk, 4}, Dtype::f64), v, options)
           .to_vector<double>();
   CHECK(columns == dropped);
   CHECK(op_gen.offset() == gen.offset());  // both reserved the same counter blocks
@@ -249,12 +249,12 @@ TEST_CASE("attention with dropout passes gradcheck (the mask is fixed by seed an
     CAPTURE(c.Tk);
     CAPTURE(c.causal);
     engine::Generator gen(21);
-    Tensor q = Tensor::randn({2, 2, c.Tq, c.Dk}, gen, DType::f64).requires_grad_();
-    Tensor k = Tensor::randn({2, 2, c.Tk, c.Dk}, gen, DType::f64).requires_grad_();
-    Tensor v = Tensor::randn({2, 2, c.Tk, c.Dv}, gen, DType::f64).requires_grad_();
+    Tensor q = Tensor::randn({2, 2, c.Tq, c.Dk}, gen, Dtype::f64).requires_grad_();
+    Tensor k = Tensor::randn({2, 2, c.Tk, c.Dk}, gen, Dtype::f64).requires_grad_();
+    Tensor v = Tensor::randn({2, 2, c.Tk, c.Dv}, gen, Dtype::f64).requires_grad_();
     ops::AttentionOptions options;
     options.causal = c.causal;
-    if (c.alibi) options.alibi_slopes = Tensor::from_vector({0.5, 0.25}, {2}, DType::f64);
+    if (c.alibi) options.alibi_slopes = Tensor::from_vector({0.5, 0.25}, {2}, Dtype::f64);
     options.dropout_p = 0.3;
     const auto fn = [&](const std::vector<Tensor>& in) {
       engine::Generator dropout_gen(5);  // the same mask on every evaluation
@@ -273,13 +273,13 @@ TEST_CASE("attention with dropout_p = 0 is the op without dropout, bit for bit")
     const Case c{2, 2, 70, 70, 8, 8, causal, true, true};
     const auto run = [&](bool with_generator) {
       Inputs in = make_inputs(c, 8);
-      in.q = in.q.detach().to(DType::f32).requires_grad_();
-      in.k = in.k.detach().to(DType::f32).requires_grad_();
-      in.v = in.v.detach().to(DType::f32).requires_grad_();
+      in.q = in.q.detach().to(Dtype::f32).requires_grad_();
+      in.k = in.k.detach().to(Dtype::f32).requires_grad_();
+      in.v = in.v.detach().to(Dtype::f32).requires_grad_();
       if (!with_generator) in.options.dropout_gen = nullptr;
       const uint64_t offset = in.dropout_gen->offset();
       Tensor out = ops::attention(in.q, in.k, in.v, in.options);
-      out.backward(in.dout.to(DType::f32));
+      out.backward(in.dout.to(Dtype::f32));
       CHECK(in.dropout_gen->offset() == offset);  // p = 0 draws nothing
       return std::vector<std::vector<float>>{out.to_vector<float>(), in.q.grad().to_vector<float>(),
                                              in.k.grad().to_vector<float>(), in.v.grad().to_vector<float>()};
@@ -296,8 +296,8 @@ TEST_CASE("attention dropout keeps 1 − p of the probabilities and draws fresh 
   ops::AttentionOptions options;
   options.dropout_p = p;
   options.dropout_gen = &gen;
-  const Tensor q = Tensor::zeros({B, H, Tq, 8}, DType::f64), k = Tensor::zeros({B, H, Tk, 8}, DType::f64);
-  const Tensor v = Tensor::ones({B, H, Tk, 1}, DType::f64);
+  const Tensor q = Tensor::zeros({B, H, Tq, 8}, Dtype::f64), k = Tensor::zeros({B, H, Tk, 8}, Dtype::f64);
+  const Tensor v = Tensor::ones({B, H, Tk, 1}, Dtype::f64);
   const auto kept_per_row = [&] {
     std::vector<double> kept = ops::attention(q, k, v, options).to_vector<double>();
     for (double& value : kept) value *= double(Tk) * (1.0 - p);
@@ -327,9 +327,9 @@ TEST_CASE("attention dropout keeps 1 − p of the probabilities and draws fresh 
 TEST_CASE("attention reads non-contiguous views (heads split off by a transpose)") {
   // f32 runs ops/cpu/attention_avx512.cpp where the build targets AVX-512, f64 the Eigen tiles.
   const Case c{2, 3, 65, 67, 8, 6, true};
-  for (DType dtype : {DType::f64, DType::f32}) {
+  for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
     CAPTURE(engine::dtype_name(dtype));
-    const double rtol = dtype == DType::f64 ? 1e-6 : 2e-5, floor = dtype == DType::f64 ? 1e-3 : 1.0;
+    const double rtol = dtype == Dtype::f64 ? 1e-6 : 2e-5, floor = dtype == Dtype::f64 ? 1e-3 : 1.0;
     engine::Generator gen(7);
     // q, k, v laid out (B, T, H, D) as a projection produces them, viewed as (B, H, T, D).
     Tensor q_base = Tensor::randn({c.B, c.Tq, c.H, c.Dk}, gen, dtype).requires_grad_();
@@ -356,13 +356,13 @@ TEST_CASE("attention reads non-contiguous views (heads split off by a transpose)
 
 TEST_CASE("attention passes gradcheck on a small case with views, ALiBi and masks") {
   engine::Generator gen(11);
-  Tensor q_base = Tensor::randn({2, 3, 2, 4}, gen, DType::f64).requires_grad_();  // (B, Tq, H, Dk)
-  Tensor k = Tensor::randn({2, 2, 5, 4}, gen, DType::f64).requires_grad_();
-  Tensor v_base = Tensor::randn({2, 2, 5, 5}, gen, DType::f64).requires_grad_();
+  Tensor q_base = Tensor::randn({2, 3, 2, 4}, gen, Dtype::f64).requires_grad_();  // (B, Tq, H, Dk)
+  Tensor k = Tensor::randn({2, 2, 5, 4}, gen, Dtype::f64).requires_grad_();
+  Tensor v_base = Tensor::randn({2, 2, 5, 5}, gen, Dtype::f64).requires_grad_();
   ops::AttentionOptions options;
   options.causal = true;
-  options.alibi_slopes = Tensor::from_vector({0.5, 0.25}, {2}, DType::f64);
-  options.key_mask = Tensor::from_vector({1, 1, 0, 1, 1, 0, 1, 1, 1, 1}, {2, 5}, DType::f32);
+  options.alibi_slopes = Tensor::from_vector({0.5, 0.25}, {2}, Dtype::f64);
+  options.key_mask = Tensor::from_vector({1, 1, 0, 1, 1, 0, 1, 1, 1, 1}, {2, 5}, Dtype::f32);
   const auto fn = [&](const std::vector<Tensor>& in) {
     return ops::attention(in[0].transpose(1, 2), in[1], in[2].narrow(3, 1, 3), options);
   };
@@ -388,10 +388,10 @@ TEST_CASE("attention in f32 matches its kernel 0 (f64), forward and gradients") 
     CAPTURE(case_name(c));
     Inputs in = make_inputs(c, 5);
     // The reference sees the f32-rounded inputs, so only the kernel's arithmetic is measured.
-    in.q = in.q.detach().to(DType::f32).requires_grad_();
-    in.k = in.k.detach().to(DType::f32).requires_grad_();
-    in.v = in.v.detach().to(DType::f32).requires_grad_();
-    in.dout = in.dout.to(DType::f32);
+    in.q = in.q.detach().to(Dtype::f32).requires_grad_();
+    in.k = in.k.detach().to(Dtype::f32).requires_grad_();
+    in.v = in.v.detach().to(Dtype::f32).requires_grad_();
+    in.dout = in.dout.to(Dtype::f32);
     const Result expected = reference_attention(in);
     Tensor out = ops::attention(in.q, in.k, in.v, in.options);
     out.backward(in.dout);
@@ -409,7 +409,7 @@ TEST_CASE("attention results do not depend on the thread count") {
   // of 6 keys: the few-keys kernel's chunks of 16 heads.
   for (const Case& c : {Case{2, 2, 150, 150, 8, 8, true, true, true, 0.0, 0.2}, Case{1, 1, 400, 400, 8, 8, true},
                         Case{40, 2, 6, 6, 8, 8, true, false, false, 0.0, 0.2}})
-    for (DType dtype : {DType::f64, DType::f32}) {
+    for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
       CAPTURE(case_name(c));
       CAPTURE(engine::dtype_name(dtype));
       const auto run = [&](int threads) {
@@ -444,7 +444,7 @@ TEST_CASE("attention backward: the dS tiles kept for the dQ pass give the gradie
   bias.dropout = {0.2, 17, 5};
   engine::Generator gen(21);
   const int64_t BH = sizes.batch * sizes.heads;
-  auto random = [&](int64_t count) { return Tensor::randn({count}, gen, DType::f64).to_vector<double>(); };
+  auto random = [&](int64_t count) { return Tensor::randn({count}, gen, Dtype::f64).to_vector<double>(); };
   const std::vector<double> q = random(BH * sizes.query_len * sizes.qk_dim);
   const std::vector<double> k = random(BH * sizes.key_len * sizes.qk_dim);
   const std::vector<double> v = random(BH * sizes.key_len * sizes.value_dim);
@@ -501,8 +501,8 @@ TEST_CASE("attention rejects bad shapes, dtypes and options with clear messages"
                        doctest::Contains("same number of keys Tk"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::attention(q, Tensor::ones({2, 2, 5, 8}), v), doctest::Contains("share batch and heads"),
                        engine::Error);
-  CHECK_THROWS_AS(ops::attention(q, k, v.to(DType::f64)), engine::Error);
-  CHECK_THROWS_WITH_AS(ops::attention(q.to(DType::i64), k.to(DType::i64), v.to(DType::i64)),
+  CHECK_THROWS_AS(ops::attention(q, k, v.to(Dtype::f64)), engine::Error);
+  CHECK_THROWS_WITH_AS(ops::attention(q.to(Dtype::i64), k.to(Dtype::i64), v.to(Dtype::i64)),
                        doctest::Contains("must be f32 or f64"), engine::Error);
   ops::AttentionOptions options;
   options.alibi_slopes = Tensor::ones({2});

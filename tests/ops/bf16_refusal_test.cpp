@@ -21,15 +21,15 @@
 #include "ops/rotary.h"
 #include "ops/softmax.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("compute ops refuse bf16 tensors, naming the op and the dtype") {
   engine::Generator gen(13);
-  const Tensor x = Tensor::randn({2, 3, 4}, gen, DType::bf16), w = Tensor::randn({4, 4}, gen, DType::bf16);
-  const Tensor ones = Tensor::ones({4}, DType::bf16), zeros = Tensor::zeros({4}, DType::bf16);
+  const Tensor x = Tensor::randn({2, 3, 4}, gen, Dtype::bf16), w = Tensor::randn({4, 4}, gen, Dtype::bf16);
+  const Tensor ones = Tensor::ones({4}, Dtype::bf16), zeros = Tensor::zeros({4}, Dtype::bf16);
   const Tensor ids = Tensor::from_indices({0, 3, 1}, {3});
-  const Tensor q = Tensor::randn({1, 2, 3, 4}, gen, DType::bf16);
+  const Tensor q = Tensor::randn({1, 2, 3, 4}, gen, Dtype::bf16);
   const std::vector<std::pair<const char*, std::function<Tensor()>>> ops = {
       {"matmul", [&] { return ops::matmul(x.select(0, 0), w); }},
       {"linear", [&] { return ops::linear(x, w, ones); }},

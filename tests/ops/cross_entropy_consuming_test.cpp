@@ -22,7 +22,7 @@
 #include "ops/matmul.h"
 #include "ops/reference/cross_entropy.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using ops::Reduction;
 
@@ -46,8 +46,8 @@ LossAndGradient run(const cross_entropy_checks::Variant& variant, const Tensor& 
 TEST_CASE("cross_entropy_consuming equals cross_entropy: bit for bit with upstream 1, within an ulp otherwise") {
   engine::Generator gen(31);
   const int64_t ignore_index = -3;
-  for (DType dtype : {DType::f32, DType::f64})
-    for (DType index_dtype : {DType::i64, DType::i32})
+  for (Dtype dtype : {Dtype::f32, Dtype::f64})
+    for (Dtype index_dtype : {Dtype::i64, Dtype::i32})
       for (Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none})
         for (double smoothing : {0.0, 0.1}) {
           CAPTURE(std::string(engine::dtype_name(dtype)));
@@ -75,7 +75,7 @@ TEST_CASE("cross_entropy_consuming equals cross_entropy: bit for bit with upstre
             const LossAndGradient scaled_want =
                 run(cross_entropy_checks::kPresent, values, targets, ignore_index, smoothing, reduction, seed);
             const LossAndGradient scaled = run(variant, values, targets, ignore_index, smoothing, reduction, seed);
-            const double tolerance = dtype == DType::f32 ? 4 * std::ldexp(1.0, -24) : 4 * std::ldexp(1.0, -53);
+            const double tolerance = dtype == Dtype::f32 ? 4 * std::ldexp(1.0, -24) : 4 * std::ldexp(1.0, -53);
             const int64_t V = 129;
             for (size_t row = 0; row < scaled.grad.size() / size_t(V); ++row) {
               double max_err = 0.0, max_ref = 0.0;
@@ -98,7 +98,7 @@ TEST_CASE("cross_entropy_consuming gradients (f64 gradcheck), in place and into 
         CAPTURE(int(reduction));
         CAPTURE(smoothing);
         // logits (2, 3, 5) read through a permuted view; one target ignored.
-        Tensor logits = Tensor::randn({5, 2, 3}, gen, DType::f64).permute({1, 2, 0}).detach();
+        Tensor logits = Tensor::randn({5, 2, 3}, gen, Dtype::f64).permute({1, 2, 0}).detach();
         logits.requires_grad_();
         const Tensor targets = Tensor::from_indices({4, 0, -1, 2, 3, 1}, {2, 3});
         auto result = engine::gradcheck(
@@ -107,7 +107,7 @@ TEST_CASE("cross_entropy_consuming gradients (f64 gradcheck), in place and into 
         CHECK_MESSAGE(result.ok, result.message);
       }
   // Non-contiguous logits passed straight in: their contiguous copy is the op's own to overwrite.
-  Tensor logits = Tensor::randn({6, 4}, gen, DType::f64).transpose(0, 1).detach();  // (4, 6)
+  Tensor logits = Tensor::randn({6, 4}, gen, Dtype::f64).transpose(0, 1).detach();  // (4, 6)
   logits.requires_grad_();
   const Tensor targets = Tensor::from_indices({5, 0, 2, 3}, {4});
   auto result = engine::gradcheck(
@@ -122,7 +122,7 @@ TEST_CASE("cross_entropy_with_gradient kernel: every element of a NaN-poisoned b
   const int64_t N = 9, V = 70;
   for (double smoothing : {0.0, 0.2}) {
     CAPTURE(smoothing);
-    const Tensor logits = Tensor::randn({N, V}, gen, DType::f64) * 3.0;
+    const Tensor logits = Tensor::randn({N, V}, gen, Dtype::f64) * 3.0;
     const Tensor targets = Tensor::from_indices(cross_entropy_checks::random_targets(N, V, -100, gen), {N});
     std::vector<double> grad(size_t(N * V), std::numeric_limits<double>::quiet_NaN());
     std::vector<double> losses(size_t(N), std::numeric_limits<double>::quiet_NaN());

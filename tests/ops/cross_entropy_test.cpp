@@ -14,13 +14,13 @@
 #include "ops/reference/cross_entropy.h"
 #include "support/op_testing.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using ops::Reduction;
 
 namespace {
 
-Tensor logits_leaf(const std::vector<double>& values, const engine::Shape& shape, DType dtype = DType::f64) {
+Tensor logits_leaf(const std::vector<double>& values, const engine::Shape& shape, Dtype dtype = Dtype::f64) {
   Tensor t = Tensor::from_vector(values, shape, dtype);
   t.requires_grad_();
   return t;
@@ -31,7 +31,7 @@ Tensor logits_leaf(const std::vector<double>& values, const engine::Shape& shape
 TEST_CASE("cross_entropy: hand-computed losses for each reduction") {
   // lse([1, 2, 3]) = 3.40760596444438; loss = lse − x_t.
   const double lse = 3.40760596444438;
-  Tensor logits = Tensor::from_vector({1, 2, 3, 1, 2, 3}, {2, 3}, DType::f64);
+  Tensor logits = Tensor::from_vector({1, 2, 3, 1, 2, 3}, {2, 3}, Dtype::f64);
   Tensor targets = Tensor::from_indices({2, 0}, {2});
   CHECK(ops::cross_entropy(logits, targets).item() == doctest::Approx(((lse - 3) + (lse - 1)) / 2).epsilon(1e-14));
   CHECK(ops::cross_entropy(logits, targets, -100, 0.0, Reduction::sum).item() ==
@@ -47,7 +47,7 @@ TEST_CASE("cross_entropy: hand-computed losses for each reduction") {
 TEST_CASE("cross_entropy matches PyTorch with label smoothing and an ignored target") {
   // torch.nn.functional.cross_entropy(x, t, label_smoothing=0.2) in f64, torch 1.13.1.
   Tensor x = logits_leaf({0.5, -1.2, 2.0, 0.3, 1.5, 0.2, -0.7, 0.9, 0.1, 0.1, 0.1, 3.0}, {3, 4});
-  Tensor t = Tensor::from_indices({2, -100, 0}, {3}, DType::i32);
+  Tensor t = Tensor::from_indices({2, -100, 0}, {3}, Dtype::i32);
   Tensor loss = ops::cross_entropy(x, t, -100, 0.2);
   CHECK(loss.item() == doctest::Approx(1.7984900933678776).epsilon(1e-13));
   loss.backward();
@@ -66,7 +66,7 @@ TEST_CASE("cross_entropy matches PyTorch with label smoothing and an ignored tar
 
 TEST_CASE("cross_entropy: all targets ignored gives loss 0 and zero gradients for every reduction") {
   for (Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none}) {
-    Tensor x = logits_leaf({0.3, -0.2, 1.1, 0.7, 0.5, -0.9}, {2, 3}, DType::f32);
+    Tensor x = logits_leaf({0.3, -0.2, 1.1, 0.7, 0.5, -0.9}, {2, 3}, Dtype::f32);
     Tensor t = Tensor::from_indices({7, 7}, {2});
     Tensor loss = ops::cross_entropy(x, t, 7, 0.1, reduction);
     for (double v : loss.to_vector<double>()) CHECK(v == 0.0);
@@ -76,7 +76,7 @@ TEST_CASE("cross_entropy: all targets ignored gives loss 0 and zero gradients fo
 }
 
 TEST_CASE("cross_entropy: large-magnitude f32 logits stay finite") {
-  Tensor x = logits_leaf({1000, -1000, 0, -500, 2000, 1999}, {2, 3}, DType::f32);
+  Tensor x = logits_leaf({1000, -1000, 0, -500, 2000, 1999}, {2, 3}, Dtype::f32);
   Tensor t = Tensor::from_indices({1, 2}, {2});
   Tensor loss = ops::cross_entropy(x, t, -100, 0.0, Reduction::none);
   const std::vector<double> l = loss.to_vector<double>();
@@ -90,9 +90,9 @@ TEST_CASE("cross_entropy: large-magnitude f32 logits stay finite") {
 TEST_CASE("cross_entropy matches its kernel 0 (double), losses and gradients, in f64 and f32") {
   // 7 rows of 37 logits read through a transposed view, one target ignored, with and without smoothing.
   engine::Generator gen(12);
-  const Tensor values = (Tensor::randn({37, 7}, gen, DType::f64) * 3.0).transpose(0, 1);  // (7, 37)
+  const Tensor values = (Tensor::randn({37, 7}, gen, Dtype::f64) * 3.0).transpose(0, 1);  // (7, 37)
   const Tensor targets = Tensor::from_indices({36, 0, 5, -100, 17, 2, 30}, {7});
-  for (DType dtype : {DType::f64, DType::f32})
+  for (Dtype dtype : {Dtype::f64, Dtype::f32})
     for (double smoothing : {0.0, 0.2}) {
       CAPTURE(engine::dtype_name(dtype));
       CAPTURE(smoothing);
@@ -103,9 +103,9 @@ TEST_CASE("cross_entropy matches its kernel 0 (double), losses and gradients, in
       // Kernel 0 sees the logits the op saw (rounded to f32 in the f32 case): only the op's arithmetic
       // is measured. f32: row sums in double, one f32 exp per element and a few roundings per result;
       // the gradients lie in [-1, 1], where an f32 ulp is at most 1.2e-7.
-      const double tolerance = dtype == DType::f64 ? 1e-12 : 1e-5;
-      const double grad_tolerance = dtype == DType::f64 ? 1e-14 : 1e-6;
-      testing::check_close(losses.to_vector<double>(),
+      const double tolerance = dtype == Dtype::f64 ? 1e-12 : 1e-5;
+      const double grad_tolerance = dtype == Dtype::f64 ? 1e-14 : 1e-6;
+      op_testing::check_close(losses.to_vector<double>(),
                            ops::reference::cross_entropy(logits, targets, -100, smoothing).to_vector<double>(),
                            tolerance);
       const std::vector<double> grad = logits.grad().to_vector<double>();
@@ -125,7 +125,7 @@ TEST_CASE("cross_entropy gradients (f64 gradcheck) on non-contiguous logits with
   for (Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none})
     for (double smoothing : {0.0, 0.15}) {
       // logits (2, 3, 5) read through a permuted view; one target ignored.
-      Tensor logits = Tensor::randn({5, 2, 3}, gen, DType::f64).permute({1, 2, 0}).detach();
+      Tensor logits = Tensor::randn({5, 2, 3}, gen, Dtype::f64).permute({1, 2, 0}).detach();
       logits.requires_grad_();
       Tensor targets = Tensor::from_indices({4, 0, -1, 2, 3, 1}, {2, 3});
       auto result = engine::gradcheck(

@@ -14,7 +14,7 @@
 #include "ops/cpu/philox_blocks.h"
 #include "ops/dropout.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("dropout zeroes a fraction p and scales the rest by 1/(1-p)") {
@@ -48,7 +48,7 @@ TEST_CASE("dropout: the same (seed, offset) gives the same mask, the same as fil
 
 TEST_CASE("dropout gradient reuses the mask (f64 gradcheck on a transposed view)") {
   engine::Generator gen(3);
-  Tensor x = Tensor::randn({6, 5}, gen, DType::f64).transpose(0, 1).detach();
+  Tensor x = Tensor::randn({6, 5}, gen, Dtype::f64).transpose(0, 1).detach();
   x.requires_grad_();
   auto result = engine::gradcheck(
       [](const std::vector<Tensor>& in) {
@@ -59,10 +59,10 @@ TEST_CASE("dropout gradient reuses the mask (f64 gradcheck on a transposed view)
   CHECK_MESSAGE(result.ok, result.message);
 
   engine::Generator g(9);
-  Tensor ones = Tensor::ones({50}, DType::f64);
+  Tensor ones = Tensor::ones({50}, Dtype::f64);
   ones.requires_grad_();
   Tensor y = ops::dropout(ones, 0.25, g, true);
-  y.backward(Tensor::ones({50}, DType::f64));
+  y.backward(Tensor::ones({50}, Dtype::f64));
   CHECK(ones.grad().to_vector<double>() == y.to_vector<double>());
 }
 

@@ -11,33 +11,33 @@
 #include "ops/reference/gelu.h"
 #include "support/op_testing.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Generator;
 using engine::Shape;
 using engine::Tensor;
-using testing::check_close;
-using testing::check_gradients;
-using testing::leaf;
+using op_testing::check_close;
+using op_testing::check_gradients;
+using op_testing::leaf;
 
 namespace {
 
-Tensor random_leaf(const Shape& shape, Generator& gen) { return leaf(Tensor::randn(shape, gen, DType::f64)); }
+Tensor random_leaf(const Shape& shape, Generator& gen) { return leaf(Tensor::randn(shape, gen, Dtype::f64)); }
 
 // Values in [0.5, 1.5): safe for log, sqrt, rsqrt, pow and as a divisor.
 Tensor positive_leaf(const Shape& shape, Generator& gen) {
   engine::NoGradGuard no_grad;
-  return leaf(ops::add_scalar(Tensor::rand(shape, gen, DType::f64), 0.5));
+  return leaf(ops::add_scalar(Tensor::rand(shape, gen, Dtype::f64), 0.5));
 }
 
 // A (rows, cols) leaf that is the transpose of a contiguous (cols, rows) tensor.
 Tensor transposed_leaf(int64_t rows, int64_t cols, Generator& gen) {
-  return leaf(Tensor::randn({cols, rows}, gen, DType::f64).transpose(0, 1));
+  return leaf(Tensor::randn({cols, rows}, gen, Dtype::f64).transpose(0, 1));
 }
 
 }  // namespace
 
 TEST_CASE("binary ops broadcast (NumPy rules) and match hand-computed values") {
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     const Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, dtype);
     const Tensor b = Tensor::from_vector({10, 20, 40}, {3}, dtype);
     const Tensor c = Tensor::from_vector({2, 4}, {2, 1}, dtype);
@@ -55,9 +55,9 @@ TEST_CASE("binary ops read non-contiguous operands and large broadcasts correctl
   Generator gen(1);
   // (300, 200) from a transposed (200, 300) tensor, times a (300, 1) column: large enough to run
   // the threaded strided loop.
-  const Tensor base = Tensor::randn({200, 300}, gen, DType::f32);
+  const Tensor base = Tensor::randn({200, 300}, gen, Dtype::f32);
   const Tensor a = base.transpose(0, 1);
-  const Tensor column = Tensor::randn({300, 1}, gen, DType::f32);
+  const Tensor column = Tensor::randn({300, 1}, gen, Dtype::f32);
   const std::vector<float> base_values = base.to_vector<float>(), column_values = column.to_vector<float>();
   const std::vector<float> product = ops::mul(a, column).to_vector<float>();
   bool all_equal = true;
@@ -70,7 +70,7 @@ TEST_CASE("binary ops read non-contiguous operands and large broadcasts correctl
 TEST_CASE("binary op gradients reduce over broadcast dims, with non-contiguous operands") {
   Generator gen(2);
   // a: (3, 1, 5) narrowed from (3, 1, 7), so non-contiguous; b: (4, 1). out: (3, 4, 5).
-  const Tensor a = leaf(Tensor::randn({3, 1, 7}, gen, DType::f64).narrow(2, 1, 5));
+  const Tensor a = leaf(Tensor::randn({3, 1, 7}, gen, Dtype::f64).narrow(2, 1, 5));
   const Tensor b = random_leaf({4, 1}, gen);
   const Tensor b_positive = positive_leaf({4, 1}, gen);
   REQUIRE(!a.is_contiguous());
@@ -90,16 +90,16 @@ TEST_CASE("binary op gradients reduce over broadcast dims, with non-contiguous o
 }
 
 TEST_CASE("gradient of a bias add is the column sum") {
-  const Tensor x = leaf(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}, DType::f64));
-  const Tensor bias = leaf(Tensor::from_vector({0.5, -0.5}, {2}, DType::f64));
-  ops::add(x, bias).backward(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}, DType::f64));
+  const Tensor x = leaf(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}, Dtype::f64));
+  const Tensor bias = leaf(Tensor::from_vector({0.5, -0.5}, {2}, Dtype::f64));
+  ops::add(x, bias).backward(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}, Dtype::f64));
   check_close(bias.grad().to_vector<double>(), {9, 12});
   check_close(x.grad().to_vector<double>(), {1, 2, 3, 4, 5, 6});
 }
 
 TEST_CASE("unary ops match hand-computed values") {
-  for (DType dtype : {DType::f32, DType::f64}) {
-    const double tolerance = dtype == DType::f32 ? 1e-6 : 1e-12;
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
+    const double tolerance = dtype == Dtype::f32 ? 1e-6 : 1e-12;
     const Tensor x = Tensor::from_vector({0.25, 1.0, 4.0}, {3}, dtype);
     const Tensor s = Tensor::from_vector({-2.0, -0.5, 1.5}, {3}, dtype);
     check_close(ops::add_scalar(x, 1.5).to_vector<double>(), {1.75, 2.5, 5.5}, tolerance);
@@ -141,8 +141,8 @@ TEST_CASE("unary op gradients, on a non-contiguous input") {
 
 TEST_CASE("f32 and f64 unary ops agree to f32 precision") {
   Generator gen(4);
-  const Tensor x64 = Tensor::randn({64, 1000}, gen, DType::f64);
-  const Tensor x32 = x64.to(DType::f32);
+  const Tensor x64 = Tensor::randn({64, 1000}, gen, Dtype::f64);
+  const Tensor x32 = x64.to(Dtype::f32);
   for (auto op : {ops::gelu, ops::tanh, ops::exp}) {
     const std::vector<double> expected = op(x64).to_vector<double>(), actual = op(x32).to_vector<double>();
     double worst = 0;
@@ -153,18 +153,18 @@ TEST_CASE("f32 and f64 unary ops agree to f32 precision") {
 }
 
 TEST_CASE("where and masked_fill select values and route gradients to the chosen operand") {
-  for (DType condition_type : {DType::i64, DType::i32, DType::f32, DType::f64}) {
+  for (Dtype condition_type : {Dtype::i64, Dtype::i32, Dtype::f32, Dtype::f64}) {
     const Tensor condition = Tensor::from_vector({1, 0, 2}, {3, 1}, condition_type);  // rows 0 and 2 true
-    const Tensor a = Tensor::from_vector({1, 2}, {1, 2}, DType::f64);
-    const Tensor b = Tensor::from_vector({-1, -2, -3, -4, -5, -6}, {3, 2}, DType::f64);
+    const Tensor a = Tensor::from_vector({1, 2}, {1, 2}, Dtype::f64);
+    const Tensor b = Tensor::from_vector({-1, -2, -3, -4, -5, -6}, {3, 2}, Dtype::f64);
     check_close(ops::where(condition, a, b).to_vector<double>(), {1, 2, -3, -4, 1, 2});
     const Tensor mask = Tensor::from_vector({0, 3}, {2}, condition_type);
     check_close(ops::masked_fill(b, mask, 9.5).to_vector<double>(), {-1, 9.5, -3, 9.5, -5, 9.5});
   }
   Generator gen(5);
   // condition (1, 4), a (3, 1) narrowed from (3, 2) (non-contiguous), b (4, 3) transposed: out (3, 4).
-  const Tensor condition = Tensor::from_indices({1, 0, 0, 1}, {1, 4}, DType::i32);
-  const Tensor a = leaf(Tensor::randn({3, 2}, gen, DType::f64).narrow(1, 1, 1));
+  const Tensor condition = Tensor::from_indices({1, 0, 0, 1}, {1, 4}, Dtype::i32);
+  const Tensor a = leaf(Tensor::randn({3, 2}, gen, Dtype::f64).narrow(1, 1, 1));
   const Tensor b = transposed_leaf(3, 4, gen);
   REQUIRE(!a.is_contiguous());
   check_gradients([&](const auto& in) { return ops::where(condition, in[0], in[1]); }, {a, b});
@@ -177,7 +177,7 @@ TEST_CASE("elementwise errors name the op and the tensors") {
   CHECK_THROWS_WITH_AS(ops::add(a, b),
                        doctest::Contains("add: shapes do not broadcast together: f32[2, 3] on cpu and f32[4] on cpu"),
                        engine::Error);
-  CHECK_THROWS_WITH_AS(ops::mul(a, Tensor::ones({3}, DType::f64)),
+  CHECK_THROWS_WITH_AS(ops::mul(a, Tensor::ones({3}, Dtype::f64)),
                        doctest::Contains("mul: dtype mismatch: f32[2, 3] on cpu and f64[3] on cpu"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::exp(Tensor::arange(3)),
                        doctest::Contains("exp: expected a floating tensor (f32 or f64), got i64[3]"), engine::Error);

@@ -8,23 +8,23 @@
 #include "engine/rng.h"
 #include "ops/embedding.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("embedding: hand-computed rows and gradient counts") {
-  Tensor table = Tensor::from_vector({0, 1, 10, 11, 20, 21}, {3, 2}, DType::f64);
+  Tensor table = Tensor::from_vector({0, 1, 10, 11, 20, 21}, {3, 2}, Dtype::f64);
   table.requires_grad_();
-  Tensor indices = Tensor::from_indices({2, 0, 2, 2}, {2, 2}, DType::i32);
+  Tensor indices = Tensor::from_indices({2, 0, 2, 2}, {2, 2}, Dtype::i32);
   Tensor out = ops::embedding(indices, table);
   CHECK(out.shape() == engine::Shape{2, 2, 2});
   CHECK(out.to_vector<double>() == std::vector<double>{20, 21, 0, 1, 20, 21, 20, 21});
-  out.backward(Tensor::ones({2, 2, 2}, DType::f64));
+  out.backward(Tensor::ones({2, 2, 2}, Dtype::f64));
   CHECK(table.grad().to_vector<double>() == std::vector<double>{1, 1, 0, 0, 3, 3});
 }
 
 TEST_CASE("embedding gradient (f64 gradcheck) on a transposed table with repeated indices") {
   engine::Generator gen(41);
-  Tensor table = Tensor::randn({3, 5}, gen, DType::f64).transpose(0, 1).detach();  // (5, 3)
+  Tensor table = Tensor::randn({3, 5}, gen, Dtype::f64).transpose(0, 1).detach();  // (5, 3)
   table.requires_grad_();
   Tensor indices = Tensor::from_indices({4, 1, 1, 0, 4, 4}, {3, 2});
   auto result = engine::gradcheck([&](const std::vector<Tensor>& in) { return ops::embedding(indices, in[0]); },
@@ -36,7 +36,7 @@ TEST_CASE("embedding: out-of-range indices name the index and V") {
   Tensor table = Tensor::ones({3, 2});
   CHECK_THROWS_WITH_AS(ops::embedding(Tensor::from_indices({0, 5}, {2}), table),
                        doctest::Contains("index 5 at position 1"), engine::Error);
-  CHECK_THROWS_WITH_AS(ops::embedding(Tensor::from_indices({-1}, {1}, DType::i32), table),
+  CHECK_THROWS_WITH_AS(ops::embedding(Tensor::from_indices({-1}, {1}, Dtype::i32), table),
                        doctest::Contains("V = 3"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::embedding(Tensor::ones({2}), table), doctest::Contains("indices must be i32 or i64"),
                        engine::Error);

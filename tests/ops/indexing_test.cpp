@@ -7,21 +7,21 @@
 #include "engine/rng.h"
 #include "ops/indexing.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 using engine::Tensor;
 
 namespace {
 
 Tensor leaf(const Shape& shape, engine::Generator& gen) {
-  Tensor t = Tensor::randn(shape, gen, DType::f64);
+  Tensor t = Tensor::randn(shape, gen, Dtype::f64);
   t.requires_grad_();
   return t;
 }
 
 // A non-contiguous leaf: a fresh (b, a) tensor seen as (a, b).
 Tensor transposed_leaf(int64_t a, int64_t b, engine::Generator& gen) {
-  Tensor t = Tensor::randn({b, a}, gen, DType::f64).transpose(0, 1).detach();
+  Tensor t = Tensor::randn({b, a}, gen, Dtype::f64).transpose(0, 1).detach();
   t.requires_grad_();
   return t;
 }
@@ -49,7 +49,7 @@ TEST_CASE("concat and stack: hand-computed values") {
 TEST_CASE("concat and stack gradients (f64 gradcheck)") {
   engine::Generator gen(51);
   check_gradcheck([](const std::vector<Tensor>& in) { return ops::concat(in, 1); },
-                  {leaf({2, 3, 4}, gen), leaf({2, 1, 4}, gen), Tensor::randn({2, 2, 4}, gen, DType::f64)});
+                  {leaf({2, 3, 4}, gen), leaf({2, 1, 4}, gen), Tensor::randn({2, 2, 4}, gen, Dtype::f64)});
   check_gradcheck([](const std::vector<Tensor>& in) { return ops::concat(in, 0); },
                   {transposed_leaf(3, 5, gen), leaf({2, 5}, gen)});
   check_gradcheck([](const std::vector<Tensor>& in) { return ops::stack(in, 1); },
@@ -57,14 +57,14 @@ TEST_CASE("concat and stack gradients (f64 gradcheck)") {
 }
 
 TEST_CASE("split returns views; unused pieces get zero gradients") {
-  Tensor x = Tensor::from_vector({0, 1, 2, 3, 4, 5, 6, 7}, {2, 4}, DType::f64);
+  Tensor x = Tensor::from_vector({0, 1, 2, 3, 4, 5, 6, 7}, {2, 4}, Dtype::f64);
   x.requires_grad_();
   std::vector<Tensor> pieces = ops::split(x, {1, 3}, 1);
   REQUIRE(pieces.size() == 2);
   CHECK(pieces[0].to_vector<double>() == std::vector<double>{0, 4});
   CHECK(pieces[1].to_vector<double>() == std::vector<double>{1, 2, 3, 5, 6, 7});
   CHECK(pieces[1].storage() == x.storage());
-  pieces[1].backward(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64));
+  pieces[1].backward(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, Dtype::f64));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 1, 2, 3, 0, 4, 5, 6});
 
   engine::Generator gen(52);
@@ -75,12 +75,12 @@ TEST_CASE("split returns views; unused pieces get zero gradients") {
 }
 
 TEST_CASE("index_select: values, repeated indices in the gradient, errors") {
-  Tensor x = Tensor::from_vector({0, 1, 2, 10, 11, 12}, {2, 3}, DType::f64);
+  Tensor x = Tensor::from_vector({0, 1, 2, 10, 11, 12}, {2, 3}, Dtype::f64);
   x.requires_grad_();
-  Tensor index = Tensor::from_indices({2, 0, 2}, {3}, DType::i32);
+  Tensor index = Tensor::from_indices({2, 0, 2}, {3}, Dtype::i32);
   Tensor out = ops::index_select(x, 1, index);
   CHECK(out.to_vector<double>() == std::vector<double>{2, 0, 2, 12, 10, 12});
-  out.backward(Tensor::ones({2, 3}, DType::f64));
+  out.backward(Tensor::ones({2, 3}, Dtype::f64));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 0, 2, 1, 0, 2});
 
   engine::Generator gen(53);
@@ -97,12 +97,12 @@ TEST_CASE("index_select: values, repeated indices in the gradient, errors") {
 
 TEST_CASE("gather: PyTorch semantics, gradient, smaller index, errors") {
   // out[i][j] = x[i][index[i][j]] for dim = 1.
-  Tensor x = Tensor::from_vector({0, 1, 2, 10, 11, 12}, {2, 3}, DType::f64);
+  Tensor x = Tensor::from_vector({0, 1, 2, 10, 11, 12}, {2, 3}, Dtype::f64);
   x.requires_grad_();
   Tensor index = Tensor::from_indices({2, 2, 0, 1}, {2, 2});
   Tensor out = ops::gather(x, 1, index);
   CHECK(out.to_vector<double>() == std::vector<double>{2, 2, 10, 11});
-  out.backward(Tensor::ones({2, 2}, DType::f64));
+  out.backward(Tensor::ones({2, 2}, Dtype::f64));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 0, 2, 1, 1, 0});
   // dim = 0 with an index narrower than x in dim 1.
   CHECK(ops::gather(x.detach(), 0, Tensor::from_indices({1, 0}, {1, 2})).to_vector<double>() ==

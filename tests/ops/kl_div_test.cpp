@@ -8,13 +8,13 @@
 #include "engine/rng.h"
 #include "ops/kl_div.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 TEST_CASE("kl_div: hand-computed mean of p·(log p − log q)") {
   // p = [0.5, 0.5], q = [0.25, 0.75]: (0.5·ln 2 + 0.5·ln(2/3)) / 2 elements.
-  Tensor log_q = Tensor::from_vector({std::log(0.25), std::log(0.75)}, {2}, DType::f64);
-  Tensor log_p = Tensor::from_vector({std::log(0.5), std::log(0.5)}, {2}, DType::f64);
+  Tensor log_q = Tensor::from_vector({std::log(0.25), std::log(0.75)}, {2}, Dtype::f64);
+  Tensor log_p = Tensor::from_vector({std::log(0.5), std::log(0.5)}, {2}, Dtype::f64);
   CHECK(ops::kl_div(log_q, log_p).item() ==
         doctest::Approx((0.5 * std::log(2.0) + 0.5 * std::log(2.0 / 3.0)) / 2).epsilon(1e-14));
   CHECK(ops::kl_div(log_p, log_p).item() == 0.0);
@@ -22,8 +22,8 @@ TEST_CASE("kl_div: hand-computed mean of p·(log p − log q)") {
 
 TEST_CASE("kl_div gradients (f64 gradcheck) in both arguments, including a transposed view") {
   engine::Generator gen(21);
-  Tensor log_q = Tensor::randn({3, 4}, gen, DType::f64);
-  Tensor log_p = Tensor::randn({4, 3}, gen, DType::f64).transpose(0, 1).detach();
+  Tensor log_q = Tensor::randn({3, 4}, gen, Dtype::f64);
+  Tensor log_p = Tensor::randn({4, 3}, gen, Dtype::f64).transpose(0, 1).detach();
   log_q.requires_grad_();
   log_p.requires_grad_();
   auto result = engine::gradcheck([](const std::vector<Tensor>& in) { return ops::kl_div(in[0], in[1]); },
@@ -33,7 +33,7 @@ TEST_CASE("kl_div gradients (f64 gradcheck) in both arguments, including a trans
 
 TEST_CASE("kl_div with a detached target gives gradient to the input only; errors") {
   engine::Generator gen(22);
-  Tensor log_q = Tensor::randn({5}, gen, DType::f64), log_p = Tensor::randn({5}, gen, DType::f64);
+  Tensor log_q = Tensor::randn({5}, gen, Dtype::f64), log_p = Tensor::randn({5}, gen, Dtype::f64);
   log_q.requires_grad_();
   log_p.requires_grad_();
   ops::kl_div(log_q, log_p.detach()).backward();

@@ -17,12 +17,12 @@
 #include "ops/layernorm.h"
 #include "ops/reference/layernorm.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
 
-Tensor leaf(const engine::Shape& shape, engine::Generator& gen, DType dtype = DType::f64) {
+Tensor leaf(const engine::Shape& shape, engine::Generator& gen, Dtype dtype = Dtype::f64) {
   Tensor t = Tensor::randn(shape, gen, dtype);
   t.requires_grad_();
   return t;
@@ -42,9 +42,9 @@ double relative_error(const Tensor& got, const Tensor& expected) {
 
 TEST_CASE("layer_norm: hand-computed row") {
   // x = [1, 2, 3, 4]: mean 2.5, biased variance 1.25.
-  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {1, 4}, DType::f64);
-  Tensor w = Tensor::from_vector({1, 2, 1, 1}, {4}, DType::f64);
-  Tensor b = Tensor::from_vector({0, 0, 1, 0}, {4}, DType::f64);
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {1, 4}, Dtype::f64);
+  Tensor w = Tensor::from_vector({1, 2, 1, 1}, {4}, Dtype::f64);
+  Tensor b = Tensor::from_vector({0, 0, 1, 0}, {4}, Dtype::f64);
   const double eps = 1e-5, s = 1 / std::sqrt(1.25 + eps);
   const std::vector<double> want{-1.5 * s, -0.5 * s * 2, 0.5 * s + 1, 1.5 * s};
   const std::vector<double> got = ops::layer_norm(x, w, b, eps).to_vector<double>();
@@ -56,10 +56,10 @@ TEST_CASE("layer_norm: hand-computed row") {
 TEST_CASE("layer_norm matches its kernel 0 (double), forward and every gradient, in f64 and f32") {
   // 3 x 5 rows of 37 channels (not a multiple of a vector), x read through a transposed view.
   engine::Generator gen(30);
-  const Tensor x64 = Tensor::randn({3, 37, 5}, gen, DType::f64).transpose(1, 2);  // (3, 5, 37)
-  const Tensor w64 = Tensor::randn({37}, gen, DType::f64), b64 = Tensor::randn({37}, gen, DType::f64);
-  const Tensor dy64 = Tensor::randn({3, 5, 37}, gen, DType::f64);
-  for (DType dtype : {DType::f64, DType::f32}) {
+  const Tensor x64 = Tensor::randn({3, 37, 5}, gen, Dtype::f64).transpose(1, 2);  // (3, 5, 37)
+  const Tensor w64 = Tensor::randn({37}, gen, Dtype::f64), b64 = Tensor::randn({37}, gen, Dtype::f64);
+  const Tensor dy64 = Tensor::randn({3, 5, 37}, gen, Dtype::f64);
+  for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
     CAPTURE(engine::dtype_name(dtype));
     Tensor x = x64.to(dtype).detach(), w = w64.to(dtype).detach(), b = b64.to(dtype).detach();
     const Tensor dy = dy64.to(dtype);
@@ -71,7 +71,7 @@ TEST_CASE("layer_norm matches its kernel 0 (double), forward and every gradient,
     // Kernel 0 sees the inputs the op saw (rounded to f32 in the f32 case). f64: the same sums in
     // another order. f32: statistics in double, then a few f32 roundings per element (~6e-8 each);
     // the parameter gradients sum 15 rows. Relative to each tensor's largest element.
-    const double tolerance = dtype == DType::f64 ? 1e-12 : 1e-5;
+    const double tolerance = dtype == Dtype::f64 ? 1e-12 : 1e-5;
     const ops::reference::LayerNormGradients want = ops::reference::layer_norm_backward(x, w, 1e-5, dy);
     auto check = [&](const Tensor& got, const Tensor& expected, const char* what) {
       CAPTURE(what);
@@ -90,7 +90,7 @@ TEST_CASE("layer_norm gradients (f64 gradcheck)") {
       [](const std::vector<Tensor>& in) { return ops::layer_norm(in[0], in[1], in[2], 1e-5); },
       {leaf({2, 3, 7}, gen), leaf({7}, gen), leaf({7}, gen)});
   CHECK_MESSAGE(with_bias.ok, with_bias.message);
-  Tensor x_t = Tensor::randn({6, 4}, gen, DType::f64).transpose(0, 1).detach();  // (4, 6), non-contiguous
+  Tensor x_t = Tensor::randn({6, 4}, gen, Dtype::f64).transpose(0, 1).detach();  // (4, 6), non-contiguous
   x_t.requires_grad_();
   auto no_bias = engine::gradcheck(
       [](const std::vector<Tensor>& in) { return ops::layer_norm(in[0], in[1], Tensor(), 1e-5); },
@@ -100,11 +100,11 @@ TEST_CASE("layer_norm gradients (f64 gradcheck)") {
 
 TEST_CASE("layer_norm in f32 agrees with f64") {
   engine::Generator gen(32);
-  Tensor x = Tensor::randn({5, 33}, gen, DType::f64), w = Tensor::randn({33}, gen, DType::f64);
-  Tensor b = Tensor::randn({33}, gen, DType::f64);
+  Tensor x = Tensor::randn({5, 33}, gen, Dtype::f64), w = Tensor::randn({33}, gen, Dtype::f64);
+  Tensor b = Tensor::randn({33}, gen, Dtype::f64);
   const std::vector<double> ref = ops::layer_norm(x, w, b, 1e-5).to_vector<double>();
   const std::vector<double> f32 =
-      ops::layer_norm(x.to(DType::f32), w.to(DType::f32), b.to(DType::f32), 1e-5).to_vector<double>();
+      ops::layer_norm(x.to(Dtype::f32), w.to(Dtype::f32), b.to(Dtype::f32), 1e-5).to_vector<double>();
   for (size_t i = 0; i < ref.size(); ++i) CHECK(f32[i] == doctest::Approx(ref[i]).epsilon(1e-5).scale(1.0));
 }
 
@@ -138,11 +138,11 @@ TEST_CASE("layer_norm errors name the shapes") {
 TEST_CASE("residual_layer_norm matches its kernel 0 (double), both outputs and every gradient, in f64 and f32") {
   // 4 x 3 rows of 29 channels (not a multiple of a vector), the branch read through a transposed view.
   engine::Generator gen(34);
-  const Tensor x64 = Tensor::randn({4, 3, 29}, gen, DType::f64);
-  const Tensor a64 = Tensor::randn({4, 29, 3}, gen, DType::f64).transpose(1, 2);  // (4, 3, 29)
-  const Tensor w64 = Tensor::randn({29}, gen, DType::f64), b64 = Tensor::randn({29}, gen, DType::f64);
-  const Tensor dr64 = Tensor::randn({4, 3, 29}, gen, DType::f64), dy64 = Tensor::randn({4, 3, 29}, gen, DType::f64);
-  for (DType dtype : {DType::f64, DType::f32}) {
+  const Tensor x64 = Tensor::randn({4, 3, 29}, gen, Dtype::f64);
+  const Tensor a64 = Tensor::randn({4, 29, 3}, gen, Dtype::f64).transpose(1, 2);  // (4, 3, 29)
+  const Tensor w64 = Tensor::randn({29}, gen, Dtype::f64), b64 = Tensor::randn({29}, gen, Dtype::f64);
+  const Tensor dr64 = Tensor::randn({4, 3, 29}, gen, Dtype::f64), dy64 = Tensor::randn({4, 3, 29}, gen, Dtype::f64);
+  for (Dtype dtype : {Dtype::f64, Dtype::f32}) {
     CAPTURE(engine::dtype_name(dtype));
     Tensor x = x64.to(dtype).detach(), a = a64.to(dtype).detach(), w = w64.to(dtype).detach();
     Tensor b = b64.to(dtype).detach();
@@ -150,7 +150,7 @@ TEST_CASE("residual_layer_norm matches its kernel 0 (double), both outputs and e
     const ops::ResidualLayerNorm out = ops::residual_layer_norm(x, a, w, b, 1e-5);
     engine::run_backward({out.residual, out.normed}, {dr64.to(dtype), dy64.to(dtype)});
     // As for layer_norm above; the residual is rounded once more in f32 before it is normalised.
-    const double tolerance = dtype == DType::f64 ? 1e-12 : 1e-5;
+    const double tolerance = dtype == Dtype::f64 ? 1e-12 : 1e-5;
     const ops::reference::ResidualLayerNormOutputs want = ops::reference::residual_layer_norm(x, a, w, b, 1e-5);
     const ops::reference::LayerNormGradients grads =
         ops::reference::residual_layer_norm_backward(x, a, w, 1e-5, dr64.to(dtype), dy64.to(dtype));
@@ -173,7 +173,7 @@ TEST_CASE("residual_layer_norm gradients (f64 gradcheck)") {
   };
   auto with_bias = engine::gradcheck(fused, {leaf({3, 2, 7}, gen), leaf({3, 2, 7}, gen), leaf({7}, gen), leaf({7}, gen)});
   CHECK_MESSAGE(with_bias.ok, with_bias.message);
-  Tensor x_t = Tensor::randn({5, 4}, gen, DType::f64).transpose(0, 1).detach();  // (4, 5), non-contiguous
+  Tensor x_t = Tensor::randn({5, 4}, gen, Dtype::f64).transpose(0, 1).detach();  // (4, 5), non-contiguous
   x_t.requires_grad_();
   auto no_bias = engine::gradcheck(fused, {x_t, leaf({4, 5}, gen), leaf({5}, gen)});
   CHECK_MESSAGE(no_bias.ok, no_bias.message);

@@ -13,7 +13,7 @@
 #include "ops/matmul.h"
 #include "ops/reference/matmul.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 using engine::Tensor;
 
@@ -38,7 +38,7 @@ void check_against_naive(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   CHECK(relative_error(out.to_vector<double>(), want.to_vector<double>()) < 1e-5);
 }
 
-Tensor leaf(const Shape& shape, engine::Generator& gen, DType dtype = DType::f64) {
+Tensor leaf(const Shape& shape, engine::Generator& gen, Dtype dtype = Dtype::f64) {
   Tensor t = Tensor::randn(shape, gen, dtype);
   t.requires_grad_();
   return t;
@@ -46,7 +46,7 @@ Tensor leaf(const Shape& shape, engine::Generator& gen, DType dtype = DType::f64
 
 // A non-contiguous leaf: the transpose of a fresh tensor, marked as requiring grad.
 Tensor transposed_leaf(const Shape& stored_shape, engine::Generator& gen) {
-  Tensor t = Tensor::randn(stored_shape, gen, DType::f64).transpose(-1, -2).detach();
+  Tensor t = Tensor::randn(stored_shape, gen, Dtype::f64).transpose(-1, -2).detach();
   t.requires_grad_();
   return t;
 }
@@ -102,8 +102,8 @@ TEST_CASE("matmul broadcasts batch dims, folds a shared 2-D b, and reads strided
 }
 
 TEST_CASE("matmul of hand-computed 2x2 matrices") {
-  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}, DType::f64);
-  Tensor b = Tensor::from_vector({5, 6, 7, 8}, {2, 2}, DType::f64);
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}, Dtype::f64);
+  Tensor b = Tensor::from_vector({5, 6, 7, 8}, {2, 2}, Dtype::f64);
   CHECK(ops::matmul(a, b).to_vector<double>() == std::vector<double>{19, 22, 43, 50});
   CHECK(ops::matmul(a, b, true, false).to_vector<double>() == std::vector<double>{26, 30, 38, 44});
   CHECK(ops::matmul(a, b, false, true).to_vector<double>() == std::vector<double>{17, 23, 39, 53});
@@ -130,16 +130,16 @@ TEST_CASE("matmul errors name the operands") {
   Tensor a = Tensor::ones({2, 3}), b = Tensor::ones({4, 5});
   CHECK_THROWS_WITH_AS(ops::matmul(a, b), doctest::Contains("inner dimensions differ: a f32[2, 3]"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({3}), b), doctest::Contains("at least 2 dims"), engine::Error);
-  CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({2, 3}), Tensor::ones({3, 2}, DType::f64)),
+  CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({2, 3}), Tensor::ones({3, 2}, Dtype::f64)),
                        doctest::Contains("matmul"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::matmul(Tensor::ones({2, 2, 3}), Tensor::ones({3, 3, 2})),
                        doctest::Contains("matmul"), engine::Error);
 }
 
 TEST_CASE("linear: hand-computed values with bias and GELU") {
-  Tensor x = Tensor::from_vector({1, 2, -1, 0.5}, {2, 2}, DType::f64);
-  Tensor w = Tensor::from_vector({1, 0, 0.5, -1, 2, 1}, {3, 2}, DType::f64);
-  Tensor bias = Tensor::from_vector({0.1, 0.2, -0.3}, {3}, DType::f64);
+  Tensor x = Tensor::from_vector({1, 2, -1, 0.5}, {2, 2}, Dtype::f64);
+  Tensor w = Tensor::from_vector({1, 0, 0.5, -1, 2, 1}, {3, 2}, Dtype::f64);
+  Tensor bias = Tensor::from_vector({0.1, 0.2, -0.3}, {3}, Dtype::f64);
   // x·wᵀ + b = [[1.1, -1.3, 3.7], [-0.9, -0.8, -1.8]]
   const std::vector<double> pre{1.1, -1.3, 3.7, -0.9, -0.8, -1.8};
   const std::vector<double> y = ops::linear(x, w, bias).to_vector<double>();
@@ -172,7 +172,7 @@ TEST_CASE("linear's GELU in f32 agrees with f64, forward and derivative") {
   std::vector<double> xs;
   for (double x = -12.0; x <= 12.0; x += 0.0137) xs.push_back(float(x));
   const int64_t n = int64_t(xs.size());
-  Tensor x = Tensor::from_vector(xs, {n, 1}, DType::f32).requires_grad_();
+  Tensor x = Tensor::from_vector(xs, {n, 1}, Dtype::f32).requires_grad_();
   Tensor y = ops::linear(x, Tensor::ones({1, 1}), Tensor(), ops::Activation::gelu);
   y.backward(Tensor::ones({n, 1}));
   const std::vector<double> got = y.to_vector<double>(), got_grad = x.grad().to_vector<double>();
@@ -205,7 +205,7 @@ TEST_CASE("linear in f32 matches matmul plus bias; errors") {
 
 TEST_CASE("linear's weight gradient accumulated in place on the CPU matches the engine's add") {
   engine::Generator gen(43);
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     grad_in_place_checks::check_linear_weight_gradient_in_place(gen, engine::Device::cpu(), dtype);
   }

@@ -13,13 +13,13 @@
 #include "ops/mlp.h"
 #include "ops/precision.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 using engine::Tensor;
 
 namespace {
 
-Tensor leaf(const Shape& shape, engine::Generator& gen, DType dtype = DType::f64) {
+Tensor leaf(const Shape& shape, engine::Generator& gen, Dtype dtype = Dtype::f64) {
   return Tensor::randn(shape, gen, dtype).requires_grad_();
 }
 
@@ -53,7 +53,7 @@ TEST_CASE("mlp gradients (f64 gradcheck), with and without recomputing GELU") {
     CHECK_MESSAGE(plain.ok, plain.message);
     // A transposed input (copied to rows) and transposed weight views (copied to the nn.Linear layout).
     auto transposed = [&](const Shape& stored) {
-      return Tensor::randn(stored, gen, DType::f64).transpose(-1, -2).detach().requires_grad_();
+      return Tensor::randn(stored, gen, Dtype::f64).transpose(-1, -2).detach().requires_grad_();
     };
     auto strided = engine::gradcheck(mlp, {transposed({6, 3}), transposed({6, 9}), leaf({9}, gen), transposed({9, 2}),
                                            leaf({2}, gen)});
@@ -99,7 +99,7 @@ TEST_CASE("mlp names the operand at fault") {
                        doctest::Contains("proj_weight is"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::mlp(x, fc, fc_bias, proj, Tensor::randn({5}, gen)),
                        doctest::Contains("proj_bias is"), engine::Error);
-  CHECK_THROWS_WITH_AS(ops::mlp(x, fc, fc_bias, proj, Tensor::randn({4}, gen, DType::f64)),
+  CHECK_THROWS_WITH_AS(ops::mlp(x, fc, fc_bias, proj, Tensor::randn({4}, gen, Dtype::f64)),
                        doctest::Contains("mlp"), engine::Error);
   CHECK_THROWS_WITH_AS(ops::mlp(Tensor::randn({0, 5}, gen), fc, fc_bias, proj, proj_bias),
                        doctest::Contains("mlp: empty input"), engine::Error);

@@ -16,7 +16,7 @@
 #include "ops/precision.h"
 #include "ops/reduce.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Shape;
 using engine::Tensor;
 
@@ -26,7 +26,7 @@ namespace {
 Tensor rounded_f64(const Tensor& t) {
   std::vector<double> values;
   for (float x : t.contiguous().to_vector<float>()) values.push_back(bf16_round(x));
-  return Tensor::from_vector(values, t.shape(), DType::f64);
+  return Tensor::from_vector(values, t.shape(), Dtype::f64);
 }
 
 // Largest |got - want| over the largest |want|.
@@ -85,25 +85,25 @@ TEST_CASE("linear in bf16 rounds the GEMM's operands only: bias and GELU stay f3
   // Reference in f64: pre = round(x)·round(W)ᵀ + b, y = gelu(pre); with dy = seed (f32),
   // dx = round(dy)·round(W), dW = round(dy)ᵀ·round(x), db = Σ dy.
   const Tensor x64 = rounded_f64(x.detach().reshape({R, I})), w64 = rounded_f64(weight.detach());
-  const Tensor pre = ops::add(ops::matmul(x64, w64, false, true), bias.detach().to(DType::f64));
+  const Tensor pre = ops::add(ops::matmul(x64, w64, false, true), bias.detach().to(Dtype::f64));
   CHECK(relative_error(y.detach().reshape({R, O}), pre) < kF32SumTolerance);
   CHECK(relative_error(y_gelu.reshape({R, O}), ops::gelu(pre)) < kF32SumTolerance);
   const Tensor dy = rounded_f64(seed.reshape({R, O}));
   CHECK(relative_error(x.grad().reshape({R, I}), ops::matmul(dy, w64)) < kF32SumTolerance);
   CHECK(relative_error(weight.grad(), ops::matmul(dy, x64, true, false)) < kF32SumTolerance);
-  CHECK(relative_error(bias.grad(), ops::sum(seed.reshape({R, O}).to(DType::f64), {0})) < kF32SumTolerance);
+  CHECK(relative_error(bias.grad(), ops::sum(seed.reshape({R, O}).to(Dtype::f64), {0})) < kF32SumTolerance);
 }
 
 TEST_CASE("the bf16 setting leaves f64 products and fp32 runs alone") {
   engine::Generator gen(43);
-  const Tensor a = Tensor::randn({40, 60}, gen, DType::f64), b = Tensor::randn({60, 30}, gen, DType::f64);
+  const Tensor a = Tensor::randn({40, 60}, gen, Dtype::f64), b = Tensor::randn({60, 30}, gen, Dtype::f64);
   const std::vector<double> fp32 = ops::matmul(a, b).to_vector<double>();
   {
     ops::PrecisionScope bf16(ops::Precision::bf16);
     CHECK(ops::matmul(a, b).to_vector<double>() == fp32);
   }
   CHECK(ops::precision() == ops::Precision::fp32);
-  const Tensor a32 = a.to(DType::f32), b32 = b.to(DType::f32);
+  const Tensor a32 = a.to(Dtype::f32), b32 = b.to(Dtype::f32);
   CHECK(relative_error(ops::matmul(a32, b32), ops::matmul(a, b)) < kF32SumTolerance);
 }
 

@@ -11,17 +11,17 @@
 #include "ops/reduce.h"
 #include "support/op_testing.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Generator;
 using engine::Shape;
 using engine::Tensor;
-using testing::check_close;
-using testing::check_gradients;
-using testing::leaf;
+using op_testing::check_close;
+using op_testing::check_gradients;
+using op_testing::leaf;
 
 
 TEST_CASE("sum and mean over dims match hand-computed values") {
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     const Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, dtype);
     CHECK(ops::sum(x).shape() == Shape{});
     CHECK(ops::sum(x).item() == 21);
@@ -43,21 +43,21 @@ TEST_CASE("sum over non-adjacent dims and over size-1 dims") {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 4; ++k) values.push_back(100 * i + 10 * j + k);
-  const Tensor x = Tensor::from_vector(values, {2, 3, 4}, DType::f64);
+  const Tensor x = Tensor::from_vector(values, {2, 3, 4}, Dtype::f64);
   // Σ over i and k of (100 i + 10 j + k) = 8 * 10 j + 4 * 100 + 2 * 6.
   check_close(ops::sum(x, {0, 2}).to_vector<double>(), {412, 492, 572});
   check_close(ops::sum(x, {2, 0}, true).to_vector<double>(), {412, 492, 572});
   CHECK(ops::sum(x, {2, 0}, true).shape() == Shape{1, 3, 1});
-  const Tensor y = Tensor::from_vector({1, 2, 3}, {3, 1}, DType::f64);
+  const Tensor y = Tensor::from_vector({1, 2, 3}, {3, 1}, Dtype::f64);
   check_close(ops::sum(y, {1}).to_vector<double>(), {1, 2, 3});
   check_close(ops::mean(y, {1}, true).to_vector<double>(), {1, 2, 3});
 }
 
 TEST_CASE("sum and mean gradients, on contiguous and non-contiguous inputs") {
   Generator gen(11);
-  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, DType::f64));
+  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, Dtype::f64));
   // (4, 3, 5) permuted from a contiguous (5, 4, 3): non-contiguous.
-  const Tensor p = leaf(Tensor::randn({5, 4, 3}, gen, DType::f64).permute({1, 2, 0}));
+  const Tensor p = leaf(Tensor::randn({5, 4, 3}, gen, Dtype::f64).permute({1, 2, 0}));
   REQUIRE(!p.is_contiguous());
   for (const Tensor& input : {x, p}) {
     for (bool keepdim : {false, true}) {
@@ -70,11 +70,11 @@ TEST_CASE("sum and mean gradients, on contiguous and non-contiguous inputs") {
 }
 
 TEST_CASE("max returns the first maximum and its index") {
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     const Tensor x = Tensor::from_vector({1, 3, 3, 2, 2, 1}, {2, 3}, dtype);
     Tensor indices;
     check_close(ops::max(x, 1, false, &indices).to_vector<double>(), {3, 2});
-    CHECK(indices.dtype() == DType::i64);
+    CHECK(indices.dtype() == Dtype::i64);
     CHECK(indices.to_vector<int64_t>() == std::vector<int64_t>{1, 0});
     check_close(ops::max(x, 0, true, &indices).to_vector<double>(), {2, 3, 3});
     CHECK(indices.shape() == Shape{1, 3});
@@ -85,15 +85,15 @@ TEST_CASE("max returns the first maximum and its index") {
   CHECK(std::isnan(ops::max(Tensor::from_vector({1, NAN, 3}, {3}), 0, false, &nan_index).item()));
   CHECK(nan_index.item() == 1);
   // The gradient of a tie goes to the first maximum only.
-  const Tensor x = leaf(Tensor::from_vector({1, 3, 3, 2, 2, 1}, {2, 3}, DType::f64));
-  ops::max(x, 1).backward(Tensor::from_vector({10, 20}, {2}, DType::f64));
+  const Tensor x = leaf(Tensor::from_vector({1, 3, 3, 2, 2, 1}, {2, 3}, Dtype::f64));
+  ops::max(x, 1).backward(Tensor::from_vector({10, 20}, {2}, Dtype::f64));
   check_close(x.grad().to_vector<double>(), {0, 10, 0, 20, 0, 0});
 }
 
 TEST_CASE("max gradients along every dim, on a non-contiguous input") {
   Generator gen(12);
-  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, DType::f64));
-  const Tensor p = leaf(Tensor::randn({4, 5, 3}, gen, DType::f64).permute({2, 0, 1}));  // (3, 4, 5)
+  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, Dtype::f64));
+  const Tensor p = leaf(Tensor::randn({4, 5, 3}, gen, Dtype::f64).permute({2, 0, 1}));  // (3, 4, 5)
   REQUIRE(!p.is_contiguous());
   for (const Tensor& input : {x, p})
     for (int64_t dim : {0, 1, 2, -1})
@@ -119,7 +119,7 @@ TEST_CASE("reductions over empty dimensions") {
 
 TEST_CASE("large f32 sums are accurate and identical with 1 and 2 threads") {
   Generator gen(13);
-  const Tensor x = Tensor::randn({4096, 300}, gen, DType::f32);
+  const Tensor x = Tensor::randn({4096, 300}, gen, Dtype::f32);
   const std::vector<float> values = x.to_vector<float>();
   auto results = [&] {
     return std::vector<std::vector<float>>{ops::sum(x).to_vector<float>(), ops::sum(x, {0}).to_vector<float>(),

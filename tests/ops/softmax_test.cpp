@@ -11,17 +11,17 @@
 #include "ops/softmax.h"
 #include "support/op_testing.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Generator;
 using engine::Shape;
 using engine::Tensor;
-using testing::check_close;
-using testing::check_gradients;
-using testing::leaf;
+using op_testing::check_close;
+using op_testing::check_gradients;
+using op_testing::leaf;
 
 TEST_CASE("softmax and log_softmax match hand-computed values") {
-  for (DType dtype : {DType::f32, DType::f64}) {
-    const double tolerance = dtype == DType::f32 ? 1e-6 : 1e-12;
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
+    const double tolerance = dtype == Dtype::f32 ? 1e-6 : 1e-12;
     const Tensor x = Tensor::from_vector({1, 2, 3, 0, 0, 0}, {2, 3}, dtype);
     const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
     check_close(ops::softmax(x, 1).to_vector<double>(),
@@ -36,7 +36,7 @@ TEST_CASE("softmax and log_softmax match hand-computed values") {
 }
 
 TEST_CASE("softmax is stable for inputs of magnitude 1e4") {
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     const Tensor x = Tensor::from_vector({1e4, -1e4, 0, 1e4}, {4}, dtype);
     check_close(ops::softmax(x, 0).to_vector<double>(), {0.5, 0, 0, 0.5}, 1e-6);
     const double log_half = std::log(0.5);
@@ -54,8 +54,8 @@ TEST_CASE("softmax along every dim matches its kernel 0 (double) in f32") {
   Generator gen(21);
   // Wide enough that rows and column blocks run on several threads.
   const Shape shape{6, 70, 90};
-  const Tensor x64 = Tensor::randn(shape, gen, DType::f64);
-  const Tensor x32 = x64.to(DType::f32);
+  const Tensor x64 = Tensor::randn(shape, gen, Dtype::f64);
+  const Tensor x32 = x64.to(Dtype::f32);
   for (int64_t dim : {0, 1, 2})
     for (bool log : {false, true}) {
       const Tensor y = log ? ops::log_softmax(x32, dim) : ops::softmax(x32, dim);
@@ -71,8 +71,8 @@ TEST_CASE("softmax along every dim matches its kernel 0 (double) in f32") {
 
 TEST_CASE("softmax and log_softmax gradients along every dim, on a non-contiguous input") {
   Generator gen(22);
-  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, DType::f64));
-  const Tensor p = leaf(Tensor::randn({5, 3, 4}, gen, DType::f64).permute({1, 2, 0}));  // (3, 4, 5)
+  const Tensor x = leaf(Tensor::randn({3, 4, 5}, gen, Dtype::f64));
+  const Tensor p = leaf(Tensor::randn({5, 3, 4}, gen, Dtype::f64).permute({1, 2, 0}));  // (3, 4, 5)
   REQUIRE(!p.is_contiguous());
   for (const Tensor& input : {x, p})
     for (int64_t dim : {0, 1, -1}) {
@@ -96,7 +96,7 @@ TEST_CASE("softmax is stable when the largest value is the last of its row or co
   // The row maximum must include the last element: with it skipped, exp(1e4 - max) overflows. Every
   // length from 2 to 40 covers the vector body and each tail of the row kernels; the transposed copy
   // runs the column kernel.
-  for (DType dtype : {DType::f32, DType::f64}) {
+  for (Dtype dtype : {Dtype::f32, Dtype::f64}) {
     for (int64_t n = 2; n <= 40; ++n) {
       CAPTURE(n);
       std::vector<double> row(size_t(n), -1e4);

@@ -52,10 +52,10 @@ TEST_CASE("attention with cuDNN asked for runs the f32 kernel where cuDNN's grap
 TEST_CASE("cuDNN attention's backward runs only deterministic engines") {
   if (!cuda_ready()) return;
   engine::Generator gen(43);
-  const int64_t before = emu::cudnn_nondeterministic_executions();
+  const int64_t before = engine::emu::cudnn_nondeterministic_executions();
   attention_cudnn_checks::check_backward_is_deterministic(gen);
   // The emulated heuristics rank a non-deterministic backward engine first, as cuDNN does.
-  CHECK(emu::cudnn_nondeterministic_executions() == before);
+  CHECK(engine::emu::cudnn_nondeterministic_executions() == before);
 }
 
 TEST_CASE("cuDNN attention is the default on CUDA in bf16") {
@@ -69,7 +69,7 @@ TEST_CASE("a cuDNN that refuses the graph stops the run unless the fallback is a
   engine::Generator gen(45);
   // A shape no other test uses, so that the refusal it caches touches nothing else.
   const attention_checks::Case c{1, 1, 24, 24, 8, 8, true};
-  emu::set_cudnn_refusal("no engine on this emulated GPU");
+  engine::emu::set_cudnn_refusal("no engine on this emulated GPU");
   {
     const AttentionScope scope(ops::AttentionBackend::cudnn_bf16, false);
     CHECK_THROWS_WITH_AS(attention_cudnn_checks::cuda_vs_cpu(c, gen),
@@ -85,7 +85,7 @@ TEST_CASE("a cuDNN that refuses the graph stops the run unless the fallback is a
     CHECK(forward < 1e-5);  // the f32 kernel ran
     CHECK(backward < 1e-5);
   }
-  emu::set_cudnn_refusal("");
+  engine::emu::set_cudnn_refusal("");
 }
 
 TEST_CASE("the emulated cuDNN refuses a graph that is not SDPA, saying why") {

@@ -7,7 +7,7 @@
 TEST_CASE("layer_norm and residual_layer_norm on emulated CUDA match the CPU") {
   if (!cuda_ready()) return;
   engine::Generator gen(43);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     layernorm_checks::check_layer_norm(gen, dtype);
     layernorm_checks::check_residual_layer_norm(gen, dtype);

@@ -8,7 +8,7 @@
 TEST_CASE("matmul and linear on emulated CUDA match the CPU") {
   if (!cuda_ready()) return;
   engine::Generator gen(41);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     matmul_checks::check_matmul(gen, dtype);
     matmul_checks::check_linear(gen, dtype);
@@ -21,7 +21,7 @@ TEST_CASE("matmul and linear on emulated CUDA match the CPU") {
 TEST_CASE("linear's weight gradient accumulated in place on emulated CUDA matches the engine's add") {
   if (!cuda_ready()) return;
   engine::Generator gen(43);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     grad_in_place_checks::check_linear_weight_gradient_in_place(gen, engine::Device::cuda(), dtype);
   }

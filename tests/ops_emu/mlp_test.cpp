@@ -7,7 +7,7 @@
 TEST_CASE("mlp on emulated CUDA matches the CPU") {
   if (!cuda_ready()) return;
   engine::Generator gen(43);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64}) {
     CAPTURE(engine::dtype_name(dtype));
     mlp_checks::check_mlp(gen, dtype);
   }

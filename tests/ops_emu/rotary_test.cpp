@@ -6,10 +6,10 @@
 
 TEST_CASE("emulated CUDA rotary matches the CPU: f32") {
   if (!cuda_ready()) return;
-  rotary_checks::check_all(engine::DType::f32);
+  rotary_checks::check_all(engine::Dtype::f32);
 }
 
 TEST_CASE("emulated CUDA rotary matches the CPU: f64") {
   if (!cuda_ready()) return;
-  rotary_checks::check_all(engine::DType::f64);
+  rotary_checks::check_all(engine::Dtype::f64);
 }

@@ -6,10 +6,10 @@
 
 TEST_CASE("CUDA elementwise ops match the CPU: f32") {
   if (!cuda_ready()) return;
-  elementwise_checks::check_all(engine::DType::f32);
+  elementwise_checks::check_all(engine::Dtype::f32);
 }
 
 TEST_CASE("CUDA elementwise ops match the CPU: f64") {
   if (!cuda_ready()) return;
-  elementwise_checks::check_all(engine::DType::f64);
+  elementwise_checks::check_all(engine::Dtype::f64);
 }

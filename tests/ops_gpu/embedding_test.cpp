@@ -7,8 +7,8 @@
 TEST_CASE("embedding on the GPU matches the CPU") {
   if (!cuda_ready()) return;
   engine::Generator gen(47);
-  for (engine::DType dtype : {engine::DType::f32, engine::DType::f64})
-    for (engine::DType index_dtype : {engine::DType::i32, engine::DType::i64}) {
+  for (engine::Dtype dtype : {engine::Dtype::f32, engine::Dtype::f64})
+    for (engine::Dtype index_dtype : {engine::Dtype::i32, engine::Dtype::i64}) {
       CAPTURE(engine::dtype_name(dtype));
       CAPTURE(engine::dtype_name(index_dtype));
       embedding_checks::check_embedding(gen, dtype, index_dtype);

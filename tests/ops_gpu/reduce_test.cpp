@@ -6,10 +6,10 @@
 
 TEST_CASE("CUDA reduce ops match the CPU: f32") {
   if (!cuda_ready()) return;
-  reduce_checks::check_all(engine::DType::f32);
+  reduce_checks::check_all(engine::Dtype::f32);
 }
 
 TEST_CASE("CUDA reduce ops match the CPU: f64") {
   if (!cuda_ready()) return;
-  reduce_checks::check_all(engine::DType::f64);
+  reduce_checks::check_all(engine::Dtype::f64);
 }

@@ -6,10 +6,10 @@
 
 TEST_CASE("CUDA softmax ops match the CPU: f32") {
   if (!cuda_ready()) return;
-  softmax_checks::check_all(engine::DType::f32);
+  softmax_checks::check_all(engine::Dtype::f32);
 }
 
 TEST_CASE("CUDA softmax ops match the CPU: f64") {
   if (!cuda_ready()) return;
-  softmax_checks::check_all(engine::DType::f64);
+  softmax_checks::check_all(engine::Dtype::f64);
 }

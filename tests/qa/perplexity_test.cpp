@@ -94,7 +94,7 @@ struct StreamFixture {
 TEST_CASE_FIXTURE(StreamFixture,
                   "token_perplexity sums every prediction once, the short last chunk at its own length") {
   const double expected = chunked_nll(model, stream, [](int64_t) { return true; });
-  const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8);
+  const apps::Perplexity ppl = apps::token_perplexity(model, tokens, 8);
   CHECK(ppl.tokens == 30);
   CHECK(ppl.nll == doctest::Approx(expected).epsilon(1e-5));
   CHECK(ppl.token_ppl() == doctest::Approx(std::exp(expected / 30)).epsilon(1e-5));
@@ -103,7 +103,7 @@ TEST_CASE_FIXTURE(StreamFixture,
   const std::vector<int64_t> head(stream.begin(), stream.begin() + 13);
   const double first_12 = summed_nll(model, {head.begin(), head.begin() + 8}, {head.begin() + 1, head.begin() + 9}) +
                           summed_nll(model, {head.begin() + 8, head.begin() + 12}, {head.begin() + 9, head.end()});
-  const lm::Perplexity limited = lm::token_perplexity(model, tokens, 8, 12);
+  const apps::Perplexity limited = apps::token_perplexity(model, tokens, 8, 12);
   CHECK(limited.tokens == 12);
   CHECK(limited.nll == doctest::Approx(first_12).epsilon(1e-5));
 }
@@ -113,7 +113,7 @@ TEST_CASE_FIXTURE(StreamFixture,
   // Chunks of 8 (8, 8, 8, 6 predictions) in buckets of 3 positions: [0, 3), [3, 6), [6, 8), so
   // 3 + 3 + 3 + 3 = 12, 12 and 2 + 2 + 2 + 0 = 6 predictions. A bucket's expected NLL sums the
   // chunks' predictions at its positions, each from the forward of its own chunk.
-  const lm::Perplexity ppl = lm::token_perplexity(model, tokens, 8, 0, 3);
+  const apps::Perplexity ppl = apps::token_perplexity(model, tokens, 8, 0, 3);
   REQUIRE(ppl.bucket_tokens == std::vector<int64_t>{12, 12, 6});
   REQUIRE(ppl.bucket_nll.size() == 3);
   for (int64_t bucket = 0; bucket < 3; ++bucket) {
@@ -123,10 +123,10 @@ TEST_CASE_FIXTURE(StreamFixture,
   CHECK(ppl.bucket_nll[0] + ppl.bucket_nll[1] + ppl.bucket_nll[2] == doctest::Approx(ppl.nll).epsilon(1e-12));
 
   // The default: one bucket of the whole length.
-  const lm::Perplexity whole = lm::token_perplexity(model, tokens, 8);
+  const apps::Perplexity whole = apps::token_perplexity(model, tokens, 8);
   CHECK(whole.bucket_tokens == std::vector<int64_t>{30});
   CHECK(whole.bucket_nll.front() == doctest::Approx(whole.nll).epsilon(1e-12));
-  CHECK_THROWS_WITH_AS(lm::token_perplexity(model, tokens, 8, 0, -1), doctest::Contains("bucket_width"),
+  CHECK_THROWS_WITH_AS(apps::token_perplexity(model, tokens, 8, 0, -1), doctest::Contains("bucket_width"),
                        engine::Error);
 }
 
@@ -136,10 +136,10 @@ TEST_CASE("perplexity of an empty split or example set is an error, not NaN") {
   const std::filesystem::path path = temp_token_path("test_perplexity_empty");
   const std::vector<data::TokenId> one_token = {3};
   data::write_token_file(path, one_token, kVocab);
-  CHECK_THROWS_WITH_AS(lm::token_perplexity(*model, data::TokenFile(path), 8),
+  CHECK_THROWS_WITH_AS(apps::token_perplexity(*model, data::TokenFile(path), 8),
                        doctest::Contains("has 1 tokens, no prediction to score: the split is empty"), engine::Error);
   std::filesystem::remove(path);
-  CHECK_THROWS_WITH_AS(qa::answer_perplexity(*model, {}, kVocab - 1).token_ppl(),
+  CHECK_THROWS_WITH_AS(apps::answer_perplexity(*model, {}, kVocab - 1).token_ppl(),
                        doctest::Contains("perplexity of no tokens"), engine::Error);
 }
 
@@ -149,20 +149,20 @@ TEST_CASE("answer_perplexity weights each example by its scored tokens, not its 
   models::Gpt& model = *model_ptr;
   const int64_t eot = kVocab - 1;
   // Prompts and answers of different lengths, so that per-sequence and per-token weights differ.
-  const std::vector<qa::EncodedExample> examples = {
+  const std::vector<apps::EncodedExample> examples = {
       {{1, 2, 3, 4, 5, 6, 7, 8, 9}, {10}},
       {{3, 1}, {4, 1, 5, 9}},
       {{2, 7, 1, 8, 2}, {8, 1}},
   };
   double expected = 0;
   int64_t scored = 0;
-  for (const qa::EncodedExample& e : examples) {
+  for (const apps::EncodedExample& e : examples) {
     const int64_t T = int64_t(e.prompt.size() + e.answer.size());
-    const qa::QaSequence seq = qa::make_sequence(e.prompt, e.answer, eot, T);
-    expected += summed_nll(model, seq.inputs, seq.targets, qa::kIgnore);
+    const apps::QaSequence seq = apps::make_sequence(e.prompt, e.answer, eot, T);
+    expected += summed_nll(model, seq.inputs, seq.targets, apps::kIgnore);
     scored += int64_t(e.answer.size()) + 1;
   }
-  const lm::Perplexity ppl = qa::answer_perplexity(model, examples, eot);
+  const apps::Perplexity ppl = apps::answer_perplexity(model, examples, eot);
   CHECK(ppl.tokens == scored);
   CHECK(ppl.nll == doctest::Approx(expected).epsilon(1e-5));
 }

@@ -31,7 +31,7 @@ void check_batch(const ContrastiveSampler& sampler, const seqpe::ContrastiveBatc
   REQUIRE(batch.pivots.size() == c.batch_size);
   REQUIRE(batch.candidates.size() == c.batch_size * k);  // exactly K per pivot
   REQUIRE(batch.labels.shape() == engine::Shape{c.batch_size});
-  REQUIRE(batch.labels.dtype() == engine::DType::i64);
+  REQUIRE(batch.labels.dtype() == engine::Dtype::i64);
   const V labels = batch.labels.to_vector<int64_t>();
   const int64_t side = sampler.range().side();
   for (int64_t b = 0; b < c.batch_size; ++b) {

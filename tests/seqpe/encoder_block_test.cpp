@@ -16,7 +16,7 @@
 #include "ops/indexing.h"
 #include "seqpe/encoder_block.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -27,7 +27,7 @@ models::BlockConfig tiny_block(bool causal) {
   c.heads = 2;
   c.causal = causal;
   c.init_std = c.projection_init_std = 0.5;  // well above rounding on every path
-  c.dtype = DType::f64;
+  c.dtype = Dtype::f64;
   return c;
 }
 
@@ -38,7 +38,7 @@ TEST_CASE("encoder block: block_forward_last equals the last row of the block's 
     CAPTURE(causal);
     engine::Generator gen(7);
     models::TransformerBlock block(tiny_block(causal), gen);
-    Tensor x = Tensor::empty({3, 5, 8}, DType::f64);
+    Tensor x = Tensor::empty({3, 5, 8}, Dtype::f64);
     engine::fill_random_(x, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
     const auto full = block.forward(x, 0, nullptr, gen).narrow(1, 4, 1).contiguous().to_vector<double>();
     const Tensor last = seqpe::block_forward_last(block, x, 0, gen);
@@ -53,7 +53,7 @@ TEST_CASE("encoder block: block_forward_last equals the last row of the block's 
 TEST_CASE("encoder block: gradcheck of block_forward_last in f64") {
   engine::Generator gen(8);
   models::TransformerBlock block(tiny_block(true), gen);
-  Tensor x = Tensor::empty({2, 4, 8}, DType::f64);
+  Tensor x = Tensor::empty({2, 4, 8}, Dtype::f64);
   engine::fill_random_(x, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
   x.requires_grad_();
   auto state = block.state_dict();
@@ -75,7 +75,7 @@ TEST_CASE("encoder block: block_forward_from_qkv on a gathered per-token QKV equ
     CAPTURE(last);
     engine::Generator gen(9);
     auto config = tiny_block(true);
-    config.dtype = DType::f32;
+    config.dtype = Dtype::f32;
     config.channels = 64;  // QKV rows of 192: more than one micro-tile of the f32 GEMM
     config.heads = 4;
     models::TransformerBlock block(config, gen);
@@ -100,7 +100,7 @@ TEST_CASE("encoder block: block_forward_from_qkv on a gathered per-token QKV equ
 TEST_CASE("encoder block: gradcheck of block_forward_from_qkv through a gathered per-token QKV in f64") {
   engine::Generator gen(10);
   models::TransformerBlock block(tiny_block(true), gen);
-  Tensor distinct = Tensor::empty({3, 8}, DType::f64);
+  Tensor distinct = Tensor::empty({3, 8}, Dtype::f64);
   engine::fill_random_(distinct, gen, {engine::RandomDistribution::normal, 0.0, 1.0});
   distinct.requires_grad_();
   const Tensor rows = Tensor::from_indices(kTokenRows, {20});

@@ -17,7 +17,7 @@
 #include "seqpe/encoder.h"
 #include "seqpe/position_tokenizer.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -126,7 +126,7 @@ TEST_CASE("encoder: gradcheck in f64 w.r.t. the readout, the embeddings and bloc
     engine::Generator gen(5);
     auto config = tiny_config(2, 2);
     config.layers = layers;
-    config.dtype = DType::f64;
+    config.dtype = Dtype::f64;
     config.init_std = 0.5;  // large enough that every path carries a gradient well above rounding
     seqpe::SeqPeEncoder encoder(config, gen);
     auto state = encoder.state_dict();

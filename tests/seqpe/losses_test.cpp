@@ -12,7 +12,7 @@
 #include "seqpe/contrastive_loss.h"
 #include "seqpe/distillation_loss.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -54,8 +54,8 @@ double reference_distillation(const std::vector<double>& teacher, const std::vec
 TEST_CASE("contrastive loss: cross entropy over raw dot products, averaged over pivots") {
   // Pivot 0 = (1, 2), candidates (1, 0), (0, 1): logits 1, 2, label 0 -> log(e + e²) − 1 = log(1 + e).
   // Pivot 1 = (0.5, −1), candidates (2, 0), (1, 1): logits 1, −0.5, label 1 -> log(e + e^−0.5) + 0.5.
-  Tensor pivots = Tensor::from_vector({1, 2, 0.5, -1}, {2, 2}, DType::f64);
-  Tensor candidates = Tensor::from_vector({1, 0, 0, 1, 2, 0, 1, 1}, {2, 2, 2}, DType::f64);
+  Tensor pivots = Tensor::from_vector({1, 2, 0.5, -1}, {2, 2}, Dtype::f64);
+  Tensor candidates = Tensor::from_vector({1, 0, 0, 1, 2, 0, 1, 1}, {2, 2, 2}, Dtype::f64);
   Tensor labels = Tensor::from_indices({0, 1}, {2});
   const double first = std::log(1 + std::exp(1.0));
   const double second = std::log(std::exp(1.0) + std::exp(-0.5)) + 0.5;
@@ -68,8 +68,8 @@ TEST_CASE("contrastive loss: cross entropy over raw dot products, averaged over 
 TEST_CASE("contrastive loss: gradcheck in f64, non-contiguous candidates") {
   engine::Generator gen(11);
   const int64_t B = 3, K = 5, D = 4;
-  Tensor pivots = Tensor::randn({B, D}, gen, DType::f64).requires_grad_();
-  Tensor candidates_t = Tensor::randn({B, D, K}, gen, DType::f64).requires_grad_();  // viewed as (B, K, D)
+  Tensor pivots = Tensor::randn({B, D}, gen, Dtype::f64).requires_grad_();
+  Tensor candidates_t = Tensor::randn({B, D, K}, gen, Dtype::f64).requires_grad_();  // viewed as (B, K, D)
   Tensor labels = Tensor::from_indices({4, 0, 2}, {B});
   auto result = engine::gradcheck(
       [&](const std::vector<Tensor>& in) { return seqpe::contrastive_loss(in[0], in[1].transpose(1, 2), labels); },
@@ -78,7 +78,7 @@ TEST_CASE("contrastive loss: gradcheck in f64, non-contiguous candidates") {
 }
 
 TEST_CASE("contrastive loss: shape errors name the function") {
-  Tensor pivots = Tensor::ones({2, 3}, DType::f64), candidates = Tensor::ones({2, 4, 5}, DType::f64);
+  Tensor pivots = Tensor::ones({2, 3}, Dtype::f64), candidates = Tensor::ones({2, 4, 5}, Dtype::f64);
   CHECK_THROWS_WITH_AS(seqpe::contrastive_loss(pivots, candidates, Tensor::from_indices({0, 1}, {2})),
                        doctest::Contains("contrastive_loss"), engine::Error);
 }
@@ -86,8 +86,8 @@ TEST_CASE("contrastive loss: shape errors name the function") {
 TEST_CASE("distillation loss: n_t = 2, H = 1 by hand") {
   // Teacher rows (1, 0), (0, 1): S_T = I, so every row of P_T is (e, 1) / (e + 1) rotated.
   // Student rows (1, 1), (1, −1): S_S = [[2, 0], [0, 2]], rows (e², 1) / (e² + 1).
-  Tensor teacher = Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2}, DType::f64);
-  Tensor student = Tensor::from_vector({1, 1, 1, -1}, {1, 2, 2}, DType::f64);
+  Tensor teacher = Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2}, Dtype::f64);
+  Tensor student = Tensor::from_vector({1, 1, 1, -1}, {1, 2, 2}, Dtype::f64);
   const double pt_hi = std::exp(1.0) / (std::exp(1.0) + 1), pt_lo = 1 - pt_hi;
   const double ps_hi = std::exp(2.0) / (std::exp(2.0) + 1), ps_lo = 1 - ps_hi;
   // Each of the 2 rows contributes the same; the 'mean' reduction divides the sum by n·n = 4.
@@ -101,8 +101,8 @@ TEST_CASE("distillation loss: n_t = 2, H = 1 by hand") {
 TEST_CASE("distillation loss: several offsets and heads match the reference; the mean is over all elements") {
   engine::Generator gen(5);
   const int64_t B = 2, n = 3, D = 6, H = 3;
-  Tensor teacher = Tensor::randn({B, n, D}, gen, DType::f64);
-  Tensor student = Tensor::randn({B, n, D}, gen, DType::f64);
+  Tensor teacher = Tensor::randn({B, n, D}, gen, Dtype::f64);
+  Tensor student = Tensor::randn({B, n, D}, gen, Dtype::f64);
   const double loss = seqpe::distillation_loss(teacher, student, H).item();
   CHECK(loss == doctest::Approx(reference_distillation(teacher.to_vector<double>(), student.to_vector<double>(), B,
                                                        n, D, H))
@@ -117,8 +117,8 @@ TEST_CASE("distillation loss: several offsets and heads match the reference; the
 
 TEST_CASE("distillation loss: the teacher gets no gradient, the student does") {
   engine::Generator gen(6);
-  Tensor teacher = Tensor::randn({2, 4, 8}, gen, DType::f64).requires_grad_();
-  Tensor student = Tensor::randn({2, 4, 8}, gen, DType::f64).requires_grad_();
+  Tensor teacher = Tensor::randn({2, 4, 8}, gen, Dtype::f64).requires_grad_();
+  Tensor student = Tensor::randn({2, 4, 8}, gen, Dtype::f64).requires_grad_();
   seqpe::distillation_loss(teacher, student, 2).backward();
   CHECK_FALSE(teacher.grad().defined());
   REQUIRE(student.grad().defined());
@@ -130,8 +130,8 @@ TEST_CASE("distillation loss: the teacher gets no gradient, the student does") {
 TEST_CASE("distillation loss: gradcheck in f64 w.r.t. a non-contiguous student") {
   engine::Generator gen(7);
   const int64_t B = 2, n = 3, D = 4;
-  Tensor teacher = Tensor::randn({B, n, D}, gen, DType::f64);
-  Tensor student_t = Tensor::randn({B, D, n}, gen, DType::f64).requires_grad_();  // viewed as (B, n, D)
+  Tensor teacher = Tensor::randn({B, n, D}, gen, Dtype::f64);
+  Tensor student_t = Tensor::randn({B, D, n}, gen, Dtype::f64).requires_grad_();  // viewed as (B, n, D)
   auto result = engine::gradcheck(
       [&](const std::vector<Tensor>& in) { return seqpe::distillation_loss(teacher, in[0].transpose(1, 2), 2); },
       {student_t});
@@ -139,8 +139,8 @@ TEST_CASE("distillation loss: gradcheck in f64 w.r.t. a non-contiguous student")
 }
 
 TEST_CASE("distillation loss: errors name the function") {
-  Tensor a = Tensor::ones({1, 2, 6}, DType::f64);
-  CHECK_THROWS_WITH_AS(seqpe::distillation_loss(a, Tensor::ones({1, 3, 6}, DType::f64), 2),
+  Tensor a = Tensor::ones({1, 2, 6}, Dtype::f64);
+  CHECK_THROWS_WITH_AS(seqpe::distillation_loss(a, Tensor::ones({1, 3, 6}, Dtype::f64), 2),
                        doctest::Contains("distillation_loss"), engine::Error);
   CHECK_THROWS_WITH_AS(seqpe::distillation_loss(a, a, 4), doctest::Contains("divisible"), engine::Error);
 }

@@ -15,7 +15,7 @@
 #include "seqpe/position_signal.h"
 #include "seqpe/seqpe_position_encoding.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 
 namespace {
@@ -37,7 +37,7 @@ TinyModel tiny_model(int64_t layers, double alpha, double init_std, uint64_t see
   config.heads = 2;
   config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   config.position_encoding = "seqpe";
-  config.dtype = DType::f64;
+  config.dtype = Dtype::f64;
   seqpe::SeqPeConfig c;
   c.pe_max_position = 100;
   c.scalar_scale = alpha;
@@ -54,7 +54,7 @@ TinyModel tiny_model(int64_t layers, double alpha, double init_std, uint64_t see
   c.encoder.layers = 1;
   c.encoder.residual_dropout = 0.0;
   c.encoder.init_std = init_std;
-  c.encoder.dtype = DType::f64;
+  c.encoder.dtype = Dtype::f64;
   c.encoder.out_features = c.out_features();
   TinyModel m;
   m.pe = std::make_shared<seqpe::SeqPe>(c, gen);

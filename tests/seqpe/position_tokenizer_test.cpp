@@ -84,8 +84,8 @@ TEST_CASE("batch API: (N, n * max_digits) i64 digits and masks, row per position
   list.push_back(0, 0);
   list.push_back(57, 91);
   const seqpe::TokenizedPositions t = tokenizer.encode_batch(list);
-  CHECK(t.digits.dtype() == engine::DType::i64);
-  CHECK(t.pad_mask.dtype() == engine::DType::i64);
+  CHECK(t.digits.dtype() == engine::Dtype::i64);
+  CHECK(t.pad_mask.dtype() == engine::Dtype::i64);
   CHECK(t.digits.shape() == engine::Shape{3, 4});
   CHECK(t.pad_mask.shape() == engine::Shape{3, 4});
   CHECK(t.digits.to_vector<int64_t>() == V{0, 2, 0, 3, 0, 0, 0, 0, 5, 7, 9, 1});

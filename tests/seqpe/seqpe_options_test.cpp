@@ -30,8 +30,8 @@ models::GptConfig gpt2_small(const json& options = json::object()) {
 }
 
 // ViT-S/16 at 224 (docs/method.md#image-classification): a 14 x 14 grid.
-models::ViTConfig vit_s(const json& options = json::object()) {
-  models::ViTConfig c;
+models::VitConfig vit_s(const json& options = json::object()) {
+  models::VitConfig c;
   c.image_size = 224;
   c.patch = 16;
   c.in_channels = 3;

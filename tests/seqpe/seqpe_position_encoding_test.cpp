@@ -22,7 +22,7 @@
 #include "seqpe/contrastive_loss.h"
 #include "seqpe/seqpe_position_encoding.h"
 
-using engine::DType;
+using engine::Dtype;
 using engine::Tensor;
 using seqpe::ApplyMethod;
 using seqpe::QkProjection;
@@ -32,7 +32,7 @@ namespace {
 // Model width 8 with 2 heads (d = 4), 2 layers; encoder width 8, 1 block; positions < 100 (1-D, 2
 // digits) or a 10 x 10 grid (2-D, 1 digit per coordinate).
 seqpe::SeqPeConfig tiny_config(ApplyMethod apply, QkProjection projection, bool multi_head = true, int64_t dims = 1,
-                               DType dtype = DType::f64) {
+                               Dtype dtype = Dtype::f64) {
   seqpe::SeqPeConfig c;
   c.apply = apply;
   c.qk_projection = projection;
@@ -192,8 +192,8 @@ TEST_CASE("seqpe attn_scalar: (q·k + α pq·pk) / sqrt(d) softmax, as a score b
   seqpe::SeqPe pe(config, gen);
   const std::vector<int64_t> ids = {0, 7, 42};
   const int64_t B = 2, H = 2, T = 3, d = 4;
-  Tensor q = Tensor::randn({B, H, T, d}, gen, DType::f64), k = Tensor::randn({B, H, T, d}, gen, DType::f64);
-  Tensor v = Tensor::randn({B, H, T, d}, gen, DType::f64);
+  Tensor q = Tensor::randn({B, H, T, d}, gen, Dtype::f64), k = Tensor::randn({B, H, T, d}, gen, Dtype::f64);
+  Tensor v = Tensor::randn({B, H, T, d}, gen, Dtype::f64);
   pe.prepare(ids_positions(ids, B));
   // The hooks as the transformer block calls them: in training (grad mode on) the term is a score
   // bias (P, H, T, T) and q, k keep their width; under no grad q and k are widened to 2d.
@@ -255,7 +255,7 @@ TEST_CASE("seqpe attn_add / attn_mul: q and k plus / times the layer's own pq an
     seqpe::SeqPe pe(tiny_config(apply, QkProjection::multi), gen);
     const std::vector<int64_t> ids = {5, 6, 99};
     const int64_t B = 2, H = 2, T = 3, d = 4;
-    Tensor q = Tensor::randn({B, H, T, d}, gen, DType::f64), k = Tensor::randn({B, H, T, d}, gen, DType::f64);
+    Tensor q = Tensor::randn({B, H, T, d}, gen, Dtype::f64), k = Tensor::randn({B, H, T, d}, gen, Dtype::f64);
     pe.prepare(ids_positions(ids, B));
     Tensor q2 = q, k2 = k;
     pe.transform_qk(1, q2, k2);  // layer 1 uses qk_proj.1
@@ -283,7 +283,7 @@ TEST_CASE("seqpe: 'none' uses pq = pk = e; without the multi-head split one vect
   seqpe::SeqPe pe(tiny_config(ApplyMethod::attn_add, QkProjection::none, false), gen);  // O = d = 4
   const std::vector<int64_t> ids = {3, 1};
   const int64_t B = 1, H = 2, T = 2, d = 4;
-  Tensor q = Tensor::randn({B, H, T, d}, gen, DType::f64), k = Tensor::randn({B, H, T, d}, gen, DType::f64);
+  Tensor q = Tensor::randn({B, H, T, d}, gen, Dtype::f64), k = Tensor::randn({B, H, T, d}, gen, Dtype::f64);
   pe.prepare(ids_positions(ids, B));
   Tensor q2 = q, k2 = k;
   pe.transform_qk(0, q2, k2);
@@ -304,7 +304,7 @@ TEST_CASE("seqpe input_add: the embedding is e, one row per position; repeated i
   Tensor added = pe.input_embedding();
   CHECK(added.shape() == engine::Shape{4, 8});
   check_close(added.to_vector<double>(), encoder_output(pe, list_of(ids)).to_vector<double>(), 1e-12);
-  Tensor q = Tensor::randn({3, 2, 4, 4}, gen, DType::f64), k = q;
+  Tensor q = Tensor::randn({3, 2, 4, 4}, gen, Dtype::f64), k = q;
   pe.transform_qk(0, q, k);
   CHECK(q.same(k));  // no attention change
 }
@@ -431,7 +431,7 @@ TEST_CASE("seqpe encode_step: one encoder forward split into groups equals separ
     std::vector<double> teacher;
     for (int64_t c : cells)
       for (double x : row(fresh_main, c)) teacher.push_back(x);
-    const Tensor expected = seqpe::distillation_loss(Tensor::from_vector(teacher, {2, 3, 8}, DType::f64),
+    const Tensor expected = seqpe::distillation_loss(Tensor::from_vector(teacher, {2, 3, 8}, Dtype::f64),
                                                      step.students, 2);
     const auto losses = pe.auxiliary_losses(step, &ct, &tr);
     CHECK(losses.transfer.item() == doctest::Approx(expected.item()).epsilon(1e-12));
@@ -472,7 +472,7 @@ TEST_CASE("a tiny GPT with SeqPE attn_scalar + single W_qk memorises one batch")
   config.heads = 2;
   config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   config.position_encoding = "seqpe";
-  auto pe_config = tiny_config(ApplyMethod::attn_scalar, QkProjection::single, true, 1, DType::f32);
+  auto pe_config = tiny_config(ApplyMethod::attn_scalar, QkProjection::single, true, 1, Dtype::f32);
   pe_config.model_width = 16;
   pe_config.encoder.out_features = 16;
   auto pe = std::make_shared<seqpe::SeqPe>(pe_config, gen);
@@ -499,7 +499,7 @@ TEST_CASE("a tiny GPT with SeqPE attn_scalar + single W_qk memorises one batch")
 
 TEST_CASE("a tiny ViT with 2-D SeqPE attn_mul + per-layer W_qk memorises one batch (one encoder forward per step)") {
   engine::Generator gen(11);
-  models::ViTConfig config;
+  models::VitConfig config;
   config.image_size = 12;
   config.patch = 4;  // a 3 x 3 grid
   config.in_channels = 1;
@@ -508,13 +508,13 @@ TEST_CASE("a tiny ViT with 2-D SeqPE attn_mul + per-layer W_qk memorises one bat
   config.heads = 2;
   config.num_classes = 5;
   config.position_encoding = "seqpe";
-  auto pe_config = tiny_config(ApplyMethod::attn_mul, QkProjection::multi, true, 2, DType::f32);
+  auto pe_config = tiny_config(ApplyMethod::attn_mul, QkProjection::multi, true, 2, Dtype::f32);
   pe_config.model_width = 16;
   pe_config.encoder.out_features = 16;
   pe_config.class_token = true;
   pe_config.truncated_normal_init = true;
   auto pe = std::make_shared<seqpe::SeqPe>(pe_config, gen);
-  models::ViT model(config, gen, pe);
+  models::Vit model(config, gen, pe);
 
   seqpe::ContrastiveSamplerConfig ct_config = seqpe::ContrastiveSamplerConfig::image_defaults();
   ct_config.pe_max_position = 100;
@@ -566,7 +566,7 @@ TEST_CASE("gradcheck (f64) through a tiny GPT + SeqPE attn_scalar w.r.t. an enco
   config.heads = 2;
   config.embedding_dropout = config.residual_dropout = config.attention_dropout = 0.0;
   config.position_encoding = "seqpe";
-  config.dtype = DType::f64;
+  config.dtype = Dtype::f64;
   auto pe_config = tiny_config(ApplyMethod::attn_scalar, QkProjection::single);
   pe_config.model_layers = 1;
   pe_config.encoder.init_std = 0.5;  // large enough that the PE visibly moves the attention

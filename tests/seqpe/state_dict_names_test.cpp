@@ -61,8 +61,8 @@ models::GptConfig tiny_gpt(const std::string& position_encoding) {
 }
 
 // A 2 x 2 grid of 4 x 4 patches, width 8, 2 heads, 2 blocks.
-models::ViTConfig tiny_vit(const std::string& position_encoding) {
-  models::ViTConfig c;
+models::VitConfig tiny_vit(const std::string& position_encoding) {
+  models::VitConfig c;
   c.image_size = 8;
   c.patch = 4;
   c.in_channels = 1;
@@ -147,12 +147,12 @@ TEST_CASE("checkpoint names: GPT with learned positions") {
 
 TEST_CASE("checkpoint names: ViT with 2-D SeqPE and a class position") {
   engine::Generator gen(3);
-  models::ViT model(tiny_vit("seqpe"), gen, std::make_shared<seqpe::SeqPe>(tiny_seqpe(2, true), gen));
+  models::Vit model(tiny_vit("seqpe"), gen, std::make_shared<seqpe::SeqPe>(tiny_seqpe(2, true), gen));
   CHECK(names_of(model) == kVitSeqpe);
 }
 
 TEST_CASE("checkpoint names: ViT with learned positions") {
   engine::Generator gen(4);
-  models::ViT model(tiny_vit("ape"), gen, nullptr);
+  models::Vit model(tiny_vit("ape"), gen, nullptr);
   CHECK(names_of(model) == kVitApe);
 }

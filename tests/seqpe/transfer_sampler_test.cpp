@@ -18,7 +18,7 @@ void check_batch(const TransferSamplerConfig& c, const seqpe::TransferBatch& bat
   const int64_t n = c.num_indices;
   REQUIRE(batch.offsets.size() == c.batch_size);
   REQUIRE(batch.teacher_indices.shape() == engine::Shape{c.batch_size, n});
-  REQUIRE(batch.teacher_indices.dtype() == engine::DType::i64);
+  REQUIRE(batch.teacher_indices.dtype() == engine::Dtype::i64);
   REQUIRE(batch.students.size() == c.batch_size * n);
   const V teacher = batch.teacher_indices.to_vector<int64_t>();
   const int64_t cells = engine::shape_numel(c.block_shape);

@@ -10,7 +10,7 @@
 #include "engine/gradcheck.h"
 #include "engine/tensor.h"
 
-namespace testing {
+namespace op_testing {
 
 // A leaf copy of t's data (same layout, views stay views) that requires grad.
 inline engine::Tensor leaf(const engine::Tensor& t) {
@@ -32,4 +32,4 @@ inline void check_close(const std::vector<double>& actual, const std::vector<dou
   for (size_t i = 0; i < actual.size(); ++i) CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tolerance));
 }
 
-}  // namespace testing
+}  // namespace op_testing
