@@ -13,10 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 source "$(dirname "$0")/lm_data.sh"
 tiny_corpus "$tmp/corpus" 200
-common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 4 --lr 3e-3 --set vocab_size=280 --set layers=1
-        --set channels=32 --set heads=2 --set warmup=1 --set log_every=1 --set eval_every=4 --set valid_tokens=64
-        --set seqpe_max_position=100 --set seqpe_layers=1 --pe seqpe)
-losses() { grep -o '"loss":[^,}]*' "$1/metrics.jsonl" | cut -d: -f2 | tr '\n' ' '; }
+tiny_seqpe_run_options "$tmp/corpus" 1
 # bf16 rounds each GEMM operand to 8 significant bits (relative error up to 2^-9 = 2e-3, random in
 # sign, so a dot product's error is far smaller); sums and every other op stay f32. Measured on the
 # Xeon (AMX): the 4 losses agree to 8e-6 relative, the perplexities to 5e-5; 1e-3 leaves room for
@@ -32,13 +29,13 @@ for x, y in zip(a, b):
 PY
 }
 
-"$apps/train_lm" "${common[@]}" --out "$tmp/fp32" > "$tmp/fp32.log"
-"$apps/train_lm" "${common[@]}" --precision bf16 --out "$tmp/bf16" > "$tmp/bf16.log"
+"$apps/train_lm" "${tiny_seqpe_run[@]}" --out "$tmp/fp32" > "$tmp/fp32.log"
+"$apps/train_lm" "${tiny_seqpe_run[@]}" --precision bf16 --out "$tmp/bf16" > "$tmp/bf16.log"
 grep -q '^train_lm: matrix products in fp32$' "$tmp/fp32.log" || { echo "FAIL: no fp32 line"; exit 1; }
 grep -q '^train_lm: matrix products in bf16 on ' "$tmp/bf16.log" || { echo "FAIL: no bf16 line"; exit 1; }
-echo "fp32: $(losses "$tmp/fp32")"
-echo "bf16: $(losses "$tmp/bf16")"
-agree "$(losses "$tmp/fp32")" "$(losses "$tmp/bf16")"
+echo "fp32: $(logged_losses "$tmp/fp32")"
+echo "bf16: $(logged_losses "$tmp/bf16")"
+agree "$(logged_losses "$tmp/fp32")" "$(logged_losses "$tmp/bf16")"
 for file in run.json best.model.json; do
   python3 - "$tmp/bf16/$file" "$tmp/fp32/$file" <<'PY'
 import json, sys

@@ -11,13 +11,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 source "$(dirname "$0")/lm_data.sh"
 tiny_corpus "$tmp/corpus" 200
-common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 4 --lr 3e-3 --set vocab_size=280 --set layers=2
-        --set channels=32 --set heads=2 --set warmup=1 --set log_every=1 --set eval_every=4 --set valid_tokens=64
-        --set seqpe_max_position=100 --set seqpe_layers=1 --pe seqpe)
-losses() { grep -o '"loss":[^,}]*' "$1/metrics.jsonl" | cut -d: -f2 | tr '\n' ' '; }
+tiny_seqpe_run_options "$tmp/corpus" 2
 
 for mode in none gelu block; do
-  "$apps/train_lm" "${common[@]}" --recompute $mode --out "$tmp/$mode" > "$tmp/$mode.log"
+  "$apps/train_lm" "${tiny_seqpe_run[@]}" --recompute $mode --out "$tmp/$mode" > "$tmp/$mode.log"
   python3 - "$tmp/$mode/run.json" "$mode" <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1]))
@@ -25,15 +22,15 @@ config = run.get("config", run)
 assert config["recompute"] == sys.argv[2], f"{sys.argv[1]}: recompute is {config['recompute']}, not {sys.argv[2]}"
 PY
 done
-none="$(losses "$tmp/none")"
+none="$(logged_losses "$tmp/none")"
 echo "none:  $none"
 [ "$(echo "$none" | wc -w)" -eq 4 ] || { echo "FAIL: expected 4 losses, got '$none'"; exit 1; }
 for mode in gelu block; do
-  got="$(losses "$tmp/$mode")"
+  got="$(logged_losses "$tmp/$mode")"
   echo "$mode: $got"
   [ "$got" = "$none" ] || { echo "FAIL: --recompute $mode changed the losses"; exit 1; }
 done
-if "$apps/train_lm" "${common[@]}" --recompute all --out "$tmp/bad" > "$tmp/bad.log" 2>&1; then
+if "$apps/train_lm" "${tiny_seqpe_run[@]}" --recompute all --out "$tmp/bad" > "$tmp/bad.log" 2>&1; then
   echo "FAIL: --recompute all was accepted"; exit 1
 fi
 grep -q "expected none, gelu or block" "$tmp/bad.log" || { echo "FAIL: no error naming the values"; cat "$tmp/bad.log"; exit 1; }

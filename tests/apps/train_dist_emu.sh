@@ -19,7 +19,6 @@ tiny_corpus "$tmp/corpus" 300
 common=(--corpus "$tmp/corpus" --context 16 --batch 4 --steps 4 --lr 3e-3 --pe rope --set vocab_size=300
         --set layers=1 --set channels=32 --set heads=2 --set dropout=0 --set warmup=1 --set log_every=1
         --set eval_every=4 --set valid_tokens=64 --tf32 0)
-losses() { grep -o '"loss":[^,}]*' "$1/metrics.jsonl" | cut -d: -f2 | tr '\n' ' '; }
 agree() {
   python3 - "$1" "$2" "${3:-4}" <<'PY'
 import sys
@@ -31,7 +30,7 @@ PY
 }
 
 "$apps/train_lm_emu" "${common[@]}" --device cpu --out "$tmp/cpu" > /dev/null
-echo "train_lm 1 CPU process: $(losses "$tmp/cpu")"
+echo "train_lm 1 CPU process: $(logged_losses "$tmp/cpu")"
 variants=("" "--set zero1=true" "--set accumulation=2" "--set zero1=true --set accumulation=2")
 for i in "${!variants[@]}"; do
   # shellcheck disable=SC2086  # the variant is a list of options
@@ -39,8 +38,8 @@ for i in "${!variants[@]}"; do
     ${variants[$i]} --out "$tmp/cuda_$i" > "$tmp/cuda_$i.log"
   grep -q '^gradients all-reduced over NCCL on 2 ranks$' "$tmp/cuda_$i.log" ||
     { echo "FAIL: no NCCL line (${variants[$i]})"; cat "$tmp/cuda_$i.log"; exit 1; }
-  echo "train_lm 2 emulated GPUs ${variants[$i]:-(plain)}: $(losses "$tmp/cuda_$i")"
-  agree "$(losses "$tmp/cpu")" "$(losses "$tmp/cuda_$i")" || { echo "FAIL: ${variants[$i]} differs"; exit 1; }
+  echo "train_lm 2 emulated GPUs ${variants[$i]:-(plain)}: $(logged_losses "$tmp/cuda_$i")"
+  agree "$(logged_losses "$tmp/cpu")" "$(logged_losses "$tmp/cuda_$i")" || { echo "FAIL: ${variants[$i]} differs"; exit 1; }
 done
 
 # --allreduce-dtype bf16: the gradients travel and sum in bf16 (2 ranks, so the mean rounds once
@@ -54,8 +53,8 @@ done
   --allreduce-dtype bf16 --out "$tmp/cuda_bf16" > "$tmp/cuda_bf16.log"
 grep -q '^gradients all-reduced in bf16' "$tmp/cuda_bf16.log" ||
   { echo "FAIL: no bf16 all-reduce line"; cat "$tmp/cuda_bf16.log"; exit 1; }
-echo "train_lm 2 emulated GPUs --allreduce-dtype bf16: $(losses "$tmp/cuda_bf16")"
-python3 - "$(losses "$tmp/cuda_0")" "$(losses "$tmp/cuda_bf16")" <<'PY' || { echo "FAIL: bf16 all-reduce"; exit 1; }
+echo "train_lm 2 emulated GPUs --allreduce-dtype bf16: $(logged_losses "$tmp/cuda_bf16")"
+python3 - "$(logged_losses "$tmp/cuda_0")" "$(logged_losses "$tmp/cuda_bf16")" <<'PY' || { echo "FAIL: bf16 all-reduce"; exit 1; }
 import sys
 a, b = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()]
 assert len(a) == len(b) == 4, (a, b)
@@ -74,7 +73,7 @@ grep -q 'allreduce_dtype fp16: expected fp32 or bf16' "$tmp/bad.log" || { echo "
 vit=("$apps/train_vit_emu" --synthetic 32 --steps 3 --batch 8 --width 16 --depth 1 --heads 2 --log-every 1
      --eval-every 3 --pe rope2d --tf32 0)
 "${vit[@]}" --device cpu --out "$tmp/vit_cpu" > /dev/null
-echo "train_vit 1 CPU process: $(losses "$tmp/vit_cpu")"
+echo "train_vit 1 CPU process: $(logged_losses "$tmp/vit_cpu")"
 echo '{"train": {"zero1": true}}' > "$tmp/zero1.json"
 vit_variants=("" "--config $tmp/zero1.json --accumulation 2")
 for i in "${!vit_variants[@]}"; do
@@ -83,8 +82,8 @@ for i in "${!vit_variants[@]}"; do
     --out "$tmp/vit_cuda_$i" > "$tmp/vit_cuda_$i.log"
   grep -q '^gradients all-reduced over NCCL on 2 ranks$' "$tmp/vit_cuda_$i.log" ||
     { echo "FAIL: no NCCL line in train_vit (${vit_variants[$i]})"; cat "$tmp/vit_cuda_$i.log"; exit 1; }
-  echo "train_vit 2 emulated GPUs ${vit_variants[$i]:-(plain)}: $(losses "$tmp/vit_cuda_$i")"
-  agree "$(losses "$tmp/vit_cpu")" "$(losses "$tmp/vit_cuda_$i")" 3 ||
+  echo "train_vit 2 emulated GPUs ${vit_variants[$i]:-(plain)}: $(logged_losses "$tmp/vit_cuda_$i")"
+  agree "$(logged_losses "$tmp/vit_cpu")" "$(logged_losses "$tmp/vit_cuda_$i")" 3 ||
     { echo "FAIL: train_vit ${vit_variants[$i]} differs"; exit 1; }
 done
 [ -e "$tmp/vit_cuda_1/last.rank1.optim.safetensors" ] || { echo "FAIL: train_vit's ZeRO-1 shard is missing"; exit 1; }
@@ -100,11 +99,11 @@ squad "$tmp/valid.json" 40 4 1
 qa=("$apps/finetune_qa_emu" --init "$tmp/lm/best.ckpt.safetensors" --train "$tmp/train.json" --valid "$tmp/valid.json"
     --steps 4 --batch 4 --lr 3e-3 --set warmup=1 --set log_every=1 --set eval_every=4 --set dropout=0 --tf32 0)
 "${qa[@]}" --device cpu --out "$tmp/qa_cpu" > /dev/null
-echo "finetune_qa 1 CPU process: $(losses "$tmp/qa_cpu")"
+echo "finetune_qa 1 CPU process: $(logged_losses "$tmp/qa_cpu")"
 "$mpiexec" --allow-run-as-root --oversubscribe -np 2 "${qa[@]}" --device cuda --set zero1=true --out "$tmp/qa_cuda" \
   > "$tmp/qa_cuda.log"
 grep -q '^gradients all-reduced over NCCL on 2 ranks$' "$tmp/qa_cuda.log" ||
   { echo "FAIL: no NCCL line in finetune_qa"; cat "$tmp/qa_cuda.log"; exit 1; }
-echo "finetune_qa 2 emulated GPUs --set zero1=true: $(losses "$tmp/qa_cuda")"
-agree "$(losses "$tmp/qa_cpu")" "$(losses "$tmp/qa_cuda")" || { echo "FAIL: finetune_qa differs"; exit 1; }
+echo "finetune_qa 2 emulated GPUs --set zero1=true: $(logged_losses "$tmp/qa_cuda")"
+agree "$(logged_losses "$tmp/qa_cpu")" "$(logged_losses "$tmp/qa_cuda")" || { echo "FAIL: finetune_qa differs"; exit 1; }
 echo "train dist emu test passed"
