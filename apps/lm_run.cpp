@@ -195,11 +195,11 @@ TrainedModel load_trained_model(const std::string& checkpoint, const nlohmann::j
                                                model_json_path(checkpoint));
   engine::Generator init_gen(0);  // overwritten by the checkpoint
   trained.model = build_model(config, trained.run.at("seed").get<uint64_t>(), init_gen);
-  const engine::TrainingState state = engine::load_checkpoint(checkpoint);
-  trained.model.gpt->load_state_dict(state.model);
+  const engine::ModelWeights weights = engine::load_model_weights(checkpoint);
+  trained.model.gpt->load_state_dict(weights.tensors);
   trained.model.gpt->to_(device);
   trained.model.gpt->eval();
-  trained.step = state.step;
+  trained.step = weights.step;
   return trained;
 }
 
@@ -209,10 +209,13 @@ namespace apps {
 
 std::string model_json_path(const std::string& checkpoint) {
   namespace fs = std::filesystem;
-  const std::string name = fs::path(checkpoint).filename().string(), suffix = ".ckpt.safetensors";
-  ENGINE_CHECK(name.size() > suffix.size() && name.ends_with(suffix), "expected a *", suffix, " checkpoint, got ",
-               checkpoint);
-  return (fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json")).string();
+  const std::string name = fs::path(checkpoint).filename().string();
+  for (const std::string suffix : {kCheckpointSuffix, kExportedWeightsSuffix})
+    if (name.size() > suffix.size() && name.ends_with(suffix))
+      return (fs::path(checkpoint).parent_path() / (name.substr(0, name.size() - suffix.size()) + ".model.json"))
+          .string();
+  throw engine::Error(engine::detail::concat("expected a *", kCheckpointSuffix, " checkpoint or *",
+                                             kExportedWeightsSuffix, " weights, got ", checkpoint));
 }
 
 nlohmann::json read_model_json(const std::string& checkpoint) {

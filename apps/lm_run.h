@@ -65,13 +65,14 @@ Perplexity token_perplexity(models::Gpt& model, const data::TokenFile& tokens, i
 
 namespace apps {
 
-// A model read back from a checkpoint "<dir>/<name>.ckpt.safetensors" and the
-// "<dir>/<name>.model.json" beside it (run config, vocabulary size, tokenizer directory), in
-// evaluation mode. The run config is merged over `defaults`, which must know each of its keys:
-// default_run_config() for train_lm's checkpoints; a fine-tuning app's defaults (a superset, such as
-// apps::default_qa_config()) to read its checkpoints too. The model is the one the model.json's "model"
-// section describes when it has one (seqpe::gpt_config_from_model_json: it must agree with what the
-// run config states), else the one the language model's keys of the run config describe.
+// A model read back from a checkpoint "<dir>/<name>.ckpt.safetensors" (or the weights exported from
+// one, "<dir>/<name>.weights.safetensors") and the "<dir>/<name>.model.json" beside it (run config,
+// vocabulary size, tokenizer directory), in evaluation mode. The run config is merged over
+// `defaults`, which must know each of its keys: default_run_config() for train_lm's checkpoints; a
+// fine-tuning app's defaults (a superset, such as apps::default_qa_config()) to read its checkpoints
+// too. The model is the one the model.json's "model" section describes when it has one
+// (seqpe::gpt_config_from_model_json: it must agree with what the run config states), else the one
+// the language model's keys of the run config describe.
 // The model is moved to `device` (checkpoints are device-independent).
 struct TrainedModel {
   nlohmann::json run;         // the run config it was trained with
@@ -88,9 +89,16 @@ TrainedModel load_trained_model(const std::string& checkpoint,
 
 namespace apps {
 
+// A trained model's file names: "<name>.ckpt.safetensors", the checkpoint the trainer writes, and
+// "<name>.weights.safetensors", its weights alone as export_weights writes them (bf16 by default).
+// Both have the model.json "<name>.model.json" beside them, and both load with load_trained_model.
+inline constexpr const char* kCheckpointSuffix = ".ckpt.safetensors";
+inline constexpr const char* kExportedWeightsSuffix = ".weights.safetensors";
+
 // The model.json that train_lm and finetune_qa write beside a checkpoint
-// "<dir>/<name>.ckpt.safetensors": "<dir>/<name>.model.json", with the run config ("config"), the
-// vocabulary size ("vocab_size") and the tokenizer directory ("tokenizer").
+// "<dir>/<name>.ckpt.safetensors" (and export_weights beside the weights it writes):
+// "<dir>/<name>.model.json", with the run config ("config"), the vocabulary size ("vocab_size") and
+// the tokenizer directory ("tokenizer").
 nlohmann::json read_model_json(const std::string& checkpoint);
 // Where that model.json is: "<dir>/<name>.model.json".
 std::string model_json_path(const std::string& checkpoint);

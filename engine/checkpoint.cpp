@@ -13,6 +13,7 @@ namespace {
 constexpr const char* kFormatName = "seqpe-engine-checkpoint";
 constexpr const char* kModelPrefix = "model.";
 constexpr const char* kOptimizerPrefix = "optim.";
+constexpr const char* kExportFormatName = "pt";  // what PyTorch's safetensors helpers write
 
 // The metadata value under `field`, or an error naming the field.
 const std::string& required_field(const std::string& path, const SafetensorsMetadata& metadata,
@@ -131,7 +132,18 @@ void export_weights(const std::string& checkpoint_path, const std::string& weigh
   std::map<std::string, Tensor> weights;
   for (const auto& [name, tensor] : state.model)
     weights.emplace(name, is_floating(tensor.dtype()) ? tensor.to(weight_dtype) : tensor);
-  save_safetensors(weights_path, weights, {{"format", "pt"}, {"step", std::to_string(state.step)}});
+  save_safetensors(weights_path, weights, {{"format", kExportFormatName}, {"step", std::to_string(state.step)}});
+}
+
+ModelWeights load_model_weights(const std::string& path) {
+  const SafetensorsMetadata metadata = read_safetensors_metadata(path);
+  const auto format = metadata.find("format");
+  if (format == metadata.end() || format->second != kExportFormatName) {
+    TrainingState state = load_checkpoint(path);
+    return {std::move(state.model), state.step};
+  }
+  SafetensorsFile file = load_safetensors(path);
+  return {std::move(file.tensors), parse_integer<int64_t>(path, "step", required_field(path, file.metadata, "step"))};
 }
 
 }  // namespace engine

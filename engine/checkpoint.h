@@ -52,4 +52,13 @@ int64_t read_checkpoint_step(const std::string& path);
 void export_weights(const std::string& checkpoint_path, const std::string& weights_path,
                     Dtype weight_dtype = Dtype::bf16);
 
+// What an evaluation needs of a trained model: its weights (floating ones as f32) and the step.
+struct ModelWeights {
+  std::map<std::string, Tensor> tensors;  // Module::state_dict() names
+  int64_t step = 0;
+};
+// The model weights of a checkpoint or of a file export_weights wrote, told apart by the "format"
+// metadata field; anything else is refused naming the file and the field.
+ModelWeights load_model_weights(const std::string& path);
+
 }  // namespace engine

@@ -14,6 +14,7 @@ declare -A own_option=(
   [train_lm]=--steps [eval_lm]=--lengths [sample_lm]=--max-new-tokens [train_vit]=--epochs [eval_vit]=--sizes
   [finetune_qa]=--init [eval_qa]=--max-examples [build_qa]=--eval-lengths [bench]=--precision [bench_seqpe]=steps
   [bench_allreduce]=max_mib [demo]=steps [gpu_step_model]=--summary [bench_gpu]=what [plot_training]=--out
+  [export_weights]=--dtype
 )
 for app in "${!own_option[@]}"; do
   if [ ! -x "$apps/$app" ]; then
@@ -48,6 +49,8 @@ refused eval_lm "--checkpoint is required"
 refused eval_lm "--lengths values must be >= 1, got 0" --checkpoint c.ckpt.safetensors --lengths 128,0
 refused sample_lm "--max-new-tokens must be positive, got 0" --checkpoint c.ckpt.safetensors --max-new-tokens 0
 refused sample_lm "--prompt.* excludes --prompt" --checkpoint c --prompt a --prompt-file b
+refused export_weights "--dtype f16: expected bf16 or f32" --checkpoint c.ckpt.safetensors --dtype f16
+refused export_weights "--out w.safetensors: expected a \*.weights.safetensors file" --checkpoint c.ckpt.safetensors --out w.safetensors
 refused eval_vit "--batch must be positive, got 0" --run r --batch 0
 refused eval_qa "--max-new must be positive, got 0" --checkpoint c --data 'd.{L}.json' --lengths 8 --max-new 0
 refused build_qa "--out is required"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end smoke test of train_lm, eval_lm and sample_lm on a tiny generated corpus: trains RoPE
-# and SeqPE models for a few steps, checks that a run interrupted and resumed reproduces the
-# uninterrupted loss curve exactly, evaluates at two lengths (each run, then both with their plots
-# and the loss by position bucket), plots the training curves (SeqPE's auxiliary losses logged), and
-# samples from both (a seed reproduces a sample; greedy past the training context).
+# End-to-end smoke test of train_lm, eval_lm, sample_lm and export_weights on a tiny generated
+# corpus: trains RoPE and SeqPE models for a few steps, checks that a run interrupted and resumed
+# reproduces the uninterrupted loss curve exactly, evaluates at two lengths (each run, then both
+# with their plots and the loss by position bucket), plots the training curves (SeqPE's auxiliary
+# losses logged), samples from both (a seed reproduces a sample; greedy past the training context)
+# and exports SeqPE's weights in bf16 and f32.
 # Usage: lm_smoke.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"
@@ -89,4 +90,28 @@ echo "$first" | grep -q '^In the year' || { echo "FAIL: sample_lm output lacks t
 "$apps/sample_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --prompt "the union" --max-new-tokens 40 \
   --temperature 0 | tee "$tmp/greedy.txt"
 grep -q 'new tokens in' "$tmp/greedy.txt" || { echo "FAIL: sample_lm greedy"; exit 1; }
+
+# export_weights: the weights alone, beside the checkpoint and sharing its model.json, in bf16 (about
+# half the f32 export) or f32. eval_lm scores the f32 export exactly as the checkpoint and the bf16
+# one within 1 %, sample_lm reads the export, and a checkpoint without its model.json is refused
+# with nothing written.
+"$apps/export_weights" --checkpoint "$tmp/seqpe/best.ckpt.safetensors"
+"$apps/export_weights" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" --dtype f32 --out "$tmp/f32.weights.safetensors"
+bf16_bytes=$(stat -c %s "$tmp/seqpe/best.weights.safetensors") f32_bytes=$(stat -c %s "$tmp/f32.weights.safetensors")
+[ $((100 * bf16_bytes)) -lt $((55 * f32_bytes)) ] ||
+  { echo "FAIL: the bf16 export has $bf16_bytes bytes, the f32 one $f32_bytes"; exit 1; }
+ppl() { "$apps/eval_lm" --checkpoint "$1" --lengths 16 --max-tokens 160 | grep '^| 16 |' | cut -d'|' -f5; }
+checkpoint_ppl=$(ppl "$tmp/seqpe/best.ckpt.safetensors") bf16_ppl=$(ppl "$tmp/seqpe/best.weights.safetensors")
+[ "$(ppl "$tmp/f32.weights.safetensors")" = "$checkpoint_ppl" ] ||
+  { echo "FAIL: the f32 export scores otherwise than its checkpoint"; exit 1; }
+awk -v a="$checkpoint_ppl" -v b="$bf16_ppl" 'BEGIN { exit !(b != a && (b - a) ^ 2 < (0.01 * a) ^ 2) }' ||
+  { echo "FAIL: the bf16 export's perplexity $bf16_ppl, the checkpoint's $checkpoint_ppl"; exit 1; }
+"$apps/sample_lm" --checkpoint "$tmp/seqpe/best.weights.safetensors" --prompt "In the year" --max-new-tokens 8 |
+  grep -q 'step 6)' || { echo "FAIL: sample_lm on the bf16 export"; exit 1; }
+cp "$tmp/seqpe/best.ckpt.safetensors" "$tmp/lonely.ckpt.safetensors"
+if refused="$("$apps/export_weights" --checkpoint "$tmp/lonely.ckpt.safetensors" 2>&1)"; then
+  echo "FAIL: export_weights exported a checkpoint without its model.json"; exit 1
+fi
+echo "$refused" | grep -q "cannot read $tmp/lonely.model.json" || { echo "FAIL: the refusal: $refused"; exit 1; }
+[ ! -e "$tmp/lonely.weights.safetensors" ] || { echo "FAIL: a refused export wrote weights"; exit 1; }
 echo "lm smoke test passed"

@@ -158,6 +158,34 @@ TEST_CASE("export_weights writes a checkpoint's model as bf16 weights that load 
                        doctest::Contains("weight dtype must be floating, got i32"), engine::Error);
 }
 
+TEST_CASE("load_model_weights reads the model of a checkpoint and of its export, and refuses other files") {
+  ScratchDir dir;
+  const std::string checkpoint = dir.file("ckpt.safetensors"), weights = dir.file("model.safetensors");
+  engine::Generator init(5);
+  TinyModel model(init);
+  TrainingState state = example_state();
+  state.model = model.state_dict();
+  engine::save_checkpoint(checkpoint, state);
+  engine::export_weights(checkpoint, weights);
+
+  const engine::ModelWeights from_checkpoint = engine::load_model_weights(checkpoint);
+  const engine::ModelWeights from_export = engine::load_model_weights(weights);
+  CHECK(from_checkpoint.step == 1234);
+  CHECK(from_export.step == 1234);
+  REQUIRE(from_checkpoint.tensors.size() == 2);  // no optimizer state
+  REQUIRE(from_export.tensors.size() == 2);
+  const Tensor master = model.state_dict().at("proj.weight");
+  CHECK(from_checkpoint.tensors.at("proj.weight").to_vector<double>() == master.to_vector<double>());
+  const Tensor widened = from_export.tensors.at("proj.weight");
+  CHECK(widened.dtype() == Dtype::f32);  // bf16 widened on reading
+  CHECK(widened.to_vector<double>() == master.to(Dtype::bf16).to_vector<double>());
+
+  const std::string plain = dir.file("plain.safetensors");
+  engine::save_safetensors(plain, {{"w", Tensor::ones({2})}}, {{"format", "np"}});
+  CHECK_THROWS_WITH_AS(engine::load_model_weights(plain),
+                       doctest::Contains((plain + ": metadata field \"format\" is \"np\"").c_str()), engine::Error);
+}
+
 TEST_CASE("load_checkpoint names the missing or malformed field") {
   ScratchDir dir;
   const std::string path = dir.file("ckpt.safetensors");
