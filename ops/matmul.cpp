@@ -18,7 +18,7 @@
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
 #include "ops/cuda_kernels.h"
-#include "ops/linear_gradients.h"
+#include "ops/fully_connected.h"
 #include "ops/precision.h"
 
 namespace ops {
@@ -388,6 +388,16 @@ Tensor matmul_in(Precision precision, const Tensor& a, const Tensor& b, bool tra
 
 }  // namespace
 
+void fully_connected_forward(const Tensor& x_rows, const Tensor& weight, const Tensor& bias, bool gelu,
+                             const Tensor& y, const Tensor& pre, Precision precision) {
+  if (x_rows.device().is_cuda()) {
+    linear_cuda(x_rows, weight, bias, gelu, y, pre, on_bf16(x_rows.dtype(), precision));
+    return;
+  }
+  ENGINE_DISPATCH_FLOAT(x_rows.dtype(), "linear",
+                        [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre, precision); });
+}
+
 std::pair<Tensor, Tensor> linear_parameter_gradients(const engine::Node& node, size_t weight_input,
                                                      const Tensor& grad_pre, const Tensor& x_rows, bool want_weight,
                                                      bool want_bias, Precision precision) {
@@ -434,12 +444,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   const Tensor x_rows = x.detach().reshape({-1, I});  // (R, I), a view when the layout allows
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor pre = gelu ? Tensor::empty({x_rows.size(0), O}, x.dtype(), x.device()) : Tensor();
-  if (x.device().is_cuda()) {
-    linear_cuda(x_rows, weight, bias, gelu, y, pre, on_bf16(x.dtype(), products));
-  } else {
-    ENGINE_DISPATCH_FLOAT(x.dtype(), "linear",
-                          [&] { linear_cpu<scalar_t>(x_rows, weight, bias, gelu, y, pre, products); });
-  }
+  fully_connected_forward(x_rows, weight, bias, gelu, y, pre, products);
 
   const bool has_bias = bias.defined();
   if (has_bias ? engine::needs_grad({&x, &weight, &bias}) : engine::needs_grad({&x, &weight})) {

@@ -1,24 +1,23 @@
-// The fused MLP (ops/mlp.h): shape checks, the two fully connected layers on each device, and the
-// backward node. Kernels: on the CPU ops/cpu/gemm.h with linear's epilogue (ops/cpu/matmul.h), on
-// CUDA cuBLASLt through ops/cuda/matmul.h (forward, weight gradients) and ops/cuda/mlp.h (DGELU).
+// The fused MLP (ops/mlp.h): shape checks, the two fully connected layers (linear's forward,
+// ops/fully_connected.h), and the backward node. Backward kernels: on the CPU linear's GEMMs and
+// GELU gradient (ops/cpu/matmul.h), on CUDA cuBLASLt through ops/cuda/matmul.h (weight gradients) and
+// ops/cuda/mlp.h (DGELU).
 //
 // Gradient convention: x's gradient is returned (=); the weights' go into their .grad in place where
-// the engine allows it, as linear's (ops/linear_gradients.h).
+// the engine allows it, as linear's (ops/fully_connected.h).
 //
 // Legend: R = rows (x's leading dims folded), C = in features, F = hidden features, O = out features.
 #include "ops/mlp.h"
 
 #include <memory>
 #include <tuple>
-#include <type_traits>
 #include <utility>
 
 #include "engine/autograd.h"
-#include "ops/cpu/gemm.h"
 #include "ops/cpu/matmul.h"
 #include "ops/cuda_kernels.h"
 #include "ops/elementwise.h"
-#include "ops/linear_gradients.h"
+#include "ops/fully_connected.h"
 #include "ops/matmul.h"
 #include "ops/precision.h"
 
@@ -31,43 +30,6 @@ using engine::Shape;
 
 // Whether products of `dtype` in `precision` take bf16 operands (f32 only; f64 is the gradient checks').
 bool on_bf16(Dtype dtype, Precision precision) { return dtype == Dtype::f32 && precision == Precision::bf16; }
-
-// out: (R, O) = rows: (R, I) · weightᵀ: (O, I) + bias: (O); with `pre` (R, O), pre = that and
-// out = gelu(pre): on the CPU, the GEMM call and epilogue of linear, so the values are linear's bit
-// for bit. All contiguous.
-template <typename T>
-void fully_connected_cpu(const Tensor& rows, const Tensor& weight, const Tensor& bias, const Tensor& out,
-                         const Tensor& pre, bool bf16) {
-  const int64_t R = rows.size(0), I = rows.size(1), O = weight.size(0);
-  const bool gelu = pre.defined();
-  T* const out_data = out.data<T>();
-  T* const pre_data = gelu ? pre.data<T>() : nullptr;
-  const T* const bias_data = bias.data<T>();
-  // Bias and GELU on each block of out while the GEMM has it in cache.
-  const cpu::GemmEpilogue epilogue = [=](int64_t row, int64_t col, int64_t block_rows, int64_t block_cols) {
-    cpu::linear_epilogue<T>(out_data + row * O + col, pre_data ? pre_data + row * O + col : nullptr, bias_data + col,
-                            block_rows, block_cols, O, gelu);
-  };
-  if constexpr (std::is_same_v<T, float>)
-    if (bf16) {
-      cpu::gemm_bf16(false, true, R, O, I, 1.f, rows.data<T>(), I, weight.data<T>(), I, 0.f, out_data, O, epilogue);
-      return;
-    }
-  cpu::gemm<T>(false, true, R, O, I, T(1), rows.data<T>(), I, weight.data<T>(), I, T(0), out_data, O, epilogue);
-}
-
-// The same on either device; CUDA runs linear's cuBLASLt path (BIAS or GELU_AUX_BIAS epilogue).
-void fully_connected(const Tensor& rows, const Tensor& weight, const Tensor& bias, const Tensor& out, const Tensor& pre,
-                     Precision precision) {
-  const bool bf16 = on_bf16(rows.dtype(), precision);
-  if (rows.device().is_cuda()) {
-    const int64_t R = rows.size(0), I = rows.size(1), O = weight.size(0);
-    cuda::linear_forward(rows, I, false, weight, I, false, bias, out, pre, R, I, O, pre.defined(), bf16);
-    return;
-  }
-  ENGINE_DISPATCH_FLOAT(rows.dtype(), "mlp",
-                        [&] { fully_connected_cpu<scalar_t>(rows, weight, bias, out, pre, bf16); });
-}
 
 // grad_pre: (R, F) = (grad_y: (R, O) · proj_weight: (O, F)) ⊙ gelu'(pre: (R, F)). On CUDA one GEMM
 // with the DGELU epilogue; on the CPU the product, then the gelu gradient (linear's two steps).
@@ -175,8 +137,8 @@ Tensor mlp(const Tensor& x, const Tensor& fc_weight, const Tensor& fc_bias, cons
   Tensor pre = Tensor::empty({R, F}, x.dtype(), x.device());
   Tensor hidden = Tensor::empty({R, F}, x.dtype(), x.device());
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  fully_connected(x_rows, fc_w, fc_bias.detach().contiguous(), hidden, pre, products);
-  fully_connected(hidden, proj_w, proj_bias.detach().contiguous(), y.reshape({R, O}), Tensor(), products);
+  fully_connected_forward(x_rows, fc_w, fc_bias.detach(), true, hidden, pre, products);
+  fully_connected_forward(hidden, proj_w, proj_bias.detach(), false, y.reshape({R, O}), Tensor(), products);
 
   if (engine::needs_grad({&x, &fc_weight, &fc_bias, &proj_weight, &proj_bias})) {
     auto node = std::make_shared<MlpBackward>(x_rows, fc_w, proj_w, pre, recompute_gelu ? Tensor() : hidden, x.shape(),
