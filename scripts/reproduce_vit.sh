@@ -20,29 +20,12 @@
 # rope2d to 86 % (batch 64, warm-up 0.3 epoch; written to $OUT/train.json with ZOOM). The two
 # SeqPE runs go first so that the long ones do not end the run alone on one core.
 #
-# Sizing: the defaults take about 2.3 hours on 2 quiet cores (Intel Xeon, family 6 model 167).
-#   Training, in seconds of one core per epoch: the 8-epoch runs of 2026-11-29 (JOBS=2 THREADS=1, a
-#   partly shared machine, so upper bounds) took APE 122, sin 138, RoPE 185, RoPE-2D 164, RoPE-Mixed
-#   155 and SeqPE 479 (NoPE is priced as APE: the same model without the table; the six baselines
-#   sum to 886). Two seeds each on 55,000 images instead of 60,000: (2 x 886 + 2 x 479) x 55/60 =
-#   2,503 core-s per epoch; 5 epochs on 2 cores: 6,260 s.
-#   Evaluation, in seconds of one core per test image at 28/42/56/84/112 px: 0.0084, 0.0196, 0.047,
-#   0.161 and 0.552 under the pilot's load (below), 0.066 for the whole sweep once corrected; the two
-#   sweeps of 14 runs on 2,000 images, one core each: 14 x 2,000 x 0.066 = 1,850 s; the full test set
-#   at 28 px: 14 x 10,000 x 0.0084 / 12 / 2 cores = 50 s.
-#   Total: 6,260 + 1,850 + 50 = 8,160 s, 2 h 16 min, about 10 % under 2.5 hours. The full test set
-#   at every size (TEST_SUBSET=0) would add 7,400 s; 112 px is 70 % of the sweep's cost.
-#   Pilot (2026-12-07, 09:37-09:50 UTC; 7 other sessions building and training: load average 22-28 on
-#   the 2 cores): one-thread trainings of NoPE (150 steps of 64) and SeqPE (60 steps) beside each
-#   other ran at 45 and 14-15 images/s, then one-thread evaluations at the rates above. Corrected by
-#   the load (a one-thread process got about 2 / 22 of the cores during the trainings: x 11; 2 / 25
-#   to 2 / 28 during the evaluations: x 12 taken, which errs long), NoPE's 45 images/s is
-#   about 500 on a quiet core (APE did 472 on 2026-11-29) and SeqPE's 14.5 about 165 (119-170 then);
-#   SeqPE's step costs 3.1 times NoPE's, close to the 2026-11-29 ratio (3.9 times APE's). The suggested
-#   yardstick, `OMP_NUM_THREADS=2 build/ci/apps/bench gpt 3`, took 30.9 s per step beside the pilot
-#   against 0.37-0.58 s quiet (docs/benchmarks.md): a two-thread OpenMP program loses 50-80x under
-#   oversubscription (its threads wait for each other at every barrier), not 11x, so it does not
-#   measure what a one-thread training loses and was not used for the correction.
+# Sizing: the defaults took 3705 s (1 h 2 min) on 2 cores (Intel Xeon, family 6 model 167;
+# 2026-12-07, docs/results/vit.md): training 43 min (a SeqPE run 890 s, the baselines 272-339 s
+# each, two at a time, SeqPE's first), evaluation 16 min (the two sweeps side by side, then the full
+# test set). The full test set at every size (TEST_SUBSET=0) would add about 5 x the sweeps' time;
+# 112 px is most of it. (The estimate made before that run, 2 h 16 min, came from pilots on a
+# machine loaded 11-fold and erred long by 2.2 times.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/reproduce.sh
