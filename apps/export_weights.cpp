@@ -61,11 +61,12 @@ int main(int argc, char** argv) {
     // Read before anything is written: a checkpoint without its model.json is refused unexported.
     const nlohmann::json model_json = apps::read_model_json(args.checkpoint);
     engine::export_weights(args.checkpoint, args.out, dtype);
-    const std::filesystem::path out_json = apps::model_json_path(args.out);
-    if (!std::filesystem::exists(out_json) || !std::filesystem::equivalent(out_json, apps::model_json_path(args.checkpoint)))
+    namespace fs = std::filesystem;
+    const fs::path out_json = apps::model_json_path(args.out);
+    if (!fs::exists(out_json) || !fs::equivalent(out_json, apps::model_json_path(args.checkpoint)))
       data::write_file_atomic(out_json, model_json.dump(2) + "\n");
     std::printf("export_weights: %s -> %s (%s, %.1f MiB) and %s\n", args.checkpoint.c_str(), args.out.c_str(),
-                args.dtype.c_str(), double(std::filesystem::file_size(args.out)) / (1 << 20),
+                args.dtype.c_str(), double(fs::file_size(args.out)) / (1 << 20),
                 out_json.c_str());
   });
 }
