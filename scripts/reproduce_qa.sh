@@ -26,9 +26,13 @@
 # while batch 8 with repeated spans and key-value lookups showed no copying after 6000 steps. The
 # defaults are that recipe with LM_STEPS 4000, so that the jump falls while the linearly decaying
 # LR is still above 0.6 of its peak, and bf16 matrix products (AMX; the LM reproduction's too).
-# Not yet checked: the other five encodings (the pilots were RoPE) and the decaying schedule.
+# Run at these defaults on 2026-12-07 (docs/results/qa_notes.md): RoPE, APE and SeqPE learnt to copy
+# (SeqPE only at step ~3200), sin, ALiBi and NoPE did not, and the gate was not met (RoPE 22.8 %).
 #
-# Sizing of the defaults on 2 quiet cores, JOBS=2 x THREADS=1. CPU seconds per pretraining step
+# Measured (that run, 4289 s in all; Intel Xeon family 6 model 167, JOBS=2 x THREADS=1): pretraining
+# a baseline 812-958 s alone, SeqPE 1775 s beside the CI (~1300 s alone, estimated); fine-tuning a
+# baseline 89-104 s, SeqPE 240 s; build_qa 4 s; evaluation 355 s. The estimate below, made before,
+# erred long; it is kept for what it rests on. CPU seconds per pretraining step
 # measured in the pilots (Intel Xeon family 6 model 167, one thread, bf16, process CPU time on a
 # loaded machine): 0.296 for RoPE at 4 layers (0.170 at 2 layers); SeqPE costs ~1.75 times a
 # baseline (docs/results/lm_notes.md, sizing pilot). Fine-tuning and evaluation were measured at
