@@ -24,10 +24,14 @@
 # batch 32 x 128 tokens, LR 1e-3 held, half of the blocks rewritten into random repeats, learnt to
 # copy abruptly between steps 1250 and 1500 (copy probe 0.64 -> 0.037; 2 layers: 0.46 -> 0.060),
 # while batch 8 with repeated spans and key-value lookups showed no copying after 6000 steps. The
-# defaults are that recipe with LM_STEPS 4000, so that the jump falls while the linearly decaying
-# LR is still above 0.6 of its peak, and bf16 matrix products (AMX; the LM reproduction's too).
-# Run at these defaults on 2026-12-07 (docs/results/qa_notes.md): RoPE, APE and SeqPE learnt to copy
-# (SeqPE only at step ~3200), sin, ALiBi and NoPE did not, and the gate was not met (RoPE 22.8 %).
+# first full run used that recipe with LM_STEPS 4000 (the jump to fall while the linearly decaying
+# LR is still above 0.6 of its peak) and STEPS 1000, bf16 matrix products (AMX; the LM
+# reproduction's too). Run so on 2026-12-07 (docs/results/qa_notes.md): RoPE, APE and SeqPE learnt to copy (SeqPE only at
+# step ~3200), sin, ALiBi and NoPE did not, and the gate was not met (RoPE 22.8 % EM after 1000
+# fine-tuning steps; 33.4 % after 4000). The defaults are now LM_STEPS 8000 and STEPS 4000, not yet
+# run: every model gets twice the steps to start copying, and fine-tuning the steps that took RoPE
+# over the gate. Expected from the measured times below: pretraining (5 x 1700 + 2600) / 2 ~ 5550 s,
+# fine-tuning (5 x 400 + 960) / 2 ~ 1500 s, evaluation ~360 s: about 2.05 hours.
 #
 # Measured (that run, 4289 s in all; Intel Xeon family 6 model 167, JOBS=2 x THREADS=1): pretraining
 # a baseline 812-958 s alone, SeqPE 1775 s beside the CI (~1300 s alone, estimated); fine-tuning a
@@ -48,12 +52,12 @@
 #
 # Environment (defaults in brackets):
 #   LM: LM_RUNS [$OUT/lm]; CORPUS [data/corpora/kjv] (SOTU, the LM reproduction's corpus, comes
-#     from npm's registry; KJV from a Debian package); VOCAB [2048]; LM_STEPS [4000]; COPY_MIX
+#     from npm's registry; KJV from a Debian package); VOCAB [2048]; LM_STEPS [8000]; COPY_MIX
 #     [0.5] (share of pretraining blocks rewritten into copying sequences; 0: the paper's plain
 #     pretraining); COPY_TASKS [random_repeats] (train_lm's copy_tasks: a comma-separated list of
 #     repeated_span, key_value, random_repeats); LAYERS [4]; CHANNELS [128]; HEADS [4]; CONTEXT
 #     [128]; LM_BATCH [32]; LM_LR [1e-3]; LM_PRECISION [bf16]; LM_VALID_TOKENS [32768]
-#   QA: STEPS [1000] fine-tuning steps; BATCH [8]; LR [1e-3]; WARMUP [STEPS/50]; EVAL_EVERY
+#   QA: STEPS [4000] fine-tuning steps; BATCH [8]; LR [1e-3]; WARMUP [STEPS/50]; EVAL_EVERY
 #     [STEPS/4]; VALID_EXAMPLES [200]; EVAL_QUESTIONS [500] (test questions per length, built);
 #     RESERVE [64] (tokens of each length left for question and answer, build_qa --reserve);
 #     MAX_EXAMPLES [0] (questions evaluated per length, 0 = all built); GATE_EM [30]; METHODS
@@ -73,14 +77,14 @@ VOCAB=${VOCAB:-2048}
 lm_model_defaults 128 4 128  # context 128: 64-token models leave too little room for a passage
 OUT=${OUT:-runs/reproduce_qa}
 LM_RUNS=${LM_RUNS:-$OUT/lm}
-LM_STEPS=${LM_STEPS:-4000}
+LM_STEPS=${LM_STEPS:-8000}
 COPY_MIX=${COPY_MIX:-0.5}
 COPY_TASKS=${COPY_TASKS:-random_repeats}
 LM_BATCH=${LM_BATCH:-32}
 LM_PRECISION=${LM_PRECISION:-bf16}
 LM_LR=${LM_LR:-1e-3}
 LM_VALID_TOKENS=${LM_VALID_TOKENS:-32768}
-STEPS=${STEPS:-1000}
+STEPS=${STEPS:-4000}
 BATCH=${BATCH:-8}
 LR=${LR:-1e-3}  # the LMs' own LR: 1e-4 and 3e-4 left the answer PPL at 120 / 110 (docs/results/qa.md)
 WARMUP=${WARMUP:-$((STEPS / 50 > 0 ? STEPS / 50 : 1))}
