@@ -1,7 +1,7 @@
 // The fused MLP (ops/mlp.h): shape checks, the two fully connected layers (linear's forward,
 // ops/fully_connected.h), and the backward node. Backward kernels: on the CPU linear's GEMMs and
-// GELU gradient (ops/cpu/matmul.h), on CUDA cuBLASLt through ops/cuda/matmul.h (weight gradients) and
-// ops/cuda/mlp.h (DGELU).
+// GELU gradient (ops/cpu/matmul.h), on CUDA cuBLASLt through ops/cuda/matmul.h (weight gradients)
+// and ops/cuda/mlp.h (DGELU).
 //
 // Gradient convention: x's gradient is returned (=); the weights' go into their .grad in place where
 // the engine allows it, as linear's (ops/fully_connected.h).

@@ -26,9 +26,9 @@
 # while batch 8 with repeated spans and key-value lookups showed no copying after 6000 steps. The
 # first full run used that recipe with LM_STEPS 4000 (the jump to fall while the linearly decaying
 # LR is still above 0.6 of its peak) and STEPS 1000, bf16 matrix products (AMX; the LM
-# reproduction's too). Run so on 2026-12-07 (docs/results/qa_notes.md): RoPE, APE and SeqPE learnt to copy (SeqPE only at
-# step ~3200), sin, ALiBi and NoPE did not, and the gate was not met (RoPE 22.8 % EM after 1000
-# fine-tuning steps; 33.4 % after 4000). The defaults are now LM_STEPS 8000 and STEPS 4000, not yet
+# reproduction's too). Run so on 2026-12-07 (docs/results/qa_notes.md): RoPE, APE and SeqPE learnt
+# to copy (SeqPE only at step ~3200), sin, ALiBi and NoPE did not, and the gate was not met (RoPE
+# 22.8 % EM after 1000 fine-tuning steps; 33.4 % after 4000). The defaults are now LM_STEPS 8000 and STEPS 4000, not yet
 # run: every model gets twice the steps to start copying, and fine-tuning the steps that took RoPE
 # over the gate. Expected from the measured times below: pretraining (5 x 1700 + 2600) / 2 ~ 5550 s,
 # fine-tuning (5 x 400 + 960) / 2 ~ 1500 s, evaluation ~360 s: about 2.05 hours.
