@@ -153,15 +153,15 @@ int main(int argc, char** argv) {
       const int64_t eot = *tokenizer.end_of_text();
       engine::Generator init_gen(0);
       apps::LanguageModel model = apps::build_qa_model(run, tokenizer.vocab_size(), init_gen);
-      const engine::TrainingState state = engine::load_checkpoint(checkpoint);
-      model.gpt->load_state_dict(state.model);
+      const engine::ModelWeights weights = engine::load_model_weights(checkpoint);  // or export_weights' file
+      model.gpt->load_state_dict(weights.tensors);
       model.gpt->to_(device);
       model.gpt->eval();
       const std::string pe = run.at("pe").get<std::string>();
       const std::string label =
           args.labels.empty() ? fs::path(checkpoint).parent_path().filename().string() : args.labels[c];
       std::printf("eval_qa: %s (%s, pe %s, step %lld)\n", checkpoint.c_str(), label.c_str(), pe.c_str(),
-                  (long long)state.step);
+                  (long long)weights.step);
 
       std::vector<std::pair<std::string, int64_t>> jobs;  // (mode, length)
       for (const int64_t length : args.lengths) jobs.emplace_back("context", length);

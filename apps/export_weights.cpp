@@ -2,8 +2,8 @@
 // (engine::export_weights): bf16 by default, which halves the file against f32 (the checkpoint keeps
 // its f32 master weights and the optimizer's moments, three times as much again). The model.json
 // beside the checkpoint is copied beside the weights (by default they sit beside the checkpoint and
-// share it), so eval_lm, sample_lm and eval_qa read "<name>.weights.safetensors" as they read the
-// checkpoint it came from.
+// share it), so eval_lm, sample_lm, eval_qa and finetune_qa --init read "<name>.weights.safetensors"
+// as they read the checkpoint it came from.
 //
 // Usage: export_weights --checkpoint RUN/best.ckpt.safetensors [--out RUN/best.weights.safetensors]
 //                       [--dtype bf16|f32]

@@ -91,7 +91,7 @@ class QaFineTuning : public apps::train::TrainingTask {
   // Starts from the language model's weights (the model and SeqPE, docs/method.md#long-context-question-answering); every rank reads them.
   void initialize() {
     const std::string init = config_.at("init").get<std::string>();
-    model_.gpt->load_state_dict(engine::load_checkpoint(init).model);
+    model_.gpt->load_state_dict(engine::load_model_weights(init).tensors);  // a checkpoint or its export
     std::printf("initialized from %s\n", init.c_str());
   }
 

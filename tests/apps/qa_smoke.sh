@@ -2,8 +2,8 @@
 # End-to-end smoke test of finetune_qa and eval_qa: trains tiny language models (RoPE, SeqPE) with
 # train_lm on a generated corpus, builds small SQuAD v1.1 files, fine-tunes a few steps, checks
 # that a fine-tuning run interrupted and resumed reproduces the uninterrupted loss curve exactly,
-# evaluates at two context lengths with the no-context baseline, and reads a fine-tuned checkpoint
-# with eval_lm and sample_lm.
+# evaluates at two context lengths with the no-context baseline, reads a fine-tuned checkpoint
+# with eval_lm and sample_lm, and starts and evaluates from export_weights' files.
 # Usage: qa_smoke.sh BUILD_APPS_DIR
 set -euo pipefail
 apps="$1"
@@ -34,6 +34,11 @@ losses() { grep -o '"loss":[^,]*,"lr":[^,]*,"step":[0-9]*' "$1/metrics.jsonl"; }
 if [ "$(losses "$tmp/seqpe")" != "$(losses "$tmp/resumed")" ]; then
   echo "FAIL: the resumed loss curve differs"; diff <(losses "$tmp/seqpe") <(losses "$tmp/resumed"); exit 1
 fi
+# --init takes the language model's weights as export_weights writes them: in f32, the same curve.
+"$apps/export_weights" --checkpoint "$tmp/lm_rope/best.ckpt.safetensors" --dtype f32 > /dev/null
+"$apps/finetune_qa" "${qa[@]}" --init "$tmp/lm_rope/best.weights.safetensors" --out "$tmp/rope_from_export"
+[ "$(losses "$tmp/rope")" = "$(losses "$tmp/rope_from_export")" ] ||
+  { echo "FAIL: fine-tuning from the exported weights differs"; exit 1; }
 [ "$(losses "$tmp/seqpe" | wc -l)" -eq 6 ] || { echo "FAIL: expected 6 logged steps"; exit 1; }
 grep -q '"valid_answer_ppl"' "$tmp/seqpe/metrics.jsonl" || { echo "FAIL: no validation in metrics.jsonl"; exit 1; }
 
@@ -55,6 +60,12 @@ awk -F, 'NR > 1 && $6 > 0 && !(0 <= $11 && $11 <= $7 && $7 <= $12 && $12 <= 1 &&
 [ "$(grep -c '^| seqpe | seqpe |' "$tmp/eval/qa_eval.md")" -eq 3 ] || { echo "FAIL: eval_qa table"; exit 1; }
 [ "$(wc -l < "$tmp/eval/predictions.jsonl")" -eq 36 ] || { echo "FAIL: eval_qa predictions"; exit 1; }
 grep -q '</svg>' "$tmp/eval/qa_contains.svg" || { echo "FAIL: eval_qa SVG"; exit 1; }
+# eval_qa reads exported weights too: in f32 they score exactly as their checkpoint.
+"$apps/export_weights" --checkpoint "$tmp/rope/best.ckpt.safetensors" --dtype f32 > /dev/null
+"$apps/eval_qa" --checkpoint "$tmp/rope/best.weights.safetensors" --data "$tmp/test.{L}.json" --lengths 96,192 \
+  --no-context --out "$tmp/eval_export" > /dev/null
+[ "$(grep '^rope,' "$tmp/eval_export/qa_eval.csv")" = "$(grep '^rope,' "$tmp/eval/qa_eval.csv")" ] ||
+  { echo "FAIL: eval_qa scores the exported weights otherwise than their checkpoint"; exit 1; }
 
 # The language-model apps read a fine-tuned checkpoint too (its model.json carries the QA keys).
 lm_eval="$("$apps/eval_lm" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" --corpus "$tmp/corpus" --lengths 96 \
