@@ -24,7 +24,7 @@ for app in "${!own_option[@]}"; do
   "$apps/$app" --help > "$tmp/help.txt" 2>&1 || { echo "FAIL: $app --help exited $?"; cat "$tmp/help.txt"; exit 1; }
   grep -q -- "^  ${own_option[$app]} " "$tmp/help.txt" ||
     { echo "FAIL: $app --help does not list ${own_option[$app]}:"; cat "$tmp/help.txt"; exit 1; }
-  grep -A1 '^Example:' "$tmp/help.txt" | grep -q "$app " ||
+  grep -q "$app " <<< "$(grep -A1 '^Example:' "$tmp/help.txt")" ||
     { echo "FAIL: $app --help has no example command:"; cat "$tmp/help.txt"; exit 1; }
 done
 

@@ -41,13 +41,13 @@ for run in rope seqpe; do
   out="$("$apps/eval_lm" --checkpoint "$tmp/$run/best.ckpt.safetensors" --lengths 16,32 --max-tokens 200 \
          --csv "$tmp/$run.csv")"
   echo "$out"
-  echo "$out" | grep -q '^| 32 | 200 |' || { echo "FAIL: eval_lm table for $run"; exit 1; }
+  grep -q '^| 32 | 200 |' <<< "$out" || { echo "FAIL: eval_lm table for $run"; exit 1; }
   [ "$(wc -l < "$tmp/$run.csv")" -eq 3 ] || { echo "FAIL: eval_lm CSV for $run"; exit 1; }
 done
 both="$("$apps/eval_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" \
         --lengths 16,32 --max-tokens 200 --csv "$tmp/both.csv")"
 echo "$both"
-echo "$both" | grep -q '^| 32 (2x) | [0-9.]* | [0-9.]* |$' || { echo "FAIL: eval_lm comparison table"; exit 1; }
+grep -q '^| 32 (2x) | [0-9.]* | [0-9.]* |$' <<< "$both" || { echo "FAIL: eval_lm comparison table"; exit 1; }
 [ "$(wc -l < "$tmp/both.csv")" -eq 5 ] || { echo "FAIL: eval_lm CSV for two runs"; exit 1; }
 for plot in both both_ratio both_positions; do
   [ "$(grep -c '<polyline' "$tmp/$plot.svg")" -eq 2 ] || { echo "FAIL: eval_lm's $plot.svg should have two lines"; exit 1; }
@@ -76,7 +76,7 @@ edit_model layers 2
 if refused="$("$apps/eval_lm" --checkpoint "$tmp/edited/best.ckpt.safetensors" --lengths 16 2>&1)"; then
   echo "FAIL: eval_lm accepted a model section that contradicts the config section"; exit 1
 fi
-echo "$refused" | grep -q "best.model.json: the 'model' section has layers = 2 but the 'config' section gives 1" ||
+grep -q "best.model.json: the 'model' section has layers = 2 but the 'config' section gives 1" <<< "$refused" ||
   { echo "FAIL: the refusal does not name both values: $refused"; exit 1; }
 
 # Sampling drops its last line (the timing) before comparing.
@@ -85,7 +85,7 @@ first="$(sample seqpe --prompt "In the year" --max-new-tokens 24 --temperature 1
 echo "$first"
 [ "$first" = "$(sample seqpe --prompt "In the year" --max-new-tokens 24 --temperature 1.0 --top-k 50 --seed 3)" ] ||
   { echo "FAIL: sample_lm with a fixed seed differs between runs"; exit 1; }
-echo "$first" | grep -q '^In the year' || { echo "FAIL: sample_lm output lacks the prompt"; exit 1; }
+grep -q '^In the year' <<< "$first" || { echo "FAIL: sample_lm output lacks the prompt"; exit 1; }
 # Greedy, 40 tokens past a 16-token training context (RoPE extends).
 "$apps/sample_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --prompt "the union" --max-new-tokens 40 \
   --temperature 0 | tee "$tmp/greedy.txt"
@@ -106,12 +106,12 @@ checkpoint_ppl=$(ppl "$tmp/seqpe/best.ckpt.safetensors") bf16_ppl=$(ppl "$tmp/se
   { echo "FAIL: the f32 export scores otherwise than its checkpoint"; exit 1; }
 awk -v a="$checkpoint_ppl" -v b="$bf16_ppl" 'BEGIN { exit !(b != a && (b - a) ^ 2 < (0.01 * a) ^ 2) }' ||
   { echo "FAIL: the bf16 export's perplexity $bf16_ppl, the checkpoint's $checkpoint_ppl"; exit 1; }
-"$apps/sample_lm" --checkpoint "$tmp/seqpe/best.weights.safetensors" --prompt "In the year" --max-new-tokens 8 |
-  grep -q 'step 6)' || { echo "FAIL: sample_lm on the bf16 export"; exit 1; }
+grep -q 'step 6)' <<< "$("$apps/sample_lm" --checkpoint "$tmp/seqpe/best.weights.safetensors" --prompt "In the year" \
+  --max-new-tokens 8)" || { echo "FAIL: sample_lm on the bf16 export"; exit 1; }
 cp "$tmp/seqpe/best.ckpt.safetensors" "$tmp/lonely.ckpt.safetensors"
 if refused="$("$apps/export_weights" --checkpoint "$tmp/lonely.ckpt.safetensors" 2>&1)"; then
   echo "FAIL: export_weights exported a checkpoint without its model.json"; exit 1
 fi
-echo "$refused" | grep -q "cannot read $tmp/lonely.model.json" || { echo "FAIL: the refusal: $refused"; exit 1; }
+grep -q "cannot read $tmp/lonely.model.json" <<< "$refused" || { echo "FAIL: the refusal: $refused"; exit 1; }
 [ ! -e "$tmp/lonely.weights.safetensors" ] || { echo "FAIL: a refused export wrote weights"; exit 1; }
 echo "lm smoke test passed"

@@ -70,8 +70,8 @@ grep -q '</svg>' "$tmp/eval/qa_contains.svg" || { echo "FAIL: eval_qa SVG"; exit
 # The language-model apps read a fine-tuned checkpoint too (its model.json carries the QA keys).
 lm_eval="$("$apps/eval_lm" --checkpoint "$tmp/seqpe/best.ckpt.safetensors" --corpus "$tmp/corpus" --lengths 96 \
   --max-tokens 96 --csv "$tmp/lm_eval.csv")"
-echo "$lm_eval" | grep -q '^| 96 | 96 |' || { echo "FAIL: eval_lm on a finetune_qa checkpoint"; exit 1; }
+grep -q '^| 96 | 96 |' <<< "$lm_eval" || { echo "FAIL: eval_lm on a finetune_qa checkpoint"; exit 1; }
 sampled="$("$apps/sample_lm" --checkpoint "$tmp/rope/best.ckpt.safetensors" --prompt "the" --max-new-tokens 4 \
   --temperature 0)"
-echo "$sampled" | grep -q 'new tokens in' || { echo "FAIL: sample_lm on a finetune_qa checkpoint"; exit 1; }
+grep -q 'new tokens in' <<< "$sampled" || { echo "FAIL: sample_lm on a finetune_qa checkpoint"; exit 1; }
 echo "qa smoke test passed"
