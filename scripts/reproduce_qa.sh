@@ -14,7 +14,7 @@
 # The deviation: every question of the offline set is answered by copying from the context, and
 # language models pretrained on a few million tokens of plain text do not copy (copy_probe:
 # repeated/fresh perplexity 0.97-0.99 for the LM reproduction's models). A share COPY_MIX of the
-# pretraining blocks is therefore rewritten into repeated spans and key-value lookups. The paper's
+# pretraining blocks is therefore rewritten into copying sequences (COPY_TASKS). The paper's
 # GPT-2 learned to copy from ~6.5B tokens of WikiText-103 instead.
 #
 # The gate: the table ranks the encodings only when the best method's exact match at 1x is at
@@ -28,12 +28,14 @@
 # LR is still above 0.6 of its peak) and STEPS 1000, bf16 matrix products (AMX; the LM
 # reproduction's too). Run so on 2026-12-07 (docs/results/qa_notes.md): RoPE, APE and SeqPE learnt
 # to copy (SeqPE only at step ~3200), sin, ALiBi and NoPE did not, and the gate was not met (RoPE
-# 22.8 % EM after 1000 fine-tuning steps; 33.4 % after 4000). The defaults are now LM_STEPS 8000 and STEPS 4000, not yet
-# run: every model gets twice the steps to start copying, and fine-tuning the steps that took RoPE
-# over the gate. Expected from the measured times below: pretraining (5 x 1700 + 2600) / 2 ~ 5550 s,
-# fine-tuning (5 x 400 + 960) / 2 ~ 1500 s, evaluation ~360 s: about 2.05 hours.
+# 22.8 % EM after 1000 fine-tuning steps; 33.4 % after 4000). The defaults are now LM_STEPS 8000
+# and STEPS 4000 (expected ~2.05 hours from the times below), run so on 2026-12-07 in 8391 s: five
+# models copy (NoPE 0.447 does not), and the gate is met (ALiBi 50.6 % EM at 1x).
 #
-# Measured (that run, 4289 s in all; Intel Xeon family 6 model 167, JOBS=2 x THREADS=1): pretraining
+# Measured (the run at the defaults, 8391 s in all; Intel Xeon family 6 model 167, JOBS=2 x
+# THREADS=1, nothing beside it): pretraining a baseline 1706-1799 s (RoPE 2159), SeqPE 2690 s;
+# fine-tuning a baseline 346-404 s, SeqPE 1008 s; build_qa 7 s; evaluation 339 s.
+# Measured (the first run, 4289 s in all; the same machine and jobs): pretraining
 # a baseline 812-958 s alone, SeqPE 1775 s beside the CI (~1300 s alone, estimated); fine-tuning a
 # baseline 89-104 s, SeqPE 240 s; build_qa 4 s; evaluation 355 s. The estimate below, made before,
 # erred long; it is kept for what it rests on. CPU seconds per pretraining step
