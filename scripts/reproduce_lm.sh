@@ -146,7 +146,7 @@ cp "$OUT/eval_test.svg" "$RESULTS/lm.svg"
 cp "$OUT/eval_test_ratio.svg" "$RESULTS/lm_ratio.svg"
 cp "$OUT/eval_test_positions.svg" "$RESULTS/lm_positions.svg"
 cp "$OUT/training.svg" "$RESULTS/lm_training.svg"
-cpu="$(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p'))"
+cpu=$(host_cpu)
 
 {
   echo "# Language modelling: position encodings and length extrapolation"

@@ -256,7 +256,7 @@ echo "$gate_line"
 {
   echo "# Long-context question answering: position encodings and length extrapolation"
   echo
-  echo "Written by \`scripts/reproduce_qa.sh\` on $(date -u +%Y-%m-%d) ($cores cores; $JOBS trainings at once on $THREADS thread(s) each)."
+  echo "Written by \`scripts/reproduce_qa.sh\` on $(date -u +%Y-%m-%d) ($(host_cpu), $cores cores; $JOBS trainings at once on $THREADS thread(s) each)."
   echo "Language models pretrained here on $CORPUS for $LM_STEPS steps of $LM_BATCH x $CONTEXT tokens with a share"
   echo "$COPY_MIX of the blocks rewritten into synthetic copying sequences ($COPY_TASKS; a deviation from the paper, below; $LM_RUNS,"
   echo "tokenizer $TOKENIZER); QA set built by build_qa"

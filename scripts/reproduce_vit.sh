@@ -130,8 +130,7 @@ accuracy_table() {
 {
   echo "# ViT on Fashion-MNIST: position encodings and resolution extrapolation"
   echo
-  echo "Written by scripts/reproduce_vit.sh on $(date -u +%Y-%m-%d) ($(nproc) cores, $(grep -m1 'model name' \
-/proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');"
+  echo "Written by scripts/reproduce_vit.sh on $(date -u +%Y-%m-%d) ($(nproc) cores, $(host_cpu);"
   echo "JOBS=$JOBS trainings at once, THREADS=$THREADS each; load average"
   echo "$load_start at the start, $load_end at the end)."
   echo "Trained at 28 x 28 (patch 4, a 7 x 7 grid), $EPOCHS epochs on the training set less $VALIDATION images held out"

@@ -12,6 +12,12 @@ run_logged() {
   seconds=$(($(date +%s) - t0))
 }
 
+# host_cpu: the CPU the figures of a report come from, as lscpu names it, with family and model
+# (sessions get different CPUs, so every report names its own).
+host_cpu() {
+  echo "$(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p'))"
+}
+
 # add_timing_row PE METRICS KEY SECONDS: appends to the caller's `timings` the report's row
 # "| PE | SECONDS | tokens/s | best KEY |" from a run's metrics.jsonl (the last logged throughput,
 # the lowest KEY).
